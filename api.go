@@ -1,0 +1,181 @@
+package cairn
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// The request and response bodies of the HTTP API, shared by the server and
+// the Go client.
+
+// SubmitRequest is the body of POST /api/v1/jobs.
+type SubmitRequest struct {
+	JobID          string            `json:"job_id,omitempty"`
+	RunID          string            `json:"run_id,omitempty"`
+	WorkflowStepID string            `json:"workflow_step_id,omitempty"`
+	TraceID        string            `json:"trace_id,omitempty"`
+	Action         string            `json:"action"`
+	Resource       string            `json:"resource,omitempty"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	RiskTags       []string          `json:"risk_tags,omitempty"`
+	Input          json.RawMessage   `json:"input,omitempty"`
+}
+
+// ResolveRequest is the body of POST /api/v1/approvals/{job_id}/approve|reject.
+type ResolveRequest struct {
+	JobHash string `json:"job_hash"`
+	Comment string `json:"comment"`
+}
+
+// LeaseRequest is the body of POST /api/v1/workers/lease.
+type LeaseRequest struct {
+	WorkerID string   `json:"worker_id"`
+	Actions  []string `json:"actions"`
+	Max      int      `json:"max"`
+	WaitMS   int      `json:"wait_ms"`
+	LeaseMS  int      `json:"lease_ms,omitempty"` // lease duration; default 60000
+}
+
+// LeasedJob is one job handed to a worker.
+type LeasedJob struct {
+	JobID          string            `json:"job_id"`
+	RunID          Opt               `json:"run_id"`
+	WorkflowStepID Opt               `json:"workflow_step_id"`
+	TraceID        string            `json:"trace_id"`
+	Action         string            `json:"action"`
+	Resource       Opt               `json:"resource"`
+	Labels         map[string]string `json:"labels"`
+	RiskTags       []string          `json:"risk_tags"`
+	Input          json.RawMessage   `json:"input"`
+	JobHash        string            `json:"job_hash"`
+	Decision       string            `json:"decision"`
+	PolicySnapshot string            `json:"policy_snapshot"`
+	Constraints    json.RawMessage   `json:"constraints,omitempty"`
+	LeaseID        string            `json:"lease_id"`
+	LeaseExpiresAt time.Time         `json:"lease_expires_at"`
+	Attempts       int               `json:"attempts"`
+	Receipt        *DispatchReceipt  `json:"receipt,omitempty"`
+}
+
+// DispatchReceipt proves the dispatch decision is in the ledger.
+type DispatchReceipt struct {
+	DecisionID string     `json:"decision_id"`
+	JobHash    string     `json:"job_hash"`
+	Ledger     *LedgerRef `json:"ledger"`
+}
+
+// LeaseResponse is the answer of POST /api/v1/workers/lease.
+type LeaseResponse struct {
+	Jobs []*LeasedJob `json:"jobs"`
+}
+
+// CompleteRequest is the body of POST /api/v1/jobs/{id}/complete.
+type CompleteRequest struct {
+	LeaseID string          `json:"lease_id"`
+	Status  string          `json:"status"` // succeeded | failed
+	Result  json.RawMessage `json:"result,omitempty"`
+	Error   string          `json:"error,omitempty"`
+}
+
+// PublishRequest is the body of POST /api/v1/policy/publish.
+type PublishRequest struct {
+	Bundle  string `json:"bundle"`
+	Message string `json:"message"`
+}
+
+// RollbackRequest is the body of POST /api/v1/policy/rollback.
+type RollbackRequest struct {
+	To      string `json:"to"`
+	Message string `json:"message"`
+}
+
+// PolicyChange is the answer to publish and rollback.
+type PolicyChange struct {
+	PolicySnapshot string       `json:"policy_snapshot"`
+	Audit          *PolicyAudit `json:"audit"`
+	Changed        bool         `json:"changed"`
+}
+
+// ActivePolicy is the answer of GET /api/v1/policy.
+type ActivePolicy struct {
+	PolicySnapshot Opt       `json:"policy_snapshot"`
+	Text           string    `json:"text"`
+	ActivatedAt    time.Time `json:"activated_at,omitzero"`
+}
+
+// SimulateRequest is the body of POST /api/v1/policy/simulate: a job as it
+// would be submitted, and optionally a candidate bundle or a snapshot id.
+type SimulateRequest struct {
+	Job      SubmitRequest `json:"job"`
+	Bundle   string        `json:"bundle,omitempty"`
+	Snapshot string        `json:"snapshot,omitempty"`
+	// SubmittedAs evaluates as another principal id (default: the caller).
+	SubmittedAs string `json:"submitted_as,omitempty"`
+}
+
+// SimulateResponse explains a simulated decision.
+type SimulateResponse struct {
+	Decision
+}
+
+// CreateKeyRequest is the body of POST /api/v1/keys.
+type CreateKeyRequest struct {
+	Principal string   `json:"principal"`
+	Kind      string   `json:"kind"`
+	Roles     []string `json:"roles"`
+	Tenant    string   `json:"tenant,omitempty"`
+}
+
+// CreatedKey is the answer of POST /api/v1/keys; Key is shown once.
+type CreatedKey struct {
+	Key       string   `json:"key"`
+	KeyID     string   `json:"key_id"`
+	Principal string   `json:"principal"`
+	Kind      string   `json:"kind"`
+	Tenant    string   `json:"tenant"`
+	Roles     []string `json:"roles"`
+}
+
+// List is the envelope of every list answer.
+type List[T any] struct {
+	Items      []T     `json:"items"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+// DecisionRecord is the seed's decision-record.json: the joined answer to
+// "who approved this, under which policy, and what happened next".
+type DecisionRecord struct {
+	RunID            Opt                 `json:"run_id"`
+	WorkflowStepID   Opt                 `json:"workflow_step_id"`
+	JobID            string              `json:"job_id"`
+	TraceID          string              `json:"trace_id"`
+	Decision         string              `json:"decision"`
+	PolicyRuleID     Opt                 `json:"policy_rule_id"`
+	PolicyReason     string              `json:"policy_reason"`
+	PolicySnapshot   Opt                 `json:"policy_snapshot"`
+	JobHash          string              `json:"job_hash"`
+	ApprovalRequired bool                `json:"approval_required"`
+	Resolution       Opt                 `json:"resolution"`
+	ResolvedBy       Opt                 `json:"resolved_by"`
+	ResolvedComment  Opt                 `json:"resolved_comment"`
+	ContextPtr       string              `json:"context_ptr"`
+	ResultPtr        Opt                 `json:"result_ptr"`
+	OutputSafety     *RecordOutputSafety `json:"output_safety"`
+	Timestamp        time.Time           `json:"timestamp"`
+
+	// Additional members.
+	State     string      `json:"state"`
+	Action    string      `json:"action"`
+	Resource  Opt         `json:"resource"`
+	Submitted string      `json:"submitted_by"`
+	Decisions []*Decision `json:"decisions"`
+	Approval  *Approval   `json:"approval"`
+	Events    []*Event    `json:"events"`
+}
+
+// RecordOutputSafety is the output_safety member of the decision record.
+type RecordOutputSafety struct {
+	Decision string    `json:"decision"`
+	RuleID   Opt       `json:"rule_id"`
+	Findings []Finding `json:"findings,omitempty"`
+}

@@ -1,0 +1,174 @@
+// Package cairn holds the domain of the Cairn control plane: the types every
+// other package speaks (jobs, decisions, approvals, evidence events, policy
+// snapshots, keys), the store interface the persistence packages implement,
+// and the small set of error codes that the HTTP layer maps to statuses in
+// one place.
+//
+// Technology lives in sub-packages named after it: sqlite (the embedded
+// store), policy (YAML bundles + CEL), scan (output safety), ledger
+// (canonical JSON, leaf hashes), http (the API), client (the Go SDK).
+package cairn
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Error codes. Each maps to exactly one HTTP status in the http package.
+const (
+	EInvalid      = "invalid_input"      // 400
+	EUnauthorized = "unauthorized"       // 401
+	EForbidden    = "forbidden"          // 403
+	ENotFound     = "not_found"          // 404
+	EConflict     = "conflict"           // 409
+	ETooLarge     = "body_too_large"     // 413
+	EPolicy       = "policy_invalid"     // 422
+	EUnavailable  = "unavailable"        // 503
+	EInternal     = "internal_error"     // 500
+	ETooMany      = "too_many_requests"  // 429
+	EUnsupported  = "unsupported_media"  // 415
+	EMethod       = "method_not_allowed" // 405
+)
+
+// Specific codes named by the contract. They map to the status of their class.
+const (
+	CodeJobHashMismatch         = "job_hash_mismatch"         // 409
+	CodeSelfApprovalForbidden   = "self_approval_forbidden"   // 403
+	CodeApprovalAlreadyResolved = "approval_already_resolved" // 409
+	CodeApprovalExpired         = "approval_expired"          // 409
+	CodeJobConflict             = "job_id_conflict"           // 409
+	CodeOutputQuarantined       = "output_quarantined"        // 403
+	CodeRoleNotAllowed          = "approver_role_not_allowed" // 403
+	CodeLeaseInvalid            = "lease_invalid"             // 409
+	CodeNoApprovalPending       = "approval_not_found"        // 404
+	CodeKeyRevoked              = "key_revoked"               // 401
+	CodeInvalidCursor           = "invalid_cursor"            // 400
+)
+
+// Error is the one error type that crosses package boundaries with meaning.
+// Code is stable and machine-readable; Field names the offending input where
+// there is one; Status is the HTTP status class of the code.
+type Error struct {
+	Status  int    // HTTP status
+	Code    string // stable snake_case code
+	Message string // for people; never contains secrets or payloads
+	Field   string // offending field or line, if any
+	Line    int    // line in a policy bundle, if any
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s (%s)", e.Code, e.Message, e.Field)
+	}
+	return e.Code + ": " + e.Message
+}
+
+// Errorf builds an *Error.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid is a 400 naming the field that is wrong.
+func Invalid(field, format string, args ...any) *Error {
+	return &Error{Status: 400, Code: EInvalid, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// NotFound is a 404.
+func NotFound(format string, args ...any) *Error {
+	return &Error{Status: 404, Code: ENotFound, Message: fmt.Sprintf(format, args...)}
+}
+
+// Forbidden is a 403 with the given code.
+func Forbidden(code, format string, args ...any) *Error {
+	return &Error{Status: 403, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Conflict is a 409 with the given code.
+func Conflict(code, format string, args ...any) *Error {
+	return &Error{Status: 409, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err, or EInternal for errors without one.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EInternal
+}
+
+// IsNotFound reports whether err is a 404 error.
+func IsNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == 404
+}
+
+// Roles a key may carry.
+const (
+	RoleAgent       = "agent"
+	RoleWorker      = "worker"
+	RoleApprover    = "approver"
+	RolePolicyAdmin = "policy_admin"
+	RoleAuditor     = "auditor"
+	RoleAdmin       = "admin"
+)
+
+// AllRoles lists every valid role.
+var AllRoles = []string{RoleAgent, RoleWorker, RoleApprover, RolePolicyAdmin, RoleAuditor, RoleAdmin}
+
+// Principal kinds.
+const (
+	KindHuman   = "human"
+	KindAgent   = "agent"
+	KindService = "service"
+)
+
+// Principal is who is calling: resolved from an API key.
+type Principal struct {
+	Tenant string   `json:"tenant"`
+	ID     string   `json:"id"`
+	Kind   string   `json:"kind"`
+	Roles  []string `json:"roles"`
+	KeyID  string   `json:"key_id"`
+}
+
+// Has reports whether p holds role r. admin holds every role.
+func (p Principal) Has(r string) bool {
+	for _, x := range p.Roles {
+		if x == r || x == RoleAdmin {
+			return true
+		}
+	}
+	return false
+}
+
+// HasAny reports whether p holds any of the roles.
+func (p Principal) HasAny(rs ...string) bool {
+	for _, r := range rs {
+		if p.Has(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// Key is a stored API key. The secret itself is never stored; Hash is the
+// SHA-256 of it.
+type Key struct {
+	KeyID     string     `json:"key_id"`
+	Tenant    string     `json:"tenant"`
+	Principal string     `json:"principal"`
+	Kind      string     `json:"kind"`
+	Roles     []string   `json:"roles"`
+	Hash      string     `json:"-"`
+	CreatedAt time.Time  `json:"created_at"`
+	CreatedBy string     `json:"created_by"`
+	RevokedAt *time.Time `json:"revoked_at"`
+}
+
+// Now is the clock, in UTC. Tests may replace it.
+var Now = func() time.Time { return time.Now().UTC() }
+
+// Timestamp formats t as RFC 3339 in UTC with a Z suffix.
+func Timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

@@ -1,0 +1,369 @@
+package cairn
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Policy decisions [seed].
+const (
+	Allow                = "ALLOW"
+	Deny                 = "DENY"
+	RequireApproval      = "REQUIRE_APPROVAL"
+	AllowWithConstraints = "ALLOW_WITH_CONSTRAINTS"
+)
+
+// Output-safety decisions [seed].
+const (
+	OutputAllow      = "ALLOW"
+	OutputRedact     = "REDACT"
+	OutputQuarantine = "QUARANTINE"
+)
+
+// Job states.
+const (
+	StatePendingApproval = "PENDING_APPROVAL"
+	StateQueued          = "QUEUED"
+	StateRunning         = "RUNNING"
+	StateSucceeded       = "SUCCEEDED"
+	StateFailed          = "FAILED"
+	StateDenied          = "DENIED"
+	StateExpired         = "EXPIRED"
+	StateCancelled       = "CANCELLED"
+)
+
+// AllStates lists every job state.
+var AllStates = []string{StatePendingApproval, StateQueued, StateRunning, StateSucceeded, StateFailed, StateDenied, StateExpired, StateCancelled}
+
+// AllDecisions lists every policy decision.
+var AllDecisions = []string{Allow, Deny, RequireApproval, AllowWithConstraints}
+
+// IsFinalState reports whether a job in state s will never change again.
+func IsFinalState(s string) bool {
+	switch s {
+	case StateSucceeded, StateFailed, StateDenied, StateExpired, StateCancelled:
+		return true
+	}
+	return false
+}
+
+// Decision phases.
+const (
+	PhaseSubmit   = "submit"
+	PhaseDispatch = "dispatch"
+	PhaseSimulate = "simulate"
+)
+
+// Approval resolutions [seed] and statuses.
+const (
+	ResolutionApproved = "approved"
+	ResolutionRejected = "rejected"
+	ResolutionExpired  = "expired"
+
+	ApprovalPending  = "pending"
+	ApprovalResolved = "resolved"
+)
+
+// Opt is a string that is JSON null when empty. The contract's optional
+// identifiers (run_id, workflow_step_id, resolution …) are null when absent.
+type Opt string
+
+// MarshalJSON encodes "" as null.
+func (o Opt) MarshalJSON() ([]byte, error) {
+	if o == "" {
+		return []byte("null"), nil
+	}
+	return json.Marshal(string(o))
+}
+
+// UnmarshalJSON accepts null or a string.
+func (o *Opt) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*o = ""
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*o = Opt(s)
+	return nil
+}
+
+// LedgerRef locates an evidence item in its tenant's ledger.
+type LedgerRef struct {
+	Index    uint64 `json:"index"`
+	LeafHash string `json:"leaf_hash"`
+}
+
+// Finding is one output-safety hit. It never contains the matched text:
+// only where it was, how long, what kind, and a salted hash.
+type Finding struct {
+	Scanner string `json:"scanner"` // secrets | pii | prompt_injection | regex
+	Type    string `json:"type"`    // e.g. aws_access_key, email, card_number
+	RuleID  string `json:"rule_id,omitempty"`
+	Offset  int    `json:"offset"` // byte offset in the stored result JSON
+	Length  int    `json:"length"`
+	Hash    string `json:"hash,omitempty"` // hex HMAC-SHA256(salt, match), truncated
+}
+
+// OutputSafety is the verdict on a job's result.
+type OutputSafety struct {
+	Decision string    `json:"decision"`
+	RuleID   Opt       `json:"rule_id"`
+	Findings []Finding `json:"findings"`
+}
+
+// Job is the state projection of one agent action. Its history lives in
+// decisions and events; this row is what the job is now.
+type Job struct {
+	JobID            string            `json:"job_id"`
+	RunID            Opt               `json:"run_id"`
+	WorkflowStepID   Opt               `json:"workflow_step_id"`
+	TraceID          string            `json:"trace_id"`
+	Tenant           string            `json:"tenant"`
+	Action           string            `json:"action"`
+	Resource         Opt               `json:"resource"`
+	Labels           map[string]string `json:"labels"`
+	RiskTags         []string          `json:"risk_tags"`
+	SubmittedBy      string            `json:"submitted_by"`
+	State            string            `json:"state"`
+	Decision         string            `json:"decision"`
+	PolicyRuleID     Opt               `json:"policy_rule_id"`
+	PolicyReason     string            `json:"policy_reason"`
+	PolicySnapshot   Opt               `json:"policy_snapshot"`
+	JobHash          string            `json:"job_hash"`
+	ApprovalRequired bool              `json:"approval_required"`
+	Constraints      json.RawMessage   `json:"constraints,omitempty"`
+	ContextPtr       string            `json:"context_ptr"`
+	ContextSHA256    string            `json:"context_sha256"`
+	ResultPtr        Opt               `json:"result_ptr"`
+	ResultSHA256     Opt               `json:"result_sha256"`
+	OutputSafety     *OutputSafety     `json:"output_safety"`
+	Attempts         int               `json:"attempts"`
+	LeaseID          Opt               `json:"lease_id"`
+	LeaseOwner       Opt               `json:"lease_owner"`
+	LeaseExpiresAt   *time.Time        `json:"lease_expires_at"`
+	Error            Opt               `json:"error"`
+	CreatedAt        time.Time         `json:"created_at"`
+	UpdatedAt        time.Time         `json:"updated_at"`
+	CompletedAt      *time.Time        `json:"completed_at"`
+
+	// Seq orders jobs by submission within the store; not part of the API.
+	Seq int64 `json:"-"`
+}
+
+// RuleTrace explains one rule's part in an evaluation.
+type RuleTrace struct {
+	RuleID  string `json:"rule_id"`
+	Matched bool   `json:"matched"`
+	Why     string `json:"why"`
+}
+
+// ApprovalSpec is a rule's approval block.
+type ApprovalSpec struct {
+	ApproverRoles []string `json:"approver_roles"`
+	ExpiresIn     string   `json:"expires_in,omitempty"`
+}
+
+// Evaluation is what the policy engine returns for one job.
+type Evaluation struct {
+	Decision     string          `json:"decision"`
+	RuleID       string          `json:"policy_rule_id"`
+	Reason       string          `json:"policy_reason"`
+	Snapshot     string          `json:"policy_snapshot"`
+	Constraints  json.RawMessage `json:"constraints,omitempty"`
+	Approval     *ApprovalSpec   `json:"approval,omitempty"`
+	ExpiresIn    time.Duration   `json:"-"`
+	DefaultRule  bool            `json:"default"`
+	Explanation  string          `json:"explanation"`
+	Trace        []RuleTrace     `json:"rules_tried"`
+	EvaluatedFor string          `json:"-"`
+}
+
+// PolicyInput is what a bundle's rules see about one job.
+type PolicyInput struct {
+	Tenant         string
+	JobID          string
+	RunID          string
+	WorkflowStepID string
+	Action         string
+	Resource       string
+	Labels         map[string]string
+	RiskTags       []string
+	Input          any // decoded JSON
+	Principal      Principal
+	Now            time.Time
+}
+
+// Decision is one recorded policy evaluation of a job (audit query 2).
+type Decision struct {
+	DecisionID     string          `json:"decision_id"`
+	JobID          string          `json:"job_id"`
+	Phase          string          `json:"phase"`
+	Decision       string          `json:"decision"`
+	PolicyRuleID   Opt             `json:"policy_rule_id"`
+	PolicyReason   string          `json:"policy_reason"`
+	PolicySnapshot Opt             `json:"policy_snapshot"`
+	JobHash        string          `json:"job_hash"`
+	Constraints    json.RawMessage `json:"constraints"`
+	Approval       *ApprovalSpec   `json:"approval,omitempty"`
+	Default        bool            `json:"default_rule"`
+	Explanation    string          `json:"explanation"`
+	RulesTried     []RuleTrace     `json:"rules_tried"`
+	EvaluatedAt    time.Time       `json:"evaluated_at"`
+	Ledger         *LedgerRef      `json:"ledger,omitempty"`
+}
+
+// Approval is the human gate on one job (audit query 3).
+type Approval struct {
+	ApprovalID       string     `json:"approval_id"`
+	Tenant           string     `json:"-"`
+	JobID            string     `json:"job_id"`
+	RunID            Opt        `json:"run_id"`
+	WorkflowStepID   Opt        `json:"workflow_step_id"`
+	Action           string     `json:"action"`
+	Resource         Opt        `json:"resource"`
+	Decision         string     `json:"decision"`
+	DecisionID       string     `json:"decision_id"`
+	PolicyRuleID     Opt        `json:"policy_rule_id"`
+	PolicyReason     string     `json:"policy_reason"`
+	PolicySnapshot   Opt        `json:"policy_snapshot"`
+	JobHash          string     `json:"job_hash"`
+	ApprovalRequired bool       `json:"approval_required"`
+	ApproverRoles    []string   `json:"approver_roles"`
+	RequestedBy      string     `json:"requested_by"`
+	RequestedAt      time.Time  `json:"requested_at"`
+	ExpiresAt        *time.Time `json:"expires_at"`
+	Status           string     `json:"status"`
+	Resolution       Opt        `json:"resolution"`
+	ResolvedBy       Opt        `json:"resolved_by"`
+	ResolvedComment  Opt        `json:"resolved_comment"`
+	ResolvedAt       *time.Time `json:"resolved_at"`
+	Ledger           *LedgerRef `json:"ledger,omitempty"`
+	ResolutionLedger *LedgerRef `json:"resolution_ledger,omitempty"`
+
+	Seq int64 `json:"-"`
+}
+
+// Run groups jobs. The first job naming a run starts it.
+type Run struct {
+	RunID       string     `json:"run_id"`
+	Tenant      string     `json:"tenant"`
+	Status      string     `json:"status"` // running | completed
+	StartedBy   string     `json:"started_by"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	CompletedAt *time.Time `json:"completed_at"`
+	Jobs        []*Job     `json:"jobs,omitempty"`
+}
+
+// Run statuses.
+const (
+	RunRunning   = "running"
+	RunCompleted = "completed"
+)
+
+// Event types on the timeline and ledger.
+const (
+	EventRunStarted        = "run_started"
+	EventRunReopened       = "run_reopened"
+	EventRunCompleted      = "run_completed"
+	EventJobSubmitted      = "job_submitted"
+	EventPolicyDecided     = "policy_decided"
+	EventApprovalRequested = "approval_requested"
+	EventApprovalResolved  = "approval_resolved"
+	EventJobDispatched     = "job_dispatched"
+	EventLeaseExpired      = "lease_expired"
+	EventJobCompleted      = "job_completed"
+	EventOutputChecked     = "output_checked"
+	EventJobStateChanged   = "job_state_changed"
+	EventPolicyPublished   = "policy_published"
+	EventPolicyRolledBack  = "policy_rolled_back"
+	EventKeyCreated        = "key_created"
+	EventKeyRevoked        = "key_revoked"
+)
+
+// Event is one evidence item. Every event is a ledger entry of its tenant;
+// an event with a RunID is also on that run's timeline with Seq 1..n.
+type Event struct {
+	Tenant         string         `json:"-"`
+	Seq            int64          `json:"seq,omitempty"` // per-run timeline sequence; 0 when not in a run
+	Type           string         `json:"type"`
+	Timestamp      time.Time      `json:"timestamp"`
+	RunID          Opt            `json:"run_id"`
+	WorkflowStepID Opt            `json:"workflow_step_id"`
+	JobID          Opt            `json:"job_id"`
+	Actor          string         `json:"actor"`
+	Decision       string         `json:"decision,omitempty"`
+	PolicyRuleID   string         `json:"policy_rule_id,omitempty"`
+	PolicySnapshot string         `json:"policy_snapshot,omitempty"`
+	JobHash        string         `json:"job_hash,omitempty"`
+	Resolution     string         `json:"resolution,omitempty"`
+	ResolvedBy     string         `json:"resolved_by,omitempty"`
+	State          string         `json:"state,omitempty"`
+	OutputSafety   *OutputSafety  `json:"output_safety,omitempty"`
+	Data           map[string]any `json:"data,omitempty"`
+	Ledger         *LedgerRef     `json:"ledger,omitempty"`
+	PrevHash       string         `json:"-"`
+}
+
+// LedgerEntry is one stored ledger row: the canonical body and its hashes.
+type LedgerEntry struct {
+	Tenant   string          `json:"tenant"`
+	Index    uint64          `json:"index"`
+	Body     json.RawMessage `json:"body"`
+	LeafHash string          `json:"leaf_hash"`
+	PrevHash string          `json:"prev_hash"`
+}
+
+// Snapshot is an immutable published policy bundle.
+type Snapshot struct {
+	ID        string    `json:"policy_snapshot"`
+	SHA256    string    `json:"sha256"`
+	Text      string    `json:"text"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+}
+
+// PolicyAudit is one publish or rollback (audit query 5).
+type PolicyAudit struct {
+	AuditID        string     `json:"audit_id"`
+	Action         string     `json:"action"` // publish | rollback
+	SnapshotBefore Opt        `json:"snapshot_before"`
+	SnapshotAfter  string     `json:"snapshot_after"`
+	Actor          string     `json:"actor"`
+	Tenant         string     `json:"tenant"`
+	Message        string     `json:"message"`
+	Timestamp      time.Time  `json:"timestamp"`
+	Ledger         *LedgerRef `json:"ledger,omitempty"`
+
+	Seq int64 `json:"-"`
+}
+
+// Payload is a stored context or result, addressed by pointer.
+type Payload struct {
+	Tenant string
+	Ptr    string
+	SHA256 string
+	Data   []byte
+}
+
+// SnapshotPrefix is the prefix of system policy snapshot ids [seed].
+const SnapshotPrefix = "cfg:system:policy#sha256:"
+
+// ContextPtr and ResultPtr build payload pointers [seed].
+func ContextPtr(jobID string) string { return "ctx:" + jobID }
+
+// ResultPtr builds a result pointer.
+func ResultPtr(jobID string) string { return "res:" + jobID }
+
+// OutputRule is one entry of a bundle's output_rules: scanners to run over
+// a job's result and what to do when any of them finds something.
+type OutputRule struct {
+	ID       string   `json:"id"`
+	Scanners []string `json:"scanners"` // secrets | pii | prompt_injection | regex
+	Patterns []string `json:"patterns,omitempty"`
+	Actions  []string `json:"actions,omitempty"` // action globs; empty = all
+	Decision string   `json:"decision"`          // ALLOW | REDACT | QUARANTINE
+}

@@ -1,0 +1,125 @@
+package cairn
+
+import (
+	"context"
+	"time"
+)
+
+// Store persists Cairn's state and evidence. Update runs fn in a durable
+// transaction: when Update returns nil, everything fn wrote is fsync'd.
+// Implementations may run several concurrent Updates in one transaction
+// (group commit); each fn still commits or fails as a unit.
+type Store interface {
+	Update(ctx context.Context, fn func(Tx) error) error
+	View(ctx context.Context, fn func(ReadTx) error) error
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Page bounds a list: Limit rows after the keyset position After (0 = start).
+type Page struct {
+	Limit int
+	After int64 // keyset position from a cursor; meaning depends on the list
+}
+
+// JobFilter selects jobs for GET /jobs (newest first).
+type JobFilter struct {
+	State, Action, RunID, Decision, PolicyRuleID, SubmittedBy string
+	Since, Until                                              time.Time
+	Page
+}
+
+// ApprovalFilter selects approvals (newest first).
+type ApprovalFilter struct {
+	IncludeResolved                 bool
+	RunID, PolicyRuleID, ResolvedBy string
+	Since, Until                    time.Time
+	Page
+}
+
+// EventFilter selects a run's timeline (oldest first, After = last seq seen)
+// or, with JobID, a job's events.
+type EventFilter struct {
+	RunID string
+	JobID string
+	Page
+}
+
+// AuditFilter selects policy audit entries (newest first).
+type AuditFilter struct {
+	Action, Actor string
+	Since, Until  time.Time
+	Page
+}
+
+// ReadTx reads a consistent view. Every method scopes to a tenant except the
+// policy snapshot methods: policy is system-wide.
+type ReadTx interface {
+	KeyByHash(hash string) (*Key, error)
+	ListKeys(tenant string, p Page) ([]*Key, error)
+	TenantExists(tenant string) (bool, error)
+
+	GetJob(tenant, jobID string) (*Job, error)
+	ListJobs(tenant string, f JobFilter) ([]*Job, error)
+	// QueuedJobs returns QUEUED jobs oldest first with Seq > after.
+	QueuedJobs(tenant string, after int64, limit int) ([]*Job, error)
+	GetPayload(tenant, ptr string) (*Payload, error)
+
+	ListDecisions(tenant, jobID string) ([]*Decision, error)
+	GetApproval(tenant, jobID string) (*Approval, error)
+	ListApprovals(tenant string, f ApprovalFilter) ([]*Approval, error)
+
+	GetRun(tenant, runID string) (*Run, error)
+	ListRunJobs(tenant, runID string) ([]*Job, error)
+	ListEvents(tenant string, f EventFilter) ([]*Event, error)
+
+	ActiveSnapshot() (*Snapshot, error) // nil, nil when none is published
+	GetSnapshot(id string) (*Snapshot, error)
+	ListSnapshots(p Page) ([]*Snapshot, error)
+	ListPolicyAudit(f AuditFilter) ([]*PolicyAudit, error)
+
+	LedgerSize(tenant string) (uint64, error)
+	LedgerEntries(tenant string, from uint64, limit int) ([]*LedgerEntry, error)
+
+	// DueApprovals returns pending approvals whose expires_at <= now, across tenants.
+	DueApprovals(now time.Time, limit int) ([]*Approval, error)
+	// ExpiredLeases returns RUNNING jobs whose lease expired at or before now, across tenants.
+	ExpiredLeases(now time.Time, limit int) ([]*Job, error)
+	// NextDeadline returns the earliest pending approval expiry or lease expiry, or zero.
+	NextDeadline() (time.Time, error)
+}
+
+// Tx is a read-write transaction. Evidence (decisions, events, ledger,
+// snapshots, policy audit, payloads) is insert-only: there is no method that
+// updates or deletes it. Jobs, approvals and runs are state projections.
+type Tx interface {
+	ReadTx
+
+	CreateTenant(tenant string, at time.Time) error
+	InsertKey(k *Key) error
+	RevokeKey(tenant, keyID string, at time.Time) error
+
+	InsertJob(j *Job) error // sets j.Seq
+	UpdateJob(j *Job) error
+	PutPayload(p *Payload) error
+
+	InsertDecision(d *Decision) error
+	InsertApproval(a *Approval) error
+	// ResolveApproval records the resolution of a pending approval. It fails
+	// with approval_already_resolved if the approval is no longer pending.
+	ResolveApproval(a *Approval) error
+
+	InsertRun(r *Run) error
+	UpdateRun(r *Run) error
+
+	InsertSnapshot(s *Snapshot) error // no-op when the id exists
+	SetActiveSnapshot(id string, at time.Time) error
+	InsertPolicyAudit(a *PolicyAudit) error
+
+	// AppendEvent appends ev to its tenant's ledger (assigning ev.Ledger and
+	// ev.PrevHash) and, if ev.RunID is set, to the run's timeline (assigning ev.Seq).
+	AppendEvent(ev *Event) error
+
+	// AfterCommit registers fn to run once the transaction is durable.
+	AfterCommit(fn func())
+}
