@@ -165,6 +165,8 @@ type Key struct {
 	CreatedAt time.Time  `json:"created_at"`
 	CreatedBy string     `json:"created_by"`
 	RevokedAt *time.Time `json:"revoked_at"`
+
+	Seq int64 `json:"-"`
 }
 
 // Now is the clock, in UTC. Tests may replace it.

@@ -127,6 +127,8 @@ type Job struct {
 	Labels           map[string]string `json:"labels"`
 	RiskTags         []string          `json:"risk_tags"`
 	SubmittedBy      string            `json:"submitted_by"`
+	SubmitterKind    string            `json:"submitter_kind"`
+	SubmitterRoles   []string          `json:"submitter_roles"`
 	State            string            `json:"state"`
 	Decision         string            `json:"decision"`
 	PolicyRuleID     Opt               `json:"policy_rule_id"`
@@ -324,6 +326,8 @@ type Snapshot struct {
 	Text      string    `json:"text"`
 	CreatedAt time.Time `json:"created_at"`
 	CreatedBy string    `json:"created_by"`
+
+	Seq int64 `json:"-"`
 }
 
 // PolicyAudit is one publish or rollback (audit query 5).

@@ -65,6 +65,7 @@ type ReadTx interface {
 	QueuedJobs(tenant string, after int64, limit int) ([]*Job, error)
 	GetPayload(tenant, ptr string) (*Payload, error)
 
+	// ListDecisions returns the job's policy_decided evidence, oldest first.
 	ListDecisions(tenant, jobID string) ([]*Decision, error)
 	GetApproval(tenant, jobID string) (*Approval, error)
 	ListApprovals(tenant string, f ApprovalFilter) ([]*Approval, error)
@@ -89,8 +90,8 @@ type ReadTx interface {
 	NextDeadline() (time.Time, error)
 }
 
-// Tx is a read-write transaction. Evidence (decisions, events, ledger,
-// snapshots, policy audit, payloads) is insert-only: there is no method that
+// Tx is a read-write transaction. Evidence (events — decisions are
+// policy_decided events —, ledger, snapshots, policy audit, payloads) is insert-only: there is no method that
 // updates or deletes it. Jobs, approvals and runs are state projections.
 type Tx interface {
 	ReadTx
@@ -103,7 +104,6 @@ type Tx interface {
 	UpdateJob(j *Job) error
 	PutPayload(p *Payload) error
 
-	InsertDecision(d *Decision) error
 	InsertApproval(a *Approval) error
 	// ResolveApproval records the resolution of a pending approval. It fails
 	// with approval_already_resolved if the approval is no longer pending.

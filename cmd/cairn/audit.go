@@ -1,0 +1,340 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/client"
+	"github.com/spf13/cobra"
+)
+
+var auditCmd = clientGroup(&cobra.Command{
+	Use:   "audit",
+	Short: "Show the evidence of a job or a workflow run",
+})
+
+var auditJobCmd = &cobra.Command{
+	Use:   "job <job_id>",
+	Short: "Who approved a job, under which policy, and what happened next",
+	Long: `Print a job's joined decision record (GET /api/v1/jobs/{id}/evidence):
+the request, the policy decision with its rule, reason and snapshot, the
+job_hash, the approval and who resolved it, every policy evaluation, the
+output-safety verdict and the payload pointers. --json prints the record
+itself.`,
+	Args: cobra.ExactArgs(1),
+	RunE: run(func(cmd *cobra.Command, args []string) error {
+		asJSON, _ := cmd.Flags().GetBool("json")
+		c, err := newClient()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := commandContext(cmd, true)
+		defer cancel()
+		rec, err := c.GetEvidence(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(cmd.OutOrStdout(), rec)
+		}
+		return printEvidenceCard(cmd.OutOrStdout(), rec)
+	}),
+}
+
+// runAudit is what `cairn audit run --json` prints.
+type runAudit struct {
+	Run      *cairn.Run     `json:"run"`
+	Timeline []*cairn.Event `json:"timeline"`
+}
+
+var auditRunCmd = &cobra.Command{
+	Use:   "run <run_id>",
+	Short: "Print a workflow run and its whole timeline",
+	Long: `Print a workflow run (GET /api/v1/workflow-runs/{id}) and every event of
+its append-only timeline, oldest first, one line each: seq, timestamp, type,
+job, actor, the evidence the event carries, and its ledger index. --limit is
+the page size used to walk the timeline; every page is printed.`,
+	Args: cobra.ExactArgs(1),
+	RunE: run(func(cmd *cobra.Command, args []string) error {
+		asJSON, _ := cmd.Flags().GetBool("json")
+		limit, _ := cmd.Flags().GetInt("limit")
+		if limit < 1 || limit > 1000 {
+			return usageError("--limit must be between 1 and 1000")
+		}
+		c, err := newClient()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := commandContext(cmd, true)
+		defer cancel()
+		r, err := c.GetRun(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		events := []*cairn.Event{}
+		for ev, err := range c.AllTimeline(ctx, args[0], client.TimelineFilter{Page: client.Page{Limit: limit}}) {
+			if err != nil {
+				return err
+			}
+			events = append(events, ev)
+		}
+		if asJSON {
+			return printJSON(cmd.OutOrStdout(), runAudit{Run: r, Timeline: events})
+		}
+		return printRunTimeline(cmd.OutOrStdout(), r, events)
+	}),
+}
+
+func init() {
+	auditJobCmd.Flags().Bool("json", false, "print the decision record as JSON")
+	auditRunCmd.Flags().Bool("json", false, "print the run and its timeline as JSON")
+	auditRunCmd.Flags().Int("limit", 200, "timeline page size (1-1000)")
+	auditCmd.AddCommand(auditJobCmd, auditRunCmd)
+	rootCmd.AddCommand(auditCmd)
+}
+
+// card writes "Label      value" lines with aligned values.
+type card struct {
+	w   io.Writer
+	err error
+}
+
+const cardIndent = 14
+
+func (c *card) line(label, format string, args ...any) {
+	if c.err != nil {
+		return
+	}
+	v := fmt.Sprintf(format, args...)
+	if label == "" {
+		_, c.err = fmt.Fprintf(c.w, "%s%s\n", strings.Repeat(" ", cardIndent), v)
+		return
+	}
+	_, c.err = fmt.Fprintf(c.w, "%-*s%s\n", cardIndent, label, v)
+}
+
+// sub writes an indented "  label    value" line under a section.
+func (c *card) sub(label, format string, args ...any) {
+	c.line("  "+label, format, args...)
+}
+
+func (c *card) raw(s string) {
+	if c.err == nil {
+		_, c.err = io.WriteString(c.w, s)
+	}
+}
+
+// ruleName names the deciding rule; a decision without one was made by the
+// bundle's default.
+func ruleName(rule string) string {
+	if rule == "" {
+		return "(default)"
+	}
+	return clean(rule)
+}
+
+// printEvidenceCard prints a decision record for a person.
+func printEvidenceCard(w io.Writer, r *cairn.DecisionRecord) error {
+	c := &card{w: w}
+	c.line("Job", "%s", clean(r.JobID))
+	var ids []string
+	if r.RunID != "" {
+		ids = append(ids, "run "+clean(string(r.RunID)))
+	}
+	if r.WorkflowStepID != "" {
+		ids = append(ids, "step "+clean(string(r.WorkflowStepID)))
+	}
+	if r.TraceID != "" {
+		ids = append(ids, "trace "+clean(r.TraceID))
+	}
+	if len(ids) > 0 {
+		c.line("", "%s", strings.Join(ids, " · "))
+	}
+	action := orDash(r.Action)
+	if r.Resource != "" {
+		action += " on " + clean(string(r.Resource))
+	}
+	c.line("Action", "%s", action)
+	c.line("Submitted by", "%s", orDash(r.Submitted))
+	c.line("State", "%s", orDash(r.State))
+
+	c.line("Decision", "%s  rule %s", orDash(r.Decision), ruleName(string(r.PolicyRuleID)))
+	if r.PolicyReason != "" {
+		c.sub("reason", "%s", clean(r.PolicyReason))
+	}
+	c.sub("snapshot", "%s", orDash(string(r.PolicySnapshot)))
+	c.line("Job hash", "%s", orDash(r.JobHash))
+
+	// Approval.
+	a := r.Approval
+	switch {
+	case !r.ApprovalRequired && a == nil:
+		c.line("Approval", "not required")
+	default:
+		what := "required"
+		if !r.ApprovalRequired {
+			what = "recorded"
+		}
+		when := ""
+		if a != nil && a.ResolvedAt != nil {
+			when = " at " + fmtTimePtr(a.ResolvedAt)
+		}
+		switch res := string(r.Resolution); res {
+		case "":
+			c.line("Approval", "%s · pending", what)
+		case cairn.ResolutionExpired:
+			c.line("Approval", "%s · expired%s", what, when)
+		default:
+			c.line("Approval", "%s · %s by %s%s", what, clean(res), orDash(string(r.ResolvedBy)), when)
+		}
+		if r.ResolvedComment != "" {
+			c.sub("comment", "%s", strconv.Quote(string(r.ResolvedComment)))
+		}
+		if a != nil {
+			if len(a.ApproverRoles) > 0 {
+				c.sub("roles", "%s", clean(strings.Join(a.ApproverRoles, ", ")))
+			}
+			c.sub("requested", "by %s at %s", orDash(a.RequestedBy), fmtTime(a.RequestedAt))
+			if a.ExpiresAt != nil {
+				c.sub("expires", "%s", fmtTimePtr(a.ExpiresAt))
+			}
+			if a.JobHash != "" && a.JobHash != r.JobHash {
+				c.sub("job hash", "%s (differs from the job's)", clean(a.JobHash))
+			}
+		}
+	}
+
+	// Every policy evaluation.
+	c.line("Decisions", "%d", len(r.Decisions))
+	if len(r.Decisions) > 0 && c.err == nil {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, d := range r.Decisions {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", orDash(d.Phase), orDash(d.Decision),
+				ruleName(string(d.PolicyRuleID)), orDash(string(d.PolicySnapshot)), fmtTime(d.EvaluatedAt))
+		}
+		c.err = tw.Flush()
+	}
+
+	// Output safety.
+	if o := r.OutputSafety; o != nil {
+		line := orDash(o.Decision)
+		if o.RuleID != "" {
+			line += "  rule " + clean(string(o.RuleID))
+		}
+		c.line("Output", "%s", line)
+		if len(o.Findings) > 0 {
+			c.sub("findings", "%s", fmtFindings(o.Findings))
+		}
+	} else {
+		c.line("Output", "not checked (no result)")
+	}
+
+	c.line("Pointers", "context %s", orDash(r.ContextPtr))
+	c.line("", "result  %s", orDash(string(r.ResultPtr)))
+
+	if len(r.Events) > 0 {
+		c.line("Events", "%d", len(r.Events))
+		if c.err == nil {
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			for _, ev := range r.Events {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", ledgerPos(ev.Ledger), fmtTime(ev.Timestamp), orDash(ev.Type), orDash(ev.Actor))
+			}
+			c.err = tw.Flush()
+		}
+	}
+	c.line("Recorded", "%s", fmtTime(r.Timestamp))
+	return c.err
+}
+
+// fmtFindings lists findings as type@offset+length.
+func fmtFindings(fs []cairn.Finding) string {
+	parts := make([]string, len(fs))
+	for i, f := range fs {
+		t := f.Type
+		if t == "" {
+			t = f.Scanner
+		}
+		parts[i] = fmt.Sprintf("%s@%d+%d", orDash(t), f.Offset, f.Length)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func ledgerPos(l *cairn.LedgerRef) string {
+	if l == nil {
+		return "-"
+	}
+	return "#" + strconv.FormatUint(l.Index, 10)
+}
+
+// eventEvidence is the evidence an event carries, as key=value pairs.
+func eventEvidence(ev *cairn.Event) string {
+	var p []string
+	if ev.Decision != "" {
+		s := "decision=" + clean(ev.Decision)
+		if ev.PolicyRuleID != "" {
+			s += " rule=" + clean(ev.PolicyRuleID)
+		}
+		p = append(p, s)
+	}
+	if ev.Resolution != "" {
+		s := "resolution=" + clean(ev.Resolution)
+		if ev.ResolvedBy != "" {
+			s += " by=" + clean(ev.ResolvedBy)
+		}
+		p = append(p, s)
+	}
+	if ev.State != "" {
+		p = append(p, "state="+clean(ev.State))
+	}
+	if o := ev.OutputSafety; o != nil {
+		s := "output=" + orDash(o.Decision)
+		if o.RuleID != "" {
+			s += " rule=" + clean(string(o.RuleID))
+		}
+		if len(o.Findings) > 0 {
+			s += " findings=" + fmtFindings(o.Findings)
+		}
+		p = append(p, s)
+	}
+	if len(p) == 0 {
+		return "-"
+	}
+	return strings.Join(p, " ")
+}
+
+// printRunTimeline prints a run, its jobs and its timeline.
+func printRunTimeline(w io.Writer, r *cairn.Run, events []*cairn.Event) error {
+	c := &card{w: w}
+	c.line("Run", "%s  (%s)", clean(r.RunID), orDash(r.Status))
+	c.line("Started", "by %s at %s", orDash(r.StartedBy), fmtTime(r.CreatedAt))
+	if r.CompletedAt != nil {
+		c.line("Completed", "%s", fmtTimePtr(r.CompletedAt))
+	}
+	c.line("Jobs", "%d", len(r.Jobs))
+	if len(r.Jobs) > 0 && c.err == nil {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, j := range r.Jobs {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", clean(j.JobID), orDash(string(j.WorkflowStepID)), orDash(j.Action), orDash(j.Decision), orDash(j.State))
+		}
+		c.err = tw.Flush()
+	}
+	c.line("Timeline", "%d events", len(events))
+	if len(events) == 0 || c.err != nil {
+		return c.err
+	}
+	c.raw("\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tTIMESTAMP\tTYPE\tJOB\tACTOR\tEVIDENCE\tLEDGER")
+	for _, ev := range events {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.Seq, fmtTime(ev.Timestamp), orDash(ev.Type),
+			orDash(string(ev.JobID)), orDash(ev.Actor), eventEvidence(ev), ledgerPos(ev.Ledger))
+	}
+	if c.err == nil {
+		c.err = tw.Flush()
+	}
+	return c.err
+}

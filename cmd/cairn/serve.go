@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	cairnhttp "github.com/cairnhq/cairn/http"
+	"github.com/cairnhq/cairn/service"
+	"github.com/cairnhq/cairn/sqlite"
+)
+
+var serveFlags struct {
+	data     string
+	addr     string
+	logLevel string
+}
+
+var serveCmd = &cobra.Command{
+	Use:   "serve",
+	Short: "Run the Cairn control plane on the embedded store",
+	Long: `Run the Cairn API on the embedded SQLite store under --data.
+
+On first start with an empty store it creates tenant "default" and an admin
+key: $CAIRN_ADMIN_KEY if set, otherwise a random key printed once to stderr
+and written to <data>/admin.key (mode 0600).`,
+	Args: cobra.NoArgs,
+	RunE: func(cmd *cobra.Command, args []string) error {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return serve(ctx, serveFlags.data, serveFlags.addr, serveFlags.logLevel)
+	},
+}
+
+func init() {
+	serveCmd.Flags().StringVar(&serveFlags.data, "data", envOr("CAIRN_DATA", "./cairn-data"), "data directory of the embedded store (env CAIRN_DATA)")
+	serveCmd.Flags().StringVar(&serveFlags.addr, "addr", envOr("CAIRN_ADDR", "127.0.0.1:8081"), "listen address (env CAIRN_ADDR)")
+	serveCmd.Flags().StringVar(&serveFlags.logLevel, "log-level", envOr("CAIRN_LOG_LEVEL", "info"), "debug, info, warn or error")
+	rootCmd.AddCommand(serveCmd)
+}
+
+// loadSecret reads a random secret file under the data dir, creating it (0600) if missing.
+func loadSecret(path string, n int) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) == n {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	b = make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	if err := writeFileSync(path, b, 0o600); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// writeFileSync writes a file durably with the given mode.
+func writeFileSync(path string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func serve(ctx context.Context, dataDir, addr, level string) error {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	store, err := sqlite.Open(dataDir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	salt, err := loadSecret(filepath.Join(dataDir, "findings.salt"), 32)
+	if err != nil {
+		return fmt.Errorf("findings salt: %w", err)
+	}
+	svc := service.New(store, log, salt)
+	envKey := os.Getenv("CAIRN_ADMIN_KEY")
+	key, err := svc.Bootstrap(ctx, envKey)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if key != "" && envKey == "" {
+		path := filepath.Join(dataDir, "admin.key")
+		if err := writeFileSync(path, []byte(key+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write admin key: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "cairn: created tenant \"default\" and its admin key (shown once, also in %s):\n%s\n", path, key)
+	}
+	if err := svc.Start(ctx); err != nil {
+		return err
+	}
+	defer svc.Stop()
+	api := cairnhttp.New(svc, log)
+	srv := &nethttp.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      90 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	log.Info("cairn serving", "addr", ln.Addr().String(), "data", dataDir, "store", "sqlite")
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/client"
+	"github.com/spf13/cobra"
+)
+
+var workerCmd = clientGroup(&cobra.Command{
+	Use:   "worker --action GLOB (--echo | --exec CMD)",
+	Short: "Run a worker that leases and executes jobs",
+	Long: `Lease jobs whose action matches --action (repeatable glob) and run them
+until interrupted.
+
+--echo completes every job with its input as the result (a demo worker).
+--exec runs CMD with sh -c for each job: the job's input JSON on stdin,
+CAIRN_JOB_ID, CAIRN_ACTION, CAIRN_RESOURCE, CAIRN_RUN_ID, CAIRN_STEP_ID,
+CAIRN_TRACE_ID, CAIRN_JOB_HASH, CAIRN_POLICY_SNAPSHOT and CAIRN_CONSTRAINTS in
+the environment (CAIRN_KEY and CAIRN_KEY_FILE are removed from it). Its
+stdout is the result: JSON as is, anything else as a JSON string. A non-zero
+exit fails the job with the last line of stderr. CMD is killed when the
+lease expires.`,
+	Args: cobra.NoArgs,
+	RunE: run(func(cmd *cobra.Command, args []string) error {
+		fl := cmd.Flags()
+		actions, _ := fl.GetStringArray("action")
+		echo, _ := fl.GetBool("echo")
+		execCmd, _ := fl.GetString("exec")
+		id, _ := fl.GetString("id")
+		conc, _ := fl.GetInt("concurrency")
+		wait, _ := fl.GetInt("wait-ms")
+		leaseMS, _ := fl.GetInt("lease-ms")
+		if len(actions) == 0 {
+			return usageError("at least one --action glob is required")
+		}
+		if echo == (execCmd != "") {
+			return usageError("give exactly one of --echo and --exec")
+		}
+		var h client.Handler = echoHandler
+		if execCmd != "" {
+			h = execHandler(execCmd)
+		}
+		c, err := newClient()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := commandContext(cmd, false)
+		defer cancel()
+		logger := log.New(cmd.ErrOrStderr(), "cairn worker: ", log.LstdFlags|log.LUTC)
+		w := &client.Worker{
+			Client: c, WorkerID: id, Actions: actions, Handler: h,
+			Concurrency: conc, WaitMS: wait, LeaseMS: leaseMS,
+			Logf: logger.Printf,
+		}
+		logger.Printf("leasing %s from %s", strings.Join(actions, ", "), c.BaseURL())
+		err = w.Run(ctx)
+		logger.Printf("stopped")
+		return err
+	}),
+})
+
+func init() {
+	f := workerCmd.Flags()
+	f.StringArray("action", nil, "action glob to lease, e.g. 'db.*' (repeatable)")
+	f.Bool("echo", false, "complete each job with its input as the result")
+	f.String("exec", "", "run this shell command for each job (input on stdin, result on stdout)")
+	f.String("id", "", "worker id (default <hostname>-<pid>)")
+	f.Int("concurrency", 1, "jobs run at once")
+	f.Int("wait-ms", 20000, "long-poll wait per lease request")
+	f.Int("lease-ms", 0, "lease duration to ask for (0 = server default)")
+	rootCmd.AddCommand(workerCmd)
+}
+
+func echoHandler(_ context.Context, job *cairn.LeasedJob) (json.RawMessage, error) {
+	if len(job.Input) == 0 {
+		return json.RawMessage("null"), nil
+	}
+	return job.Input, nil
+}
+
+// maxExecOutput bounds what a job command may print.
+const maxExecOutput = 64 << 20
+
+func execHandler(command string) client.Handler {
+	return func(ctx context.Context, job *cairn.LeasedJob) (json.RawMessage, error) {
+		if !job.LeaseExpiresAt.IsZero() {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, job.LeaseExpiresAt)
+			defer cancel()
+		}
+		c := exec.CommandContext(ctx, "sh", "-c", command)
+		c.Env = jobEnv(os.Environ(), job)
+		c.Stdin = bytes.NewReader(job.Input)
+		// After a kill, do not wait for grandchildren holding the pipes.
+		c.WaitDelay = 2 * time.Second
+		var stdout, stderr limitedBuffer
+		stdout.max, stderr.max = maxExecOutput, 64<<10
+		c.Stdout, c.Stderr = &stdout, &stderr
+		err := c.Run()
+		if stdout.over {
+			return nil, fmt.Errorf("command output exceeds %d bytes", maxExecOutput)
+		}
+		if err != nil {
+			if ctx.Err() == context.DeadlineExceeded {
+				return nil, errors.New("command killed: the lease expired")
+			}
+			msg := err.Error()
+			if last := lastLine(stderr.String()); last != "" {
+				msg += ": " + last
+			}
+			return nil, errors.New(msg)
+		}
+		out := bytes.TrimSpace(stdout.Bytes())
+		if len(out) == 0 {
+			return json.RawMessage("null"), nil
+		}
+		if json.Valid(out) {
+			return json.RawMessage(out), nil
+		}
+		return json.Marshal(string(out))
+	}
+}
+
+// jobEnv is the command's environment: the worker's, without its key, plus
+// the job's identifiers.
+func jobEnv(base []string, job *cairn.LeasedJob) []string {
+	env := make([]string, 0, len(base)+9)
+	for _, kv := range base {
+		name, _, _ := strings.Cut(kv, "=")
+		if name == "CAIRN_KEY" || name == "CAIRN_KEY_FILE" || strings.HasPrefix(name, "CAIRN_JOB_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	constraints := ""
+	if len(job.Constraints) > 0 {
+		constraints = string(job.Constraints)
+	}
+	return append(env,
+		"CAIRN_JOB_ID="+job.JobID,
+		"CAIRN_ACTION="+job.Action,
+		"CAIRN_RESOURCE="+string(job.Resource),
+		"CAIRN_RUN_ID="+string(job.RunID),
+		"CAIRN_STEP_ID="+string(job.WorkflowStepID),
+		"CAIRN_TRACE_ID="+job.TraceID,
+		"CAIRN_JOB_HASH="+job.JobHash,
+		"CAIRN_POLICY_SNAPSHOT="+job.PolicySnapshot,
+		"CAIRN_CONSTRAINTS="+constraints,
+	)
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	if len(s) > 500 {
+		s = s[:500]
+	}
+	return strings.TrimSpace(s)
+}
+
+// limitedBuffer keeps at most max bytes and notes when more were written.
+type limitedBuffer struct {
+	bytes.Buffer
+	max  int
+	over bool
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); len(p) > room {
+		b.over = true
+		if room > 0 {
+			b.Buffer.Write(p[:room])
+		}
+		return len(p), nil
+	}
+	return b.Buffer.Write(p)
+}
+
+var _ io.Writer = (*limitedBuffer)(nil)

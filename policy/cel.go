@@ -1,0 +1,345 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/ext"
+	"cel.dev/cel-go/interpreter"
+
+	"github.com/cairnhq/cairn"
+)
+
+// Limits on `when` expressions. A published bundle must keep compiling and
+// evaluating the same way forever (rollback re-compiles old snapshots), so
+// the environment below is pinned: library versions are fixed, not "latest".
+const (
+	maxExprBytes = 4096    // source length of one `when`
+	celCostLimit = 100_000 // runtime cost units per evaluation of one `when`
+	celMaxDepth  = 64      // parser recursion limit
+)
+
+// job is what `job` is in a `when` expression. It is a CEL object type
+// (policy.job), so a typo such as job.actoin is a compile-time error, not a
+// silently unmatched rule.
+type job struct {
+	JobID          string            `cel:"job_id"`
+	RunID          string            `cel:"run_id"`
+	WorkflowStepID string            `cel:"workflow_step_id"`
+	Action         string            `cel:"action"`
+	Resource       string            `cel:"resource"`
+	Labels         map[string]string `cel:"labels"`
+	RiskTags       []string          `cel:"risk_tags"`
+	Tenant         string            `cel:"tenant"`
+}
+
+// principal is what `principal` is in a `when` expression (policy.principal).
+type principal struct {
+	ID     string   `cel:"id"`
+	Kind   string   `cel:"kind"`
+	Roles  []string `cel:"roles"`
+	Tenant string   `cel:"tenant"`
+}
+
+var (
+	celEnvOnce sync.Once
+	celEnvVal  *cel.Env
+	celEnvErr  error
+)
+
+// celEnv is the one shared environment; cel.Env is safe for concurrent use.
+func celEnv() (*cel.Env, error) {
+	celEnvOnce.Do(func() {
+		celEnvVal, celEnvErr = cel.NewEnv(
+			ext.NativeTypes(reflect.TypeFor[job](), reflect.TypeFor[principal](), ext.ParseStructTags(true)),
+			cel.Variable("job", cel.ObjectType("policy.job")),
+			cel.Variable("principal", cel.ObjectType("policy.principal")),
+			cel.Variable("labels", cel.MapType(cel.StringType, cel.StringType)),
+			cel.Variable("input", cel.DynType),
+			cel.Variable("now", cel.TimestampType),
+			cel.OptionalTypes(cel.OptionalTypesVersion(2)),
+			ext.Strings(ext.StringsVersion(4)),
+			cel.CrossTypeNumericComparisons(true),
+			cel.DefaultUTCTimeZone(true),
+			cel.ParserRecursionLimit(celMaxDepth),
+			cel.ParserExpressionSizeLimit(maxExprBytes),
+		)
+	})
+	return celEnvVal, celEnvErr
+}
+
+// cheapFuncs are the functions whose work is at most linear in the size of
+// their operands and whose result is no larger than their operands. An
+// expression built only from them (no comprehensions, no string or list
+// concatenation) does work linear in (expression size x job size), so it
+// needs no runtime cost tracking, which would roughly double its
+// evaluation time. Everything else runs under cel.CostLimit.
+var cheapFuncs = map[string]bool{
+	"_&&_": true, "_||_": true, "!_": true, "_?_:_": true, "@not_strictly_false": true,
+	"_==_": true, "_!=_": true, "_<_": true, "_<=_": true, "_>_": true, "_>=_": true,
+	"@in": true, "_[_]": true, "_[?_]": true, "_?._": true, "size": true,
+	"_+_": true, "_-_": true, "_*_": true, "_/_": true, "_%_": true, "-_": true,
+	"int": true, "uint": true, "double": true, "bool": true, "dyn": true, "type": true,
+	"timestamp": true, "duration": true,
+	"startsWith": true, "endsWith": true, "contains": true, "lowerAscii": true, "upperAscii": true,
+	"orValue": true, "hasValue": true, "value": true, "or": true, "optional.of": true,
+	"optional.none": true, "optional.ofNonZeroValue": true,
+	"getFullYear": true, "getMonth": true, "getDayOfYear": true, "getDayOfMonth": true, "getDate": true,
+	"getDayOfWeek": true, "getHours": true, "getMinutes": true, "getSeconds": true, "getMilliseconds": true,
+}
+
+// growingOverloads are overloads of cheap functions that build bigger values.
+var growingOverloads = map[string]bool{"add_string": true, "add_bytes": true, "add_list": true}
+
+// needsCostLimit reports whether a checked expression may do more than
+// linear work and so must run under the cost limit.
+func needsCostLimit(checked *cel.Ast) bool {
+	a := checked.NativeRep()
+	costly := false
+	ast.PreOrderVisit(a.Expr(), ast.NewExprVisitor(func(e ast.Expr) {
+		switch e.Kind() {
+		case ast.ComprehensionKind:
+			costly = true
+		case ast.CallKind:
+			if !cheapFuncs[e.AsCall().FunctionName()] {
+				costly = true
+				return
+			}
+			for _, id := range a.GetOverloadIDs(e.ID()) {
+				if growingOverloads[id] {
+					costly = true
+				}
+			}
+		}
+	}))
+	return costly
+}
+
+// celIssue is one CEL compile problem with its position inside the expression.
+type celIssue struct {
+	kind    issueKind
+	line    int // 1-based line inside the expression (0 if unknown)
+	column  int // 1-based column inside the expression (0 if unknown)
+	message string
+}
+
+type issueKind uint8
+
+const (
+	issueType   issueKind = iota // type-check error
+	issueSyntax                  // parse error
+	issueResult                  // not a bool
+	issueOther
+)
+
+// compileWhen parses and type-checks expr and plans a program for it.
+func compileWhen(expr string) (cel.Program, *celIssue) {
+	env, err := celEnv()
+	if err != nil {
+		return nil, &celIssue{kind: issueOther, message: "CEL environment: " + err.Error()}
+	}
+	parsed, iss := env.Parse(expr)
+	if iss != nil && iss.Err() != nil {
+		return nil, firstIssue(iss, issueSyntax)
+	}
+	checked, iss := env.Check(parsed)
+	if iss != nil && iss.Err() != nil {
+		return nil, firstIssue(iss, issueType)
+	}
+	if t := checked.OutputType(); !t.IsExactType(cel.BoolType) {
+		name := t.String()
+		hint := ""
+		if t.IsExactType(cel.DynType) {
+			hint = "; compare it explicitly, e.g. `(" + oneLine(expr) + ") == true`"
+		}
+		return nil, &celIssue{kind: issueResult, message: "must evaluate to bool, but has type " + name + hint}
+	}
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if needsCostLimit(checked) {
+		opts = append(opts, cel.CostLimit(celCostLimit))
+	}
+	prg, err := env.Program(checked, opts...)
+	if err != nil {
+		return nil, &celIssue{kind: issueOther, message: err.Error()}
+	}
+	return prg, nil
+}
+
+func firstIssue(iss *cel.Issues, kind issueKind) *celIssue {
+	errs := iss.Errors()
+	if len(errs) == 0 {
+		return &celIssue{kind: kind, message: iss.Err().Error()}
+	}
+	e := errs[0]
+	out := &celIssue{kind: kind, message: e.Message}
+	if loc := e.Location; loc != nil && loc.Line() > 0 {
+		out.line = loc.Line()
+		out.column = loc.Column() + 1 // CEL columns are 0-based
+	}
+	return out
+}
+
+// activation resolves the CEL variables for one evaluation. Values are built
+// only when an expression asks for them.
+type activation struct {
+	in        *cairn.PolicyInput
+	now       time.Time
+	job       *job
+	principal *principal
+	input     any
+	inputDone bool
+}
+
+var (
+	emptyLabels = map[string]string{}
+	emptyTags   = []string{}
+)
+
+func (a *activation) ResolveName(name string) (any, bool) {
+	switch name {
+	case "job":
+		if a.job == nil {
+			in := a.in
+			a.job = &job{
+				JobID: in.JobID, RunID: in.RunID, WorkflowStepID: in.WorkflowStepID,
+				Action: in.Action, Resource: in.Resource, Labels: nonNilLabels(in.Labels),
+				RiskTags: nonNilTags(in.RiskTags), Tenant: in.Tenant,
+			}
+		}
+		return a.job, true
+	case "principal":
+		if a.principal == nil {
+			p := a.in.Principal
+			a.principal = &principal{ID: p.ID, Kind: p.Kind, Roles: nonNilTags(p.Roles), Tenant: p.Tenant}
+		}
+		return a.principal, true
+	case "labels":
+		return nonNilLabels(a.in.Labels), true
+	case "input":
+		if !a.inputDone {
+			a.input = normalizeJSON(a.in.Input)
+			a.inputDone = true
+		}
+		if a.input == nil {
+			return types.NullValue, true
+		}
+		return a.input, true
+	case "now":
+		return a.now, true
+	}
+	return nil, false
+}
+
+func (a *activation) Parent() interpreter.Activation { return nil }
+
+func nonNilLabels(m map[string]string) map[string]string {
+	if m == nil {
+		return emptyLabels
+	}
+	return m
+}
+
+func nonNilTags(s []string) []string {
+	if s == nil {
+		return emptyTags
+	}
+	return s
+}
+
+// normalizeJSON returns v with every json.Number replaced by an int64 (when
+// it is an integer that fits) or a float64, so that inputs decoded with
+// json.Decoder.UseNumber compare as numbers in CEL. Values without
+// json.Number are returned as they are, without copying.
+func normalizeJSON(v any) any {
+	out, _ := normalize(v)
+	return out
+}
+
+func normalize(v any) (any, bool) {
+	switch x := v.(type) {
+	case json.Number:
+		s := string(x)
+		if !strings.ContainsAny(s, ".eE") {
+			if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+				return i, true
+			}
+		}
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
+			return f, true
+		}
+		return s, true
+	case map[string]any:
+		var cp map[string]any
+		for k, e := range x {
+			if ne, changed := normalize(e); changed {
+				if cp == nil {
+					cp = make(map[string]any, len(x))
+					for k2, e2 := range x {
+						cp[k2] = e2
+					}
+				}
+				cp[k] = ne
+			}
+		}
+		if cp != nil {
+			return cp, true
+		}
+		return x, false
+	case []any:
+		var cp []any
+		for i, e := range x {
+			if ne, changed := normalize(e); changed {
+				if cp == nil {
+					cp = append([]any(nil), x...)
+				}
+				cp[i] = ne
+			}
+		}
+		if cp != nil {
+			return cp, true
+		}
+		return x, false
+	case json.RawMessage:
+		var d any
+		dec := json.NewDecoder(strings.NewReader(string(x)))
+		dec.UseNumber()
+		if err := dec.Decode(&d); err != nil {
+			return nil, true
+		}
+		n, _ := normalize(d)
+		return n, true
+	}
+	return v, false
+}
+
+// evalWhen runs a compiled `when`. It never panics: an evaluation error (a
+// missing key, a type mismatch at runtime, the cost limit) is returned as err.
+func evalWhen(prg cel.Program, act *activation) (ok bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ok, err = false, fmt.Errorf("evaluation aborted: %v", r)
+		}
+	}()
+	out, _, err := prg.Eval(act)
+	if err != nil {
+		return false, err
+	}
+	b, isBool := out.Value().(bool)
+	if !isBool {
+		return false, fmt.Errorf("result is %s, not bool", out.Type().TypeName())
+	}
+	return b, nil
+}
+
+// oneLine collapses runs of white space so an expression reads as one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

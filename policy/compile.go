@@ -1,0 +1,1283 @@
+package policy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gowebpki/jcs"
+	"go.yaml.in/yaml/v3"
+
+	"cel.dev/cel-go/cel"
+
+	"github.com/cairnhq/cairn"
+)
+
+// Limits on a bundle.
+const (
+	MaxBundleBytes    = 1 << 20 // 1 MiB
+	MaxRules          = 10_000
+	MaxOutputRules    = 1_000
+	MaxPatterns       = 20   // per output rule
+	MaxPatternBytes   = 1000 // per pattern
+	MaxListItems      = 1000 // globs, roles, tags … in one list
+	maxYAMLDepth      = 64
+	maxExpiresIn      = 365 * 24 * time.Hour
+	maxExactJSONInt   = 1 << 53
+	defaultRuleID     = "default"
+	defaultApprovRole = cairn.RoleApprover
+)
+
+// DefaultRuleID is the RuleID of an Evaluation decided by the bundle's
+// default (no rule matched). No rule may use this id.
+const DefaultRuleID = defaultRuleID
+
+var ruleIDRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// Bundle is a compiled, immutable policy bundle. It is safe for concurrent use.
+type Bundle struct {
+	text     []byte
+	snapshot string
+	rules    []*rule
+	byID     map[string]int
+	def      outcome
+	defLine  int
+	outputs  []cairn.OutputRule
+}
+
+// RuleInfo locates a rule in the bundle text, for UIs that highlight it.
+type RuleInfo struct {
+	ID          string `json:"id"`
+	Line        int    `json:"line"`     // 1-based line where the rule starts
+	EndLine     int    `json:"end_line"` // 1-based last line of the rule
+	Decision    string `json:"decision"`
+	Reason      string `json:"reason"`
+	Description string `json:"description,omitempty"`
+}
+
+// outcome is what a rule (or the default) decides when it applies.
+type outcome struct {
+	decision    string
+	reason      string
+	approval    *cairn.ApprovalSpec
+	expiresIn   time.Duration
+	constraints json.RawMessage
+}
+
+type labelEq struct{ key, value string }
+
+type rule struct {
+	id, description string
+	line, endLine   int
+	out             outcome
+
+	hasMatch  bool
+	actions   *globList
+	resources *globList
+	labels    []labelEq
+	riskAll   []string
+	riskAny   []string
+	kinds     []string
+	roles     []string
+	ids       *globList
+
+	when     string // one-line form for explanations
+	prg      cel.Program
+	whenText string // "when <expr> was " prefix
+
+	// precomputed fragments for explanations
+	actionsNo, resourcesNo, riskAnyNo, kindsNo, rolesNo, idsNo string
+}
+
+// SnapshotID is cairn.SnapshotPrefix + the hex SHA-256 of the exact bytes.
+func (b *Bundle) SnapshotID() string { return b.snapshot }
+
+// Text returns a copy of the exact bytes the bundle was compiled from.
+func (b *Bundle) Text() []byte { return bytes.Clone(b.text) }
+
+// OutputRules returns a copy of the bundle's output rules, in order.
+func (b *Bundle) OutputRules() []cairn.OutputRule {
+	out := make([]cairn.OutputRule, len(b.outputs))
+	for i, r := range b.outputs {
+		r.Scanners = slices.Clone(r.Scanners)
+		r.Patterns = slices.Clone(r.Patterns)
+		r.Actions = slices.Clone(r.Actions)
+		out[i] = r
+	}
+	return out
+}
+
+// Rule returns where rule id is in the bundle text. Rule(DefaultRuleID)
+// describes the default (Line is the line of the `default:` key, 0 when the
+// bundle omits it).
+func (b *Bundle) Rule(id string) (RuleInfo, bool) {
+	if id == defaultRuleID {
+		return RuleInfo{ID: defaultRuleID, Line: b.defLine, EndLine: b.defLine, Decision: b.def.decision, Reason: b.def.reason}, true
+	}
+	i, ok := b.byID[id]
+	if !ok {
+		return RuleInfo{}, false
+	}
+	return b.rules[i].info(), true
+}
+
+// Rules lists every rule in bundle order (the default is not included).
+func (b *Bundle) Rules() []RuleInfo {
+	out := make([]RuleInfo, len(b.rules))
+	for i, r := range b.rules {
+		out[i] = r.info()
+	}
+	return out
+}
+
+func (r *rule) info() RuleInfo {
+	return RuleInfo{ID: r.id, Line: r.line, EndLine: r.endLine, Decision: r.out.decision, Reason: r.out.reason, Description: r.description}
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+func perr(line int, field, format string, args ...any) *cairn.Error {
+	return &cairn.Error{Status: 422, Code: cairn.EPolicy, Line: line, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+func nodeErr(n *yaml.Node, field, format string, args ...any) *cairn.Error {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	msg := fmt.Sprintf(format, args...)
+	if line > 0 {
+		msg = fmt.Sprintf("line %d: %s", line, msg)
+	}
+	return &cairn.Error{Status: 422, Code: cairn.EPolicy, Line: line, Field: field, Message: msg}
+}
+
+var yamlLineRe = regexp.MustCompile(`line (\d+)`)
+
+// ---------------------------------------------------------------------------
+// Compile
+
+// Compile parses and type-checks a YAML bundle. Every error is a *cairn.Error with
+// Status 422, Code cairn.EPolicy, Line set to the 1-based line of the offending YAML node
+// (when known), Field set to a path like "rules[2].when", and a clear Message.
+func Compile(text []byte) (*Bundle, error) {
+	if len(text) > MaxBundleBytes {
+		return nil, perr(0, "", "bundle is %d bytes; the limit is %d bytes (1 MiB)", len(text), MaxBundleBytes)
+	}
+	if err := checkBytes(text); err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(text)) == 0 {
+		return nil, perr(0, "", "bundle is empty")
+	}
+
+	dec := yaml.NewDecoder(bytes.NewReader(text))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, perr(0, "", "bundle is empty (only comments or white space)")
+		}
+		return nil, yamlErr(text, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, nodeErr(firstNode(&extra), "", "bundle has more than one YAML document; publish exactly one")
+	} else if !errors.Is(err, io.EOF) {
+		return nil, yamlErr(text, err)
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode {
+		if len(root.Content) == 0 {
+			return nil, perr(0, "", "bundle is empty")
+		}
+		root = root.Content[0]
+	}
+	if err := checkTree(root, "", 0); err != nil {
+		return nil, err
+	}
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return nil, perr(root.Line, "", "bundle is empty")
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, nodeErr(root, "", "bundle must be a YAML mapping with keys version, default, rules, output_rules; found %s", kindName(root))
+	}
+
+	c := &compiler{text: text}
+	b := &Bundle{text: bytes.Clone(text), byID: map[string]int{}}
+	sum := sha256.Sum256(text)
+	b.snapshot = cairn.SnapshotPrefix + hex.EncodeToString(sum[:])
+	b.def = outcome{decision: cairn.Deny, reason: "no rule matched; the bundle has no default, so the action is denied"}
+
+	top, err := mapping(root, "", "bundle", []string{"version", "default", "rules", "output_rules"})
+	if err != nil {
+		return nil, err
+	}
+	nextTopLine := 0
+	for i, kv := range top.pairs {
+		switch kv.key.Value {
+		case "version":
+			if kv.val.Kind != yaml.ScalarNode || kv.val.Value != "1" {
+				return nil, nodeErr(kv.val, "version", "unsupported version %q; the only version is 1", scalarOr(kv.val))
+			}
+		case "default":
+			b.defLine = kv.key.Line
+			o, err := c.defaultOutcome(kv.val)
+			if err != nil {
+				return nil, err
+			}
+			b.def = o
+		case "rules":
+			if i+1 < len(top.pairs) {
+				nextTopLine = top.pairs[i+1].key.Line
+			}
+			if err := c.rules(b, kv.val, nextTopLine); err != nil {
+				return nil, err
+			}
+		case "output_rules":
+			outs, err := c.outputRules(kv.val)
+			if err != nil {
+				return nil, err
+			}
+			b.outputs = outs
+		}
+	}
+	return b, nil
+}
+
+func yamlErr(text []byte, err error) *cairn.Error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if m := yamlLineRe.FindStringSubmatchIndex(msg); m != nil && m[0] == 0 {
+		line, _ = strconv.Atoi(msg[m[2]:m[3]])
+		msg = strings.TrimPrefix(msg[m[1]:], ": ")
+		// yaml.v3 reports parser (as opposed to scanner) errors with a
+		// 0-based line: the line where the enclosing block or flow
+		// collection starts. Make it 1-based.
+		if isYAMLParserError(msg) {
+			line = refineYAMLLine(text, msg, line+1)
+		}
+	}
+	if line > 0 {
+		return perr(line, "", "line %d: not valid YAML: %s", line, msg)
+	}
+	return perr(0, "", "not valid YAML: %s", msg)
+}
+
+// refineYAMLLine finds the line that makes a parser error happen. libyaml
+// reports such errors at the start of the enclosing collection, which for a
+// mis-indented key is often far from the culprit. Parsing a prefix of a
+// block document succeeds until the prefix includes the offending line, so
+// a binary search over prefixes finds it in O(log lines) parses.
+func refineYAMLLine(text []byte, msg string, from int) int {
+	var ends []int // ends[i] is the offset just past line i+1
+	for i, c := range text {
+		if c == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(ends) == 0 || ends[len(ends)-1] != len(text) {
+		ends = append(ends, len(text))
+	}
+	fails := func(line int) bool {
+		dec := yaml.NewDecoder(bytes.NewReader(text[:ends[line-1]]))
+		for {
+			var n yaml.Node
+			err := dec.Decode(&n)
+			if err == nil {
+				continue
+			}
+			if errors.Is(err, io.EOF) {
+				return false
+			}
+			m := strings.TrimPrefix(err.Error(), "yaml: ")
+			if i := strings.Index(m, ": "); strings.HasPrefix(m, "line ") && i > 0 {
+				m = m[i+2:]
+			}
+			return m == msg
+		}
+	}
+	lo, hi := max(from, 1), len(ends)
+	if lo > hi || !fails(hi) {
+		return from
+	}
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// isYAMLParserError reports whether msg is one of libyaml's parser errors
+// (see parserc.go), which yaml.v3 reports with a 0-based line.
+func isYAMLParserError(msg string) bool {
+	for _, p := range []string{"did not find expected", "found duplicate %", "found incompatible YAML document", "found undefined tag handle"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func firstNode(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		return n.Content[0]
+	}
+	return n
+}
+
+// checkBytes rejects invalid UTF-8, tabs and control characters, naming the line.
+func checkBytes(text []byte) error {
+	line := 1
+	for i := 0; i < len(text); {
+		c := text[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '\n':
+				line++
+			case c == '\t':
+				return perr(line, "", "line %d: tab character; indent and separate with spaces", line)
+			case c == '\r':
+				// CRLF line endings are fine.
+			case c < 0x20 || c == 0x7f:
+				return perr(line, "", "line %d: control character 0x%02x is not allowed", line, c)
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(text[i:])
+		if r == utf8.RuneError && n == 1 {
+			return perr(line, "", "line %d: invalid UTF-8 (byte 0x%02x at offset %d)", line, c, i)
+		}
+		i += n
+	}
+	return nil
+}
+
+var allowedTags = map[string]bool{
+	"!!str": true, "!!int": true, "!!float": true, "!!bool": true, "!!null": true,
+	"!!map": true, "!!seq": true, "!!timestamp": true,
+}
+
+// checkTree rejects aliases, anchors, custom tags and deep nesting before any
+// value is looked at. Aliases are rejected outright: they are the vector of
+// "billion laughs" bombs and nothing in a bundle needs them.
+func checkTree(n *yaml.Node, field string, depth int) error {
+	if depth > maxYAMLDepth {
+		return nodeErr(n, field, "YAML is nested more than %d levels deep", maxYAMLDepth)
+	}
+	switch {
+	case n.Kind == yaml.AliasNode:
+		return nodeErr(n, field, "YAML aliases (*%s) are not allowed in a policy bundle; write the value out", n.Value)
+	case n.Anchor != "":
+		return nodeErr(n, field, "YAML anchors (&%s) are not allowed in a policy bundle", n.Anchor)
+	case n.Tag != "" && !allowedTags[n.Tag]:
+		return nodeErr(n, field, "YAML tag %s is not allowed in a policy bundle", n.Tag)
+	}
+	for _, c := range n.Content {
+		if err := checkTree(c, field, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "null"
+		}
+		return fmt.Sprintf("the scalar %q", truncate(n.Value, 40))
+	}
+	return "something else"
+}
+
+func scalarOr(n *yaml.Node) string {
+	if n.Kind == yaml.ScalarNode {
+		return n.Value
+	}
+	return kindName(n)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// ---------------------------------------------------------------------------
+// Mapping helpers
+
+type pair struct{ key, val *yaml.Node }
+
+type mapNode struct {
+	node  *yaml.Node
+	pairs []pair
+	by    map[string]pair
+}
+
+func (m *mapNode) get(k string) (pair, bool) {
+	p, ok := m.by[k]
+	return p, ok
+}
+
+// mapping checks n is a mapping with string keys, no duplicates and only the
+// known keys; unknown keys are reported with a suggestion.
+func mapping(n *yaml.Node, field, what string, known []string) (*mapNode, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, nodeErr(n, field, "%s must be a mapping, found %s", what, kindName(n))
+	}
+	m := &mapNode{node: n, by: make(map[string]pair, len(n.Content)/2)}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode || k.Tag == "!!null" {
+			return nil, nodeErr(k, field, "%s has a key that is not a string", what)
+		}
+		kf := join(field, k.Value)
+		if prev, dup := m.by[k.Value]; dup {
+			return nil, nodeErr(k, kf, "duplicate key %q in %s (first at line %d)", k.Value, what, prev.key.Line)
+		}
+		if known != nil && !slices.Contains(known, k.Value) {
+			msg := fmt.Sprintf("unknown key %q in %s", k.Value, what)
+			if s := suggest(k.Value, known); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			msg += "; allowed keys: " + strings.Join(known, ", ")
+			return nil, nodeErr(k, kf, "%s", msg)
+		}
+		p := pair{k, v}
+		m.by[k.Value] = p
+		m.pairs = append(m.pairs, p)
+	}
+	return m, nil
+}
+
+func join(field, key string) string {
+	if field == "" {
+		return key
+	}
+	return field + "." + key
+}
+
+func index(field string, i int) string { return field + "[" + strconv.Itoa(i) + "]" }
+
+// suggest returns the known key closest to k within edit distance 2.
+func suggest(k string, known []string) string {
+	best, bestD := "", 3
+	for _, c := range known {
+		if d := editDistance(strings.ToLower(k), c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			// transposition
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				cur[j] = min(cur[j], prev[j-1]) // approximate Damerau step
+			}
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
+
+// str reads a non-empty scalar as a string (its text as written).
+func str(n *yaml.Node, field, what string) (string, error) {
+	if n.Kind != yaml.ScalarNode {
+		return "", nodeErr(n, field, "%s must be a string, found %s", what, kindName(n))
+	}
+	if n.Tag == "!!null" || strings.TrimSpace(n.Value) == "" {
+		return "", nodeErr(n, field, "%s must not be empty", what)
+	}
+	return n.Value, nil
+}
+
+// strList reads a non-empty list of non-empty strings. A single scalar is
+// accepted as a one-item list.
+func strList(n *yaml.Node, field, what string) ([]string, []*yaml.Node, error) {
+	var items []*yaml.Node
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return nil, nil, nodeErr(n, field, "%s must be a non-empty list, found null", what)
+		}
+		items = []*yaml.Node{n}
+	case yaml.SequenceNode:
+		items = n.Content
+	default:
+		return nil, nil, nodeErr(n, field, "%s must be a list of strings, found %s", what, kindName(n))
+	}
+	if len(items) == 0 {
+		return nil, nil, nodeErr(n, field, "%s must not be an empty list; omit the key to match anything", what)
+	}
+	if len(items) > MaxListItems {
+		return nil, nil, nodeErr(n, field, "%s has %d items; the limit is %d", what, len(items), MaxListItems)
+	}
+	out := make([]string, len(items))
+	for i, it := range items {
+		f := field
+		if n.Kind == yaml.SequenceNode {
+			f = index(field, i)
+		}
+		s, err := str(it, f, what+" item")
+		if err != nil {
+			return nil, nil, err
+		}
+		out[i] = s
+	}
+	return out, items, nil
+}
+
+func globs(n *yaml.Node, field, what string) (*globList, error) {
+	ss, items, err := strList(n, field, what)
+	if err != nil {
+		return nil, err
+	}
+	l := &globList{text: "[" + strings.Join(ss, " ") + "]"}
+	for i, s := range ss {
+		g, err := compileGlob(s)
+		if err != nil {
+			f := field
+			if n.Kind == yaml.SequenceNode {
+				f = index(field, i)
+			}
+			return nil, nodeErr(items[i], f, "bad glob %q: %v", s, err)
+		}
+		l.globs = append(l.globs, g)
+	}
+	return l, nil
+}
+
+// ---------------------------------------------------------------------------
+// Rules
+
+type compiler struct {
+	text  []byte
+	lines [][]byte
+	progs map[string]cel.Program // dedupe identical `when`s
+}
+
+var ruleKeys = []string{"id", "description", "match", "when", "decision", "reason", "approval", "constraints"}
+
+func (c *compiler) rules(b *Bundle, n *yaml.Node, nextTopLine int) error {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil // "rules:" with nothing: no rules
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nodeErr(n, "rules", "rules must be a list, found %s", kindName(n))
+	}
+	if len(n.Content) > MaxRules {
+		return nodeErr(n, "rules", "bundle has %d rules; the limit is %d", len(n.Content), MaxRules)
+	}
+	for i, rn := range n.Content {
+		field := index("rules", i)
+		r, err := c.rule(rn, field)
+		if err != nil {
+			return err
+		}
+		if r.id == defaultRuleID {
+			idn, _ := mustGet(rn, "id")
+			return nodeErr(idn, field+".id", "rule id %q is reserved for the bundle default", defaultRuleID)
+		}
+		if j, dup := b.byID[r.id]; dup {
+			idn, _ := mustGet(rn, "id")
+			return nodeErr(idn, field+".id", "duplicate rule id %q (also rules[%d] at line %d)", r.id, j, b.rules[j].line)
+		}
+		upper := 0
+		if i+1 < len(n.Content) {
+			upper = n.Content[i+1].Line - 1
+		} else if nextTopLine > 0 {
+			upper = nextTopLine - 1
+		} else {
+			upper = bytes.Count(c.text, []byte{'\n'}) + 1
+		}
+		r.endLine = c.endLine(rn, upper)
+		b.byID[r.id] = len(b.rules)
+		b.rules = append(b.rules, r)
+	}
+	return nil
+}
+
+func mustGet(n *yaml.Node, key string) (*yaml.Node, bool) {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1], true
+		}
+	}
+	return n, false
+}
+
+// endLine is the last line belonging to rule node n: the line before the
+// next rule (or next top-level key), less trailing blank and comment lines,
+// and never before the last line any of its nodes starts on.
+func (c *compiler) endLine(n *yaml.Node, upper int) int {
+	last := maxLine(n)
+	if c.lines == nil {
+		c.lines = bytes.Split(c.text, []byte{'\n'})
+	}
+	for upper > last {
+		if upper-1 < len(c.lines) {
+			t := bytes.TrimSpace(c.lines[upper-1])
+			if len(t) != 0 && t[0] != '#' {
+				break
+			}
+		}
+		upper--
+	}
+	return max(upper, last)
+}
+
+func maxLine(n *yaml.Node) int {
+	m := n.Line
+	for _, c := range n.Content {
+		m = max(m, maxLine(c))
+	}
+	return m
+}
+
+func (c *compiler) rule(n *yaml.Node, field string) (*rule, error) {
+	m, err := mapping(n, field, "rule", ruleKeys)
+	if err != nil {
+		return nil, err
+	}
+	r := &rule{line: n.Line}
+	p, ok := m.get("id")
+	if !ok {
+		return nil, nodeErr(n, field+".id", "rule is missing id")
+	}
+	if r.id, err = str(p.val, field+".id", "id"); err != nil {
+		return nil, err
+	}
+	if !ruleIDRe.MatchString(r.id) {
+		return nil, nodeErr(p.val, field+".id", "rule id %q must be 1-128 characters of A-Z a-z 0-9 . _ : -", truncate(r.id, 60))
+	}
+	named := fmt.Sprintf("rule %q", r.id)
+	if p, ok := m.get("description"); ok && !(p.val.Kind == yaml.ScalarNode && p.val.Tag == "!!null") {
+		if p.val.Kind != yaml.ScalarNode {
+			return nil, nodeErr(p.val, field+".description", "description must be a string, found %s", kindName(p.val))
+		}
+		r.description = p.val.Value
+	}
+
+	// decision, reason, approval, constraints
+	o, err := c.outcomeOf(m, n, field, named, false)
+	if err != nil {
+		return nil, err
+	}
+	r.out = o
+
+	if p, ok := m.get("match"); ok {
+		if err := c.match(r, p.val, field+".match"); err != nil {
+			return nil, err
+		}
+	}
+	if p, ok := m.get("when"); ok {
+		if err := c.when(r, p.val, field+".when"); err != nil {
+			return nil, err
+		}
+	}
+	r.precompute()
+	return r, nil
+}
+
+var decisionNames = strings.Join(cairn.AllDecisions, ", ")
+
+func parseDecision(n *yaml.Node, field string) (string, error) {
+	s, err := str(n, field, "decision")
+	if err != nil {
+		return "", err
+	}
+	d := strings.ToUpper(strings.TrimSpace(s))
+	if !slices.Contains(cairn.AllDecisions, d) {
+		return "", nodeErr(n, field, "unknown decision %q; use one of %s", truncate(s, 60), decisionNames)
+	}
+	return d, nil
+}
+
+// outcomeOf reads decision, reason, approval and constraints of a rule (or
+// of the default in object form, where reason is optional).
+func (c *compiler) outcomeOf(m *mapNode, n *yaml.Node, field, named string, isDefault bool) (outcome, error) {
+	var o outcome
+	p, ok := m.get("decision")
+	if !ok {
+		return o, nodeErr(n, field+".decision", "%s is missing decision (one of %s)", named, decisionNames)
+	}
+	d, err := parseDecision(p.val, field+".decision")
+	if err != nil {
+		return o, err
+	}
+	o.decision = d
+	if p, ok := m.get("reason"); ok {
+		if o.reason, err = str(p.val, field+".reason", "reason"); err != nil {
+			return o, err
+		}
+	} else if !isDefault {
+		return o, nodeErr(n, field+".reason", "%s is missing reason (a sentence recorded with every decision it makes)", named)
+	} else {
+		o.reason = "no rule matched; the default is " + d
+	}
+
+	ap, hasAp := m.get("approval")
+	if d == cairn.RequireApproval {
+		if !hasAp {
+			return o, nodeErr(n, field+".approval", "%s decides REQUIRE_APPROVAL but has no approval block ({approver_roles: [...], expires_in: ...})", named)
+		}
+		spec, dur, err := approval(ap.val, field+".approval")
+		if err != nil {
+			return o, err
+		}
+		o.approval, o.expiresIn = spec, dur
+	} else if hasAp {
+		return o, nodeErr(ap.key, field+".approval", "approval is only allowed when decision is REQUIRE_APPROVAL (decision is %s)", d)
+	}
+
+	cp, hasC := m.get("constraints")
+	if d == cairn.AllowWithConstraints {
+		if !hasC {
+			return o, nodeErr(n, field+".constraints", "%s decides ALLOW_WITH_CONSTRAINTS but has no constraints object", named)
+		}
+		raw, err := constraints(cp.val, field+".constraints")
+		if err != nil {
+			return o, err
+		}
+		o.constraints = raw
+	} else if hasC {
+		return o, nodeErr(cp.key, field+".constraints", "constraints are only allowed when decision is ALLOW_WITH_CONSTRAINTS (decision is %s)", d)
+	}
+	return o, nil
+}
+
+func (c *compiler) defaultOutcome(n *yaml.Node) (outcome, error) {
+	if n.Kind == yaml.ScalarNode {
+		if n.Tag == "!!null" {
+			return outcome{}, nodeErr(n, "default", "default must be deny, allow or require_approval (or a mapping with decision/reason), found null")
+		}
+		d := strings.ToUpper(strings.TrimSpace(n.Value))
+		o := outcome{decision: d, reason: "no rule matched; the default is " + d}
+		switch d {
+		case cairn.Deny, cairn.Allow:
+		case cairn.RequireApproval:
+			o.approval = &cairn.ApprovalSpec{ApproverRoles: []string{defaultApprovRole}}
+		case cairn.AllowWithConstraints:
+			return outcome{}, nodeErr(n, "default", "default ALLOW_WITH_CONSTRAINTS needs constraints; use the mapping form {decision: ALLOW_WITH_CONSTRAINTS, constraints: {...}}")
+		default:
+			return outcome{}, nodeErr(n, "default", "unknown default %q; use deny, allow or require_approval", truncate(n.Value, 60))
+		}
+		return o, nil
+	}
+	m, err := mapping(n, "default", "default", []string{"decision", "reason", "approval", "constraints"})
+	if err != nil {
+		return outcome{}, err
+	}
+	return c.outcomeOf(m, n, "default", "default", true)
+}
+
+func approval(n *yaml.Node, field string) (*cairn.ApprovalSpec, time.Duration, error) {
+	m, err := mapping(n, field, "approval", []string{"approver_roles", "expires_in"})
+	if err != nil {
+		return nil, 0, err
+	}
+	p, ok := m.get("approver_roles")
+	if !ok {
+		return nil, 0, nodeErr(n, field+".approver_roles", "approval is missing approver_roles (e.g. [approver])")
+	}
+	roles, items, err := strList(p.val, field+".approver_roles", "approver_roles")
+	if err != nil {
+		return nil, 0, err
+	}
+	for i, r := range roles {
+		if !slices.Contains(cairn.AllRoles, r) {
+			f := field + ".approver_roles"
+			if p.val.Kind == yaml.SequenceNode {
+				f = index(f, i)
+			}
+			return nil, 0, nodeErr(items[i], f, "unknown role %q; roles are %s", truncate(r, 60), strings.Join(cairn.AllRoles, ", "))
+		}
+	}
+	spec := &cairn.ApprovalSpec{ApproverRoles: dedupe(roles)}
+	var dur time.Duration
+	if p, ok := m.get("expires_in"); ok {
+		s, err := str(p.val, field+".expires_in", "expires_in")
+		if err != nil {
+			return nil, 0, err
+		}
+		dur, err = parseDuration(s)
+		if err != nil {
+			return nil, 0, nodeErr(p.val, field+".expires_in", "expires_in %q: %v", truncate(s, 60), err)
+		}
+		spec.ExpiresIn = s
+	}
+	return spec, dur, nil
+}
+
+func dedupe(ss []string) []string {
+	out := make([]string, 0, len(ss))
+	for _, s := range ss {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// parseDuration accepts Go durations (90m, 24h, 1h30m) and a leading whole
+// number of days (7d, 1d12h). The result must be > 0 and <= 365d.
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	var days time.Duration
+	rest := s
+	if i := strings.IndexByte(s, 'd'); i >= 0 {
+		n, err := strconv.ParseUint(s[:i], 10, 32)
+		if err != nil || i == 0 {
+			return 0, errors.New("not a duration; write e.g. 30m, 24h or 7d")
+		}
+		if n > 365 {
+			return 0, errors.New("must be at most 365d")
+		}
+		days = time.Duration(n) * 24 * time.Hour
+		rest = s[i+1:]
+	}
+	var d time.Duration
+	if rest != "" {
+		var err error
+		if d, err = time.ParseDuration(rest); err != nil {
+			return 0, errors.New("not a duration; write e.g. 30m, 24h or 7d")
+		}
+		if d < 0 {
+			return 0, errors.New("must be positive")
+		}
+	}
+	d += days
+	switch {
+	case d <= 0:
+		return 0, errors.New("must be positive")
+	case d > maxExpiresIn:
+		return 0, errors.New("must be at most 365d")
+	}
+	return d, nil
+}
+
+// constraints converts a YAML mapping to RFC 8785 canonical JSON.
+func constraints(n *yaml.Node, field string) (json.RawMessage, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, nodeErr(n, field, "constraints must be a mapping (a JSON object for the worker), found %s", kindName(n))
+	}
+	if len(n.Content) == 0 {
+		return nil, nodeErr(n, field, "constraints must not be empty; use ALLOW for an unconstrained allow")
+	}
+	v, err := toJSON(n, field, 0)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, nodeErr(n, field, "constraints cannot be encoded as JSON: %v", err)
+	}
+	canon, err := jcs.Transform(raw)
+	if err != nil {
+		return nil, nodeErr(n, field, "constraints cannot be canonicalised: %v", err)
+	}
+	return canon, nil
+}
+
+func toJSON(n *yaml.Node, field string, depth int) (any, error) {
+	if depth > 32 {
+		return nil, nodeErr(n, field, "constraints are nested more than 32 levels deep")
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		out := make(map[string]any, len(n.Content)/2)
+		lines := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode || k.Tag == "!!null" {
+				return nil, nodeErr(k, field, "constraint keys must be strings")
+			}
+			kf := join(field, k.Value)
+			if l, dup := lines[k.Value]; dup {
+				return nil, nodeErr(k, kf, "duplicate key %q (first at line %d)", k.Value, l)
+			}
+			lines[k.Value] = k.Line
+			x, err := toJSON(v, kf, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[k.Value] = x
+		}
+		return out, nil
+	case yaml.SequenceNode:
+		out := make([]any, len(n.Content))
+		for i, e := range n.Content {
+			x, err := toJSON(e, index(field, i), depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = x
+		}
+		return out, nil
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!null":
+			return nil, nil
+		case "!!bool":
+			var b bool
+			if err := n.Decode(&b); err != nil {
+				return nil, nodeErr(n, field, "bad boolean %q", n.Value)
+			}
+			return b, nil
+		case "!!int":
+			var i int64
+			if err := n.Decode(&i); err != nil || i > maxExactJSONInt || i < -maxExactJSONInt {
+				return nil, nodeErr(n, field, "integer %s is outside ±2^53, which JSON numbers cannot hold exactly; quote it", truncate(n.Value, 40))
+			}
+			return i, nil
+		case "!!float":
+			var f float64
+			if err := n.Decode(&f); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+				return nil, nodeErr(n, field, "number %s cannot be represented in JSON", truncate(n.Value, 40))
+			}
+			return f, nil
+		default:
+			return n.Value, nil
+		}
+	}
+	return nil, nodeErr(n, field, "unsupported YAML node")
+}
+
+var matchKeys = []string{"actions", "resources", "labels", "risk_tags", "any_risk_tags", "principal"}
+
+func (c *compiler) match(r *rule, n *yaml.Node, field string) error {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	m, err := mapping(n, field, "match", matchKeys)
+	if err != nil {
+		return err
+	}
+	for _, p := range m.pairs {
+		f := join(field, p.key.Value)
+		switch p.key.Value {
+		case "actions":
+			if r.actions, err = globs(p.val, f, "actions"); err != nil {
+				return err
+			}
+		case "resources":
+			if r.resources, err = globs(p.val, f, "resources"); err != nil {
+				return err
+			}
+		case "labels":
+			lm, err := mapping(p.val, f, "labels", nil)
+			if err != nil {
+				return err
+			}
+			if len(lm.pairs) == 0 {
+				return nodeErr(p.val, f, "labels must not be empty; omit the key to match any labels")
+			}
+			for _, lp := range lm.pairs {
+				lf := join(f, lp.key.Value)
+				if lp.val.Kind != yaml.ScalarNode || lp.val.Tag == "!!null" {
+					return nodeErr(lp.val, lf, "label %q must be compared with a string value, found %s", lp.key.Value, kindName(lp.val))
+				}
+				r.labels = append(r.labels, labelEq{lp.key.Value, lp.val.Value})
+			}
+		case "risk_tags":
+			if r.riskAll, _, err = strList(p.val, f, "risk_tags"); err != nil {
+				return err
+			}
+		case "any_risk_tags":
+			if r.riskAny, _, err = strList(p.val, f, "any_risk_tags"); err != nil {
+				return err
+			}
+		case "principal":
+			if err := c.principalMatch(r, p.val, f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+var kinds = []string{cairn.KindHuman, cairn.KindAgent, cairn.KindService}
+
+func (c *compiler) principalMatch(r *rule, n *yaml.Node, field string) error {
+	m, err := mapping(n, field, "principal", []string{"kinds", "roles", "ids"})
+	if err != nil {
+		return err
+	}
+	if len(m.pairs) == 0 {
+		return nodeErr(n, field, "principal must name kinds, roles or ids; omit it to match any principal")
+	}
+	for _, p := range m.pairs {
+		f := join(field, p.key.Value)
+		switch p.key.Value {
+		case "kinds":
+			ks, items, err := strList(p.val, f, "kinds")
+			if err != nil {
+				return err
+			}
+			for i, k := range ks {
+				if !slices.Contains(kinds, k) {
+					ff := f
+					if p.val.Kind == yaml.SequenceNode {
+						ff = index(f, i)
+					}
+					return nodeErr(items[i], ff, "unknown principal kind %q; kinds are human, agent, service", truncate(k, 60))
+				}
+			}
+			r.kinds = dedupe(ks)
+		case "roles":
+			rs, items, err := strList(p.val, f, "roles")
+			if err != nil {
+				return err
+			}
+			for i, x := range rs {
+				if !slices.Contains(cairn.AllRoles, x) {
+					ff := f
+					if p.val.Kind == yaml.SequenceNode {
+						ff = index(f, i)
+					}
+					return nodeErr(items[i], ff, "unknown role %q; roles are %s", truncate(x, 60), strings.Join(cairn.AllRoles, ", "))
+				}
+			}
+			r.roles = dedupe(rs)
+		case "ids":
+			if r.ids, err = globs(p.val, f, "ids"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c *compiler) when(r *rule, n *yaml.Node, field string) error {
+	expr, err := str(n, field, "when")
+	if err != nil {
+		return err
+	}
+	if len(expr) > maxExprBytes {
+		return nodeErr(n, field, "when is %d bytes; the limit is %d", len(expr), maxExprBytes)
+	}
+	prg, ok := c.progs[expr]
+	if !ok {
+		var iss *celIssue
+		prg, iss = compileWhen(expr)
+		if iss != nil {
+			line := n.Line
+			if t := strings.TrimRight(expr, "\n"); iss.line > strings.Count(t, "\n")+1 {
+				// An error at the end of input (after a trailing newline)
+				// belongs to the end of the last line of the expression.
+				iss.line = strings.Count(t, "\n") + 1
+				iss.column = utf8.RuneCountInString(t[strings.LastIndexByte(t, '\n')+1:]) + 1
+			}
+			if iss.line > 0 {
+				if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+					line += iss.line // block scalar content starts on the next line
+				} else {
+					line += iss.line - 1
+				}
+			}
+			where := ""
+			if iss.column > 0 {
+				where = fmt.Sprintf(" at column %d of the expression", iss.column)
+				if iss.line > 1 {
+					where = fmt.Sprintf(" at line %d, column %d of the expression", iss.line, iss.column)
+				}
+			}
+			var msg string
+			switch iss.kind {
+			case issueResult:
+				line = n.Line
+				msg = "when " + iss.message
+			case issueSyntax:
+				msg = "when: CEL syntax error" + where + ": " + iss.message
+			default:
+				msg = "when: CEL type error" + where + ": " + iss.message
+			}
+			return &cairn.Error{Status: 422, Code: cairn.EPolicy, Line: line, Field: field,
+				Message: fmt.Sprintf("line %d: %s", line, msg)}
+		}
+		if c.progs == nil {
+			c.progs = map[string]cel.Program{}
+		}
+		c.progs[expr] = prg
+	}
+	r.prg = prg
+	r.when = oneLine(expr)
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// Output rules
+
+var (
+	scannerNames   = []string{"secrets", "pii", "prompt_injection", "regex"}
+	outputDecision = []string{cairn.OutputAllow, cairn.OutputRedact, cairn.OutputQuarantine}
+	outputKeys     = []string{"id", "description", "scanners", "patterns", "actions", "decision"}
+)
+
+func (c *compiler) outputRules(n *yaml.Node) ([]cairn.OutputRule, error) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil, nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, nodeErr(n, "output_rules", "output_rules must be a list, found %s", kindName(n))
+	}
+	if len(n.Content) > MaxOutputRules {
+		return nil, nodeErr(n, "output_rules", "bundle has %d output rules; the limit is %d", len(n.Content), MaxOutputRules)
+	}
+	seen := map[string]int{}
+	var out []cairn.OutputRule
+	for i, rn := range n.Content {
+		field := index("output_rules", i)
+		m, err := mapping(rn, field, "output rule", outputKeys)
+		if err != nil {
+			return nil, err
+		}
+		var or cairn.OutputRule
+		p, ok := m.get("id")
+		if !ok {
+			return nil, nodeErr(rn, field+".id", "output rule is missing id")
+		}
+		if or.ID, err = str(p.val, field+".id", "id"); err != nil {
+			return nil, err
+		}
+		if !ruleIDRe.MatchString(or.ID) {
+			return nil, nodeErr(p.val, field+".id", "output rule id %q must be 1-128 characters of A-Z a-z 0-9 . _ : -", truncate(or.ID, 60))
+		}
+		if l, dup := seen[or.ID]; dup {
+			return nil, nodeErr(p.val, field+".id", "duplicate output rule id %q (first at line %d)", or.ID, l)
+		}
+		seen[or.ID] = p.val.Line
+		if p, ok := m.get("description"); ok && p.val.Kind != yaml.ScalarNode {
+			return nil, nodeErr(p.val, field+".description", "description must be a string, found %s", kindName(p.val))
+		}
+
+		p, ok = m.get("scanners")
+		if !ok {
+			return nil, nodeErr(rn, field+".scanners", "output rule %q is missing scanners (%s)", or.ID, strings.Join(scannerNames, ", "))
+		}
+		sc, items, err := strList(p.val, field+".scanners", "scanners")
+		if err != nil {
+			return nil, err
+		}
+		for j, s := range sc {
+			s = strings.ToLower(strings.TrimSpace(s))
+			if !slices.Contains(scannerNames, s) {
+				f := field + ".scanners"
+				if p.val.Kind == yaml.SequenceNode {
+					f = index(f, j)
+				}
+				return nil, nodeErr(items[j], f, "unknown scanner %q; scanners are %s", truncate(sc[j], 60), strings.Join(scannerNames, ", "))
+			}
+			sc[j] = s
+		}
+		or.Scanners = dedupe(sc)
+		hasRegex := slices.Contains(or.Scanners, "regex")
+
+		pp, hasPatterns := m.get("patterns")
+		switch {
+		case hasRegex && !hasPatterns:
+			return nil, nodeErr(rn, field+".patterns", "output rule %q uses the regex scanner but has no patterns", or.ID)
+		case !hasRegex && hasPatterns:
+			return nil, nodeErr(pp.key, field+".patterns", "patterns are only used by the regex scanner; add regex to scanners or remove patterns")
+		case hasPatterns:
+			pats, items, err := strList(pp.val, field+".patterns", "patterns")
+			if err != nil {
+				return nil, err
+			}
+			if len(pats) > MaxPatterns {
+				return nil, nodeErr(pp.val, field+".patterns", "%d patterns; the limit is %d per output rule", len(pats), MaxPatterns)
+			}
+			for j, pat := range pats {
+				f := field + ".patterns"
+				if pp.val.Kind == yaml.SequenceNode {
+					f = index(f, j)
+				}
+				if len(pat) > MaxPatternBytes {
+					return nil, nodeErr(items[j], f, "pattern is %d bytes; the limit is %d", len(pat), MaxPatternBytes)
+				}
+				if _, err := regexp.Compile(pat); err != nil {
+					return nil, nodeErr(items[j], f, "pattern does not compile: %v", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+				}
+			}
+			or.Patterns = pats
+		}
+
+		if p, ok := m.get("actions"); ok {
+			gl, err := globs(p.val, field+".actions", "actions")
+			if err != nil {
+				return nil, err
+			}
+			for _, g := range gl.globs {
+				or.Actions = append(or.Actions, g.src)
+			}
+		}
+
+		p, ok = m.get("decision")
+		if !ok {
+			return nil, nodeErr(rn, field+".decision", "output rule %q is missing decision (ALLOW, REDACT or QUARANTINE)", or.ID)
+		}
+		d, err := str(p.val, field+".decision", "decision")
+		if err != nil {
+			return nil, err
+		}
+		or.Decision = strings.ToUpper(strings.TrimSpace(d))
+		if !slices.Contains(outputDecision, or.Decision) {
+			return nil, nodeErr(p.val, field+".decision", "unknown output decision %q; use ALLOW, REDACT or QUARANTINE", truncate(d, 60))
+		}
+		out = append(out, or)
+	}
+	return out, nil
+}
+
+// MatchAction reports whether action matches any of the globs, with the
+// glob semantics of bundles. Globs that do not compile never match. It is
+// exported for the output scanner, which filters OutputRule.Actions.
+func MatchAction(globs []string, action string) bool {
+	for _, s := range globs {
+		if g, err := compileGlob(s); err == nil && g.match(action) {
+			return true
+		}
+	}
+	return false
+}

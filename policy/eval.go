@@ -1,0 +1,287 @@
+package policy
+
+import (
+	"bytes"
+	"slices"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"github.com/cairnhq/cairn"
+)
+
+// NoPolicyReason is the reason recorded when no policy is published.
+const NoPolicyReason = "no policy is published; every action is denied"
+
+// NoPolicy is the deny-all evaluation used while no bundle is published.
+// RuleID and Snapshot are empty; DefaultRule is false (there is no bundle,
+// so there is no default either).
+func NoPolicy(in cairn.PolicyInput) cairn.Evaluation {
+	return cairn.Evaluation{
+		Decision:    cairn.Deny,
+		RuleID:      "",
+		Reason:      NoPolicyReason,
+		Explanation: "no policy is published, so action " + orEmpty(in.Action) + " is denied: every action is denied until a bundle is published",
+		Trace:       []cairn.RuleTrace{},
+	}
+}
+
+func orEmpty(a string) string {
+	if a == "" {
+		return `""`
+	}
+	return a
+}
+
+// precompute builds the explanation fragments that do not depend on the job.
+func (r *rule) precompute() {
+	r.hasMatch = r.actions != nil || r.resources != nil || len(r.labels) > 0 || len(r.riskAll) > 0 ||
+		len(r.riskAny) > 0 || len(r.kinds) > 0 || len(r.roles) > 0 || r.ids != nil
+	if r.actions != nil {
+		r.actionsNo = " does not match " + r.actions.text
+	}
+	if r.resources != nil {
+		r.resourcesNo = " does not match " + r.resources.text
+	}
+	if len(r.riskAny) > 0 {
+		r.riskAnyNo = "none of risk tags [" + strings.Join(r.riskAny, " ") + "] present"
+	}
+	if len(r.kinds) > 0 {
+		r.kindsNo = " not in [" + strings.Join(r.kinds, " ") + "]"
+	}
+	if len(r.roles) > 0 {
+		r.rolesNo = " include none of [" + strings.Join(r.roles, " ") + "]"
+	}
+	if r.ids != nil {
+		r.idsNo = " does not match " + r.ids.text
+	}
+	if r.prg != nil {
+		r.whenText = "when " + r.when + " was "
+	}
+}
+
+// Evaluate decides in against the bundle: rules are tried in order and the
+// first whose match and when both hold decides; when none does the default
+// decides (RuleID DefaultRuleID, DefaultRule true). Trace has one entry per
+// rule tried, up to and including the decider (for the default, a final
+// entry with RuleID "default"). Evaluate never panics and is safe for
+// concurrent use.
+func (b *Bundle) Evaluate(in cairn.PolicyInput) cairn.Evaluation {
+	ev := cairn.Evaluation{Snapshot: b.snapshot}
+	trace := make([]cairn.RuleTrace, 0, len(b.rules)+1)
+	act := activation{in: &in, now: in.Now}
+	if act.now.IsZero() {
+		act.now = cairn.Now()
+	}
+	t := &text{buf: make([]byte, 0, (56+len(in.Action))*len(b.rules)+128)}
+	for _, r := range b.rules {
+		ok, why := r.try(&in, &act, t)
+		trace = append(trace, cairn.RuleTrace{RuleID: r.id, Matched: ok, Why: why})
+		if ok {
+			ev.RuleID = r.id
+			start := len(t.buf)
+			ev.Explanation = t.w("rule ").w(r.id).w(" matched: ").w(why).str(start)
+			ev.Trace = trace
+			b.fill(&ev, &r.out)
+			return ev
+		}
+	}
+	var why string
+	if b.defLine == 0 {
+		why = "no rule matched; the bundle has no default, so " + b.def.decision + " applies"
+	} else {
+		why = "no rule matched; the bundle default " + b.def.decision + " applies"
+	}
+	trace = append(trace, cairn.RuleTrace{RuleID: defaultRuleID, Matched: true, Why: why})
+	ev.RuleID = defaultRuleID
+	ev.DefaultRule = true
+	ev.Trace = trace
+	n := len(b.rules)
+	switch n {
+	case 0:
+		ev.Explanation = "the bundle has no rules, so the default decision " + b.def.decision + " applies"
+	case 1:
+		ev.Explanation = "no rule matched (1 rule tried), so the default decision " + b.def.decision + " applies"
+	default:
+		ev.Explanation = "no rule matched (" + strconv.Itoa(n) + " rules tried), so the default decision " + b.def.decision + " applies"
+	}
+	b.fill(&ev, &b.def)
+	return ev
+}
+
+func (b *Bundle) fill(ev *cairn.Evaluation, o *outcome) {
+	ev.Decision = o.decision
+	ev.Reason = o.reason
+	ev.ExpiresIn = o.expiresIn
+	if o.constraints != nil {
+		ev.Constraints = bytes.Clone(o.constraints)
+	}
+	if o.approval != nil {
+		ev.Approval = &cairn.ApprovalSpec{
+			ApproverRoles: slices.Clone(o.approval.ApproverRoles),
+			ExpiresIn:     o.approval.ExpiresIn,
+		}
+	}
+}
+
+// text is an append-only arena for the trace's strings: every Why of one
+// evaluation is a view into one growing buffer, so a 50-rule trace costs a
+// handful of allocations instead of one per rule. Bytes already handed out
+// as strings are never written again (append only writes past len, and a
+// reallocation leaves the old array to the strings that point into it).
+type text struct{ buf []byte }
+
+func (t *text) w(s string) *text {
+	t.buf = append(t.buf, s...)
+	return t
+}
+
+func (t *text) str(start int) string {
+	if len(t.buf) == start {
+		return ""
+	}
+	return unsafe.String(&t.buf[start], len(t.buf)-start)
+}
+
+// miss finishes a "why not" that was written from start.
+func (t *text) miss(start int) (bool, string) { return false, t.str(start) }
+
+// try reports whether r applies to in and why (or why not). The reason for
+// a miss is the first condition that failed; for a match, every condition.
+func (r *rule) try(in *cairn.PolicyInput, act *activation, t *text) (bool, string) {
+	start := len(t.buf)
+	// Cheap checks first; CEL last.
+	var actG, resG, idG *glob
+	if r.actions != nil {
+		g, ok := r.actions.match(in.Action)
+		if !ok {
+			return t.w("action ").w(orEmpty(in.Action)).w(r.actionsNo).miss(start)
+		}
+		actG = g
+	}
+	if r.resources != nil {
+		if in.Resource == "" {
+			return t.w("job has no resource; rule requires one matching ").w(r.resources.text).miss(start)
+		}
+		g, ok := r.resources.match(in.Resource)
+		if !ok {
+			return t.w("resource ").w(in.Resource).w(r.resourcesNo).miss(start)
+		}
+		resG = g
+	}
+	for _, l := range r.labels {
+		v, ok := in.Labels[l.key]
+		if !ok {
+			return t.w("label ").w(l.key).w(" is absent (rule wants ").w(l.key).w("=").w(l.value).w(")").miss(start)
+		}
+		if v != l.value {
+			return t.w("label ").w(l.key).w("=").w(v).w(" (rule wants ").w(l.key).w("=").w(l.value).w(")").miss(start)
+		}
+	}
+	for _, tag := range r.riskAll {
+		if !slices.Contains(in.RiskTags, tag) {
+			return t.w("risk tag ").w(tag).w(" is absent").miss(start)
+		}
+	}
+	anyTag := ""
+	if len(r.riskAny) > 0 {
+		for _, tag := range r.riskAny {
+			if slices.Contains(in.RiskTags, tag) {
+				anyTag = tag
+				break
+			}
+		}
+		if anyTag == "" {
+			return false, r.riskAnyNo
+		}
+	}
+	p := &in.Principal
+	if len(r.kinds) > 0 && !slices.Contains(r.kinds, p.Kind) {
+		return t.w("principal kind ").w(orEmpty(p.Kind)).w(r.kindsNo).miss(start)
+	}
+	role := ""
+	if len(r.roles) > 0 {
+		for _, x := range r.roles {
+			if slices.Contains(p.Roles, x) {
+				role = x
+				break
+			}
+		}
+		if role == "" {
+			t.w("principal roles [")
+			for i, x := range p.Roles {
+				if i > 0 {
+					t.w(" ")
+				}
+				t.w(x)
+			}
+			return t.w("]").w(r.rolesNo).miss(start)
+		}
+	}
+	if r.ids != nil {
+		g, ok := r.ids.match(p.ID)
+		if !ok {
+			return t.w("principal id ").w(orEmpty(p.ID)).w(r.idsNo).miss(start)
+		}
+		idG = g
+	}
+	if r.prg != nil {
+		ok, err := evalWhen(r.prg, act)
+		if err != nil {
+			return t.w("when: ").w(err.Error()).miss(start)
+		}
+		if !ok {
+			return t.w(r.whenText).w("false").miss(start)
+		}
+	}
+
+	// Matched: say why, every condition.
+	if !r.hasMatch && r.prg == nil {
+		return true, "rule has no match or when conditions, so it applies to every job"
+	}
+	sep := func() {
+		if len(t.buf) > start {
+			t.w("; ")
+		}
+	}
+	if actG != nil {
+		t.w("action ").w(in.Action).w(" matches ").w(actG.src)
+	}
+	if resG != nil {
+		sep()
+		t.w("resource ").w(in.Resource).w(" matches ").w(resG.src)
+	}
+	for _, l := range r.labels {
+		sep()
+		t.w("label ").w(l.key).w("=").w(l.value)
+	}
+	if len(r.riskAll) > 0 {
+		sep()
+		if len(r.riskAll) == 1 {
+			t.w("risk tag ").w(r.riskAll[0])
+		} else {
+			t.w("risk tags ").w(strings.Join(r.riskAll, ", "))
+		}
+	}
+	if anyTag != "" {
+		sep()
+		t.w("risk tag ").w(anyTag).w(" (any of [").w(strings.Join(r.riskAny, " ")).w("])")
+	}
+	if len(r.kinds) > 0 {
+		sep()
+		t.w("principal kind ").w(p.Kind)
+	}
+	if role != "" {
+		sep()
+		t.w("principal role ").w(role)
+	}
+	if idG != nil {
+		sep()
+		t.w("principal id ").w(p.ID).w(" matches ").w(idG.src)
+	}
+	if r.prg != nil {
+		sep()
+		t.w(r.whenText).w("true")
+	}
+	return true, t.str(start)
+}

@@ -1,0 +1,74 @@
+package service
+
+import (
+	"context"
+	"slices"
+
+	"github.com/cairnhq/cairn"
+)
+
+// Resolve approves or rejects the pending approval of a job. The approver
+// must send the job_hash it reviewed, hold a role the deciding rule allows,
+// and not be the submitter.
+func (s *Service) Resolve(ctx context.Context, p cairn.Principal, jobID string, approve bool, req cairn.ResolveRequest) (*cairn.Approval, error) {
+	if err := validID("job_id", jobID); err != nil {
+		return nil, err
+	}
+	if req.JobHash == "" {
+		return nil, cairn.Invalid("job_hash", "is required: send the job_hash you reviewed")
+	}
+	if len(req.JobHash) != 64 {
+		return nil, cairn.Invalid("job_hash", "must be 64 lowercase hex characters")
+	}
+	if err := validText("comment", req.Comment, 4096); err != nil {
+		return nil, err
+	}
+	resolution := cairn.ResolutionRejected
+	if approve {
+		resolution = cairn.ResolutionApproved
+	}
+	var out *cairn.Approval
+	var expired bool
+	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
+		now := cairn.Now()
+		a, err := tx.GetApproval(p.Tenant, jobID)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(a.ApproverRoles, p.Has) {
+			return cairn.Forbidden(cairn.CodeRoleNotAllowed, "rule %s allows approvers with roles %v", a.PolicyRuleID, a.ApproverRoles)
+		}
+		if a.RequestedBy == p.ID {
+			return cairn.Forbidden(cairn.CodeSelfApprovalForbidden, "the submitter of a job cannot resolve its approval")
+		}
+		if a.Status != cairn.ApprovalPending {
+			if a.Resolution == cairn.ResolutionExpired {
+				return cairn.Conflict(cairn.CodeApprovalExpired, "the approval expired at %s", cairn.Timestamp(*a.ExpiresAt))
+			}
+			return cairn.Conflict(cairn.CodeApprovalAlreadyResolved, "the approval was already %s by %s", a.Resolution, a.ResolvedBy)
+		}
+		if a.ExpiresAt != nil && !now.Before(*a.ExpiresAt) {
+			// Expire it now, with its evidence, then refuse.
+			if err := s.resolve(tx, a, cairn.ResolutionExpired, "cairn", "", now); err != nil {
+				return err
+			}
+			expired = true
+			return nil
+		}
+		if req.JobHash != a.JobHash {
+			return cairn.Conflict(cairn.CodeJobHashMismatch, "job_hash does not match the job awaiting approval")
+		}
+		if err := s.resolve(tx, a, resolution, p.ID, req.Comment, now); err != nil {
+			return err
+		}
+		out = a
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if expired {
+		return nil, cairn.Conflict(cairn.CodeApprovalExpired, "the approval has expired")
+	}
+	return out, nil
+}

@@ -1,0 +1,708 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/policy"
+	"github.com/cairnhq/cairn/scan"
+)
+
+// Submit records an agent's action and its submit-phase decision. It returns
+// the job and whether it was created (false: an idempotent replay).
+func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.SubmitRequest, traceparent string) (*cairn.Job, bool, error) {
+	if !p.Has(cairn.RoleAgent) {
+		return nil, false, cairn.Forbidden(cairn.EForbidden, "submitting jobs needs the agent role")
+	}
+	if err := normalizeSubmit(&req); err != nil {
+		return nil, false, err
+	}
+	if req.JobID == "" {
+		req.JobID = randomID("job_", 12)
+	}
+	if req.TraceID == "" {
+		req.TraceID = traceIDFrom(traceparent)
+	}
+	if req.TraceID == "" {
+		req.TraceID = randomID("", 16)
+	}
+	hash, err := ledger.JobHash(ledger.JobHashInput{
+		Tenant: p.Tenant, JobID: req.JobID, RunID: req.RunID, WorkflowStepID: req.WorkflowStepID,
+		Action: req.Action, Resource: req.Resource, Labels: req.Labels, RiskTags: req.RiskTags,
+		Input: req.Input, SubmittedBy: p.ID,
+	})
+	if err != nil {
+		return nil, false, cairn.Invalid("input", "cannot be canonicalised: %v", err)
+	}
+	var input any
+	if len(req.Input) > 0 {
+		if err := json.Unmarshal(req.Input, &input); err != nil {
+			return nil, false, cairn.Invalid("input", "is not valid JSON")
+		}
+	}
+	now := cairn.Now()
+	ev := s.evaluate(cairn.PolicyInput{
+		Tenant: p.Tenant, JobID: req.JobID, RunID: req.RunID, WorkflowStepID: req.WorkflowStepID,
+		Action: req.Action, Resource: req.Resource, Labels: req.Labels, RiskTags: req.RiskTags,
+		Input: input, Principal: p, Now: now,
+	})
+	labels := req.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	tags := req.RiskTags
+	if tags == nil {
+		tags = []string{}
+	}
+	ctxData := req.Input
+	if len(ctxData) == 0 {
+		ctxData = json.RawMessage("null")
+	}
+	job := &cairn.Job{
+		JobID: req.JobID, RunID: cairn.Opt(req.RunID), WorkflowStepID: cairn.Opt(req.WorkflowStepID),
+		TraceID: req.TraceID, Tenant: p.Tenant, Action: req.Action, Resource: cairn.Opt(req.Resource),
+		Labels: labels, RiskTags: tags, SubmittedBy: p.ID, SubmitterKind: p.Kind, SubmitterRoles: p.Roles, JobHash: hash,
+		ContextPtr: cairn.ContextPtr(req.JobID), ContextSHA256: ledger.SHA256Hex(ctxData),
+		CreatedAt: now, UpdatedAt: now,
+	}
+	var out *cairn.Job
+	created := false
+	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
+		existing, err := tx.GetJob(p.Tenant, req.JobID)
+		if err == nil {
+			if existing.JobHash != hash {
+				return cairn.Conflict(cairn.CodeJobConflict, "job %q exists with a different job_hash", req.JobID)
+			}
+			out = existing
+			return nil
+		}
+		if !cairn.IsNotFound(err) {
+			return err
+		}
+		j := *job
+		if err := s.joinRun(tx, &j, p.ID, now); err != nil {
+			return err
+		}
+		if err := tx.PutPayload(&cairn.Payload{Tenant: p.Tenant, Ptr: j.ContextPtr, SHA256: j.ContextSHA256, Data: ctxData}); err != nil {
+			return err
+		}
+		applyDecision(&j, ev)
+		switch ev.Decision {
+		case cairn.Deny:
+			j.State = cairn.StateDenied
+			j.CompletedAt = &now
+		case cairn.RequireApproval:
+			j.State = cairn.StatePendingApproval
+			j.ApprovalRequired = true
+		default:
+			j.State = cairn.StateQueued
+		}
+		if err := tx.InsertJob(&j); err != nil {
+			return err
+		}
+		if err := s.appendJob(tx, &j, cairn.EventJobSubmitted, p.ID, now, func(e *cairn.Event) {
+			e.JobHash = hash
+			e.State = j.State
+			e.Data = map[string]any{"job": hashProjection(&j)}
+		}); err != nil {
+			return err
+		}
+		d, err := s.recordDecision(tx, &j, ev, cairn.PhaseSubmit, p.ID, now)
+		if err != nil {
+			return err
+		}
+		if ev.Decision == cairn.RequireApproval {
+			if err := s.requestApproval(tx, &j, d, ev, p.ID, now); err != nil {
+				return err
+			}
+		}
+		if j.State == cairn.StateQueued {
+			tx.AfterCommit(s.queued.Fire)
+		}
+		if cairn.IsFinalState(j.State) {
+			if err := s.maybeCompleteRun(tx, &j, now); err != nil {
+				return err
+			}
+		}
+		out = &j
+		created = true
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return out, created, nil
+}
+
+// hashProjection is the job_hash projection without the input (whose hash is context_sha256).
+func hashProjection(j *cairn.Job) map[string]any {
+	return map[string]any{
+		"tenant": j.Tenant, "job_id": j.JobID, "run_id": j.RunID, "workflow_step_id": j.WorkflowStepID,
+		"action": j.Action, "resource": j.Resource, "labels": j.Labels, "risk_tags": j.RiskTags,
+		"submitted_by": j.SubmittedBy, "trace_id": j.TraceID, "context_ptr": j.ContextPtr, "context_sha256": j.ContextSHA256,
+	}
+}
+
+func applyDecision(j *cairn.Job, ev cairn.Evaluation) {
+	j.Decision = ev.Decision
+	j.PolicyRuleID = cairn.Opt(ev.RuleID)
+	j.PolicyReason = ev.Reason
+	j.PolicySnapshot = cairn.Opt(ev.Snapshot)
+	j.Constraints = ev.Constraints
+}
+
+// appendJob appends an event about job j.
+func (s *Service) appendJob(tx cairn.Tx, j *cairn.Job, typ, actor string, now time.Time, fill func(*cairn.Event)) error {
+	e := &cairn.Event{
+		Tenant: j.Tenant, Type: typ, Timestamp: now, RunID: j.RunID, WorkflowStepID: j.WorkflowStepID,
+		JobID: cairn.Opt(j.JobID), Actor: actor,
+	}
+	if fill != nil {
+		fill(e)
+	}
+	return tx.AppendEvent(e)
+}
+
+func (s *Service) recordDecision(tx cairn.Tx, j *cairn.Job, ev cairn.Evaluation, phase, actor string, now time.Time) (*cairn.Decision, error) {
+	d := &cairn.Decision{
+		DecisionID: randomID("dec_", 12), JobID: j.JobID, Phase: phase, Decision: ev.Decision,
+		PolicyRuleID: cairn.Opt(ev.RuleID), PolicyReason: ev.Reason, PolicySnapshot: cairn.Opt(ev.Snapshot),
+		JobHash: j.JobHash, Constraints: ev.Constraints, Approval: ev.Approval, Default: ev.DefaultRule,
+		Explanation: ev.Explanation, RulesTried: ev.Trace, EvaluatedAt: now,
+	}
+	if d.RulesTried == nil {
+		d.RulesTried = []cairn.RuleTrace{}
+	}
+	e := &cairn.Event{
+		Tenant: j.Tenant, Type: cairn.EventPolicyDecided, Timestamp: now, RunID: j.RunID,
+		WorkflowStepID: j.WorkflowStepID, JobID: cairn.Opt(j.JobID), Actor: actor,
+		Decision: ev.Decision, PolicyRuleID: ev.RuleID, PolicySnapshot: ev.Snapshot, JobHash: j.JobHash,
+		Data: map[string]any{"decision": d, "phase": phase},
+	}
+	if err := tx.AppendEvent(e); err != nil {
+		return nil, err
+	}
+	d.Ledger = e.Ledger
+	return d, nil
+}
+
+func (s *Service) requestApproval(tx cairn.Tx, j *cairn.Job, d *cairn.Decision, ev cairn.Evaluation, actor string, now time.Time) error {
+	a := &cairn.Approval{
+		ApprovalID: randomID("apr_", 12), Tenant: j.Tenant, JobID: j.JobID, RunID: j.RunID,
+		WorkflowStepID: j.WorkflowStepID, Action: j.Action, Resource: j.Resource, Decision: ev.Decision,
+		DecisionID: d.DecisionID, PolicyRuleID: cairn.Opt(ev.RuleID), PolicyReason: ev.Reason,
+		PolicySnapshot: cairn.Opt(ev.Snapshot), JobHash: j.JobHash, ApprovalRequired: true,
+		RequestedBy: j.SubmittedBy, RequestedAt: now, Status: cairn.ApprovalPending,
+		ApproverRoles: []string{cairn.RoleApprover},
+	}
+	if ev.Approval != nil && len(ev.Approval.ApproverRoles) > 0 {
+		a.ApproverRoles = ev.Approval.ApproverRoles
+	}
+	if ev.ExpiresIn > 0 {
+		exp := now.Add(ev.ExpiresIn)
+		a.ExpiresAt = &exp
+		tx.AfterCommit(s.deadline.Fire)
+	}
+	e := &cairn.Event{
+		Tenant: j.Tenant, Type: cairn.EventApprovalRequested, Timestamp: now, RunID: j.RunID,
+		WorkflowStepID: j.WorkflowStepID, JobID: cairn.Opt(j.JobID), Actor: actor,
+		Decision: ev.Decision, PolicyRuleID: ev.RuleID, PolicySnapshot: ev.Snapshot, JobHash: j.JobHash,
+		Data: map[string]any{"approval": a},
+	}
+	if err := tx.AppendEvent(e); err != nil {
+		return err
+	}
+	a.Ledger = e.Ledger
+	return tx.InsertApproval(a)
+}
+
+// joinRun starts the job's run if it is new, or reopens a completed one.
+func (s *Service) joinRun(tx cairn.Tx, j *cairn.Job, actor string, now time.Time) error {
+	if j.RunID == "" {
+		return nil
+	}
+	r, err := tx.GetRun(j.Tenant, string(j.RunID))
+	if cairn.IsNotFound(err) {
+		r = &cairn.Run{RunID: string(j.RunID), Tenant: j.Tenant, Status: cairn.RunRunning, StartedBy: actor, CreatedAt: now, UpdatedAt: now}
+		if err := tx.InsertRun(r); err != nil {
+			return err
+		}
+		return tx.AppendEvent(&cairn.Event{Tenant: j.Tenant, Type: cairn.EventRunStarted, Timestamp: now, RunID: j.RunID, Actor: actor, JobID: cairn.Opt(j.JobID), State: cairn.RunRunning})
+	}
+	if err != nil {
+		return err
+	}
+	if r.Status == cairn.RunCompleted {
+		r.Status = cairn.RunRunning
+		r.UpdatedAt = now
+		r.CompletedAt = nil
+		if err := tx.UpdateRun(r); err != nil {
+			return err
+		}
+		return tx.AppendEvent(&cairn.Event{Tenant: j.Tenant, Type: cairn.EventRunReopened, Timestamp: now, RunID: j.RunID, Actor: actor, JobID: cairn.Opt(j.JobID), State: cairn.RunRunning})
+	}
+	return nil
+}
+
+// maybeCompleteRun marks j's run completed once all its jobs are final.
+func (s *Service) maybeCompleteRun(tx cairn.Tx, j *cairn.Job, now time.Time) error {
+	if j.RunID == "" {
+		return nil
+	}
+	jobs, err := tx.ListRunJobs(j.Tenant, string(j.RunID))
+	if err != nil {
+		return err
+	}
+	counts := map[string]int{}
+	for _, rj := range jobs {
+		st := rj.State
+		if rj.JobID == j.JobID {
+			st = j.State
+		}
+		if !cairn.IsFinalState(st) {
+			return nil
+		}
+		counts[st]++
+	}
+	r, err := tx.GetRun(j.Tenant, string(j.RunID))
+	if err != nil {
+		return err
+	}
+	if r.Status == cairn.RunCompleted {
+		return nil
+	}
+	r.Status = cairn.RunCompleted
+	r.UpdatedAt = now
+	r.CompletedAt = &now
+	if err := tx.UpdateRun(r); err != nil {
+		return err
+	}
+	return tx.AppendEvent(&cairn.Event{Tenant: j.Tenant, Type: cairn.EventRunCompleted, Timestamp: now, RunID: j.RunID, Actor: "cairn", State: cairn.RunCompleted, Data: map[string]any{"jobs_by_state": counts}})
+}
+
+// Lease hands up to req.Max queued jobs matching req.Actions to a worker,
+// re-deciding each against the active policy (phase dispatch). With
+// wait_ms it waits for work to arrive.
+func (s *Service) Lease(ctx context.Context, p cairn.Principal, req cairn.LeaseRequest) ([]*cairn.LeasedJob, error) {
+	if !p.Has(cairn.RoleWorker) {
+		return nil, cairn.Forbidden(cairn.EForbidden, "leasing needs the worker role")
+	}
+	if req.WorkerID == "" {
+		req.WorkerID = p.ID
+	}
+	if err := validID("worker_id", req.WorkerID); err != nil {
+		return nil, err
+	}
+	if len(req.Actions) == 0 {
+		req.Actions = []string{"*"}
+	}
+	if len(req.Actions) > 64 {
+		return nil, cairn.Invalid("actions", "at most 64 globs")
+	}
+	for i, a := range req.Actions {
+		if err := validText("actions["+itoa(i)+"]", a, MaxIDBytes); err != nil {
+			return nil, err
+		}
+		if a == "" {
+			return nil, cairn.Invalid("actions["+itoa(i)+"]", "must not be empty")
+		}
+	}
+	globs := req.Actions
+	if req.Max == 0 {
+		req.Max = 1
+	}
+	if req.Max < 0 || req.Max > MaxLeaseBatch {
+		return nil, cairn.Invalid("max", "must be from 1 to %d", MaxLeaseBatch)
+	}
+	if req.WaitMS < 0 || time.Duration(req.WaitMS)*time.Millisecond > MaxWait {
+		return nil, cairn.Invalid("wait_ms", "must be from 0 to %d", MaxWait.Milliseconds())
+	}
+	leaseFor := DefaultLease
+	if req.LeaseMS != 0 {
+		leaseFor = time.Duration(req.LeaseMS) * time.Millisecond
+		if req.LeaseMS < 0 || leaseFor < time.Second || leaseFor > MaxLease {
+			return nil, cairn.Invalid("lease_ms", "must be from 1000 to %d", MaxLease.Milliseconds())
+		}
+	}
+	deadline := time.Now().Add(time.Duration(req.WaitMS) * time.Millisecond)
+	for {
+		wake := s.queued.Wait()
+		jobs, err := s.leaseOnce(ctx, p, req, globs, leaseFor)
+		if err != nil || len(jobs) > 0 {
+			return jobs, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return []*cairn.LeasedJob{}, nil
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return []*cairn.LeasedJob{}, nil
+		case <-wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+func (s *Service) leaseOnce(ctx context.Context, p cairn.Principal, req cairn.LeaseRequest, globs []string, leaseFor time.Duration) ([]*cairn.LeasedJob, error) {
+	var out []*cairn.LeasedJob
+	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
+		out = out[:0]
+		now := cairn.Now()
+		var after int64
+		scanned := 0
+		for len(out) < req.Max && scanned < 2000 {
+			batch, err := tx.QueuedJobs(p.Tenant, after, 200)
+			if err != nil {
+				return err
+			}
+			if len(batch) == 0 {
+				break
+			}
+			for _, j := range batch {
+				after = j.Seq
+				scanned++
+				if !policy.MatchAction(globs, j.Action) {
+					continue
+				}
+				lj, err := s.dispatch(tx, p, req.WorkerID, j, leaseFor, now)
+				if err != nil {
+					return err
+				}
+				if lj != nil {
+					out = append(out, lj)
+					if len(out) == req.Max {
+						break
+					}
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// dispatch re-decides a queued job and, if still allowed, leases it.
+func (s *Service) dispatch(tx cairn.Tx, p cairn.Principal, workerID string, j *cairn.Job, leaseFor time.Duration, now time.Time) (*cairn.LeasedJob, error) {
+	payload, err := tx.GetPayload(j.Tenant, j.ContextPtr)
+	if err != nil {
+		return nil, err
+	}
+	var input any
+	if err := json.Unmarshal(payload.Data, &input); err != nil {
+		return nil, err
+	}
+	// The submitter is the principal the policy judges; the worker only carries it out.
+	ev := s.evaluate(cairn.PolicyInput{
+		Tenant: j.Tenant, JobID: j.JobID, RunID: string(j.RunID), WorkflowStepID: string(j.WorkflowStepID),
+		Action: j.Action, Resource: string(j.Resource), Labels: j.Labels, RiskTags: j.RiskTags,
+		Input: input, Principal: cairn.Principal{Tenant: j.Tenant, ID: j.SubmittedBy, Kind: j.SubmitterKind, Roles: j.SubmitterRoles}, Now: now,
+	})
+	d, err := s.recordDecision(tx, j, ev, cairn.PhaseDispatch, "worker:"+workerID, now)
+	if err != nil {
+		return nil, err
+	}
+	switch ev.Decision {
+	case cairn.Deny:
+		applyDecision(j, ev)
+		j.State = cairn.StateDenied
+		j.UpdatedAt = now
+		j.CompletedAt = &now
+		if err := tx.UpdateJob(j); err != nil {
+			return nil, err
+		}
+		if err := s.appendJob(tx, j, cairn.EventJobStateChanged, "cairn", now, func(e *cairn.Event) {
+			e.State = j.State
+			e.Decision = ev.Decision
+			e.Data = map[string]any{"reason": "denied at dispatch", "decision_id": d.DecisionID}
+		}); err != nil {
+			return nil, err
+		}
+		return nil, s.maybeCompleteRun(tx, j, now)
+	case cairn.RequireApproval:
+		a, err := tx.GetApproval(j.Tenant, j.JobID)
+		if err == nil && a.Resolution == cairn.ResolutionApproved && a.JobHash == j.JobHash {
+			break // the approval counts: same job_hash
+		}
+		if err != nil && !cairn.IsNotFound(err) {
+			return nil, err
+		}
+		if err == nil {
+			// An approval exists but does not count; the job cannot run.
+			applyDecision(j, ev)
+			j.State = cairn.StateDenied
+			j.UpdatedAt = now
+			j.CompletedAt = &now
+			if err := tx.UpdateJob(j); err != nil {
+				return nil, err
+			}
+			return nil, s.appendJob(tx, j, cairn.EventJobStateChanged, "cairn", now, func(e *cairn.Event) {
+				e.State = j.State
+				e.Data = map[string]any{"reason": "approval required at dispatch does not match", "decision_id": d.DecisionID}
+			})
+		}
+		applyDecision(j, ev)
+		j.State = cairn.StatePendingApproval
+		j.ApprovalRequired = true
+		j.UpdatedAt = now
+		if err := tx.UpdateJob(j); err != nil {
+			return nil, err
+		}
+		return nil, s.requestApproval(tx, j, d, ev, "cairn", now)
+	}
+	if !j.ApprovalRequired {
+		applyDecision(j, ev)
+	} else {
+		// Keep the approval's REQUIRE_APPROVAL as the governing decision; the
+		// dispatch decision is in the history.
+		j.Constraints = ev.Constraints
+	}
+	exp := now.Add(leaseFor)
+	j.State = cairn.StateRunning
+	j.LeaseID = cairn.Opt(randomID("lease_", 12))
+	j.LeaseOwner = cairn.Opt(workerID)
+	j.LeaseExpiresAt = &exp
+	j.UpdatedAt = now
+	if err := tx.UpdateJob(j); err != nil {
+		return nil, err
+	}
+	if err := s.appendJob(tx, j, cairn.EventJobDispatched, "worker:"+workerID, now, func(e *cairn.Event) {
+		e.State = j.State
+		e.JobHash = j.JobHash
+		e.Decision = ev.Decision
+		e.PolicySnapshot = ev.Snapshot
+		e.Data = map[string]any{"lease_id": j.LeaseID, "worker_id": workerID, "lease_expires_at": exp, "decision_id": d.DecisionID, "attempts": j.Attempts}
+	}); err != nil {
+		return nil, err
+	}
+	tx.AfterCommit(s.deadline.Fire)
+	return &cairn.LeasedJob{
+		JobID: j.JobID, RunID: j.RunID, WorkflowStepID: j.WorkflowStepID, TraceID: j.TraceID, Action: j.Action,
+		Resource: j.Resource, Labels: j.Labels, RiskTags: j.RiskTags, Input: json.RawMessage(payload.Data),
+		JobHash: j.JobHash, Decision: ev.Decision, PolicySnapshot: ev.Snapshot, Constraints: ev.Constraints,
+		LeaseID: string(j.LeaseID), LeaseExpiresAt: exp, Attempts: j.Attempts,
+		Receipt: &cairn.DispatchReceipt{DecisionID: d.DecisionID, JobHash: j.JobHash, Ledger: d.Ledger},
+	}, nil
+}
+
+// Complete records a worker's result, checks it against the output rules
+// and moves the job to its final state.
+func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string, req cairn.CompleteRequest) (*cairn.Job, error) {
+	if !p.Has(cairn.RoleWorker) {
+		return nil, cairn.Forbidden(cairn.EForbidden, "completing jobs needs the worker role")
+	}
+	if err := validID("job_id", jobID); err != nil {
+		return nil, err
+	}
+	if req.LeaseID == "" {
+		return nil, cairn.Invalid("lease_id", "is required")
+	}
+	if req.Status != "succeeded" && req.Status != "failed" {
+		return nil, cairn.Invalid("status", "must be succeeded or failed")
+	}
+	if len(req.Result) > MaxResultBytes {
+		return nil, cairn.Invalid("result", "is %d bytes; the maximum is %d", len(req.Result), MaxResultBytes)
+	}
+	if len(req.Result) > 0 && !json.Valid(req.Result) {
+		return nil, cairn.Invalid("result", "is not valid JSON")
+	}
+	if err := validText("error", req.Error, 4096); err != nil {
+		return nil, err
+	}
+	var out *cairn.Job
+	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
+		now := cairn.Now()
+		j, err := tx.GetJob(p.Tenant, jobID)
+		if err != nil {
+			return err
+		}
+		if j.State != cairn.StateRunning || string(j.LeaseID) != req.LeaseID {
+			return cairn.Conflict(cairn.CodeLeaseInvalid, "job %q is not running under lease %q", jobID, truncate(req.LeaseID, 64))
+		}
+		if j.LeaseExpiresAt != nil && now.After(*j.LeaseExpiresAt) {
+			return cairn.Conflict(cairn.CodeLeaseInvalid, "the lease on job %q expired at %s", jobID, cairn.Timestamp(*j.LeaseExpiresAt))
+		}
+		worker := "worker:" + string(j.LeaseOwner)
+		j.State = cairn.StateSucceeded
+		if req.Status == "failed" {
+			j.State = cairn.StateFailed
+			j.Error = cairn.Opt(req.Error)
+		}
+		j.UpdatedAt = now
+		j.CompletedAt = &now
+		j.LeaseExpiresAt = nil
+		var safety *cairn.OutputSafety
+		if len(req.Result) > 0 {
+			j.ResultPtr = cairn.Opt(cairn.ResultPtr(j.JobID))
+			j.ResultSHA256 = cairn.Opt(ledger.SHA256Hex(req.Result))
+			if err := tx.PutPayload(&cairn.Payload{Tenant: j.Tenant, Ptr: string(j.ResultPtr), SHA256: string(j.ResultSHA256), Data: req.Result}); err != nil {
+				return err
+			}
+			rules, err := s.outputRules(tx, j)
+			if err != nil {
+				return err
+			}
+			verdict, redacted, err := scan.Check(j.Action, req.Result, rules, s.Salt)
+			if err != nil {
+				return cairn.Invalid("result", "cannot be scanned: %v", err)
+			}
+			if verdict.Findings == nil {
+				verdict.Findings = []cairn.Finding{}
+			}
+			safety = &verdict
+			if verdict.Decision == cairn.OutputRedact && redacted != nil {
+				if err := tx.PutPayload(&cairn.Payload{Tenant: j.Tenant, Ptr: redactedPtr(j.JobID), SHA256: ledger.SHA256Hex(redacted), Data: redacted}); err != nil {
+					return err
+				}
+			}
+			j.OutputSafety = safety
+		}
+		if err := tx.UpdateJob(j); err != nil {
+			return err
+		}
+		if err := s.appendJob(tx, j, cairn.EventJobCompleted, worker, now, func(e *cairn.Event) {
+			e.State = j.State
+			e.JobHash = j.JobHash
+			e.Data = map[string]any{"status": req.Status, "result_ptr": j.ResultPtr, "result_sha256": j.ResultSHA256, "lease_id": req.LeaseID, "error": j.Error}
+		}); err != nil {
+			return err
+		}
+		if safety != nil {
+			if err := s.appendJob(tx, j, cairn.EventOutputChecked, "cairn", now, func(e *cairn.Event) {
+				e.OutputSafety = safety
+				e.Data = map[string]any{"result_sha256": j.ResultSHA256}
+			}); err != nil {
+				return err
+			}
+		}
+		if err := s.maybeCompleteRun(tx, j, now); err != nil {
+			return err
+		}
+		out = j
+		return nil
+	})
+	return out, err
+}
+
+func redactedPtr(jobID string) string { return cairn.ResultPtr(jobID) + "#redacted" }
+
+// outputRules are the output rules of the snapshot that governs j.
+func (s *Service) outputRules(tx cairn.ReadTx, j *cairn.Job) ([]cairn.OutputRule, error) {
+	id := string(j.PolicySnapshot)
+	if id == "" {
+		return nil, nil
+	}
+	if b, ok := s.bundles.Load(id); ok {
+		return b.(interface{ OutputRules() []cairn.OutputRule }).OutputRules(), nil
+	}
+	snap, err := tx.GetSnapshot(id)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.bundle(snap)
+	if err != nil {
+		return nil, err
+	}
+	return b.OutputRules(), nil
+}
+
+// expireApproval turns a due pending approval into expired and its job EXPIRED.
+func (s *Service) expireApproval(tx cairn.Tx, tenant, jobID string, now time.Time) error {
+	a, err := tx.GetApproval(tenant, jobID)
+	if err != nil {
+		return err
+	}
+	if a.Status != cairn.ApprovalPending || a.ExpiresAt == nil || a.ExpiresAt.After(now) {
+		return errNothingToDo
+	}
+	return s.resolve(tx, a, cairn.ResolutionExpired, "cairn", "", now)
+}
+
+// resolve records an approval's resolution and moves its job.
+func (s *Service) resolve(tx cairn.Tx, a *cairn.Approval, resolution, by, comment string, now time.Time) error {
+	j, err := tx.GetJob(a.Tenant, a.JobID)
+	if err != nil {
+		return err
+	}
+	a.Status = cairn.ApprovalResolved
+	a.Resolution = cairn.Opt(resolution)
+	a.ResolvedBy = cairn.Opt(by)
+	a.ResolvedComment = cairn.Opt(comment)
+	a.ResolvedAt = &now
+	e := &cairn.Event{
+		Tenant: a.Tenant, Type: cairn.EventApprovalResolved, Timestamp: now, RunID: a.RunID,
+		WorkflowStepID: a.WorkflowStepID, JobID: cairn.Opt(a.JobID), Actor: by,
+		Decision: a.Decision, PolicyRuleID: string(a.PolicyRuleID), PolicySnapshot: string(a.PolicySnapshot),
+		JobHash: a.JobHash, Resolution: resolution, ResolvedBy: by,
+		Data: map[string]any{"approval_id": a.ApprovalID, "comment": comment},
+	}
+	switch resolution {
+	case cairn.ResolutionApproved:
+		j.State = cairn.StateQueued
+		tx.AfterCommit(s.queued.Fire)
+	case cairn.ResolutionRejected:
+		j.State = cairn.StateDenied
+		j.CompletedAt = &now
+	case cairn.ResolutionExpired:
+		j.State = cairn.StateExpired
+		j.CompletedAt = &now
+	}
+	e.State = j.State
+	if err := tx.AppendEvent(e); err != nil {
+		return err
+	}
+	a.ResolutionLedger = e.Ledger
+	if err := tx.ResolveApproval(a); err != nil {
+		return err
+	}
+	j.UpdatedAt = now
+	if err := tx.UpdateJob(j); err != nil {
+		return err
+	}
+	if cairn.IsFinalState(j.State) {
+		return s.maybeCompleteRun(tx, j, now)
+	}
+	return nil
+}
+
+// expireLease returns a job whose lease ran out to the queue.
+func (s *Service) expireLease(tx cairn.Tx, tenant, jobID string, now time.Time) error {
+	j, err := tx.GetJob(tenant, jobID)
+	if err != nil {
+		return err
+	}
+	if j.State != cairn.StateRunning || j.LeaseExpiresAt == nil || j.LeaseExpiresAt.After(now) {
+		return errNothingToDo
+	}
+	lease := j.LeaseID
+	j.Attempts++
+	j.LeaseID, j.LeaseOwner, j.LeaseExpiresAt = "", "", nil
+	j.UpdatedAt = now
+	j.State = cairn.StateQueued
+	if j.Attempts >= MaxAttempts {
+		j.State = cairn.StateFailed
+		j.Error = cairn.Opt("lease expired " + itoa(j.Attempts) + " times")
+		j.CompletedAt = &now
+	} else {
+		tx.AfterCommit(s.queued.Fire)
+	}
+	if err := tx.UpdateJob(j); err != nil {
+		return err
+	}
+	if err := s.appendJob(tx, j, cairn.EventLeaseExpired, "cairn", now, func(e *cairn.Event) {
+		e.State = j.State
+		e.Data = map[string]any{"lease_id": lease, "attempts": j.Attempts}
+	}); err != nil {
+		return err
+	}
+	if cairn.IsFinalState(j.State) {
+		return s.maybeCompleteRun(tx, j, now)
+	}
+	return nil
+}

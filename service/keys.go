@@ -1,0 +1,190 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"slices"
+	"strings"
+
+	"github.com/cairnhq/cairn"
+)
+
+// DefaultTenant is created at first start.
+const DefaultTenant = "default"
+
+// KeyPrefix starts every API key, so leaked keys are easy to scan for.
+const KeyPrefix = "cairn_"
+
+// HashKey is how keys are stored: lowercase hex SHA-256 of the whole key.
+// Keys carry 256 bits of randomness, so a fast hash is enough.
+func HashKey(key string) string {
+	s := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(s[:])
+}
+
+func newKey() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return KeyPrefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Bootstrap creates tenant "default" and its admin key on an empty store.
+// adminKey is used when set; otherwise a random key is made. It returns the
+// key when one was created, "" when the store was already initialised.
+func (s *Service) Bootstrap(ctx context.Context, adminKey string) (string, error) {
+	if adminKey != "" && len(adminKey) < 16 {
+		return "", cairn.Invalid("CAIRN_ADMIN_KEY", "must be at least 16 characters")
+	}
+	var exists bool
+	if err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		var err error
+		exists, err = tx.TenantExists(DefaultTenant)
+		return err
+	}); err != nil {
+		return "", err
+	}
+	if exists {
+		return "", nil
+	}
+	key := adminKey
+	if key == "" {
+		key = newKey()
+	}
+	created := false
+	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
+		if ok, err := tx.TenantExists(DefaultTenant); err != nil || ok {
+			return err
+		}
+		now := cairn.Now()
+		if err := tx.CreateTenant(DefaultTenant, now); err != nil {
+			return err
+		}
+		k := &cairn.Key{KeyID: randomID("key_", 8), Tenant: DefaultTenant, Principal: "admin", Kind: cairn.KindHuman,
+			Roles: []string{cairn.RoleAdmin}, Hash: HashKey(key), CreatedAt: now, CreatedBy: "cairn"}
+		if err := tx.InsertKey(k); err != nil {
+			return err
+		}
+		created = true
+		return tx.AppendEvent(keyEvent(k, cairn.EventKeyCreated, "cairn"))
+	})
+	if err != nil || !created {
+		return "", err
+	}
+	return key, nil
+}
+
+func keyEvent(k *cairn.Key, typ, actor string) *cairn.Event {
+	return &cairn.Event{Tenant: k.Tenant, Type: typ, Timestamp: cairn.Now(), Actor: actor,
+		Data: map[string]any{"key_id": k.KeyID, "principal": k.Principal, "kind": k.Kind, "roles": k.Roles}}
+}
+
+// Authenticate resolves a bearer key to its principal.
+func (s *Service) Authenticate(ctx context.Context, key string) (cairn.Principal, error) {
+	unauth := &cairn.Error{Status: 401, Code: cairn.EUnauthorized, Message: "a valid API key is required: Authorization: Bearer <key>"}
+	if key == "" || len(key) > 256 {
+		return cairn.Principal{}, unauth
+	}
+	var k *cairn.Key
+	err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		var err error
+		k, err = tx.KeyByHash(HashKey(key))
+		return err
+	})
+	if cairn.IsNotFound(err) {
+		return cairn.Principal{}, unauth
+	}
+	if err != nil {
+		return cairn.Principal{}, err
+	}
+	if k.RevokedAt != nil {
+		return cairn.Principal{}, &cairn.Error{Status: 401, Code: cairn.CodeKeyRevoked, Message: "this API key was revoked"}
+	}
+	return cairn.Principal{Tenant: k.Tenant, ID: k.Principal, Kind: k.Kind, Roles: k.Roles, KeyID: k.KeyID}, nil
+}
+
+// CreateKey makes a key for a principal (admin only). The key is returned once.
+func (s *Service) CreateKey(ctx context.Context, p cairn.Principal, req cairn.CreateKeyRequest) (*cairn.CreatedKey, error) {
+	if !p.Has(cairn.RoleAdmin) {
+		return nil, cairn.Forbidden(cairn.EForbidden, "key management needs the admin role")
+	}
+	if err := validID("principal", req.Principal); err != nil {
+		return nil, err
+	}
+	switch req.Kind {
+	case cairn.KindHuman, cairn.KindAgent, cairn.KindService:
+	case "":
+		return nil, cairn.Invalid("kind", "is required: human, agent or service")
+	default:
+		return nil, cairn.Invalid("kind", "must be human, agent or service")
+	}
+	if len(req.Roles) == 0 {
+		return nil, cairn.Invalid("roles", "at least one role is required")
+	}
+	roles := slices.Clone(req.Roles)
+	slices.Sort(roles)
+	roles = slices.Compact(roles)
+	for i, r := range roles {
+		if !slices.Contains(cairn.AllRoles, r) {
+			return nil, cairn.Invalid("roles["+itoa(i)+"]", "unknown role %q; roles are %s", truncate(r, 40), strings.Join(cairn.AllRoles, ", "))
+		}
+	}
+	tenant := req.Tenant
+	if tenant == "" {
+		tenant = p.Tenant
+	}
+	if err := validID("tenant", tenant); err != nil {
+		return nil, err
+	}
+	key := newKey()
+	k := &cairn.Key{KeyID: randomID("key_", 8), Tenant: tenant, Principal: req.Principal, Kind: req.Kind,
+		Roles: roles, Hash: HashKey(key), CreatedAt: cairn.Now(), CreatedBy: p.ID}
+	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
+		if err := tx.CreateTenant(tenant, k.CreatedAt); err != nil {
+			return err
+		}
+		if err := tx.InsertKey(k); err != nil {
+			return err
+		}
+		return tx.AppendEvent(keyEvent(k, cairn.EventKeyCreated, p.ID))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &cairn.CreatedKey{Key: key, KeyID: k.KeyID, Principal: k.Principal, Kind: k.Kind, Tenant: tenant, Roles: roles}, nil
+}
+
+// ListKeys lists the tenant's keys (never their secrets).
+func (s *Service) ListKeys(ctx context.Context, p cairn.Principal, page cairn.Page) ([]*cairn.Key, error) {
+	if !p.Has(cairn.RoleAdmin) {
+		return nil, cairn.Forbidden(cairn.EForbidden, "key management needs the admin role")
+	}
+	var out []*cairn.Key
+	err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		var err error
+		out, err = tx.ListKeys(p.Tenant, page)
+		return err
+	})
+	return out, err
+}
+
+// RevokeKey revokes a key of the caller's tenant.
+func (s *Service) RevokeKey(ctx context.Context, p cairn.Principal, keyID string) error {
+	if !p.Has(cairn.RoleAdmin) {
+		return cairn.Forbidden(cairn.EForbidden, "key management needs the admin role")
+	}
+	if err := validID("key_id", keyID); err != nil {
+		return err
+	}
+	return s.Store.Update(ctx, func(tx cairn.Tx) error {
+		now := cairn.Now()
+		if err := tx.RevokeKey(p.Tenant, keyID, now); err != nil {
+			return err
+		}
+		return tx.AppendEvent(&cairn.Event{Tenant: p.Tenant, Type: cairn.EventKeyRevoked, Timestamp: now, Actor: p.ID, Data: map[string]any{"key_id": keyID}})
+	})
+}

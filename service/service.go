@@ -1,0 +1,227 @@
+// Package service implements Cairn's use cases — submit, decide, approve,
+// lease, complete, publish — over a cairn.Store. Every state change and the
+// evidence that records it are written in one store transaction; nothing
+// here knows SQL or HTTP.
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/policy"
+)
+
+// Limits on what clients may send.
+const (
+	MaxIDBytes       = 256
+	MaxInputBytes    = 1 << 20
+	MaxResultBytes   = 4 << 20
+	MaxLabels        = 64
+	MaxRiskTags      = 32
+	MaxLeaseBatch    = 100
+	MaxWait          = 30 * time.Second
+	DefaultLease     = 60 * time.Second
+	MaxLease         = time.Hour
+	MaxAttempts      = 5
+	DefaultPageLimit = 100
+	MaxPageLimit     = 1000
+)
+
+// Service is the application core.
+type Service struct {
+	Store cairn.Store
+	Log   *slog.Logger
+	// Salt keys the hashes of output-safety findings.
+	Salt []byte
+
+	bundles sync.Map // snapshot id -> *policy.Bundle
+	active  atomic.Pointer[activePolicy]
+
+	queued   notifier // fires when a job becomes QUEUED
+	deadline notifier // fires when an earlier approval/lease deadline may exist
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+type activePolicy struct {
+	id     string
+	bundle *policy.Bundle // nil when no policy is published
+}
+
+// New builds a Service. Call Start to run background work.
+func New(store cairn.Store, log *slog.Logger, salt []byte) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Service{Store: store, Log: log, Salt: salt, stop: make(chan struct{})}
+	s.queued.init()
+	s.deadline.init()
+	return s
+}
+
+// Start loads the active policy and starts the expiry loop.
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.refreshActive(ctx); err != nil {
+		return err
+	}
+	s.wg.Add(1)
+	go s.expiryLoop()
+	return nil
+}
+
+// Stop ends background work.
+func (s *Service) Stop() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	s.wg.Wait()
+}
+
+// notifier is a broadcast: Wait returns a channel closed at the next Fire.
+type notifier struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (n *notifier) init() { n.ch = make(chan struct{}) }
+
+func (n *notifier) Wait() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ch
+}
+
+func (n *notifier) Fire() {
+	n.mu.Lock()
+	close(n.ch)
+	n.ch = make(chan struct{})
+	n.mu.Unlock()
+}
+
+func (s *Service) refreshActive(ctx context.Context) error {
+	var snap *cairn.Snapshot
+	if err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		var err error
+		snap, err = tx.ActiveSnapshot()
+		return err
+	}); err != nil {
+		return err
+	}
+	if snap == nil {
+		s.active.Store(&activePolicy{})
+		return nil
+	}
+	b, err := s.bundle(snap)
+	if err != nil {
+		return err
+	}
+	s.active.Store(&activePolicy{id: snap.ID, bundle: b})
+	return nil
+}
+
+// bundle returns the compiled form of a stored snapshot.
+func (s *Service) bundle(snap *cairn.Snapshot) (*policy.Bundle, error) {
+	if b, ok := s.bundles.Load(snap.ID); ok {
+		return b.(*policy.Bundle), nil
+	}
+	b, err := policy.Compile([]byte(snap.Text))
+	if err != nil {
+		return nil, err
+	}
+	s.bundles.Store(snap.ID, b)
+	return b, nil
+}
+
+// evaluate decides in against the active policy (deny-all when none).
+func (s *Service) evaluate(in cairn.PolicyInput) cairn.Evaluation {
+	a := s.active.Load()
+	if a == nil || a.bundle == nil {
+		return policy.NoPolicy(in)
+	}
+	return a.bundle.Evaluate(in)
+}
+
+func randomID(prefix string, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return prefix + hex.EncodeToString(b)
+}
+
+func (s *Service) expiryLoop() {
+	defer s.wg.Done()
+	for {
+		wake := s.deadline.Wait()
+		next := s.expireDue()
+		wait := time.Second
+		if !next.IsZero() {
+			if d := time.Until(next); d < wait {
+				wait = d
+			}
+		}
+		if wait < time.Millisecond {
+			wait = time.Millisecond
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-s.stop:
+			t.Stop()
+			return
+		case <-wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// expireDue expires due approvals and leases and returns the next deadline.
+func (s *Service) expireDue() time.Time {
+	ctx := context.Background()
+	for {
+		now := cairn.Now()
+		var approvals []*cairn.Approval
+		var leases []*cairn.Job
+		var next time.Time
+		err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
+			var err error
+			if approvals, err = tx.DueApprovals(now, 100); err != nil {
+				return err
+			}
+			if leases, err = tx.ExpiredLeases(now, 100); err != nil {
+				return err
+			}
+			next, err = tx.NextDeadline()
+			return err
+		})
+		if err != nil {
+			s.Log.Error("expiry scan failed", "err", err)
+			return time.Time{}
+		}
+		if len(approvals) == 0 && len(leases) == 0 {
+			return next
+		}
+		for _, a := range approvals {
+			if err := s.Store.Update(ctx, func(tx cairn.Tx) error { return s.expireApproval(tx, a.Tenant, a.JobID, now) }); err != nil && !errors.Is(err, errNothingToDo) {
+				s.Log.Error("approval expiry failed", "job_id", a.JobID, "err", err)
+			}
+		}
+		for _, j := range leases {
+			if err := s.Store.Update(ctx, func(tx cairn.Tx) error { return s.expireLease(tx, j.Tenant, j.JobID, now) }); err != nil && !errors.Is(err, errNothingToDo) {
+				s.Log.Error("lease expiry failed", "job_id", j.JobID, "err", err)
+			}
+		}
+	}
+}
+
+var errNothingToDo = errors.New("nothing to do")

@@ -1,0 +1,317 @@
+// Package sqlite is Cairn's embedded store: one SQLite database file in WAL
+// mode with synchronous=FULL, written by a single connection that
+// group-commits concurrent Updates, and read through a pool of read-only
+// connections. It implements cairn.Store.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/cairnhq/cairn"
+	_ "modernc.org/sqlite" // driver "sqlite"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// MaxBatch bounds how many Updates share one transaction.
+const MaxBatch = 512
+
+// Store is the SQLite implementation of cairn.Store.
+type Store struct {
+	path   string
+	wdb    *sql.DB
+	wconn  *sql.Conn
+	rdb    *sql.DB
+	ops    chan *op
+	quit   chan struct{}
+	done   chan struct{}
+	closed sync.Once
+
+	// writer-owned state (only touched by the writer goroutine)
+	stmts map[string]*sql.Stmt
+	heads map[string]head // ledger head per tenant, committed
+	runs  map[string]int64
+}
+
+type head struct {
+	size uint64
+	hash string
+}
+
+type op struct {
+	ctx   context.Context
+	fn    func(cairn.Tx) error
+	err   error
+	after []func()
+	done  chan struct{}
+}
+
+// Open opens (creating if needed) the store in dir/cairn.db and applies migrations.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create data dir: %w", err)
+	}
+	path := filepath.Join(dir, "cairn.db")
+	dsn := func(extra string) string {
+		v := url.Values{}
+		v.Add("_pragma", "journal_mode(WAL)")
+		v.Add("_pragma", "synchronous(FULL)")
+		v.Add("_pragma", "busy_timeout(10000)")
+		v.Add("_pragma", "foreign_keys(OFF)")
+		if extra != "" {
+			v.Add("_pragma", extra)
+		}
+		return "file:" + path + "?" + v.Encode()
+	}
+	wdb, err := sql.Open("sqlite", dsn(""))
+	if err != nil {
+		return nil, err
+	}
+	wdb.SetMaxOpenConns(1)
+	ctx := context.Background()
+	wconn, err := wdb.Conn(ctx)
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := migrate(ctx, wconn); err != nil {
+		wconn.Close()
+		wdb.Close()
+		return nil, err
+	}
+	rdb, err := sql.Open("sqlite", dsn("query_only(1)"))
+	if err != nil {
+		wconn.Close()
+		wdb.Close()
+		return nil, err
+	}
+	rdb.SetMaxOpenConns(8)
+	rdb.SetMaxIdleConns(8)
+	s := &Store{
+		path: path, wdb: wdb, wconn: wconn, rdb: rdb,
+		ops:   make(chan *op, MaxBatch),
+		quit:  make(chan struct{}),
+		done:  make(chan struct{}),
+		stmts: map[string]*sql.Stmt{},
+		heads: map[string]head{},
+		runs:  map[string]int64{},
+	}
+	go s.writer()
+	return s, nil
+}
+
+func migrate(ctx context.Context, c *sql.Conn) error {
+	if _, err := c.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))`); err != nil {
+		return fmt.Errorf("sqlite: migrations table: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		version := strings.TrimSuffix(filepath.Base(name), ".sql")
+		var n int
+		if err := c.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+			return err
+		}
+		if _, err := c.ExecContext(ctx, string(body)); err != nil {
+			c.ExecContext(ctx, "ROLLBACK")
+			return fmt.Errorf("sqlite: migration %s: %w", version, err)
+		}
+		if _, err := c.ExecContext(ctx, `INSERT INTO schema_migrations(version) VALUES (?)`, version); err != nil {
+			c.ExecContext(ctx, "ROLLBACK")
+			return err
+		}
+		if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.rdb.PingContext(ctx) }
+
+// Close stops the writer after pending Updates and closes the database.
+func (s *Store) Close() error {
+	s.closed.Do(func() { close(s.quit) })
+	<-s.done
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.wconn.Close()
+	s.rdb.Close()
+	return s.wdb.Close()
+}
+
+var errClosed = cairn.Errorf(503, cairn.EUnavailable, "store is closed")
+
+// Update runs fn in a durable transaction shared with other concurrent Updates.
+func (s *Store) Update(ctx context.Context, fn func(cairn.Tx) error) error {
+	o := &op{ctx: ctx, fn: fn, done: make(chan struct{})}
+	select {
+	case s.ops <- o:
+	case <-s.quit:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued the op is committed or failed; wait for the outcome even if
+	// ctx ends, so a caller never reports failure for durable work.
+	<-o.done
+	if o.err == nil {
+		for _, f := range o.after {
+			f()
+		}
+	}
+	return o.err
+}
+
+// View runs fn against a consistent read snapshot.
+func (s *Store) View(ctx context.Context, fn func(cairn.ReadTx) error) error {
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("sqlite: begin read: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(&rtx{ctx: ctx, q: tx})
+}
+
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]*op, 0, MaxBatch)
+	for {
+		var first *op
+		select {
+		case first = <-s.ops:
+		case <-s.quit:
+			// drain what was queued before close
+			for {
+				select {
+				case o := <-s.ops:
+					s.commit([]*op{o})
+				default:
+					return
+				}
+			}
+		}
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < MaxBatch {
+			select {
+			case o := <-s.ops:
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit runs a batch of ops in one transaction, each under a savepoint.
+func (s *Store) commit(batch []*op) {
+	ctx := context.Background()
+	finish := func(err error) {
+		for _, o := range batch {
+			if o.err == nil && err != nil {
+				o.err = err
+			}
+			close(o.done)
+		}
+	}
+	if _, err := s.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		finish(fmt.Errorf("sqlite: begin: %w", err))
+		return
+	}
+	batchHeads := map[string]head{}
+	batchRuns := map[string]int64{}
+	anyOK := false
+	for _, o := range batch {
+		if o.ctx.Err() != nil {
+			o.err = o.ctx.Err()
+			continue
+		}
+		if _, err := s.wconn.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+			o.err = err
+			continue
+		}
+		t := &wtx{rtx: rtx{ctx: ctx, q: s.wconn, stmts: s.stmts}, s: s, heads: map[string]head{}, runs: map[string]int64{}, batchHeads: batchHeads, batchRuns: batchRuns}
+		err := runSafely(o.fn, t)
+		if err != nil {
+			if _, rerr := s.wconn.ExecContext(ctx, "ROLLBACK TO op"); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+			s.wconn.ExecContext(ctx, "RELEASE op")
+			o.err = err
+			continue
+		}
+		if _, err := s.wconn.ExecContext(ctx, "RELEASE op"); err != nil {
+			o.err = err
+			continue
+		}
+		for k, v := range t.heads {
+			batchHeads[k] = v
+		}
+		for k, v := range t.runs {
+			batchRuns[k] = v
+		}
+		o.after = t.after
+		anyOK = true
+	}
+	if !anyOK {
+		s.wconn.ExecContext(ctx, "ROLLBACK")
+		finish(nil)
+		return
+	}
+	if _, err := s.wconn.ExecContext(ctx, "COMMIT"); err != nil {
+		s.wconn.ExecContext(ctx, "ROLLBACK")
+		// Caches may now be ahead of the database: drop them.
+		s.heads = map[string]head{}
+		s.runs = map[string]int64{}
+		finish(fmt.Errorf("sqlite: commit: %w", err))
+		return
+	}
+	for k, v := range batchHeads {
+		s.heads[k] = v
+	}
+	for k, v := range batchRuns {
+		s.runs[k] = v
+	}
+	finish(nil)
+}
+
+func runSafely(fn func(cairn.Tx) error, t cairn.Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("sqlite: update panicked: %v", r)
+		}
+	}()
+	return fn(t)
+}

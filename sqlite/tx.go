@@ -1,0 +1,782 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/ledger"
+)
+
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
+// rtx implements cairn.ReadTx over a read transaction or the writer connection.
+type rtx struct {
+	ctx   context.Context
+	q     querier
+	stmts map[string]*sql.Stmt // writer only: prepared statement cache
+}
+
+func (t *rtx) stmt(query string) (*sql.Stmt, error) {
+	if st, ok := t.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := t.q.PrepareContext(t.ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	t.stmts[query] = st
+	return st, nil
+}
+
+func (t *rtx) exec(query string, args ...any) (sql.Result, error) {
+	if t.stmts != nil {
+		st, err := t.stmt(query)
+		if err != nil {
+			return nil, err
+		}
+		return st.ExecContext(t.ctx, args...)
+	}
+	return t.q.ExecContext(t.ctx, query, args...)
+}
+
+func (t *rtx) query(query string, args ...any) (*sql.Rows, error) {
+	if t.stmts != nil {
+		st, err := t.stmt(query)
+		if err != nil {
+			return nil, err
+		}
+		return st.QueryContext(t.ctx, args...)
+	}
+	return t.q.QueryContext(t.ctx, query, args...)
+}
+
+func (t *rtx) row(query string, args ...any) *sql.Row {
+	if t.stmts != nil {
+		if st, err := t.stmt(query); err == nil {
+			return st.QueryRowContext(t.ctx, args...)
+		}
+	}
+	return t.q.QueryRowContext(t.ctx, query, args...)
+}
+
+func nanos(t time.Time) int64 { return t.UnixNano() }
+
+func optNanos(t *time.Time) any {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// scanBodies reads rows of one JSON body column into fresh values.
+func scanBodies[T any](rows *sql.Rows, err error, seq bool) ([]*T, []int64, error) {
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var out []*T
+	var seqs []int64
+	for rows.Next() {
+		var body string
+		var sq int64
+		if seq {
+			err = rows.Scan(&sq, &body)
+		} else {
+			err = rows.Scan(&body)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		v := new(T)
+		if err := json.Unmarshal([]byte(body), v); err != nil {
+			return nil, nil, fmt.Errorf("sqlite: corrupt row: %w", err)
+		}
+		out = append(out, v)
+		seqs = append(seqs, sq)
+	}
+	return out, seqs, rows.Err()
+}
+
+func one[T any](rows *sql.Rows, err error) (*T, error) {
+	vs, _, err := scanBodies[T](rows, err, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(vs) == 0 {
+		return nil, cairn.NotFound("not found")
+	}
+	return vs[0], nil
+}
+
+// --- keys and tenants ---
+
+type keyRow struct {
+	cairn.Key
+	StoredHash string `json:"hash"`
+}
+
+func (t *rtx) KeyByHash(hash string) (*cairn.Key, error) {
+	kr, err := one[keyRow](t.query(`SELECT body FROM api_keys WHERE hash = ?`, hash))
+	if err != nil {
+		return nil, err
+	}
+	kr.Key.Hash = kr.StoredHash
+	return &kr.Key, nil
+}
+
+func (t *rtx) ListKeys(tenant string, p cairn.Page) ([]*cairn.Key, error) {
+	rows, err := t.query(`SELECT rowid, body FROM api_keys WHERE tenant = ? AND rowid > ? ORDER BY rowid LIMIT ?`, tenant, p.After, p.Limit)
+	krs, seqs, err := scanBodies[keyRow](rows, err, true)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*cairn.Key, len(krs))
+	for i, kr := range krs {
+		k := kr.Key
+		k.Hash = ""
+		k.Seq = seqs[i]
+		out[i] = &k
+	}
+	return out, nil
+}
+
+func (t *rtx) TenantExists(tenant string) (bool, error) {
+	var n int
+	err := t.row(`SELECT count(*) FROM tenants WHERE tenant = ?`, tenant).Scan(&n)
+	return n > 0, err
+}
+
+// --- jobs ---
+
+func (t *rtx) GetJob(tenant, jobID string) (*cairn.Job, error) {
+	rows, err := t.query(`SELECT seq, body FROM jobs WHERE tenant = ? AND job_id = ?`, tenant, jobID)
+	js, seqs, err := scanBodies[cairn.Job](rows, err, true)
+	if err != nil {
+		return nil, err
+	}
+	if len(js) == 0 {
+		return nil, cairn.NotFound("job %q not found", jobID)
+	}
+	js[0].Seq = seqs[0]
+	return js[0], nil
+}
+
+func (t *rtx) ListJobs(tenant string, f cairn.JobFilter) ([]*cairn.Job, error) {
+	var where []string
+	args := []any{tenant}
+	where = append(where, "tenant = ?")
+	add := func(col, v string) {
+		if v != "" {
+			where = append(where, col+" = ?")
+			args = append(args, v)
+		}
+	}
+	add("state", f.State)
+	add("action", f.Action)
+	add("run_id", f.RunID)
+	add("decision", f.Decision)
+	add("policy_rule_id", f.PolicyRuleID)
+	add("submitted_by", f.SubmittedBy)
+	if !f.Since.IsZero() {
+		where = append(where, "created_at >= ?")
+		args = append(args, nanos(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "created_at < ?")
+		args = append(args, nanos(f.Until))
+	}
+	if f.After > 0 {
+		where = append(where, "seq < ?")
+		args = append(args, f.After)
+	}
+	args = append(args, f.Limit)
+	rows, err := t.query(`SELECT seq, body FROM jobs WHERE `+strings.Join(where, " AND ")+` ORDER BY seq DESC LIMIT ?`, args...)
+	js, seqs, err := scanBodies[cairn.Job](rows, err, true)
+	for i := range js {
+		js[i].Seq = seqs[i]
+	}
+	return js, err
+}
+
+func (t *rtx) QueuedJobs(tenant string, after int64, limit int) ([]*cairn.Job, error) {
+	rows, err := t.query(`SELECT seq, body FROM jobs WHERE tenant = ? AND state = 'QUEUED' AND seq > ? ORDER BY seq LIMIT ?`, tenant, after, limit)
+	js, seqs, err := scanBodies[cairn.Job](rows, err, true)
+	for i := range js {
+		js[i].Seq = seqs[i]
+	}
+	return js, err
+}
+
+func (t *rtx) ListRunJobs(tenant, runID string) ([]*cairn.Job, error) {
+	rows, err := t.query(`SELECT seq, body FROM jobs WHERE tenant = ? AND run_id = ? ORDER BY seq LIMIT 10000`, tenant, runID)
+	js, seqs, err := scanBodies[cairn.Job](rows, err, true)
+	for i := range js {
+		js[i].Seq = seqs[i]
+	}
+	return js, err
+}
+
+func (t *rtx) GetPayload(tenant, ptr string) (*cairn.Payload, error) {
+	p := &cairn.Payload{Tenant: tenant, Ptr: ptr}
+	err := t.row(`SELECT sha256, data FROM payloads WHERE tenant = ? AND ptr = ?`, tenant, ptr).Scan(&p.SHA256, &p.Data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, cairn.NotFound("payload %q not found", ptr)
+	}
+	return p, err
+}
+
+// --- evidence events ---
+
+type envelope struct {
+	Tenant   string      `json:"tenant"`
+	Index    uint64      `json:"index"`
+	PrevHash string      `json:"prev_hash"`
+	Event    cairn.Event `json:"event"`
+}
+
+func (t *rtx) events(query string, args ...any) ([]*cairn.Event, error) {
+	rows, err := t.query(query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*cairn.Event
+	for rows.Next() {
+		var body, leaf string
+		if err := rows.Scan(&body, &leaf); err != nil {
+			return nil, err
+		}
+		var env envelope
+		if err := json.Unmarshal([]byte(body), &env); err != nil {
+			return nil, fmt.Errorf("sqlite: corrupt ledger body: %w", err)
+		}
+		ev := env.Event
+		ev.Tenant = env.Tenant
+		ev.PrevHash = env.PrevHash
+		ev.Ledger = &cairn.LedgerRef{Index: env.Index, LeafHash: leaf}
+		out = append(out, &ev)
+	}
+	return out, rows.Err()
+}
+
+func (t *rtx) ListEvents(tenant string, f cairn.EventFilter) ([]*cairn.Event, error) {
+	if f.RunID != "" {
+		return t.events(`SELECT body, leaf_hash FROM ledger WHERE tenant = ? AND run_id = ? AND run_seq > ? ORDER BY run_seq LIMIT ?`, tenant, f.RunID, f.After, f.Limit)
+	}
+	return t.events(`SELECT body, leaf_hash FROM ledger WHERE tenant = ? AND job_id = ? AND idx >= ? ORDER BY idx LIMIT ?`, tenant, f.JobID, f.After, f.Limit)
+}
+
+func (t *rtx) ListDecisions(tenant, jobID string) ([]*cairn.Decision, error) {
+	evs, err := t.events(`SELECT body, leaf_hash FROM ledger WHERE tenant = ? AND job_id = ? AND type = 'policy_decided' ORDER BY idx`, tenant, jobID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*cairn.Decision, 0, len(evs))
+	for _, ev := range evs {
+		d, err := DecisionOf(ev)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// DecisionOf extracts the decision a policy_decided event carries.
+func DecisionOf(ev *cairn.Event) (*cairn.Decision, error) {
+	raw, err := json.Marshal(ev.Data["decision"])
+	if err != nil {
+		return nil, err
+	}
+	var d cairn.Decision
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return nil, fmt.Errorf("sqlite: corrupt decision event: %w", err)
+	}
+	d.Ledger = ev.Ledger
+	return &d, nil
+}
+
+// --- approvals ---
+
+func (t *rtx) GetApproval(tenant, jobID string) (*cairn.Approval, error) {
+	rows, err := t.query(`SELECT seq, body FROM approvals WHERE tenant = ? AND job_id = ?`, tenant, jobID)
+	as, seqs, err := scanBodies[cairn.Approval](rows, err, true)
+	if err != nil {
+		return nil, err
+	}
+	if len(as) == 0 {
+		return nil, &cairn.Error{Status: 404, Code: cairn.CodeNoApprovalPending, Message: fmt.Sprintf("job %q has no approval", jobID)}
+	}
+	as[0].Seq = seqs[0]
+	as[0].Tenant = tenant
+	return as[0], nil
+}
+
+func (t *rtx) ListApprovals(tenant string, f cairn.ApprovalFilter) ([]*cairn.Approval, error) {
+	where := []string{"tenant = ?"}
+	args := []any{tenant}
+	if !f.IncludeResolved {
+		where = append(where, "status = 'pending'")
+	}
+	add := func(col, v string) {
+		if v != "" {
+			where = append(where, col+" = ?")
+			args = append(args, v)
+		}
+	}
+	add("run_id", f.RunID)
+	add("policy_rule_id", f.PolicyRuleID)
+	add("resolved_by", f.ResolvedBy)
+	if !f.Since.IsZero() {
+		where = append(where, "requested_at >= ?")
+		args = append(args, nanos(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "requested_at < ?")
+		args = append(args, nanos(f.Until))
+	}
+	if f.After > 0 {
+		where = append(where, "seq < ?")
+		args = append(args, f.After)
+	}
+	args = append(args, f.Limit)
+	rows, err := t.query(`SELECT seq, body FROM approvals WHERE `+strings.Join(where, " AND ")+` ORDER BY seq DESC LIMIT ?`, args...)
+	as, seqs, err := scanBodies[cairn.Approval](rows, err, true)
+	for i := range as {
+		as[i].Seq = seqs[i]
+		as[i].Tenant = tenant
+	}
+	return as, err
+}
+
+func (t *rtx) DueApprovals(now time.Time, limit int) ([]*cairn.Approval, error) {
+	rows, err := t.query(`SELECT seq, body FROM approvals WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?`, nanos(now), limit)
+	as, seqs, err := scanBodies[cairn.Approval](rows, err, true)
+	if err != nil {
+		return nil, err
+	}
+	// Tenant is not in the body; read it back.
+	for i, a := range as {
+		a.Seq = seqs[i]
+		if err := t.row(`SELECT tenant FROM approvals WHERE seq = ?`, a.Seq).Scan(&a.Tenant); err != nil {
+			return nil, err
+		}
+	}
+	return as, nil
+}
+
+func (t *rtx) ExpiredLeases(now time.Time, limit int) ([]*cairn.Job, error) {
+	rows, err := t.query(`SELECT seq, body FROM jobs WHERE state = 'RUNNING' AND lease_expires_at <= ? ORDER BY lease_expires_at LIMIT ?`, nanos(now), limit)
+	js, seqs, err := scanBodies[cairn.Job](rows, err, true)
+	for i := range js {
+		js[i].Seq = seqs[i]
+	}
+	return js, err
+}
+
+func (t *rtx) NextDeadline() (time.Time, error) {
+	var a, l sql.NullInt64
+	if err := t.row(`SELECT min(expires_at) FROM approvals WHERE status = 'pending' AND expires_at IS NOT NULL`).Scan(&a); err != nil {
+		return time.Time{}, err
+	}
+	if err := t.row(`SELECT min(lease_expires_at) FROM jobs WHERE state = 'RUNNING'`).Scan(&l); err != nil {
+		return time.Time{}, err
+	}
+	var best int64
+	for _, v := range []sql.NullInt64{a, l} {
+		if v.Valid && (best == 0 || v.Int64 < best) {
+			best = v.Int64
+		}
+	}
+	if best == 0 {
+		return time.Time{}, nil
+	}
+	return time.Unix(0, best).UTC(), nil
+}
+
+// --- runs ---
+
+func (t *rtx) GetRun(tenant, runID string) (*cairn.Run, error) {
+	r, err := one[cairn.Run](t.query(`SELECT body FROM runs WHERE tenant = ? AND run_id = ?`, tenant, runID))
+	if cairn.IsNotFound(err) {
+		return nil, cairn.NotFound("run %q not found", runID)
+	}
+	return r, err
+}
+
+// --- policy ---
+
+func (t *rtx) snapshot(query string, args ...any) (*cairn.Snapshot, error) {
+	s := &cairn.Snapshot{}
+	var created int64
+	err := t.row(query, args...).Scan(&s.ID, &s.SHA256, &s.Text, &created, &s.CreatedBy)
+	if err != nil {
+		return nil, err
+	}
+	s.CreatedAt = time.Unix(0, created).UTC()
+	return s, nil
+}
+
+func (t *rtx) ActiveSnapshot() (*cairn.Snapshot, error) {
+	s, err := t.snapshot(`SELECT s.id, s.sha256, s.text, a.activated_at, s.created_by FROM policy_active a JOIN snapshots s ON s.id = a.snapshot_id WHERE a.one = 1`)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return s, err
+}
+
+func (t *rtx) GetSnapshot(id string) (*cairn.Snapshot, error) {
+	s, err := t.snapshot(`SELECT id, sha256, text, created_at, created_by FROM snapshots WHERE id = ?`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, cairn.NotFound("policy snapshot %q not found", id)
+	}
+	return s, err
+}
+
+func (t *rtx) ListSnapshots(p cairn.Page) ([]*cairn.Snapshot, error) {
+	q := `SELECT rowid, id, sha256, text, created_at, created_by FROM snapshots WHERE (? = 0 OR rowid < ?) ORDER BY rowid DESC LIMIT ?`
+	rows, err := t.query(q, p.After, p.After, p.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*cairn.Snapshot
+	for rows.Next() {
+		s := &cairn.Snapshot{}
+		var rowid, created int64
+		if err := rows.Scan(&rowid, &s.ID, &s.SHA256, &s.Text, &created, &s.CreatedBy); err != nil {
+			return nil, err
+		}
+		s.CreatedAt = time.Unix(0, created).UTC()
+		s.Seq = rowid
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func (t *rtx) ListPolicyAudit(f cairn.AuditFilter) ([]*cairn.PolicyAudit, error) {
+	where := []string{"1 = 1"}
+	var args []any
+	if f.Action != "" {
+		where = append(where, "action = ?")
+		args = append(args, f.Action)
+	}
+	if f.Actor != "" {
+		where = append(where, "actor = ?")
+		args = append(args, f.Actor)
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "timestamp >= ?")
+		args = append(args, nanos(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "timestamp < ?")
+		args = append(args, nanos(f.Until))
+	}
+	if f.After > 0 {
+		where = append(where, "seq < ?")
+		args = append(args, f.After)
+	}
+	args = append(args, f.Limit)
+	rows, err := t.query(`SELECT seq, body FROM policy_audit WHERE `+strings.Join(where, " AND ")+` ORDER BY seq DESC LIMIT ?`, args...)
+	as, seqs, err := scanBodies[cairn.PolicyAudit](rows, err, true)
+	for i := range as {
+		as[i].Seq = seqs[i]
+	}
+	return as, err
+}
+
+// --- ledger ---
+
+func (t *rtx) LedgerSize(tenant string) (uint64, error) {
+	var n sql.NullInt64
+	err := t.row(`SELECT max(idx) FROM ledger WHERE tenant = ?`, tenant).Scan(&n)
+	if err != nil || !n.Valid {
+		return 0, err
+	}
+	return uint64(n.Int64) + 1, nil
+}
+
+func (t *rtx) LedgerEntries(tenant string, from uint64, limit int) ([]*cairn.LedgerEntry, error) {
+	rows, err := t.query(`SELECT idx, body, leaf_hash, prev_hash FROM ledger WHERE tenant = ? AND idx >= ? ORDER BY idx LIMIT ?`, tenant, from, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*cairn.LedgerEntry
+	for rows.Next() {
+		e := &cairn.LedgerEntry{Tenant: tenant}
+		var body string
+		if err := rows.Scan(&e.Index, &body, &e.LeafHash, &e.PrevHash); err != nil {
+			return nil, err
+		}
+		e.Body = json.RawMessage(body)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// --- writes ---
+
+// wtx implements cairn.Tx on the writer connection.
+type wtx struct {
+	rtx
+	s          *Store
+	heads      map[string]head  // ledger heads changed by this op
+	runs       map[string]int64 // run seqs changed by this op
+	batchHeads map[string]head  // changed by earlier ops of the batch
+	batchRuns  map[string]int64
+	after      []func()
+}
+
+func (t *wtx) AfterCommit(fn func()) { t.after = append(t.after, fn) }
+
+func (t *wtx) CreateTenant(tenant string, at time.Time) error {
+	_, err := t.exec(`INSERT INTO tenants(tenant, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING`, tenant, nanos(at))
+	return err
+}
+
+func (t *wtx) InsertKey(k *cairn.Key) error {
+	body, err := json.Marshal(keyRow{Key: *k, StoredHash: k.Hash})
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(`INSERT INTO api_keys(key_id, tenant, hash, body, created_at) VALUES (?, ?, ?, ?, ?)`, k.KeyID, k.Tenant, k.Hash, string(body), nanos(k.CreatedAt))
+	return err
+}
+
+func (t *wtx) RevokeKey(tenant, keyID string, at time.Time) error {
+	kr, err := one[keyRow](t.query(`SELECT body FROM api_keys WHERE tenant = ? AND key_id = ?`, tenant, keyID))
+	if err != nil {
+		return err
+	}
+	if kr.RevokedAt != nil {
+		return cairn.Conflict(cairn.EConflict, "key %q is already revoked", keyID)
+	}
+	kr.RevokedAt = &at
+	body, err := json.Marshal(kr)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(`UPDATE api_keys SET body = ?, revoked_at = ? WHERE tenant = ? AND key_id = ?`, string(body), nanos(at), tenant, keyID)
+	return err
+}
+
+func (t *wtx) InsertJob(j *cairn.Job) error {
+	body, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	res, err := t.exec(`INSERT INTO jobs(tenant, job_id, run_id, state, action, decision, policy_rule_id, submitted_by, created_at, lease_expires_at, body) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+		j.Tenant, j.JobID, nullStr(string(j.RunID)), j.State, j.Action, j.Decision, nullStr(string(j.PolicyRuleID)), j.SubmittedBy, nanos(j.CreatedAt), optNanos(j.LeaseExpiresAt), string(body))
+	if err != nil {
+		if strings.Contains(err.Error(), "UNIQUE") {
+			return cairn.Conflict(cairn.CodeJobConflict, "job %q already exists", j.JobID)
+		}
+		return err
+	}
+	j.Seq, err = res.LastInsertId()
+	return err
+}
+
+func (t *wtx) UpdateJob(j *cairn.Job) error {
+	body, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	res, err := t.exec(`UPDATE jobs SET state = ?, decision = ?, policy_rule_id = ?, lease_expires_at = ?, body = ? WHERE tenant = ? AND job_id = ?`,
+		j.State, j.Decision, nullStr(string(j.PolicyRuleID)), optNanos(j.LeaseExpiresAt), string(body), j.Tenant, j.JobID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return cairn.NotFound("job %q not found", j.JobID)
+	}
+	return nil
+}
+
+func (t *wtx) PutPayload(p *cairn.Payload) error {
+	_, err := t.exec(`INSERT INTO payloads(tenant, ptr, sha256, data) VALUES (?,?,?,?)`, p.Tenant, p.Ptr, p.SHA256, p.Data)
+	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
+		return cairn.Conflict(cairn.EConflict, "payload %q already stored", p.Ptr)
+	}
+	return err
+}
+
+func (t *wtx) InsertApproval(a *cairn.Approval) error {
+	body, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	res, err := t.exec(`INSERT INTO approvals(tenant, job_id, status, run_id, policy_rule_id, resolved_by, requested_at, expires_at, body) VALUES (?,?,?,?,?,?,?,?,?)`,
+		a.Tenant, a.JobID, a.Status, nullStr(string(a.RunID)), nullStr(string(a.PolicyRuleID)), nullStr(string(a.ResolvedBy)), nanos(a.RequestedAt), optNanos(a.ExpiresAt), string(body))
+	if err != nil {
+		if strings.Contains(err.Error(), "UNIQUE") {
+			return cairn.Conflict(cairn.EConflict, "job %q already has an approval", a.JobID)
+		}
+		return err
+	}
+	a.Seq, err = res.LastInsertId()
+	return err
+}
+
+func (t *wtx) ResolveApproval(a *cairn.Approval) error {
+	body, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	res, err := t.exec(`UPDATE approvals SET status = ?, resolved_by = ?, body = ? WHERE tenant = ? AND job_id = ? AND status = 'pending'`,
+		a.Status, nullStr(string(a.ResolvedBy)), string(body), a.Tenant, a.JobID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return cairn.Conflict(cairn.CodeApprovalAlreadyResolved, "approval for job %q is already resolved", a.JobID)
+	}
+	return nil
+}
+
+func (t *wtx) InsertRun(r *cairn.Run) error {
+	r2 := *r
+	r2.Jobs = nil
+	body, err := json.Marshal(&r2)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(`INSERT INTO runs(tenant, run_id, body) VALUES (?,?,?)`, r.Tenant, r.RunID, string(body))
+	return err
+}
+
+func (t *wtx) UpdateRun(r *cairn.Run) error {
+	r2 := *r
+	r2.Jobs = nil
+	body, err := json.Marshal(&r2)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(`UPDATE runs SET body = ? WHERE tenant = ? AND run_id = ?`, string(body), r.Tenant, r.RunID)
+	return err
+}
+
+func (t *wtx) InsertSnapshot(s *cairn.Snapshot) error {
+	_, err := t.exec(`INSERT INTO snapshots(id, sha256, text, created_at, created_by) VALUES (?,?,?,?,?) ON CONFLICT(id) DO NOTHING`, s.ID, s.SHA256, s.Text, nanos(s.CreatedAt), s.CreatedBy)
+	return err
+}
+
+func (t *wtx) SetActiveSnapshot(id string, at time.Time) error {
+	_, err := t.exec(`INSERT INTO policy_active(one, snapshot_id, activated_at) VALUES (1, ?, ?) ON CONFLICT(one) DO UPDATE SET snapshot_id = excluded.snapshot_id, activated_at = excluded.activated_at`, id, nanos(at))
+	return err
+}
+
+func (t *wtx) InsertPolicyAudit(a *cairn.PolicyAudit) error {
+	body, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	res, err := t.exec(`INSERT INTO policy_audit(action, actor, timestamp, body) VALUES (?,?,?,?)`, a.Action, a.Actor, nanos(a.Timestamp), string(body))
+	if err != nil {
+		return err
+	}
+	a.Seq, err = res.LastInsertId()
+	return err
+}
+
+// ledgerHead returns the tenant's current size and last leaf hash.
+func (t *wtx) ledgerHead(tenant string) (head, error) {
+	if h, ok := t.heads[tenant]; ok {
+		return h, nil
+	}
+	if h, ok := t.batchHeads[tenant]; ok {
+		return h, nil
+	}
+	if h, ok := t.s.heads[tenant]; ok {
+		return h, nil
+	}
+	var idx sql.NullInt64
+	var hash sql.NullString
+	err := t.row(`SELECT idx, leaf_hash FROM ledger WHERE tenant = ? ORDER BY idx DESC LIMIT 1`, tenant).Scan(&idx, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return head{}, nil
+	}
+	if err != nil {
+		return head{}, err
+	}
+	return head{size: uint64(idx.Int64) + 1, hash: hash.String}, nil
+}
+
+func (t *wtx) runHead(tenant, runID string) (int64, error) {
+	k := tenant + "\x00" + runID
+	if n, ok := t.runs[k]; ok {
+		return n, nil
+	}
+	if n, ok := t.batchRuns[k]; ok {
+		return n, nil
+	}
+	if n, ok := t.s.runs[k]; ok {
+		return n, nil
+	}
+	var n sql.NullInt64
+	if err := t.row(`SELECT max(run_seq) FROM ledger WHERE tenant = ? AND run_id = ?`, tenant, runID).Scan(&n); err != nil {
+		return 0, err
+	}
+	return n.Int64, nil
+}
+
+func (t *wtx) AppendEvent(ev *cairn.Event) error {
+	if ev.Tenant == "" || ev.Type == "" {
+		return fmt.Errorf("sqlite: event without tenant or type")
+	}
+	h, err := t.ledgerHead(ev.Tenant)
+	if err != nil {
+		return err
+	}
+	ev.Seq = 0
+	if ev.RunID != "" {
+		n, err := t.runHead(ev.Tenant, string(ev.RunID))
+		if err != nil {
+			return err
+		}
+		ev.Seq = n + 1
+	}
+	ev.Ledger = nil
+	ev.PrevHash = h.hash
+	body, err := ledger.EntryBody(ledger.Envelope{Tenant: ev.Tenant, Index: h.size, PrevHash: h.hash, Event: ev})
+	if err != nil {
+		return fmt.Errorf("sqlite: canonical event: %w", err)
+	}
+	leaf := ledger.HashHex(ledger.LeafHash(body))
+	var runSeq any
+	if ev.Seq > 0 {
+		runSeq = ev.Seq
+	}
+	if _, err := t.exec(`INSERT INTO ledger(tenant, idx, type, run_id, run_seq, job_id, body, leaf_hash, prev_hash) VALUES (?,?,?,?,?,?,?,?,?)`,
+		ev.Tenant, h.size, ev.Type, nullStr(string(ev.RunID)), runSeq, nullStr(string(ev.JobID)), string(body), leaf, h.hash); err != nil {
+		return err
+	}
+	ev.Ledger = &cairn.LedgerRef{Index: h.size, LeafHash: leaf}
+	t.heads[ev.Tenant] = head{size: h.size + 1, hash: leaf}
+	if ev.Seq > 0 {
+		t.runs[ev.Tenant+"\x00"+string(ev.RunID)] = ev.Seq
+	}
+	return nil
+}
+
+var _ cairn.Tx = (*wtx)(nil)

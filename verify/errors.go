@@ -1,0 +1,93 @@
+package verify
+
+import (
+	"errors"
+	"fmt"
+)
+
+// The kinds of verification failure. Every *Error unwraps to one of them,
+// so callers can test with errors.Is(err, verify.ErrLeafHash).
+var (
+	// ErrFormat: the bundle is structurally invalid (wrong format member,
+	// malformed hex, duplicate records, a range outside the tree …).
+	ErrFormat = errors.New("malformed bundle")
+	// ErrKey: no usable log key (none trusted and none in the bundle, or unparsable).
+	ErrKey = errors.New("no usable log key")
+	// ErrSignature: the checkpoint is not signed by the log key, or its
+	// signature or text is invalid.
+	ErrSignature = errors.New("checkpoint signature not valid")
+	// ErrOrigin: the checkpoint's origin differs from the bundle's or the
+	// trusted checkpoint's.
+	ErrOrigin = errors.New("origin mismatch")
+	// ErrOrder: entries are not in strictly ascending index order.
+	ErrOrder = errors.New("entries out of order")
+	// ErrBeyond: an entry's index is not below the checkpoint's tree size.
+	ErrBeyond = errors.New("entry beyond checkpoint")
+	// ErrLeafHash: the entry's body does not hash to its leaf hash.
+	ErrLeafHash = errors.New("leaf hash mismatch")
+	// ErrBody: the entry's body is not a valid envelope.
+	ErrBody = errors.New("malformed body")
+	// ErrIndex: the body's index differs from the entry's position.
+	ErrIndex = errors.New("index mismatch")
+	// ErrTenant: a body (or a job in it) names another tenant.
+	ErrTenant = errors.New("tenant mismatch")
+	// ErrChain: the body's prev_hash is not the previous entry's leaf hash.
+	ErrChain = errors.New("prev_hash chain broken")
+	// ErrMissing: an entry inside the declared range is not in the bundle.
+	ErrMissing = errors.New("entry missing")
+	// ErrInclusion: an entry has no inclusion proof, or it does not verify.
+	ErrInclusion = errors.New("inclusion proof failed")
+	// ErrRoot: the root recomputed from the range does not match the checkpoint.
+	ErrRoot = errors.New("root mismatch")
+	// ErrTrustedCheckpoint: the trusted checkpoint does not open with the key.
+	ErrTrustedCheckpoint = errors.New("trusted checkpoint not valid")
+	// ErrTruncated: the checkpoint is smaller than the trusted one.
+	ErrTruncated = errors.New("log truncated")
+	// ErrConsistency: the checkpoint does not extend the trusted one.
+	ErrConsistency = errors.New("consistency proof failed")
+	// ErrPayload: a payload does not hash to its sha256, or its sha256 is not
+	// the one the ledger committed to.
+	ErrPayload = errors.New("payload mismatch")
+	// ErrPolicy: a policy text does not hash to its snapshot id, or a
+	// referenced snapshot's text is missing.
+	ErrPolicy = errors.New("policy mismatch")
+	// ErrJobHash: a job_hash does not match its recomputed projection, or an
+	// event binds a job to a different job_hash.
+	ErrJobHash = errors.New("job_hash mismatch")
+	// ErrProjection: a job row disagrees with the ledger evidence.
+	ErrProjection = errors.New("job projection mismatch")
+)
+
+// Error is one verification failure: which record, which kind, and why.
+// Its text reads "entry 17: leaf hash mismatch: body hashes to …".
+type Error struct {
+	// Record names the failing record: "entry 17", "checkpoint",
+	// "trusted checkpoint", "range [0,100)", "payload ctx:j1",
+	// "policy cfg:system:policy#sha256:…", "job j1" or "bundle".
+	Record string
+	// Index is the entry index when the record is an entry, else -1.
+	Index int64
+	// Kind is one of the Err* values.
+	Kind error
+	// Detail explains the failure.
+	Detail string
+}
+
+func (e *Error) Error() string {
+	s := e.Record + ": " + e.Kind.Error()
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}
+
+// Unwrap returns e.Kind.
+func (e *Error) Unwrap() error { return e.Kind }
+
+func entryErr(index uint64, kind error, format string, args ...any) *Error {
+	return &Error{Record: fmt.Sprintf("entry %d", index), Index: int64(index), Kind: kind, Detail: fmt.Sprintf(format, args...)}
+}
+
+func recordErr(record string, kind error, format string, args ...any) *Error {
+	return &Error{Record: record, Index: -1, Kind: kind, Detail: fmt.Sprintf(format, args...)}
+}

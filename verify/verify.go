@@ -1,0 +1,565 @@
+// Package verify checks a Cairn evidence bundle offline; it depends only on
+// the ledger formats and can be vendored.
+//
+// Bundle checks, in this order: the checkpoint signature; every entry (leaf
+// hash recomputed from its body, body index and tenant, prev_hash chain
+// between consecutive entries); that the entries are in the checkpoint's
+// tree (one root recomputation for a declared range, an inclusion proof for
+// every other entry); given a trusted older checkpoint, that the bundle's
+// tree extends it; payload and policy hashes; job_hash recomputation and
+// every event's binding to it; and that each job projection row agrees with
+// the latest ledger evidence for its job. The algorithm is specified in
+// docs/evidence.md.
+package verify
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/cairnhq/cairn/ledger"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Options configures Bundle.
+type Options struct {
+	// TrustedKey is the log's note verifier key ("<name>+<hash>+<base64>"),
+	// obtained independently of the bundle. When empty, the bundle's own
+	// public_key is used and the report says the key is not trusted: such a
+	// check only shows the bundle is self-consistent.
+	TrustedKey string
+	// TrustedCheckpoint is an older signed checkpoint note of the same log
+	// that the auditor kept. When set, the bundle's checkpoint must extend it
+	// (same origin, not smaller, consistency proof or recomputed root).
+	TrustedCheckpoint []byte
+	// WitnessKeys are verifier keys of witnesses; their cosignatures on the
+	// checkpoint are verified and listed in the report.
+	WitnessKeys []string
+	// Workers bounds the goroutines hashing and parsing entries
+	// (0: GOMAXPROCS).
+	Workers int
+	// MaxProblems bounds Report.Problems (0: 100).
+	MaxProblems int
+}
+
+// Report is the outcome of Bundle. It is filled as far as verification got.
+type Report struct {
+	OK       bool   `json:"ok"`
+	Tenant   string `json:"tenant"`
+	Origin   string `json:"origin"`
+	TreeSize uint64 `json:"tree_size"`
+	Root     string `json:"root"` // hex
+	// LogKey is "<name>+<hash>" of the key that signed the checkpoint;
+	// KeyTrusted is false when it came from the bundle itself.
+	LogKey     string   `json:"log_key"`
+	KeyTrusted bool     `json:"key_trusted"`
+	Cosigners  []string `json:"cosigners,omitempty"`
+	// Mode is how inclusion was checked: "complete" (all entries 0..size-1,
+	// root recomputed from the leaves), "range" (a contiguous range plus its
+	// range proof), "proofs" (one inclusion proof per entry) or
+	// "range+proofs".
+	Mode            string `json:"mode"`
+	Entries         int    `json:"entries"`
+	InclusionProofs int    `json:"inclusion_proofs"`
+	ChainLinks      int    `json:"chain_links"`
+	// TrustedSize is the trusted checkpoint's tree size (0: none given);
+	// Consistency says how the bundle was proven to extend it.
+	TrustedSize       uint64 `json:"trusted_size,omitempty"`
+	Consistency       string `json:"consistency,omitempty"`
+	Policies          int    `json:"policies"`
+	Payloads          int    `json:"payloads"`
+	PayloadsWithheld  int    `json:"payloads_withheld"`
+	Jobs              int    `json:"jobs"`
+	JobHashesVerified int    `json:"job_hashes_verified"`
+	// Notes list what could not be checked, and why (e.g. a withheld
+	// payload), and other caveats.
+	Notes []string `json:"notes,omitempty"`
+	// Problems are the failures found, the first being the one returned.
+	Problems []*Error `json:"problems,omitempty"`
+}
+
+type checker struct {
+	b     *ledger.Bundle
+	opts  Options
+	rep   *Report
+	max   int
+	cp    *ledger.Checkpoint
+	facts []*ledger.EntryFacts
+	leafs [][32]byte
+	// rootAtTrusted is the root of the tree of the trusted size, recomputed
+	// from the leaves of a range starting at 0 (nil when not available).
+	rootAtTrusted *[32]byte
+
+	payloads map[string]*ledger.Payload
+	payOK    map[string]bool // data present and hashing to sha256
+	policies map[string]bool // snapshot id -> text verified
+	jobs     map[string]*jobEvidence
+}
+
+// Bundle verifies b. It returns the report and, if anything failed, the
+// first problem (an *Error); the report lists up to MaxProblems of them.
+func Bundle(b *ledger.Bundle, opts Options) (*Report, error) {
+	c := &checker{b: b, opts: opts, rep: &Report{}, max: opts.MaxProblems}
+	if c.max <= 0 {
+		c.max = 100
+	}
+	if b == nil {
+		c.fail(recordErr("bundle", ErrFormat, "no bundle"))
+		return c.done()
+	}
+	c.rep.Tenant, c.rep.Origin = b.Tenant, b.Origin
+	if b.Format != ledger.BundleFormat {
+		c.fail(recordErr("bundle", ErrFormat, "format %q, want %q", b.Format, ledger.BundleFormat))
+		return c.done()
+	}
+	if b.Tenant == "" {
+		c.fail(recordErr("bundle", ErrFormat, "no tenant"))
+		return c.done()
+	}
+	if !c.checkpoint() {
+		return c.done()
+	}
+	ordered := c.entries()
+	if ordered {
+		c.tree()
+	}
+	c.trusted(ordered)
+	c.payloadsAndPolicies()
+	c.evidence()
+	c.jobRows()
+	return c.done()
+}
+
+func (c *checker) fail(e *Error) {
+	if len(c.rep.Problems) < c.max {
+		c.rep.Problems = append(c.rep.Problems, e)
+	}
+}
+
+func (c *checker) note(format string, args ...any) {
+	if len(c.rep.Notes) < 1000 {
+		c.rep.Notes = append(c.rep.Notes, fmt.Sprintf(format, args...))
+	}
+}
+
+func (c *checker) done() (*Report, error) {
+	c.rep.OK = len(c.rep.Problems) == 0
+	if !c.rep.OK {
+		return c.rep, c.rep.Problems[0]
+	}
+	return c.rep, nil
+}
+
+// checkpoint opens the bundle's checkpoint with the trusted key (or the
+// bundle's key) and the witness keys.
+func (c *checker) checkpoint() bool {
+	key := c.opts.TrustedKey
+	c.rep.KeyTrusted = key != ""
+	if key == "" {
+		key = c.b.PublicKey
+		c.note("checkpoint verified with the public key shipped in the bundle; pass a trusted key to rule out a re-signed bundle")
+	} else if c.b.PublicKey != "" && strings.TrimSpace(c.b.PublicKey) != strings.TrimSpace(key) {
+		c.note("the bundle's public_key differs from the trusted key; the trusted key was used")
+	}
+	if key == "" {
+		c.fail(recordErr("checkpoint", ErrKey, "no trusted key given and the bundle has no public_key"))
+		return false
+	}
+	v, err := ledger.NewVerifier(key)
+	if err != nil {
+		c.fail(recordErr("checkpoint", ErrKey, "%v", err))
+		return false
+	}
+	var ws []note.Verifier
+	for _, wk := range c.opts.WitnessKeys {
+		w, err := ledger.NewVerifier(wk)
+		if err != nil {
+			c.fail(recordErr("checkpoint", ErrKey, "witness key: %v", err))
+			return false
+		}
+		ws = append(ws, w)
+	}
+	cp, err := ledger.OpenCheckpoint([]byte(c.b.Checkpoint), v, ws...)
+	if err != nil {
+		c.fail(recordErr("checkpoint", ErrSignature, "%v", trimLedger(err)))
+		return false
+	}
+	c.cp = cp
+	c.rep.LogKey, c.rep.Cosigners = cp.LogKey, cp.Cosigners
+	c.rep.TreeSize, c.rep.Root = cp.Size, hex.EncodeToString(cp.Root[:])
+	for _, u := range cp.Unverified {
+		c.note("checkpoint signature by unknown key %s not verified", u)
+	}
+	if cp.Origin != c.b.Origin {
+		c.fail(recordErr("checkpoint", ErrOrigin, "checkpoint origin %q, bundle origin %q", cp.Origin, c.b.Origin))
+		return false
+	}
+	return true
+}
+
+func trimLedger(err error) string {
+	s := strings.TrimPrefix(err.Error(), "ledger: ")
+	return strings.TrimPrefix(s, ledger.ErrCheckpointSignature.Error()+": ")
+}
+
+// entries hashes and parses every entry (in parallel), then checks order,
+// leaf hashes, envelopes and the prev_hash chain. It reports whether the
+// entries are strictly ordered (the tree checks need that).
+func (c *checker) entries() bool {
+	es := c.b.Entries
+	n := len(es)
+	c.rep.Entries = n
+	c.leafs = make([][32]byte, n)
+	c.facts = make([]*ledger.EntryFacts, n)
+	declared := make([][32]byte, n)
+	declOK := make([]bool, n)
+	perr := make([]error, n)
+
+	workers := c.opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	const chunk = 512
+	if workers > 1 && n > chunk {
+		var wg sync.WaitGroup
+		next := make(chan int, (n+chunk-1)/chunk)
+		for i := 0; i < n; i += chunk {
+			next <- i
+		}
+		close(next)
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for lo := range next {
+					hi := min(lo+chunk, n)
+					for i := lo; i < hi; i++ {
+						c.prepare(i, declared, declOK, perr)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	} else {
+		for i := range es {
+			c.prepare(i, declared, declOK, perr)
+		}
+	}
+
+	ordered := true
+	size := c.cp.Size
+	for i := range es {
+		e := &es[i]
+		if i > 0 && e.Index <= es[i-1].Index {
+			c.fail(entryErr(e.Index, ErrOrder, "follows entry %d in the bundle", es[i-1].Index))
+			ordered = false
+		}
+		if e.Index >= size {
+			c.fail(entryErr(e.Index, ErrBeyond, "index is not below checkpoint tree size %d", size))
+			ordered = false
+		}
+		if !declOK[i] {
+			c.fail(entryErr(e.Index, ErrFormat, "leaf_hash %q is not 64 hex digits", e.LeafHash))
+		} else if declared[i] != c.leafs[i] {
+			c.fail(entryErr(e.Index, ErrLeafHash, "body hashes to %s, entry says %s", ledger.HashHex(c.leafs[i]), e.LeafHash))
+		}
+		f := c.facts[i]
+		if f == nil {
+			c.fail(entryErr(e.Index, ErrBody, "%v", trimLedger(perr[i])))
+			continue
+		}
+		if f.Index != e.Index {
+			c.fail(entryErr(e.Index, ErrIndex, "body has index %d", f.Index))
+		}
+		if f.Tenant != c.b.Tenant {
+			c.fail(entryErr(e.Index, ErrTenant, "body has tenant %q, bundle is for %q", f.Tenant, c.b.Tenant))
+		}
+		switch {
+		case e.Index == 0:
+			if f.PrevHash != "" {
+				c.fail(entryErr(e.Index, ErrChain, "first entry has prev_hash %q, want \"\"", f.PrevHash))
+			}
+		case i > 0 && es[i-1].Index == e.Index-1:
+			c.rep.ChainLinks++
+			if want := ledger.HashHex(c.leafs[i-1]); f.PrevHash != want {
+				c.fail(entryErr(e.Index, ErrChain, "prev_hash %s is not entry %d's leaf hash %s", f.PrevHash, e.Index-1, want))
+			}
+		}
+	}
+	return ordered
+}
+
+func (c *checker) prepare(i int, declared [][32]byte, declOK []bool, perr []error) {
+	e := &c.b.Entries[i]
+	body := []byte(e.Body)
+	c.leafs[i] = ledger.LeafHash(body)
+	if len(e.LeafHash) == 64 {
+		if _, err := hex.Decode(declared[i][:], []byte(e.LeafHash)); err == nil {
+			declOK[i] = true
+		}
+	}
+	c.facts[i], perr[i] = ledger.ParseEntry(body)
+}
+
+func decodeHashes(hs []string) ([][]byte, error) {
+	out := make([][]byte, len(hs))
+	for i, h := range hs {
+		b, err := hex.DecodeString(h)
+		if err != nil || len(b) != 32 {
+			return nil, fmt.Errorf("hash %d (%q) is not 64 hex digits", i, h)
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// tree checks that every entry is in the checkpoint's tree.
+func (c *checker) tree() {
+	es, size := c.b.Entries, c.cp.Size
+	from, to := uint64(0), uint64(0)
+	inRange := func(i uint64) bool { return i >= from && i < to }
+	if r := c.b.Range; r != nil {
+		from, to = r.From, r.To
+		rec := fmt.Sprintf("range [%d,%d)", from, to)
+		if from > to || to > size {
+			c.fail(recordErr(rec, ErrFormat, "not within checkpoint tree size %d", size))
+			from, to = 0, 0
+		} else {
+			c.checkRange(rec, r)
+		}
+		if from == 0 && to == size {
+			c.rep.Mode = "complete"
+		} else {
+			c.rep.Mode = "range"
+		}
+	}
+
+	proofs := map[uint64]*ledger.BundleInclusionProof{}
+	for i := range c.b.InclusionProofs {
+		p := &c.b.InclusionProofs[i]
+		if _, dup := proofs[p.Index]; dup {
+			c.fail(entryErr(p.Index, ErrFormat, "two inclusion proofs"))
+		}
+		proofs[p.Index] = p
+	}
+	for i := range es {
+		e := &es[i]
+		if inRange(e.Index) {
+			continue
+		}
+		p := proofs[e.Index]
+		if p == nil {
+			c.fail(entryErr(e.Index, ErrInclusion, "not in the declared range and no inclusion proof"))
+			continue
+		}
+		if p.Size != size {
+			c.fail(entryErr(e.Index, ErrInclusion, "proof is for tree size %d, checkpoint has %d", p.Size, size))
+			continue
+		}
+		hs, err := decodeHashes(p.Hashes)
+		if err != nil {
+			c.fail(entryErr(e.Index, ErrFormat, "inclusion proof: %v", err))
+			continue
+		}
+		if err := ledger.VerifyInclusion(e.Index, size, c.leafs[i], hs, c.cp.Root); err != nil {
+			c.fail(entryErr(e.Index, ErrInclusion, "%v", err))
+			continue
+		}
+		c.rep.InclusionProofs++
+	}
+	if c.rep.InclusionProofs > 0 {
+		if c.rep.Mode == "" {
+			c.rep.Mode = "proofs"
+		} else {
+			c.rep.Mode += "+proofs"
+		}
+	}
+	if c.rep.Mode == "" {
+		c.rep.Mode = "none"
+	}
+}
+
+// checkRange checks that the bundle holds every entry of the range, then
+// recomputes the checkpoint root from their leaves and the range proof.
+func (c *checker) checkRange(rec string, r *ledger.BundleRange) {
+	es := c.b.Entries
+	// Locate the range's entries; they must be consecutive in the slice.
+	start := 0
+	for start < len(es) && es[start].Index < r.From {
+		start++
+	}
+	for k := uint64(0); k < r.To-r.From; k++ {
+		j := start + int(k)
+		if j >= len(es) || es[j].Index != r.From+k {
+			c.fail(entryErr(r.From+k, ErrMissing, "not in the bundle, which declares the range [%d,%d) complete", r.From, r.To))
+			return
+		}
+	}
+	left, err := decodeHashes(r.Left)
+	if err != nil {
+		c.fail(recordErr(rec, ErrFormat, "left: %v", err))
+		return
+	}
+	right, err := decodeHashes(r.Right)
+	if err != nil {
+		c.fail(recordErr(rec, ErrFormat, "right: %v", err))
+		return
+	}
+	rv, err := ledger.NewRootVerifier(r.From, left)
+	if err != nil {
+		c.fail(recordErr(rec, ErrFormat, "%v", trimLedger(err)))
+		return
+	}
+	// With a range starting at 0, capture the root at the trusted size on the
+	// way: a complete export needs no consistency proof.
+	var m uint64
+	if c.opts.TrustedCheckpoint != nil && r.From == 0 {
+		if t, err := ledger.ParseCheckpoint(c.opts.TrustedCheckpoint); err == nil && t.Size > 0 && t.Size <= r.To {
+			m = t.Size
+		}
+	}
+	for k := uint64(0); k < r.To-r.From; k++ {
+		if err := rv.Append(c.leafs[start+int(k)]); err != nil {
+			c.fail(recordErr(rec, ErrFormat, "%v", err))
+			return
+		}
+		if m != 0 && rv.Next() == m {
+			root, err := rv.RootSoFar()
+			if err == nil {
+				c.rootAtTrusted = &root
+			}
+		}
+	}
+	root, err := rv.Finish(c.cp.Size, right)
+	if err != nil {
+		c.fail(recordErr(rec, ErrFormat, "%v", trimLedger(err)))
+		return
+	}
+	if root != c.cp.Root {
+		c.fail(recordErr(rec, ErrRoot, "leaves and range proof give root %s, checkpoint has %s", ledger.HashHex(root), ledger.HashHex(c.cp.Root)))
+		return
+	}
+}
+
+// trusted checks the bundle's checkpoint against the trusted one.
+func (c *checker) trusted(ordered bool) {
+	if c.opts.TrustedCheckpoint == nil {
+		return
+	}
+	key := c.opts.TrustedKey
+	if key == "" {
+		key = c.b.PublicKey
+	}
+	v, err := ledger.NewVerifier(key)
+	if err != nil {
+		c.fail(recordErr("trusted checkpoint", ErrKey, "%v", err))
+		return
+	}
+	t, err := ledger.OpenCheckpoint(c.opts.TrustedCheckpoint, v)
+	if err != nil {
+		c.fail(recordErr("trusted checkpoint", ErrTrustedCheckpoint, "%v", trimLedger(err)))
+		return
+	}
+	c.rep.TrustedSize = t.Size
+	if t.Origin != c.cp.Origin {
+		c.fail(recordErr("checkpoint", ErrOrigin, "origin %q, trusted checkpoint is for %q", c.cp.Origin, t.Origin))
+		return
+	}
+	switch {
+	case c.cp.Size < t.Size:
+		c.fail(recordErr("checkpoint", ErrTruncated, "tree size %d is smaller than the trusted checkpoint's %d: entries %d.. were removed (or the bundle predates the trusted checkpoint)", c.cp.Size, t.Size, c.cp.Size))
+		return
+	case c.cp.Size == t.Size:
+		if c.cp.Root != t.Root {
+			c.fail(recordErr("checkpoint", ErrConsistency, "same tree size %d as the trusted checkpoint but a different root: the log was rewritten", t.Size))
+			return
+		}
+		c.rep.Consistency = "same tree as the trusted checkpoint"
+		return
+	case t.Size == 0:
+		c.rep.Consistency = "trusted checkpoint is the empty tree"
+		return
+	}
+	if c.rootAtTrusted != nil {
+		if *c.rootAtTrusted != t.Root {
+			c.fail(recordErr("checkpoint", ErrConsistency, "the bundle's entries 0..%d give root %s, the trusted checkpoint has %s: the log was rewritten", t.Size-1, ledger.HashHex(*c.rootAtTrusted), ledger.HashHex(t.Root)))
+			return
+		}
+		c.rep.Consistency = fmt.Sprintf("root at trusted size %d recomputed from the bundle's entries", t.Size)
+		return
+	}
+	for _, p := range c.b.ConsistencyProofs {
+		if p.From != t.Size || p.To != c.cp.Size {
+			continue
+		}
+		hs, err := decodeHashes(p.Hashes)
+		if err != nil {
+			c.fail(recordErr("checkpoint", ErrFormat, "consistency proof: %v", err))
+			return
+		}
+		if err := ledger.VerifyConsistency(t.Size, c.cp.Size, hs, t.Root, c.cp.Root); err != nil {
+			c.fail(recordErr("checkpoint", ErrConsistency, "from trusted size %d to %d: %v: the log was rewritten", t.Size, c.cp.Size, err))
+			return
+		}
+		c.rep.Consistency = fmt.Sprintf("consistency proof from trusted size %d verified", t.Size)
+		return
+	}
+	c.fail(recordErr("checkpoint", ErrConsistency, "the bundle has no consistency proof from trusted size %d to %d", t.Size, c.cp.Size))
+}
+
+// payloadsAndPolicies checks each payload's and policy's own hash.
+func (c *checker) payloadsAndPolicies() {
+	c.payloads = map[string]*ledger.Payload{}
+	c.payOK = map[string]bool{}
+	for i := range c.b.Payloads {
+		p := &c.b.Payloads[i]
+		rec := "payload " + p.Ptr
+		if _, dup := c.payloads[p.Ptr]; dup {
+			c.fail(recordErr(rec, ErrFormat, "listed twice"))
+			continue
+		}
+		c.payloads[p.Ptr] = p
+		c.rep.Payloads++
+		if p.Withheld {
+			c.rep.PayloadsWithheld++
+			if len(p.Data) > 0 {
+				c.fail(recordErr(rec, ErrFormat, "withheld but has data"))
+			}
+			reason := p.Reason
+			if reason == "" {
+				reason = "no reason given"
+			}
+			c.note("payload %s withheld (%s): its content is not checked", p.Ptr, reason)
+			continue
+		}
+		sum := sha256.Sum256(p.Data)
+		if got := hex.EncodeToString(sum[:]); got != p.SHA256 {
+			c.fail(recordErr(rec, ErrPayload, "data hashes to %s, payload says %s", got, p.SHA256))
+			continue
+		}
+		c.payOK[p.Ptr] = true
+	}
+	c.policies = map[string]bool{}
+	for _, p := range c.b.Policies {
+		rec := "policy " + p.Snapshot
+		if _, dup := c.policies[p.Snapshot]; dup {
+			c.fail(recordErr(rec, ErrFormat, "listed twice"))
+			continue
+		}
+		c.rep.Policies++
+		want, err := ledger.SnapshotDigest(p.Snapshot)
+		if err != nil {
+			c.policies[p.Snapshot] = false
+			c.fail(recordErr(rec, ErrPolicy, "%v", trimLedger(err)))
+			continue
+		}
+		got := ledger.SHA256Hex([]byte(p.Text))
+		c.policies[p.Snapshot] = got == want
+		if got != want {
+			c.fail(recordErr(rec, ErrPolicy, "text hashes to %s, not to the snapshot id", got))
+		}
+	}
+}

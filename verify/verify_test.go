@@ -1,0 +1,206 @@
+package verify_test
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/verify"
+)
+
+// runCheck verifies b as a goldenCheck says and asserts the outcome.
+func runCheck(t *testing.T, name string, b *ledger.Bundle, c goldenCheck, trusted []byte, vkey string) *verify.Report {
+	t.Helper()
+	var opts verify.Options
+	if c.trusted {
+		opts.TrustedKey, opts.TrustedCheckpoint = vkey, trusted
+	}
+	rep, err := verify.Bundle(b, opts)
+	if rep == nil {
+		t.Fatalf("%s: nil report", name)
+	}
+	if c.kind == nil {
+		if err != nil || !rep.OK {
+			t.Errorf("%s (trusted=%v): want OK, got %v", name, c.trusted, err)
+		}
+		return rep
+	}
+	var ve *verify.Error
+	if !errors.As(err, &ve) {
+		t.Errorf("%s (trusted=%v): want %v, got %v", name, c.trusted, c.kind, err)
+		return rep
+	}
+	if !errors.Is(err, c.kind) || ve.Record != c.record {
+		t.Errorf("%s (trusted=%v): got %q, want record %q kind %q", name, c.trusted, err, c.record, c.kind)
+	}
+	if rep.OK || rep.Problems[0] != ve {
+		t.Errorf("%s: report does not list the returned error first", name)
+	}
+	return rep
+}
+
+func TestTamperCases(t *testing.T) {
+	cases, trusted, vkey := goldenCases(t)
+	for _, gc := range cases {
+		for _, c := range gc.checks {
+			rep := runCheck(t, gc.file, gc.bundle, c, trusted, vkey)
+			if testing.Verbose() && len(rep.Problems) > 0 {
+				t.Logf("%s (trusted=%v): %v", gc.file, c.trusted, rep.Problems[0])
+			}
+		}
+	}
+}
+
+func TestGoodReport(t *testing.T) {
+	cases, trusted, vkey := goldenCases(t)
+	good := cases[0].bundle
+	rep, err := verify.Bundle(good, verify.Options{TrustedKey: vkey, TrustedCheckpoint: trusted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.KeyTrusted || rep.Mode != "complete" || rep.Entries != len(good.Entries) || uint64(rep.Entries) != rep.TreeSize {
+		t.Errorf("report %+v", rep)
+	}
+	if rep.ChainLinks != rep.Entries-1 || rep.Jobs != 4 || rep.JobHashesVerified != 4 || rep.Policies != 2 {
+		t.Errorf("counts %+v", rep)
+	}
+	if rep.Payloads != 6 || rep.PayloadsWithheld != 1 {
+		t.Errorf("payloads %d withheld %d", rep.Payloads, rep.PayloadsWithheld)
+	}
+	if rep.Consistency == "" || rep.TrustedSize != rep.TreeSize {
+		t.Errorf("consistency %q", rep.Consistency)
+	}
+	if !hasNote(rep, "res:j2 withheld") {
+		t.Errorf("no note about the withheld payload: %q", rep.Notes)
+	}
+	// Without a trusted key the report says so.
+	rep, err = verify.Bundle(good, verify.Options{})
+	if err != nil || rep.KeyTrusted || !hasNote(rep, "public key shipped in the bundle") {
+		t.Errorf("untrusted: %v %+v", err, rep.Notes)
+	}
+}
+
+func hasNote(rep *verify.Report, frag string) bool {
+	for _, n := range rep.Notes {
+		if strings.Contains(n, frag) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestModes(t *testing.T) {
+	cases, trusted, vkey := goldenCases(t)
+	byName := map[string]*ledger.Bundle{}
+	for _, c := range cases {
+		byName[c.file] = c.bundle
+	}
+	for file, mode := range map[string]string{"good.json": "complete", "range.json": "range", "jobs-j2-j4.json": "proofs", "extended.json": "complete"} {
+		rep, err := verify.Bundle(byName[file], verify.Options{TrustedKey: vkey, TrustedCheckpoint: trusted})
+		if err != nil || rep.Mode != mode {
+			t.Errorf("%s: mode %q err %v", file, rep.Mode, err)
+		}
+		if file == "jobs-j2-j4.json" && (rep.InclusionProofs != len(byName[file].Entries) || !strings.Contains(rep.Consistency, "proof")) {
+			t.Errorf("jobs-j2-j4: %+v", rep)
+		}
+		if file == "extended.json" && !strings.Contains(rep.Consistency, "recomputed") {
+			t.Errorf("extended: %q", rep.Consistency)
+		}
+	}
+}
+
+func TestMoreTampering(t *testing.T) {
+	cases, trusted, vkey := goldenCases(t)
+	good := cases[0].bundle
+	trustedOpts := verify.Options{TrustedKey: vkey, TrustedCheckpoint: trusted}
+	expect := func(name string, b *ledger.Bundle, opts verify.Options, kind error, record string) {
+		t.Helper()
+		_, err := verify.Bundle(b, opts)
+		var ve *verify.Error
+		if !errors.As(err, &ve) || !errors.Is(err, kind) || (record != "" && ve.Record != record) {
+			t.Errorf("%s: got %v, want %v at %q", name, err, kind, record)
+		}
+	}
+
+	b := cloneBundle(t, good)
+	for k := range b.Payloads {
+		if b.Payloads[k].Ptr == "ctx:j2" {
+			b.Payloads[k].Data = append(b.Payloads[k].Data, ' ')
+		}
+	}
+	expect("payload data changed, sha256 kept", b, verify.Options{}, verify.ErrPayload, "payload ctx:j2")
+
+	b = cloneBundle(t, good)
+	b.Policies = b.Policies[1:]
+	expect("policy text missing", b, verify.Options{}, verify.ErrPolicy, "")
+
+	b = cloneBundle(t, good)
+	b.Entries[3].LeafHash = strings.Repeat("0", 64)
+	expect("leaf_hash field edited", b, verify.Options{}, verify.ErrLeafHash, "entry 3")
+
+	b = cloneBundle(t, good)
+	b.Range.Left = []string{strings.Repeat("0", 64)}
+	expect("bogus range proof", b, verify.Options{}, verify.ErrFormat, "range [0,"+strconv.Itoa(len(good.Entries))+")")
+
+	b = cloneBundle(t, good)
+	b.Tenant = "other"
+	expect("bundle tenant changed", b, verify.Options{}, verify.ErrTenant, "entry 0")
+
+	b = cloneBundle(t, good)
+	b.Origin = "cairn.local/other"
+	expect("bundle origin changed", b, verify.Options{}, verify.ErrOrigin, "checkpoint")
+
+	b = cloneBundle(t, good)
+	b.Format = "cairn-evidence-bundle/v0"
+	expect("format", b, verify.Options{}, verify.ErrFormat, "bundle")
+
+	// A job's data.job edited together with its leaf: the leaf hash then
+	// fails; with a recomputed tree the signature fails. Here: an event
+	// binding j2 to another job_hash, rebuilt as a fresh log.
+	l := newTestLog(t, "default")
+	scenario(l, "")
+	l.append(map[string]any{"type": "policy_decided", "job_id": "j2", "actor": "cairn", "decision": "ALLOW",
+		"policy_rule_id": "reads-are-fine", "policy_snapshot": l.active, "job_hash": strings.Repeat("ab", 32), "state": "QUEUED"})
+	expect("event bound to another job_hash", l.bundle(nil), verify.Options{}, verify.ErrJobHash, "entry "+strconv.Itoa(int(l.app.Size()-1)))
+
+	// Inclusion proof tampering in a selective bundle.
+	sel := cases[2].bundle // jobs-j2-j4.json
+	b = cloneBundle(t, sel)
+	b.InclusionProofs[1].Hashes[0] = strings.Repeat("1", 64)
+	expect("inclusion proof edited", b, verify.Options{}, verify.ErrInclusion, "entry "+strconv.Itoa(int(b.InclusionProofs[1].Index)))
+	b = cloneBundle(t, sel)
+	b.InclusionProofs = b.InclusionProofs[:len(b.InclusionProofs)-1]
+	expect("inclusion proof missing", b, verify.Options{}, verify.ErrInclusion, "")
+	b = cloneBundle(t, sel)
+	b.ConsistencyProofs = nil
+	expect("consistency proof missing", b, trustedOpts, verify.ErrConsistency, "checkpoint")
+
+	// A trusted checkpoint that is not signed by the trusted key.
+	opts := trustedOpts
+	opts.TrustedCheckpoint = []byte(strings.Replace(string(trusted), "\n", "\n1", 1))
+	expect("bad trusted checkpoint", good, opts, verify.ErrTrustedCheckpoint, "trusted checkpoint")
+
+	// Witness cosignatures are verified and reported.
+	w, _ := ledger.NewKeyFromSeed("witness.example", []byte(strings.Repeat("w", 32)))
+	lv, _ := ledger.NewVerifier(vkey)
+	co, _, err := ledger.Cosign([]byte(good.Checkpoint), lv, nil, nil, w.Signer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = cloneBundle(t, good)
+	b.Checkpoint = string(co)
+	rep, err := verify.Bundle(b, verify.Options{TrustedKey: vkey, WitnessKeys: []string{w.VerifierKey()}})
+	if err != nil || len(rep.Cosigners) != 1 || rep.Cosigners[0] != "witness.example" {
+		t.Errorf("cosigned: %v %+v", err, rep.Cosigners)
+	}
+	rep, err = verify.Bundle(b, verify.Options{TrustedKey: vkey})
+	if err != nil || !hasNote(rep, "witness.example") {
+		t.Errorf("unknown cosigner not noted: %v %q", err, rep.Notes)
+	}
+
+	if _, err := verify.Bundle(nil, verify.Options{}); !errors.Is(err, verify.ErrFormat) {
+		t.Errorf("nil bundle: %v", err)
+	}
+}
