@@ -1,0 +1,634 @@
+package http_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	nethttp "net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnhq/cairn"
+	cairnhttp "github.com/cairnhq/cairn/http"
+	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/service"
+	"github.com/cairnhq/cairn/sqlite"
+)
+
+const adminKey = "cairn_test_admin_key_0123456789"
+
+const seedPolicy = `default: deny
+rules:
+  - id: prod-write-needs-approval
+    match: {actions: ["db.write", "db.delete"], labels: {env: prod}}
+    decision: REQUIRE_APPROVAL
+    reason: Production writes need manager approval
+    approval: {approver_roles: [approver], expires_in: 24h}
+  - id: quick-approval
+    match: {actions: ["deploy.*"]}
+    decision: REQUIRE_APPROVAL
+    reason: Deploys need a quick approval
+    approval: {approver_roles: [approver], expires_in: 1s}
+  - id: reads-are-fine
+    match: {actions: ["db.read", "http.get"]}
+    decision: ALLOW
+    reason: Read-only actions
+  - id: big-transfers
+    match: {actions: ["payments.transfer"]}
+    when: 'input.amount > 10000'
+    decision: DENY
+    reason: Transfers over 10k are never automated
+  - id: small-transfers
+    match: {actions: ["payments.transfer"]}
+    decision: ALLOW_WITH_CONSTRAINTS
+    reason: Small transfers run with a cap
+    constraints: {max_amount: 10000}
+  - id: tools
+    match: {actions: ["tool.*"]}
+    decision: ALLOW
+    reason: Tools are allowed
+output_rules:
+  - id: out-secrets
+    actions: ["tool.*", "db.*"]
+    scanners: [secrets]
+    decision: QUARANTINE
+  - id: out-pii
+    actions: ["tool.*", "db.*"]
+    scanners: [pii]
+    decision: REDACT
+`
+
+type env struct {
+	t     *testing.T
+	url   string
+	svc   *service.Service
+	store *sqlite.Store
+	keys  map[string]string // principal -> key
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	store, err := sqlite.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := service.New(store, log, []byte("salt"))
+	ctx := context.Background()
+	if _, err := svc.Bootstrap(ctx, adminKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(cairnhttp.New(svc, log))
+	t.Cleanup(func() {
+		srv.Close()
+		svc.Stop()
+		store.Close()
+	})
+	e := &env{t: t, url: srv.URL, svc: svc, store: store, keys: map[string]string{"admin": adminKey}}
+	e.key("agent-1", "agent", "agent")
+	e.key("agent-2", "agent", "agent")
+	e.key("manager-2", "human", "approver")
+	e.key("worker-1", "service", "worker")
+	e.key("auditor-1", "human", "auditor")
+	e.key("polly", "human", "policy_admin")
+	e.key("approver-agent", "agent", "agent", "approver")
+	return e
+}
+
+func (e *env) key(principal, kind string, roles ...string) {
+	e.t.Helper()
+	var out cairn.CreatedKey
+	e.mustDo("admin", "POST", "/api/v1/keys", cairn.CreateKeyRequest{Principal: principal, Kind: kind, Roles: roles}, 201, &out)
+	e.keys[principal] = out.Key
+}
+
+// do sends a request as principal and returns status and body.
+func (e *env) do(as, method, path string, body any) (int, []byte) {
+	e.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		r = bytes.NewReader(raw)
+	}
+	req, err := nethttp.NewRequest(method, e.url+path, r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if as != "" {
+		req.Header.Set("Authorization", "Bearer "+e.keys[as])
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := nethttp.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+func (e *env) mustDo(as, method, path string, body any, want int, out any) {
+	e.t.Helper()
+	status, raw := e.do(as, method, path, body)
+	if status != want {
+		e.t.Fatalf("%s %s as %s: status %d, want %d: %s", method, path, as, status, want, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			e.t.Fatalf("%s %s: decode: %v: %s", method, path, err, raw)
+		}
+	}
+}
+
+func (e *env) errCode(as, method, path string, body any, wantStatus int, wantCode string) {
+	e.t.Helper()
+	status, raw := e.do(as, method, path, body)
+	var eb struct {
+		Error struct {
+			Code, Message, RequestID string
+			Field                    string
+		} `json:"error"`
+	}
+	json.Unmarshal(raw, &eb)
+	if status != wantStatus || eb.Error.Code != wantCode {
+		e.t.Fatalf("%s %s as %s: got %d %q, want %d %q: %s", method, path, as, status, eb.Error.Code, wantStatus, wantCode, raw)
+	}
+}
+
+func (e *env) publish(text string) string {
+	e.t.Helper()
+	var ch cairn.PolicyChange
+	e.mustDo("polly", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: text, Message: "test"}, 201, &ch)
+	return ch.PolicySnapshot
+}
+
+func (e *env) submit(as string, req cairn.SubmitRequest) *cairn.Job {
+	e.t.Helper()
+	var j cairn.Job
+	e.mustDo(as, "POST", "/api/v1/jobs", req, 201, &j)
+	return &j
+}
+
+func (e *env) job(id string) *cairn.Job {
+	e.t.Helper()
+	var j cairn.Job
+	e.mustDo("auditor-1", "GET", "/api/v1/jobs/"+url.PathEscape(id), nil, 200, &j)
+	return &j
+}
+
+func (e *env) lease(actions ...string) []*cairn.LeasedJob {
+	e.t.Helper()
+	var lr cairn.LeaseResponse
+	e.mustDo("worker-1", "POST", "/api/v1/workers/lease", cairn.LeaseRequest{WorkerID: "w1", Actions: actions, Max: 10}, 200, &lr)
+	return lr.Jobs
+}
+
+func (e *env) timeline(run string) []*cairn.Event {
+	e.t.Helper()
+	var l cairn.List[*cairn.Event]
+	e.mustDo("auditor-1", "GET", "/api/v1/workflow-runs/"+run+"/timeline?limit=1000", nil, 200, &l)
+	return l.Items
+}
+
+func types(evs []*cairn.Event) string {
+	var s []string
+	for _, e := range evs {
+		s = append(s, e.Type)
+	}
+	return strings.Join(s, ",")
+}
+
+func TestNoPolicyDeniesEverything(t *testing.T) {
+	e := newEnv(t)
+	j := e.submit("agent-1", cairn.SubmitRequest{Action: "db.read"})
+	if j.State != cairn.StateDenied || j.Decision != cairn.Deny || !strings.Contains(j.PolicyReason, "no policy") {
+		t.Fatalf("job = %s %s %q", j.State, j.Decision, j.PolicyReason)
+	}
+	if got := e.lease("*"); len(got) != 0 {
+		t.Fatalf("a denied job was leased: %v", got)
+	}
+}
+
+// TestSeedDecisionRecord walks the seed's story: a production write needs
+// approval, a manager approves it, a worker runs it, the output is released,
+// and the joined decision record says exactly that.
+func TestSeedDecisionRecord(t *testing.T) {
+	e := newEnv(t)
+	snap := e.publish(seedPolicy)
+	if want := cairn.SnapshotPrefix + ledger.SHA256Hex([]byte(seedPolicy)); snap != want {
+		t.Fatalf("snapshot %s, want %s", snap, want)
+	}
+	req := cairn.SubmitRequest{JobID: "job-123", RunID: "run-01", WorkflowStepID: "approve-change", TraceID: "trace-456",
+		Action: "db.write", Resource: "orders", Labels: map[string]string{"env": "prod"}, Input: json.RawMessage(`{"sql":"UPDATE orders SET x=1"}`)}
+	j := e.submit("agent-1", req)
+	if j.State != cairn.StatePendingApproval || j.Decision != cairn.RequireApproval || !j.ApprovalRequired {
+		t.Fatalf("submit: %s %s", j.State, j.Decision)
+	}
+	wantHash, _ := ledger.JobHash(ledger.JobHashInput{Tenant: "default", JobID: "job-123", RunID: "run-01", WorkflowStepID: "approve-change",
+		Action: "db.write", Resource: "orders", Labels: map[string]string{"env": "prod"}, Input: req.Input, SubmittedBy: "agent-1"})
+	if j.JobHash != wantHash {
+		t.Fatalf("job_hash %s, want %s", j.JobHash, wantHash)
+	}
+	// Idempotent replay: 200 and the same job; a changed payload is a 409.
+	var again cairn.Job
+	e.mustDo("agent-1", "POST", "/api/v1/jobs", req, 200, &again)
+	if again.JobHash != j.JobHash || again.CreatedAt != j.CreatedAt {
+		t.Fatal("replay returned a different job")
+	}
+	changed := req
+	changed.Input = json.RawMessage(`{"sql":"DROP TABLE orders"}`)
+	e.errCode("agent-1", "POST", "/api/v1/jobs", changed, 409, cairn.CodeJobConflict)
+
+	// The queue shows it, pending only by default.
+	var q cairn.List[*cairn.Approval]
+	e.mustDo("manager-2", "GET", "/api/v1/approvals", nil, 200, &q)
+	if len(q.Items) != 1 || q.Items[0].JobHash != j.JobHash || q.Items[0].PolicyRuleID != "prod-write-needs-approval" || q.Items[0].PolicySnapshot != cairn.Opt(snap) {
+		t.Fatalf("queue: %+v", q.Items)
+	}
+	// Nothing runs before approval.
+	if got := e.lease("db.*"); len(got) != 0 {
+		t.Fatal("an unapproved job was leased")
+	}
+	// Wrong hash, self-approval and wrong role are refused.
+	e.errCode("manager-2", "POST", "/api/v1/approvals/job-123/approve", cairn.ResolveRequest{JobHash: strings.Repeat("0", 64)}, 409, cairn.CodeJobHashMismatch)
+	e.key("self", "agent", "agent", "approver")
+	e.submit("self", cairn.SubmitRequest{JobID: "job-self", Action: "db.write", Labels: map[string]string{"env": "prod"}})
+	e.errCode("self", "POST", "/api/v1/approvals/job-self/approve", cairn.ResolveRequest{JobHash: e.job("job-self").JobHash}, 403, cairn.CodeSelfApprovalForbidden)
+	e.errCode("auditor-1", "POST", "/api/v1/approvals/job-123/approve", cairn.ResolveRequest{JobHash: j.JobHash}, 403, cairn.CodeRoleNotAllowed)
+
+	var a cairn.Approval
+	e.mustDo("manager-2", "POST", "/api/v1/approvals/job-123/approve", cairn.ResolveRequest{JobHash: j.JobHash, Comment: "ticket INC-123"}, 200, &a)
+	if a.Resolution != cairn.ResolutionApproved || a.ResolvedBy != "manager-2" {
+		t.Fatalf("approval: %+v", a)
+	}
+	e.errCode("manager-2", "POST", "/api/v1/approvals/job-123/reject", cairn.ResolveRequest{JobHash: j.JobHash}, 409, cairn.CodeApprovalAlreadyResolved)
+
+	leased := e.lease("db.*")
+	if len(leased) != 1 || leased[0].JobID != "job-123" || leased[0].JobHash != j.JobHash {
+		t.Fatalf("lease: %+v", leased)
+	}
+	if string(leased[0].Input) != `{"sql":"UPDATE orders SET x=1"}` {
+		t.Fatalf("input %s", leased[0].Input)
+	}
+	var done cairn.Job
+	e.mustDo("worker-1", "POST", "/api/v1/jobs/job-123/complete", cairn.CompleteRequest{LeaseID: leased[0].LeaseID, Status: "succeeded", Result: json.RawMessage(`{"rows":1}`)}, 200, &done)
+	if done.State != cairn.StateSucceeded || done.OutputSafety == nil || done.OutputSafety.Decision != cairn.OutputAllow {
+		t.Fatalf("complete: %+v", done)
+	}
+
+	var rec map[string]any
+	e.mustDo("auditor-1", "GET", "/api/v1/jobs/job-123/evidence", nil, 200, &rec)
+	want := map[string]any{
+		"run_id": "run-01", "workflow_step_id": "approve-change", "job_id": "job-123", "trace_id": "trace-456",
+		"decision": "REQUIRE_APPROVAL", "policy_rule_id": "prod-write-needs-approval",
+		"policy_reason": "Production writes need manager approval", "policy_snapshot": snap, "job_hash": j.JobHash,
+		"approval_required": true, "resolution": "approved", "resolved_by": "manager-2", "resolved_comment": "ticket INC-123",
+		"context_ptr": "ctx:job-123", "result_ptr": "res:job-123", "state": "SUCCEEDED",
+	}
+	for k, v := range want {
+		if fmt.Sprint(rec[k]) != fmt.Sprint(v) {
+			t.Errorf("record[%s] = %v, want %v", k, rec[k], v)
+		}
+	}
+	if os, ok := rec["output_safety"].(map[string]any); !ok || os["decision"] != "ALLOW" {
+		t.Errorf("record output_safety = %v", rec["output_safety"])
+	}
+	if _, ok := rec["timestamp"].(string); !ok {
+		t.Error("record has no timestamp")
+	}
+
+	// Decisions: submit then dispatch, oldest first, both explained.
+	var ds cairn.List[*cairn.Decision]
+	e.mustDo("auditor-1", "GET", "/api/v1/jobs/job-123/decisions", nil, 200, &ds)
+	if len(ds.Items) != 2 || ds.Items[0].Phase != "submit" || ds.Items[1].Phase != "dispatch" {
+		t.Fatalf("decisions: %+v", ds.Items)
+	}
+	for _, d := range ds.Items {
+		if d.Explanation == "" || len(d.RulesTried) == 0 || d.Ledger == nil || d.JobHash != j.JobHash || d.PolicySnapshot != cairn.Opt(snap) {
+			t.Errorf("decision not explained or not linked: %+v", d)
+		}
+	}
+
+	// Timeline: every step, seq 1..n without gaps.
+	tl := e.timeline("run-01")
+	wantTypes := "run_started,job_submitted,policy_decided,approval_requested,approval_resolved,policy_decided,job_dispatched,job_completed,output_checked,run_completed"
+	if got := types(tl); got != wantTypes {
+		t.Fatalf("timeline = %s\nwant       %s", got, wantTypes)
+	}
+	for i, ev := range tl {
+		if ev.Seq != int64(i+1) || ev.Ledger == nil || ev.Ledger.LeafHash == "" {
+			t.Fatalf("event %d: seq %d ledger %v", i, ev.Seq, ev.Ledger)
+		}
+	}
+	// Cursor paging gives the same events.
+	var page1, page2 cairn.List[*cairn.Event]
+	e.mustDo("auditor-1", "GET", "/api/v1/workflow-runs/run-01/timeline?limit=4", nil, 200, &page1)
+	if page1.NextCursor == nil || len(page1.Items) != 4 {
+		t.Fatal("no cursor on a full page")
+	}
+	e.mustDo("auditor-1", "GET", "/api/v1/workflow-runs/run-01/timeline?limit=4&cursor="+*page1.NextCursor, nil, 200, &page2)
+	if page2.Items[0].Seq != 5 {
+		t.Fatalf("second page starts at %d", page2.Items[0].Seq)
+	}
+	var after cairn.List[*cairn.Event]
+	e.mustDo("auditor-1", "GET", "/api/v1/workflow-runs/run-01/timeline?after=8", nil, 200, &after)
+	if len(after.Items) != 2 || after.Items[0].Seq != 9 {
+		t.Fatalf("after=8: %d items", len(after.Items))
+	}
+
+	// The pending queue is empty; include_resolved shows it.
+	e.mustDo("manager-2", "GET", "/api/v1/approvals", nil, 200, &q)
+	for _, it := range q.Items {
+		if it.JobID == "job-123" {
+			t.Fatal("resolved approval in the pending queue")
+		}
+	}
+	e.mustDo("auditor-1", "GET", "/api/v1/approvals?include_resolved=true&resolved_by=manager-2", nil, 200, &q)
+	if len(q.Items) != 1 || q.Items[0].Resolution != "approved" || q.Items[0].ResolvedComment != "ticket INC-123" {
+		t.Fatalf("resolved queue: %+v", q.Items)
+	}
+	// The run is completed.
+	var run cairn.Run
+	e.mustDo("auditor-1", "GET", "/api/v1/workflow-runs/run-01", nil, 200, &run)
+	if run.Status != cairn.RunCompleted || len(run.Jobs) != 1 {
+		t.Fatalf("run: %+v", run)
+	}
+}
+
+func TestDecisionsAndConstraints(t *testing.T) {
+	e := newEnv(t)
+	e.publish(seedPolicy)
+	big := e.submit("agent-1", cairn.SubmitRequest{Action: "payments.transfer", Input: json.RawMessage(`{"amount":20000}`)})
+	if big.State != cairn.StateDenied || big.PolicyRuleID != "big-transfers" {
+		t.Fatalf("big transfer: %s %s", big.State, big.PolicyRuleID)
+	}
+	small := e.submit("agent-1", cairn.SubmitRequest{Action: "payments.transfer", Input: json.RawMessage(`{"amount":5}`)})
+	if small.State != cairn.StateQueued || small.Decision != cairn.AllowWithConstraints {
+		t.Fatalf("small transfer: %s %s", small.State, small.Decision)
+	}
+	leased := e.lease("payments.*")
+	if len(leased) != 1 || !strings.Contains(string(leased[0].Constraints), "max_amount") {
+		t.Fatalf("constraints not handed to the worker: %+v", leased)
+	}
+	other := e.submit("agent-1", cairn.SubmitRequest{Action: "rm.rf"})
+	if other.State != cairn.StateDenied || other.PolicyRuleID != "default" {
+		t.Fatalf("default: %s %q", other.State, other.PolicyRuleID)
+	}
+}
+
+func TestDispatchRedecidesAgainstActivePolicy(t *testing.T) {
+	e := newEnv(t)
+	e.publish(seedPolicy)
+	j := e.submit("agent-1", cairn.SubmitRequest{Action: "http.get"})
+	strict := strings.Replace(seedPolicy, `match: {actions: ["db.read", "http.get"]}
+    decision: ALLOW`, `match: {actions: ["db.read", "http.get"]}
+    decision: DENY`, 1)
+	e.publish(strict)
+	if got := e.lease("*"); len(got) != 0 {
+		t.Fatal("a job denied at dispatch was leased")
+	}
+	got := e.job(j.JobID)
+	if got.State != cairn.StateDenied {
+		t.Fatalf("state %s", got.State)
+	}
+	var ds cairn.List[*cairn.Decision]
+	e.mustDo("auditor-1", "GET", "/api/v1/jobs/"+j.JobID+"/decisions", nil, 200, &ds)
+	if len(ds.Items) != 2 || ds.Items[0].Decision != cairn.Allow || ds.Items[1].Decision != cairn.Deny || ds.Items[1].Phase != "dispatch" {
+		t.Fatalf("decisions %+v", ds.Items)
+	}
+	if ds.Items[0].PolicySnapshot == ds.Items[1].PolicySnapshot {
+		t.Fatal("both decisions name the same snapshot")
+	}
+}
+
+func TestOutputSafety(t *testing.T) {
+	e := newEnv(t)
+	e.publish(seedPolicy)
+	secret := "AKIAIOSFODNN7EXAMPLE"
+	run := func(result string) (*cairn.Job, string) {
+		j := e.submit("agent-1", cairn.SubmitRequest{Action: "tool.search"})
+		l := e.lease("tool.*")
+		if len(l) != 1 {
+			t.Fatalf("lease: %v", l)
+		}
+		var done cairn.Job
+		e.mustDo("worker-1", "POST", "/api/v1/jobs/"+j.JobID+"/complete", cairn.CompleteRequest{LeaseID: l[0].LeaseID, Status: "succeeded", Result: json.RawMessage(result)}, 200, &done)
+		raw, _ := json.Marshal(done)
+		return &done, string(raw)
+	}
+	q, raw := run(`{"out":"key ` + secret + `"}`)
+	if q.OutputSafety.Decision != cairn.OutputQuarantine || len(q.OutputSafety.Findings) == 0 {
+		t.Fatalf("quarantine: %+v", q.OutputSafety)
+	}
+	if strings.Contains(raw, secret) {
+		t.Fatal("the job record echoes the secret")
+	}
+	e.errCode("agent-1", "GET", "/api/v1/jobs/"+q.JobID+"/result", nil, 403, cairn.CodeOutputQuarantined)
+	status, body := e.do("auditor-1", "GET", "/api/v1/jobs/"+q.JobID+"/result", nil)
+	if status != 200 || !strings.Contains(string(body), secret) {
+		t.Fatalf("auditor cannot read the quarantined result: %d", status)
+	}
+	var rec cairn.DecisionRecord
+	e.mustDo("auditor-1", "GET", "/api/v1/jobs/"+q.JobID+"/evidence", nil, 200, &rec)
+	recRaw, _ := json.Marshal(rec)
+	if strings.Contains(string(recRaw), secret) {
+		t.Fatal("the evidence echoes the secret")
+	}
+
+	r, _ := run(`{"contact":"alice@example.com","n":1}`)
+	if r.OutputSafety.Decision != cairn.OutputRedact {
+		t.Fatalf("redact: %+v", r.OutputSafety)
+	}
+	status, body = e.do("agent-1", "GET", "/api/v1/jobs/"+r.JobID+"/result", nil)
+	if status != 200 || strings.Contains(string(body), "alice@example.com") || !json.Valid(body) {
+		t.Fatalf("redacted result: %d %s", status, body)
+	}
+	status, body = e.do("auditor-1", "GET", "/api/v1/jobs/"+r.JobID+"/result?original=true", nil)
+	if status != 200 || !strings.Contains(string(body), "alice@example.com") {
+		t.Fatalf("auditor original: %d %s", status, body)
+	}
+}
+
+func TestApprovalExpiresOnTime(t *testing.T) {
+	e := newEnv(t)
+	e.publish(seedPolicy)
+	j := e.submit("agent-1", cairn.SubmitRequest{JobID: "deploy-1", RunID: "run-exp", Action: "deploy.prod"})
+	if j.State != cairn.StatePendingApproval {
+		t.Fatal(j.State)
+	}
+	// Nobody reads it; the expiry loop must still act.
+	deadline := time.Now().Add(10 * time.Second)
+	var tl []*cairn.Event
+	for time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		var l cairn.List[*cairn.Event]
+		e.mustDo("auditor-1", "GET", "/api/v1/workflow-runs/run-exp/timeline", nil, 200, &l)
+		tl = l.Items
+		if strings.Contains(types(tl), "approval_resolved") {
+			break
+		}
+	}
+	if !strings.Contains(types(tl), "approval_resolved,run_completed") {
+		t.Fatalf("no expiry evidence: %s", types(tl))
+	}
+	if got := e.job("deploy-1"); got.State != cairn.StateExpired {
+		t.Fatalf("state %s", got.State)
+	}
+	e.errCode("manager-2", "POST", "/api/v1/approvals/deploy-1/approve", cairn.ResolveRequest{JobHash: j.JobHash}, 409, cairn.CodeApprovalExpired)
+	var rec cairn.DecisionRecord
+	e.mustDo("auditor-1", "GET", "/api/v1/jobs/deploy-1/evidence", nil, 200, &rec)
+	if rec.Resolution != "expired" || rec.Decision != cairn.RequireApproval {
+		t.Fatalf("record: %s %s", rec.Resolution, rec.Decision)
+	}
+}
+
+func TestLeaseExpiryRequeues(t *testing.T) {
+	e := newEnv(t)
+	e.publish(seedPolicy)
+	j := e.submit("agent-1", cairn.SubmitRequest{Action: "db.read"})
+	var lr cairn.LeaseResponse
+	e.mustDo("worker-1", "POST", "/api/v1/workers/lease", cairn.LeaseRequest{WorkerID: "w1", Actions: []string{"db.*"}, LeaseMS: 1000}, 200, &lr)
+	if len(lr.Jobs) != 1 {
+		t.Fatal("not leased")
+	}
+	// Long-poll until the expired job comes back.
+	var again cairn.LeaseResponse
+	e.mustDo("worker-1", "POST", "/api/v1/workers/lease", cairn.LeaseRequest{WorkerID: "w2", Actions: []string{"db.*"}, WaitMS: 10000}, 200, &again)
+	if len(again.Jobs) != 1 || again.Jobs[0].JobID != j.JobID || again.Jobs[0].Attempts != 1 {
+		t.Fatalf("re-lease: %+v", again.Jobs)
+	}
+	// The first lease is dead.
+	e.errCode("worker-1", "POST", "/api/v1/jobs/"+j.JobID+"/complete", cairn.CompleteRequest{LeaseID: lr.Jobs[0].LeaseID, Status: "succeeded"}, 409, cairn.CodeLeaseInvalid)
+	e.mustDo("worker-1", "POST", "/api/v1/jobs/"+j.JobID+"/complete", cairn.CompleteRequest{LeaseID: again.Jobs[0].LeaseID, Status: "failed", Error: "boom"}, 200, nil)
+	if got := e.job(j.JobID); got.State != cairn.StateFailed || got.Attempts != 1 {
+		t.Fatalf("final: %s attempts %d", got.State, got.Attempts)
+	}
+}
+
+func TestLongPollWakesOnSubmit(t *testing.T) {
+	e := newEnv(t)
+	e.publish(seedPolicy)
+	got := make(chan []*cairn.LeasedJob, 1)
+	go func() {
+		var lr cairn.LeaseResponse
+		e.mustDo("worker-1", "POST", "/api/v1/workers/lease", cairn.LeaseRequest{Actions: []string{"db.*"}, WaitMS: 20000}, 200, &lr)
+		got <- lr.Jobs
+	}()
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	e.submit("agent-1", cairn.SubmitRequest{Action: "db.read"})
+	select {
+	case jobs := <-got:
+		if len(jobs) != 1 {
+			t.Fatalf("woke with %d jobs", len(jobs))
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("long-poll woke late: %v", d)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("long-poll never woke")
+	}
+}
+
+func TestPolicyPublishRollbackAudit(t *testing.T) {
+	e := newEnv(t)
+	s1 := e.publish(seedPolicy)
+	s2 := e.publish("default: allow\n")
+	// Publishing the active bundle again changes nothing.
+	var ch cairn.PolicyChange
+	e.mustDo("polly", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: "default: allow\n"}, 200, &ch)
+	if ch.Changed {
+		t.Fatal("republish changed the policy")
+	}
+	e.mustDo("polly", "POST", "/api/v1/policy/rollback", cairn.RollbackRequest{To: s1, Message: "too lax"}, 200, &ch)
+	var audit cairn.List[*cairn.PolicyAudit]
+	e.mustDo("auditor-1", "GET", "/api/v1/policy/audit", nil, 200, &audit)
+	if len(audit.Items) != 3 || audit.Items[0].Action != "rollback" || audit.Items[0].SnapshotBefore != cairn.Opt(s2) || audit.Items[0].SnapshotAfter != s1 || audit.Items[0].Message != "too lax" {
+		t.Fatalf("audit: %+v", audit.Items)
+	}
+	if audit.Items[2].SnapshotBefore != "" {
+		t.Fatal("first publish has a before")
+	}
+	e.mustDo("auditor-1", "GET", "/api/v1/policy/audit?action=publish&actor=polly", nil, 200, &audit)
+	if len(audit.Items) != 2 {
+		t.Fatalf("filtered audit: %d", len(audit.Items))
+	}
+	var snap cairn.Snapshot
+	e.mustDo("auditor-1", "GET", "/api/v1/policy/snapshots/"+url.PathEscape(s2), nil, 200, &snap)
+	if snap.Text != "default: allow\n" {
+		t.Fatalf("snapshot text %q", snap.Text)
+	}
+	var active cairn.ActivePolicy
+	e.mustDo("auditor-1", "GET", "/api/v1/policy", nil, 200, &active)
+	if string(active.PolicySnapshot) != s1 {
+		t.Fatal("rollback did not activate")
+	}
+	// Simulate against a candidate explains the deciding rule and writes nothing.
+	var d cairn.Decision
+	e.mustDo("polly", "POST", "/api/v1/policy/simulate", cairn.SimulateRequest{Job: cairn.SubmitRequest{Action: "db.write", Labels: map[string]string{"env": "prod"}}}, 200, &d)
+	if d.Decision != cairn.RequireApproval || d.PolicyRuleID != "prod-write-needs-approval" || d.Phase != "simulate" || d.Explanation == "" {
+		t.Fatalf("simulate: %+v", d)
+	}
+	e.mustDo("polly", "POST", "/api/v1/policy/simulate", cairn.SimulateRequest{Job: cairn.SubmitRequest{Action: "db.write"}, Bundle: "default: allow\n"}, 200, &d)
+	if d.Decision != cairn.Allow || !d.Default {
+		t.Fatalf("simulate candidate: %+v", d)
+	}
+	var jobs cairn.List[*cairn.Job]
+	e.mustDo("auditor-1", "GET", "/api/v1/jobs", nil, 200, &jobs)
+	if len(jobs.Items) != 0 {
+		t.Fatal("simulate created a job")
+	}
+}
+
+func TestKeysAndRoles(t *testing.T) {
+	e := newEnv(t)
+	var keys cairn.List[*cairn.Key]
+	e.mustDo("admin", "GET", "/api/v1/keys", nil, 200, &keys)
+	raw, _ := json.Marshal(keys)
+	for _, k := range e.keys {
+		if strings.Contains(string(raw), k) {
+			t.Fatal("key list shows a key")
+		}
+	}
+	var agentKey string
+	for _, k := range keys.Items {
+		if k.Principal == "agent-2" {
+			agentKey = k.KeyID
+		}
+	}
+	e.mustDo("admin", "DELETE", "/api/v1/keys/"+agentKey, nil, 200, nil)
+	e.errCode("agent-2", "GET", "/api/v1/jobs", nil, 401, cairn.CodeKeyRevoked)
+	e.errCode("agent-1", "POST", "/api/v1/keys", cairn.CreateKeyRequest{Principal: "x", Kind: "human", Roles: []string{"admin"}}, 403, cairn.EForbidden)
+	e.errCode("worker-1", "POST", "/api/v1/jobs", cairn.SubmitRequest{Action: "db.read"}, 403, cairn.EForbidden)
+	e.errCode("agent-1", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: "default: allow\n"}, 403, cairn.EForbidden)
+	// Agents read their own jobs only.
+	e.publish(seedPolicy)
+	j := e.submit("agent-1", cairn.SubmitRequest{Action: "db.read"})
+	e.key("agent-3", "agent", "agent")
+	e.errCode("agent-3", "GET", "/api/v1/jobs/"+j.JobID, nil, 404, cairn.ENotFound)
+	e.mustDo("agent-1", "GET", "/api/v1/jobs/"+j.JobID, nil, 200, nil)
+	var mine cairn.List[*cairn.Job]
+	e.mustDo("agent-3", "GET", "/api/v1/jobs", nil, 200, &mine)
+	if len(mine.Items) != 0 {
+		t.Fatal("an agent sees another agent's jobs")
+	}
+}
