@@ -308,6 +308,10 @@ type Event struct {
 	Data           map[string]any `json:"data,omitempty"`
 	Ledger         *LedgerRef     `json:"ledger,omitempty"`
 	PrevHash       string         `json:"-"`
+
+	// Canon is the event's canonical JSON (Seq and Ledger unset), when the
+	// caller computed it ahead of the transaction; the store computes it otherwise.
+	Canon []byte `json:"-"`
 }
 
 // LedgerEntry is one stored ledger row: the canonical body and its hashes.

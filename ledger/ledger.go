@@ -97,12 +97,14 @@ func JobHash(in JobHashInput) (string, error) {
 
 // Envelope is what a ledger leaf commits to: the tenant, the entry's
 // 0-based index in the tenant's log, the previous entry's leaf hash (hex,
-// "" for index 0) and the evidence event itself. The leaf's body is the
-// JCS canonical form of the envelope.
+// "" for index 0), the event's position on its run's timeline (run_seq,
+// absent when the event belongs to no run) and the evidence event itself.
+// The leaf's body is the JCS canonical form of the envelope.
 type Envelope struct {
 	Tenant   string `json:"tenant"`
 	Index    uint64 `json:"index"`
 	PrevHash string `json:"prev_hash"`
+	RunSeq   int64  `json:"run_seq,omitempty"`
 	Event    any    `json:"event"`
 }
 

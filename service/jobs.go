@@ -68,6 +68,39 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 		ContextPtr: cairn.ContextPtr(req.JobID), ContextSHA256: ledger.SHA256Hex(ctxData),
 		CreatedAt: now, UpdatedAt: now,
 	}
+	// Everything that does not depend on the store is built, and its
+	// evidence canonicalised, before the transaction: the group-commit
+	// writer only assigns positions and inserts.
+	applyDecision(job, ev)
+	switch ev.Decision {
+	case cairn.Deny:
+		job.State = cairn.StateDenied
+		job.CompletedAt = &now
+	case cairn.RequireApproval:
+		job.State = cairn.StatePendingApproval
+		job.ApprovalRequired = true
+	default:
+		job.State = cairn.StateQueued
+	}
+	submitted := jobEvent(job, cairn.EventJobSubmitted, p.ID, now)
+	submitted.JobHash = hash
+	submitted.State = job.State
+	submitted.Data = map[string]any{"job": hashProjection(job)}
+	d, decided := decisionEvent(job, ev, cairn.PhaseSubmit, p.ID, now)
+	evidence := []*cairn.Event{submitted, decided}
+	var approval *cairn.Approval
+	if ev.Decision == cairn.RequireApproval {
+		var requested *cairn.Event
+		approval, requested = approvalEvent(job, d, ev, p.ID, now)
+		evidence = append(evidence, requested)
+	}
+	for _, e := range evidence {
+		if err := seal(e); err != nil {
+			return nil, false, err
+		}
+	}
+	payload := &cairn.Payload{Tenant: p.Tenant, Ptr: job.ContextPtr, SHA256: job.ContextSHA256, Data: ctxData}
+
 	var out *cairn.Job
 	created := false
 	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
@@ -86,36 +119,23 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 		if err := s.joinRun(tx, &j, p.ID, now); err != nil {
 			return err
 		}
-		if err := tx.PutPayload(&cairn.Payload{Tenant: p.Tenant, Ptr: j.ContextPtr, SHA256: j.ContextSHA256, Data: ctxData}); err != nil {
+		if err := tx.PutPayload(payload); err != nil {
 			return err
-		}
-		applyDecision(&j, ev)
-		switch ev.Decision {
-		case cairn.Deny:
-			j.State = cairn.StateDenied
-			j.CompletedAt = &now
-		case cairn.RequireApproval:
-			j.State = cairn.StatePendingApproval
-			j.ApprovalRequired = true
-		default:
-			j.State = cairn.StateQueued
 		}
 		if err := tx.InsertJob(&j); err != nil {
 			return err
 		}
-		if err := s.appendJob(tx, &j, cairn.EventJobSubmitted, p.ID, now, func(e *cairn.Event) {
-			e.JobHash = hash
-			e.State = j.State
-			e.Data = map[string]any{"job": hashProjection(&j)}
-		}); err != nil {
-			return err
+		for _, e := range evidence {
+			if err := tx.AppendEvent(e); err != nil {
+				return err
+			}
 		}
-		d, err := s.recordDecision(tx, &j, ev, cairn.PhaseSubmit, p.ID, now)
-		if err != nil {
-			return err
-		}
-		if ev.Decision == cairn.RequireApproval {
-			if err := s.requestApproval(tx, &j, d, ev, p.ID, now); err != nil {
+		if approval != nil {
+			approval.Ledger = evidence[2].Ledger
+			if approval.ExpiresAt != nil {
+				tx.AfterCommit(s.deadline.Fire)
+			}
+			if err := tx.InsertApproval(approval); err != nil {
 				return err
 			}
 		}
@@ -137,6 +157,23 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 	return out, created, nil
 }
 
+// seal canonicalises an event ahead of its transaction.
+func seal(e *cairn.Event) error {
+	canon, err := ledger.Canonical(e)
+	if err != nil {
+		return err
+	}
+	e.Canon = canon
+	return nil
+}
+
+func jobEvent(j *cairn.Job, typ, actor string, now time.Time) *cairn.Event {
+	return &cairn.Event{
+		Tenant: j.Tenant, Type: typ, Timestamp: now, RunID: j.RunID, WorkflowStepID: j.WorkflowStepID,
+		JobID: cairn.Opt(j.JobID), Actor: actor,
+	}
+}
+
 // hashProjection is the job_hash projection without the input (whose hash is context_sha256).
 func hashProjection(j *cairn.Job) map[string]any {
 	return map[string]any{
@@ -156,17 +193,15 @@ func applyDecision(j *cairn.Job, ev cairn.Evaluation) {
 
 // appendJob appends an event about job j.
 func (s *Service) appendJob(tx cairn.Tx, j *cairn.Job, typ, actor string, now time.Time, fill func(*cairn.Event)) error {
-	e := &cairn.Event{
-		Tenant: j.Tenant, Type: typ, Timestamp: now, RunID: j.RunID, WorkflowStepID: j.WorkflowStepID,
-		JobID: cairn.Opt(j.JobID), Actor: actor,
-	}
+	e := jobEvent(j, typ, actor, now)
 	if fill != nil {
 		fill(e)
 	}
 	return tx.AppendEvent(e)
 }
 
-func (s *Service) recordDecision(tx cairn.Tx, j *cairn.Job, ev cairn.Evaluation, phase, actor string, now time.Time) (*cairn.Decision, error) {
+// decisionEvent builds a decision and the policy_decided event that records it.
+func decisionEvent(j *cairn.Job, ev cairn.Evaluation, phase, actor string, now time.Time) (*cairn.Decision, *cairn.Event) {
 	d := &cairn.Decision{
 		DecisionID: randomID("dec_", 12), JobID: j.JobID, Phase: phase, Decision: ev.Decision,
 		PolicyRuleID: cairn.Opt(ev.RuleID), PolicyReason: ev.Reason, PolicySnapshot: cairn.Opt(ev.Snapshot),
@@ -176,12 +211,14 @@ func (s *Service) recordDecision(tx cairn.Tx, j *cairn.Job, ev cairn.Evaluation,
 	if d.RulesTried == nil {
 		d.RulesTried = []cairn.RuleTrace{}
 	}
-	e := &cairn.Event{
-		Tenant: j.Tenant, Type: cairn.EventPolicyDecided, Timestamp: now, RunID: j.RunID,
-		WorkflowStepID: j.WorkflowStepID, JobID: cairn.Opt(j.JobID), Actor: actor,
-		Decision: ev.Decision, PolicyRuleID: ev.RuleID, PolicySnapshot: ev.Snapshot, JobHash: j.JobHash,
-		Data: map[string]any{"decision": d, "phase": phase},
-	}
+	e := jobEvent(j, cairn.EventPolicyDecided, actor, now)
+	e.Decision, e.PolicyRuleID, e.PolicySnapshot, e.JobHash = ev.Decision, ev.RuleID, ev.Snapshot, j.JobHash
+	e.Data = map[string]any{"decision": d, "phase": phase}
+	return d, e
+}
+
+func (s *Service) recordDecision(tx cairn.Tx, j *cairn.Job, ev cairn.Evaluation, phase, actor string, now time.Time) (*cairn.Decision, error) {
+	d, e := decisionEvent(j, ev, phase, actor, now)
 	if err := tx.AppendEvent(e); err != nil {
 		return nil, err
 	}
@@ -189,7 +226,8 @@ func (s *Service) recordDecision(tx cairn.Tx, j *cairn.Job, ev cairn.Evaluation,
 	return d, nil
 }
 
-func (s *Service) requestApproval(tx cairn.Tx, j *cairn.Job, d *cairn.Decision, ev cairn.Evaluation, actor string, now time.Time) error {
+// approvalEvent builds a pending approval and the approval_requested event.
+func approvalEvent(j *cairn.Job, d *cairn.Decision, ev cairn.Evaluation, actor string, now time.Time) (*cairn.Approval, *cairn.Event) {
 	a := &cairn.Approval{
 		ApprovalID: randomID("apr_", 12), Tenant: j.Tenant, JobID: j.JobID, RunID: j.RunID,
 		WorkflowStepID: j.WorkflowStepID, Action: j.Action, Resource: j.Resource, Decision: ev.Decision,
@@ -204,18 +242,22 @@ func (s *Service) requestApproval(tx cairn.Tx, j *cairn.Job, d *cairn.Decision, 
 	if ev.ExpiresIn > 0 {
 		exp := now.Add(ev.ExpiresIn)
 		a.ExpiresAt = &exp
-		tx.AfterCommit(s.deadline.Fire)
 	}
-	e := &cairn.Event{
-		Tenant: j.Tenant, Type: cairn.EventApprovalRequested, Timestamp: now, RunID: j.RunID,
-		WorkflowStepID: j.WorkflowStepID, JobID: cairn.Opt(j.JobID), Actor: actor,
-		Decision: ev.Decision, PolicyRuleID: ev.RuleID, PolicySnapshot: ev.Snapshot, JobHash: j.JobHash,
-		Data: map[string]any{"approval": a},
-	}
+	e := jobEvent(j, cairn.EventApprovalRequested, actor, now)
+	e.Decision, e.PolicyRuleID, e.PolicySnapshot, e.JobHash = ev.Decision, ev.RuleID, ev.Snapshot, j.JobHash
+	e.Data = map[string]any{"approval": a}
+	return a, e
+}
+
+func (s *Service) requestApproval(tx cairn.Tx, j *cairn.Job, d *cairn.Decision, ev cairn.Evaluation, actor string, now time.Time) error {
+	a, e := approvalEvent(j, d, ev, actor, now)
 	if err := tx.AppendEvent(e); err != nil {
 		return err
 	}
 	a.Ledger = e.Ledger
+	if a.ExpiresAt != nil {
+		tx.AfterCommit(s.deadline.Fire)
+	}
 	return tx.InsertApproval(a)
 }
 

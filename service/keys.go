@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cairnhq/cairn"
 )
@@ -89,10 +90,18 @@ func (s *Service) Authenticate(ctx context.Context, key string) (cairn.Principal
 	if key == "" || len(key) > 256 {
 		return cairn.Principal{}, unauth
 	}
+	hash := HashKey(key)
+	if c, ok := s.keyCache.Load(hash); ok {
+		ck := c.(cachedKey)
+		if time.Now().Before(ck.until) {
+			return ck.p, nil
+		}
+		s.keyCache.Delete(hash)
+	}
 	var k *cairn.Key
 	err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
 		var err error
-		k, err = tx.KeyByHash(HashKey(key))
+		k, err = tx.KeyByHash(hash)
 		return err
 	})
 	if cairn.IsNotFound(err) {
@@ -104,7 +113,28 @@ func (s *Service) Authenticate(ctx context.Context, key string) (cairn.Principal
 	if k.RevokedAt != nil {
 		return cairn.Principal{}, &cairn.Error{Status: 401, Code: cairn.CodeKeyRevoked, Message: "this API key was revoked"}
 	}
-	return cairn.Principal{Tenant: k.Tenant, ID: k.Principal, Kind: k.Kind, Roles: k.Roles, KeyID: k.KeyID}, nil
+	p := cairn.Principal{Tenant: k.Tenant, ID: k.Principal, Kind: k.Kind, Roles: k.Roles, KeyID: k.KeyID}
+	s.keyCache.Store(hash, cachedKey{p: p, until: time.Now().Add(KeyCacheTTL)})
+	return p, nil
+}
+
+// KeyCacheTTL bounds how long a resolved key is trusted without a store
+// read. Revocation through this process takes effect at once; a revocation
+// made by another replica takes effect within this time.
+const KeyCacheTTL = 2 * time.Second
+
+type cachedKey struct {
+	p     cairn.Principal
+	until time.Time
+}
+
+func (s *Service) forgetKey(keyID string) {
+	s.keyCache.Range(func(h, v any) bool {
+		if v.(cachedKey).p.KeyID == keyID {
+			s.keyCache.Delete(h)
+		}
+		return true
+	})
 }
 
 // CreateKey makes a key for a principal (admin only). The key is returned once.
@@ -180,6 +210,7 @@ func (s *Service) RevokeKey(ctx context.Context, p cairn.Principal, keyID string
 	if err := validID("key_id", keyID); err != nil {
 		return err
 	}
+	defer s.forgetKey(keyID)
 	return s.Store.Update(ctx, func(tx cairn.Tx) error {
 		now := cairn.Now()
 		if err := tx.RevokeKey(p.Tenant, keyID, now); err != nil {

@@ -41,8 +41,9 @@ type Service struct {
 	// Salt keys the hashes of output-safety findings.
 	Salt []byte
 
-	bundles sync.Map // snapshot id -> *policy.Bundle
-	active  atomic.Pointer[activePolicy]
+	bundles  sync.Map // snapshot id -> *policy.Bundle
+	keyCache sync.Map // key hash -> cachedKey
+	active   atomic.Pointer[activePolicy]
 
 	queued   notifier // fires when a job becomes QUEUED
 	deadline notifier // fires when an earlier approval/lease deadline may exist

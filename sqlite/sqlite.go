@@ -70,6 +70,7 @@ func Open(dir string) (*Store, error) {
 		v.Add("_pragma", "synchronous(FULL)")
 		v.Add("_pragma", "busy_timeout(10000)")
 		v.Add("_pragma", "foreign_keys(OFF)")
+		v.Add("_pragma", "temp_store(MEMORY)") // savepoint sub-journals stay in memory
 		if extra != "" {
 			v.Add("_pragma", extra)
 		}

@@ -249,6 +249,7 @@ type envelope struct {
 	Tenant   string      `json:"tenant"`
 	Index    uint64      `json:"index"`
 	PrevHash string      `json:"prev_hash"`
+	RunSeq   int64       `json:"run_seq"`
 	Event    cairn.Event `json:"event"`
 }
 
@@ -269,6 +270,7 @@ func (t *rtx) events(query string, args ...any) ([]*cairn.Event, error) {
 			return nil, fmt.Errorf("sqlite: corrupt ledger body: %w", err)
 		}
 		ev := env.Event
+		ev.Seq = env.RunSeq
 		ev.Tenant = env.Tenant
 		ev.PrevHash = env.PrevHash
 		ev.Ledger = &cairn.LedgerRef{Index: env.Index, LeafHash: leaf}
@@ -748,6 +750,14 @@ func (t *wtx) AppendEvent(ev *cairn.Event) error {
 	if err != nil {
 		return err
 	}
+	canon := ev.Canon
+	if canon == nil {
+		ev.Seq, ev.Ledger = 0, nil
+		var err error
+		if canon, err = ledger.Canonical(ev); err != nil {
+			return fmt.Errorf("sqlite: canonical event: %w", err)
+		}
+	}
 	ev.Seq = 0
 	if ev.RunID != "" {
 		n, err := t.runHead(ev.Tenant, string(ev.RunID))
@@ -756,11 +766,10 @@ func (t *wtx) AppendEvent(ev *cairn.Event) error {
 		}
 		ev.Seq = n + 1
 	}
-	ev.Ledger = nil
 	ev.PrevHash = h.hash
-	body, err := ledger.EntryBody(ledger.Envelope{Tenant: ev.Tenant, Index: h.size, PrevHash: h.hash, Event: ev})
+	body, err := ledger.EnvelopeBody(ev.Tenant, h.size, h.hash, ev.Seq, canon)
 	if err != nil {
-		return fmt.Errorf("sqlite: canonical event: %w", err)
+		return fmt.Errorf("sqlite: canonical envelope: %w", err)
 	}
 	leaf := ledger.HashHex(ledger.LeafHash(body))
 	var runSeq any

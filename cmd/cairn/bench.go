@@ -1,0 +1,318 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	nethttp "net/http"
+	"os"
+	"runtime/pprof"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cairnhq/cairn"
+)
+
+var benchFlags struct {
+	target     string
+	data       string
+	clients    int
+	duration   time.Duration
+	rate       int
+	seed       int
+	queries    int
+	cpuprofile string
+}
+
+var benchCmd = &cobra.Command{
+	Use:   "bench",
+	Short: "Load-test a Cairn server: durable submits and the five audit queries",
+	Long: `bench measures, over HTTP on loopback:
+
+  submit     durable POST /api/v1/jobs on the ALLOW path with --clients
+             concurrent clients for --duration (throughput, p50/p99), or at a
+             fixed --rate (submits/s) to measure latency under a given load;
+  audit      the five audit queries after seeding --seed jobs (p50/p99 each).
+
+With no --target it starts its own server on a fresh embedded store in a
+temporary directory (or --data), so the figures include durable commits.`,
+	Args: cobra.ExactArgs(1),
+	RunE: func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		if benchFlags.cpuprofile != "" {
+			f, err := os.Create(benchFlags.cpuprofile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
+		base, key, stop, err := benchTarget(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		switch args[0] {
+		case "submit":
+			return benchSubmit(ctx, base, key)
+		case "audit":
+			return benchAudit(ctx, base, key)
+		}
+		return fmt.Errorf("unknown benchmark %q: use submit or audit", args[0])
+	},
+}
+
+func init() {
+	f := benchCmd.Flags()
+	f.StringVar(&benchFlags.target, "target", "", "base URL of a running server (default: start one); its admin key from --key/CAIRN_KEY")
+	f.StringVar(&benchFlags.data, "data", "", "data directory for the server bench starts (default: a new temporary directory)")
+	f.IntVar(&benchFlags.clients, "clients", 32, "concurrent clients")
+	f.DurationVar(&benchFlags.duration, "duration", 10*time.Second, "how long to submit")
+	f.IntVar(&benchFlags.rate, "rate", 0, "fixed submit rate per second (0: as fast as the clients go)")
+	f.IntVar(&benchFlags.seed, "seed", 100000, "jobs to seed before the audit benchmark")
+	f.IntVar(&benchFlags.queries, "queries", 2000, "requests per audit query")
+	f.StringVar(&benchFlags.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run (server included when bench starts it)")
+	rootCmd.AddCommand(benchCmd)
+}
+
+const benchPolicy = `default: deny
+rules:
+  - id: prod-write-needs-approval
+    match: {actions: ["db.write"], labels: {env: prod}}
+    decision: REQUIRE_APPROVAL
+    reason: Production writes need manager approval
+    approval: {approver_roles: [approver], expires_in: 720h}
+  - id: reads-are-fine
+    match: {actions: ["db.read", "http.get"]}
+    decision: ALLOW
+    reason: Read-only actions
+`
+
+func benchTarget(ctx context.Context) (string, string, func(), error) {
+	if benchFlags.target != "" {
+		key, err := resolveKey()
+		return benchFlags.target, key, func() {}, err
+	}
+	dir := benchFlags.data
+	cleanup := func() {}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "cairn-bench-")
+		if err != nil {
+			return "", "", nil, err
+		}
+		dir = d
+		cleanup = func() { os.RemoveAll(d) }
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", "", nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	key := "cairn_bench_admin_key_00000000"
+	os.Setenv("CAIRN_ADMIN_KEY", key)
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- serve(sctx, dir, addr, "error") }()
+	base := "http://" + addr
+	for i := 0; i < 200; i++ {
+		resp, err := nethttp.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	fmt.Fprintf(os.Stderr, "bench: server on %s, store %s\n", base, dir)
+	return base, key, func() { cancel(); <-done; cleanup() }, nil
+}
+
+type benchClient struct {
+	base, key string
+	hc        *nethttp.Client
+}
+
+func newBenchClient(base, key string, conns int) *benchClient {
+	tr := &nethttp.Transport{MaxIdleConns: conns * 2, MaxIdleConnsPerHost: conns * 2, IdleConnTimeout: time.Minute}
+	return &benchClient{base: base, key: key, hc: &nethttp.Client{Transport: tr, Timeout: time.Minute}}
+}
+
+func (c *benchClient) do(method, path string, body []byte, out any) (int, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, _ := nethttp.NewRequest(method, c.base+path, r)
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode >= 300 {
+		return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	if out != nil {
+		return resp.StatusCode, json.Unmarshal(raw, out)
+	}
+	return resp.StatusCode, nil
+}
+
+func benchSetup(c *benchClient) (agentKey, approverKey string, err error) {
+	raw, _ := json.Marshal(cairn.PublishRequest{Bundle: benchPolicy, Message: "bench"})
+	if _, err := c.do("POST", "/api/v1/policy/publish", raw, nil); err != nil {
+		return "", "", err
+	}
+	var k cairn.CreatedKey
+	raw, _ = json.Marshal(cairn.CreateKeyRequest{Principal: fmt.Sprintf("bench-agent-%d", time.Now().UnixNano()), Kind: "agent", Roles: []string{"agent"}})
+	if _, err := c.do("POST", "/api/v1/keys", raw, &k); err != nil {
+		return "", "", err
+	}
+	return k.Key, "", nil
+}
+
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	l.d = append(l.d, d)
+	l.mu.Unlock()
+}
+
+func (l *latencies) pct(p float64) time.Duration {
+	if len(l.d) == 0 {
+		return 0
+	}
+	sort.Slice(l.d, func(i, j int) bool { return l.d[i] < l.d[j] })
+	i := int(float64(len(l.d)-1) * p)
+	return l.d[i]
+}
+
+func benchSubmit(ctx context.Context, base, key string) error {
+	admin := newBenchClient(base, key, 1)
+	agentKey, _, err := benchSetup(admin)
+	if err != nil {
+		return err
+	}
+	c := newBenchClient(base, agentKey, benchFlags.clients)
+	var n, fails atomic.Int64
+	var lat latencies
+	prefix := fmt.Sprintf("b%d", time.Now().UnixNano())
+	deadline := time.Now().Add(benchFlags.duration)
+	var tick <-chan time.Time
+	if benchFlags.rate > 0 {
+		t := time.NewTicker(time.Second / time.Duration(benchFlags.rate))
+		defer t.Stop()
+		tick = t.C
+	}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < benchFlags.clients; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
+				if tick != nil {
+					select {
+					case <-tick:
+					case <-ctx.Done():
+						return
+					}
+				}
+				body := fmt.Sprintf(`{"job_id":"%s-%d-%d","run_id":"%s-run-%d-%d","action":"db.read","resource":"orders","labels":{"env":"prod"},"input":{"query":"SELECT * FROM orders WHERE id = %d"}}`, prefix, w, i, prefix, w, i/100, i)
+				t0 := time.Now()
+				_, err := c.do("POST", "/api/v1/jobs", []byte(body), nil)
+				lat.add(time.Since(t0))
+				if err != nil {
+					fails.Add(1)
+					continue
+				}
+				n.Add(1)
+			}
+		}(w)
+	}
+	wg.Wait()
+	el := time.Since(start)
+	mode := "max throughput"
+	if benchFlags.rate > 0 {
+		mode = fmt.Sprintf("fixed rate %d/s", benchFlags.rate)
+	}
+	fmt.Printf("submit (%s, ALLOW path, %d clients, %s): %d ok, %d failed, %.0f durable submits/s, p50 %s, p99 %s, max %s\n",
+		mode, benchFlags.clients, el.Round(time.Millisecond), n.Load(), fails.Load(), float64(n.Load())/el.Seconds(),
+		lat.pct(0.50).Round(time.Microsecond), lat.pct(0.99).Round(time.Microsecond), lat.pct(1).Round(time.Microsecond))
+	return nil
+}
+
+func benchAudit(ctx context.Context, base, key string) error {
+	admin := newBenchClient(base, key, 4)
+	agentKey, _, err := benchSetup(admin)
+	if err != nil {
+		return err
+	}
+	// Seed: mostly ALLOW, every 10th a pending approval, runs of 20 jobs.
+	agent := newBenchClient(base, agentKey, 16)
+	prefix := fmt.Sprintf("s%d", time.Now().UnixNano())
+	var seeded atomic.Int64
+	var wg sync.WaitGroup
+	perWorker := benchFlags.seed / 16
+	t0 := time.Now()
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < perWorker && ctx.Err() == nil; i++ {
+				action := "db.read"
+				if i%10 == 0 {
+					action = "db.write"
+				}
+				body := fmt.Sprintf(`{"job_id":"%s-%d-%d","run_id":"%s-%d-%d","action":"%s","labels":{"env":"prod"},"input":{"n":%d}}`, prefix, w, i, prefix, w, i/20, action, i)
+				if _, err := agent.do("POST", "/api/v1/jobs", []byte(body), nil); err == nil {
+					seeded.Add(1)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	fmt.Printf("seeded %d jobs in %s\n", seeded.Load(), time.Since(t0).Round(time.Millisecond))
+	jobID := fmt.Sprintf("%s-7-%d", prefix, perWorker/2)
+	runID := fmt.Sprintf("%s-7-%d", prefix, perWorker/40)
+	queries := []struct{ name, path string }{
+		{"1 GET /jobs/{id}", "/api/v1/jobs/" + jobID},
+		{"2 GET /jobs/{id}/decisions", "/api/v1/jobs/" + jobID + "/decisions"},
+		{"3 GET /approvals (pending, 100)", "/api/v1/approvals?include_resolved=false"},
+		{"4 GET /workflow-runs/{id}/timeline", "/api/v1/workflow-runs/" + runID + "/timeline?limit=200"},
+		{"5 GET /policy/audit", "/api/v1/policy/audit"},
+		{"  GET /jobs/{id}/evidence", "/api/v1/jobs/" + jobID + "/evidence"},
+	}
+	for _, q := range queries {
+		var lat latencies
+		for i := 0; i < benchFlags.queries; i++ {
+			t := time.Now()
+			if _, err := admin.do("GET", q.path, nil, nil); err != nil {
+				return err
+			}
+			lat.add(time.Since(t))
+		}
+		fmt.Printf("%-38s p50 %8s  p99 %8s  (%d requests, %d jobs in store)\n", q.name, lat.pct(0.5).Round(time.Microsecond), lat.pct(0.99).Round(time.Microsecond), benchFlags.queries, seeded.Load())
+	}
+	return nil
+}
