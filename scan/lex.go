@@ -82,7 +82,9 @@ type token struct {
 	kind       byte
 	key        bool // an object member name
 	uesc       bool // holds a \uXXXX or \/ escape
-	parent     int  // for a member value string: index of its name token; else -1
+	// ks, ke: for a member value string, the span of its member name
+	// (quotes included); ke == 0 otherwise.
+	ks, ke int
 }
 
 // doc is a lexed result: the text with string escapes blanked, and its tokens.
@@ -108,12 +110,17 @@ var strPlain = func() (t [256]bool) {
 // lex validates raw as JSON (the grammar json.Valid accepts, including its
 // nesting limit) and tokenizes it in one pass. Inside strings every escape
 // sequence is replaced by spaces of the same length in masked, so masked has
-// raw's offsets. ok is false for invalid JSON.
-func lex(raw []byte) (d *doc, ok bool) {
+// raw's offsets. ok is false for invalid JSON. Tokens lists every string and
+// number when all is set; otherwise only the strings with \uXXXX or \/
+// escapes (the ones the decoded pass needs).
+func lex(raw []byte, all bool) (d *doc, ok bool) {
 	n := len(raw)
 	m := make([]byte, n)
 	copy(m, raw)
-	toks := make([]token, 0, 64)
+	var toks []token
+	if all {
+		toks = make([]token, 0, 64)
+	}
 	stack := make([]byte, 0, 16)
 	i := 0
 	ws := func() {
@@ -122,8 +129,8 @@ func lex(raw []byte) (d *doc, ok bool) {
 		}
 	}
 	// str parses the string starting at raw[i] == '"' and appends its token.
-	str := func(key bool, parent int) bool {
-		t := token{start: i, kind: tokString, key: key, parent: parent}
+	str := func(key bool, ks, ke int) bool {
+		t := token{start: i, kind: tokString, key: key, ks: ks, ke: ke}
 		j := i + 1
 		for {
 			j += plainRun(raw[j:])
@@ -157,22 +164,25 @@ func lex(raw []byte) (d *doc, ok bool) {
 			j += w
 		}
 		t.end = j + 1
-		toks = append(toks, t)
+		if all || t.uesc {
+			toks = append(toks, t)
+		}
 		i = t.end
 		return true
 	}
-	// member parses `"name" ws : ws` at i and returns the name's token index.
-	member := func() int {
-		if i >= n || raw[i] != '"' || !str(true, -1) {
-			return -2
+	// member parses `"name" ws :` at i and returns the name's span.
+	member := func() (int, int, bool) {
+		ks := i
+		if i >= n || raw[i] != '"' || !str(true, 0, 0) {
+			return 0, 0, false
 		}
-		k := len(toks) - 1
+		ke := i
 		ws()
 		if i >= n || raw[i] != ':' {
-			return -2
+			return 0, 0, false
 		}
 		i++
-		return k
+		return ks, ke, true
 	}
 	lit := func(w string) bool {
 		if n-i < len(w) || string(raw[i:i+len(w)]) != w {
@@ -217,10 +227,13 @@ func lex(raw []byte) (d *doc, ok bool) {
 				i++
 			}
 		}
-		toks = append(toks, token{start: s, end: i, kind: tokNumber, parent: -1})
+		if all {
+			toks = append(toks, token{start: s, end: i, kind: tokNumber})
+		}
 		return true
 	}
-	parent := -1 // name token of the value about to be parsed, if a member
+	var ks, ke int // member name of the value about to be parsed, if any
+	var mok bool
 	for {
 		// Expect a value.
 		ws()
@@ -241,15 +254,15 @@ func lex(raw []byte) (d *doc, ok bool) {
 				break
 			}
 			if c == '{' {
-				if parent = member(); parent < -1 {
+				if ks, ke, mok = member(); !mok {
 					return nil, false
 				}
 			} else {
-				parent = -1
+				ks, ke = 0, 0
 			}
 			continue
 		case c == '"':
-			if !str(false, parent) {
+			if !str(false, ks, ke) {
 				return nil, false
 			}
 		case c == 't':
@@ -294,11 +307,11 @@ func lex(raw []byte) (d *doc, ok bool) {
 			i++
 			if top == '{' {
 				ws()
-				if parent = member(); parent < -1 {
+				if ks, ke, mok = member(); !mok {
 					return nil, false
 				}
 			} else {
-				parent = -1
+				ks, ke = 0, 0
 			}
 			break
 		}
@@ -340,8 +353,9 @@ func hex4(b []byte) rune {
 }
 
 // decodeLit unquotes a string token the way encoding/json does (lone
-// surrogates become U+FFFD) and records where each byte came from.
-func decodeLit(raw []byte, t *token) decoded {
+// surrogates become U+FFFD); with withMap it records where each decoded byte
+// came from (needed by toRaw and fromRaw).
+func decodeLit(raw []byte, t *token, withMap bool) decoded {
 	cs, ce := t.start+1, t.end-1
 	if ce > len(raw) {
 		ce = len(raw)
@@ -349,15 +363,17 @@ func decodeLit(raw []byte, t *token) decoded {
 	if cs > ce {
 		return decoded{}
 	}
-	d := decoded{
-		s:  make([]byte, 0, ce-cs),
-		os: make([]int, 0, ce-cs),
-		oe: make([]int, 0, ce-cs),
+	d := decoded{s: make([]byte, 0, ce-cs)}
+	if withMap {
+		d.os = make([]int, 0, ce-cs)
+		d.oe = make([]int, 0, ce-cs)
 	}
 	emit := func(c byte, s, e int) {
 		d.s = append(d.s, c)
-		d.os = append(d.os, s)
-		d.oe = append(d.oe, e)
+		if withMap {
+			d.os = append(d.os, s)
+			d.oe = append(d.oe, e)
+		}
 	}
 	var ub [utf8.UTFMax]byte
 	for i := cs; i < ce; {

@@ -138,26 +138,36 @@ func scanNumbers(t string, out []hit) []hit {
 		}
 		c := t[i]
 		digit := isDigit(c)
+		run := 0 // leading digits: only some lengths can start a match
+		if digit {
+			for run < 20 && i+run < n && isDigit(t[i+run]) {
+				run++
+			}
+		}
 		if numBoundaryBefore(t, i) {
-			if digit {
+			if run == 4 || (run >= 13 && run <= 19) {
 				if e := matchCard(t, i); e > 0 {
 					out = append(out, hit{i, e, TypeCardNumber})
 					i = e
 					continue
 				}
+			}
+			if run == 3 {
 				if e := matchSSN(t, i); e > 0 {
 					out = append(out, hit{i, e, TypeSSN})
 					i = e
 					continue
 				}
 			}
-			if e := matchPhone(t, i); e > 0 {
-				out = append(out, hit{i, e, TypePhone})
-				i = e
-				continue
+			if !digit || run == 3 || (run == 1 && c == '1') {
+				if e := matchPhone(t, i); e > 0 {
+					out = append(out, hit{i, e, TypePhone})
+					i = e
+					continue
+				}
 			}
 		}
-		i++
+		i += max(run, 1)
 		for digit && i < n && isDigit(t[i]) {
 			i++
 		}

@@ -119,9 +119,13 @@ func decisionRank(d string) (string, int, bool) {
 // normalizeScanner maps a scanner name as written ("PII", "prompt-injection")
 // to its canonical form; case, '-' and ' ' versus '_' do not matter.
 func normalizeScanner(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	s = strings.NewReplacer("-", "_", " ", "_").Replace(s)
-	return s
+	b := []byte(strings.ToLower(strings.TrimSpace(s)))
+	for i, c := range b {
+		if c == '-' || c == ' ' {
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }
 
 // Validate reports whether every rule can be run by Check: known scanners,
@@ -238,7 +242,7 @@ func Check(action string, result []byte, rules []cairn.OutputRule, salt []byte) 
 	if err != nil {
 		return failClosed(), nil, err
 	}
-	d, ok := lex(result)
+	d, ok := lex(result, false)
 	if !ok {
 		return failClosed(), nil, ErrInvalidJSON
 	}
@@ -284,26 +288,42 @@ func Check(action string, result []byte, rules []cairn.OutputRule, salt []byte) 
 	// Pass B: string literals whose escapes could hide content, decoded.
 	for ti := range d.toks {
 		t := &d.toks[ti]
-		if t.kind != tokString || !t.uesc {
+		if !t.uesc {
 			continue
 		}
-		dec := decodeLit(result, t)
+		dec := decodeLit(result, t, false)
 		if len(dec.s) == 0 {
 			continue
 		}
 		vb := &view{text: string(dec.s)}
-		if t.parent >= 0 {
-			vb.key = lowerASCII(string(decodeLit(result, &d.toks[t.parent]).s))
+		if t.ke > 0 {
+			vb.key = lowerASCII(string(decodeLit(result, &token{start: t.ks, end: t.ke}, false).s))
 		}
+		var found [nBuiltin][]hit
+		var foundRe [][]hit
+		hitAny := false
 		for s := range need {
 			if need[s] {
-				for _, h := range builtinFuncs[s](vb, nil) {
-					byBuiltin[s] = append(byBuiltin[s], dec.toRaw(h))
-				}
+				found[s] = builtinFuncs[s](vb, nil)
+				hitAny = hitAny || len(found[s]) > 0
 			}
 		}
 		for _, re := range pats {
-			for _, h := range regexHits(re, vb.text, nil) {
+			hs := regexHits(re, vb.text, nil)
+			foundRe = append(foundRe, hs)
+			hitAny = hitAny || len(hs) > 0
+		}
+		if !hitAny {
+			continue
+		}
+		dec = decodeLit(result, t, true)
+		for s := range found {
+			for _, h := range found[s] {
+				byBuiltin[s] = append(byBuiltin[s], dec.toRaw(h))
+			}
+		}
+		for k, re := range pats {
+			for _, h := range foundRe[k] {
 				byPattern[re] = append(byPattern[re], dec.toRaw(h))
 			}
 		}
@@ -430,7 +450,7 @@ func Check(action string, result []byte, rules []cairn.OutputRule, salt []byte) 
 			}
 		}
 	}
-	redacted, err = redact(d, result, spans)
+	redacted, err = redact(result, spans)
 	if err != nil {
 		return failClosed(), nil, err
 	}
@@ -466,7 +486,11 @@ func dedupe(h []hit) []hit {
 // redact rewrites result, replacing every span inside a string token (key
 // or value) by "[REDACTED:<type>]" and every number token a span touches by
 // that string. Everything else is copied verbatim.
-func redact(d *doc, raw []byte, spans []hit) ([]byte, error) {
+func redact(raw []byte, spans []hit) ([]byte, error) {
+	d, ok := lex(raw, true)
+	if !ok {
+		return nil, ErrInvalidJSON
+	}
 	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
 	per := map[int][]hit{}
 	var order []int
@@ -508,7 +532,7 @@ func redact(d *doc, raw []byte, spans []hit) ([]byte, error) {
 			}
 			continue
 		}
-		dec := decodeLit(raw, t)
+		dec := decodeLit(raw, t, true)
 		type iv struct {
 			s, e int
 			typ  string
@@ -546,7 +570,7 @@ func redact(d *doc, raw []byte, spans []hit) ([]byte, error) {
 	}
 	out.Write(raw[last:])
 	b := out.Bytes()
-	if !json.Valid(b) {
+	if _, ok := lex(b, false); !ok { // same grammar as json.Valid, faster
 		return nil, errors.New("scan: internal error: redaction produced invalid JSON")
 	}
 	return b, nil

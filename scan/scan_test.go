@@ -212,6 +212,10 @@ func TestSecretsPEM(t *testing.T) {
 	if !hasType(s, TypePrivateKey) {
 		t.Fatalf("truncated PEM not found: %+v", s.Findings)
 	}
+	// A lone header is still a finding and keeps its closing dashes.
+	res = jstr("x -----BEGIN EC PRIVATE KEY----- y")
+	s, _ = mustCheck(t, res, rule("r1", cairn.OutputQuarantine, ScannerSecrets))
+	findOne(t, res, s, TypePrivateKey, "-----BEGIN EC PRIVATE KEY----- y")
 }
 
 func TestSecretsNegative(t *testing.T) {
@@ -464,6 +468,9 @@ func TestRedactValidJSON(t *testing.T) {
 	if s.Decision != cairn.OutputRedact || s.RuleID != "redact-all" {
 		t.Fatalf("verdict %s/%s", s.Decision, s.RuleID)
 	}
+	for _, sec := range secrets {
+		assertNoLeak(t, s, sec)
+	}
 	if !json.Valid(red) {
 		t.Fatalf("redacted is not valid JSON: %s", red)
 	}
@@ -654,7 +661,7 @@ func TestNoRulesApply(t *testing.T) {
 func TestDecodeMapping(t *testing.T) {
 	raw := []byte(`"a\u00e9\ud83d\ude00\n\"z\/"`)
 	tok := token{start: 0, end: len(raw), kind: tokString}
-	d := decodeLit(raw, &tok)
+	d := decodeLit(raw, &tok, true)
 	var want string
 	_ = json.Unmarshal(raw, &want)
 	if string(d.s) != want {
@@ -678,7 +685,7 @@ func TestDecodeMapping(t *testing.T) {
 	raw = []byte(`"\ud800x\udc00\ud800\u0041"`)
 	tok = token{start: 0, end: len(raw), kind: tokString}
 	_ = json.Unmarshal(raw, &want)
-	if d := decodeLit(raw, &tok); string(d.s) != want {
+	if d := decodeLit(raw, &tok, true); string(d.s) != want {
 		t.Fatalf("lone surrogates %q want %q", d.s, want)
 	}
 }
@@ -830,14 +837,16 @@ func TestLexMatchesJSONValid(t *testing.T) {
 		`[}`, `{]`, `{"a":]`, `]`, "\u00a0[]", `[1e+]`, `[0x1]`, `[NaN]`, `["a":1]`,
 	}
 	for _, c := range cases {
-		_, ok := lex([]byte(c))
-		if ok != json.Valid([]byte(c)) {
-			t.Errorf("lex(%q) ok=%v, json.Valid=%v", c, ok, !ok)
+		for _, all := range []bool{false, true} {
+			_, ok := lex([]byte(c), all)
+			if ok != json.Valid([]byte(c)) {
+				t.Errorf("lex(%q) ok=%v, json.Valid=%v", c, ok, !ok)
+			}
 		}
 	}
 	deep := func(n int) []byte { return []byte(strings.Repeat("[", n) + strings.Repeat("]", n)) }
 	for _, n := range []int{maxDepth - 1, maxDepth, maxDepth + 1} {
-		if _, ok := lex(deep(n)); ok != json.Valid(deep(n)) {
+		if _, ok := lex(deep(n), false); ok != json.Valid(deep(n)) {
 			t.Errorf("depth %d: lex ok=%v json.Valid=%v", n, ok, !ok)
 		}
 	}
@@ -866,6 +875,56 @@ func TestSWARHelpers(t *testing.T) {
 		}
 		if got := plainRun(b); got != k {
 			t.Fatalf("plainRun(%q) = %d, want %d", b, got, k)
+		}
+	}
+}
+
+func TestRedactKeysAndCrossTokenPatterns(t *testing.T) {
+	// A secret used as a member name is redacted too; formatting is kept.
+	res := []byte("{\n  \"" + awsKey + "\": 1,\n  \"ok\": \"yes\"\n}")
+	_, red := mustCheck(t, res, rule("r", cairn.OutputRedact, ScannerSecrets))
+	if string(red) != "{\n  \"[REDACTED:aws_access_key]\": 1,\n  \"ok\": \"yes\"\n}" {
+		t.Fatalf("key redaction: %s", red)
+	}
+	// A pattern that spans member name, colon and value redacts both strings
+	// and leaves the structure alone.
+	r := cairn.OutputRule{ID: "p", Patterns: []string{`"ssn":\s*"[0-9-]+"`}, Decision: cairn.OutputRedact}
+	res = []byte(`{"ssn": "078-05-1120", "n": 1}`)
+	s, red := mustCheck(t, res, r)
+	if len(s.Findings) != 1 || s.Findings[0].Offset != 1 || s.Findings[0].Length != 20 {
+		t.Fatalf("findings %+v", s.Findings)
+	}
+	if string(red) != `{"[REDACTED:regex]": "[REDACTED:regex]", "n": 1}` {
+		t.Fatalf("cross-token: %s", red)
+	}
+	// Overlapping hits merge into one placeholder.
+	r = cairn.OutputRule{ID: "p", Patterns: []string{`abc`, `bcd`}, Decision: cairn.OutputRedact}
+	_, red = mustCheck(t, jstr("xabcdy"), r)
+	if string(red) != `{"output":"x[REDACTED:regex]y"}` {
+		t.Fatalf("merge: %s", red)
+	}
+}
+
+func TestIndexFromMatchesNaive(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	lits := []string{"key", "secret", "eyJ", "-----BEGIN ", "<|", "aWdub3Jl", "ignore", "x"}
+	for n := 0; n < 3000; n++ {
+		b := make([]byte, rng.Intn(200))
+		for i := range b {
+			b[i] = "keysecrtJyB-<|aWdubgnorx "[rng.Intn(25)]
+		}
+		s := string(b)
+		for _, lit := range lits {
+			from := rng.Intn(len(s) + 2)
+			want := -1
+			if from <= len(s) {
+				if q := strings.Index(s[from:], lit); q >= 0 {
+					want = from + q
+				}
+			}
+			if got := indexFrom(s, lit, from); got != want {
+				t.Fatalf("indexFrom(%q, %q, %d) = %d, want %d", s, lit, from, got, want)
+			}
 		}
 	}
 }

@@ -82,7 +82,8 @@ func scanPEM(t string, out []hit) []hit {
 		if q < 0 || !isPEMLabel(t[ls:ls+q]) {
 			return 0
 		}
-		e := ls + q + 5
+		hdrEnd := ls + q + 5
+		e := hdrEnd
 		found := false
 		for e < len(t) {
 			c := t[e]
@@ -100,7 +101,7 @@ func scanPEM(t string, out []hit) []hit {
 			e++
 		}
 		if !found {
-			for e > p && (isJSONSpace(t[e-1]) || t[e-1] == '-') {
+			for e > hdrEnd && (isJSONSpace(t[e-1]) || t[e-1] == '-') {
 				e--
 			}
 		}
@@ -286,9 +287,27 @@ var secretKeywords = []string{
 	"access_key", "accesskey", "private_key", "privatekey", "auth_key", "credential", "authorization",
 }
 
-// keywordAnchors are searched for in the text; every keyword contains one.
-// An identifier around an anchor is then checked against secretKeywords.
-var keywordAnchors = []string{"key", "secret", "token", "pass", "credential", "authorization"}
+// keywordAnchors find secret-sounding identifiers: every keyword contains
+// one of these literals, and each literal is found through a two-byte anchor
+// (k+e, c+r, p+a, z+a) checked in a single pass over the text. The
+// identifier around a hit is then checked against secretKeywords.
+var keywordAnchors = []struct {
+	a    [2]byte
+	lits []string
+}{
+	{[2]byte{'k', 'e'}, []string{"key", "token"}},
+	{[2]byte{'c', 'r'}, []string{"secret", "credential"}},
+	{[2]byte{'p', 'a'}, []string{"pass"}},
+	{[2]byte{'z', 'a'}, []string{"authorization"}},
+}
+
+// anchorGroup maps an anchor's first byte to 1 + its index in keywordAnchors.
+var anchorGroup = func() (t [256]uint8) {
+	for i, g := range keywordAnchors {
+		t[g.a[0]] = uint8(i + 1)
+	}
+	return
+}()
 
 var isSecretKeyword = func() map[string]bool {
 	m := map[string]bool{}
@@ -425,8 +444,20 @@ func assignment(t, lw string, i int) (int, int, bool) {
 func scanGeneric(v *view, out []hit) []hit {
 	t := v.text
 	lw := v.lower()
-	for _, kw := range keywordAnchors {
-		forEach(lw, kw, func(p int) int {
+	for q := 0; q+1 < len(lw); q++ {
+		g := anchorGroup[lw[q]]
+		if g == 0 {
+			continue
+		}
+		group := &keywordAnchors[g-1]
+		if lw[q+1] != group.a[1] {
+			continue
+		}
+		for _, kw := range group.lits {
+			p := q - strings.IndexByte(kw, group.a[0])
+			if p < 0 || !strings.HasPrefix(lw[p:], kw) {
+				continue
+			}
 			is := p
 			for is > 0 && p-is < 64 && isIdentLower(lw[is-1]) {
 				is--
@@ -435,19 +466,19 @@ func scanGeneric(v *view, out []hit) []hit {
 			for ie < len(lw) && ie-p < 64+len(kw) && isIdentLower(lw[ie]) {
 				ie++
 			}
+			next := ie
 			ident := lw[is:ie]
-			if !isSecretKeyword[kw] && !hasSecretKeyword(ident) {
-				return ie
+			if isSecretKeyword[kw] || hasSecretKeyword(ident) {
+				if vs, ve, ok := assignment(t, lw, ie); ok {
+					if typ := classifySecret(ident, t[vs:ve]); typ != "" {
+						out = append(out, hit{vs, ve, typ})
+					}
+					next = ve
+				}
 			}
-			vs, ve, ok := assignment(t, lw, ie)
-			if !ok {
-				return ie
-			}
-			if typ := classifySecret(ident, t[vs:ve]); typ != "" {
-				out = append(out, hit{vs, ve, typ})
-			}
-			return ve
-		})
+			q = max(q, next-1)
+			break
+		}
 	}
 	if v.key != "" && hasSecretKeyword(v.key) {
 		j := 0

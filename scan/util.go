@@ -154,6 +154,15 @@ func anchor(lit string) int {
 
 // indexFrom returns the first occurrence of lit in t at or after from, or -1.
 func indexFrom(t, lit string, from int) int {
+	if from >= len(t) {
+		return -1
+	}
+	if len(t)-from <= 64 { // short: strings.Index brute-forces with SIMD
+		if q := strings.Index(t[from:], lit); q >= 0 {
+			return from + q
+		}
+		return -1
+	}
 	k := anchor(lit)
 	head, tail := lit[:k], lit[k:]
 	for i := from + k; i <= len(t)-len(tail); {
