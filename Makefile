@@ -1,0 +1,33 @@
+# Cairn build and test entry points. `make test` is what CI runs.
+GO ?= go
+
+.PHONY: build test test-short vet fmt bench bench-go
+
+build:
+	$(GO) build -o bin/cairn ./cmd/cairn
+
+# The whole suite: formatting, vet, and every test under the race detector.
+test:
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+# End-to-end load figures over HTTP (see BENCHMARKS.md).
+bench: build
+	./bin/cairn bench submit --clients 32 --duration 10s
+	./bin/cairn bench submit --clients 32 --rate 500 --duration 10s
+	./bin/cairn bench audit --seed 100000
+
+# Go micro-benchmarks (policy evaluation, scanners, verifier).
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./policy/ ./scan/ ./ledger/ ./verify/
