@@ -17,6 +17,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/cairnhq/cairn"
 	_ "modernc.org/sqlite" // driver "sqlite"
@@ -34,10 +36,16 @@ type Store struct {
 	wdb    *sql.DB
 	wconn  *sql.Conn
 	rdb    *sql.DB
+	cdb    *sql.DB // checkpoints
+	cdone  chan struct{}
 	ops    chan *op
 	quit   chan struct{}
 	done   chan struct{}
 	closed sync.Once
+
+	stats struct {
+		batches, ops, commitNanos, fnNanos atomic.Int64
+	}
 
 	// writer-owned state (only touched by the writer goroutine)
 	stmts map[string]*sql.Stmt
@@ -76,7 +84,9 @@ func Open(dir string) (*Store, error) {
 		}
 		return "file:" + path + "?" + v.Encode()
 	}
-	wdb, err := sql.Open("sqlite", dsn(""))
+	// The writer never checkpoints inside COMMIT; a background
+	// checkpointer on its own connection copies the WAL into the database.
+	wdb, err := sql.Open("sqlite", dsn("wal_autocheckpoint(0)"))
 	if err != nil {
 		return nil, err
 	}
@@ -100,16 +110,26 @@ func Open(dir string) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
+	cdb, err := sql.Open("sqlite", dsn("wal_autocheckpoint(0)"))
+	if err != nil {
+		wconn.Close()
+		wdb.Close()
+		rdb.Close()
+		return nil, err
+	}
+	cdb.SetMaxOpenConns(1)
 	s := &Store{
-		path: path, wdb: wdb, wconn: wconn, rdb: rdb,
+		path: path, wdb: wdb, wconn: wconn, rdb: rdb, cdb: cdb,
 		ops:   make(chan *op, MaxBatch),
 		quit:  make(chan struct{}),
 		done:  make(chan struct{}),
+		cdone: make(chan struct{}),
 		stmts: map[string]*sql.Stmt{},
 		heads: map[string]head{},
 		runs:  map[string]int64{},
 	}
 	go s.writer()
+	go s.checkpointer()
 	return s, nil
 }
 
@@ -153,6 +173,18 @@ func migrate(ctx context.Context, c *sql.Conn) error {
 	return nil
 }
 
+// Stats are the writer's counters since Open.
+type Stats struct {
+	Batches, Ops int64         // transactions and the Updates they carried
+	Work, Commit time.Duration // time running Updates, time in COMMIT (fsync)
+}
+
+// Stats returns the writer's counters.
+func (s *Store) Stats() Stats {
+	return Stats{Batches: s.stats.batches.Load(), Ops: s.stats.ops.Load(),
+		Work: time.Duration(s.stats.fnNanos.Load()), Commit: time.Duration(s.stats.commitNanos.Load())}
+}
+
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
@@ -163,6 +195,9 @@ func (s *Store) Ping(ctx context.Context) error { return s.rdb.PingContext(ctx) 
 func (s *Store) Close() error {
 	s.closed.Do(func() { close(s.quit) })
 	<-s.done
+	<-s.cdone
+	s.cdb.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)")
+	s.cdb.Close()
 	for _, st := range s.stmts {
 		st.Close()
 	}
@@ -236,7 +271,12 @@ func (s *Store) writer() {
 	}
 }
 
-// commit runs a batch of ops in one transaction, each under a savepoint.
+// commit runs a batch of ops in one transaction. It first runs them all
+// without savepoints (the common case: every op succeeds). If any op fails,
+// the whole transaction is rolled back and the batch is run again with a
+// savepoint around each op, so a failing op is undone alone. Update
+// functions must therefore be safe to run twice: they read what they need
+// inside the transaction and write their results only through the Tx.
 func (s *Store) commit(batch []*op) {
 	ctx := context.Background()
 	finish := func(err error) {
@@ -247,55 +287,41 @@ func (s *Store) commit(batch []*op) {
 			close(o.done)
 		}
 	}
-	if _, err := s.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		finish(fmt.Errorf("sqlite: begin: %w", err))
+	start := time.Now()
+	s.stats.batches.Add(1)
+	s.stats.ops.Add(int64(len(batch)))
+	batchHeads, batchRuns, anyOK, err := s.runBatch(ctx, batch, false)
+	if err == errRetryGuarded && len(batch) == 1 {
+		// A lone op needs no rerun: its failure is the transaction's.
+		s.wconn.ExecContext(ctx, "ROLLBACK")
+		finish(nil)
 		return
 	}
-	batchHeads := map[string]head{}
-	batchRuns := map[string]int64{}
-	anyOK := false
-	for _, o := range batch {
-		if o.ctx.Err() != nil {
-			o.err = o.ctx.Err()
-			continue
-		}
-		if _, err := s.wconn.ExecContext(ctx, "SAVEPOINT op"); err != nil {
-			o.err = err
-			continue
-		}
-		t := &wtx{rtx: rtx{ctx: ctx, q: s.wconn, stmts: s.stmts}, s: s, heads: map[string]head{}, runs: map[string]int64{}, batchHeads: batchHeads, batchRuns: batchRuns}
-		err := runSafely(o.fn, t)
-		if err != nil {
-			if _, rerr := s.wconn.ExecContext(ctx, "ROLLBACK TO op"); rerr != nil {
-				err = errors.Join(err, rerr)
-			}
-			s.wconn.ExecContext(ctx, "RELEASE op")
-			o.err = err
-			continue
-		}
-		if _, err := s.wconn.ExecContext(ctx, "RELEASE op"); err != nil {
-			o.err = err
-			continue
-		}
-		for k, v := range t.heads {
-			batchHeads[k] = v
-		}
-		for k, v := range t.runs {
-			batchRuns[k] = v
-		}
-		o.after = t.after
-		anyOK = true
+	if err == errRetryGuarded {
+		s.wconn.ExecContext(ctx, "ROLLBACK")
+		batchHeads, batchRuns, anyOK, err = s.runBatch(ctx, batch, true)
+	}
+	if err != nil {
+		s.wconn.ExecContext(ctx, "ROLLBACK")
+		finish(err)
+		return
 	}
 	if !anyOK {
 		s.wconn.ExecContext(ctx, "ROLLBACK")
 		finish(nil)
 		return
 	}
+	committing := time.Now()
+	s.stats.fnNanos.Add(int64(committing.Sub(start)))
+	defer func() { s.stats.commitNanos.Add(int64(time.Since(committing))) }()
 	if _, err := s.wconn.ExecContext(ctx, "COMMIT"); err != nil {
 		s.wconn.ExecContext(ctx, "ROLLBACK")
 		// Caches may now be ahead of the database: drop them.
 		s.heads = map[string]head{}
 		s.runs = map[string]int64{}
+		for _, o := range batch {
+			o.after = nil
+		}
 		finish(fmt.Errorf("sqlite: commit: %w", err))
 		return
 	}
@@ -306,6 +332,82 @@ func (s *Store) commit(batch []*op) {
 		s.runs[k] = v
 	}
 	finish(nil)
+}
+
+var errRetryGuarded = errors.New("sqlite: an op failed; rerun the batch with savepoints")
+
+// runBatch begins a transaction and runs every op in it. Unguarded, the
+// first failing op aborts the run with errRetryGuarded.
+func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (map[string]head, map[string]int64, bool, error) {
+	if _, err := s.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return nil, nil, false, fmt.Errorf("sqlite: begin: %w", err)
+	}
+	batchHeads := map[string]head{}
+	batchRuns := map[string]int64{}
+	anyOK := false
+	for _, o := range batch {
+		o.err, o.after = nil, nil
+		if err := o.ctx.Err(); err != nil {
+			o.err = err
+			if !guarded {
+				return nil, nil, false, errRetryGuarded
+			}
+			continue
+		}
+		if guarded {
+			if _, err := s.wconn.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+				o.err = err
+				continue
+			}
+		}
+		t := &wtx{rtx: rtx{ctx: ctx, q: s.wconn, stmts: s.stmts}, s: s, heads: map[string]head{}, runs: map[string]int64{}, batchHeads: batchHeads, batchRuns: batchRuns}
+		err := runSafely(o.fn, t)
+		if err != nil && !guarded {
+			o.err = err // kept for a lone op; a guarded rerun resets it
+			return nil, nil, false, errRetryGuarded
+		}
+		if guarded {
+			if err != nil {
+				if _, rerr := s.wconn.ExecContext(ctx, "ROLLBACK TO op"); rerr != nil {
+					err = errors.Join(err, rerr)
+				}
+				s.wconn.ExecContext(ctx, "RELEASE op")
+				o.err = err
+				continue
+			}
+			if _, err := s.wconn.ExecContext(ctx, "RELEASE op"); err != nil {
+				o.err = err
+				continue
+			}
+		}
+		for k, v := range t.heads {
+			batchHeads[k] = v
+		}
+		for k, v := range t.runs {
+			batchRuns[k] = v
+		}
+		o.after = t.after
+		anyOK = true
+	}
+	return batchHeads, batchRuns, anyOK, nil
+}
+
+// CheckpointEvery is how often the checkpointer copies committed WAL frames
+// into the database file (PASSIVE: it never blocks the writer or readers).
+const CheckpointEvery = 200 * time.Millisecond
+
+func (s *Store) checkpointer() {
+	defer close(s.cdone)
+	t := time.NewTicker(CheckpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-t.C:
+			s.cdb.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}
 }
 
 func runSafely(fn func(cairn.Tx) error, t cairn.Tx) (err error) {

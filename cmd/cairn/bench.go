@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/sqlite"
 )
 
 var benchFlags struct {
@@ -123,7 +124,9 @@ func benchTarget(ctx context.Context) (string, string, func(), error) {
 	os.Setenv("CAIRN_ADMIN_KEY", key)
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
+	benchStore = make(chan *sqlite.Store, 1)
 	go func() { done <- serve(sctx, dir, addr, "error") }()
+	store := <-benchStore
 	base := "http://" + addr
 	for i := 0; i < 200; i++ {
 		resp, err := nethttp.Get(base + "/readyz")
@@ -136,7 +139,16 @@ func benchTarget(ctx context.Context) (string, string, func(), error) {
 		time.Sleep(25 * time.Millisecond)
 	}
 	fmt.Fprintf(os.Stderr, "bench: server on %s, store %s\n", base, dir)
-	return base, key, func() { cancel(); <-done; cleanup() }, nil
+	return base, key, func() {
+		st := store.Stats()
+		if st.Batches > 0 {
+			fmt.Fprintf(os.Stderr, "bench: store wrote %d updates in %d transactions (%.1f per commit); per commit %s running updates, %s committing\n",
+				st.Ops, st.Batches, float64(st.Ops)/float64(st.Batches), (st.Work / time.Duration(st.Batches)).Round(time.Microsecond), (st.Commit / time.Duration(st.Batches)).Round(time.Microsecond))
+		}
+		cancel()
+		<-done
+		cleanup()
+	}, nil
 }
 
 type benchClient struct {

@@ -21,6 +21,9 @@ import (
 	"github.com/cairnhq/cairn/sqlite"
 )
 
+// benchStore, when set, receives the store of an in-process server (bench).
+var benchStore chan *sqlite.Store
+
 var serveFlags struct {
 	data     string
 	addr     string
@@ -97,6 +100,9 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 		return err
 	}
 	defer store.Close()
+	if benchStore != nil {
+		benchStore <- store
+	}
 	salt, err := loadSecret(filepath.Join(dataDir, "findings.salt"), 32)
 	if err != nil {
 		return fmt.Errorf("findings salt: %w", err)
