@@ -104,25 +104,28 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 	var out *cairn.Job
 	created := false
 	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
-		existing, err := tx.GetJob(p.Tenant, req.JobID)
-		if err == nil {
+		j := *job
+		// Insert first: the unique (tenant, job_id) key detects a replay
+		// without a read on the common path, and a failed INSERT leaves the
+		// transaction intact.
+		if err := tx.InsertJob(&j); err != nil {
+			if cairn.ErrorCode(err) != cairn.CodeJobConflict {
+				return err
+			}
+			existing, err := tx.GetJob(p.Tenant, req.JobID)
+			if err != nil {
+				return err
+			}
 			if existing.JobHash != hash {
 				return cairn.Conflict(cairn.CodeJobConflict, "job %q exists with a different job_hash", req.JobID)
 			}
-			out = existing
+			out, created = existing, false
 			return nil
 		}
-		if !cairn.IsNotFound(err) {
-			return err
-		}
-		j := *job
 		if err := s.joinRun(tx, &j, p.ID, now); err != nil {
 			return err
 		}
 		if err := tx.PutPayload(payload); err != nil {
-			return err
-		}
-		if err := tx.InsertJob(&j); err != nil {
 			return err
 		}
 		for _, e := range evidence {
