@@ -208,7 +208,14 @@ func (t *rtx) ListJobs(tenant string, f cairn.JobFilter) ([]*cairn.Job, error) {
 		args = append(args, f.After)
 	}
 	args = append(args, f.Limit)
-	rows, err := t.query(`SELECT seq, body FROM jobs WHERE `+strings.Join(where, " AND ")+` ORDER BY seq DESC LIMIT ?`, args...)
+	// state and run_id have indexes; for the other filters the newest-first
+	// walk of the primary key is the right plan (SQLite would otherwise pick
+	// the (tenant, job_id) key and sort every job of the tenant).
+	from := "jobs"
+	if f.State == "" && f.RunID == "" {
+		from = "jobs NOT INDEXED"
+	}
+	rows, err := t.query(`SELECT seq, body FROM `+from+` WHERE `+strings.Join(where, " AND ")+` ORDER BY seq DESC LIMIT ?`, args...)
 	js, seqs, err := scanBodies[cairn.Job](rows, err, true)
 	for i := range js {
 		js[i].Seq = seqs[i]
@@ -283,11 +290,11 @@ func (t *rtx) ListEvents(tenant string, f cairn.EventFilter) ([]*cairn.Event, er
 	if f.RunID != "" {
 		return t.events(`SELECT body, leaf_hash FROM ledger WHERE tenant = ? AND run_id = ? AND run_seq > ? ORDER BY run_seq LIMIT ?`, tenant, f.RunID, f.After, f.Limit)
 	}
-	return t.events(`SELECT body, leaf_hash FROM ledger WHERE tenant = ? AND job_id = ? AND idx >= ? ORDER BY idx LIMIT ?`, tenant, f.JobID, f.After, f.Limit)
+	return t.events(`SELECT body, leaf_hash FROM ledger INDEXED BY ledger_job WHERE tenant = ? AND job_id = ? AND idx >= ? ORDER BY idx LIMIT ?`, tenant, f.JobID, f.After, f.Limit)
 }
 
 func (t *rtx) ListDecisions(tenant, jobID string) ([]*cairn.Decision, error) {
-	evs, err := t.events(`SELECT body, leaf_hash FROM ledger WHERE tenant = ? AND job_id = ? AND type = 'policy_decided' ORDER BY idx`, tenant, jobID)
+	evs, err := t.events(`SELECT body, leaf_hash FROM ledger INDEXED BY ledger_job WHERE tenant = ? AND job_id = ? AND type = 'policy_decided' ORDER BY idx`, tenant, jobID)
 	if err != nil {
 		return nil, err
 	}

@@ -80,7 +80,7 @@ CREATE TABLE ledger (
   PRIMARY KEY (tenant, idx)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX ledger_run ON ledger(tenant, run_id, run_seq) WHERE run_id IS NOT NULL;
-CREATE INDEX ledger_job ON ledger(tenant, job_id, idx) WHERE job_id IS NOT NULL;
+CREATE INDEX ledger_job ON ledger(tenant, job_id, idx);
 
 CREATE TABLE snapshots (
   id         TEXT PRIMARY KEY,
