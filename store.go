@@ -72,6 +72,8 @@ type ReadTx interface {
 
 	GetRun(tenant, runID string) (*Run, error)
 	ListRunJobs(tenant, runID string) ([]*Job, error)
+	// OpenRunJobs counts the run's jobs that are not in a final state.
+	OpenRunJobs(tenant, runID string) (int, error)
 	ListEvents(tenant string, f EventFilter) ([]*Event, error)
 
 	ActiveSnapshot() (*Snapshot, error) // nil, nil when none is published

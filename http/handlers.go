@@ -165,12 +165,29 @@ func (s *Server) getJob(w nethttp.ResponseWriter, r *nethttp.Request, p cairn.Pr
 }
 
 func (s *Server) decisions(w nethttp.ResponseWriter, r *nethttp.Request, p cairn.Principal) {
+	q := newQuery(r)
+	page := q.page("decisions")
+	if q.err != nil {
+		s.writeError(w, r, q.err)
+		return
+	}
 	ds, err := s.svc.Decisions(r.Context(), p, pathID(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	list(w, "decisions", ds, 0, nil)
+	// A job has a handful of decisions; page over them in memory, oldest first.
+	// The cursor is the 1-based position of the last decision returned.
+	if int(page.After) > len(ds) {
+		ds = nil
+	} else {
+		ds = ds[page.After:]
+	}
+	if len(ds) > page.Limit {
+		ds = ds[:page.Limit]
+	}
+	pos := page.After
+	list(w, "decisions", ds, page.Limit, func(*cairn.Decision) int64 { return pos + int64(len(ds)) })
 }
 
 func (s *Server) evidence(w nethttp.ResponseWriter, r *nethttp.Request, p cairn.Principal) {
@@ -185,7 +202,7 @@ func (s *Server) evidence(w nethttp.ResponseWriter, r *nethttp.Request, p cairn.
 func (s *Server) payload(result bool) func(nethttp.ResponseWriter, *nethttp.Request, cairn.Principal) {
 	return func(w nethttp.ResponseWriter, r *nethttp.Request, p cairn.Principal) {
 		q := newQuery(r, "original")
-		original := q.str("original") == "true"
+		original := q.enum("original", []string{"true", "false"}) == "true"
 		if q.err != nil {
 			s.writeError(w, r, q.err)
 			return
@@ -470,6 +487,9 @@ func (s *Server) ledgerEntries(w nethttp.ResponseWriter, r *nethttp.Request, p c
 		from = n
 	}
 	if page.After > 0 {
+		if q.v.Get("from") != "" && q.err == nil {
+			q.err = cairn.Invalid("from", "give from or cursor, not both")
+		}
 		from = uint64(page.After)
 	}
 	if q.err != nil {

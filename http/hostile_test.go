@@ -79,6 +79,12 @@ func TestHostileRequests(t *testing.T) {
 		{"wrong method", "auditor-1", "DELETE", "/api/v1/jobs", nil, 405, cairn.EMethod},
 		{"rollback to unknown snapshot", "polly", "POST", "/api/v1/policy/rollback", `{"to":"cfg:system:policy#sha256:00"}`, 404, cairn.ENotFound},
 		{"key with unknown role", "admin", "POST", "/api/v1/keys", `{"principal":"p","kind":"human","roles":["root"]}`, 400, cairn.EInvalid},
+		{"job into another agent's run", "agent-1", "POST", "/api/v1/jobs", `{"action":"db.read","run_id":"run-of-agent-3"}`, 403, service.CodeRunNotOwned},
+		{"policy change from another tenant", "other-polly", "POST", "/api/v1/policy/publish", `{"bundle":"default: allow\n"}`, 403, cairn.EForbidden},
+		{"openapi without key", "", "GET", "/api/v1/openapi.json", nil, 401, cairn.EUnauthorized},
+		{"lease overflowing wait", "worker-1", "POST", "/api/v1/workers/lease", `{"wait_ms":10000000000000}`, 400, cairn.EInvalid},
+		{"lease overflowing lease", "worker-1", "POST", "/api/v1/workers/lease", `{"lease_ms":10000000000000}`, 400, cairn.EInvalid},
+		{"decisions unknown param", "auditor-1", "GET", "/api/v1/jobs/known-job/decisions?foo=1", nil, 400, cairn.EInvalid},
 		{"key with sql principal", "admin", "POST", "/api/v1/keys", `{"principal":"a' --","kind":"human","roles":["agent"]}`, 400, cairn.EInvalid},
 	}
 	e.key("other-admin", "human", "auditor")
@@ -87,6 +93,11 @@ func TestHostileRequests(t *testing.T) {
 	e.mustDo("admin", "POST", "/api/v1/keys", cairn.CreateKeyRequest{Principal: "intruder", Kind: "human", Roles: []string{"auditor"}, Tenant: "acme"}, 201, &other)
 	e.keys["other-tenant"] = other.Key
 	e.keys["nobody"] = "cairn_not_a_real_key_at_all_000000"
+	var op cairn.CreatedKey
+	e.mustDo("admin", "POST", "/api/v1/keys", cairn.CreateKeyRequest{Principal: "other-polly", Kind: "human", Roles: []string{"policy_admin"}, Tenant: "acme"}, 201, &op)
+	e.keys["other-polly"] = op.Key
+	e.key("agent-3", "agent", "agent")
+	e.submit("agent-3", cairn.SubmitRequest{Action: "db.read", RunID: "run-of-agent-3"})
 
 	jobsBefore := countJobs(e)
 	for _, c := range cases {

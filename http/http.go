@@ -91,7 +91,7 @@ func (s *Server) routes() {
 		writeJSON(w, 200, map[string]string{"status": "ready"})
 	})
 	m.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
-	m.HandleFunc("GET /api/v1/openapi.json", func(w nethttp.ResponseWriter, r *nethttp.Request) {
+	s.Handle("GET /api/v1/openapi.json", func(w nethttp.ResponseWriter, r *nethttp.Request, _ cairn.Principal) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openapiSpec)
 	})
@@ -248,7 +248,9 @@ func (s *Server) authed(h func(nethttp.ResponseWriter, *nethttp.Request, cairn.P
 func writeJSON(w nethttp.ResponseWriter, status int, v any) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(true)
+	// Exact bytes: canonical ledger bodies must hash as stored. Responses
+	// are application/json with nosniff, never HTML.
+	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(500)
@@ -257,6 +259,7 @@ func writeJSON(w nethttp.ResponseWriter, status int, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }

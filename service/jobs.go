@@ -280,6 +280,9 @@ func (s *Service) joinRun(tx cairn.Tx, j *cairn.Job, actor string, now time.Time
 	if err != nil {
 		return err
 	}
+	if r.StartedBy != actor {
+		return cairn.Forbidden(CodeRunNotOwned, "run %q was started by another principal; a run takes jobs only from the principal that started it", j.RunID)
+	}
 	if r.Status == cairn.RunCompleted {
 		r.Status = cairn.RunRunning
 		r.UpdatedAt = now
@@ -297,20 +300,12 @@ func (s *Service) maybeCompleteRun(tx cairn.Tx, j *cairn.Job, now time.Time) err
 	if j.RunID == "" {
 		return nil
 	}
-	jobs, err := tx.ListRunJobs(j.Tenant, string(j.RunID))
+	open, err := tx.OpenRunJobs(j.Tenant, string(j.RunID))
 	if err != nil {
 		return err
 	}
-	counts := map[string]int{}
-	for _, rj := range jobs {
-		st := rj.State
-		if rj.JobID == j.JobID {
-			st = j.State
-		}
-		if !cairn.IsFinalState(st) {
-			return nil
-		}
-		counts[st]++
+	if open > 0 {
+		return nil
 	}
 	r, err := tx.GetRun(j.Tenant, string(j.RunID))
 	if err != nil {
@@ -325,7 +320,7 @@ func (s *Service) maybeCompleteRun(tx cairn.Tx, j *cairn.Job, now time.Time) err
 	if err := tx.UpdateRun(r); err != nil {
 		return err
 	}
-	return tx.AppendEvent(&cairn.Event{Tenant: j.Tenant, Type: cairn.EventRunCompleted, Timestamp: now, RunID: j.RunID, Actor: "cairn", State: cairn.RunCompleted, Data: map[string]any{"jobs_by_state": counts}})
+	return tx.AppendEvent(&cairn.Event{Tenant: j.Tenant, Type: cairn.EventRunCompleted, Timestamp: now, RunID: j.RunID, Actor: "cairn", State: cairn.RunCompleted})
 }
 
 // Lease hands up to req.Max queued jobs matching req.Actions to a worker,
@@ -362,15 +357,15 @@ func (s *Service) Lease(ctx context.Context, p cairn.Principal, req cairn.LeaseR
 	if req.Max < 0 || req.Max > MaxLeaseBatch {
 		return nil, cairn.Invalid("max", "must be from 1 to %d", MaxLeaseBatch)
 	}
-	if req.WaitMS < 0 || time.Duration(req.WaitMS)*time.Millisecond > MaxWait {
+	if req.WaitMS < 0 || req.WaitMS > int(MaxWait.Milliseconds()) {
 		return nil, cairn.Invalid("wait_ms", "must be from 0 to %d", MaxWait.Milliseconds())
 	}
 	leaseFor := DefaultLease
 	if req.LeaseMS != 0 {
-		leaseFor = time.Duration(req.LeaseMS) * time.Millisecond
-		if req.LeaseMS < 0 || leaseFor < time.Second || leaseFor > MaxLease {
+		if req.LeaseMS < 1000 || req.LeaseMS > int(MaxLease.Milliseconds()) {
 			return nil, cairn.Invalid("lease_ms", "must be from 1000 to %d", MaxLease.Milliseconds())
 		}
+		leaseFor = time.Duration(req.LeaseMS) * time.Millisecond
 	}
 	deadline := time.Now().Add(time.Duration(req.WaitMS) * time.Millisecond)
 	for {
@@ -487,10 +482,14 @@ func (s *Service) dispatch(tx cairn.Tx, p cairn.Principal, workerID string, j *c
 			if err := tx.UpdateJob(j); err != nil {
 				return nil, err
 			}
-			return nil, s.appendJob(tx, j, cairn.EventJobStateChanged, "cairn", now, func(e *cairn.Event) {
+			if err := s.appendJob(tx, j, cairn.EventJobStateChanged, "cairn", now, func(e *cairn.Event) {
 				e.State = j.State
+				e.Decision = ev.Decision
 				e.Data = map[string]any{"reason": "approval required at dispatch does not match", "decision_id": d.DecisionID}
-			})
+			}); err != nil {
+				return nil, err
+			}
+			return nil, s.maybeCompleteRun(tx, j, now)
 		}
 		applyDecision(j, ev)
 		j.State = cairn.StatePendingApproval

@@ -16,11 +16,23 @@ func canReadPolicy(p cairn.Principal) bool {
 	return p.HasAny(cairn.RolePolicyAdmin, cairn.RoleAuditor, cairn.RoleApprover)
 }
 
+// canChangePolicy: the system policy governs every tenant, so only policy
+// admins of the system tenant (default) may publish or roll it back.
+func canChangePolicy(p cairn.Principal) error {
+	if !p.Has(cairn.RolePolicyAdmin) {
+		return cairn.Forbidden(cairn.EForbidden, "changing policy needs the policy_admin role")
+	}
+	if p.Tenant != DefaultTenant {
+		return cairn.Forbidden(cairn.EForbidden, "the system policy is managed from tenant %q", DefaultTenant)
+	}
+	return nil
+}
+
 // Publish compiles a bundle and makes it the active snapshot. Publishing the
 // active bundle again changes nothing and writes no audit entry.
 func (s *Service) Publish(ctx context.Context, p cairn.Principal, req cairn.PublishRequest) (*cairn.PolicyChange, error) {
-	if !p.Has(cairn.RolePolicyAdmin) {
-		return nil, cairn.Forbidden(cairn.EForbidden, "publishing policy needs the policy_admin role")
+	if err := canChangePolicy(p); err != nil {
+		return nil, err
 	}
 	if err := validText("message", req.Message, 4096); err != nil {
 		return nil, err
@@ -39,8 +51,8 @@ func (s *Service) Publish(ctx context.Context, p cairn.Principal, req cairn.Publ
 
 // Rollback makes an earlier snapshot active again.
 func (s *Service) Rollback(ctx context.Context, p cairn.Principal, req cairn.RollbackRequest) (*cairn.PolicyChange, error) {
-	if !p.Has(cairn.RolePolicyAdmin) {
-		return nil, cairn.Forbidden(cairn.EForbidden, "rolling back policy needs the policy_admin role")
+	if err := canChangePolicy(p); err != nil {
+		return nil, err
 	}
 	if err := validText("message", req.Message, 4096); err != nil {
 		return nil, err

@@ -15,6 +15,9 @@ import (
 	"github.com/cairnhq/cairn"
 )
 
+// CodeRunNotOwned refuses a job for a run another principal started.
+const CodeRunNotOwned = "run_not_owned"
+
 // validID checks a client-chosen identifier: 1..256 bytes of
 // [A-Za-z0-9._:@-], not starting with '.' or '-'. Slashes, quotes, spaces and
 // control characters are refused so ids are safe in paths, logs and SQL.

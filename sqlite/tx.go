@@ -241,6 +241,12 @@ func (t *rtx) ListRunJobs(tenant, runID string) ([]*cairn.Job, error) {
 	return js, err
 }
 
+func (t *rtx) OpenRunJobs(tenant, runID string) (int, error) {
+	var n int
+	err := t.row(`SELECT count(*) FROM jobs WHERE tenant = ? AND run_id = ? AND state IN ('PENDING_APPROVAL', 'QUEUED', 'RUNNING')`, tenant, runID).Scan(&n)
+	return n, err
+}
+
 func (t *rtx) GetPayload(tenant, ptr string) (*cairn.Payload, error) {
 	p := &cairn.Payload{Tenant: tenant, Ptr: ptr}
 	err := t.row(`SELECT sha256, data FROM payloads WHERE tenant = ? AND ptr = ?`, tenant, ptr).Scan(&p.SHA256, &p.Data)
