@@ -44,8 +44,9 @@ type Server struct {
 	reg     *prometheus.Registry
 	reqs    *prometheus.CounterVec
 	latency *prometheus.HistogramVec
-	// Extra lets other packages (ledger endpoints, UI) add routes.
-	Extra *nethttp.ServeMux
+	// UI, when set, serves every path outside /api/ that no route matched
+	// (the web console).
+	UI nethttp.Handler
 }
 
 type ctxKey int
@@ -133,6 +134,10 @@ func (s *Server) routes() {
 
 // notFound answers unknown routes with 404, or 405 when another method would match.
 func (s *Server) notFound(w nethttp.ResponseWriter, r *nethttp.Request) {
+	if s.UI != nil && !strings.HasPrefix(r.URL.Path, "/api/") {
+		s.UI.ServeHTTP(w, r)
+		return
+	}
 	var allowed []string
 	for _, m := range []string{"GET", "POST", "DELETE"} {
 		if m == r.Method {
