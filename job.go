@@ -246,6 +246,17 @@ type Approval struct {
 	ResolutionLedger *LedgerRef `json:"resolution_ledger,omitempty"`
 
 	Seq int64 `json:"-"`
+	// Raw, when set by a store, is the approval's API JSON; it is served as is.
+	Raw json.RawMessage `json:"-"`
+}
+
+// MarshalJSON serves Raw when a store provided it.
+func (a *Approval) MarshalJSON() ([]byte, error) {
+	if a.Raw != nil {
+		return a.Raw, nil
+	}
+	type plain Approval
+	return json.Marshal((*plain)(a))
 }
 
 // Run groups jobs. The first job naming a run starts it.
@@ -312,6 +323,17 @@ type Event struct {
 	// Canon is the event's canonical JSON (Seq and Ledger unset), when the
 	// caller computed it ahead of the transaction; the store computes it otherwise.
 	Canon []byte `json:"-"`
+	// Raw, when set by a store, is the event's API JSON; it is served as is.
+	Raw json.RawMessage `json:"-"`
+}
+
+// MarshalJSON serves Raw when a store provided it.
+func (e *Event) MarshalJSON() ([]byte, error) {
+	if e.Raw != nil {
+		return e.Raw, nil
+	}
+	type plain Event
+	return json.Marshal((*plain)(e))
 }
 
 // LedgerEntry is one stored ledger row: the canonical body and its hashes.

@@ -31,6 +31,8 @@ type JobFilter struct {
 
 // ApprovalFilter selects approvals (newest first).
 type ApprovalFilter struct {
+	// RawOnly asks only for Seq and Raw (the API JSON), not decoded fields.
+	RawOnly                         bool
 	IncludeResolved                 bool
 	RunID, PolicyRuleID, ResolvedBy string
 	Since, Until                    time.Time
@@ -40,8 +42,10 @@ type ApprovalFilter struct {
 // EventFilter selects a run's timeline (oldest first, After = last seq seen)
 // or, with JobID, a job's events.
 type EventFilter struct {
-	RunID string
-	JobID string
+	// RawOnly asks only for Seq and Raw (the API JSON), not decoded fields.
+	RawOnly bool
+	RunID   string
+	JobID   string
 	Page
 }
 

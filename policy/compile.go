@@ -148,8 +148,13 @@ func (r *rule) info() RuleInfo {
 // ---------------------------------------------------------------------------
 // Errors
 
+// perr builds a 422; a known line is also named at the start of Message.
 func perr(line int, field, format string, args ...any) *cairn.Error {
-	return &cairn.Error{Status: 422, Code: cairn.EPolicy, Line: line, Field: field, Message: fmt.Sprintf(format, args...)}
+	msg := fmt.Sprintf(format, args...)
+	if line > 0 {
+		msg = "line " + strconv.Itoa(line) + ": " + msg
+	}
+	return &cairn.Error{Status: 422, Code: cairn.EPolicy, Line: line, Field: field, Message: msg}
 }
 
 func nodeErr(n *yaml.Node, field, format string, args ...any) *cairn.Error {
@@ -157,11 +162,7 @@ func nodeErr(n *yaml.Node, field, format string, args ...any) *cairn.Error {
 	if n != nil {
 		line = n.Line
 	}
-	msg := fmt.Sprintf(format, args...)
-	if line > 0 {
-		msg = fmt.Sprintf("line %d: %s", line, msg)
-	}
-	return &cairn.Error{Status: 422, Code: cairn.EPolicy, Line: line, Field: field, Message: msg}
+	return perr(line, field, format, args...)
 }
 
 var yamlLineRe = regexp.MustCompile(`line (\d+)`)
@@ -269,10 +270,7 @@ func yamlErr(text []byte, err error) *cairn.Error {
 			line = refineYAMLLine(text, msg, line+1)
 		}
 	}
-	if line > 0 {
-		return perr(line, "", "line %d: not valid YAML: %s", line, msg)
-	}
-	return perr(0, "", "not valid YAML: %s", msg)
+	return perr(line, "", "not valid YAML: %s", msg)
 }
 
 // refineYAMLLine finds the line that makes a parser error happen. libyaml
@@ -351,18 +349,18 @@ func checkBytes(text []byte) error {
 			case c == '\n':
 				line++
 			case c == '\t':
-				return perr(line, "", "line %d: tab character; indent and separate with spaces", line)
+				return perr(line, "", "tab character; indent and separate with spaces")
 			case c == '\r':
 				// CRLF line endings are fine.
 			case c < 0x20 || c == 0x7f:
-				return perr(line, "", "line %d: control character 0x%02x is not allowed", line, c)
+				return perr(line, "", "control character 0x%02x is not allowed", c)
 			}
 			i++
 			continue
 		}
 		r, n := utf8.DecodeRune(text[i:])
 		if r == utf8.RuneError && n == 1 {
-			return perr(line, "", "line %d: invalid UTF-8 (byte 0x%02x at offset %d)", line, c, i)
+			return perr(line, "", "invalid UTF-8 (byte 0x%02x at offset %d)", c, i)
 		}
 		i += n
 	}
@@ -1133,8 +1131,7 @@ func (c *compiler) when(r *rule, n *yaml.Node, field string) error {
 			default:
 				msg = "when: CEL type error" + where + ": " + iss.message
 			}
-			return &cairn.Error{Status: 422, Code: cairn.EPolicy, Line: line, Field: field,
-				Message: fmt.Sprintf("line %d: %s", line, msg)}
+			return perr(line, field, "%s", msg)
 		}
 		if c.progs == nil {
 			c.progs = map[string]cel.Program{}

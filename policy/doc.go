@@ -89,9 +89,15 @@
 // (input.?amount.orValue(0)) and the strings extension (version 4:
 // lowerAscii, split, …) are available. A `when` whose evaluation fails — a
 // missing key (input.amount on an input without it), a runtime type error,
-// the cost limit (100,000 units) — does not match; the trace says why
-// ("when: no such key: amount"). Use has(input.amount) or optional types to
-// test for presence.
+// the cost limit — does not match; the trace says why ("when: no such key:
+// amount"). Use has(input.amount) or optional types to test for presence.
+//
+// Expressions with comprehensions (exists, all, map, filter) or with
+// functions other than comparisons, arithmetic, in, size, startsWith,
+// endsWith, contains, case conversion, conversions and optionals run under
+// cel.CostLimit(100,000). The others do work linear in the size of the
+// expression and the job by construction and run without cost tracking,
+// which would double their evaluation time.
 //
 // # Errors
 //

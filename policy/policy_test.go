@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -657,4 +658,17 @@ func FuzzCompile(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestErrorMessagesNameTheLine(t *testing.T) {
+	for _, src := range []string{"~\n", "rules:\n  - id: a\n    when: 'x'\n", "\t", "default: x\n", "a: [\n"} {
+		_, err := Compile([]byte(src))
+		var ce *cairn.Error
+		if !errors.As(err, &ce) {
+			t.Fatalf("%q: %v", src, err)
+		}
+		if ce.Line > 0 && !strings.HasPrefix(ce.Message, "line "+strconv.Itoa(ce.Line)+": ") {
+			t.Errorf("%q: message %q does not start with its line %d", src, ce.Message, ce.Line)
+		}
+	}
 }

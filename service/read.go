@@ -84,6 +84,7 @@ func (s *Service) ListApprovals(ctx context.Context, p cairn.Principal, f cairn.
 		return nil, cairn.Forbidden(cairn.EForbidden, "the approval queue needs the approver or auditor role")
 	}
 	var out []*cairn.Approval
+	f.RawOnly = true
 	err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
 		var err error
 		out, err = tx.ListApprovals(p.Tenant, f)
@@ -134,7 +135,7 @@ func (s *Service) Timeline(ctx context.Context, p cairn.Principal, runID string,
 			return err
 		}
 		var err error
-		out, err = tx.ListEvents(p.Tenant, cairn.EventFilter{RunID: runID, Page: page})
+		out, err = tx.ListEvents(p.Tenant, cairn.EventFilter{RunID: runID, Page: page, RawOnly: true})
 		return err
 	})
 	return out, err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -266,7 +267,7 @@ type envelope struct {
 	Event    cairn.Event `json:"event"`
 }
 
-func (t *rtx) events(query string, args ...any) ([]*cairn.Event, error) {
+func (t *rtx) events(raw bool, query string, args ...any) ([]*cairn.Event, error) {
 	rows, err := t.query(query, args...)
 	if err != nil {
 		return nil, err
@@ -277,6 +278,14 @@ func (t *rtx) events(query string, args ...any) ([]*cairn.Event, error) {
 		var body, leaf string
 		if err := rows.Scan(&body, &leaf); err != nil {
 			return nil, err
+		}
+		if raw {
+			ev, err := apiEvent(body, leaf)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ev)
+			continue
 		}
 		var env envelope
 		if err := json.Unmarshal([]byte(body), &env); err != nil {
@@ -292,15 +301,62 @@ func (t *rtx) events(query string, args ...any) ([]*cairn.Event, error) {
 	return out, rows.Err()
 }
 
+// apiEvent builds an event's API JSON from its canonical ledger body without
+// decoding it: the body is {"event":E,"index":I,"prev_hash":P[,"run_seq":S],"tenant":T}
+// with members in that order (JCS), and T and P cannot contain the
+// separator searched for, so the last `,"index":` ends E.
+func apiEvent(body, leaf string) (*cairn.Event, error) {
+	const head = `{"event":{`
+	k := strings.LastIndex(body, `,"index":`)
+	if !strings.HasPrefix(body, head) || k < len(head) || body[k-1] != '}' {
+		return nil, fmt.Errorf("sqlite: corrupt ledger body")
+	}
+	event := body[len(head)-1 : k]
+	rest := body[k+len(`,"index":`):]
+	idx, rest, ok := strings.Cut(rest, ",")
+	if !ok {
+		return nil, fmt.Errorf("sqlite: corrupt ledger body")
+	}
+	var seq string
+	if i := strings.Index(rest, `"run_seq":`); i >= 0 {
+		seq, _, _ = strings.Cut(rest[i+len(`"run_seq":`):], ",")
+	}
+	index, err := strconv.ParseUint(idx, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: corrupt ledger index")
+	}
+	var b strings.Builder
+	b.Grow(len(event) + 120)
+	b.WriteString(`{"ledger":{"index":`)
+	b.WriteString(idx)
+	b.WriteString(`,"leaf_hash":"`)
+	b.WriteString(leaf)
+	b.WriteString(`"},`)
+	var n int64
+	if seq != "" {
+		if n, err = strconv.ParseInt(seq, 10, 64); err != nil {
+			return nil, fmt.Errorf("sqlite: corrupt run_seq")
+		}
+		b.WriteString(`"seq":`)
+		b.WriteString(seq)
+		b.WriteString(",")
+	}
+	if event == "{}" {
+		return nil, fmt.Errorf("sqlite: empty ledger event")
+	}
+	b.WriteString(event[1:])
+	return &cairn.Event{Seq: n, Ledger: &cairn.LedgerRef{Index: index, LeafHash: leaf}, Raw: json.RawMessage(b.String())}, nil
+}
+
 func (t *rtx) ListEvents(tenant string, f cairn.EventFilter) ([]*cairn.Event, error) {
 	if f.RunID != "" {
-		return t.events(`SELECT body, leaf_hash FROM ledger WHERE tenant = ? AND run_id = ? AND run_seq > ? ORDER BY run_seq LIMIT ?`, tenant, f.RunID, f.After, f.Limit)
+		return t.events(f.RawOnly, `SELECT body, leaf_hash FROM ledger WHERE tenant = ? AND run_id = ? AND run_seq > ? ORDER BY run_seq LIMIT ?`, tenant, f.RunID, f.After, f.Limit)
 	}
-	return t.events(`SELECT body, leaf_hash FROM ledger INDEXED BY ledger_job WHERE tenant = ? AND job_id = ? AND idx >= ? ORDER BY idx LIMIT ?`, tenant, f.JobID, f.After, f.Limit)
+	return t.events(f.RawOnly, `SELECT body, leaf_hash FROM ledger INDEXED BY ledger_job WHERE tenant = ? AND job_id = ? AND idx >= ? ORDER BY idx LIMIT ?`, tenant, f.JobID, f.After, f.Limit)
 }
 
 func (t *rtx) ListDecisions(tenant, jobID string) ([]*cairn.Decision, error) {
-	evs, err := t.events(`SELECT body, leaf_hash FROM ledger INDEXED BY ledger_job WHERE tenant = ? AND job_id = ? AND type = 'policy_decided' ORDER BY idx`, tenant, jobID)
+	evs, err := t.events(false, `SELECT body, leaf_hash FROM ledger INDEXED BY ledger_job WHERE tenant = ? AND job_id = ? AND type = 'policy_decided' ORDER BY idx`, tenant, jobID)
 	if err != nil {
 		return nil, err
 	}
@@ -374,12 +430,33 @@ func (t *rtx) ListApprovals(tenant string, f cairn.ApprovalFilter) ([]*cairn.App
 	}
 	args = append(args, f.Limit)
 	rows, err := t.query(`SELECT seq, body FROM approvals WHERE `+strings.Join(where, " AND ")+` ORDER BY seq DESC LIMIT ?`, args...)
+	if f.RawOnly {
+		return rawApprovals(rows, err)
+	}
 	as, seqs, err := scanBodies[cairn.Approval](rows, err, true)
 	for i := range as {
 		as[i].Seq = seqs[i]
 		as[i].Tenant = tenant
 	}
 	return as, err
+}
+
+func rawApprovals(rows *sql.Rows, err error) ([]*cairn.Approval, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*cairn.Approval
+	for rows.Next() {
+		a := &cairn.Approval{}
+		var body []byte
+		if err := rows.Scan(&a.Seq, &body); err != nil {
+			return nil, err
+		}
+		a.Raw = body
+		out = append(out, a)
+	}
+	return out, rows.Err()
 }
 
 func (t *rtx) DueApprovals(now time.Time, limit int) ([]*cairn.Approval, error) {
