@@ -397,3 +397,29 @@ type OutputRule struct {
 	Actions  []string `json:"actions,omitempty"` // action globs; empty = all
 	Decision string   `json:"decision"`          // ALLOW | REDACT | QUARANTINE
 }
+
+// NodeID names a node of a tenant's Merkle tree (RFC 6962): level 0 are the
+// leaves; the node at (level, index) covers leaves [index<<level, (index+1)<<level).
+type NodeID struct {
+	Level uint
+	Index uint64
+}
+
+// Checkpoint is a signed tree head of a tenant's ledger: the C2SP signed
+// note committing to the first Size entries.
+type Checkpoint struct {
+	Tenant       string        `json:"tenant"`
+	Size         uint64        `json:"size"`
+	RootHash     string        `json:"root_hash"` // hex
+	Note         string        `json:"note"`
+	CreatedAt    time.Time     `json:"created_at"`
+	Cosignatures []Cosignature `json:"cosignatures"`
+}
+
+// Cosignature is a witness's signature over a checkpoint, kept as the
+// witness's signed note (the checkpoint text with the witness's signature line).
+type Cosignature struct {
+	Witness   string    `json:"witness"`
+	Note      string    `json:"note"`
+	CreatedAt time.Time `json:"created_at"`
+}

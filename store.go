@@ -87,6 +87,13 @@ type ReadTx interface {
 
 	LedgerSize(tenant string) (uint64, error)
 	LedgerEntries(tenant string, from uint64, limit int) ([]*LedgerEntry, error)
+	// LedgerNodes returns the hashes of complete Merkle subtrees of the tenant's ledger.
+	LedgerNodes(tenant string, ids []NodeID) ([][32]byte, error)
+	Tenants() ([]string, error)
+	LatestCheckpoint(tenant string) (*Checkpoint, error) // nil, nil when none
+	GetCheckpoint(tenant string, size uint64) (*Checkpoint, error)
+	// ListCheckpoints pages newest first; After is a tree size.
+	ListCheckpoints(tenant string, p Page) ([]*Checkpoint, error)
 
 	// DueApprovals returns pending approvals whose expires_at <= now, across tenants.
 	DueApprovals(now time.Time, limit int) ([]*Approval, error)
@@ -123,8 +130,12 @@ type Tx interface {
 	InsertPolicyAudit(a *PolicyAudit) error
 
 	// AppendEvent appends ev to its tenant's ledger (assigning ev.Ledger and
-	// ev.PrevHash) and, if ev.RunID is set, to the run's timeline (assigning ev.Seq).
+	// ev.PrevHash), extends the tenant's Merkle tree, and, if ev.RunID is
+	// set, appends it to the run's timeline (assigning ev.Seq).
 	AppendEvent(ev *Event) error
+
+	InsertCheckpoint(c *Checkpoint) error // no-op when one exists at that size
+	InsertCosignature(tenant string, size uint64, c *Cosignature) error
 
 	// AfterCommit registers fn to run once the transaction is durable.
 	AfterCommit(fn func())

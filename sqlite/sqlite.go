@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/ledger"
 	_ "modernc.org/sqlite" // driver "sqlite"
 )
 
@@ -51,6 +52,7 @@ type Store struct {
 	stmts map[string]*sql.Stmt
 	heads map[string]head // ledger head per tenant, committed
 	runs  map[string]int64
+	trees map[string]*ledger.Appender
 }
 
 type head struct {
@@ -127,6 +129,7 @@ func Open(dir string) (*Store, error) {
 		stmts: map[string]*sql.Stmt{},
 		heads: map[string]head{},
 		runs:  map[string]int64{},
+		trees: map[string]*ledger.Appender{},
 	}
 	go s.writer()
 	go s.checkpointer()
@@ -165,6 +168,12 @@ func migrate(ctx context.Context, c *sql.Conn) error {
 		if _, err := c.ExecContext(ctx, `INSERT INTO schema_migrations(version) VALUES (?)`, version); err != nil {
 			c.ExecContext(ctx, "ROLLBACK")
 			return err
+		}
+		if version == "0002_merkle" {
+			if err := backfillNodes(ctx, c); err != nil {
+				c.ExecContext(ctx, "ROLLBACK")
+				return fmt.Errorf("sqlite: backfill merkle nodes: %w", err)
+			}
 		}
 		if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
 			return err
@@ -290,7 +299,7 @@ func (s *Store) commit(batch []*op) {
 	start := time.Now()
 	s.stats.batches.Add(1)
 	s.stats.ops.Add(int64(len(batch)))
-	batchHeads, batchRuns, anyOK, err := s.runBatch(ctx, batch, false)
+	bs, anyOK, err := s.runBatch(ctx, batch, false)
 	if err == errRetryGuarded && len(batch) == 1 {
 		// A lone op needs no rerun: its failure is the transaction's.
 		s.wconn.ExecContext(ctx, "ROLLBACK")
@@ -299,7 +308,7 @@ func (s *Store) commit(batch []*op) {
 	}
 	if err == errRetryGuarded {
 		s.wconn.ExecContext(ctx, "ROLLBACK")
-		batchHeads, batchRuns, anyOK, err = s.runBatch(ctx, batch, true)
+		bs, anyOK, err = s.runBatch(ctx, batch, true)
 	}
 	if err != nil {
 		s.wconn.ExecContext(ctx, "ROLLBACK")
@@ -319,17 +328,21 @@ func (s *Store) commit(batch []*op) {
 		// Caches may now be ahead of the database: drop them.
 		s.heads = map[string]head{}
 		s.runs = map[string]int64{}
+		s.trees = map[string]*ledger.Appender{}
 		for _, o := range batch {
 			o.after = nil
 		}
 		finish(fmt.Errorf("sqlite: commit: %w", err))
 		return
 	}
-	for k, v := range batchHeads {
+	for k, v := range bs.heads {
 		s.heads[k] = v
 	}
-	for k, v := range batchRuns {
+	for k, v := range bs.runs {
 		s.runs[k] = v
+	}
+	for k, v := range bs.trees {
+		s.trees[k] = v
 	}
 	finish(nil)
 }
@@ -338,19 +351,25 @@ var errRetryGuarded = errors.New("sqlite: an op failed; rerun the batch with sav
 
 // runBatch begins a transaction and runs every op in it. Unguarded, the
 // first failing op aborts the run with errRetryGuarded.
-func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (map[string]head, map[string]int64, bool, error) {
+// batchState is what a batch's ops changed in the writer's caches.
+type batchState struct {
+	heads map[string]head
+	runs  map[string]int64
+	trees map[string]*ledger.Appender
+}
+
+func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (batchState, bool, error) {
+	bs := batchState{heads: map[string]head{}, runs: map[string]int64{}, trees: map[string]*ledger.Appender{}}
 	if _, err := s.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return nil, nil, false, fmt.Errorf("sqlite: begin: %w", err)
+		return bs, false, fmt.Errorf("sqlite: begin: %w", err)
 	}
-	batchHeads := map[string]head{}
-	batchRuns := map[string]int64{}
 	anyOK := false
 	for _, o := range batch {
 		o.err, o.after = nil, nil
 		if err := o.ctx.Err(); err != nil {
 			o.err = err
 			if !guarded {
-				return nil, nil, false, errRetryGuarded
+				return bs, false, errRetryGuarded
 			}
 			continue
 		}
@@ -360,11 +379,13 @@ func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (map[st
 				continue
 			}
 		}
-		t := &wtx{rtx: rtx{ctx: ctx, q: s.wconn, stmts: s.stmts}, s: s, heads: map[string]head{}, runs: map[string]int64{}, batchHeads: batchHeads, batchRuns: batchRuns}
+		t := &wtx{rtx: rtx{ctx: ctx, q: s.wconn, stmts: s.stmts}, s: s,
+			heads: map[string]head{}, runs: map[string]int64{}, trees: map[string]*ledger.Appender{},
+			batchHeads: bs.heads, batchRuns: bs.runs, batchTrees: bs.trees}
 		err := runSafely(o.fn, t)
 		if err != nil && !guarded {
 			o.err = err // kept for a lone op; a guarded rerun resets it
-			return nil, nil, false, errRetryGuarded
+			return bs, false, errRetryGuarded
 		}
 		if guarded {
 			if err != nil {
@@ -381,15 +402,18 @@ func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (map[st
 			}
 		}
 		for k, v := range t.heads {
-			batchHeads[k] = v
+			bs.heads[k] = v
 		}
 		for k, v := range t.runs {
-			batchRuns[k] = v
+			bs.runs[k] = v
+		}
+		for k, v := range t.trees {
+			bs.trees[k] = v
 		}
 		o.after = t.after
 		anyOK = true
 	}
-	return batchHeads, batchRuns, anyOK, nil
+	return bs, anyOK, nil
 }
 
 // CheckpointEvery is how often the checkpointer copies committed WAL frames

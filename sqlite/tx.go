@@ -634,10 +634,14 @@ type wtx struct {
 	s          *Store
 	heads      map[string]head  // ledger heads changed by this op
 	runs       map[string]int64 // run seqs changed by this op
-	batchHeads map[string]head  // changed by earlier ops of the batch
+	trees      map[string]*ledger.Appender
+	batchHeads map[string]head // changed by earlier ops of the batch
 	batchRuns  map[string]int64
+	batchTrees map[string]*ledger.Appender
 	after      []func()
 }
+
+func isUnique(err error) bool { return strings.Contains(err.Error(), "UNIQUE") }
 
 func (t *wtx) AfterCommit(fn func()) { t.after = append(t.after, fn) }
 
@@ -861,13 +865,17 @@ func (t *wtx) AppendEvent(ev *cairn.Event) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: canonical envelope: %w", err)
 	}
-	leaf := ledger.HashHex(ledger.LeafHash(body))
+	leafHash := ledger.LeafHash(body)
+	leaf := ledger.HashHex(leafHash)
 	var runSeq any
 	if ev.Seq > 0 {
 		runSeq = ev.Seq
 	}
 	if _, err := t.exec(`INSERT INTO ledger(tenant, idx, type, run_id, run_seq, job_id, body, leaf_hash, prev_hash) VALUES (?,?,?,?,?,?,?,?,?)`,
 		ev.Tenant, h.size, ev.Type, nullStr(string(ev.RunID)), runSeq, nullStr(string(ev.JobID)), string(body), leaf, h.hash); err != nil {
+		return err
+	}
+	if err := t.extendTree(ev.Tenant, h.size, leafHash); err != nil {
 		return err
 	}
 	ev.Ledger = &cairn.LedgerRef{Index: h.size, LeafHash: leaf}

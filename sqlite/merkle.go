@@ -1,0 +1,291 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/ledger"
+	"github.com/transparency-dev/merkle/compact"
+)
+
+// StoredLevel is the lowest Merkle level persisted in ledger_nodes. Nodes
+// below it cover at most 2^(StoredLevel-1) leaves and are recomputed from
+// leaf hashes, which keeps tree maintenance to one row per 8 leaves.
+const StoredLevel = 4
+
+// nodeReader adapts a read transaction to ledger.NodeReader for one tenant.
+type nodeReader struct {
+	t      *rtx
+	tenant string
+}
+
+func (r nodeReader) Nodes(ids []compact.NodeID) ([][32]byte, error) {
+	cids := make([]cairn.NodeID, len(ids))
+	for i, id := range ids {
+		cids[i] = cairn.NodeID{Level: id.Level, Index: id.Index}
+	}
+	return r.t.LedgerNodes(r.tenant, cids)
+}
+
+func (t *rtx) LedgerNodes(tenant string, ids []cairn.NodeID) ([][32]byte, error) {
+	out := make([][32]byte, len(ids))
+	for i, id := range ids {
+		if id.Level >= 64 {
+			return nil, fmt.Errorf("sqlite: node level %d", id.Level)
+		}
+		if id.Level >= StoredLevel {
+			var h []byte
+			err := t.row(`SELECT hash FROM ledger_nodes WHERE tenant = ? AND level = ? AND idx = ?`, tenant, id.Level, id.Index).Scan(&h)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, fmt.Errorf("%w: level %d index %d", ledger.ErrNodeMissing, id.Level, id.Index)
+			}
+			if err != nil {
+				return nil, err
+			}
+			if len(h) != 32 {
+				return nil, fmt.Errorf("sqlite: corrupt node hash")
+			}
+			copy(out[i][:], h)
+			continue
+		}
+		from := id.Index << id.Level
+		n := uint64(1) << id.Level
+		leaves, err := t.leafHashes(tenant, from, n)
+		if err != nil {
+			return nil, err
+		}
+		if uint64(len(leaves)) != n {
+			return nil, fmt.Errorf("%w: level %d index %d", ledger.ErrNodeMissing, id.Level, id.Index)
+		}
+		for len(leaves) > 1 {
+			next := leaves[:0:0]
+			for j := 0; j < len(leaves); j += 2 {
+				var h [32]byte
+				copy(h[:], ledger.HashChildren(leaves[j][:], leaves[j+1][:]))
+				next = append(next, h)
+			}
+			leaves = next
+		}
+		out[i] = leaves[0]
+	}
+	return out, nil
+}
+
+func (t *rtx) leafHashes(tenant string, from, n uint64) ([][32]byte, error) {
+	rows, err := t.query(`SELECT leaf_hash FROM ledger WHERE tenant = ? AND idx >= ? AND idx < ? ORDER BY idx`, tenant, from, from+n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][32]byte
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		var h [32]byte
+		if b, err := hex.DecodeString(s); err != nil || len(b) != 32 {
+			return nil, fmt.Errorf("sqlite: corrupt leaf hash")
+		} else {
+			copy(h[:], b)
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// tree returns the op-local Merkle appender of a tenant at ledger size size.
+func (t *wtx) tree(tenant string, size uint64) (*ledger.Appender, error) {
+	if a, ok := t.trees[tenant]; ok {
+		return a, nil
+	}
+	var a *ledger.Appender
+	if b, ok := t.batchTrees[tenant]; ok {
+		a = b.Clone()
+	} else if b, ok := t.s.trees[tenant]; ok {
+		a = b.Clone()
+	} else {
+		var err error
+		if a, err = ledger.ResumeAppender(size, nodeReader{t: &t.rtx, tenant: tenant}); err != nil {
+			return nil, fmt.Errorf("sqlite: resume merkle tree of %q at %d: %w", tenant, size, err)
+		}
+	}
+	if a.Size() != size {
+		return nil, fmt.Errorf("sqlite: merkle tree of %q has %d leaves, ledger has %d", tenant, a.Size(), size)
+	}
+	t.trees[tenant] = a
+	return a, nil
+}
+
+// extendTree appends a leaf to the tenant's tree and stores the new nodes.
+func (t *wtx) extendTree(tenant string, size uint64, leaf [32]byte) error {
+	a, err := t.tree(tenant, size)
+	if err != nil {
+		return err
+	}
+	nodes, err := a.Append(leaf)
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if n.Level < StoredLevel {
+			continue
+		}
+		if _, err := t.exec(`INSERT INTO ledger_nodes(tenant, level, idx, hash) VALUES (?,?,?,?)`, tenant, n.Level, n.Index, n.Hash[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// backfillNodes builds ledger_nodes for ledgers written before the tree existed.
+func backfillNodes(ctx context.Context, c *sql.Conn) error {
+	rows, err := c.QueryContext(ctx, `SELECT DISTINCT tenant FROM ledger`)
+	if err != nil {
+		return err
+	}
+	var tenants []string
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		tenants = append(tenants, s)
+	}
+	rows.Close()
+	for _, tenant := range tenants {
+		r, err := c.QueryContext(ctx, `SELECT leaf_hash FROM ledger WHERE tenant = ? ORDER BY idx`, tenant)
+		if err != nil {
+			return err
+		}
+		a := ledger.NewAppender()
+		var nodes []ledger.Node
+		for r.Next() {
+			var s string
+			if err := r.Scan(&s); err != nil {
+				r.Close()
+				return err
+			}
+			var h [32]byte
+			b, _ := hex.DecodeString(s)
+			copy(h[:], b)
+			ns, err := a.Append(h)
+			if err != nil {
+				r.Close()
+				return err
+			}
+			nodes = append(nodes, ns...)
+		}
+		r.Close()
+		for _, n := range nodes {
+			if n.Level < StoredLevel {
+				continue
+			}
+			if _, err := c.ExecContext(ctx, `INSERT OR IGNORE INTO ledger_nodes(tenant, level, idx, hash) VALUES (?,?,?,?)`, tenant, n.Level, n.Index, n.Hash[:]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// --- checkpoints ---
+
+func (t *rtx) Tenants() ([]string, error) {
+	rows, err := t.query(`SELECT tenant FROM tenants ORDER BY tenant`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func (t *rtx) checkpoints(query string, args ...any) ([]*cairn.Checkpoint, error) {
+	rows, err := t.query(query, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []*cairn.Checkpoint
+	for rows.Next() {
+		c := &cairn.Checkpoint{}
+		var created int64
+		if err := rows.Scan(&c.Tenant, &c.Size, &c.RootHash, &c.Note, &created); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		c.CreatedAt = time.Unix(0, created).UTC()
+		c.Cosignatures = []cairn.Cosignature{}
+		out = append(out, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, c := range out {
+		rs, err := t.query(`SELECT witness, note, created_at FROM cosignatures WHERE tenant = ? AND size = ? ORDER BY witness`, c.Tenant, c.Size)
+		if err != nil {
+			return nil, err
+		}
+		for rs.Next() {
+			var cs cairn.Cosignature
+			var created int64
+			if err := rs.Scan(&cs.Witness, &cs.Note, &created); err != nil {
+				rs.Close()
+				return nil, err
+			}
+			cs.CreatedAt = time.Unix(0, created).UTC()
+			c.Cosignatures = append(c.Cosignatures, cs)
+		}
+		rs.Close()
+	}
+	return out, nil
+}
+
+const checkpointCols = `tenant, size, root_hash, note, created_at`
+
+func (t *rtx) LatestCheckpoint(tenant string) (*cairn.Checkpoint, error) {
+	cs, err := t.checkpoints(`SELECT `+checkpointCols+` FROM checkpoints WHERE tenant = ? ORDER BY size DESC LIMIT 1`, tenant)
+	if err != nil || len(cs) == 0 {
+		return nil, err
+	}
+	return cs[0], nil
+}
+
+func (t *rtx) GetCheckpoint(tenant string, size uint64) (*cairn.Checkpoint, error) {
+	cs, err := t.checkpoints(`SELECT `+checkpointCols+` FROM checkpoints WHERE tenant = ? AND size = ?`, tenant, size)
+	if err != nil {
+		return nil, err
+	}
+	if len(cs) == 0 {
+		return nil, cairn.NotFound("no checkpoint of size %d", size)
+	}
+	return cs[0], nil
+}
+
+func (t *rtx) ListCheckpoints(tenant string, p cairn.Page) ([]*cairn.Checkpoint, error) {
+	return t.checkpoints(`SELECT `+checkpointCols+` FROM checkpoints WHERE tenant = ? AND (? = 0 OR size < ?) ORDER BY size DESC LIMIT ?`, tenant, p.After, p.After, p.Limit)
+}
+
+func (t *wtx) InsertCheckpoint(c *cairn.Checkpoint) error {
+	_, err := t.exec(`INSERT INTO checkpoints(tenant, size, root_hash, note, created_at) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING`, c.Tenant, c.Size, c.RootHash, c.Note, c.CreatedAt.UnixNano())
+	return err
+}
+
+func (t *wtx) InsertCosignature(tenant string, size uint64, c *cairn.Cosignature) error {
+	_, err := t.exec(`INSERT INTO cosignatures(tenant, size, witness, note, created_at) VALUES (?,?,?,?,?)`, tenant, size, c.Witness, c.Note, c.CreatedAt.UnixNano())
+	if err != nil && isUnique(err) {
+		return cairn.Conflict(cairn.EConflict, "witness %q already cosigned checkpoint %d", c.Witness, size)
+	}
+	return err
+}
