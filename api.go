@@ -57,11 +57,34 @@ type LeasedJob struct {
 	Receipt        *DispatchReceipt  `json:"receipt,omitempty"`
 }
 
-// DispatchReceipt proves the dispatch decision is in the ledger.
+// DispatchReceipt proves the dispatch decision is in the ledger: the
+// decision's canonical ledger body, its position, and an inclusion proof to
+// a signed checkpoint. A worker checks it before running the job (no log,
+// no run); see ledger.VerifyReceipt.
 type DispatchReceipt struct {
 	DecisionID string     `json:"decision_id"`
 	JobHash    string     `json:"job_hash"`
 	Ledger     *LedgerRef `json:"ledger"`
+	Body       string     `json:"body,omitempty"`       // canonical ledger entry of the dispatch decision
+	Checkpoint string     `json:"checkpoint,omitempty"` // signed note covering it
+	TreeSize   uint64     `json:"tree_size,omitempty"`
+	Inclusion  []string   `json:"inclusion,omitempty"` // hex hashes, leaf to root
+}
+
+// InclusionProof proves one ledger entry is in a tree (hex hashes, leaf to root).
+type InclusionProof struct {
+	Index    uint64   `json:"index"`
+	LeafHash string   `json:"leaf_hash"`
+	Hashes   []string `json:"hashes"`
+}
+
+// EvidenceProof proves a job's evidence items are in a signed checkpoint.
+type EvidenceProof struct {
+	Checkpoint string           `json:"checkpoint"` // C2SP signed note
+	TreeSize   uint64           `json:"tree_size"`
+	RootHash   string           `json:"root_hash"`
+	PublicKey  string           `json:"public_key"` // note verifier key of the log
+	Inclusion  []InclusionProof `json:"inclusion"`
 }
 
 // LeaseResponse is the answer of POST /api/v1/workers/lease.
@@ -171,6 +194,8 @@ type DecisionRecord struct {
 	Decisions []*Decision `json:"decisions"`
 	Approval  *Approval   `json:"approval"`
 	Events    []*Event    `json:"events"`
+	// Proof includes every event above in a signed checkpoint.
+	Proof *EvidenceProof `json:"proof,omitempty"`
 }
 
 // RecordOutputSafety is the output_safety member of the decision record.

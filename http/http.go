@@ -128,6 +128,7 @@ func (s *Server) routes() {
 	s.Handle("DELETE /api/v1/keys/{id}", s.revokeKey)
 
 	s.Handle("GET /api/v1/ledger/entries", s.ledgerEntries)
+	s.ledgerRoutes()
 
 	m.HandleFunc("/", s.notFound)
 }

@@ -371,8 +371,17 @@ func (s *Service) Lease(ctx context.Context, p cairn.Principal, req cairn.LeaseR
 	for {
 		wake := s.queued.Wait()
 		jobs, err := s.leaseOnce(ctx, p, req, globs, leaseFor)
-		if err != nil || len(jobs) > 0 {
-			return jobs, err
+		if err != nil {
+			return nil, err
+		}
+		if len(jobs) > 0 {
+			// No log, no run: each job carries its signed dispatch receipt.
+			for _, j := range jobs {
+				if err := s.receipt(ctx, p.Tenant, j.Receipt); err != nil {
+					return nil, err
+				}
+			}
+			return jobs, nil
 		}
 		left := time.Until(deadline)
 		if left <= 0 {

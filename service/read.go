@@ -224,7 +224,17 @@ func (s *Service) Evidence(ctx context.Context, p cairn.Principal, jobID string)
 		}
 		return nil
 	})
-	return rec, err
+	if err != nil {
+		return nil, err
+	}
+	refs := make([]*cairn.LedgerRef, 0, len(rec.Events))
+	for _, e := range rec.Events {
+		refs = append(refs, e.Ledger)
+	}
+	if rec.Proof, err = s.proveEvents(ctx, p.Tenant, refs); err != nil {
+		return nil, err
+	}
+	return rec, nil
 }
 
 // LedgerEntries pages through a tenant's ledger (auditor only).

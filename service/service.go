@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/policy"
 )
 
@@ -45,6 +46,9 @@ type Service struct {
 	keyCache sync.Map // key hash -> cachedKey
 	active   atomic.Pointer[activePolicy]
 
+	ledgerKey    *ledger.Key
+	originPrefix string
+
 	queued   notifier // fires when a job becomes QUEUED
 	deadline notifier // fires when an earlier approval/lease deadline may exist
 
@@ -62,7 +66,7 @@ func New(store cairn.Store, log *slog.Logger, salt []byte) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Service{Store: store, Log: log, Salt: salt, stop: make(chan struct{})}
+	s := &Service{Store: store, Log: log, Salt: salt, stop: make(chan struct{}), originPrefix: DefaultOriginPrefix}
 	s.queued.init()
 	s.deadline.init()
 	return s
@@ -75,6 +79,10 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	s.wg.Add(1)
 	go s.expiryLoop()
+	if s.ledgerKey != nil {
+		s.wg.Add(1)
+		go s.checkpointLoop()
+	}
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	cairnhttp "github.com/cairnhq/cairn/http"
+	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/service"
 	"github.com/cairnhq/cairn/sqlite"
 )
@@ -108,6 +109,11 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 		return fmt.Errorf("findings salt: %w", err)
 	}
 	svc := service.New(store, log, salt)
+	ledgerKey, err := ledger.LoadOrCreateKey(filepath.Join(dataDir, "ledger.key"), "cairn")
+	if err != nil {
+		return fmt.Errorf("ledger signing key: %w", err)
+	}
+	svc.SetLedgerKey(ledgerKey, envOr("CAIRN_ORIGIN_PREFIX", service.DefaultOriginPrefix))
 	envKey := os.Getenv("CAIRN_ADMIN_KEY")
 	key, err := svc.Bootstrap(ctx, envKey)
 	if err != nil {

@@ -1,0 +1,285 @@
+package service
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/verify"
+)
+
+// ExportFilter selects what an evidence export contains. With no member set
+// the export is the tenant's whole ledger.
+type ExportFilter struct {
+	RunID, JobID    string
+	Since, Until    time.Time
+	ConsistencyFrom []uint64 // older tree sizes to prove consistency from
+}
+
+// Export assembles a self-contained evidence bundle: the selected ledger
+// entries with proofs to a fresh signed checkpoint, the public key, the
+// policy texts the decisions refer to, the payloads the entries commit to,
+// and the job rows. Auditors (and admins) only.
+func (s *Service) Export(ctx context.Context, p cairn.Principal, f ExportFilter) (*ledger.Bundle, error) {
+	if !p.Has(cairn.RoleAuditor) {
+		return nil, cairn.Forbidden(cairn.EForbidden, "exporting evidence needs the auditor role")
+	}
+	if f.RunID != "" {
+		if err := validID("run_id", f.RunID); err != nil {
+			return nil, err
+		}
+	}
+	if f.JobID != "" {
+		if err := validID("job_id", f.JobID); err != nil {
+			return nil, err
+		}
+	}
+	origin, key, err := s.LedgerKey(p.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	// The job rows must be as of the checkpoint: retry if the ledger moves
+	// between signing and reading.
+	for attempt := 0; ; attempt++ {
+		cp, err := s.IssueCheckpoint(ctx, p.Tenant)
+		if err != nil {
+			return nil, err
+		}
+		var b *ledger.Bundle
+		moved := false
+		err = s.Store.View(ctx, func(tx cairn.ReadTx) error {
+			size, err := tx.LedgerSize(p.Tenant)
+			if err != nil {
+				return err
+			}
+			if size != cp.Size {
+				moved = true
+				return nil
+			}
+			in, err := s.exportInput(tx, p.Tenant, cp, f)
+			if err != nil {
+				return err
+			}
+			in.Origin, in.PublicKey = origin, key
+			b, err = ledger.BuildBundle(*in)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if !moved {
+			return b, nil
+		}
+		if attempt == 5 {
+			return nil, cairn.Errorf(503, cairn.EUnavailable, "the ledger is growing too fast to export a consistent snapshot; retry")
+		}
+	}
+}
+
+func (s *Service) exportInput(tx cairn.ReadTx, tenant string, cp *cairn.Checkpoint, f ExportFilter) (*ledger.BundleInput, error) {
+	var idx []uint64
+	add := func(evs []*cairn.Event) {
+		for _, e := range evs {
+			if e.Ledger.Index < cp.Size {
+				idx = append(idx, e.Ledger.Index)
+			}
+		}
+	}
+	switch {
+	case f.JobID != "":
+		if _, err := tx.GetJob(tenant, f.JobID); err != nil {
+			return nil, err
+		}
+		evs, err := tx.ListEvents(tenant, cairn.EventFilter{JobID: f.JobID, Page: cairn.Page{Limit: 1 << 20}})
+		if err != nil {
+			return nil, err
+		}
+		add(evs)
+	case f.RunID != "":
+		if _, err := tx.GetRun(tenant, f.RunID); err != nil {
+			return nil, err
+		}
+		evs, err := tx.ListEvents(tenant, cairn.EventFilter{RunID: f.RunID, Page: cairn.Page{Limit: 1 << 20}})
+		if err != nil {
+			return nil, err
+		}
+		add(evs)
+	}
+	var entries []ledger.Entry
+	if idx != nil {
+		for _, i := range idx {
+			es, err := tx.LedgerEntries(tenant, i, 1)
+			if err != nil {
+				return nil, err
+			}
+			entries = append(entries, ledger.Entry{Index: es[0].Index, Body: string(es[0].Body)})
+		}
+	} else {
+		for from := uint64(0); from < cp.Size; {
+			es, err := tx.LedgerEntries(tenant, from, 10000)
+			if err != nil {
+				return nil, err
+			}
+			if len(es) == 0 {
+				break
+			}
+			for _, e := range es {
+				if e.Index >= cp.Size {
+					break
+				}
+				if !f.Since.IsZero() || !f.Until.IsZero() {
+					var env struct {
+						Event struct {
+							Timestamp time.Time `json:"timestamp"`
+						} `json:"event"`
+					}
+					if err := json.Unmarshal(e.Body, &env); err != nil {
+						return nil, err
+					}
+					ts := env.Event.Timestamp
+					if (!f.Since.IsZero() && ts.Before(f.Since)) || (!f.Until.IsZero() && !ts.Before(f.Until)) {
+						continue
+					}
+				}
+				entries = append(entries, ledger.Entry{Index: e.Index, Body: string(e.Body)})
+			}
+			from = es[len(es)-1].Index + 1
+		}
+	}
+	refs, err := ledger.CollectRefs(entries)
+	if err != nil {
+		return nil, err
+	}
+	in := &ledger.BundleInput{Tenant: tenant, Checkpoint: []byte(cp.Note), Nodes: nodes{tx, tenant}, Entries: entries, ConsistencyFrom: f.ConsistencyFrom}
+	// The export carries what is stored, as stored: what is missing or
+	// altered is for the verifier to report, not for the exporter to hide.
+	for _, id := range refs.Snapshots {
+		snap, err := tx.GetSnapshot(id)
+		if cairn.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		in.Policies = append(in.Policies, ledger.Policy{Snapshot: snap.ID, Text: snap.Text})
+	}
+	for _, ptr := range refs.Payloads {
+		pl, err := tx.GetPayload(tenant, ptr)
+		if cairn.IsNotFound(err) {
+			in.Payloads = append(in.Payloads, ledger.Payload{Ptr: ptr, Withheld: true, Reason: "missing from the store"})
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		in.Payloads = append(in.Payloads, ledger.Payload{Ptr: pl.Ptr, SHA256: pl.SHA256, Data: pl.Data})
+	}
+	for _, id := range refs.Jobs {
+		j, err := tx.GetJob(tenant, id)
+		if cairn.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		row := ledger.JobRow{JobID: j.JobID, JobHash: j.JobHash, State: j.State, Decision: j.Decision,
+			PolicyRuleID: string(j.PolicyRuleID), PolicySnapshot: string(j.PolicySnapshot),
+			ContextPtr: j.ContextPtr, ContextSHA256: j.ContextSHA256, ResultPtr: string(j.ResultPtr), ResultSHA256: string(j.ResultSHA256)}
+		if j.OutputSafety != nil {
+			row.OutputSafety = j.OutputSafety.Decision
+		}
+		if a, err := tx.GetApproval(tenant, id); err == nil {
+			row.Resolution, row.ResolvedBy = string(a.Resolution), string(a.ResolvedBy)
+		} else if !cairn.IsNotFound(err) {
+			return nil, err
+		}
+		in.Jobs = append(in.Jobs, row)
+	}
+	return in, nil
+}
+
+// VerifyLedger exports the tenant's whole ledger and verifies it as an
+// outside auditor would, plus what only the server can check: every stored
+// checkpoint (and witness cosignature) must be consistent with the tree as
+// it is now. trusted, when given, is a checkpoint note the caller kept.
+func (s *Service) VerifyLedger(ctx context.Context, p cairn.Principal, trusted []byte) (*verify.Report, error) {
+	if !p.Has(cairn.RoleAuditor) {
+		return nil, cairn.Forbidden(cairn.EForbidden, "verifying the ledger needs the auditor role")
+	}
+	// Checkpoints stored before the export are checked against it.
+	var stored []*cairn.Checkpoint
+	if err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		for after := int64(0); ; {
+			page, err := tx.ListCheckpoints(p.Tenant, cairn.Page{Limit: 1000, After: after})
+			if err != nil {
+				return err
+			}
+			stored = append(stored, page...)
+			if len(page) < 1000 {
+				return nil
+			}
+			after = int64(page[len(page)-1].Size)
+		}
+	}); err != nil {
+		return nil, err
+	}
+	b, err := s.Export(ctx, p, ExportFilter{})
+	if err != nil {
+		return nil, err
+	}
+	_, key, err := s.LedgerKey(p.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := verify.Bundle(b, verify.Options{TrustedKey: key, TrustedCheckpoint: trusted})
+	if err != nil {
+		return nil, err
+	}
+	// Stored checkpoints: each must be signed by the log and consistent with the tree now.
+	head, err := ledger.ParseCheckpoint([]byte(b.Checkpoint))
+	if err != nil {
+		return nil, err
+	}
+	err = s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		logV, err := ledger.NewVerifier(key)
+		if err != nil {
+			return err
+		}
+		for _, c := range stored {
+			cp, err := ledger.OpenCheckpoint([]byte(c.Note), logV)
+			if err != nil {
+				addProblem(rep, verify.ErrSignature, fmt.Sprintf("stored checkpoint %d", c.Size), err.Error())
+				continue
+			}
+			if cp.Size > head.Size {
+				addProblem(rep, verify.ErrTruncated, fmt.Sprintf("stored checkpoint %d", c.Size), fmt.Sprintf("the log had %d entries when this checkpoint was signed and has %d now", cp.Size, head.Size))
+				continue
+			}
+			if cp.Size == 0 {
+				continue
+			}
+			pr, err := ledger.ConsistencyProof(cp.Size, head.Size, nodes{tx, p.Tenant})
+			if err == nil {
+				err = ledger.VerifyConsistency(cp.Size, head.Size, pr, cp.Root, head.Root)
+			}
+			if err != nil || hex.EncodeToString(cp.Root[:]) != c.RootHash {
+				msg := "the tree no longer extends this checkpoint"
+				if err != nil {
+					msg += ": " + err.Error()
+				}
+				addProblem(rep, verify.ErrConsistency, fmt.Sprintf("stored checkpoint %d", c.Size), msg)
+			}
+		}
+		return nil
+	})
+	return rep, err
+}
+
+func addProblem(rep *verify.Report, kind error, record, detail string) {
+	rep.OK = false
+	rep.Problems = append(rep.Problems, &verify.Error{Record: record, Index: -1, Kind: kind, Detail: detail})
+}

@@ -1,0 +1,395 @@
+package service
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/ledger"
+	"github.com/transparency-dev/merkle/compact"
+)
+
+// DefaultOriginPrefix names checkpoint origins: "<prefix>/<tenant>".
+const DefaultOriginPrefix = "cairn.local"
+
+// CheckpointEvery is how often a checkpoint is issued while a ledger grows.
+const CheckpointEvery = time.Second
+
+// SetLedgerKey installs the Ed25519 key that signs checkpoints.
+func (s *Service) SetLedgerKey(k *ledger.Key, originPrefix string) {
+	if originPrefix == "" {
+		originPrefix = DefaultOriginPrefix
+	}
+	s.ledgerKey = k
+	s.originPrefix = originPrefix
+}
+
+func (s *Service) origin(tenant string) (string, error) {
+	return ledger.Origin(s.originPrefix, tenant)
+}
+
+// LedgerKey is the note verifier key checkpoints of tenant are signed with.
+func (s *Service) LedgerKey(tenant string) (origin, verifierKey string, err error) {
+	if s.ledgerKey == nil {
+		return "", "", cairn.Errorf(503, cairn.EUnavailable, "no ledger signing key is configured")
+	}
+	origin, err = s.origin(tenant)
+	if err != nil {
+		return "", "", err
+	}
+	vk, err := s.ledgerKey.VerifierKeyFor(origin)
+	return origin, vk, err
+}
+
+// nodes adapts a read transaction to ledger.NodeReader for one tenant.
+type nodes struct {
+	tx     cairn.ReadTx
+	tenant string
+}
+
+func (n nodes) Nodes(ids []compact.NodeID) ([][32]byte, error) {
+	cids := make([]cairn.NodeID, len(ids))
+	for i, id := range ids {
+		cids[i] = cairn.NodeID{Level: id.Level, Index: id.Index}
+	}
+	return n.tx.LedgerNodes(n.tenant, cids)
+}
+
+// IssueCheckpoint signs and stores a checkpoint of the tenant's ledger at
+// its current size, unless the latest checkpoint already has that size.
+func (s *Service) IssueCheckpoint(ctx context.Context, tenant string) (*cairn.Checkpoint, error) {
+	if s.ledgerKey == nil {
+		return nil, cairn.Errorf(503, cairn.EUnavailable, "no ledger signing key is configured")
+	}
+	origin, err := s.origin(tenant)
+	if err != nil {
+		return nil, err
+	}
+	var latest *cairn.Checkpoint
+	var size uint64
+	var root [32]byte
+	err = s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		var err error
+		if latest, err = tx.LatestCheckpoint(tenant); err != nil {
+			return err
+		}
+		if size, err = tx.LedgerSize(tenant); err != nil {
+			return err
+		}
+		if latest != nil && latest.Size >= size {
+			return nil
+		}
+		root, err = ledger.RootAt(size, nodes{tx, tenant})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if latest != nil && latest.Size >= size {
+		return latest, nil
+	}
+	signer, err := s.ledgerKey.SignerFor(origin)
+	if err != nil {
+		return nil, err
+	}
+	note, err := ledger.SignCheckpoint(origin, size, root, signer)
+	if err != nil {
+		return nil, err
+	}
+	c := &cairn.Checkpoint{Tenant: tenant, Size: size, RootHash: hex.EncodeToString(root[:]), Note: string(note), CreatedAt: cairn.Now(), Cosignatures: []cairn.Cosignature{}}
+	if err := s.Store.Update(ctx, func(tx cairn.Tx) error { return tx.InsertCheckpoint(c) }); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// checkpointLoop issues a checkpoint for every tenant whose ledger grew.
+func (s *Service) checkpointLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(CheckpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		var tenants []string
+		ctx := context.Background()
+		if err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
+			var err error
+			tenants, err = tx.Tenants()
+			return err
+		}); err != nil {
+			s.Log.Error("checkpoint: list tenants", "err", err)
+			continue
+		}
+		for _, tenant := range tenants {
+			if _, err := s.IssueCheckpoint(ctx, tenant); err != nil {
+				s.Log.Error("checkpoint failed", "tenant", tenant, "err", err)
+			}
+		}
+	}
+}
+
+// coveringCheckpoint returns the latest checkpoint, issuing one when it
+// does not cover index.
+func (s *Service) coveringCheckpoint(ctx context.Context, tenant string, index uint64) (*cairn.Checkpoint, error) {
+	var latest *cairn.Checkpoint
+	if err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		var err error
+		latest, err = tx.LatestCheckpoint(tenant)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if latest != nil && latest.Size > index {
+		return latest, nil
+	}
+	return s.IssueCheckpoint(ctx, tenant)
+}
+
+// Checkpoint returns the latest checkpoint of the caller's tenant with its
+// cosignatures; fresh issues one first if the ledger grew.
+func (s *Service) Checkpoint(ctx context.Context, p cairn.Principal, fresh bool) (*cairn.Checkpoint, error) {
+	if fresh {
+		if _, err := s.IssueCheckpoint(ctx, p.Tenant); err != nil {
+			return nil, err
+		}
+	}
+	var c *cairn.Checkpoint
+	err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		var err error
+		c, err = tx.LatestCheckpoint(p.Tenant)
+		return err
+	})
+	if err == nil && c == nil {
+		return s.IssueCheckpoint(ctx, p.Tenant)
+	}
+	return c, err
+}
+
+// CheckpointAt returns the checkpoint of a given tree size.
+func (s *Service) CheckpointAt(ctx context.Context, p cairn.Principal, size uint64) (*cairn.Checkpoint, error) {
+	var c *cairn.Checkpoint
+	err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		var err error
+		c, err = tx.GetCheckpoint(p.Tenant, size)
+		return err
+	})
+	return c, err
+}
+
+// Checkpoints pages the checkpoint history, newest first.
+func (s *Service) Checkpoints(ctx context.Context, p cairn.Principal, page cairn.Page) ([]*cairn.Checkpoint, error) {
+	var out []*cairn.Checkpoint
+	err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		var err error
+		out, err = tx.ListCheckpoints(p.Tenant, page)
+		return err
+	})
+	return out, err
+}
+
+// Proof is an inclusion or consistency proof (hex hashes, leaf to root).
+type Proof struct {
+	Index    uint64   `json:"index,omitempty"`
+	LeafHash string   `json:"leaf_hash,omitempty"`
+	From     uint64   `json:"from,omitempty"`
+	Size     uint64   `json:"size"`
+	RootHash string   `json:"root_hash"`
+	Hashes   []string `json:"hashes"`
+}
+
+func hexes(hs [][]byte) []string {
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = hex.EncodeToString(h)
+	}
+	return out
+}
+
+// InclusionProof proves entry index is in the tenant's tree of the given size.
+func (s *Service) InclusionProof(ctx context.Context, p cairn.Principal, index, size uint64) (*Proof, error) {
+	var out *Proof
+	err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		var err error
+		out, err = inclusion(tx, p.Tenant, index, size)
+		return err
+	})
+	return out, err
+}
+
+func inclusion(tx cairn.ReadTx, tenant string, index, size uint64) (*Proof, error) {
+	n, err := tx.LedgerSize(tenant)
+	if err != nil {
+		return nil, err
+	}
+	if size == 0 || size > n {
+		return nil, cairn.Invalid("size", "must be from 1 to the ledger size %d", n)
+	}
+	if index >= size {
+		return nil, cairn.Invalid("index", "must be below size %d", size)
+	}
+	r := nodes{tx, tenant}
+	hs, err := ledger.InclusionProof(index, size, r)
+	if err != nil {
+		return nil, err
+	}
+	root, err := ledger.RootAt(size, r)
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := r.Nodes([]compact.NodeID{compact.NewNodeID(0, index)})
+	if err != nil {
+		return nil, err
+	}
+	return &Proof{Index: index, LeafHash: hex.EncodeToString(leaf[0][:]), Size: size, RootHash: hex.EncodeToString(root[:]), Hashes: hexes(hs)}, nil
+}
+
+// ConsistencyProof proves the tree of size to extends the tree of size from.
+func (s *Service) ConsistencyProof(ctx context.Context, p cairn.Principal, from, to uint64) (*Proof, error) {
+	var out *Proof
+	err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		n, err := tx.LedgerSize(p.Tenant)
+		if err != nil {
+			return err
+		}
+		if to == 0 || to > n {
+			return cairn.Invalid("to", "must be from 1 to the ledger size %d", n)
+		}
+		if from == 0 || from > to {
+			return cairn.Invalid("from", "must be from 1 to %d", to)
+		}
+		r := nodes{tx, p.Tenant}
+		hs, err := ledger.ConsistencyProof(from, to, r)
+		if err != nil {
+			return err
+		}
+		root, err := ledger.RootAt(to, r)
+		if err != nil {
+			return err
+		}
+		out = &Proof{From: from, Size: to, RootHash: hex.EncodeToString(root[:]), Hashes: hexes(hs)}
+		return nil
+	})
+	return out, err
+}
+
+// Cosign stores a witness's cosignature of one of the tenant's checkpoints.
+// The note must be the checkpoint text signed by the log key and by the
+// witness key given.
+func (s *Service) Cosign(ctx context.Context, p cairn.Principal, witnessKey string, note []byte) (*cairn.Checkpoint, error) {
+	if !p.HasAny(cairn.RoleAuditor) {
+		return nil, cairn.Forbidden(cairn.EForbidden, "submitting cosignatures needs the auditor role")
+	}
+	_, logKey, err := s.LedgerKey(p.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	logV, err := ledger.NewVerifier(logKey)
+	if err != nil {
+		return nil, err
+	}
+	wv, err := ledger.NewVerifier(witnessKey)
+	if err != nil {
+		return nil, cairn.Invalid("witness_key", "is not a note verifier key: %v", err)
+	}
+	cp, err := ledger.OpenCheckpoint(note, logV, wv)
+	if err != nil {
+		return nil, cairn.Invalid("note", "is not this log's checkpoint cosigned by the witness key: %v", err)
+	}
+	origin, _ := s.origin(p.Tenant)
+	if cp.Origin != origin {
+		return nil, cairn.Invalid("note", "origin %q is not this tenant's %q", cp.Origin, origin)
+	}
+	var stored *cairn.Checkpoint
+	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
+		c, err := tx.GetCheckpoint(p.Tenant, cp.Size)
+		if err != nil {
+			return err
+		}
+		if c.RootHash != hex.EncodeToString(cp.Root[:]) {
+			return cairn.Conflict(cairn.EConflict, "the cosigned root differs from the stored checkpoint of size %d", cp.Size)
+		}
+		if err := tx.InsertCosignature(p.Tenant, cp.Size, &cairn.Cosignature{Witness: wv.Name(), Note: string(note), CreatedAt: cairn.Now()}); err != nil {
+			return err
+		}
+		stored = c
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.CheckpointAt(ctx, p, stored.Size)
+}
+
+// proveEvents adds inclusion proofs of events to a checkpoint covering them all.
+func (s *Service) proveEvents(ctx context.Context, tenant string, refs []*cairn.LedgerRef) (*cairn.EvidenceProof, error) {
+	if len(refs) == 0 || s.ledgerKey == nil {
+		return nil, nil
+	}
+	var max uint64
+	for _, r := range refs {
+		if r.Index > max {
+			max = r.Index
+		}
+	}
+	cp, err := s.coveringCheckpoint(ctx, tenant, max)
+	if err != nil {
+		return nil, err
+	}
+	_, vk, err := s.LedgerKey(tenant)
+	if err != nil {
+		return nil, err
+	}
+	out := &cairn.EvidenceProof{Checkpoint: cp.Note, TreeSize: cp.Size, RootHash: cp.RootHash, PublicKey: vk}
+	err = s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		r := nodes{tx, tenant}
+		for _, ref := range refs {
+			hs, err := ledger.InclusionProof(ref.Index, cp.Size, r)
+			if err != nil {
+				return err
+			}
+			out.Inclusion = append(out.Inclusion, cairn.InclusionProof{Index: ref.Index, LeafHash: ref.LeafHash, Hashes: hexes(hs)})
+		}
+		return nil
+	})
+	sort.Slice(out.Inclusion, func(i, j int) bool { return out.Inclusion[i].Index < out.Inclusion[j].Index })
+	return out, err
+}
+
+// receipt completes a dispatch receipt with the signed checkpoint covering
+// the dispatch decision, its inclusion proof and the decision's ledger body.
+func (s *Service) receipt(ctx context.Context, tenant string, r *cairn.DispatchReceipt) error {
+	if s.ledgerKey == nil || r == nil || r.Ledger == nil {
+		return nil
+	}
+	proof, err := s.proveEvents(ctx, tenant, []*cairn.LedgerRef{r.Ledger})
+	if err != nil {
+		return err
+	}
+	var body []byte
+	err = s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		es, err := tx.LedgerEntries(tenant, r.Ledger.Index, 1)
+		if err != nil {
+			return err
+		}
+		if len(es) != 1 || es[0].Index != r.Ledger.Index {
+			return fmt.Errorf("dispatch decision %d is not in the ledger", r.Ledger.Index)
+		}
+		body = es[0].Body
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.Body = string(body)
+	r.Checkpoint = proof.Checkpoint
+	r.TreeSize = proof.TreeSize
+	r.Inclusion = proof.Inclusion[0].Hashes
+	return nil
+}
