@@ -2,11 +2,13 @@ package ledger
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 )
@@ -369,16 +371,278 @@ func EncodeBundle(w io.Writer, b *Bundle) error {
 // ErrBundleFormat means the input is not a v1 evidence bundle.
 var ErrBundleFormat = errors.New("not a " + BundleFormat + " bundle")
 
-// DecodeBundle reads a bundle and checks its format member. Unknown
-// members are ignored (a later v1 may add optional members).
+// DecodeBundle reads a bundle (see UnmarshalBundle).
 func DecodeBundle(r io.Reader) (*Bundle, error) {
-	var b Bundle
-	dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<16))
-	if err := dec.Decode(&b); err != nil {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: bundle: %w", err)
+	}
+	return UnmarshalBundle(data)
+}
+
+// ReadBundleFile reads and parses the bundle file at path.
+func ReadBundleFile(path string) (*Bundle, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return UnmarshalBundle(data)
+}
+
+// UnmarshalBundle parses a bundle and checks its format member. Member
+// names match exactly; a repeated top-level member is an error; unknown
+// members are ignored (a later v1 may add optional members). Entries and
+// inclusion proofs, which make up nearly all of a large bundle, are read
+// with a streaming scanner rather than encoding/json.
+func UnmarshalBundle(data []byte) (*Bundle, error) {
+	b, err := unmarshalBundle(data)
+	if err != nil {
 		return nil, fmt.Errorf("ledger: bundle: %w", err)
 	}
 	if b.Format != BundleFormat {
 		return nil, fmt.Errorf("ledger: %w (format %q)", ErrBundleFormat, b.Format)
 	}
-	return &b, nil
+	return b, nil
+}
+
+func unmarshalBundle(data []byte) (*Bundle, error) {
+	s := &scanner{b: data}
+	b := &Bundle{}
+	seen := map[string]bool{}
+	var jerr error
+	js := func(v any) bool {
+		s.ws()
+		start := s.i
+		if !s.skip(1) {
+			return false
+		}
+		if err := json.Unmarshal(s.b[start:s.i], v); err != nil {
+			jerr = err
+			return false
+		}
+		return true
+	}
+	ok := s.object(func(nameB []byte) bool {
+		name := string(nameB)
+		if seen[name] {
+			return s.fail("member %q repeated", name)
+		}
+		seen[name] = true
+		switch name {
+		case "format":
+			return js(&b.Format)
+		case "tenant":
+			return js(&b.Tenant)
+		case "origin":
+			return js(&b.Origin)
+		case "public_key":
+			return js(&b.PublicKey)
+		case "checkpoint":
+			return js(&b.Checkpoint)
+		case "range":
+			return js(&b.Range)
+		case "consistency_proofs":
+			return js(&b.ConsistencyProofs)
+		case "policies":
+			return js(&b.Policies)
+		case "payloads":
+			if s.peek() == 'n' {
+				return s.lit("null")
+			}
+			b.Payloads = []Payload{}
+			return s.array(func() bool {
+				var p Payload
+				ok := s.payload(&p)
+				b.Payloads = append(b.Payloads, p)
+				return ok
+			})
+		case "jobs":
+			if s.peek() == 'n' {
+				return s.lit("null")
+			}
+			b.Jobs = []JobRow{}
+			return s.array(func() bool {
+				var j JobRow
+				ok := s.jobRow(&j)
+				b.Jobs = append(b.Jobs, j)
+				return ok
+			})
+		case "entries":
+			if s.peek() == 'n' {
+				return s.lit("null")
+			}
+			b.Entries = []Entry{}
+			return s.array(func() bool {
+				var e Entry
+				var got uint32
+				ok := s.object(func(n []byte) bool {
+					switch string(n) {
+					case "index":
+						if !s.once(&got, 1, n) {
+							return false
+						}
+						v, ok := s.uint()
+						e.Index = v
+						return ok
+					case "leaf_hash":
+						return s.once(&got, 2, n) && s.strOrNull(&e.LeafHash)
+					case "body":
+						return s.once(&got, 4, n) && s.strOrNull(&e.Body)
+					}
+					return s.skip(3)
+				})
+				if ok && got&1 == 0 {
+					return s.fail("entry without index")
+				}
+				b.Entries = append(b.Entries, e)
+				return ok
+			})
+		case "inclusion_proofs":
+			if s.peek() == 'n' {
+				return s.lit("null")
+			}
+			b.InclusionProofs = []BundleInclusionProof{}
+			return s.array(func() bool {
+				var p BundleInclusionProof
+				var got uint32
+				ok := s.object(func(n []byte) bool {
+					switch string(n) {
+					case "index":
+						if !s.once(&got, 1, n) {
+							return false
+						}
+						v, ok := s.uint()
+						p.Index = v
+						return ok
+					case "size":
+						if !s.once(&got, 2, n) {
+							return false
+						}
+						v, ok := s.uint()
+						p.Size = v
+						return ok
+					case "hashes":
+						if !s.once(&got, 4, n) {
+							return false
+						}
+						if s.peek() == 'n' {
+							return s.lit("null")
+						}
+						p.Hashes = []string{}
+						return s.array(func() bool {
+							var h string
+							if s.peek() != '"' {
+								return s.fail("hash must be a string")
+							}
+							ok := s.strOrNull(&h)
+							p.Hashes = append(p.Hashes, h)
+							return ok
+						})
+					}
+					return s.skip(3)
+				})
+				b.InclusionProofs = append(b.InclusionProofs, p)
+				return ok
+			})
+		}
+		return s.skip(1)
+	})
+	if ok {
+		s.ws()
+		if s.i != len(s.b) {
+			ok = s.fail("data after the bundle at offset %d", s.i)
+		}
+	}
+	if !ok {
+		if jerr != nil {
+			return nil, jerr
+		}
+		return nil, s.err
+	}
+	return b, nil
+}
+
+func (s *scanner) payload(p *Payload) bool {
+	var seen uint32
+	return s.object(func(n []byte) bool {
+		switch string(n) {
+		case "ptr":
+			return s.once(&seen, 1, n) && s.strOrNull(&p.Ptr)
+		case "sha256":
+			return s.once(&seen, 2, n) && s.strOrNull(&p.SHA256)
+		case "reason":
+			return s.once(&seen, 4, n) && s.strOrNull(&p.Reason)
+		case "withheld":
+			if !s.once(&seen, 8, n) {
+				return false
+			}
+			switch s.peek() {
+			case 't':
+				p.Withheld = true
+				return s.lit("true")
+			case 'f':
+				return s.lit("false")
+			case 'n':
+				return s.lit("null")
+			}
+			return s.fail("withheld must be a boolean")
+		case "data":
+			if !s.once(&seen, 16, n) {
+				return false
+			}
+			var b64 string
+			if !s.strOrNull(&b64) {
+				return false
+			}
+			if b64 == "" {
+				return true
+			}
+			d, err := base64.StdEncoding.DecodeString(b64)
+			if err != nil {
+				return s.fail("payload data: %v", err)
+			}
+			p.Data = d
+			return true
+		}
+		return s.skip(3)
+	})
+}
+
+func (s *scanner) jobRow(j *JobRow) bool {
+	var seen uint32
+	return s.object(func(n []byte) bool {
+		var dst *string
+		var bit uint32
+		switch string(n) {
+		case "job_id":
+			dst, bit = &j.JobID, 1
+		case "job_hash":
+			dst, bit = &j.JobHash, 2
+		case "state":
+			dst, bit = &j.State, 4
+		case "decision":
+			dst, bit = &j.Decision, 8
+		case "policy_rule_id":
+			dst, bit = &j.PolicyRuleID, 16
+		case "policy_snapshot":
+			dst, bit = &j.PolicySnapshot, 32
+		case "resolution":
+			dst, bit = &j.Resolution, 64
+		case "resolved_by":
+			dst, bit = &j.ResolvedBy, 128
+		case "output_safety":
+			dst, bit = &j.OutputSafety, 256
+		case "context_ptr":
+			dst, bit = &j.ContextPtr, 512
+		case "context_sha256":
+			dst, bit = &j.ContextSHA256, 1024
+		case "result_ptr":
+			dst, bit = &j.ResultPtr, 2048
+		case "result_sha256":
+			dst, bit = &j.ResultSHA256, 4096
+		default:
+			return s.skip(3)
+		}
+		return s.once(&seen, bit, n) && s.strOrNull(dst)
+	})
 }

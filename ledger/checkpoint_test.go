@@ -290,3 +290,25 @@ func TestCosign(t *testing.T) {
 		t.Error("tampered cosignature accepted")
 	}
 }
+
+func TestUnmarshalBundleRejects(t *testing.T) {
+	good := `{"format":"` + BundleFormat + `","tenant":"t","entries":[{"index":0,"leaf_hash":"x","body":"{}"}]}`
+	if b, err := UnmarshalBundle([]byte(good)); err != nil || len(b.Entries) != 1 || b.Entries[0].Body != "{}" {
+		t.Fatalf("good: %v", err)
+	}
+	for _, bad := range []string{
+		`{"format":"other"}`,
+		`{"format":"` + BundleFormat + `","format":"` + BundleFormat + `"}`,
+		`{"format":"` + BundleFormat + `","entries":[{"leaf_hash":"x"}]}`,
+		`{"format":"` + BundleFormat + `","entries":[{"index":-1}]}`,
+		`{"format":"` + BundleFormat + `","entries":[{"index":1,"index":2}]}`,
+		`{"format":"` + BundleFormat + `","tenant":5}`,
+		`{"format":"` + BundleFormat + `","inclusion_proofs":[{"hashes":[1]}]}`,
+		`{"format":"` + BundleFormat + `"} x`,
+		`[]`,
+	} {
+		if _, err := UnmarshalBundle([]byte(bad)); err == nil {
+			t.Errorf("accepted %s", bad)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unsafe"
 )
 
 // EntryFacts is what evidence checks need from an entry body: the envelope
@@ -112,7 +113,25 @@ var ErrBody = errors.New("malformed entry body")
 // read only for job_submitted, policy_decided, approval_requested and
 // policy_published / policy_rolled_back events respectively, and only when
 // they are objects. Everything else is validated as JSON and skipped.
-func ParseEntry(body []byte) (*EntryFacts, error) { return parseEntryFast(body) }
+func ParseEntry(body []byte) (*EntryFacts, error) {
+	f := &EntryFacts{}
+	if err := parseEntryInto(body, f); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// ParseEntryString is ParseEntry on a body held as a string (as in a
+// Bundle), into f, without copying the body.
+func ParseEntryString(body string, f *EntryFacts) error {
+	*f = EntryFacts{}
+	return parseEntryInto(unsafe.Slice(unsafe.StringData(body), len(body)), f)
+}
+
+// LeafHashString is LeafHash of a body held as a string, without copying it.
+func LeafHashString(body string) [32]byte {
+	return LeafHash(unsafe.Slice(unsafe.StringData(body), len(body)))
+}
 
 // SnapshotRefs returns the policy snapshot ids the event refers to, in a
 // fixed order, without duplicates or empty ids.

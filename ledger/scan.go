@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -59,6 +60,13 @@ func (s *scanner) str() (raw []byte, esc bool, ok bool) {
 	s.i++
 	start := s.i
 	for s.i < len(s.b) {
+		// Fast path: printable ASCII other than '"' and '\'.
+		for s.i < len(s.b) && plain[s.b[s.i]] {
+			s.i++
+		}
+		if s.i >= len(s.b) {
+			break
+		}
 		c := s.b[s.i]
 		switch {
 		case c == '"':
@@ -101,6 +109,14 @@ func (s *scanner) str() (raw []byte, esc bool, ok bool) {
 	return nil, false, s.fail("unterminated string")
 }
 
+// plain marks the bytes a string holds literally without further checks.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 func isHexDigit(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
@@ -112,10 +128,13 @@ func unescape(raw []byte, esc bool) string {
 	}
 	out := make([]byte, 0, len(raw))
 	for i := 0; i < len(raw); {
-		c := raw[i]
-		if c != '\\' {
-			out = append(out, c)
-			i++
+		if raw[i] != '\\' {
+			j := bytes.IndexByte(raw[i:], '\\')
+			if j < 0 {
+				j = len(raw) - i
+			}
+			out = append(out, raw[i:i+j]...)
+			i += j
 			continue
 		}
 		switch raw[i+1] {
@@ -221,6 +240,17 @@ func (s *scanner) number() ([]byte, bool) {
 }
 
 const maxDepth = 512
+
+// validJSON reports whether b is exactly one JSON value (RFC 8259) with
+// optional surrounding white space.
+func validJSON(b []byte) bool {
+	s := &scanner{b: b}
+	if !s.skip(0) {
+		return false
+	}
+	s.ws()
+	return s.i == len(s.b)
+}
 
 // skip scans and validates any value.
 func (s *scanner) skip(depth int) bool {
@@ -328,6 +358,93 @@ func (s *scanner) strOrNull(dst *string) bool {
 	return ok
 }
 
+// vocab is strOrNull for members whose values come from a small
+// vocabulary (types, decisions, states): common values are not allocated.
+func (s *scanner) vocab(dst *string) bool {
+	if s.peek() != '"' {
+		return s.strOrNull(dst)
+	}
+	raw, esc, ok := s.str()
+	if ok {
+		if esc {
+			*dst = unescape(raw, true)
+		} else {
+			*dst = intern(raw)
+		}
+	}
+	return ok
+}
+
+// intern returns the vocabulary words that most entries repeat without
+// allocating.
+func intern(b []byte) string {
+	switch string(b) {
+	case "":
+		return ""
+	case "job_submitted":
+		return "job_submitted"
+	case "policy_decided":
+		return "policy_decided"
+	case "approval_requested":
+		return "approval_requested"
+	case "approval_resolved":
+		return "approval_resolved"
+	case "job_dispatched":
+		return "job_dispatched"
+	case "job_completed":
+		return "job_completed"
+	case "output_checked":
+		return "output_checked"
+	case "lease_expired":
+		return "lease_expired"
+	case "ALLOW":
+		return "ALLOW"
+	case "DENY":
+		return "DENY"
+	case "REQUIRE_APPROVAL":
+		return "REQUIRE_APPROVAL"
+	case "ALLOW_WITH_CONSTRAINTS":
+		return "ALLOW_WITH_CONSTRAINTS"
+	case "REDACT":
+		return "REDACT"
+	case "QUARANTINE":
+		return "QUARANTINE"
+	case "QUEUED":
+		return "QUEUED"
+	case "RUNNING":
+		return "RUNNING"
+	case "SUCCEEDED":
+		return "SUCCEEDED"
+	case "FAILED":
+		return "FAILED"
+	case "DENIED":
+		return "DENIED"
+	case "PENDING_APPROVAL":
+		return "PENDING_APPROVAL"
+	case "submit":
+		return "submit"
+	case "dispatch":
+		return "dispatch"
+	}
+	return string(b)
+}
+
+// uint scans a non-negative integer.
+func (s *scanner) uint() (uint64, bool) {
+	if c := s.peek(); c < '0' || c > '9' {
+		return 0, s.fail("non-negative integer expected at offset %d", s.i)
+	}
+	num, ok := s.number()
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(num), 10, 64)
+	if err != nil {
+		return 0, s.fail("%s is not an unsigned 64-bit integer", num)
+	}
+	return n, true
+}
+
 // once marks member bit as seen, failing if it was already.
 func (s *scanner) once(seen *uint32, bit uint32, name []byte) bool {
 	if *seen&bit != 0 {
@@ -337,9 +454,11 @@ func (s *scanner) once(seen *uint32, bit uint32, name []byte) bool {
 	return true
 }
 
-func parseEntryFast(body []byte) (*EntryFacts, error) {
+// parseEntryInto parses body into f (see ParseEntry). The scanner only
+// reads body and every string it returns is a copy, so body may alias
+// immutable memory.
+func parseEntryInto(body []byte, f *EntryFacts) error {
 	s := &scanner{b: body}
-	f := &EntryFacts{}
 	var seen uint32
 	ok := s.object(func(name []byte) bool {
 		switch string(name) {
@@ -355,19 +474,9 @@ func parseEntryFast(body []byte) (*EntryFacts, error) {
 			if !s.once(&seen, 2, name) {
 				return false
 			}
-			if c := s.peek(); c < '0' || c > '9' {
-				return s.fail("index must be a non-negative integer")
-			}
-			num, ok := s.number()
-			if !ok {
-				return false
-			}
-			n, err := strconv.ParseUint(string(num), 10, 64)
-			if err != nil {
-				return s.fail("index %s is not an unsigned integer", num)
-			}
+			n, ok := s.uint()
 			f.Index = n
-			return true
+			return ok
 		case "prev_hash":
 			if !s.once(&seen, 4, name) {
 				return false
@@ -391,21 +500,21 @@ func parseEntryFast(body []byte) (*EntryFacts, error) {
 		}
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: %v", ErrBody, s.err)
+		return fmt.Errorf("%w: %v", ErrBody, s.err)
 	}
 	switch {
 	case seen&1 == 0:
-		return nil, fmt.Errorf("%w: no tenant", ErrBody)
+		return fmt.Errorf("%w: no tenant", ErrBody)
 	case seen&2 == 0:
-		return nil, fmt.Errorf("%w: no index", ErrBody)
+		return fmt.Errorf("%w: no index", ErrBody)
 	case seen&4 == 0:
-		return nil, fmt.Errorf("%w: no prev_hash", ErrBody)
+		return fmt.Errorf("%w: no prev_hash", ErrBody)
 	case seen&8 == 0:
-		return nil, fmt.Errorf("%w: no event", ErrBody)
+		return fmt.Errorf("%w: no event", ErrBody)
 	case f.Event.Type == "":
-		return nil, fmt.Errorf("%w: event has no type", ErrBody)
+		return fmt.Errorf("%w: event has no type", ErrBody)
 	}
-	return f, nil
+	return nil
 }
 
 func (s *scanner) event(e *EventFacts) bool {
@@ -414,19 +523,20 @@ func (s *scanner) event(e *EventFacts) bool {
 	var dec *DecisionFacts
 	var apr *ApprovalFacts
 	var aud *AuditFacts
+	var jobErr, decErr, aprErr, audErr error
 	str := func(bit uint32, name []byte, dst *string) bool {
 		return s.once(&seen, bit, name) && s.strOrNull(dst)
 	}
 	ok := s.object(func(name []byte) bool {
 		switch string(name) {
 		case "type":
-			return str(1<<0, name, &e.Type)
+			return s.once(&seen, 1<<0, name) && s.vocab(&e.Type)
 		case "job_id":
 			return str(1<<1, name, &e.JobID)
 		case "run_id":
 			return str(1<<2, name, &e.RunID)
 		case "decision":
-			return str(1<<3, name, &e.Decision)
+			return s.once(&seen, 1<<3, name) && s.vocab(&e.Decision)
 		case "policy_rule_id":
 			return str(1<<4, name, &e.PolicyRuleID)
 		case "policy_snapshot":
@@ -434,11 +544,11 @@ func (s *scanner) event(e *EventFacts) bool {
 		case "job_hash":
 			return str(1<<6, name, &e.JobHash)
 		case "resolution":
-			return str(1<<7, name, &e.Resolution)
+			return s.once(&seen, 1<<7, name) && s.vocab(&e.Resolution)
 		case "resolved_by":
 			return str(1<<8, name, &e.ResolvedBy)
 		case "state":
-			return str(1<<9, name, &e.State)
+			return s.once(&seen, 1<<9, name) && s.vocab(&e.State)
 		case "output_safety":
 			if !s.once(&seen, 1<<10, name) {
 				return false
@@ -449,7 +559,7 @@ func (s *scanner) event(e *EventFacts) bool {
 			var dseen uint32
 			return s.object(func(name []byte) bool {
 				if string(name) == "decision" {
-					return s.once(&dseen, 1, name) && s.strOrNull(&e.OutputSafety)
+					return s.once(&dseen, 1, name) && s.vocab(&e.OutputSafety)
 				}
 				return s.skip(2)
 			})
@@ -471,7 +581,9 @@ func (s *scanner) event(e *EventFacts) bool {
 						return s.skip(2)
 					}
 					job = &SubmittedJob{}
-					return s.submittedJob(job)
+					var ok bool
+					jobErr, ok = s.try(func() bool { return s.submittedJob(job) })
+					return ok
 				case "decision":
 					if !s.once(&dseen, 2, name) {
 						return false
@@ -480,7 +592,9 @@ func (s *scanner) event(e *EventFacts) bool {
 						return s.skip(2)
 					}
 					dec = &DecisionFacts{}
-					return s.decisionFacts(dec)
+					var ok bool
+					decErr, ok = s.try(func() bool { return s.decisionFacts(dec) })
+					return ok
 				case "approval":
 					if !s.once(&dseen, 4, name) {
 						return false
@@ -489,7 +603,9 @@ func (s *scanner) event(e *EventFacts) bool {
 						return s.skip(2)
 					}
 					apr = &ApprovalFacts{}
-					return s.approvalFacts(apr)
+					var ok bool
+					aprErr, ok = s.try(func() bool { return s.approvalFacts(apr) })
+					return ok
 				case "audit":
 					if !s.once(&dseen, 8, name) {
 						return false
@@ -498,7 +614,9 @@ func (s *scanner) event(e *EventFacts) bool {
 						return s.skip(2)
 					}
 					aud = &AuditFacts{}
-					return s.auditFacts(aud)
+					var ok bool
+					audErr, ok = s.try(func() bool { return s.auditFacts(aud) })
+					return ok
 				case "result_ptr":
 					return s.once(&dseen, 16, name) && s.strOrNull(&e.ResultPtr)
 				case "result_sha256":
@@ -512,18 +630,40 @@ func (s *scanner) event(e *EventFacts) bool {
 	if !ok {
 		return false
 	}
-	// data.job, data.decision … mean something only for their event types.
+	// data.job, data.decision … mean something only for their event types;
+	// a malformed one is an error only there.
+	var err error
 	switch e.Type {
 	case "job_submitted":
-		e.Job = job
+		e.Job, err = job, jobErr
 	case "policy_decided":
-		e.DecisionRecord = dec
+		e.DecisionRecord, err = dec, decErr
 	case "approval_requested":
-		e.Approval = apr
+		e.Approval, err = apr, aprErr
 	case "policy_published", "policy_rolled_back":
-		e.Audit = aud
+		e.Audit, err = aud, audErr
+	}
+	if err != nil {
+		s.err = err
+		return false
 	}
 	return true
+}
+
+// try runs parse on the value at s.i. If parse fails on a well-formed
+// value, try skips the value and returns parse's error with ok true; it
+// returns ok false only if the value is not valid JSON.
+func (s *scanner) try(parse func() bool) (err error, ok bool) {
+	start := s.i
+	if parse() {
+		return nil, true
+	}
+	perr := s.err
+	s.err, s.i = nil, start
+	if !s.skip(2) {
+		return nil, false
+	}
+	return perr, true
 }
 
 func (s *scanner) decisionFacts(d *DecisionFacts) bool {

@@ -629,7 +629,7 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 		if safety != nil {
 			if err := s.appendJob(tx, j, cairn.EventOutputChecked, "cairn", now, func(e *cairn.Event) {
 				e.OutputSafety = safety
-				e.Data = map[string]any{"result_sha256": j.ResultSHA256}
+				e.Data = map[string]any{"result_ptr": j.ResultPtr, "result_sha256": j.ResultSHA256}
 			}); err != nil {
 				return err
 			}

@@ -71,9 +71,8 @@ func goldenLog(t testing.TB) (*testLog, []byte) {
 // extend appends three more events, as the service would after the
 // trusted checkpoint was taken.
 func extend(l *testLog) {
-	l.append(map[string]any{"type": "run_started", "run_id": "run-2", "actor": "agent-7", "seq": 1})
-	l.submit(jobSpec{id: "j5", run: "run-2", action: "http.get", resource: "https://example.com", by: "agent-7", input: `{"url":"https://example.com"}`})
-	l.decide("j5", "submit", "ALLOW", "reads-are-fine", "QUEUED")
+	l.submit(jobSpec{id: "j5", run: "run-2", action: "http.get", resource: "https://example.com", by: "agent-7", input: `{"url":"https://example.com"}`}, "QUEUED")
+	l.decide("j5", "submit", "ALLOW", "reads-are-fine")
 }
 
 // goldenCases returns the cases, the trusted checkpoint and the log's

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -90,4 +91,55 @@ func entryErr(index uint64, kind error, format string, args ...any) *Error {
 
 func recordErr(record string, kind error, format string, args ...any) *Error {
 	return &Error{Record: record, Index: -1, Kind: kind, Detail: fmt.Sprintf(format, args...)}
+}
+
+var codes = map[error]string{
+	ErrFormat:            "malformed_bundle",
+	ErrKey:               "no_usable_key",
+	ErrSignature:         "checkpoint_signature",
+	ErrOrigin:            "origin_mismatch",
+	ErrOrder:             "entries_out_of_order",
+	ErrBeyond:            "entry_beyond_checkpoint",
+	ErrLeafHash:          "leaf_hash_mismatch",
+	ErrBody:              "malformed_body",
+	ErrIndex:             "index_mismatch",
+	ErrTenant:            "tenant_mismatch",
+	ErrChain:             "prev_hash_chain",
+	ErrMissing:           "entry_missing",
+	ErrInclusion:         "inclusion_proof",
+	ErrRoot:              "root_mismatch",
+	ErrTrustedCheckpoint: "trusted_checkpoint",
+	ErrTruncated:         "log_truncated",
+	ErrConsistency:       "consistency_proof",
+	ErrPayload:           "payload_mismatch",
+	ErrPolicy:            "policy_mismatch",
+	ErrJobHash:           "job_hash_mismatch",
+	ErrProjection:        "projection_mismatch",
+}
+
+// Code returns the stable snake_case code of a verification failure kind
+// ("leaf_hash_mismatch"), or "" if err is not one.
+func Code(err error) string {
+	for kind, code := range codes {
+		if errors.Is(err, kind) {
+			return code
+		}
+	}
+	return ""
+}
+
+// MarshalJSON encodes the error as
+// {"code","record","index","message"}; index is null unless the record is
+// an entry.
+func (e *Error) MarshalJSON() ([]byte, error) {
+	var idx *int64
+	if e.Index >= 0 {
+		idx = &e.Index
+	}
+	return json.Marshal(struct {
+		Code    string `json:"code"`
+		Record  string `json:"record"`
+		Index   *int64 `json:"index"`
+		Message string `json:"message"`
+	}{codes[e.Kind], e.Record, idx, e.Error()})
 }

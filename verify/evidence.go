@@ -3,6 +3,7 @@ package verify
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/cairnhq/cairn/ledger"
 )
@@ -12,8 +13,11 @@ type jobEvidence struct {
 	submitted    *ledger.EventFacts
 	submittedIdx uint64
 
-	decision    *ledger.EventFacts // latest policy_decided (not simulate)
+	decision    *ledger.EventFacts // the decision of record (see decide)
 	decisionIdx uint64
+	// approvalRequired: some decision was REQUIRE_APPROVAL; approved: the
+	// latest approval request was resolved "approved".
+	approvalRequired, approved bool
 
 	state    string
 	stateIdx uint64
@@ -77,33 +81,21 @@ func (c *checker) evidence() {
 			c.fail(entryErr(idx, ErrJobHash, "job_submitted has no job_hash"))
 			continue
 		}
-		// The context payload and the job_hash projection.
-		var input []byte
-		recompute := true
+		// The context payload and the job_hash projection (recomputed in
+		// the parallel phase).
 		if ptr := ev.Job.ContextPtr; ptr != "" {
 			referenced[ptr] = true
-			p := c.payloads[ptr]
-			switch {
+			switch p := c.payloads[ptr]; {
 			case p == nil:
-				recompute = false
 				c.note("job %s: job_hash not recomputed: context payload %s is not in the bundle", id, ptr)
 			case p.SHA256 != ev.Job.ContextSHA256:
 				c.fail(recordErr("payload "+ptr, ErrPayload, "sha256 %s differs from context_sha256 %s committed in entry %d", p.SHA256, ev.Job.ContextSHA256, idx))
-				// Still recompute the job_hash (below) when the data is
-				// there, to show what the changed payload breaks.
-				recompute = c.payOK[ptr]
-				input = p.Data
 			case p.Withheld:
-				recompute = false
 				c.note("job %s: job_hash not recomputed: context payload %s is withheld", id, ptr)
-			case !c.payOK[ptr]:
-				recompute = false // already reported
-			default:
-				input = p.Data
 			}
 		}
-		if recompute {
-			got, err := ledger.JobHash(ev.Job.HashInput(input))
+		if _, ok := c.contextInput(ev.Job); ok {
+			got, err := c.jobHash[i], c.jobHashErr[i]
 			switch {
 			case err != nil:
 				c.fail(entryErr(idx, ErrJobHash, "job %s: cannot recompute job_hash: %v", id, err))
@@ -152,14 +144,22 @@ func (c *checker) evidence() {
 				check("data.approval.job_hash", ev.Approval.JobHash)
 			}
 		}
-		if ev.Type == "policy_decided" && (ev.DecisionRecord == nil || ev.DecisionRecord.Phase != "simulate") {
-			j.decision, j.decisionIdx = ev, idx
-		}
-		if ev.State != "" {
-			j.state, j.stateIdx, j.hasState = ev.State, idx, true
-		}
-		if ev.Type == "approval_resolved" {
+		switch ev.Type {
+		case "policy_decided":
+			if ev.DecisionRecord == nil || ev.DecisionRecord.Phase != "simulate" {
+				j.decide(ev, idx)
+			}
+		case "approval_requested":
+			j.approved = false
+			j.resolution, j.resolvedBy, j.hasResolution = "", "", false
+		case "approval_resolved":
 			j.resolution, j.resolvedBy, j.resolutionIdx, j.hasResolution = ev.Resolution, ev.ResolvedBy, idx, true
+			j.approved = ev.Resolution == "approved"
+		}
+		// Run events name the job that started the run but carry the run's
+		// state, not the job's.
+		if ev.State != "" && !strings.HasPrefix(ev.Type, "run_") {
+			j.state, j.stateIdx, j.hasState = ev.State, idx, true
 		}
 		if ev.OutputSafety != "" {
 			j.outputSafety, j.outputSafetyIdx = ev.OutputSafety, idx
@@ -177,6 +177,23 @@ func (c *checker) evidence() {
 	sort.Strings(ptrs)
 	for _, ptr := range ptrs {
 		c.note("payload %s is not referenced by any entry in the bundle; only its own hash was checked", ptr)
+	}
+}
+
+// decide applies a policy_decided event to the decision of record, the
+// decision that governs the job (docs/evidence.md, "Decision of record"):
+// the latest decision, except that once a job has required approval, a
+// later ALLOW or ALLOW_WITH_CONSTRAINTS, or a REQUIRE_APPROVAL that an
+// approval already satisfies, does not replace it. A DENY always does.
+func (j *jobEvidence) decide(ev *ledger.EventFacts, idx uint64) {
+	d, _, _ := decisionOf(ev)
+	keep := j.decision != nil && j.approvalRequired &&
+		(d == "ALLOW" || d == "ALLOW_WITH_CONSTRAINTS" || d == "REQUIRE_APPROVAL" && j.approved)
+	if !keep {
+		j.decision, j.decisionIdx = ev, idx
+	}
+	if d == "REQUIRE_APPROVAL" {
+		j.approvalRequired = true
 	}
 }
 

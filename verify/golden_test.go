@@ -2,10 +2,12 @@ package verify_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -121,6 +123,14 @@ func TestGoldenBundles(t *testing.T) {
 		f.Close()
 		if err != nil {
 			t.Fatalf("%s: %v", gc.file, err)
+		}
+		// The fast decoder reads what encoding/json reads.
+		var std ledger.Bundle
+		if err := json.Unmarshal(want[gc.file], &std); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(b, &std) {
+			t.Errorf("%s: DecodeBundle and encoding/json disagree", gc.file)
 		}
 		for _, c := range gc.checks {
 			runCheck(t, gc.file, b, c, trusted, strings.TrimSpace(string(pub)))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,7 +35,10 @@ type testLog struct {
 	payloads map[string]ledger.Payload
 	jobs     map[string]*ledger.JobRow
 	hashes   map[string]string // job id -> job_hash
-	active   string
+	// approvalRequired: a job had a REQUIRE_APPROVAL decision.
+	approvalRequired map[string]bool
+	runSeq           map[string]int64
+	active           string
 }
 
 // testSeed is the fixed log key seed of the golden bundles.
@@ -63,7 +67,7 @@ func newTestLog(t testing.TB, tenant string) *testLog {
 		app: ledger.NewAppender(), nodes: &ledger.MemoryNodes{},
 		clock:    time.Date(2026, 4, 1, 14, 0, 0, 0, time.UTC),
 		policies: map[string]string{}, payloads: map[string]ledger.Payload{},
-		jobs: map[string]*ledger.JobRow{}, hashes: map[string]string{},
+		jobs: map[string]*ledger.JobRow{}, hashes: map[string]string{}, approvalRequired: map[string]bool{}, runSeq: map[string]int64{},
 	}
 }
 
@@ -83,7 +87,12 @@ func (l *testLog) append(ev map[string]any) uint64 {
 		}
 	}
 	idx := l.app.Size()
-	body, err := ledger.EntryBody(ledger.Envelope{Tenant: l.tenant, Index: idx, PrevHash: l.prev, Event: ev})
+	var runSeq int64
+	if run := str(ev["run_id"]); run != "" {
+		l.runSeq[run]++
+		runSeq = l.runSeq[run]
+	}
+	body, err := ledger.EntryBody(ledger.Envelope{Tenant: l.tenant, Index: idx, PrevHash: l.prev, RunSeq: runSeq, Event: ev})
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -116,7 +125,7 @@ func (l *testLog) project(ev map[string]any) {
 		r = &ledger.JobRow{JobID: id}
 		l.jobs[id] = r
 	}
-	if s := str(ev["state"]); s != "" {
+	if s := str(ev["state"]); s != "" && !strings.HasPrefix(str(ev["type"]), "run_") {
 		r.State = s
 	}
 	data, _ := ev["data"].(map[string]any)
@@ -125,7 +134,20 @@ func (l *testLog) project(ev map[string]any) {
 		j := data["job"].(map[string]any)
 		r.JobHash, r.ContextPtr, r.ContextSHA256 = str(ev["job_hash"]), str(j["context_ptr"]), str(j["context_sha256"])
 	case "policy_decided":
-		r.Decision, r.PolicyRuleID, r.PolicySnapshot = str(ev["decision"]), str(ev["policy_rule_id"]), str(ev["policy_snapshot"])
+		// As the service does: once approval was required, an ALLOW at
+		// dispatch, or a REQUIRE_APPROVAL the approval satisfies, leaves the
+		// approval's decision governing.
+		d := str(ev["decision"])
+		keep := r.Decision != "" && l.approvalRequired[id] &&
+			(d == "ALLOW" || d == "ALLOW_WITH_CONSTRAINTS" || d == "REQUIRE_APPROVAL" && r.Resolution == "approved")
+		if !keep {
+			r.Decision, r.PolicyRuleID, r.PolicySnapshot = d, str(ev["policy_rule_id"]), str(ev["policy_snapshot"])
+		}
+		if d == "REQUIRE_APPROVAL" {
+			l.approvalRequired[id] = true
+		}
+	case "approval_requested":
+		r.Resolution, r.ResolvedBy = "", ""
 	case "approval_resolved":
 		r.Resolution, r.ResolvedBy = str(ev["resolution"]), str(ev["resolved_by"])
 	case "job_completed":
@@ -171,12 +193,15 @@ func (l *testLog) isOld(id string) bool {
 
 type jobSpec struct {
 	id, run, step, action, resource, by string
-	labels                               map[string]string
-	tags                                 []string
-	input                                string
+	labels                              map[string]string
+	tags                                []string
+	input                               string
 }
 
-func (l *testLog) submit(j jobSpec) string {
+// submit appends job_submitted carrying the job's state after its submit
+// decision (QUEUED, PENDING_APPROVAL or DENIED), as the service does, and
+// starts the job's run when it is new.
+func (l *testLog) submit(j jobSpec, state string) string {
 	input := []byte(j.input)
 	ctx := "ctx:" + j.id
 	sum := ledger.SHA256Hex(input)
@@ -192,6 +217,11 @@ func (l *testLog) submit(j jobSpec) string {
 	}
 	l.payloads[ctx] = ledger.Payload{Ptr: ctx, SHA256: sum, Data: input}
 	l.hashes[j.id] = hash
+	if j.run != "" && l.runSeq[j.run] == 0 {
+		// The service's run_started names the job that started the run and
+		// carries the run's state.
+		l.append(map[string]any{"type": "run_started", "run_id": j.run, "job_id": j.id, "actor": j.by, "state": "running"})
+	}
 	labels := map[string]string{}
 	for k, v := range j.labels {
 		labels[k] = v
@@ -206,7 +236,7 @@ func (l *testLog) submit(j jobSpec) string {
 	}
 	l.append(map[string]any{
 		"type": "job_submitted", "run_id": nul(j.run), "workflow_step_id": nul(j.step), "job_id": j.id,
-		"actor": j.by, "job_hash": hash,
+		"actor": j.by, "job_hash": hash, "state": state,
 		"data": map[string]any{"job": map[string]any{
 			"tenant": l.tenant, "job_id": j.id, "run_id": nul(j.run), "workflow_step_id": nul(j.step),
 			"action": j.action, "resource": nul(j.resource), "labels": labels, "risk_tags": tags,
@@ -217,7 +247,7 @@ func (l *testLog) submit(j jobSpec) string {
 	return hash
 }
 
-func (l *testLog) decide(jobID, phase, decision, rule, state string) {
+func (l *testLog) decide(jobID, phase, decision, rule string) {
 	ev := map[string]any{
 		"type": "policy_decided", "job_id": jobID, "actor": "cairn", "decision": decision,
 		"policy_rule_id": rule, "policy_snapshot": l.active, "job_hash": l.hashes[jobID],
@@ -226,12 +256,9 @@ func (l *testLog) decide(jobID, phase, decision, rule, state string) {
 			"decision": decision, "policy_rule_id": rule, "policy_reason": "rule " + rule + " matched",
 			"policy_snapshot": l.active, "job_hash": l.hashes[jobID], "constraints": nil,
 			"default_rule": false, "explanation": "first matching rule decides",
-			"rules_tried": []map[string]any{{"rule_id": rule, "matched": true, "why": "action and labels match"}},
+			"rules_tried":  []map[string]any{{"rule_id": rule, "matched": true, "why": "action and labels match"}},
 			"evaluated_at": l.clock.Add(time.Second).Format(time.RFC3339Nano),
 		}},
-	}
-	if state != "" {
-		ev["state"] = state
 	}
 	l.append(ev)
 }
@@ -259,7 +286,7 @@ func (l *testLog) dispatch(jobID, worker string) {
 	l.append(map[string]any{
 		"type": "job_dispatched", "job_id": jobID, "actor": worker, "state": "RUNNING",
 		"job_hash": l.hashes[jobID],
-		"data": map[string]any{"lease_id": "lease-" + jobID, "attempt": 1},
+		"data":     map[string]any{"lease_id": "lease-" + jobID, "attempt": 1},
 	})
 }
 
@@ -358,47 +385,60 @@ const policyV2 = policyV1 + `  - id: pii-redact
   # transfers
 `
 
-// scenario is the golden ledger: two policy versions, a rollback, an
-// allowed read, an approved production write, a denied job, a rejected one.
-// mutate, when set, changes the approver of j2 (to build a rewritten log).
+// scenario is the golden ledger, with events shaped as the service writes
+// them: two policy versions and a rollback; an allowed read; a production
+// write approved by approver (alice unless given) and re-decided
+// REQUIRE_APPROVAL at dispatch (the approval governs); a denied transfer; a
+// rejected delete; and a write approved before the policy changed, so that
+// its dispatch decision is ALLOW but the approval's decision still governs.
 func scenario(l *testLog, approver string) {
 	if approver == "" {
 		approver = "alice"
 	}
 	l.publish(policyV1, "admin", "initial policy")
-	l.append(map[string]any{"type": "run_started", "run_id": "run-1", "actor": "agent-7", "seq": 1})
 
 	l.submit(jobSpec{id: "j1", run: "run-1", step: "fetch", action: "db.read", resource: "db://orders",
-		by: "agent-7", labels: map[string]string{"env": "prod"}, input: `{"query":"select * from orders where id < 10"}`})
-	l.decide("j1", "submit", "ALLOW", "reads-are-fine", "QUEUED")
-	l.decide("j1", "dispatch", "ALLOW", "reads-are-fine", "")
+		by: "agent-7", labels: map[string]string{"env": "prod"}, input: `{"query":"select * from orders where id < 10"}`}, "QUEUED")
+	l.decide("j1", "submit", "ALLOW", "reads-are-fine")
+	l.decide("j1", "dispatch", "ALLOW", "reads-are-fine")
 	l.dispatch("j1", "worker-1")
 	l.complete("j1", "worker-1", "SUCCEEDED", `{"rows":9}`)
 	l.outputChecked("j1", "ALLOW", "")
 
 	l.submit(jobSpec{id: "j2", run: "run-1", step: "write", action: "db.write", resource: "db://orders",
 		by: "agent-7", labels: map[string]string{"env": "prod", "team": "payments"}, tags: []string{"pii", "financial"},
-		input: `{"sql":"update orders set status = 'shipped' where id = 7","dry_run":false,"note":"<script>&</script>"}`})
-	l.decide("j2", "submit", "REQUIRE_APPROVAL", "prod-write-needs-approval", "PENDING_APPROVAL")
+		input: `{"sql":"update orders set status = 'shipped' where id = 7","dry_run":false,"note":"<script>&</script>"}`}, "PENDING_APPROVAL")
+	l.decide("j2", "submit", "REQUIRE_APPROVAL", "prod-write-needs-approval")
 	l.requestApproval("j2", "prod-write-needs-approval")
 	l.resolve("j2", "approved", approver, "looks right — ship it", "QUEUED")
-	l.decide("j2", "dispatch", "REQUIRE_APPROVAL", "prod-write-needs-approval", "")
+	l.decide("j2", "dispatch", "REQUIRE_APPROVAL", "prod-write-needs-approval")
 	l.dispatch("j2", "worker-2")
 	l.complete("j2", "worker-2", "SUCCEEDED", `{"updated":1,"token":"AKIAIOSFODNN7EXAMPLE"}`)
 	l.outputChecked("j2", "QUARANTINE", "out-safe-1")
 
+	l.submit(jobSpec{id: "j6", run: "run-1", step: "archive", action: "db.write", resource: "db://archive",
+		by: "agent-7", labels: map[string]string{"env": "prod"}, input: `{"sql":"insert into archive select * from orders"}`}, "PENDING_APPROVAL")
+	l.decide("j6", "submit", "REQUIRE_APPROVAL", "prod-write-needs-approval")
+	l.requestApproval("j6", "prod-write-needs-approval")
+	l.resolve("j6", "approved", "carol", "", "QUEUED")
+
 	l.publish(policyV2, "admin", "redact PII")
-	l.submit(jobSpec{id: "j3", action: "payments.transfer", by: "agent-9", input: `{"amount":25000,"to":"acct-1"}`})
-	l.decide("j3", "submit", "DENY", "", "DENIED")
+	l.decide("j6", "dispatch", "ALLOW", "reads-are-fine")
+	l.dispatch("j6", "worker-1")
+	l.complete("j6", "worker-1", "FAILED", `{"error":"archive table locked"}`)
+
+	l.submit(jobSpec{id: "j3", action: "payments.transfer", by: "agent-9", input: `{"amount":25000,"to":"acct-1"}`}, "DENIED")
+	l.decide("j3", "submit", "DENY", "")
 
 	l.submit(jobSpec{id: "j4", run: "run-1", step: "cleanup", action: "db.delete", resource: "db://orders",
-		by: "agent-7", labels: map[string]string{"env": "prod"}, input: `{"where":"status = 'test'"}`})
-	l.decide("j4", "submit", "REQUIRE_APPROVAL", "prod-write-needs-approval", "PENDING_APPROVAL")
+		by: "agent-7", labels: map[string]string{"env": "prod"}, input: `{"where":"status = 'test'"}`}, "PENDING_APPROVAL")
+	l.decide("j4", "submit", "REQUIRE_APPROVAL", "prod-write-needs-approval")
 	l.requestApproval("j4", "prod-write-needs-approval")
 	l.resolve("j4", "rejected", "bob", "not during business hours", "DENIED")
 
 	l.publish(policyV1, "admin", "roll back: v2 redacts too much")
-	l.append(map[string]any{"type": "run_completed", "run_id": "run-1", "actor": "agent-7", "seq": 20})
+	l.append(map[string]any{"type": "run_completed", "run_id": "run-1", "actor": "cairn", "state": "completed",
+		"data": map[string]any{"jobs_by_state": map[string]int{"SUCCEEDED": 2, "FAILED": 1, "DENIED": 1}}})
 }
 
 // bigLog returns a log of about n entries of realistic size.
@@ -410,8 +450,8 @@ func bigLog(t testing.TB, n int) *testLog {
 		run := fmt.Sprintf("run-%05d", i/50)
 		l.submit(jobSpec{id: id, run: run, step: "step-" + id[len(id)-2:], action: "db.read", resource: "db://orders/" + id,
 			by: "agent-7", labels: map[string]string{"env": "prod", "team": "checkout"}, tags: []string{"read"},
-			input: fmt.Sprintf(`{"query":"select * from orders where customer = %d","limit":100}`, i)})
-		l.decide(id, "submit", "ALLOW", "reads-are-fine", "QUEUED")
+			input: fmt.Sprintf(`{"query":"select * from orders where customer = %d","limit":100}`, i)}, "QUEUED")
+		l.decide(id, "submit", "ALLOW", "reads-are-fine")
 		l.dispatch(id, "worker-1")
 		l.complete(id, "worker-1", "SUCCEEDED", fmt.Sprintf(`{"rows":%d}`, i%100))
 		l.outputChecked(id, "ALLOW", "")

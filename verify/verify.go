@@ -87,11 +87,20 @@ type checker struct {
 	rep   *Report
 	max   int
 	cp    *ledger.Checkpoint
-	facts []*ledger.EntryFacts
+	facts []*ledger.EntryFacts // nil for a body that does not parse
+	slab  []ledger.EntryFacts
 	leafs [][32]byte
+	// jobHash[i] is the job_hash recomputed for entry i (a job_submitted
+	// whose context payload is usable), computed in the parallel phase.
+	jobHash    []string
+	jobHashErr []error
 	// rootAtTrusted is the root of the tree of the trusted size, recomputed
 	// from the leaves of a range starting at 0 (nil when not available).
 	rootAtTrusted *[32]byte
+	treeProblems  []*Error
+	// prev[i] is entry i's prev_hash decoded (prevOK[i]: it was 64 hex digits).
+	prev   [][32]byte
+	prevOK []bool
 
 	payloads map[string]*ledger.Payload
 	payOK    map[string]bool // data present and hashing to sha256
@@ -122,20 +131,47 @@ func Bundle(b *ledger.Bundle, opts Options) (*Report, error) {
 	if !c.checkpoint() {
 		return c.done()
 	}
+	c.indexPayloads()
 	ordered := c.entries()
+	// The tree checks need only the leaf hashes; the evidence checks only
+	// the parsed bodies: run them side by side, then report in a fixed
+	// order (entries, tree, trusted checkpoint, payloads and policies,
+	// evidence, job rows).
+	var wg sync.WaitGroup
 	if ordered {
-		c.tree()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.tree()
+		}()
 	}
-	c.trusted(ordered)
+	early := c.rep.Problems
+	c.rep.Problems = nil
 	c.payloadsAndPolicies()
 	c.evidence()
 	c.jobRows()
+	late := c.rep.Problems
+	wg.Wait()
+	c.rep.Problems = append(early, c.treeProblems...)
+	c.trusted(ordered)
+	c.rep.Problems = append(c.rep.Problems, late...)
+	if len(c.rep.Problems) > c.max {
+		c.rep.Problems = c.rep.Problems[:c.max]
+	}
 	return c.done()
 }
 
 func (c *checker) fail(e *Error) {
 	if len(c.rep.Problems) < c.max {
 		c.rep.Problems = append(c.rep.Problems, e)
+	}
+}
+
+// tfail records a problem found by tree, which runs concurrently with the
+// evidence checks.
+func (c *checker) tfail(e *Error) {
+	if len(c.treeProblems) < c.max {
+		c.treeProblems = append(c.treeProblems, e)
 	}
 }
 
@@ -214,40 +250,16 @@ func (c *checker) entries() bool {
 	c.rep.Entries = n
 	c.leafs = make([][32]byte, n)
 	c.facts = make([]*ledger.EntryFacts, n)
+	c.slab = make([]ledger.EntryFacts, n)
+	c.prev = make([][32]byte, n)
+	c.prevOK = make([]bool, n)
+	c.jobHash = make([]string, n)
+	c.jobHashErr = make([]error, n)
 	declared := make([][32]byte, n)
 	declOK := make([]bool, n)
 	perr := make([]error, n)
 
-	workers := c.opts.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	const chunk = 512
-	if workers > 1 && n > chunk {
-		var wg sync.WaitGroup
-		next := make(chan int, (n+chunk-1)/chunk)
-		for i := 0; i < n; i += chunk {
-			next <- i
-		}
-		close(next)
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for lo := range next {
-					hi := min(lo+chunk, n)
-					for i := lo; i < hi; i++ {
-						c.prepare(i, declared, declOK, perr)
-					}
-				}
-			}()
-		}
-		wg.Wait()
-	} else {
-		for i := range es {
-			c.prepare(i, declared, declOK, perr)
-		}
-	}
+	c.parallel(n, func(i int) { c.prepare(i, declared, declOK, perr) })
 
 	ordered := true
 	size := c.cp.Size
@@ -284,8 +296,8 @@ func (c *checker) entries() bool {
 			}
 		case i > 0 && es[i-1].Index == e.Index-1:
 			c.rep.ChainLinks++
-			if want := ledger.HashHex(c.leafs[i-1]); f.PrevHash != want {
-				c.fail(entryErr(e.Index, ErrChain, "prev_hash %s is not entry %d's leaf hash %s", f.PrevHash, e.Index-1, want))
+			if !c.prevOK[i] || c.prev[i] != c.leafs[i-1] {
+				c.fail(entryErr(e.Index, ErrChain, "prev_hash %q is not entry %d's leaf hash %s", f.PrevHash, e.Index-1, ledger.HashHex(c.leafs[i-1])))
 			}
 		}
 	}
@@ -294,14 +306,55 @@ func (c *checker) entries() bool {
 
 func (c *checker) prepare(i int, declared [][32]byte, declOK []bool, perr []error) {
 	e := &c.b.Entries[i]
-	body := []byte(e.Body)
-	c.leafs[i] = ledger.LeafHash(body)
+	c.leafs[i] = ledger.LeafHashString(e.Body)
 	if len(e.LeafHash) == 64 {
 		if _, err := hex.Decode(declared[i][:], []byte(e.LeafHash)); err == nil {
 			declOK[i] = true
 		}
 	}
-	c.facts[i], perr[i] = ledger.ParseEntry(body)
+	f := &c.slab[i]
+	err := ledger.ParseEntryString(e.Body, f)
+	if err != nil {
+		c.facts[i], perr[i] = nil, err
+		return
+	}
+	c.facts[i] = f
+	if lowerHex64(f.PrevHash) {
+		_, _ = hex.Decode(c.prev[i][:], []byte(f.PrevHash))
+		c.prevOK[i] = true
+	}
+	if f.Event.Type == "job_submitted" && f.Event.Job != nil {
+		if input, ok := c.contextInput(f.Event.Job); ok {
+			c.jobHash[i], c.jobHashErr[i] = f.Event.Job.ComputeJobHash(input)
+		}
+	}
+}
+
+// contextInput returns the input a job_hash is recomputed with: the
+// context payload's data when it is in the bundle, not withheld and hashes
+// to its sha256 (nil input when the job has no context pointer).
+func (c *checker) contextInput(j *ledger.SubmittedJob) ([]byte, bool) {
+	if j.ContextPtr == "" {
+		return nil, true
+	}
+	p := c.payloads[j.ContextPtr]
+	if p == nil || p.Withheld || !c.payOK[j.ContextPtr] {
+		return nil, false
+	}
+	return p.Data, true
+}
+
+// lowerHex64 reports whether s is 64 lowercase hex digits.
+func lowerHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func decodeHashes(hs []string) ([][]byte, error) {
@@ -325,7 +378,7 @@ func (c *checker) tree() {
 		from, to = r.From, r.To
 		rec := fmt.Sprintf("range [%d,%d)", from, to)
 		if from > to || to > size {
-			c.fail(recordErr(rec, ErrFormat, "not within checkpoint tree size %d", size))
+			c.tfail(recordErr(rec, ErrFormat, "not within checkpoint tree size %d", size))
 			from, to = 0, 0
 		} else {
 			c.checkRange(rec, r)
@@ -341,7 +394,7 @@ func (c *checker) tree() {
 	for i := range c.b.InclusionProofs {
 		p := &c.b.InclusionProofs[i]
 		if _, dup := proofs[p.Index]; dup {
-			c.fail(entryErr(p.Index, ErrFormat, "two inclusion proofs"))
+			c.tfail(entryErr(p.Index, ErrFormat, "two inclusion proofs"))
 		}
 		proofs[p.Index] = p
 	}
@@ -352,20 +405,20 @@ func (c *checker) tree() {
 		}
 		p := proofs[e.Index]
 		if p == nil {
-			c.fail(entryErr(e.Index, ErrInclusion, "not in the declared range and no inclusion proof"))
+			c.tfail(entryErr(e.Index, ErrInclusion, "not in the declared range and no inclusion proof"))
 			continue
 		}
 		if p.Size != size {
-			c.fail(entryErr(e.Index, ErrInclusion, "proof is for tree size %d, checkpoint has %d", p.Size, size))
+			c.tfail(entryErr(e.Index, ErrInclusion, "proof is for tree size %d, checkpoint has %d", p.Size, size))
 			continue
 		}
 		hs, err := decodeHashes(p.Hashes)
 		if err != nil {
-			c.fail(entryErr(e.Index, ErrFormat, "inclusion proof: %v", err))
+			c.tfail(entryErr(e.Index, ErrFormat, "inclusion proof: %v", err))
 			continue
 		}
 		if err := ledger.VerifyInclusion(e.Index, size, c.leafs[i], hs, c.cp.Root); err != nil {
-			c.fail(entryErr(e.Index, ErrInclusion, "%v", err))
+			c.tfail(entryErr(e.Index, ErrInclusion, "%v", err))
 			continue
 		}
 		c.rep.InclusionProofs++
@@ -394,23 +447,23 @@ func (c *checker) checkRange(rec string, r *ledger.BundleRange) {
 	for k := uint64(0); k < r.To-r.From; k++ {
 		j := start + int(k)
 		if j >= len(es) || es[j].Index != r.From+k {
-			c.fail(entryErr(r.From+k, ErrMissing, "not in the bundle, which declares the range [%d,%d) complete", r.From, r.To))
+			c.tfail(entryErr(r.From+k, ErrMissing, "not in the bundle, which declares the range [%d,%d) complete", r.From, r.To))
 			return
 		}
 	}
 	left, err := decodeHashes(r.Left)
 	if err != nil {
-		c.fail(recordErr(rec, ErrFormat, "left: %v", err))
+		c.tfail(recordErr(rec, ErrFormat, "left: %v", err))
 		return
 	}
 	right, err := decodeHashes(r.Right)
 	if err != nil {
-		c.fail(recordErr(rec, ErrFormat, "right: %v", err))
+		c.tfail(recordErr(rec, ErrFormat, "right: %v", err))
 		return
 	}
 	rv, err := ledger.NewRootVerifier(r.From, left)
 	if err != nil {
-		c.fail(recordErr(rec, ErrFormat, "%v", trimLedger(err)))
+		c.tfail(recordErr(rec, ErrFormat, "%v", trimLedger(err)))
 		return
 	}
 	// With a range starting at 0, capture the root at the trusted size on the
@@ -423,7 +476,7 @@ func (c *checker) checkRange(rec string, r *ledger.BundleRange) {
 	}
 	for k := uint64(0); k < r.To-r.From; k++ {
 		if err := rv.Append(c.leafs[start+int(k)]); err != nil {
-			c.fail(recordErr(rec, ErrFormat, "%v", err))
+			c.tfail(recordErr(rec, ErrFormat, "%v", err))
 			return
 		}
 		if m != 0 && rv.Next() == m {
@@ -435,11 +488,11 @@ func (c *checker) checkRange(rec string, r *ledger.BundleRange) {
 	}
 	root, err := rv.Finish(c.cp.Size, right)
 	if err != nil {
-		c.fail(recordErr(rec, ErrFormat, "%v", trimLedger(err)))
+		c.tfail(recordErr(rec, ErrFormat, "%v", trimLedger(err)))
 		return
 	}
 	if root != c.cp.Root {
-		c.fail(recordErr(rec, ErrRoot, "leaves and range proof give root %s, checkpoint has %s", ledger.HashHex(root), ledger.HashHex(c.cp.Root)))
+		c.tfail(recordErr(rec, ErrRoot, "leaves and range proof give root %s, checkpoint has %s", ledger.HashHex(root), ledger.HashHex(c.cp.Root)))
 		return
 	}
 }
@@ -510,18 +563,77 @@ func (c *checker) trusted(ordered bool) {
 	c.fail(recordErr("checkpoint", ErrConsistency, "the bundle has no consistency proof from trusted size %d to %d", t.Size, c.cp.Size))
 }
 
-// payloadsAndPolicies checks each payload's and policy's own hash.
-func (c *checker) payloadsAndPolicies() {
-	c.payloads = map[string]*ledger.Payload{}
-	c.payOK = map[string]bool{}
-	for i := range c.b.Payloads {
-		p := &c.b.Payloads[i]
-		rec := "payload " + p.Ptr
+// indexPayloads maps payloads by pointer and checks (in parallel) which
+// hash to their sha256; problems are reported later, by
+// payloadsAndPolicies.
+func (c *checker) indexPayloads() {
+	ps := c.b.Payloads
+	good := make([]bool, len(ps))
+	c.parallel(len(ps), func(i int) {
+		if p := &ps[i]; !p.Withheld {
+			sum := sha256.Sum256(p.Data)
+			good[i] = hex.EncodeToString(sum[:]) == p.SHA256
+		}
+	})
+	c.payloads = make(map[string]*ledger.Payload, len(ps))
+	c.payOK = make(map[string]bool, len(ps))
+	for i := range ps {
+		p := &ps[i]
 		if _, dup := c.payloads[p.Ptr]; dup {
-			c.fail(recordErr(rec, ErrFormat, "listed twice"))
 			continue
 		}
 		c.payloads[p.Ptr] = p
+		if good[i] {
+			c.payOK[p.Ptr] = true
+		}
+	}
+}
+
+// parallel runs fn(0..n-1) on the configured number of workers.
+func (c *checker) parallel(n int, fn func(i int)) {
+	workers := c.opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	const chunk = 512
+	if workers <= 1 || n <= chunk {
+		for i := 0; i < n; i++ {
+			fn(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	next := make(chan int, (n+chunk-1)/chunk)
+	for i := 0; i < n; i += chunk {
+		next <- i
+	}
+	close(next)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for lo := range next {
+				for i := lo; i < min(lo+chunk, n); i++ {
+					fn(i)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// payloadsAndPolicies reports payload problems and checks each policy's
+// text against its snapshot id.
+func (c *checker) payloadsAndPolicies() {
+	seen := map[string]bool{}
+	for i := range c.b.Payloads {
+		p := &c.b.Payloads[i]
+		rec := "payload " + p.Ptr
+		if seen[p.Ptr] {
+			c.fail(recordErr(rec, ErrFormat, "listed twice"))
+			continue
+		}
+		seen[p.Ptr] = true
 		c.rep.Payloads++
 		if p.Withheld {
 			c.rep.PayloadsWithheld++
@@ -535,12 +647,10 @@ func (c *checker) payloadsAndPolicies() {
 			c.note("payload %s withheld (%s): its content is not checked", p.Ptr, reason)
 			continue
 		}
-		sum := sha256.Sum256(p.Data)
-		if got := hex.EncodeToString(sum[:]); got != p.SHA256 {
-			c.fail(recordErr(rec, ErrPayload, "data hashes to %s, payload says %s", got, p.SHA256))
-			continue
+		if !c.payOK[p.Ptr] {
+			sum := sha256.Sum256(p.Data)
+			c.fail(recordErr(rec, ErrPayload, "data hashes to %s, payload says %s", hex.EncodeToString(sum[:]), p.SHA256))
 		}
-		c.payOK[p.Ptr] = true
 	}
 	c.policies = map[string]bool{}
 	for _, p := range c.b.Policies {

@@ -1,6 +1,7 @@
 package verify_test
 
 import (
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -63,10 +64,10 @@ func TestGoodReport(t *testing.T) {
 	if !rep.KeyTrusted || rep.Mode != "complete" || rep.Entries != len(good.Entries) || uint64(rep.Entries) != rep.TreeSize {
 		t.Errorf("report %+v", rep)
 	}
-	if rep.ChainLinks != rep.Entries-1 || rep.Jobs != 4 || rep.JobHashesVerified != 4 || rep.Policies != 2 {
+	if rep.ChainLinks != rep.Entries-1 || rep.Jobs != 5 || rep.JobHashesVerified != 5 || rep.Policies != 2 {
 		t.Errorf("counts %+v", rep)
 	}
-	if rep.Payloads != 6 || rep.PayloadsWithheld != 1 {
+	if rep.Payloads != 8 || rep.PayloadsWithheld != 1 {
 		t.Errorf("payloads %d withheld %d", rep.Payloads, rep.PayloadsWithheld)
 	}
 	if rep.Consistency == "" || rep.TrustedSize != rep.TreeSize {
@@ -131,6 +132,19 @@ func TestMoreTampering(t *testing.T) {
 		}
 	}
 	expect("payload data changed, sha256 kept", b, verify.Options{}, verify.ErrPayload, "payload ctx:j2")
+
+	// j6 was approved, then re-decided ALLOW at dispatch: the approval's
+	// REQUIRE_APPROVAL stays the decision of record.
+	b = cloneBundle(t, good)
+	for k := range b.Jobs {
+		if b.Jobs[k].JobID == "j6" {
+			if b.Jobs[k].Decision != "REQUIRE_APPROVAL" {
+				t.Fatalf("j6 row %+v", b.Jobs[k])
+			}
+			b.Jobs[k].Decision, b.Jobs[k].PolicyRuleID = "ALLOW", "reads-are-fine"
+		}
+	}
+	expect("decision of record", b, verify.Options{}, verify.ErrProjection, "job j6")
 
 	b = cloneBundle(t, good)
 	b.Policies = b.Policies[1:]
@@ -202,5 +216,32 @@ func TestMoreTampering(t *testing.T) {
 
 	if _, err := verify.Bundle(nil, verify.Options{}); !errors.Is(err, verify.ErrFormat) {
 		t.Errorf("nil bundle: %v", err)
+	}
+}
+
+func TestReportRendering(t *testing.T) {
+	cases, trusted, vkey := goldenCases(t)
+	rep, err := verify.Bundle(cases[0].bundle, verify.Options{TrustedKey: vkey, TrustedCheckpoint: trusted})
+	if err != nil || !strings.HasSuffix(rep.Summary(), "result:      OK\n") {
+		t.Errorf("good summary:\n%s", rep.Summary())
+	}
+	for _, c := range cases {
+		if c.file != "edited-body.json" {
+			continue
+		}
+		rep, err := verify.Bundle(c.bundle, verify.Options{})
+		if verify.Code(err) != "leaf_hash_mismatch" {
+			t.Errorf("code %q", verify.Code(err))
+		}
+		if s := rep.Summary(); !strings.Contains(s, "result:      FAILED: entry 11: leaf hash mismatch") || !strings.Contains(s, "NOT independently trusted") {
+			t.Errorf("summary:\n%s", s)
+		}
+		js, _ := json.Marshal(rep)
+		if !strings.Contains(string(js), `"code":"leaf_hash_mismatch","record":"entry 11","index":11`) {
+			t.Errorf("json: %s", js)
+		}
+	}
+	if verify.Code(errors.New("x")) != "" {
+		t.Error("code of a foreign error")
 	}
 }

@@ -1,0 +1,73 @@
+package ledger
+
+import (
+	"testing"
+)
+
+func checkJobHashes(t *testing.T, j *SubmittedJob, input []byte) {
+	t.Helper()
+	want, err1 := JobHash(j.HashInput(input))
+	got, err2 := j.ComputeJobHash(input)
+	if (err1 != nil) != (err2 != nil) {
+		t.Fatalf("errors differ: JobHash %v, ComputeJobHash %v (input %q)", err1, err2, input)
+	}
+	if got != want {
+		t.Fatalf("ComputeJobHash %s != JobHash %s for %+v input %q", got, want, j, input)
+	}
+}
+
+func TestComputeJobHashMatchesJobHash(t *testing.T) {
+	jobs := []*SubmittedJob{
+		{},
+		{Tenant: "default", JobID: "j1", Action: "db.read"},
+		{Tenant: "t", JobID: "j\"2\\", RunID: "r\n\t\x01\x1f\x7f", WorkflowStepID: "s<>&", Action: "a\u2028b\u2029",
+			Resource: "db://é/😀", SubmittedBy: "agent", Labels: map[string]string{"b": "1", "a": "2", "é": "3", "😀": "4", "\uff61": "5", "A": ""},
+			RiskTags: []string{"z", "a", "é", "😀", "\uff61"}},
+		{Tenant: "t", Labels: map[string]string{}, RiskTags: []string{}},
+		{Tenant: "bad\xffutf8", Labels: map[string]string{"k\xfe": "v\xff"}},
+	}
+	inputs := []string{"", "null", "{}", "[]", `{"b":1,"a":[1,2.50,1e21,-0,0.1]}`, ` { "x" : "<script>&\u2028" } `,
+		`{"big":12345678901234567890,"small":1e-7,"s":"\ud83d\ude00\u00e9"}`, `"str"`, `true`, `{`, `{"a":}`, `1 2`, `{"a":1,"\u0061":2}`, `{"\udc00":1}`, `{"\ud83d\ude00":1,"\uff61":2,"z":[{}]}`,
+		`[1e-400, 1e400]`, `[1e-400]`, `{"a":{"b":{"c":[[[[1]]]]}}}`,
+		"\"\xff\"", "\"a\x7f\"", "{\"\xfe\":1}", "\"\xed\xa0\x80\"", `"\ud800"`, `"\udc00\ud800x"`}
+	for _, j := range jobs {
+		for _, in := range inputs {
+			var b []byte
+			if in != "" {
+				b = []byte(in)
+			}
+			checkJobHashes(t, j, b)
+		}
+	}
+}
+
+func FuzzComputeJobHash(f *testing.F) {
+	f.Add("t", "j", "a", "r", "k", "v", "tag", "tag2", []byte(`{"a":1}`))
+	f.Add("", "", "", "", "", "", "", "", []byte(nil))
+	f.Add("é", "\x00", "\"", "\\", "😀", "\uff61", "\xff", "b", []byte(`[1.5e300,"\u0000"]`))
+	f.Add("t", "j", "a", "r", "k", "v", "x", "y", []byte(`{"b":{"d":[1,{"z":"\ud83d\ude00"}],"c":"\u00e9\/"},"a":-0.0e1,"\u00e9":[true,false,null],"A":1E2}`))
+	f.Add("t", "j", "a", "r", "k", "v", "x", "y", []byte(`{"a":1,"\u0061":2}`))
+	f.Add("t", "j", "a", "r", "k", "v", "x", "y", []byte(`{"\udc00":1}`))
+	f.Add("t", "j", "a", "r", "k", "v", "x", "y", []byte(` [ 0.1 , 1e-400 , 123456789012345678901234567890 , "a\tb" ] `))
+	f.Fuzz(func(t *testing.T, tenant, job, action, resource, k, v, t1, t2 string, input []byte) {
+		j := &SubmittedJob{Tenant: tenant, JobID: job, Action: action, Resource: resource, RunID: k, SubmittedBy: v,
+			Labels: map[string]string{k: v, t1: t2}, RiskTags: []string{t1, t2, k}}
+		checkJobHashes(t, j, input)
+	})
+}
+
+func BenchmarkJobHash(b *testing.B) {
+	j := &SubmittedJob{Tenant: "default", JobID: "job-0000001", RunID: "run-00001", WorkflowStepID: "step-01", Action: "db.read",
+		Resource: "db://orders/job-0000001", SubmittedBy: "agent-7", Labels: map[string]string{"env": "prod", "team": "checkout"}, RiskTags: []string{"read"}}
+	in := []byte(`{"query":"select * from orders where customer = 1","limit":100}`)
+	b.Run("JobHash", func(b *testing.B) {
+		for b.Loop() {
+			_, _ = JobHash(j.HashInput(in))
+		}
+	})
+	b.Run("ComputeJobHash", func(b *testing.B) {
+		for b.Loop() {
+			_, _ = j.ComputeJobHash(in)
+		}
+	})
+}

@@ -1,0 +1,63 @@
+package verify
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Summary renders the report for a person, one fact per line, ending with
+// the verdict: "OK" or "FAILED: <first problem>" (and how many more).
+func (r *Report) Summary() string {
+	var b strings.Builder
+	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	line("tenant:      %s (origin %s)", r.Tenant, r.Origin)
+	if r.LogKey != "" {
+		trust := "trusted key"
+		if !r.KeyTrusted {
+			trust = "key taken from the bundle, NOT independently trusted"
+		}
+		line("checkpoint:  tree size %d, root %s", r.TreeSize, r.Root)
+		line("signed by:   %s (%s)", r.LogKey, trust)
+		if len(r.Cosigners) > 0 {
+			line("cosigned by: %s", strings.Join(r.Cosigners, ", "))
+		}
+	}
+	mode := map[string]string{
+		"complete":     "complete log, root recomputed from every leaf",
+		"range":        "contiguous range, root recomputed with a range proof",
+		"proofs":       "selected entries, one inclusion proof each",
+		"range+proofs": "a contiguous range plus inclusion proofs",
+	}[r.Mode]
+	if mode == "" {
+		mode = r.Mode
+	}
+	line("entries:     %d (%s); %d prev_hash links, %d inclusion proofs checked", r.Entries, mode, r.ChainLinks, r.InclusionProofs)
+	switch {
+	case r.TrustedSize > 0 || r.Consistency != "":
+		c := r.Consistency
+		if c == "" {
+			c = "NOT consistent"
+		}
+		line("trusted:     checkpoint of size %d: %s", r.TrustedSize, c)
+	default:
+		line("trusted:     no trusted checkpoint given: truncation or rewrite of history cannot be detected")
+	}
+	line("jobs:        %d rows checked, %d job_hashes recomputed", r.Jobs, r.JobHashesVerified)
+	line("policies:    %d texts; payloads: %d (%d withheld)", r.Policies, r.Payloads, r.PayloadsWithheld)
+	for _, n := range r.Notes {
+		line("note:        %s", n)
+	}
+	if r.OK {
+		line("result:      OK")
+		return b.String()
+	}
+	for _, p := range r.Problems {
+		line("problem:     %s", p)
+	}
+	more := ""
+	if n := len(r.Problems) - 1; n > 0 {
+		more = fmt.Sprintf(" (and %d more)", n)
+	}
+	line("result:      FAILED: %s%s", r.Problems[0], more)
+	return b.String()
+}
