@@ -81,6 +81,11 @@ func newEnv(t *testing.T) *env {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := service.New(store, log, []byte("salt"))
+	key, err := ledger.NewKeyFromSeed("cairn", make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.SetLedgerKey(key, "")
 	ctx := context.Background()
 	if _, err := svc.Bootstrap(ctx, adminKey); err != nil {
 		t.Fatal(err)

@@ -59,10 +59,30 @@ lease expires.`,
 		ctx, cancel := commandContext(cmd, false)
 		defer cancel()
 		logger := log.New(cmd.ErrOrStderr(), "cairn worker: ", log.LstdFlags|log.LUTC)
+		logKey, _ := fl.GetString("log-key")
+		if logKey == "" {
+			// Not pinned: trust the server's key on first use, and say so.
+			raw, err := apiGet("/api/v1/ledger/key")
+			if err != nil {
+				return fmt.Errorf("fetch the log key (or pass --log-key): %w", err)
+			}
+			var k struct {
+				PublicKey string `json:"public_key"`
+			}
+			if err := json.Unmarshal(raw, &k); err != nil {
+				return err
+			}
+			logKey = k.PublicKey
+			logger.Printf("log key %s taken from the server; pin it with --log-key", logKey)
+		} else if b, err := readMaybeFile(logKey); err == nil {
+			logKey = strings.TrimSpace(string(b))
+		}
 		w := &client.Worker{
 			Client: c, WorkerID: id, Actions: actions, Handler: h,
 			Concurrency: conc, WaitMS: wait, LeaseMS: leaseMS,
 			Logf: logger.Printf,
+			// No log, no run: a job whose dispatch receipt does not verify is refused.
+			VerifyReceipt: client.ReceiptVerifier(logKey),
 		}
 		logger.Printf("leasing %s from %s", strings.Join(actions, ", "), c.BaseURL())
 		err = w.Run(ctx)
@@ -80,6 +100,7 @@ func init() {
 	f.Int("concurrency", 1, "jobs run at once")
 	f.Int("wait-ms", 20000, "long-poll wait per lease request")
 	f.Int("lease-ms", 0, "lease duration to ask for (0 = server default)")
+	f.String("log-key", "", "the log's public key (or a file holding it) that dispatch receipts must verify against; default: fetched from the server")
 	rootCmd.AddCommand(workerCmd)
 }
 

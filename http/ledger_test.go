@@ -1,0 +1,147 @@
+package http_test
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/client"
+	"github.com/cairnhq/cairn/ledger"
+)
+
+func (e *env) logKey() string {
+	var k struct {
+		PublicKey string `json:"public_key"`
+	}
+	e.mustDo("auditor-1", "GET", "/api/v1/ledger/key", nil, 200, &k)
+	return k.PublicKey
+}
+
+func unhex(t *testing.T, hs []string) [][]byte {
+	out := make([][]byte, len(hs))
+	for i, h := range hs {
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = b
+	}
+	return out
+}
+
+// TestEvidenceCarriesProofs checks that the decision record proves every
+// event it lists against a checkpoint signed by the log key.
+func TestEvidenceCarriesProofs(t *testing.T) {
+	e := newEnv(t)
+	e.publish(seedPolicy)
+	j := e.submit("agent-1", cairn.SubmitRequest{JobID: "job-p", RunID: "run-p", Action: "db.read"})
+	l := e.lease("db.*")
+	e.mustDo("worker-1", "POST", "/api/v1/jobs/job-p/complete", cairn.CompleteRequest{LeaseID: l[0].LeaseID, Status: "succeeded", Result: json.RawMessage(`{"n":1}`)}, 200, nil)
+	var rec cairn.DecisionRecord
+	e.mustDo("auditor-1", "GET", "/api/v1/jobs/job-p/evidence", nil, 200, &rec)
+	if rec.Proof == nil || len(rec.Proof.Inclusion) != len(rec.Events) {
+		t.Fatalf("proof: %+v for %d events", rec.Proof, len(rec.Events))
+	}
+	v, err := ledger.NewVerifier(e.logKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := ledger.OpenCheckpoint([]byte(rec.Proof.Checkpoint), v)
+	if err != nil {
+		t.Fatalf("checkpoint does not verify with the log key: %v", err)
+	}
+	for _, in := range rec.Proof.Inclusion {
+		leaf, _ := hex.DecodeString(in.LeafHash)
+		var lh [32]byte
+		copy(lh[:], leaf)
+		if err := ledger.VerifyInclusion(in.Index, cp.Size, lh, unhex(t, in.Hashes), cp.Root); err != nil {
+			t.Fatalf("inclusion of %d: %v", in.Index, err)
+		}
+	}
+	_ = j
+	// The proof endpoints agree with each other and with the checkpoint.
+	var inc struct {
+		LeafHash string   `json:"leaf_hash"`
+		RootHash string   `json:"root_hash"`
+		Hashes   []string `json:"hashes"`
+	}
+	e.mustDo("auditor-1", "GET", fmt.Sprintf("/api/v1/ledger/proof/inclusion?index=0&size=%d", cp.Size), nil, 200, &inc)
+	if inc.RootHash != hex.EncodeToString(cp.Root[:]) {
+		t.Fatal("inclusion proof root differs from the checkpoint root")
+	}
+	var con struct {
+		Hashes []string `json:"hashes"`
+	}
+	e.mustDo("auditor-1", "GET", fmt.Sprintf("/api/v1/ledger/proof/consistency?from=3&to=%d", cp.Size), nil, 200, &con)
+	var old struct {
+		RootHash string `json:"root_hash"`
+	}
+	e.mustDo("auditor-1", "GET", "/api/v1/ledger/proof/inclusion?index=0&size=3", nil, 200, &old)
+	oldRoot, _ := hex.DecodeString(old.RootHash)
+	var or [32]byte
+	copy(or[:], oldRoot)
+	if err := ledger.VerifyConsistency(3, cp.Size, unhex(t, con.Hashes), or, cp.Root); err != nil {
+		t.Fatalf("consistency: %v", err)
+	}
+	// Bad proof parameters are 400s.
+	e.errCode("auditor-1", "GET", "/api/v1/ledger/proof/inclusion?index=999999&size=3", nil, 400, cairn.EInvalid)
+	e.errCode("auditor-1", "GET", "/api/v1/ledger/proof/inclusion?index=-1", nil, 400, cairn.EInvalid)
+	e.errCode("auditor-1", "GET", "/api/v1/ledger/proof/consistency?from=9&to=3", nil, 400, cairn.EInvalid)
+	e.errCode("auditor-1", "GET", "/api/v1/ledger/proof/consistency?from=1&to=99999999", nil, 400, cairn.EInvalid)
+	// The checkpoint history pages newest first.
+	var cps cairn.List[*cairn.Checkpoint]
+	e.mustDo("auditor-1", "GET", "/api/v1/ledger/checkpoints?limit=2", nil, 200, &cps)
+	if len(cps.Items) == 0 || cps.Items[0].Size < cp.Size {
+		t.Fatalf("checkpoint history: %+v", cps.Items)
+	}
+}
+
+// TestWorkerRefusesUnprovenWork: the Go worker helper runs a job whose
+// receipt verifies against the pinned key, and refuses it under another key.
+func TestWorkerRefusesUnprovenWork(t *testing.T) {
+	e := newEnv(t)
+	e.publish(seedPolicy)
+	run := func(logKey, jobID string) *cairn.Job {
+		e.submit("agent-1", cairn.SubmitRequest{JobID: jobID, Action: "db.read", Input: json.RawMessage(`{"x":1}`)})
+		c := client.New(e.url, e.keys["worker-1"])
+		ran := make(chan bool, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		w := &client.Worker{Client: c, WorkerID: "w-" + jobID, Actions: []string{"db.*"}, WaitMS: 200,
+			Handler: func(ctx context.Context, j *cairn.LeasedJob) (json.RawMessage, error) {
+				ran <- true
+				return json.RawMessage(`{"ok":true}`), nil
+			},
+			VerifyReceipt: client.ReceiptVerifier(logKey)}
+		go w.Run(ctx)
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if j := e.job(jobID); cairn.IsFinalState(j.State) {
+				cancel()
+				select {
+				case <-ran:
+					j.Error = "ran"
+				default:
+				}
+				return j
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("job %s never finished", jobID)
+		return nil
+	}
+	good := run(e.logKey(), "job-good")
+	if good.State != cairn.StateSucceeded || good.Error != "ran" {
+		t.Fatalf("verified job: %s %q", good.State, good.Error)
+	}
+	other, _ := ledger.NewKeyFromSeed("cairn", []byte("another-seed-another-seed-000000"))
+	otherKey, _ := other.VerifierKeyFor("cairn.local/default")
+	bad := run(otherKey, "job-bad")
+	if bad.State != cairn.StateFailed || bad.Error == "ran" {
+		t.Fatalf("a job with an unverifiable receipt ran: %s %q", bad.State, bad.Error)
+	}
+}
