@@ -248,6 +248,7 @@ func approvalEvent(j *cairn.Job, d *cairn.Decision, ev cairn.Evaluation, actor s
 	}
 	e := jobEvent(j, cairn.EventApprovalRequested, actor, now)
 	e.Decision, e.PolicyRuleID, e.PolicySnapshot, e.JobHash = ev.Decision, ev.RuleID, ev.Snapshot, j.JobHash
+	e.State = cairn.StatePendingApproval
 	e.Data = map[string]any{"approval": a}
 	return a, e
 }

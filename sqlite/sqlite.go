@@ -1,7 +1,13 @@
 // Package sqlite is Cairn's embedded store: one SQLite database file in WAL
-// mode with synchronous=FULL, written by a single connection that
-// group-commits concurrent Updates, and read through a pool of read-only
-// connections. It implements cairn.Store.
+// mode, written by a single connection that group-commits concurrent
+// Updates, and read through a pool of read-only connections. It implements
+// cairn.Store.
+//
+// Durability: the writer commits with synchronous=NORMAL and hands each
+// committed batch to a syncer that fsyncs the WAL file; an Update returns
+// only after the fsync that covers its commit, so the next batch executes
+// while the previous one is being made durable. A View returns only after
+// every commit it could have observed is durable. See ADR 0001.
 package sqlite
 
 import (
@@ -45,8 +51,18 @@ type Store struct {
 	closed sync.Once
 
 	stats struct {
-		batches, ops, commitNanos, fnNanos atomic.Int64
+		batches, ops, commitNanos, fnNanos, syncs atomic.Int64
 	}
+
+	// Pipelined durability: committed counts batches COMMITted, synced
+	// those whose WAL frames are fsync'd. syncMu/syncCond wake waiters.
+	committed, synced atomic.Int64
+	syncMu            sync.Mutex
+	syncCond          *sync.Cond
+	syncq             chan *committedBatch
+	sdone             chan struct{}
+	wal               *os.File
+	broken            atomic.Pointer[error] // set when an fsync failed: the store stops
 
 	// writer-owned state (only touched by the writer goroutine)
 	stmts map[string]*sql.Stmt
@@ -77,7 +93,7 @@ func Open(dir string) (*Store, error) {
 	dsn := func(extra string) string {
 		v := url.Values{}
 		v.Add("_pragma", "journal_mode(WAL)")
-		v.Add("_pragma", "synchronous(FULL)")
+		v.Add("_pragma", "synchronous(NORMAL)") // the syncer fsyncs the WAL before any Update returns
 		v.Add("_pragma", "busy_timeout(10000)")
 		v.Add("_pragma", "foreign_keys(OFF)")
 		v.Add("_pragma", "temp_store(MEMORY)") // savepoint sub-journals stay in memory
@@ -131,7 +147,18 @@ func Open(dir string) (*Store, error) {
 		runs:  map[string]int64{},
 		trees: map[string]*ledger.Appender{},
 	}
+	s.syncCond = sync.NewCond(&s.syncMu)
+	s.syncq = make(chan *committedBatch, 8)
+	s.sdone = make(chan struct{})
+	if s.wal, err = os.OpenFile(path+"-wal", os.O_RDWR, 0); err != nil {
+		s.wconn.Close()
+		wdb.Close()
+		rdb.Close()
+		cdb.Close()
+		return nil, fmt.Errorf("sqlite: open the WAL for syncing: %w", err)
+	}
 	go s.writer()
+	go s.syncer()
 	go s.checkpointer()
 	return s, nil
 }
@@ -185,12 +212,13 @@ func migrate(ctx context.Context, c *sql.Conn) error {
 // Stats are the writer's counters since Open.
 type Stats struct {
 	Batches, Ops int64         // transactions and the Updates they carried
-	Work, Commit time.Duration // time running Updates, time in COMMIT (fsync)
+	Syncs        int64         // WAL fsyncs (one may cover several batches)
+	Work, Commit time.Duration // time running Updates, time in COMMIT
 }
 
 // Stats returns the writer's counters.
 func (s *Store) Stats() Stats {
-	return Stats{Batches: s.stats.batches.Load(), Ops: s.stats.ops.Load(),
+	return Stats{Batches: s.stats.batches.Load(), Ops: s.stats.ops.Load(), Syncs: s.stats.syncs.Load(),
 		Work: time.Duration(s.stats.fnNanos.Load()), Commit: time.Duration(s.stats.commitNanos.Load())}
 }
 
@@ -204,7 +232,10 @@ func (s *Store) Ping(ctx context.Context) error { return s.rdb.PingContext(ctx) 
 func (s *Store) Close() error {
 	s.closed.Do(func() { close(s.quit) })
 	<-s.done
+	close(s.syncq)
+	<-s.sdone
 	<-s.cdone
+	s.wal.Close()
 	s.cdb.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)")
 	s.cdb.Close()
 	for _, st := range s.stmts {
@@ -219,6 +250,9 @@ var errClosed = cairn.Errorf(503, cairn.EUnavailable, "store is closed")
 
 // Update runs fn in a durable transaction shared with other concurrent Updates.
 func (s *Store) Update(ctx context.Context, fn func(cairn.Tx) error) error {
+	if errp := s.broken.Load(); errp != nil {
+		return cairn.Errorf(503, cairn.EUnavailable, "the store stopped after a failed fsync; restart the server")
+	}
 	o := &op{ctx: ctx, fn: fn, done: make(chan struct{})}
 	select {
 	case s.ops <- o:
@@ -245,12 +279,86 @@ func (s *Store) View(ctx context.Context, fn func(cairn.ReadTx) error) error {
 		return fmt.Errorf("sqlite: begin read: %w", err)
 	}
 	defer tx.Rollback()
-	return fn(&rtx{ctx: ctx, q: tx})
+	if err := fn(&rtx{ctx: ctx, q: tx}); err != nil {
+		return err
+	}
+	// Serve only durable data: wait for the fsync of every batch that had
+	// committed by now (all this read could have seen).
+	s.waitSynced(s.committed.Load())
+	return nil
+}
+
+func (s *Store) waitSynced(n int64) {
+	if s.synced.Load() >= n {
+		return
+	}
+	s.syncMu.Lock()
+	for s.synced.Load() < n && s.broken.Load() == nil {
+		s.syncCond.Wait()
+	}
+	s.syncMu.Unlock()
+}
+
+// committedBatch is a batch whose COMMIT returned; it is acknowledged once
+// the WAL is fsync'd.
+type committedBatch struct {
+	n      int64
+	finish func(error)
+}
+
+// syncer fsyncs the WAL for committed batches (several at once when they
+// queue up) and only then acknowledges them.
+func (s *Store) syncer() {
+	defer close(s.sdone)
+	for b := range s.syncq {
+		batch := []*committedBatch{b}
+	more:
+		for {
+			select {
+			case nb, ok := <-s.syncq:
+				if !ok {
+					break more
+				}
+				batch = append(batch, nb)
+			default:
+				break more
+			}
+		}
+		err := s.syncWAL()
+		if err != nil {
+			err = fmt.Errorf("sqlite: fsync WAL: %w", err)
+			s.broken.Store(&err)
+		}
+		s.stats.syncs.Add(1)
+		s.syncMu.Lock()
+		if err == nil {
+			s.synced.Store(batch[len(batch)-1].n)
+		}
+		s.syncCond.Broadcast()
+		s.syncMu.Unlock()
+		for _, b := range batch {
+			b.finish(err)
+		}
+	}
+}
+
+// syncWAL fsyncs the WAL file, reopening it if SQLite replaced it.
+func (s *Store) syncWAL() error {
+	if fi, err := os.Stat(s.path + "-wal"); err == nil {
+		if cur, err := s.wal.Stat(); err != nil || !os.SameFile(fi, cur) {
+			f, err := os.OpenFile(s.path+"-wal", os.O_RDWR, 0)
+			if err != nil {
+				return err
+			}
+			s.wal.Close()
+			s.wal = f
+		}
+	}
+	return s.wal.Sync()
 }
 
 func (s *Store) writer() {
 	defer close(s.done)
-	batch := make([]*op, 0, MaxBatch)
 	for {
 		var first *op
 		select {
@@ -266,7 +374,8 @@ func (s *Store) writer() {
 				}
 			}
 		}
-		batch = append(batch[:0], first)
+		// A fresh slice per batch: the syncer acknowledges it later.
+		batch := append(make([]*op, 0, 64), first)
 	fill:
 		for len(batch) < MaxBatch {
 			select {
@@ -344,7 +453,9 @@ func (s *Store) commit(batch []*op) {
 	for k, v := range bs.trees {
 		s.trees[k] = v
 	}
-	finish(nil)
+	// Durable only once the syncer has fsync'd the WAL; meanwhile the writer
+	// runs the next batch.
+	s.syncq <- &committedBatch{n: s.committed.Add(1), finish: finish}
 }
 
 var errRetryGuarded = errors.New("sqlite: an op failed; rerun the batch with savepoints")
