@@ -4,8 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/hex"
-	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/cairnhq/cairn"
@@ -34,44 +35,120 @@ func (r nodeReader) Nodes(ids []compact.NodeID) ([][32]byte, error) {
 
 func (t *rtx) LedgerNodes(tenant string, ids []cairn.NodeID) ([][32]byte, error) {
 	out := make([][32]byte, len(ids))
+	// Stored nodes: one query for all of them.
+	var stored []int
+	// Computed nodes: the leaves they cover, fetched as few ranges.
+	var leafIdx []uint64
 	for i, id := range ids {
 		if id.Level >= 64 {
 			return nil, fmt.Errorf("sqlite: node level %d", id.Level)
 		}
 		if id.Level >= StoredLevel {
-			var h []byte
-			err := t.row(`SELECT hash FROM ledger_nodes WHERE tenant = ? AND level = ? AND idx = ?`, tenant, id.Level, id.Index).Scan(&h)
-			if errors.Is(err, sql.ErrNoRows) {
-				return nil, fmt.Errorf("%w: level %d index %d", ledger.ErrNodeMissing, id.Level, id.Index)
-			}
-			if err != nil {
-				return nil, err
-			}
-			if len(h) != 32 {
-				return nil, fmt.Errorf("sqlite: corrupt node hash")
-			}
-			copy(out[i][:], h)
+			stored = append(stored, i)
 			continue
 		}
-		from := id.Index << id.Level
-		n := uint64(1) << id.Level
-		leaves, err := t.leafHashes(tenant, from, n)
+		for k := id.Index << id.Level; k < (id.Index+1)<<id.Level; k++ {
+			leafIdx = append(leafIdx, k)
+		}
+	}
+	if len(stored) > 0 {
+		var q strings.Builder
+		args := make([]any, 0, 1+2*len(stored))
+		args = append(args, tenant)
+		q.WriteString(`SELECT level, idx, hash FROM ledger_nodes WHERE tenant = ? AND (level, idx) IN (VALUES `)
+		for j, i := range stored {
+			if j > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?)")
+			args = append(args, ids[i].Level, ids[i].Index)
+		}
+		q.WriteString(")")
+		rows, err := t.query(q.String(), args...)
 		if err != nil {
 			return nil, err
 		}
-		if uint64(len(leaves)) != n {
-			return nil, fmt.Errorf("%w: level %d index %d", ledger.ErrNodeMissing, id.Level, id.Index)
-		}
-		for len(leaves) > 1 {
-			next := leaves[:0:0]
-			for j := 0; j < len(leaves); j += 2 {
-				var h [32]byte
-				copy(h[:], ledger.HashChildren(leaves[j][:], leaves[j+1][:]))
-				next = append(next, h)
+		found := map[cairn.NodeID][32]byte{}
+		for rows.Next() {
+			var level uint
+			var idx uint64
+			var h []byte
+			if err := rows.Scan(&level, &idx, &h); err != nil {
+				rows.Close()
+				return nil, err
 			}
-			leaves = next
+			if len(h) != 32 {
+				rows.Close()
+				return nil, fmt.Errorf("sqlite: corrupt node hash")
+			}
+			var hh [32]byte
+			copy(hh[:], h)
+			found[cairn.NodeID{Level: level, Index: idx}] = hh
 		}
-		out[i] = leaves[0]
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		for _, i := range stored {
+			h, ok := found[ids[i]]
+			if !ok {
+				return nil, fmt.Errorf("%w: level %d index %d", ledger.ErrNodeMissing, ids[i].Level, ids[i].Index)
+			}
+			out[i] = h
+		}
+	}
+	if len(leafIdx) > 0 {
+		leaves, err := t.leavesAt(tenant, leafIdx)
+		if err != nil {
+			return nil, err
+		}
+		for i, id := range ids {
+			if id.Level >= StoredLevel {
+				continue
+			}
+			n := uint64(1) << id.Level
+			level := make([][32]byte, 0, n)
+			for k := id.Index << id.Level; k < (id.Index+1)<<id.Level; k++ {
+				h, ok := leaves[k]
+				if !ok {
+					return nil, fmt.Errorf("%w: level %d index %d", ledger.ErrNodeMissing, id.Level, id.Index)
+				}
+				level = append(level, h)
+			}
+			for len(level) > 1 {
+				next := level[:0:0]
+				for j := 0; j < len(level); j += 2 {
+					var h [32]byte
+					copy(h[:], ledger.HashChildren(level[j][:], level[j+1][:]))
+					next = append(next, h)
+				}
+				level = next
+			}
+			out[i] = level[0]
+		}
+	}
+	return out, nil
+}
+
+// leavesAt reads the leaf hashes of the given indexes, one range query per
+// run of nearby indexes.
+func (t *rtx) leavesAt(tenant string, idx []uint64) (map[uint64][32]byte, error) {
+	sort.Slice(idx, func(i, j int) bool { return idx[i] < idx[j] })
+	out := make(map[uint64][32]byte, len(idx))
+	for i := 0; i < len(idx); {
+		j := i
+		for j+1 < len(idx) && idx[j+1]-idx[j] <= 16 {
+			j++
+		}
+		from, to := idx[i], idx[j]+1
+		hs, err := t.leafHashes(tenant, from, to-from)
+		if err != nil {
+			return nil, err
+		}
+		for k, h := range hs {
+			out[from+uint64(k)] = h
+		}
+		i = j + 1
 	}
 	return out, nil
 }
