@@ -314,7 +314,7 @@ func TestSeedDecisionRecord(t *testing.T) {
 			t.Errorf("record[%s] = %v, want %v", k, rec[k], v)
 		}
 	}
-	if os, ok := rec["output_safety"].(map[string]any); !ok || os["decision"] != "ALLOW" {
+	if os, ok := rec["output_safety"].(map[string]any); !ok || os["decision"] != "ALLOW" || os["rule_id"] != "out-secrets" {
 		t.Errorf("record output_safety = %v", rec["output_safety"])
 	}
 	if _, ok := rec["timestamp"].(string); !ok {

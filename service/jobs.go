@@ -609,6 +609,15 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 			if verdict.Findings == nil {
 				verdict.Findings = []cairn.Finding{}
 			}
+			if verdict.Decision == cairn.OutputAllow && verdict.RuleID == "" {
+				// Released: name the first output rule that checked it.
+				for _, r := range rules {
+					if len(r.Actions) == 0 || scan.Applies(r.Actions, j.Action) {
+						verdict.RuleID = cairn.Opt(r.ID)
+						break
+					}
+				}
+			}
 			safety = &verdict
 			if verdict.Decision == cairn.OutputRedact && redacted != nil {
 				if err := tx.PutPayload(&cairn.Payload{Tenant: j.Tenant, Ptr: redactedPtr(j.JobID), SHA256: ledger.SHA256Hex(redacted), Data: redacted}); err != nil {
