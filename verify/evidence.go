@@ -88,6 +88,8 @@ func (c *checker) evidence() {
 			switch p := c.payloads[ptr]; {
 			case p == nil:
 				c.note("job %s: job_hash not recomputed: context payload %s is not in the bundle", id, ptr)
+			case p.Withheld && p.SHA256 == "":
+				c.note("job %s: job_hash not recomputed: context payload %s is withheld without a sha256", id, ptr)
 			case p.SHA256 != ev.Job.ContextSHA256:
 				c.fail(recordErr("payload "+ptr, ErrPayload, "sha256 %s differs from context_sha256 %s committed in entry %d", p.SHA256, ev.Job.ContextSHA256, idx))
 			case p.Withheld:
@@ -120,7 +122,7 @@ func (c *checker) evidence() {
 		}
 		if ev.ResultPtr != "" {
 			referenced[ev.ResultPtr] = true
-			if p := c.payloads[ev.ResultPtr]; p != nil && p.SHA256 != ev.ResultSHA256 {
+			if p := c.payloads[ev.ResultPtr]; p != nil && p.SHA256 != ev.ResultSHA256 && !(p.Withheld && p.SHA256 == "") {
 				c.fail(recordErr("payload "+ev.ResultPtr, ErrPayload, "sha256 %s differs from result_sha256 %s committed in entry %d", p.SHA256, ev.ResultSHA256, idx))
 			}
 		}
@@ -157,9 +159,13 @@ func (c *checker) evidence() {
 			j.approved = ev.Resolution == "approved"
 		}
 		// Run events name the job that started the run but carry the run's
-		// state, not the job's.
-		if ev.State != "" && !strings.HasPrefix(ev.Type, "run_") {
+		// state, not the job's. An approval request puts its job in
+		// PENDING_APPROVAL even when the event does not say so.
+		switch {
+		case ev.State != "" && !strings.HasPrefix(ev.Type, "run_"):
 			j.state, j.stateIdx, j.hasState = ev.State, idx, true
+		case ev.State == "" && ev.Type == "approval_requested":
+			j.state, j.stateIdx, j.hasState = "PENDING_APPROVAL", idx, true
 		}
 		if ev.OutputSafety != "" {
 			j.outputSafety, j.outputSafetyIdx = ev.OutputSafety, idx

@@ -127,6 +127,8 @@ func (l *testLog) project(ev map[string]any) {
 	}
 	if s := str(ev["state"]); s != "" && !strings.HasPrefix(str(ev["type"]), "run_") {
 		r.State = s
+	} else if s == "" && ev["type"] == "approval_requested" {
+		r.State = "PENDING_APPROVAL"
 	}
 	data, _ := ev["data"].(map[string]any)
 	switch ev["type"] {

@@ -245,3 +245,61 @@ func TestReportRendering(t *testing.T) {
 		t.Error("code of a foreign error")
 	}
 }
+
+// TestServiceFlows covers the service's less common transitions: a job
+// allowed at submit that needs approval at dispatch (approval_requested
+// without a state), is approved and dispatched; a job denied at dispatch
+// after its approval; an expired lease.
+func TestServiceFlows(t *testing.T) {
+	l := newTestLog(t, "default")
+	l.publish(policyV1, "admin", "initial policy")
+	l.submit(jobSpec{id: "k1", run: "run-9", action: "db.write", by: "agent-7", input: `{"x":1}`}, "QUEUED")
+	l.decide("k1", "submit", "ALLOW", "reads-are-fine")
+	l.decide("k1", "dispatch", "REQUIRE_APPROVAL", "prod-write-needs-approval")
+	l.requestApproval("k1", "prod-write-needs-approval")
+	b := l.bundle(nil)
+	if rep, err := verify.Bundle(b, verify.Options{}); err != nil {
+		t.Fatalf("pending at dispatch: %v\n%s", err, rep.Summary())
+	}
+	if r := l.jobs["k1"]; r.State != "PENDING_APPROVAL" || r.Decision != "REQUIRE_APPROVAL" {
+		t.Fatalf("row %+v", r)
+	}
+	l.resolve("k1", "approved", "alice", "", "QUEUED")
+	l.decide("k1", "dispatch", "REQUIRE_APPROVAL", "prod-write-needs-approval")
+	l.dispatch("k1", "worker-1")
+	l.append(map[string]any{"type": "lease_expired", "job_id": "k1", "actor": "cairn", "state": "QUEUED"})
+	l.decide("k1", "dispatch", "ALLOW", "reads-are-fine")
+	l.dispatch("k1", "worker-2")
+
+	l.submit(jobSpec{id: "k2", action: "db.write", by: "agent-7", input: `{"x":2}`}, "PENDING_APPROVAL")
+	l.decide("k2", "submit", "REQUIRE_APPROVAL", "prod-write-needs-approval")
+	l.requestApproval("k2", "prod-write-needs-approval")
+	l.resolve("k2", "approved", "bob", "", "QUEUED")
+	l.decide("k2", "dispatch", "DENY", "")
+	l.append(map[string]any{"type": "job_state_changed", "job_id": "k2", "actor": "cairn", "state": "DENIED", "decision": "DENY"})
+	b = l.bundle(nil)
+	rep, err := verify.Bundle(b, verify.Options{})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, rep.Summary())
+	}
+	if r := l.jobs["k1"]; r.State != "RUNNING" || r.Decision != "REQUIRE_APPROVAL" {
+		t.Errorf("k1 row %+v", r)
+	}
+	if r := l.jobs["k2"]; r.State != "DENIED" || r.Decision != "DENY" {
+		t.Errorf("k2 row %+v", r)
+	}
+}
+
+func TestWithheldWithoutHash(t *testing.T) {
+	cases, _, _ := goldenCases(t)
+	b := cloneBundle(t, cases[0].bundle)
+	for k := range b.Payloads {
+		if p := &b.Payloads[k]; p.Ptr == "ctx:j3" || p.Ptr == "res:j1" {
+			p.Data, p.SHA256, p.Withheld, p.Reason = nil, "", true, "missing from the store"
+		}
+	}
+	rep, err := verify.Bundle(b, verify.Options{})
+	if err != nil || !hasNote(rep, "ctx:j3 is withheld without a sha256") || rep.JobHashesVerified != 4 {
+		t.Errorf("%v %q", err, rep.Notes)
+	}
+}
