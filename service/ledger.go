@@ -10,6 +10,7 @@ import (
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/ledger"
 	"github.com/transparency-dev/merkle/compact"
+	sumnote "golang.org/x/mod/sumdb/note"
 )
 
 // DefaultOriginPrefix names checkpoint origins: "<prefix>/<tenant>".
@@ -91,6 +92,9 @@ func (s *Service) IssueCheckpoint(ctx context.Context, tenant string) (*cairn.Ch
 	if latest != nil && latest.Size >= size {
 		return latest, nil
 	}
+	if size == 0 {
+		return nil, cairn.NotFound("the ledger of tenant %q is empty; there is nothing to checkpoint", tenant)
+	}
 	signer, err := s.ledgerKey.SignerFor(origin)
 	if err != nil {
 		return nil, err
@@ -128,7 +132,7 @@ func (s *Service) checkpointLoop() {
 			continue
 		}
 		for _, tenant := range tenants {
-			if _, err := s.IssueCheckpoint(ctx, tenant); err != nil {
+			if _, err := s.IssueCheckpoint(ctx, tenant); err != nil && !cairn.IsNotFound(err) {
 				s.Log.Error("checkpoint failed", "tenant", tenant, "err", err)
 			}
 		}
@@ -194,11 +198,18 @@ func (s *Service) Checkpoints(ctx context.Context, p cairn.Principal, page cairn
 	return out, err
 }
 
-// Proof is an inclusion or consistency proof (hex hashes, leaf to root).
+// Proof is an inclusion proof (hex hashes, leaf to root).
 type Proof struct {
-	Index    uint64   `json:"index,omitempty"`
-	LeafHash string   `json:"leaf_hash,omitempty"`
-	From     uint64   `json:"from,omitempty"`
+	Index    uint64   `json:"index"`
+	LeafHash string   `json:"leaf_hash"`
+	Size     uint64   `json:"size"`
+	RootHash string   `json:"root_hash"`
+	Hashes   []string `json:"hashes"`
+}
+
+// Consistency is a consistency proof from tree size From to Size.
+type Consistency struct {
+	From     uint64   `json:"from"`
 	Size     uint64   `json:"size"`
 	RootHash string   `json:"root_hash"`
 	Hashes   []string `json:"hashes"`
@@ -251,8 +262,8 @@ func inclusion(tx cairn.ReadTx, tenant string, index, size uint64) (*Proof, erro
 }
 
 // ConsistencyProof proves the tree of size to extends the tree of size from.
-func (s *Service) ConsistencyProof(ctx context.Context, p cairn.Principal, from, to uint64) (*Proof, error) {
-	var out *Proof
+func (s *Service) ConsistencyProof(ctx context.Context, p cairn.Principal, from, to uint64) (*Consistency, error) {
+	var out *Consistency
 	err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
 		n, err := tx.LedgerSize(p.Tenant)
 		if err != nil {
@@ -273,7 +284,7 @@ func (s *Service) ConsistencyProof(ctx context.Context, p cairn.Principal, from,
 		if err != nil {
 			return err
 		}
-		out = &Proof{From: from, Size: to, RootHash: hex.EncodeToString(root[:]), Hashes: hexes(hs)}
+		out = &Consistency{From: from, Size: to, RootHash: hex.EncodeToString(root[:]), Hashes: hexes(hs)}
 		return nil
 	})
 	return out, err
@@ -301,6 +312,20 @@ func (s *Service) Cosign(ctx context.Context, p cairn.Principal, witnessKey stri
 	cp, err := ledger.OpenCheckpoint(note, logV, wv)
 	if err != nil {
 		return nil, cairn.Invalid("note", "is not this log's checkpoint cosigned by the witness key: %v", err)
+	}
+	// The witness's own signature must be there, not only the log's.
+	n, err := sumnote.Open(note, sumnote.VerifierList(logV, wv))
+	if err != nil {
+		return nil, cairn.Invalid("note", "signatures do not verify: %v", err)
+	}
+	signed := false
+	for _, sig := range n.Sigs {
+		if sig.Name == wv.Name() && sig.Hash == wv.KeyHash() {
+			signed = true
+		}
+	}
+	if !signed {
+		return nil, cairn.Invalid("note", "carries no signature by the witness key %s", wv.Name())
 	}
 	origin, _ := s.origin(p.Tenant)
 	if cp.Origin != origin {

@@ -176,6 +176,12 @@ first use; its public key is printed so the log's users can pin it.`,
 		if err := json.Unmarshal(raw, &cp); err != nil {
 			return err
 		}
+		if w.Last != nil && w.Last.Size == cp.Size {
+			if last, err := ledger.ParseCheckpoint([]byte(cp.Note)); err == nil && last.Root == w.Last.Root {
+				fmt.Printf("checkpoint of size %d already cosigned; the log has not grown\n", cp.Size)
+				return nil
+			}
+		}
 		var consistency [][]byte
 		if w.Last != nil && w.Last.Size > 0 && w.Last.Size < cp.Size {
 			raw, err := apiGet(fmt.Sprintf("/api/v1/ledger/proof/consistency?from=%d&to=%d", w.Last.Size, cp.Size))
