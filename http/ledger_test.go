@@ -145,3 +145,38 @@ func TestWorkerRefusesUnprovenWork(t *testing.T) {
 		t.Fatalf("a job with an unverifiable receipt ran: %s %q", bad.State, bad.Error)
 	}
 }
+
+// TestCosignatures: a witness's cosignature is stored and served merged
+// into the checkpoint; a note without the witness's own signature is refused.
+func TestCosignatures(t *testing.T) {
+	e := newEnv(t)
+	e.publish(seedPolicy)
+	var cp struct {
+		Note string `json:"note"`
+		Size uint64 `json:"size"`
+	}
+	e.mustDo("auditor-1", "GET", "/api/v1/ledger/checkpoint?fresh=true", nil, 200, &cp)
+	wk, err := ledger.NewKeyFromSeed("witness-1", []byte("witness-seed-witness-seed-000000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logV, _ := ledger.NewVerifier(e.logKey())
+	// Unsigned by the witness: refused.
+	e.errCode("auditor-1", "POST", "/api/v1/ledger/cosignatures", map[string]string{"witness_key": wk.VerifierKey(), "note": cp.Note}, 400, cairn.EInvalid)
+	w := &ledger.Witness{Signer: wk.Signer(), Log: logV}
+	cosigned, err := w.Cosign([]byte(cp.Note), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mustDo("auditor-1", "POST", "/api/v1/ledger/cosignatures", map[string]string{"witness_key": wk.VerifierKey(), "note": string(cosigned)}, 201, nil)
+	e.errCode("auditor-1", "POST", "/api/v1/ledger/cosignatures", map[string]string{"witness_key": wk.VerifierKey(), "note": string(cosigned)}, 409, cairn.EConflict)
+	e.errCode("agent-1", "POST", "/api/v1/ledger/cosignatures", map[string]string{"witness_key": wk.VerifierKey(), "note": string(cosigned)}, 403, cairn.EForbidden)
+	var got struct {
+		NoteWithCosignatures string `json:"note_with_cosignatures"`
+	}
+	e.mustDo("auditor-1", "GET", fmt.Sprintf("/api/v1/ledger/checkpoints/%d", cp.Size), nil, 200, &got)
+	wv, _ := ledger.NewVerifier(wk.VerifierKey())
+	if _, err := ledger.OpenCheckpoint([]byte(got.NoteWithCosignatures), logV, wv); err != nil {
+		t.Fatalf("merged note does not verify with the log and witness keys: %v", err)
+	}
+}
