@@ -250,6 +250,9 @@ type Approval struct {
 	Raw json.RawMessage `json:"-"`
 }
 
+// RawJSON is the approval's stored API JSON, or nil.
+func (a *Approval) RawJSON() []byte { return a.Raw }
+
 // MarshalJSON serves Raw when a store provided it.
 func (a *Approval) MarshalJSON() ([]byte, error) {
 	if a.Raw != nil {
@@ -326,6 +329,9 @@ type Event struct {
 	// Raw, when set by a store, is the event's API JSON; it is served as is.
 	Raw json.RawMessage `json:"-"`
 }
+
+// RawJSON is the event's stored API JSON, or nil.
+func (e *Event) RawJSON() []byte { return e.Raw }
 
 // MarshalJSON serves Raw when a store provided it.
 func (e *Event) MarshalJSON() ([]byte, error) {

@@ -10,6 +10,8 @@ import (
 	nethttp "net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,14 +67,24 @@ output_rules:
 `
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	url   string
 	svc   *service.Service
 	store *sqlite.Store
 	keys  map[string]string // principal -> key
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvTB(t) }
+
+// newEnvB is newEnv for benchmarks.
+func newEnvB(b *testing.B) *env { return newEnvTB(b) }
+
+func getenvInt(name string) int {
+	n, _ := strconv.Atoi(os.Getenv(name))
+	return n
+}
+
+func newEnvTB(t testing.TB) *env {
 	t.Helper()
 	dir := t.TempDir()
 	store, err := sqlite.Open(dir)
