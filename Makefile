@@ -1,7 +1,7 @@
 # Cairn build and test entry points. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: build test test-short vet fmt bench bench-go
+.PHONY: build test test-short test-ui vet fmt bench bench-go
 
 build:
 	$(GO) build -o bin/cairn ./cmd/cairn
@@ -15,6 +15,10 @@ test:
 
 test-short:
 	$(GO) test -short -count=1 ./...
+
+# The console's browser tests with their figures (first paint, bytes per page).
+test-ui:
+	$(GO) test -race -count=1 -v -run 'TestBrowser' ./ui/
 
 vet:
 	$(GO) vet ./...

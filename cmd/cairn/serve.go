@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	cairnhttp "github.com/cairnhq/cairn/http"
 	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/service"
+	"github.com/cairnhq/cairn/ui"
 	"github.com/cairnhq/cairn/sqlite"
 )
 
@@ -26,19 +28,32 @@ import (
 var benchStore chan *sqlite.Store
 
 var serveFlags struct {
-	data     string
-	addr     string
-	logLevel string
+	data      string
+	addr      string
+	logLevel  string
+	store     string
+	ledgerKey string
+	saltFile  string
+	drain     time.Duration
 }
 
 var serveCmd = &cobra.Command{
 	Use:   "serve",
-	Short: "Run the Cairn control plane on the embedded store",
-	Long: `Run the Cairn API on the embedded SQLite store under --data.
+	Short: "Run the Cairn control plane",
+	Long: `Run the Cairn API on the embedded SQLite store under --data, or on
+PostgreSQL with --store postgres://… (env CAIRN_STORE), where several
+replicas may share one database (docs/deploy.md). Migrations are applied at
+start.
 
 On first start with an empty store it creates tenant "default" and an admin
 key: $CAIRN_ADMIN_KEY if set, otherwise a random key printed once to stderr
-and written to <data>/admin.key (mode 0600).`,
+and written to <data>/admin.key (mode 0600).
+
+Replicas must share the checkpoint signing key and the findings salt: give
+each the same --ledger-key and --salt-file (by default both are created
+under --data). On SIGTERM the server fails /readyz and answers with
+"Connection: close" for --drain, so a load balancer stops sending it
+requests, then finishes the requests in flight and exits.`,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, args []string) error {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -51,6 +66,10 @@ func init() {
 	serveCmd.Flags().StringVar(&serveFlags.data, "data", envOr("CAIRN_DATA", "./cairn-data"), "data directory of the embedded store (env CAIRN_DATA)")
 	serveCmd.Flags().StringVar(&serveFlags.addr, "addr", envOr("CAIRN_ADDR", "127.0.0.1:8081"), "listen address (env CAIRN_ADDR)")
 	serveCmd.Flags().StringVar(&serveFlags.logLevel, "log-level", envOr("CAIRN_LOG_LEVEL", "info"), "debug, info, warn or error")
+	serveCmd.Flags().StringVar(&serveFlags.store, "store", envOr("CAIRN_STORE", ""), "store: empty for the embedded store under --data, or a postgres:// URL (env CAIRN_STORE)")
+	serveCmd.Flags().StringVar(&serveFlags.ledgerKey, "ledger-key", envOr("CAIRN_LEDGER_KEY_FILE", ""), "checkpoint signing key file, shared by replicas (default <data>/ledger.key; env CAIRN_LEDGER_KEY_FILE)")
+	serveCmd.Flags().StringVar(&serveFlags.saltFile, "salt-file", envOr("CAIRN_SALT_FILE", ""), "output-safety findings salt file, shared by replicas (default <data>/findings.salt; env CAIRN_SALT_FILE)")
+	serveCmd.Flags().DurationVar(&serveFlags.drain, "drain", envDuration("CAIRN_DRAIN", 0), "on SIGTERM, fail /readyz and keep serving this long before shutting down (env CAIRN_DRAIN)")
 	rootCmd.AddCommand(serveCmd)
 }
 
@@ -96,20 +115,38 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-	store, err := sqlite.Open(dataDir)
+	spec := serveFlags.store
+	if benchStore != nil {
+		spec = "" // bench measures the embedded store it starts
+	}
+	store, err := openStore(spec, dataDir)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	if benchStore != nil {
-		benchStore <- store
+		benchStore <- store.(*sqlite.Store)
 	}
-	salt, err := loadSecret(filepath.Join(dataDir, "findings.salt"), 32)
+	if isPostgres(spec) && (serveFlags.ledgerKey == "" || serveFlags.saltFile == "") {
+		log.Warn("replicas sharing a PostgreSQL store must share the checkpoint signing key and findings salt: pass the same --ledger-key and --salt-file to each")
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	saltPath := serveFlags.saltFile
+	if saltPath == "" {
+		saltPath = filepath.Join(dataDir, "findings.salt")
+	}
+	salt, err := loadSecret(saltPath, 32)
 	if err != nil {
 		return fmt.Errorf("findings salt: %w", err)
 	}
 	svc := service.New(store, log, salt)
-	ledgerKey, err := ledger.LoadOrCreateKey(filepath.Join(dataDir, "ledger.key"), "cairn")
+	keyPath := serveFlags.ledgerKey
+	if keyPath == "" {
+		keyPath = filepath.Join(dataDir, "ledger.key")
+	}
+	ledgerKey, err := ledger.LoadOrCreateKey(keyPath, "cairn")
 	if err != nil {
 		return fmt.Errorf("ledger signing key: %w", err)
 	}
@@ -131,8 +168,24 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 	}
 	defer svc.Stop()
 	api := cairnhttp.New(svc, log)
+	api.UI = ui.Handler()
+	// While draining, /readyz fails and every answer closes its connection,
+	// so a load balancer moves clients to other replicas before shutdown.
+	var draining atomic.Bool
+	handler := nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		if draining.Load() {
+			w.Header().Set("Connection", "close")
+			if r.URL.Path == "/readyz" {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(nethttp.StatusServiceUnavailable)
+				w.Write([]byte(`{"status":"draining"}` + "\n"))
+				return
+			}
+		}
+		api.ServeHTTP(w, r)
+	})
 	srv := &nethttp.Server{
-		Handler:           api,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      90 * time.Second,
@@ -144,13 +197,22 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("cairn serving", "addr", ln.Addr().String(), "data", dataDir, "store", "sqlite")
+	log.Info("cairn serving", "addr", ln.Addr().String(), "data", dataDir, "store", storeName(spec))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	}
+	if serveFlags.drain > 0 && benchStore == nil {
+		draining.Store(true)
+		log.Info("draining", "for", serveFlags.drain.String())
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(serveFlags.drain):
+		}
 	}
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
