@@ -140,3 +140,12 @@ type Tx interface {
 	// AfterCommit registers fn to run once the transaction is durable.
 	AfterCommit(fn func())
 }
+
+// Notifier is implemented by stores that several processes share (the
+// PostgreSQL store): Queued returns a channel that is closed the next time
+// any process sharing the store makes a job QUEUED. A long-polling lease
+// waits on it besides the process's own wake-ups. Spurious wake-ups are
+// allowed.
+type Notifier interface {
+	Queued() <-chan struct{}
+}

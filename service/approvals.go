@@ -9,7 +9,8 @@ import (
 
 // Resolve approves or rejects the pending approval of a job. The approver
 // must send the job_hash it reviewed, hold a role the deciding rule allows,
-// and not be the submitter.
+// and not be the submitter. It is safe to retry: the same approver sending
+// the same resolution and job_hash again gets the recorded approval back.
 func (s *Service) Resolve(ctx context.Context, p cairn.Principal, jobID string, approve bool, req cairn.ResolveRequest) (*cairn.Approval, error) {
 	if err := validID("job_id", jobID); err != nil {
 		return nil, err
@@ -42,6 +43,12 @@ func (s *Service) Resolve(ctx context.Context, p cairn.Principal, jobID string, 
 			return cairn.Forbidden(cairn.CodeSelfApprovalForbidden, "the submitter of a job cannot resolve its approval")
 		}
 		if a.Status != cairn.ApprovalPending {
+			if string(a.ResolvedBy) == p.ID && string(a.Resolution) == resolution && req.JobHash == a.JobHash {
+				// A retry of this approver's own resolution (its answer was
+				// lost): answer it again; nothing new is recorded.
+				out = a
+				return nil
+			}
 			if a.Resolution == cairn.ResolutionExpired {
 				return cairn.Conflict(cairn.CodeApprovalExpired, "the approval expired at %s", cairn.Timestamp(*a.ExpiresAt))
 			}

@@ -369,8 +369,15 @@ func (s *Service) Lease(ctx context.Context, p cairn.Principal, req cairn.LeaseR
 		leaseFor = time.Duration(req.LeaseMS) * time.Millisecond
 	}
 	deadline := time.Now().Add(time.Duration(req.WaitMS) * time.Millisecond)
+	shared, _ := s.Store.(cairn.Notifier)
 	for {
 		wake := s.queued.Wait()
+		// On a shared store, jobs queued through other replicas wake this
+		// long poll too (PostgreSQL LISTEN/NOTIFY).
+		var remote <-chan struct{}
+		if shared != nil {
+			remote = shared.Queued()
+		}
 		jobs, err := s.leaseOnce(ctx, p, req, globs, leaseFor)
 		if err != nil {
 			return nil, err
@@ -394,6 +401,7 @@ func (s *Service) Lease(ctx context.Context, p cairn.Principal, req cairn.LeaseR
 			t.Stop()
 			return []*cairn.LeasedJob{}, nil
 		case <-wake:
+		case <-remote:
 		case <-t.C:
 		}
 		t.Stop()

@@ -79,6 +79,10 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	s.wg.Add(1)
 	go s.expiryLoop()
+	if _, shared := s.Store.(cairn.Notifier); shared {
+		s.wg.Add(1)
+		go s.policyLoop()
+	}
 	if s.ledgerKey != nil {
 		s.wg.Add(1)
 		go s.checkpointLoop()
@@ -135,6 +139,54 @@ func (s *Service) refreshActive(ctx context.Context) error {
 		return err
 	}
 	s.active.Store(&activePolicy{id: snap.ID, bundle: b})
+	return nil
+}
+
+// PolicyRefresh is how often a service on a shared store (one that
+// implements cairn.Notifier: PostgreSQL with several replicas) re-reads the
+// active policy, so that a publish or rollback through one replica governs
+// the others' decisions within this long. The replica that publishes uses
+// the new policy at once.
+const PolicyRefresh = 500 * time.Millisecond
+
+// policyLoop re-reads the active policy every PolicyRefresh.
+func (s *Service) policyLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(PolicyRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		if err := s.reloadActive(context.Background()); err != nil {
+			s.Log.Warn("policy refresh failed", "err", err)
+		}
+	}
+}
+
+// reloadActive installs the stored active policy if it changed, unless a
+// publish through this process installed one meanwhile (compare-and-swap on
+// the pointer read before the store was).
+func (s *Service) reloadActive(ctx context.Context) error {
+	cur := s.active.Load()
+	var snap *cairn.Snapshot
+	if err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		var err error
+		snap, err = tx.ActiveSnapshot()
+		return err
+	}); err != nil {
+		return err
+	}
+	if snap == nil || (cur != nil && cur.id == snap.ID) {
+		return nil
+	}
+	b, err := s.bundle(snap)
+	if err != nil {
+		return err
+	}
+	s.active.CompareAndSwap(cur, &activePolicy{id: snap.ID, bundle: b})
 	return nil
 }
 
