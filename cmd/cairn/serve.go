@@ -20,8 +20,8 @@ import (
 	cairnhttp "github.com/cairnhq/cairn/http"
 	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/service"
-	"github.com/cairnhq/cairn/ui"
 	"github.com/cairnhq/cairn/sqlite"
+	"github.com/cairnhq/cairn/ui"
 )
 
 // benchStore, when set, receives the store of an in-process server (bench).
