@@ -183,7 +183,7 @@ func (t *wtx) tree(tenant string, size uint64) (*ledger.Appender, error) {
 	}
 	var a *ledger.Appender
 	if b, ok := t.batchTrees[tenant]; ok {
-		a = b.Clone()
+		a = b.Clone() // guarded: this op may roll back alone
 	} else if b, ok := t.s.trees[tenant]; ok {
 		a = b.Clone()
 	} else {

@@ -495,6 +495,12 @@ func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (batchS
 		t := &wtx{rtx: rtx{ctx: ctx, q: s.wconn, stmts: s.stmts}, s: s,
 			heads: map[string]head{}, runs: map[string]int64{}, trees: map[string]*ledger.Appender{},
 			batchHeads: bs.heads, batchRuns: bs.runs, batchTrees: bs.trees}
+		if !guarded {
+			// Without savepoints an op never rolls back alone (a failure
+			// reruns the whole batch from the committed caches), so ops can
+			// extend the batch's tree in place instead of cloning it each.
+			t.trees = bs.trees
+		}
 		err := runSafely(o.fn, t)
 		if err != nil && !guarded {
 			o.err = err // kept for a lone op; a guarded rerun resets it
