@@ -182,7 +182,7 @@ func (s *Server) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 		d := time.Since(start)
 		s.reqs.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
 		s.latency.WithLabelValues(route).Observe(d.Seconds())
-		if sw.status >= 500 {
+		if sw.status >= 500 && r.Context().Err() == nil {
 			s.log.Error("request", "request_id", rid, "method", r.Method, "route", route, "status", sw.status, "ms", d.Milliseconds())
 		} else {
 			s.log.Debug("request", "request_id", rid, "method", r.Method, "route", route, "status", sw.status, "ms", d.Milliseconds())
