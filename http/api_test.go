@@ -632,6 +632,11 @@ func TestKeysAndRoles(t *testing.T) {
 			agentKey = k.KeyID
 		}
 	}
+	var me cairn.Principal
+	e.mustDo("manager-2", "GET", "/api/v1/whoami", nil, 200, &me)
+	if me.ID != "manager-2" || me.Tenant != "default" || len(me.Roles) != 1 || me.Roles[0] != "approver" {
+		t.Fatalf("whoami: %+v", me)
+	}
 	e.mustDo("admin", "DELETE", "/api/v1/keys/"+agentKey, nil, 200, nil)
 	e.errCode("agent-2", "GET", "/api/v1/jobs", nil, 401, cairn.CodeKeyRevoked)
 	e.errCode("agent-1", "POST", "/api/v1/keys", cairn.CreateKeyRequest{Principal: "x", Kind: "human", Roles: []string{"admin"}}, 403, cairn.EForbidden)
