@@ -13,6 +13,18 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+# The PostgreSQL store: conformance suite, store tests, replicas, rolling
+# restart and copy, against $(CAIRN_TEST_POSTGRES) (the local server by default).
+CAIRN_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+test-postgres:
+	CAIRN_TEST_POSTGRES='$(CAIRN_TEST_POSTGRES)' $(GO) test -race -count=1 -timeout 10m ./storetest/ ./postgres/ ./cmd/cairn/ -run 'Postgres|SQLite|Replica|Rolling|Copy|Evidence|Migrate|Writer'
+
+# PostgreSQL figures: durable submits through the service (one replica) and
+# the audit queries at 1,000,000 jobs (seeded once into schema cairn_bench_1m).
+bench-postgres:
+	CAIRN_TEST_POSTGRES='$(CAIRN_TEST_POSTGRES)' $(GO) test -run '^$$' -bench BenchmarkSubmit -benchtime 20000x ./postgres/
+	CAIRN_TEST_POSTGRES='$(CAIRN_TEST_POSTGRES)' $(GO) test -run '^$$' -bench BenchmarkAudit1M -benchtime 1x -timeout 60m ./postgres/
+
 test-short:
 	$(GO) test -short -count=1 ./...
 

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 
@@ -26,8 +29,18 @@ type batch struct {
 	nodeRows   []nodeRow
 	sentL      int // ledgerRows[:sentL] are in the database
 	sentN      int
-	notify     bool // a job became QUEUED: NOTIFY at commit
+	pend       []pendingWrite // deferred writes (pipeline.go)
+	derr       error          // the first deferred write that failed
+	optimistic bool           // unguarded: InsertJob is deferred too
+	seqs       []int64        // job seqs drawn from the sequence, not used yet
+	nops       int            // Updates in the batch (how many seqs to draw)
+	notify     bool           // a job became QUEUED: NOTIFY at commit
 	anyOK      bool
+
+	epoch      int64             // write_epoch after this transaction's bump
+	epochValid bool              // no other writer committed since this writer's last commit
+	runs       map[string][]byte // run bodies written in this transaction
+	runRead    map[string][]byte // run bodies read from the database
 }
 
 // headState is a tenant's ledger head inside the transaction, whose
@@ -73,7 +86,7 @@ type nodeRow struct {
 }
 
 func newBatch(s *Store, c *pgx.Conn) *batch {
-	return &batch{s: s, c: c, ctx: context.Background(), heads: map[string]*headState{}}
+	return &batch{s: s, c: c, ctx: context.Background(), heads: map[string]*headState{}, runs: map[string][]byte{}, runRead: map[string][]byte{}}
 }
 
 // snapshot is the batch state before an Update, restored if it fails.
@@ -82,6 +95,7 @@ type snapshot struct {
 	nl, nn       int
 	sentL, sentN int
 	notify       bool
+	runs         map[string][]byte
 }
 
 func (b *batch) save() snapshot {
@@ -89,7 +103,11 @@ func (b *batch) save() snapshot {
 	for k, h := range b.heads {
 		hs[k] = h.clone()
 	}
-	return snapshot{heads: hs, nl: len(b.ledgerRows), nn: len(b.nodeRows), sentL: b.sentL, sentN: b.sentN, notify: b.notify}
+	runs := make(map[string][]byte, len(b.runs))
+	for k, v := range b.runs {
+		runs[k] = v
+	}
+	return snapshot{heads: hs, nl: len(b.ledgerRows), nn: len(b.nodeRows), sentL: b.sentL, sentN: b.sentN, notify: b.notify, runs: runs}
 }
 
 func (b *batch) restore(s snapshot) {
@@ -98,6 +116,8 @@ func (b *batch) restore(s snapshot) {
 	b.nodeRows = b.nodeRows[:s.nn]
 	b.sentL, b.sentN = s.sentL, s.sentN
 	b.notify = s.notify
+	b.runs = s.runs
+	b.pend, b.derr = nil, nil
 }
 
 func (b *batch) exec(sql string, args ...any) error {
@@ -110,8 +130,9 @@ func (b *batch) exec(sql string, args ...any) error {
 // savepoint and a failing op is rolled back alone. Errors of the connection
 // itself are transient.
 func (b *batch) run(ops []*op, guarded bool) (outcome, error) {
-	// One round trip: begin, then wait for the store's write lock.
-	if err := b.exec(fmt.Sprintf("BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(%d)", b.s.writeLock)); err != nil {
+	b.optimistic = !guarded
+	b.nops = len(ops)
+	if err := b.begin(); err != nil {
 		return transient, err
 	}
 	for _, o := range ops {
@@ -124,8 +145,12 @@ func (b *batch) run(ops []*op, guarded bool) (outcome, error) {
 			continue
 		}
 		if !guarded {
-			t := &wtx{rtx: rtx{ctx: b.ctx, q: b.c, b: b}}
-			if err := runSafely(o.fn, t); err != nil {
+			t := &wtx{rtx: rtx{ctx: b.ctx, q: wq{b}, b: b}}
+			err := runSafely(o.fn, t)
+			if b.derr != nil {
+				err = b.derr
+			}
+			if err != nil {
 				if b.c.IsClosed() {
 					return transient, err
 				}
@@ -141,10 +166,13 @@ func (b *batch) run(ops []*op, guarded bool) (outcome, error) {
 			if err := b.exec("SAVEPOINT op"); err != nil {
 				return transient, err
 			}
-			t := &wtx{rtx: rtx{ctx: b.ctx, q: b.c, b: b}}
+			t := &wtx{rtx: rtx{ctx: b.ctx, q: wq{b}, b: b}}
 			err := runSafely(o.fn, t)
 			if err == nil {
 				err = b.flush()
+			}
+			if b.derr != nil {
+				err = b.derr
 			}
 			if err == nil {
 				err = b.exec("RELEASE SAVEPOINT op")
@@ -188,48 +216,66 @@ func isDeadlock(err error) bool {
 	return false
 }
 
-// flush sends the buffered ledger and Merkle rows.
-func (b *batch) flush() error {
-	if b.sentL == len(b.ledgerRows) && b.sentN == len(b.nodeRows) {
-		return nil
+// queueRows queues the unsent ledger and Merkle rows as multi-row INSERTs
+// (cheaper for the server than unnest over arrays).
+func (b *batch) queueRows(pb *pgx.Batch) {
+	for rows := b.ledgerRows[b.sentL:]; len(rows) > 0; {
+		n := min(len(rows), 64)
+		args := make([]any, 0, 9*n)
+		for _, r := range rows[:n] {
+			args = append(args, r.tenant, r.idx, r.typ, r.runID, r.runSeq, r.jobID, r.body, r.leaf, r.prevHash)
+		}
+		pb.Queue(`INSERT INTO ledger(tenant, idx, type, run_id, run_seq, job_id, body, leaf_hash, prev_hash) VALUES `+placeholders(n, 9), args...)
+		rows = rows[n:]
 	}
-	pb := &pgx.Batch{}
-	b.queueRows(pb)
-	return b.c.SendBatch(b.ctx, pb).Close()
+	b.sentL = len(b.ledgerRows)
+	for rows := b.nodeRows[b.sentN:]; len(rows) > 0; {
+		n := min(len(rows), 64)
+		args := make([]any, 0, 4*n)
+		for _, r := range rows[:n] {
+			args = append(args, r.tenant, r.level, r.idx, r.hash)
+		}
+		pb.Queue(`INSERT INTO ledger_nodes(tenant, level, idx, hash) VALUES `+placeholders(n, 4), args...)
+		rows = rows[n:]
+	}
+	b.sentN = len(b.nodeRows)
 }
 
-func (b *batch) queueRows(pb *pgx.Batch) {
-	if rows := b.ledgerRows[b.sentL:]; len(rows) > 0 {
-		n := len(rows)
-		tenants, types, bodies, leaves, prevs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		idxs := make([]int64, n)
-		runIDs, jobIDs := make([]*string, n), make([]*string, n)
-		runSeqs := make([]*int64, n)
-		for i, r := range rows {
-			tenants[i], idxs[i], types[i], runIDs[i], runSeqs[i], jobIDs[i], bodies[i], leaves[i], prevs[i] = r.tenant, r.idx, r.typ, r.runID, r.runSeq, r.jobID, r.body, r.leaf, r.prevHash
-		}
-		pb.Queue(`INSERT INTO ledger(tenant, idx, type, run_id, run_seq, job_id, body, leaf_hash, prev_hash)
-			SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[])`,
-			tenants, idxs, types, runIDs, runSeqs, jobIDs, bodies, leaves, prevs)
-		b.sentL = len(b.ledgerRows)
+var placeholderCache sync.Map // [2]int -> string
+
+// placeholders returns "($1,…,$cols),(…)" for rows rows.
+func placeholders(rows, cols int) string {
+	key := [2]int{rows, cols}
+	if v, ok := placeholderCache.Load(key); ok {
+		return v.(string)
 	}
-	if rows := b.nodeRows[b.sentN:]; len(rows) > 0 {
-		n := len(rows)
-		tenants, levels, idxs, hashes := make([]string, n), make([]int32, n), make([]int64, n), make([][]byte, n)
-		for i, r := range rows {
-			tenants[i], levels[i], idxs[i], hashes[i] = r.tenant, r.level, r.idx, r.hash
+	var sb strings.Builder
+	for r := 0; r < rows; r++ {
+		if r > 0 {
+			sb.WriteByte(',')
 		}
-		pb.Queue(`INSERT INTO ledger_nodes(tenant, level, idx, hash) SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bytea[])`,
-			tenants, levels, idxs, hashes)
-		b.sentN = len(b.nodeRows)
+		sb.WriteByte('(')
+		for c := 0; c < cols; c++ {
+			if c > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteByte('$')
+			sb.WriteString(strconv.Itoa(r*cols + c + 1))
+		}
+		sb.WriteByte(')')
 	}
+	placeholderCache.Store(key, sb.String())
+	return sb.String()
 }
 
 // finishBatch sends what is left before COMMIT in one round trip: buffered
 // rows, the new ledger heads and the queued-job notification.
 func (b *batch) finishBatch() error {
+	if b.derr != nil {
+		return b.derr
+	}
 	pb := &pgx.Batch{}
-	b.queueRows(pb)
+	read := b.queuePending(pb)
 	var tenants, hashes []string
 	var sizes []int64
 	for tenant, h := range b.heads {
@@ -249,11 +295,27 @@ func (b *batch) finishBatch() error {
 	if pb.Len() == 0 {
 		return nil
 	}
-	return b.c.SendBatch(b.ctx, pb).Close()
+	br := b.c.SendBatch(b.ctx, pb)
+	err := read(br)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
-// committed moves the heads of this transaction into the writer's cache.
+// committed moves the heads and runs of this transaction into the
+// writer's cache.
 func (b *batch) committed() {
+	b.s.epoch = b.epoch
+	if len(b.s.runs) > 200000 {
+		b.s.runs = map[string][]byte{}
+	}
+	for k, v := range b.runRead {
+		b.s.runs[k] = v
+	}
+	for k, v := range b.runs {
+		b.s.runs[k] = v
+	}
 	for tenant, h := range b.heads {
 		if h.tree == nil {
 			delete(b.s.cache, tenant)
@@ -279,6 +341,76 @@ func (b *batch) rollback() {
 	}
 }
 
+// begin starts the transaction in one round trip: BEGIN, wait for the
+// store's write lock, bump the write epoch, draw job seqs for the batch.
+func (b *batch) begin() error {
+	pb := &pgx.Batch{}
+	pb.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+	pb.Queue(`SELECT pg_advisory_xact_lock($1)`, b.s.writeLock)
+	pb.Queue(`UPDATE write_epoch SET n = n + 1 WHERE one = 1 RETURNING n`)
+	pb.Queue(`SELECT nextval($1::regclass) FROM generate_series(1, $2)`, b.s.jobSeq, max(b.nops, 8))
+	br := b.c.SendBatch(b.ctx, pb)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return err
+	}
+	if _, err := br.Exec(); err != nil {
+		return err
+	}
+	if err := br.QueryRow().Scan(&b.epoch); err != nil {
+		return err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	if b.seqs, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+		return err
+	}
+	b.epochValid = b.s.epoch >= 0 && b.epoch == b.s.epoch+1
+	if !b.epochValid {
+		b.s.runs = map[string][]byte{}
+	}
+	return br.Close()
+}
+
+// runBody returns a run's body as this transaction sees it without asking
+// the database: written by it, or cached by this writer and still exact.
+func (b *batch) runBody(key string) ([]byte, bool) {
+	if body, ok := b.runs[key]; ok {
+		return body, true
+	}
+	if body, ok := b.runRead[key]; ok {
+		return body, true
+	}
+	if b.epochValid {
+		body, ok := b.s.runs[key]
+		return body, ok
+	}
+	return nil, false
+}
+
+// nextJobSeq draws a job seq from the jobs sequence, a block at a time, so
+// that a deferred InsertJob can set j.Seq at once. Drawn and unused values
+// leave gaps, as any sequence does; under the write lock the values follow
+// commit order.
+func (b *batch) nextJobSeq() (int64, error) {
+	if len(b.seqs) == 0 {
+		rows, err := wq{b}.Query(b.ctx, `SELECT nextval($1::regclass) FROM generate_series(1, $2)`, b.s.jobSeq, max(b.nops, 8))
+		if err != nil {
+			return 0, err
+		}
+		seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return 0, err
+		}
+		b.seqs = seqs
+	}
+	v := b.seqs[0]
+	b.seqs = b.seqs[1:]
+	return v, nil
+}
+
 // head locks the tenant's ledger_heads row (creating it on the tenant's
 // first append) and returns the head as of this transaction.
 func (b *batch) head(tenant string) (*headState, error) {
@@ -287,17 +419,18 @@ func (b *batch) head(tenant string) (*headState, error) {
 	}
 	var size int64
 	var hash string
-	err := b.c.QueryRow(b.ctx, `SELECT size, hash FROM ledger_heads WHERE tenant = $1 FOR UPDATE`, tenant).Scan(&size, &hash)
+	q := wq{b}
+	err := q.QueryRow(b.ctx, `SELECT size, hash FROM ledger_heads WHERE tenant = $1 FOR UPDATE`, tenant).Scan(&size, &hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// First append of the tenant. Concurrent first appends wait on the
 		// primary key; the ledger itself seeds the row if it has entries
 		// (written by an importer).
-		err = b.exec(`INSERT INTO ledger_heads(tenant, size, hash)
+		_, err = q.Exec(b.ctx, `INSERT INTO ledger_heads(tenant, size, hash)
 			SELECT $1::text, coalesce(max(idx) + 1, 0), coalesce((SELECT leaf_hash FROM ledger WHERE tenant = $1 ORDER BY idx DESC LIMIT 1), '')
 			FROM ledger WHERE tenant = $1
 			ON CONFLICT DO NOTHING`, tenant)
 		if err == nil {
-			err = b.c.QueryRow(b.ctx, `SELECT size, hash FROM ledger_heads WHERE tenant = $1 FOR UPDATE`, tenant).Scan(&size, &hash)
+			err = q.QueryRow(b.ctx, `SELECT size, hash FROM ledger_heads WHERE tenant = $1 FOR UPDATE`, tenant).Scan(&size, &hash)
 		}
 	}
 	if err != nil {

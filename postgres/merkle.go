@@ -182,17 +182,15 @@ func (t *rtx) ListCheckpoints(tenant string, p cairn.Page) ([]*cairn.Checkpoint,
 }
 
 func (t *wtx) InsertCheckpoint(c *cairn.Checkpoint) error {
-	_, err := t.exec(`INSERT INTO checkpoints(tenant, size, root_hash, note, created_at) VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING`, c.Tenant, int64(c.Size), c.RootHash, c.Note, c.CreatedAt.UnixNano())
-	return err
+	t.deferWrite(nil, `INSERT INTO checkpoints(tenant, size, root_hash, note, created_at) VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING`, c.Tenant, int64(c.Size), c.RootHash, c.Note, c.CreatedAt.UnixNano())
+	return nil
 }
 
 func (t *wtx) InsertCosignature(tenant string, size uint64, c *cairn.Cosignature) error {
-	tag, err := t.exec(`INSERT INTO cosignatures(tenant, size, witness, note, created_at) VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING`, tenant, int64(size), c.Witness, c.Note, c.CreatedAt.UnixNano())
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() != 1 {
-		return cairn.Conflict(cairn.EConflict, "witness %q already cosigned checkpoint %d", c.Witness, size)
-	}
+	w := c.Witness
+	t.deferWrite(one1(func() error {
+		return cairn.Conflict(cairn.EConflict, "witness %q already cosigned checkpoint %d", w, size)
+	}),
+		`INSERT INTO cosignatures(tenant, size, witness, note, created_at) VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING`, tenant, int64(size), c.Witness, c.Note, c.CreatedAt.UnixNano())
 	return nil
 }

@@ -74,7 +74,8 @@ type Store struct {
 	cfg       *pgxpool.Config
 	pool      *pgxpool.Pool
 	schema    string
-	writeLock int64 // advisory lock key of the store's write lock
+	writeLock int64  // advisory lock key of the store's write lock
+	jobSeq    string // the jobs.seq sequence
 
 	ops    chan *op
 	quit   chan struct{}
@@ -83,7 +84,10 @@ type Store struct {
 
 	// writer-owned state (only touched by the writer goroutine)
 	wconn *pgx.Conn
+	wpid  atomic.Uint32 // the writer connection's backend, for tests
 	cache map[string]*tenantCache
+	epoch int64             // write_epoch after this writer's last commit; -1: unknown
+	runs  map[string][]byte // run bodies as of epoch
 
 	qmu    sync.Mutex
 	qch    chan struct{}
@@ -93,6 +97,7 @@ type Store struct {
 
 	stats struct {
 		batches, ops, retries, commitNanos, fnNanos atomic.Int64
+		roundTrips, rtNanos                         atomic.Int64
 	}
 }
 
@@ -141,6 +146,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		quit:  make(chan struct{}),
 		done:  make(chan struct{}),
 		cache: map[string]*tenantCache{},
+		epoch: -1,
+		runs:  map[string][]byte{},
 		qch:   make(chan struct{}),
 		ldone: make(chan struct{}),
 	}
@@ -148,7 +155,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	if err := pool.QueryRow(ctx, `SELECT current_schema(), hashtextextended('cairn.write/' || current_schema(), 0)`).Scan(&s.schema, &s.writeLock); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT current_schema(), hashtextextended('cairn.write/' || current_schema(), 0), pg_get_serial_sequence('jobs', 'seq')`).Scan(&s.schema, &s.writeLock, &s.jobSeq); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
@@ -156,6 +163,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	s.wpid.Store(s.wconn.PgConn().PID())
 	lctx, cancel := context.WithCancel(context.Background())
 	s.lstop = cancel
 	go s.listener(lctx)
@@ -266,12 +274,20 @@ type Stats struct {
 	Batches, Ops int64         // transactions and the Updates they carried
 	Retries      int64         // batches re-run after a deadlock, lost race or lost connection
 	Work, Commit time.Duration // time running Updates, time in COMMIT
+	RoundTrips   int64         // statements (or pipelines of them) sent while running Updates
+	Waiting      time.Duration // time waiting for their answers (the query part of the row read)
+}
+
+func (s *Store) roundTrip(start time.Time) {
+	s.stats.roundTrips.Add(1)
+	s.stats.rtNanos.Add(int64(time.Since(start)))
 }
 
 // Stats returns the writer's counters.
 func (s *Store) Stats() Stats {
 	return Stats{Batches: s.stats.batches.Load(), Ops: s.stats.ops.Load(), Retries: s.stats.retries.Load(),
-		Work: time.Duration(s.stats.fnNanos.Load()), Commit: time.Duration(s.stats.commitNanos.Load())}
+		Work: time.Duration(s.stats.fnNanos.Load()), Commit: time.Duration(s.stats.commitNanos.Load()),
+		RoundTrips: s.stats.roundTrips.Load(), Waiting: time.Duration(s.stats.rtNanos.Load())}
 }
 
 // Pool is the connection pool (for tools such as cairn copy).
@@ -468,13 +484,14 @@ func (s *Store) commit(batch []*op) {
 				continue
 			}
 			s.wconn = c
+			s.wpid.Store(c.PgConn().PID())
 		}
 		b := newBatch(s, s.wconn)
 		res, err := b.run(batch, guarded)
 		switch res {
 		case opFailed:
 			b.rollback()
-			if len(batch) == 1 {
+			if len(batch) == 1 && !errors.Is(batch[0].err, errJobExists) {
 				if isTransient(batch[0].err) {
 					lastErr = batch[0].err
 					continue
@@ -497,8 +514,10 @@ func (s *Store) commit(batch []*op) {
 		}
 		if err := b.finishBatch(); err != nil {
 			b.rollback()
-			if !guarded && !s.wconn.IsClosed() && !isTransient(err) {
+			if !guarded && !s.wconn.IsClosed() {
+				// A deferred write of some Update failed: find which.
 				guarded = true
+				attempt--
 				continue
 			}
 			lastErr = err
@@ -512,6 +531,7 @@ func (s *Store) commit(batch []*op) {
 			// Whether it committed is unknown if the connection broke during
 			// COMMIT: tell the callers, never run the batch again.
 			s.cache = map[string]*tenantCache{}
+			s.epoch, s.runs = -1, map[string][]byte{}
 			if s.wconn.IsClosed() {
 				finish(fmt.Errorf("postgres: commit outcome unknown (connection lost): %w", err))
 			} else {

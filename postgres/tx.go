@@ -480,12 +480,32 @@ func (t *rtx) NextDeadline() (time.Time, error) {
 
 // --- runs ---
 
+// GetRun in a write transaction answers from what the writer knows when it
+// can prove it exact (see batch.runBody): a submit to an existing run then
+// costs no round trip.
 func (t *rtx) GetRun(tenant, runID string) (*cairn.Run, error) {
-	r, err := one[cairn.Run](t.query(`SELECT body FROM runs WHERE tenant = $1 AND run_id = $2`, tenant, runID))
-	if cairn.IsNotFound(err) {
-		return nil, cairn.NotFound("run %q not found", runID)
+	key := tenant + "\x00" + runID
+	var body []byte
+	if t.b != nil {
+		body, _ = t.b.runBody(key)
 	}
-	return r, err
+	if body == nil {
+		err := t.row(`SELECT body FROM runs WHERE tenant = $1 AND run_id = $2`, tenant, runID).Scan(&body)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, cairn.NotFound("run %q not found", runID)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if t.b != nil {
+			t.b.runRead[key] = body
+		}
+	}
+	r := new(cairn.Run)
+	if err := json.Unmarshal(body, r); err != nil {
+		return nil, fmt.Errorf("postgres: corrupt row: %w", err)
+	}
+	return r, nil
 }
 
 // --- policy ---
@@ -604,13 +624,23 @@ type wtx struct {
 
 func (t *wtx) AfterCommit(fn func()) { t.after = append(t.after, fn) }
 
-func (t *wtx) exec(sql string, args ...any) (pgconn.CommandTag, error) {
-	return t.q.Exec(t.ctx, sql, args...)
+func (t *wtx) deferWrite(check func(pgconn.CommandTag) error, sql string, args ...any) {
+	t.b.deferWrite(pendingWrite{sql: sql, args: args, check: check})
+}
+
+// one1 checks that the statement changed exactly one row, else fails with err().
+func one1(err func() error) func(pgconn.CommandTag) error {
+	return func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() != 1 {
+			return err()
+		}
+		return nil
+	}
 }
 
 func (t *wtx) CreateTenant(tenant string, at time.Time) error {
-	_, err := t.exec(`INSERT INTO tenants(tenant, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, tenant, nanos(at))
-	return err
+	t.deferWrite(nil, `INSERT INTO tenants(tenant, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, tenant, nanos(at))
+	return nil
 }
 
 func (t *wtx) InsertKey(k *cairn.Key) error {
@@ -618,8 +648,8 @@ func (t *wtx) InsertKey(k *cairn.Key) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(`INSERT INTO api_keys(key_id, tenant, hash, body, created_at) VALUES ($1, $2, $3, $4, $5)`, k.KeyID, k.Tenant, k.Hash, string(body), nanos(k.CreatedAt))
-	return err
+	t.deferWrite(nil, `INSERT INTO api_keys(key_id, tenant, hash, body, created_at) VALUES ($1, $2, $3, $4, $5)`, k.KeyID, k.Tenant, k.Hash, string(body), nanos(k.CreatedAt))
+	return nil
 }
 
 func (t *wtx) RevokeKey(tenant, keyID string, at time.Time) error {
@@ -635,29 +665,49 @@ func (t *wtx) RevokeKey(tenant, keyID string, at time.Time) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(`UPDATE api_keys SET body = $1, revoked_at = $2 WHERE tenant = $3 AND key_id = $4`, string(body), nanos(at), tenant, keyID)
-	return err
+	t.deferWrite(nil, `UPDATE api_keys SET body = $1, revoked_at = $2 WHERE tenant = $3 AND key_id = $4`, string(body), nanos(at), tenant, keyID)
+	return nil
 }
+
+// errJobExists fails an optimistic (deferred) InsertJob that found the job:
+// the batch is re-run guarded, where InsertJob answers job_id_conflict at
+// once and the Update (Submit) handles it.
+var errJobExists = errors.New("postgres: job exists; re-run without deferring the insert")
+
+const insertJobSeq = `INSERT INTO jobs(tenant, job_id, run_id, state, action, decision, policy_rule_id, submitted_by, created_at, lease_expires_at, body, seq)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT (tenant, job_id) DO NOTHING RETURNING seq`
+
+const insertJob = `INSERT INTO jobs(tenant, job_id, run_id, state, action, decision, policy_rule_id, submitted_by, created_at, lease_expires_at, body)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT (tenant, job_id) DO NOTHING RETURNING seq`
 
 // InsertJob inserts with ON CONFLICT DO NOTHING: a duplicate is reported as
 // job_id_conflict and, unlike a failed INSERT in PostgreSQL, leaves the
-// transaction usable (Submit then reads the existing job).
+// transaction usable (Submit then reads the existing job). In an optimistic
+// (unguarded) run the insert is deferred like other writes and assumed new.
 func (t *wtx) InsertJob(j *cairn.Job) error {
 	body, err := json.Marshal(j)
 	if err != nil {
 		return err
 	}
-	var seq int64
-	err = t.row(`INSERT INTO jobs(tenant, job_id, run_id, state, action, decision, policy_rule_id, submitted_by, created_at, lease_expires_at, body)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT (tenant, job_id) DO NOTHING RETURNING seq`,
-		j.Tenant, j.JobID, nullStr(string(j.RunID)), j.State, j.Action, j.Decision, nullStr(string(j.PolicyRuleID)), j.SubmittedBy, nanos(j.CreatedAt), optNanos(j.LeaseExpiresAt), string(body)).Scan(&seq)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return cairn.Conflict(cairn.CodeJobConflict, "job %q already exists", j.JobID)
+	args := []any{j.Tenant, j.JobID, nullStr(string(j.RunID)), j.State, j.Action, j.Decision, nullStr(string(j.PolicyRuleID)), j.SubmittedBy, nanos(j.CreatedAt), optNanos(j.LeaseExpiresAt), string(body)}
+	if t.b.optimistic {
+		seq, err := t.b.nextJobSeq()
+		if err != nil {
+			return err
+		}
+		j.Seq = seq
+		t.b.deferWrite(pendingWrite{sql: insertJobSeq, args: append(args, seq), ret: []any{new(int64)}, noRow: errJobExists})
+	} else {
+		var seq int64
+		err = t.row(insertJob, args...).Scan(&seq)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return cairn.Conflict(cairn.CodeJobConflict, "job %q already exists", j.JobID)
+		}
+		if err != nil {
+			return err
+		}
+		j.Seq = seq
 	}
-	if err != nil {
-		return err
-	}
-	j.Seq = seq
 	if j.State == cairn.StateQueued {
 		t.b.notify = true
 	}
@@ -669,14 +719,10 @@ func (t *wtx) UpdateJob(j *cairn.Job) error {
 	if err != nil {
 		return err
 	}
-	tag, err := t.exec(`UPDATE jobs SET state = $1, decision = $2, policy_rule_id = $3, lease_expires_at = $4, body = $5 WHERE tenant = $6 AND job_id = $7`,
+	id := j.JobID
+	t.deferWrite(one1(func() error { return cairn.NotFound("job %q not found", id) }),
+		`UPDATE jobs SET state = $1, decision = $2, policy_rule_id = $3, lease_expires_at = $4, body = $5 WHERE tenant = $6 AND job_id = $7`,
 		j.State, j.Decision, nullStr(string(j.PolicyRuleID)), optNanos(j.LeaseExpiresAt), string(body), j.Tenant, j.JobID)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() != 1 {
-		return cairn.NotFound("job %q not found", j.JobID)
-	}
 	if j.State == cairn.StateQueued {
 		t.b.notify = true
 	}
@@ -684,13 +730,9 @@ func (t *wtx) UpdateJob(j *cairn.Job) error {
 }
 
 func (t *wtx) PutPayload(p *cairn.Payload) error {
-	tag, err := t.exec(`INSERT INTO payloads(tenant, ptr, sha256, data) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING`, p.Tenant, p.Ptr, p.SHA256, p.Data)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() != 1 {
-		return cairn.Conflict(cairn.EConflict, "payload %q already stored", p.Ptr)
-	}
+	ptr := p.Ptr
+	t.deferWrite(one1(func() error { return cairn.Conflict(cairn.EConflict, "payload %q already stored", ptr) }),
+		`INSERT INTO payloads(tenant, ptr, sha256, data) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING`, p.Tenant, p.Ptr, p.SHA256, p.Data)
 	return nil
 }
 
@@ -699,17 +741,13 @@ func (t *wtx) InsertApproval(a *cairn.Approval) error {
 	if err != nil {
 		return err
 	}
-	var seq int64
-	err = t.row(`INSERT INTO approvals(tenant, job_id, status, run_id, policy_rule_id, resolved_by, requested_at, expires_at, body)
+	t.b.deferWrite(pendingWrite{
+		sql: `INSERT INTO approvals(tenant, job_id, status, run_id, policy_rule_id, resolved_by, requested_at, expires_at, body)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (tenant, job_id) DO NOTHING RETURNING seq`,
-		a.Tenant, a.JobID, a.Status, nullStr(string(a.RunID)), nullStr(string(a.PolicyRuleID)), nullStr(string(a.ResolvedBy)), nanos(a.RequestedAt), optNanos(a.ExpiresAt), string(body)).Scan(&seq)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return cairn.Conflict(cairn.EConflict, "job %q already has an approval", a.JobID)
-	}
-	if err != nil {
-		return err
-	}
-	a.Seq = seq
+		args:  []any{a.Tenant, a.JobID, a.Status, nullStr(string(a.RunID)), nullStr(string(a.PolicyRuleID)), nullStr(string(a.ResolvedBy)), nanos(a.RequestedAt), optNanos(a.ExpiresAt), string(body)},
+		ret:   []any{&a.Seq},
+		noRow: cairn.Conflict(cairn.EConflict, "job %q already has an approval", a.JobID),
+	})
 	return nil
 }
 
@@ -718,19 +756,17 @@ func (t *wtx) ResolveApproval(a *cairn.Approval) error {
 	if err != nil {
 		return err
 	}
-	tag, err := t.exec(`UPDATE approvals SET status = $1, resolved_by = $2, body = $3 WHERE tenant = $4 AND job_id = $5 AND status = 'pending'`,
+	id := a.JobID
+	t.deferWrite(one1(func() error {
+		return cairn.Conflict(cairn.CodeApprovalAlreadyResolved, "approval for job %q is already resolved", id)
+	}), `UPDATE approvals SET status = $1, resolved_by = $2, body = $3 WHERE tenant = $4 AND job_id = $5 AND status = 'pending'`,
 		a.Status, nullStr(string(a.ResolvedBy)), string(body), a.Tenant, a.JobID)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() != 1 {
-		return cairn.Conflict(cairn.CodeApprovalAlreadyResolved, "approval for job %q is already resolved", a.JobID)
-	}
 	return nil
 }
 
-// InsertRun reports a run created by a concurrent transaction as a lost
-// race: the Update is re-run and then finds the run.
+// InsertRun reports a run that exists already as a lost race (it can only
+// have been created by a concurrent transaction that the write lock did not
+// order, such as an import): the Update is re-run and then finds the run.
 func (t *wtx) InsertRun(r *cairn.Run) error {
 	r2 := *r
 	r2.Jobs = nil
@@ -738,13 +774,10 @@ func (t *wtx) InsertRun(r *cairn.Run) error {
 	if err != nil {
 		return err
 	}
-	tag, err := t.exec(`INSERT INTO runs(tenant, run_id, body) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING`, r.Tenant, r.RunID, string(body))
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("run %q exists: %w", r.RunID, errRace)
-	}
+	id := r.RunID
+	t.deferWrite(one1(func() error { return fmt.Errorf("run %q exists: %w", id, errRace) }),
+		`INSERT INTO runs(tenant, run_id, body) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING`, r.Tenant, r.RunID, string(body))
+	t.b.runs[r.Tenant+"\x00"+r.RunID] = body
 	return nil
 }
 
@@ -755,18 +788,24 @@ func (t *wtx) UpdateRun(r *cairn.Run) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(`UPDATE runs SET body = $1 WHERE tenant = $2 AND run_id = $3`, string(body), r.Tenant, r.RunID)
-	return err
+	t.deferWrite(nil, `UPDATE runs SET body = $1 WHERE tenant = $2 AND run_id = $3`, string(body), r.Tenant, r.RunID)
+	key := r.Tenant + "\x00" + r.RunID
+	if _, known := t.b.runBody(key); known {
+		t.b.runs[key] = body
+	} else {
+		delete(t.b.runs, key) // updating a run this writer has not seen: let the next read ask the database
+	}
+	return nil
 }
 
 func (t *wtx) InsertSnapshot(s *cairn.Snapshot) error {
-	_, err := t.exec(`INSERT INTO snapshots(id, sha256, text, created_at, created_by) VALUES ($1,$2,$3,$4,$5) ON CONFLICT (id) DO NOTHING`, s.ID, s.SHA256, s.Text, nanos(s.CreatedAt), s.CreatedBy)
-	return err
+	t.deferWrite(nil, `INSERT INTO snapshots(id, sha256, text, created_at, created_by) VALUES ($1,$2,$3,$4,$5) ON CONFLICT (id) DO NOTHING`, s.ID, s.SHA256, s.Text, nanos(s.CreatedAt), s.CreatedBy)
+	return nil
 }
 
 func (t *wtx) SetActiveSnapshot(id string, at time.Time) error {
-	_, err := t.exec(`INSERT INTO policy_active(one, snapshot_id, activated_at) VALUES (1, $1, $2) ON CONFLICT (one) DO UPDATE SET snapshot_id = excluded.snapshot_id, activated_at = excluded.activated_at`, id, nanos(at))
-	return err
+	t.deferWrite(nil, `INSERT INTO policy_active(one, snapshot_id, activated_at) VALUES (1, $1, $2) ON CONFLICT (one) DO UPDATE SET snapshot_id = excluded.snapshot_id, activated_at = excluded.activated_at`, id, nanos(at))
+	return nil
 }
 
 func (t *wtx) InsertPolicyAudit(a *cairn.PolicyAudit) error {
@@ -774,7 +813,9 @@ func (t *wtx) InsertPolicyAudit(a *cairn.PolicyAudit) error {
 	if err != nil {
 		return err
 	}
-	return t.row(`INSERT INTO policy_audit(action, actor, timestamp, body) VALUES ($1,$2,$3,$4) RETURNING seq`, a.Action, a.Actor, nanos(a.Timestamp), string(body)).Scan(&a.Seq)
+	t.b.deferWrite(pendingWrite{sql: `INSERT INTO policy_audit(action, actor, timestamp, body) VALUES ($1,$2,$3,$4) RETURNING seq`,
+		args: []any{a.Action, a.Actor, nanos(a.Timestamp), string(body)}, ret: []any{&a.Seq}})
+	return nil
 }
 
 func (t *wtx) AppendEvent(ev *cairn.Event) error {

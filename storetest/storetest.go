@@ -15,7 +15,6 @@ package storetest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +174,3 @@ func eqList(t *testing.T, what string, got, want []string) {
 var errBoom = errors.New("boom")
 
 func ptr[T any](v T) *T { return &v }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

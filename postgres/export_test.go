@@ -1,0 +1,4 @@
+package postgres
+
+// WriterPID is the backend process of the store's writer connection.
+func WriterPID(s *Store) uint32 { return s.wpid.Load() }
