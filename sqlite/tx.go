@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -259,14 +258,6 @@ func (t *rtx) GetPayload(tenant, ptr string) (*cairn.Payload, error) {
 
 // --- evidence events ---
 
-type envelope struct {
-	Tenant   string      `json:"tenant"`
-	Index    uint64      `json:"index"`
-	PrevHash string      `json:"prev_hash"`
-	RunSeq   int64       `json:"run_seq"`
-	Event    cairn.Event `json:"event"`
-}
-
 func (t *rtx) events(raw bool, query string, args ...any) ([]*cairn.Event, error) {
 	rows, err := t.query(query, args...)
 	if err != nil {
@@ -280,72 +271,20 @@ func (t *rtx) events(raw bool, query string, args ...any) ([]*cairn.Event, error
 			return nil, err
 		}
 		if raw {
-			ev, err := apiEvent(body, leaf)
+			ev, err := cairn.APIEventFromLedger(body, leaf)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, ev)
 			continue
 		}
-		var env envelope
-		if err := json.Unmarshal([]byte(body), &env); err != nil {
-			return nil, fmt.Errorf("sqlite: corrupt ledger body: %w", err)
+		ev, err := cairn.EventFromLedger(body, leaf)
+		if err != nil {
+			return nil, err
 		}
-		ev := env.Event
-		ev.Seq = env.RunSeq
-		ev.Tenant = env.Tenant
-		ev.PrevHash = env.PrevHash
-		ev.Ledger = &cairn.LedgerRef{Index: env.Index, LeafHash: leaf}
-		out = append(out, &ev)
+		out = append(out, ev)
 	}
 	return out, rows.Err()
-}
-
-// apiEvent builds an event's API JSON from its canonical ledger body without
-// decoding it: the body is {"event":E,"index":I,"prev_hash":P[,"run_seq":S],"tenant":T}
-// with members in that order (JCS), and T and P cannot contain the
-// separator searched for, so the last `,"index":` ends E.
-func apiEvent(body, leaf string) (*cairn.Event, error) {
-	const head = `{"event":{`
-	k := strings.LastIndex(body, `,"index":`)
-	if !strings.HasPrefix(body, head) || k < len(head) || body[k-1] != '}' {
-		return nil, fmt.Errorf("sqlite: corrupt ledger body")
-	}
-	event := body[len(head)-1 : k]
-	rest := body[k+len(`,"index":`):]
-	idx, rest, ok := strings.Cut(rest, ",")
-	if !ok {
-		return nil, fmt.Errorf("sqlite: corrupt ledger body")
-	}
-	var seq string
-	if i := strings.Index(rest, `"run_seq":`); i >= 0 {
-		seq, _, _ = strings.Cut(rest[i+len(`"run_seq":`):], ",")
-	}
-	index, err := strconv.ParseUint(idx, 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: corrupt ledger index")
-	}
-	var b strings.Builder
-	b.Grow(len(event) + 120)
-	b.WriteString(`{"ledger":{"index":`)
-	b.WriteString(idx)
-	b.WriteString(`,"leaf_hash":"`)
-	b.WriteString(leaf)
-	b.WriteString(`"},`)
-	var n int64
-	if seq != "" {
-		if n, err = strconv.ParseInt(seq, 10, 64); err != nil {
-			return nil, fmt.Errorf("sqlite: corrupt run_seq")
-		}
-		b.WriteString(`"seq":`)
-		b.WriteString(seq)
-		b.WriteString(",")
-	}
-	if event == "{}" {
-		return nil, fmt.Errorf("sqlite: empty ledger event")
-	}
-	b.WriteString(event[1:])
-	return &cairn.Event{Seq: n, Ledger: &cairn.LedgerRef{Index: index, LeafHash: leaf}, Raw: json.RawMessage(b.String())}, nil
 }
 
 func (t *rtx) ListEvents(tenant string, f cairn.EventFilter) ([]*cairn.Event, error) {
@@ -362,27 +301,13 @@ func (t *rtx) ListDecisions(tenant, jobID string) ([]*cairn.Decision, error) {
 	}
 	out := make([]*cairn.Decision, 0, len(evs))
 	for _, ev := range evs {
-		d, err := DecisionOf(ev)
+		d, err := cairn.DecisionOf(ev)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, d)
 	}
 	return out, nil
-}
-
-// DecisionOf extracts the decision a policy_decided event carries.
-func DecisionOf(ev *cairn.Event) (*cairn.Decision, error) {
-	raw, err := json.Marshal(ev.Data["decision"])
-	if err != nil {
-		return nil, err
-	}
-	var d cairn.Decision
-	if err := json.Unmarshal(raw, &d); err != nil {
-		return nil, fmt.Errorf("sqlite: corrupt decision event: %w", err)
-	}
-	d.Ledger = ev.Ledger
-	return &d, nil
 }
 
 // --- approvals ---
