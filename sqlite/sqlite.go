@@ -287,6 +287,9 @@ func (s *Store) View(ctx context.Context, fn func(cairn.ReadTx) error) error {
 	// Serve only durable data: wait for the fsync of every batch that had
 	// committed by now (all this read could have seen).
 	s.waitSynced(s.committed.Load())
+	if s.broken.Load() != nil {
+		return cairn.Errorf(503, cairn.EUnavailable, "the store stopped after a failed fsync; restart the server")
+	}
 	return nil
 }
 
