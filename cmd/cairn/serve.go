@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -115,6 +116,17 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	if path := os.Getenv("CAIRN_CPUPROFILE"); path != "" {
+		// For performance work: a CPU profile of the whole server run.
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	spec := serveFlags.store
 	if benchStore != nil {
 		spec = "" // bench measures the embedded store it starts
