@@ -1,14 +1,8 @@
 package http_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	nethttp "net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"strconv"
@@ -17,10 +11,8 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	cairnhttp "github.com/cairnhq/cairn/http"
+	"github.com/cairnhq/cairn/internal/apitest"
 	"github.com/cairnhq/cairn/ledger"
-	"github.com/cairnhq/cairn/service"
-	"github.com/cairnhq/cairn/sqlite"
 )
 
 const adminKey = "cairn_test_admin_key_0123456789"
@@ -66,13 +58,7 @@ output_rules:
     decision: REDACT
 `
 
-type env struct {
-	t     testing.TB
-	url   string
-	svc   *service.Service
-	store *sqlite.Store
-	keys  map[string]string // principal -> key
-}
+type env struct{ *apitest.Env }
 
 func newEnv(t *testing.T) *env { return newEnvTB(t) }
 
@@ -86,143 +72,35 @@ func getenvInt(name string) int {
 
 func newEnvTB(t testing.TB) *env {
 	t.Helper()
-	dir := t.TempDir()
-	store, err := sqlite.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := service.New(store, log, []byte("salt"))
-	key, err := ledger.NewKeyFromSeed("cairn", make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.SetLedgerKey(key, "")
-	ctx := context.Background()
-	if _, err := svc.Bootstrap(ctx, adminKey); err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(cairnhttp.New(svc, log))
-	t.Cleanup(func() {
-		srv.Close()
-		svc.Stop()
-		store.Close()
-	})
-	e := &env{t: t, url: srv.URL, svc: svc, store: store, keys: map[string]string{"admin": adminKey}}
-	e.key("agent-1", "agent", "agent")
-	e.key("agent-2", "agent", "agent")
-	e.key("manager-2", "human", "approver")
-	e.key("worker-1", "service", "worker")
-	e.key("auditor-1", "human", "auditor")
-	e.key("polly", "human", "policy_admin")
-	e.key("approver-agent", "agent", "agent", "approver")
+	e := &env{apitest.New(t, apitest.Options{AdminKey: adminKey, LedgerKey: true})}
+	e.Key("agent-1", "agent", "agent")
+	e.Key("agent-2", "agent", "agent")
+	e.Key("manager-2", "human", "approver")
+	e.Key("worker-1", "service", "worker")
+	e.Key("auditor-1", "human", "auditor")
+	e.Key("polly", "human", "policy_admin")
+	e.Key("approver-agent", "agent", "agent", "approver")
 	return e
 }
 
-func (e *env) key(principal, kind string, roles ...string) {
-	e.t.Helper()
-	var out cairn.CreatedKey
-	e.mustDo("admin", "POST", "/api/v1/keys", cairn.CreateKeyRequest{Principal: principal, Kind: kind, Roles: roles}, 201, &out)
-	e.keys[principal] = out.Key
-}
-
-// do sends a request as principal and returns status and body.
-func (e *env) do(as, method, path string, body any) (int, []byte) {
-	e.t.Helper()
-	var r io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		r = strings.NewReader(b)
-	case []byte:
-		r = bytes.NewReader(b)
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		r = bytes.NewReader(raw)
-	}
-	req, err := nethttp.NewRequest(method, e.url+path, r)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if as != "" {
-		req.Header.Set("Authorization", "Bearer "+e.keys[as])
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := nethttp.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
-}
-
-func (e *env) mustDo(as, method, path string, body any, want int, out any) {
-	e.t.Helper()
-	status, raw := e.do(as, method, path, body)
-	if status != want {
-		e.t.Fatalf("%s %s as %s: status %d, want %d: %s", method, path, as, status, want, raw)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			e.t.Fatalf("%s %s: decode: %v: %s", method, path, err, raw)
-		}
-	}
-}
-
-func (e *env) errCode(as, method, path string, body any, wantStatus int, wantCode string) {
-	e.t.Helper()
-	status, raw := e.do(as, method, path, body)
-	var eb struct {
-		Error struct {
-			Code, Message, RequestID string
-			Field                    string
-		} `json:"error"`
-	}
-	json.Unmarshal(raw, &eb)
-	if status != wantStatus || eb.Error.Code != wantCode {
-		e.t.Fatalf("%s %s as %s: got %d %q, want %d %q: %s", method, path, as, status, eb.Error.Code, wantStatus, wantCode, raw)
-	}
-}
-
 func (e *env) publish(text string) string {
-	e.t.Helper()
+	e.T.Helper()
 	var ch cairn.PolicyChange
-	e.mustDo("polly", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: text, Message: "test"}, 201, &ch)
+	e.MustDo("polly", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: text, Message: "test"}, 201, &ch)
 	return ch.PolicySnapshot
 }
 
-func (e *env) submit(as string, req cairn.SubmitRequest) *cairn.Job {
-	e.t.Helper()
-	var j cairn.Job
-	e.mustDo(as, "POST", "/api/v1/jobs", req, 201, &j)
-	return &j
-}
-
 func (e *env) job(id string) *cairn.Job {
-	e.t.Helper()
+	e.T.Helper()
 	var j cairn.Job
-	e.mustDo("auditor-1", "GET", "/api/v1/jobs/"+url.PathEscape(id), nil, 200, &j)
+	e.MustDo("auditor-1", "GET", "/api/v1/jobs/"+url.PathEscape(id), nil, 200, &j)
 	return &j
-}
-
-func (e *env) lease(actions ...string) []*cairn.LeasedJob {
-	e.t.Helper()
-	var lr cairn.LeaseResponse
-	e.mustDo("worker-1", "POST", "/api/v1/workers/lease", cairn.LeaseRequest{WorkerID: "w1", Actions: actions, Max: 10}, 200, &lr)
-	return lr.Jobs
 }
 
 func (e *env) timeline(run string) []*cairn.Event {
-	e.t.Helper()
+	e.T.Helper()
 	var l cairn.List[*cairn.Event]
-	e.mustDo("auditor-1", "GET", "/api/v1/workflow-runs/"+run+"/timeline?limit=1000", nil, 200, &l)
+	e.MustDo("auditor-1", "GET", "/api/v1/workflow-runs/"+run+"/timeline?limit=1000", nil, 200, &l)
 	return l.Items
 }
 
@@ -236,11 +114,11 @@ func types(evs []*cairn.Event) string {
 
 func TestNoPolicyDeniesEverything(t *testing.T) {
 	e := newEnv(t)
-	j := e.submit("agent-1", cairn.SubmitRequest{Action: "db.read"})
+	j := e.Submit("agent-1", cairn.SubmitRequest{Action: "db.read"})
 	if j.State != cairn.StateDenied || j.Decision != cairn.Deny || !strings.Contains(j.PolicyReason, "no policy") {
 		t.Fatalf("job = %s %s %q", j.State, j.Decision, j.PolicyReason)
 	}
-	if got := e.lease("*"); len(got) != 0 {
+	if got := e.Lease("*"); len(got) != 0 {
 		t.Fatalf("a denied job was leased: %v", got)
 	}
 }
@@ -256,7 +134,7 @@ func TestSeedDecisionRecord(t *testing.T) {
 	}
 	req := cairn.SubmitRequest{JobID: "job-123", RunID: "run-01", WorkflowStepID: "approve-change", TraceID: "trace-456",
 		Action: "db.write", Resource: "orders", Labels: map[string]string{"env": "prod"}, Input: json.RawMessage(`{"sql":"UPDATE orders SET x=1"}`)}
-	j := e.submit("agent-1", req)
+	j := e.Submit("agent-1", req)
 	if j.State != cairn.StatePendingApproval || j.Decision != cairn.RequireApproval || !j.ApprovalRequired {
 		t.Fatalf("submit: %s %s", j.State, j.Decision)
 	}
@@ -267,39 +145,39 @@ func TestSeedDecisionRecord(t *testing.T) {
 	}
 	// Idempotent replay: 200 and the same job; a changed payload is a 409.
 	var again cairn.Job
-	e.mustDo("agent-1", "POST", "/api/v1/jobs", req, 200, &again)
+	e.MustDo("agent-1", "POST", "/api/v1/jobs", req, 200, &again)
 	if again.JobHash != j.JobHash || again.CreatedAt != j.CreatedAt {
 		t.Fatal("replay returned a different job")
 	}
 	changed := req
 	changed.Input = json.RawMessage(`{"sql":"DROP TABLE orders"}`)
-	e.errCode("agent-1", "POST", "/api/v1/jobs", changed, 409, cairn.CodeJobConflict)
+	e.ErrCode("agent-1", "POST", "/api/v1/jobs", changed, 409, cairn.CodeJobConflict)
 
 	// The queue shows it, pending only by default.
 	var q cairn.List[*cairn.Approval]
-	e.mustDo("manager-2", "GET", "/api/v1/approvals", nil, 200, &q)
+	e.MustDo("manager-2", "GET", "/api/v1/approvals", nil, 200, &q)
 	if len(q.Items) != 1 || q.Items[0].JobHash != j.JobHash || q.Items[0].PolicyRuleID != "prod-write-needs-approval" || q.Items[0].PolicySnapshot != cairn.Opt(snap) {
 		t.Fatalf("queue: %+v", q.Items)
 	}
 	// Nothing runs before approval.
-	if got := e.lease("db.*"); len(got) != 0 {
+	if got := e.Lease("db.*"); len(got) != 0 {
 		t.Fatal("an unapproved job was leased")
 	}
 	// Wrong hash, self-approval and wrong role are refused.
-	e.errCode("manager-2", "POST", "/api/v1/approvals/job-123/approve", cairn.ResolveRequest{JobHash: strings.Repeat("0", 64)}, 409, cairn.CodeJobHashMismatch)
-	e.key("self", "agent", "agent", "approver")
-	e.submit("self", cairn.SubmitRequest{JobID: "job-self", Action: "db.write", Labels: map[string]string{"env": "prod"}})
-	e.errCode("self", "POST", "/api/v1/approvals/job-self/approve", cairn.ResolveRequest{JobHash: e.job("job-self").JobHash}, 403, cairn.CodeSelfApprovalForbidden)
-	e.errCode("auditor-1", "POST", "/api/v1/approvals/job-123/approve", cairn.ResolveRequest{JobHash: j.JobHash}, 403, cairn.CodeRoleNotAllowed)
+	e.ErrCode("manager-2", "POST", "/api/v1/approvals/job-123/approve", cairn.ResolveRequest{JobHash: strings.Repeat("0", 64)}, 409, cairn.CodeJobHashMismatch)
+	e.Key("self", "agent", "agent", "approver")
+	e.Submit("self", cairn.SubmitRequest{JobID: "job-self", Action: "db.write", Labels: map[string]string{"env": "prod"}})
+	e.ErrCode("self", "POST", "/api/v1/approvals/job-self/approve", cairn.ResolveRequest{JobHash: e.job("job-self").JobHash}, 403, cairn.CodeSelfApprovalForbidden)
+	e.ErrCode("auditor-1", "POST", "/api/v1/approvals/job-123/approve", cairn.ResolveRequest{JobHash: j.JobHash}, 403, cairn.CodeRoleNotAllowed)
 
 	var a cairn.Approval
-	e.mustDo("manager-2", "POST", "/api/v1/approvals/job-123/approve", cairn.ResolveRequest{JobHash: j.JobHash, Comment: "ticket INC-123"}, 200, &a)
+	e.MustDo("manager-2", "POST", "/api/v1/approvals/job-123/approve", cairn.ResolveRequest{JobHash: j.JobHash, Comment: "ticket INC-123"}, 200, &a)
 	if a.Resolution != cairn.ResolutionApproved || a.ResolvedBy != "manager-2" {
 		t.Fatalf("approval: %+v", a)
 	}
-	e.errCode("manager-2", "POST", "/api/v1/approvals/job-123/reject", cairn.ResolveRequest{JobHash: j.JobHash}, 409, cairn.CodeApprovalAlreadyResolved)
+	e.ErrCode("manager-2", "POST", "/api/v1/approvals/job-123/reject", cairn.ResolveRequest{JobHash: j.JobHash}, 409, cairn.CodeApprovalAlreadyResolved)
 
-	leased := e.lease("db.*")
+	leased := e.Lease("db.*")
 	if len(leased) != 1 || leased[0].JobID != "job-123" || leased[0].JobHash != j.JobHash {
 		t.Fatalf("lease: %+v", leased)
 	}
@@ -307,13 +185,13 @@ func TestSeedDecisionRecord(t *testing.T) {
 		t.Fatalf("input %s", leased[0].Input)
 	}
 	var done cairn.Job
-	e.mustDo("worker-1", "POST", "/api/v1/jobs/job-123/complete", cairn.CompleteRequest{LeaseID: leased[0].LeaseID, Status: "succeeded", Result: json.RawMessage(`{"rows":1}`)}, 200, &done)
+	e.MustDo("worker-1", "POST", "/api/v1/jobs/job-123/complete", cairn.CompleteRequest{LeaseID: leased[0].LeaseID, Status: "succeeded", Result: json.RawMessage(`{"rows":1}`)}, 200, &done)
 	if done.State != cairn.StateSucceeded || done.OutputSafety == nil || done.OutputSafety.Decision != cairn.OutputAllow {
 		t.Fatalf("complete: %+v", done)
 	}
 
 	var rec map[string]any
-	e.mustDo("auditor-1", "GET", "/api/v1/jobs/job-123/evidence", nil, 200, &rec)
+	e.MustDo("auditor-1", "GET", "/api/v1/jobs/job-123/evidence", nil, 200, &rec)
 	want := map[string]any{
 		"run_id": "run-01", "workflow_step_id": "approve-change", "job_id": "job-123", "trace_id": "trace-456",
 		"decision": "REQUIRE_APPROVAL", "policy_rule_id": "prod-write-needs-approval",
@@ -335,7 +213,7 @@ func TestSeedDecisionRecord(t *testing.T) {
 
 	// Decisions: submit then dispatch, oldest first, both explained.
 	var ds cairn.List[*cairn.Decision]
-	e.mustDo("auditor-1", "GET", "/api/v1/jobs/job-123/decisions", nil, 200, &ds)
+	e.MustDo("auditor-1", "GET", "/api/v1/jobs/job-123/decisions", nil, 200, &ds)
 	if len(ds.Items) != 2 || ds.Items[0].Phase != "submit" || ds.Items[1].Phase != "dispatch" {
 		t.Fatalf("decisions: %+v", ds.Items)
 	}
@@ -358,34 +236,34 @@ func TestSeedDecisionRecord(t *testing.T) {
 	}
 	// Cursor paging gives the same events.
 	var page1, page2 cairn.List[*cairn.Event]
-	e.mustDo("auditor-1", "GET", "/api/v1/workflow-runs/run-01/timeline?limit=4", nil, 200, &page1)
+	e.MustDo("auditor-1", "GET", "/api/v1/workflow-runs/run-01/timeline?limit=4", nil, 200, &page1)
 	if page1.NextCursor == nil || len(page1.Items) != 4 {
 		t.Fatal("no cursor on a full page")
 	}
-	e.mustDo("auditor-1", "GET", "/api/v1/workflow-runs/run-01/timeline?limit=4&cursor="+*page1.NextCursor, nil, 200, &page2)
+	e.MustDo("auditor-1", "GET", "/api/v1/workflow-runs/run-01/timeline?limit=4&cursor="+*page1.NextCursor, nil, 200, &page2)
 	if page2.Items[0].Seq != 5 {
 		t.Fatalf("second page starts at %d", page2.Items[0].Seq)
 	}
 	var after cairn.List[*cairn.Event]
-	e.mustDo("auditor-1", "GET", "/api/v1/workflow-runs/run-01/timeline?after=8", nil, 200, &after)
+	e.MustDo("auditor-1", "GET", "/api/v1/workflow-runs/run-01/timeline?after=8", nil, 200, &after)
 	if len(after.Items) != 2 || after.Items[0].Seq != 9 {
 		t.Fatalf("after=8: %d items", len(after.Items))
 	}
 
 	// The pending queue is empty; include_resolved shows it.
-	e.mustDo("manager-2", "GET", "/api/v1/approvals", nil, 200, &q)
+	e.MustDo("manager-2", "GET", "/api/v1/approvals", nil, 200, &q)
 	for _, it := range q.Items {
 		if it.JobID == "job-123" {
 			t.Fatal("resolved approval in the pending queue")
 		}
 	}
-	e.mustDo("auditor-1", "GET", "/api/v1/approvals?include_resolved=true&resolved_by=manager-2", nil, 200, &q)
+	e.MustDo("auditor-1", "GET", "/api/v1/approvals?include_resolved=true&resolved_by=manager-2", nil, 200, &q)
 	if len(q.Items) != 1 || q.Items[0].Resolution != "approved" || q.Items[0].ResolvedComment != "ticket INC-123" {
 		t.Fatalf("resolved queue: %+v", q.Items)
 	}
 	// The run is completed.
 	var run cairn.Run
-	e.mustDo("auditor-1", "GET", "/api/v1/workflow-runs/run-01", nil, 200, &run)
+	e.MustDo("auditor-1", "GET", "/api/v1/workflow-runs/run-01", nil, 200, &run)
 	if run.Status != cairn.RunCompleted || len(run.Jobs) != 1 {
 		t.Fatalf("run: %+v", run)
 	}
@@ -394,19 +272,19 @@ func TestSeedDecisionRecord(t *testing.T) {
 func TestDecisionsAndConstraints(t *testing.T) {
 	e := newEnv(t)
 	e.publish(seedPolicy)
-	big := e.submit("agent-1", cairn.SubmitRequest{Action: "payments.transfer", Input: json.RawMessage(`{"amount":20000}`)})
+	big := e.Submit("agent-1", cairn.SubmitRequest{Action: "payments.transfer", Input: json.RawMessage(`{"amount":20000}`)})
 	if big.State != cairn.StateDenied || big.PolicyRuleID != "big-transfers" {
 		t.Fatalf("big transfer: %s %s", big.State, big.PolicyRuleID)
 	}
-	small := e.submit("agent-1", cairn.SubmitRequest{Action: "payments.transfer", Input: json.RawMessage(`{"amount":5}`)})
+	small := e.Submit("agent-1", cairn.SubmitRequest{Action: "payments.transfer", Input: json.RawMessage(`{"amount":5}`)})
 	if small.State != cairn.StateQueued || small.Decision != cairn.AllowWithConstraints {
 		t.Fatalf("small transfer: %s %s", small.State, small.Decision)
 	}
-	leased := e.lease("payments.*")
+	leased := e.Lease("payments.*")
 	if len(leased) != 1 || !strings.Contains(string(leased[0].Constraints), "max_amount") {
 		t.Fatalf("constraints not handed to the worker: %+v", leased)
 	}
-	other := e.submit("agent-1", cairn.SubmitRequest{Action: "rm.rf"})
+	other := e.Submit("agent-1", cairn.SubmitRequest{Action: "rm.rf"})
 	if other.State != cairn.StateDenied || other.PolicyRuleID != "default" {
 		t.Fatalf("default: %s %q", other.State, other.PolicyRuleID)
 	}
@@ -415,12 +293,12 @@ func TestDecisionsAndConstraints(t *testing.T) {
 func TestDispatchRedecidesAgainstActivePolicy(t *testing.T) {
 	e := newEnv(t)
 	e.publish(seedPolicy)
-	j := e.submit("agent-1", cairn.SubmitRequest{Action: "http.get"})
+	j := e.Submit("agent-1", cairn.SubmitRequest{Action: "http.get"})
 	strict := strings.Replace(seedPolicy, `match: {actions: ["db.read", "http.get"]}
     decision: ALLOW`, `match: {actions: ["db.read", "http.get"]}
     decision: DENY`, 1)
 	e.publish(strict)
-	if got := e.lease("*"); len(got) != 0 {
+	if got := e.Lease("*"); len(got) != 0 {
 		t.Fatal("a job denied at dispatch was leased")
 	}
 	got := e.job(j.JobID)
@@ -428,7 +306,7 @@ func TestDispatchRedecidesAgainstActivePolicy(t *testing.T) {
 		t.Fatalf("state %s", got.State)
 	}
 	var ds cairn.List[*cairn.Decision]
-	e.mustDo("auditor-1", "GET", "/api/v1/jobs/"+j.JobID+"/decisions", nil, 200, &ds)
+	e.MustDo("auditor-1", "GET", "/api/v1/jobs/"+j.JobID+"/decisions", nil, 200, &ds)
 	if len(ds.Items) != 2 || ds.Items[0].Decision != cairn.Allow || ds.Items[1].Decision != cairn.Deny || ds.Items[1].Phase != "dispatch" {
 		t.Fatalf("decisions %+v", ds.Items)
 	}
@@ -442,13 +320,13 @@ func TestOutputSafety(t *testing.T) {
 	e.publish(seedPolicy)
 	secret := "AKIAIOSFODNN7EXAMPLE"
 	run := func(result string) (*cairn.Job, string) {
-		j := e.submit("agent-1", cairn.SubmitRequest{Action: "tool.search"})
-		l := e.lease("tool.*")
+		j := e.Submit("agent-1", cairn.SubmitRequest{Action: "tool.search"})
+		l := e.Lease("tool.*")
 		if len(l) != 1 {
 			t.Fatalf("lease: %v", l)
 		}
 		var done cairn.Job
-		e.mustDo("worker-1", "POST", "/api/v1/jobs/"+j.JobID+"/complete", cairn.CompleteRequest{LeaseID: l[0].LeaseID, Status: "succeeded", Result: json.RawMessage(result)}, 200, &done)
+		e.MustDo("worker-1", "POST", "/api/v1/jobs/"+j.JobID+"/complete", cairn.CompleteRequest{LeaseID: l[0].LeaseID, Status: "succeeded", Result: json.RawMessage(result)}, 200, &done)
 		raw, _ := json.Marshal(done)
 		return &done, string(raw)
 	}
@@ -459,13 +337,13 @@ func TestOutputSafety(t *testing.T) {
 	if strings.Contains(raw, secret) {
 		t.Fatal("the job record echoes the secret")
 	}
-	e.errCode("agent-1", "GET", "/api/v1/jobs/"+q.JobID+"/result", nil, 403, cairn.CodeOutputQuarantined)
-	status, body := e.do("auditor-1", "GET", "/api/v1/jobs/"+q.JobID+"/result", nil)
+	e.ErrCode("agent-1", "GET", "/api/v1/jobs/"+q.JobID+"/result", nil, 403, cairn.CodeOutputQuarantined)
+	status, body := e.Do("auditor-1", "GET", "/api/v1/jobs/"+q.JobID+"/result", nil)
 	if status != 200 || !strings.Contains(string(body), secret) {
 		t.Fatalf("auditor cannot read the quarantined result: %d", status)
 	}
 	var rec cairn.DecisionRecord
-	e.mustDo("auditor-1", "GET", "/api/v1/jobs/"+q.JobID+"/evidence", nil, 200, &rec)
+	e.MustDo("auditor-1", "GET", "/api/v1/jobs/"+q.JobID+"/evidence", nil, 200, &rec)
 	recRaw, _ := json.Marshal(rec)
 	if strings.Contains(string(recRaw), secret) {
 		t.Fatal("the evidence echoes the secret")
@@ -475,11 +353,11 @@ func TestOutputSafety(t *testing.T) {
 	if r.OutputSafety.Decision != cairn.OutputRedact {
 		t.Fatalf("redact: %+v", r.OutputSafety)
 	}
-	status, body = e.do("agent-1", "GET", "/api/v1/jobs/"+r.JobID+"/result", nil)
+	status, body = e.Do("agent-1", "GET", "/api/v1/jobs/"+r.JobID+"/result", nil)
 	if status != 200 || strings.Contains(string(body), "alice@example.com") || !json.Valid(body) {
 		t.Fatalf("redacted result: %d %s", status, body)
 	}
-	status, body = e.do("auditor-1", "GET", "/api/v1/jobs/"+r.JobID+"/result?original=true", nil)
+	status, body = e.Do("auditor-1", "GET", "/api/v1/jobs/"+r.JobID+"/result?original=true", nil)
 	if status != 200 || !strings.Contains(string(body), "alice@example.com") {
 		t.Fatalf("auditor original: %d %s", status, body)
 	}
@@ -488,7 +366,7 @@ func TestOutputSafety(t *testing.T) {
 func TestApprovalExpiresOnTime(t *testing.T) {
 	e := newEnv(t)
 	e.publish(seedPolicy)
-	j := e.submit("agent-1", cairn.SubmitRequest{JobID: "deploy-1", RunID: "run-exp", Action: "deploy.prod"})
+	j := e.Submit("agent-1", cairn.SubmitRequest{JobID: "deploy-1", RunID: "run-exp", Action: "deploy.prod"})
 	if j.State != cairn.StatePendingApproval {
 		t.Fatal(j.State)
 	}
@@ -498,7 +376,7 @@ func TestApprovalExpiresOnTime(t *testing.T) {
 	for time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 		var l cairn.List[*cairn.Event]
-		e.mustDo("auditor-1", "GET", "/api/v1/workflow-runs/run-exp/timeline", nil, 200, &l)
+		e.MustDo("auditor-1", "GET", "/api/v1/workflow-runs/run-exp/timeline", nil, 200, &l)
 		tl = l.Items
 		if strings.Contains(types(tl), "approval_resolved") {
 			break
@@ -510,9 +388,9 @@ func TestApprovalExpiresOnTime(t *testing.T) {
 	if got := e.job("deploy-1"); got.State != cairn.StateExpired {
 		t.Fatalf("state %s", got.State)
 	}
-	e.errCode("manager-2", "POST", "/api/v1/approvals/deploy-1/approve", cairn.ResolveRequest{JobHash: j.JobHash}, 409, cairn.CodeApprovalExpired)
+	e.ErrCode("manager-2", "POST", "/api/v1/approvals/deploy-1/approve", cairn.ResolveRequest{JobHash: j.JobHash}, 409, cairn.CodeApprovalExpired)
 	var rec cairn.DecisionRecord
-	e.mustDo("auditor-1", "GET", "/api/v1/jobs/deploy-1/evidence", nil, 200, &rec)
+	e.MustDo("auditor-1", "GET", "/api/v1/jobs/deploy-1/evidence", nil, 200, &rec)
 	if rec.Resolution != "expired" || rec.Decision != cairn.RequireApproval {
 		t.Fatalf("record: %s %s", rec.Resolution, rec.Decision)
 	}
@@ -521,21 +399,21 @@ func TestApprovalExpiresOnTime(t *testing.T) {
 func TestLeaseExpiryRequeues(t *testing.T) {
 	e := newEnv(t)
 	e.publish(seedPolicy)
-	j := e.submit("agent-1", cairn.SubmitRequest{Action: "db.read"})
+	j := e.Submit("agent-1", cairn.SubmitRequest{Action: "db.read"})
 	var lr cairn.LeaseResponse
-	e.mustDo("worker-1", "POST", "/api/v1/workers/lease", cairn.LeaseRequest{WorkerID: "w1", Actions: []string{"db.*"}, LeaseMS: 1000}, 200, &lr)
+	e.MustDo("worker-1", "POST", "/api/v1/workers/lease", cairn.LeaseRequest{WorkerID: "w1", Actions: []string{"db.*"}, LeaseMS: 1000}, 200, &lr)
 	if len(lr.Jobs) != 1 {
 		t.Fatal("not leased")
 	}
 	// Long-poll until the expired job comes back.
 	var again cairn.LeaseResponse
-	e.mustDo("worker-1", "POST", "/api/v1/workers/lease", cairn.LeaseRequest{WorkerID: "w2", Actions: []string{"db.*"}, WaitMS: 10000}, 200, &again)
+	e.MustDo("worker-1", "POST", "/api/v1/workers/lease", cairn.LeaseRequest{WorkerID: "w2", Actions: []string{"db.*"}, WaitMS: 10000}, 200, &again)
 	if len(again.Jobs) != 1 || again.Jobs[0].JobID != j.JobID || again.Jobs[0].Attempts != 1 {
 		t.Fatalf("re-lease: %+v", again.Jobs)
 	}
 	// The first lease is dead.
-	e.errCode("worker-1", "POST", "/api/v1/jobs/"+j.JobID+"/complete", cairn.CompleteRequest{LeaseID: lr.Jobs[0].LeaseID, Status: "succeeded"}, 409, cairn.CodeLeaseInvalid)
-	e.mustDo("worker-1", "POST", "/api/v1/jobs/"+j.JobID+"/complete", cairn.CompleteRequest{LeaseID: again.Jobs[0].LeaseID, Status: "failed", Error: "boom"}, 200, nil)
+	e.ErrCode("worker-1", "POST", "/api/v1/jobs/"+j.JobID+"/complete", cairn.CompleteRequest{LeaseID: lr.Jobs[0].LeaseID, Status: "succeeded"}, 409, cairn.CodeLeaseInvalid)
+	e.MustDo("worker-1", "POST", "/api/v1/jobs/"+j.JobID+"/complete", cairn.CompleteRequest{LeaseID: again.Jobs[0].LeaseID, Status: "failed", Error: "boom"}, 200, nil)
 	if got := e.job(j.JobID); got.State != cairn.StateFailed || got.Attempts != 1 {
 		t.Fatalf("final: %s attempts %d", got.State, got.Attempts)
 	}
@@ -547,12 +425,12 @@ func TestLongPollWakesOnSubmit(t *testing.T) {
 	got := make(chan []*cairn.LeasedJob, 1)
 	go func() {
 		var lr cairn.LeaseResponse
-		e.mustDo("worker-1", "POST", "/api/v1/workers/lease", cairn.LeaseRequest{Actions: []string{"db.*"}, WaitMS: 20000}, 200, &lr)
+		e.MustDo("worker-1", "POST", "/api/v1/workers/lease", cairn.LeaseRequest{Actions: []string{"db.*"}, WaitMS: 20000}, 200, &lr)
 		got <- lr.Jobs
 	}()
 	time.Sleep(200 * time.Millisecond)
 	start := time.Now()
-	e.submit("agent-1", cairn.SubmitRequest{Action: "db.read"})
+	e.Submit("agent-1", cairn.SubmitRequest{Action: "db.read"})
 	select {
 	case jobs := <-got:
 		if len(jobs) != 1 {
@@ -572,45 +450,45 @@ func TestPolicyPublishRollbackAudit(t *testing.T) {
 	s2 := e.publish("default: allow\n")
 	// Publishing the active bundle again changes nothing.
 	var ch cairn.PolicyChange
-	e.mustDo("polly", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: "default: allow\n"}, 200, &ch)
+	e.MustDo("polly", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: "default: allow\n"}, 200, &ch)
 	if ch.Changed {
 		t.Fatal("republish changed the policy")
 	}
-	e.mustDo("polly", "POST", "/api/v1/policy/rollback", cairn.RollbackRequest{To: s1, Message: "too lax"}, 200, &ch)
+	e.MustDo("polly", "POST", "/api/v1/policy/rollback", cairn.RollbackRequest{To: s1, Message: "too lax"}, 200, &ch)
 	var audit cairn.List[*cairn.PolicyAudit]
-	e.mustDo("auditor-1", "GET", "/api/v1/policy/audit", nil, 200, &audit)
+	e.MustDo("auditor-1", "GET", "/api/v1/policy/audit", nil, 200, &audit)
 	if len(audit.Items) != 3 || audit.Items[0].Action != "rollback" || audit.Items[0].SnapshotBefore != cairn.Opt(s2) || audit.Items[0].SnapshotAfter != s1 || audit.Items[0].Message != "too lax" {
 		t.Fatalf("audit: %+v", audit.Items)
 	}
 	if audit.Items[2].SnapshotBefore != "" {
 		t.Fatal("first publish has a before")
 	}
-	e.mustDo("auditor-1", "GET", "/api/v1/policy/audit?action=publish&actor=polly", nil, 200, &audit)
+	e.MustDo("auditor-1", "GET", "/api/v1/policy/audit?action=publish&actor=polly", nil, 200, &audit)
 	if len(audit.Items) != 2 {
 		t.Fatalf("filtered audit: %d", len(audit.Items))
 	}
 	var snap cairn.Snapshot
-	e.mustDo("auditor-1", "GET", "/api/v1/policy/snapshots/"+url.PathEscape(s2), nil, 200, &snap)
+	e.MustDo("auditor-1", "GET", "/api/v1/policy/snapshots/"+url.PathEscape(s2), nil, 200, &snap)
 	if snap.Text != "default: allow\n" {
 		t.Fatalf("snapshot text %q", snap.Text)
 	}
 	var active cairn.ActivePolicy
-	e.mustDo("auditor-1", "GET", "/api/v1/policy", nil, 200, &active)
+	e.MustDo("auditor-1", "GET", "/api/v1/policy", nil, 200, &active)
 	if string(active.PolicySnapshot) != s1 {
 		t.Fatal("rollback did not activate")
 	}
 	// Simulate against a candidate explains the deciding rule and writes nothing.
 	var d cairn.Decision
-	e.mustDo("polly", "POST", "/api/v1/policy/simulate", cairn.SimulateRequest{Job: cairn.SubmitRequest{Action: "db.write", Labels: map[string]string{"env": "prod"}}}, 200, &d)
+	e.MustDo("polly", "POST", "/api/v1/policy/simulate", cairn.SimulateRequest{Job: cairn.SubmitRequest{Action: "db.write", Labels: map[string]string{"env": "prod"}}}, 200, &d)
 	if d.Decision != cairn.RequireApproval || d.PolicyRuleID != "prod-write-needs-approval" || d.Phase != "simulate" || d.Explanation == "" {
 		t.Fatalf("simulate: %+v", d)
 	}
-	e.mustDo("polly", "POST", "/api/v1/policy/simulate", cairn.SimulateRequest{Job: cairn.SubmitRequest{Action: "db.write"}, Bundle: "default: allow\n"}, 200, &d)
+	e.MustDo("polly", "POST", "/api/v1/policy/simulate", cairn.SimulateRequest{Job: cairn.SubmitRequest{Action: "db.write"}, Bundle: "default: allow\n"}, 200, &d)
 	if d.Decision != cairn.Allow || !d.Default {
 		t.Fatalf("simulate candidate: %+v", d)
 	}
 	var jobs cairn.List[*cairn.Job]
-	e.mustDo("auditor-1", "GET", "/api/v1/jobs", nil, 200, &jobs)
+	e.MustDo("auditor-1", "GET", "/api/v1/jobs", nil, 200, &jobs)
 	if len(jobs.Items) != 0 {
 		t.Fatal("simulate created a job")
 	}
@@ -619,9 +497,9 @@ func TestPolicyPublishRollbackAudit(t *testing.T) {
 func TestKeysAndRoles(t *testing.T) {
 	e := newEnv(t)
 	var keys cairn.List[*cairn.Key]
-	e.mustDo("admin", "GET", "/api/v1/keys", nil, 200, &keys)
+	e.MustDo("admin", "GET", "/api/v1/keys", nil, 200, &keys)
 	raw, _ := json.Marshal(keys)
-	for _, k := range e.keys {
+	for _, k := range e.Keys {
 		if strings.Contains(string(raw), k) {
 			t.Fatal("key list shows a key")
 		}
@@ -633,23 +511,23 @@ func TestKeysAndRoles(t *testing.T) {
 		}
 	}
 	var me cairn.Principal
-	e.mustDo("manager-2", "GET", "/api/v1/whoami", nil, 200, &me)
+	e.MustDo("manager-2", "GET", "/api/v1/whoami", nil, 200, &me)
 	if me.ID != "manager-2" || me.Tenant != "default" || len(me.Roles) != 1 || me.Roles[0] != "approver" {
 		t.Fatalf("whoami: %+v", me)
 	}
-	e.mustDo("admin", "DELETE", "/api/v1/keys/"+agentKey, nil, 200, nil)
-	e.errCode("agent-2", "GET", "/api/v1/jobs", nil, 401, cairn.CodeKeyRevoked)
-	e.errCode("agent-1", "POST", "/api/v1/keys", cairn.CreateKeyRequest{Principal: "x", Kind: "human", Roles: []string{"admin"}}, 403, cairn.EForbidden)
-	e.errCode("worker-1", "POST", "/api/v1/jobs", cairn.SubmitRequest{Action: "db.read"}, 403, cairn.EForbidden)
-	e.errCode("agent-1", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: "default: allow\n"}, 403, cairn.EForbidden)
+	e.MustDo("admin", "DELETE", "/api/v1/keys/"+agentKey, nil, 200, nil)
+	e.ErrCode("agent-2", "GET", "/api/v1/jobs", nil, 401, cairn.CodeKeyRevoked)
+	e.ErrCode("agent-1", "POST", "/api/v1/keys", cairn.CreateKeyRequest{Principal: "x", Kind: "human", Roles: []string{"admin"}}, 403, cairn.EForbidden)
+	e.ErrCode("worker-1", "POST", "/api/v1/jobs", cairn.SubmitRequest{Action: "db.read"}, 403, cairn.EForbidden)
+	e.ErrCode("agent-1", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: "default: allow\n"}, 403, cairn.EForbidden)
 	// Agents read their own jobs only.
 	e.publish(seedPolicy)
-	j := e.submit("agent-1", cairn.SubmitRequest{Action: "db.read"})
-	e.key("agent-3", "agent", "agent")
-	e.errCode("agent-3", "GET", "/api/v1/jobs/"+j.JobID, nil, 404, cairn.ENotFound)
-	e.mustDo("agent-1", "GET", "/api/v1/jobs/"+j.JobID, nil, 200, nil)
+	j := e.Submit("agent-1", cairn.SubmitRequest{Action: "db.read"})
+	e.Key("agent-3", "agent", "agent")
+	e.ErrCode("agent-3", "GET", "/api/v1/jobs/"+j.JobID, nil, 404, cairn.ENotFound)
+	e.MustDo("agent-1", "GET", "/api/v1/jobs/"+j.JobID, nil, 200, nil)
 	var mine cairn.List[*cairn.Job]
-	e.mustDo("agent-3", "GET", "/api/v1/jobs", nil, 200, &mine)
+	e.MustDo("agent-3", "GET", "/api/v1/jobs", nil, 200, &mine)
 	if len(mine.Items) != 0 {
 		t.Fatal("an agent sees another agent's jobs")
 	}

@@ -37,7 +37,7 @@ func BenchmarkAuditQueries(b *testing.B) {
 				if i%10 == 0 {
 					action, labels = "db.write", map[string]string{"env": "prod"}
 				}
-				if _, _, err := e.svc.Submit(ctx, agent, cairn.SubmitRequest{JobID: fmt.Sprintf("j%d", i), RunID: fmt.Sprintf("r%d", i/20), Action: action, Labels: labels, Input: json.RawMessage(`{"n":1}`)}, ""); err != nil {
+				if _, _, err := e.Svc.Submit(ctx, agent, cairn.SubmitRequest{JobID: fmt.Sprintf("j%d", i), RunID: fmt.Sprintf("r%d", i/20), Action: action, Labels: labels, Input: json.RawMessage(`{"n":1}`)}, ""); err != nil {
 					b.Error(err)
 					return
 				}
@@ -54,8 +54,8 @@ func BenchmarkAuditQueries(b *testing.B) {
 	}
 	for _, q := range queries {
 		b.Run(q.name, func(b *testing.B) {
-			req, _ := nethttp.NewRequest("GET", e.url+q.path, nil)
-			req.Header.Set("Authorization", "Bearer "+e.keys["auditor-1"])
+			req, _ := nethttp.NewRequest("GET", e.URL+q.path, nil)
+			req.Header.Set("Authorization", "Bearer "+e.Keys["auditor-1"])
 			lat := make([]time.Duration, 0, b.N)
 			for i := 0; i < b.N; i++ {
 				t0 := time.Now()

@@ -16,7 +16,7 @@ import (
 func TestHostileRequests(t *testing.T) {
 	e := newEnv(t)
 	e.publish(seedPolicy)
-	good := e.submit("agent-1", cairn.SubmitRequest{JobID: "known-job", Action: "db.write", Labels: map[string]string{"env": "prod"}})
+	good := e.Submit("agent-1", cairn.SubmitRequest{JobID: "known-job", Action: "db.write", Labels: map[string]string{"env": "prod"}})
 
 	deep := strings.Repeat("[", 10000) + strings.Repeat("]", 10000)
 	big := `{"action":"db.read","input":{"x":"` + strings.Repeat("a", 10<<20) + `"}}`
@@ -87,36 +87,36 @@ func TestHostileRequests(t *testing.T) {
 		{"decisions unknown param", "auditor-1", "GET", "/api/v1/jobs/known-job/decisions?foo=1", nil, 400, cairn.EInvalid},
 		{"key with sql principal", "admin", "POST", "/api/v1/keys", `{"principal":"a' --","kind":"human","roles":["agent"]}`, 400, cairn.EInvalid},
 	}
-	e.key("other-admin", "human", "auditor")
+	e.Key("other-admin", "human", "auditor")
 	// A principal in another tenant.
 	var other cairn.CreatedKey
-	e.mustDo("admin", "POST", "/api/v1/keys", cairn.CreateKeyRequest{Principal: "intruder", Kind: "human", Roles: []string{"auditor"}, Tenant: "acme"}, 201, &other)
-	e.keys["other-tenant"] = other.Key
-	e.keys["nobody"] = "cairn_not_a_real_key_at_all_000000"
+	e.MustDo("admin", "POST", "/api/v1/keys", cairn.CreateKeyRequest{Principal: "intruder", Kind: "human", Roles: []string{"auditor"}, Tenant: "acme"}, 201, &other)
+	e.Keys["other-tenant"] = other.Key
+	e.Keys["nobody"] = "cairn_not_a_real_key_at_all_000000"
 	var op cairn.CreatedKey
-	e.mustDo("admin", "POST", "/api/v1/keys", cairn.CreateKeyRequest{Principal: "other-polly", Kind: "human", Roles: []string{"policy_admin"}, Tenant: "acme"}, 201, &op)
-	e.keys["other-polly"] = op.Key
-	e.key("agent-3", "agent", "agent")
-	e.submit("agent-3", cairn.SubmitRequest{Action: "db.read", RunID: "run-of-agent-3"})
+	e.MustDo("admin", "POST", "/api/v1/keys", cairn.CreateKeyRequest{Principal: "other-polly", Kind: "human", Roles: []string{"policy_admin"}, Tenant: "acme"}, 201, &op)
+	e.Keys["other-polly"] = op.Key
+	e.Key("agent-3", "agent", "agent")
+	e.Submit("agent-3", cairn.SubmitRequest{Action: "db.read", RunID: "run-of-agent-3"})
 
 	jobsBefore := countJobs(e)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e.t = t
-			e.errCode(c.as, c.method, c.path, c.body, c.status, c.code)
+			e.T = t
+			e.ErrCode(c.as, c.method, c.path, c.body, c.status, c.code)
 		})
 	}
-	e.t = t
+	e.T = t
 	if n := countJobs(e); n != jobsBefore {
 		t.Fatalf("hostile requests stored %d jobs", n-jobsBefore)
 	}
 	// The server still serves.
-	e.submit("agent-1", cairn.SubmitRequest{Action: "db.read"})
+	e.Submit("agent-1", cairn.SubmitRequest{Action: "db.read"})
 }
 
 func countJobs(e *env) int {
 	var l cairn.List[*cairn.Job]
-	e.mustDo("auditor-1", "GET", "/api/v1/jobs?limit=1000", nil, 200, &l)
+	e.MustDo("auditor-1", "GET", "/api/v1/jobs?limit=1000", nil, 200, &l)
 	return len(l.Items)
 }
 
@@ -148,8 +148,8 @@ func TestInvalidBundles(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e.t = t
-			status, raw := e.do("polly", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: strings.ReplaceAll(c.bundle, `\n`, "\n")})
+			e.T = t
+			status, raw := e.Do("polly", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: strings.ReplaceAll(c.bundle, `\n`, "\n")})
 			var eb struct {
 				Error struct {
 					Code    string
@@ -166,9 +166,9 @@ func TestInvalidBundles(t *testing.T) {
 			}
 		})
 	}
-	e.t = t
+	e.T = t
 	var active cairn.ActivePolicy
-	e.mustDo("auditor-1", "GET", "/api/v1/policy", nil, 200, &active)
+	e.MustDo("auditor-1", "GET", "/api/v1/policy", nil, 200, &active)
 	if string(active.PolicySnapshot) != snap {
 		t.Fatal("an invalid bundle changed the active policy")
 	}

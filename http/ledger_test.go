@@ -17,7 +17,7 @@ func (e *env) logKey() string {
 	var k struct {
 		PublicKey string `json:"public_key"`
 	}
-	e.mustDo("auditor-1", "GET", "/api/v1/ledger/key", nil, 200, &k)
+	e.MustDo("auditor-1", "GET", "/api/v1/ledger/key", nil, 200, &k)
 	return k.PublicKey
 }
 
@@ -38,11 +38,11 @@ func unhex(t *testing.T, hs []string) [][]byte {
 func TestEvidenceCarriesProofs(t *testing.T) {
 	e := newEnv(t)
 	e.publish(seedPolicy)
-	j := e.submit("agent-1", cairn.SubmitRequest{JobID: "job-p", RunID: "run-p", Action: "db.read"})
-	l := e.lease("db.*")
-	e.mustDo("worker-1", "POST", "/api/v1/jobs/job-p/complete", cairn.CompleteRequest{LeaseID: l[0].LeaseID, Status: "succeeded", Result: json.RawMessage(`{"n":1}`)}, 200, nil)
+	j := e.Submit("agent-1", cairn.SubmitRequest{JobID: "job-p", RunID: "run-p", Action: "db.read"})
+	l := e.Lease("db.*")
+	e.MustDo("worker-1", "POST", "/api/v1/jobs/job-p/complete", cairn.CompleteRequest{LeaseID: l[0].LeaseID, Status: "succeeded", Result: json.RawMessage(`{"n":1}`)}, 200, nil)
 	var rec cairn.DecisionRecord
-	e.mustDo("auditor-1", "GET", "/api/v1/jobs/job-p/evidence", nil, 200, &rec)
+	e.MustDo("auditor-1", "GET", "/api/v1/jobs/job-p/evidence", nil, 200, &rec)
 	if rec.Proof == nil || len(rec.Proof.Inclusion) != len(rec.Events) {
 		t.Fatalf("proof: %+v for %d events", rec.Proof, len(rec.Events))
 	}
@@ -69,18 +69,18 @@ func TestEvidenceCarriesProofs(t *testing.T) {
 		RootHash string   `json:"root_hash"`
 		Hashes   []string `json:"hashes"`
 	}
-	e.mustDo("auditor-1", "GET", fmt.Sprintf("/api/v1/ledger/proof/inclusion?index=0&size=%d", cp.Size), nil, 200, &inc)
+	e.MustDo("auditor-1", "GET", fmt.Sprintf("/api/v1/ledger/proof/inclusion?index=0&size=%d", cp.Size), nil, 200, &inc)
 	if inc.RootHash != hex.EncodeToString(cp.Root[:]) {
 		t.Fatal("inclusion proof root differs from the checkpoint root")
 	}
 	var con struct {
 		Hashes []string `json:"hashes"`
 	}
-	e.mustDo("auditor-1", "GET", fmt.Sprintf("/api/v1/ledger/proof/consistency?from=3&to=%d", cp.Size), nil, 200, &con)
+	e.MustDo("auditor-1", "GET", fmt.Sprintf("/api/v1/ledger/proof/consistency?from=3&to=%d", cp.Size), nil, 200, &con)
 	var old struct {
 		RootHash string `json:"root_hash"`
 	}
-	e.mustDo("auditor-1", "GET", "/api/v1/ledger/proof/inclusion?index=0&size=3", nil, 200, &old)
+	e.MustDo("auditor-1", "GET", "/api/v1/ledger/proof/inclusion?index=0&size=3", nil, 200, &old)
 	oldRoot, _ := hex.DecodeString(old.RootHash)
 	var or [32]byte
 	copy(or[:], oldRoot)
@@ -88,13 +88,13 @@ func TestEvidenceCarriesProofs(t *testing.T) {
 		t.Fatalf("consistency: %v", err)
 	}
 	// Bad proof parameters are 400s.
-	e.errCode("auditor-1", "GET", "/api/v1/ledger/proof/inclusion?index=999999&size=3", nil, 400, cairn.EInvalid)
-	e.errCode("auditor-1", "GET", "/api/v1/ledger/proof/inclusion?index=-1", nil, 400, cairn.EInvalid)
-	e.errCode("auditor-1", "GET", "/api/v1/ledger/proof/consistency?from=9&to=3", nil, 400, cairn.EInvalid)
-	e.errCode("auditor-1", "GET", "/api/v1/ledger/proof/consistency?from=1&to=99999999", nil, 400, cairn.EInvalid)
+	e.ErrCode("auditor-1", "GET", "/api/v1/ledger/proof/inclusion?index=999999&size=3", nil, 400, cairn.EInvalid)
+	e.ErrCode("auditor-1", "GET", "/api/v1/ledger/proof/inclusion?index=-1", nil, 400, cairn.EInvalid)
+	e.ErrCode("auditor-1", "GET", "/api/v1/ledger/proof/consistency?from=9&to=3", nil, 400, cairn.EInvalid)
+	e.ErrCode("auditor-1", "GET", "/api/v1/ledger/proof/consistency?from=1&to=99999999", nil, 400, cairn.EInvalid)
 	// The checkpoint history pages newest first.
 	var cps cairn.List[*cairn.Checkpoint]
-	e.mustDo("auditor-1", "GET", "/api/v1/ledger/checkpoints?limit=2", nil, 200, &cps)
+	e.MustDo("auditor-1", "GET", "/api/v1/ledger/checkpoints?limit=2", nil, 200, &cps)
 	if len(cps.Items) == 0 || cps.Items[0].Size < cp.Size {
 		t.Fatalf("checkpoint history: %+v", cps.Items)
 	}
@@ -106,8 +106,8 @@ func TestWorkerRefusesUnprovenWork(t *testing.T) {
 	e := newEnv(t)
 	e.publish(seedPolicy)
 	run := func(logKey, jobID string) *cairn.Job {
-		e.submit("agent-1", cairn.SubmitRequest{JobID: jobID, Action: "db.read", Input: json.RawMessage(`{"x":1}`)})
-		c := client.New(e.url, e.keys["worker-1"])
+		e.Submit("agent-1", cairn.SubmitRequest{JobID: jobID, Action: "db.read", Input: json.RawMessage(`{"x":1}`)})
+		c := client.New(e.URL, e.Keys["worker-1"])
 		ran := make(chan bool, 1)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
@@ -155,26 +155,26 @@ func TestCosignatures(t *testing.T) {
 		Note string `json:"note"`
 		Size uint64 `json:"size"`
 	}
-	e.mustDo("auditor-1", "GET", "/api/v1/ledger/checkpoint?fresh=true", nil, 200, &cp)
+	e.MustDo("auditor-1", "GET", "/api/v1/ledger/checkpoint?fresh=true", nil, 200, &cp)
 	wk, err := ledger.NewKeyFromSeed("witness-1", []byte("witness-seed-witness-seed-000000"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	logV, _ := ledger.NewVerifier(e.logKey())
 	// Unsigned by the witness: refused.
-	e.errCode("auditor-1", "POST", "/api/v1/ledger/cosignatures", map[string]string{"witness_key": wk.VerifierKey(), "note": cp.Note}, 400, cairn.EInvalid)
+	e.ErrCode("auditor-1", "POST", "/api/v1/ledger/cosignatures", map[string]string{"witness_key": wk.VerifierKey(), "note": cp.Note}, 400, cairn.EInvalid)
 	w := &ledger.Witness{Signer: wk.Signer(), Log: logV}
 	cosigned, err := w.Cosign([]byte(cp.Note), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.mustDo("auditor-1", "POST", "/api/v1/ledger/cosignatures", map[string]string{"witness_key": wk.VerifierKey(), "note": string(cosigned)}, 201, nil)
-	e.errCode("auditor-1", "POST", "/api/v1/ledger/cosignatures", map[string]string{"witness_key": wk.VerifierKey(), "note": string(cosigned)}, 409, cairn.EConflict)
-	e.errCode("agent-1", "POST", "/api/v1/ledger/cosignatures", map[string]string{"witness_key": wk.VerifierKey(), "note": string(cosigned)}, 403, cairn.EForbidden)
+	e.MustDo("auditor-1", "POST", "/api/v1/ledger/cosignatures", map[string]string{"witness_key": wk.VerifierKey(), "note": string(cosigned)}, 201, nil)
+	e.ErrCode("auditor-1", "POST", "/api/v1/ledger/cosignatures", map[string]string{"witness_key": wk.VerifierKey(), "note": string(cosigned)}, 409, cairn.EConflict)
+	e.ErrCode("agent-1", "POST", "/api/v1/ledger/cosignatures", map[string]string{"witness_key": wk.VerifierKey(), "note": string(cosigned)}, 403, cairn.EForbidden)
 	var got struct {
 		NoteWithCosignatures string `json:"note_with_cosignatures"`
 	}
-	e.mustDo("auditor-1", "GET", fmt.Sprintf("/api/v1/ledger/checkpoints/%d", cp.Size), nil, 200, &got)
+	e.MustDo("auditor-1", "GET", fmt.Sprintf("/api/v1/ledger/checkpoints/%d", cp.Size), nil, 200, &got)
 	wv, _ := ledger.NewVerifier(wk.VerifierKey())
 	if _, err := ledger.OpenCheckpoint([]byte(got.NoteWithCosignatures), logV, wv); err != nil {
 		t.Fatalf("merged note does not verify with the log and witness keys: %v", err)

@@ -22,7 +22,7 @@ import (
 func TestBrowserSignIn(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	b := newTab(t, e.url)
+	b := newTab(t, e.URL)
 
 	b.open("/approvals")
 	b.ready("/signin")
@@ -35,7 +35,7 @@ func TestBrowserSignIn(t *testing.T) {
 		t.Error("a refused key was stored")
 	}
 
-	key := e.keys["manager-2"]
+	key := e.Keys["manager-2"]
 	eval[chromedp.Void](b, `document.getElementById('key').value = ''`)
 	b.do(chromedp.SendKeys(chromedp.ID("key"), key), chromedp.Click(chromedp.CSS("form button[type=submit]")))
 	b.ready("/approvals") // back where we were going
@@ -79,7 +79,7 @@ func TestBrowserSignIn(t *testing.T) {
 		if eval[bool](b, `sessionStorage.getItem('cairn.key') !== null`) {
 			t.Fatal("sign-out kept the key")
 		}
-		b.do(chromedp.SendKeys(chromedp.ID("key"), e.keys[tc.who]), chromedp.Click(chromedp.CSS("form button[type=submit]")))
+		b.do(chromedp.SendKeys(chromedp.ID("key"), e.Keys[tc.who]), chromedp.Click(chromedp.CSS("form button[type=submit]")))
 		b.wait(`location.pathname !== '/signin' && document.getElementById('main').getAttribute('aria-busy') === 'false'`, 10*time.Second)
 		nav := b.text("#nav")
 		for _, w := range tc.has {
@@ -110,12 +110,12 @@ func TestBrowserApproveFromQueue(t *testing.T) {
 	e := newEnv(t)
 	e.publish("polly", seedPolicy)
 	input := `{"sql": "UPDATE orders SET status = 'shipped' WHERE id = 42", "big": 12345678901234567890, "price": 1.50}`
-	j := e.submit("agent-1", cairn.SubmitRequest{JobID: "job-123", RunID: "run-01", WorkflowStepID: "approve-change",
+	j := e.Submit("agent-1", cairn.SubmitRequest{JobID: "job-123", RunID: "run-01", WorkflowStepID: "approve-change",
 		Action: "db.write", Resource: "orders", Labels: map[string]string{"env": "prod"}, Input: json.RawMessage(input)})
-	e.submit("agent-1", cairn.SubmitRequest{JobID: "job-other", Action: "db.delete", Resource: "users", Labels: map[string]string{"env": "prod"}})
+	e.Submit("agent-1", cairn.SubmitRequest{JobID: "job-other", Action: "db.delete", Resource: "users", Labels: map[string]string{"env": "prod"}})
 
-	b := newTab(t, e.url)
-	b.signIn(e.keys["manager-2"])
+	b := newTab(t, e.URL)
+	b.signIn(e.Keys["manager-2"])
 	b.visit("/approvals")
 	if n := b.count("table.queue tbody tr"); n != 2 {
 		t.Fatalf("queue rows = %d", n)
@@ -184,9 +184,9 @@ func TestBrowserApproveFromQueue(t *testing.T) {
 	}
 
 	// Self-approval is refused plainly.
-	e.submit("approver-agent", cairn.SubmitRequest{JobID: "job-self", Action: "db.write", Labels: map[string]string{"env": "prod"}})
-	b2 := newTab(t, e.url)
-	b2.signIn(e.keys["approver-agent"])
+	e.Submit("approver-agent", cairn.SubmitRequest{JobID: "job-self", Action: "db.write", Labels: map[string]string{"env": "prod"}})
+	b2 := newTab(t, e.URL)
+	b2.signIn(e.Keys["approver-agent"])
 	b2.visit("/approvals/job-self")
 	b2.wait(`document.querySelector('.verify.ok')`, 10*time.Second)
 	b2.click("#approve")
@@ -196,7 +196,7 @@ func TestBrowserApproveFromQueue(t *testing.T) {
 	}
 
 	// An expired approval is said plainly.
-	e.submit("agent-1", cairn.SubmitRequest{JobID: "job-deploy", Action: "deploy.prod"})
+	e.Submit("agent-1", cairn.SubmitRequest{JobID: "job-deploy", Action: "deploy.prod"})
 	b2.visit("/approvals/job-deploy")
 	b2.wait(`document.querySelector('.verify.ok')`, 10*time.Second)
 	time.Sleep(2100 * time.Millisecond) // quick-approval expires 2s after submission
@@ -222,10 +222,10 @@ func TestBrowserRunTimeline(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.publish("polly", seedPolicy)
-	e.submit("agent-1", cairn.SubmitRequest{JobID: "job-r1", RunID: "run-live", WorkflowStepID: "fetch", Action: "db.read", Resource: "orders"})
+	e.Submit("agent-1", cairn.SubmitRequest{JobID: "job-r1", RunID: "run-live", WorkflowStepID: "fetch", Action: "db.read", Resource: "orders"})
 
-	b := newTab(t, e.url)
-	b.signIn(e.keys["auditor-1"])
+	b := newTab(t, e.URL)
+	b.signIn(e.Keys["auditor-1"])
 	b.visit("/runs/run-live")
 	if got := b.text("#run-status"); got != "running" {
 		t.Fatalf("status %q", got)
@@ -234,7 +234,7 @@ func TestBrowserRunTimeline(t *testing.T) {
 	before := b.count("#timeline li")
 
 	// The worker leases and completes the job while the page is open.
-	leased := e.lease("db.*")
+	leased := e.Lease("db.*")
 	if len(leased) != 1 {
 		t.Fatalf("leased %d", len(leased))
 	}
@@ -283,8 +283,8 @@ func TestBrowserPolicySimulate(t *testing.T) {
 	secondText := strings.Replace(seedPolicy, "expires_in: 24h", "expires_in: 12h", 1)
 	second := e.publish("polly", secondText)
 
-	b := newTab(t, e.url)
-	b.signIn(e.keys["polly"])
+	b := newTab(t, e.URL)
+	b.signIn(e.Keys["polly"])
 	b.ready("/policy")
 	if got := b.text("#s-history + p + div tbody"); !strings.Contains(got, "polly") || !strings.Contains(got, "test") {
 		t.Errorf("history: %q", got)
@@ -348,7 +348,7 @@ func TestBrowserPolicySimulate(t *testing.T) {
 	var active struct {
 		PolicySnapshot string `json:"policy_snapshot"`
 	}
-	e.mustDo("auditor-1", "GET", "/api/v1/policy", nil, 200, &active)
+	e.MustDo("auditor-1", "GET", "/api/v1/policy", nil, 200, &active)
 	if active.PolicySnapshot == second || active.PolicySnapshot == first {
 		t.Fatalf("publish did not change the active snapshot")
 	}
@@ -360,7 +360,7 @@ func TestBrowserPolicySimulate(t *testing.T) {
 	b.do(chromedp.SendKeys(chromedp.ID("rollback-message"), "back to the start"))
 	b.click("#rollback-confirm")
 	b.wait(`document.getElementById('flash').innerText.includes('Rolled back')`, 10*time.Second)
-	e.mustDo("auditor-1", "GET", "/api/v1/policy", nil, 200, &active)
+	e.MustDo("auditor-1", "GET", "/api/v1/policy", nil, 200, &active)
 	if active.PolicySnapshot != first {
 		t.Errorf("active after rollback %s, want %s", active.PolicySnapshot, first)
 	}
@@ -392,14 +392,14 @@ func TestBrowserHostileStringsAreInert(t *testing.T) {
 		labels[fmt.Sprintf("h%d", i)] = s
 	}
 	payload, _ := json.Marshal(map[string]any{"h": hostile, hostile[0]: hostile[1]})
-	e.submit("agent-1", cairn.SubmitRequest{JobID: "job-h", RunID: "run-h", WorkflowStepID: "step-1", Action: "db.write",
+	e.Submit("agent-1", cairn.SubmitRequest{JobID: "job-h", RunID: "run-h", WorkflowStepID: "step-1", Action: "db.write",
 		Resource: strings.Join(hostile, " "), Labels: labels, Input: payload})
-	e.submit("agent-1", cairn.SubmitRequest{JobID: "job-h2", RunID: "run-h", Action: "tool.echo", Resource: hostile[1], Labels: map[string]string{"x": hostile[2]}})
-	l := e.lease("tool.*")
+	e.Submit("agent-1", cairn.SubmitRequest{JobID: "job-h2", RunID: "run-h", Action: "tool.echo", Resource: hostile[1], Labels: map[string]string{"x": hostile[2]}})
+	l := e.Lease("tool.*")
 	e.complete(l[0], `{"echo": "`+strings.ReplaceAll(strings.ReplaceAll(hostile[1], `\`, `\\`), `"`, `\"`)+`", "key": "AKIAIOSFODNN7EXAMPLE"}`)
 
-	b := newTab(t, e.url)
-	b.signIn(e.keys["manager-2"])
+	b := newTab(t, e.URL)
+	b.signIn(e.Keys["manager-2"])
 	b.visit("/approvals/job-h")
 	b.wait(`document.querySelector('.verify.ok')`, 10*time.Second)
 	b.do(chromedp.SendKeys(chromedp.ID("comment"), hostile[0]+hostile[1]))
@@ -457,9 +457,9 @@ func TestBrowserKeyboardAndSmallScreen(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.publish("polly", seedPolicy)
-	e.submit("agent-1", cairn.SubmitRequest{JobID: "job-k", Action: "db.write", Resource: strings.Repeat("very-long-resource-name/", 20), Labels: map[string]string{"env": "prod"}})
-	b := newTab(t, e.url)
-	b.signIn(e.keys["manager-2"])
+	e.Submit("agent-1", cairn.SubmitRequest{JobID: "job-k", Action: "db.write", Resource: strings.Repeat("very-long-resource-name/", 20), Labels: map[string]string{"env": "prod"}})
+	b := newTab(t, e.URL)
+	b.signIn(e.Keys["manager-2"])
 	// A fresh load; Tab from the top: the skip link comes first.
 	b.open("/approvals")
 	b.ready("/approvals")
@@ -527,7 +527,7 @@ func TestBrowserPerformance(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.publish("polly", seedPolicy)
-	b := newTab(t, e.url) // skips before seeding when there is no browser
+	b := newTab(t, e.URL) // skips before seeding when there is no browser
 	agent := e.principal("agent-1")
 	const n = 10000
 	start := time.Now()
@@ -543,7 +543,7 @@ func TestBrowserPerformance(t *testing.T) {
 				if i > n {
 					return
 				}
-				_, _, err := e.svc.Submit(context.Background(), agent, cairn.SubmitRequest{
+				_, _, err := e.Svc.Submit(context.Background(), agent, cairn.SubmitRequest{
 					JobID: fmt.Sprintf("job-%05d", i), RunID: fmt.Sprintf("run-%03d", i%100), Action: "db.write",
 					Resource: fmt.Sprintf("orders/%d", i), Labels: map[string]string{"env": "prod"},
 					Input: json.RawMessage(fmt.Sprintf(`{"sql":"UPDATE orders SET status = 'shipped' WHERE id = %d"}`, i)),
@@ -566,7 +566,7 @@ func TestBrowserPerformance(t *testing.T) {
 	}
 	t.Logf("seeded %d pending approvals in %v", n, time.Since(start).Round(time.Millisecond))
 
-	b.signIn(e.keys["manager-2"])
+	b.signIn(e.Keys["manager-2"])
 	// Every load below is cold: the browser cache is off.
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
@@ -659,7 +659,7 @@ func TestBrowserJobHashMatchesGo(t *testing.T) {
 		js = append(js, jsCase{job, in, want})
 	}
 	raw, _ := json.Marshal(js)
-	b := newTab(t, e.url)
+	b := newTab(t, e.URL)
 	b.open("/signin")
 	b.ready("/signin")
 	got := eval[[]string](b, `import('/assets/js/json.js').then(m => Promise.all(`+string(raw)+`.map(c => m.jobHash(c.job, c.input))))`)

@@ -112,14 +112,14 @@ func TestHandlerCompressionAndRevalidation(t *testing.T) {
 // answers (never the console), operational routes still work.
 func TestAPIStillAnswersWithUI(t *testing.T) {
 	e := newEnv(t)
-	resp, body := get(t, e.url+"/api/v1/no-such-endpoint", nil)
+	resp, body := get(t, e.URL+"/api/v1/no-such-endpoint", nil)
 	if resp.StatusCode != 404 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || !bytes.Contains(body, []byte(`"not_found"`)) {
 		t.Fatalf("/api/v1/no-such-endpoint: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
-	if resp, _ := get(t, e.url+"/healthz", nil); resp.StatusCode != 200 {
+	if resp, _ := get(t, e.URL+"/healthz", nil); resp.StatusCode != 200 {
 		t.Fatalf("/healthz: %d", resp.StatusCode)
 	}
-	resp, body = get(t, e.url+"/approvals/job-1", nil)
+	resp, body = get(t, e.URL+"/approvals/job-1", nil)
 	if resp.StatusCode != 200 || !bytes.Contains(body, []byte(`<main id="main"`)) {
 		t.Fatalf("console route: %d %.80s", resp.StatusCode, body)
 	}

@@ -1,0 +1,161 @@
+// Package apitest runs a real Cairn API server inside a test process — the
+// embedded store in a temporary directory, the service and the HTTP API on
+// an httptest server — and talks to it over HTTP as named principals. The
+// API tests (http) and the console tests (ui) share it.
+package apitest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	nethttp "net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/cairnhq/cairn"
+	cairnhttp "github.com/cairnhq/cairn/http"
+	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/service"
+	"github.com/cairnhq/cairn/sqlite"
+)
+
+// Options shape the server.
+type Options struct {
+	AdminKey  string          // the bootstrap admin key (principal "admin")
+	LedgerKey bool            // sign checkpoints with a fixed test key
+	UI        nethttp.Handler // the console, if any
+}
+
+// Env is a running server and the keys of its principals.
+type Env struct {
+	T     testing.TB
+	URL   string
+	Svc   *service.Service
+	Store *sqlite.Store
+	Keys  map[string]string // principal -> key
+}
+
+// New starts a server; it is stopped when the test ends.
+func New(t testing.TB, opt Options) *Env {
+	t.Helper()
+	store, err := sqlite.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := service.New(store, log, []byte("salt"))
+	if opt.LedgerKey {
+		key, err := ledger.NewKeyFromSeed("cairn", make([]byte, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc.SetLedgerKey(key, "")
+	}
+	ctx := context.Background()
+	if _, err := svc.Bootstrap(ctx, opt.AdminKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	api := cairnhttp.New(svc, log)
+	api.UI = opt.UI
+	srv := httptest.NewServer(api)
+	t.Cleanup(func() {
+		srv.Close()
+		svc.Stop()
+		store.Close()
+	})
+	return &Env{T: t, URL: srv.URL, Svc: svc, Store: store, Keys: map[string]string{"admin": opt.AdminKey}}
+}
+
+// Key creates a key for principal (as admin) and remembers it.
+func (e *Env) Key(principal, kind string, roles ...string) {
+	e.T.Helper()
+	var out cairn.CreatedKey
+	e.MustDo("admin", "POST", "/api/v1/keys", cairn.CreateKeyRequest{Principal: principal, Kind: kind, Roles: roles}, 201, &out)
+	e.Keys[principal] = out.Key
+}
+
+// Do sends a request as principal (no key when as is "") and returns the
+// status and body. body is sent as is when a string or []byte, else as JSON.
+func (e *Env) Do(as, method, path string, body any) (int, []byte) {
+	e.T.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			e.T.Fatal(err)
+		}
+		r = bytes.NewReader(raw)
+	}
+	req, err := nethttp.NewRequest(method, e.URL+path, r)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	if as != "" {
+		req.Header.Set("Authorization", "Bearer "+e.Keys[as])
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := nethttp.DefaultClient.Do(req)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// MustDo is Do that fails the test unless the status is want, and decodes
+// the body into out when out is not nil.
+func (e *Env) MustDo(as, method, path string, body any, want int, out any) {
+	e.T.Helper()
+	status, raw := e.Do(as, method, path, body)
+	if status != want {
+		e.T.Fatalf("%s %s as %s: status %d, want %d: %s", method, path, as, status, want, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			e.T.Fatalf("%s %s: decode: %v: %s", method, path, err, raw)
+		}
+	}
+}
+
+// ErrCode is Do that fails the test unless the answer has the status and
+// error code given ("" for a success without an error body).
+func (e *Env) ErrCode(as, method, path string, body any, wantStatus int, wantCode string) {
+	e.T.Helper()
+	status, raw := e.Do(as, method, path, body)
+	var eb struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	json.Unmarshal(raw, &eb)
+	if status != wantStatus || eb.Error.Code != wantCode {
+		e.T.Fatalf("%s %s as %s: got %d %q, want %d %q: %s", method, path, as, status, eb.Error.Code, wantStatus, wantCode, raw)
+	}
+}
+
+// Submit submits a job as principal and expects 201.
+func (e *Env) Submit(as string, req cairn.SubmitRequest) *cairn.Job {
+	e.T.Helper()
+	var j cairn.Job
+	e.MustDo(as, "POST", "/api/v1/jobs", req, 201, &j)
+	return &j
+}
+
+// Lease leases up to 10 jobs matching actions as worker-1 (no wait).
+func (e *Env) Lease(actions ...string) []*cairn.LeasedJob {
+	e.T.Helper()
+	var lr cairn.LeaseResponse
+	e.MustDo("worker-1", "POST", "/api/v1/workers/lease", cairn.LeaseRequest{WorkerID: "w1", Actions: actions, Max: 10}, 200, &lr)
+	return lr.Jobs
+}
