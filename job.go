@@ -59,6 +59,9 @@ const (
 	ResolutionApproved = "approved"
 	ResolutionRejected = "rejected"
 	ResolutionExpired  = "expired"
+	// ResolutionCancelled: the job's workflow run ended (cancelled, failed
+	// or timed out) while the approval was pending.
+	ResolutionCancelled = "cancelled"
 
 	ApprovalPending  = "pending"
 	ApprovalResolved = "resolved"
@@ -262,23 +265,72 @@ func (a *Approval) MarshalJSON() ([]byte, error) {
 	return json.Marshal((*plain)(a))
 }
 
-// Run groups jobs. The first job naming a run starts it.
+// Run groups jobs. The first job naming a run starts it (an ad-hoc run), or
+// POST /workflow-runs starts it from a registered workflow (a workflow run,
+// WorkflowID set), whose jobs the engine creates step by step.
 type Run struct {
 	RunID       string     `json:"run_id"`
 	Tenant      string     `json:"tenant"`
-	Status      string     `json:"status"` // running | completed
+	Status      string     `json:"status"` // ad hoc: running | completed; workflow: see RunWaitingApproval…
 	StartedBy   string     `json:"started_by"`
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
 	CompletedAt *time.Time `json:"completed_at"`
 	Jobs        []*Job     `json:"jobs,omitempty"`
+
+	// Workflow runs only.
+	WorkflowID   string       `json:"workflow_id,omitempty"`
+	InputPtr     string       `json:"input_ptr,omitempty"`    // wfin:<run_id>, the run input as a payload
+	InputSHA256  string       `json:"input_sha256,omitempty"` // SHA-256 of the input's bytes
+	StarterKind  string       `json:"starter_kind,omitempty"`
+	StarterRoles []string     `json:"starter_roles,omitempty"`
+	RerunOf      string       `json:"rerun_of,omitempty"`        // the run this one reruns
+	RerunFrom    string       `json:"rerun_from_step,omitempty"` // the step it reruns from
+	Reason       string       `json:"status_reason,omitempty"`   // why a run failed, timed out or was cancelled
+	TimeoutAt    *time.Time   `json:"timeout_at,omitempty"`      // the run's own deadline
+	Steps        []*StepState `json:"steps,omitempty"`           // the engine's progress, one per step in definition order
+	// WakeAt is the engine's next deadline for this run (a retry's backoff,
+	// a gate's expiry, a step or run timeout); nil when nothing is due.
+	// Stores index it (DueRuns, NextDeadline).
+	WakeAt *time.Time `json:"wake_at,omitempty"`
+
+	// Seq orders runs by creation within the store; not part of the API.
+	Seq int64 `json:"-"`
 }
 
-// Run statuses.
+// IsWorkflow reports whether the engine drives r.
+func (r *Run) IsWorkflow() bool { return r.WorkflowID != "" }
+
+// Step returns the state of step id, or nil.
+func (r *Run) Step(id string) *StepState {
+	for _, s := range r.Steps {
+		if s.StepID == id {
+			return s
+		}
+	}
+	return nil
+}
+
+// Run statuses. Ad-hoc runs are running or completed; workflow runs move
+// through running and waiting_approval to one of the four final statuses.
 const (
-	RunRunning   = "running"
-	RunCompleted = "completed"
+	RunRunning         = "running"
+	RunCompleted       = "completed"
+	RunWaitingApproval = "waiting_approval"
+	RunSucceeded       = "succeeded"
+	RunFailed          = "failed"
+	RunCancelled       = "cancelled"
+	RunTimedOut        = "timed_out"
 )
+
+// IsFinalRunStatus reports whether a workflow run in status s is over.
+func IsFinalRunStatus(s string) bool {
+	switch s {
+	case RunSucceeded, RunFailed, RunCancelled, RunTimedOut:
+		return true
+	}
+	return false
+}
 
 // Event types on the timeline and ledger.
 const (

@@ -75,6 +75,18 @@ type ReadTx interface {
 	ListApprovals(tenant string, f ApprovalFilter) ([]*Approval, error)
 
 	GetRun(tenant, runID string) (*Run, error)
+	// ListRuns pages runs newest first (ad-hoc and workflow runs alike).
+	ListRuns(tenant string, f RunFilter) ([]*Run, error)
+	// DueRuns returns workflow runs whose WakeAt <= now, across tenants,
+	// earliest first.
+	DueRuns(now time.Time, limit int) ([]*Run, error)
+
+	// GetWorkflow returns a registered workflow by id (404 when unknown).
+	GetWorkflow(tenant, workflowID string) (*Workflow, error)
+	// LatestWorkflow returns the highest version registered under name (404 when none).
+	LatestWorkflow(tenant, name string) (*Workflow, error)
+	// ListWorkflows pages registered workflows newest first.
+	ListWorkflows(tenant string, f WorkflowFilter) ([]*Workflow, error)
 	ListRunJobs(tenant, runID string) ([]*Job, error)
 	// OpenRunJobs counts the run's jobs that are not in a final state.
 	OpenRunJobs(tenant, runID string) (int, error)
@@ -99,7 +111,8 @@ type ReadTx interface {
 	DueApprovals(now time.Time, limit int) ([]*Approval, error)
 	// ExpiredLeases returns RUNNING jobs whose lease expired at or before now, across tenants.
 	ExpiredLeases(now time.Time, limit int) ([]*Job, error)
-	// NextDeadline returns the earliest pending approval expiry or lease expiry, or zero.
+	// NextDeadline returns the earliest pending approval expiry, lease
+	// expiry or run WakeAt, or zero.
 	NextDeadline() (time.Time, error)
 }
 
@@ -122,8 +135,13 @@ type Tx interface {
 	// with approval_already_resolved if the approval is no longer pending.
 	ResolveApproval(a *Approval) error
 
-	InsertRun(r *Run) error
+	InsertRun(r *Run) error // sets r.Seq
+	// UpdateRun replaces the run's state (status, steps, WakeAt…).
 	UpdateRun(r *Run) error
+
+	// InsertWorkflow stores a registered workflow (sets w.Seq). A workflow
+	// whose id exists already fails with CodeWorkflowExists.
+	InsertWorkflow(w *Workflow) error
 
 	InsertSnapshot(s *Snapshot) error // no-op when the id exists
 	SetActiveSnapshot(id string, at time.Time) error

@@ -114,6 +114,7 @@ func (s *Server) routes() {
 
 	s.Handle("GET /api/v1/workflow-runs/{id}", s.getRun)
 	s.Handle("GET /api/v1/workflow-runs/{id}/timeline", s.timeline)
+	s.workflowRoutes()
 
 	s.Handle("GET /api/v1/policy", s.activePolicy)
 	s.Handle("POST /api/v1/policy/publish", s.publish)

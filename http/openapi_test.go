@@ -8,11 +8,12 @@ import (
 	"testing"
 )
 
-// TestOpenAPICoversEveryRoute reads the routes registered in http.go and
-// checks that the embedded OpenAPI document describes each one.
+// TestOpenAPICoversEveryRoute reads the routes registered in http.go,
+// ledger.go and workflows.go and checks that the embedded OpenAPI document
+// describes each one.
 func TestOpenAPICoversEveryRoute(t *testing.T) {
 	var src []byte
-	for _, f := range []string{"http.go", "ledger.go"} {
+	for _, f := range []string{"http.go", "ledger.go", "workflows.go"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

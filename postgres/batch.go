@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,14 +34,26 @@ type batch struct {
 	derr       error          // the first deferred write that failed
 	optimistic bool           // unguarded: InsertJob is deferred too
 	seqs       []int64        // job seqs drawn from the sequence, not used yet
+	runSeqs    []int64        // run seqs drawn from the sequence, not used yet
 	nops       int            // Updates in the batch (how many seqs to draw)
 	notify     bool           // a job became QUEUED: NOTIFY at commit
 	anyOK      bool
 
 	epoch      int64             // write_epoch after this transaction's bump
 	epochValid bool              // no other writer committed since this writer's last commit
-	runs       map[string][]byte // run bodies written in this transaction
-	runRead    map[string][]byte // run bodies read from the database
+	runs       map[string]runRow // runs written in this transaction
+	runRead    map[string]runRow // runs read from the database by this transaction
+}
+
+// runRow is a run as stored: its seq and its JSON body. The writer caches
+// runs by tenant + "\x00" + run_id: those this transaction wrote (batch.runs)
+// or read (batch.runRead), and, across transactions, those of its last
+// commit (Store.runs, valid while no other writer committed since). A
+// failing Update's entries are dropped with the savepoint (snapshot), a
+// failing batch's with the batch.
+type runRow struct {
+	seq  int64
+	body []byte
 }
 
 // headState is a tenant's ledger head inside the transaction, whose
@@ -86,7 +99,7 @@ type nodeRow struct {
 }
 
 func newBatch(s *Store, c *pgx.Conn) *batch {
-	return &batch{s: s, c: c, ctx: context.Background(), heads: map[string]*headState{}, runs: map[string][]byte{}, runRead: map[string][]byte{}}
+	return &batch{s: s, c: c, ctx: context.Background(), heads: map[string]*headState{}, runs: map[string]runRow{}, runRead: map[string]runRow{}}
 }
 
 // snapshot is the batch state before an Update, restored if it fails.
@@ -95,7 +108,8 @@ type snapshot struct {
 	nl, nn       int
 	sentL, sentN int
 	notify       bool
-	runs         map[string][]byte
+	runs         map[string]runRow
+	runRead      map[string]runRow
 }
 
 func (b *batch) save() snapshot {
@@ -103,11 +117,8 @@ func (b *batch) save() snapshot {
 	for k, h := range b.heads {
 		hs[k] = h.clone()
 	}
-	runs := make(map[string][]byte, len(b.runs))
-	for k, v := range b.runs {
-		runs[k] = v
-	}
-	return snapshot{heads: hs, nl: len(b.ledgerRows), nn: len(b.nodeRows), sentL: b.sentL, sentN: b.sentN, notify: b.notify, runs: runs}
+	return snapshot{heads: hs, nl: len(b.ledgerRows), nn: len(b.nodeRows), sentL: b.sentL, sentN: b.sentN, notify: b.notify,
+		runs: maps.Clone(b.runs), runRead: maps.Clone(b.runRead)}
 }
 
 func (b *batch) restore(s snapshot) {
@@ -116,7 +127,9 @@ func (b *batch) restore(s snapshot) {
 	b.nodeRows = b.nodeRows[:s.nn]
 	b.sentL, b.sentN = s.sentL, s.sentN
 	b.notify = s.notify
-	b.runs = s.runs
+	// A run the failed Update read may show that Update's own writes
+	// (read back after they were sent): forget its reads too.
+	b.runs, b.runRead = s.runs, s.runRead
 	b.pend, b.derr = nil, nil
 }
 
@@ -308,7 +321,7 @@ func (b *batch) finishBatch() error {
 func (b *batch) committed() {
 	b.s.epoch = b.epoch
 	if len(b.s.runs) > 200000 {
-		b.s.runs = map[string][]byte{}
+		b.s.runs = map[string]runRow{}
 	}
 	for k, v := range b.runRead {
 		b.s.runs[k] = v
@@ -369,25 +382,47 @@ func (b *batch) begin() error {
 	}
 	b.epochValid = b.s.epoch >= 0 && b.epoch == b.s.epoch+1
 	if !b.epochValid {
-		b.s.runs = map[string][]byte{}
+		b.s.runs = map[string]runRow{}
 	}
 	return br.Close()
 }
 
-// runBody returns a run's body as this transaction sees it without asking
-// the database: written by it, or cached by this writer and still exact.
-func (b *batch) runBody(key string) ([]byte, bool) {
-	if body, ok := b.runs[key]; ok {
-		return body, true
+// runBody returns a run as this transaction sees it without asking the
+// database: written by it, read by it, or cached by this writer and still
+// exact.
+func (b *batch) runBody(key string) (runRow, bool) {
+	if r, ok := b.runs[key]; ok {
+		return r, true
 	}
-	if body, ok := b.runRead[key]; ok {
-		return body, true
+	if r, ok := b.runRead[key]; ok {
+		return r, true
 	}
 	if b.epochValid {
-		body, ok := b.s.runs[key]
-		return body, ok
+		r, ok := b.s.runs[key]
+		return r, ok
 	}
-	return nil, false
+	return runRow{}, false
+}
+
+// nextRunSeq draws a run seq from the runs sequence, a block at a time (the
+// first InsertRun of a batch costs a round trip, shared with the writes
+// pending then), so that InsertRun sets r.Seq at once and its insert can
+// be deferred. Under the write lock the values follow commit order.
+func (b *batch) nextRunSeq() (int64, error) {
+	if len(b.runSeqs) == 0 {
+		rows, err := wq{b}.Query(b.ctx, `SELECT nextval($1::regclass) FROM generate_series(1, $2)`, b.s.runSeq, max(b.nops, 8))
+		if err != nil {
+			return 0, err
+		}
+		seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return 0, err
+		}
+		b.runSeqs = seqs
+	}
+	v := b.runSeqs[0]
+	b.runSeqs = b.runSeqs[1:]
+	return v, nil
 }
 
 // nextJobSeq draws a job seq from the jobs sequence, a block at a time, so

@@ -76,6 +76,7 @@ type Store struct {
 	schema    string
 	writeLock int64  // advisory lock key of the store's write lock
 	jobSeq    string // the jobs.seq sequence
+	runSeq    string // the runs.seq sequence
 
 	ops    chan *op
 	quit   chan struct{}
@@ -87,7 +88,7 @@ type Store struct {
 	wpid  atomic.Uint32 // the writer connection's backend, for tests
 	cache map[string]*tenantCache
 	epoch int64             // write_epoch after this writer's last commit; -1: unknown
-	runs  map[string][]byte // run bodies as of epoch
+	runs  map[string]runRow // runs as of epoch
 
 	qmu    sync.Mutex
 	qch    chan struct{}
@@ -147,7 +148,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		done:  make(chan struct{}),
 		cache: map[string]*tenantCache{},
 		epoch: -1,
-		runs:  map[string][]byte{},
+		runs:  map[string]runRow{},
 		qch:   make(chan struct{}),
 		ldone: make(chan struct{}),
 	}
@@ -155,7 +156,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	if err := pool.QueryRow(ctx, `SELECT current_schema(), hashtextextended('cairn.write/' || current_schema(), 0), pg_get_serial_sequence('jobs', 'seq')`).Scan(&s.schema, &s.writeLock, &s.jobSeq); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT current_schema(), hashtextextended('cairn.write/' || current_schema(), 0), pg_get_serial_sequence('jobs', 'seq'), pg_get_serial_sequence('runs', 'seq')`).Scan(&s.schema, &s.writeLock, &s.jobSeq, &s.runSeq); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
@@ -531,7 +532,7 @@ func (s *Store) commit(batch []*op) {
 			// Whether it committed is unknown if the connection broke during
 			// COMMIT: tell the callers, never run the batch again.
 			s.cache = map[string]*tenantCache{}
-			s.epoch, s.runs = -1, map[string][]byte{}
+			s.epoch, s.runs = -1, map[string]runRow{}
 			if s.wconn.IsClosed() {
 				finish(fmt.Errorf("postgres: commit outcome unknown (connection lost): %w", err))
 			} else {

@@ -40,6 +40,9 @@ func TestEvidenceIsAppendOnly(t *testing.T) {
 		if err := tx.InsertCosignature("default", 1, &cairn.Cosignature{Witness: "w", Note: "n", CreatedAt: time.Now()}); err != nil {
 			return err
 		}
+		if err := tx.InsertWorkflow(&cairn.Workflow{WorkflowID: "wf:default:w#sha256:ab", Tenant: "default", Name: "w", Version: 1, SHA256: "ab", Definition: "name: w\n", CreatedAt: time.Now()}); err != nil {
+			return err
+		}
 		return tx.InsertSnapshot(&cairn.Snapshot{ID: "s", SHA256: "ab", Text: "default: deny\n", CreatedAt: time.Now(), CreatedBy: "t"})
 	})
 	if err != nil {
@@ -51,12 +54,12 @@ func TestEvidenceIsAppendOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close(ctx)
-	for _, table := range []string{"ledger", "ledger_nodes", "payloads", "snapshots", "policy_audit", "checkpoints", "cosignatures"} {
+	for _, table := range []string{"ledger", "ledger_nodes", "payloads", "snapshots", "policy_audit", "checkpoints", "cosignatures", "workflows"} {
 		var n int
 		if err := c.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil || n == 0 {
 			t.Fatalf("%s: %d rows, %v", table, n, err)
 		}
-		col := map[string]string{"ledger": "body", "ledger_nodes": "level", "payloads": "sha256", "snapshots": "text", "policy_audit": "actor", "checkpoints": "note", "cosignatures": "note"}[table]
+		col := map[string]string{"ledger": "body", "ledger_nodes": "level", "payloads": "sha256", "snapshots": "text", "policy_audit": "actor", "checkpoints": "note", "cosignatures": "note", "workflows": "body"}[table]
 		val := "'x'"
 		if col == "level" {
 			val = "99"

@@ -399,14 +399,15 @@ func (t *rtx) ExpiredLeases(now time.Time, limit int) ([]*cairn.Job, error) {
 }
 
 func (t *rtx) NextDeadline() (time.Time, error) {
-	var a, l *int64
+	var a, l, w *int64
 	err := t.row(`SELECT (SELECT min(expires_at) FROM approvals WHERE status = 'pending' AND expires_at IS NOT NULL),
-		(SELECT min(lease_expires_at) FROM jobs WHERE state = 'RUNNING')`).Scan(&a, &l)
+		(SELECT min(lease_expires_at) FROM jobs WHERE state = 'RUNNING'),
+		(SELECT min(wake_at) FROM runs WHERE wake_at IS NOT NULL)`).Scan(&a, &l, &w)
 	if err != nil {
 		return time.Time{}, err
 	}
 	var best int64
-	for _, v := range []*int64{a, l} {
+	for _, v := range []*int64{a, l, w} {
 		if v != nil && (best == 0 || *v < best) {
 			best = *v
 		}
@@ -423,13 +424,13 @@ func (t *rtx) NextDeadline() (time.Time, error) {
 // can prove it exact (see batch.runBody): a submit to an existing run then
 // costs no round trip.
 func (t *rtx) GetRun(tenant, runID string) (*cairn.Run, error) {
-	key := tenant + "\x00" + runID
-	var body []byte
+	key := runKey(tenant, runID)
+	var rr runRow
 	if t.b != nil {
-		body, _ = t.b.runBody(key)
+		rr, _ = t.b.runBody(key)
 	}
-	if body == nil {
-		err := t.row(`SELECT body FROM runs WHERE tenant = $1 AND run_id = $2`, tenant, runID).Scan(&body)
+	if rr.body == nil {
+		err := t.row(`SELECT seq, body FROM runs WHERE tenant = $1 AND run_id = $2`, tenant, runID).Scan(&rr.seq, &rr.body)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, cairn.NotFound("run %q not found", runID)
 		}
@@ -437,14 +438,24 @@ func (t *rtx) GetRun(tenant, runID string) (*cairn.Run, error) {
 			return nil, err
 		}
 		if t.b != nil {
-			t.b.runRead[key] = body
+			t.b.runRead[key] = rr
 		}
 	}
 	r := new(cairn.Run)
-	if err := json.Unmarshal(body, r); err != nil {
+	if err := json.Unmarshal(rr.body, r); err != nil {
 		return nil, fmt.Errorf("postgres: corrupt row: %w", err)
 	}
+	r.Seq = rr.seq
 	return r, nil
+}
+
+func runKey(tenant, runID string) string { return tenant + "\x00" + runID }
+
+// runBody is the stored JSON of a run: the run without its jobs.
+func runBody(r *cairn.Run) ([]byte, error) {
+	r2 := *r
+	r2.Jobs = nil
+	return json.Marshal(&r2)
 }
 
 // --- policy ---
@@ -703,34 +714,42 @@ func (t *wtx) ResolveApproval(a *cairn.Approval) error {
 	return nil
 }
 
-// InsertRun reports a run that exists already as a lost race (it can only
-// have been created by a concurrent transaction that the write lock did not
-// order, such as an import): the Update is re-run and then finds the run.
+// InsertRun draws r.Seq and defers the insert. It reports a run that exists
+// already as a lost race (it can only have been created by a concurrent
+// transaction that the write lock did not order, such as an import): the
+// Update is re-run and then finds the run.
 func (t *wtx) InsertRun(r *cairn.Run) error {
-	r2 := *r
-	r2.Jobs = nil
-	body, err := json.Marshal(&r2)
+	body, err := runBody(r)
+	if err != nil {
+		return err
+	}
+	seq, err := t.b.nextRunSeq()
 	if err != nil {
 		return err
 	}
 	id := r.RunID
 	t.deferWrite(one1(func() error { return fmt.Errorf("run %q exists: %w", id, errRace) }),
-		`INSERT INTO runs(tenant, run_id, body) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING`, r.Tenant, r.RunID, string(body))
-	t.b.runs[r.Tenant+"\x00"+r.RunID] = body
+		`INSERT INTO runs(seq, tenant, run_id, workflow_id, status, wake_at, body) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING`,
+		seq, r.Tenant, r.RunID, nullStr(r.WorkflowID), r.Status, optNanos(r.WakeAt), string(body))
+	r.Seq = seq
+	t.b.runs[runKey(r.Tenant, r.RunID)] = runRow{seq: seq, body: body}
 	return nil
 }
 
+// UpdateRun defers the update; a run that does not exist fails the Update
+// with not_found when the write is sent.
 func (t *wtx) UpdateRun(r *cairn.Run) error {
-	r2 := *r
-	r2.Jobs = nil
-	body, err := json.Marshal(&r2)
+	body, err := runBody(r)
 	if err != nil {
 		return err
 	}
-	t.deferWrite(nil, `UPDATE runs SET body = $1 WHERE tenant = $2 AND run_id = $3`, string(body), r.Tenant, r.RunID)
-	key := r.Tenant + "\x00" + r.RunID
-	if _, known := t.b.runBody(key); known {
-		t.b.runs[key] = body
+	id := r.RunID
+	t.deferWrite(one1(func() error { return cairn.NotFound("run %q not found", id) }),
+		`UPDATE runs SET workflow_id = $1, status = $2, wake_at = $3, body = $4 WHERE tenant = $5 AND run_id = $6`,
+		nullStr(r.WorkflowID), r.Status, optNanos(r.WakeAt), string(body), r.Tenant, r.RunID)
+	key := runKey(r.Tenant, r.RunID)
+	if known, ok := t.b.runBody(key); ok {
+		t.b.runs[key] = runRow{seq: known.seq, body: body}
 	} else {
 		delete(t.b.runs, key) // updating a run this writer has not seen: let the next read ask the database
 	}

@@ -20,11 +20,73 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 	if err := normalizeSubmit(&req); err != nil {
 		return nil, false, err
 	}
-	if req.JobID == "" {
-		req.JobID = randomID("job_", 12)
-	}
 	if req.TraceID == "" {
 		req.TraceID = traceIDFrom(traceparent)
+	}
+	// Everything that does not depend on the store is built, and its
+	// evidence canonicalised, before the transaction: the group-commit
+	// writer only assigns positions and inserts.
+	sub, err := s.prepareSubmit(p, req, cairn.Now())
+	if err != nil {
+		return nil, false, err
+	}
+	job := sub.job
+	var out *cairn.Job
+	created := false
+	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
+		j := *job
+		// Insert first: the unique (tenant, job_id) key detects a replay
+		// without a read on the common path, and a failed INSERT leaves the
+		// transaction intact.
+		if err := tx.InsertJob(&j); err != nil {
+			if cairn.ErrorCode(err) != cairn.CodeJobConflict {
+				return err
+			}
+			existing, err := tx.GetJob(p.Tenant, job.JobID)
+			if err != nil {
+				return err
+			}
+			if existing.JobHash != job.JobHash {
+				return cairn.Conflict(cairn.CodeJobConflict, "job %q exists with a different job_hash", job.JobID)
+			}
+			out, created = existing, false
+			return nil
+		}
+		if err := s.joinRun(tx, &j, p.ID, sub.now); err != nil {
+			return err
+		}
+		if err := s.writeSubmission(tx, sub, &j); err != nil {
+			return err
+		}
+		if cairn.IsFinalState(j.State) {
+			if err := s.runJobChanged(tx, &j, sub.now); err != nil {
+				return err
+			}
+		}
+		out = &j
+		created = true
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return out, created, nil
+}
+
+// submission is a job with its submit-phase decision and evidence, built
+// and canonicalised ahead of the transaction that writes it.
+type submission struct {
+	job      *cairn.Job
+	evidence []*cairn.Event
+	approval *cairn.Approval
+	payload  *cairn.Payload
+	now      time.Time
+}
+
+// prepareSubmit decides a normalised submit request and builds its evidence.
+func (s *Service) prepareSubmit(p cairn.Principal, req cairn.SubmitRequest, now time.Time) (*submission, error) {
+	if req.JobID == "" {
+		req.JobID = randomID("job_", 12)
 	}
 	if req.TraceID == "" {
 		req.TraceID = randomID("", 16)
@@ -35,15 +97,14 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 		Input: req.Input, SubmittedBy: p.ID,
 	})
 	if err != nil {
-		return nil, false, cairn.Invalid("input", "cannot be canonicalised: %v", err)
+		return nil, cairn.Invalid("input", "cannot be canonicalised: %v", err)
 	}
 	var input any
 	if len(req.Input) > 0 {
 		if err := json.Unmarshal(req.Input, &input); err != nil {
-			return nil, false, cairn.Invalid("input", "is not valid JSON")
+			return nil, cairn.Invalid("input", "is not valid JSON")
 		}
 	}
-	now := cairn.Now()
 	ev := s.evaluate(cairn.PolicyInput{
 		Tenant: p.Tenant, JobID: req.JobID, RunID: req.RunID, WorkflowStepID: req.WorkflowStepID,
 		Action: req.Action, Resource: req.Resource, Labels: req.Labels, RiskTags: req.RiskTags,
@@ -68,9 +129,6 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 		ContextPtr: cairn.ContextPtr(req.JobID), ContextSHA256: ledger.SHA256Hex(ctxData),
 		CreatedAt: now, UpdatedAt: now,
 	}
-	// Everything that does not depend on the store is built, and its
-	// evidence canonicalised, before the transaction: the group-commit
-	// writer only assigns positions and inserts.
 	applyDecision(job, ev)
 	switch ev.Decision {
 	case cairn.Deny:
@@ -87,77 +145,44 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 	submitted.State = job.State
 	submitted.Data = map[string]any{"job": hashProjection(job)}
 	d, decided := decisionEvent(job, ev, cairn.PhaseSubmit, p.ID, now)
-	evidence := []*cairn.Event{submitted, decided}
-	var approval *cairn.Approval
+	sub := &submission{job: job, evidence: []*cairn.Event{submitted, decided}, now: now}
 	if ev.Decision == cairn.RequireApproval {
 		var requested *cairn.Event
-		approval, requested = approvalEvent(job, d, ev, p.ID, now)
-		evidence = append(evidence, requested)
+		sub.approval, requested = approvalEvent(job, d, ev, p.ID, now)
+		sub.evidence = append(sub.evidence, requested)
 	}
-	for _, e := range evidence {
+	for _, e := range sub.evidence {
 		if err := seal(e); err != nil {
-			return nil, false, err
+			return nil, err
 		}
 	}
-	payload := &cairn.Payload{Tenant: p.Tenant, Ptr: job.ContextPtr, SHA256: job.ContextSHA256, Data: ctxData}
+	sub.payload = &cairn.Payload{Tenant: p.Tenant, Ptr: job.ContextPtr, SHA256: job.ContextSHA256, Data: ctxData}
+	return sub, nil
+}
 
-	var out *cairn.Job
-	created := false
-	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
-		j := *job
-		// Insert first: the unique (tenant, job_id) key detects a replay
-		// without a read on the common path, and a failed INSERT leaves the
-		// transaction intact.
-		if err := tx.InsertJob(&j); err != nil {
-			if cairn.ErrorCode(err) != cairn.CodeJobConflict {
-				return err
-			}
-			existing, err := tx.GetJob(p.Tenant, req.JobID)
-			if err != nil {
-				return err
-			}
-			if existing.JobHash != hash {
-				return cairn.Conflict(cairn.CodeJobConflict, "job %q exists with a different job_hash", req.JobID)
-			}
-			out, created = existing, false
-			return nil
-		}
-		if err := s.joinRun(tx, &j, p.ID, now); err != nil {
-			return err
-		}
-		if err := tx.PutPayload(payload); err != nil {
-			return err
-		}
-		for _, e := range evidence {
-			if err := tx.AppendEvent(e); err != nil {
-				return err
-			}
-		}
-		if approval != nil {
-			approval.Ledger = evidence[2].Ledger
-			if approval.ExpiresAt != nil {
-				tx.AfterCommit(s.deadline.Fire)
-			}
-			if err := tx.InsertApproval(approval); err != nil {
-				return err
-			}
-		}
-		if j.State == cairn.StateQueued {
-			tx.AfterCommit(s.queued.Fire)
-		}
-		if cairn.IsFinalState(j.State) {
-			if err := s.maybeCompleteRun(tx, &j, now); err != nil {
-				return err
-			}
-		}
-		out = &j
-		created = true
-		return nil
-	})
-	if err != nil {
-		return nil, false, err
+// writeSubmission writes an inserted job's context and evidence.
+func (s *Service) writeSubmission(tx cairn.Tx, sub *submission, j *cairn.Job) error {
+	if err := tx.PutPayload(sub.payload); err != nil {
+		return err
 	}
-	return out, created, nil
+	for _, e := range sub.evidence {
+		if err := tx.AppendEvent(e); err != nil {
+			return err
+		}
+	}
+	if sub.approval != nil {
+		sub.approval.Ledger = sub.evidence[2].Ledger
+		if sub.approval.ExpiresAt != nil {
+			tx.AfterCommit(s.deadline.Fire)
+		}
+		if err := tx.InsertApproval(sub.approval); err != nil {
+			return err
+		}
+	}
+	if j.State == cairn.StateQueued {
+		tx.AfterCommit(s.queued.Fire)
+	}
+	return nil
 }
 
 // seal canonicalises an event ahead of its transaction.
@@ -281,6 +306,9 @@ func (s *Service) joinRun(tx cairn.Tx, j *cairn.Job, actor string, now time.Time
 	if err != nil {
 		return err
 	}
+	if r.IsWorkflow() {
+		return cairn.Conflict(cairn.CodeWorkflowRun, "run %q is a workflow run; its jobs are created by its workflow's steps", j.RunID)
+	}
 	if r.StartedBy != actor {
 		return cairn.Forbidden(CodeRunNotOwned, "run %q was started by another principal; a run takes jobs only from the principal that started it", j.RunID)
 	}
@@ -296,9 +324,22 @@ func (s *Service) joinRun(tx cairn.Tx, j *cairn.Job, actor string, now time.Time
 	return nil
 }
 
-// maybeCompleteRun marks j's run completed once all its jobs are final.
-func (s *Service) maybeCompleteRun(tx cairn.Tx, j *cairn.Job, now time.Time) error {
+// runJobChanged tells j's run that j changed state: a workflow run's engine
+// advances; an ad-hoc run completes once all its jobs are final.
+func (s *Service) runJobChanged(tx cairn.Tx, j *cairn.Job, now time.Time) error {
 	if j.RunID == "" {
+		return nil
+	}
+	if j.WorkflowStepID != "" { // only workflow runs' jobs carry one necessarily
+		r, err := tx.GetRun(j.Tenant, string(j.RunID))
+		if err != nil {
+			return err
+		}
+		if r.IsWorkflow() {
+			return s.engineJobChanged(tx, r, j, now)
+		}
+	}
+	if !cairn.IsFinalState(j.State) {
 		return nil
 	}
 	open, err := tx.OpenRunJobs(j.Tenant, string(j.RunID))
@@ -482,7 +523,7 @@ func (s *Service) dispatch(tx cairn.Tx, p cairn.Principal, workerID string, j *c
 		}); err != nil {
 			return nil, err
 		}
-		return nil, s.maybeCompleteRun(tx, j, now)
+		return nil, s.runJobChanged(tx, j, now)
 	case cairn.RequireApproval:
 		a, err := tx.GetApproval(j.Tenant, j.JobID)
 		if err == nil && a.Resolution == cairn.ResolutionApproved && a.JobHash == j.JobHash {
@@ -507,7 +548,7 @@ func (s *Service) dispatch(tx cairn.Tx, p cairn.Principal, workerID string, j *c
 			}); err != nil {
 				return nil, err
 			}
-			return nil, s.maybeCompleteRun(tx, j, now)
+			return nil, s.runJobChanged(tx, j, now)
 		}
 		applyDecision(j, ev)
 		j.State = cairn.StatePendingApproval
@@ -516,7 +557,10 @@ func (s *Service) dispatch(tx cairn.Tx, p cairn.Principal, workerID string, j *c
 		if err := tx.UpdateJob(j); err != nil {
 			return nil, err
 		}
-		return nil, s.requestApproval(tx, j, d, ev, "cairn", now)
+		if err := s.requestApproval(tx, j, d, ev, "cairn", now); err != nil {
+			return nil, err
+		}
+		return nil, s.runJobChanged(tx, j, now)
 	}
 	if !j.ApprovalRequired {
 		applyDecision(j, ev)
@@ -652,7 +696,7 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 				return err
 			}
 		}
-		if err := s.maybeCompleteRun(tx, j, now); err != nil {
+		if err := s.runJobChanged(tx, j, now); err != nil {
 			return err
 		}
 		out = j
@@ -723,6 +767,9 @@ func (s *Service) resolve(tx cairn.Tx, a *cairn.Approval, resolution, by, commen
 	case cairn.ResolutionExpired:
 		j.State = cairn.StateExpired
 		j.CompletedAt = &now
+	case cairn.ResolutionCancelled:
+		j.State = cairn.StateCancelled
+		j.CompletedAt = &now
 	}
 	e.State = j.State
 	if err := tx.AppendEvent(e); err != nil {
@@ -736,10 +783,10 @@ func (s *Service) resolve(tx cairn.Tx, a *cairn.Approval, resolution, by, commen
 	if err := tx.UpdateJob(j); err != nil {
 		return err
 	}
-	if cairn.IsFinalState(j.State) {
-		return s.maybeCompleteRun(tx, j, now)
+	if resolution == cairn.ResolutionCancelled {
+		return nil // only the workflow engine cancels, and it moves the run itself
 	}
-	return nil
+	return s.runJobChanged(tx, j, now)
 }
 
 // expireLease returns a job whose lease ran out to the queue.
@@ -772,8 +819,5 @@ func (s *Service) expireLease(tx cairn.Tx, tenant, jobID string, now time.Time) 
 	}); err != nil {
 		return err
 	}
-	if cairn.IsFinalState(j.State) {
-		return s.maybeCompleteRun(tx, j, now)
-	}
-	return nil
+	return s.runJobChanged(tx, j, now)
 }

@@ -42,9 +42,10 @@ type Service struct {
 	// Salt keys the hashes of output-safety findings.
 	Salt []byte
 
-	bundles  sync.Map // snapshot id -> *policy.Bundle
-	keyCache sync.Map // key hash -> cachedKey
-	active   atomic.Pointer[activePolicy]
+	bundles   sync.Map // snapshot id -> *policy.Bundle
+	workflows sync.Map // workflow id -> *workflow.Definition
+	keyCache  sync.Map // key hash -> cachedKey
+	active    atomic.Pointer[activePolicy]
 
 	ledgerKey    *ledger.Key
 	originPrefix string
@@ -253,6 +254,7 @@ func (s *Service) expireDue() time.Time {
 		now := cairn.Now()
 		var approvals []*cairn.Approval
 		var leases []*cairn.Job
+		var runs []*cairn.Run
 		var next time.Time
 		err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
 			var err error
@@ -262,6 +264,9 @@ func (s *Service) expireDue() time.Time {
 			if leases, err = tx.ExpiredLeases(now, 100); err != nil {
 				return err
 			}
+			if runs, err = tx.DueRuns(now, 100); err != nil {
+				return err
+			}
 			next, err = tx.NextDeadline()
 			return err
 		})
@@ -269,20 +274,39 @@ func (s *Service) expireDue() time.Time {
 			s.Log.Error("expiry scan failed", "err", err)
 			return time.Time{}
 		}
-		if len(approvals) == 0 && len(leases) == 0 {
+		if len(approvals) == 0 && len(leases) == 0 && len(runs) == 0 {
 			return next
 		}
+		done := 0
 		for _, a := range approvals {
-			if err := s.Store.Update(ctx, func(tx cairn.Tx) error { return s.expireApproval(tx, a.Tenant, a.JobID, now) }); err != nil && !errors.Is(err, errNothingToDo) {
-				s.Log.Error("approval expiry failed", "job_id", a.JobID, "err", err)
-			}
+			err := s.Store.Update(ctx, func(tx cairn.Tx) error { return s.expireApproval(tx, a.Tenant, a.JobID, now) })
+			done += progressed(s, err, "approval expiry failed", "job_id", a.JobID)
 		}
 		for _, j := range leases {
-			if err := s.Store.Update(ctx, func(tx cairn.Tx) error { return s.expireLease(tx, j.Tenant, j.JobID, now) }); err != nil && !errors.Is(err, errNothingToDo) {
-				s.Log.Error("lease expiry failed", "job_id", j.JobID, "err", err)
-			}
+			err := s.Store.Update(ctx, func(tx cairn.Tx) error { return s.expireLease(tx, j.Tenant, j.JobID, now) })
+			done += progressed(s, err, "lease expiry failed", "job_id", j.JobID)
+		}
+		for _, r := range runs {
+			err := s.Store.Update(ctx, func(tx cairn.Tx) error { return s.wakeRun(tx, r.Tenant, r.RunID, now) })
+			done += progressed(s, err, "workflow run wake-up failed", "run_id", r.RunID)
+		}
+		if done == 0 {
+			// Everything due failed or was done by another replica since the
+			// scan: look again in a second rather than spin.
+			return now.Add(time.Second)
 		}
 	}
 }
 
 var errNothingToDo = errors.New("nothing to do")
+
+// progressed counts a background update that did something; a failure is logged.
+func progressed(s *Service, err error, msg, key, id string) int {
+	switch {
+	case err == nil:
+		return 1
+	case !errors.Is(err, errNothingToDo):
+		s.Log.Error(msg, key, id, "err", err)
+	}
+	return 0
+}

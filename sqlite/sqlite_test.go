@@ -159,6 +159,9 @@ func TestEvidenceIsAppendOnly(t *testing.T) {
 		if err := tx.InsertPolicyAudit(&cairn.PolicyAudit{AuditID: "pa_1", Action: "publish", SnapshotAfter: "cfg:system:policy#sha256:ab", Actor: "t", Timestamp: time.Now()}); err != nil {
 			return err
 		}
+		if err := tx.InsertWorkflow(&cairn.Workflow{WorkflowID: "wf:default:w#sha256:ab", Tenant: "default", Name: "w", Version: 1, SHA256: "ab", Definition: "name: w\n", CreatedAt: time.Now()}); err != nil {
+			return err
+		}
 		return tx.InsertSnapshot(&cairn.Snapshot{ID: "cfg:system:policy#sha256:ab", SHA256: "ab", Text: "default: deny\n", CreatedAt: time.Now(), CreatedBy: "t"})
 	})
 	if err != nil {
@@ -175,6 +178,7 @@ func TestEvidenceIsAppendOnly(t *testing.T) {
 		`UPDATE payloads SET data = 'x'`, `DELETE FROM payloads`,
 		`UPDATE snapshots SET text = 'default: allow'`, `DELETE FROM snapshots`,
 		`UPDATE policy_audit SET actor = 'x'`, `DELETE FROM policy_audit`,
+		`UPDATE workflows SET body = '{}'`, `DELETE FROM workflows`,
 	} {
 		if _, err := db.Exec(q); err == nil || !strings.Contains(err.Error(), "append-only") {
 			t.Errorf("%s: err %v, want append-only refusal", q, err)

@@ -410,15 +410,18 @@ func (t *rtx) ExpiredLeases(now time.Time, limit int) ([]*cairn.Job, error) {
 }
 
 func (t *rtx) NextDeadline() (time.Time, error) {
-	var a, l sql.NullInt64
+	var a, l, w sql.NullInt64
 	if err := t.row(`SELECT min(expires_at) FROM approvals WHERE status = 'pending' AND expires_at IS NOT NULL`).Scan(&a); err != nil {
 		return time.Time{}, err
 	}
 	if err := t.row(`SELECT min(lease_expires_at) FROM jobs WHERE state = 'RUNNING'`).Scan(&l); err != nil {
 		return time.Time{}, err
 	}
+	if err := t.row(`SELECT min(wake_at) FROM runs WHERE wake_at IS NOT NULL`).Scan(&w); err != nil {
+		return time.Time{}, err
+	}
 	var best int64
-	for _, v := range []sql.NullInt64{a, l} {
+	for _, v := range []sql.NullInt64{a, l, w} {
 		if v.Valid && (best == 0 || v.Int64 < best) {
 			best = v.Int64
 		}
@@ -432,11 +435,14 @@ func (t *rtx) NextDeadline() (time.Time, error) {
 // --- runs ---
 
 func (t *rtx) GetRun(tenant, runID string) (*cairn.Run, error) {
-	r, err := one[cairn.Run](t.query(`SELECT body FROM runs WHERE tenant = ? AND run_id = ?`, tenant, runID))
-	if cairn.IsNotFound(err) {
+	rs, err := runsWithSeq(t.query(`SELECT seq, body FROM runs WHERE tenant = ? AND run_id = ?`, tenant, runID))
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) == 0 {
 		return nil, cairn.NotFound("run %q not found", runID)
 	}
-	return r, err
+	return rs[0], nil
 }
 
 // --- policy ---
@@ -675,26 +681,47 @@ func (t *wtx) ResolveApproval(a *cairn.Approval) error {
 	return nil
 }
 
-func (t *wtx) InsertRun(r *cairn.Run) error {
+// runBody is the stored JSON of a run: the run without its jobs.
+func runBody(r *cairn.Run) (string, error) {
 	r2 := *r
 	r2.Jobs = nil
 	body, err := json.Marshal(&r2)
+	return string(body), err
+}
+
+// InsertRun stores a new run and sets r.Seq.
+func (t *wtx) InsertRun(r *cairn.Run) error {
+	body, err := runBody(r)
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(`INSERT INTO runs(tenant, run_id, body) VALUES (?,?,?)`, r.Tenant, r.RunID, string(body))
+	res, err := t.exec(`INSERT INTO runs(tenant, run_id, workflow_id, status, wake_at, body) VALUES (?,?,?,?,?,?)`,
+		r.Tenant, r.RunID, nullStr(r.WorkflowID), r.Status, optNanos(r.WakeAt), body)
+	if err != nil {
+		if isUnique(err) {
+			return cairn.Conflict(cairn.CodeRunConflict, "run %q already exists", r.RunID)
+		}
+		return err
+	}
+	r.Seq, err = res.LastInsertId()
 	return err
 }
 
+// UpdateRun replaces the run's body and its indexed copies (seq stays).
 func (t *wtx) UpdateRun(r *cairn.Run) error {
-	r2 := *r
-	r2.Jobs = nil
-	body, err := json.Marshal(&r2)
+	body, err := runBody(r)
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(`UPDATE runs SET body = ? WHERE tenant = ? AND run_id = ?`, string(body), r.Tenant, r.RunID)
-	return err
+	res, err := t.exec(`UPDATE runs SET workflow_id = ?, status = ?, wake_at = ?, body = ? WHERE tenant = ? AND run_id = ?`,
+		nullStr(r.WorkflowID), r.Status, optNanos(r.WakeAt), body, r.Tenant, r.RunID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return cairn.NotFound("run %q not found", r.RunID)
+	}
+	return nil
 }
 
 func (t *wtx) InsertSnapshot(s *cairn.Snapshot) error {

@@ -2,9 +2,10 @@
 // embedded SQLite store always, PostgreSQL when CAIRN_TEST_POSTGRES names a
 // database. It checks each store operation's results and error codes, the
 // isolation of failing Updates, the ledger (gap-free indexes, hash chain,
-// timelines, Merkle nodes and proofs), checkpoints, and races: two writers
-// on one job, one lease or one approval, and concurrent appends from many
-// connections.
+// timelines, Merkle nodes and proofs), checkpoints, workflows and workflow
+// runs (listings, due runs, and that a failed Update's run writes reach no
+// cache), and races: two writers on one job, one lease, one approval or one
+// run, and concurrent appends from many connections.
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) cairn.Store { return openFresh(t) })
@@ -36,6 +37,11 @@ func Run(t *testing.T, open func(t *testing.T) cairn.Store) {
 		{"Payloads", testPayloads},
 		{"Approvals", testApprovals},
 		{"Runs", testRuns},
+		{"Workflows", testWorkflows},
+		{"WorkflowRunFields", testWorkflowRunFields},
+		{"ListRuns", testListRuns},
+		{"DueRunsAndDeadline", testDueRuns},
+		{"FailedRunUpdateLeavesNoTrace", testRunUpdateFails},
 		{"PolicySnapshotsAndAudit", testPolicy},
 		{"LedgerAppend", testLedgerAppend},
 		{"LedgerReadsInsideUpdate", testLedgerInsideUpdate},
@@ -72,6 +78,8 @@ func RunShared(t *testing.T, open func(t *testing.T) func() cairn.Store) {
 		{"TwoWritersOneApproval", testRaceApproval},
 		{"RunCompletion", testRaceRunCompletion},
 		{"FirstRunJobs", testRaceRunStart},
+		{"RunStepAppends", testRaceRunSteps},
+		{"RunRollbackNotCached", testRaceRunRollback},
 		{"GapFreeLedgerManyConnections", testRaceLedger},
 		{"QueuedNotification", testNotifier},
 	}

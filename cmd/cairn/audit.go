@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/client"
+	"github.com/cairnhq/cairn/workflow"
 	"github.com/spf13/cobra"
 )
 
@@ -48,7 +50,108 @@ itself.`,
 // runAudit is what `cairn audit run --json` prints.
 type runAudit struct {
 	Run      *cairn.Run     `json:"run"`
+	DAG      []*dagStep     `json:"dag,omitempty"` // workflow runs only
 	Timeline []*cairn.Event `json:"timeline"`
+}
+
+// dagStep is one step of a workflow run as the audit shows it: where it sits
+// in the DAG, and the evidence of its last job.
+type dagStep struct {
+	StepID     string   `json:"step_id"`
+	DependsOn  []string `json:"depends_on"`
+	Depth      int      `json:"depth"`
+	Status     string   `json:"status"`
+	Attempts   int      `json:"attempts"`
+	JobID      string   `json:"job_id,omitempty"`
+	Decision   string   `json:"decision,omitempty"`
+	RuleID     string   `json:"policy_rule_id,omitempty"`
+	Approvers  []string `json:"approvers"` // gate votes and the job's policy approval
+	Output     string   `json:"output_safety,omitempty"`
+	GateStatus string   `json:"gate,omitempty"`
+	GateHash   string   `json:"gate_job_hash,omitempty"`
+	Error      string   `json:"error,omitempty"`
+	FromRun    string   `json:"from_run,omitempty"`
+}
+
+// runDAG joins a workflow run's steps with its definition and each step's
+// last job's evidence.
+func runDAG(ctx context.Context, c *client.Client, r *cairn.Run) ([]*dagStep, error) {
+	w, err := c.GetWorkflow(ctx, r.WorkflowID)
+	if err != nil {
+		return nil, err
+	}
+	def, err := workflow.Parse([]byte(w.Definition))
+	if err != nil {
+		return nil, err
+	}
+	depth := map[string]int{}
+	var out []*dagStep
+	for _, id := range def.Order {
+		step := def.Step(id)
+		d := &dagStep{StepID: id, DependsOn: step.DependsOn, Approvers: []string{}}
+		for _, dep := range step.DependsOn {
+			if depth[dep]+1 > d.Depth {
+				d.Depth = depth[dep] + 1
+			}
+		}
+		depth[id] = d.Depth
+		if st := r.Step(id); st != nil {
+			d.Status, d.Attempts, d.JobID, d.Error, d.FromRun = st.Status, st.Attempts, st.JobID, st.Error, st.FromRun
+			if st.Gate != nil {
+				d.GateStatus, d.GateHash = st.Gate.Status, st.Gate.JobHash
+				for _, v := range st.Gate.Votes {
+					d.Approvers = append(d.Approvers, v.By+" ("+v.Resolution+", gate)")
+				}
+			}
+		}
+		if d.JobID != "" {
+			rec, err := c.GetEvidence(ctx, d.JobID)
+			if err != nil {
+				return nil, err
+			}
+			d.Decision, d.RuleID = rec.Decision, string(rec.PolicyRuleID)
+			if rec.ResolvedBy != "" {
+				d.Approvers = append(d.Approvers, string(rec.ResolvedBy)+" ("+string(rec.Resolution)+", policy)")
+			}
+			if rec.OutputSafety != nil && rec.OutputSafety.Decision != "" {
+				d.Output = rec.OutputSafety.Decision
+				if rec.OutputSafety.RuleID != "" {
+					d.Output += " (" + string(rec.OutputSafety.RuleID) + ")"
+				}
+			}
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func printDAG(w io.Writer, dag []*dagStep) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  STEP\tNEEDS\tSTATUS\tTRIES\tJOB\tDECISION\tAPPROVERS\tOUTPUT")
+	for _, d := range dag {
+		name := strings.Repeat("  ", d.Depth) + clean(d.StepID)
+		if d.Depth > 0 {
+			name = strings.Repeat("  ", d.Depth-1) + "└ " + clean(d.StepID)
+		}
+		dec := orDash(d.Decision)
+		if d.Decision != "" {
+			dec += " (" + ruleName(d.RuleID) + ")"
+		}
+		status := d.Status
+		if d.GateStatus != "" {
+			status += " gate:" + d.GateStatus
+		}
+		if d.FromRun != "" {
+			status += " from " + clean(d.FromRun)
+		}
+		approvers := "-"
+		if len(d.Approvers) > 0 {
+			approvers = clean(strings.Join(d.Approvers, ", "))
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", name, orDash(strings.Join(d.DependsOn, ",")), status, d.Attempts,
+			orDash(d.JobID), dec, approvers, orDash(d.Output))
+	}
+	return tw.Flush()
 }
 
 var auditRunCmd = &cobra.Command{
@@ -82,10 +185,16 @@ the page size used to walk the timeline; every page is printed.`,
 			}
 			events = append(events, ev)
 		}
-		if asJSON {
-			return printJSON(cmd.OutOrStdout(), runAudit{Run: r, Timeline: events})
+		var dag []*dagStep
+		if r.IsWorkflow() {
+			if dag, err = runDAG(ctx, c, r); err != nil {
+				return err
+			}
 		}
-		return printRunTimeline(cmd.OutOrStdout(), r, events)
+		if asJSON {
+			return printJSON(cmd.OutOrStdout(), runAudit{Run: r, DAG: dag, Timeline: events})
+		}
+		return printRunTimeline(cmd.OutOrStdout(), r, dag, events)
 	}),
 }
 
@@ -307,12 +416,25 @@ func eventEvidence(ev *cairn.Event) string {
 }
 
 // printRunTimeline prints a run, its jobs and its timeline.
-func printRunTimeline(w io.Writer, r *cairn.Run, events []*cairn.Event) error {
+func printRunTimeline(w io.Writer, r *cairn.Run, dag []*dagStep, events []*cairn.Event) error {
 	c := &card{w: w}
 	c.line("Run", "%s  (%s)", clean(r.RunID), orDash(r.Status))
 	c.line("Started", "by %s at %s", orDash(r.StartedBy), fmtTime(r.CreatedAt))
 	if r.CompletedAt != nil {
 		c.line("Completed", "%s", fmtTimePtr(r.CompletedAt))
+	}
+	if r.Reason != "" {
+		c.line("Reason", "%s", clean(r.Reason))
+	}
+	if r.IsWorkflow() {
+		c.line("Workflow", "%s", clean(r.WorkflowID))
+		if r.RerunOf != "" {
+			c.line("Rerun of", "%s from step %s", clean(r.RerunOf), clean(r.RerunFrom))
+		}
+		c.line("Steps", "%d", len(dag))
+		if c.err == nil {
+			c.err = printDAG(w, dag)
+		}
 	}
 	c.line("Jobs", "%d", len(r.Jobs))
 	if len(r.Jobs) > 0 && c.err == nil {

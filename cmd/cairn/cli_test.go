@@ -157,7 +157,7 @@ func TestEvidenceCardRoundTripsJSON(t *testing.T) {
 func TestRunTimeline(t *testing.T) {
 	r, evs := fixtureRun()
 	var b bytes.Buffer
-	if err := printRunTimeline(&b, r, evs); err != nil {
+	if err := printRunTimeline(&b, r, nil, evs); err != nil {
 		t.Fatal(err)
 	}
 	diff(t, b.String(), wantTimeline)

@@ -30,8 +30,8 @@ var copyCmd = &cobra.Command{
 	Long: `copy moves the embedded store in --from (a cairn serve --data directory) into
 the empty PostgreSQL database --to, table by table and row by row: ledger
 entries keep their bodies, indexes and hashes, the Merkle tree nodes,
-checkpoints and cosignatures are copied as they are, and every job,
-approval, key and payload keeps its identity. Stop the server first.
+checkpoints and cosignatures are copied as they are, and every job, run,
+workflow, approval, key and payload keeps its identity. Stop the server first.
 
 It then verifies the copy: every ledger entry's leaf hash and hash chain,
 the Merkle root rebuilt from the leaves against the stored tree and against
@@ -72,7 +72,8 @@ var copyTables = []copyTable{
 	{name: "jobs", cols: []string{"seq", "tenant", "job_id", "run_id", "state", "action", "decision", "policy_rule_id", "submitted_by", "created_at", "lease_expires_at", "body"}, kinds: "ittttttttiit", order: "seq", serial: "seq"},
 	{name: "payloads", cols: []string{"tenant", "ptr", "sha256", "data"}, kinds: "tttb", order: "tenant, ptr"},
 	{name: "approvals", cols: []string{"seq", "tenant", "job_id", "status", "run_id", "policy_rule_id", "resolved_by", "requested_at", "expires_at", "body"}, kinds: "ittttttiit", order: "seq", serial: "seq"},
-	{name: "runs", cols: []string{"tenant", "run_id", "body"}, kinds: "ttt", order: "tenant, run_id"},
+	{name: "runs", cols: []string{"seq", "tenant", "run_id", "workflow_id", "status", "wake_at", "body"}, kinds: "ittttit", order: "seq", serial: "seq"},
+	{name: "workflows", cols: []string{"seq", "tenant", "workflow_id", "name", "version", "created_at", "body"}, kinds: "itttiit", order: "seq", serial: "seq"},
 	{name: "ledger", cols: []string{"tenant", "idx", "type", "run_id", "run_seq", "job_id", "body", "leaf_hash", "prev_hash"}, kinds: "tittitttt", order: "tenant, idx"},
 	{name: "snapshots", cols: []string{"seq", "id", "sha256", "text", "created_at", "created_by"}, src: []string{"rowid", "id", "sha256", "text", "created_at", "created_by"}, kinds: "itttit", order: "rowid", serial: "seq"},
 	{name: "policy_active", cols: []string{"one", "snapshot_id", "activated_at"}, kinds: "iti", order: "one"},
@@ -115,7 +116,7 @@ func copyStore(ctx context.Context, from, to string, out io.Writer) error {
 	}
 	defer ptx.Rollback(context.Background())
 	var used bool
-	if err := ptx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenants) OR EXISTS (SELECT 1 FROM ledger) OR EXISTS (SELECT 1 FROM jobs) OR EXISTS (SELECT 1 FROM api_keys)`).Scan(&used); err != nil {
+	if err := ptx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenants) OR EXISTS (SELECT 1 FROM ledger) OR EXISTS (SELECT 1 FROM jobs) OR EXISTS (SELECT 1 FROM api_keys) OR EXISTS (SELECT 1 FROM runs) OR EXISTS (SELECT 1 FROM workflows)`).Scan(&used); err != nil {
 		return err
 	}
 	if used {

@@ -25,6 +25,8 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/postgres"
+	"github.com/cairnhq/cairn/sqlite"
 )
 
 // These tests run cairn serve replicas on the PostgreSQL database named by
@@ -768,12 +770,14 @@ func TestCopyToPostgres(t *testing.T) {
 	mustCall(t, p.base, testAdminKey, "GET", "/api/v1/jobs/j0", nil, &before, 200)
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.cmd.Wait()
+	runsBefore, wf := seedCopyWorkflows(t, dataDir)
 
 	out, err := exec.Command(cairnBinary(t), "copy", "--from", dataDir, "--to", dsn).CombinedOutput()
 	if err != nil {
 		t.Fatalf("cairn copy: %v\n%s", err, out)
 	}
 	t.Logf("cairn copy:\n%s", out)
+	checkCopiedWorkflows(t, dsn, runsBefore, wf)
 	// Copying again into a store that is no longer empty is refused.
 	if out, err := exec.Command(cairnBinary(t), "copy", "--from", dataDir, "--to", dsn).CombinedOutput(); err == nil || !strings.Contains(string(out), "empty") {
 		t.Fatalf("a second copy into the same database: %v\n%s", err, out)
@@ -804,4 +808,132 @@ func TestCopyToPostgres(t *testing.T) {
 		t.Fatalf("cairn verify of the moved store: %v\n%s", err, out)
 	}
 	t.Logf("cairn verify after the move:\n%s", out)
+}
+
+// seedCopyWorkflows writes a registered workflow and a workflow run with
+// every engine field into the stopped embedded store, and returns the
+// tenant's runs (the ad-hoc ones the server made and that one) and the
+// workflow as the store reads them.
+func seedCopyWorkflows(t *testing.T, dataDir string) ([]*cairn.Run, *cairn.Workflow) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := sqlite.Open(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	wf := &cairn.Workflow{WorkflowID: "wf:default:copy-check#sha256:ab", Tenant: "default", Name: "copy-check", Version: 1, SHA256: "ab",
+		Steps: []string{"plan"}, Definition: "name: copy-check\n", CreatedBy: "admin", CreatedAt: now, Ledger: &cairn.LedgerRef{Index: 1, LeafHash: "aa"}}
+	wake := now.Add(time.Minute)
+	run := &cairn.Run{RunID: "wr-copy", Tenant: "default", Status: cairn.RunWaitingApproval, StartedBy: "agent-1", CreatedAt: now, UpdatedAt: now,
+		WorkflowID: wf.WorkflowID, InputPtr: "wfin:wr-copy", InputSHA256: "cd", StarterKind: "service", StarterRoles: []string{"agent"},
+		TimeoutAt: &wake, WakeAt: &wake, Steps: []*cairn.StepState{{StepID: "plan", Status: cairn.StepWaitingApproval, Jobs: []string{},
+			Gate: &cairn.GateState{Status: cairn.GatePending, ApproverRoles: []string{"approver"}, Quorum: 1, RequestedAt: now, ExpiresAt: &wake,
+				Votes: []cairn.GateVote{}}}}}
+	err = s.Update(ctx, func(tx cairn.Tx) error {
+		if err := tx.InsertWorkflow(wf); err != nil {
+			return err
+		}
+		return tx.InsertRun(run)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs []*cairn.Run
+	err = s.View(ctx, func(tx cairn.ReadTx) error {
+		var err error
+		if runs, err = tx.ListRuns("default", cairn.RunFilter{Page: cairn.Page{Limit: 1000}}); err != nil {
+			return err
+		}
+		wf, err = tx.GetWorkflow("default", wf.WorkflowID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) < 2 || runs[0].RunID != "wr-copy" {
+		t.Fatalf("runs before the copy: %d, newest %+v", len(runs), runs[0])
+	}
+	return runs, wf
+}
+
+// checkCopiedWorkflows compares the copied runs and workflow with the
+// source's, seqs included, checks that new ones are numbered after them,
+// and leaves the synthetic run finished so that the server's engine
+// ignores it.
+func checkCopiedWorkflows(t *testing.T, dsn string, runsBefore []*cairn.Run, wf *cairn.Workflow) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	same := func(what string, got, want any) {
+		t.Helper()
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		if string(g) != string(w) {
+			t.Fatalf("%s after the copy:\n got %s\nwant %s", what, g, w)
+		}
+	}
+	err = s.View(ctx, func(tx cairn.ReadTx) error {
+		runs, err := tx.ListRuns("default", cairn.RunFilter{Page: cairn.Page{Limit: 1000}})
+		if err != nil {
+			return err
+		}
+		if len(runs) != len(runsBefore) {
+			t.Fatalf("%d runs after the copy, %d before", len(runs), len(runsBefore))
+		}
+		for i, r := range runs {
+			same("run "+r.RunID, r, runsBefore[i])
+			if r.Seq != runsBefore[i].Seq {
+				t.Fatalf("run %s: seq %d after the copy, %d before", r.RunID, r.Seq, runsBefore[i].Seq)
+			}
+		}
+		due, err := tx.DueRuns(runsBefore[0].WakeAt.Add(time.Second), 10)
+		if err != nil || len(due) != 1 || due[0].RunID != "wr-copy" {
+			t.Fatalf("DueRuns after the copy = %v, %v", due, err)
+		}
+		got, err := tx.GetWorkflow("default", wf.WorkflowID)
+		if err != nil {
+			return err
+		}
+		same("workflow", got, wf)
+		if got.Seq != wf.Seq {
+			t.Fatalf("workflow seq %d after the copy, %d before", got.Seq, wf.Seq)
+		}
+		rs, err := tx.ListRuns("default", cairn.RunFilter{WorkflowID: wf.WorkflowID, Status: cairn.RunWaitingApproval, Page: cairn.Page{Limit: 10}})
+		if err != nil || len(rs) != 1 {
+			t.Fatalf("ListRuns by workflow and status after the copy = %v, %v", rs, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf2 := *wf
+	wf2.WorkflowID, wf2.Version, wf2.Seq = "wf:default:copy-check#sha256:cd", 2, 0
+	next := &cairn.Run{RunID: "wr-after-copy", Tenant: "default", Status: cairn.RunCancelled, StartedBy: "agent-1", CreatedAt: time.Now(), UpdatedAt: time.Now(), WorkflowID: wf2.WorkflowID}
+	err = s.Update(ctx, func(tx cairn.Tx) error {
+		if err := tx.InsertWorkflow(&wf2); err != nil {
+			return err
+		}
+		if err := tx.InsertRun(next); err != nil {
+			return err
+		}
+		r, err := tx.GetRun("default", "wr-copy")
+		if err != nil {
+			return err
+		}
+		r.Status, r.WakeAt = cairn.RunCancelled, nil
+		return tx.UpdateRun(r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wf2.Seq <= wf.Seq || next.Seq <= runsBefore[0].Seq {
+		t.Fatalf("seqs after the copy: workflow %d (copied %d), run %d (copied up to %d)", wf2.Seq, wf.Seq, next.Seq, runsBefore[0].Seq)
+	}
 }

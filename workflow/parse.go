@@ -1,0 +1,1002 @@
+package workflow
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cairnhq/cairn"
+)
+
+// Parse limits beyond the exported ones.
+const (
+	maxDepth         = 64                  // YAML nesting
+	maxDuration      = 30 * 24 * time.Hour // timeouts and expires_in
+	maxBackoff       = 24 * time.Hour      // backoff and max_backoff
+	maxQuorum        = 20
+	maxAttempts      = 100
+	maxTextBytes     = 4096 // descriptions
+	maxResourceBytes = 1024
+	maxActionBytes   = 256
+	maxLabels        = 64
+	maxLabelValue    = 256
+	maxRiskTags      = 32
+)
+
+var (
+	nameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+	idRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+)
+
+// Known keys, in the order the messages list them.
+var (
+	topKeys        = []string{"name", "description", "timeout", "steps"}
+	stepKeys       = []string{"id", "description", "action", "resource", "labels", "risk_tags", "input", "depends_on", "condition", "gate", "retry", "timeout", "on_failure"}
+	gateKeys       = []string{"approver_roles", "quorum", "expires_in"}
+	retryKeys      = []string{"max_attempts", "backoff", "max_backoff"}
+	onFailureKeys  = []string{"compensate"}
+	compensateKeys = []string{"action", "resource", "input"}
+)
+
+// errAt builds the one error type Parse returns; a known line is also
+// named at the start of the message.
+func errAt(line int, field, format string, args ...any) *cairn.Error {
+	msg := fmt.Sprintf(format, args...)
+	if line > 0 {
+		msg = "line " + strconv.Itoa(line) + ": " + msg
+	}
+	return &cairn.Error{Status: 422, Code: cairn.CodeWorkflowInvalid, Field: field, Line: line, Message: msg}
+}
+
+func nodeErr(n *yaml.Node, field, format string, args ...any) *cairn.Error {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	return errAt(line, field, format, args...)
+}
+
+// rawStep is a step between the two passes of parse: the first reads every
+// step's fields, the second resolves dependencies and compiles CEL.
+type rawStep struct {
+	s         *Step
+	field     string
+	deps      []*yaml.Node // depends_on items
+	depsNode  *yaml.Node
+	cond      *yaml.Node
+	input     *yaml.Node
+	compInput *yaml.Node
+}
+
+func parse(text []byte) (def *Definition, err error) {
+	if len(text) > MaxBytes {
+		return nil, errAt(0, "", "definition is %d bytes; the limit is %d bytes", len(text), MaxBytes)
+	}
+	if err := checkText(text); err != nil {
+		return nil, err
+	}
+	root, err := decodeYAML(text)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTree(root, "", 0); err != nil {
+		return nil, err
+	}
+	if isNull(root) {
+		return nil, errAt(root.Line, "", "definition is empty")
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, nodeErr(root, "", "definition must be a mapping with keys %s; found %s", strings.Join(topKeys, ", "), kindName(root))
+	}
+	top, err := mapOf(root, "", "definition", topKeys)
+	if err != nil {
+		return nil, err
+	}
+	d := &Definition{}
+	p, ok := top.by["name"]
+	if !ok {
+		return nil, nodeErr(root, "name", "name is required")
+	}
+	if d.Name, err = scalar(p.val, "name", "name"); err != nil {
+		return nil, err
+	}
+	if !nameRe.MatchString(d.Name) {
+		return nil, nodeErr(p.val, "name", "name %q is invalid; use 1 to 64 of a-z 0-9 . _ - starting with a letter or digit", truncate(d.Name, 80))
+	}
+	if p, ok := top.by["description"]; ok {
+		if d.Description, err = freeText(p.val, "description", maxTextBytes, true); err != nil {
+			return nil, err
+		}
+	}
+	if p, ok := top.by["timeout"]; ok {
+		if d.Timeout, err = duration(p.val, "timeout", maxDuration); err != nil {
+			return nil, err
+		}
+	}
+	p, ok = top.by["steps"]
+	if !ok || isNull(p.val) {
+		n := root
+		if ok {
+			n = p.val
+		}
+		return nil, nodeErr(n, "steps", "steps is required: a list of at least one step")
+	}
+	if p.val.Kind != yaml.SequenceNode {
+		return nil, nodeErr(p.val, "steps", "steps must be a list of steps, found %s", kindName(p.val))
+	}
+	items := p.val.Content
+	if len(items) == 0 {
+		return nil, nodeErr(p.val, "steps", "steps must not be empty")
+	}
+	if len(items) > MaxSteps {
+		return nil, nodeErr(p.val, "steps", "%d steps; the limit is %d", len(items), MaxSteps)
+	}
+
+	raws := make([]*rawStep, len(items))
+	index := make(map[string]int, len(items))
+	for i, n := range items {
+		r, err := readStep(n, "steps["+strconv.Itoa(i)+"]")
+		if err != nil {
+			return nil, err
+		}
+		if j, dup := index[r.s.ID]; dup {
+			return nil, errAt(r.s.Line, r.field+".id", "duplicate step id %q (first used by steps[%d], line %d)", r.s.ID, j, raws[j].s.Line)
+		}
+		index[r.s.ID] = i
+		raws[i] = r
+	}
+	if err := resolveDeps(raws, index); err != nil {
+		return nil, err
+	}
+	order, err := topoOrder(raws, index)
+	if err != nil {
+		return nil, err
+	}
+	d.Steps = make([]*Step, len(raws))
+	d.byID = make(map[string]*Step, len(raws))
+	for i, r := range raws {
+		d.Steps[i] = r.s
+		d.byID[r.s.ID] = r.s
+	}
+	d.Order = make([]string, len(order))
+	for k, i := range order {
+		d.Order[k] = raws[i].s.ID
+	}
+	setAncestors(raws, index, order)
+	var b budget
+	for _, r := range raws {
+		if err := compileStep(r, index, &b); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// readStep is the first pass over one step: every field but the
+// references to other steps.
+func readStep(n *yaml.Node, field string) (*rawStep, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, nodeErr(n, field, "a step must be a mapping with at least id and action; found %s", kindName(n))
+	}
+	m, err := mapOf(n, field, "step", stepKeys)
+	if err != nil {
+		return nil, err
+	}
+	s := &Step{Line: n.Line, Retry: Retry{MaxAttempts: 1}, OnFailure: OnFailure{Mode: FailRun}}
+	r := &rawStep{s: s, field: field}
+
+	p, ok := m.by["id"]
+	if !ok {
+		return nil, nodeErr(n, field+".id", "step id is required")
+	}
+	if s.ID, err = scalar(p.val, field+".id", "id"); err != nil {
+		return nil, err
+	}
+	if !idRe.MatchString(s.ID) {
+		return nil, nodeErr(p.val, field+".id", "step id %q is invalid; use 1 to 64 of A-Z a-z 0-9 _ - starting with a letter or digit", truncate(s.ID, 80))
+	}
+	p, ok = m.by["action"]
+	if !ok {
+		return nil, nodeErr(n, field+".action", "step %q has no action; action is required", s.ID)
+	}
+	if s.Action, err = action(p.val, field+".action"); err != nil {
+		return nil, err
+	}
+	for _, p := range m.list {
+		f := field + "." + p.key.Value
+		v := p.val
+		switch p.key.Value {
+		case "description":
+			s.Description, err = freeText(v, f, maxTextBytes, true)
+		case "resource":
+			s.Resource, err = freeText(v, f, maxResourceBytes, false)
+		case "labels":
+			s.Labels, err = labels(v, f)
+		case "risk_tags":
+			s.RiskTags, err = riskTags(v, f)
+		case "input":
+			r.input = v
+		case "depends_on":
+			r.depsNode = v
+			r.deps, err = list(v, f, "depends_on")
+		case "condition":
+			r.cond = v
+		case "gate":
+			s.Gate, err = gate(v, f)
+		case "retry":
+			s.Retry, err = retry(v, f)
+		case "timeout":
+			s.Timeout, err = duration(v, f, maxDuration)
+		case "on_failure":
+			s.OnFailure, r.compInput, err = onFailure(v, f)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// resolveDeps checks every depends_on item names another, existing step.
+func resolveDeps(raws []*rawStep, index map[string]int) error {
+	for _, r := range raws {
+		seen := map[string]int{}
+		for j, item := range r.deps {
+			f := r.field + ".depends_on"
+			if r.depsNode.Kind == yaml.SequenceNode {
+				f += "[" + strconv.Itoa(j) + "]"
+			}
+			id, err := scalar(item, f, "a depends_on item")
+			if err != nil {
+				return err
+			}
+			if id == r.s.ID {
+				return nodeErr(item, f, "step %q depends on itself: depends_on forms a cycle: %s -> %s", id, id, id)
+			}
+			if _, ok := index[id]; !ok {
+				msg := fmt.Sprintf("depends_on names %q, which is not a step of this workflow", truncate(id, 80))
+				if s := nearest(id, stepIDs(raws)); s != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", s)
+				}
+				return nodeErr(item, f, "%s", msg)
+			}
+			if k, dup := seen[id]; dup {
+				return nodeErr(item, f, "depends_on names %q twice (first as item %d)", id, k)
+			}
+			seen[id] = j
+			r.s.DependsOn = append(r.s.DependsOn, id)
+		}
+	}
+	return nil
+}
+
+func stepIDs(raws []*rawStep) []string {
+	ids := make([]string, len(raws))
+	for i, r := range raws {
+		ids[i] = r.s.ID
+	}
+	return ids
+}
+
+func gate(n *yaml.Node, field string) (*Gate, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, nodeErr(n, field, "gate must be a mapping (write gate: {} for one approver with role approver); found %s", kindName(n))
+	}
+	m, err := mapOf(n, field, "gate", gateKeys)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gate{ApproverRoles: []string{cairn.RoleApprover}, Quorum: 1}
+	for _, p := range m.list {
+		f := field + "." + p.key.Value
+		switch p.key.Value {
+		case "approver_roles":
+			items, err := list(p.val, f, "approver_roles")
+			if err != nil {
+				return nil, err
+			}
+			if len(items) == 0 {
+				return nil, nodeErr(p.val, f, "approver_roles must name at least one role")
+			}
+			g.ApproverRoles = make([]string, 0, len(items))
+			for j, item := range items {
+				fj := f
+				if p.val.Kind == yaml.SequenceNode {
+					fj += "[" + strconv.Itoa(j) + "]"
+				}
+				role, err := scalar(item, fj, "a role")
+				if err != nil {
+					return nil, err
+				}
+				if !slices.Contains(cairn.AllRoles, role) {
+					msg := fmt.Sprintf("unknown role %q; roles are %s", truncate(role, 80), strings.Join(cairn.AllRoles, ", "))
+					if s := nearest(role, cairn.AllRoles); s != "" {
+						msg = fmt.Sprintf("unknown role %q (did you mean %q?); roles are %s", truncate(role, 80), s, strings.Join(cairn.AllRoles, ", "))
+					}
+					return nil, nodeErr(item, fj, "%s", msg)
+				}
+				if slices.Contains(g.ApproverRoles, role) {
+					return nil, nodeErr(item, fj, "role %q is listed twice", role)
+				}
+				g.ApproverRoles = append(g.ApproverRoles, role)
+			}
+		case "quorum":
+			if g.Quorum, err = integer(p.val, f, 1, maxQuorum); err != nil {
+				return nil, err
+			}
+		case "expires_in":
+			if g.ExpiresIn, err = duration(p.val, f, maxDuration); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return g, nil
+}
+
+func retry(n *yaml.Node, field string) (Retry, error) {
+	r := Retry{MaxAttempts: 1}
+	if n.Kind != yaml.MappingNode {
+		return r, nodeErr(n, field, "retry must be a mapping with keys %s; found %s", strings.Join(retryKeys, ", "), kindName(n))
+	}
+	m, err := mapOf(n, field, "retry", retryKeys)
+	if err != nil {
+		return r, err
+	}
+	for _, p := range m.list {
+		f := field + "." + p.key.Value
+		switch p.key.Value {
+		case "max_attempts":
+			r.MaxAttempts, err = integer(p.val, f, 1, maxAttempts)
+		case "backoff":
+			r.Backoff, err = duration(p.val, f, maxBackoff)
+		case "max_backoff":
+			r.MaxBackoff, err = duration(p.val, f, maxBackoff)
+		}
+		if err != nil {
+			return r, err
+		}
+	}
+	if r.MaxBackoff > 0 && r.MaxBackoff < r.Backoff {
+		p := m.by["max_backoff"]
+		return r, nodeErr(p.val, field+".max_backoff", "max_backoff (%s) is less than backoff (%s)", r.MaxBackoff, r.Backoff)
+	}
+	return r, nil
+}
+
+// onFailure reads fail, continue or {compensate: {action, resource, input}}.
+func onFailure(n *yaml.Node, field string) (OnFailure, *yaml.Node, error) {
+	o := OnFailure{Mode: FailRun}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if isNull(n) {
+			return o, nil, nodeErr(n, field, "on_failure must be fail, continue or a compensate block; found null")
+		}
+		switch n.Value {
+		case FailRun, Continue:
+			o.Mode = n.Value
+			return o, nil, nil
+		case Compensate:
+			return o, nil, nodeErr(n, field, "on_failure: compensate needs the compensating action; write on_failure: {compensate: {action: ...}}")
+		}
+		return o, nil, nodeErr(n, field, "on_failure must be fail, continue or a compensate block; found %q", truncate(n.Value, 80))
+	case yaml.MappingNode:
+	default:
+		return o, nil, nodeErr(n, field, "on_failure must be fail, continue or a compensate block; found %s", kindName(n))
+	}
+	m, err := mapOf(n, field, "on_failure", onFailureKeys)
+	if err != nil {
+		return o, nil, err
+	}
+	p, ok := m.by["compensate"]
+	if !ok {
+		return o, nil, nodeErr(n, field+".compensate", "on_failure as a mapping must have a compensate block")
+	}
+	f := field + ".compensate"
+	if p.val.Kind != yaml.MappingNode {
+		return o, nil, nodeErr(p.val, f, "compensate must be a mapping with keys %s; found %s", strings.Join(compensateKeys, ", "), kindName(p.val))
+	}
+	c, err := mapOf(p.val, f, "compensate", compensateKeys)
+	if err != nil {
+		return o, nil, err
+	}
+	o.Mode = Compensate
+	a, ok := c.by["action"]
+	if !ok {
+		return o, nil, nodeErr(p.val, f+".action", "compensate needs an action")
+	}
+	if o.Action, err = action(a.val, f+".action"); err != nil {
+		return o, nil, err
+	}
+	if r, ok := c.by["resource"]; ok {
+		if o.Resource, err = freeText(r.val, f+".resource", maxResourceBytes, false); err != nil {
+			return o, nil, err
+		}
+	}
+	var in *yaml.Node
+	if i, ok := c.by["input"]; ok {
+		in = i.val
+	}
+	return o, in, nil
+}
+
+// ---------------------------------------------------------------------------
+// Scalars
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+
+// scalar reads a non-null, non-empty scalar as written.
+func scalar(n *yaml.Node, field, what string) (string, error) {
+	if n.Kind != yaml.ScalarNode || isNull(n) {
+		return "", nodeErr(n, field, "%s must be a string, found %s", what, kindName(n))
+	}
+	if n.Value == "" {
+		return "", nodeErr(n, field, "%s must not be empty", what)
+	}
+	return n.Value, nil
+}
+
+// freeText reads a bounded text without control characters (newlines and
+// tabs only where multiline).
+func freeText(n *yaml.Node, field string, limit int, multiline bool) (string, error) {
+	what := field[strings.LastIndexByte(field, '.')+1:]
+	if n.Kind != yaml.ScalarNode || isNull(n) {
+		return "", nodeErr(n, field, "%s must be a string, found %s", what, kindName(n))
+	}
+	s := n.Value
+	if len(s) > limit {
+		return "", nodeErr(n, field, "%s is %d bytes; the limit is %d", what, len(s), limit)
+	}
+	for _, r := range s {
+		if (r == '\n' || r == '\t') && multiline {
+			continue
+		}
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') {
+			return "", nodeErr(n, field, "%s contains the control character U+%04X", what, r)
+		}
+	}
+	return s, nil
+}
+
+// action checks an action name as the job API does: letters, digits and
+// . _ : - /, no "..", not starting with '/'.
+func action(n *yaml.Node, field string) (string, error) {
+	s, err := scalar(n, field, "action")
+	if err != nil {
+		return "", err
+	}
+	if len(s) > maxActionBytes {
+		return "", nodeErr(n, field, "action is %d bytes; the limit is %d", len(s), maxActionBytes)
+	}
+	if strings.Contains(s, "..") || s[0] == '/' {
+		return "", nodeErr(n, field, "action %q must not contain '..' or start with '/'", truncate(s, 80))
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-' || c == '/' {
+			continue
+		}
+		return "", nodeErr(n, field, "action %q contains %q; allowed are letters, digits and . _ : - /", truncate(s, 80), rune(c))
+	}
+	return s, nil
+}
+
+// labelKey checks a label key or risk tag: 1 to 63 of letters, digits and . _ - /.
+func labelKey(n *yaml.Node, field, what, k string) error {
+	if k == "" || len(k) > 63 {
+		return nodeErr(n, field, "%s %q must be 1 to 63 bytes", what, truncate(k, 80))
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' || c == '/' {
+			continue
+		}
+		return nodeErr(n, field, "%s %q contains %q; allowed are letters, digits and . _ - /", what, truncate(k, 80), rune(c))
+	}
+	return nil
+}
+
+func labels(n *yaml.Node, field string) (map[string]string, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, nodeErr(n, field, "labels must be a mapping of strings, found %s", kindName(n))
+	}
+	m, err := mapOf(n, field, "labels", nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(m.list) > maxLabels {
+		return nil, nodeErr(n, field, "%d labels; the limit is %d", len(m.list), maxLabels)
+	}
+	if len(m.list) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(m.list))
+	for _, p := range m.list {
+		f := dataField(field, p.key.Value)
+		if err := labelKey(p.key, f, "label key", p.key.Value); err != nil {
+			return nil, err
+		}
+		if p.val.Kind != yaml.ScalarNode || isNull(p.val) {
+			return nil, nodeErr(p.val, f, "label %q must be a string, found %s", p.key.Value, kindName(p.val))
+		}
+		v, err := freeText(p.val, f, maxLabelValue, false)
+		if err != nil {
+			return nil, err
+		}
+		out[p.key.Value] = v
+	}
+	return out, nil
+}
+
+func riskTags(n *yaml.Node, field string) ([]string, error) {
+	items, err := list(n, field, "risk_tags")
+	if err != nil {
+		return nil, err
+	}
+	if len(items) > maxRiskTags {
+		return nil, nodeErr(n, field, "%d risk tags; the limit is %d", len(items), maxRiskTags)
+	}
+	var out []string
+	for j, item := range items {
+		f := field
+		if n.Kind == yaml.SequenceNode {
+			f += "[" + strconv.Itoa(j) + "]"
+		}
+		t, err := scalar(item, f, "a risk tag")
+		if err != nil {
+			return nil, err
+		}
+		if err := labelKey(item, f, "risk tag", t); err != nil {
+			return nil, err
+		}
+		if slices.Contains(out, t) {
+			return nil, nodeErr(item, f, "risk tag %q is listed twice", t)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// list reads a list; a single scalar is a list of one.
+func list(n *yaml.Node, field, what string) ([]*yaml.Node, error) {
+	switch {
+	case n.Kind == yaml.SequenceNode:
+		return n.Content, nil
+	case n.Kind == yaml.ScalarNode && !isNull(n):
+		return []*yaml.Node{n}, nil
+	}
+	return nil, nodeErr(n, field, "%s must be a list of strings, found %s", what, kindName(n))
+}
+
+// integer reads an integer in [lo, hi].
+func integer(n *yaml.Node, field string, lo, hi int) (int, error) {
+	what := field[strings.LastIndexByte(field, '.')+1:]
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+		return 0, nodeErr(n, field, "%s must be an integer from %d to %d, found %s", what, lo, hi, kindName(n))
+	}
+	var v int64
+	if err := n.Decode(&v); err != nil || v < int64(lo) || v > int64(hi) {
+		return 0, nodeErr(n, field, "%s must be an integer from %d to %d, found %s", what, lo, hi, truncate(n.Value, 40))
+	}
+	return int(v), nil
+}
+
+// duration reads a Go duration string in (0, limit].
+func duration(n *yaml.Node, field string, limit time.Duration) (time.Duration, error) {
+	what := field[strings.LastIndexByte(field, '.')+1:]
+	if n.Kind != yaml.ScalarNode || isNull(n) {
+		return 0, nodeErr(n, field, "%s must be a duration such as 30s, 5m or 24h; found %s", what, kindName(n))
+	}
+	d, err := time.ParseDuration(n.Value)
+	if err != nil {
+		hint := ""
+		if n.Tag == "!!int" || n.Tag == "!!float" {
+			hint = " (a bare number has no unit; write e.g. " + n.Value + "s)"
+		} else if strings.HasSuffix(n.Value, "d") {
+			hint = " (days are not a unit; write e.g. 72h)"
+		}
+		return 0, nodeErr(n, field, "%s %q is not a duration such as 30s, 5m or 24h%s", what, truncate(n.Value, 40), hint)
+	}
+	if d <= 0 {
+		return 0, nodeErr(n, field, "%s must be positive, found %s", what, truncate(n.Value, 40))
+	}
+	if d > limit {
+		return 0, nodeErr(n, field, "%s %s is longer than the limit of %s", what, truncate(n.Value, 40), fmtLimit(limit))
+	}
+	return d, nil
+}
+
+func fmtLimit(d time.Duration) string {
+	if d%(24*time.Hour) == 0 && d > 24*time.Hour {
+		return strconv.Itoa(int(d/(24*time.Hour))) + " days"
+	}
+	return d.String()
+}
+
+// ---------------------------------------------------------------------------
+// Mappings
+
+type pair struct{ key, val *yaml.Node }
+
+type mapNode struct {
+	list []pair
+	by   map[string]pair
+}
+
+// mapOf checks n is a mapping with scalar keys, no duplicates and, when
+// known is not nil, only known keys; an unknown key is named with the
+// nearest known one.
+func mapOf(n *yaml.Node, field, what string, known []string) (*mapNode, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, nodeErr(n, field, "%s must be a mapping, found %s", what, kindName(n))
+	}
+	m := &mapNode{by: make(map[string]pair, len(n.Content)/2)}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode || isNull(k) {
+			return nil, nodeErr(k, field, "%s has a key that is not a string (%s)", what, kindName(k))
+		}
+		kf := dataField(field, k.Value)
+		if known != nil {
+			kf = joinField(field, k.Value)
+		}
+		if prev, dup := m.by[k.Value]; dup {
+			return nil, nodeErr(k, kf, "duplicate key %q in %s (first at line %d)", truncate(k.Value, 80), what, prev.key.Line)
+		}
+		if known != nil && !slices.Contains(known, k.Value) {
+			msg := fmt.Sprintf("unknown key %q in %s; did you mean %q? Known keys: %s",
+				truncate(k.Value, 80), what, closest(k.Value, known), strings.Join(known, ", "))
+			return nil, nodeErr(k, kf, "%s", msg)
+		}
+		p := pair{k, v}
+		m.by[k.Value] = p
+		m.list = append(m.list, p)
+	}
+	return m, nil
+}
+
+func joinField(field, key string) string {
+	if field == "" {
+		return key
+	}
+	return field + "." + key
+}
+
+// dataField appends a data key (a label or an input key) to a field path,
+// quoting it when it is not a plain identifier.
+func dataField(field, key string) string {
+	plain := key != ""
+	for i := 0; i < len(key) && plain; i++ {
+		c := key[i]
+		plain = c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && (c >= '0' && c <= '9' || c == '-')
+	}
+	if plain {
+		return joinField(field, key)
+	}
+	return field + "[" + strconv.Quote(truncate(key, 80)) + "]"
+}
+
+// nearest returns the candidate closest to k if it is close enough to be a
+// likely typo, or "".
+func nearest(k string, candidates []string) string {
+	best, d := closestDist(k, candidates)
+	if best == "" || d > max(2, utf8.RuneCountInString(k)/3) || d >= utf8.RuneCountInString(best) {
+		return ""
+	}
+	return best
+}
+
+// closest returns the candidate closest to k.
+func closest(k string, candidates []string) string {
+	best, _ := closestDist(k, candidates)
+	return best
+}
+
+// closestDist compares case-insensitively, with '-' and ' ' read as '_';
+// a candidate containing k (or contained in it) counts as distance 1.
+func closestDist(k string, candidates []string) (string, int) {
+	norm := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if r == '-' || r == ' ' {
+				return '_'
+			}
+			return unicode.ToLower(r)
+		}, s)
+	}
+	nk := norm(truncate(k, 100))
+	best, bestD := "", -1
+	for _, c := range candidates {
+		nc := norm(c)
+		d := editDistance(nk, nc)
+		if d > 1 && len(nk) >= 3 && (strings.Contains(nc, nk) || strings.Contains(nk, nc)) {
+			d = 1
+		}
+		if bestD < 0 || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best, bestD
+}
+
+// editDistance is the optimal string alignment distance (Levenshtein with
+// adjacent transpositions).
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if isNull(n) {
+			return "null"
+		}
+		switch n.Tag {
+		case "!!int", "!!float":
+			return "the number " + truncate(n.Value, 40)
+		case "!!bool":
+			return "the boolean " + n.Value
+		}
+		return fmt.Sprintf("the string %q", truncate(n.Value, 40))
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "a document"
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// ---------------------------------------------------------------------------
+// Text and YAML
+
+// checkText rejects invalid UTF-8 and control characters other than tab,
+// newline and carriage return, naming the line.
+func checkText(text []byte) error {
+	line := 1
+	for i := 0; i < len(text); {
+		c := text[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '\n':
+				line++
+			case c == '\t' || c == '\r':
+			case c < 0x20 || c == 0x7f:
+				return errAt(line, "", "control character 0x%02x is not allowed", c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(text[i:])
+		if r == utf8.RuneError && size == 1 {
+			return errAt(line, "", "invalid UTF-8 (byte 0x%02x at offset %d)", c, i)
+		}
+		i += size
+	}
+	return nil
+}
+
+// decodeYAML decodes exactly one YAML document into a node tree.
+func decodeYAML(text []byte) (root *yaml.Node, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			root, err = nil, errAt(0, "", "not valid YAML")
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(text))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errAt(0, "", "definition is empty")
+		}
+		return nil, yamlError(text, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		n := &extra
+		if len(n.Content) > 0 {
+			n = n.Content[0]
+		}
+		return nil, nodeErr(n, "", "more than one YAML document; a definition is exactly one")
+	} else if !errors.Is(err, io.EOF) {
+		return nil, yamlError(text, err)
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil, errAt(0, "", "definition is empty")
+	}
+	return doc.Content[0], nil
+}
+
+var yamlLineRe = regexp.MustCompile(`^line (\d+): `)
+
+// yamlError turns a yaml.v3 error into a 422 with the line it is about.
+// yaml.v3 reports scanner errors at a 1-based line but parser errors at the
+// 0-based line where the enclosing collection starts, and some errors with
+// no line at all, so the reported line is only a lower bound: the line is
+// the first one whose inclusion makes a prefix of the text fail with the
+// same message.
+func yamlError(text []byte, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	reported := 0
+	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+		reported, _ = strconv.Atoi(m[1])
+		msg = msg[len(m[0]):]
+	}
+	line := refineLine(text, msg, max(reported, 1))
+	if line == 0 {
+		line = max(reported, 1)
+	}
+	hint := ""
+	if strings.Contains(msg, "tab") || (strings.Contains(msg, "cannot start any token") && lineHasTab(text, line)) {
+		hint = "; indent with spaces, not tabs"
+	}
+	return errAt(line, "", "not valid YAML: %s%s", msg, hint)
+}
+
+func lineHasTab(text []byte, line int) bool {
+	lines := bytes.Split(text, []byte("\n"))
+	return line >= 1 && line <= len(lines) && bytes.IndexByte(lines[line-1], '\t') >= 0
+}
+
+// refineLine finds the shortest prefix of whole lines (from line lo on)
+// that fails to decode with msg; 0 if none does.
+func refineLine(text []byte, msg string, lo int) int {
+	var ends []int // ends[i] is the offset just past line i+1
+	for i, c := range text {
+		if c == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(ends) == 0 || ends[len(ends)-1] != len(text) {
+		ends = append(ends, len(text))
+	}
+	fails := func(line int) bool {
+		return prefixError(text[:ends[line-1]]) == msg
+	}
+	n := len(ends)
+	if lo > n {
+		return 0
+	}
+	if fails(lo) {
+		return lo
+	}
+	// The culprit is usually near lo: gallop to a failing prefix, then
+	// bisect, parsing O(log distance) prefixes.
+	hi := lo
+	for step := 1; ; step *= 2 {
+		lo, hi = hi+1, min(hi+step, n)
+		if fails(hi) {
+			break
+		}
+		if hi == n {
+			return 0
+		}
+	}
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// prefixError is the message (without "yaml: line N: ") of the first error
+// decoding text, or "".
+func prefixError(text []byte) (msg string) {
+	defer func() {
+		if recover() != nil {
+			msg = ""
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(text))
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			return ""
+		}
+		m := strings.TrimPrefix(err.Error(), "yaml: ")
+		if loc := yamlLineRe.FindString(m); loc != "" {
+			m = m[len(loc):]
+		}
+		return m
+	}
+}
+
+var allowedTags = map[string]bool{
+	"!!str": true, "!!int": true, "!!float": true, "!!bool": true, "!!null": true,
+	"!!map": true, "!!seq": true, "!!timestamp": true,
+}
+
+// checkTree rejects aliases, anchors, custom tags, merge keys and nesting
+// deeper than maxDepth before any value is read. Aliases are refused
+// outright: they are how "billion laughs" bombs are built and nothing in a
+// definition needs them.
+func checkTree(n *yaml.Node, field string, depth int) error {
+	if depth > maxDepth {
+		return nodeErr(n, field, "YAML is nested more than %d levels deep", maxDepth)
+	}
+	switch {
+	case n.Kind == yaml.AliasNode:
+		return nodeErr(n, field, "YAML aliases (*%s) are not allowed; write the value out", truncate(n.Value, 40))
+	case n.Anchor != "":
+		return nodeErr(n, field, "YAML anchors (&%s) are not allowed", truncate(n.Anchor, 40))
+	case n.Tag == "!!merge":
+		return nodeErr(n, field, "YAML merge keys (<<) are not allowed")
+	case n.Tag != "" && !allowedTags[n.Tag]:
+		return nodeErr(n, field, "YAML tag %s is not allowed", truncate(n.Tag, 40))
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if err := checkTree(k, field, depth+1); err != nil {
+				return err
+			}
+			f := field
+			if k.Kind == yaml.ScalarNode {
+				f = dataField(field, k.Value)
+			}
+			if err := checkTree(n.Content[i+1], f, depth+1); err != nil {
+				return err
+			}
+		}
+	default:
+		for i, c := range n.Content {
+			f := field
+			if n.Kind == yaml.SequenceNode {
+				f = field + "[" + strconv.Itoa(i) + "]"
+			}
+			if err := checkTree(c, f, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
