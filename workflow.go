@@ -37,6 +37,7 @@ type WorkflowFilter struct {
 type RunFilter struct {
 	WorkflowID string // only runs of this workflow
 	Status     string
+	StartedBy  string // only runs this principal started
 	Page
 }
 

@@ -27,6 +27,10 @@ func (t *rtx) ListRuns(tenant string, f cairn.RunFilter) ([]*cairn.Run, error) {
 	w.add("tenant = ?", tenant)
 	w.eq("workflow_id", f.WorkflowID)
 	w.eq("status", f.Status)
+	if f.StartedBy != "" {
+		// Not indexed: the scan walks the tenant's runs newest first.
+		w.add("(body::jsonb ->> 'started_by') = ?", f.StartedBy)
+	}
 	if f.After > 0 {
 		w.add("seq < ?", f.After)
 	}

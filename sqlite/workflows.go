@@ -31,6 +31,11 @@ func (t *rtx) ListRuns(tenant string, f cairn.RunFilter) ([]*cairn.Run, error) {
 		where = append(where, "status = ?")
 		args = append(args, f.Status)
 	}
+	if f.StartedBy != "" {
+		// Not indexed: the scan walks the tenant's runs newest first.
+		where = append(where, "json_extract(body, '$.started_by') = ?")
+		args = append(args, f.StartedBy)
+	}
 	if f.After > 0 {
 		where = append(where, "seq < ?")
 		args = append(args, f.After)

@@ -370,6 +370,9 @@ func testListRuns(t *testing.T, s cairn.Store) {
 	update(t, s, func(tx cairn.Tx) error {
 		for i := 0; i < 5; i++ {
 			runs[i] = wfRun("default", "r"+itoa(i), specs[i].wf, specs[i].status, i)
+			if i == 3 || i == 4 {
+				runs[i].StartedBy = "agent-2"
+			}
 			if err := tx.InsertRun(runs[i]); err != nil {
 				return err
 			}
@@ -411,6 +414,9 @@ func testListRuns(t *testing.T, s cairn.Store) {
 		eqList(t, "workflow b, running", list(tx, cairn.RunFilter{WorkflowID: wfB, Status: cairn.RunRunning}), []string{"r8", "r4", "r2"})
 		eqList(t, "workflow a, succeeded", list(tx, cairn.RunFilter{WorkflowID: wfA, Status: cairn.RunSucceeded}), []string{"r5"})
 		eqList(t, "no match", list(tx, cairn.RunFilter{WorkflowID: "wf:nope"}), []string{})
+		eqList(t, "started by agent-2", list(tx, cairn.RunFilter{StartedBy: "agent-2"}), []string{"r4", "r3"})
+		eqList(t, "started by agent-2, workflow b", list(tx, cairn.RunFilter{StartedBy: "agent-2", WorkflowID: wfB}), []string{"r4"})
+		eqList(t, "started by agent-1, paged", list(tx, cairn.RunFilter{StartedBy: "agent-1", Page: cairn.Page{Limit: 2, After: runs[5].Seq}}), []string{"r2", "r1"})
 		eqList(t, "page 1", list(tx, cairn.RunFilter{Page: cairn.Page{Limit: 4}}), []string{"r9", "r8", "r7", "r6"})
 		eqList(t, "page 2", list(tx, cairn.RunFilter{Page: cairn.Page{Limit: 4, After: runs[6].Seq}}), []string{"r5", "r4", "r3", "r2"})
 		eqList(t, "page 3", list(tx, cairn.RunFilter{Page: cairn.Page{Limit: 4, After: runs[2].Seq}}), []string{"r1", "r0"})
