@@ -19,6 +19,11 @@ import (
 // each long-polls for jobs and completes them at once. done is called
 // with each completed job id.
 func benchWorkers(ctx context.Context, b *testing.B, e *env, n, max int, done func(jobID string)) *sync.WaitGroup {
+	return benchWorkersTimed(ctx, b, e, n, max, done, nil)
+}
+
+// benchWorkersTimed is benchWorkers that also reports each complete call's latency.
+func benchWorkersTimed(ctx context.Context, b *testing.B, e *env, n, max int, done func(jobID string), completed func(time.Duration)) *sync.WaitGroup {
 	c := client.New(e.URL, e.Keys["worker-1"])
 	var wg sync.WaitGroup
 	for w := 0; w < n; w++ {
@@ -34,11 +39,15 @@ func benchWorkers(ctx context.Context, b *testing.B, e *env, n, max int, done fu
 					return
 				}
 				for _, j := range lr.Jobs {
+					t0 := time.Now()
 					if _, err := c.CompleteJob(ctx, j.JobID, cairn.CompleteRequest{LeaseID: j.LeaseID, Status: "succeeded", Result: json.RawMessage(`{"ok":true}`)}); err != nil {
 						if ctx.Err() == nil {
 							b.Error(err)
 						}
 						return
+					}
+					if completed != nil {
+						completed(time.Since(t0))
 					}
 					done(j.JobID)
 				}
@@ -73,11 +82,13 @@ func BenchmarkWorkflowLinear10(b *testing.B) {
 	agent := client.New(e.URL, e.Keys["agent-1"])
 	finished := make(chan string, 16)
 	ctx, cancel := context.WithCancel(context.Background())
-	wg := benchWorkers(ctx, b, e, 1, 1, func(id string) {
+	var completeTotal time.Duration
+	var completes int
+	wg := benchWorkersTimed(ctx, b, e, 1, 1, func(id string) {
 		if strings.HasSuffix(id, ".s10.1") {
 			finished <- strings.TrimSuffix(id, ".s10.1")
 		}
-	})
+	}, func(d time.Duration) { completeTotal += d; completes++ })
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -100,6 +111,7 @@ func BenchmarkWorkflowLinear10(b *testing.B) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms/run")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms/run")
+	b.ReportMetric(float64(completeTotal.Microseconds())/float64(completes)/1000, "ms/complete")
 }
 
 // BenchmarkWorkflowConcurrent starts CAIRN_BENCH_RUNS (default 1000) runs

@@ -62,6 +62,16 @@ func (n nodes) Nodes(ids []compact.NodeID) ([][32]byte, error) {
 // IssueCheckpoint signs and stores a checkpoint of the tenant's ledger at
 // its current size, unless the latest checkpoint already has that size.
 func (s *Service) IssueCheckpoint(ctx context.Context, tenant string) (*cairn.Checkpoint, error) {
+	return s.issueCheckpoint(ctx, tenant, 0, true)
+}
+
+// issueCheckpoint signs a checkpoint of the tenant's ledger at size (0: its
+// current size) and stores it. The checkpoint is a pure function of the
+// durable ledger (origin, size and root, signed with deterministic Ed25519),
+// so with durable false it is stored in the background: a crash that loses
+// it loses nothing, because signing the same size again reproduces the same
+// bytes (CheckpointAt does so on demand).
+func (s *Service) issueCheckpoint(ctx context.Context, tenant string, size uint64, durable bool) (*cairn.Checkpoint, error) {
 	if s.ledgerKey == nil {
 		return nil, cairn.Errorf(503, cairn.EUnavailable, "no ledger signing key is configured")
 	}
@@ -70,18 +80,26 @@ func (s *Service) IssueCheckpoint(ctx context.Context, tenant string) (*cairn.Ch
 		return nil, err
 	}
 	var latest *cairn.Checkpoint
-	var size uint64
 	var root [32]byte
+	historic := size != 0
 	err = s.Store.View(ctx, func(tx cairn.ReadTx) error {
 		var err error
-		if latest, err = tx.LatestCheckpoint(tenant); err != nil {
+		have, err := tx.LedgerSize(tenant)
+		if err != nil {
 			return err
 		}
-		if size, err = tx.LedgerSize(tenant); err != nil {
-			return err
-		}
-		if latest != nil && latest.Size >= size {
-			return nil
+		if historic {
+			if size > have {
+				return cairn.NotFound("the ledger of tenant %q has %d entries; no checkpoint at size %d", tenant, have, size)
+			}
+		} else {
+			if latest, err = tx.LatestCheckpoint(tenant); err != nil {
+				return err
+			}
+			size = have
+			if latest != nil && latest.Size >= size {
+				return nil
+			}
 		}
 		root, err = ledger.RootAt(size, nodes{tx, tenant})
 		return err
@@ -95,6 +113,12 @@ func (s *Service) IssueCheckpoint(ctx context.Context, tenant string) (*cairn.Ch
 	if size == 0 {
 		return nil, cairn.NotFound("the ledger of tenant %q is empty; there is nothing to checkpoint", tenant)
 	}
+	return s.signAndStore(ctx, tenant, origin, size, root, durable)
+}
+
+// signAndStore signs the checkpoint of tenant's ledger at size with root
+// and stores it, waiting for it to be durable or not (see issueCheckpoint).
+func (s *Service) signAndStore(ctx context.Context, tenant, origin string, size uint64, root [32]byte, durable bool) (*cairn.Checkpoint, error) {
 	signer, err := s.ledgerKey.SignerFor(origin)
 	if err != nil {
 		return nil, err
@@ -104,9 +128,22 @@ func (s *Service) IssueCheckpoint(ctx context.Context, tenant string) (*cairn.Ch
 		return nil, err
 	}
 	c := &cairn.Checkpoint{Tenant: tenant, Size: size, RootHash: hex.EncodeToString(root[:]), Note: string(note), CreatedAt: cairn.Now(), Cosignatures: []cairn.Cosignature{}}
-	if err := s.Store.Update(ctx, func(tx cairn.Tx) error { return tx.InsertCheckpoint(c) }); err != nil {
-		return nil, err
+	insert := func(ctx context.Context) error {
+		return s.Store.Update(ctx, func(tx cairn.Tx) error { return tx.InsertCheckpoint(c) })
 	}
+	if durable {
+		if err := insert(ctx); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := insert(context.Background()); err != nil {
+			s.Log.Warn("storing a checkpoint failed; it is reissued on demand", "tenant", tenant, "size", size, "err", err)
+		}
+	}()
 	return c, nil
 }
 
@@ -153,7 +190,9 @@ func (s *Service) coveringCheckpoint(ctx context.Context, tenant string, index u
 	if latest != nil && latest.Size > index {
 		return latest, nil
 	}
-	return s.IssueCheckpoint(ctx, tenant)
+	// A receipt needs the signed checkpoint, not its row: it is stored in
+	// the background (see issueCheckpoint).
+	return s.issueCheckpoint(ctx, tenant, 0, false)
 }
 
 // Checkpoint returns the latest checkpoint of the caller's tenant with its
@@ -177,6 +216,8 @@ func (s *Service) Checkpoint(ctx context.Context, p cairn.Principal, fresh bool)
 }
 
 // CheckpointAt returns the checkpoint of a given tree size.
+// One that was handed out but not stored (see issueCheckpoint) is signed
+// again, byte for byte the same, and stored.
 func (s *Service) CheckpointAt(ctx context.Context, p cairn.Principal, size uint64) (*cairn.Checkpoint, error) {
 	var c *cairn.Checkpoint
 	err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
@@ -184,6 +225,15 @@ func (s *Service) CheckpointAt(ctx context.Context, p cairn.Principal, size uint
 		c, err = tx.GetCheckpoint(p.Tenant, size)
 		return err
 	})
+	if cairn.IsNotFound(err) && size > 0 && s.ledgerKey != nil {
+		if _, cerr := s.issueCheckpoint(ctx, p.Tenant, size, true); cerr == nil {
+			err = s.Store.View(ctx, func(tx cairn.ReadTx) error {
+				var err error
+				c, err = tx.GetCheckpoint(p.Tenant, size)
+				return err
+			})
+		}
+	}
 	return c, err
 }
 
@@ -389,22 +439,50 @@ func (s *Service) proveEvents(ctx context.Context, tenant string, refs []*cairn.
 
 // receipt completes a dispatch receipt with the signed checkpoint covering
 // the dispatch decision, its inclusion proof and the decision's ledger body.
+// It reads all of it in one view; a new checkpoint, when one is needed, is
+// stored in the background (see issueCheckpoint).
 func (s *Service) receipt(ctx context.Context, tenant string, r *cairn.DispatchReceipt) error {
 	if s.ledgerKey == nil || r == nil || r.Ledger == nil {
 		return nil
 	}
-	proof, err := s.proveEvents(ctx, tenant, []*cairn.LedgerRef{r.Ledger})
+	origin, err := s.origin(tenant)
 	if err != nil {
 		return err
 	}
+	idx := r.Ledger.Index
+	var cp *cairn.Checkpoint
+	var size uint64
+	var root [32]byte
+	var hashes [][]byte
 	var body []byte
 	err = s.Store.View(ctx, func(tx cairn.ReadTx) error {
-		es, err := tx.LedgerEntries(tenant, r.Ledger.Index, 1)
+		latest, err := tx.LatestCheckpoint(tenant)
 		if err != nil {
 			return err
 		}
-		if len(es) != 1 || es[0].Index != r.Ledger.Index {
-			return fmt.Errorf("dispatch decision %d is not in the ledger", r.Ledger.Index)
+		n := nodes{tx, tenant}
+		if latest != nil && latest.Size > idx {
+			cp, size = latest, latest.Size
+		} else {
+			if size, err = tx.LedgerSize(tenant); err != nil {
+				return err
+			}
+			if size <= idx {
+				return fmt.Errorf("dispatch decision %d is not in the ledger", idx)
+			}
+			if root, err = ledger.RootAt(size, n); err != nil {
+				return err
+			}
+		}
+		if hashes, err = ledger.InclusionProof(idx, size, n); err != nil {
+			return err
+		}
+		es, err := tx.LedgerEntries(tenant, idx, 1)
+		if err != nil {
+			return err
+		}
+		if len(es) != 1 || es[0].Index != idx {
+			return fmt.Errorf("dispatch decision %d is not in the ledger", idx)
 		}
 		body = es[0].Body
 		return nil
@@ -412,9 +490,14 @@ func (s *Service) receipt(ctx context.Context, tenant string, r *cairn.DispatchR
 	if err != nil {
 		return err
 	}
+	if cp == nil {
+		if cp, err = s.signAndStore(ctx, tenant, origin, size, root, false); err != nil {
+			return err
+		}
+	}
 	r.Body = string(body)
-	r.Checkpoint = proof.Checkpoint
-	r.TreeSize = proof.TreeSize
-	r.Inclusion = proof.Inclusion[0].Hashes
+	r.Checkpoint = cp.Note
+	r.TreeSize = cp.Size
+	r.Inclusion = hexes(hashes)
 	return nil
 }
