@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/client"
@@ -399,6 +400,16 @@ func eventEvidence(ev *cairn.Event) string {
 	if ev.State != "" {
 		p = append(p, "state="+clean(ev.State))
 	}
+	// Workflow step events: the step's status, attempt and error.
+	if st, ok := ev.Data["step_status"].(string); ok {
+		p = append(p, "step="+clean(st))
+	}
+	if n, ok := ev.Data["attempt"].(float64); ok {
+		p = append(p, fmt.Sprintf("attempt=%d", int(n)))
+	}
+	if msg, ok := ev.Data["error"].(string); ok && msg != "" && strings.HasPrefix(ev.Type, "step_") {
+		p = append(p, "error="+strconv.Quote(truncateText(clean(msg), 80)))
+	}
 	if o := ev.OutputSafety; o != nil {
 		s := "output=" + orDash(o.Decision)
 		if o.RuleID != "" {
@@ -459,4 +470,14 @@ func printRunTimeline(w io.Writer, r *cairn.Run, dag []*dagStep, events []*cairn
 		c.err = tw.Flush()
 	}
 	return c.err
+}
+
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

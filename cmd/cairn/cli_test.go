@@ -748,3 +748,36 @@ func TestWorkerFlagsValidated(t *testing.T) {
 		t.Error("invalid worker flags reached the server")
 	}
 }
+
+func TestWorkflowRunDAG(t *testing.T) {
+	r := &cairn.Run{RunID: "run-9", Status: cairn.RunFailed, StartedBy: "agent-1", CreatedAt: at(0), UpdatedAt: at(9), CompletedAt: atP(9),
+		WorkflowID: "wf:default:refund#sha256:ab", Reason: "step transfer: job failed\x1b[2J"}
+	dag := []*dagStep{
+		{StepID: "lookup", DependsOn: []string{}, Status: cairn.StepSucceeded, Attempts: 1, JobID: "run-9.lookup.1", Decision: cairn.Allow, RuleID: "reads", Approvers: []string{}, Output: "ALLOW (out-1)"},
+		{StepID: "transfer", DependsOn: []string{"lookup"}, Depth: 1, Status: cairn.StepFailed, Attempts: 3, JobID: "run-9.transfer.3", Decision: cairn.RequireApproval, RuleID: "big",
+			Approvers: []string{"alice (approved, gate)", "bob (approved, policy)"}, GateStatus: cairn.GateApproved},
+		{StepID: "notify", DependsOn: []string{"transfer"}, Depth: 2, Status: cairn.StepCancelled, Approvers: []string{}},
+	}
+	evs := []*cairn.Event{{Seq: 1, Type: cairn.EventStepRetryScheduled, Timestamp: at(3), RunID: "run-9", WorkflowStepID: "transfer", JobID: "run-9.transfer.1", Actor: "cairn",
+		Data: map[string]any{"step_status": "retry_wait", "attempt": float64(1), "error": "job failed: timeout"}}}
+	var b bytes.Buffer
+	if err := printRunTimeline(&b, r, dag, evs); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"Workflow      wf:default:refund#sha256:ab",
+		"Reason        step transfer: job failed",
+		"  lookup      -         succeeded             1      run-9.lookup.1    ALLOW (reads)           -                                               ALLOW (out-1)",
+		"  └ transfer  lookup    failed gate:approved  3      run-9.transfer.3  REQUIRE_APPROVAL (big)  alice (approved, gate), bob (approved, policy)  -",
+		"    └ notify  transfer  cancelled             0      -                 -                       -                                               -",
+		`step=retry_wait attempt=1 error="job failed: timeout"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\x1b") {
+		t.Errorf("control characters reach the terminal")
+	}
+}
