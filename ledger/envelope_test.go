@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"bytes"
+	"encoding/json"
+	"strconv"
 	"testing"
 )
 
@@ -32,4 +34,51 @@ func TestEnvelopeBodyMatchesCanonicalEnvelope(t *testing.T) {
 			}
 		}
 	}
+}
+
+// envelopeBodyReference is EnvelopeBody as first written.
+func envelopeBodyReference(tenant string, index uint64, prevHash string, runSeq int64, canonEvent []byte) ([]byte, error) {
+	t, err := canonicalReference(tenant)
+	if err != nil {
+		return nil, err
+	}
+	p, err := json.Marshal(prevHash)
+	if err != nil {
+		return nil, err
+	}
+	b := append([]byte(`{"event":`), canonEvent...)
+	b = append(b, `,"index":`...)
+	b = strconv.AppendUint(b, index, 10)
+	b = append(b, `,"prev_hash":`...)
+	b = append(b, p...)
+	if runSeq != 0 {
+		b = append(b, `,"run_seq":`...)
+		b = strconv.AppendInt(b, runSeq, 10)
+	}
+	b = append(b, `,"tenant":`...)
+	b = append(b, t...)
+	return append(b, '}'), nil
+}
+
+func FuzzEnvelopeBody(f *testing.F) {
+	f.Add("default", uint64(0), "", int64(0))
+	f.Add("ten\"ant\u00e9", uint64(42), "ab12", int64(7))
+	f.Add("bad\xff\xfe\x00\x1f\x7f<>&\u2028", uint64(1<<63), "ABCDEF<>&\xff", int64(-1))
+	f.Add("😀\\/", uint64(1), "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", int64(1<<62))
+	f.Fuzz(func(t *testing.T, tenant string, index uint64, prevHash string, runSeq int64) {
+		ev := []byte(`{"type":"x"}`)
+		want, err1 := envelopeBodyReference(tenant, index, prevHash, runSeq, ev)
+		got, err2 := EnvelopeBody(tenant, index, prevHash, runSeq, ev)
+		if err1 != nil || err2 != nil || !bytes.Equal(got, want) {
+			t.Fatalf("EnvelopeBody\n got %q %v\nwant %q %v", got, err2, want, err1)
+		}
+		// EntryBody agrees for hex hashes and positions below 2^53 (JCS
+		// writes numbers as binary64).
+		if isLowerHex(prevHash) && index < 1<<53 && -1<<53 < runSeq && runSeq < 1<<53 {
+			entry, err := EntryBody(Envelope{Tenant: tenant, Index: index, PrevHash: prevHash, RunSeq: runSeq, Event: json.RawMessage(ev)})
+			if err != nil || !bytes.Equal(got, entry) {
+				t.Fatalf("EnvelopeBody %q != EntryBody %q (%v)", got, entry, err)
+			}
+		}
+	})
 }

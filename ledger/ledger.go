@@ -13,7 +13,21 @@ import (
 )
 
 // Canonical returns the RFC 8785 canonical form of v marshalled as JSON.
+//
+// The result is that of jcs.Transform(json.Marshal(v)) (canonicalReference)
+// and is computed by encoding/json and jsontext (marshalCanonical); where
+// those fail or might differ from the reference (errors among others), the
+// reference computes it.
 func Canonical(v any) ([]byte, error) {
+	if out, ok := marshalCanonical(v); ok {
+		return out, nil
+	}
+	return canonicalReference(v)
+}
+
+// canonicalReference is Canonical as first written (and the definition of
+// its result).
+func canonicalReference(v any) ([]byte, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
@@ -66,6 +80,17 @@ func nullable(s string) any {
 // {tenant, job_id, run_id, workflow_step_id, action, resource, labels,
 // risk_tags, input, submitted_by}.
 func JobHash(in JobHashInput) (string, error) {
+	// Anything out of the ordinary, errors included, takes the reference
+	// path.
+	if h, ok := jobHashFast(in); ok {
+		return h, nil
+	}
+	return jobHashReference(in)
+}
+
+// jobHashReference is JobHash through encoding/json and jcs.Transform (the
+// definition of its result and its errors).
+func jobHashReference(in JobHashInput) (string, error) {
 	labels := in.Labels
 	if labels == nil {
 		labels = map[string]string{}
@@ -88,7 +113,7 @@ func JobHash(in JobHashInput) (string, error) {
 		"input":            input,
 		"submitted_by":     nullable(in.SubmittedBy),
 	}
-	b, err := Canonical(obj)
+	b, err := canonicalReference(obj)
 	if err != nil {
 		return "", err
 	}

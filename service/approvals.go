@@ -18,7 +18,7 @@ func (s *Service) Resolve(ctx context.Context, p cairn.Principal, jobID string, 
 	if req.JobHash == "" {
 		return nil, cairn.Invalid("job_hash", "is required: send the job_hash you reviewed")
 	}
-	if len(req.JobHash) != 64 {
+	if !isLowerHex64(req.JobHash) {
 		return nil, cairn.Invalid("job_hash", "must be 64 lowercase hex characters")
 	}
 	if err := validText("comment", req.Comment, 4096); err != nil {

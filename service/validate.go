@@ -241,3 +241,16 @@ func ParseTime(field, raw string) (time.Time, error) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// isLowerHex64 reports whether s is 64 lowercase hex characters (a SHA-256).
+func isLowerHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -467,7 +467,7 @@ func (s *Service) VoteGate(ctx context.Context, p cairn.Principal, runID, stepID
 	if req.JobHash == "" {
 		return nil, cairn.Invalid("job_hash", "is required: send the job_hash the gate shows")
 	}
-	if len(req.JobHash) != 64 {
+	if !isLowerHex64(req.JobHash) {
 		return nil, cairn.Invalid("job_hash", "must be 64 lowercase hex characters")
 	}
 	if err := validText("comment", req.Comment, 4096); err != nil {
@@ -771,8 +771,12 @@ func (e *engine) requestGate(step *workflow.Step, st *cairn.StepState) error {
 	}
 	st.Gate = g
 	st.Status = cairn.StepWaitingApproval
+	// The ledger records the input's hash, never the input: payloads stay
+	// out of immutable evidence (the run record shows it to approvers).
+	recorded := *g
+	recorded.Input = nil
 	return e.event(cairn.EventGateRequested, st, "", map[string]any{
-		"gate": g, "action": req.Action, "resource": req.Resource, "input_sha256": ledger.SHA256Hex(input),
+		"gate": &recorded, "action": req.Action, "resource": req.Resource, "input_sha256": ledger.SHA256Hex(input),
 	})
 }
 
@@ -925,7 +929,7 @@ func (e *engine) jobFinal(j *cairn.Job) error {
 			if a, err := e.tx.GetApproval(j.Tenant, j.JobID); err == nil && a.Resolution == cairn.ResolutionRejected {
 				return e.failStep(step, st, "the job's approval was rejected by "+string(a.ResolvedBy), false)
 			}
-			return e.failStep(step, st, "job denied by policy ("+string(j.PolicyRuleID)+")", false)
+			return e.failStep(step, st, "job denied by policy: "+truncate(j.PolicyReason, 200)+" (rule "+ruleOrDefault(string(j.PolicyRuleID))+")", false)
 		case cairn.StateExpired:
 			return e.failStep(step, st, "the job's approval expired", true)
 		}
@@ -1289,4 +1293,11 @@ func (e *engine) result(jobID string) (any, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+func ruleOrDefault(id string) string {
+	if id == "" {
+		return "default"
+	}
+	return id
 }
