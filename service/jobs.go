@@ -172,8 +172,8 @@ func (s *Service) writeSubmission(tx cairn.Tx, sub *submission, j *cairn.Job) er
 	}
 	if sub.approval != nil {
 		sub.approval.Ledger = sub.evidence[2].Ledger
-		if sub.approval.ExpiresAt != nil {
-			tx.AfterCommit(s.deadline.Fire)
+		if exp := sub.approval.ExpiresAt; exp != nil {
+			tx.AfterCommit(func() { s.fireDeadline(*exp) })
 		}
 		if err := tx.InsertApproval(sub.approval); err != nil {
 			return err
@@ -284,8 +284,8 @@ func (s *Service) requestApproval(tx cairn.Tx, j *cairn.Job, d *cairn.Decision, 
 		return err
 	}
 	a.Ledger = e.Ledger
-	if a.ExpiresAt != nil {
-		tx.AfterCommit(s.deadline.Fire)
+	if exp := a.ExpiresAt; exp != nil {
+		tx.AfterCommit(func() { s.fireDeadline(*exp) })
 	}
 	return tx.InsertApproval(a)
 }
@@ -587,7 +587,7 @@ func (s *Service) dispatch(tx cairn.Tx, p cairn.Principal, workerID string, j *c
 	}); err != nil {
 		return nil, err
 	}
-	tx.AfterCommit(s.deadline.Fire)
+	tx.AfterCommit(func() { s.fireDeadline(exp) })
 	return &cairn.LeasedJob{
 		JobID: j.JobID, RunID: j.RunID, WorkflowStepID: j.WorkflowStepID, TraceID: j.TraceID, Action: j.Action,
 		Resource: j.Resource, Labels: j.Labels, RiskTags: j.RiskTags, Input: json.RawMessage(payload.Data),

@@ -119,7 +119,7 @@ func (s *Service) issueCheckpoint(ctx context.Context, tenant string, size uint6
 // signAndStore signs the checkpoint of tenant's ledger at size with root
 // and stores it, waiting for it to be durable or not (see issueCheckpoint).
 func (s *Service) signAndStore(ctx context.Context, tenant, origin string, size uint64, root [32]byte, durable bool) (*cairn.Checkpoint, error) {
-	signer, err := s.ledgerKey.SignerFor(origin)
+	signer, err := s.signer(origin)
 	if err != nil {
 		return nil, err
 	}
@@ -437,6 +437,19 @@ func (s *Service) proveEvents(ctx context.Context, tenant string, refs []*cairn.
 	return out, err
 }
 
+// signer returns the checkpoint signer for origin (derived once).
+func (s *Service) signer(origin string) (sumnote.Signer, error) {
+	if v, ok := s.signers.Load(origin); ok {
+		return v.(sumnote.Signer), nil
+	}
+	sg, err := s.ledgerKey.SignerFor(origin)
+	if err != nil {
+		return nil, err
+	}
+	s.signers.Store(origin, sg)
+	return sg, nil
+}
+
 // receipt completes a dispatch receipt with the signed checkpoint covering
 // the dispatch decision, its inclusion proof and the decision's ledger body.
 // It reads all of it in one view; a new checkpoint, when one is needed, is
@@ -456,23 +469,18 @@ func (s *Service) receipt(ctx context.Context, tenant string, r *cairn.DispatchR
 	var hashes [][]byte
 	var body []byte
 	err = s.Store.View(ctx, func(tx cairn.ReadTx) error {
-		latest, err := tx.LatestCheckpoint(tenant)
-		if err != nil {
+		// The dispatch decision was just appended: no stored checkpoint
+		// covers it yet, so one is signed at the current size.
+		var err error
+		n := nodes{tx, tenant}
+		if size, err = tx.LedgerSize(tenant); err != nil {
 			return err
 		}
-		n := nodes{tx, tenant}
-		if latest != nil && latest.Size > idx {
-			cp, size = latest, latest.Size
-		} else {
-			if size, err = tx.LedgerSize(tenant); err != nil {
-				return err
-			}
-			if size <= idx {
-				return fmt.Errorf("dispatch decision %d is not in the ledger", idx)
-			}
-			if root, err = ledger.RootAt(size, n); err != nil {
-				return err
-			}
+		if size <= idx {
+			return fmt.Errorf("dispatch decision %d is not in the ledger", idx)
+		}
+		if root, err = ledger.RootAt(size, n); err != nil {
+			return err
 		}
 		if hashes, err = ledger.InclusionProof(idx, size, n); err != nil {
 			return err

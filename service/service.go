@@ -51,7 +51,11 @@ type Service struct {
 	originPrefix string
 
 	queued   notifier // fires when a job becomes QUEUED
-	deadline notifier // fires when an earlier approval/lease deadline may exist
+	deadline notifier // fires when an earlier approval/lease/run deadline may exist
+	// plannedWake is when the expiry loop will next look (unix nanos); 0
+	// while it is looking. fireDeadline wakes it only for an earlier deadline.
+	plannedWake atomic.Int64
+	signers     sync.Map // origin -> note.Signer
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -221,10 +225,19 @@ func randomID(prefix string, n int) string {
 	return prefix + hex.EncodeToString(b)
 }
 
+// fireDeadline wakes the expiry loop if a deadline at t comes before the
+// loop's next planned look (it looks at least once a second).
+func (s *Service) fireDeadline(t time.Time) {
+	if p := s.plannedWake.Load(); p == 0 || t.UnixNano() < p {
+		s.deadline.Fire()
+	}
+}
+
 func (s *Service) expiryLoop() {
 	defer s.wg.Done()
 	for {
 		wake := s.deadline.Wait()
+		s.plannedWake.Store(0)
 		next := s.expireDue()
 		wait := time.Second
 		if !next.IsZero() {
@@ -235,6 +248,7 @@ func (s *Service) expiryLoop() {
 		if wait < time.Millisecond {
 			wait = time.Millisecond
 		}
+		s.plannedWake.Store(time.Now().Add(wait).UnixNano())
 		t := time.NewTimer(wait)
 		select {
 		case <-s.stop:

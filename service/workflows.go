@@ -1224,8 +1224,8 @@ func (e *engine) settle() error {
 
 func (e *engine) save() error {
 	e.run.UpdatedAt = e.now
-	if e.run.WakeAt != nil {
-		e.tx.AfterCommit(e.s.deadline.Fire)
+	if wake := e.run.WakeAt; wake != nil {
+		e.tx.AfterCommit(func() { e.s.fireDeadline(*wake) })
 	}
 	return e.tx.UpdateRun(e.run)
 }
