@@ -43,7 +43,9 @@ bench: build
 	./bin/cairn bench submit --clients 32 --duration 10s
 	./bin/cairn bench submit --clients 32 --rate 500 --duration 10s
 	./bin/cairn bench audit --seed 100000
+	$(GO) test -run '^$$' -bench BenchmarkWorkflowLinear10 -benchtime 300x ./http/
+	$(GO) test -run '^$$' -bench BenchmarkWorkflowConcurrent -benchtime 1x ./http/
 
 # Go micro-benchmarks (policy evaluation, scanners, verifier).
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem ./policy/ ./scan/ ./ledger/ ./verify/
+	$(GO) test -run '^$$' -bench . -benchmem ./policy/ ./scan/ ./ledger/ ./verify/ ./workflow/
