@@ -268,9 +268,6 @@ func (s *Service) startRun(tx cairn.Tx, p cairn.Principal, w *cairn.Workflow, ru
 		data["rerun_of"], data["rerun_from_step"] = r.RerunOf, r.RerunFrom
 	}
 	if err := tx.InsertRun(r); err != nil {
-		if cairn.ErrorCode(err) == cairn.CodeRunConflict {
-			return nil, false, err
-		}
 		return nil, false, err
 	}
 	if err := tx.PutPayload(&cairn.Payload{Tenant: p.Tenant, Ptr: r.InputPtr, SHA256: inSHA, Data: input}); err != nil {
