@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -179,4 +180,30 @@ func TestCosignatures(t *testing.T) {
 	if _, err := ledger.OpenCheckpoint([]byte(got.NoteWithCosignatures), logV, wv); err != nil {
 		t.Fatalf("merged note does not verify with the log and witness keys: %v", err)
 	}
+}
+
+// TestReceiptCheckpointIsReproducible: a lease's receipt carries a checkpoint
+// that is signed, not stored; asking for that size later signs it again,
+// byte for byte the same, and stores it.
+func TestReceiptCheckpointIsReproducible(t *testing.T) {
+	e := newEnv(t)
+	e.publish(seedPolicy)
+	e.Submit("agent-1", cairn.SubmitRequest{JobID: "job-r", Action: "db.read"})
+	jobs := e.Lease("db.read")
+	if len(jobs) != 1 || jobs[0].Receipt == nil || jobs[0].Receipt.Checkpoint == "" {
+		t.Fatalf("lease: %+v", jobs)
+	}
+	rc := jobs[0].Receipt
+	var cp cairn.Checkpoint
+	e.MustDo("auditor-1", "GET", "/api/v1/ledger/checkpoints/"+strconv.FormatUint(rc.TreeSize, 10), nil, 200, &cp)
+	if cp.Size != rc.TreeSize || cp.Note != rc.Checkpoint {
+		t.Fatalf("checkpoint at %d: %q, receipt had %q", rc.TreeSize, cp.Note, rc.Checkpoint)
+	}
+	var again cairn.Checkpoint
+	e.MustDo("auditor-1", "GET", "/api/v1/ledger/checkpoints/"+strconv.FormatUint(rc.TreeSize, 10), nil, 200, &again)
+	if again.Note != cp.Note {
+		t.Fatalf("a stored checkpoint changed")
+	}
+	// Beyond the ledger's size there is nothing to sign.
+	e.ErrCode("auditor-1", "GET", "/api/v1/ledger/checkpoints/999999", nil, 404, cairn.ENotFound)
 }

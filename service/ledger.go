@@ -119,15 +119,10 @@ func (s *Service) issueCheckpoint(ctx context.Context, tenant string, size uint6
 // signAndStore signs the checkpoint of tenant's ledger at size with root
 // and stores it, waiting for it to be durable or not (see issueCheckpoint).
 func (s *Service) signAndStore(ctx context.Context, tenant, origin string, size uint64, root [32]byte, durable bool) (*cairn.Checkpoint, error) {
-	signer, err := s.signer(origin)
+	c, err := s.signCheckpoint(tenant, origin, size, root)
 	if err != nil {
 		return nil, err
 	}
-	note, err := ledger.SignCheckpoint(origin, size, root, signer)
-	if err != nil {
-		return nil, err
-	}
-	c := &cairn.Checkpoint{Tenant: tenant, Size: size, RootHash: hex.EncodeToString(root[:]), Note: string(note), CreatedAt: cairn.Now(), Cosignatures: []cairn.Cosignature{}}
 	insert := func(ctx context.Context) error {
 		return s.Store.Update(ctx, func(tx cairn.Tx) error { return tx.InsertCheckpoint(c) })
 	}
@@ -437,6 +432,19 @@ func (s *Service) proveEvents(ctx context.Context, tenant string, refs []*cairn.
 	return out, err
 }
 
+// signCheckpoint signs the checkpoint of tenant's ledger at size with root.
+func (s *Service) signCheckpoint(tenant, origin string, size uint64, root [32]byte) (*cairn.Checkpoint, error) {
+	signer, err := s.signer(origin)
+	if err != nil {
+		return nil, err
+	}
+	note, err := ledger.SignCheckpoint(origin, size, root, signer)
+	if err != nil {
+		return nil, err
+	}
+	return &cairn.Checkpoint{Tenant: tenant, Size: size, RootHash: hex.EncodeToString(root[:]), Note: string(note), CreatedAt: cairn.Now(), Cosignatures: []cairn.Cosignature{}}, nil
+}
+
 // signer returns the checkpoint signer for origin (derived once).
 func (s *Service) signer(origin string) (sumnote.Signer, error) {
 	if v, ok := s.signers.Load(origin); ok {
@@ -499,7 +507,9 @@ func (s *Service) receipt(ctx context.Context, tenant string, r *cairn.DispatchR
 		return err
 	}
 	if cp == nil {
-		if cp, err = s.signAndStore(ctx, tenant, origin, size, root, false); err != nil {
+		// Signed, not stored: the checkpoint loop stores one a second, and
+		// CheckpointAt reproduces this one byte for byte on demand.
+		if cp, err = s.signCheckpoint(tenant, origin, size, root); err != nil {
 			return err
 		}
 	}
