@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"regexp"
 	"slices"
@@ -22,6 +21,7 @@ import (
 	"cel.dev/cel-go/cel"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/yamlcheck"
 )
 
 // Limits on a bundle.
@@ -150,22 +150,17 @@ func (r *rule) info() RuleInfo {
 
 // perr builds a 422; a known line is also named at the start of Message.
 func perr(line int, field, format string, args ...any) *cairn.Error {
-	msg := fmt.Sprintf(format, args...)
-	if line > 0 {
-		msg = "line " + strconv.Itoa(line) + ": " + msg
-	}
-	return &cairn.Error{Status: 422, Code: cairn.EPolicy, Line: line, Field: field, Message: msg}
+	return yamlcheck.NewError(cairn.EPolicy, line, field, fmt.Sprintf(format, args...))
 }
 
 func nodeErr(n *yaml.Node, field, format string, args ...any) *cairn.Error {
-	line := 0
-	if n != nil {
-		line = n.Line
-	}
-	return perr(line, field, format, args...)
+	return perr(yamlcheck.Line(n), field, format, args...)
 }
 
-var yamlLineRe = regexp.MustCompile(`line (\d+)`)
+// perrMsg is perr as a yamlcheck.ErrorFunc.
+func perrMsg(line int, field, msg string) *cairn.Error {
+	return yamlcheck.NewError(cairn.EPolicy, line, field, msg)
+}
 
 // ---------------------------------------------------------------------------
 // Compile
@@ -177,35 +172,31 @@ func Compile(text []byte) (*Bundle, error) {
 	if len(text) > MaxBundleBytes {
 		return nil, perr(0, "", "bundle is %d bytes; the limit is %d bytes (1 MiB)", len(text), MaxBundleBytes)
 	}
-	if err := checkBytes(text); err != nil {
+	if err := yamlcheck.CheckText(text, true, perrMsg); err != nil {
 		return nil, err
 	}
 	if len(bytes.TrimSpace(text)) == 0 {
 		return nil, perr(0, "", "bundle is empty")
 	}
 
-	dec := yaml.NewDecoder(bytes.NewReader(text))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, perr(0, "", "bundle is empty (only comments or white space)")
-		}
+	doc, extra, err := yamlcheck.Decode(text)
+	switch {
+	case err != nil:
 		return nil, yamlErr(text, err)
+	case doc == nil:
+		return nil, perr(0, "", "bundle is empty (only comments or white space)")
+	case extra != nil:
+		return nil, nodeErr(extra, "", "bundle has more than one YAML document; publish exactly one")
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, nodeErr(firstNode(&extra), "", "bundle has more than one YAML document; publish exactly one")
-	} else if !errors.Is(err, io.EOF) {
-		return nil, yamlErr(text, err)
-	}
-	root := &doc
+	root := doc
 	if root.Kind == yaml.DocumentNode {
 		if len(root.Content) == 0 {
 			return nil, perr(0, "", "bundle is empty")
 		}
 		root = root.Content[0]
 	}
-	if err := checkTree(root, "", 0); err != nil {
+	// Aliases are rejected outright: nothing in a bundle needs them.
+	if err := yamlcheck.CheckTree(root, "", yamlcheck.TreeRules{MaxDepth: maxYAMLDepth, Where: " in a policy bundle"}, perrMsg); err != nil {
 		return nil, err
 	}
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
@@ -258,17 +249,12 @@ func Compile(text []byte) (*Bundle, error) {
 }
 
 func yamlErr(text []byte, err error) *cairn.Error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
-	if m := yamlLineRe.FindStringSubmatchIndex(msg); m != nil && m[0] == 0 {
-		line, _ = strconv.Atoi(msg[m[2]:m[3]])
-		msg = strings.TrimPrefix(msg[m[1]:], ": ")
-		// yaml.v3 reports parser (as opposed to scanner) errors with a
-		// 0-based line: the line where the enclosing block or flow
-		// collection starts. Make it 1-based.
-		if isYAMLParserError(msg) {
-			line = refineYAMLLine(text, msg, line+1)
-		}
+	line, msg, located := yamlcheck.SplitError(err)
+	// yaml.v3 reports parser (as opposed to scanner) errors with a
+	// 0-based line: the line where the enclosing block or flow
+	// collection starts. Make it 1-based.
+	if located && isYAMLParserError(msg) {
+		line = refineYAMLLine(text, msg, line+1)
 	}
 	return perr(line, "", "not valid YAML: %s", msg)
 }
@@ -279,46 +265,16 @@ func yamlErr(text []byte, err error) *cairn.Error {
 // block document succeeds until the prefix includes the offending line, so
 // a binary search over prefixes finds it in O(log lines) parses.
 func refineYAMLLine(text []byte, msg string, from int) int {
-	var ends []int // ends[i] is the offset just past line i+1
-	for i, c := range text {
-		if c == '\n' {
-			ends = append(ends, i+1)
-		}
-	}
-	if len(ends) == 0 || ends[len(ends)-1] != len(text) {
-		ends = append(ends, len(text))
-	}
+	ends := yamlcheck.LineEnds(text)
 	fails := func(line int) bool {
-		dec := yaml.NewDecoder(bytes.NewReader(text[:ends[line-1]]))
-		for {
-			var n yaml.Node
-			err := dec.Decode(&n)
-			if err == nil {
-				continue
-			}
-			if errors.Is(err, io.EOF) {
-				return false
-			}
-			m := strings.TrimPrefix(err.Error(), "yaml: ")
-			if i := strings.Index(m, ": "); strings.HasPrefix(m, "line ") && i > 0 {
-				m = m[i+2:]
-			}
-			return m == msg
-		}
+		m, failed := yamlcheck.FirstError(text[:ends[line-1]])
+		return failed && m == msg
 	}
 	lo, hi := max(from, 1), len(ends)
 	if lo > hi || !fails(hi) {
 		return from
 	}
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if fails(mid) {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
-	}
-	return lo
+	return yamlcheck.Bisect(lo, hi, fails)
 }
 
 // isYAMLParserError reports whether msg is one of libyaml's parser errors
@@ -330,69 +286,6 @@ func isYAMLParserError(msg string) bool {
 		}
 	}
 	return false
-}
-
-func firstNode(n *yaml.Node) *yaml.Node {
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		return n.Content[0]
-	}
-	return n
-}
-
-// checkBytes rejects invalid UTF-8, tabs and control characters, naming the line.
-func checkBytes(text []byte) error {
-	line := 1
-	for i := 0; i < len(text); {
-		c := text[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '\n':
-				line++
-			case c == '\t':
-				return perr(line, "", "tab character; indent and separate with spaces")
-			case c == '\r':
-				// CRLF line endings are fine.
-			case c < 0x20 || c == 0x7f:
-				return perr(line, "", "control character 0x%02x is not allowed", c)
-			}
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRune(text[i:])
-		if r == utf8.RuneError && n == 1 {
-			return perr(line, "", "invalid UTF-8 (byte 0x%02x at offset %d)", c, i)
-		}
-		i += n
-	}
-	return nil
-}
-
-var allowedTags = map[string]bool{
-	"!!str": true, "!!int": true, "!!float": true, "!!bool": true, "!!null": true,
-	"!!map": true, "!!seq": true, "!!timestamp": true,
-}
-
-// checkTree rejects aliases, anchors, custom tags and deep nesting before any
-// value is looked at. Aliases are rejected outright: they are the vector of
-// "billion laughs" bombs and nothing in a bundle needs them.
-func checkTree(n *yaml.Node, field string, depth int) error {
-	if depth > maxYAMLDepth {
-		return nodeErr(n, field, "YAML is nested more than %d levels deep", maxYAMLDepth)
-	}
-	switch {
-	case n.Kind == yaml.AliasNode:
-		return nodeErr(n, field, "YAML aliases (*%s) are not allowed in a policy bundle; write the value out", n.Value)
-	case n.Anchor != "":
-		return nodeErr(n, field, "YAML anchors (&%s) are not allowed in a policy bundle", n.Anchor)
-	case n.Tag != "" && !allowedTags[n.Tag]:
-		return nodeErr(n, field, "YAML tag %s is not allowed in a policy bundle", n.Tag)
-	}
-	for _, c := range n.Content {
-		if err := checkTree(c, field, depth+1); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func kindName(n *yaml.Node) string {
@@ -417,15 +310,7 @@ func scalarOr(n *yaml.Node) string {
 	return kindName(n)
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+func truncate(s string, n int) string { return yamlcheck.Truncate(s, n) }
 
 // ---------------------------------------------------------------------------
 // Mapping helpers
@@ -455,7 +340,7 @@ func mapping(n *yaml.Node, field, what string, known []string) (*mapNode, error)
 		if k.Kind != yaml.ScalarNode || k.Tag == "!!null" {
 			return nil, nodeErr(k, field, "%s has a key that is not a string", what)
 		}
-		kf := join(field, k.Value)
+		kf := yamlcheck.JoinField(field, k.Value)
 		if prev, dup := m.by[k.Value]; dup {
 			return nil, nodeErr(k, kf, "duplicate key %q in %s (first at line %d)", k.Value, what, prev.key.Line)
 		}
@@ -472,13 +357,6 @@ func mapping(n *yaml.Node, field, what string, known []string) (*mapNode, error)
 		m.pairs = append(m.pairs, p)
 	}
 	return m, nil
-}
-
-func join(field, key string) string {
-	if field == "" {
-		return key
-	}
-	return field + "." + key
 }
 
 func index(field string, i int) string { return field + "[" + strconv.Itoa(i) + "]" }
@@ -931,7 +809,7 @@ func toJSON(n *yaml.Node, field string, depth int) (any, error) {
 			if k.Kind != yaml.ScalarNode || k.Tag == "!!null" {
 				return nil, nodeErr(k, field, "constraint keys must be strings")
 			}
-			kf := join(field, k.Value)
+			kf := yamlcheck.JoinField(field, k.Value)
 			if l, dup := lines[k.Value]; dup {
 				return nil, nodeErr(k, kf, "duplicate key %q (first at line %d)", k.Value, l)
 			}
@@ -993,7 +871,7 @@ func (c *compiler) match(r *rule, n *yaml.Node, field string) error {
 		return err
 	}
 	for _, p := range m.pairs {
-		f := join(field, p.key.Value)
+		f := yamlcheck.JoinField(field, p.key.Value)
 		switch p.key.Value {
 		case "actions":
 			if r.actions, err = globs(p.val, f, "actions"); err != nil {
@@ -1012,7 +890,7 @@ func (c *compiler) match(r *rule, n *yaml.Node, field string) error {
 				return nodeErr(p.val, f, "labels must not be empty; omit the key to match any labels")
 			}
 			for _, lp := range lm.pairs {
-				lf := join(f, lp.key.Value)
+				lf := yamlcheck.JoinField(f, lp.key.Value)
 				if lp.val.Kind != yaml.ScalarNode || lp.val.Tag == "!!null" {
 					return nodeErr(lp.val, lf, "label %q must be compared with a string value, found %s", lp.key.Value, kindName(lp.val))
 				}
@@ -1046,7 +924,7 @@ func (c *compiler) principalMatch(r *rule, n *yaml.Node, field string) error {
 		return nodeErr(n, field, "principal must name kinds, roles or ids; omit it to match any principal")
 	}
 	for _, p := range m.pairs {
-		f := join(field, p.key.Value)
+		f := yamlcheck.JoinField(field, p.key.Value)
 		switch p.key.Value {
 		case "kinds":
 			ks, items, err := strList(p.val, f, "kinds")

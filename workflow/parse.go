@@ -2,9 +2,7 @@ package workflow
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"slices"
 	"strconv"
@@ -16,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/yamlcheck"
 )
 
 // Parse limits beyond the exported ones.
@@ -51,19 +50,16 @@ var (
 // errAt builds the one error type Parse returns; a known line is also
 // named at the start of the message.
 func errAt(line int, field, format string, args ...any) *cairn.Error {
-	msg := fmt.Sprintf(format, args...)
-	if line > 0 {
-		msg = "line " + strconv.Itoa(line) + ": " + msg
-	}
-	return &cairn.Error{Status: 422, Code: cairn.CodeWorkflowInvalid, Field: field, Line: line, Message: msg}
+	return yamlcheck.NewError(cairn.CodeWorkflowInvalid, line, field, fmt.Sprintf(format, args...))
+}
+
+// errMsg is errAt as a yamlcheck.ErrorFunc.
+func errMsg(line int, field, msg string) *cairn.Error {
+	return yamlcheck.NewError(cairn.CodeWorkflowInvalid, line, field, msg)
 }
 
 func nodeErr(n *yaml.Node, field, format string, args ...any) *cairn.Error {
-	line := 0
-	if n != nil {
-		line = n.Line
-	}
-	return errAt(line, field, format, args...)
+	return errAt(yamlcheck.Line(n), field, format, args...)
 }
 
 // rawStep is a step between the two passes of parse: the first reads every
@@ -82,14 +78,14 @@ func parse(text []byte) (def *Definition, err error) {
 	if len(text) > MaxBytes {
 		return nil, errAt(0, "", "definition is %d bytes; the limit is %d bytes", len(text), MaxBytes)
 	}
-	if err := checkText(text); err != nil {
+	if err := yamlcheck.CheckText(text, false, errMsg); err != nil {
 		return nil, err
 	}
 	root, err := decodeYAML(text)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTree(root, "", 0); err != nil {
+	if err := yamlcheck.CheckTree(root, "", treeRules, errMsg); err != nil {
 		return nil, err
 	}
 	if isNull(root) {
@@ -647,7 +643,7 @@ func mapOf(n *yaml.Node, field, what string, known []string) (*mapNode, error) {
 		}
 		kf := dataField(field, k.Value)
 		if known != nil {
-			kf = joinField(field, k.Value)
+			kf = yamlcheck.JoinField(field, k.Value)
 		}
 		if prev, dup := m.by[k.Value]; dup {
 			return nil, nodeErr(k, kf, "duplicate key %q in %s (first at line %d)", truncate(k.Value, 80), what, prev.key.Line)
@@ -664,13 +660,6 @@ func mapOf(n *yaml.Node, field, what string, known []string) (*mapNode, error) {
 	return m, nil
 }
 
-func joinField(field, key string) string {
-	if field == "" {
-		return key
-	}
-	return field + "." + key
-}
-
 // dataField appends a data key (a label or an input key) to a field path,
 // quoting it when it is not a plain identifier.
 func dataField(field, key string) string {
@@ -680,7 +669,7 @@ func dataField(field, key string) string {
 		plain = c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && (c >= '0' && c <= '9' || c == '-')
 	}
 	if plain {
-		return joinField(field, key)
+		return yamlcheck.JoinField(field, key)
 	}
 	return field + "[" + strconv.Quote(truncate(key, 80)) + "]"
 }
@@ -777,44 +766,10 @@ func kindName(n *yaml.Node) string {
 	return "a document"
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+func truncate(s string, n int) string { return yamlcheck.Truncate(s, n) }
 
 // ---------------------------------------------------------------------------
 // Text and YAML
-
-// checkText rejects invalid UTF-8 and control characters other than tab,
-// newline and carriage return, naming the line.
-func checkText(text []byte) error {
-	line := 1
-	for i := 0; i < len(text); {
-		c := text[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '\n':
-				line++
-			case c == '\t' || c == '\r':
-			case c < 0x20 || c == 0x7f:
-				return errAt(line, "", "control character 0x%02x is not allowed", c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(text[i:])
-		if r == utf8.RuneError && size == 1 {
-			return errAt(line, "", "invalid UTF-8 (byte 0x%02x at offset %d)", c, i)
-		}
-		i += size
-	}
-	return nil
-}
 
 // decodeYAML decodes exactly one YAML document into a node tree.
 func decodeYAML(text []byte) (root *yaml.Node, err error) {
@@ -823,31 +778,20 @@ func decodeYAML(text []byte) (root *yaml.Node, err error) {
 			root, err = nil, errAt(0, "", "not valid YAML")
 		}
 	}()
-	dec := yaml.NewDecoder(bytes.NewReader(text))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errAt(0, "", "definition is empty")
-		}
+	doc, extra, err := yamlcheck.Decode(text)
+	switch {
+	case err != nil:
 		return nil, yamlError(text, err)
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		n := &extra
-		if len(n.Content) > 0 {
-			n = n.Content[0]
-		}
-		return nil, nodeErr(n, "", "more than one YAML document; a definition is exactly one")
-	} else if !errors.Is(err, io.EOF) {
-		return nil, yamlError(text, err)
+	case doc == nil:
+		return nil, errAt(0, "", "definition is empty")
+	case extra != nil:
+		return nil, nodeErr(extra, "", "more than one YAML document; a definition is exactly one")
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil, errAt(0, "", "definition is empty")
 	}
 	return doc.Content[0], nil
 }
-
-var yamlLineRe = regexp.MustCompile(`^line (\d+): `)
 
 // yamlError turns a yaml.v3 error into a 422 with the line it is about.
 // yaml.v3 reports scanner errors at a 1-based line but parser errors at the
@@ -856,12 +800,7 @@ var yamlLineRe = regexp.MustCompile(`^line (\d+): `)
 // the first one whose inclusion makes a prefix of the text fail with the
 // same message.
 func yamlError(text []byte, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	reported := 0
-	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-		reported, _ = strconv.Atoi(m[1])
-		msg = msg[len(m[0]):]
-	}
+	reported, msg, _ := yamlcheck.SplitError(err)
 	line := refineLine(text, msg, max(reported, 1))
 	if line == 0 {
 		line = max(reported, 1)
@@ -881,15 +820,7 @@ func lineHasTab(text []byte, line int) bool {
 // refineLine finds the shortest prefix of whole lines (from line lo on)
 // that fails to decode with msg; 0 if none does.
 func refineLine(text []byte, msg string, lo int) int {
-	var ends []int // ends[i] is the offset just past line i+1
-	for i, c := range text {
-		if c == '\n' {
-			ends = append(ends, i+1)
-		}
-	}
-	if len(ends) == 0 || ends[len(ends)-1] != len(text) {
-		ends = append(ends, len(text))
-	}
+	ends := yamlcheck.LineEnds(text)
 	fails := func(line int) bool {
 		return prefixError(text[:ends[line-1]]) == msg
 	}
@@ -912,91 +843,41 @@ func refineLine(text []byte, msg string, lo int) int {
 			return 0
 		}
 	}
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if fails(mid) {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
-	}
-	return lo
+	return yamlcheck.Bisect(lo, hi, fails)
 }
 
 // prefixError is the message (without "yaml: line N: ") of the first error
-// decoding text, or "".
+// decoding text, or "" (also if the decoder panics).
 func prefixError(text []byte) (msg string) {
 	defer func() {
 		if recover() != nil {
 			msg = ""
 		}
 	}()
-	dec := yaml.NewDecoder(bytes.NewReader(text))
-	for {
-		var n yaml.Node
-		err := dec.Decode(&n)
-		if err == nil {
-			continue
-		}
-		if errors.Is(err, io.EOF) {
-			return ""
-		}
-		m := strings.TrimPrefix(err.Error(), "yaml: ")
-		if loc := yamlLineRe.FindString(m); loc != "" {
-			m = m[len(loc):]
-		}
-		return m
-	}
+	msg, _ = yamlcheck.FirstError(text)
+	return msg
 }
 
-var allowedTags = map[string]bool{
-	"!!str": true, "!!int": true, "!!float": true, "!!bool": true, "!!null": true,
-	"!!map": true, "!!seq": true, "!!timestamp": true,
+// treeRules are the checks on a definition's node tree before any value is
+// read: at most maxDepth levels, no aliases, anchors, merge keys or custom
+// tags. Aliases are refused outright: nothing in a definition needs them.
+var treeRules = yamlcheck.TreeRules{
+	MaxDepth:   maxDepth,
+	NameLimit:  40,
+	MergeKeys:  true,
+	ChildField: childField,
 }
 
-// checkTree rejects aliases, anchors, custom tags, merge keys and nesting
-// deeper than maxDepth before any value is read. Aliases are refused
-// outright: they are how "billion laughs" bombs are built and nothing in a
-// definition needs them.
-func checkTree(n *yaml.Node, field string, depth int) error {
-	if depth > maxDepth {
-		return nodeErr(n, field, "YAML is nested more than %d levels deep", maxDepth)
-	}
-	switch {
-	case n.Kind == yaml.AliasNode:
-		return nodeErr(n, field, "YAML aliases (*%s) are not allowed; write the value out", truncate(n.Value, 40))
-	case n.Anchor != "":
-		return nodeErr(n, field, "YAML anchors (&%s) are not allowed", truncate(n.Anchor, 40))
-	case n.Tag == "!!merge":
-		return nodeErr(n, field, "YAML merge keys (<<) are not allowed")
-	case n.Tag != "" && !allowedTags[n.Tag]:
-		return nodeErr(n, field, "YAML tag %s is not allowed", truncate(n.Tag, 40))
-	}
+// childField is the field path of n.Content[i]: a mapping value is named
+// by its key, a list item by its index.
+func childField(n *yaml.Node, field string, i int) string {
 	switch n.Kind {
 	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i]
-			if err := checkTree(k, field, depth+1); err != nil {
-				return err
-			}
-			f := field
-			if k.Kind == yaml.ScalarNode {
-				f = dataField(field, k.Value)
-			}
-			if err := checkTree(n.Content[i+1], f, depth+1); err != nil {
-				return err
-			}
+		if k := n.Content[i-i%2]; i%2 == 1 && k.Kind == yaml.ScalarNode {
+			return dataField(field, k.Value)
 		}
-	default:
-		for i, c := range n.Content {
-			f := field
-			if n.Kind == yaml.SequenceNode {
-				f = field + "[" + strconv.Itoa(i) + "]"
-			}
-			if err := checkTree(c, f, depth+1); err != nil {
-				return err
-			}
-		}
+	case yaml.SequenceNode:
+		return field + "[" + strconv.Itoa(i) + "]"
 	}
-	return nil
+	return field
 }
