@@ -1230,7 +1230,13 @@ func (e *engine) save() error {
 // scope is what a step's condition and templates see: the run input and
 // the steps it depends on (with self, the step itself too).
 func (e *engine) scope(stepID string, self bool) (workflow.Scope, error) {
-	if !e.inputSet {
+	step := e.def.Step(stepID)
+	reads := step.Reads()
+	if self {
+		reads = step.CompensationReads()
+	}
+	// Only what the step's expressions read is loaded from the store.
+	if reads.Input && !e.inputSet {
 		p, err := e.tx.GetPayload(e.run.Tenant, e.run.InputPtr)
 		if err != nil {
 			return workflow.Scope{}, err
@@ -1242,7 +1248,7 @@ func (e *engine) scope(stepID string, self bool) (workflow.Scope, error) {
 	}
 	sc := workflow.Scope{Input: e.input, Steps: map[string]workflow.StepView{},
 		Run: workflow.RunView{RunID: e.run.RunID, WorkflowID: e.run.WorkflowID, StartedBy: e.run.StartedBy}}
-	ids := e.def.Step(stepID).Ancestors()
+	ids := step.Ancestors()
 	if self {
 		ids = append(ids, stepID)
 	}
@@ -1252,7 +1258,7 @@ func (e *engine) scope(stepID string, self bool) (workflow.Scope, error) {
 			continue
 		}
 		v := workflow.StepView{Status: st.Status, Attempts: st.Attempts, JobID: st.JobID, Error: st.Error}
-		if st.JobID != "" && st.Status == cairn.StepSucceeded {
+		if st.JobID != "" && st.Status == cairn.StepSucceeded && (reads.AllSteps || reads.Steps[id]) {
 			res, err := e.result(st.JobID)
 			if err != nil {
 				return workflow.Scope{}, err

@@ -11,6 +11,7 @@ package workflow
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"time"
 )
@@ -44,6 +45,8 @@ type Step struct {
 	// Line is the step's line in the definition text (for messages).
 	Line int
 	// condition, input template and compensation input are compiled and kept unexported.
+	reads       Reads    // what cond and in read
+	compReads   Reads    // what compIn reads
 	cond        *program // nil: no condition
 	in          *tmpl    // nil: no input (JSON null)
 	compIn      *tmpl    // nil: no compensation input (JSON null)
@@ -141,6 +144,21 @@ func (s *Step) Condition(sc Scope) (bool, error) { return s.condition(sc) }
 // views its condition and input may read), in the order of
 // Definition.Order. It is a helper for the engine building a Scope.
 func (s *Step) Ancestors() []string { return slices.Clone(s.ancestors) }
+
+// Reads says what the step's condition and input read, so the engine loads
+// only those steps' results; CompensationReads does the same for the
+// compensation input. A step named in Steps is one the expression may read
+// (Parse checked it); with AllSteps an expression uses the steps map as a
+// whole and every step in scope is needed.
+func (s *Step) Reads() Reads { return cloneReads(s.reads) }
+
+// CompensationReads is Reads for the on_failure compensation input.
+func (s *Step) CompensationReads() Reads { return cloneReads(s.compReads) }
+
+func cloneReads(r Reads) Reads {
+	r.Steps = maps.Clone(r.Steps)
+	return r
+}
 
 // HasCondition reports whether the step declares a condition.
 func (s *Step) HasCondition() bool { return s.hasCondition() }

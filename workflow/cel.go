@@ -76,6 +76,26 @@ type refScope struct {
 	selfOK  bool            // the step itself too (compensation input)
 	all     map[string]int  // every step id
 	budget  *budget         // of the whole definition
+	used    *Reads          // what the expressions compiled in this scope read
+}
+
+// Reads is what a step's expressions read: the steps they name, whether one
+// uses the steps map as a whole (then it may read any step in its scope),
+// and whether one reads the run input.
+type Reads struct {
+	Steps    map[string]bool
+	AllSteps bool
+	Input    bool
+}
+
+func (r *Reads) step(id string) {
+	if r == nil {
+		return
+	}
+	if r.Steps == nil {
+		r.Steps = map[string]bool{}
+	}
+	r.Steps[id] = true
 }
 
 // budget bounds the CEL work of one Parse: type-checking costs more than
@@ -216,6 +236,8 @@ func checkRefs(checked *cel.Ast, src string, sc *refScope) *exprError {
 				if err := checkStepRef(key, sc); err != "" {
 					return errAt(e, "%s", err)
 				}
+				sc.used.step(key)
+				return nil // the operand is the steps variable itself
 			case isVar(op, "run", shadowed):
 				if !slices.Contains(runFields, key) {
 					return errAt(e, "run has no field %q; its fields are %s", truncate(key, 80), strings.Join(runFields, ", "))
@@ -227,6 +249,15 @@ func checkRefs(checked *cel.Ast, src string, sc *refScope) *exprError {
 			}
 		}
 		switch e.Kind() {
+		case ast.IdentKind:
+			if sc.used != nil {
+				switch {
+				case isVar(e, "steps", shadowed):
+					sc.used.AllSteps = true // the map as a whole
+				case isVar(e, "input", shadowed):
+					sc.used.Input = true
+				}
+			}
 		case ast.SelectKind:
 			return walk(e.AsSelect().Operand(), shadowed)
 		case ast.CallKind:

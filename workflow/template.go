@@ -54,7 +54,7 @@ type part struct {
 // step's transitive dependencies (the compensation input also the step).
 func compileStep(r *rawStep, index map[string]int, b *budget) error {
 	s := r.s
-	sc := &refScope{self: s.ID, allowed: s.ancestorSet, all: index, budget: b}
+	sc := &refScope{self: s.ID, allowed: s.ancestorSet, all: index, budget: b, used: &s.reads}
 	if r.cond != nil {
 		f := r.field + ".condition"
 		if r.cond.Kind != yaml.ScalarNode || isNull(r.cond) {
@@ -83,6 +83,7 @@ func compileStep(r *rawStep, index map[string]int, b *budget) error {
 	if r.compInput != nil {
 		csc := *sc
 		csc.selfOK = true
+		csc.used = &s.compReads
 		if s.compIn, err = compileTemplate(r.compInput, r.field+".on_failure.compensate.input", &csc); err != nil {
 			return err
 		}
