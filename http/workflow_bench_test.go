@@ -2,11 +2,11 @@ package http_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	nethttp "net/http"
 	"os"
-	"encoding/json"
-	"fmt"
 	"sort"
 	"strings"
 	"sync"
