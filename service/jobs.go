@@ -578,7 +578,9 @@ func (s *Service) dispatch(tx cairn.Tx, p cairn.Principal, workerID string, j *c
 	if err := tx.UpdateJob(j); err != nil {
 		return nil, err
 	}
+	var dispatched *cairn.Event
 	if err := s.appendJob(tx, j, cairn.EventJobDispatched, "worker:"+workerID, now, func(e *cairn.Event) {
+		dispatched = e
 		e.State = j.State
 		e.JobHash = j.JobHash
 		e.Decision = ev.Decision
@@ -593,7 +595,9 @@ func (s *Service) dispatch(tx cairn.Tx, p cairn.Principal, workerID string, j *c
 		Resource: j.Resource, Labels: j.Labels, RiskTags: j.RiskTags, Input: json.RawMessage(payload.Data),
 		JobHash: j.JobHash, Decision: ev.Decision, PolicySnapshot: ev.Snapshot, Constraints: ev.Constraints,
 		LeaseID: string(j.LeaseID), LeaseExpiresAt: exp, Attempts: j.Attempts,
-		Receipt: &cairn.DispatchReceipt{DecisionID: d.DecisionID, JobHash: j.JobHash, Ledger: d.Ledger},
+		// The receipt's checkpoint will be at the size right after this
+		// dispatch: known here, so the receipt need not read the ledger's size.
+		Receipt: &cairn.DispatchReceipt{DecisionID: d.DecisionID, JobHash: j.JobHash, Ledger: d.Ledger, TreeSize: dispatched.Ledger.Index + 1},
 	}, nil
 }
 

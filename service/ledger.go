@@ -478,11 +478,14 @@ func (s *Service) receipt(ctx context.Context, tenant string, r *cairn.DispatchR
 	var body []byte
 	err = s.Store.View(ctx, func(tx cairn.ReadTx) error {
 		// The dispatch decision was just appended: no stored checkpoint
-		// covers it yet, so one is signed at the current size.
+		// covers it yet, so one is signed at the size right after the
+		// dispatch (set by the lease), else at the current size.
 		var err error
 		n := nodes{tx, tenant}
-		if size, err = tx.LedgerSize(tenant); err != nil {
-			return err
+		if size = r.TreeSize; size == 0 {
+			if size, err = tx.LedgerSize(tenant); err != nil {
+				return err
+			}
 		}
 		if size <= idx {
 			return fmt.Errorf("dispatch decision %d is not in the ledger", idx)
