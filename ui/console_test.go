@@ -507,7 +507,7 @@ func TestBrowserKeyboardAndSmallScreen(t *testing.T) {
 
 	// Responsive: at 375 px nothing is wider than the screen.
 	b.do(chromedp.EmulateViewport(375, 740))
-	for _, p := range []string{"/approvals", "/jobs/job-k", "/policy", "/overview", "/search?go=1"} {
+	for _, p := range []string{"/approvals", "/jobs/job-k", "/policy", "/overview", "/search?go=1", "/runs?status=all"} {
 		b.visit(p)
 		if w := eval[int](b, `document.documentElement.scrollWidth`); w > 375 {
 			over := eval[string](b, `[...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > 376 && !e.closest('.scroll, .code, .code-scroll, pre')).slice(0, 3).map(e => e.tagName + '.' + e.className).join(', ')`)
@@ -593,7 +593,7 @@ func TestBrowserPerformance(t *testing.T) {
 
 	// Bytes per page: a fresh load of each page, document + every resource
 	// (assets and API calls).
-	for _, p := range []string{"/approvals", "/approvals/job-05000", "/jobs/job-05000", "/runs/run-007", "/overview", "/policy", "/search?go=1", "/search?kind=approvals&go=1", "/signin"} {
+	for _, p := range []string{"/approvals", "/approvals/job-05000", "/jobs/job-05000", "/runs/run-007", "/runs?status=all", "/overview", "/policy", "/search?go=1", "/search?kind=approvals&go=1", "/signin"} {
 		b.open(p)
 		u := p
 		if i := strings.IndexByte(u, '?'); i >= 0 {

@@ -3,8 +3,9 @@
 // escapes), RFC 8785 (JCS) canonical JSON, SHA-256, and job_hash.
 
 // pretty re-indents JSON text without parsing values. It returns null when
-// the text is not a single JSON value.
-export function pretty(src, indent = '  ') {
+// the text is not a single JSON value. With decode, strings are re-encoded
+// with only the escapes JSON needs (\u003c shows as <); numbers stay as sent.
+export function pretty(src, indent = '  ', decode = false) {
   let out = '';
   let depth = 0;
   let i = 0;
@@ -18,7 +19,9 @@ export function pretty(src, indent = '  ') {
       let j = i + 1;
       while (j < n && src[j] !== '"') j += src[j] === '\\' ? 2 : 1;
       if (j >= n) return null;
-      out += src.slice(i, j + 1);
+      const tok = src.slice(i, j + 1);
+      if (!decode) out += tok;
+      else try { out += JSON.stringify(JSON.parse(tok)); } catch { out += tok; }
       i = j + 1;
       continue;
     }
@@ -146,4 +149,55 @@ export async function jobHash(job, inputText) {
     labels: job.labels || {}, risk_tags: tags, input, submitted_by: s(job.submitted_by),
   };
   return sha256(canonical(proj));
+}
+
+// rawAt returns the exact text of the value at path (object keys and array
+// indices) inside the JSON text src, or null: a member can then be shown
+// with pretty() without a round trip through JSON.parse, which would round
+// large numbers.
+export function rawAt(src, path) {
+  let i = 0;
+  const n = src.length;
+  const ws = () => { while (i < n && ' \t\n\r'.includes(src[i])) i++; };
+  const str = () => {
+    let j = i + 1;
+    while (j < n && src[j] !== '"') j += src[j] === '\\' ? 2 : 1;
+    const s = src.slice(i, j + 1);
+    i = j + 1;
+    return s;
+  };
+  // each walks the members of the container at i, calling fn(key or index)
+  // positioned at the member's value; fn returns true to stop there.
+  const each = (fn) => {
+    const obj = src[i] === '{';
+    i++;
+    ws();
+    if (src[i] === (obj ? '}' : ']')) { i++; return false; }
+    for (let k = 0; i < n; k++) {
+      ws();
+      let key = k;
+      if (obj) { key = JSON.parse(str()); ws(); i++; ws(); }
+      if (fn(key)) return true;
+      skip();
+      ws();
+      if (src[i++] !== ',') return false;
+    }
+    return false;
+  };
+  const skip = () => {
+    ws();
+    if (src[i] === '"') { str(); return; }
+    if (src[i] === '{' || src[i] === '[') { each(() => false); return; }
+    while (i < n && !' \t\n\r,:{}[]"'.includes(src[i])) i++;
+  };
+  const find = (d) => {
+    ws();
+    if (d === path.length) { const s = i; skip(); return src.slice(s, i); }
+    const want = path[d];
+    if ((src[i] === '{') !== (typeof want === 'string') || !'{['.includes(src[i])) return null;
+    let out = null;
+    each((k) => { if (k !== want) return false; out = find(d + 1); return true; });
+    return out;
+  };
+  try { return find(0); } catch { return null; }
 }

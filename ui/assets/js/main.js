@@ -11,7 +11,9 @@ const routes = [
   {re: /^\/approvals$/, page: 'queue', cap: 'approvals'},
   {re: /^\/approvals\/([^/]+)$/, page: 'approval', cap: 'approvals'},
   {re: /^\/jobs\/([^/]+)$/, page: 'job', cap: 'jobs'},
+  {re: /^\/runs$/, page: 'runs', cap: 'jobs'},
   {re: /^\/runs\/([^/]+)$/, page: 'run', cap: 'jobs'},
+  {re: /^\/workflows\/([^/]+)$/, page: 'workflow', cap: 'jobs'},
   {re: /^\/policy$/, page: 'policy', cap: 'policy'},
   {re: /^\/search$/, page: 'search', cap: 'jobs'},
 ];
@@ -19,6 +21,7 @@ const routes = [
 const NAV = [
   {href: '/overview', label: 'Overview', cap: 'jobs'},
   {href: '/approvals', label: 'Approvals', cap: 'approvals'},
+  {href: '/runs', label: 'Workflow runs', cap: 'jobs'},
   {href: '/search', label: 'Search', cap: 'jobs'},
   {href: '/policy', label: 'Policy', cap: 'policy'},
 ];

@@ -3,8 +3,11 @@ import {h, text, val, code, badge, fmtTime, dl, shortHash, kb} from './dom.js';
 import {plain} from './api.js';
 import {pretty} from './json.js';
 
-export function errorBox(err, extra) {
+// errorBox shows an API error in plain words (words overrides the headline
+// per error code).
+export function errorBox(err, extra, words) {
   const pe = plain(err);
+  if (words && words[pe.code]) pe.headline = words[pe.code];
   return h('div', {class: 'error', role: 'alert', 'data-code': pe.code || ''},
     h('strong', null, pe.headline),
     pe.detail && pe.detail !== pe.headline ? h('p', null, 'Server: ', val(pe.detail)) : null,

@@ -1,5 +1,8 @@
 // A run's timeline: vertical, one icon per event type, with filters. While
-// the run is running it polls the timeline for events after the last seq.
+// the run is running (or waiting for approval) it polls the timeline for
+// events after the last seq. A workflow run (its run_started event names the
+// workflow) also shows its steps and gates above the timeline (../steps.js,
+// loaded only then), refreshed whenever new events arrive.
 import {h, val, code, link, route, badge, fmtTime, shortHash} from '../dom.js';
 import {get, p, qs} from '../api.js';
 import {errorBox} from '../views.js';
@@ -10,8 +13,16 @@ export const TYPES = {
   job_dispatched: 'Job dispatched', job_state_changed: 'Job state changed', lease_expired: 'Lease expired',
   job_completed: 'Job completed', output_checked: 'Output checked', run_completed: 'Run completed',
 };
+// The workflow engine's events; their filters appear on workflow runs only.
+export const WF_TYPES = {
+  step_started: 'Step started', step_skipped: 'Step skipped', step_reused: 'Step reused', step_succeeded: 'Step succeeded',
+  step_failed: 'Step failed', step_retry_scheduled: 'Retry scheduled', step_timed_out: 'Step timed out', step_cancelled: 'Step cancelled',
+  gate_requested: 'Gate requested', gate_voted: 'Gate vote', gate_resolved: 'Gate resolved',
+  compensation_started: 'Compensation started', run_status_changed: 'Run status changed',
+};
 const PAGE = 100;
 const POLL_MS = 1500;
+const LIVE = ['running', 'waiting_approval'];
 
 export default async function run(ctx) {
   const {main, params, setTitle, signal, onCleanup} = ctx;
@@ -28,12 +39,12 @@ export default async function run(ctx) {
 
   // filters
   const typeBoxes = {};
-  const typeField = h('fieldset', {class: 'types'}, h('legend', null, 'Event types'),
-    Object.entries(TYPES).map(([t, label]) => {
-      const cb = h('input', {type: 'checkbox', id: 'f-' + t, value: t, checked: true});
-      typeBoxes[t] = cb;
-      return h('span', {class: 'check'}, cb, h('label', {for: 'f-' + t}, h('span', {class: 'ev-icon ev-' + t, 'aria-hidden': 'true'}), ' ', label));
-    }));
+  const typeBox = ([t, label]) => {
+    const cb = h('input', {type: 'checkbox', id: 'f-' + t, value: t, checked: true});
+    typeBoxes[t] = cb;
+    return h('span', {class: 'check'}, cb, h('label', {for: 'f-' + t}, h('span', {class: 'ev-icon ev-' + t, 'aria-hidden': 'true'}), ' ', label));
+  };
+  const typeField = h('fieldset', {class: 'types'}, h('legend', null, 'Event types'), Object.entries(TYPES).map(typeBox));
   const jobSel = h('select', {id: 'f-job'}, h('option', {value: ''}, 'All jobs'));
   const allBtn = h('button', {type: 'button', class: 'link'}, 'Show all types');
   const filterBox = h('details', {class: 'filters-box', open: true}, h('summary', null, 'Filters'),
@@ -47,6 +58,7 @@ export default async function run(ctx) {
 
   const jobs = new Set();
   let lastSeq = 0, status = 'unknown', total = 0, paused = false, timer = null, atEnd = false;
+  let workflowId = '', wf = null;
 
   function applyFilters() {
     const job = jobSel.value;
@@ -73,7 +85,9 @@ export default async function run(ctx) {
       lastSeq = Math.max(lastSeq, e.seq);
       total++;
       if (e.type === 'run_started' || e.type === 'run_reopened') setStatus('running');
-      if (e.type === 'run_completed') setStatus('completed');
+      if (e.type === 'run_started' && e.data && e.data.workflow_id) workflowId = String(e.data.workflow_id);
+      if (e.type === 'run_status_changed' && e.state) setStatus(e.state);
+      if (e.type === 'run_completed') setStatus(e.state || 'completed');
       if (e.job_id && !jobs.has(e.job_id)) {
         jobs.add(e.job_id);
         jobSel.append(h('option', {value: e.job_id}, e.job_id));
@@ -91,6 +105,14 @@ export default async function run(ctx) {
 
   const first = await fetchPage();
   atEnd = !first.next_cursor;
+  if (workflowId) {
+    const {workflowView} = await import('../steps.js');
+    typeField.append(...Object.entries(WF_TYPES).map(typeBox));
+    wf = workflowView(ctx, id, (r) => setStatus(r.status));
+    main.insertBefore(wf.el, filterBox);
+    await wf.load();
+    applyFilters();
+  }
   if (!atEnd) {
     const btn = h('button', {type: 'button'}, `Load the next ${PAGE} events`);
     btn.addEventListener('click', async () => {
@@ -107,7 +129,7 @@ export default async function run(ctx) {
   function schedule() {
     clearTimeout(timer);
     if (signal.aborted) return;
-    const live = atEnd && status === 'running';
+    const live = atEnd && LIVE.includes(status);
     liveEl.textContent = live ? (paused ? 'live updates paused' : '● live') : '';
     liveEl.classList.toggle('on', live && !paused);
     pauseBtn.hidden = !live;
@@ -124,7 +146,8 @@ export default async function run(ctx) {
       do { page = await fetchPage(); } while (page.next_cursor && !signal.aborted);
       errEl.replaceChildren();
       const n = total - before;
-      if (n) announce.textContent = `${n} new event${n === 1 ? '' : 's'}${status === 'completed' ? '; the run is completed' : ''}.`;
+      if (n && wf) await wf.load();
+      if (n) announce.textContent = `${n} new event${n === 1 ? '' : 's'}${LIVE.includes(status) ? '' : '; the run is ' + status.replace('_', ' ')}.`;
     } catch (err) {
       if (err.name === 'AbortError') return;
       errEl.replaceChildren(errorBox(err));
@@ -157,7 +180,14 @@ function eventItem(e) {
   if (d.worker_id) chips.push(h('span', null, 'worker ', val(d.worker_id)));
   if (d.status) chips.push(h('span', null, 'status ', val(d.status)));
   if (d.error) chips.push(h('span', null, 'error ', val(d.error)));
-  const label = TYPES[e.type] || e.type;
+  if (d.reason) chips.push(h('span', null, 'reason ', val(d.reason)));
+  if (d.attempt) chips.push(h('span', null, 'attempt ', val(d.attempt)));
+  if (d.quorum) chips.push(h('span', null, 'quorum ', val(d.quorum)));
+  if (d.to) chips.push(h('span', null, val(d.from), ' → ', badge(d.to, 'run')));
+  if (d.workflow_id) chips.push(h('span', null, 'workflow ', code(d.workflow_id, 'wrap')));
+  if (d.rerun_of) chips.push(h('span', null, 'rerun of ', link(route`/runs/${d.rerun_of}`, code(d.rerun_of))));
+  if (d.from_run) chips.push(h('span', null, 'from ', link(route`/runs/${d.from_run}`, code(d.from_run))));
+  const label = TYPES[e.type] || WF_TYPES[e.type] || e.type;
   return h('li', {class: 'ev ev-' + e.type, 'data-type': e.type, 'data-job': e.job_id || '', 'data-seq': e.seq},
     h('span', {class: 'ev-icon ev-' + e.type, 'aria-hidden': 'true'}),
     h('div', {class: 'ev-body'},
