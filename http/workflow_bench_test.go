@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	nethttp "net/http"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -115,18 +112,6 @@ func BenchmarkWorkflowLinear10(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms/run")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms/run")
 	b.ReportMetric(float64(completeTotal.Microseconds())/float64(completes)/1000, "ms/complete")
-	if os.Getenv("PROBE_METRICS") != "" {
-		resp, err := nethttp.Get(e.URL + "/metrics")
-		if err == nil {
-			raw, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			for _, l := range strings.Split(string(raw), "\n") {
-				if strings.HasPrefix(l, "cairn_http_request_seconds_sum") || strings.HasPrefix(l, "cairn_http_request_seconds_count") {
-					b.Log(l)
-				}
-			}
-		}
-	}
 }
 
 // BenchmarkWorkflowConcurrent starts CAIRN_BENCH_RUNS (default 1000) runs
