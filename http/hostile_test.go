@@ -173,3 +173,91 @@ func TestInvalidBundles(t *testing.T) {
 		t.Fatal("an invalid bundle changed the active policy")
 	}
 }
+
+// TestHostileWorkflowRequests does for the workflow API what
+// TestHostileRequests does for jobs: each bad request gets its status and
+// code, nothing is registered or started, and the server keeps serving.
+func TestHostileWorkflowRequests(t *testing.T) {
+	e := newEnv(t)
+	e.publish(seedPolicy)
+	w := e.register("name: ok\nsteps:\n  - id: a\n    action: tool.a\n  - id: b\n    action: tool.b\n    depends_on: [a]\n    gate: {quorum: 1}\n")
+	e.startRun("agent-1", "run-h", w.WorkflowID, nil)
+	e.work(succeed("x"), "tool.a")
+	gate := e.run("run-h").Step("b").Gate
+
+	deepDef := "name: deep\nsteps:\n  - id: a\n    action: tool.a\n    input: " + strings.Repeat("[", 200) + strings.Repeat("]", 200) + "\n"
+	bigInput := `{"workflow_id":"ok","input":{"x":"` + strings.Repeat("a", 2<<20) + `"}}`
+	longID := strings.Repeat("r", 257)
+	wid := url.PathEscape(w.WorkflowID)
+	cases := []struct {
+		name, as, method, path string
+		body                   any
+		status                 int
+		code                   string
+	}{
+		{"register malformed json", "polly", "POST", "/api/v1/workflows", `{"definition":`, 400, cairn.EInvalid},
+		{"register unknown field", "polly", "POST", "/api/v1/workflows", `{"definition":"x","defintion":"y"}`, 400, cairn.EInvalid},
+		{"register not yaml", "polly", "POST", "/api/v1/workflows", cairn.RegisterWorkflowRequest{Definition: "name: [\n"}, 422, cairn.CodeWorkflowInvalid},
+		{"register deep nesting", "polly", "POST", "/api/v1/workflows", cairn.RegisterWorkflowRequest{Definition: deepDef}, 422, cairn.CodeWorkflowInvalid},
+		{"register yaml alias bomb", "polly", "POST", "/api/v1/workflows", cairn.RegisterWorkflowRequest{Definition: "name: x\na: &a [1,1,1]\nb: [*a,*a,*a]\nsteps:\n  - id: s\n    action: tool.a\n"}, 422, cairn.CodeWorkflowInvalid},
+		{"register sql in name", "polly", "POST", "/api/v1/workflows", cairn.RegisterWorkflowRequest{Definition: "name: \"x'; DROP TABLE runs;--\"\nsteps:\n  - id: s\n    action: tool.a\n"}, 422, cairn.CodeWorkflowInvalid},
+		{"register path in action", "polly", "POST", "/api/v1/workflows", cairn.RegisterWorkflowRequest{Definition: "name: x\nsteps:\n  - id: s\n    action: ../../etc\n"}, 422, cairn.CodeWorkflowInvalid},
+		{"register over 1 MB body", "polly", "POST", "/api/v1/workflows", `{"definition":"` + strings.Repeat("a", 2<<20) + `"}`, 413, cairn.ETooLarge},
+		{"register as agent", "agent-1", "POST", "/api/v1/workflows", cairn.RegisterWorkflowRequest{Definition: "name: x\nsteps:\n  - id: s\n    action: tool.a\n"}, 403, cairn.EForbidden},
+		{"read definitions as worker", "worker-1", "GET", "/api/v1/workflows", nil, 403, cairn.EForbidden},
+		{"unknown workflow", "agent-1", "GET", "/api/v1/workflows/" + url.PathEscape("wf:default:nope#sha256:00"), nil, 404, cairn.ENotFound},
+		{"workflow from another tenant", "other-tenant", "GET", "/api/v1/workflows/" + wid, nil, 404, cairn.ENotFound},
+		{"start without workflow", "agent-1", "POST", "/api/v1/workflow-runs", `{"input":{}}`, 400, cairn.EInvalid},
+		{"start unknown workflow", "agent-1", "POST", "/api/v1/workflow-runs", `{"workflow_id":"nope"}`, 404, cairn.ENotFound},
+		{"start with sql run_id", "agent-1", "POST", "/api/v1/workflow-runs", `{"workflow_id":"ok","run_id":"r'; DROP TABLE runs;--"}`, 400, cairn.EInvalid},
+		{"start with long run_id", "agent-1", "POST", "/api/v1/workflow-runs", `{"workflow_id":"ok","run_id":"` + longID + `"}`, 400, cairn.EInvalid},
+		{"start with 2 MB input", "agent-1", "POST", "/api/v1/workflow-runs", bigInput, 413, cairn.ETooLarge},
+		{"start as auditor", "auditor-1", "POST", "/api/v1/workflow-runs", `{"workflow_id":"ok"}`, 403, cairn.EForbidden},
+		{"start over an ad-hoc run", "agent-3", "POST", "/api/v1/workflow-runs", `{"workflow_id":"ok","run_id":"adhoc-run"}`, 409, cairn.CodeRunConflict},
+		{"list runs bad status", "auditor-1", "GET", "/api/v1/workflow-runs?status=HACKED", nil, 400, cairn.EInvalid},
+		{"list runs unknown param", "auditor-1", "GET", "/api/v1/workflow-runs?statuz=failed", nil, 400, cairn.EInvalid},
+		{"list runs forged cursor", "auditor-1", "GET", "/api/v1/workflow-runs?cursor=Zm9yZ2Vk", nil, 400, cairn.CodeInvalidCursor},
+		{"cancel another agent's run", "agent-2", "POST", "/api/v1/workflow-runs/run-h/cancel", `{}`, 404, cairn.ENotFound},
+		{"cancel unknown run", "agent-1", "POST", "/api/v1/workflow-runs/no-such-run/cancel", `{}`, 404, cairn.ENotFound},
+		{"cancel an ad-hoc run", "agent-3", "POST", "/api/v1/workflow-runs/adhoc-run/cancel", `{}`, 409, cairn.CodeWorkflowRun},
+		{"cancel reason with control chars", "agent-1", "POST", "/api/v1/workflow-runs/run-h/cancel", `{"reason":"a\u0000b"}`, 400, cairn.EInvalid},
+		{"rerun a running run", "agent-1", "POST", "/api/v1/workflow-runs/run-h/rerun", `{}`, 409, cairn.CodeRunNotFinished},
+		{"vote without hash", "manager-2", "POST", "/api/v1/workflow-runs/run-h/steps/b/approve", `{"comment":"ok"}`, 400, cairn.EInvalid},
+		{"vote with non-hex hash", "manager-2", "POST", "/api/v1/workflow-runs/run-h/steps/b/approve", cairn.GateVoteRequest{JobHash: strings.Repeat("Z", 64)}, 400, cairn.EInvalid},
+		{"vote with a path as step", "manager-2", "POST", "/api/v1/workflow-runs/run-h/steps/" + url.PathEscape("../a") + "/approve", cairn.GateVoteRequest{JobHash: gate.JobHash}, 400, cairn.EInvalid},
+		{"vote on a step without gate", "manager-2", "POST", "/api/v1/workflow-runs/run-h/steps/a/approve", cairn.GateVoteRequest{JobHash: gate.JobHash}, 404, cairn.ENotFound},
+		{"vote as worker", "worker-1", "POST", "/api/v1/workflow-runs/run-h/steps/b/approve", cairn.GateVoteRequest{JobHash: gate.JobHash}, 403, cairn.CodeRoleNotAllowed},
+		{"vote from another tenant", "other-tenant", "POST", "/api/v1/workflow-runs/run-h/steps/b/approve", cairn.GateVoteRequest{JobHash: gate.JobHash}, 404, cairn.ENotFound},
+		{"submit into a workflow run", "agent-1", "POST", "/api/v1/jobs", `{"action":"tool.x","run_id":"run-h"}`, 409, cairn.CodeWorkflowRun},
+	}
+	var other cairn.CreatedKey
+	e.MustDo("admin", "POST", "/api/v1/keys", cairn.CreateKeyRequest{Principal: "intruder", Kind: "human", Roles: []string{"auditor", "approver"}, Tenant: "acme"}, 201, &other)
+	e.Keys["other-tenant"] = other.Key
+	e.Key("agent-3", "agent", "agent")
+	e.Submit("agent-3", cairn.SubmitRequest{Action: "db.read", RunID: "adhoc-run"})
+
+	var before cairn.List[*cairn.Workflow]
+	e.MustDo("auditor-1", "GET", "/api/v1/workflows", nil, 200, &before)
+	var runsBefore cairn.List[*cairn.Run]
+	e.MustDo("auditor-1", "GET", "/api/v1/workflow-runs", nil, 200, &runsBefore)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e.T = t
+			e.ErrCode(c.as, c.method, c.path, c.body, c.status, c.code)
+		})
+	}
+	e.T = t
+	var after cairn.List[*cairn.Workflow]
+	e.MustDo("auditor-1", "GET", "/api/v1/workflows", nil, 200, &after)
+	var runsAfter cairn.List[*cairn.Run]
+	e.MustDo("auditor-1", "GET", "/api/v1/workflow-runs", nil, 200, &runsAfter)
+	if len(after.Items) != len(before.Items) || len(runsAfter.Items) != len(runsBefore.Items) {
+		t.Fatalf("hostile requests stored workflows (%d -> %d) or runs (%d -> %d)", len(before.Items), len(after.Items), len(runsBefore.Items), len(runsAfter.Items))
+	}
+	if r := e.run("run-h"); r.Status != cairn.RunWaitingApproval || len(r.Step("b").Gate.Votes) != 0 {
+		t.Fatalf("run-h changed: %s %+v", r.Status, r.Step("b").Gate)
+	}
+	// The server still serves: the gate still opens.
+	e.MustDo("manager-2", "POST", "/api/v1/workflow-runs/run-h/steps/b/approve", cairn.GateVoteRequest{JobHash: gate.JobHash}, 200, nil)
+	e.verifyLedger()
+}
