@@ -10,6 +10,7 @@ import (
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/ledger"
 	"github.com/transparency-dev/merkle/compact"
+	merkleproof "github.com/transparency-dev/merkle/proof"
 	sumnote "golang.org/x/mod/sumdb/note"
 )
 
@@ -490,12 +491,20 @@ func (s *Service) receipt(ctx context.Context, tenant string, r *cairn.DispatchR
 		if size <= idx {
 			return fmt.Errorf("dispatch decision %d is not in the ledger", idx)
 		}
-		if root, err = ledger.RootAt(size, n); err != nil {
-			return err
-		}
 		if hashes, err = ledger.InclusionProof(idx, size, n); err != nil {
 			return err
 		}
+		// The root follows from the leaf and its audit path: no second walk
+		// over the tree's nodes.
+		leaf, err := hex.DecodeString(r.Ledger.LeafHash)
+		if err != nil {
+			return fmt.Errorf("dispatch decision %d: leaf hash: %w", idx, err)
+		}
+		rt, err := merkleproof.RootFromInclusionProof(ledger.Hasher, idx, size, leaf, hashes)
+		if err != nil {
+			return err
+		}
+		copy(root[:], rt)
 		es, err := tx.LedgerEntries(tenant, idx, 1)
 		if err != nil {
 			return err
