@@ -15,22 +15,13 @@ func (s *Service) Resolve(ctx context.Context, p cairn.Principal, jobID string, 
 	if err := validID("job_id", jobID); err != nil {
 		return nil, err
 	}
-	if req.JobHash == "" {
-		return nil, cairn.Invalid("job_hash", "is required: send the job_hash you reviewed")
-	}
-	if !isLowerHex64(req.JobHash) {
-		return nil, cairn.Invalid("job_hash", "must be 64 lowercase hex characters")
-	}
-	if err := validText("comment", req.Comment, 4096); err != nil {
+	resolution, err := validVerdict(approve, req.JobHash, "you reviewed", req.Comment)
+	if err != nil {
 		return nil, err
-	}
-	resolution := cairn.ResolutionRejected
-	if approve {
-		resolution = cairn.ResolutionApproved
 	}
 	var out *cairn.Approval
 	var expired bool
-	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
+	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
 		now := cairn.Now()
 		a, err := tx.GetApproval(p.Tenant, jobID)
 		if err != nil {
@@ -78,4 +69,22 @@ func (s *Service) Resolve(ctx context.Context, p cairn.Principal, jobID string, 
 		return nil, cairn.Conflict(cairn.CodeApprovalExpired, "the approval has expired")
 	}
 	return out, nil
+}
+
+// validVerdict checks an approver's answer (the job_hash it reviewed and a
+// comment) and returns the resolution it records.
+func validVerdict(approve bool, jobHash, which, comment string) (string, error) {
+	if jobHash == "" {
+		return "", cairn.Invalid("job_hash", "is required: send the job_hash %s", which)
+	}
+	if !isLowerHex64(jobHash) {
+		return "", cairn.Invalid("job_hash", "must be 64 lowercase hex characters")
+	}
+	if err := validText("comment", comment, 4096); err != nil {
+		return "", err
+	}
+	if approve {
+		return cairn.ResolutionApproved, nil
+	}
+	return cairn.ResolutionRejected, nil
 }

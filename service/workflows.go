@@ -461,22 +461,13 @@ func (s *Service) VoteGate(ctx context.Context, p cairn.Principal, runID, stepID
 	if err := validID("step_id", stepID); err != nil {
 		return nil, err
 	}
-	if req.JobHash == "" {
-		return nil, cairn.Invalid("job_hash", "is required: send the job_hash the gate shows")
-	}
-	if !isLowerHex64(req.JobHash) {
-		return nil, cairn.Invalid("job_hash", "must be 64 lowercase hex characters")
-	}
-	if err := validText("comment", req.Comment, 4096); err != nil {
+	resolution, err := validVerdict(approve, req.JobHash, "the gate shows", req.Comment)
+	if err != nil {
 		return nil, err
-	}
-	resolution := cairn.ResolutionRejected
-	if approve {
-		resolution = cairn.ResolutionApproved
 	}
 	var out *cairn.Run
 	var expired bool
-	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
+	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
 		r, err := tx.GetRun(p.Tenant, runID)
 		if err != nil {
 			return err
@@ -842,11 +833,7 @@ func (e *engine) startAttempt(step *workflow.Step, st *cairn.StepState) error {
 	}
 	st.Attempts++
 	jobID := attemptJobID(e.run.RunID, step.ID, itoa(st.Attempts))
-	req, err := e.stepRequest(step, jobID, step.Action, step.Resource, input)
-	if err != nil {
-		return e.failStep(step, st, "job: "+err.Error(), false)
-	}
-	sub, err := e.s.prepareSubmit(e.starter(), req, e.now)
+	sub, err := e.prepareStepJob(step, jobID, step.Action, step.Resource, input)
 	if err != nil {
 		return e.failStep(step, st, "job: "+err.Error(), false)
 	}
@@ -861,25 +848,33 @@ func (e *engine) startAttempt(step *workflow.Step, st *cairn.StepState) error {
 	if err := e.event(cairn.EventStepStarted, st, jobID, map[string]any{"attempt": st.Attempts, "job_hash": sub.job.JobHash}); err != nil {
 		return err
 	}
-	j, err := e.submit(sub)
+	return e.submit(sub)
+}
+
+// prepareStepJob decides a step's job (an attempt or its compensation) on
+// behalf of the run's starter and builds its evidence.
+func (e *engine) prepareStepJob(step *workflow.Step, jobID, action, resource string, input json.RawMessage) (*submission, error) {
+	req, err := e.stepRequest(step, jobID, action, resource, input)
 	if err != nil {
+		return nil, err
+	}
+	return e.s.prepareSubmit(e.starter(), req, e.now)
+}
+
+// submit writes a prepared step job; one that is final at once (DENIED at
+// submit) moves its step at once.
+func (e *engine) submit(sub *submission) error {
+	j := *sub.job
+	if err := e.tx.InsertJob(&j); err != nil {
+		return err
+	}
+	if err := e.s.writeSubmission(e.tx, sub, &j); err != nil {
 		return err
 	}
 	if cairn.IsFinalState(j.State) {
-		return e.jobFinal(j)
+		return e.jobFinal(&j)
 	}
 	return nil
-}
-
-func (e *engine) submit(sub *submission) (*cairn.Job, error) {
-	j := *sub.job
-	if err := e.tx.InsertJob(&j); err != nil {
-		return nil, err
-	}
-	if err := e.s.writeSubmission(e.tx, sub, &j); err != nil {
-		return nil, err
-	}
-	return &j, nil
 }
 
 // jobFinal moves the step whose job j reached a final state.
@@ -1012,26 +1007,15 @@ func (e *engine) compensate(step *workflow.Step, st *cairn.StepState) error {
 		return fail("input: " + err.Error())
 	}
 	jobID := attemptJobID(e.run.RunID, step.ID, "compensate")
-	req, err := e.stepRequest(step, jobID, step.OnFailure.Action, step.OnFailure.Resource, input)
-	if err != nil {
-		return fail(err.Error())
-	}
-	sub, err := e.s.prepareSubmit(e.starter(), req, e.now)
+	sub, err := e.prepareStepJob(step, jobID, step.OnFailure.Action, step.OnFailure.Resource, input)
 	if err != nil {
 		return fail(err.Error())
 	}
 	st.CompensationJobID = jobID
-	if err := e.event(cairn.EventCompensationStarted, st, jobID, map[string]any{"action": req.Action, "job_hash": sub.job.JobHash}); err != nil {
+	if err := e.event(cairn.EventCompensationStarted, st, jobID, map[string]any{"action": sub.job.Action, "job_hash": sub.job.JobHash}); err != nil {
 		return err
 	}
-	j, err := e.submit(sub)
-	if err != nil {
-		return err
-	}
-	if cairn.IsFinalState(j.State) {
-		return e.jobFinal(j)
-	}
-	return nil
+	return e.submit(sub)
 }
 
 // finish ends the run with a final status, cancelling what is still open.
