@@ -69,6 +69,11 @@ type DispatchReceipt struct {
 	Checkpoint string     `json:"checkpoint,omitempty"` // signed note covering it
 	TreeSize   uint64     `json:"tree_size,omitempty"`
 	Inclusion  []string   `json:"inclusion,omitempty"` // hex hashes, leaf to root
+
+	// Decided is the dispatch decision's appended event, from which the
+	// service rebuilds Body without reading the ledger (checked against
+	// Ledger.LeafHash). Never serialised.
+	Decided *Event `json:"-"`
 }
 
 // InclusionProof proves one ledger entry is in a tree (hex hashes, leaf to root).

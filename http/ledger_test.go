@@ -194,6 +194,13 @@ func TestReceiptCheckpointIsReproducible(t *testing.T) {
 		t.Fatalf("lease: %+v", jobs)
 	}
 	rc := jobs[0].Receipt
+	// The receipt's entry (rebuilt from the appended event, not read) is
+	// byte for byte the one the ledger holds.
+	var entries cairn.List[*cairn.LedgerEntry]
+	e.MustDo("auditor-1", "GET", "/api/v1/ledger/entries?from="+strconv.FormatUint(rc.Ledger.Index, 10)+"&limit=1", nil, 200, &entries)
+	if len(entries.Items) != 1 || string(entries.Items[0].Body) != rc.Body {
+		t.Fatalf("the receipt's body differs from ledger entry %d", rc.Ledger.Index)
+	}
 	var cp cairn.Checkpoint
 	e.MustDo("auditor-1", "GET", "/api/v1/ledger/checkpoints/"+strconv.FormatUint(rc.TreeSize, 10), nil, 200, &cp)
 	if cp.Size != rc.TreeSize || cp.Note != rc.Checkpoint {

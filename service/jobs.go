@@ -245,13 +245,18 @@ func decisionEvent(j *cairn.Job, ev cairn.Evaluation, phase, actor string, now t
 	return d, e
 }
 
-func (s *Service) recordDecision(tx cairn.Tx, j *cairn.Job, ev cairn.Evaluation, phase, actor string, now time.Time) (*cairn.Decision, error) {
+func (s *Service) recordDecision(tx cairn.Tx, j *cairn.Job, ev cairn.Evaluation, phase, actor string, now time.Time) (*cairn.Decision, *cairn.Event, error) {
 	d, e := decisionEvent(j, ev, phase, actor, now)
+	// Sealed here rather than by the store (the same work, in the same
+	// transaction), so a dispatch receipt can rebuild the entry from it.
+	if err := seal(e); err != nil {
+		return nil, nil, err
+	}
 	if err := tx.AppendEvent(e); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	d.Ledger = e.Ledger
-	return d, nil
+	return d, e, nil
 }
 
 // approvalEvent builds a pending approval and the approval_requested event.
@@ -503,7 +508,7 @@ func (s *Service) dispatch(tx cairn.Tx, p cairn.Principal, workerID string, j *c
 		Action: j.Action, Resource: string(j.Resource), Labels: j.Labels, RiskTags: j.RiskTags,
 		Input: input, Principal: cairn.Principal{Tenant: j.Tenant, ID: j.SubmittedBy, Kind: j.SubmitterKind, Roles: j.SubmitterRoles}, Now: now,
 	})
-	d, err := s.recordDecision(tx, j, ev, cairn.PhaseDispatch, "worker:"+workerID, now)
+	d, decided, err := s.recordDecision(tx, j, ev, cairn.PhaseDispatch, "worker:"+workerID, now)
 	if err != nil {
 		return nil, err
 	}
@@ -597,7 +602,7 @@ func (s *Service) dispatch(tx cairn.Tx, p cairn.Principal, workerID string, j *c
 		LeaseID: string(j.LeaseID), LeaseExpiresAt: exp, Attempts: j.Attempts,
 		// The receipt's checkpoint will be at the size right after this
 		// dispatch: known here, so the receipt need not read the ledger's size.
-		Receipt: &cairn.DispatchReceipt{DecisionID: d.DecisionID, JobHash: j.JobHash, Ledger: d.Ledger, TreeSize: dispatched.Ledger.Index + 1},
+		Receipt: &cairn.DispatchReceipt{DecisionID: d.DecisionID, JobHash: j.JobHash, Ledger: d.Ledger, TreeSize: dispatched.Ledger.Index + 1, Decided: decided},
 	}, nil
 }
 

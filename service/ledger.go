@@ -463,6 +463,22 @@ func (s *Service) signer(origin string) (sumnote.Signer, error) {
 // the dispatch decision, its inclusion proof and the decision's ledger body.
 // It reads all of it in one view; a new checkpoint, when one is needed, is
 // stored in the background (see issueCheckpoint).
+// decidedBody rebuilds the ledger entry of a receipt's dispatch decision
+// from its appended event, or returns nil when it cannot (the store did
+// not report what it chained) or the result is not the entry the ledger
+// holds (its leaf hash differs).
+func decidedBody(r *cairn.DispatchReceipt) []byte {
+	e := r.Decided
+	if e == nil || e.Canon == nil || e.Ledger == nil || e.Ledger.Index != r.Ledger.Index {
+		return nil
+	}
+	body, err := ledger.EnvelopeBody(e.Tenant, e.Ledger.Index, e.PrevHash, e.Seq, e.Canon)
+	if err != nil || ledger.HashHex(ledger.LeafHash(body)) != r.Ledger.LeafHash {
+		return nil
+	}
+	return body
+}
+
 func (s *Service) receipt(ctx context.Context, tenant string, r *cairn.DispatchReceipt) error {
 	if s.ledgerKey == nil || r == nil || r.Ledger == nil {
 		return nil
@@ -505,6 +521,9 @@ func (s *Service) receipt(ctx context.Context, tenant string, r *cairn.DispatchR
 			return err
 		}
 		copy(root[:], rt)
+		if body = decidedBody(r); body != nil {
+			return nil
+		}
 		es, err := tx.LedgerEntries(tenant, idx, 1)
 		if err != nil {
 			return err

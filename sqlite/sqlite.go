@@ -69,6 +69,10 @@ type Store struct {
 	heads map[string]head // ledger head per tenant, committed
 	runs  map[string]int64
 	trees map[string]*ledger.Appender
+
+	// nodes caches Merkle nodes: every node the writer commits, and those
+	// read views load from ledger_nodes and ledger.
+	nodes ledger.NodeCache
 }
 
 type head struct {
@@ -281,7 +285,7 @@ func (s *Store) View(ctx context.Context, fn func(cairn.ReadTx) error) error {
 		return fmt.Errorf("sqlite: begin read: %w", err)
 	}
 	defer tx.Rollback()
-	if err := fn(&rtx{ctx: ctx, q: tx}); err != nil {
+	if err := fn(&rtx{ctx: ctx, q: tx, nodes: &s.nodes}); err != nil {
 		return err
 	}
 	// Serve only durable data: wait for the fsync of every batch that had
@@ -458,6 +462,9 @@ func (s *Store) commit(batch []*op) {
 	for k, v := range bs.trees {
 		s.trees[k] = v
 	}
+	for tenant, ns := range bs.nodes {
+		s.nodes.Put(tenant, ns...)
+	}
 	// Durable only once the syncer has fsync'd the WAL; meanwhile the writer
 	// runs the next batch.
 	s.syncq <- &committedBatch{n: s.committed.Add(1), finish: finish}
@@ -472,10 +479,11 @@ type batchState struct {
 	heads map[string]head
 	runs  map[string]int64
 	trees map[string]*ledger.Appender
+	nodes map[string][]ledger.Node
 }
 
 func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (batchState, bool, error) {
-	bs := batchState{heads: map[string]head{}, runs: map[string]int64{}, trees: map[string]*ledger.Appender{}}
+	bs := batchState{heads: map[string]head{}, runs: map[string]int64{}, trees: map[string]*ledger.Appender{}, nodes: map[string][]ledger.Node{}}
 	if _, err := s.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return bs, false, fmt.Errorf("sqlite: begin: %w", err)
 	}
@@ -531,6 +539,9 @@ func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (batchS
 		}
 		for k, v := range t.trees {
 			bs.trees[k] = v
+		}
+		for k, v := range t.newNodes {
+			bs.nodes[k] = append(bs.nodes[k], v...)
 		}
 		o.after = t.after
 		anyOK = true

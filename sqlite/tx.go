@@ -25,6 +25,9 @@ type rtx struct {
 	ctx   context.Context
 	q     querier
 	stmts map[string]*sql.Stmt // writer only: prepared statement cache
+	// nodes, in read views only, serves and keeps committed Merkle nodes.
+	// The writer leaves it nil: what it reads may not be committed yet.
+	nodes *ledger.NodeCache
 }
 
 func (t *rtx) stmt(query string) (*sql.Stmt, error) {
@@ -569,6 +572,7 @@ type wtx struct {
 	batchHeads map[string]head // changed by earlier ops of the batch
 	batchRuns  map[string]int64
 	batchTrees map[string]*ledger.Appender
+	newNodes   map[string][]ledger.Node // Merkle nodes this op created
 	after      []func()
 }
 

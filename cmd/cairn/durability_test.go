@@ -48,16 +48,28 @@ func cairnBinary(t *testing.T) string {
 	return buildOnce.path
 }
 
+// freeAddr binds a loopback port for the test and keeps it bound: servers
+// started on the address inherit the listening socket (--listen-fd), so no
+// other process can take the port between tests' restarts.
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	f, err := ln.(*net.TCPListener).File()
+	ln.Close() // f holds the socket
+	if err != nil {
+		t.Fatal(err)
+	}
 	addr := ln.Addr().String()
-	ln.Close()
+	heldPorts.Store(addr, f)
+	t.Cleanup(func() { heldPorts.Delete(addr); f.Close() })
 	return addr
 }
+
+// heldPorts maps the addresses freeAddr bound to their listening sockets.
+var heldPorts sync.Map
 
 type proc struct {
 	cmd  *exec.Cmd
@@ -69,39 +81,24 @@ const testAdminKey = "cairn_durability_admin_key_0000"
 
 func startServer(t *testing.T, dataDir, addr string) *proc {
 	t.Helper()
-	cmd := exec.Command(cairnBinary(t), "serve", "--data", dataDir, "--addr", addr, "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "CAIRN_ADMIN_KEY="+testAdminKey)
-	logs := &bytes.Buffer{}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, base: "http://" + addr, logs: logs}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := nethttp.Get(p.base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("server did not become ready: %s", logs.String())
-	return nil
+	return startServerArgs(t, dataDir, addr)
 }
 
 var httpc = &nethttp.Client{Timeout: 30 * time.Second}
 
 func call(base, key, method, path string, body any, out any) (int, error) {
+	return callCtx(context.Background(), base, key, method, path, body, out)
+}
+
+// callCtx is call, given up when ctx ends: on a held port (freeAddr) a
+// request to a killed server waits in the backlog for the next one.
+func callCtx(ctx context.Context, base, key, method, path string, body any, out any) (int, error) {
 	var r io.Reader
 	if body != nil {
 		raw, _ := json.Marshal(body)
 		r = bytes.NewReader(raw)
 	}
-	req, _ := nethttp.NewRequest(method, base+path, r)
+	req, _ := nethttp.NewRequestWithContext(ctx, method, base+path, r)
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := httpc.Do(req)
 	if err != nil {
@@ -169,7 +166,7 @@ rules:
 				}
 				req := cairn.SubmitRequest{JobID: fmt.Sprintf("c%d-j%d", c, i), RunID: fmt.Sprintf("run-%d-%d", c, i/10), Action: action, Input: json.RawMessage(`{"i":1}`)}
 				var j cairn.Job
-				st, err := call(p.base, agent.Key, "POST", "/api/v1/jobs", req, &j)
+				st, err := callCtx(ctx, p.base, agent.Key, "POST", "/api/v1/jobs", req, &j)
 				if err != nil {
 					return // the server died
 				}

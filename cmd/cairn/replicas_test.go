@@ -74,7 +74,14 @@ func pgSchemaURL(t *testing.T) string {
 func startServerArgs(t *testing.T, dataDir, addr string, extra ...string) *proc {
 	t.Helper()
 	args := append([]string{"serve", "--data", dataDir, "--addr", addr, "--log-level", "warn"}, extra...)
+	held, ok := heldPorts.Load(addr)
+	if ok {
+		args = append(args, "--listen-fd", "3")
+	}
 	cmd := exec.Command(cairnBinary(t), args...)
+	if ok {
+		cmd.ExtraFiles = []*os.File{held.(*os.File)}
+	}
 	cmd.Env = append(os.Environ(), "CAIRN_ADMIN_KEY="+testAdminKey)
 	logs := &syncBuffer{}
 	cmd.Stderr = logs
@@ -84,8 +91,11 @@ func startServerArgs(t *testing.T, dataDir, addr string, extra ...string) *proc 
 	p := &proc{cmd: cmd, base: "http://" + addr, logs: &logs.buf}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	deadline := time.Now().Add(30 * time.Second)
+	// A held port accepts into its backlog before the server does: a
+	// probe waits at most a second for the server to answer.
+	probe := &nethttp.Client{Timeout: time.Second}
 	for time.Now().Before(deadline) {
-		resp, err := nethttp.Get(p.base + "/readyz")
+		resp, err := probe.Get(p.base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

@@ -40,6 +40,7 @@ var serveFlags struct {
 	ledgerKey string
 	saltFile  string
 	drain     time.Duration
+	listenFD  int
 }
 
 var serveCmd = &cobra.Command{
@@ -74,6 +75,7 @@ func init() {
 	serveCmd.Flags().StringVar(&serveFlags.store, "store", envOr("CAIRN_STORE", ""), "store: empty for the embedded store under --data, or a postgres:// URL (env CAIRN_STORE)")
 	serveCmd.Flags().StringVar(&serveFlags.ledgerKey, "ledger-key", envOr("CAIRN_LEDGER_KEY_FILE", ""), "checkpoint signing key file, shared by replicas (default <data>/ledger.key; env CAIRN_LEDGER_KEY_FILE)")
 	serveCmd.Flags().StringVar(&serveFlags.saltFile, "salt-file", envOr("CAIRN_SALT_FILE", ""), "output-safety findings salt file, shared by replicas (default <data>/findings.salt; env CAIRN_SALT_FILE)")
+	serveCmd.Flags().IntVar(&serveFlags.listenFD, "listen-fd", 0, "serve on this inherited, already listening socket instead of binding --addr (for supervisors that hold the port across restarts)")
 	serveCmd.Flags().DurationVar(&serveFlags.drain, "drain", envDuration("CAIRN_DRAIN", 0), "on SIGTERM, fail /readyz and keep serving this long before shutting down (env CAIRN_DRAIN)")
 	rootCmd.AddCommand(serveCmd)
 }
@@ -218,7 +220,7 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen(addr, serveFlags.listenFD)
 	if err != nil {
 		return err
 	}
@@ -243,4 +245,27 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// listen binds addr, or with fd > 0 takes over the inherited listening
+// socket with that descriptor: a supervisor (or a test) that holds the
+// port keeps it bound while the server restarts, so nothing else can take
+// it and connections wait in its backlog instead of being refused.
+func listen(addr string, fd int) (net.Listener, error) {
+	if fd <= 0 {
+		return net.Listen("tcp", addr)
+	}
+	if fd <= 2 {
+		return nil, fmt.Errorf("--listen-fd %d is a standard stream, not a socket", fd)
+	}
+	f := os.NewFile(uintptr(fd), "listen-fd")
+	if f == nil {
+		return nil, fmt.Errorf("--listen-fd %d is not an open descriptor", fd)
+	}
+	defer f.Close()
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("--listen-fd %d: %w", fd, err)
+	}
+	return ln, nil
 }
