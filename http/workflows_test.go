@@ -423,6 +423,34 @@ steps:
 	if r.Status != cairn.RunFailed || r.Step("ship").CompensationJobID != comp[0].JobID || !strings.Contains(r.Reason, "compensation") {
 		t.Fatalf("saga: %s %q %+v", r.Status, r.Reason, r.Step("ship"))
 	}
+
+	// A compensation nobody completes runs out of the step's timeout: its
+	// job is cancelled and the run fails, without a run timeout.
+	w = e.register(`name: stuck-saga
+steps:
+  - id: ship
+    action: tool.ship
+    timeout: 400ms
+    on_failure:
+      compensate: {action: tool.refund}
+`)
+	e.startRun("agent-1", "run-stuck", w.WorkflowID, nil)
+	e.work(func(*cairn.LeasedJob) (string, any) { return "failed", nil }, "tool.ship")
+	stuck := e.Lease("tool.refund")
+	if len(stuck) != 1 {
+		t.Fatalf("compensation lease = %+v", stuck)
+	}
+	r = e.waitRun("run-stuck", cairn.RunFailed)
+	if st := r.Step("ship"); st.Status != cairn.StepFailed || !strings.Contains(r.Reason, "compensation job "+stuck[0].JobID+" timed out") {
+		t.Fatalf("stuck saga: %q %+v", r.Reason, st)
+	}
+	if j := e.job(stuck[0].JobID); j.State != cairn.StateCancelled {
+		t.Fatalf("timed-out compensation job is %s", j.State)
+	}
+	e.ErrCode("worker-1", "POST", "/api/v1/jobs/"+stuck[0].JobID+"/complete", cairn.CompleteRequest{LeaseID: stuck[0].LeaseID, Status: "succeeded"}, 409, cairn.CodeLeaseInvalid)
+	if tl := types(e.timeline("run-stuck")); !strings.Contains(tl, "compensation_started") || !strings.Contains(tl, "run_completed") {
+		t.Fatalf("timeline %s", tl)
+	}
 	e.verifyLedger()
 }
 

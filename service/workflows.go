@@ -1012,6 +1012,13 @@ func (e *engine) compensate(step *workflow.Step, st *cairn.StepState) error {
 		return fail(err.Error())
 	}
 	st.CompensationJobID = jobID
+	st.NextAt = nil
+	if step.Timeout > 0 {
+		// The compensating job runs under the step's timeout too: a
+		// compensation nobody runs must not hold the run open.
+		t := e.now.Add(step.Timeout)
+		st.NextAt = &t
+	}
 	if err := e.event(cairn.EventCompensationStarted, st, jobID, map[string]any{"action": sub.job.Action, "job_hash": sub.job.JobHash}); err != nil {
 		return err
 	}
@@ -1135,6 +1142,21 @@ func (e *engine) tick() error {
 			// A retry records step_retry_scheduled with this reason; the
 			// last attempt's timeout records step_timed_out.
 			if err := e.attemptFailed(step, st, reason, true); err != nil {
+				return err
+			}
+		case cairn.StepCompensating:
+			st.NextAt = nil
+			why := fmt.Sprintf("compensation job %s timed out after %s", st.CompensationJobID, step.Timeout)
+			if err := e.cancelJob(st.CompensationJobID, "compensation timed out"); err != nil {
+				return err
+			}
+			st.Status = cairn.StepFailed
+			now := e.now
+			st.CompletedAt = &now
+			if err := e.event(cairn.EventStepFailed, st, st.CompensationJobID, map[string]any{"error": st.Error, "compensation_job_id": st.CompensationJobID, "compensation_error": why}); err != nil {
+				return err
+			}
+			if err := e.finish(cairn.RunFailed, "step "+st.StepID+" failed ("+st.Error+"); "+why); err != nil {
 				return err
 			}
 		default:
