@@ -66,11 +66,13 @@ func IsFinalStepStatus(s string) bool {
 
 // StepState is the engine's record of one step of a workflow run.
 type StepState struct {
-	StepID   string   `json:"step_id"`
-	Status   string   `json:"status"`
-	Attempts int      `json:"attempts"`
-	JobID    string   `json:"job_id,omitempty"` // the current or last attempt's job
-	Jobs     []string `json:"jobs"`             // every attempt's job, in order
+	StepID string `json:"step_id"`
+	// DependsOn is the step's declared dependencies (the DAG's edges).
+	DependsOn []string `json:"depends_on,omitempty"`
+	Status    string   `json:"status"`
+	Attempts  int      `json:"attempts"`
+	JobID     string   `json:"job_id,omitempty"` // the current or last attempt's job
+	Jobs      []string `json:"jobs"`             // every attempt's job, in order
 	// CompensationJobID is the job of the compensating action, if one ran.
 	CompensationJobID string     `json:"compensation_job_id,omitempty"`
 	Gate              *GateState `json:"gate,omitempty"`

@@ -260,6 +260,7 @@ func (s *Service) startRun(tx cairn.Tx, p cairn.Principal, w *cairn.Workflow, ru
 				}
 			}
 		}
+		ss.DependsOn = slices.Clone(st.DependsOn)
 		r.Steps = append(r.Steps, ss)
 	}
 	data := map[string]any{"workflow_id": w.WorkflowID, "workflow_version": w.Version, "input_ptr": r.InputPtr, "input_sha256": inSHA}

@@ -117,6 +117,14 @@ func TestBrowserWorkflowGate(t *testing.T) {
 	if got := b.text(`#steps li[data-step="plan"]`); !strings.Contains(got, "run-gate.plan.1") || !strings.Contains(got, "1 attempt") {
 		t.Errorf("plan step: %q", got)
 	}
+	// The DAG: apply comes after plan, one level deeper (and indented).
+	depth := eval[[]string](b, `[...document.querySelectorAll('#steps > li')].map(li => li.dataset.step + '@' + li.dataset.depth + '+' + (parseFloat(getComputedStyle(li).marginLeft) > 0))`)
+	if strings.Join(depth, " ") != "plan@0+false apply@1+true" {
+		t.Errorf("step depths %v", depth)
+	}
+	if got := b.text(`#steps li[data-step="apply"] .step-deps`); got != "plan" {
+		t.Errorf("apply comes after %q", got)
+	}
 	if got := b.text("#wf-summary"); !strings.Contains(got, "gated-deploy") || !strings.Contains(got, w.WorkflowID) || !strings.Contains(got, "agent-1") {
 		t.Errorf("summary: %q", got)
 	}

@@ -24,7 +24,7 @@ let formSeq = 0;
 export function workflowView(ctx, id, onRun) {
   const {signal, caps} = ctx;
   const summary = h('div', {class: 'card', id: 'wf-summary'});
-  const list = h('ol', {class: 'steps', id: 'steps', 'aria-label': 'Steps, in definition order'});
+  const list = h('ol', {class: 'steps', id: 'steps', 'aria-label': 'Steps, in definition order, indented by depth'});
   const note = h('div', {id: 'gate-note', role: 'status'});
   const el = h('div', {class: 'wf'}, summary, h('section', {class: 'card', 'aria-labelledby': 's-steps'}, h('h2', {id: 's-steps'}, 'Steps'), note, list));
   const shown = new Map(); // step id -> {key, li}
@@ -36,12 +36,13 @@ export function workflowView(ctx, id, onRun) {
     const run = JSON.parse(src);
     renderSummary(run);
     const steps = run.steps || [];
+    const depth = depths(steps);
     steps.forEach((st, i) => {
       const input = st.gate ? rawAt(src, ['steps', i, 'gate', 'input']) : null;
-      const key = JSON.stringify([st, input, run.status]);
+      const key = JSON.stringify([st, input, run.status, depth.get(st.step_id)]);
       const old = shown.get(st.step_id);
       if (old && old.key === key) { list.append(old.li); return; }
-      const li = stepItem(run, st, input);
+      const li = stepItem(run, st, input, depth.get(st.step_id));
       if (old) old.li.replaceWith(li);
       shown.set(st.step_id, {key, li});
       list.append(li); // keeps definition order
@@ -62,12 +63,14 @@ export function workflowView(ctx, id, onRun) {
     ]));
   }
 
-  function stepItem(run, st, input) {
+  function stepItem(run, st, input, depth) {
     const jobs = st.jobs || [];
-    const li = h('li', {class: 'step st-' + st.status, 'data-step': st.step_id, 'data-status': st.status},
+    const deps = st.depends_on || [];
+    const li = h('li', {class: 'step st-' + st.status, 'data-step': st.step_id, 'data-status': st.status, 'data-depth': String(Math.min(depth || 0, 6))},
       h('h3', null, h('bdi', null, st.step_id), ' ', badge(st.status, 'step'),
         st.attempts ? h('span', {class: 'muted'}, ` · ${st.attempts} attempt${st.attempts === 1 ? '' : 's'}`) : null),
       dl([
+        deps.length ? ['After', h('span', {class: 'step-deps'}, deps.map((d, i) => [i ? ', ' : '', h('bdi', null, d)]))] : null,
         jobs.length ? ['Jobs', h('span', {class: 'step-jobs'}, jobs.map((j, i) => [i ? ', ' : '', link(route`/jobs/${j}`, code(j))]))] : null,
         st.compensation_job_id ? ['Compensation', link(route`/jobs/${st.compensation_job_id}`, code(st.compensation_job_id))] : null,
         st.error ? ['Error', h('span', {class: 'step-error'}, val(st.error), st.continued ? ' (the run continued)' : '')] : null,
@@ -139,4 +142,22 @@ export function workflowView(ctx, id, onRun) {
   }
 
   return {el, load};
+}
+
+// depths maps each step id to its depth in the DAG: 0 without
+// dependencies, else one more than its deepest dependency. Runs stored
+// before steps carried depends_on are all at depth 0.
+export function depths(steps) {
+  const deps = new Map(steps.map((st) => [st.step_id, st.depends_on || []]));
+  const out = new Map();
+  const visit = (id, seen) => {
+    if (out.has(id)) return out.get(id);
+    if (seen.has(id) || !deps.has(id)) return 0; // the server refuses cycles; never loop
+    seen.add(id);
+    const d = Math.max(-1, ...deps.get(id).map((x) => visit(x, seen))) + 1;
+    out.set(id, d);
+    return d;
+  };
+  steps.forEach((st) => visit(st.step_id, new Set()));
+  return out;
 }
