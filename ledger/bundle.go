@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // BundleFormat is the format member of a version-1 evidence bundle.
@@ -18,7 +19,8 @@ const BundleFormat = "cairn-evidence-bundle/v1"
 
 // Bundle is an evidence export: a signed checkpoint of one tenant's ledger,
 // ledger entries with what proves them included in that checkpoint, and the
-// policy texts, payloads and job projection rows the entries commit to. A
+// policy texts, workflow definition texts, payloads and job projection rows
+// the entries commit to. A
 // bundle is checked offline by package verify; docs/evidence.md specifies
 // every member precisely.
 type Bundle struct {
@@ -47,6 +49,11 @@ type Bundle struct {
 	ConsistencyProofs []BundleConsistencyProof `json:"consistency_proofs,omitempty"`
 	// Policies are the texts of the policy snapshots the entries refer to.
 	Policies []Policy `json:"policies"`
+	// Workflows are the exact texts of the workflow definitions the entries
+	// refer to (workflow_registered and run events naming a workflow id),
+	// sorted by id. A bundle exported before workflows were exported has
+	// none (nil): it verifies only if no entry refers to a workflow.
+	Workflows []WorkflowText `json:"workflows"`
 	// Payloads are the context and result payloads the entries commit to.
 	Payloads []Payload `json:"payloads"`
 	// Jobs are the job projection rows (the jobs table as served by the API)
@@ -93,6 +100,16 @@ type BundleConsistencyProof struct {
 type Policy struct {
 	Snapshot string `json:"policy_snapshot"`
 	Text     string `json:"text"`
+}
+
+// WorkflowText is the exact text of a registered workflow definition: the
+// SHA-256 of its UTF-8 bytes is the hex at the end of WorkflowID
+// ("wf:<tenant>:<name>#sha256:<hex>"). Name and Version are as registered.
+type WorkflowText struct {
+	WorkflowID string `json:"workflow_id"`
+	Name       string `json:"name"`
+	Version    uint64 `json:"version"`
+	Text       string `json:"text"`
 }
 
 // Payload is a stored context or result payload. Data is the exact stored
@@ -182,6 +199,7 @@ type BundleInput struct {
 	// from (e.g. the size of the auditor's last checkpoint).
 	ConsistencyFrom []uint64
 	Policies        []Policy
+	Workflows       []WorkflowText
 	Payloads        []Payload
 	Jobs            []JobRow
 }
@@ -189,8 +207,9 @@ type BundleInput struct {
 // BuildBundle assembles a bundle: it verifies the checkpoint signature,
 // checks each entry's leaf hash (filling it in when empty), and adds the
 // proofs: a single RangeProof when the entries are contiguous, otherwise
-// one inclusion proof per entry. Policies, payloads and jobs are sorted
-// (by id, ptr, job_id) so that equal inputs give byte-identical bundles.
+// one inclusion proof per entry. Policies, workflows, payloads and jobs are
+// sorted (by id, id, ptr, job_id) so that equal inputs give byte-identical
+// bundles.
 func BuildBundle(in BundleInput) (*Bundle, error) {
 	v, err := NewVerifier(in.PublicKey)
 	if err != nil {
@@ -216,6 +235,7 @@ func BuildBundle(in BundleInput) (*Bundle, error) {
 		Checkpoint: string(in.Checkpoint),
 		Entries:    slices.Clone(in.Entries),
 		Policies:   slices.Clone(in.Policies),
+		Workflows:  slices.Clone(in.Workflows),
 		Payloads:   slices.Clone(in.Payloads),
 		Jobs:       slices.Clone(in.Jobs),
 	}
@@ -275,10 +295,14 @@ func BuildBundle(in BundleInput) (*Bundle, error) {
 		b.ConsistencyProofs = append(b.ConsistencyProofs, BundleConsistencyProof{From: from, To: size, Hashes: hexList(p)})
 	}
 	slices.SortFunc(b.Policies, func(x, y Policy) int { return strings.Compare(x.Snapshot, y.Snapshot) })
+	slices.SortFunc(b.Workflows, func(x, y WorkflowText) int { return strings.Compare(x.WorkflowID, y.WorkflowID) })
 	slices.SortFunc(b.Payloads, func(x, y Payload) int { return strings.Compare(x.Ptr, y.Ptr) })
 	slices.SortFunc(b.Jobs, func(x, y JobRow) int { return strings.Compare(x.JobID, y.JobID) })
 	if b.Policies == nil {
 		b.Policies = []Policy{}
+	}
+	if b.Workflows == nil {
+		b.Workflows = []WorkflowText{}
 	}
 	if b.Payloads == nil {
 		b.Payloads = []Payload{}
@@ -311,10 +335,13 @@ func hexList(hs [][]byte) []string {
 }
 
 // Refs lists what a set of entries refers to, so that an exporter knows
-// which policies, payloads and job rows to include.
+// which policies, workflows, payloads and job rows to include.
 type Refs struct {
 	// Snapshots are the policy snapshot ids referred to, sorted.
 	Snapshots []string
+	// Workflows are the workflow ids referred to (data.workflow_id of
+	// workflow_registered and run events, see EntryWorkflowRef), sorted.
+	Workflows []string
 	// Payloads are the payload pointers committed to (context pointers of
 	// job_submitted, result pointers of job_completed), sorted.
 	Payloads []string
@@ -322,9 +349,11 @@ type Refs struct {
 	Jobs []string
 }
 
-// CollectRefs parses entry bodies and returns what they refer to.
+// CollectRefs parses entry bodies and returns what they refer to. A body
+// that is not an entry is an error; workflow members of the wrong type are
+// not (the workflow is not referred to, and the verifier reports the entry).
 func CollectRefs(entries []Entry) (*Refs, error) {
-	snaps, ptrs, jobs := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	snaps, wfs, ptrs, jobs := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, e := range entries {
 		f, err := ParseEntry([]byte(e.Body))
 		if err != nil {
@@ -332,6 +361,11 @@ func CollectRefs(entries []Entry) (*Refs, error) {
 		}
 		for _, s := range f.Event.SnapshotRefs() {
 			snaps[s] = true
+		}
+		if IsWorkflowEvent(f.Event.Type) {
+			if ref, err := EntryWorkflowRef(e.Body); err == nil && ref != nil {
+				wfs[ref.WorkflowID] = true
+			}
 		}
 		if j := f.Event.Job; j != nil {
 			if j.ContextPtr != "" {
@@ -351,7 +385,154 @@ func CollectRefs(entries []Entry) (*Refs, error) {
 		slices.Sort(out)
 		return out
 	}
-	return &Refs{Snapshots: keys(snaps), Payloads: keys(ptrs), Jobs: keys(jobs)}, nil
+	return &Refs{Snapshots: keys(snaps), Workflows: keys(wfs), Payloads: keys(ptrs), Jobs: keys(jobs)}, nil
+}
+
+// WorkflowRef is what one ledger entry says about a workflow definition.
+type WorkflowRef struct {
+	// WorkflowID is the event's data.workflow_id (never empty).
+	WorkflowID string
+	// Registered is true for a workflow_registered event; Name, Version and
+	// SHA256 are then its data.name, data.version and data.sha256 (the
+	// definition's name, version and the hex SHA-256 of its exact text).
+	Registered bool
+	Name       string
+	Version    uint64
+	SHA256     string
+}
+
+// IsWorkflowEvent reports whether events of type typ may refer to a
+// workflow definition: workflow_registered and the run_* events.
+func IsWorkflowEvent(typ string) bool {
+	return typ == "workflow_registered" || strings.HasPrefix(typ, "run_")
+}
+
+// EntryWorkflowRef returns the workflow an entry body refers to, or nil when
+// it refers to none. Only workflow_registered and run_* events refer to
+// workflows, through data.workflow_id (a string; null, absent or "" names
+// none; a run event of a run without a workflow has none). A
+// workflow_registered event must name one, and its data.name and
+// data.sha256 (strings or null) and data.version (a non-negative integer or
+// null) are read too. Members of the wrong type, or repeated, are errors
+// for those event types only; everything else in the body is skipped (it
+// must be valid JSON; ParseEntry checks the envelope).
+func EntryWorkflowRef(body string) (*WorkflowRef, error) {
+	s := &scanner{b: unsafe.Slice(unsafe.StringData(body), len(body))}
+	var typ string
+	var ref WorkflowRef
+	// Errors of members that matter only for some event types (data is
+	// read before type in a canonical body).
+	var idErr, regErr error
+	var seen, eseen uint32
+	ok := s.object(func(name []byte) bool {
+		if string(name) != "event" {
+			return s.skip(1)
+		}
+		if !s.once(&seen, 1, name) {
+			return false
+		}
+		if s.peek() != '{' {
+			return s.skip(1)
+		}
+		return s.object(func(name []byte) bool {
+			switch string(name) {
+			case "type":
+				return s.once(&eseen, 1, name) && s.strOrNull(&typ)
+			case "data":
+				if !s.once(&eseen, 2, name) {
+					return false
+				}
+				if s.peek() != '{' {
+					return s.skip(2)
+				}
+				var dseen uint32
+				member := func(bit uint32, name []byte, errp *error, parse func() bool) bool {
+					if dseen&bit != 0 {
+						if *errp == nil {
+							*errp = fmt.Errorf("data.%s repeated", name)
+						}
+						return s.skip(3)
+					}
+					dseen |= bit
+					err, ok := s.try(parse)
+					if err != nil && *errp == nil {
+						*errp = fmt.Errorf("data.%s: %w", name, err)
+					}
+					return ok
+				}
+				return s.object(func(name []byte) bool {
+					switch string(name) {
+					case "workflow_id":
+						return member(1, name, &idErr, func() bool { return s.strOrNull(&ref.WorkflowID) })
+					case "name":
+						return member(2, name, &regErr, func() bool { return s.strOrNull(&ref.Name) })
+					case "sha256":
+						return member(4, name, &regErr, func() bool { return s.strOrNull(&ref.SHA256) })
+					case "version":
+						return member(8, name, &regErr, func() bool {
+							if s.peek() == 'n' {
+								return s.lit("null")
+							}
+							v, ok := s.uint()
+							ref.Version = v
+							return ok
+						})
+					}
+					return s.skip(3)
+				})
+			}
+			return s.skip(2)
+		})
+	})
+	if ok {
+		s.ws()
+		if s.i != len(s.b) {
+			ok = s.fail("data after the top-level value at offset %d", s.i)
+		}
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %v", ErrBody, s.err)
+	}
+	if !IsWorkflowEvent(typ) {
+		return nil, nil
+	}
+	ref.Registered = typ == "workflow_registered"
+	if idErr != nil || ref.Registered && regErr != nil {
+		err := idErr
+		if err == nil {
+			err = regErr
+		}
+		return nil, fmt.Errorf("%w: %s event: %v", ErrBody, typ, err)
+	}
+	if ref.WorkflowID == "" {
+		if ref.Registered {
+			return nil, fmt.Errorf("%w: workflow_registered event without data.workflow_id", ErrBody)
+		}
+		return nil, nil
+	}
+	if !ref.Registered {
+		ref.Name, ref.Version, ref.SHA256 = "", 0, ""
+	}
+	return &ref, nil
+}
+
+// WorkflowDigest splits a workflow id "wf:<tenant>:<name>#sha256:<64
+// lowercase hex>" into its tenant, name and hex SHA-256. The name is what
+// follows the last ':' before "#sha256:" (names have no ':'; tenants may).
+func WorkflowDigest(id string) (tenant, name, sum string, err error) {
+	const mark = "#sha256:"
+	bad := fmt.Errorf("ledger: %q is not a workflow id", id)
+	i := strings.LastIndex(id, mark)
+	if !strings.HasPrefix(id, "wf:") || i < len("wf:") {
+		return "", "", "", bad
+	}
+	sum = id[i+len(mark):]
+	head := id[len("wf:"):i]
+	j := strings.LastIndexByte(head, ':')
+	if !isHex64(sum) || j <= 0 || j == len(head)-1 {
+		return "", "", "", bad
+	}
+	return head[:j], head[j+1:], sum, nil
 }
 
 // EncodeBundle writes b as indented JSON. HTML escaping is off, so every
@@ -445,6 +626,8 @@ func unmarshalBundle(data []byte) (*Bundle, error) {
 			return js(&b.ConsistencyProofs)
 		case "policies":
 			return js(&b.Policies)
+		case "workflows":
+			return js(&b.Workflows)
 		case "payloads":
 			if s.peek() == 'n' {
 				return s.lit("null")

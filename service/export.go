@@ -23,8 +23,9 @@ type ExportFilter struct {
 
 // Export assembles a self-contained evidence bundle: the selected ledger
 // entries with proofs to a fresh signed checkpoint, the public key, the
-// policy texts the decisions refer to, the payloads the entries commit to,
-// and the job rows. Auditors (and admins) only.
+// policy texts the decisions refer to, the texts of the workflow
+// definitions the entries name, the payloads the entries commit to, and the
+// job rows. Auditors (and admins) only.
 func (s *Service) Export(ctx context.Context, p cairn.Principal, f ExportFilter) (*ledger.Bundle, error) {
 	if !p.Has(cairn.RoleAuditor) {
 		return nil, cairn.Forbidden(cairn.EForbidden, "exporting evidence needs the auditor role")
@@ -106,12 +107,15 @@ func (s *Service) Export(ctx context.Context, p cairn.Principal, f ExportFilter)
 func wholeLog(in *ledger.BundleInput, size uint64) (*ledger.Bundle, error) {
 	b := &ledger.Bundle{Format: ledger.BundleFormat, Tenant: in.Tenant, Origin: in.Origin, PublicKey: in.PublicKey,
 		Checkpoint: string(in.Checkpoint), Range: &ledger.BundleRange{From: 0, To: size, Left: []string{}, Right: []string{}},
-		Entries: in.Entries, Policies: in.Policies, Payloads: in.Payloads, Jobs: in.Jobs}
+		Entries: in.Entries, Policies: in.Policies, Workflows: in.Workflows, Payloads: in.Payloads, Jobs: in.Jobs}
 	for i := range b.Entries {
 		b.Entries[i].LeafHash = ledger.HashHex(ledger.LeafHash([]byte(b.Entries[i].Body)))
 	}
 	if b.Policies == nil {
 		b.Policies = []ledger.Policy{}
+	}
+	if b.Workflows == nil {
+		b.Workflows = []ledger.WorkflowText{}
 	}
 	if b.Payloads == nil {
 		b.Payloads = []ledger.Payload{}
@@ -208,6 +212,18 @@ func (s *Service) exportInput(tx cairn.ReadTx, tenant string, cp *cairn.Checkpoi
 			return nil, err
 		}
 		in.Policies = append(in.Policies, ledger.Policy{Snapshot: snap.ID, Text: snap.Text})
+	}
+	// Workflow definitions: the exact registered text; one missing from the
+	// store is left out, like a policy (the verifier reports it).
+	for _, id := range refs.Workflows {
+		w, err := tx.GetWorkflow(tenant, id)
+		if cairn.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		in.Workflows = append(in.Workflows, ledger.WorkflowText{WorkflowID: w.WorkflowID, Name: w.Name, Version: uint64(max(w.Version, 0)), Text: w.Definition})
 	}
 	for _, ptr := range refs.Payloads {
 		pl, err := tx.GetPayload(tenant, ptr)

@@ -3,6 +3,7 @@ package verify_test
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -202,5 +203,21 @@ func goldenCases(t testing.TB) ([]goldenCase, []byte, string) {
 	scenario(fl, "mallory")
 	add("forged-key.json", "a rewritten log signed with another key, shipped with that key", fl.bundle(nil),
 		ok, goldenCheck{trusted: true, kind: verify.ErrSignature, record: "checkpoint"})
+
+	// Workflow definitions, on a log of their own (trusted-checkpoint.txt
+	// is another log's, so only the untrusted check applies).
+	wl, _, wv2 := workflowLog(t)
+	wgood := wl.bundle(nil)
+	add("workflow.json", "a complete export of a log with two versions of a workflow and a run of the second: both definition texts", wgood, ok)
+	b = cloneBundle(t, wgood)
+	w := textOf(b, wv2)
+	w.Text = strings.Replace(w.Text, "db.read", "db.reae", 1)
+	add("workflow-text-changed.json", "one byte of the second workflow version's text changed", b,
+		goldenCheck{kind: verify.ErrWorkflow, record: "workflow " + wv2})
+	b = cloneBundle(t, wgood)
+	b.Workflows = slices.DeleteFunc(b.Workflows, func(w ledger.WorkflowText) bool { return w.WorkflowID == wv2 })
+	reg := b.Entries[entryWhere(t, b, `"type":"workflow_registered"`, wv2)].Index
+	add("workflow-text-missing.json", "the second workflow version's text left out (its registration and run name it)", b,
+		goldenCheck{kind: verify.ErrWorkflow, record: fmt.Sprintf("entry %d", reg)})
 	return cases, trusted, l.vkey
 }

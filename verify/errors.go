@@ -52,6 +52,11 @@ var (
 	// ErrPolicy: a policy text does not hash to its snapshot id, or a
 	// referenced snapshot's text is missing.
 	ErrPolicy = errors.New("policy mismatch")
+	// ErrWorkflow: a workflow definition text does not hash to its workflow
+	// id or to the sha256 its workflow_registered entry recorded, its
+	// name, version or tenant disagree with the id or the entry, or a
+	// referenced workflow's text is missing.
+	ErrWorkflow = errors.New("workflow mismatch")
 	// ErrJobHash: a job_hash does not match its recomputed projection, or an
 	// event binds a job to a different job_hash.
 	ErrJobHash = errors.New("job_hash mismatch")
@@ -64,7 +69,8 @@ var (
 type Error struct {
 	// Record names the failing record: "entry 17", "checkpoint",
 	// "trusted checkpoint", "range [0,100)", "payload ctx:j1",
-	// "policy cfg:system:policy#sha256:…", "job j1" or "bundle".
+	// "policy cfg:system:policy#sha256:…",
+	// "workflow wf:default:refund#sha256:…", "job j1" or "bundle".
 	Record string
 	// Index is the entry index when the record is an entry, else -1.
 	Index int64
@@ -113,6 +119,7 @@ var codes = map[error]string{
 	ErrConsistency:       "consistency_proof",
 	ErrPayload:           "payload_mismatch",
 	ErrPolicy:            "policy_mismatch",
+	ErrWorkflow:          "workflow_mismatch",
 	ErrJobHash:           "job_hash_mismatch",
 	ErrProjection:        "projection_mismatch",
 }

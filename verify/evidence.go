@@ -34,9 +34,10 @@ type jobEvidence struct {
 	resultIdx               uint64
 }
 
-// evidence cross-checks the events with each other and with the payloads
-// and policies: job_hash recomputation and bindings, committed payload
-// hashes, referenced policy texts; and collects each job's latest evidence.
+// evidence cross-checks the events with each other and with the payloads,
+// policies and workflow texts: job_hash recomputation and bindings,
+// committed payload hashes, referenced policy and workflow texts; and
+// collects each job's latest evidence.
 func (c *checker) evidence() {
 	c.jobs = map[string]*jobEvidence{}
 	job := func(id string) *jobEvidence {
@@ -48,6 +49,7 @@ func (c *checker) evidence() {
 		return j
 	}
 	referenced := map[string]bool{}
+	wfReferenced, wfRegistered := map[string]bool{}, map[string]uint64{}
 	es := c.b.Entries
 
 	// Pass 1: job_submitted entries.
@@ -120,6 +122,9 @@ func (c *checker) evidence() {
 				c.fail(entryErr(idx, ErrPolicy, "policy snapshot %s is referenced but its text is not in the bundle", s))
 			}
 		}
+		if ledger.IsWorkflowEvent(ev.Type) {
+			c.workflowEntry(idx, es[i].Body, wfRegistered, wfReferenced)
+		}
 		if ev.ResultPtr != "" {
 			referenced[ev.ResultPtr] = true
 			if p := c.payloads[ev.ResultPtr]; p != nil && p.SHA256 != ev.ResultSHA256 && !(p.Withheld && p.SHA256 == "") {
@@ -184,6 +189,7 @@ func (c *checker) evidence() {
 	for _, ptr := range ptrs {
 		c.note("payload %s is not referenced by any entry in the bundle; only its own hash was checked", ptr)
 	}
+	c.unreferencedWorkflows(wfReferenced)
 }
 
 // decide applies a policy_decided event to the decision of record, the

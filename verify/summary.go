@@ -44,6 +44,7 @@ func (r *Report) Summary() string {
 	}
 	line("jobs:        %d rows checked, %d job_hashes recomputed", r.Jobs, r.JobHashesVerified)
 	line("policies:    %d texts; payloads: %d (%d withheld)", r.Policies, r.Payloads, r.PayloadsWithheld)
+	line("workflows:   %d texts", r.Workflows)
 	for _, n := range r.Notes {
 		line("note:        %s", n)
 	}

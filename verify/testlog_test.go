@@ -31,10 +31,11 @@ type testLog struct {
 	// a truncated copy by replaying a scenario.
 	limit int
 
-	policies map[string]string
-	payloads map[string]ledger.Payload
-	jobs     map[string]*ledger.JobRow
-	hashes   map[string]string // job id -> job_hash
+	policies  map[string]string
+	workflows map[string]ledger.WorkflowText
+	payloads  map[string]ledger.Payload
+	jobs      map[string]*ledger.JobRow
+	hashes    map[string]string // job id -> job_hash
 	// approvalRequired: a job had a REQUIRE_APPROVAL decision.
 	approvalRequired map[string]bool
 	runSeq           map[string]int64
@@ -66,7 +67,7 @@ func newTestLog(t testing.TB, tenant string) *testLog {
 		t: t, tenant: tenant, origin: origin, signer: s, vkey: vk,
 		app: ledger.NewAppender(), nodes: &ledger.MemoryNodes{},
 		clock:    time.Date(2026, 4, 1, 14, 0, 0, 0, time.UTC),
-		policies: map[string]string{}, payloads: map[string]ledger.Payload{},
+		policies: map[string]string{}, workflows: map[string]ledger.WorkflowText{}, payloads: map[string]ledger.Payload{},
 		jobs: map[string]*ledger.JobRow{}, hashes: map[string]string{}, approvalRequired: map[string]bool{}, runSeq: map[string]int64{},
 	}
 }
@@ -344,6 +345,12 @@ func (l *testLog) bundle(keep func(ledger.Entry) bool, consistencyFrom ...uint64
 	for _, id := range refs.Snapshots {
 		pols = append(pols, ledger.Policy{Snapshot: id, Text: l.policies[id]})
 	}
+	var wfs []ledger.WorkflowText
+	for _, id := range refs.Workflows {
+		if w, ok := l.workflows[id]; ok {
+			wfs = append(wfs, w)
+		}
+	}
 	var pays []ledger.Payload
 	for _, ptr := range refs.Payloads {
 		if p, ok := l.payloads[ptr]; ok {
@@ -356,7 +363,7 @@ func (l *testLog) bundle(keep func(ledger.Entry) bool, consistencyFrom ...uint64
 	}
 	b, err := ledger.BuildBundle(ledger.BundleInput{
 		Tenant: l.tenant, PublicKey: l.vkey, Checkpoint: l.checkpoint(), Nodes: l.nodes,
-		Entries: es, ConsistencyFrom: consistencyFrom, Policies: pols, Payloads: pays, Jobs: rows,
+		Entries: es, ConsistencyFrom: consistencyFrom, Policies: pols, Workflows: wfs, Payloads: pays, Jobs: rows,
 	})
 	if err != nil {
 		l.t.Fatal(err)

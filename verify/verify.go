@@ -6,10 +6,11 @@
 // between consecutive entries); that the entries are in the checkpoint's
 // tree (one root recomputation for a declared range, an inclusion proof for
 // every other entry); given a trusted older checkpoint, that the bundle's
-// tree extends it; payload and policy hashes; job_hash recomputation and
-// every event's binding to it; and that each job projection row agrees with
-// the latest ledger evidence for its job. The algorithm is specified in
-// docs/evidence.md.
+// tree extends it; payload, policy and workflow definition hashes;
+// job_hash recomputation and every event's binding to it; that every
+// referenced policy and workflow text is present; and that each job
+// projection row agrees with the latest ledger evidence for its job. The
+// algorithm is specified in docs/evidence.md.
 package verify
 
 import (
@@ -70,6 +71,7 @@ type Report struct {
 	TrustedSize       uint64 `json:"trusted_size,omitempty"`
 	Consistency       string `json:"consistency,omitempty"`
 	Policies          int    `json:"policies"`
+	Workflows         int    `json:"workflows"`
 	Payloads          int    `json:"payloads"`
 	PayloadsWithheld  int    `json:"payloads_withheld"`
 	Jobs              int    `json:"jobs"`
@@ -105,7 +107,11 @@ type checker struct {
 	payloads map[string]*ledger.Payload
 	payOK    map[string]bool // data present and hashing to sha256
 	policies map[string]bool // snapshot id -> text verified
-	jobs     map[string]*jobEvidence
+	// workflows maps a workflow id to its text in the bundle (the first,
+	// when listed twice) and wfSum to the hex SHA-256 of that text.
+	workflows map[string]*ledger.WorkflowText
+	wfSum     map[string]string
+	jobs      map[string]*jobEvidence
 }
 
 // Bundle verifies b. It returns the report and, if anything failed, the
@@ -148,6 +154,7 @@ func Bundle(b *ledger.Bundle, opts Options) (*Report, error) {
 	early := c.rep.Problems
 	c.rep.Problems = nil
 	c.payloadsAndPolicies()
+	c.workflowTexts()
 	c.evidence()
 	c.jobRows()
 	late := c.rep.Problems
