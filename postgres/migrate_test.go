@@ -102,3 +102,208 @@ func TestMigrateRunsFromV1(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMigrateRunsFromV2 opens a schema at 0002_workflows whose runs rows
+// have no started_by column: 0003 fills it from each body, including one
+// whose free text holds \u0000 escapes (which json refuses) and one without
+// the field (the empty string). ListRuns by starter then finds exactly each
+// starter's runs, alone and with a status or workflow, page by page;
+// UpdateRun and InsertRun keep the column, and an insert that leaves it out
+// (a replica of the version before, during a rolling upgrade) has it filled
+// from the body.
+func TestMigrateRunsFromV2(t *testing.T) {
+	dsn := freshSchema(t)
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, `CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"0001_init", "0002_workflows"} {
+		body, err := os.ReadFile(filepath.Join("migrations", v+".sql"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Exec(ctx, string(body)); err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		if _, err := c.Exec(ctx, `INSERT INTO schema_migrations(version) VALUES ($1)`, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Runs as 0002 stored them, oldest first: r0…r9 in default, started by
+	// agent-1 (even) and agent-2 (odd) except r9, whose body lacks the
+	// field; r1, r4 and r7 run workflow a, r3 waits for approval, r5's body
+	// holds a NUL escape and an escaped backslash before "u0000". And one
+	// run of agent-1 in acme.
+	wfA := "wf:default:a#sha256:1"
+	type oldRun struct{ tenant, id, wf, status, by string }
+	var old []oldRun
+	for i := 0; i < 10; i++ {
+		r := oldRun{"default", "r" + string(rune('0'+i)), "", cairn.RunCompleted, []string{"agent-1", "agent-2"}[i%2]}
+		if i%3 == 1 {
+			r.wf, r.status = wfA, cairn.RunSucceeded
+		}
+		if i == 3 {
+			r.status = cairn.RunWaitingApproval
+		}
+		if i == 9 {
+			r.by = ""
+		}
+		old = append(old, r)
+	}
+	old = append(old, oldRun{"acme", "a0", "", cairn.RunRunning, "agent-1"})
+	for i, r := range old {
+		body := `{"run_id":"` + r.id + `","tenant":"` + r.tenant + `","status":"` + r.status + `",`
+		if r.by != "" {
+			body += `"started_by":"` + r.by + `",`
+		}
+		if r.wf != "" {
+			body += `"workflow_id":"` + r.wf + `",`
+		}
+		body += `"created_at":"2026-03-01T12:00:0` + string(rune('0'+i%10)) + `Z","updated_at":"2026-03-01T12:00:00Z","completed_at":null`
+		if r.id == "r5" {
+			body += `,"status_reason":"C:\\u0000\\\u0000","steps":[{"step_id":"plan","status":"failed","error":"bad \u0000\u0000 byte"}]`
+		}
+		body += `}`
+		if _, err := c.Exec(ctx, `INSERT INTO runs(tenant, run_id, workflow_id, status, body) VALUES ($1,$2,$3,$4,$5)`, r.tenant, r.id, nullIfEmpty(r.wf), r.status, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	s, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if s != nil {
+			s.Close()
+		}
+	}()
+	ids := func(rs []*cairn.Run) string {
+		out := make([]string, len(rs))
+		for i, r := range rs {
+			out[i] = r.RunID
+		}
+		return strings.Join(out, ",")
+	}
+	// pages lists f page by page (3 runs a page) and joins the pages.
+	pages := func(tx cairn.ReadTx, tenant string, f cairn.RunFilter) string {
+		t.Helper()
+		var all []string
+		f.Limit = 3
+		for {
+			rs, err := tx.ListRuns(tenant, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rs {
+				if r.StartedBy != f.StartedBy {
+					t.Fatalf("ListRuns(%+v) returned %s, started by %q", f, r.RunID, r.StartedBy)
+				}
+			}
+			if len(rs) > 0 {
+				all = append(all, ids(rs))
+			}
+			if len(rs) < f.Limit {
+				return strings.Join(all, ",")
+			}
+			f.After = rs[len(rs)-1].Seq
+		}
+	}
+	check := func(what string) {
+		t.Helper()
+		err := s.View(ctx, func(tx cairn.ReadTx) error {
+			for _, c := range []struct {
+				tenant string
+				f      cairn.RunFilter
+				want   string
+			}{
+				{"default", cairn.RunFilter{StartedBy: "agent-1"}, "r8,r6,r4,r2,r0"},
+				{"default", cairn.RunFilter{StartedBy: "agent-2"}, "r7,r5,r3,r1"},
+				{"default", cairn.RunFilter{StartedBy: "agent-2", Status: cairn.RunSucceeded}, "r7,r1"},
+				{"default", cairn.RunFilter{StartedBy: "agent-2", Status: cairn.RunWaitingApproval}, "r3"},
+				{"default", cairn.RunFilter{StartedBy: "agent-1", WorkflowID: wfA}, "r4"},
+				{"default", cairn.RunFilter{StartedBy: "agent-3"}, ""},
+				{"acme", cairn.RunFilter{StartedBy: "agent-1"}, "a0"},
+			} {
+				if got := pages(tx, c.tenant, c.f); got != c.want {
+					t.Errorf("%s: ListRuns(%s, %+v) = %s, want %s", what, c.tenant, c.f, got, c.want)
+				}
+			}
+			r, err := tx.GetRun("default", "r5")
+			if err != nil || r.Reason != `C:\u0000\`+"\x00" || r.Steps[0].Error != "bad \x00\x00 byte" {
+				t.Fatalf("%s: GetRun(r5) = %+v, %v", what, r, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("after the migration")
+	s.Close()
+	if s, err = postgres.Open(ctx, dsn); err != nil {
+		t.Fatal(err)
+	}
+	check("reopened")
+
+	// The column follows the body: r9 gets a starter, a new run has one, and
+	// so has a run inserted without the column.
+	err = s.Update(ctx, func(tx cairn.Tx) error {
+		r, err := tx.GetRun("default", "r9")
+		if err != nil {
+			return err
+		}
+		r.StartedBy = "agent-2"
+		if err := tx.UpdateRun(r); err != nil {
+			return err
+		}
+		return tx.InsertRun(&cairn.Run{RunID: "r10", Tenant: "default", Status: cairn.RunRunning, StartedBy: "agent-2",
+			CreatedAt: time.Now(), UpdatedAt: time.Now()})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, `INSERT INTO runs(tenant, run_id, status, body) VALUES ('default', 'r11', 'running', $1)`,
+		`{"run_id":"r11","tenant":"default","status":"running","started_by":"agent-2","created_at":"2026-03-01T12:00:11Z","updated_at":"2026-03-01T12:00:11Z","completed_at":null,"status_reason":"\u0000"}`); err != nil {
+		t.Fatal(err)
+	}
+	err = s.View(ctx, func(tx cairn.ReadTx) error {
+		if got, want := pages(tx, "default", cairn.RunFilter{StartedBy: "agent-2"}), "r11,r10,r9,r7,r5,r3,r1"; got != want {
+			t.Errorf("ListRuns(agent-2) after writes = %s, want %s", got, want)
+		}
+		if got, want := pages(tx, "default", cairn.RunFilter{StartedBy: "agent-2", Status: cairn.RunRunning}), "r11,r10"; got != want {
+			t.Errorf("ListRuns(agent-2, running) after writes = %s, want %s", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The stored column is each row's starter.
+	rows, err := c.Query(ctx, `SELECT tenant || '/' || run_id || ':' || started_by FROM runs ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "default/r0:agent-1,default/r1:agent-2,default/r2:agent-1,default/r3:agent-2,default/r4:agent-1,default/r5:agent-2," +
+		"default/r6:agent-1,default/r7:agent-2,default/r8:agent-1,default/r9:agent-2,acme/a0:agent-1,default/r10:agent-2,default/r11:agent-2"
+	if strings.Join(got, ",") != want {
+		t.Fatalf("started_by columns:\n got %s\nwant %s", strings.Join(got, ","), want)
+	}
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

@@ -729,15 +729,17 @@ func (t *wtx) InsertRun(r *cairn.Run) error {
 	}
 	id := r.RunID
 	t.deferWrite(one1(func() error { return fmt.Errorf("run %q exists: %w", id, errRace) }),
-		`INSERT INTO runs(seq, tenant, run_id, workflow_id, status, wake_at, body) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING`,
-		seq, r.Tenant, r.RunID, nullStr(r.WorkflowID), r.Status, optNanos(r.WakeAt), string(body))
+		`INSERT INTO runs(seq, tenant, run_id, workflow_id, status, started_by, wake_at, body) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT DO NOTHING`,
+		seq, r.Tenant, r.RunID, nullStr(r.WorkflowID), r.Status, r.StartedBy, optNanos(r.WakeAt), string(body))
 	r.Seq = seq
 	t.b.runs[runKey(r.Tenant, r.RunID)] = runRow{seq: seq, body: body}
 	return nil
 }
 
 // UpdateRun defers the update; a run that does not exist fails the Update
-// with not_found when the write is sent.
+// with not_found when the write is sent. The writer's run cache keeps the
+// body only: the indexed columns (status, started_by…) are copies of it,
+// which only the database's lists read.
 func (t *wtx) UpdateRun(r *cairn.Run) error {
 	body, err := runBody(r)
 	if err != nil {
@@ -745,8 +747,8 @@ func (t *wtx) UpdateRun(r *cairn.Run) error {
 	}
 	id := r.RunID
 	t.deferWrite(one1(func() error { return cairn.NotFound("run %q not found", id) }),
-		`UPDATE runs SET workflow_id = $1, status = $2, wake_at = $3, body = $4 WHERE tenant = $5 AND run_id = $6`,
-		nullStr(r.WorkflowID), r.Status, optNanos(r.WakeAt), string(body), r.Tenant, r.RunID)
+		`UPDATE runs SET workflow_id = $1, status = $2, started_by = $3, wake_at = $4, body = $5 WHERE tenant = $6 AND run_id = $7`,
+		nullStr(r.WorkflowID), r.Status, r.StartedBy, optNanos(r.WakeAt), string(body), r.Tenant, r.RunID)
 	key := runKey(r.Tenant, r.RunID)
 	if known, ok := t.b.runBody(key); ok {
 		t.b.runs[key] = runRow{seq: known.seq, body: body}

@@ -104,6 +104,15 @@ func TestMigrateRunsFromV2(t *testing.T) {
 			if err != nil || ids(rs) != "r-acme:running" {
 				t.Fatalf("%s: ListRuns(acme) = %s, %v", what, ids(rs), err)
 			}
+			// 0004 after 0003: the starter is read from the body too.
+			rs, err = tx.ListRuns("acme", cairn.RunFilter{StartedBy: "agent-2", Page: cairn.Page{Limit: 10}})
+			if err != nil || ids(rs) != "r-acme:running" {
+				t.Fatalf("%s: ListRuns(acme, agent-2) = %s, %v", what, ids(rs), err)
+			}
+			rs, err = tx.ListRuns("default", cairn.RunFilter{StartedBy: "agent-1", Status: cairn.RunCompleted, Page: cairn.Page{Limit: 10}})
+			if err != nil || ids(rs) != "r-new:completed,r-tz:completed" {
+				t.Fatalf("%s: ListRuns(agent-1, completed) = %s, %v", what, ids(rs), err)
+			}
 			r, err := tx.GetRun("default", "r-tz")
 			if err != nil || r.Seq != seqs["r-tz"] || r.StartedBy != "agent-1" || r.CompletedAt == nil || r.WakeAt != nil {
 				t.Fatalf("%s: GetRun = %+v, %v", what, r, err)
@@ -164,5 +173,199 @@ func TestMigrateRunsFromV2(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMigrateRunsFromV3 opens a database at 0003_workflows whose runs rows
+// have no started_by column: 0004 fills it from each body (a body without
+// the field gets the empty string), ListRuns by starter then finds exactly
+// each starter's runs, alone and with a status or workflow, page by page,
+// and UpdateRun and InsertRun keep the column.
+func TestMigrateRunsFromV3(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "cairn.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))`); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"0001_init", "0002_merkle", "0003_workflows"} {
+		body, err := os.ReadFile(filepath.Join("migrations", v+".sql"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(string(body)); err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		if _, err := db.Exec(`INSERT INTO schema_migrations(version) VALUES (?)`, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Runs as 0003 stored them, oldest first: r0…r9 in default, started by
+	// agent-1 (even) and agent-2 (odd) except r9, whose body lacks the
+	// field; r1, r4 and r7 run workflow a, r3 waits for approval, r5's body
+	// holds NUL escapes. And one run of agent-1 in acme.
+	wfA := "wf:default:a#sha256:1"
+	type oldRun struct{ tenant, id, wf, status, by string }
+	var old []oldRun
+	for i := 0; i < 10; i++ {
+		r := oldRun{"default", "r" + string(rune('0'+i)), "", cairn.RunCompleted, []string{"agent-1", "agent-2"}[i%2]}
+		if i%3 == 1 {
+			r.wf, r.status = wfA, cairn.RunSucceeded
+		}
+		if i == 3 {
+			r.status = cairn.RunWaitingApproval
+		}
+		if i == 9 {
+			r.by = ""
+		}
+		old = append(old, r)
+	}
+	old = append(old, oldRun{"acme", "a0", "", cairn.RunRunning, "agent-1"})
+	for i, r := range old {
+		body := `{"run_id":"` + r.id + `","tenant":"` + r.tenant + `","status":"` + r.status + `",`
+		if r.by != "" {
+			body += `"started_by":"` + r.by + `",`
+		}
+		if r.wf != "" {
+			body += `"workflow_id":"` + r.wf + `",`
+		}
+		body += `"created_at":"2026-03-01T12:00:0` + string(rune('0'+i%10)) + `Z","updated_at":"2026-03-01T12:00:00Z","completed_at":null`
+		if r.id == "r5" {
+			body += `,"status_reason":"C:\\u0000\\\u0000","steps":[{"step_id":"plan","status":"failed","error":"bad \u0000\u0000 byte"}]`
+		}
+		body += `}`
+		var wf any
+		if r.wf != "" {
+			wf = r.wf
+		}
+		if _, err := db.Exec(`INSERT INTO runs(tenant, run_id, workflow_id, status, body) VALUES (?,?,?,?,?)`, r.tenant, r.id, wf, r.status, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	s, err := sqlite.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if s != nil {
+			s.Close()
+		}
+	}()
+	ctx := context.Background()
+	ids := func(rs []*cairn.Run) string {
+		out := make([]string, len(rs))
+		for i, r := range rs {
+			out[i] = r.RunID
+		}
+		return strings.Join(out, ",")
+	}
+	// pages lists f page by page (3 runs a page) and joins the pages.
+	pages := func(tx cairn.ReadTx, tenant string, f cairn.RunFilter) string {
+		t.Helper()
+		var all []string
+		f.Limit = 3
+		for {
+			rs, err := tx.ListRuns(tenant, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rs {
+				if r.StartedBy != f.StartedBy {
+					t.Fatalf("ListRuns(%+v) returned %s, started by %q", f, r.RunID, r.StartedBy)
+				}
+			}
+			if len(rs) > 0 {
+				all = append(all, ids(rs))
+			}
+			if len(rs) < f.Limit {
+				return strings.Join(all, ",")
+			}
+			f.After = rs[len(rs)-1].Seq
+		}
+	}
+	check := func(what string) {
+		t.Helper()
+		err := s.View(ctx, func(tx cairn.ReadTx) error {
+			for _, c := range []struct {
+				tenant string
+				f      cairn.RunFilter
+				want   string
+			}{
+				{"default", cairn.RunFilter{StartedBy: "agent-1"}, "r8,r6,r4,r2,r0"},
+				{"default", cairn.RunFilter{StartedBy: "agent-2"}, "r7,r5,r3,r1"},
+				{"default", cairn.RunFilter{StartedBy: "agent-2", Status: cairn.RunSucceeded}, "r7,r1"},
+				{"default", cairn.RunFilter{StartedBy: "agent-2", Status: cairn.RunWaitingApproval}, "r3"},
+				{"default", cairn.RunFilter{StartedBy: "agent-1", WorkflowID: wfA}, "r4"},
+				{"default", cairn.RunFilter{StartedBy: "agent-3"}, ""},
+				{"acme", cairn.RunFilter{StartedBy: "agent-1"}, "a0"},
+			} {
+				if got := pages(tx, c.tenant, c.f); got != c.want {
+					t.Errorf("%s: ListRuns(%s, %+v) = %s, want %s", what, c.tenant, c.f, got, c.want)
+				}
+			}
+			r, err := tx.GetRun("default", "r5")
+			if err != nil || r.Reason != `C:\u0000\`+"\x00" || r.Steps[0].Error != "bad \x00\x00 byte" {
+				t.Fatalf("%s: GetRun(r5) = %+v, %v", what, r, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("after the migration")
+	s.Close()
+	if s, err = sqlite.Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	check("reopened")
+
+	// The column follows the body: r9 gets a starter, and a new run has one.
+	err = s.Update(ctx, func(tx cairn.Tx) error {
+		r, err := tx.GetRun("default", "r9")
+		if err != nil {
+			return err
+		}
+		r.StartedBy = "agent-2"
+		if err := tx.UpdateRun(r); err != nil {
+			return err
+		}
+		return tx.InsertRun(&cairn.Run{RunID: "r10", Tenant: "default", Status: cairn.RunRunning, StartedBy: "agent-2",
+			CreatedAt: time.Now(), UpdatedAt: time.Now()})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.View(ctx, func(tx cairn.ReadTx) error {
+		if got, want := pages(tx, "default", cairn.RunFilter{StartedBy: "agent-2"}), "r10,r9,r7,r5,r3,r1"; got != want {
+			t.Errorf("ListRuns(agent-2) after writes = %s, want %s", got, want)
+		}
+		if got, want := pages(tx, "default", cairn.RunFilter{StartedBy: "agent-2", Status: cairn.RunRunning}), "r10"; got != want {
+			t.Errorf("ListRuns(agent-2, running) after writes = %s, want %s", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = nil
+
+	// The stored column equals the body's starter for every row.
+	if db, err = sql.Open("sqlite", "file:"+path); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n, bad int
+	if err := db.QueryRow(`SELECT count(*), count(*) FILTER (WHERE started_by IS NOT coalesce(json_extract(body, '$.started_by'), '')) FROM runs`).Scan(&n, &bad); err != nil {
+		t.Fatal(err)
+	}
+	if n != 12 || bad != 0 {
+		t.Fatalf("%d runs, %d whose started_by is not their body's", n, bad)
 	}
 }

@@ -699,8 +699,8 @@ func (t *wtx) InsertRun(r *cairn.Run) error {
 	if err != nil {
 		return err
 	}
-	res, err := t.exec(`INSERT INTO runs(tenant, run_id, workflow_id, status, wake_at, body) VALUES (?,?,?,?,?,?)`,
-		r.Tenant, r.RunID, nullStr(r.WorkflowID), r.Status, optNanos(r.WakeAt), body)
+	res, err := t.exec(`INSERT INTO runs(tenant, run_id, workflow_id, status, started_by, wake_at, body) VALUES (?,?,?,?,?,?,?)`,
+		r.Tenant, r.RunID, nullStr(r.WorkflowID), r.Status, r.StartedBy, optNanos(r.WakeAt), body)
 	if err != nil {
 		if isUnique(err) {
 			return cairn.Conflict(cairn.CodeRunConflict, "run %q already exists", r.RunID)
@@ -717,8 +717,8 @@ func (t *wtx) UpdateRun(r *cairn.Run) error {
 	if err != nil {
 		return err
 	}
-	res, err := t.exec(`UPDATE runs SET workflow_id = ?, status = ?, wake_at = ?, body = ? WHERE tenant = ? AND run_id = ?`,
-		nullStr(r.WorkflowID), r.Status, optNanos(r.WakeAt), body, r.Tenant, r.RunID)
+	res, err := t.exec(`UPDATE runs SET workflow_id = ?, status = ?, started_by = ?, wake_at = ?, body = ? WHERE tenant = ? AND run_id = ?`,
+		nullStr(r.WorkflowID), r.Status, r.StartedBy, optNanos(r.WakeAt), body, r.Tenant, r.RunID)
 	if err != nil {
 		return err
 	}

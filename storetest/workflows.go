@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -451,6 +452,134 @@ func testListRuns(t *testing.T, s cairn.Store) {
 		eqList(t, "workflow a after the update", list(tx, cairn.RunFilter{WorkflowID: wfA}), []string{"r7", "r5", "r1"})
 		return nil
 	})
+	t.Run("ByStarter", func(t *testing.T) { testListRunsByStarter(t, s) })
+}
+
+// testListRunsByStarter checks ListRuns by starter (an agent's own runs)
+// against a model: for every starter, alone and with every status, every
+// workflow and both, page by page at several page sizes, exactly that
+// starter's runs newest first — not those of a starter whose id shares a
+// prefix or differs in case, nor another tenant's — and after UpdateRuns
+// that change statuses and a starter, inside the Update and after it.
+func testListRunsByStarter(t *testing.T, s cairn.Store) {
+	const tenant = "starters"
+	starters := []string{"agent-1", "agent-10", "Agent-1", "agent-2"}
+	wfs := []string{"", "wf:starters:a#sha256:1", "wf:starters:b#sha256:2"}
+	statuses := []string{cairn.RunRunning, cairn.RunWaitingApproval, cairn.RunSucceeded, cairn.RunFailed}
+	runs := make([]*cairn.Run, 48) // in creation order, as the model
+	for batch := 0; batch < 4; batch++ {
+		update(t, s, func(tx cairn.Tx) error {
+			for i := batch * 12; i < batch*12+12; i++ {
+				r := wfRun(tenant, "s"+itoa(i), wfs[i%3], statuses[i*7%4], i)
+				r.StartedBy = starters[(i+i/5)%len(starters)]
+				if err := tx.InsertRun(r); err != nil {
+					return err
+				}
+				runs[i] = r
+				// The same starter in another tenant.
+				if err := tx.InsertRun(wfRun("other", "s"+itoa(i), wfs[i%3], statuses[i*7%4], i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	expect := func(f cairn.RunFilter) []string {
+		out := []string{}
+		for i := len(runs) - 1; i >= 0; i-- {
+			r := runs[i]
+			if r.StartedBy == f.StartedBy && (f.Status == "" || r.Status == f.Status) && (f.WorkflowID == "" || r.WorkflowID == f.WorkflowID) {
+				out = append(out, r.RunID)
+			}
+		}
+		return out
+	}
+	// lists reads every starter's runs, alone and with every status, every
+	// workflow and both, in pages of 1, 2, 5 and 100 runs (following each
+	// page's last seq), and returns what it got by filter and page size. It
+	// reports a problem as an error: inside an Update it must not stop the
+	// goroutine.
+	type key struct {
+		f     cairn.RunFilter
+		limit int
+	}
+	lists := func(tx cairn.ReadTx) (map[key][]string, error) {
+		out := map[key][]string{}
+		for _, by := range append(starters, "agent") {
+			for _, st := range append([]string{""}, statuses...) {
+				for _, wf := range wfs {
+					for _, limit := range []int{1, 2, 5, 100} {
+						f := cairn.RunFilter{StartedBy: by, Status: st, WorkflowID: wf, Page: cairn.Page{Limit: limit}}
+						k := key{f, limit}
+						out[k] = []string{}
+						for n := 0; ; n++ {
+							rs, err := tx.ListRuns(tenant, f)
+							if err != nil {
+								return nil, err
+							}
+							for i, r := range rs {
+								if r.Tenant != tenant || r.StartedBy != by || (i > 0 && r.Seq >= rs[i-1].Seq) || (f.After > 0 && r.Seq >= f.After) {
+									return nil, fmt.Errorf("ListRuns(%+v) entry %+v: not the starter's, or not newest first after the cursor", f, r)
+								}
+							}
+							if len(rs) > limit || n > len(runs) {
+								return nil, fmt.Errorf("ListRuns(%+v) returned %d runs, page %d", f, len(rs), n)
+							}
+							out[k] = append(out[k], runIDs(rs)...)
+							if len(rs) < limit {
+								break
+							}
+							f.After = rs[len(rs)-1].Seq
+						}
+					}
+				}
+			}
+		}
+		return out, nil
+	}
+	check := func(what string, got map[key][]string) {
+		t.Helper()
+		if n := len(expect(cairn.RunFilter{StartedBy: "agent-1"})); n < 8 {
+			t.Fatalf("the model gives agent-1 only %d runs", n)
+		}
+		for k, ids := range got {
+			f := k.f
+			eqList(t, what+": "+f.StartedBy+"/"+f.Status+"/"+f.WorkflowID+" in pages of "+itoa(k.limit), ids, expect(f))
+		}
+	}
+	var got map[key][]string
+	view(t, s, func(tx cairn.ReadTx) (err error) {
+		got, err = lists(tx)
+		return err
+	})
+	check("inserted", got)
+	// Statuses change, and one run changes starter: the lists follow.
+	statuses = append(statuses, cairn.RunCancelled)
+	update(t, s, func(tx cairn.Tx) error {
+		for _, i := range []int{3, 17, 30, 46} {
+			r, err := tx.GetRun(tenant, runs[i].RunID)
+			if err != nil {
+				return err
+			}
+			r.Status = cairn.RunCancelled
+			if i == 30 {
+				r.StartedBy = "agent-2"
+			}
+			if err := tx.UpdateRun(r); err != nil {
+				return err
+			}
+			runs[i].Status, runs[i].StartedBy = r.Status, r.StartedBy
+		}
+		var err error
+		got, err = lists(tx)
+		return err
+	})
+	check("inside the Update", got)
+	view(t, s, func(tx cairn.ReadTx) (err error) {
+		got, err = lists(tx)
+		return err
+	})
+	check("updated", got)
 }
 
 func indexOf(runID string) int {

@@ -1,0 +1,6 @@
+package postgres
+
+import "github.com/cairnhq/cairn"
+
+// ListRunsQuery is the statement ListRuns runs, for the plan assertions.
+func ListRunsQuery(tenant string, f cairn.RunFilter) (string, []any) { return listRunsQuery(tenant, f) }
