@@ -72,7 +72,7 @@ var copyTables = []copyTable{
 	{name: "jobs", cols: []string{"seq", "tenant", "job_id", "run_id", "state", "action", "decision", "policy_rule_id", "submitted_by", "created_at", "lease_expires_at", "body"}, kinds: "ittttttttiit", order: "seq", serial: "seq"},
 	{name: "payloads", cols: []string{"tenant", "ptr", "sha256", "data"}, kinds: "tttb", order: "tenant, ptr"},
 	{name: "approvals", cols: []string{"seq", "tenant", "job_id", "status", "run_id", "policy_rule_id", "resolved_by", "requested_at", "expires_at", "body"}, kinds: "ittttttiit", order: "seq", serial: "seq"},
-	{name: "runs", cols: []string{"seq", "tenant", "run_id", "workflow_id", "status", "wake_at", "body"}, kinds: "ittttit", order: "seq", serial: "seq"},
+	{name: "runs", cols: []string{"seq", "tenant", "run_id", "workflow_id", "status", "started_by", "wake_at", "body"}, kinds: "itttttit", order: "seq", serial: "seq"},
 	{name: "workflows", cols: []string{"seq", "tenant", "workflow_id", "name", "version", "created_at", "body"}, kinds: "itttiit", order: "seq", serial: "seq"},
 	{name: "ledger", cols: []string{"tenant", "idx", "type", "run_id", "run_seq", "job_id", "body", "leaf_hash", "prev_hash"}, kinds: "tittitttt", order: "tenant, idx"},
 	{name: "snapshots", cols: []string{"seq", "id", "sha256", "text", "created_at", "created_by"}, src: []string{"rowid", "id", "sha256", "text", "created_at", "created_by"}, kinds: "itttit", order: "rowid", serial: "seq"},

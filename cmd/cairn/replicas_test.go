@@ -918,6 +918,26 @@ func checkCopiedWorkflows(t *testing.T, dsn string, runsBefore []*cairn.Run, wf 
 		if err != nil || len(rs) != 1 {
 			t.Fatalf("ListRuns by workflow and status after the copy = %v, %v", rs, err)
 		}
+		// The starter column came across: each starter lists exactly its runs.
+		for _, by := range []string{runsBefore[0].StartedBy, "nobody"} {
+			var want []string
+			for _, r := range runsBefore {
+				if r.StartedBy == by {
+					want = append(want, r.RunID)
+				}
+			}
+			rs, err := tx.ListRuns("default", cairn.RunFilter{StartedBy: by, Page: cairn.Page{Limit: 1000}})
+			if err != nil {
+				return err
+			}
+			var got []string
+			for _, r := range rs {
+				got = append(got, r.RunID)
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("ListRuns started by %q after the copy = %v, want %v", by, got, want)
+			}
+		}
 		return nil
 	})
 	if err != nil {
