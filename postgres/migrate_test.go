@@ -12,6 +12,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/postgres"
+	"github.com/cairnhq/cairn/storetest"
 )
 
 // TestMigrateRunsFromV1 opens a schema that has only migration 0001 and
@@ -183,36 +184,10 @@ func TestMigrateRunsFromV2(t *testing.T) {
 			s.Close()
 		}
 	}()
-	ids := func(rs []*cairn.Run) string {
-		out := make([]string, len(rs))
-		for i, r := range rs {
-			out[i] = r.RunID
-		}
-		return strings.Join(out, ",")
-	}
 	// pages lists f page by page (3 runs a page) and joins the pages.
 	pages := func(tx cairn.ReadTx, tenant string, f cairn.RunFilter) string {
 		t.Helper()
-		var all []string
-		f.Limit = 3
-		for {
-			rs, err := tx.ListRuns(tenant, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range rs {
-				if r.StartedBy != f.StartedBy {
-					t.Fatalf("ListRuns(%+v) returned %s, started by %q", f, r.RunID, r.StartedBy)
-				}
-			}
-			if len(rs) > 0 {
-				all = append(all, ids(rs))
-			}
-			if len(rs) < f.Limit {
-				return strings.Join(all, ",")
-			}
-			f.After = rs[len(rs)-1].Seq
-		}
+		return storetest.RunPages(t, tx, tenant, f, 3)
 	}
 	check := func(what string) {
 		t.Helper()

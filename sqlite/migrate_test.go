@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/sqlite"
+	"github.com/cairnhq/cairn/storetest"
 )
 
 // oldRuns are runs as the store wrote them before 0003_workflows: a
@@ -257,36 +258,10 @@ func TestMigrateRunsFromV3(t *testing.T) {
 		}
 	}()
 	ctx := context.Background()
-	ids := func(rs []*cairn.Run) string {
-		out := make([]string, len(rs))
-		for i, r := range rs {
-			out[i] = r.RunID
-		}
-		return strings.Join(out, ",")
-	}
 	// pages lists f page by page (3 runs a page) and joins the pages.
 	pages := func(tx cairn.ReadTx, tenant string, f cairn.RunFilter) string {
 		t.Helper()
-		var all []string
-		f.Limit = 3
-		for {
-			rs, err := tx.ListRuns(tenant, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range rs {
-				if r.StartedBy != f.StartedBy {
-					t.Fatalf("ListRuns(%+v) returned %s, started by %q", f, r.RunID, r.StartedBy)
-				}
-			}
-			if len(rs) > 0 {
-				all = append(all, ids(rs))
-			}
-			if len(rs) < f.Limit {
-				return strings.Join(all, ",")
-			}
-			f.After = rs[len(rs)-1].Seq
-		}
+		return storetest.RunPages(t, tx, tenant, f, 3)
 	}
 	check := func(what string) {
 		t.Helper()

@@ -922,3 +922,29 @@ func testRaceRunRollback(t *testing.T, stores []cairn.Store) {
 		eq(t, "seq read by a later Update", later.Seq, orig.Seq)
 	}
 }
+
+// RunPages lists the tenant's runs matching f page by page (limit runs a
+// page, following each page's last seq) and returns their ids joined with
+// commas, for the stores' migration tests. Every run must have f's starter
+// when f names one.
+func RunPages(t testing.TB, tx cairn.ReadTx, tenant string, f cairn.RunFilter, limit int) string {
+	t.Helper()
+	var all []string
+	f.Limit = limit
+	for {
+		rs, err := tx.ListRuns(tenant, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			if f.StartedBy != "" && r.StartedBy != f.StartedBy {
+				t.Fatalf("ListRuns(%+v) returned %s, started by %q", f, r.RunID, r.StartedBy)
+			}
+			all = append(all, r.RunID)
+		}
+		if len(rs) < f.Limit {
+			return strings.Join(all, ",")
+		}
+		f.After = rs[len(rs)-1].Seq
+	}
+}
