@@ -399,6 +399,9 @@ type WorkflowRef struct {
 	Name       string
 	Version    uint64
 	SHA256     string
+	// RunVersion is a run event's data.workflow_version (run_started
+	// records the version the run ran), 0 when absent or null.
+	RunVersion uint64
 }
 
 // IsWorkflowEvent reports whether events of type typ may refer to a
@@ -422,7 +425,7 @@ func EntryWorkflowRef(body string) (*WorkflowRef, error) {
 	var ref WorkflowRef
 	// Errors of members that matter only for some event types (data is
 	// read before type in a canonical body).
-	var idErr, regErr error
+	var idErr, regErr, runErr error
 	var seen, eseen uint32
 	ok := s.object(func(name []byte) bool {
 		if string(name) != "event" {
@@ -469,14 +472,9 @@ func EntryWorkflowRef(body string) (*WorkflowRef, error) {
 					case "sha256":
 						return member(4, name, &regErr, func() bool { return s.strOrNull(&ref.SHA256) })
 					case "version":
-						return member(8, name, &regErr, func() bool {
-							if s.peek() == 'n' {
-								return s.lit("null")
-							}
-							v, ok := s.uint()
-							ref.Version = v
-							return ok
-						})
+						return member(8, name, &regErr, func() bool { return s.uintOrNull(&ref.Version) })
+					case "workflow_version":
+						return member(16, name, &runErr, func() bool { return s.uintOrNull(&ref.RunVersion) })
 					}
 					return s.skip(3)
 				})
@@ -497,7 +495,10 @@ func EntryWorkflowRef(body string) (*WorkflowRef, error) {
 		return nil, nil
 	}
 	ref.Registered = typ == "workflow_registered"
-	if idErr != nil || ref.Registered && regErr != nil {
+	if !ref.Registered {
+		regErr = runErr
+	}
+	if idErr != nil || regErr != nil {
 		err := idErr
 		if err == nil {
 			err = regErr
@@ -510,7 +511,9 @@ func EntryWorkflowRef(body string) (*WorkflowRef, error) {
 		}
 		return nil, nil
 	}
-	if !ref.Registered {
+	if ref.Registered {
+		ref.RunVersion = 0
+	} else {
 		ref.Name, ref.Version, ref.SHA256 = "", 0, ""
 	}
 	return &ref, nil

@@ -44,7 +44,7 @@ func TestEntryWorkflowRef(t *testing.T) {
 	}
 	run := body(map[string]any{"type": "run_started", "run_id": "r", "data": map[string]any{"workflow_id": id, "workflow_version": 3, "name": 5}})
 	ref, err = EntryWorkflowRef(run)
-	if err != nil || ref == nil || *ref != (WorkflowRef{WorkflowID: id}) {
+	if err != nil || ref == nil || *ref != (WorkflowRef{WorkflowID: id, RunVersion: 3}) {
 		t.Fatalf("run_started: %+v %v", ref, err)
 	}
 	for _, none := range []string{
@@ -64,6 +64,8 @@ func TestEntryWorkflowRef(t *testing.T) {
 		body(map[string]any{"type": "workflow_registered", "data": map[string]any{"workflow_id": id, "version": -1}}),
 		body(map[string]any{"type": "workflow_registered", "data": map[string]any{"workflow_id": id, "sha256": 1}}),
 		body(map[string]any{"type": "run_started", "data": map[string]any{"workflow_id": 7}}),
+		body(map[string]any{"type": "run_started", "data": map[string]any{"workflow_id": id, "workflow_version": "3"}}),
+		body(map[string]any{"type": "run_started", "data": map[string]any{"workflow_id": id, "workflow_version": -2}}),
 		`{"event":{"data":{"workflow_id":"` + id + `","workflow_id":"x"},"type":"run_started"},"index":0,"prev_hash":"","tenant":"t"}`,
 		`{"event":{"data":{"workflow_id":"` + id + `"},"type":"run_started"},"index":0,"prev_hash":"","tenant":"t"} x`,
 		`{"event":{"data":{"workflow_id":"` + id + `"},"type":"run_started"},"event":{}}`,

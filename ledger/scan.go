@@ -342,6 +342,17 @@ func (s *scanner) array(elem func() bool) bool {
 	}
 }
 
+// uintOrNull scans a non-negative integer or null into *dst (0 for null).
+func (s *scanner) uintOrNull(dst *uint64) bool {
+	if s.peek() == 'n' {
+		*dst = 0
+		return s.lit("null")
+	}
+	v, ok := s.uint()
+	*dst = v
+	return ok
+}
+
 // strOrNull scans a string or null into *dst ("" for null).
 func (s *scanner) strOrNull(dst *string) bool {
 	if s.peek() == 'n' {

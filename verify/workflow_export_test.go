@@ -279,6 +279,18 @@ func TestWorkflowTamperingIsDetected(t *testing.T) {
 		wantProblem(t, b, verify.ErrWorkflow, "workflow refund")
 	})
 
+	t.Run("version differs from the run's", func(t *testing.T) {
+		// Without the registration in the bundle (a run's export), the
+		// run_started entry's workflow_version is what the text must match.
+		run := l.bundle(func(e ledger.Entry) bool { return strings.Contains(e.Body, `"run-wf`) })
+		textOf(run, v2).Version = 7
+		idx := run.Entries[entryWhere(t, run, `"type":"run_started"`, v2)].Index
+		rep := wantProblem(t, run, verify.ErrWorkflow, fmt.Sprintf("entry %d", idx))
+		if !strings.Contains(rep.Problems[0].Detail, "the run ran version 2 of workflow") || !strings.Contains(rep.Problems[0].Detail, "is version 7") {
+			t.Errorf("problem %v", rep.Problems[0])
+		}
+	})
+
 	t.Run("listed twice", func(t *testing.T) {
 		b := cloneBundle(t, good)
 		b.Workflows = append(b.Workflows, *textOf(b, v1))

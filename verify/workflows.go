@@ -41,7 +41,8 @@ func (c *checker) workflowTexts() {
 }
 
 // workflowEntry checks an entry that refers to a workflow (step 8): the
-// referenced text is in the bundle; a workflow_registered entry is the
+// referenced text is in the bundle; a run event's data.workflow_version,
+// when it has one, is the text's version; a workflow_registered entry is the
 // only one of its workflow, its data.sha256 and data.name are the id's, and
 // the text hashes to its data.sha256 and has its data.version.
 func (c *checker) workflowEntry(idx uint64, body string, registered map[string]uint64, referenced map[string]bool) {
@@ -64,6 +65,10 @@ func (c *checker) workflowEntry(idx uint64, body string, registered map[string]u
 		c.fail(entryErr(idx, ErrWorkflow, "workflow %s is referenced but its text is not in the bundle%s", id, hint))
 	}
 	if !ref.Registered {
+		// A run records the version it ran: the text's version must agree.
+		if w != nil && ref.RunVersion != 0 && w.Version != ref.RunVersion {
+			c.fail(entryErr(idx, ErrWorkflow, "the run ran version %d of workflow %s, but its text in the bundle is version %d", ref.RunVersion, id, w.Version))
+		}
 		return
 	}
 	if first, dup := registered[id]; dup {
