@@ -1,6 +1,9 @@
 package ledger
 
-import "sync"
+import (
+	"fmt"
+	"sync"
+)
 
 // NodeCache keeps Merkle node hashes in memory for a store. A node of a
 // ledger's tree covers a complete, fixed range of leaves, so once it exists
@@ -49,4 +52,44 @@ func (c *NodeCache) Put(tenant string, nodes ...Node) {
 		}
 		c.cur[nodeKey{tenant, n.Level, n.Index}] = n.Hash
 	}
+}
+
+// ReadThrough returns the hashes of the tenant's nodes ids, from c where it
+// has them and from load (given only the missing ids, in order) for the
+// rest, which it then caches. key gives an id's level and index. A nil c
+// loads everything. load must return committed nodes only.
+func ReadThrough[ID any](c *NodeCache, tenant string, ids []ID, key func(ID) (uint, uint64), load func([]ID) ([][32]byte, error)) ([][32]byte, error) {
+	if c == nil {
+		return load(ids)
+	}
+	out := make([][32]byte, len(ids))
+	var missing []ID
+	var at []int
+	for i, id := range ids {
+		level, index := key(id)
+		if h, ok := c.Get(tenant, level, index); ok {
+			out[i] = h
+			continue
+		}
+		missing = append(missing, id)
+		at = append(at, i)
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	hs, err := load(missing)
+	if err != nil {
+		return nil, err
+	}
+	if len(hs) != len(missing) {
+		return nil, fmt.Errorf("ledger: node reader returned %d hashes for %d ids", len(hs), len(missing))
+	}
+	loaded := make([]Node, len(missing))
+	for j, i := range at {
+		out[i] = hs[j]
+		level, index := key(missing[j])
+		loaded[j] = Node{Level: level, Index: index, Hash: hs[j]}
+	}
+	c.Put(tenant, loaded...)
+	return out, nil
 }

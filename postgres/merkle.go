@@ -32,6 +32,16 @@ func (r nodeReader) Nodes(ids []compact.NodeID) ([][32]byte, error) {
 }
 
 func (t *rtx) LedgerNodes(tenant string, ids []cairn.NodeID) ([][32]byte, error) {
+	return ledger.ReadThrough(t.nodes, tenant, ids, nodeKey, func(ids []cairn.NodeID) ([][32]byte, error) {
+		return t.loadNodes(tenant, ids)
+	})
+}
+
+func nodeKey(id cairn.NodeID) (uint, uint64) { return id.Level, id.Index }
+
+// loadNodes reads nodes from ledger_nodes, and computes those below
+// StoredLevel from the leaf hashes in ledger.
+func (t *rtx) loadNodes(tenant string, ids []cairn.NodeID) ([][32]byte, error) {
 	if err := t.ledgerRead(); err != nil {
 		return nil, err
 	}

@@ -71,6 +71,9 @@ const queuedChannel = "cairn_queued"
 
 // Store is the PostgreSQL implementation of cairn.Store.
 type Store struct {
+	// nodes caches committed Merkle nodes that read views loaded.
+	nodes ledger.NodeCache
+
 	cfg       *pgxpool.Config
 	pool      *pgxpool.Pool
 	schema    string
@@ -398,7 +401,7 @@ func (s *Store) View(ctx context.Context, fn func(cairn.ReadTx) error) error {
 		return fmt.Errorf("postgres: begin read: %w", err)
 	}
 	defer tx.Rollback(context.Background())
-	return fn(&rtx{ctx: ctx, q: tx})
+	return fn(&rtx{ctx: ctx, q: tx, nodes: &s.nodes})
 }
 
 func (s *Store) writer() {

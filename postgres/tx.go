@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/ledger"
 )
 
 type querier interface {
@@ -28,6 +29,9 @@ type rtx struct {
 	ctx context.Context
 	q   querier
 	b   *batch // write transactions only
+	// nodes, in read views only, serves and keeps committed Merkle nodes
+	// (read-through: every replica appends to the one ledger).
+	nodes *ledger.NodeCache
 }
 
 func (t *rtx) query(sql string, args ...any) (pgx.Rows, error) {

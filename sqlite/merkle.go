@@ -34,35 +34,12 @@ func (r nodeReader) Nodes(ids []compact.NodeID) ([][32]byte, error) {
 }
 
 func (t *rtx) LedgerNodes(tenant string, ids []cairn.NodeID) ([][32]byte, error) {
-	if t.nodes == nil {
+	return ledger.ReadThrough(t.nodes, tenant, ids, nodeKey, func(ids []cairn.NodeID) ([][32]byte, error) {
 		return t.loadNodes(tenant, ids)
-	}
-	out := make([][32]byte, len(ids))
-	var missing []cairn.NodeID
-	var at []int
-	for i, id := range ids {
-		if h, ok := t.nodes.Get(tenant, id.Level, id.Index); ok {
-			out[i] = h
-			continue
-		}
-		missing = append(missing, id)
-		at = append(at, i)
-	}
-	if len(missing) == 0 {
-		return out, nil
-	}
-	hs, err := t.loadNodes(tenant, missing)
-	if err != nil {
-		return nil, err
-	}
-	loaded := make([]ledger.Node, len(missing))
-	for j, i := range at {
-		out[i] = hs[j]
-		loaded[j] = ledger.Node{Level: missing[j].Level, Index: missing[j].Index, Hash: hs[j]}
-	}
-	t.nodes.Put(tenant, loaded...)
-	return out, nil
+	})
 }
+
+func nodeKey(id cairn.NodeID) (uint, uint64) { return id.Level, id.Index }
 
 // loadNodes reads nodes from ledger_nodes, and computes those below
 // StoredLevel from the leaf hashes in ledger.
