@@ -47,6 +47,8 @@ type Server struct {
 	// UI, when set, serves every path outside /api/ that no route matched
 	// (the web console).
 	UI nethttp.Handler
+	// limits, when set, rate-limits each principal (SetRateLimit).
+	limits *principalLimits
 }
 
 type ctxKey int
@@ -245,6 +247,9 @@ func (s *Server) authed(h func(nethttp.ResponseWriter, *nethttp.Request, cairn.P
 		p, err := s.svc.Authenticate(r.Context(), strings.TrimSpace(key))
 		if err != nil {
 			s.writeError(w, r, err)
+			return
+		}
+		if s.refuseOverLimit(w, r, p) {
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)), p)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	nethttp "net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -41,6 +43,8 @@ var serveFlags struct {
 	saltFile  string
 	drain     time.Duration
 	listenFD  int
+	rateLimit float64
+	rateBurst int
 }
 
 var serveCmd = &cobra.Command{
@@ -59,9 +63,16 @@ Replicas must share the checkpoint signing key and the findings salt: give
 each the same --ledger-key and --salt-file (by default both are created
 under --data). On SIGTERM the server fails /readyz and answers with
 "Connection: close" for --drain, so a load balancer stops sending it
-requests, then finishes the requests in flight and exits.`,
+requests, then finishes the requests in flight and exits.
+
+--rate-limit N (env CAIRN_RATE_LIMIT) limits each principal to N requests a
+second on average, with bursts of --rate-burst (default N, at least 1):
+requests over it get 429 too_many_requests with Retry-After. Off by default.`,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, args []string) error {
+		if err := rateFlagsFromEnv(cmd); err != nil {
+			return err
+		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return serve(ctx, serveFlags.data, serveFlags.addr, serveFlags.logLevel)
@@ -76,6 +87,8 @@ func init() {
 	serveCmd.Flags().StringVar(&serveFlags.ledgerKey, "ledger-key", envOr("CAIRN_LEDGER_KEY_FILE", ""), "checkpoint signing key file, shared by replicas (default <data>/ledger.key; env CAIRN_LEDGER_KEY_FILE)")
 	serveCmd.Flags().StringVar(&serveFlags.saltFile, "salt-file", envOr("CAIRN_SALT_FILE", ""), "output-safety findings salt file, shared by replicas (default <data>/findings.salt; env CAIRN_SALT_FILE)")
 	serveCmd.Flags().IntVar(&serveFlags.listenFD, "listen-fd", 0, "serve on this inherited, already listening socket instead of binding --addr (for supervisors that hold the port across restarts)")
+	serveCmd.Flags().Float64Var(&serveFlags.rateLimit, "rate-limit", 0, "requests a second each principal may make on average; 0 = no limit (env CAIRN_RATE_LIMIT)")
+	serveCmd.Flags().IntVar(&serveFlags.rateBurst, "rate-burst", 0, "requests a principal may make at once under --rate-limit (default: the limit, at least 1; env CAIRN_RATE_BURST)")
 	serveCmd.Flags().DurationVar(&serveFlags.drain, "drain", envDuration("CAIRN_DRAIN", 0), "on SIGTERM, fail /readyz and keep serving this long before shutting down (env CAIRN_DRAIN)")
 	rootCmd.AddCommand(serveCmd)
 }
@@ -196,6 +209,7 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 	defer svc.Stop()
 	api := cairnhttp.New(svc, log)
 	api.UI = ui.Handler()
+	api.SetRateLimit(serveFlags.rateLimit, serveFlags.rateBurst)
 	// While draining, /readyz fails and every answer closes its connection,
 	// so a load balancer moves clients to other replicas before shutdown.
 	var draining atomic.Bool
@@ -268,4 +282,30 @@ func listen(addr string, fd int) (net.Listener, error) {
 		return nil, fmt.Errorf("--listen-fd %d: %w", fd, err)
 	}
 	return ln, nil
+}
+
+// rateFlagsFromEnv fills --rate-limit and --rate-burst from CAIRN_RATE_LIMIT
+// and CAIRN_RATE_BURST unless given, and checks them.
+func rateFlagsFromEnv(cmd *cobra.Command) error {
+	if v := os.Getenv("CAIRN_RATE_LIMIT"); v != "" && !cmd.Flags().Changed("rate-limit") {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("CAIRN_RATE_LIMIT=%q: not a number", v)
+		}
+		serveFlags.rateLimit = f
+	}
+	if v := os.Getenv("CAIRN_RATE_BURST"); v != "" && !cmd.Flags().Changed("rate-burst") {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("CAIRN_RATE_BURST=%q: not an integer", v)
+		}
+		serveFlags.rateBurst = n
+	}
+	if f := serveFlags.rateLimit; f < 0 || math.IsNaN(f) || math.IsInf(f, 0) || f > 1e6 {
+		return fmt.Errorf("--rate-limit %g: must be from 0 (no limit) to 1000000 requests a second", f)
+	}
+	if n := serveFlags.rateBurst; n < 0 || n > 1e6 {
+		return fmt.Errorf("--rate-burst %d: must be from 0 (the default) to 1000000", n)
+	}
+	return nil
 }

@@ -27,6 +27,9 @@ type Options struct {
 	AdminKey  string          // the bootstrap admin key (principal "admin")
 	LedgerKey bool            // sign checkpoints with a fixed test key
 	UI        nethttp.Handler // the console, if any
+	// RateLimit and RateBurst, when RateLimit > 0, rate-limit each principal.
+	RateLimit float64
+	RateBurst int
 }
 
 // Env is a running server and the keys of its principals.
@@ -63,6 +66,7 @@ func New(t testing.TB, opt Options) *Env {
 	}
 	api := cairnhttp.New(svc, log)
 	api.UI = opt.UI
+	api.SetRateLimit(opt.RateLimit, opt.RateBurst)
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() {
 		srv.Close()

@@ -49,3 +49,30 @@ func TestListenFD(t *testing.T) {
 	}
 	c.Close()
 }
+
+func TestRateFlagsValidated(t *testing.T) {
+	defer func() { serveFlags.rateLimit, serveFlags.rateBurst = 0, 0 }()
+	for _, c := range []struct{ limit, burst, want string }{
+		{"abc", "", "not a number"},
+		{"-1", "", "must be from 0"},
+		{"NaN", "", "must be from 0"},
+		{"2e6", "", "must be from 0"},
+		{"5", "x", "not an integer"},
+		{"5", "-3", "must be from 0"},
+		{"5", "10", ""},
+	} {
+		serveFlags.rateLimit, serveFlags.rateBurst = 0, 0
+		t.Setenv("CAIRN_RATE_LIMIT", c.limit)
+		t.Setenv("CAIRN_RATE_BURST", c.burst)
+		err := rateFlagsFromEnv(serveCmd)
+		if c.want == "" {
+			if err != nil || serveFlags.rateLimit != 5 || serveFlags.rateBurst != 10 {
+				t.Errorf("%+v: %v, limit %g burst %d", c, err, serveFlags.rateLimit, serveFlags.rateBurst)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v", c, err)
+		}
+	}
+}

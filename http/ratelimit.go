@@ -1,0 +1,88 @@
+package http
+
+import (
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	nethttp "net/http"
+
+	"golang.org/x/time/rate"
+
+	"github.com/cairnhq/cairn"
+)
+
+// SetRateLimit limits every principal (tenant and principal id, across its
+// keys) to perSecond authenticated requests a second on average, with
+// bursts of up to burst. A request over the limit is refused before it does
+// anything: 429 too_many_requests with Retry-After, safe to retry.
+// perSecond <= 0 turns the limit off (the default).
+func (s *Server) SetRateLimit(perSecond float64, burst int) {
+	if perSecond <= 0 {
+		s.limits = nil
+		return
+	}
+	if burst < 1 {
+		burst = max(1, int(math.Ceil(perSecond)))
+	}
+	s.limits = &principalLimits{every: rate.Limit(perSecond), burst: burst, m: map[string]*principalLimit{}}
+}
+
+// maxTrackedPrincipals bounds the limiter map; past it, principals idle for
+// a minute (whose buckets are full again) are forgotten.
+const maxTrackedPrincipals = 100_000
+
+type principalLimits struct {
+	every rate.Limit
+	burst int
+	mu    sync.Mutex
+	m     map[string]*principalLimit
+}
+
+type principalLimit struct {
+	lim  *rate.Limiter
+	last time.Time
+}
+
+// allow takes a token for p, or says how long until one is available.
+func (l *principalLimits) allow(p cairn.Principal, now time.Time) (bool, time.Duration) {
+	k := p.Tenant + "\x00" + p.ID
+	l.mu.Lock()
+	e := l.m[k]
+	if e == nil {
+		if len(l.m) >= maxTrackedPrincipals {
+			for id, old := range l.m {
+				if now.Sub(old.last) > time.Minute {
+					delete(l.m, id)
+				}
+			}
+		}
+		e = &principalLimit{lim: rate.NewLimiter(l.every, l.burst)}
+		l.m[k] = e
+	}
+	e.last = now
+	r := e.lim.ReserveN(now, 1)
+	wait := r.DelayFrom(now)
+	if wait > 0 {
+		r.CancelAt(now) // refused: it takes no token
+	}
+	l.mu.Unlock()
+	return wait == 0, wait
+}
+
+// refuseOverLimit answers 429 when p is over its rate limit.
+func (s *Server) refuseOverLimit(w nethttp.ResponseWriter, r *nethttp.Request, p cairn.Principal) bool {
+	l := s.limits
+	if l == nil {
+		return false
+	}
+	ok, wait := l.allow(p, time.Now())
+	if ok {
+		return false
+	}
+	secs := max(1, int(math.Ceil(wait.Seconds())))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	s.writeError(w, r, cairn.Errorf(429, cairn.ETooMany, "rate limit of %g requests a second for principal %q exceeded; retry after %d s", float64(l.every), p.ID, secs))
+	return true
+}
