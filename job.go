@@ -277,6 +277,9 @@ type Run struct {
 	UpdatedAt   time.Time  `json:"updated_at"`
 	CompletedAt *time.Time `json:"completed_at"`
 	Jobs        []*Job     `json:"jobs,omitempty"`
+	// JobsTruncated: the run has more jobs than Jobs lists (the first
+	// 10,000 in submission order); GET /jobs?run_id= lists them all.
+	JobsTruncated bool `json:"jobs_truncated,omitempty"`
 
 	// Workflow runs only.
 	WorkflowID   string       `json:"workflow_id,omitempty"`

@@ -87,7 +87,8 @@ type ReadTx interface {
 	LatestWorkflow(tenant, name string) (*Workflow, error)
 	// ListWorkflows pages registered workflows newest first.
 	ListWorkflows(tenant string, f WorkflowFilter) ([]*Workflow, error)
-	ListRunJobs(tenant, runID string) ([]*Job, error)
+	// ListRunJobs lists the first limit jobs of a run in submission order.
+	ListRunJobs(tenant, runID string, limit int) ([]*Job, error)
 	// OpenRunJobs counts the run's jobs that are not in a final state.
 	OpenRunJobs(tenant, runID string) (int, error)
 	ListEvents(tenant string, f EventFilter) ([]*Event, error)

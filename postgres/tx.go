@@ -216,8 +216,8 @@ func (t *rtx) QueuedJobs(tenant string, after int64, limit int) ([]*cairn.Job, e
 	return jobsWithSeq(t.query(`SELECT seq, body FROM jobs WHERE tenant = $1 AND state = 'QUEUED' AND seq > $2 ORDER BY seq LIMIT $3`, tenant, after, limit))
 }
 
-func (t *rtx) ListRunJobs(tenant, runID string) ([]*cairn.Job, error) {
-	return jobsWithSeq(t.query(`SELECT seq, body FROM jobs WHERE tenant = $1 AND run_id = $2 ORDER BY seq LIMIT 10000`, tenant, runID))
+func (t *rtx) ListRunJobs(tenant, runID string, limit int) ([]*cairn.Job, error) {
+	return jobsWithSeq(t.query(`SELECT seq, body FROM jobs WHERE tenant = $1 AND run_id = $2 ORDER BY seq LIMIT $3`, tenant, runID, limit))
 }
 
 func (t *rtx) OpenRunJobs(tenant, runID string) (int, error) {

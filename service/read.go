@@ -93,7 +93,12 @@ func (s *Service) ListApprovals(ctx context.Context, p cairn.Principal, f cairn.
 	return out, err
 }
 
-// GetRun returns a run and its jobs.
+// MaxRunJobs is how many of a run's jobs GetRun returns (the first, in
+// submission order); GET /jobs?run_id= pages through all of them.
+const MaxRunJobs = 10000
+
+// GetRun returns a run and its first MaxRunJobs jobs, with JobsTruncated
+// set when it has more.
 func (s *Service) GetRun(ctx context.Context, p cairn.Principal, runID string) (*cairn.Run, error) {
 	if err := validID("run_id", runID); err != nil {
 		return nil, err
@@ -104,8 +109,13 @@ func (s *Service) GetRun(ctx context.Context, p cairn.Principal, runID string) (
 		if r, err = s.visibleRun(tx, p, runID); err != nil {
 			return err
 		}
-		r.Jobs, err = tx.ListRunJobs(p.Tenant, runID)
-		return err
+		if r.Jobs, err = tx.ListRunJobs(p.Tenant, runID, MaxRunJobs+1); err != nil {
+			return err
+		}
+		if len(r.Jobs) > MaxRunJobs {
+			r.Jobs, r.JobsTruncated = r.Jobs[:MaxRunJobs], true
+		}
+		return nil
 	})
 	return r, err
 }

@@ -235,8 +235,8 @@ func (t *rtx) QueuedJobs(tenant string, after int64, limit int) ([]*cairn.Job, e
 	return js, err
 }
 
-func (t *rtx) ListRunJobs(tenant, runID string) ([]*cairn.Job, error) {
-	rows, err := t.query(`SELECT seq, body FROM jobs WHERE tenant = ? AND run_id = ? ORDER BY seq LIMIT 10000`, tenant, runID)
+func (t *rtx) ListRunJobs(tenant, runID string, limit int) ([]*cairn.Job, error) {
+	rows, err := t.query(`SELECT seq, body FROM jobs WHERE tenant = ? AND run_id = ? ORDER BY seq LIMIT ?`, tenant, runID, limit)
 	js, seqs, err := scanBodies[cairn.Job](rows, err, true)
 	for i := range js {
 		js[i].Seq = seqs[i]

@@ -265,7 +265,7 @@ func testListJobs(t *testing.T, s cairn.Store) {
 		eqList(t, "page 1", jobIDs(all), []string{"j11", "j10", "j9", "j8", "j7"})
 		eqList(t, "page 2", list(cairn.JobFilter{Page: cairn.Page{Limit: 5, After: all[4].Seq}}), []string{"j6", "j5", "j4", "j3", "j2"})
 		eqList(t, "run jobs", func() []string {
-			js, err := tx.ListRunJobs("default", "run2")
+			js, err := tx.ListRunJobs("default", "run2", 10000)
 			if err != nil {
 				t.Fatal(err)
 			}

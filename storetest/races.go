@@ -365,7 +365,7 @@ func testRaceRunStart(t *testing.T, stores []cairn.Store) {
 	}
 	view(t, stores[0], func(tx cairn.ReadTx) error {
 		for r := 0; r < runs; r++ {
-			js, err := tx.ListRunJobs("default", "run"+itoa(r))
+			js, err := tx.ListRunJobs("default", "run"+itoa(r), 10000)
 			if err != nil || len(js) != perRun {
 				t.Fatalf("run%d has %d jobs, %v", r, len(js), err)
 			}

@@ -447,7 +447,11 @@ func printRunTimeline(w io.Writer, r *cairn.Run, dag []*dagStep, events []*cairn
 			c.err = printDAG(w, dag)
 		}
 	}
-	c.line("Jobs", "%d", len(r.Jobs))
+	if r.JobsTruncated {
+		c.line("Jobs", "the first %d (the run has more; cairn jobs list --run %s lists them all)", len(r.Jobs), clean(r.RunID))
+	} else {
+		c.line("Jobs", "%d", len(r.Jobs))
+	}
 	if len(r.Jobs) > 0 && c.err == nil {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, j := range r.Jobs {
