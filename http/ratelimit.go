@@ -30,7 +30,8 @@ func (s *Server) SetRateLimit(perSecond float64, burst int) {
 }
 
 // maxTrackedPrincipals bounds the limiter map; past it, principals idle for
-// a minute (whose buckets are full again) are forgotten.
+// a minute (whose buckets are full again) are forgotten, and if that is not
+// enough, a tenth of the others.
 const maxTrackedPrincipals = 100_000
 
 type principalLimits struct {
@@ -56,6 +57,15 @@ func (l *principalLimits) allow(p cairn.Principal, now time.Time) (bool, time.Du
 				if now.Sub(old.last) > time.Minute {
 					delete(l.m, id)
 				}
+			}
+			// Still full of active principals: forget some at random (map
+			// order), so the next sweeps are far apart. They start again
+			// with a full bucket.
+			for id := range l.m {
+				if len(l.m) < maxTrackedPrincipals*9/10 {
+					break
+				}
+				delete(l.m, id)
 			}
 		}
 		e = &principalLimit{lim: rate.NewLimiter(l.every, l.burst)}
