@@ -336,9 +336,16 @@ func (s *Service) ConsistencyProof(ctx context.Context, p cairn.Principal, from,
 	return out, err
 }
 
+// MaxCosignatureSkew is how far in the future a cosignature/v1 timestamp
+// may be (witness clock skew); a later one is refused.
+const MaxCosignatureSkew = 10 * time.Minute
+
 // Cosign stores a witness's cosignature of one of the tenant's checkpoints.
 // The note must be the checkpoint text signed by the log key and by the
-// witness key given.
+// witness key given: a C2SP cosignature/v1 key (type 0x04 Ed25519 or 0x06
+// ML-DSA-44; its signature's timestamp may not be more than
+// MaxCosignatureSkew in the future) or a plain Ed25519 note key (type 0x01,
+// earlier cairn witnesses).
 func (s *Service) Cosign(ctx context.Context, p cairn.Principal, witnessKey string, note []byte) (*cairn.Checkpoint, error) {
 	if !p.HasAny(cairn.RoleAuditor) {
 		return nil, cairn.Forbidden(cairn.EForbidden, "submitting cosignatures needs the auditor role")
@@ -351,9 +358,9 @@ func (s *Service) Cosign(ctx context.Context, p cairn.Principal, witnessKey stri
 	if err != nil {
 		return nil, err
 	}
-	wv, err := ledger.NewVerifier(witnessKey)
+	wv, err := ledger.NewWitnessVerifier(witnessKey)
 	if err != nil {
-		return nil, cairn.Invalid("witness_key", "is not a note verifier key: %v", err)
+		return nil, cairn.Invalid("witness_key", "is not a witness verifier key: %v", err)
 	}
 	cp, err := ledger.OpenCheckpoint(note, logV, wv)
 	if err != nil {
@@ -366,8 +373,16 @@ func (s *Service) Cosign(ctx context.Context, p cairn.Principal, witnessKey stri
 	}
 	signed := false
 	for _, sig := range n.Sigs {
-		if sig.Name == wv.Name() && sig.Hash == wv.KeyHash() {
-			signed = true
+		if sig.Name != wv.Name() || sig.Hash != wv.KeyHash() {
+			continue
+		}
+		signed = true
+		ts, ok, err := ledger.CosignatureTime(wv, sig)
+		if err != nil {
+			return nil, cairn.Invalid("note", "witness signature: %v", err)
+		}
+		if ok && ts.After(cairn.Now().Add(MaxCosignatureSkew)) {
+			return nil, cairn.Invalid("note", "the cosignature's timestamp %s is more than %v in the future", ts.UTC().Format(time.RFC3339), MaxCosignatureSkew)
 		}
 	}
 	if !signed {

@@ -46,6 +46,9 @@ var (
 	ErrTruncated = errors.New("log truncated")
 	// ErrConsistency: the checkpoint does not extend the trusted one.
 	ErrConsistency = errors.New("consistency proof failed")
+	// ErrWitness: fewer than Options.MinWitnesses distinct witnesses of
+	// Options.WitnessKeys cosigned the checkpoint or the trusted checkpoint.
+	ErrWitness = errors.New("witness cosignatures missing")
 	// ErrPayload: a payload does not hash to its sha256, or its sha256 is not
 	// the one the ledger committed to.
 	ErrPayload = errors.New("payload mismatch")
@@ -117,6 +120,7 @@ var codes = map[error]string{
 	ErrTrustedCheckpoint: "trusted_checkpoint",
 	ErrTruncated:         "log_truncated",
 	ErrConsistency:       "consistency_proof",
+	ErrWitness:           "witness_missing",
 	ErrPayload:           "payload_mismatch",
 	ErrPolicy:            "policy_mismatch",
 	ErrWorkflow:          "workflow_mismatch",

@@ -39,8 +39,14 @@ func (r *Report) Summary() string {
 			c = "NOT consistent"
 		}
 		line("trusted:     checkpoint of size %d: %s", r.TrustedSize, c)
+		if len(r.TrustedCosigners) > 0 {
+			line("trusted cosigned by: %s", strings.Join(r.TrustedCosigners, ", "))
+		}
 	default:
 		line("trusted:     no trusted checkpoint given: truncation or rewrite of history cannot be detected")
+	}
+	if r.Witnesses > 0 {
+		line("witnesses:   %d distinct given witnesses cosigned", r.Witnesses)
 	}
 	line("jobs:        %d rows checked, %d job_hashes recomputed", r.Jobs, r.JobHashesVerified)
 	line("policies:    %d texts; payloads: %d (%d withheld)", r.Policies, r.Payloads, r.PayloadsWithheld)

@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 
@@ -36,9 +37,16 @@ type Options struct {
 	// that the auditor kept. When set, the bundle's checkpoint must extend it
 	// (same origin, not smaller, consistency proof or recomputed root).
 	TrustedCheckpoint []byte
-	// WitnessKeys are verifier keys of witnesses; their cosignatures on the
-	// checkpoint are verified and listed in the report.
+	// WitnessKeys are verifier keys of witnesses (ledger.NewWitnessVerifier:
+	// type 0x04 Ed25519 or 0x06 ML-DSA-44 cosignature/v1, or 0x01 plain
+	// Ed25519); their cosignatures on the bundle's checkpoint and on the
+	// trusted checkpoint are verified (an invalid one is a failure) and
+	// listed in the report.
 	WitnessKeys []string
+	// MinWitnesses is how many distinct witnesses of WitnessKeys must have
+	// cosigned the bundle's checkpoint or the trusted checkpoint; fewer is
+	// an ErrWitness failure. 0 requires none.
+	MinWitnesses int
 	// Workers bounds the goroutines hashing and parsing entries
 	// (0: GOMAXPROCS).
 	Workers int
@@ -55,9 +63,15 @@ type Report struct {
 	Root     string `json:"root"` // hex
 	// LogKey is "<name>+<hash>" of the key that signed the checkpoint;
 	// KeyTrusted is false when it came from the bundle itself.
-	LogKey     string   `json:"log_key"`
-	KeyTrusted bool     `json:"key_trusted"`
-	Cosigners  []string `json:"cosigners,omitempty"`
+	LogKey     string `json:"log_key"`
+	KeyTrusted bool   `json:"key_trusted"`
+	// Cosigners are the names of the given witnesses (Options.WitnessKeys)
+	// whose cosignatures on the bundle's checkpoint verified;
+	// TrustedCosigners the same for the trusted checkpoint. Witnesses is
+	// how many distinct given witnesses cosigned either.
+	Cosigners        []string `json:"cosigners,omitempty"`
+	TrustedCosigners []string `json:"trusted_cosigners,omitempty"`
+	Witnesses        int      `json:"witnesses,omitempty"`
 	// Mode is how inclusion was checked: "complete" (all entries 0..size-1,
 	// root recomputed from the leaves), "range" (a contiguous range plus its
 	// range proof), "proofs" (one inclusion proof per entry) or
@@ -99,7 +113,12 @@ type checker struct {
 	// rootAtTrusted is the root of the tree of the trusted size, recomputed
 	// from the leaves of a range starting at 0 (nil when not available).
 	rootAtTrusted *[32]byte
-	treeProblems  []*Error
+	// witnesses are the verifiers of Options.WitnessKeys; cosigned holds
+	// "<name>+<hash>" of those that cosigned the bundle's or the trusted
+	// checkpoint.
+	witnesses    []note.Verifier
+	cosigned     map[string]bool
+	treeProblems []*Error
 	// prev[i] is entry i's prev_hash decoded (prevOK[i]: it was 64 hex digits).
 	prev   [][32]byte
 	prevOK []bool
@@ -161,6 +180,7 @@ func Bundle(b *ledger.Bundle, opts Options) (*Report, error) {
 	wg.Wait()
 	c.rep.Problems = append(early, c.treeProblems...)
 	c.trusted(ordered)
+	c.witnessQuorum()
 	c.rep.Problems = append(c.rep.Problems, late...)
 	if len(c.rep.Problems) > c.max {
 		c.rep.Problems = c.rep.Problems[:c.max]
@@ -217,21 +237,28 @@ func (c *checker) checkpoint() bool {
 		return false
 	}
 	var ws []note.Verifier
+	seen := map[string]bool{}
 	for _, wk := range c.opts.WitnessKeys {
-		w, err := ledger.NewVerifier(wk)
+		w, err := ledger.NewWitnessVerifier(wk)
 		if err != nil {
-			c.fail(recordErr("checkpoint", ErrKey, "witness key: %v", err))
+			c.fail(recordErr("checkpoint", ErrKey, "witness key: %v", trimLedger(err)))
 			return false
 		}
+		id := fmt.Sprintf("%s+%08x", w.Name(), w.KeyHash())
+		if seen[id] || (w.Name() == v.Name() && w.KeyHash() == v.KeyHash()) {
+			continue // given twice, or the log's own key: not a witness
+		}
+		seen[id] = true
 		ws = append(ws, w)
 	}
+	c.witnesses, c.cosigned = ws, map[string]bool{}
 	cp, err := ledger.OpenCheckpoint([]byte(c.b.Checkpoint), v, ws...)
 	if err != nil {
 		c.fail(recordErr("checkpoint", ErrSignature, "%v", trimLedger(err)))
 		return false
 	}
 	c.cp = cp
-	c.rep.LogKey, c.rep.Cosigners = cp.LogKey, cp.Cosigners
+	c.rep.LogKey, c.rep.Cosigners = cp.LogKey, c.countCosigners(cp)
 	c.rep.TreeSize, c.rep.Root = cp.Size, hex.EncodeToString(cp.Root[:])
 	for _, u := range cp.Unverified {
 		c.note("checkpoint signature by unknown key %s not verified", u)
@@ -504,6 +531,47 @@ func (c *checker) checkRange(rec string, r *ledger.BundleRange) {
 	}
 }
 
+// countCosigners returns the names of the given witnesses whose signatures
+// on cp verified (OpenCheckpoint verified every signature by a given key),
+// and records them in c.cosigned.
+func (c *checker) countCosigners(cp *ledger.Checkpoint) []string {
+	var names []string
+	for _, s := range cp.Note.Sigs {
+		for _, w := range c.witnesses {
+			if s.Name == w.Name() && s.Hash == w.KeyHash() {
+				names = append(names, s.Name)
+				c.cosigned[fmt.Sprintf("%s+%08x", s.Name, s.Hash)] = true
+			}
+		}
+	}
+	c.rep.Witnesses = len(c.cosigned)
+	return names
+}
+
+// witnessQuorum checks that at least MinWitnesses distinct given witnesses
+// cosigned the bundle's checkpoint or the trusted checkpoint.
+func (c *checker) witnessQuorum() {
+	n := c.opts.MinWitnesses
+	if n <= 0 || len(c.cosigned) >= n {
+		return
+	}
+	switch {
+	case len(c.witnesses) < n:
+		c.fail(recordErr("checkpoint", ErrWitness, "%d witness cosignatures required but only %d distinct witness keys given", n, len(c.witnesses)))
+	default:
+		var got []string
+		for id := range c.cosigned {
+			got = append(got, id)
+		}
+		sort.Strings(got)
+		by := "none"
+		if len(got) > 0 {
+			by = fmt.Sprintf("%d (%s)", len(got), strings.Join(got, ", "))
+		}
+		c.fail(recordErr("checkpoint", ErrWitness, "%d witness cosignatures required; of the %d witness keys given, %s cosigned the checkpoint or the trusted checkpoint", n, len(c.witnesses), by))
+	}
+}
+
 // trusted checks the bundle's checkpoint against the trusted one.
 func (c *checker) trusted(ordered bool) {
 	if c.opts.TrustedCheckpoint == nil {
@@ -518,12 +586,16 @@ func (c *checker) trusted(ordered bool) {
 		c.fail(recordErr("trusted checkpoint", ErrKey, "%v", err))
 		return
 	}
-	t, err := ledger.OpenCheckpoint(c.opts.TrustedCheckpoint, v)
+	t, err := ledger.OpenCheckpoint(c.opts.TrustedCheckpoint, v, c.witnesses...)
 	if err != nil {
 		c.fail(recordErr("trusted checkpoint", ErrTrustedCheckpoint, "%v", trimLedger(err)))
 		return
 	}
 	c.rep.TrustedSize = t.Size
+	c.rep.TrustedCosigners = c.countCosigners(t)
+	for _, u := range t.Unverified {
+		c.note("trusted checkpoint signature by unknown key %s not verified", u)
+	}
 	if t.Origin != c.cp.Origin {
 		c.fail(recordErr("checkpoint", ErrOrigin, "origin %q, trusted checkpoint is for %q", c.cp.Origin, t.Origin))
 		return

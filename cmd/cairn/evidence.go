@@ -67,6 +67,8 @@ auditor role.`,
 
 var verifyFlags struct {
 	trustedCheckpoint, key string
+	witnessKeys            []string
+	minWitnesses           int
 	jsonOut                bool
 }
 
@@ -78,8 +80,17 @@ is recomputed, every proof and signature checked, every decision's policy
 snapshot matched to the included policy text, and, given an older checkpoint
 (--trusted-checkpoint), that the log only grew. Pass the log's public key with
 --key (from GET /api/v1/ledger/key, obtained independently); without it the
-bundle's own key is used and the report says so. It names the first bad
-record and exits non-zero on any failure.`,
+bundle's own key is used and the report says so.
+
+Witnesses: pass each witness's verifier key you pin with --witness-key
+(repeatable; a C2SP cosignature/v1 key of type 0x04 or 0x06, as printed by
+cairn witness, or an earlier cairn witness's plain Ed25519 key). Their
+cosignatures on the bundle's checkpoint and on the --trusted-checkpoint note
+(e.g. the note_with_cosignatures of GET /api/v1/ledger/checkpoints/{size})
+are verified; an invalid one fails. --min-witnesses N fails (witness_missing)
+unless at least N distinct given witnesses cosigned one of the two.
+
+It names the first bad record and exits non-zero on any failure.`,
 	Args: cobra.ExactArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
 		f, err := os.Open(args[0])
@@ -104,6 +115,17 @@ record and exits non-zero on any failure.`,
 				return err
 			}
 		}
+		for _, wk := range verifyFlags.witnessKeys {
+			k, err := readMaybeFile(wk)
+			if err != nil {
+				return err
+			}
+			opts.WitnessKeys = append(opts.WitnessKeys, strings.TrimSpace(string(k)))
+		}
+		if verifyFlags.minWitnesses < 0 {
+			return errors.New("--min-witnesses must not be negative")
+		}
+		opts.MinWitnesses = verifyFlags.minWitnesses
 		rep, verr := verify.Bundle(b, opts)
 		if verifyFlags.jsonOut {
 			printJSON(os.Stdout, rep)
@@ -138,7 +160,13 @@ not fetched), proves with a consistency proof that the log only grew since the
 checkpoint recorded in --state, cosigns it with --witness-key, submits the
 cosignature, and records the checkpoint in --state. A failed check cosigns
 nothing and exits non-zero. The witness key file is created (mode 0600) on
-first use; its public key is printed so the log's users can pin it.`,
+first use.
+
+The cosignature is a C2SP tlog-cosignature "cosignature/v1" signature
+(timestamped, Ed25519), what transparency-log witnesses sign. The witness key
+it prints is the Ed25519 cosignature/v1 verifier key (type 0x04): the one the
+log's users pin (cairn verify --witness-key). Key files and --state files of
+earlier versions (which signed plain Ed25519 notes) keep working.`,
 	Args: cobra.NoArgs,
 	RunE: run(func(cmd *cobra.Command, args []string) error {
 		wk, err := ledger.LoadOrCreateKey(witnessFlags.keyFile, witnessFlags.name)
@@ -153,7 +181,15 @@ first use; its public key is printed so the log's users can pin it.`,
 		if err != nil {
 			return fmt.Errorf("--log-key: %w", err)
 		}
-		w := &ledger.Witness{Signer: wk.Signer(), Log: logV}
+		signer, err := wk.CosignatureV1Signer()
+		if err != nil {
+			return err
+		}
+		wpub, err := wk.CosignatureV1VerifierKey()
+		if err != nil {
+			return err
+		}
+		w := &ledger.Witness{Signer: signer, Log: logV}
 		if raw, err := os.ReadFile(witnessFlags.state); err == nil {
 			var st witnessState
 			if err := json.Unmarshal(raw, &st); err != nil {
@@ -206,7 +242,6 @@ first use; its public key is printed so the log's users can pin it.`,
 		if err != nil {
 			return fmt.Errorf("refusing to cosign: %w", err)
 		}
-		wpub := wk.VerifierKey()
 		body, _ := json.Marshal(map[string]string{"witness_key": wpub, "note": string(cosigned)})
 		if _, err := apiPost("/api/v1/ledger/cosignatures", body); err != nil {
 			return err
@@ -231,6 +266,8 @@ func init() {
 	v := verifyCmd.Flags()
 	v.StringVar(&verifyFlags.trustedCheckpoint, "trusted-checkpoint", "", "a checkpoint note you kept earlier: prove the log only grew since")
 	v.StringVar(&verifyFlags.key, "key", "", "the log's public (note verifier) key, or a file holding it")
+	v.StringArrayVar(&verifyFlags.witnessKeys, "witness-key", nil, "a witness's verifier key (cosignature/v1 type 0x04/0x06, or Ed25519), or a file holding it; repeatable")
+	v.IntVar(&verifyFlags.minWitnesses, "min-witnesses", 0, "fail unless at least this many distinct --witness-key witnesses cosigned the checkpoint or the trusted checkpoint")
 	v.BoolVar(&verifyFlags.jsonOut, "json", false, "print the report as JSON")
 	w := witnessCmd.Flags()
 	w.StringVar(&witnessFlags.state, "state", "witness-state.json", "file recording the last checkpoint cosigned")
