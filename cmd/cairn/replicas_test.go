@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	nethttp "net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,9 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/pgtest"
 	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/postgres"
 	"github.com/cairnhq/cairn/sqlite"
@@ -34,40 +32,10 @@ import (
 
 func pgSchemaURL(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("CAIRN_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("CAIRN_TEST_POSTGRES is not set")
-	}
 	if testing.Short() {
 		t.Skip("builds and runs servers")
 	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "cairn_replicas_" + hex.EncodeToString(b)
-	ctx := context.Background()
-	c, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("CAIRN_TEST_POSTGRES: %v", err)
-	}
-	defer c.Close(ctx)
-	if _, err := c.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, base)
-		if err == nil {
-			c.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`)
-			c.Close(ctx)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.Schema(t, "cairn_replicas_")
 }
 
 // startServerArgs is startServer with extra cairn serve arguments.
