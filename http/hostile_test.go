@@ -183,7 +183,7 @@ func TestHostileWorkflowRequests(t *testing.T) {
 	w := e.register("name: ok\nsteps:\n  - id: a\n    action: tool.a\n  - id: b\n    action: tool.b\n    depends_on: [a]\n    gate: {quorum: 1}\n")
 	e.startRun("agent-1", "run-h", w.WorkflowID, nil)
 	e.work(succeed("x"), "tool.a")
-	gate := e.run("run-h").Step("b").Gate
+	gate := e.Run("run-h").Step("b").Gate
 
 	deepDef := "name: deep\nsteps:\n  - id: a\n    action: tool.a\n    input: " + strings.Repeat("[", 200) + strings.Repeat("]", 200) + "\n"
 	bigInput := `{"workflow_id":"ok","input":{"x":"` + strings.Repeat("a", 2<<20) + `"}}`
@@ -254,7 +254,7 @@ func TestHostileWorkflowRequests(t *testing.T) {
 	if len(after.Items) != len(before.Items) || len(runsAfter.Items) != len(runsBefore.Items) {
 		t.Fatalf("hostile requests stored workflows (%d -> %d) or runs (%d -> %d)", len(before.Items), len(after.Items), len(runsBefore.Items), len(runsAfter.Items))
 	}
-	if r := e.run("run-h"); r.Status != cairn.RunWaitingApproval || len(r.Step("b").Gate.Votes) != 0 {
+	if r := e.Run("run-h"); r.Status != cairn.RunWaitingApproval || len(r.Step("b").Gate.Votes) != 0 {
 		t.Fatalf("run-h changed: %s %+v", r.Status, r.Step("b").Gate)
 	}
 	// The server still serves: the gate still opens.

@@ -105,7 +105,7 @@ func BenchmarkWorkflowLinear10(b *testing.B) {
 	b.StopTimer()
 	cancel()
 	wg.Wait()
-	if r := e.run(fmt.Sprintf("lin-%d", b.N-1)); r.Status != cairn.RunSucceeded {
+	if r := e.Run(fmt.Sprintf("lin-%d", b.N-1)); r.Status != cairn.RunSucceeded {
 		b.Fatalf("last run is %s", r.Status)
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })

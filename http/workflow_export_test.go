@@ -40,7 +40,7 @@ func TestExportCarriesWorkflowDefinitions(t *testing.T) {
 	e.work(succeed(map[string]any{"amount": 25}), "tool.lookup")
 	e.work(succeed("ok"), "payments.transfer")
 	e.work(succeed("sent"), "tool.notify")
-	if r := e.run("run-wfx"); r.Status != cairn.RunSucceeded {
+	if r := e.Run("run-wfx"); r.Status != cairn.RunSucceeded {
 		t.Fatalf("run %s: %s", r.Status, stepStatuses(r))
 	}
 	key := e.logKey()

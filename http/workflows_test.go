@@ -25,29 +25,6 @@ func (e *env) startRun(as, runID, workflowID string, input any) *cairn.Run {
 	return &r
 }
 
-func (e *env) run(id string) *cairn.Run {
-	e.T.Helper()
-	var r cairn.Run
-	e.MustDo("auditor-1", "GET", "/api/v1/workflow-runs/"+url.PathEscape(id), nil, 200, &r)
-	return &r
-}
-
-// waitRun polls until the run has the status (timers fire in the background).
-func (e *env) waitRun(id, status string) *cairn.Run {
-	e.T.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r := e.run(id)
-		if r.Status == status {
-			return r
-		}
-		if time.Now().After(deadline) {
-			e.T.Fatalf("run %s is %s (%s), want %s", id, r.Status, r.Reason, status)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // work leases the queued jobs of actions and completes each with result(job).
 func (e *env) work(result func(*cairn.LeasedJob) (string, any), actions ...string) []*cairn.LeasedJob {
 	e.T.Helper()
@@ -191,7 +168,7 @@ func TestWorkflowLinearRun(t *testing.T) {
 	}
 	leased = e.work(succeed("ok"), "payments.transfer")
 	if len(leased) != 1 {
-		t.Fatalf("transfer not queued: %s", stepStatuses(e.run("run-lin")))
+		t.Fatalf("transfer not queued: %s", stepStatuses(e.Run("run-lin")))
 	}
 	var in map[string]any
 	json.Unmarshal(leased[0].Input, &in)
@@ -203,7 +180,7 @@ func TestWorkflowLinearRun(t *testing.T) {
 		t.Fatalf("transfer job decided by %q, submitted by %q", j.PolicyRuleID, j.SubmittedBy)
 	}
 	e.work(succeed("sent"), "tool.notify")
-	r = e.run("run-lin")
+	r = e.Run("run-lin")
 	if r.Status != cairn.RunSucceeded || stepStatuses(r) != "lookup=succeeded transfer=succeeded notify=succeeded" || r.CompletedAt == nil {
 		t.Fatalf("finished: %s %s", r.Status, stepStatuses(r))
 	}
@@ -253,7 +230,7 @@ steps:
 `)
 	e.startRun("agent-1", "run-g", w.WorkflowID, nil)
 	e.work(succeed("the plan"), "tool.plan")
-	r := e.run("run-g")
+	r := e.Run("run-g")
 	st := r.Step("apply")
 	if r.Status != cairn.RunWaitingApproval || st.Status != cairn.StepWaitingApproval || st.Gate == nil || st.Gate.Quorum != 2 || len(st.Gate.JobHash) != 64 {
 		t.Fatalf("gate: run %s step %+v", r.Status, st)
@@ -285,14 +262,14 @@ steps:
 	}
 	e.ErrCode("manager-3", "POST", path+"approve", cairn.GateVoteRequest{JobHash: st.Gate.JobHash}, 200, "")
 	e.work(succeed("applied"), "tool.apply")
-	e.waitRun("run-g", cairn.RunSucceeded)
+	e.WaitRun("run-g", cairn.RunSucceeded)
 	tl := types(e.timeline("run-g"))
 	if !strings.Contains(tl, "gate_requested") || strings.Count(tl, "gate_voted") != 2 || !strings.Contains(tl, "gate_resolved") {
 		t.Fatalf("timeline %s", tl)
 	}
 	// The starter of run-own cannot approve its own gate.
 	e.work(succeed("p"), "tool.plan")
-	own = *e.run("run-own")
+	own = *e.Run("run-own")
 	e.ErrCode("starter", "POST", "/api/v1/workflow-runs/run-own/steps/apply/approve", cairn.GateVoteRequest{JobHash: own.Step("apply").Gate.JobHash}, 403, cairn.CodeSelfApprovalForbidden)
 	// A rejection fails the step and the run.
 	e.MustDo("manager-2", "POST", "/api/v1/workflow-runs/run-own/steps/apply/reject", cairn.GateVoteRequest{JobHash: own.Step("apply").Gate.JobHash, Comment: "no"}, 200, &own)
@@ -316,7 +293,7 @@ steps:
 	if r.Status != cairn.RunWaitingApproval {
 		t.Fatalf("status %s", r.Status)
 	}
-	r = e.waitRun("run-exp", cairn.RunTimedOut)
+	r = e.WaitRun("run-exp", cairn.RunTimedOut)
 	if st := r.Step("only"); st.Status != cairn.StepTimedOut || st.Gate.Status != cairn.GateExpired {
 		t.Fatalf("step %+v", st)
 	}
@@ -347,18 +324,18 @@ steps:
 	e.startRun("agent-1", "run-m", w.WorkflowID, nil)
 	fail := func(*cairn.LeasedJob) (string, any) { return "failed", nil }
 	e.work(fail, "tool.flaky")
-	r := e.run("run-m")
+	r := e.Run("run-m")
 	if st := r.Step("flaky"); st.Status != cairn.StepRetryWait || st.Attempts != 1 || st.NextAt == nil {
 		t.Fatalf("after a failure: %+v", st)
 	}
 	waitStep := func(step, status string) {
 		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			if e.run("run-m").Step(step).Status == status {
+			if e.Run("run-m").Step(step).Status == status {
 				return
 			}
 		}
-		t.Fatalf("step %s never %s: %s", step, status, stepStatuses(e.run("run-m")))
+		t.Fatalf("step %s never %s: %s", step, status, stepStatuses(e.Run("run-m")))
 	}
 	waitStep("flaky", cairn.StepRunning)
 	e.work(fail, "tool.flaky")
@@ -368,12 +345,12 @@ steps:
 		t.Fatalf("third attempt = %+v", jobs)
 	}
 	e.work(fail, "tool.optional") // on_failure: continue
-	r = e.run("run-m")
+	r = e.Run("run-m")
 	if r.Step("optional").Status != cairn.StepFailed || !r.Step("optional").Continued || r.Step("skipped").Status != cairn.StepSkipped {
 		t.Fatalf("modes: %s", stepStatuses(r))
 	}
 	e.work(succeed("done"), "tool.last")
-	r = e.waitRun("run-m", cairn.RunSucceeded)
+	r = e.WaitRun("run-m", cairn.RunSucceeded)
 	if got := r.Step("flaky").Jobs; strings.Join(got, ",") != "run-m.flaky.1,run-m.flaky.2,run-m.flaky.3" {
 		t.Fatalf("attempt jobs = %v", got)
 	}
@@ -391,7 +368,7 @@ steps:
 `)
 	e.startRun("agent-1", "run-slow", w.WorkflowID, nil)
 	leased := e.Lease("tool.slow")
-	r = e.waitRun("run-slow", cairn.RunTimedOut)
+	r = e.WaitRun("run-slow", cairn.RunTimedOut)
 	if j := e.job(leased[0].JobID); j.State != cairn.StateCancelled {
 		t.Fatalf("timed-out job is %s", j.State)
 	}
@@ -411,7 +388,7 @@ steps:
 	e.startRun("agent-1", "run-saga", w.WorkflowID, nil)
 	e.work(succeed(map[string]any{"id": "ch_1"}), "tool.charge")
 	e.work(func(*cairn.LeasedJob) (string, any) { return "failed", nil }, "tool.ship")
-	r = e.run("run-saga")
+	r = e.Run("run-saga")
 	if r.Status != cairn.RunRunning || r.Step("ship").Status != cairn.StepCompensating {
 		t.Fatalf("compensating: %s %s", r.Status, stepStatuses(r))
 	}
@@ -419,7 +396,7 @@ steps:
 	if len(comp) != 1 || !strings.Contains(string(comp[0].Input), `"charge":"ch_1"`) {
 		t.Fatalf("compensation job = %+v", comp)
 	}
-	r = e.run("run-saga")
+	r = e.Run("run-saga")
 	if r.Status != cairn.RunFailed || r.Step("ship").CompensationJobID != comp[0].JobID || !strings.Contains(r.Reason, "compensation") {
 		t.Fatalf("saga: %s %q %+v", r.Status, r.Reason, r.Step("ship"))
 	}
@@ -440,7 +417,7 @@ steps:
 	if len(stuck) != 1 {
 		t.Fatalf("compensation lease = %+v", stuck)
 	}
-	r = e.waitRun("run-stuck", cairn.RunFailed)
+	r = e.WaitRun("run-stuck", cairn.RunFailed)
 	if st := r.Step("ship"); st.Status != cairn.StepFailed || !strings.Contains(r.Reason, "compensation job "+stuck[0].JobID+" timed out") {
 		t.Fatalf("stuck saga: %q %+v", r.Reason, st)
 	}
@@ -474,12 +451,12 @@ steps:
 	j := e.job("run-pol.write.1")
 	e.ErrCode("agent-1", "POST", "/api/v1/approvals/run-pol.write.1/approve", cairn.ResolveRequest{JobHash: j.JobHash}, 403, cairn.CodeRoleNotAllowed)
 	e.MustDo("manager-2", "POST", "/api/v1/approvals/run-pol.write.1/approve", cairn.ResolveRequest{JobHash: j.JobHash}, 200, nil)
-	if r = e.run("run-pol"); r.Status != cairn.RunRunning {
+	if r = e.Run("run-pol"); r.Status != cairn.RunRunning {
 		t.Fatalf("after approval: %s", r.Status)
 	}
 	e.work(succeed("written"), "db.write")
 	// The transfer is over 10k: policy denies it, the step and run fail.
-	r = e.run("run-pol")
+	r = e.Run("run-pol")
 	if r.Status != cairn.RunFailed || r.Step("pay").Status != cairn.StepFailed || !strings.Contains(r.Step("pay").Error, "big-transfers") {
 		t.Fatalf("denied step: %s %q %+v", r.Status, r.Reason, r.Step("pay"))
 	}
@@ -545,7 +522,7 @@ steps:
 `)
 	e.startRun("agent-1", "run-q", w.WorkflowID, nil)
 	e.work(succeed(map[string]any{"key": "AKIAIOSFODNN7EXAMPLE"}), "tool.fetch")
-	got := e.run("run-q")
+	got := e.Run("run-q")
 	if got.Status != cairn.RunFailed || !strings.Contains(got.Step("fetch").Error, "quarantined") || got.Step("use").Status != cairn.StepCancelled {
 		t.Fatalf("quarantine: %s %s %q", got.Status, stepStatuses(got), got.Step("fetch").Error)
 	}

@@ -2,7 +2,6 @@ package ui_test
 
 import (
 	"encoding/json"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -23,29 +22,6 @@ steps:
     input: {plan: "${{ steps.plan.result }}", note: "${{ input.note }}"}
 `
 
-func (e *env) run(id string) *cairn.Run {
-	e.T.Helper()
-	var r cairn.Run
-	e.MustDo("auditor-1", "GET", "/api/v1/workflow-runs/"+url.PathEscape(id), nil, 200, &r)
-	return &r
-}
-
-// waitRun polls until the run has the status.
-func (e *env) waitRun(id, status string) *cairn.Run {
-	e.T.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r := e.run(id)
-		if r.Status == status {
-			return r
-		}
-		if time.Now().After(deadline) {
-			e.T.Fatalf("run %s is %s (%s), want %s", id, r.Status, r.Reason, status)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // gatedRuns registers the gated workflow, starts the runs (run id ->
 // starter, each with the note as input) and completes their first steps, so
 // every run waits at its gate.
@@ -65,7 +41,7 @@ func (e *env) gatedRuns(runs map[string]string, note string) *cairn.Workflow {
 		e.complete(l, `"the plan"`)
 	}
 	for id := range runs {
-		e.waitRun(id, cairn.RunWaitingApproval)
+		e.WaitRun(id, cairn.RunWaitingApproval)
 	}
 	return &w
 }
@@ -84,7 +60,7 @@ func TestBrowserWorkflowGate(t *testing.T) {
 	e.Key("manager-3", "human", "approver")
 	note := `<img src=x onerror=alert(1)> ` + hostile[0] + " " + hostile[2]
 	w := e.gatedRuns(map[string]string{"run-gate": "agent-1", "run-reject": "agent-1", "run-self": "approver-agent"}, note)
-	gate := e.run("run-gate").Step("apply").Gate
+	gate := e.Run("run-gate").Step("apply").Gate
 
 	b := newTab(t, e.URL)
 	b.signIn(e.Keys["manager-2"])
@@ -191,7 +167,7 @@ func TestBrowserWorkflowGate(t *testing.T) {
 	if got := b.text(`#steps li[data-step="apply"]`); !strings.Contains(got, "failed") || !strings.Contains(got, "rejected by manager-2") || !strings.Contains(got, "no "+hostile[0]) {
 		t.Errorf("rejected step:\n%s", got)
 	}
-	if r := e.run("run-reject"); r.Status != cairn.RunFailed || b.count("#run-reason") != 1 {
+	if r := e.Run("run-reject"); r.Status != cairn.RunFailed || b.count("#run-reason") != 1 {
 		t.Errorf("run-reject is %s; reason shown: %d", r.Status, b.count("#run-reason"))
 	}
 	b.visit("/runs?status=failed")

@@ -12,8 +12,10 @@ import (
 	"log/slog"
 	nethttp "net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cairnhq/cairn"
 	cairnhttp "github.com/cairnhq/cairn/http"
@@ -162,4 +164,30 @@ func (e *Env) Lease(actions ...string) []*cairn.LeasedJob {
 	var lr cairn.LeaseResponse
 	e.MustDo("worker-1", "POST", "/api/v1/workers/lease", cairn.LeaseRequest{WorkerID: "w1", Actions: actions, Max: 10}, 200, &lr)
 	return lr.Jobs
+}
+
+// Run reads a workflow run as principal "auditor-1" (which the test must
+// have created with the auditor role).
+func (e *Env) Run(id string) *cairn.Run {
+	e.T.Helper()
+	var r cairn.Run
+	e.MustDo("auditor-1", "GET", "/api/v1/workflow-runs/"+url.PathEscape(id), nil, 200, &r)
+	return &r
+}
+
+// WaitRun polls Run until the run has the status (timers fire in the
+// background), for at most 10 seconds.
+func (e *Env) WaitRun(id, status string) *cairn.Run {
+	e.T.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := e.Run(id)
+		if r.Status == status {
+			return r
+		}
+		if time.Now().After(deadline) {
+			e.T.Fatalf("run %s is %s (%s), want %s", id, r.Status, r.Reason, status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
