@@ -17,6 +17,7 @@ import (
 	nethttp "net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -49,6 +50,9 @@ type Server struct {
 	UI nethttp.Handler
 	// limits, when set, rate-limits each principal (SetRateLimit).
 	limits *principalLimits
+	// maxInflight bounds the API requests in flight (SetMaxInflight; 0: none).
+	maxInflight int64
+	inflight    atomic.Int64
 }
 
 type ctxKey int
@@ -238,6 +242,12 @@ func newRequestID() string {
 
 func (s *Server) authed(h func(nethttp.ResponseWriter, *nethttp.Request, cairn.Principal)) nethttp.Handler {
 	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		if !s.admit(w, r) {
+			return
+		}
+		if s.maxInflight > 0 {
+			defer s.inflight.Add(-1)
+		}
 		auth := r.Header.Get("Authorization")
 		key, ok := strings.CutPrefix(auth, "Bearer ")
 		if !ok {

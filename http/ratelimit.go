@@ -96,3 +96,26 @@ func (s *Server) refuseOverLimit(w nethttp.ResponseWriter, r *nethttp.Request, p
 	s.writeError(w, r, cairn.Errorf(429, cairn.ETooMany, "rate limit of %g requests a second for principal %q exceeded; retry after %d s", float64(l.every), p.ID, secs))
 	return true
 }
+
+// SetMaxInflight bounds the authenticated API requests the server works on
+// at once (long-polling leases included); past it a request is refused at
+// once with 503 unavailable and Retry-After: 1, before authentication and
+// before doing anything, so clients may retry it. n <= 0 means no bound
+// (the default). Call before serving.
+func (s *Server) SetMaxInflight(n int) {
+	s.maxInflight = int64(max(n, 0))
+}
+
+// admit counts a request in, or refuses it when the server is at its bound.
+func (s *Server) admit(w nethttp.ResponseWriter, r *nethttp.Request) bool {
+	if s.maxInflight == 0 {
+		return true
+	}
+	if s.inflight.Add(1) <= s.maxInflight {
+		return true
+	}
+	s.inflight.Add(-1)
+	w.Header().Set("Retry-After", "1")
+	s.writeError(w, r, cairn.Errorf(503, cairn.EUnavailable, "the server is at its limit of %d requests in flight; retry shortly", s.maxInflight))
+	return false
+}

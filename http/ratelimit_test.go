@@ -73,3 +73,57 @@ func TestRateLimit(t *testing.T) {
 		t.Fatalf("no key: %d", st)
 	}
 }
+
+// TestMaxInflight: with a bound of one request in flight, a worker's
+// long-polling lease holds the only slot; another request meanwhile gets
+// 503 unavailable with Retry-After at once, and is served once the lease
+// has returned.
+func TestMaxInflight(t *testing.T) {
+	t.Parallel()
+	e := &env{apitest.New(t, apitest.Options{AdminKey: adminKey, MaxInflight: 1})}
+	e.Key("worker-1", "service", "worker")
+	e.Key("auditor-1", "human", "auditor")
+	done := make(chan int)
+	go func() {
+		for {
+			// A probe below may hold the slot for a moment: then retry.
+			st, _ := e.Do("worker-1", "POST", "/api/v1/workers/lease", cairn.LeaseRequest{WorkerID: "w", Actions: []string{"x.*"}, WaitMS: 2000})
+			if st != 503 {
+				done <- st
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	// Wait until the lease holds the slot: a probe is refused.
+	deadline := time.Now().Add(10 * time.Second)
+	var resp *nethttp.Response
+	for {
+		req, _ := nethttp.NewRequest("GET", e.URL+"/api/v1/jobs?limit=1", nil)
+		req.Header.Set("Authorization", "Bearer "+e.Keys["auditor-1"])
+		r, err := nethttp.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode == 503 {
+			resp = r
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no request was refused while the lease was waiting (last %d)", r.StatusCode)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("Retry-After %q", resp.Header.Get("Retry-After"))
+	}
+	if st := <-done; st != 200 {
+		t.Fatalf("lease: %d", st)
+	}
+	// The slot is free again; /healthz was never counted.
+	e.MustDo("auditor-1", "GET", "/api/v1/jobs?limit=1", nil, 200, nil)
+	if st, _ := e.Do("", "GET", "/healthz", nil); st != 200 {
+		t.Fatalf("healthz: %d", st)
+	}
+}

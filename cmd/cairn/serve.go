@@ -45,6 +45,7 @@ var serveFlags struct {
 	listenFD  int
 	rateLimit float64
 	rateBurst int
+	inflight  int
 }
 
 var serveCmd = &cobra.Command{
@@ -67,7 +68,9 @@ requests, then finishes the requests in flight and exits.
 
 --rate-limit N (env CAIRN_RATE_LIMIT) limits each principal to N requests a
 second on average, with bursts of --rate-burst (default N, at least 1):
-requests over it get 429 too_many_requests with Retry-After. Off by default.`,
+requests over it get 429 too_many_requests with Retry-After. --max-inflight N
+(env CAIRN_MAX_INFLIGHT) bounds the API requests worked on at once: past it,
+503 unavailable with Retry-After: 1. Both are off by default.`,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, args []string) error {
 		if err := rateFlagsFromEnv(cmd); err != nil {
@@ -89,6 +92,7 @@ func init() {
 	serveCmd.Flags().IntVar(&serveFlags.listenFD, "listen-fd", 0, "serve on this inherited, already listening socket instead of binding --addr (for supervisors that hold the port across restarts)")
 	serveCmd.Flags().Float64Var(&serveFlags.rateLimit, "rate-limit", 0, "requests a second each principal may make on average; 0 = no limit (env CAIRN_RATE_LIMIT)")
 	serveCmd.Flags().IntVar(&serveFlags.rateBurst, "rate-burst", 0, "requests a principal may make at once under --rate-limit (default: the limit, at least 1; env CAIRN_RATE_BURST)")
+	serveCmd.Flags().IntVar(&serveFlags.inflight, "max-inflight", 0, "API requests worked on at once, long-polling leases included; past it 503 with Retry-After; 0 = no bound (env CAIRN_MAX_INFLIGHT)")
 	serveCmd.Flags().DurationVar(&serveFlags.drain, "drain", envDuration("CAIRN_DRAIN", 0), "on SIGTERM, fail /readyz and keep serving this long before shutting down (env CAIRN_DRAIN)")
 	rootCmd.AddCommand(serveCmd)
 }
@@ -210,6 +214,7 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 	api := cairnhttp.New(svc, log)
 	api.UI = ui.Handler()
 	api.SetRateLimit(serveFlags.rateLimit, serveFlags.rateBurst)
+	api.SetMaxInflight(serveFlags.inflight)
 	// While draining, /readyz fails and every answer closes its connection,
 	// so a load balancer moves clients to other replicas before shutdown.
 	var draining atomic.Bool
@@ -284,8 +289,9 @@ func listen(addr string, fd int) (net.Listener, error) {
 	return ln, nil
 }
 
-// rateFlagsFromEnv fills --rate-limit and --rate-burst from CAIRN_RATE_LIMIT
-// and CAIRN_RATE_BURST unless given, and checks them.
+// rateFlagsFromEnv fills --rate-limit, --rate-burst and --max-inflight from
+// CAIRN_RATE_LIMIT, CAIRN_RATE_BURST and CAIRN_MAX_INFLIGHT unless given,
+// and checks them.
 func rateFlagsFromEnv(cmd *cobra.Command) error {
 	if v := os.Getenv("CAIRN_RATE_LIMIT"); v != "" && !cmd.Flags().Changed("rate-limit") {
 		f, err := strconv.ParseFloat(v, 64)
@@ -293,6 +299,13 @@ func rateFlagsFromEnv(cmd *cobra.Command) error {
 			return fmt.Errorf("CAIRN_RATE_LIMIT=%q: not a number", v)
 		}
 		serveFlags.rateLimit = f
+	}
+	if v := os.Getenv("CAIRN_MAX_INFLIGHT"); v != "" && !cmd.Flags().Changed("max-inflight") {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("CAIRN_MAX_INFLIGHT=%q: not an integer", v)
+		}
+		serveFlags.inflight = n
 	}
 	if v := os.Getenv("CAIRN_RATE_BURST"); v != "" && !cmd.Flags().Changed("rate-burst") {
 		n, err := strconv.Atoi(v)
@@ -306,6 +319,9 @@ func rateFlagsFromEnv(cmd *cobra.Command) error {
 	}
 	if n := serveFlags.rateBurst; n < 0 || n > 1e6 {
 		return fmt.Errorf("--rate-burst %d: must be from 0 (the default) to 1000000", n)
+	}
+	if n := serveFlags.inflight; n < 0 || n > 1e7 {
+		return fmt.Errorf("--max-inflight %d: must be from 0 (no bound) to 10000000", n)
 	}
 	return nil
 }

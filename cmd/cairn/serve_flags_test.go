@@ -51,22 +51,25 @@ func TestListenFD(t *testing.T) {
 }
 
 func TestRateFlagsValidated(t *testing.T) {
-	defer func() { serveFlags.rateLimit, serveFlags.rateBurst = 0, 0 }()
-	for _, c := range []struct{ limit, burst, want string }{
-		{"abc", "", "not a number"},
-		{"-1", "", "must be from 0"},
-		{"NaN", "", "must be from 0"},
-		{"2e6", "", "must be from 0"},
-		{"5", "x", "not an integer"},
-		{"5", "-3", "must be from 0"},
-		{"5", "10", ""},
+	defer func() { serveFlags.rateLimit, serveFlags.rateBurst, serveFlags.inflight = 0, 0, 0 }()
+	for _, c := range []struct{ limit, burst, inflight, want string }{
+		{"abc", "", "", "not a number"},
+		{"-1", "", "", "must be from 0"},
+		{"NaN", "", "", "must be from 0"},
+		{"2e6", "", "", "must be from 0"},
+		{"5", "x", "", "not an integer"},
+		{"5", "-3", "", "must be from 0"},
+		{"5", "10", "x", "not an integer"},
+		{"5", "10", "-1", "--max-inflight -1"},
+		{"5", "10", "64", ""},
 	} {
-		serveFlags.rateLimit, serveFlags.rateBurst = 0, 0
+		serveFlags.rateLimit, serveFlags.rateBurst, serveFlags.inflight = 0, 0, 0
 		t.Setenv("CAIRN_RATE_LIMIT", c.limit)
 		t.Setenv("CAIRN_RATE_BURST", c.burst)
+		t.Setenv("CAIRN_MAX_INFLIGHT", c.inflight)
 		err := rateFlagsFromEnv(serveCmd)
 		if c.want == "" {
-			if err != nil || serveFlags.rateLimit != 5 || serveFlags.rateBurst != 10 {
+			if err != nil || serveFlags.rateLimit != 5 || serveFlags.rateBurst != 10 || serveFlags.inflight != 64 {
 				t.Errorf("%+v: %v, limit %g burst %d", c, err, serveFlags.rateLimit, serveFlags.rateBurst)
 			}
 			continue

@@ -32,6 +32,8 @@ type Options struct {
 	// RateLimit and RateBurst, when RateLimit > 0, rate-limit each principal.
 	RateLimit float64
 	RateBurst int
+	// MaxInflight, when > 0, bounds the requests in flight.
+	MaxInflight int
 }
 
 // Env is a running server and the keys of its principals.
@@ -69,6 +71,7 @@ func New(t testing.TB, opt Options) *Env {
 	api := cairnhttp.New(svc, log)
 	api.UI = opt.UI
 	api.SetRateLimit(opt.RateLimit, opt.RateBurst)
+	api.SetMaxInflight(opt.MaxInflight)
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() {
 		srv.Close()
