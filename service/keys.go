@@ -170,9 +170,12 @@ func (s *Service) CreateKey(ctx context.Context, p cairn.Principal, req cairn.Cr
 	if err := validID("tenant", tenant); err != nil {
 		return nil, err
 	}
+	if err := canManageKeysOf(p, tenant); err != nil {
+		return nil, err
+	}
 	key := newKey()
 	k := &cairn.Key{KeyID: randomID("key_", 8), Tenant: tenant, Principal: req.Principal, Kind: req.Kind,
-		Roles: roles, Hash: HashKey(key), CreatedAt: cairn.Now(), CreatedBy: p.ID}
+		Roles: roles, Hash: HashKey(key), CreatedAt: cairn.Now(), CreatedBy: creator(p, tenant)}
 	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
 		if err := tx.CreateTenant(tenant, k.CreatedAt); err != nil {
 			return err
@@ -180,12 +183,45 @@ func (s *Service) CreateKey(ctx context.Context, p cairn.Principal, req cairn.Cr
 		if err := tx.InsertKey(k); err != nil {
 			return err
 		}
-		return tx.AppendEvent(keyEvent(k, cairn.EventKeyCreated, p.ID))
+		if err := tx.AppendEvent(keyEvent(k, cairn.EventKeyCreated, k.CreatedBy)); err != nil {
+			return err
+		}
+		if tenant == p.Tenant {
+			return nil
+		}
+		// A key minted for another tenant is evidence in the minting
+		// tenant's ledger too: that is where its auditor looks.
+		ev := keyEvent(k, cairn.EventKeyCreated, p.ID)
+		ev.Tenant = p.Tenant
+		ev.Data["tenant"] = tenant
+		return tx.AppendEvent(ev)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &cairn.CreatedKey{Key: key, KeyID: k.KeyID, Principal: k.Principal, Kind: k.Kind, Tenant: tenant, Roles: roles}, nil
+}
+
+// canManageKeysOf says whether p may create keys in tenant. Every admin
+// manages its own tenant; only an admin of the system tenant (default), which
+// owns the system policy, may create tenants or keys in another tenant. An
+// admin of any other tenant who could mint a key in "default" would own the
+// policy that governs every tenant.
+func canManageKeysOf(p cairn.Principal, tenant string) error {
+	if tenant == p.Tenant || p.Tenant == DefaultTenant {
+		return nil
+	}
+	return cairn.Forbidden(cairn.EForbidden, "an admin of tenant %q may create keys only in that tenant; keys in other tenants are created by an admin of tenant %q", p.Tenant, DefaultTenant)
+}
+
+// creator names who created a key: the principal, qualified by its tenant
+// when the key belongs to another tenant, so created_by cannot be mistaken
+// for a principal of the key's own tenant.
+func creator(p cairn.Principal, tenant string) string {
+	if tenant == p.Tenant {
+		return p.ID
+	}
+	return p.Tenant + "/" + p.ID
 }
 
 // ListKeys lists the tenant's keys (never their secrets).
