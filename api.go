@@ -19,6 +19,17 @@ type SubmitRequest struct {
 	Labels         map[string]string `json:"labels,omitempty"`
 	RiskTags       []string          `json:"risk_tags,omitempty"`
 	Input          json.RawMessage   `json:"input,omitempty"`
+	// Executor, when set, binds the job to one principal of the tenant: only
+	// that principal leases it, and only by naming its job_id. Integrations
+	// that carry out an agent's action themselves (the MCP gateway, the
+	// Claude Code hook) submit with it, so no general worker ever takes
+	// their jobs. It is not part of job_hash.
+	Executor string `json:"executor,omitempty"`
+}
+
+// CancelRequest is the body of POST /api/v1/jobs/{id}/cancel.
+type CancelRequest struct {
+	Reason string `json:"reason"`
 }
 
 // ResolveRequest is the body of POST /api/v1/approvals/{job_id}/approve|reject.
@@ -34,6 +45,9 @@ type LeaseRequest struct {
 	Max      int      `json:"max"`
 	WaitMS   int      `json:"wait_ms"`
 	LeaseMS  int      `json:"lease_ms,omitempty"` // lease duration; default 60000
+	// JobID, when set, leases only that job (if it is QUEUED and matches
+	// actions). It is the only way to lease a job bound to an executor.
+	JobID string `json:"job_id,omitempty"`
 }
 
 // LeasedJob is one job handed to a worker.

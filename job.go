@@ -132,6 +132,7 @@ type Job struct {
 	SubmittedBy      string            `json:"submitted_by"`
 	SubmitterKind    string            `json:"submitter_kind"`
 	SubmitterRoles   []string          `json:"submitter_roles"`
+	Executor         string            `json:"executor,omitempty"`
 	State            string            `json:"state"`
 	Decision         string            `json:"decision"`
 	PolicyRuleID     Opt               `json:"policy_rule_id"`

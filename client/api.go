@@ -322,3 +322,9 @@ func (c *Client) probe(ctx context.Context, path string) error {
 	_, err := c.call(ctx, request{method: http.MethodGet, path: path, noAuth: true, noRetry: true}, nil)
 	return err
 }
+
+// CancelJob ends an open job (pending approval, queued or running) before
+// it completes: POST /api/v1/jobs/{id}/cancel.
+func (c *Client) CancelJob(ctx context.Context, jobID string, req cairn.CancelRequest) (*cairn.Job, error) {
+	return post[cairn.Job](ctx, c, jobPath(jobID, "cancel"), req)
+}

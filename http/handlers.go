@@ -550,3 +550,17 @@ func (s *Server) ledgerEntries(w nethttp.ResponseWriter, r *nethttp.Request, p c
 type timeVal time.Time
 
 func (t timeVal) t() time.Time { return time.Time(t) }
+
+func (s *Server) cancelJob(w nethttp.ResponseWriter, r *nethttp.Request, p cairn.Principal) {
+	var req cairn.CancelRequest
+	if err := decode(w, r, MaxBodyBytes, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	j, err := s.svc.Cancel(r.Context(), p, pathID(r), req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, j)
+}

@@ -111,6 +111,7 @@ func (s *Server) routes() {
 	s.Handle("GET /api/v1/jobs/{id}/context", s.payload(false))
 	s.Handle("GET /api/v1/jobs/{id}/result", s.payload(true))
 	s.Handle("POST /api/v1/jobs/{id}/complete", s.complete)
+	s.Handle("POST /api/v1/jobs/{id}/cancel", s.cancelJob)
 
 	s.Handle("GET /api/v1/approvals", s.listApprovals)
 	s.Handle("POST /api/v1/approvals/{id}/approve", s.resolve(true))

@@ -123,7 +123,8 @@ func (s *Service) prepareSubmit(p cairn.Principal, req cairn.SubmitRequest, now 
 		ctxData = json.RawMessage("null")
 	}
 	job := &cairn.Job{
-		JobID: req.JobID, RunID: cairn.Opt(req.RunID), WorkflowStepID: cairn.Opt(req.WorkflowStepID),
+		Executor: req.Executor,
+		JobID:    req.JobID, RunID: cairn.Opt(req.RunID), WorkflowStepID: cairn.Opt(req.WorkflowStepID),
 		TraceID: req.TraceID, Tenant: p.Tenant, Action: req.Action, Resource: cairn.Opt(req.Resource),
 		Labels: labels, RiskTags: tags, SubmittedBy: p.ID, SubmitterKind: p.Kind, SubmitterRoles: p.Roles, JobHash: hash,
 		ContextPtr: cairn.ContextPtr(req.JobID), ContextSHA256: ledger.SHA256Hex(ctxData),
@@ -144,6 +145,9 @@ func (s *Service) prepareSubmit(p cairn.Principal, req cairn.SubmitRequest, now 
 	submitted.JobHash = hash
 	submitted.State = job.State
 	submitted.Data = map[string]any{"job": hashProjection(job)}
+	if job.Executor != "" {
+		submitted.Data["executor"] = job.Executor
+	}
 	d, decided := decisionEvent(job, ev, cairn.PhaseSubmit, p.ID, now)
 	sub := &submission{job: job, evidence: []*cairn.Event{submitted, decided}, now: now}
 	if ev.Decision == cairn.RequireApproval {
@@ -383,6 +387,11 @@ func (s *Service) Lease(ctx context.Context, p cairn.Principal, req cairn.LeaseR
 	if err := validID("worker_id", req.WorkerID); err != nil {
 		return nil, err
 	}
+	if req.JobID != "" {
+		if err := validID("job_id", req.JobID); err != nil {
+			return nil, err
+		}
+	}
 	if len(req.Actions) == 0 {
 		req.Actions = []string{"*"}
 	}
@@ -455,6 +464,9 @@ func (s *Service) Lease(ctx context.Context, p cairn.Principal, req cairn.LeaseR
 }
 
 func (s *Service) leaseOnce(ctx context.Context, p cairn.Principal, req cairn.LeaseRequest, globs []string, leaseFor time.Duration) ([]*cairn.LeasedJob, error) {
+	if req.JobID != "" {
+		return s.leaseNamed(ctx, p, req, globs, leaseFor)
+	}
 	var out []*cairn.LeasedJob
 	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
 		out = out[:0]
@@ -472,7 +484,7 @@ func (s *Service) leaseOnce(ctx context.Context, p cairn.Principal, req cairn.Le
 			for _, j := range batch {
 				after = j.Seq
 				scanned++
-				if !policy.MatchAction(globs, j.Action) {
+				if j.Executor != "" || !policy.MatchAction(globs, j.Action) {
 					continue
 				}
 				lj, err := s.dispatch(tx, p, req.WorkerID, j, leaseFor, now)

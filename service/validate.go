@@ -18,6 +18,10 @@ import (
 // CodeRunNotOwned refuses a job for a run another principal started.
 const CodeRunNotOwned = "run_not_owned"
 
+// CodeJobFinished refuses to cancel a job that is no longer open, or that
+// a workflow run's engine owns.
+const CodeJobFinished = "job_not_open"
+
 // validID checks a client-chosen identifier: 1..256 bytes of
 // [A-Za-z0-9._:@-], not starting with '.' or '-'. Slashes, quotes, spaces and
 // control characters are refused so ids are safe in paths, logs and SQL.
@@ -104,6 +108,11 @@ func truncate(s string, n int) string {
 
 // normalizeSubmit validates a submit request in place and sorts risk tags.
 func normalizeSubmit(req *cairn.SubmitRequest) error {
+	if req.Executor != "" {
+		if err := validID("executor", req.Executor); err != nil {
+			return err
+		}
+	}
 	if req.JobID != "" {
 		if err := validID("job_id", req.JobID); err != nil {
 			return err
