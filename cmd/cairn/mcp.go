@@ -1,0 +1,137 @@
+package main
+
+// cairn mcp gateway: the policy-enforcing MCP proxy (internal/mcpgw).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cairnhq/cairn/internal/mcpgw"
+	"github.com/spf13/cobra"
+)
+
+var mcpCmd = &cobra.Command{
+	Use:   "mcp",
+	Short: "Govern MCP tool calls",
+}
+
+type gatewayFlags struct {
+	config         string
+	listen         string
+	allowAnonymous bool
+	logKey         string
+}
+
+func newGatewayCmd() *cobra.Command {
+	var f gatewayFlags
+	cmd := &cobra.Command{
+		Use:   "gateway --config gateway.yaml [--listen 127.0.0.1:8090]",
+		Short: "Run the MCP gateway: every tools/call becomes a Cairn job",
+		Long: `Runs an MCP server in front of the upstream MCP servers named in the config.
+Every tools/call is decided by Cairn's policy before it runs, held for approval
+where policy says so, executed by the gateway and checked on the way back.
+
+Without --listen it serves one MCP client on stdin/stdout (the client launches
+it), acting as the principal of the config's key. With --listen it serves
+streamable HTTP at /mcp; each client sends its own Cairn agent key as
+Authorization: Bearer <key>.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runGateway(cmd, f) },
+	}
+	cmd.Flags().StringVar(&f.config, "config", "", "gateway config file (YAML)")
+	cmd.Flags().StringVar(&f.listen, "listen", "", "serve streamable HTTP on this address (endpoint /mcp) instead of stdio")
+	cmd.Flags().BoolVar(&f.allowAnonymous, "allow-anonymous", false, "HTTP only: a request without a key acts as the gateway's own principal (loopback setups only)")
+	cmd.Flags().StringVar(&f.logKey, "log-key", "", "the ledger's verifier key (GET /api/v1/ledger/key); when set, every dispatch receipt must verify against it")
+	cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+func init() {
+	mcpCmd.AddCommand(newGatewayCmd())
+	rootCmd.AddCommand(mcpCmd)
+}
+
+func runGateway(cmd *cobra.Command, f gatewayFlags) error {
+	cfg, err := mcpgw.LoadConfig(f.config)
+	if err != nil {
+		return err
+	}
+	server := cfg.Server
+	if cmd.Flags().Changed("server") || os.Getenv("CAIRN_SERVER") != "" || server == "" {
+		server = flagServer
+	}
+	key, err := gatewayKey(cmd, cfg)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := commandContext(cmd, false)
+	defer stop()
+	startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	gw, err := mcpgw.New(startCtx, cfg, mcpgw.Options{Server: server, Key: key, AllowAnonymous: f.allowAnonymous,
+		LogKey: f.logKey, Log: log, UpstreamStderr: os.Stderr})
+	if err != nil {
+		return fmt.Errorf("the control plane is not usable, so the gateway refuses to start: %w", err)
+	}
+	if f.listen == "" {
+		if f.allowAnonymous {
+			return errors.New("--allow-anonymous applies to --listen only")
+		}
+		log.Info("mcp gateway serving stdio", "server", server, "upstreams", len(cfg.Upstreams))
+		return gw.ServeStdio(ctx, os.Stdin, os.Stdout)
+	}
+	return serveGatewayHTTP(ctx, gw, f, log)
+}
+
+func serveGatewayHTTP(ctx context.Context, gw *mcpgw.Gateway, f gatewayFlags, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return err
+	}
+	if f.allowAnonymous {
+		if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
+			ln.Close()
+			return fmt.Errorf("--allow-anonymous needs a loopback --listen address, not %s", ln.Addr())
+		}
+		log.Warn("mcp gateway: anonymous access allowed: requests without a key act as the gateway's own principal")
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", gw.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	log.Info("mcp gateway serving streamable HTTP", "url", "http://"+ln.Addr().String()+"/mcp")
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// gatewayKey: --key/--key-file/CAIRN_KEY/CAIRN_KEY_FILE override the
+// config's key_file.
+func gatewayKey(cmd *cobra.Command, cfg *mcpgw.Config) (string, error) {
+	if flagKey != "" || flagKeyFile != "" || os.Getenv("CAIRN_KEY") != "" || os.Getenv("CAIRN_KEY_FILE") != "" || cfg.KeyFile == "" {
+		return resolveKey()
+	}
+	b, err := os.ReadFile(cfg.KeyFile)
+	if err != nil {
+		return "", fmt.Errorf("reading key_file: %w", err)
+	}
+	k := strings.TrimSpace(string(b))
+	if k == "" {
+		return "", fmt.Errorf("key_file %s is empty", cfg.KeyFile)
+	}
+	return k, nil
+}

@@ -1,0 +1,219 @@
+package mcpgw
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// What the gateway does not gate passes through: resources, prompts,
+// completion and the logging level go to the upstreams; sampling,
+// elicitation, roots, logging and progress come back from them.
+
+// forward handles a method that passes through to the upstreams. handled
+// is false for methods the SDK's own server handles (initialize, ping …).
+func (s *session) forward(ctx context.Context, method string, req mcp.Request) (res mcp.Result, handled bool, err error) {
+	switch r := req.(type) {
+	case *mcp.ListResourcesRequest:
+		out := &mcp.ListResourcesResult{Resources: []*mcp.Resource{}}
+		err := s.each(ctx, func(ctx context.Context, name string, cs *mcp.ClientSession) error {
+			for x, err := range cs.Resources(ctx, nil) {
+				if err != nil {
+					return err
+				}
+				out.Resources = append(out.Resources, x)
+			}
+			return nil
+		})
+		return out, true, err
+	case *mcp.ListResourceTemplatesRequest:
+		out := &mcp.ListResourceTemplatesResult{ResourceTemplates: []*mcp.ResourceTemplate{}}
+		err := s.each(ctx, func(ctx context.Context, name string, cs *mcp.ClientSession) error {
+			for x, err := range cs.ResourceTemplates(ctx, nil) {
+				if err != nil {
+					return err
+				}
+				out.ResourceTemplates = append(out.ResourceTemplates, x)
+			}
+			return nil
+		})
+		return out, true, err
+	case *mcp.ReadResourceRequest:
+		var out *mcp.ReadResourceResult
+		err := s.first(ctx, func(ctx context.Context, cs *mcp.ClientSession) error {
+			var err error
+			out, err = cs.ReadResource(ctx, r.Params)
+			return err
+		})
+		return out, true, err
+	case *mcp.ListPromptsRequest:
+		out := &mcp.ListPromptsResult{Prompts: []*mcp.Prompt{}}
+		err := s.each(ctx, func(ctx context.Context, name string, cs *mcp.ClientSession) error {
+			for x, err := range cs.Prompts(ctx, nil) {
+				if err != nil {
+					return err
+				}
+				p := *x
+				p.Name = name + "__" + x.Name
+				out.Prompts = append(out.Prompts, &p)
+			}
+			return nil
+		})
+		return out, true, err
+	case *mcp.GetPromptRequest:
+		u, name, err := s.split(r.Params.Name)
+		if err != nil {
+			return nil, true, err
+		}
+		cs, err := u.client(ctx)
+		if err != nil {
+			return nil, true, err
+		}
+		p := *r.Params
+		p.Name = name
+		out, err := cs.GetPrompt(ctx, &p)
+		return out, true, err
+	case *mcp.CompleteRequest:
+		return s.complete(ctx, r)
+	case *mcp.ServerRequest[*mcp.SetLoggingLevelParams]:
+		err := s.each(ctx, func(ctx context.Context, _ string, cs *mcp.ClientSession) error {
+			if cs.InitializeResult().Capabilities.Logging == nil {
+				return nil
+			}
+			return cs.SetLoggingLevel(ctx, r.Params)
+		})
+		if err != nil {
+			return nil, true, err
+		}
+		return nil, false, nil // the SDK records the level for this session too
+	}
+	return nil, false, nil
+}
+
+// complete forwards completion/complete: a prompt reference names its
+// upstream; a resource reference goes to the first upstream that answers.
+func (s *session) complete(ctx context.Context, r *mcp.CompleteRequest) (mcp.Result, bool, error) {
+	if r.Params.Ref != nil && r.Params.Ref.Type == "ref/prompt" {
+		u, name, err := s.split(r.Params.Ref.Name)
+		if err != nil {
+			return nil, true, err
+		}
+		cs, err := u.client(ctx)
+		if err != nil {
+			return nil, true, err
+		}
+		p := *r.Params
+		ref := *r.Params.Ref
+		ref.Name = name
+		p.Ref = &ref
+		out, err := cs.Complete(ctx, &p)
+		return out, true, err
+	}
+	var out *mcp.CompleteResult
+	err := s.first(ctx, func(ctx context.Context, cs *mcp.ClientSession) error {
+		var err error
+		out, err = cs.Complete(ctx, r.Params)
+		return err
+	})
+	return out, true, err
+}
+
+// split resolves "<upstream>__<name>".
+func (s *session) split(exposed string) (*upstream, string, error) {
+	up, name, ok := strings.Cut(exposed, "__")
+	u := s.upstreams[up]
+	if !ok || u == nil || name == "" {
+		return nil, "", &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("%q does not name <upstream>__<name> of a configured upstream", clip(exposed))}
+	}
+	return u, name, nil
+}
+
+// each runs f on every upstream that can be reached, in name order. An
+// upstream that cannot be started, or that lacks the feature, is skipped.
+func (s *session) each(ctx context.Context, f func(context.Context, string, *mcp.ClientSession) error) error {
+	for _, name := range s.names() {
+		cs, err := s.upstreams[name].client(ctx)
+		if err != nil {
+			continue
+		}
+		if err := f(ctx, name, cs); err != nil && !notSupported(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// first returns the first upstream answer that is not an error.
+func (s *session) first(ctx context.Context, f func(context.Context, *mcp.ClientSession) error) error {
+	last := error(&jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "no upstream knows it"})
+	for _, name := range s.names() {
+		cs, err := s.upstreams[name].client(ctx)
+		if err != nil {
+			continue
+		}
+		if err := f(ctx, cs); err != nil {
+			last = err
+			continue
+		}
+		return nil
+	}
+	return last
+}
+
+func (s *session) names() []string {
+	var out []string
+	for n := range s.upstreams {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func notSupported(err error) bool {
+	var e *jsonrpc.Error
+	return errors.As(err, &e) && e.Code == jsonrpc.CodeMethodNotFound
+}
+
+// upstreamOptions are the client options of one upstream connection: what
+// the upstream sends goes back to this session's client. Sampling and
+// elicitation are offered upstream only when the client offered them.
+func (s *session) upstreamOptions(name string) *mcp.ClientOptions {
+	o := &mcp.ClientOptions{
+		Logger:   s.gw.sdkLog,
+		Capabilities: &mcp.ClientCapabilities{},
+		ToolListChangedHandler: func(ctx context.Context, _ *mcp.ToolListChangedRequest) {
+			go s.refreshTools(context.WithoutCancel(ctx), s.upstreams[name])
+		},
+		LoggingMessageHandler: func(ctx context.Context, r *mcp.LoggingMessageRequest) {
+			if ss := s.downstream(); ss != nil {
+				ss.Log(ctx, r.Params)
+			}
+		},
+		ProgressNotificationHandler: func(ctx context.Context, r *mcp.ProgressNotificationClientRequest) {
+			if ss := s.downstream(); ss != nil {
+				ss.NotifyProgress(ctx, r.Params)
+			}
+		},
+	}
+	ss := s.downstream()
+	if ss == nil || ss.InitializeParams() == nil || ss.InitializeParams().Capabilities == nil {
+		return o
+	}
+	caps := ss.InitializeParams().Capabilities
+	if caps.Sampling != nil {
+		o.CreateMessageHandler = func(ctx context.Context, r *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			return ss.CreateMessage(ctx, r.Params)
+		}
+	}
+	if caps.Elicitation != nil {
+		o.ElicitationHandler = func(ctx context.Context, r *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			return ss.Elicit(ctx, r.Params)
+		}
+	}
+	return o
+}
