@@ -184,7 +184,7 @@ func notSupported(err error) bool {
 // elicitation are offered upstream only when the client offered them.
 func (s *session) upstreamOptions(name string) *mcp.ClientOptions {
 	o := &mcp.ClientOptions{
-		Logger:   s.gw.sdkLog,
+		Logger:       s.gw.sdkLog,
 		Capabilities: &mcp.ClientCapabilities{},
 		ToolListChangedHandler: func(ctx context.Context, _ *mcp.ToolListChangedRequest) {
 			go s.refreshTools(context.WithoutCancel(ctx), s.upstreams[name])

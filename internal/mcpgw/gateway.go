@@ -32,12 +32,12 @@ import (
 
 // Options are what the command line adds to a config file.
 type Options struct {
-	Server         string      // the Cairn API URL
-	Key            string      // the gateway's key: roles agent and worker
-	AllowAnonymous bool        // HTTP: a request without a key acts as the gateway's principal
-	LogKey         string      // if set, dispatch receipts must verify against this log key
+	Server         string // the Cairn API URL
+	Key            string // the gateway's key: roles agent and worker
+	AllowAnonymous bool   // HTTP: a request without a key acts as the gateway's principal
+	LogKey         string // if set, dispatch receipts must verify against this log key
 	Log            *slog.Logger
-	UpstreamStderr io.Writer   // where stdio upstreams' stderr goes (default discarded)
+	UpstreamStderr io.Writer // where stdio upstreams' stderr goes (default discarded)
 	HTTPClient     *http.Client
 }
 
