@@ -331,7 +331,7 @@ func (c *Client) CancelJob(ctx context.Context, jobID string, req cairn.CancelRe
 
 // Whoami returns the principal of the client's key: GET /api/v1/whoami.
 func (c *Client) Whoami(ctx context.Context, out *cairn.Principal) error {
-	p, err := get[cairn.Principal](ctx, c, "/whoami", nil)
+	p, err := get[cairn.Principal](ctx, c, apiPrefix+"/whoami", nil)
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,9 @@ type call struct {
 	args json.RawMessage
 	key  string // resume key: principal, upstream, tool, canonical arguments
 	job  *cairn.Job
+	// resumedEnded: the identical call's pending approval was since
+	// rejected, expired or cancelled.
+	resumedEnded bool
 }
 
 func (c *call) action() string { return "mcp." + c.u.cfg.Name + "." + c.tool }
@@ -55,6 +58,9 @@ func (c *call) run(ctx context.Context) *mcp.CallToolResult {
 	}
 	if err := c.submitOrResume(ctx, resource); err != nil {
 		return c.apiFailure(err, "nothing was run")
+	}
+	if c.resumedEnded {
+		return c.resolvedOtherwise(ctx)
 	}
 	if c.job.State == cairn.StatePendingApproval {
 		if res := c.waitApproval(ctx); res != nil {
@@ -78,8 +84,13 @@ func (c *call) run(ctx context.Context) *mcp.CallToolResult {
 func (c *call) submitOrResume(ctx context.Context, resource string) error {
 	if id, ok := c.g.pending.lookup(c.key); ok {
 		j, err := c.who.client.GetJob(ctx, id)
-		if err == nil && (j.State == cairn.StatePendingApproval || j.State == cairn.StateQueued) {
+		switch {
+		case err != nil:
+		case j.State == cairn.StatePendingApproval || j.State == cairn.StateQueued:
 			c.job = j
+			return nil
+		case j.State == cairn.StateDenied || j.State == cairn.StateExpired || j.State == cairn.StateCancelled:
+			c.job, c.resumedEnded = j, true // said plainly once, then forgotten
 			return nil
 		}
 		c.g.pending.forget(c.key)

@@ -1,0 +1,89 @@
+package mcpgw_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// The test upstream: an MCP server built with the official Go SDK. It runs
+// in the test process over streamable HTTP, or as a child process over
+// stdio (the test binary re-executed with MCPGW_TEST_UPSTREAM=1), where it
+// can also crash and speak garbage.
+
+type pathArgs struct {
+	Path    string `json:"path"`
+	Content string `json:"content,omitempty"`
+}
+
+// upstreamCalls counts the calls that really ran upstream (in-process).
+var upstreamCalls atomic.Int64
+
+func newTestUpstream(stdio bool) *mcp.Server {
+	s := mcp.NewServer(&mcp.Implementation{Name: "test-upstream", Version: "1"}, nil)
+	text := func(s string) *mcp.CallToolResult {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: s}}}
+	}
+	mcp.AddTool(s, &mcp.Tool{Name: "read", Description: "reads a file", Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+		func(ctx context.Context, _ *mcp.CallToolRequest, a pathArgs) (*mcp.CallToolResult, any, error) {
+			upstreamCalls.Add(1)
+			return text("contents of " + a.Path), nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "write", Description: "writes a file"},
+		func(ctx context.Context, _ *mcp.CallToolRequest, a pathArgs) (*mcp.CallToolResult, any, error) {
+			upstreamCalls.Add(1)
+			return text(fmt.Sprintf("wrote %d bytes to %s", len(a.Content), a.Path)), nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "delete", Description: "deletes a file"},
+		func(ctx context.Context, _ *mcp.CallToolRequest, a pathArgs) (*mcp.CallToolResult, any, error) {
+			upstreamCalls.Add(1)
+			return text("deleted " + a.Path), nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "secret", Description: "leaks a credential"},
+		func(ctx context.Context, _ *mcp.CallToolRequest, a pathArgs) (*mcp.CallToolResult, any, error) {
+			upstreamCalls.Add(1)
+			return text("aws_access_key_id = AKIAIOSFODNN7EXAMPLE"), nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "ssn", Description: "returns personal data"},
+		func(ctx context.Context, _ *mcp.CallToolRequest, a pathArgs) (*mcp.CallToolResult, any, error) {
+			upstreamCalls.Add(1)
+			return text("customer email jane.doe@example.com"), nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "slow", Description: "hangs until cancelled"},
+		func(ctx context.Context, _ *mcp.CallToolRequest, a pathArgs) (*mcp.CallToolResult, any, error) {
+			upstreamCalls.Add(1)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Minute):
+			}
+			return text("late"), nil, nil
+		})
+	if stdio {
+		mcp.AddTool(s, &mcp.Tool{Name: "crash", Description: "dies"},
+			func(ctx context.Context, _ *mcp.CallToolRequest, a pathArgs) (*mcp.CallToolResult, any, error) {
+				os.Exit(3)
+				return nil, nil, nil
+			})
+		mcp.AddTool(s, &mcp.Tool{Name: "garbage", Description: "answers malformed JSON-RPC"},
+			func(ctx context.Context, _ *mcp.CallToolRequest, a pathArgs) (*mcp.CallToolResult, any, error) {
+				os.Stdout.Write([]byte("{this is not json-rpc\n"))
+				os.Stdout.Sync()
+				time.Sleep(100 * time.Millisecond)
+				os.Exit(4)
+				return nil, nil, nil
+			})
+	}
+	return s
+}
+
+// runStdioUpstream is the child process's main.
+func runStdioUpstream() {
+	if err := newTestUpstream(true).Run(context.Background(), &mcp.StdioTransport{}); err != nil {
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
