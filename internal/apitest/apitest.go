@@ -43,7 +43,12 @@ type Env struct {
 	Svc   *service.Service
 	Store *sqlite.Store
 	Keys  map[string]string // principal -> key
+	srv   *httptest.Server
 }
+
+// Close stops the API server early (it is stopped at the end of the test
+// anyway): a test of a client that must cope with Cairn being down.
+func (e *Env) Close() { e.srv.Close() }
 
 // New starts a server; it is stopped when the test ends.
 func New(t testing.TB, opt Options) *Env {
@@ -78,7 +83,7 @@ func New(t testing.TB, opt Options) *Env {
 		svc.Stop()
 		store.Close()
 	})
-	return &Env{T: t, URL: srv.URL, Svc: svc, Store: store, Keys: map[string]string{"admin": opt.AdminKey}}
+	return &Env{T: t, URL: srv.URL, Svc: svc, Store: store, Keys: map[string]string{"admin": opt.AdminKey}, srv: srv}
 }
 
 // Key creates a key for principal (as admin) and remembers it.

@@ -212,11 +212,9 @@ func (c *call) notify(ctx context.Context, progress float64, msg string) {
 func (c *call) cancel(reason string) {
 	ctx, done := context.WithTimeout(context.Background(), 10*time.Second)
 	defer done()
-	cl := c.who.client
-	if c.job.State == cairn.StateRunning {
-		cl = c.g.worker
-	}
-	if _, err := cl.CancelJob(ctx, c.job.JobID, cairn.CancelRequest{Reason: reason}); err != nil {
+	// The gateway is the executor of every job it submits, so its own key
+	// may cancel the job in any open state.
+	if _, err := c.g.worker.CancelJob(ctx, c.job.JobID, cairn.CancelRequest{Reason: reason}); err != nil {
 		c.g.log.Warn("mcp gateway: cancelling a job failed", "job_id", c.job.JobID, "error", err.Error())
 	}
 	c.g.pending.forget(c.key)

@@ -83,6 +83,9 @@ func LoadConfig(path string) (*Config, error) {
 
 // ParseConfig decodes and checks config text; path only names it in errors.
 func ParseConfig(path string, text []byte) (*Config, error) {
+	if len(bytes.TrimSpace(text)) == 0 {
+		return nil, &ConfigError{Path: path, Msg: "is empty"}
+	}
 	if bytes.Contains(text, []byte("\t")) {
 		line := bytes.Count(text[:bytes.IndexByte(text, '\t')], []byte("\n")) + 1
 		return nil, &ConfigError{Path: path, Line: line, Msg: "tabs are not allowed in YAML indentation; use spaces"}

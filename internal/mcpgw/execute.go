@@ -22,6 +22,11 @@ const leaseMargin = 30 * time.Second
 // the job and answers with what the output check allows.
 func (c *call) execute(ctx context.Context) *mcp.CallToolResult {
 	leased, err := c.lease(ctx)
+	if err != nil && ctx.Err() != nil {
+		// The lease may have been taken before the client gave up.
+		c.cancel("the MCP client cancelled the call (notifications/cancelled) before it ran")
+		return refusal(c.job, "cancelled")
+	}
 	if err != nil {
 		return c.apiFailure(err, "nothing was run")
 	}

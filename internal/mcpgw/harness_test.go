@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -81,7 +82,7 @@ func newFixture(t *testing.T, upstreams string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := mcpgw.New(context.Background(), cfg, mcpgw.Options{Server: api.URL, Key: api.Keys["gateway"]})
+	gw, err := mcpgw.New(context.Background(), cfg, mcpgw.Options{Server: api.URL, Key: api.Keys["gateway"], Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,4 +220,12 @@ func (f *fixture) waitState(id, state string) *cairn.Job {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// testWriter sends the gateway's log to the test's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }

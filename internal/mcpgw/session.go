@@ -17,6 +17,7 @@ type session struct {
 	gw     *Gateway
 	server *mcp.Server
 
+	listMu    sync.Mutex // one tool listing at a time: a call waits for the tools it names
 	mu        sync.Mutex
 	ss        *mcp.ServerSession
 	upstreams map[string]*upstream
@@ -126,6 +127,8 @@ var exposedName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 // registered. An upstream that cannot be started is left out, logged,
 // and tried again at the next tools/list.
 func (s *session) listTools(ctx context.Context) {
+	s.listMu.Lock()
+	defer s.listMu.Unlock()
 	var wg sync.WaitGroup
 	for name, u := range s.upstreams {
 		s.mu.Lock()
@@ -137,15 +140,22 @@ func (s *session) listTools(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.refreshTools(ctx, u)
+			s.registerTools(ctx, u)
 		}()
 	}
 	wg.Wait()
 }
 
-// refreshTools lists one upstream's tools and replaces its registered set;
-// the SDK tells the client that the list changed.
+// refreshTools re-lists an upstream whose tool list changed.
 func (s *session) refreshTools(ctx context.Context, u *upstream) {
+	s.listMu.Lock()
+	defer s.listMu.Unlock()
+	s.registerTools(ctx, u)
+}
+
+// registerTools lists one upstream's tools and replaces its registered
+// set; the SDK tells the client that the list changed.
+func (s *session) registerTools(ctx context.Context, u *upstream) {
 	cs, err := u.client(ctx)
 	if err != nil {
 		s.gw.log.Warn("mcp gateway: upstream unavailable", "upstream", u.cfg.Name, "error", err.Error())
@@ -171,7 +181,6 @@ func (s *session) refreshTools(ctx context.Context, u *upstream) {
 	s.mu.Lock()
 	old := s.tools[u.cfg.Name]
 	s.tools[u.cfg.Name] = names
-	s.listed[u.cfg.Name] = true
 	s.mu.Unlock()
 	if len(old) > 0 {
 		s.server.RemoveTools(old...)
@@ -182,6 +191,9 @@ func (s *session) refreshTools(ctx context.Context, u *upstream) {
 			return s.gw.callTool(ctx, s, req, u, tool)
 		})
 	}
+	s.mu.Lock()
+	s.listed[u.cfg.Name] = true
+	s.mu.Unlock()
 }
 
 // objectSchema: the SDK (and MCP) want a tool's input schema to be an
