@@ -45,11 +45,10 @@ Authorization: Bearer <key>.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runGateway(cmd, f) },
 	}
-	cmd.Flags().StringVar(&f.config, "config", "", "gateway config file (YAML)")
+	cmd.Flags().StringVar(&f.config, "config", os.Getenv("CAIRN_GATEWAY_CONFIG"), "gateway config file (YAML; env CAIRN_GATEWAY_CONFIG)")
 	cmd.Flags().StringVar(&f.listen, "listen", "", "serve streamable HTTP on this address (endpoint /mcp) instead of stdio")
 	cmd.Flags().BoolVar(&f.allowAnonymous, "allow-anonymous", false, "HTTP only: a request without a key acts as the gateway's own principal (loopback setups only)")
 	cmd.Flags().StringVar(&f.logKey, "log-key", "", "the ledger's verifier key (GET /api/v1/ledger/key); when set, every dispatch receipt must verify against it")
-	cmd.MarkFlagRequired("config")
 	return cmd
 }
 
@@ -59,6 +58,9 @@ func init() {
 }
 
 func runGateway(cmd *cobra.Command, f gatewayFlags) error {
+	if f.config == "" {
+		return errors.New("--config (or CAIRN_GATEWAY_CONFIG) must name the gateway's config file")
+	}
 	cfg, err := mcpgw.LoadConfig(f.config)
 	if err != nil {
 		return err

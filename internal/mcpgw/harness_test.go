@@ -34,7 +34,7 @@ rules:
     decision: DENY
     reason: Deleting files is never automated
   - id: writes-need-approval
-    match: {actions: ["mcp.*.write"]}
+    match: {actions: ["mcp.*.write*"]}
     when: 'input.path.startsWith("/prod/")'
     decision: REQUIRE_APPROVAL
     reason: Writes under /prod need a human
