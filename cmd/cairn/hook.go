@@ -26,6 +26,9 @@ See docs/hooks.md.`,
 	Args:          cobra.ArbitraryArgs,
 	SilenceErrors: true,
 	RunE: func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return hookFail(cmd, "name a hook: cairn hook claude-code")
+		}
 		return hookFail(cmd, fmt.Sprintf("unknown hook %q; the hooks are: claude-code", strings.Join(args, " ")))
 	},
 }

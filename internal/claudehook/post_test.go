@@ -255,3 +255,25 @@ func TestMalformedInput(t *testing.T) {
 		t.Fatalf("%d jobs submitted from malformed input", len(jobs.Items))
 	}
 }
+
+// TestPostAfterLeaseEnded: a tool that outlives its Cairn lease cannot
+// complete the job; the job is cancelled with that reason and Claude Code
+// is told the output was not checked.
+func TestPostAfterLeaseEnded(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.cfg()
+	cfg.Lease = time.Second
+	e.pre(t, cfg, "pre_bash_ls", claudehook.Allow)
+	time.Sleep(1500 * time.Millisecond) // the tool runs longer than its lease
+	r := run(t, cfg, fixture(t, "post_bash_ls"))
+	if r.code != 0 || r.ans.Decision != "block" {
+		t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	mustContain(t, "reason", r.ans.Reason, "lease had ended", "cancelled", "not checked")
+	if j := e.job(jobID(t, "pre_bash_ls")); j.State != cairn.StateCancelled {
+		t.Fatalf("state %s", j.State)
+	}
+	if len(e.states(t)) != 0 {
+		t.Fatal("state left behind")
+	}
+}
