@@ -1,8 +1,10 @@
 // Command cairn is the Cairn control plane (serve) and its command-line
-// client (audit, jobs, approvals, policy, keys, worker, bench).
+// client (audit, jobs, approvals, policy, keys, worker, bench), and the
+// agent hooks (hook claude-code).
 package main
 
 import (
+	"errors"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -19,6 +21,10 @@ its output, and records every step as tamper-evident evidence.`,
 
 func main() {
 	if err := rootCmd.Execute(); err != nil {
+		var code exitCode
+		if errors.As(err, &code) {
+			os.Exit(int(code))
+		}
 		os.Exit(1)
 	}
 }
