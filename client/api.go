@@ -328,13 +328,3 @@ func (c *Client) probe(ctx context.Context, path string) error {
 func (c *Client) CancelJob(ctx context.Context, jobID string, req cairn.CancelRequest) (*cairn.Job, error) {
 	return post[cairn.Job](ctx, c, jobPath(jobID, "cancel"), req)
 }
-
-// Whoami returns the principal of the client's key: GET /api/v1/whoami.
-func (c *Client) Whoami(ctx context.Context, out *cairn.Principal) error {
-	p, err := get[cairn.Principal](ctx, c, apiPrefix+"/whoami", nil)
-	if err != nil {
-		return err
-	}
-	*out = *p
-	return nil
-}

@@ -81,18 +81,23 @@ func New(ctx context.Context, cfg *Config, o Options) (*Gateway, error) {
 	g := &Gateway{cfg: cfg, server: o.Server, anonymous: o.AllowAnonymous, log: o.Log,
 		sdkLog: slog.New(slog.NewTextHandler(io.Discard, nil)), upstreamStderr: o.UpstreamStderr, httpClient: o.HTTPClient}
 	g.worker = g.clientFor(o.Key)
-	var self cairn.Principal
-	if err := g.worker.Whoami(ctx, &self); err != nil {
+	self, err := g.worker.WhoAmI(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("checking the gateway's key against %s: %w", o.Server, err)
 	}
 	if !self.Has(cairn.RoleWorker) {
 		return nil, fmt.Errorf("the gateway's key (principal %q) needs the worker role: it executes every call", self.ID)
 	}
-	g.self = self
+	g.self = *self
 	g.workerID = "mcp-gateway"
-	if o.LogKey != "" {
-		g.verifyReceipt = client.ReceiptVerifier(o.LogKey)
+	if o.LogKey == "" {
+		// Trust on first use: the key the server names now must sign
+		// every receipt from here on. Pin it with LogKey where that matters.
+		if o.LogKey, err = g.worker.LedgerKey(ctx); err != nil {
+			return nil, fmt.Errorf("reading the ledger's key from %s: %w", o.Server, err)
+		}
 	}
+	g.verifyReceipt = client.ReceiptVerifier(o.LogKey)
 	return g, nil
 }
 
@@ -154,8 +159,8 @@ func (g *Gateway) verifyToken(ctx context.Context, token string, _ *http.Request
 		return &auth.TokenInfo{UserID: id.principal, Extra: map[string]any{"identity": id}}, nil
 	}
 	c := g.clientFor(token)
-	var p cairn.Principal
-	if err := c.Whoami(ctx, &p); err != nil {
+	p, err := c.WhoAmI(ctx)
+	if err != nil {
 		if client.IsStatus(err, http.StatusUnauthorized) {
 			return nil, fmt.Errorf("%w: a Cairn agent key is required as Authorization: Bearer <key>", auth.ErrInvalidToken)
 		}
