@@ -229,7 +229,7 @@ func (c *call) denied() *mcp.CallToolResult {
 func (c *call) apiFailure(err error, what string) *mcp.CallToolResult {
 	var api *client.APIError
 	if errors.As(err, &api) {
-		return refusal(c.job, "Cairn refused the call: %s; %s", api.Error(), what)
+		return refusal(c.job, "the control plane refused the call: %s; %s", api.Error(), what)
 	}
 	c.g.log.Warn("mcp gateway: control plane unreachable", "error", err.Error())
 	return refusal(c.job, "the control plane is unreachable; %s", what)
