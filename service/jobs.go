@@ -26,7 +26,7 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 	// Everything that does not depend on the store is built, and its
 	// evidence canonicalised, before the transaction: the group-commit
 	// writer only assigns positions and inserts.
-	sub, err := s.prepareSubmit(p, req, cairn.Now())
+	sub, err := s.prepareSubmit(ctx, p, req, cairn.Now())
 	if err != nil {
 		return nil, false, err
 	}
@@ -84,7 +84,7 @@ type submission struct {
 }
 
 // prepareSubmit decides a normalised submit request and builds its evidence.
-func (s *Service) prepareSubmit(p cairn.Principal, req cairn.SubmitRequest, now time.Time) (*submission, error) {
+func (s *Service) prepareSubmit(ctx context.Context, p cairn.Principal, req cairn.SubmitRequest, now time.Time) (*submission, error) {
 	if req.JobID == "" {
 		req.JobID = randomID("job_", 12)
 	}
@@ -105,11 +105,14 @@ func (s *Service) prepareSubmit(p cairn.Principal, req cairn.SubmitRequest, now 
 			return nil, cairn.Invalid("input", "is not valid JSON")
 		}
 	}
-	ev := s.evaluate(cairn.PolicyInput{
+	ev, err := s.evaluate(ctx, cairn.PolicyInput{
 		Tenant: p.Tenant, JobID: req.JobID, RunID: req.RunID, WorkflowStepID: req.WorkflowStepID,
 		Action: req.Action, Resource: req.Resource, Labels: req.Labels, RiskTags: req.RiskTags,
 		Input: input, Principal: p, Now: now,
 	})
+	if err != nil {
+		return nil, err
+	}
 	labels := req.Labels
 	if labels == nil {
 		labels = map[string]string{}
@@ -475,7 +478,7 @@ func (s *Service) leaseOnce(ctx context.Context, p cairn.Principal, req cairn.Le
 				if !policy.MatchAction(globs, j.Action) {
 					continue
 				}
-				lj, err := s.dispatch(tx, p, req.WorkerID, j, leaseFor, now)
+				lj, err := s.dispatch(ctx, tx, p, req.WorkerID, j, leaseFor, now)
 				if err != nil {
 					return err
 				}
@@ -493,7 +496,7 @@ func (s *Service) leaseOnce(ctx context.Context, p cairn.Principal, req cairn.Le
 }
 
 // dispatch re-decides a queued job and, if still allowed, leases it.
-func (s *Service) dispatch(tx cairn.Tx, p cairn.Principal, workerID string, j *cairn.Job, leaseFor time.Duration, now time.Time) (*cairn.LeasedJob, error) {
+func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, p cairn.Principal, workerID string, j *cairn.Job, leaseFor time.Duration, now time.Time) (*cairn.LeasedJob, error) {
 	payload, err := tx.GetPayload(j.Tenant, j.ContextPtr)
 	if err != nil {
 		return nil, err
@@ -503,11 +506,14 @@ func (s *Service) dispatch(tx cairn.Tx, p cairn.Principal, workerID string, j *c
 		return nil, err
 	}
 	// The submitter is the principal the policy judges; the worker only carries it out.
-	ev := s.evaluate(cairn.PolicyInput{
+	ev, err := s.evaluate(ctx, cairn.PolicyInput{
 		Tenant: j.Tenant, JobID: j.JobID, RunID: string(j.RunID), WorkflowStepID: string(j.WorkflowStepID),
 		Action: j.Action, Resource: string(j.Resource), Labels: j.Labels, RiskTags: j.RiskTags,
 		Input: input, Principal: cairn.Principal{Tenant: j.Tenant, ID: j.SubmittedBy, Kind: j.SubmitterKind, Roles: j.SubmitterRoles}, Now: now,
 	})
+	if err != nil {
+		return nil, err
+	}
 	d, decided, err := s.recordDecision(tx, j, ev, cairn.PhaseDispatch, "worker:"+workerID, now)
 	if err != nil {
 		return nil, err
