@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"time"
@@ -650,10 +651,17 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 			return cairn.Conflict(cairn.CodeLeaseInvalid, "the lease on job %q expired at %s", jobID, cairn.Timestamp(*j.LeaseExpiresAt))
 		}
 		worker := "worker:" + string(j.LeaseOwner)
+		var rules []cairn.OutputRule
+		if len(req.Result) > 0 || req.Status == "failed" && req.Error != "" {
+			if rules, err = s.outputRules(tx, j); err != nil {
+				return err
+			}
+		}
 		j.State = cairn.StateSucceeded
 		if req.Status == "failed" {
 			j.State = cairn.StateFailed
-			j.Error = cairn.Opt(req.Error)
+			text, safety := s.checkError(j.Action, req.Error, rules)
+			j.Error, j.ErrorSafety = cairn.Opt(text), safety
 		}
 		j.UpdatedAt = now
 		j.CompletedAt = &now
@@ -663,10 +671,6 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 			j.ResultPtr = cairn.Opt(cairn.ResultPtr(j.JobID))
 			j.ResultSHA256 = cairn.Opt(ledger.SHA256Hex(req.Result))
 			if err := tx.PutPayload(&cairn.Payload{Tenant: j.Tenant, Ptr: string(j.ResultPtr), SHA256: string(j.ResultSHA256), Data: req.Result}); err != nil {
-				return err
-			}
-			rules, err := s.outputRules(tx, j)
-			if err != nil {
 				return err
 			}
 			verdict, redacted, err := scan.Check(j.Action, req.Result, rules, s.Salt)
@@ -700,6 +704,9 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 			e.State = j.State
 			e.JobHash = j.JobHash
 			e.Data = map[string]any{"status": req.Status, "result_ptr": j.ResultPtr, "result_sha256": j.ResultSHA256, "lease_id": req.LeaseID, "error": j.Error}
+			if j.ErrorSafety != nil {
+				e.Data["error_safety"] = j.ErrorSafety
+			}
 		}); err != nil {
 			return err
 		}
@@ -721,6 +728,50 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 }
 
 func redactedPtr(jobID string) string { return cairn.ResultPtr(jobID) + "#redacted" }
+
+// checkError runs the output rules over a failed job's error text, as over
+// a result, before anything stores it: the text that is kept is the error
+// as is (ALLOW, or no finding), its redacted copy (REDACT) or a notice that
+// it was withheld (QUARANTINE, or a scan that failed). Unlike a result, the
+// original is not kept. safety is nil when nothing was found; otherwise its
+// findings give offsets into the error written as a JSON string.
+func (s *Service) checkError(action, text string, rules []cairn.OutputRule) (string, *cairn.OutputSafety) {
+	if text == "" || len(rules) == 0 {
+		return text, nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(text); err != nil { // validText has checked it is UTF-8
+		return errorWithheld(""), &cairn.OutputSafety{Decision: cairn.OutputQuarantine, Findings: []cairn.Finding{}}
+	}
+	raw := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	verdict, redacted, err := scan.Check(action, raw, rules, s.Salt)
+	if err != nil {
+		return errorWithheld(""), &verdict // Check fails closed: QUARANTINE
+	}
+	if len(verdict.Findings) == 0 && verdict.Decision == cairn.OutputAllow {
+		return text, nil
+	}
+	switch verdict.Decision {
+	case cairn.OutputAllow:
+		return text, &verdict
+	case cairn.OutputRedact:
+		var out string
+		if redacted != nil && json.Unmarshal(redacted, &out) == nil {
+			return out, &verdict
+		}
+	}
+	return errorWithheld(string(verdict.RuleID)), &verdict
+}
+
+// errorWithheld is the error text kept in place of one that is withheld.
+func errorWithheld(rule string) string {
+	if rule == "" {
+		return "[error withheld: it could not be checked against the output rules]"
+	}
+	return "[error withheld: output rule " + rule + " quarantines it]"
+}
 
 // outputRules are the output rules of the snapshot that governs j.
 func (s *Service) outputRules(tx cairn.ReadTx, j *cairn.Job) ([]cairn.OutputRule, error) {
