@@ -418,9 +418,9 @@ rules:
 }
 
 // completeWith runs one tool job through a worker that completes it.
-func completeWith(e *env, runID string, req cairn.CompleteRequest) *cairn.Job {
+func completeWith(e *env, jobID, runID string, req cairn.CompleteRequest) *cairn.Job {
 	e.T.Helper()
-	j := e.Submit("agent-1", cairn.SubmitRequest{Action: "tool.search", RunID: runID})
+	j := e.Submit("agent-1", cairn.SubmitRequest{JobID: jobID, Action: "tool.search", RunID: runID})
 	l := e.Lease("tool.*")
 	if len(l) != 1 || l[0].JobID != j.JobID {
 		e.T.Fatalf("lease: %+v", l)
@@ -454,7 +454,7 @@ func TestHostileErrorText(t *testing.T) {
 	e := newEnv(t)
 	e.publish(seedPolicy)
 	secret := "AKIAIOSFODNN7EXAMPLE"
-	q := completeWith(e, "run-err", cairn.CompleteRequest{Status: "failed", Error: "upstream said: bad key " + secret})
+	q := completeWith(e, "err-q", "run-err", cairn.CompleteRequest{Status: "failed", Error: "upstream said: bad key " + secret})
 	if q.State != cairn.StateFailed || strings.Contains(string(q.Error), secret) || q.ErrorSafety == nil ||
 		q.ErrorSafety.Decision != cairn.OutputQuarantine || len(q.ErrorSafety.Findings) == 0 || q.ErrorSafety.Findings[0].Type != "aws_access_key" {
 		t.Fatalf("quarantined error: %q %+v", q.Error, q.ErrorSafety)
@@ -473,12 +473,12 @@ func TestHostileErrorText(t *testing.T) {
 		t.Errorf("ledger: secret %v, error_safety %v", strings.Contains(string(raw), secret), strings.Contains(string(raw), "error_safety"))
 	}
 
-	r := completeWith(e, "run-err", cairn.CompleteRequest{Status: "failed", Error: "mail to alice@example.com bounced"})
+	r := completeWith(e, "err-r", "run-err", cairn.CompleteRequest{Status: "failed", Error: "mail to alice@example.com bounced"})
 	if r.Error != "mail to [REDACTED:email] bounced" || r.ErrorSafety == nil || r.ErrorSafety.Decision != cairn.OutputRedact {
 		t.Fatalf("redacted error: %q %+v", r.Error, r.ErrorSafety)
 	}
 	// A clean error is kept as it is, with no verdict.
-	c := completeWith(e, "run-err", cairn.CompleteRequest{Status: "failed", Error: "timeout after 30s"})
+	c := completeWith(e, "err-c", "run-err", cairn.CompleteRequest{Status: "failed", Error: "timeout after 30s"})
 	if c.Error != "timeout after 30s" || c.ErrorSafety != nil {
 		t.Fatalf("clean error: %q %+v", c.Error, c.ErrorSafety)
 	}
@@ -498,7 +498,7 @@ func TestHostileResultHash(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e.T = t
 			defer func() { e.T = t }()
-			j := completeWith(e, "run-hash-"+tt.name, cairn.CompleteRequest{Status: "succeeded", Result: json.RawMessage(tt.result)})
+			j := completeWith(e, "hash-"+tt.name, "run-hash-"+tt.name, cairn.CompleteRequest{Status: "succeeded", Result: json.RawMessage(tt.result)})
 			if j.OutputSafety == nil || j.OutputSafety.Decision != tt.verdict {
 				t.Fatalf("verdict %+v", j.OutputSafety)
 			}
@@ -508,10 +508,14 @@ func TestHostileResultHash(t *testing.T) {
 					t.Errorf("%s is served result_sha256 of the original", as)
 				}
 			}
-			var aj cairn.Job
+			var aj, replay cairn.Job
 			e.MustDo("agent-1", "GET", "/api/v1/jobs/"+j.JobID, nil, 200, &aj)
 			if aj.ResultSHA256 != "" || aj.ResultPtr == "" {
 				t.Errorf("agent's job: result_sha256 %q, result_ptr %q", aj.ResultSHA256, aj.ResultPtr)
+			}
+			e.MustDo("agent-1", "POST", "/api/v1/jobs", cairn.SubmitRequest{JobID: j.JobID, Action: "tool.search", RunID: string(j.RunID)}, 200, &replay)
+			if replay.ResultSHA256 != "" || replay.JobHash != j.JobHash {
+				t.Errorf("replayed submit: result_sha256 %q", replay.ResultSHA256)
 			}
 			if all := readAll(e, "auditor-1", j); !strings.Contains(all, sum) {
 				t.Error("the auditor lost result_sha256")
@@ -519,7 +523,7 @@ func TestHostileResultHash(t *testing.T) {
 		})
 	}
 	// An ALLOWed result is served as stored, so its hash stays.
-	j := completeWith(e, "run-hash-ok", cairn.CompleteRequest{Status: "succeeded", Result: json.RawMessage(`{"n":1}`)})
+	j := completeWith(e, "hash-ok", "run-hash-ok", cairn.CompleteRequest{Status: "succeeded", Result: json.RawMessage(`{"n":1}`)})
 	if all := readAll(e, "agent-1", j); !strings.Contains(all, ledger.SHA256Hex([]byte(`{"n":1}`))) {
 		t.Error("an allowed result lost its hash")
 	}

@@ -82,6 +82,9 @@ func (b *Bundle) Evaluate(in cairn.PolicyInput) cairn.Evaluation {
 // to run fails ("operation interrupted") and fails closed as above. A
 // caller that sees ctx.Err() != nil afterwards should discard the result.
 func (b *Bundle) EvaluateContext(ctx context.Context, in cairn.PolicyInput) cairn.Evaluation {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	ev := cairn.Evaluation{Snapshot: b.snapshot}
 	trace := make([]cairn.RuleTrace, 0, len(b.rules)+1)
 	act := activation{ctx: ctx, in: &in, now: in.Now, weight: -1}

@@ -50,7 +50,7 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 			if existing.JobHash != job.JobHash {
 				return cairn.Conflict(cairn.CodeJobConflict, "job %q exists with a different job_hash", job.JobID)
 			}
-			out, created = existing, false
+			out, created = jobView(p, existing), false
 			return nil
 		}
 		if err := s.joinRun(tx, &j, p.ID, sub.now); err != nil {
