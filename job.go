@@ -151,9 +151,13 @@ type Job struct {
 	LeaseOwner       Opt               `json:"lease_owner"`
 	LeaseExpiresAt   *time.Time        `json:"lease_expires_at"`
 	Error            Opt               `json:"error"`
-	CreatedAt        time.Time         `json:"created_at"`
-	UpdatedAt        time.Time         `json:"updated_at"`
-	CompletedAt      *time.Time        `json:"completed_at"`
+	// ErrorSafety is the output rules' verdict on the worker's error text,
+	// present when they found something in it (Error then holds the
+	// redacted or withheld text, never the original).
+	ErrorSafety *OutputSafety `json:"error_safety,omitempty"`
+	CreatedAt   time.Time     `json:"created_at"`
+	UpdatedAt   time.Time     `json:"updated_at"`
+	CompletedAt *time.Time    `json:"completed_at"`
 
 	// Seq orders jobs by submission within the store; not part of the API.
 	Seq int64 `json:"-"`

@@ -1,12 +1,15 @@
 package http_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/service"
 )
 
@@ -86,6 +89,12 @@ func TestHostileRequests(t *testing.T) {
 		{"lease overflowing lease", "worker-1", "POST", "/api/v1/workers/lease", `{"lease_ms":10000000000000}`, 400, cairn.EInvalid},
 		{"decisions unknown param", "auditor-1", "GET", "/api/v1/jobs/known-job/decisions?foo=1", nil, 400, cairn.EInvalid},
 		{"key with sql principal", "admin", "POST", "/api/v1/keys", `{"principal":"a' --","kind":"human","roles":["agent"]}`, 400, cairn.EInvalid},
+		// Issue 11: numbers float64 cannot hold as written; candidate bundles need policy_admin.
+		{"number rounded by float64", "agent-1", "POST", "/api/v1/jobs", `{"action":"payments.transfer","input":{"amount":10000.0000000000001}}`, 400, cairn.EInvalid},
+		{"integer past 2^53", "agent-1", "POST", "/api/v1/jobs", `{"action":"db.read","input":{"ids":[9007199254740993]}}`, 400, cairn.EInvalid},
+		{"number out of range", "agent-1", "POST", "/api/v1/jobs", `{"action":"db.read","input":{"x":1e400}}`, 400, cairn.EInvalid},
+		{"simulate rounded number", "polly", "POST", "/api/v1/policy/simulate", `{"job":{"action":"payments.transfer","input":{"amount":10000.0000000000001}}}`, 400, cairn.EInvalid},
+		{"simulate candidate bundle as auditor", "auditor-1", "POST", "/api/v1/policy/simulate", `{"job":{"action":"db.read"},"bundle":"default: allow\n"}`, 403, cairn.EForbidden},
 	}
 	e.Key("other-admin", "human", "auditor")
 	// A principal in another tenant.
@@ -229,6 +238,7 @@ func TestHostileWorkflowRequests(t *testing.T) {
 		{"vote as worker", "worker-1", "POST", "/api/v1/workflow-runs/run-h/steps/b/approve", cairn.GateVoteRequest{JobHash: gate.JobHash}, 403, cairn.CodeRoleNotAllowed},
 		{"vote from another tenant", "other-tenant", "POST", "/api/v1/workflow-runs/run-h/steps/b/approve", cairn.GateVoteRequest{JobHash: gate.JobHash}, 404, cairn.ENotFound},
 		{"submit into a workflow run", "agent-1", "POST", "/api/v1/jobs", `{"action":"tool.x","run_id":"run-h"}`, 409, cairn.CodeWorkflowRun},
+		{"start with a number rounded by float64", "agent-1", "POST", "/api/v1/workflow-runs", `{"workflow_id":"ok","input":{"amount":10000.0000000000001}}`, 400, cairn.EInvalid},
 	}
 	var other cairn.CreatedKey
 	e.MustDo("admin", "POST", "/api/v1/keys", cairn.CreateKeyRequest{Principal: "intruder", Kind: "human", Roles: []string{"auditor", "approver"}, Tenant: "acme"}, 201, &other)
@@ -259,5 +269,263 @@ func TestHostileWorkflowRequests(t *testing.T) {
 	}
 	// The server still serves: the gate still opens.
 	e.MustDo("manager-2", "POST", "/api/v1/workflow-runs/run-h/steps/b/approve", cairn.GateVoteRequest{JobHash: gate.JobHash}, 200, nil)
+	e.verifyLedger()
+}
+
+// errField is the field named by an error answer.
+func errField(t *testing.T, raw []byte) string {
+	t.Helper()
+	var eb struct {
+		Error struct{ Field string } `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &eb); err != nil {
+		t.Fatalf("error body: %v: %s", err, raw)
+	}
+	return eb.Error.Field
+}
+
+// TestHostileInexactNumbers (issue 11, finding 5): a number that float64
+// cannot hold as written is refused, naming its path, instead of being
+// judged and hashed as one value and delivered to the worker as another.
+// Numbers that round-trip keep working, byte for byte, with replays.
+func TestHostileInexactNumbers(t *testing.T) {
+	e := newEnv(t)
+	e.publish(seedPolicy)
+	status, raw := e.Do("agent-1", "POST", "/api/v1/jobs", `{"action":"payments.transfer","input":{"to":"x","legs":[{"amount":10000.0000000000001}]}}`)
+	if status != 400 || errField(t, raw) != "input.legs[0].amount" {
+		t.Fatalf("got %d %s, want 400 naming input.legs[0].amount", status, raw)
+	}
+	status, raw = e.Do("polly", "POST", "/api/v1/policy/simulate", `{"job":{"action":"payments.transfer","input":{"amount":10000.0000000000001}}}`)
+	if status != 400 || errField(t, raw) != "job.input.amount" {
+		t.Fatalf("simulate: got %d %s, want 400 naming job.input.amount", status, raw)
+	}
+	// Valid numbers: unchanged behaviour, the exact bytes reach the worker,
+	// and a replay of the same body is the same job.
+	body := `{"job_id":"exact-1","action":"payments.transfer","input":{"amount":10000.0,"fee":0.1,"n":1E+2,"z":-0}}`
+	var first, again cairn.Job
+	e.MustDo("agent-1", "POST", "/api/v1/jobs", body, 201, &first)
+	e.MustDo("agent-1", "POST", "/api/v1/jobs", body, 200, &again)
+	if again.JobHash != first.JobHash || first.Decision != cairn.AllowWithConstraints {
+		t.Fatalf("replay: %s vs %s, decision %s", again.JobHash, first.JobHash, first.Decision)
+	}
+	l := e.Lease("payments.*")
+	if len(l) != 1 || string(l[0].Input) != `{"amount":10000.0,"fee":0.1,"n":1E+2,"z":-0}` {
+		t.Fatalf("leased %+v", l)
+	}
+}
+
+// TestHostilePolicyFailsOpen (issue 11, finding 1): an input that makes a
+// DENY or REQUIRE_APPROVAL rule's `when` fail (cost limit, wrong type) no
+// longer switches that rule off, at submit or at dispatch.
+func TestHostilePolicyFailsOpen(t *testing.T) {
+	e := newEnv(t)
+	e.publish(seedPolicy)
+	// big-transfers (DENY, input.amount > 10000) errs on a string amount.
+	j := e.Submit("agent-1", cairn.SubmitRequest{Action: "payments.transfer", Input: json.RawMessage(`{"amount":"20000"}`)})
+	if j.State != cairn.StateDenied || j.PolicyRuleID != "big-transfers" {
+		t.Fatalf("string amount: %s by %s", j.State, j.PolicyRuleID)
+	}
+	var ds cairn.List[*cairn.Decision]
+	e.MustDo("auditor-1", "GET", "/api/v1/jobs/"+j.JobID+"/decisions", nil, 200, &ds)
+	last := ds.Items[0].RulesTried[len(ds.Items[0].RulesTried)-1]
+	if last.RuleID != "big-transfers" || !last.Matched || !strings.Contains(last.Why, "could not be evaluated (no such overload") ||
+		!strings.Contains(ds.Items[0].Explanation, "could not be evaluated") {
+		t.Fatalf("explanation %q, trace %+v", ds.Items[0].Explanation, last)
+	}
+
+	strict := `default: deny
+rules:
+  - id: no-flagged
+    match: {actions: ["tool.*"]}
+    when: input.items.exists(i, i == "flagged")
+    decision: DENY
+    reason: flagged items are never run
+  - id: many-need-approval
+    match: {actions: ["tool.*"]}
+    when: input.items.filter(i, i != "").size() > 100
+    decision: REQUIRE_APPROVAL
+    reason: bulk tool calls need approval
+    approval: {approver_roles: [approver]}
+  - id: tools
+    match: {actions: ["tool.*"]}
+    decision: ALLOW
+    reason: tools are allowed
+`
+	items := make([]string, 20000)
+	for i := range items {
+		items[i] = "ok"
+	}
+	bulk, _ := json.Marshal(map[string]any{"items": items})
+
+	// At dispatch: queued under a permissive policy, judged under the strict one.
+	e.publish("default: allow\n")
+	queued := e.Submit("agent-1", cairn.SubmitRequest{Action: "tool.bulk", Input: bulk})
+	if queued.State != cairn.StateQueued {
+		t.Fatalf("permissive submit: %s", queued.State)
+	}
+	e.publish(strict)
+	if got := e.Lease("tool.*"); len(got) != 0 {
+		t.Fatalf("leased %d jobs whose DENY rule could not be evaluated", len(got))
+	}
+	if got := e.job(queued.JobID); got.State != cairn.StateDenied || got.PolicyRuleID != "no-flagged" {
+		t.Fatalf("dispatch: %s by %s", got.State, got.PolicyRuleID)
+	}
+	e.MustDo("auditor-1", "GET", "/api/v1/jobs/"+queued.JobID+"/decisions", nil, 200, &ds)
+	if d := ds.Items[len(ds.Items)-1]; d.Phase != cairn.PhaseDispatch || !strings.Contains(d.RulesTried[0].Why, "cost limit") {
+		t.Fatalf("dispatch decision %+v", d)
+	}
+
+	// At submit.
+	if j := e.Submit("agent-1", cairn.SubmitRequest{Action: "tool.bulk", Input: bulk}); j.State != cairn.StateDenied || j.PolicyRuleID != "no-flagged" {
+		t.Fatalf("20,000 items: %s by %s", j.State, j.PolicyRuleID)
+	}
+	if j := e.Submit("agent-1", cairn.SubmitRequest{Action: "tool.bulk", Input: json.RawMessage(`{"items":["ok"]}`)}); j.State != cairn.StateQueued || j.PolicyRuleID != "tools" {
+		t.Fatalf("small input: %s by %s", j.State, j.PolicyRuleID)
+	}
+}
+
+// TestHostileSimulate (issue 11, finding 2): a candidate bundle is code the
+// server runs, so simulating one needs policy_admin; it runs under the cost
+// limit whatever functions it uses, and stops when the request does.
+func TestHostileSimulate(t *testing.T) {
+	e := newEnv(t)
+	e.publish(seedPolicy)
+	job := cairn.SubmitRequest{Action: "db.read"}
+	e.ErrCode("auditor-1", "POST", "/api/v1/policy/simulate", cairn.SimulateRequest{Job: job, Bundle: "default: allow\n"}, 403, cairn.EForbidden)
+	e.MustDo("auditor-1", "POST", "/api/v1/policy/simulate", cairn.SimulateRequest{Job: job}, 200, nil)
+	e.MustDo("polly", "POST", "/api/v1/policy/simulate", cairn.SimulateRequest{Job: job, Bundle: "default: allow\n"}, 200, nil)
+
+	heavy := `default: allow
+rules:
+  - id: needle
+    when: input.hay.contains(input.needle)
+    decision: DENY
+    reason: found
+`
+	in, _ := json.Marshal(map[string]string{"hay": strings.Repeat("a", 200_000), "needle": strings.Repeat("a", 2000) + "b"})
+	var d cairn.Decision
+	e.MustDo("polly", "POST", "/api/v1/policy/simulate", cairn.SimulateRequest{Job: cairn.SubmitRequest{Action: "x", Input: in}, Bundle: heavy}, 200, &d)
+	if d.Decision != cairn.Deny || !strings.Contains(d.RulesTried[0].Why, "cost limit") {
+		t.Fatalf("candidate ran without a cost limit: %s %+v", d.Decision, d.RulesTried)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	polly := cairn.Principal{Tenant: "default", ID: "polly", Kind: cairn.KindHuman, Roles: []string{cairn.RolePolicyAdmin}}
+	if _, err := e.Svc.Simulate(ctx, polly, cairn.SimulateRequest{Job: cairn.SubmitRequest{Action: "x", Input: in}, Bundle: heavy}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("simulate after the request ended: %v", err)
+	}
+}
+
+// completeWith runs one tool job through a worker that completes it.
+func completeWith(e *env, jobID, runID string, req cairn.CompleteRequest) *cairn.Job {
+	e.T.Helper()
+	j := e.Submit("agent-1", cairn.SubmitRequest{JobID: jobID, Action: "tool.search", RunID: runID})
+	l := e.Lease("tool.*")
+	if len(l) != 1 || l[0].JobID != j.JobID {
+		e.T.Fatalf("lease: %+v", l)
+	}
+	req.LeaseID = l[0].LeaseID
+	var done cairn.Job
+	e.MustDo("worker-1", "POST", "/api/v1/jobs/"+j.JobID+"/complete", req, 200, &done)
+	return &done
+}
+
+// readAll is every view of job j (and its run) that p can read, as text.
+func readAll(e *env, as string, j *cairn.Job) string {
+	e.T.Helper()
+	var sb strings.Builder
+	for _, path := range []string{
+		"/api/v1/jobs/" + j.JobID, "/api/v1/jobs/" + j.JobID + "/evidence", "/api/v1/jobs?limit=1000",
+		"/api/v1/jobs/" + j.JobID + "/decisions", "/api/v1/workflow-runs/" + string(j.RunID), "/api/v1/workflow-runs/" + string(j.RunID) + "/timeline",
+	} {
+		status, raw := e.Do(as, "GET", path, nil)
+		if status != 200 {
+			e.T.Fatalf("GET %s as %s: %d %s", path, as, status, raw)
+		}
+		sb.Write(raw)
+	}
+	return sb.String()
+}
+
+// TestHostileErrorText (issue 11, finding 3): a worker's error text goes
+// through the output rules before it is stored, like a result.
+func TestHostileErrorText(t *testing.T) {
+	e := newEnv(t)
+	e.publish(seedPolicy)
+	secret := "AKIAIOSFODNN7EXAMPLE"
+	q := completeWith(e, "err-q", "run-err", cairn.CompleteRequest{Status: "failed", Error: "upstream said: bad key " + secret})
+	if q.State != cairn.StateFailed || strings.Contains(string(q.Error), secret) || q.ErrorSafety == nil ||
+		q.ErrorSafety.Decision != cairn.OutputQuarantine || len(q.ErrorSafety.Findings) == 0 || q.ErrorSafety.Findings[0].Type != "aws_access_key" {
+		t.Fatalf("quarantined error: %q %+v", q.Error, q.ErrorSafety)
+	}
+	if q.Error != "[error withheld: output rule out-secrets quarantines it]" {
+		t.Errorf("error = %q", q.Error)
+	}
+	for _, as := range []string{"agent-1", "manager-2", "auditor-1"} {
+		if all := readAll(e, as, q); strings.Contains(all, secret) {
+			t.Errorf("%s reads the secret from the error", as)
+		}
+	}
+	var entries cairn.List[*cairn.LedgerEntry]
+	e.MustDo("auditor-1", "GET", "/api/v1/ledger/entries?limit=1000", nil, 200, &entries)
+	if raw, _ := json.Marshal(entries); strings.Contains(string(raw), secret) || !strings.Contains(string(raw), "error_safety") {
+		t.Errorf("ledger: secret %v, error_safety %v", strings.Contains(string(raw), secret), strings.Contains(string(raw), "error_safety"))
+	}
+
+	r := completeWith(e, "err-r", "run-err", cairn.CompleteRequest{Status: "failed", Error: "mail to alice@example.com bounced"})
+	if r.Error != "mail to [REDACTED:email] bounced" || r.ErrorSafety == nil || r.ErrorSafety.Decision != cairn.OutputRedact {
+		t.Fatalf("redacted error: %q %+v", r.Error, r.ErrorSafety)
+	}
+	// A clean error is kept as it is, with no verdict.
+	c := completeWith(e, "err-c", "run-err", cairn.CompleteRequest{Status: "failed", Error: "timeout after 30s"})
+	if c.Error != "timeout after 30s" || c.ErrorSafety != nil {
+		t.Fatalf("clean error: %q %+v", c.Error, c.ErrorSafety)
+	}
+	e.verifyLedger()
+}
+
+// TestHostileResultHash (issue 11, finding 4): readers served a redacted
+// (or no) result do not get the plain SHA-256 of the original, from which
+// a redacted SSN is found by trying every candidate. Auditors do.
+func TestHostileResultHash(t *testing.T) {
+	e := newEnv(t)
+	e.publish(seedPolicy)
+	for _, tt := range []struct{ name, result, verdict string }{
+		{"redacted", `{"ssn":"123-45-6789"}`, cairn.OutputRedact},
+		{"quarantined", `{"key":"AKIAIOSFODNN7EXAMPLE"}`, cairn.OutputQuarantine},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e.T = t
+			defer func() { e.T = t }()
+			j := completeWith(e, "hash-"+tt.name, "run-hash-"+tt.name, cairn.CompleteRequest{Status: "succeeded", Result: json.RawMessage(tt.result)})
+			if j.OutputSafety == nil || j.OutputSafety.Decision != tt.verdict {
+				t.Fatalf("verdict %+v", j.OutputSafety)
+			}
+			sum := ledger.SHA256Hex([]byte(tt.result))
+			for _, as := range []string{"agent-1", "manager-2"} {
+				if all := readAll(e, as, j); strings.Contains(all, sum) {
+					t.Errorf("%s is served result_sha256 of the original", as)
+				}
+			}
+			var aj, replay cairn.Job
+			e.MustDo("agent-1", "GET", "/api/v1/jobs/"+j.JobID, nil, 200, &aj)
+			if aj.ResultSHA256 != "" || aj.ResultPtr == "" {
+				t.Errorf("agent's job: result_sha256 %q, result_ptr %q", aj.ResultSHA256, aj.ResultPtr)
+			}
+			e.MustDo("agent-1", "POST", "/api/v1/jobs", cairn.SubmitRequest{JobID: j.JobID, Action: "tool.search", RunID: string(j.RunID)}, 200, &replay)
+			if replay.ResultSHA256 != "" || replay.JobHash != j.JobHash {
+				t.Errorf("replayed submit: result_sha256 %q", replay.ResultSHA256)
+			}
+			if all := readAll(e, "auditor-1", j); !strings.Contains(all, sum) {
+				t.Error("the auditor lost result_sha256")
+			}
+		})
+	}
+	// An ALLOWed result is served as stored, so its hash stays.
+	j := completeWith(e, "hash-ok", "run-hash-ok", cairn.CompleteRequest{Status: "succeeded", Result: json.RawMessage(`{"n":1}`)})
+	if all := readAll(e, "agent-1", j); !strings.Contains(all, ledger.SHA256Hex([]byte(`{"n":1}`))) {
+		t.Error("an allowed result lost its hash")
+	}
 	e.verifyLedger()
 }

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -12,6 +13,7 @@ import (
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/ext"
 	"cel.dev/cel-go/interpreter"
 
@@ -25,6 +27,18 @@ const (
 	maxExprBytes = 4096    // source length of one `when`
 	celCostLimit = 100_000 // runtime cost units per evaluation of one `when`
 	celMaxDepth  = 64      // parser recursion limit
+
+	// celInterruptEvery is how many comprehension iterations run between
+	// looks at the evaluation's context.
+	celInterruptEvery = 100
+
+	// maxInputWeight bounds the size of the input a `when` may read. CEL
+	// charges a comparison of two lists or maps by their lengths, not by
+	// the size of everything nested in them, so over a large enough input
+	// the cost limit no longer bounds the work. A `when` that reads an
+	// input heavier than this is not run: it fails as over the cost limit.
+	// See inputWeight.
+	maxInputWeight = celCostLimit
 )
 
 // job is what `job` is in a `when` expression. It is a CEL object type
@@ -76,51 +90,21 @@ func celEnv() (*cel.Env, error) {
 	return celEnvVal, celEnvErr
 }
 
-// cheapFuncs are the functions whose work is at most linear in the size of
-// their operands and whose result is no larger than their operands. An
-// expression built only from them (no comprehensions, no string or list
-// concatenation) does work linear in (expression size x job size), so it
-// needs no runtime cost tracking, which would roughly double its
-// evaluation time. Everything else runs under cel.CostLimit.
-var cheapFuncs = map[string]bool{
-	"_&&_": true, "_||_": true, "!_": true, "_?_:_": true, "@not_strictly_false": true,
-	"_==_": true, "_!=_": true, "_<_": true, "_<=_": true, "_>_": true, "_>=_": true,
-	"@in": true, "_[_]": true, "_[?_]": true, "_?._": true, "size": true,
-	"_+_": true, "_-_": true, "_*_": true, "_/_": true, "_%_": true, "-_": true,
-	"int": true, "uint": true, "double": true, "bool": true, "dyn": true, "type": true,
-	"timestamp": true, "duration": true,
-	"startsWith": true, "endsWith": true, "contains": true, "lowerAscii": true, "upperAscii": true,
-	"orValue": true, "hasValue": true, "value": true, "or": true, "optional.of": true,
-	"optional.none": true, "optional.ofNonZeroValue": true,
-	"getFullYear": true, "getMonth": true, "getDayOfYear": true, "getDayOfMonth": true, "getDate": true,
-	"getDayOfWeek": true, "getHours": true, "getMinutes": true, "getSeconds": true, "getMilliseconds": true,
+// compiledWhen is a planned `when` and what it reads.
+type compiledWhen struct {
+	prg        cel.Program
+	readsInput bool // the expression names the variable input
 }
 
-// growingOverloads are overloads of cheap functions that build bigger values.
-var growingOverloads = map[string]bool{"add_string": true, "add_bytes": true, "add_list": true}
-
-// needsCostLimit reports whether a checked expression may do more than
-// linear work and so must run under the cost limit.
-func needsCostLimit(checked *cel.Ast) bool {
-	a := checked.NativeRep()
-	costly := false
-	ast.PreOrderVisit(a.Expr(), ast.NewExprVisitor(func(e ast.Expr) {
-		switch e.Kind() {
-		case ast.ComprehensionKind:
-			costly = true
-		case ast.CallKind:
-			if !cheapFuncs[e.AsCall().FunctionName()] {
-				costly = true
-				return
-			}
-			for _, id := range a.GetOverloadIDs(e.ID()) {
-				if growingOverloads[id] {
-					costly = true
-				}
-			}
+// readsInput reports whether a checked expression names the variable input.
+func readsInput(checked *cel.Ast) bool {
+	found := false
+	ast.PreOrderVisit(checked.NativeRep().Expr(), ast.NewExprVisitor(func(e ast.Expr) {
+		if e.Kind() == ast.IdentKind && e.AsIdent() == "input" {
+			found = true
 		}
 	}))
-	return costly
+	return found
 }
 
 // celIssue is one CEL compile problem with its position inside the expression.
@@ -140,19 +124,21 @@ const (
 	issueOther
 )
 
-// compileWhen parses and type-checks expr and plans a program for it.
-func compileWhen(expr string) (cel.Program, *celIssue) {
+// compileWhen parses and type-checks expr and plans a program for it. Every
+// program runs under the cost limit and can be interrupted through the
+// context it is evaluated with.
+func compileWhen(expr string) (compiledWhen, *celIssue) {
 	env, err := celEnv()
 	if err != nil {
-		return nil, &celIssue{kind: issueOther, message: "CEL environment: " + err.Error()}
+		return compiledWhen{}, &celIssue{kind: issueOther, message: "CEL environment: " + err.Error()}
 	}
 	parsed, iss := env.Parse(expr)
 	if iss != nil && iss.Err() != nil {
-		return nil, firstIssue(iss, issueSyntax)
+		return compiledWhen{}, firstIssue(iss, issueSyntax)
 	}
 	checked, iss := env.Check(parsed)
 	if iss != nil && iss.Err() != nil {
-		return nil, firstIssue(iss, issueType)
+		return compiledWhen{}, firstIssue(iss, issueType)
 	}
 	if t := checked.OutputType(); !t.IsExactType(cel.BoolType) {
 		name := t.String()
@@ -160,17 +146,14 @@ func compileWhen(expr string) (cel.Program, *celIssue) {
 		if t.IsExactType(cel.DynType) {
 			hint = "; compare it explicitly, e.g. `(" + oneLine(expr) + ") == true`"
 		}
-		return nil, &celIssue{kind: issueResult, message: "must evaluate to bool, but has type " + name + hint}
+		return compiledWhen{}, &celIssue{kind: issueResult, message: "must evaluate to bool, but has type " + name + hint}
 	}
-	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
-	if needsCostLimit(checked) {
-		opts = append(opts, cel.CostLimit(celCostLimit))
-	}
-	prg, err := env.Program(checked, opts...)
+	prg, err := env.Program(checked, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(celCostLimit),
+		cel.InterruptCheckFrequency(celInterruptEvery))
 	if err != nil {
-		return nil, &celIssue{kind: issueOther, message: err.Error()}
+		return compiledWhen{}, &celIssue{kind: issueOther, message: err.Error()}
 	}
-	return prg, nil
+	return compiledWhen{prg: prg, readsInput: readsInput(checked)}, nil
 }
 
 func firstIssue(iss *cel.Issues, kind issueKind) *celIssue {
@@ -190,12 +173,14 @@ func firstIssue(iss *cel.Issues, kind issueKind) *celIssue {
 // activation resolves the CEL variables for one evaluation. Values are built
 // only when an expression asks for them.
 type activation struct {
+	ctx       context.Context
 	in        *cairn.PolicyInput
 	now       time.Time
 	job       *job
 	principal *principal
 	input     any
 	inputDone bool
+	weight    int // inputWeight of the input, -1 until computed
 }
 
 var (
@@ -224,10 +209,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	case "labels":
 		return nonNilLabels(a.in.Labels), true
 	case "input":
-		if !a.inputDone {
-			a.input = normalizeJSON(a.in.Input)
-			a.inputDone = true
-		}
+		a.loadInput()
 		if a.input == nil {
 			return types.NullValue, true
 		}
@@ -239,6 +221,63 @@ func (a *activation) ResolveName(name string) (any, bool) {
 }
 
 func (a *activation) Parent() interpreter.Activation { return nil }
+
+func (a *activation) loadInput() {
+	if !a.inputDone {
+		a.input = normalizeJSON(a.in.Input)
+		a.inputDone = true
+	}
+}
+
+// inputTooHeavy reports whether the input weighs more than maxInputWeight.
+func (a *activation) inputTooHeavy() bool {
+	if a.weight < 0 {
+		a.loadInput()
+		a.weight = inputWeight(a.input, maxInputWeight+1)
+	}
+	return a.weight > maxInputWeight
+}
+
+// errInputTooHeavy is the evaluation error of a `when` that reads an input
+// heavier than maxInputWeight.
+var errInputTooHeavy = fmt.Errorf("input is too large to evaluate within the cost limit: it weighs more than %d (one unit per JSON value and object key, one per 10 bytes of text)", maxInputWeight)
+
+// inputWeight measures a decoded JSON value: one unit per value and per
+// object key, plus one per 10 bytes of every string and key (CEL's string
+// traversal factor). It stops counting once the weight exceeds limit.
+func inputWeight(v any, limit int) int {
+	w := 0
+	var walk func(v any)
+	walk = func(v any) {
+		if w > limit {
+			return
+		}
+		w++
+		switch x := v.(type) {
+		case string:
+			w += len(x) / 10
+		case json.Number:
+			w += len(x) / 10
+		case map[string]any:
+			for k, e := range x {
+				w += 1 + len(k)/10
+				walk(e)
+				if w > limit {
+					return
+				}
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+				if w > limit {
+					return
+				}
+			}
+		}
+	}
+	walk(v)
+	return w
+}
 
 func nonNilLabels(m map[string]string) map[string]string {
 	if m == nil {
@@ -321,14 +360,20 @@ func normalize(v any) (any, bool) {
 }
 
 // evalWhen runs a compiled `when`. It never panics: an evaluation error (a
-// missing key, a type mismatch at runtime, the cost limit) is returned as err.
+// missing key, a type mismatch at runtime, the cost limit, the end of the
+// activation's context) is returned as err.
 func evalWhen(prg cel.Program, act *activation) (ok bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			ok, err = false, fmt.Errorf("evaluation aborted: %v", r)
 		}
 	}()
-	out, _, err := prg.Eval(act)
+	var out ref.Val
+	if act.ctx.Done() == nil {
+		out, _, err = prg.Eval(act) // a context that never ends: no interrupt checks
+	} else {
+		out, _, err = prg.ContextEval(act.ctx, act)
+	}
 	if err != nil {
 		return false, err
 	}

@@ -92,9 +92,13 @@ type rule struct {
 	roles     []string
 	ids       *globList
 
-	when     string // one-line form for explanations
-	prg      cel.Program
-	whenText string // "when <expr> was " prefix
+	when       string // one-line form for explanations
+	prg        cel.Program
+	readsInput bool   // the `when` names input (see maxInputWeight)
+	whenText   string // "when <expr> was " prefix
+	// failClosed: the rule's decision is DENY or REQUIRE_APPROVAL, so a
+	// `when` that cannot be evaluated makes the rule decide (see try).
+	failClosed bool
 
 	// precomputed fragments for explanations
 	actionsNo, resourcesNo, riskAnyNo, kindsNo, rolesNo, idsNo string
@@ -470,7 +474,7 @@ func globs(n *yaml.Node, field, what string) (*globList, error) {
 type compiler struct {
 	text  []byte
 	lines [][]byte
-	progs map[string]cel.Program // dedupe identical `when`s
+	progs map[string]compiledWhen // dedupe identical `when`s
 }
 
 var ruleKeys = []string{"id", "description", "match", "when", "decision", "reason", "approval", "constraints"}
@@ -973,10 +977,10 @@ func (c *compiler) when(r *rule, n *yaml.Node, field string) error {
 	if len(expr) > maxExprBytes {
 		return nodeErr(n, field, "when is %d bytes; the limit is %d", len(expr), maxExprBytes)
 	}
-	prg, ok := c.progs[expr]
+	cw, ok := c.progs[expr]
 	if !ok {
 		var iss *celIssue
-		prg, iss = compileWhen(expr)
+		cw, iss = compileWhen(expr)
 		if iss != nil {
 			line := n.Line
 			if t := strings.TrimRight(expr, "\n"); iss.line > strings.Count(t, "\n")+1 {
@@ -1012,11 +1016,12 @@ func (c *compiler) when(r *rule, n *yaml.Node, field string) error {
 			return perr(line, field, "%s", msg)
 		}
 		if c.progs == nil {
-			c.progs = map[string]cel.Program{}
+			c.progs = map[string]compiledWhen{}
 		}
-		c.progs[expr] = prg
+		c.progs[expr] = cw
 	}
-	r.prg = prg
+	r.prg = cw.prg
+	r.readsInput = cw.readsInput
 	r.when = oneLine(expr)
 	return nil
 }

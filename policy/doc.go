@@ -87,17 +87,24 @@
 // job and principal are object types, so a misspelt field (job.actoin) is a
 // compile error. Besides the standard library, optional types
 // (input.?amount.orValue(0)) and the strings extension (version 4:
-// lowerAscii, split, …) are available. A `when` whose evaluation fails — a
-// missing key (input.amount on an input without it), a runtime type error,
-// the cost limit — does not match; the trace says why ("when: no such key:
-// amount"). Use has(input.amount) or optional types to test for presence.
+// lowerAscii, split, …) are available.
 //
-// Expressions with comprehensions (exists, all, map, filter) or with
-// functions other than comparisons, arithmetic, in, size, startsWith,
-// endsWith, contains, case conversion, conversions and optionals run under
-// cel.CostLimit(100,000). The others do work linear in the size of the
-// expression and the job by construction and run without cost tracking,
-// which would double their evaluation time.
+// A `when` whose evaluation fails — a missing key (input.amount on an input
+// without it), a runtime type error ("20000" > 10000), the cost limit, an
+// input too heavy for it, the end of the caller's context — fails closed:
+// in a DENY or REQUIRE_APPROVAL rule whose match conditions hold, the rule
+// decides, and its trace entry (Matched true) and the explanation name the
+// error; in an ALLOW or ALLOW_WITH_CONSTRAINTS rule it does not match and
+// the trace says why ("when: no such key: amount"). Use has(input.amount)
+// or optional types to test for presence.
+//
+// Every `when` runs under cel.CostLimit(100,000). An input weighing more
+// than 100,000 (one unit per JSON value and object key, one per 10 bytes of
+// text) is not given to a `when` that reads input: CEL charges comparisons
+// of lists and maps by their length, so over such an input the cost limit
+// would no longer bound the work; the `when` fails as above.
+// EvaluateContext stops evaluating once its context ends (comprehensions
+// look every 100 iterations).
 //
 // # Errors
 //

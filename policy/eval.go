@@ -2,6 +2,8 @@ package policy
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,6 +60,7 @@ func (r *rule) precompute() {
 	if r.prg != nil {
 		r.whenText = "when " + r.when + " was "
 	}
+	r.failClosed = r.out.decision == cairn.Deny || r.out.decision == cairn.RequireApproval
 }
 
 // Evaluate decides in against the bundle: rules are tried in order and the
@@ -66,21 +69,41 @@ func (r *rule) precompute() {
 // rule tried, up to and including the decider (for the default, a final
 // entry with RuleID "default"). Evaluate never panics and is safe for
 // concurrent use.
+//
+// A `when` that cannot be evaluated (a runtime error, the cost limit, an
+// input too large for it) fails closed: a DENY or REQUIRE_APPROVAL rule
+// whose other conditions hold then decides, and its trace entry and the
+// explanation name the error; any other rule does not match.
 func (b *Bundle) Evaluate(in cairn.PolicyInput) cairn.Evaluation {
+	return b.EvaluateContext(context.Background(), in)
+}
+
+// EvaluateContext is Evaluate under ctx: once ctx ends, every `when` still
+// to run fails ("operation interrupted") and fails closed as above. A
+// caller that sees ctx.Err() != nil afterwards should discard the result.
+func (b *Bundle) EvaluateContext(ctx context.Context, in cairn.PolicyInput) cairn.Evaluation {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	ev := cairn.Evaluation{Snapshot: b.snapshot}
 	trace := make([]cairn.RuleTrace, 0, len(b.rules)+1)
-	act := activation{in: &in, now: in.Now}
+	act := activation{ctx: ctx, in: &in, now: in.Now, weight: -1}
 	if act.now.IsZero() {
 		act.now = cairn.Now()
 	}
 	t := &text{buf: make([]byte, 0, (56+len(in.Action))*len(b.rules)+128)}
 	for _, r := range b.rules {
-		ok, why := r.try(&in, &act, t)
+		ok, why, forced := r.try(&in, &act, t)
 		trace = append(trace, cairn.RuleTrace{RuleID: r.id, Matched: ok, Why: why})
 		if ok {
 			ev.RuleID = r.id
 			start := len(t.buf)
-			ev.Explanation = t.w("rule ").w(r.id).w(" matched: ").w(why).str(start)
+			if forced {
+				t.w("rule ").w(r.id).w(" decided because its when could not be evaluated: ")
+			} else {
+				t.w("rule ").w(r.id).w(" matched: ")
+			}
+			ev.Explanation = t.w(why).str(start)
 			ev.Trace = trace
 			b.fill(&ev, &r.out)
 			return ev
@@ -144,11 +167,13 @@ func (t *text) str(start int) string {
 }
 
 // miss finishes a "why not" that was written from start.
-func (t *text) miss(start int) (bool, string) { return false, t.str(start) }
+func (t *text) miss(start int) (bool, string, bool) { return false, t.str(start), false }
 
 // try reports whether r applies to in and why (or why not). The reason for
 // a miss is the first condition that failed; for a match, every condition.
-func (r *rule) try(in *cairn.PolicyInput, act *activation, t *text) (bool, string) {
+// forced is true when r applies only because its `when` could not be
+// evaluated and r fails closed (DENY or REQUIRE_APPROVAL).
+func (r *rule) try(in *cairn.PolicyInput, act *activation, t *text) (matched bool, why string, forced bool) {
 	start := len(t.buf)
 	// Cheap checks first; CEL last.
 	var actG, resG, idG *glob
@@ -192,7 +217,7 @@ func (r *rule) try(in *cairn.PolicyInput, act *activation, t *text) (bool, strin
 			}
 		}
 		if anyTag == "" {
-			return false, r.riskAnyNo
+			return false, r.riskAnyNo, false
 		}
 	}
 	p := &in.Principal
@@ -225,19 +250,27 @@ func (r *rule) try(in *cairn.PolicyInput, act *activation, t *text) (bool, strin
 		}
 		idG = g
 	}
+	var whenErr error
 	if r.prg != nil {
-		ok, err := evalWhen(r.prg, act)
-		if err != nil {
-			return t.w("when: ").w(err.Error()).miss(start)
+		var ok bool
+		if err := act.ctx.Err(); err != nil {
+			whenErr = fmt.Errorf("operation interrupted: %w", err)
+		} else if r.readsInput && act.inputTooHeavy() {
+			whenErr = errInputTooHeavy
+		} else {
+			ok, whenErr = evalWhen(r.prg, act)
 		}
-		if !ok {
+		switch {
+		case whenErr != nil && !r.failClosed:
+			return t.w("when: ").w(whenErr.Error()).miss(start)
+		case whenErr == nil && !ok:
 			return t.w(r.whenText).w("false").miss(start)
 		}
 	}
 
 	// Matched: say why, every condition.
 	if !r.hasMatch && r.prg == nil {
-		return true, "rule has no match or when conditions, so it applies to every job"
+		return true, "rule has no match or when conditions, so it applies to every job", false
 	}
 	sep := func() {
 		if len(t.buf) > start {
@@ -279,9 +312,15 @@ func (r *rule) try(in *cairn.PolicyInput, act *activation, t *text) (bool, strin
 		sep()
 		t.w("principal id ").w(p.ID).w(" matches ").w(idG.src)
 	}
+	if whenErr != nil {
+		sep()
+		t.w("when ").w(r.when).w(" could not be evaluated (").w(whenErr.Error()).w("), so this ").w(r.out.decision).
+			w(" rule applies: a DENY or REQUIRE_APPROVAL rule fails closed")
+		return true, t.str(start), true
+	}
 	if r.prg != nil {
 		sep()
 		t.w(r.whenText).w("true")
 	}
-	return true, t.str(start)
+	return true, t.str(start), false
 }

@@ -29,7 +29,7 @@ func (s *Service) leaseNamed(ctx context.Context, p cairn.Principal, req cairn.L
 		if j.Executor != "" && j.Executor != p.ID {
 			return nil
 		}
-		lj, err := s.dispatch(tx, p, req.WorkerID, j, leaseFor, cairn.Now())
+		lj, err := s.dispatch(ctx, tx, p, req.WorkerID, j, leaseFor, cairn.Now())
 		if lj != nil {
 			out = append(out, lj)
 		}

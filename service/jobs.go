@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"time"
@@ -26,7 +27,7 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 	// Everything that does not depend on the store is built, and its
 	// evidence canonicalised, before the transaction: the group-commit
 	// writer only assigns positions and inserts.
-	sub, err := s.prepareSubmit(p, req, cairn.Now())
+	sub, err := s.prepareSubmit(ctx, p, req, cairn.Now())
 	if err != nil {
 		return nil, false, err
 	}
@@ -49,7 +50,7 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 			if existing.JobHash != job.JobHash {
 				return cairn.Conflict(cairn.CodeJobConflict, "job %q exists with a different job_hash", job.JobID)
 			}
-			out, created = existing, false
+			out, created = jobView(p, existing), false
 			return nil
 		}
 		if err := s.joinRun(tx, &j, p.ID, sub.now); err != nil {
@@ -84,7 +85,7 @@ type submission struct {
 }
 
 // prepareSubmit decides a normalised submit request and builds its evidence.
-func (s *Service) prepareSubmit(p cairn.Principal, req cairn.SubmitRequest, now time.Time) (*submission, error) {
+func (s *Service) prepareSubmit(ctx context.Context, p cairn.Principal, req cairn.SubmitRequest, now time.Time) (*submission, error) {
 	if req.JobID == "" {
 		req.JobID = randomID("job_", 12)
 	}
@@ -105,11 +106,14 @@ func (s *Service) prepareSubmit(p cairn.Principal, req cairn.SubmitRequest, now 
 			return nil, cairn.Invalid("input", "is not valid JSON")
 		}
 	}
-	ev := s.evaluate(cairn.PolicyInput{
+	ev, err := s.evaluate(ctx, cairn.PolicyInput{
 		Tenant: p.Tenant, JobID: req.JobID, RunID: req.RunID, WorkflowStepID: req.WorkflowStepID,
 		Action: req.Action, Resource: req.Resource, Labels: req.Labels, RiskTags: req.RiskTags,
 		Input: input, Principal: p, Now: now,
 	})
+	if err != nil {
+		return nil, err
+	}
 	labels := req.Labels
 	if labels == nil {
 		labels = map[string]string{}
@@ -487,7 +491,7 @@ func (s *Service) leaseOnce(ctx context.Context, p cairn.Principal, req cairn.Le
 				if j.Executor != "" || !policy.MatchAction(globs, j.Action) {
 					continue
 				}
-				lj, err := s.dispatch(tx, p, req.WorkerID, j, leaseFor, now)
+				lj, err := s.dispatch(ctx, tx, p, req.WorkerID, j, leaseFor, now)
 				if err != nil {
 					return err
 				}
@@ -505,7 +509,7 @@ func (s *Service) leaseOnce(ctx context.Context, p cairn.Principal, req cairn.Le
 }
 
 // dispatch re-decides a queued job and, if still allowed, leases it.
-func (s *Service) dispatch(tx cairn.Tx, p cairn.Principal, workerID string, j *cairn.Job, leaseFor time.Duration, now time.Time) (*cairn.LeasedJob, error) {
+func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, p cairn.Principal, workerID string, j *cairn.Job, leaseFor time.Duration, now time.Time) (*cairn.LeasedJob, error) {
 	payload, err := tx.GetPayload(j.Tenant, j.ContextPtr)
 	if err != nil {
 		return nil, err
@@ -515,11 +519,14 @@ func (s *Service) dispatch(tx cairn.Tx, p cairn.Principal, workerID string, j *c
 		return nil, err
 	}
 	// The submitter is the principal the policy judges; the worker only carries it out.
-	ev := s.evaluate(cairn.PolicyInput{
+	ev, err := s.evaluate(ctx, cairn.PolicyInput{
 		Tenant: j.Tenant, JobID: j.JobID, RunID: string(j.RunID), WorkflowStepID: string(j.WorkflowStepID),
 		Action: j.Action, Resource: string(j.Resource), Labels: j.Labels, RiskTags: j.RiskTags,
 		Input: input, Principal: cairn.Principal{Tenant: j.Tenant, ID: j.SubmittedBy, Kind: j.SubmitterKind, Roles: j.SubmitterRoles}, Now: now,
 	})
+	if err != nil {
+		return nil, err
+	}
 	d, decided, err := s.recordDecision(tx, j, ev, cairn.PhaseDispatch, "worker:"+workerID, now)
 	if err != nil {
 		return nil, err
@@ -656,10 +663,17 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 			return cairn.Conflict(cairn.CodeLeaseInvalid, "the lease on job %q expired at %s", jobID, cairn.Timestamp(*j.LeaseExpiresAt))
 		}
 		worker := "worker:" + string(j.LeaseOwner)
+		var rules []cairn.OutputRule
+		if len(req.Result) > 0 || req.Status == "failed" && req.Error != "" {
+			if rules, err = s.outputRules(tx, j); err != nil {
+				return err
+			}
+		}
 		j.State = cairn.StateSucceeded
 		if req.Status == "failed" {
 			j.State = cairn.StateFailed
-			j.Error = cairn.Opt(req.Error)
+			text, safety := s.checkError(j.Action, req.Error, rules)
+			j.Error, j.ErrorSafety = cairn.Opt(text), safety
 		}
 		j.UpdatedAt = now
 		j.CompletedAt = &now
@@ -669,10 +683,6 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 			j.ResultPtr = cairn.Opt(cairn.ResultPtr(j.JobID))
 			j.ResultSHA256 = cairn.Opt(ledger.SHA256Hex(req.Result))
 			if err := tx.PutPayload(&cairn.Payload{Tenant: j.Tenant, Ptr: string(j.ResultPtr), SHA256: string(j.ResultSHA256), Data: req.Result}); err != nil {
-				return err
-			}
-			rules, err := s.outputRules(tx, j)
-			if err != nil {
 				return err
 			}
 			verdict, redacted, err := scan.Check(j.Action, req.Result, rules, s.Salt)
@@ -706,6 +716,9 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 			e.State = j.State
 			e.JobHash = j.JobHash
 			e.Data = map[string]any{"status": req.Status, "result_ptr": j.ResultPtr, "result_sha256": j.ResultSHA256, "lease_id": req.LeaseID, "error": j.Error}
+			if j.ErrorSafety != nil {
+				e.Data["error_safety"] = j.ErrorSafety
+			}
 		}); err != nil {
 			return err
 		}
@@ -727,6 +740,50 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 }
 
 func redactedPtr(jobID string) string { return cairn.ResultPtr(jobID) + "#redacted" }
+
+// checkError runs the output rules over a failed job's error text, as over
+// a result, before anything stores it: the text that is kept is the error
+// as is (ALLOW, or no finding), its redacted copy (REDACT) or a notice that
+// it was withheld (QUARANTINE, or a scan that failed). Unlike a result, the
+// original is not kept. safety is nil when nothing was found; otherwise its
+// findings give offsets into the error written as a JSON string.
+func (s *Service) checkError(action, text string, rules []cairn.OutputRule) (string, *cairn.OutputSafety) {
+	if text == "" || len(rules) == 0 {
+		return text, nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(text); err != nil { // validText has checked it is UTF-8
+		return errorWithheld(""), &cairn.OutputSafety{Decision: cairn.OutputQuarantine, Findings: []cairn.Finding{}}
+	}
+	raw := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	verdict, redacted, err := scan.Check(action, raw, rules, s.Salt)
+	if err != nil {
+		return errorWithheld(""), &verdict // Check fails closed: QUARANTINE
+	}
+	if len(verdict.Findings) == 0 && verdict.Decision == cairn.OutputAllow {
+		return text, nil
+	}
+	switch verdict.Decision {
+	case cairn.OutputAllow:
+		return text, &verdict
+	case cairn.OutputRedact:
+		var out string
+		if redacted != nil && json.Unmarshal(redacted, &out) == nil {
+			return out, &verdict
+		}
+	}
+	return errorWithheld(string(verdict.RuleID)), &verdict
+}
+
+// errorWithheld is the error text kept in place of one that is withheld.
+func errorWithheld(rule string) string {
+	if rule == "" {
+		return "[error withheld: it could not be checked against the output rules]"
+	}
+	return "[error withheld: output rule " + rule + " quarantines it]"
+}
 
 // outputRules are the output rules of the snapshot that governs j.
 func (s *Service) outputRules(tx cairn.ReadTx, j *cairn.Job) ([]cairn.OutputRule, error) {

@@ -183,10 +183,16 @@ func (s *Service) PolicyAudit(ctx context.Context, p cairn.Principal, f cairn.Au
 }
 
 // Simulate evaluates a job against a candidate bundle, a stored snapshot or
-// the active policy, with no side effects, and explains the decision.
+// the active policy, with no side effects, and explains the decision. A
+// candidate bundle needs the policy_admin role (it is code the server runs,
+// as publishing is); the others need policy_admin or auditor. Evaluation
+// stops when ctx ends, and ctx's error is returned.
 func (s *Service) Simulate(ctx context.Context, p cairn.Principal, req cairn.SimulateRequest) (*cairn.Decision, error) {
 	if !p.HasAny(cairn.RolePolicyAdmin, cairn.RoleAuditor) {
 		return nil, cairn.Forbidden(cairn.EForbidden, "simulating needs the policy_admin or auditor role")
+	}
+	if req.Bundle != "" && !p.Has(cairn.RolePolicyAdmin) {
+		return nil, cairn.Forbidden(cairn.EForbidden, "simulating a candidate bundle needs the policy_admin role; auditors may simulate the active policy or a stored snapshot")
 	}
 	job := req.Job
 	if err := normalizeSubmit(&job); err != nil {
@@ -221,7 +227,7 @@ func (s *Service) Simulate(ctx context.Context, p cairn.Principal, req cairn.Sim
 		if err != nil {
 			return nil, err
 		}
-		ev = b.Evaluate(in)
+		ev = b.EvaluateContext(ctx, in)
 	case req.Snapshot != "":
 		snap, err := s.Snapshot(ctx, p, req.Snapshot)
 		if err != nil {
@@ -231,9 +237,16 @@ func (s *Service) Simulate(ctx context.Context, p cairn.Principal, req cairn.Sim
 		if err != nil {
 			return nil, err
 		}
-		ev = b.Evaluate(in)
+		ev = b.EvaluateContext(ctx, in)
 	default:
-		ev = s.evaluate(in)
+		var err error
+		if ev, err = s.evaluate(ctx, in); err != nil {
+			return nil, err
+		}
+	}
+	ev, err := evaluated(ctx, ev)
+	if err != nil {
+		return nil, err
 	}
 	hash, _ := ledger.JobHash(ledger.JobHashInput{Tenant: p.Tenant, JobID: job.JobID, RunID: job.RunID, WorkflowStepID: job.WorkflowStepID,
 		Action: job.Action, Resource: job.Resource, Labels: job.Labels, RiskTags: job.RiskTags, Input: job.Input, SubmittedBy: submitter.ID})

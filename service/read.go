@@ -41,7 +41,7 @@ func (s *Service) GetJob(ctx context.Context, p cairn.Principal, jobID string) (
 		j, err = s.visibleJob(tx, p, jobID)
 		return err
 	})
-	return j, err
+	return jobView(p, j), err
 }
 
 // ListJobs lists jobs newest first. Agents see their own.
@@ -61,6 +61,7 @@ func (s *Service) ListJobs(ctx context.Context, p cairn.Principal, f cairn.JobFi
 		out, err = tx.ListJobs(p.Tenant, f)
 		return err
 	})
+	jobsView(p, out)
 	return out, err
 }
 
@@ -115,6 +116,7 @@ func (s *Service) GetRun(ctx context.Context, p cairn.Principal, runID string) (
 		if len(r.Jobs) > MaxRunJobs {
 			r.Jobs, r.JobsTruncated = r.Jobs[:MaxRunJobs], true
 		}
+		jobsView(p, r.Jobs)
 		return nil
 	})
 	return r, err
@@ -145,8 +147,10 @@ func (s *Service) Timeline(ctx context.Context, p cairn.Principal, runID string,
 			return err
 		}
 		var err error
-		out, err = tx.ListEvents(p.Tenant, cairn.EventFilter{RunID: runID, Page: page, RawOnly: true})
-		return err
+		if out, err = tx.ListEvents(p.Tenant, cairn.EventFilter{RunID: runID, Page: page, RawOnly: true}); err != nil {
+			return err
+		}
+		return eventsView(tx, p, out, nil)
 	})
 	return out, err
 }
@@ -202,6 +206,9 @@ func (s *Service) Evidence(ctx context.Context, p cairn.Principal, jobID string)
 		}
 		events, err := tx.ListEvents(p.Tenant, cairn.EventFilter{JobID: jobID, Page: cairn.Page{Limit: 10000}})
 		if err != nil {
+			return err
+		}
+		if err := eventsView(tx, p, events, j); err != nil {
 			return err
 		}
 		rec = &cairn.DecisionRecord{

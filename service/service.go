@@ -208,13 +208,23 @@ func (s *Service) bundle(snap *cairn.Snapshot) (*policy.Bundle, error) {
 	return b, nil
 }
 
-// evaluate decides in against the active policy (deny-all when none).
-func (s *Service) evaluate(in cairn.PolicyInput) cairn.Evaluation {
+// evaluate decides in against the active policy (deny-all when none). Once
+// ctx ends the evaluation stops and ctx's error is returned: a decision
+// made with interrupted conditions is never recorded.
+func (s *Service) evaluate(ctx context.Context, in cairn.PolicyInput) (cairn.Evaluation, error) {
 	a := s.active.Load()
 	if a == nil || a.bundle == nil {
-		return policy.NoPolicy(in)
+		return policy.NoPolicy(in), nil
 	}
-	return a.bundle.Evaluate(in)
+	return evaluated(ctx, a.bundle.EvaluateContext(ctx, in))
+}
+
+// evaluated returns ev, or ctx's error when ctx ended during the evaluation.
+func evaluated(ctx context.Context, ev cairn.Evaluation) (cairn.Evaluation, error) {
+	if err := ctx.Err(); err != nil {
+		return cairn.Evaluation{}, err
+	}
+	return ev, nil
 }
 
 func randomID(prefix string, n int) string {

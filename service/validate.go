@@ -172,6 +172,8 @@ func normalizeSubmit(req *cairn.SubmitRequest) error {
 			req.Input = nil
 		} else if !json.Valid(req.Input) {
 			return cairn.Invalid("input", "is not valid JSON")
+		} else if err := exactNumbers("input", req.Input); err != nil {
+			return err
 		}
 	}
 	return nil

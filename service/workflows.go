@@ -207,6 +207,9 @@ func normalizeInput(in json.RawMessage) (json.RawMessage, error) {
 	if !json.Valid(in) {
 		return nil, cairn.Invalid("input", "is not valid JSON")
 	}
+	if err := exactNumbers("input", in); err != nil {
+		return nil, err
+	}
 	canon, err := ledger.Canonical(in)
 	if err != nil {
 		return nil, cairn.Invalid("input", "cannot be canonicalised: %v", err)
@@ -859,7 +862,8 @@ func (e *engine) prepareStepJob(step *workflow.Step, jobID, action, resource str
 	if err != nil {
 		return nil, err
 	}
-	return e.s.prepareSubmit(e.starter(), req, e.now)
+	// The engine runs in its store transaction, not for one request.
+	return e.s.prepareSubmit(context.Background(), e.starter(), req, e.now)
 }
 
 // submit writes a prepared step job; one that is final at once (DENIED at

@@ -109,7 +109,7 @@ func TestBrowserApproveFromQueue(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.publish("polly", seedPolicy)
-	input := `{"sql": "UPDATE orders SET status = 'shipped' WHERE id = 42", "big": 12345678901234567890, "price": 1.50}`
+	input := `{"sql": "UPDATE orders SET status = 'shipped' WHERE id = 42", "big": 1.2345678901234567E+19, "price": 1.50}`
 	j := e.Submit("agent-1", cairn.SubmitRequest{JobID: "job-123", RunID: "run-01", WorkflowStepID: "approve-change",
 		Action: "db.write", Resource: "orders", Labels: map[string]string{"env": "prod"}, Input: json.RawMessage(input)})
 	e.Submit("agent-1", cairn.SubmitRequest{JobID: "job-other", Action: "db.delete", Resource: "users", Labels: map[string]string{"env": "prod"}})
@@ -132,7 +132,7 @@ func TestBrowserApproveFromQueue(t *testing.T) {
 
 	// exact payload, pretty-printed, numbers untouched
 	payload := b.text("pre.payload")
-	for _, want := range []string{"\"big\": 12345678901234567890", "\"price\": 1.50", "'shipped'"} {
+	for _, want := range []string{"\"big\": 1.2345678901234567E+19", "\"price\": 1.50", "'shipped'"} {
 		if !strings.Contains(payload, want) {
 			t.Errorf("payload lacks %q:\n%s", want, payload)
 		}
