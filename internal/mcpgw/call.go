@@ -57,6 +57,12 @@ func (c *call) run(ctx context.Context) *mcp.CallToolResult {
 		return refusal(nil, "the arguments are not valid JSON (%v); nothing was run", err)
 	}
 	if err := c.submitOrResume(ctx, resource); err != nil {
+		if ctx.Err() != nil && c.job != nil {
+			// The submit may have been recorded before the client gave up.
+			c.cancel("the MCP client cancelled the call (notifications/cancelled) before it ran")
+			return refusal(c.job, "cancelled")
+		}
+		c.job = nil // no job was recorded
 		return c.apiFailure(err, "nothing was run")
 	}
 	if c.resumedEnded {
@@ -102,8 +108,9 @@ func (c *call) submitOrResume(ctx context.Context, resource string) error {
 	if len(input) == 0 {
 		input = nil
 	}
+	c.job = &cairn.Job{JobID: newJobID()}
 	j, err := c.who.client.SubmitJob(ctx, cairn.SubmitRequest{
-		JobID: newJobID(), RunID: c.s.runID(), TraceID: traceID(c.req.Params.Meta),
+		JobID: c.job.JobID, RunID: c.s.runID(), TraceID: traceID(c.req.Params.Meta),
 		Action: c.action(), Resource: resource, Labels: c.u.cfg.Labels, Input: input,
 		Executor: c.g.self.ID,
 	})
