@@ -62,13 +62,15 @@ output_rules:
 
 // fixture is a Cairn server, keys, the test upstream and a gateway.
 type fixture struct {
-	t   *testing.T
+	t   testing.TB
 	api *apitest.Env
 	gw  *mcpgw.Gateway
 	cfg *mcpgw.Config
 }
 
-func newFixture(t *testing.T, upstreams string) *fixture {
+func newFixture(t *testing.T, upstreams string) *fixture { return newFixtureTB(t, upstreams) }
+
+func newFixtureTB(t testing.TB, upstreams string) *fixture {
 	t.Helper()
 	api := apitest.New(t, apitest.Options{AdminKey: adminKey, LedgerKey: true})
 	api.MustDo("admin", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: testPolicy, Message: "gateway tests"}, 201, nil)
@@ -90,7 +92,7 @@ func newFixture(t *testing.T, upstreams string) *fixture {
 }
 
 // httpUpstream serves the test upstream over streamable HTTP.
-func httpUpstream(t *testing.T) string {
+func httpUpstream(t testing.TB) string {
 	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return newTestUpstream(false) }, nil))
 	t.Cleanup(srv.Close)
 	return srv.URL
@@ -223,7 +225,7 @@ func (f *fixture) waitState(id, state string) *cairn.Job {
 }
 
 // testWriter sends the gateway's log to the test's log.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
