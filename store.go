@@ -146,6 +146,13 @@ type Tx interface {
 
 	InsertSnapshot(s *Snapshot) error // no-op when the id exists
 	SetActiveSnapshot(id string, at time.Time) error
+	// ActiveSnapshotID is the id of the policy snapshot in force for this
+	// transaction ("" when none is published): the last one activated by a
+	// transaction committed before this one (through any process sharing
+	// the store) or by an earlier SetActiveSnapshot in this one. Writes are
+	// serialised, so it is still in force when this transaction commits: a
+	// decision recorded here must be made under it.
+	ActiveSnapshotID() (string, error)
 	InsertPolicyAudit(a *PolicyAudit) error
 
 	// AppendEvent appends ev to its tenant's ledger (assigning ev.Ledger and

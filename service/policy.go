@@ -233,7 +233,24 @@ func (s *Service) Simulate(ctx context.Context, p cairn.Principal, req cairn.Sim
 		}
 		ev = b.Evaluate(in)
 	default:
-		ev = s.evaluate(in)
+		// The active policy as stored now, not as this replica last saw it.
+		var snap *cairn.Snapshot
+		if err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
+			var err error
+			snap, err = tx.ActiveSnapshot()
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		pol := &activePolicy{}
+		if snap != nil {
+			b, err := s.bundle(snap)
+			if err != nil {
+				return nil, err
+			}
+			pol = &activePolicy{id: snap.ID, bundle: b}
+		}
+		ev = pol.evaluate(in)
 	}
 	hash, _ := ledger.JobHash(ledger.JobHashInput{Tenant: p.Tenant, JobID: job.JobID, RunID: job.RunID, WorkflowStepID: job.WorkflowStepID,
 		Action: job.Action, Resource: job.Resource, Labels: job.Labels, RiskTags: job.RiskTags, Input: job.Input, SubmittedBy: submitter.ID})

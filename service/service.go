@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -149,9 +150,9 @@ func (s *Service) refreshActive(ctx context.Context) error {
 
 // PolicyRefresh is how often a service on a shared store (one that
 // implements cairn.Notifier: PostgreSQL with several replicas) re-reads the
-// active policy, so that a publish or rollback through one replica governs
-// the others' decisions within this long. The replica that publishes uses
-// the new policy at once.
+// active policy. It only warms this replica's guess: every decision that is
+// recorded is made under the snapshot in force inside its own write
+// transaction (inForce, ADR 0012), whatever the guess.
 const PolicyRefresh = 500 * time.Millisecond
 
 // policyLoop re-reads the active policy every PolicyRefresh.
@@ -208,13 +209,55 @@ func (s *Service) bundle(snap *cairn.Snapshot) (*policy.Bundle, error) {
 	return b, nil
 }
 
-// evaluate decides in against the active policy (deny-all when none).
-func (s *Service) evaluate(in cairn.PolicyInput) cairn.Evaluation {
-	a := s.active.Load()
+// evaluate decides in under the policy a (deny-all when none is published).
+func (a *activePolicy) evaluate(in cairn.PolicyInput) cairn.Evaluation {
 	if a == nil || a.bundle == nil {
 		return policy.NoPolicy(in)
 	}
 	return a.bundle.Evaluate(in)
+}
+
+// current is the active policy as this process last saw it: a guess that
+// inForce confirms or corrects inside the transaction that records a
+// decision.
+func (s *Service) current() *activePolicy {
+	if a := s.active.Load(); a != nil {
+		return a
+	}
+	return &activePolicy{}
+}
+
+// inForce is the policy in force for tx: the snapshot the store says is
+// active inside the write transaction, which no other publish or rollback
+// can change before it commits (writes are serialised). Every decision
+// that is recorded is made under it (ADR 0012). When it is not the one
+// this process had, it is loaded (compiled once per snapshot id) and
+// installed once tx commits.
+func (s *Service) inForce(tx cairn.Tx) (*activePolicy, error) {
+	id, err := tx.ActiveSnapshotID()
+	if err != nil {
+		return nil, err
+	}
+	cur := s.active.Load()
+	if cur != nil && cur.id == id {
+		return cur, nil
+	}
+	next := &activePolicy{id: id}
+	if id != "" {
+		b, ok := s.bundles.Load(id)
+		if !ok {
+			snap, err := tx.GetSnapshot(id)
+			if err != nil {
+				return nil, fmt.Errorf("active policy snapshot %s: %w", id, err)
+			}
+			if b, err = s.bundle(snap); err != nil {
+				return nil, fmt.Errorf("active policy snapshot %s: %w", id, err)
+			}
+		}
+		next.bundle = b.(*policy.Bundle)
+	}
+	tx.AfterCommit(func() { s.active.CompareAndSwap(cur, next) })
+	return next, nil
 }
 
 func randomID(prefix string, n int) string {

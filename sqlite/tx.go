@@ -738,6 +738,17 @@ func (t *wtx) SetActiveSnapshot(id string, at time.Time) error {
 	return err
 }
 
+// ActiveSnapshotID reads the active snapshot id on the writer connection:
+// it sees every committed activation and this transaction's own.
+func (t *wtx) ActiveSnapshotID() (string, error) {
+	var id string
+	err := t.row(`SELECT snapshot_id FROM policy_active WHERE one = 1`).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return id, err
+}
+
 func (t *wtx) InsertPolicyAudit(a *cairn.PolicyAudit) error {
 	body, err := json.Marshal(a)
 	if err != nil {
