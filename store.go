@@ -108,6 +108,10 @@ type ReadTx interface {
 	// ListCheckpoints pages newest first; After is a tree size.
 	ListCheckpoints(tenant string, p Page) ([]*Checkpoint, error)
 
+	// StoreSecret returns the recorded secret of that name (nil, nil when
+	// none is recorded yet).
+	StoreSecret(name string) (*StoreSecret, error)
+
 	// DueApprovals returns pending approvals whose expires_at <= now, across tenants.
 	DueApprovals(now time.Time, limit int) ([]*Approval, error)
 	// ExpiredLeases returns RUNNING jobs whose lease expired at or before now, across tenants.
@@ -161,6 +165,9 @@ type Tx interface {
 	AppendEvent(ev *Event) error
 
 	InsertCheckpoint(c *Checkpoint) error // no-op when one exists at that size
+	// RecordStoreSecret records s unless a secret of that name is recorded
+	// already (then it is a no-op: the first value stays).
+	RecordStoreSecret(s *StoreSecret) error
 	InsertCosignature(tenant string, size uint64, c *Cosignature) error
 
 	// AfterCommit registers fn to run once the transaction is durable.

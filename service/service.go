@@ -47,6 +47,7 @@ type Service struct {
 	workflows sync.Map // workflow id -> *workflow.Definition
 	keyCache  sync.Map // key hash -> cachedKey
 	active    atomic.Pointer[activePolicy]
+	integrity atomic.Pointer[integrityState]
 
 	ledgerKey    *ledger.Key
 	originPrefix string
@@ -78,9 +79,19 @@ func New(store cairn.Store, log *slog.Logger, salt []byte) *Service {
 	return s
 }
 
-// Start loads the active policy and starts the expiry loop.
+// Start checks the service's secrets against the store (CheckSecrets),
+// loads the active policy and starts the background loops.
 func (s *Service) Start(ctx context.Context) error {
+	if err := s.CheckSecrets(ctx); err != nil {
+		return err
+	}
 	if err := s.refreshActive(ctx); err != nil {
+		return err
+	}
+	// A damaged ledger does not stop the server (its evidence can still be
+	// read and exported for the investigation) but is reported: logs,
+	// /readyz, /ledger/verify and the export say so.
+	if err := s.CheckIntegrity(ctx); err != nil && cairn.ErrorCode(err) != cairn.CodeLedgerTruncated {
 		return err
 	}
 	s.wg.Add(1)

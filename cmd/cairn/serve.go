@@ -21,6 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairnhq/cairn"
 	cairnhttp "github.com/cairnhq/cairn/http"
 	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/service"
@@ -208,6 +209,14 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 		fmt.Fprintf(os.Stderr, "cairn: created tenant \"default\" and its admin key (shown once, also in %s):\n%s\n", path, key)
 	}
 	if err := svc.Start(ctx); err != nil {
+		var mm *service.SecretMismatchError
+		if errors.As(err, &mm) {
+			from := "--ledger-key " + keyPath
+			if mm.Name == cairn.SecretFindingsSalt {
+				from = "--salt-file " + saltPath
+			}
+			return fmt.Errorf("refusing to start: %w (this server's is from %s)", err, from)
+		}
 		return err
 	}
 	defer svc.Stop()
