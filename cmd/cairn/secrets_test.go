@@ -87,7 +87,9 @@ func newSaltFile(t *testing.T) (string, []byte) {
 	return path, salt
 }
 
-func pubValue(k *ledger.Key) string { return "ed25519:" + base64.StdEncoding.EncodeToString(k.PublicKey()) }
+func pubValue(k *ledger.Key) string {
+	return "ed25519:" + base64.StdEncoding.EncodeToString(k.PublicKey())
+}
 
 func stop(p *proc) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
