@@ -63,7 +63,8 @@ and written to <data>/admin.key (mode 0600).
 
 Replicas must share the checkpoint signing key and the findings salt: give
 each the same --ledger-key and --salt-file (by default both are created
-under --data). On SIGTERM the server fails /readyz and answers with
+under --data). The store records them at first start (the public key and a
+keyed fingerprint of the salt); a server given others refuses to start. On SIGTERM the server fails /readyz and answers with
 "Connection: close" for --drain, so a load balancer stops sending it
 requests, then finishes the requests in flight and exits.
 
