@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,7 +88,9 @@ func TestDatabaseRestartAnswers503(t *testing.T) {
 		var j cairn.Job
 		mustCall(t, p.base, testAdminKey, "GET", "/api/v1/jobs/"+id, nil, &j, 200)
 	}
-	if logs := p.logs.String(); t.Failed() {
-		t.Log(logs)
+	if t.Failed() {
+		p.cmd.Process.Signal(syscall.SIGTERM) // its log buffer is read once it has exited
+		p.cmd.Wait()
+		t.Log(p.logs.String())
 	}
 }

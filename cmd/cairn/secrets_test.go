@@ -226,7 +226,6 @@ func TestTruncatedLedgerIsReported(t *testing.T) {
 	}
 
 	p = startServerUntil(t, "/healthz", dir, freeAddr(t))
-	defer stop(p)
 	for _, path := range []string{"/readyz", "/api/v1/evidence/export"} {
 		st, e, _ := callError(t, p.base, testAdminKey, "GET", path, nil)
 		if st != 500 || e.Code != cairn.CodeLedgerTruncated || !sizes(e.Message) {
@@ -242,6 +241,7 @@ func TestTruncatedLedgerIsReported(t *testing.T) {
 	if r.OK || !strings.Contains(string(rep), "truncat") || !strings.Contains(string(rep), fmt.Sprintf("signed and has %d now", cut)) {
 		t.Fatalf("/ledger/verify: %s", rep)
 	}
+	stop(p) // its log buffer is read once it has exited
 	if logs := p.logs.String(); !strings.Contains(logs, "ledger integrity failure") || !sizes(logs) {
 		t.Fatalf("logs do not report it:\n%s", logs)
 	}
