@@ -44,6 +44,14 @@ const (
 	CodeNoApprovalPending       = "approval_not_found"        // 404
 	CodeKeyRevoked              = "key_revoked"               // 401
 	CodeInvalidCursor           = "invalid_cursor"            // 400
+	// CodeLedgerTruncated: the store's ledger is shorter than a checkpoint
+	// it signed (entries were removed). An integrity failure that no retry
+	// cures: the store must be restored.
+	CodeLedgerTruncated = "ledger_truncated" // 500
+	// CodeOutcomeUnknown: the connection to the database was lost during
+	// COMMIT, so whether the write took effect is unknown. Read to find
+	// out; a request that is idempotent may be sent again.
+	CodeOutcomeUnknown = "commit_outcome_unknown" // 504
 )
 
 // Error is the one error type that crosses package boundaries with meaning.
@@ -55,7 +63,12 @@ type Error struct {
 	Message string // for people; never contains secrets or payloads
 	Field   string // offending field or line, if any
 	Line    int    // line in a policy bundle, if any
+	// Cause is the underlying error, for logs only (never sent to clients).
+	Cause error
 }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Cause }
 
 func (e *Error) Error() string {
 	if e.Field != "" {

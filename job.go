@@ -471,6 +471,23 @@ type NodeID struct {
 	Index uint64
 }
 
+// StoreSecret records what one of the secrets a store is used with was when
+// first seen: the checkpoint signing key's public half, or a keyed
+// fingerprint of the findings salt (never the secret itself). Servers
+// started with another secret refuse to start.
+type StoreSecret struct {
+	Name       string    // SecretLedgerKey or SecretFindingsSalt
+	Value      string    // "ed25519:<base64 public key>" or "hmac-sha256:<hex>"
+	Source     string    // where the value came from
+	RecordedAt time.Time // when it was recorded
+}
+
+// Names of the recorded store secrets.
+const (
+	SecretLedgerKey    = "ledger_key"
+	SecretFindingsSalt = "findings_salt"
+)
+
 // Checkpoint is a signed tree head of a tenant's ledger: the C2SP signed
 // note committing to the first Size entries.
 type Checkpoint struct {

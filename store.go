@@ -108,6 +108,10 @@ type ReadTx interface {
 	// ListCheckpoints pages newest first; After is a tree size.
 	ListCheckpoints(tenant string, p Page) ([]*Checkpoint, error)
 
+	// StoreSecret returns the recorded secret of that name (nil, nil when
+	// none is recorded yet).
+	StoreSecret(name string) (*StoreSecret, error)
+
 	// DueApprovals returns pending approvals whose expires_at <= now, across tenants.
 	DueApprovals(now time.Time, limit int) ([]*Approval, error)
 	// ExpiredLeases returns RUNNING jobs whose lease expired at or before now, across tenants.
@@ -146,6 +150,13 @@ type Tx interface {
 
 	InsertSnapshot(s *Snapshot) error // no-op when the id exists
 	SetActiveSnapshot(id string, at time.Time) error
+	// ActiveSnapshotID is the id of the policy snapshot in force for this
+	// transaction ("" when none is published): the last one activated by a
+	// transaction committed before this one (through any process sharing
+	// the store) or by an earlier SetActiveSnapshot in this one. Writes are
+	// serialised, so it is still in force when this transaction commits: a
+	// decision recorded here must be made under it.
+	ActiveSnapshotID() (string, error)
 	InsertPolicyAudit(a *PolicyAudit) error
 
 	// AppendEvent appends ev to its tenant's ledger (assigning ev.Ledger and
@@ -154,6 +165,9 @@ type Tx interface {
 	AppendEvent(ev *Event) error
 
 	InsertCheckpoint(c *Checkpoint) error // no-op when one exists at that size
+	// RecordStoreSecret records s unless a secret of that name is recorded
+	// already (then it is a no-op: the first value stays).
+	RecordStoreSecret(s *StoreSecret) error
 	InsertCosignature(tenant string, size uint64, c *Cosignature) error
 
 	// AfterCommit registers fn to run once the transaction is durable.

@@ -95,6 +95,10 @@ func (s *Server) routes() {
 			s.writeError(w, r, cairn.Errorf(503, cairn.EUnavailable, "store is not reachable"))
 			return
 		}
+		if err := s.svc.Integrity(); err != nil {
+			s.writeError(w, r, err) // 500 ledger_truncated: no retry cures it
+			return
+		}
 		writeJSON(w, 200, map[string]string{"status": "ready"})
 	})
 	m.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
@@ -316,6 +320,14 @@ func (s *Server) writeError(w nethttp.ResponseWriter, r *nethttp.Request, err er
 	status := e.Status
 	if status < 400 || status > 599 {
 		status = 500
+	}
+	if status == 503 {
+		if e.Cause != nil {
+			s.log.Warn("store unavailable", "request_id", rid, "method", r.Method, "path", r.URL.Path, "err", e.Cause.Error())
+		}
+		if w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", "1")
+		}
 	}
 	writeJSON(w, status, errorBody{errorDetail{Code: e.Code, Message: e.Message, RequestID: rid, Field: e.Field, Line: e.Line}})
 }

@@ -38,6 +38,7 @@ type batch struct {
 	nops       int            // Updates in the batch (how many seqs to draw)
 	notify     bool           // a job became QUEUED: NOTIFY at commit
 	anyOK      bool
+	active     string // the active policy snapshot id as this transaction sees it
 
 	epoch      int64             // write_epoch after this transaction's bump
 	epochValid bool              // no other writer committed since this writer's last commit
@@ -108,6 +109,7 @@ type snapshot struct {
 	nl, nn       int
 	sentL, sentN int
 	notify       bool
+	active       string
 	runs         map[string]runRow
 	runRead      map[string]runRow
 }
@@ -117,7 +119,7 @@ func (b *batch) save() snapshot {
 	for k, h := range b.heads {
 		hs[k] = h.clone()
 	}
-	return snapshot{heads: hs, nl: len(b.ledgerRows), nn: len(b.nodeRows), sentL: b.sentL, sentN: b.sentN, notify: b.notify,
+	return snapshot{heads: hs, nl: len(b.ledgerRows), nn: len(b.nodeRows), sentL: b.sentL, sentN: b.sentN, notify: b.notify, active: b.active,
 		runs: maps.Clone(b.runs), runRead: maps.Clone(b.runRead)}
 }
 
@@ -127,6 +129,7 @@ func (b *batch) restore(s snapshot) {
 	b.nodeRows = b.nodeRows[:s.nn]
 	b.sentL, b.sentN = s.sentL, s.sentN
 	b.notify = s.notify
+	b.active = s.active
 	// A run the failed Update read may show that Update's own writes
 	// (read back after they were sent): forget its reads too.
 	b.runs, b.runRead = s.runs, s.runRead
@@ -355,13 +358,18 @@ func (b *batch) rollback() {
 }
 
 // begin starts the transaction in one round trip: BEGIN, wait for the
-// store's write lock, bump the write epoch, draw job seqs for the batch.
+// store's write lock, bump the write epoch, draw job seqs for the batch and
+// read the active policy snapshot id. Under READ COMMITTED each statement
+// sees what was committed before it started, and a writer commits before
+// it releases the write lock: the id read after the lock is the one in
+// force until this transaction commits (ADR 0012).
 func (b *batch) begin() error {
 	pb := &pgx.Batch{}
 	pb.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
 	pb.Queue(`SELECT pg_advisory_xact_lock($1)`, b.s.writeLock)
 	pb.Queue(`UPDATE write_epoch SET n = n + 1 WHERE one = 1 RETURNING n`)
 	pb.Queue(`SELECT nextval($1::regclass) FROM generate_series(1, $2)`, b.s.jobSeq, max(b.nops, 8))
+	pb.Queue(`SELECT coalesce((SELECT snapshot_id FROM policy_active WHERE one = 1), '')`)
 	br := b.c.SendBatch(b.ctx, pb)
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
@@ -378,6 +386,9 @@ func (b *batch) begin() error {
 		return err
 	}
 	if b.seqs, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+		return err
+	}
+	if err := br.QueryRow().Scan(&b.active); err != nil {
 		return err
 	}
 	b.epochValid = b.s.epoch >= 0 && b.epoch == b.s.epoch+1

@@ -204,3 +204,22 @@ func (t *wtx) InsertCosignature(tenant string, size uint64, c *cairn.Cosignature
 		`INSERT INTO cosignatures(tenant, size, witness, note, created_at) VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING`, tenant, int64(size), c.Witness, c.Note, c.CreatedAt.UnixNano())
 	return nil
 }
+
+func (t *rtx) StoreSecret(name string) (*cairn.StoreSecret, error) {
+	s := &cairn.StoreSecret{Name: name}
+	var at int64
+	err := t.row(`SELECT value, source, recorded_at FROM store_secrets WHERE name = $1`, name).Scan(&s.Value, &s.Source, &at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.RecordedAt = time.Unix(0, at).UTC()
+	return s, nil
+}
+
+func (t *wtx) RecordStoreSecret(s *cairn.StoreSecret) error {
+	t.deferWrite(nil, `INSERT INTO store_secrets(name, value, source, recorded_at) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING`, s.Name, s.Value, s.Source, s.RecordedAt.UnixNano())
+	return nil
+}

@@ -37,13 +37,16 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net"
 	"path"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -391,17 +394,17 @@ func (s *Store) Update(ctx context.Context, fn func(cairn.Tx) error) error {
 			f()
 		}
 	}
-	return o.err
+	return storeError(o.err)
 }
 
 // View runs fn against a consistent snapshot of committed data.
 func (s *Store) View(ctx context.Context, fn func(cairn.ReadTx) error) error {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return fmt.Errorf("postgres: begin read: %w", err)
+		return storeError(fmt.Errorf("postgres: begin read: %w", err))
 	}
 	defer tx.Rollback(context.Background())
-	return fn(&rtx{ctx: ctx, q: tx, nodes: &s.nodes})
+	return storeError(fn(&rtx{ctx: ctx, q: tx, nodes: &s.nodes}))
 }
 
 func (s *Store) writer() {
@@ -537,7 +540,8 @@ func (s *Store) commit(batch []*op) {
 			s.cache = map[string]*tenantCache{}
 			s.epoch, s.runs = -1, map[string]runRow{}
 			if s.wconn.IsClosed() {
-				finish(fmt.Errorf("postgres: commit outcome unknown (connection lost): %w", err))
+				finish(&cairn.Error{Status: 504, Code: cairn.CodeOutcomeUnknown, Cause: err,
+					Message: "the connection to the database was lost during COMMIT: whether this write took effect is unknown; read to find out"})
 			} else {
 				b.rollback()
 				finish(fmt.Errorf("postgres: commit: %w", err))
@@ -573,6 +577,42 @@ func isTransient(err error) bool {
 		return true
 	}
 	return pgconn.SafeToRetry(err)
+}
+
+// storeError turns an error meaning that the database cannot be reached
+// or is not taking work now (shutting down, starting up, connection lost
+// or refused, too many connections) into 503 unavailable, which the HTTP
+// layer answers with Retry-After and clients retry: the request did nothing
+// (a write that might have committed is reported as commit_outcome_unknown
+// instead). Other errors are returned as they are.
+func storeError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *cairn.Error
+	if errors.As(err, &ce) || !unreachable(err) {
+		return err
+	}
+	return &cairn.Error{Status: 503, Code: cairn.EUnavailable, Cause: err,
+		Message: "the database is unavailable (restarting or unreachable); retry shortly"}
+}
+
+// unreachable reports errors of the connection or of the server's
+// availability, as opposed to errors of the statement.
+func unreachable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "57P01", "57P02", "57P03", "53300": // admin/crash shutdown, cannot connect now, too many connections
+			return true
+		}
+		return strings.HasPrefix(pe.Code, "08") // connection exception
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || pgconn.Timeout(err)
 }
 
 // errRace is returned inside a transaction when a concurrent transaction

@@ -29,7 +29,11 @@ func (s *Service) leaseNamed(ctx context.Context, p cairn.Principal, req cairn.L
 		if j.Executor != "" && j.Executor != p.ID {
 			return nil
 		}
-		lj, err := s.dispatch(ctx, tx, p, req.WorkerID, j, leaseFor, cairn.Now())
+		pol, err := s.inForce(tx)
+		if err != nil {
+			return err
+		}
+		lj, err := s.dispatch(ctx, tx, pol, req.WorkerID, j, leaseFor, cairn.Now())
 		if lj != nil {
 			out = append(out, lj)
 		}

@@ -71,23 +71,14 @@ func (s *Service) Export(ctx context.Context, p cairn.Principal, f ExportFilter)
 			if err != nil {
 				return err
 			}
+			if err := truncated(p.Tenant, size, cp); err != nil {
+				return err
+			}
 			if size != cp.Size {
 				moved = true
 				return nil
 			}
-			in, err := s.exportInput(tx, p.Tenant, cp, f)
-			if err != nil {
-				return err
-			}
-			in.Origin, in.PublicKey = origin, key
-			b, err = ledger.BuildBundle(*in)
-			if errors.Is(err, ledger.ErrNodeMissing) && f.RunID == "" && f.JobID == "" && f.Since.IsZero() && f.Until.IsZero() {
-				// The stored tree cannot prove what is stored (entries
-				// are missing). Export the whole log as a range without
-				// proofs: the verifier recomputes the root from the leaves
-				// and names what is missing.
-				b, err = wholeLog(in, cp.Size)
-			}
+			b, err = s.bundleAt(tx, p.Tenant, cp, f, origin, key)
 			return err
 		})
 		if err != nil {
@@ -100,6 +91,53 @@ func (s *Service) Export(ctx context.Context, p cairn.Principal, f ExportFilter)
 			return nil, cairn.Errorf(503, cairn.EUnavailable, "the ledger is growing too fast to export a consistent snapshot; retry")
 		}
 	}
+}
+
+// bundleAt builds the export bundle of f against checkpoint cp.
+func (s *Service) bundleAt(tx cairn.ReadTx, tenant string, cp *cairn.Checkpoint, f ExportFilter, origin, key string) (*ledger.Bundle, error) {
+	in, err := s.exportInput(tx, tenant, cp, f)
+	if err != nil {
+		return nil, err
+	}
+	in.Origin, in.PublicKey = origin, key
+	b, err := ledger.BuildBundle(*in)
+	if errors.Is(err, ledger.ErrNodeMissing) && f.RunID == "" && f.JobID == "" && f.Since.IsZero() && f.Until.IsZero() {
+		// The stored tree cannot prove what is stored (entries
+		// are missing). Export the whole log as a range without
+		// proofs: the verifier recomputes the root from the leaves
+		// and names what is missing.
+		b, err = wholeLog(in, cp.Size)
+	}
+	return b, err
+}
+
+// exportAsStored bundles the whole ledger as it is now against a
+// checkpoint signed at its current size and not stored: for verifying a
+// ledger that is shorter than its stored checkpoints (the export refuses
+// it with ledger_truncated), so the report can say what is missing.
+func (s *Service) exportAsStored(ctx context.Context, tenant string) (*ledger.Bundle, error) {
+	origin, key, err := s.LedgerKey(tenant)
+	if err != nil {
+		return nil, err
+	}
+	var b *ledger.Bundle
+	err = s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		size, err := tx.LedgerSize(tenant)
+		if err != nil {
+			return err
+		}
+		root, err := ledger.RootAt(size, nodes{tx, tenant})
+		if err != nil {
+			return err
+		}
+		cp, err := s.signCheckpoint(tenant, origin, size, root)
+		if err != nil {
+			return err
+		}
+		b, err = s.bundleAt(tx, tenant, cp, ExportFilter{}, origin, key)
+		return err
+	})
+	return b, err
 }
 
 // wholeLog bundles entries claimed to be the whole log [0, size) with no
@@ -292,6 +330,11 @@ func (s *Service) VerifyLedger(ctx context.Context, p cairn.Principal, trusted [
 		return nil, err
 	}
 	b, err := s.Export(ctx, p, ExportFilter{})
+	if cairn.ErrorCode(err) == cairn.CodeLedgerTruncated {
+		// Report it: the stored checkpoints below are checked against
+		// the ledger as it is, and the longer ones named as truncated.
+		b, err = s.exportAsStored(ctx, p.Tenant)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -24,17 +24,35 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 	if req.TraceID == "" {
 		req.TraceID = traceIDFrom(traceparent)
 	}
+	if req.JobID == "" {
+		req.JobID = randomID("job_", 12)
+	}
+	if req.TraceID == "" {
+		req.TraceID = randomID("", 16)
+	}
 	// Everything that does not depend on the store is built, and its
 	// evidence canonicalised, before the transaction: the group-commit
-	// writer only assigns positions and inserts.
-	sub, err := s.prepareSubmit(ctx, p, req, cairn.Now())
+	// writer only assigns positions and inserts. The decision is made under
+	// the policy this process last saw; the transaction confirms it is
+	// still in force, or decides again (ADR 0012).
+	now := cairn.Now()
+	sub, err := s.prepareSubmit(ctx, s.current(), p, req, now)
 	if err != nil {
 		return nil, false, err
 	}
-	job := sub.job
 	var out *cairn.Job
 	created := false
 	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
+		pol, err := s.inForce(tx)
+		if err != nil {
+			return err
+		}
+		if pol.id != sub.policy {
+			if sub, err = s.prepareSubmit(ctx, pol, p, req, now); err != nil {
+				return err
+			}
+		}
+		job := sub.job
 		j := *job
 		// Insert first: the unique (tenant, job_id) key detects a replay
 		// without a read on the common path, and a failed INSERT leaves the
@@ -82,10 +100,12 @@ type submission struct {
 	approval *cairn.Approval
 	payload  *cairn.Payload
 	now      time.Time
+	policy   string // the id of the snapshot it was decided under ("" for none)
 }
 
-// prepareSubmit decides a normalised submit request and builds its evidence.
-func (s *Service) prepareSubmit(ctx context.Context, p cairn.Principal, req cairn.SubmitRequest, now time.Time) (*submission, error) {
+// prepareSubmit decides a normalised submit request under pol and builds
+// its evidence.
+func (s *Service) prepareSubmit(ctx context.Context, pol *activePolicy, p cairn.Principal, req cairn.SubmitRequest, now time.Time) (*submission, error) {
 	if req.JobID == "" {
 		req.JobID = randomID("job_", 12)
 	}
@@ -106,7 +126,7 @@ func (s *Service) prepareSubmit(ctx context.Context, p cairn.Principal, req cair
 			return nil, cairn.Invalid("input", "is not valid JSON")
 		}
 	}
-	ev, err := s.evaluate(ctx, cairn.PolicyInput{
+	ev, err := pol.evaluate(ctx, cairn.PolicyInput{
 		Tenant: p.Tenant, JobID: req.JobID, RunID: req.RunID, WorkflowStepID: req.WorkflowStepID,
 		Action: req.Action, Resource: req.Resource, Labels: req.Labels, RiskTags: req.RiskTags,
 		Input: input, Principal: p, Now: now,
@@ -153,7 +173,7 @@ func (s *Service) prepareSubmit(ctx context.Context, p cairn.Principal, req cair
 		submitted.Data["executor"] = job.Executor
 	}
 	d, decided := decisionEvent(job, ev, cairn.PhaseSubmit, p.ID, now)
-	sub := &submission{job: job, evidence: []*cairn.Event{submitted, decided}, now: now}
+	sub := &submission{job: job, evidence: []*cairn.Event{submitted, decided}, now: now, policy: pol.id}
 	if ev.Decision == cairn.RequireApproval {
 		var requested *cairn.Event
 		sub.approval, requested = approvalEvent(job, d, ev, p.ID, now)
@@ -475,6 +495,10 @@ func (s *Service) leaseOnce(ctx context.Context, p cairn.Principal, req cairn.Le
 	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
 		out = out[:0]
 		now := cairn.Now()
+		pol, err := s.inForce(tx)
+		if err != nil {
+			return err
+		}
 		var after int64
 		scanned := 0
 		for len(out) < req.Max && scanned < 2000 {
@@ -491,7 +515,7 @@ func (s *Service) leaseOnce(ctx context.Context, p cairn.Principal, req cairn.Le
 				if j.Executor != "" || !policy.MatchAction(globs, j.Action) {
 					continue
 				}
-				lj, err := s.dispatch(ctx, tx, p, req.WorkerID, j, leaseFor, now)
+				lj, err := s.dispatch(ctx, tx, pol, req.WorkerID, j, leaseFor, now)
 				if err != nil {
 					return err
 				}
@@ -508,8 +532,9 @@ func (s *Service) leaseOnce(ctx context.Context, p cairn.Principal, req cairn.Le
 	return out, err
 }
 
-// dispatch re-decides a queued job and, if still allowed, leases it.
-func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, p cairn.Principal, workerID string, j *cairn.Job, leaseFor time.Duration, now time.Time) (*cairn.LeasedJob, error) {
+// dispatch re-decides a queued job under pol, the policy in force for tx,
+// and, if still allowed, leases it.
+func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, workerID string, j *cairn.Job, leaseFor time.Duration, now time.Time) (*cairn.LeasedJob, error) {
 	payload, err := tx.GetPayload(j.Tenant, j.ContextPtr)
 	if err != nil {
 		return nil, err
@@ -519,7 +544,7 @@ func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, p cairn.Principal, 
 		return nil, err
 	}
 	// The submitter is the principal the policy judges; the worker only carries it out.
-	ev, err := s.evaluate(ctx, cairn.PolicyInput{
+	ev, err := pol.evaluate(ctx, cairn.PolicyInput{
 		Tenant: j.Tenant, JobID: j.JobID, RunID: string(j.RunID), WorkflowStepID: string(j.WorkflowStepID),
 		Action: j.Action, Resource: string(j.Resource), Labels: j.Labels, RiskTags: j.RiskTags,
 		Input: input, Principal: cairn.Principal{Tenant: j.Tenant, ID: j.SubmittedBy, Kind: j.SubmitterKind, Roles: j.SubmitterRoles}, Now: now,

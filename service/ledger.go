@@ -98,6 +98,9 @@ func (s *Service) issueCheckpoint(ctx context.Context, tenant string, size uint6
 				return err
 			}
 			size = have
+			if err := truncated(tenant, have, latest); err != nil {
+				return err
+			}
 			if latest != nil && latest.Size >= size {
 				return nil
 			}
@@ -164,10 +167,20 @@ func (s *Service) checkpointLoop() {
 			s.Log.Error("checkpoint: list tenants", "err", err)
 			continue
 		}
+		damaged := s.Integrity() != nil
 		for _, tenant := range tenants {
-			if _, err := s.IssueCheckpoint(ctx, tenant); err != nil && !cairn.IsNotFound(err) {
+			_, err := s.IssueCheckpoint(ctx, tenant)
+			switch {
+			case err == nil, cairn.IsNotFound(err):
+			case cairn.ErrorCode(err) == cairn.CodeLedgerTruncated:
+				damaged = true // logged once by CheckIntegrity
+			default:
 				s.Log.Error("checkpoint failed", "tenant", tenant, "err", err)
 			}
+		}
+		if damaged {
+			// Found now, or found before: look again (it may have been restored).
+			s.CheckIntegrity(ctx)
 		}
 	}
 }

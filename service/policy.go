@@ -239,8 +239,25 @@ func (s *Service) Simulate(ctx context.Context, p cairn.Principal, req cairn.Sim
 		}
 		ev = b.EvaluateContext(ctx, in)
 	default:
+		// The active policy as stored now, not as this replica last saw it.
+		var snap *cairn.Snapshot
+		if err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
+			var err error
+			snap, err = tx.ActiveSnapshot()
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		pol := &activePolicy{}
+		if snap != nil {
+			b, err := s.bundle(snap)
+			if err != nil {
+				return nil, err
+			}
+			pol = &activePolicy{id: snap.ID, bundle: b}
+		}
 		var err error
-		if ev, err = s.evaluate(ctx, in); err != nil {
+		if ev, err = pol.evaluate(ctx, in); err != nil {
 			return nil, err
 		}
 	}

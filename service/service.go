@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -46,6 +47,7 @@ type Service struct {
 	workflows sync.Map // workflow id -> *workflow.Definition
 	keyCache  sync.Map // key hash -> cachedKey
 	active    atomic.Pointer[activePolicy]
+	integrity atomic.Pointer[integrityState]
 
 	ledgerKey    *ledger.Key
 	originPrefix string
@@ -77,9 +79,19 @@ func New(store cairn.Store, log *slog.Logger, salt []byte) *Service {
 	return s
 }
 
-// Start loads the active policy and starts the expiry loop.
+// Start checks the service's secrets against the store (CheckSecrets),
+// loads the active policy and starts the background loops.
 func (s *Service) Start(ctx context.Context) error {
+	if err := s.CheckSecrets(ctx); err != nil {
+		return err
+	}
 	if err := s.refreshActive(ctx); err != nil {
+		return err
+	}
+	// A damaged ledger does not stop the server (its evidence can still be
+	// read and exported for the investigation) but is reported: logs,
+	// /readyz, /ledger/verify and the export say so.
+	if err := s.CheckIntegrity(ctx); err != nil && cairn.ErrorCode(err) != cairn.CodeLedgerTruncated {
 		return err
 	}
 	s.wg.Add(1)
@@ -149,9 +161,9 @@ func (s *Service) refreshActive(ctx context.Context) error {
 
 // PolicyRefresh is how often a service on a shared store (one that
 // implements cairn.Notifier: PostgreSQL with several replicas) re-reads the
-// active policy, so that a publish or rollback through one replica governs
-// the others' decisions within this long. The replica that publishes uses
-// the new policy at once.
+// active policy. It only warms this replica's guess: every decision that is
+// recorded is made under the snapshot in force inside its own write
+// transaction (inForce, ADR 0012), whatever the guess.
 const PolicyRefresh = 500 * time.Millisecond
 
 // policyLoop re-reads the active policy every PolicyRefresh.
@@ -208,11 +220,10 @@ func (s *Service) bundle(snap *cairn.Snapshot) (*policy.Bundle, error) {
 	return b, nil
 }
 
-// evaluate decides in against the active policy (deny-all when none). Once
-// ctx ends the evaluation stops and ctx's error is returned: a decision
-// made with interrupted conditions is never recorded.
-func (s *Service) evaluate(ctx context.Context, in cairn.PolicyInput) (cairn.Evaluation, error) {
-	a := s.active.Load()
+// evaluate decides in under the policy a (deny-all when none is
+// published). Once ctx ends the evaluation stops and ctx's error is
+// returned: a decision made with interrupted conditions is never recorded.
+func (a *activePolicy) evaluate(ctx context.Context, in cairn.PolicyInput) (cairn.Evaluation, error) {
 	if a == nil || a.bundle == nil {
 		return policy.NoPolicy(in), nil
 	}
@@ -225,6 +236,49 @@ func evaluated(ctx context.Context, ev cairn.Evaluation) (cairn.Evaluation, erro
 		return cairn.Evaluation{}, err
 	}
 	return ev, nil
+}
+
+// current is the active policy as this process last saw it: a guess that
+// inForce confirms or corrects inside the transaction that records a
+// decision.
+func (s *Service) current() *activePolicy {
+	if a := s.active.Load(); a != nil {
+		return a
+	}
+	return &activePolicy{}
+}
+
+// inForce is the policy in force for tx: the snapshot the store says is
+// active inside the write transaction, which no other publish or rollback
+// can change before it commits (writes are serialised). Every decision
+// that is recorded is made under it (ADR 0012). When it is not the one
+// this process had, it is loaded (compiled once per snapshot id) and
+// installed once tx commits.
+func (s *Service) inForce(tx cairn.Tx) (*activePolicy, error) {
+	id, err := tx.ActiveSnapshotID()
+	if err != nil {
+		return nil, err
+	}
+	cur := s.active.Load()
+	if cur != nil && cur.id == id {
+		return cur, nil
+	}
+	next := &activePolicy{id: id}
+	if id != "" {
+		b, ok := s.bundles.Load(id)
+		if !ok {
+			snap, err := tx.GetSnapshot(id)
+			if err != nil {
+				return nil, fmt.Errorf("active policy snapshot %s: %w", id, err)
+			}
+			if b, err = s.bundle(snap); err != nil {
+				return nil, fmt.Errorf("active policy snapshot %s: %w", id, err)
+			}
+		}
+		next.bundle = b.(*policy.Bundle)
+	}
+	tx.AfterCommit(func() { s.active.CompareAndSwap(cur, next) })
+	return next, nil
 }
 
 func randomID(prefix string, n int) string {

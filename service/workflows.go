@@ -837,7 +837,11 @@ func (e *engine) startAttempt(step *workflow.Step, st *cairn.StepState) error {
 	}
 	st.Attempts++
 	jobID := attemptJobID(e.run.RunID, step.ID, itoa(st.Attempts))
-	sub, err := e.prepareStepJob(step, jobID, step.Action, step.Resource, input)
+	pol, err := e.s.inForce(e.tx)
+	if err != nil {
+		return err
+	}
+	sub, err := e.prepareStepJob(pol, step, jobID, step.Action, step.Resource, input)
 	if err != nil {
 		return e.failStep(step, st, "job: "+err.Error(), false)
 	}
@@ -856,14 +860,15 @@ func (e *engine) startAttempt(step *workflow.Step, st *cairn.StepState) error {
 }
 
 // prepareStepJob decides a step's job (an attempt or its compensation) on
-// behalf of the run's starter and builds its evidence.
-func (e *engine) prepareStepJob(step *workflow.Step, jobID, action, resource string, input json.RawMessage) (*submission, error) {
+// behalf of the run's starter, under pol (the policy in force for the
+// engine's transaction), and builds its evidence.
+func (e *engine) prepareStepJob(pol *activePolicy, step *workflow.Step, jobID, action, resource string, input json.RawMessage) (*submission, error) {
 	req, err := e.stepRequest(step, jobID, action, resource, input)
 	if err != nil {
 		return nil, err
 	}
 	// The engine runs in its store transaction, not for one request.
-	return e.s.prepareSubmit(context.Background(), e.starter(), req, e.now)
+	return e.s.prepareSubmit(context.Background(), pol, e.starter(), req, e.now)
 }
 
 // submit writes a prepared step job; one that is final at once (DENIED at
@@ -1012,7 +1017,11 @@ func (e *engine) compensate(step *workflow.Step, st *cairn.StepState) error {
 		return fail("input: " + err.Error())
 	}
 	jobID := attemptJobID(e.run.RunID, step.ID, "compensate")
-	sub, err := e.prepareStepJob(step, jobID, step.OnFailure.Action, step.OnFailure.Resource, input)
+	pol, err := e.s.inForce(e.tx)
+	if err != nil {
+		return err
+	}
+	sub, err := e.prepareStepJob(pol, step, jobID, step.OnFailure.Action, step.OnFailure.Resource, input)
 	if err != nil {
 		return fail(err.Error())
 	}

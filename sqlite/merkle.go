@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -385,5 +386,24 @@ func (t *wtx) InsertCosignature(tenant string, size uint64, c *cairn.Cosignature
 	if err != nil && isUnique(err) {
 		return cairn.Conflict(cairn.EConflict, "witness %q already cosigned checkpoint %d", c.Witness, size)
 	}
+	return err
+}
+
+func (t *rtx) StoreSecret(name string) (*cairn.StoreSecret, error) {
+	s := &cairn.StoreSecret{Name: name}
+	var at int64
+	err := t.row(`SELECT value, source, recorded_at FROM store_secrets WHERE name = ?`, name).Scan(&s.Value, &s.Source, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.RecordedAt = time.Unix(0, at).UTC()
+	return s, nil
+}
+
+func (t *wtx) RecordStoreSecret(s *cairn.StoreSecret) error {
+	_, err := t.exec(`INSERT INTO store_secrets(name, value, source, recorded_at) VALUES (?,?,?,?) ON CONFLICT DO NOTHING`, s.Name, s.Value, s.Source, s.RecordedAt.UnixNano())
 	return err
 }

@@ -67,8 +67,12 @@ type Store struct {
 	// writer-owned state (only touched by the writer goroutine)
 	stmts map[string]*sql.Stmt
 	heads map[string]head // ledger head per tenant, committed
-	runs  map[string]int64
-	trees map[string]*ledger.Appender
+	// active is the committed active policy snapshot id once activeOK: the
+	// writer is the store's only writer, so it stays exact (ADR 0012).
+	active   string
+	activeOK bool
+	runs     map[string]int64
+	trees    map[string]*ledger.Appender
 
 	// nodes caches Merkle nodes: every node the writer commits, and those
 	// read views load from ledger_nodes and ledger.
@@ -446,6 +450,7 @@ func (s *Store) commit(batch []*op) {
 		// Caches may now be ahead of the database: drop them.
 		s.heads = map[string]head{}
 		s.runs = map[string]int64{}
+		s.activeOK = false
 		s.trees = map[string]*ledger.Appender{}
 		for _, o := range batch {
 			o.after = nil
@@ -455,6 +460,9 @@ func (s *Store) commit(batch []*op) {
 	}
 	for k, v := range bs.heads {
 		s.heads[k] = v
+	}
+	if bs.active != nil {
+		s.active, s.activeOK = *bs.active, true
 	}
 	for k, v := range bs.runs {
 		s.runs[k] = v
@@ -476,10 +484,11 @@ var errRetryGuarded = errors.New("sqlite: an op failed; rerun the batch with sav
 // first failing op aborts the run with errRetryGuarded.
 // batchState is what a batch's ops changed in the writer's caches.
 type batchState struct {
-	heads map[string]head
-	runs  map[string]int64
-	trees map[string]*ledger.Appender
-	nodes map[string][]ledger.Node
+	heads  map[string]head
+	runs   map[string]int64
+	trees  map[string]*ledger.Appender
+	nodes  map[string][]ledger.Node
+	active *string // the active snapshot id as the batch's ops left it, if they read or set it
 }
 
 func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (batchState, bool, error) {
@@ -505,7 +514,7 @@ func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (batchS
 		}
 		t := &wtx{rtx: rtx{ctx: ctx, q: s.wconn, stmts: s.stmts}, s: s,
 			heads: map[string]head{}, runs: map[string]int64{}, trees: map[string]*ledger.Appender{},
-			batchHeads: bs.heads, batchRuns: bs.runs, batchTrees: bs.trees}
+			batchHeads: bs.heads, batchRuns: bs.runs, batchTrees: bs.trees, batchActive: bs.active}
 		if !guarded {
 			// Without savepoints an op never rolls back alone (a failure
 			// reruns the whole batch from the committed caches), so ops can
@@ -542,6 +551,9 @@ func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (batchS
 		}
 		for k, v := range t.newNodes {
 			bs.nodes[k] = append(bs.nodes[k], v...)
+		}
+		if t.active != nil {
+			bs.active = t.active
 		}
 		o.after = t.after
 		anyOK = true

@@ -565,15 +565,17 @@ func (t *rtx) LedgerEntries(tenant string, from uint64, limit int) ([]*cairn.Led
 // wtx implements cairn.Tx on the writer connection.
 type wtx struct {
 	rtx
-	s          *Store
-	heads      map[string]head  // ledger heads changed by this op
-	runs       map[string]int64 // run seqs changed by this op
-	trees      map[string]*ledger.Appender
-	batchHeads map[string]head // changed by earlier ops of the batch
-	batchRuns  map[string]int64
-	batchTrees map[string]*ledger.Appender
-	newNodes   map[string][]ledger.Node // Merkle nodes this op created
-	after      []func()
+	s           *Store
+	heads       map[string]head  // ledger heads changed by this op
+	runs        map[string]int64 // run seqs changed by this op
+	trees       map[string]*ledger.Appender
+	batchHeads  map[string]head // changed by earlier ops of the batch
+	batchRuns   map[string]int64
+	batchTrees  map[string]*ledger.Appender
+	newNodes    map[string][]ledger.Node // Merkle nodes this op created
+	active      *string                  // the active snapshot id as this op read or set it
+	batchActive *string                  // as earlier ops of the batch left it
+	after       []func()
 }
 
 func isUnique(err error) bool { return strings.Contains(err.Error(), "UNIQUE") }
@@ -735,7 +737,32 @@ func (t *wtx) InsertSnapshot(s *cairn.Snapshot) error {
 
 func (t *wtx) SetActiveSnapshot(id string, at time.Time) error {
 	_, err := t.exec(`INSERT INTO policy_active(one, snapshot_id, activated_at) VALUES (1, ?, ?) ON CONFLICT(one) DO UPDATE SET snapshot_id = excluded.snapshot_id, activated_at = excluded.activated_at`, id, nanos(at))
+	if err == nil {
+		t.active = &id
+	}
 	return err
+}
+
+// ActiveSnapshotID is the active snapshot id as this op sees it: set by
+// it, or by earlier ops of the batch, or committed. The writer is the
+// store's only writer, so it keeps the committed id (Store.active) and
+// reads the table only once after opening or a failed commit.
+func (t *wtx) ActiveSnapshotID() (string, error) {
+	switch {
+	case t.active != nil:
+		return *t.active, nil
+	case t.batchActive != nil:
+		return *t.batchActive, nil
+	case t.s.activeOK:
+		return t.s.active, nil
+	}
+	var id string
+	err := t.row(`SELECT snapshot_id FROM policy_active WHERE one = 1`).Scan(&id)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", err
+	}
+	t.active = &id
+	return id, nil
 }
 
 func (t *wtx) InsertPolicyAudit(a *cairn.PolicyAudit) error {

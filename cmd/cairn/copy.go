@@ -81,6 +81,7 @@ var copyTables = []copyTable{
 	{name: "ledger_nodes", cols: []string{"tenant", "level", "idx", "hash"}, kinds: "tiib", order: "tenant, level, idx"},
 	{name: "checkpoints", cols: []string{"tenant", "size", "root_hash", "note", "created_at"}, kinds: "titti", order: "tenant, size"},
 	{name: "cosignatures", cols: []string{"tenant", "size", "witness", "note", "created_at"}, kinds: "titti", order: "tenant, size, witness"},
+	{name: "store_secrets", cols: []string{"name", "value", "source", "recorded_at"}, kinds: "ttti", order: "name"},
 }
 
 func copyStore(ctx context.Context, from, to string, out io.Writer) error {

@@ -41,6 +41,12 @@ func pgSchemaURL(t *testing.T) string {
 // startServerArgs is startServer with extra cairn serve arguments.
 func startServerArgs(t *testing.T, dataDir, addr string, extra ...string) *proc {
 	t.Helper()
+	return startServerUntil(t, "/readyz", dataDir, addr, extra...)
+}
+
+// startServerUntil starts cairn serve and waits until GET probe answers 200.
+func startServerUntil(t *testing.T, probePath, dataDir, addr string, extra ...string) *proc {
+	t.Helper()
 	args := append([]string{"serve", "--data", dataDir, "--addr", addr, "--log-level", "warn"}, extra...)
 	held, ok := heldPorts.Load(addr)
 	if ok {
@@ -63,7 +69,7 @@ func startServerArgs(t *testing.T, dataDir, addr string, extra ...string) *proc 
 	// probe waits at most a second for the server to answer.
 	probe := &nethttp.Client{Timeout: time.Second}
 	for time.Now().Before(deadline) {
-		resp, err := probe.Get(p.base + "/readyz")
+		resp, err := probe.Get(p.base + probePath)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairnhq/cairn"
 	cairnhttp "github.com/cairnhq/cairn/http"
 	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/service"
@@ -62,7 +63,8 @@ and written to <data>/admin.key (mode 0600).
 
 Replicas must share the checkpoint signing key and the findings salt: give
 each the same --ledger-key and --salt-file (by default both are created
-under --data). On SIGTERM the server fails /readyz and answers with
+under --data). The store records them at first start (the public key and a
+keyed fingerprint of the salt); a server given others refuses to start. On SIGTERM the server fails /readyz and answers with
 "Connection: close" for --drain, so a load balancer stops sending it
 requests, then finishes the requests in flight and exits.
 
@@ -208,6 +210,14 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 		fmt.Fprintf(os.Stderr, "cairn: created tenant \"default\" and its admin key (shown once, also in %s):\n%s\n", path, key)
 	}
 	if err := svc.Start(ctx); err != nil {
+		var mm *service.SecretMismatchError
+		if errors.As(err, &mm) {
+			from := "--ledger-key " + keyPath
+			if mm.Name == cairn.SecretFindingsSalt {
+				from = "--salt-file " + saltPath
+			}
+			return fmt.Errorf("refusing to start: %w (this server's is from %s)", err, from)
+		}
 		return err
 	}
 	defer svc.Stop()

@@ -1,5 +1,7 @@
 // Package pgtest gives tests an empty PostgreSQL schema of their own in the
-// database named by CAIRN_TEST_POSTGRES, and skips them when it is not set.
+// database named by CAIRN_TEST_POSTGRES, or (Private) a throwaway cluster
+// of their own that they may restart, and skips them when
+// CAIRN_TEST_POSTGRES is not set.
 package pgtest
 
 import (
