@@ -244,9 +244,13 @@ func (t *rtx) ListRunJobs(tenant, runID string, limit int) ([]*cairn.Job, error)
 	return js, err
 }
 
+// openRunJobsQuery counts a run's open jobs through jobs_open_by_run
+// (migration 0007), whose WHERE its own matches.
+const openRunJobsQuery = `SELECT count(*) FROM jobs WHERE tenant = ? AND run_id = ? AND state IN ('PENDING_APPROVAL', 'QUEUED', 'RUNNING')`
+
 func (t *rtx) OpenRunJobs(tenant, runID string) (int, error) {
 	var n int
-	err := t.row(`SELECT count(*) FROM jobs WHERE tenant = ? AND run_id = ? AND state IN ('PENDING_APPROVAL', 'QUEUED', 'RUNNING')`, tenant, runID).Scan(&n)
+	err := t.row(openRunJobsQuery, tenant, runID).Scan(&n)
 	return n, err
 }
 

@@ -93,7 +93,8 @@ func newFixtureTB(t testing.TB, upstreams string) *fixture {
 
 // httpUpstream serves the test upstream over streamable HTTP.
 func httpUpstream(t testing.TB) string {
-	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return newTestUpstream(false) }, nil))
+	up := newTestUpstream(false)
+	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
