@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,9 +52,12 @@ func newLeaseService(t *testing.T) *Service {
 	return s
 }
 
-func submit(t *testing.T, s *Service, id, action string) {
+func submit(t *testing.T, s *Service, id, action string) { submitFor(t, s, id, action, "") }
+
+// submitFor submits a job bound to executor ("" for none).
+func submitFor(t *testing.T, s *Service, id, action, executor string) {
 	t.Helper()
-	j, _, err := s.Submit(context.Background(), testAgent, cairn.SubmitRequest{JobID: id, Action: action, Input: []byte(`{}`)}, "")
+	j, _, err := s.Submit(context.Background(), testAgent, cairn.SubmitRequest{JobID: id, Action: action, Input: []byte(`{}`), Executor: executor}, "")
 	if err != nil || j.State != cairn.StateQueued {
 		t.Fatalf("submit %s: %v %v", id, j, err)
 	}
@@ -209,26 +214,31 @@ func TestWakeOnlyMatchingWaiters(t *testing.T) {
 		return w
 	}
 	dbA, mailA, anyB := mk("a", "db.*"), mk("a", "mail.*"), mk("b", "*")
+	named := mk("a", "db.*")
+	named.jobID = "bound"
 	woke := func() string {
-		var out string
-		for name, w := range map[string]*waiter{"dbA": dbA, "mailA": mailA, "anyB": anyB} {
+		var out []string
+		for name, w := range map[string]*waiter{"dbA": dbA, "mailA": mailA, "anyB": anyB, "named": named} {
 			select {
 			case <-w.ch:
-				out += name
+				out = append(out, name)
 			default:
 			}
 		}
-		return out
+		sort.Strings(out)
+		return strings.Join(out, " ")
 	}
 	for _, c := range []struct {
 		note cairn.QueuedNote
 		want string
 	}{
-		{cairn.QueuedNote{Tenant: "a", Action: "db.read"}, "dbA"},
+		{cairn.QueuedNote{Tenant: "a", Action: "db.read"}, "dbA named"},
 		{cairn.QueuedNote{Tenant: "a", Action: "other"}, ""},
 		{cairn.QueuedNote{Tenant: "b", Action: "db.read"}, "anyB"},
 		{cairn.QueuedNote{Tenant: "c", Action: "db.read"}, ""},
-		{cairn.QueuedNote{Tenant: "a", Action: "db.read", JobID: "bound"}, ""},
+		{cairn.QueuedNote{Tenant: "a", Action: "db.read", JobID: "other"}, ""},
+		{cairn.QueuedNote{Tenant: "a", Action: "db.read", JobID: "bound"}, "named"},
+		{cairn.QueuedNote{Tenant: "b", Action: "db.read", JobID: "bound"}, ""},
 	} {
 		ws.wake(c.note)
 		if got := woke(); got != c.want {
@@ -236,12 +246,52 @@ func TestWakeOnlyMatchingWaiters(t *testing.T) {
 		}
 	}
 	ws.wake(cairn.QueuedNote{})
-	if got := woke(); len(got) != len("dbAmailAanyB") {
-		t.Errorf("empty note woke %q, want all three", got)
+	if got := woke(); got != "anyB dbA mailA named" {
+		t.Errorf("empty note woke %q, want all four", got)
 	}
 	ws.remove(dbA)
 	ws.wake(cairn.QueuedNote{Tenant: "a", Action: "db.read"})
-	if got := woke(); got != "" {
-		t.Errorf("a removed waiter woke: %q", got)
+	if got := woke(); got != "named" {
+		t.Errorf("after removing dbA, db.read woke %q, want named", got)
+	}
+}
+
+// Jobs bound to an executor are never handed out by glob, however many are
+// queued; their executor leases each by naming it, and a long poll naming
+// one wakes when it is queued.
+func TestBoundJobsOnlyByName(t *testing.T) {
+	s := newLeaseService(t)
+	gateway := cairn.Principal{Tenant: "default", ID: "gateway", Kind: "service", Roles: []string{"worker"}}
+	for i := 0; i < 5; i++ {
+		submitFor(t, s, fmt.Sprintf("bound%d", i), "db.read", "gateway")
+	}
+	submit(t, s, "free", "db.read")
+	if got := fmt.Sprint(lease(t, s, cairn.LeaseRequest{Actions: []string{"*"}, Max: 10})); got != "[free]" {
+		t.Errorf("glob lease = %s, want [free]", got)
+	}
+	js, err := s.Lease(context.Background(), gateway, cairn.LeaseRequest{Actions: []string{"db.*"}, Max: 10})
+	if err != nil || len(js) != 0 {
+		t.Errorf("the executor's own glob lease = %v, %v; want nothing", js, err)
+	}
+	js, err = s.Lease(context.Background(), gateway, cairn.LeaseRequest{JobID: "bound3"})
+	if err != nil || len(js) != 1 || js[0].JobID != "bound3" {
+		t.Errorf("lease by job_id = %v, %v", js, err)
+	}
+	// A long poll naming a job not queued yet returns it once it is.
+	done := make(chan []*cairn.LeasedJob)
+	go func() {
+		js, err := s.Lease(context.Background(), gateway, cairn.LeaseRequest{JobID: "later", WaitMS: 20_000})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- js
+	}()
+	for s.waiterCount("default") == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	submitFor(t, s, "other", "db.read", "gateway")
+	submitFor(t, s, "later", "db.read", "gateway")
+	if js := <-done; len(js) != 1 || js[0].JobID != "later" {
+		t.Errorf("long poll by job_id = %v", js)
 	}
 }

@@ -296,6 +296,14 @@ func testLeasableJobs(t *testing.T, s cairn.Store) {
 				return err
 			}
 		}
+		// Jobs bound to an executor are leased only by name: in neither list.
+		for i, a := range []string{"db.read", "bound.only"} {
+			j := job("default", "bound"+itoa(i), cairn.StateQueued, 100+i)
+			j.Action, j.Executor = a, "gateway"
+			if err := tx.InsertJob(j); err != nil {
+				return err
+			}
+		}
 		return tx.InsertJob(job("acme", "x", cairn.StateQueued, 0))
 	})
 	queued := func(keep func(i int) bool) []string {
@@ -336,6 +344,9 @@ func testLeasableJobs(t *testing.T, s cairn.Store) {
 					t.Errorf("LeasableJobs(%q): seq %d after %d", c.actions, js[i].Seq, js[i-1].Seq)
 				}
 			}
+		}
+		if j, err := tx.GetJob("default", "bound0"); err != nil || j.Executor != "gateway" {
+			t.Errorf("bound job read back: %+v, %v", j, err)
 		}
 		js, err := tx.LeasableJobs("acme", nil, 10)
 		if err != nil {
