@@ -216,31 +216,41 @@ func (t *rtx) ListJobs(tenant string, f cairn.JobFilter) ([]*cairn.Job, error) {
 // jobs_queued_action (migration 0004); a query must state it to use them.
 const leasable = `state = 'QUEUED' AND executor IS NULL`
 
+// The lease queries (TestLeasePlan checks their plans).
+const (
+	// leasableAny ($1 tenant, $2 limit): the oldest leasable jobs.
+	leasableAny = `SELECT seq, body FROM jobs WHERE tenant = $1 AND ` + leasable + ` ORDER BY seq LIMIT $2`
+	// leasableOf ($1 tenant, $2 actions, $3 limit): the oldest $3 of each
+	// action (index-only seeks), then the oldest $3 of those.
+	leasableOf = `SELECT seq, body FROM jobs WHERE tenant = $1 AND seq IN (
+		SELECT q.seq FROM unnest($2::text[]) AS a(action)
+		CROSS JOIN LATERAL (SELECT seq FROM jobs WHERE tenant = $1 AND ` + leasable + ` AND action = a.action ORDER BY seq LIMIT $3) q
+		ORDER BY q.seq LIMIT $3
+	) ORDER BY seq`
+	// queuedActions ($1 tenant, $2 from, $3 limit): a recursive skip scan.
+	queuedActions = `WITH RECURSIVE a(action, n) AS (
+		(SELECT action, 1 FROM jobs WHERE tenant = $1 AND ` + leasable + ` AND action >= $2 ORDER BY action LIMIT 1)
+		UNION ALL
+		SELECT (SELECT j.action FROM jobs j WHERE j.tenant = $1 AND j.state = 'QUEUED' AND j.executor IS NULL AND j.action > a.action ORDER BY j.action LIMIT 1), a.n + 1
+		FROM a WHERE a.action IS NOT NULL AND a.n < $3::int
+	) SELECT action FROM a WHERE action IS NOT NULL`
+)
+
 func (t *rtx) LeasableJobs(tenant string, actions []string, limit int) ([]*cairn.Job, error) {
 	if actions == nil {
-		return jobsWithSeq(t.query(`SELECT seq, body FROM jobs WHERE tenant = $1 AND `+leasable+` ORDER BY seq LIMIT $2`, tenant, limit))
+		return jobsWithSeq(t.query(leasableAny, tenant, limit))
 	}
 	if len(actions) == 0 {
 		return nil, nil
 	}
-	// The oldest limit of each action (index-only seeks), then the oldest
-	// limit of those: the jobs of other actions are never read.
-	return jobsWithSeq(t.query(`SELECT seq, body FROM jobs WHERE tenant = $1 AND seq IN (
-		SELECT q.seq FROM unnest($2::text[]) AS a(action)
-		CROSS JOIN LATERAL (SELECT seq FROM jobs WHERE tenant = $1 AND `+leasable+` AND action = a.action ORDER BY seq LIMIT $3) q
-		ORDER BY q.seq LIMIT $3
-	) ORDER BY seq`, tenant, actions, limit))
+	// The jobs of other actions are never read.
+	return jobsWithSeq(t.query(leasableOf, tenant, actions, limit))
 }
 
 // QueuedActions walks jobs_queued_action by recursive skip scan: each step
 // seeks the first action after the previous one.
 func (t *rtx) QueuedActions(tenant, from string, limit int) ([]string, error) {
-	rows, err := t.query(`WITH RECURSIVE a(action, n) AS (
-		(SELECT action, 1 FROM jobs WHERE tenant = $1 AND `+leasable+` AND action >= $2 ORDER BY action LIMIT 1)
-		UNION ALL
-		SELECT (SELECT j.action FROM jobs j WHERE j.tenant = $1 AND j.state = 'QUEUED' AND j.executor IS NULL AND j.action > a.action ORDER BY j.action LIMIT 1), a.n + 1
-		FROM a WHERE a.action IS NOT NULL AND a.n < $3::int
-	) SELECT action FROM a WHERE action IS NOT NULL`, tenant, from, limit)
+	rows, err := t.query(queuedActions, tenant, from, limit)
 	if err != nil {
 		return nil, err
 	}
