@@ -13,7 +13,7 @@ import (
 // TestLeasePlan asks PostgreSQL how it runs the lease queries over 100,000
 // analyzed jobs of which 2,000 are QUEUED (200 of them bound to an
 // executor), in 40 actions: each walks the partial index jobs_queued or
-// jobs_queued_action (migration 0004), never the tenant's jobs.
+// jobs_queued_action (migration 0005), never the tenant's jobs.
 func TestLeasePlan(t *testing.T) {
 	dsn := freshSchema(t)
 	ctx := context.Background()

@@ -12,12 +12,12 @@ import (
 	"github.com/cairnhq/cairn/postgres"
 )
 
-// TestMigrateJobsQueuedFromV3 opens a schema at migration 0003 whose queued
+// TestMigrateJobsQueuedFromV4 opens a schema at migration 0004 whose queued
 // jobs include one bound to an executor (in its body only, with a NUL
-// escape elsewhere in it): 0004 copies the executor into its column, so
+// escape elsewhere in it): 0005 copies the executor into its column, so
 // glob leases never see that job. Then a replica of the older version
 // inserts a bound job without the column: the trigger fills it.
-func TestMigrateJobsQueuedFromV3(t *testing.T) {
+func TestMigrateJobsQueuedFromV4(t *testing.T) {
 	dsn := freshSchema(t)
 	ctx := context.Background()
 	c, err := pgx.Connect(ctx, dsn)
@@ -28,7 +28,7 @@ func TestMigrateJobsQueuedFromV3(t *testing.T) {
 	if _, err := c.Exec(ctx, `CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range []string{"0001_init", "0002_workflows", "0003_runs_started_by"} {
+	for _, v := range []string{"0001_init", "0002_workflows", "0003_runs_started_by", "0004_store_secrets"} {
 		body, err := os.ReadFile(filepath.Join("migrations", v+".sql"))
 		if err != nil {
 			t.Fatal(err)
@@ -67,14 +67,14 @@ func TestMigrateJobsQueuedFromV3(t *testing.T) {
 			return err
 		}
 		if len(js) != 2 || js[0].JobID != "j1" || js[1].JobID != "j5" {
-			t.Errorf("LeasableJobs after 0004: %d jobs %v", len(js), js)
+			t.Errorf("LeasableJobs after 0005: %d jobs %v", len(js), js)
 		}
 		as, err := tx.QueuedActions("default", "", 10)
 		if err != nil {
 			return err
 		}
 		if len(as) != 2 || as[0] != "db.read" || as[1] != "mail.send" {
-			t.Errorf("QueuedActions after 0004: %q", as)
+			t.Errorf("QueuedActions after 0005: %q", as)
 		}
 		return nil
 	})

@@ -213,7 +213,7 @@ func (t *rtx) ListJobs(tenant string, f cairn.JobFilter) ([]*cairn.Job, error) {
 }
 
 // leasable is the condition of the partial indexes jobs_queued and
-// jobs_queued_action (migration 0004); a query must state it to use them.
+// jobs_queued_action (migration 0005); a query must state it to use them.
 const leasable = `state = 'QUEUED' AND executor IS NULL`
 
 // The lease queries (TestLeasePlan checks their plans).

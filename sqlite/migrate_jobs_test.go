@@ -11,11 +11,11 @@ import (
 	"github.com/cairnhq/cairn/sqlite"
 )
 
-// TestMigrateJobsQueuedFromV4 opens a database at migration 0004 whose
-// queued jobs include one bound to an executor (in its body only): 0005
+// TestMigrateJobsQueuedFromV5 opens a database at migration 0005 whose
+// queued jobs include one bound to an executor (in its body only): 0006
 // copies the executor into its column, so glob leases never see that job,
 // and indexes the others for leasing.
-func TestMigrateJobsQueuedFromV4(t *testing.T) {
+func TestMigrateJobsQueuedFromV5(t *testing.T) {
 	dir := t.TempDir()
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "cairn.db"))
 	if err != nil {
@@ -24,7 +24,7 @@ func TestMigrateJobsQueuedFromV4(t *testing.T) {
 	if _, err := db.Exec(`CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))`); err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range []string{"0001_init", "0002_merkle", "0003_workflows", "0004_runs_started_by"} {
+	for _, v := range []string{"0001_init", "0002_merkle", "0003_workflows", "0004_runs_started_by", "0005_store_secrets"} {
 		body, err := os.ReadFile(filepath.Join("migrations", v+".sql"))
 		if err != nil {
 			t.Fatal(err)
@@ -63,14 +63,14 @@ func TestMigrateJobsQueuedFromV4(t *testing.T) {
 			return err
 		}
 		if len(js) != 2 || js[0].JobID != "j1" || js[1].JobID != "j4" {
-			t.Errorf("LeasableJobs after 0005: %d jobs %v", len(js), js)
+			t.Errorf("LeasableJobs after 0006: %d jobs %v", len(js), js)
 		}
 		as, err := tx.QueuedActions("default", "", 10)
 		if err != nil {
 			return err
 		}
 		if len(as) != 2 || as[0] != "db.read" || as[1] != "mail.send" {
-			t.Errorf("QueuedActions after 0005: %q", as)
+			t.Errorf("QueuedActions after 0006: %q", as)
 		}
 		return nil
 	})

@@ -228,7 +228,7 @@ func (t *rtx) ListJobs(tenant string, f cairn.JobFilter) ([]*cairn.Job, error) {
 }
 
 // leasable is the condition of the partial indexes jobs_queued and
-// jobs_queued_action (migration 0005); a query must state it to use them.
+// jobs_queued_action (migration 0006); a query must state it to use them.
 // The lease queries name their index (INDEXED BY): SQLite fails them
 // rather than fall back to a walk of jobs_state.
 const leasable = `state = 'QUEUED' AND executor IS NULL`

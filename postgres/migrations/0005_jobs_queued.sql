@@ -1,4 +1,4 @@
--- Leasing without scanning, as in the embedded store (sqlite/migrations/0005;
+-- Leasing without scanning, as in the embedded store (sqlite/migrations/0006;
 -- ADR 0014): a lease finds its jobs by index, outside the write transaction,
 -- instead of walking the tenant's QUEUED jobs in it.
 --
