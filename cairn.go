@@ -27,6 +27,7 @@ const (
 	EUnavailable  = "unavailable"        // 503
 	EInternal     = "internal_error"     // 500
 	ETooMany      = "too_many_requests"  // 429
+	ETimeout      = "request_timeout"    // 408
 	EUnsupported  = "unsupported_media"  // 415
 	EMethod       = "method_not_allowed" // 405
 )

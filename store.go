@@ -65,8 +65,16 @@ type ReadTx interface {
 
 	GetJob(tenant, jobID string) (*Job, error)
 	ListJobs(tenant string, f JobFilter) ([]*Job, error)
-	// QueuedJobs returns QUEUED jobs oldest first with Seq > after.
-	QueuedJobs(tenant string, after int64, limit int) ([]*Job, error)
+	// LeasableJobs returns the tenant's oldest QUEUED jobs that a lease by
+	// action globs may take (those bound to no executor), oldest first, at
+	// most limit. A nil actions means any action; otherwise only jobs of
+	// those actions. Its cost depends on limit and len(actions), not on
+	// the queued jobs of other actions.
+	LeasableJobs(tenant string, actions []string, limit int) ([]*Job, error)
+	// QueuedActions returns the distinct actions of the jobs LeasableJobs
+	// may return, in byte order, from from (inclusive) on, at most limit.
+	// Its cost depends on the actions returned, not on their jobs.
+	QueuedActions(tenant, from string, limit int) ([]string, error)
 	GetPayload(tenant, ptr string) (*Payload, error)
 
 	// ListDecisions returns the job's policy_decided evidence, oldest first.
@@ -174,11 +182,23 @@ type Tx interface {
 	AfterCommit(fn func())
 }
 
+// QueuedNote tells a long-polling lease which job became QUEUED, so that
+// only the waiters it can serve wake up.
+type QueuedNote struct {
+	// Tenant is empty when any job may have become QUEUED (a notifier that
+	// lost track): every waiter wakes.
+	Tenant string
+	Action string
+	// JobID is set for a job bound to an executor, which only a lease
+	// naming it may take; a store's notes leave it empty for other jobs.
+	JobID string
+}
+
 // Notifier is implemented by stores that several processes share (the
-// PostgreSQL store): Queued returns a channel that is closed the next time
-// any process sharing the store makes a job QUEUED. A long-polling lease
-// waits on it besides the process's own wake-ups. Spurious wake-ups are
-// allowed.
+// PostgreSQL store). OnQueued registers fn to be called with a note each
+// time any process sharing the store makes a job QUEUED, and with an empty
+// note (wake everyone) whenever notes may have been lost. fn runs on the
+// store's listener and must not block. Spurious notes are allowed.
 type Notifier interface {
-	Queued() <-chan struct{}
+	OnQueued(fn func(QueuedNote))
 }

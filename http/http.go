@@ -17,7 +17,6 @@ import (
 	nethttp "net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -49,10 +48,13 @@ type Server struct {
 	// (the web console).
 	UI nethttp.Handler
 	// limits, when set, rate-limits each principal (SetRateLimit).
-	limits *principalLimits
-	// maxInflight bounds the API requests in flight (SetMaxInflight; 0: none).
-	maxInflight int64
-	inflight    atomic.Int64
+	limits *keyedLimits
+	// calls and polls, when set, bound the requests in flight (SetInflight).
+	calls, polls *slots
+	// authFails throttles failed authentication by client address.
+	authFails *keyedLimits
+	// bodyTimeout bounds how long a request body may take to arrive.
+	bodyTimeout time.Duration
 }
 
 type ctxKey int
@@ -68,6 +70,8 @@ func New(svc *service.Service, log *slog.Logger) *Server {
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cairn_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "status"})
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cairn_http_request_seconds", Help: "HTTP request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"route"})
 	s.reg.MustRegister(s.reqs, s.latency, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	s.SetAuthFailLimit(DefaultAuthFailRate, DefaultAuthFailBurst)
+	s.SetBodyTimeout(DefaultBodyTimeout)
 	s.routes()
 	return s
 }
@@ -223,6 +227,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// Unwrap lets http.ResponseController reach the connection (read deadlines).
+func (w *statusWriter) Unwrap() nethttp.ResponseWriter { return w.ResponseWriter }
+
 func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(nethttp.Flusher); ok {
 		f.Flush()
@@ -245,28 +252,43 @@ func newRequestID() string {
 	return fmt.Sprintf("req_%x", b)
 }
 
+// authed authenticates a request and admits it (ADR 0015): an address
+// that failed authentication too often is refused before its key is looked
+// at; the body is read, under the body deadline, before the request takes
+// an in-flight slot (a long poll's among the polls), so a slow sender
+// holds none.
 func (s *Server) authed(h func(nethttp.ResponseWriter, *nethttp.Request, cairn.Principal)) nethttp.Handler {
 	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
-		if !s.admit(w, r) {
+		if s.refuseAuthThrottled(w, r) {
 			return
-		}
-		if s.maxInflight > 0 {
-			defer s.inflight.Add(-1)
 		}
 		auth := r.Header.Get("Authorization")
 		key, ok := strings.CutPrefix(auth, "Bearer ")
 		if !ok {
+			s.authFailed(r)
 			s.writeError(w, r, &cairn.Error{Status: 401, Code: cairn.EUnauthorized, Message: "a valid API key is required: Authorization: Bearer <key>"})
 			return
 		}
 		p, err := s.svc.Authenticate(r.Context(), strings.TrimSpace(key))
 		if err != nil {
+			if cairn.ErrorCode(err) == cairn.EUnauthorized {
+				s.authFailed(r)
+			}
 			s.writeError(w, r, err)
 			return
 		}
 		if s.refuseOverLimit(w, r, p) {
 			return
 		}
+		body, ok := s.readBody(w, r)
+		if !ok {
+			return
+		}
+		release, ok := s.admit(w, r, p, body)
+		if !ok {
+			return
+		}
+		defer release()
 		h(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)), p)
 	})
 }

@@ -15,8 +15,8 @@ func TestPrincipalLimitsStayBounded(t *testing.T) {
 	s.SetRateLimit(1, 1)
 	l := s.limits
 	start := time.Unix(1_000_000, 0)
-	p := func(i int) cairn.Principal { return cairn.Principal{Tenant: "t", ID: "p" + strconv.Itoa(i)} }
-	for i := 0; i < maxTrackedPrincipals; i++ {
+	p := func(i int) string { return principalKeyOf(cairn.Principal{Tenant: "t", ID: "p" + strconv.Itoa(i)}) }
+	for i := 0; i < maxTrackedKeys; i++ {
 		if ok, _ := l.allow(p(i), start); !ok {
 			t.Fatalf("first request of principal %d refused", i)
 		}
@@ -32,14 +32,14 @@ func TestPrincipalLimitsStayBounded(t *testing.T) {
 		t.Fatalf("after the idle sweep %d principals are tracked", n)
 	}
 	// Full of active principals: a newcomer makes room by forgetting some.
-	for i := 0; i < maxTrackedPrincipals; i++ {
+	for i := 0; i < maxTrackedKeys; i++ {
 		l.allow(p(i), later)
 	}
-	if n := len(l.m); n > maxTrackedPrincipals {
-		t.Fatalf("%d principals tracked, bound %d", n, maxTrackedPrincipals)
+	if n := len(l.m); n > maxTrackedKeys {
+		t.Fatalf("%d principals tracked, bound %d", n, maxTrackedKeys)
 	}
 	l.allow(p(-2), later)
-	if n := len(l.m); n > maxTrackedPrincipals*9/10+1 {
+	if n := len(l.m); n > maxTrackedKeys*9/10+1 {
 		t.Fatalf("after the forced sweep %d principals are tracked", n)
 	}
 }

@@ -30,13 +30,13 @@ type batch struct {
 	nodeRows   []nodeRow
 	sentL      int // ledgerRows[:sentL] are in the database
 	sentN      int
-	pend       []pendingWrite // deferred writes (pipeline.go)
-	derr       error          // the first deferred write that failed
-	optimistic bool           // unguarded: InsertJob is deferred too
-	seqs       []int64        // job seqs drawn from the sequence, not used yet
-	runSeqs    []int64        // run seqs drawn from the sequence, not used yet
-	nops       int            // Updates in the batch (how many seqs to draw)
-	notify     bool           // a job became QUEUED: NOTIFY at commit
+	pend       []pendingWrite     // deferred writes (pipeline.go)
+	derr       error              // the first deferred write that failed
+	optimistic bool               // unguarded: InsertJob is deferred too
+	seqs       []int64            // job seqs drawn from the sequence, not used yet
+	runSeqs    []int64            // run seqs drawn from the sequence, not used yet
+	nops       int                // Updates in the batch (how many seqs to draw)
+	notes      []cairn.QueuedNote // jobs that became QUEUED: NOTIFY at commit
 	anyOK      bool
 	active     string // the active policy snapshot id as this transaction sees it
 
@@ -108,7 +108,7 @@ type snapshot struct {
 	heads        map[string]*headState
 	nl, nn       int
 	sentL, sentN int
-	notify       bool
+	nnotes       int
 	active       string
 	runs         map[string]runRow
 	runRead      map[string]runRow
@@ -119,7 +119,7 @@ func (b *batch) save() snapshot {
 	for k, h := range b.heads {
 		hs[k] = h.clone()
 	}
-	return snapshot{heads: hs, nl: len(b.ledgerRows), nn: len(b.nodeRows), sentL: b.sentL, sentN: b.sentN, notify: b.notify, active: b.active,
+	return snapshot{heads: hs, nl: len(b.ledgerRows), nn: len(b.nodeRows), sentL: b.sentL, sentN: b.sentN, nnotes: len(b.notes), active: b.active,
 		runs: maps.Clone(b.runs), runRead: maps.Clone(b.runRead)}
 }
 
@@ -128,7 +128,7 @@ func (b *batch) restore(s snapshot) {
 	b.ledgerRows = b.ledgerRows[:s.nl]
 	b.nodeRows = b.nodeRows[:s.nn]
 	b.sentL, b.sentN = s.sentL, s.sentN
-	b.notify = s.notify
+	b.notes = b.notes[:s.nnotes]
 	b.active = s.active
 	// A run the failed Update read may show that Update's own writes
 	// (read back after they were sent): forget its reads too.
@@ -305,8 +305,8 @@ func (b *batch) finishBatch() error {
 		pb.Queue(`UPDATE ledger_heads h SET size = u.size, hash = u.hash FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(tenant, size, hash) WHERE h.tenant = u.tenant`,
 			tenants, sizes, hashes)
 	}
-	if b.notify {
-		pb.Queue(`SELECT pg_notify($1, $2)`, queuedChannel, b.s.schema)
+	for _, payload := range notePayloads(b.s.schema, b.notes) {
+		pb.Queue(`SELECT pg_notify($1, $2)`, notesChannel, payload)
 	}
 	if pb.Len() == 0 {
 		return nil

@@ -67,9 +67,10 @@ const MaxBatch = 256
 // connection or a lost race before its Updates fail.
 const maxAttempts = 8
 
-// queuedChannel is the LISTEN/NOTIFY channel that announces newly QUEUED
-// jobs; the payload is the schema, so stores in different schemas of one
-// database ignore each other.
+// queuedChannel is the LISTEN/NOTIFY channel on which versions before
+// notesChannel (notes.go) announced newly QUEUED jobs, with the schema as
+// the payload (stores in different schemas of one database ignore each
+// other). It is listened to, no longer sent on.
 const queuedChannel = "cairn_queued"
 
 // Store is the PostgreSQL implementation of cairn.Store.
@@ -97,7 +98,7 @@ type Store struct {
 	runs  map[string]runRow // runs as of epoch
 
 	qmu    sync.Mutex
-	qch    chan struct{}
+	subs   []func(cairn.QueuedNote) // OnQueued
 	lstop  context.CancelFunc
 	ldone  chan struct{}
 	listen atomic.Bool // the listener is connected
@@ -155,7 +156,6 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		cache: map[string]*tenantCache{},
 		epoch: -1,
 		runs:  map[string]runRow{},
-		qch:   make(chan struct{}),
 		ldone: make(chan struct{}),
 	}
 	if err := migrate(ctx, pool); err != nil {
@@ -319,22 +319,6 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Queued implements cairn.Notifier: the channel is closed the next time a
-// job becomes QUEUED through any store on this database and schema (this
-// process's or another replica's), and whenever the listener reconnects.
-func (s *Store) Queued() <-chan struct{} {
-	s.qmu.Lock()
-	defer s.qmu.Unlock()
-	return s.qch
-}
-
-func (s *Store) fireQueued() {
-	s.qmu.Lock()
-	close(s.qch)
-	s.qch = make(chan struct{})
-	s.qmu.Unlock()
-}
-
 // listener LISTENs for queued jobs on its own connection, reconnecting
 // with backoff; each (re)connection fires once, since notifications sent
 // while it was away are lost.
@@ -344,20 +328,18 @@ func (s *Store) listener(ctx context.Context) {
 	for ctx.Err() == nil {
 		c, err := s.connect(ctx)
 		if err == nil {
-			_, err = c.Exec(ctx, `LISTEN `+queuedChannel)
+			_, err = c.Exec(ctx, `LISTEN `+queuedChannel+`; LISTEN `+notesChannel)
 		}
 		if err == nil {
 			s.listen.Store(true)
-			s.fireQueued()
+			s.tell(cairn.QueuedNote{})
 			backoff = 100 * time.Millisecond
 			for {
 				n, werr := c.WaitForNotification(ctx)
 				if werr != nil {
 					break
 				}
-				if n.Payload == s.schema {
-					s.fireQueued()
-				}
+				s.heard(n.Channel, n.Payload)
 			}
 			s.listen.Store(false)
 		}

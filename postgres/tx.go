@@ -212,8 +212,58 @@ func (t *rtx) ListJobs(tenant string, f cairn.JobFilter) ([]*cairn.Job, error) {
 	return jobsWithSeq(t.query(q, w.args...))
 }
 
-func (t *rtx) QueuedJobs(tenant string, after int64, limit int) ([]*cairn.Job, error) {
-	return jobsWithSeq(t.query(`SELECT seq, body FROM jobs WHERE tenant = $1 AND state = 'QUEUED' AND seq > $2 ORDER BY seq LIMIT $3`, tenant, after, limit))
+// leasable is the condition of the partial indexes jobs_queued and
+// jobs_queued_action (migration 0005); a query must state it to use them.
+const leasable = `state = 'QUEUED' AND executor IS NULL`
+
+// The lease queries (TestLeasePlan checks their plans).
+const (
+	// leasableAny ($1 tenant, $2 limit): the oldest leasable jobs.
+	leasableAny = `SELECT seq, body FROM jobs WHERE tenant = $1 AND ` + leasable + ` ORDER BY seq LIMIT $2`
+	// leasableOf ($1 tenant, $2 actions, $3 limit): the oldest $3 of each
+	// action (index-only seeks), then the oldest $3 of those.
+	leasableOf = `SELECT seq, body FROM jobs WHERE tenant = $1 AND seq IN (
+		SELECT q.seq FROM unnest($2::text[]) AS a(action)
+		CROSS JOIN LATERAL (SELECT seq FROM jobs WHERE tenant = $1 AND ` + leasable + ` AND action = a.action ORDER BY seq LIMIT $3) q
+		ORDER BY q.seq LIMIT $3
+	) ORDER BY seq`
+	// queuedActions ($1 tenant, $2 from, $3 limit): a recursive skip scan.
+	queuedActions = `WITH RECURSIVE a(action, n) AS (
+		(SELECT action, 1 FROM jobs WHERE tenant = $1 AND ` + leasable + ` AND action >= $2 ORDER BY action LIMIT 1)
+		UNION ALL
+		SELECT (SELECT j.action FROM jobs j WHERE j.tenant = $1 AND j.state = 'QUEUED' AND j.executor IS NULL AND j.action > a.action ORDER BY j.action LIMIT 1), a.n + 1
+		FROM a WHERE a.action IS NOT NULL AND a.n < $3::int
+	) SELECT action FROM a WHERE action IS NOT NULL`
+)
+
+func (t *rtx) LeasableJobs(tenant string, actions []string, limit int) ([]*cairn.Job, error) {
+	if actions == nil {
+		return jobsWithSeq(t.query(leasableAny, tenant, limit))
+	}
+	if len(actions) == 0 {
+		return nil, nil
+	}
+	// The jobs of other actions are never read.
+	return jobsWithSeq(t.query(leasableOf, tenant, actions, limit))
+}
+
+// QueuedActions walks jobs_queued_action by recursive skip scan: each step
+// seeks the first action after the previous one.
+func (t *rtx) QueuedActions(tenant, from string, limit int) ([]string, error) {
+	rows, err := t.query(queuedActions, tenant, from, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
 }
 
 func (t *rtx) ListRunJobs(tenant, runID string, limit int) ([]*cairn.Job, error) {
@@ -628,11 +678,15 @@ func (t *wtx) RevokeKey(tenant, keyID string, at time.Time) error {
 // once and the Update (Submit) handles it.
 var errJobExists = errors.New("postgres: job exists; re-run without deferring the insert")
 
-const insertJobSeq = `INSERT INTO jobs(tenant, job_id, run_id, state, action, decision, policy_rule_id, submitted_by, created_at, lease_expires_at, body, seq)
+const insertJobSeq = `INSERT INTO jobs(tenant, job_id, run_id, state, action, decision, policy_rule_id, submitted_by, created_at, lease_expires_at, executor, body, seq)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) ON CONFLICT (tenant, job_id) DO NOTHING RETURNING seq`
+
+const insertJob = `INSERT INTO jobs(tenant, job_id, run_id, state, action, decision, policy_rule_id, submitted_by, created_at, lease_expires_at, executor, body)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT (tenant, job_id) DO NOTHING RETURNING seq`
 
-const insertJob = `INSERT INTO jobs(tenant, job_id, run_id, state, action, decision, policy_rule_id, submitted_by, created_at, lease_expires_at, body)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT (tenant, job_id) DO NOTHING RETURNING seq`
+// jobExecutor is the principal a job is bound to ("" for none), stored in
+// the executor column that keeps such jobs out of glob leases' indexes.
+func jobExecutor(j *cairn.Job) string { return j.Executor }
 
 // InsertJob inserts with ON CONFLICT DO NOTHING: a duplicate is reported as
 // job_id_conflict and, unlike a failed INSERT in PostgreSQL, leaves the
@@ -643,7 +697,7 @@ func (t *wtx) InsertJob(j *cairn.Job) error {
 	if err != nil {
 		return err
 	}
-	args := []any{j.Tenant, j.JobID, nullStr(string(j.RunID)), j.State, j.Action, j.Decision, nullStr(string(j.PolicyRuleID)), j.SubmittedBy, nanos(j.CreatedAt), optNanos(j.LeaseExpiresAt), string(body)}
+	args := []any{j.Tenant, j.JobID, nullStr(string(j.RunID)), j.State, j.Action, j.Decision, nullStr(string(j.PolicyRuleID)), j.SubmittedBy, nanos(j.CreatedAt), optNanos(j.LeaseExpiresAt), nullStr(jobExecutor(j)), string(body)}
 	if t.b.optimistic {
 		seq, err := t.b.nextJobSeq()
 		if err != nil {
@@ -663,7 +717,7 @@ func (t *wtx) InsertJob(j *cairn.Job) error {
 		j.Seq = seq
 	}
 	if j.State == cairn.StateQueued {
-		t.b.notify = true
+		t.b.noteQueued(j)
 	}
 	return nil
 }
@@ -675,10 +729,10 @@ func (t *wtx) UpdateJob(j *cairn.Job) error {
 	}
 	id := j.JobID
 	t.deferWrite(one1(func() error { return cairn.NotFound("job %q not found", id) }),
-		`UPDATE jobs SET state = $1, decision = $2, policy_rule_id = $3, lease_expires_at = $4, body = $5 WHERE tenant = $6 AND job_id = $7`,
-		j.State, j.Decision, nullStr(string(j.PolicyRuleID)), optNanos(j.LeaseExpiresAt), string(body), j.Tenant, j.JobID)
+		`UPDATE jobs SET state = $1, decision = $2, policy_rule_id = $3, lease_expires_at = $4, executor = $5, body = $6 WHERE tenant = $7 AND job_id = $8`,
+		j.State, j.Decision, nullStr(string(j.PolicyRuleID)), optNanos(j.LeaseExpiresAt), nullStr(jobExecutor(j)), string(body), j.Tenant, j.JobID)
 	if j.State == cairn.StateQueued {
-		t.b.notify = true
+		t.b.noteQueued(j)
 	}
 	return nil
 }

@@ -33,7 +33,11 @@ func (s *Service) leaseNamed(ctx context.Context, p cairn.Principal, req cairn.L
 		if err != nil {
 			return err
 		}
-		lj, err := s.dispatch(ctx, tx, pol, req.WorkerID, j, leaseFor, cairn.Now())
+		payload, err := tx.GetPayload(j.Tenant, j.ContextPtr)
+		if err != nil {
+			return err
+		}
+		lj, err := s.dispatch(ctx, tx, pol, req.WorkerID, j, payload, leaseFor, cairn.Now())
 		if lj != nil {
 			out = append(out, lj)
 		}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/ledger"
-	"github.com/cairnhq/cairn/policy"
 	"github.com/cairnhq/cairn/scan"
 )
 
@@ -208,7 +207,7 @@ func (s *Service) writeSubmission(tx cairn.Tx, sub *submission, j *cairn.Job) er
 		}
 	}
 	if j.State == cairn.StateQueued {
-		tx.AfterCommit(s.queued.Fire)
+		s.announceQueued(tx, j)
 	}
 	return nil
 }
@@ -398,147 +397,10 @@ func (s *Service) runJobChanged(tx cairn.Tx, j *cairn.Job, now time.Time) error 
 	return tx.AppendEvent(&cairn.Event{Tenant: j.Tenant, Type: cairn.EventRunCompleted, Timestamp: now, RunID: j.RunID, Actor: "cairn", State: cairn.RunCompleted})
 }
 
-// Lease hands up to req.Max queued jobs matching req.Actions to a worker,
-// re-deciding each against the active policy (phase dispatch). With
-// wait_ms it waits for work to arrive.
-func (s *Service) Lease(ctx context.Context, p cairn.Principal, req cairn.LeaseRequest) ([]*cairn.LeasedJob, error) {
-	if !p.Has(cairn.RoleWorker) {
-		return nil, cairn.Forbidden(cairn.EForbidden, "leasing needs the worker role")
-	}
-	if req.WorkerID == "" {
-		req.WorkerID = p.ID
-	}
-	if err := validID("worker_id", req.WorkerID); err != nil {
-		return nil, err
-	}
-	if req.JobID != "" {
-		if err := validID("job_id", req.JobID); err != nil {
-			return nil, err
-		}
-	}
-	if len(req.Actions) == 0 {
-		req.Actions = []string{"*"}
-	}
-	if len(req.Actions) > 64 {
-		return nil, cairn.Invalid("actions", "at most 64 globs")
-	}
-	for i, a := range req.Actions {
-		if err := validText("actions["+itoa(i)+"]", a, MaxIDBytes); err != nil {
-			return nil, err
-		}
-		if a == "" {
-			return nil, cairn.Invalid("actions["+itoa(i)+"]", "must not be empty")
-		}
-	}
-	globs := req.Actions
-	if req.Max == 0 {
-		req.Max = 1
-	}
-	if req.Max < 0 || req.Max > MaxLeaseBatch {
-		return nil, cairn.Invalid("max", "must be from 1 to %d", MaxLeaseBatch)
-	}
-	if req.WaitMS < 0 || req.WaitMS > int(MaxWait.Milliseconds()) {
-		return nil, cairn.Invalid("wait_ms", "must be from 0 to %d", MaxWait.Milliseconds())
-	}
-	leaseFor := DefaultLease
-	if req.LeaseMS != 0 {
-		if req.LeaseMS < 1000 || req.LeaseMS > int(MaxLease.Milliseconds()) {
-			return nil, cairn.Invalid("lease_ms", "must be from 1000 to %d", MaxLease.Milliseconds())
-		}
-		leaseFor = time.Duration(req.LeaseMS) * time.Millisecond
-	}
-	deadline := time.Now().Add(time.Duration(req.WaitMS) * time.Millisecond)
-	shared, _ := s.Store.(cairn.Notifier)
-	for {
-		wake := s.queued.Wait()
-		// On a shared store, jobs queued through other replicas wake this
-		// long poll too (PostgreSQL LISTEN/NOTIFY).
-		var remote <-chan struct{}
-		if shared != nil {
-			remote = shared.Queued()
-		}
-		jobs, err := s.leaseOnce(ctx, p, req, globs, leaseFor)
-		if err != nil {
-			return nil, err
-		}
-		if len(jobs) > 0 {
-			// No log, no run: each job carries its signed dispatch receipt.
-			for _, j := range jobs {
-				if err := s.receipt(ctx, p.Tenant, j.Receipt); err != nil {
-					return nil, err
-				}
-			}
-			return jobs, nil
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return []*cairn.LeasedJob{}, nil
-		}
-		t := time.NewTimer(left)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return []*cairn.LeasedJob{}, nil
-		case <-wake:
-		case <-remote:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-}
-
-func (s *Service) leaseOnce(ctx context.Context, p cairn.Principal, req cairn.LeaseRequest, globs []string, leaseFor time.Duration) ([]*cairn.LeasedJob, error) {
-	if req.JobID != "" {
-		return s.leaseNamed(ctx, p, req, globs, leaseFor)
-	}
-	var out []*cairn.LeasedJob
-	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
-		out = out[:0]
-		now := cairn.Now()
-		pol, err := s.inForce(tx)
-		if err != nil {
-			return err
-		}
-		var after int64
-		scanned := 0
-		for len(out) < req.Max && scanned < 2000 {
-			batch, err := tx.QueuedJobs(p.Tenant, after, 200)
-			if err != nil {
-				return err
-			}
-			if len(batch) == 0 {
-				break
-			}
-			for _, j := range batch {
-				after = j.Seq
-				scanned++
-				if j.Executor != "" || !policy.MatchAction(globs, j.Action) {
-					continue
-				}
-				lj, err := s.dispatch(ctx, tx, pol, req.WorkerID, j, leaseFor, now)
-				if err != nil {
-					return err
-				}
-				if lj != nil {
-					out = append(out, lj)
-					if len(out) == req.Max {
-						break
-					}
-				}
-			}
-		}
-		return nil
-	})
-	return out, err
-}
-
 // dispatch re-decides a queued job under pol, the policy in force for tx,
-// and, if still allowed, leases it.
-func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, workerID string, j *cairn.Job, leaseFor time.Duration, now time.Time) (*cairn.LeasedJob, error) {
-	payload, err := tx.GetPayload(j.Tenant, j.ContextPtr)
-	if err != nil {
-		return nil, err
-	}
+// and, if still allowed, leases it. payload is the job's context
+// (immutable evidence, so it may be read before the transaction).
+func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, workerID string, j *cairn.Job, payload *cairn.Payload, leaseFor time.Duration, now time.Time) (*cairn.LeasedJob, error) {
 	var input any
 	if err := json.Unmarshal(payload.Data, &input); err != nil {
 		return nil, err
@@ -863,7 +725,7 @@ func (s *Service) resolve(tx cairn.Tx, a *cairn.Approval, resolution, by, commen
 	switch resolution {
 	case cairn.ResolutionApproved:
 		j.State = cairn.StateQueued
-		tx.AfterCommit(s.queued.Fire)
+		s.announceQueued(tx, j)
 	case cairn.ResolutionRejected:
 		j.State = cairn.StateDenied
 		j.CompletedAt = &now
@@ -911,7 +773,7 @@ func (s *Service) expireLease(tx cairn.Tx, tenant, jobID string, now time.Time) 
 		j.Error = cairn.Opt("lease expired " + itoa(j.Attempts) + " times")
 		j.CompletedAt = &now
 	} else {
-		tx.AfterCommit(s.queued.Fire)
+		s.announceQueued(tx, j)
 	}
 	if err := tx.UpdateJob(j); err != nil {
 		return err

@@ -52,7 +52,8 @@ type Service struct {
 	ledgerKey    *ledger.Key
 	originPrefix string
 
-	queued   notifier // fires when a job becomes QUEUED
+	waiters  waiters  // long-polling leases, woken for the jobs they want
+	claims   claims   // queued jobs that leases of this process are dispatching
 	deadline notifier // fires when an earlier approval/lease/run deadline may exist
 	// plannedWake is when the expiry loop will next look (unix nanos); 0
 	// while it is looking. fireDeadline wakes it only for an earlier deadline.
@@ -74,8 +75,11 @@ func New(store cairn.Store, log *slog.Logger, salt []byte) *Service {
 		log = slog.Default()
 	}
 	s := &Service{Store: store, Log: log, Salt: salt, stop: make(chan struct{}), originPrefix: DefaultOriginPrefix}
-	s.queued.init()
 	s.deadline.init()
+	if n, ok := store.(cairn.Notifier); ok {
+		// Jobs queued through other processes sharing the store.
+		n.OnQueued(s.waiters.wake)
+	}
 	return s
 }
 

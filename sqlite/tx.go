@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -226,8 +227,77 @@ func (t *rtx) ListJobs(tenant string, f cairn.JobFilter) ([]*cairn.Job, error) {
 	return js, err
 }
 
-func (t *rtx) QueuedJobs(tenant string, after int64, limit int) ([]*cairn.Job, error) {
-	rows, err := t.query(`SELECT seq, body FROM jobs WHERE tenant = ? AND state = 'QUEUED' AND seq > ? ORDER BY seq LIMIT ?`, tenant, after, limit)
+// leasable is the condition of the partial indexes jobs_queued and
+// jobs_queued_action (migration 0006); a query must state it to use them.
+// The lease queries name their index (INDEXED BY): SQLite fails them
+// rather than fall back to a walk of jobs_state.
+const leasable = `state = 'QUEUED' AND executor IS NULL`
+
+func (t *rtx) LeasableJobs(tenant string, actions []string, limit int) ([]*cairn.Job, error) {
+	if actions == nil {
+		rows, err := t.query(`SELECT seq, body FROM jobs INDEXED BY jobs_queued WHERE tenant = ? AND `+leasable+` ORDER BY seq LIMIT ?`, tenant, limit)
+		return jobsWithSeq(rows, err)
+	}
+	// The oldest limit of each action (index seeks), then the oldest limit
+	// of those: the jobs of other actions are never read.
+	var seqs []int64
+	for _, a := range actions {
+		rows, err := t.query(`SELECT seq FROM jobs INDEXED BY jobs_queued_action WHERE tenant = ? AND `+leasable+` AND action = ? ORDER BY seq LIMIT ?`, tenant, a, limit)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var sq int64
+			if err := rows.Scan(&sq); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			seqs = append(seqs, sq)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if len(seqs) == 0 {
+		return nil, nil
+	}
+	slices.Sort(seqs)
+	seqs = seqs[:min(limit, len(seqs))]
+	args := make([]any, 0, len(seqs)+1)
+	args = append(args, tenant)
+	for _, sq := range seqs {
+		args = append(args, sq)
+	}
+	rows, err := t.query(`SELECT seq, body FROM jobs WHERE tenant = ? AND seq IN (?`+strings.Repeat(",?", len(seqs)-1)+`) ORDER BY seq`, args...)
+	return jobsWithSeq(rows, err)
+}
+
+// QueuedActions walks jobs_queued_action by skip scan: each step seeks the
+// first action after the previous one.
+func (t *rtx) QueuedActions(tenant, from string, limit int) ([]string, error) {
+	rows, err := t.query(`WITH RECURSIVE a(action, n) AS (
+		SELECT (SELECT action FROM jobs INDEXED BY jobs_queued_action WHERE tenant = ?1 AND `+leasable+` AND action >= ?2 ORDER BY action LIMIT 1), 1
+		UNION ALL
+		SELECT (SELECT action FROM jobs INDEXED BY jobs_queued_action WHERE tenant = ?1 AND `+leasable+` AND action > a.action ORDER BY action LIMIT 1), a.n + 1
+		FROM a WHERE a.action IS NOT NULL AND a.n < ?3
+	) SELECT action FROM a WHERE action IS NOT NULL`, tenant, from, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func jobsWithSeq(rows *sql.Rows, err error) ([]*cairn.Job, error) {
 	js, seqs, err := scanBodies[cairn.Job](rows, err, true)
 	for i := range js {
 		js[i].Seq = seqs[i]
@@ -617,13 +687,17 @@ func (t *wtx) RevokeKey(tenant, keyID string, at time.Time) error {
 	return err
 }
 
+// jobExecutor is the principal a job is bound to ("" for none), stored in
+// the executor column that keeps such jobs out of glob leases' indexes.
+func jobExecutor(j *cairn.Job) string { return j.Executor }
+
 func (t *wtx) InsertJob(j *cairn.Job) error {
 	body, err := json.Marshal(j)
 	if err != nil {
 		return err
 	}
-	res, err := t.exec(`INSERT INTO jobs(tenant, job_id, run_id, state, action, decision, policy_rule_id, submitted_by, created_at, lease_expires_at, body) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
-		j.Tenant, j.JobID, nullStr(string(j.RunID)), j.State, j.Action, j.Decision, nullStr(string(j.PolicyRuleID)), j.SubmittedBy, nanos(j.CreatedAt), optNanos(j.LeaseExpiresAt), string(body))
+	res, err := t.exec(`INSERT INTO jobs(tenant, job_id, run_id, state, action, decision, policy_rule_id, submitted_by, created_at, lease_expires_at, executor, body) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+		j.Tenant, j.JobID, nullStr(string(j.RunID)), j.State, j.Action, j.Decision, nullStr(string(j.PolicyRuleID)), j.SubmittedBy, nanos(j.CreatedAt), optNanos(j.LeaseExpiresAt), nullStr(jobExecutor(j)), string(body))
 	if err != nil {
 		if strings.Contains(err.Error(), "UNIQUE") {
 			return cairn.Conflict(cairn.CodeJobConflict, "job %q already exists", j.JobID)
@@ -639,8 +713,8 @@ func (t *wtx) UpdateJob(j *cairn.Job) error {
 	if err != nil {
 		return err
 	}
-	res, err := t.exec(`UPDATE jobs SET state = ?, decision = ?, policy_rule_id = ?, lease_expires_at = ?, body = ? WHERE tenant = ? AND job_id = ?`,
-		j.State, j.Decision, nullStr(string(j.PolicyRuleID)), optNanos(j.LeaseExpiresAt), string(body), j.Tenant, j.JobID)
+	res, err := t.exec(`UPDATE jobs SET state = ?, decision = ?, policy_rule_id = ?, lease_expires_at = ?, executor = ?, body = ? WHERE tenant = ? AND job_id = ?`,
+		j.State, j.Decision, nullStr(string(j.PolicyRuleID)), optNanos(j.LeaseExpiresAt), nullStr(jobExecutor(j)), string(body), j.Tenant, j.JobID)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -277,8 +279,11 @@ func testListJobs(t *testing.T, s cairn.Store) {
 	})
 }
 
-func testQueuedJobs(t *testing.T, s cairn.Store) {
-	var seqs []int64
+// testLeasableJobs: LeasableJobs returns a tenant's QUEUED jobs oldest
+// first, of any action or of the actions named, and QueuedActions their
+// distinct actions in byte order; jobs that leave QUEUED leave both.
+func testLeasableJobs(t *testing.T, s cairn.Store) {
+	actions := []string{"db.read", "db.write", "mail.send", "db.", "zz"}
 	update(t, s, func(tx cairn.Tx) error {
 		for i := 0; i < 30; i++ {
 			state := cairn.StateQueued
@@ -286,52 +291,131 @@ func testQueuedJobs(t *testing.T, s cairn.Store) {
 				state = cairn.StateRunning
 			}
 			j := job("default", "q"+itoa(i), state, i)
+			j.Action = actions[i%len(actions)]
 			if err := tx.InsertJob(j); err != nil {
 				return err
 			}
-			seqs = append(seqs, j.Seq)
+		}
+		// Jobs bound to an executor are leased only by name: in neither list.
+		for i, a := range []string{"db.read", "bound.only"} {
+			j := job("default", "bound"+itoa(i), cairn.StateQueued, 100+i)
+			j.Action, j.Executor = a, "gateway"
+			if err := tx.InsertJob(j); err != nil {
+				return err
+			}
 		}
 		return tx.InsertJob(job("acme", "x", cairn.StateQueued, 0))
 	})
-	var want []string
-	for i := 0; i < 30; i++ {
-		if i%3 != 2 {
-			want = append(want, "q"+itoa(i))
+	queued := func(keep func(i int) bool) []string {
+		var out []string
+		for i := 0; i < 30; i++ {
+			if i%3 != 2 && keep(i) {
+				out = append(out, "q"+itoa(i))
+			}
 		}
+		return out
 	}
+	of := func(as ...string) func(int) bool {
+		return func(i int) bool { return slices.Contains(as, actions[i%len(actions)]) }
+	}
+	all := func(int) bool { return true }
 	view(t, s, func(tx cairn.ReadTx) error {
-		js, err := tx.QueuedJobs("default", 0, 100)
-		if err != nil {
-			return err
-		}
-		eqList(t, "QueuedJobs", jobIDs(js), want)
-		js, err = tx.QueuedJobs("default", seqs[4], 3)
-		if err != nil {
-			return err
-		}
-		eqList(t, "QueuedJobs after", jobIDs(js), []string{"q6", "q7", "q9"})
-		return nil
-	})
-	// Inside an Update, paging with after until empty sees every queued job once.
-	var got []string
-	update(t, s, func(tx cairn.Tx) error {
-		got = got[:0]
-		var after int64
-		for {
-			js, err := tx.QueuedJobs("default", after, 200)
+		for _, c := range []struct {
+			actions []string
+			limit   int
+			want    []string
+		}{
+			{nil, 100, queued(all)},
+			{nil, 4, queued(all)[:4]},
+			{[]string{"db.read"}, 100, queued(of("db.read"))},
+			{[]string{"db.read", "mail.send"}, 100, queued(of("db.read", "mail.send"))},
+			{[]string{"mail.send", "db.read"}, 3, queued(of("db.read", "mail.send"))[:3]},
+			{[]string{"nothing", "db."}, 100, queued(of("db."))},
+			{[]string{"nothing"}, 100, nil},
+			{[]string{}, 100, nil},
+		} {
+			js, err := tx.LeasableJobs("default", c.actions, c.limit)
 			if err != nil {
 				return err
 			}
-			if len(js) == 0 {
-				return nil
-			}
-			for _, j := range js {
-				got = append(got, j.JobID)
-				after = j.Seq
+			eqList(t, fmt.Sprintf("LeasableJobs(%q, %d)", c.actions, c.limit), jobIDs(js), c.want)
+			for i := 1; i < len(js); i++ {
+				if js[i].Seq <= js[i-1].Seq {
+					t.Errorf("LeasableJobs(%q): seq %d after %d", c.actions, js[i].Seq, js[i-1].Seq)
+				}
 			}
 		}
+		if j, err := tx.GetJob("default", "bound0"); err != nil || j.Executor != "gateway" {
+			t.Errorf("bound job read back: %+v, %v", j, err)
+		}
+		js, err := tx.LeasableJobs("acme", nil, 10)
+		if err != nil {
+			return err
+		}
+		eqList(t, "LeasableJobs(acme)", jobIDs(js), []string{"x"})
+		for _, c := range []struct {
+			from  string
+			limit int
+			want  []string
+		}{
+			{"", 100, []string{"db.", "db.read", "db.write", "mail.send", "zz"}},
+			{"", 2, []string{"db.", "db.read"}},
+			{"db.read", 2, []string{"db.read", "db.write"}},
+			{"db.s", 100, []string{"db.write", "mail.send", "zz"}},
+			{"zzz", 100, nil},
+		} {
+			as, err := tx.QueuedActions("default", c.from, c.limit)
+			if err != nil {
+				return err
+			}
+			eqList(t, fmt.Sprintf("QueuedActions(%q, %d)", c.from, c.limit), as, c.want)
+		}
+		return nil
 	})
-	eqList(t, "QueuedJobs paged in an Update", got, want)
+	// A job leased (RUNNING) leaves both; one queued again comes back.
+	gone := queued(of("mail.send", "db."))
+	update(t, s, func(tx cairn.Tx) error {
+		for _, id := range gone {
+			j, err := tx.GetJob("default", id)
+			if err != nil {
+				return err
+			}
+			j.State = cairn.StateRunning
+			if err := tx.UpdateJob(j); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, s, func(tx cairn.ReadTx) error {
+		as, err := tx.QueuedActions("default", "", 100)
+		if err != nil {
+			return err
+		}
+		eqList(t, "QueuedActions after leasing", as, []string{"db.read", "db.write", "zz"})
+		js, err := tx.LeasableJobs("default", []string{"mail.send", "db."}, 100)
+		if err != nil {
+			return err
+		}
+		eqList(t, "LeasableJobs after leasing", jobIDs(js), nil)
+		return nil
+	})
+	update(t, s, func(tx cairn.Tx) error {
+		j, err := tx.GetJob("default", gone[1])
+		if err != nil {
+			return err
+		}
+		j.State = cairn.StateQueued
+		return tx.UpdateJob(j)
+	})
+	view(t, s, func(tx cairn.ReadTx) error {
+		js, err := tx.LeasableJobs("default", []string{"mail.send", "db."}, 100)
+		if err != nil {
+			return err
+		}
+		eqList(t, "LeasableJobs after queuing again", jobIDs(js), gone[1:2])
+		return nil
+	})
 }
 
 func testPayloads(t *testing.T, s cairn.Store) {

@@ -116,7 +116,8 @@ func testRaceJob(t *testing.T, stores []cairn.Store) {
 }
 
 // testRaceLease: workers on every store lease queued jobs concurrently, as
-// the service does (QueuedJobs in an Update, then UpdateJob to RUNNING);
+// the service does: LeasableJobs in a read view, then, in an Update, each
+// job that GetJob still shows QUEUED goes to RUNNING (compare-and-set);
 // every job is leased exactly once.
 func testRaceLease(t *testing.T, stores []cairn.Store) {
 	const jobs = 60
@@ -132,42 +133,43 @@ func testRaceLease(t *testing.T, stores []cairn.Store) {
 	leasedBy := map[string][]int{}
 	errs := race(stores, 8, func(w int, s cairn.Store) error {
 		for {
+			var found []*cairn.Job
+			if err := s.View(ctx, func(tx cairn.ReadTx) error {
+				var err error
+				found, err = tx.LeasableJobs("default", []string{"db.read"}, 2)
+				return err
+			}); err != nil {
+				return err
+			}
+			if len(found) == 0 {
+				return nil
+			}
 			var got []string
 			err := s.Update(ctx, func(tx cairn.Tx) error {
 				got = got[:0]
-				var after int64
-				for len(got) < 2 {
-					js, err := tx.QueuedJobs("default", after, 200)
+				for _, f := range found {
+					j, err := tx.GetJob("default", f.JobID)
 					if err != nil {
 						return err
 					}
-					if len(js) == 0 {
-						break
+					if j.State != cairn.StateQueued {
+						continue // another worker took it
 					}
-					for _, j := range js {
-						after = j.Seq
-						if len(got) == 2 {
-							break
-						}
-						j.State = cairn.StateRunning
-						j.LeaseID = cairn.Opt(fmt.Sprintf("lease-%d", w))
-						j.LeaseExpiresAt = ptr(at(600))
-						if err := tx.UpdateJob(j); err != nil {
-							return err
-						}
-						if err := tx.AppendEvent(event("default", cairn.EventJobDispatched, "", j.JobID, w)); err != nil {
-							return err
-						}
-						got = append(got, j.JobID)
+					j.State = cairn.StateRunning
+					j.LeaseID = cairn.Opt(fmt.Sprintf("lease-%d", w))
+					j.LeaseExpiresAt = ptr(at(600))
+					if err := tx.UpdateJob(j); err != nil {
+						return err
 					}
+					if err := tx.AppendEvent(event("default", cairn.EventJobDispatched, "", j.JobID, w)); err != nil {
+						return err
+					}
+					got = append(got, j.JobID)
 				}
 				return nil
 			})
 			if err != nil {
 				return err
-			}
-			if len(got) == 0 {
-				return nil
 			}
 			mu.Lock()
 			for _, id := range got {
@@ -191,7 +193,7 @@ func testRaceLease(t *testing.T, stores []cairn.Store) {
 		eq(t, "job_dispatched events of "+id, n, 1)
 	}
 	view(t, stores[0], func(tx cairn.ReadTx) error {
-		js, err := tx.QueuedJobs("default", 0, 100)
+		js, err := tx.LeasableJobs("default", nil, 100)
 		if err != nil || len(js) != 0 {
 			t.Fatalf("queued after leasing everything: %d, %v", len(js), err)
 		}
@@ -418,27 +420,66 @@ func testRaceLedger(t *testing.T, stores []cairn.Store) {
 	}
 }
 
-// testNotifier: a store shared by several processes announces queued jobs
-// to the others (cairn.Notifier).
+// testNotifier: a store shared by several processes tells the others which
+// jobs became QUEUED (cairn.Notifier): tenant and action, and the job id of
+// no job that is not bound to an executor.
 func testNotifier(t *testing.T, stores []cairn.Store) {
 	n, ok := stores[1].(cairn.Notifier)
 	if !ok || stores[0] == stores[1] {
 		t.Skip("the store is not shared between processes")
 	}
-	// The listener connects in the background; wait for a first wake-up.
+	notes := make(chan cairn.QueuedNote, 1000)
+	n.OnQueued(func(q cairn.QueuedNote) {
+		select {
+		case notes <- q:
+		default:
+		}
+	})
+	// The listener connects in the background; wait for a first note.
 	deadline := time.Now().Add(10 * time.Second)
 	for i := 0; ; i++ {
-		ch := n.Queued()
+		got := map[string]bool{}
 		update(t, stores[0], func(tx cairn.Tx) error {
-			return tx.InsertJob(job("default", "q"+itoa(i), cairn.StateQueued, i))
+			j := job("acme", "q"+itoa(i), cairn.StateQueued, i)
+			j.Action = "mail.send"
+			if err := tx.InsertJob(j); err != nil {
+				return err
+			}
+			// Bound to an executor: the note names it.
+			b := job("acme", "b"+itoa(i), cairn.StateQueued, i)
+			b.Action, b.Executor = "tool.call", "gateway"
+			if err := tx.InsertJob(b); err != nil {
+				return err
+			}
+			// Not queued: no note.
+			return tx.InsertJob(job("acme", "r"+itoa(i), cairn.StateRunning, i))
 		})
-		select {
-		case <-ch:
-			return
-		case <-time.After(500 * time.Millisecond):
+		wait := time.After(500 * time.Millisecond)
+	read:
+		for {
+			select {
+			case q := <-notes:
+				if q.Tenant == "" {
+					continue // (re)connected: wake everyone
+				}
+				// Notes of an earlier round may arrive late.
+				switch {
+				case q == cairn.QueuedNote{Tenant: "acme", Action: "mail.send"}:
+					got["unbound"] = true
+				case q.Tenant == "acme" && q.Action == "tool.call" && strings.HasPrefix(q.JobID, "b"):
+					got["bound"] = true
+				default:
+					t.Fatalf("note %+v: want tenant acme and mail.send, or tool.call with its job id", q)
+				}
+				if got["unbound"] && got["bound"] {
+					return
+				}
+			case <-wait:
+				break read
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no wake-up on another store after queuing jobs")
+			t.Fatal("no note on another store after queuing jobs")
 		}
 	}
 }

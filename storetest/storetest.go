@@ -33,7 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) cairn.Store) {
 		{"Jobs", testJobs},
 		{"JobConflictKeepsTransaction", testJobConflict},
 		{"ListJobsFilters", testListJobs},
-		{"QueuedJobs", testQueuedJobs},
+		{"LeasableJobs", testLeasableJobs},
 		{"Payloads", testPayloads},
 		{"Approvals", testApprovals},
 		{"Runs", testRuns},

@@ -47,6 +47,11 @@ var serveFlags struct {
 	rateLimit float64
 	rateBurst int
 	inflight  int
+	polls     int
+	share     int
+	authFail  float64
+	authBurst int
+	bodyWait  time.Duration
 }
 
 var serveCmd = &cobra.Command{
@@ -71,8 +76,15 @@ requests, then finishes the requests in flight and exits.
 --rate-limit N (env CAIRN_RATE_LIMIT) limits each principal to N requests a
 second on average, with bursts of --rate-burst (default N, at least 1):
 requests over it get 429 too_many_requests with Retry-After. --max-inflight N
-(env CAIRN_MAX_INFLIGHT) bounds the API requests worked on at once: past it,
-503 unavailable with Retry-After: 1. Both are off by default.`,
+(env CAIRN_MAX_INFLIGHT) bounds the API requests worked on at once, and
+--max-polls (default N) the long-polling leases, apart: past either, 503
+unavailable with Retry-After: 1. One principal may hold at most
+--max-inflight-per-principal of each (default a quarter, at least 1): past
+it, 429. Both bounds are off by default. A request body must arrive within
+--body-timeout (default 10s; 408 otherwise), and is read before the request
+takes a slot. Each client address may fail authentication --auth-fail-limit
+times a second (default 1; 0 turns it off), in bursts of --auth-fail-burst
+(default 20): past it, every API request from it gets 429 with Retry-After.`,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, args []string) error {
 		if err := rateFlagsFromEnv(cmd); err != nil {
@@ -94,7 +106,12 @@ func init() {
 	serveCmd.Flags().IntVar(&serveFlags.listenFD, "listen-fd", 0, "serve on this inherited, already listening socket instead of binding --addr (for supervisors that hold the port across restarts)")
 	serveCmd.Flags().Float64Var(&serveFlags.rateLimit, "rate-limit", 0, "requests a second each principal may make on average; 0 = no limit (env CAIRN_RATE_LIMIT)")
 	serveCmd.Flags().IntVar(&serveFlags.rateBurst, "rate-burst", 0, "requests a principal may make at once under --rate-limit (default: the limit, at least 1; env CAIRN_RATE_BURST)")
-	serveCmd.Flags().IntVar(&serveFlags.inflight, "max-inflight", 0, "API requests worked on at once, long-polling leases included; past it 503 with Retry-After; 0 = no bound (env CAIRN_MAX_INFLIGHT)")
+	serveCmd.Flags().IntVar(&serveFlags.inflight, "max-inflight", 0, "API requests worked on at once, long-polling leases apart; past it 503 with Retry-After; 0 = no bound (env CAIRN_MAX_INFLIGHT)")
+	serveCmd.Flags().IntVar(&serveFlags.polls, "max-polls", 0, "long-polling leases at once under --max-inflight (default: --max-inflight)")
+	serveCmd.Flags().IntVar(&serveFlags.share, "max-inflight-per-principal", 0, "requests, and long polls, one principal may have in flight under --max-inflight; past it 429 (default: a quarter of each bound, at least 1)")
+	serveCmd.Flags().Float64Var(&serveFlags.authFail, "auth-fail-limit", cairnhttp.DefaultAuthFailRate, "failed authentications a second each client address may make on average; past it 429; 0 = no limit")
+	serveCmd.Flags().IntVar(&serveFlags.authBurst, "auth-fail-burst", cairnhttp.DefaultAuthFailBurst, "failed authentications a client address may make at once under --auth-fail-limit")
+	serveCmd.Flags().DurationVar(&serveFlags.bodyWait, "body-timeout", cairnhttp.DefaultBodyTimeout, "how long a request body may take to arrive; past it 408")
 	serveCmd.Flags().DurationVar(&serveFlags.drain, "drain", envDuration("CAIRN_DRAIN", 0), "on SIGTERM, fail /readyz and keep serving this long before shutting down (env CAIRN_DRAIN)")
 	rootCmd.AddCommand(serveCmd)
 }
@@ -224,7 +241,9 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 	api := cairnhttp.New(svc, log)
 	api.UI = ui.Handler()
 	api.SetRateLimit(serveFlags.rateLimit, serveFlags.rateBurst)
-	api.SetMaxInflight(serveFlags.inflight)
+	api.SetInflight(cairnhttp.InflightLimits{Calls: serveFlags.inflight, Polls: serveFlags.polls, PerPrincipal: serveFlags.share})
+	api.SetAuthFailLimit(serveFlags.authFail, serveFlags.authBurst)
+	api.SetBodyTimeout(serveFlags.bodyWait)
 	// While draining, /readyz fails and every answer closes its connection,
 	// so a load balancer moves clients to other replicas before shutdown.
 	var draining atomic.Bool
@@ -332,6 +351,21 @@ func rateFlagsFromEnv(cmd *cobra.Command) error {
 	}
 	if n := serveFlags.inflight; n < 0 || n > 1e7 {
 		return fmt.Errorf("--max-inflight %d: must be from 0 (no bound) to 10000000", n)
+	}
+	if n := serveFlags.polls; n < 0 || n > 1e7 {
+		return fmt.Errorf("--max-polls %d: must be from 0 (the default) to 10000000", n)
+	}
+	if n := serveFlags.share; n < 0 || n > 1e7 {
+		return fmt.Errorf("--max-inflight-per-principal %d: must be from 0 (the default) to 10000000", n)
+	}
+	if f := serveFlags.authFail; f < 0 || math.IsNaN(f) || math.IsInf(f, 0) || f > 1e6 {
+		return fmt.Errorf("--auth-fail-limit %g: must be from 0 (no limit) to 1000000 a second", f)
+	}
+	if n := serveFlags.authBurst; n < 1 || n > 1e6 {
+		return fmt.Errorf("--auth-fail-burst %d: must be from 1 to 1000000", n)
+	}
+	if d := serveFlags.bodyWait; d < time.Second || d > 10*time.Minute {
+		return fmt.Errorf("--body-timeout %s: must be from 1s to 10m", d)
 	}
 	return nil
 }

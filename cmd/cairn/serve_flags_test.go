@@ -5,6 +5,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestListenFD(t *testing.T) {
@@ -76,6 +77,30 @@ func TestRateFlagsValidated(t *testing.T) {
 		}
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v", c, err)
+		}
+	}
+}
+
+func TestAdmissionFlagsValidated(t *testing.T) {
+	saved := serveFlags
+	defer func() { serveFlags = saved }()
+	for _, c := range []struct {
+		set  func()
+		want string
+	}{
+		{func() { serveFlags.polls = -1 }, "--max-polls -1"},
+		{func() { serveFlags.share = -2 }, "--max-inflight-per-principal -2"},
+		{func() { serveFlags.authFail = -1 }, "--auth-fail-limit -1"},
+		{func() { serveFlags.authBurst = 0 }, "--auth-fail-burst 0"},
+		{func() { serveFlags.bodyWait = 0 }, "--body-timeout 0s"},
+		{func() { serveFlags.bodyWait = time.Hour }, "--body-timeout 1h0m0s"},
+		{func() { serveFlags.polls, serveFlags.share, serveFlags.authFail = 100, 3, 0 }, ""},
+	} {
+		serveFlags = saved
+		c.set()
+		err := rateFlagsFromEnv(serveCmd)
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("want %q, got %v", c.want, err)
 		}
 	}
 }

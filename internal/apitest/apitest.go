@@ -32,8 +32,16 @@ type Options struct {
 	// RateLimit and RateBurst, when RateLimit > 0, rate-limit each principal.
 	RateLimit float64
 	RateBurst int
-	// MaxInflight, when > 0, bounds the requests in flight.
+	// MaxInflight, when > 0, bounds the requests in flight; Inflight, when
+	// its Calls > 0, sets every in-flight bound instead.
 	MaxInflight int
+	Inflight    cairnhttp.InflightLimits
+	// AuthFailRate and AuthFailBurst, when AuthFailRate > 0, replace the
+	// default throttle of failed authentication; BodyTimeout, when > 0,
+	// the default body deadline.
+	AuthFailRate  float64
+	AuthFailBurst int
+	BodyTimeout   time.Duration
 }
 
 // Env is a running server and the keys of its principals.
@@ -77,6 +85,13 @@ func New(t testing.TB, opt Options) *Env {
 	api.UI = opt.UI
 	api.SetRateLimit(opt.RateLimit, opt.RateBurst)
 	api.SetMaxInflight(opt.MaxInflight)
+	if opt.Inflight.Calls > 0 {
+		api.SetInflight(opt.Inflight)
+	}
+	if opt.AuthFailRate > 0 {
+		api.SetAuthFailLimit(opt.AuthFailRate, opt.AuthFailBurst)
+	}
+	api.SetBodyTimeout(opt.BodyTimeout)
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() {
 		srv.Close()
