@@ -223,3 +223,19 @@ type RecordOutputSafety struct {
 	RuleID   Opt       `json:"rule_id"`
 	Findings []Finding `json:"findings,omitempty"`
 }
+
+// DeniesRequest is the body of POST /api/v1/policy/denies: which of these
+// actions would the active policy deny for the caller whatever the input
+// (and, with any_resource, whatever the resource)?
+type DeniesRequest struct {
+	Actions     []string          `json:"actions"`
+	Resource    string            `json:"resource,omitempty"`
+	AnyResource bool              `json:"any_resource,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+}
+
+// DeniesResponse names the actions denied for every input.
+type DeniesResponse struct {
+	PolicySnapshot Opt      `json:"policy_snapshot"`
+	Denied         []string `json:"denied"`
+}

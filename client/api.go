@@ -328,3 +328,9 @@ func (c *Client) probe(ctx context.Context, path string) error {
 func (c *Client) CancelJob(ctx context.Context, jobID string, req cairn.CancelRequest) (*cairn.Job, error) {
 	return post[cairn.Job](ctx, c, jobPath(jobID, "cancel"), req)
 }
+
+// Denies asks which actions the active policy denies for the caller
+// whatever the input: POST /api/v1/policy/denies.
+func (c *Client) Denies(ctx context.Context, req cairn.DeniesRequest) (*cairn.DeniesResponse, error) {
+	return post[cairn.DeniesResponse](ctx, c, apiPrefix+"/policy/denies", req)
+}

@@ -564,3 +564,17 @@ func (s *Server) cancelJob(w nethttp.ResponseWriter, r *nethttp.Request, p cairn
 	}
 	writeJSON(w, 200, j)
 }
+
+func (s *Server) denies(w nethttp.ResponseWriter, r *nethttp.Request, p cairn.Principal) {
+	var req cairn.DeniesRequest
+	if err := decode(w, r, MaxBodyBytes, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out, err := s.svc.Denies(r.Context(), p, req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, out)
+}

@@ -138,6 +138,7 @@ func (s *Server) routes() {
 	s.Handle("GET /api/v1/policy/snapshots/{id}", s.getSnapshot)
 	s.Handle("GET /api/v1/policy/audit", s.policyAudit)
 	s.Handle("POST /api/v1/policy/simulate", s.simulate)
+	s.Handle("POST /api/v1/policy/denies", s.denies)
 
 	s.Handle("GET /api/v1/whoami", func(w nethttp.ResponseWriter, r *nethttp.Request, p cairn.Principal) { writeJSON(w, 200, p) })
 	s.Handle("POST /api/v1/keys", s.createKey)

@@ -141,9 +141,6 @@ func (c *Config) check(path string) error {
 	if c.CallTimeout < 0 || c.CallTimeout > time.Hour {
 		return &ConfigError{Path: path, Msg: "call_timeout must be from 0s to 1h"}
 	}
-	if c.HideDenied {
-		return &ConfigError{Path: path, Msg: "hide_denied is not supported yet: every upstream tool is listed, and a call the policy denies answers with the rule"}
-	}
 	if len(c.Upstreams) == 0 {
 		return &ConfigError{Path: path, Msg: "upstreams: at least one upstream is required"}
 	}

@@ -224,7 +224,6 @@ func TestConfigErrors(t *testing.T) {
 		{"upstreams:\n\t- name: a\n", "tabs are not allowed"},
 		{"upstreams:\n  - name: a\n    command: [x]\n    resource: '{{ .path'\n", "resource:"},
 		{"", "is empty"},
-		{"hide_denied: true\nupstreams:\n  - name: a\n    command: [x]\n", "hide_denied is not supported yet"},
 	} {
 		_, err := mcpgw.ParseConfig("gateway.yaml", []byte(c.text))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

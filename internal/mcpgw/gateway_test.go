@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/mcpgw"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -205,4 +206,34 @@ func (f *fixture) pendingJob(action, path string) string {
 func (f *fixture) approve(id string) {
 	f.t.Helper()
 	f.api.MustDo("approver-1", "POST", "/api/v1/approvals/"+id+"/approve", cairn.ResolveRequest{JobHash: f.job(id).JobHash, Comment: "ok"}, 200, nil)
+}
+
+// TestHideDenied: with hide_denied, tools/list leaves out the tools the
+// policy denies the client for every input, and keeps the others
+// (including those denied or held only for some inputs).
+func TestHideDenied(t *testing.T) {
+	for _, hide := range []bool{false, true} {
+		f := newFixture(t, "  - name: files\n    url: "+httpUpstream(t)+"\n")
+		if hide {
+			cfg := *f.cfg
+			cfg.HideDenied = true
+			gw, err := mcpgw.New(context.Background(), &cfg, mcpgw.Options{Server: f.api.URL, Key: f.api.Keys["gateway"]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.gw = gw
+		}
+		cs := f.connectHTTP(f.serveHTTP(), "agent-a", nil)
+		tools, err := cs.ListTools(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		have := map[string]bool{}
+		for _, tl := range tools.Tools {
+			have[tl.Name] = true
+		}
+		if have["files__delete"] == hide || !have["files__read"] || !have["files__write"] {
+			t.Fatalf("hide_denied %v: %v", hide, have)
+		}
+	}
 }

@@ -3,6 +3,8 @@ package mcpgw
 import (
 	"context"
 	"encoding/json"
+
+	"github.com/cairnhq/cairn"
 	"regexp"
 	"sync"
 
@@ -19,6 +21,7 @@ type session struct {
 
 	listMu    sync.Mutex // one tool listing at a time: a call waits for the tools it names
 	mu        sync.Mutex
+	who       *identity // the client's identity, from its first request
 	ss        *mcp.ServerSession
 	upstreams map[string]*upstream
 	listed    map[string]bool     // upstreams whose tools are registered
@@ -107,6 +110,7 @@ func (s *session) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 		if ss, ok := req.GetSession().(*mcp.ServerSession); ok && method != "initialize" {
 			s.attach(ss)
 		}
+		s.identify(req)
 		switch method {
 		case "tools/list", "tools/call":
 			s.listTools(ctx)
@@ -175,8 +179,11 @@ func (s *session) registerTools(ctx context.Context, u *upstream) {
 		}
 		exposed := *t
 		exposed.Name = name
-		names = append(names, name)
 		add = append(add, &exposed)
+	}
+	add = s.withoutDenied(ctx, u, add)
+	for _, t := range add {
+		names = append(names, t.Name)
 	}
 	s.mu.Lock()
 	old := s.tools[u.cfg.Name]
@@ -207,4 +214,56 @@ func objectSchema(schema any) bool {
 		Type any `json:"type"`
 	}
 	return json.Unmarshal(raw, &m) == nil && m.Type == "object"
+}
+
+// identify remembers who the client is, for listing its tools.
+func (s *session) identify(req mcp.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.who != nil {
+		return
+	}
+	if x := req.GetExtra(); x != nil && x.TokenInfo != nil {
+		if id, ok := x.TokenInfo.Extra["identity"].(*identity); ok {
+			s.who = id
+		}
+		return
+	}
+	s.who = s.gw.stdioIdentity()
+}
+
+// withoutDenied leaves out, with hide_denied, the tools the active policy
+// denies this client whatever the arguments. It is asked when the tools are
+// listed; if Cairn cannot answer, every tool is listed (a call still fails
+// closed).
+func (s *session) withoutDenied(ctx context.Context, u *upstream, tools []*mcp.Tool) []*mcp.Tool {
+	s.mu.Lock()
+	who := s.who
+	s.mu.Unlock()
+	if !s.gw.cfg.HideDenied || who == nil || len(tools) == 0 {
+		return tools
+	}
+	req := cairn.DeniesRequest{Labels: u.cfg.Labels, AnyResource: u.cfg.resource != nil}
+	if u.cfg.resource == nil {
+		req.Resource = u.cfg.Name
+	}
+	for _, t := range tools {
+		req.Actions = append(req.Actions, "mcp."+u.cfg.Name+"."+t.Name[len(u.cfg.Name)+2:])
+	}
+	res, err := who.client.Denies(ctx, req)
+	if err != nil {
+		s.gw.log.Warn("mcp gateway: hide_denied: the policy could not be asked; listing every tool", "upstream", u.cfg.Name, "error", err.Error())
+		return tools
+	}
+	denied := map[string]bool{}
+	for _, a := range res.Denied {
+		denied[a] = true
+	}
+	var out []*mcp.Tool
+	for i, t := range tools {
+		if !denied[req.Actions[i]] {
+			out = append(out, t)
+		}
+	}
+	return out
 }
