@@ -49,4 +49,3 @@ func (s *Service) Denies(ctx context.Context, p cairn.Principal, req cairn.Denie
 	}
 	return out, ctx.Err()
 }
-
