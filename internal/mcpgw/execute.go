@@ -43,9 +43,11 @@ func (c *call) execute(ctx context.Context) *mcp.CallToolResult {
 	}
 	c.g.pending.forget(c.key)
 	c.job.State = cairn.StateRunning
+	finished := c.s.during(c.u.cfg.Name, ctx)
 	res, callErr := c.u.call(ctx, c.g.cfg.CallTimeout, &mcp.CallToolParams{
 		Meta: c.req.Params.Meta, Name: c.tool, Arguments: argsOrEmpty(c.args),
 	})
+	finished()
 	if callErr != nil && ctx.Err() != nil {
 		c.cancel("the MCP client cancelled the call (notifications/cancelled) while the upstream ran it")
 		return refusal(c.job, "cancelled")

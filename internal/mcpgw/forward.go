@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"sort"
 	"strings"
 
@@ -20,27 +21,15 @@ import (
 func (s *session) forward(ctx context.Context, method string, req mcp.Request) (res mcp.Result, handled bool, err error) {
 	switch r := req.(type) {
 	case *mcp.ListResourcesRequest:
-		out := &mcp.ListResourcesResult{Resources: []*mcp.Resource{}}
-		err := s.each(ctx, func(ctx context.Context, name string, cs *mcp.ClientSession) error {
-			for x, err := range cs.Resources(ctx, nil) {
-				if err != nil {
-					return err
-				}
-				out.Resources = append(out.Resources, x)
-			}
-			return nil
+		out := &mcp.ListResourcesResult{}
+		out.Resources, err = gather(ctx, s, func(_ string, cs *mcp.ClientSession) iter.Seq2[*mcp.Resource, error] {
+			return cs.Resources(ctx, nil)
 		})
 		return out, true, err
 	case *mcp.ListResourceTemplatesRequest:
-		out := &mcp.ListResourceTemplatesResult{ResourceTemplates: []*mcp.ResourceTemplate{}}
-		err := s.each(ctx, func(ctx context.Context, name string, cs *mcp.ClientSession) error {
-			for x, err := range cs.ResourceTemplates(ctx, nil) {
-				if err != nil {
-					return err
-				}
-				out.ResourceTemplates = append(out.ResourceTemplates, x)
-			}
-			return nil
+		out := &mcp.ListResourceTemplatesResult{}
+		out.ResourceTemplates, err = gather(ctx, s, func(_ string, cs *mcp.ClientSession) iter.Seq2[*mcp.ResourceTemplate, error] {
+			return cs.ResourceTemplates(ctx, nil)
 		})
 		return out, true, err
 	case *mcp.ReadResourceRequest:
@@ -52,17 +41,20 @@ func (s *session) forward(ctx context.Context, method string, req mcp.Request) (
 		})
 		return out, true, err
 	case *mcp.ListPromptsRequest:
-		out := &mcp.ListPromptsResult{Prompts: []*mcp.Prompt{}}
-		err := s.each(ctx, func(ctx context.Context, name string, cs *mcp.ClientSession) error {
-			for x, err := range cs.Prompts(ctx, nil) {
-				if err != nil {
-					return err
+		out := &mcp.ListPromptsResult{}
+		out.Prompts, err = gather(ctx, s, func(name string, cs *mcp.ClientSession) iter.Seq2[*mcp.Prompt, error] {
+			return func(yield func(*mcp.Prompt, error) bool) {
+				for x, err := range cs.Prompts(ctx, nil) {
+					if x != nil {
+						p := *x
+						p.Name = name + "__" + x.Name
+						x = &p
+					}
+					if !yield(x, err) {
+						return
+					}
 				}
-				p := *x
-				p.Name = name + "__" + x.Name
-				out.Prompts = append(out.Prompts, &p)
 			}
-			return nil
 		})
 		return out, true, err
 	case *mcp.GetPromptRequest:
@@ -121,6 +113,22 @@ func (s *session) complete(ctx context.Context, r *mcp.CompleteRequest) (mcp.Res
 		return err
 	})
 	return out, true, err
+}
+
+// gather collects one list from every upstream that can be reached, in
+// name order, all pages of each.
+func gather[T any](ctx context.Context, s *session, list func(name string, cs *mcp.ClientSession) iter.Seq2[T, error]) ([]T, error) {
+	out := []T{}
+	err := s.each(ctx, func(ctx context.Context, name string, cs *mcp.ClientSession) error {
+		for x, err := range list(name, cs) {
+			if err != nil {
+				return err
+			}
+			out = append(out, x)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // split resolves "<upstream>__<name>".
@@ -191,12 +199,15 @@ func (s *session) upstreamOptions(name string) *mcp.ClientOptions {
 		},
 		LoggingMessageHandler: func(ctx context.Context, r *mcp.LoggingMessageRequest) {
 			if ss := s.downstream(); ss != nil {
-				ss.Log(ctx, r.Params)
+				ss.Log(s.related(name, ctx), r.Params)
 			}
+		},
+		ResourceUpdatedHandler: func(ctx context.Context, r *mcp.ResourceUpdatedNotificationRequest) {
+			s.server.ResourceUpdated(ctx, r.Params)
 		},
 		ProgressNotificationHandler: func(ctx context.Context, r *mcp.ProgressNotificationClientRequest) {
 			if ss := s.downstream(); ss != nil {
-				ss.NotifyProgress(ctx, r.Params)
+				ss.NotifyProgress(s.related(name, ctx), r.Params)
 			}
 		},
 	}
@@ -207,13 +218,53 @@ func (s *session) upstreamOptions(name string) *mcp.ClientOptions {
 	caps := ss.InitializeParams().Capabilities
 	if caps.Sampling != nil {
 		o.CreateMessageHandler = func(ctx context.Context, r *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
-			return ss.CreateMessage(ctx, r.Params)
+			return ss.CreateMessage(s.related(name, ctx), r.Params)
 		}
 	}
 	if caps.Elicitation != nil {
 		o.ElicitationHandler = func(ctx context.Context, r *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-			return ss.Elicit(ctx, r.Params)
+			return ss.Elicit(s.related(name, ctx), r.Params)
 		}
 	}
 	return o
+}
+
+// subscribe passes a resource subscription to the first upstream that
+// takes it; its updates come back through ResourceUpdatedHandler.
+func (s *session) subscribe(ctx context.Context, r *mcp.SubscribeRequest) error {
+	var last error = &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "no upstream supports subscribing to it"}
+	for _, name := range s.names() {
+		u := s.upstreams[name]
+		cs, err := u.client(ctx)
+		if err != nil {
+			continue
+		}
+		if c := cs.InitializeResult().Capabilities.Resources; c == nil || !c.Subscribe {
+			continue
+		}
+		if err := cs.Subscribe(ctx, r.Params); err != nil {
+			last = err
+			continue
+		}
+		s.mu.Lock()
+		s.subs[r.Params.URI] = u
+		s.mu.Unlock()
+		return nil
+	}
+	return last
+}
+
+func (s *session) unsubscribe(ctx context.Context, r *mcp.UnsubscribeRequest) error {
+	s.mu.Lock()
+	u := s.subs[r.Params.URI]
+	delete(s.subs, r.Params.URI)
+	s.mu.Unlock()
+	if u == nil {
+		return nil
+	}
+	cs, err := u.client(ctx)
+	if err != nil {
+		return err
+	}
+	return cs.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: r.Params.URI})
 }

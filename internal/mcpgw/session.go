@@ -24,12 +24,14 @@ type session struct {
 	who       *identity // the client's identity, from its first request
 	ss        *mcp.ServerSession
 	upstreams map[string]*upstream
-	listed    map[string]bool     // upstreams whose tools are registered
-	tools     map[string][]string // upstream -> exposed tool names
+	listed    map[string]bool              // upstreams whose tools are registered
+	subs      map[string]*upstream         // resource URI -> the upstream subscribed to it
+	inflight  map[string][]context.Context // upstream -> contexts of the client's calls it is running
+	tools     map[string][]string          // upstream -> exposed tool names
 }
 
 func (g *Gateway) newSession() *session {
-	s := &session{gw: g, upstreams: map[string]*upstream{}, listed: map[string]bool{}, tools: map[string][]string{}}
+	s := &session{gw: g, upstreams: map[string]*upstream{}, listed: map[string]bool{}, tools: map[string][]string{}, subs: map[string]*upstream{}, inflight: map[string][]context.Context{}}
 	for i := range g.cfg.Upstreams {
 		u := &g.cfg.Upstreams[i]
 		s.upstreams[u.Name] = &upstream{cfg: u, sess: s}
@@ -40,12 +42,14 @@ func (g *Gateway) newSession() *session {
 		SupportedProtocolVersions: sessionProtocols(),
 		Capabilities: &mcp.ServerCapabilities{
 			Tools:       &mcp.ToolCapabilities{ListChanged: true},
-			Resources:   &mcp.ResourceCapabilities{},
+			Resources:   &mcp.ResourceCapabilities{Subscribe: true},
 			Prompts:     &mcp.PromptCapabilities{},
 			Completions: &mcp.CompletionCapabilities{},
 			Logging:     &mcp.LoggingCapabilities{},
 		},
 		InitializedHandler: func(ctx context.Context, r *mcp.InitializedRequest) { s.attach(r.Session) },
+		SubscribeHandler:   s.subscribe,
+		UnsubscribeHandler: s.unsubscribe,
 	})
 	s.server.AddReceivingMiddleware(s.middleware)
 	return s
@@ -266,4 +270,36 @@ func (s *session) withoutDenied(ctx context.Context, u *upstream, tools []*mcp.T
 		}
 	}
 	return out
+}
+
+// during records that the client's call with context ctx is running on
+// upstream name, until the returned func is called. A request the upstream
+// sends meanwhile (sampling, elicitation) is sent to the client as part of
+// that call, on its stream.
+func (s *session) during(name string, ctx context.Context) func() {
+	s.mu.Lock()
+	s.inflight[name] = append(s.inflight[name], ctx)
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		list := s.inflight[name]
+		for i, c := range list {
+			if c == ctx {
+				s.inflight[name] = append(list[:i:i], list[i+1:]...)
+				break
+			}
+		}
+	}
+}
+
+// related is the context of a client call running on upstream name (the
+// latest, when several are), or ctx when none is.
+func (s *session) related(name string, ctx context.Context) context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if list := s.inflight[name]; len(list) > 0 {
+		return list[len(list)-1]
+	}
+	return ctx
 }

@@ -1,0 +1,64 @@
+package mcpgw_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// TestPassthrough: resources (list, read, subscribe and updates), prompts
+// (prefixed) and sampling requests from an upstream pass through the
+// gateway; the tool calls that cause them are still jobs.
+func TestPassthrough(t *testing.T) {
+	f := newFixture(t, "  - name: files\n    url: "+httpUpstream(t)+"\n")
+	updated := make(chan string, 4)
+	cs := f.connectHTTP(f.serveHTTP(), "agent-a", &mcp.ClientOptions{
+		ResourceUpdatedHandler: func(_ context.Context, r *mcp.ResourceUpdatedNotificationRequest) { updated <- r.Params.URI },
+		CreateMessageHandler: func(_ context.Context, r *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			in := r.Params.Messages[0].Content.(*mcp.TextContent).Text
+			return &mcp.CreateMessageResult{Model: "test-model", Role: "assistant", Content: &mcp.TextContent{Text: "model says " + in}}, nil
+		},
+	})
+	ctx := context.Background()
+	rs, err := cs.ListResources(ctx, nil)
+	if err != nil || len(rs.Resources) != 1 || rs.Resources[0].URI != "test://notes" {
+		t.Fatalf("resources/list: %v %+v", err, rs)
+	}
+	rr, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "test://notes"})
+	if err != nil || rr.Contents[0].Text != "the notes" {
+		t.Fatalf("resources/read: %v %+v", err, rr)
+	}
+	ps, err := cs.ListPrompts(ctx, nil)
+	if err != nil || len(ps.Prompts) != 1 || ps.Prompts[0].Name != "files__greet" {
+		t.Fatalf("prompts/list: %v %+v", err, ps)
+	}
+	gp, err := cs.GetPrompt(ctx, &mcp.GetPromptParams{Name: "files__greet"})
+	if err != nil || gp.Messages[0].Content.(*mcp.TextContent).Text != "hello" {
+		t.Fatalf("prompts/get: %v %+v", err, gp)
+	}
+	if _, err := cs.GetPrompt(ctx, &mcp.GetPromptParams{Name: "nowhere__greet"}); err == nil {
+		t.Fatal("a prompt of an unknown upstream was answered")
+	}
+	if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "test://notes"}); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	if res := call(t, cs, "files__touch", map[string]any{"path": "n"}); res.IsError {
+		t.Fatalf("touch: %q", text(res))
+	}
+	select {
+	case uri := <-updated:
+		if uri != "test://notes" {
+			t.Fatalf("updated %q", uri)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no resources/updated reached the client")
+	}
+	res := call(t, cs, "files__ask", map[string]any{"path": "what now?"})
+	if res.IsError || !strings.Contains(text(res), "model says what now?") {
+		t.Fatalf("sampling through the gateway: %q", text(res))
+	}
+	f.verifyLedger()
+}
