@@ -133,7 +133,16 @@ func TestInspectorCLI(t *testing.T) {
 	os.WriteFile(cfg, []byte("server: "+f.api.URL+"\nkey_file: "+key+"\nupstreams:\n"+npmUpstreams(t, root)), 0o600)
 	// The Inspector takes --config for itself, so the config comes by env.
 	out = runInspector(t, inspector, "-e", "CAIRN_GATEWAY_CONFIG="+cfg, bin, "mcp", "gateway", "--method", "tools/call", "--tool-name", "everything__echo", "--tool-arg", "message=over-stdio")
-	checkInspectorCall(t, f, out, "over-stdio")
+	id := checkInspectorCall(t, f, out, "over-stdio")
+
+	// cairn audit run shows the session's calls as its timeline.
+	run := string(f.job(id).RunID)
+	audit := exec.Command(bin, "audit", "run", run, "--server", f.api.URL)
+	audit.Env = append(os.Environ(), "CAIRN_KEY="+f.api.Keys["auditor-1"], "CAIRN_KEY_FILE=")
+	b, err := audit.CombinedOutput()
+	if err != nil || !strings.Contains(string(b), id) || !strings.Contains(string(b), "mcp.everything.echo") {
+		t.Fatalf("cairn audit run %s: %v\n%s", run, err, b)
+	}
 	f.verifyLedger()
 }
 
@@ -152,7 +161,7 @@ func runInspector(t *testing.T, inspector string, args ...string) string {
 
 // checkInspectorCall reads what the Inspector printed: the echoed text
 // and the job that recorded it.
-func checkInspectorCall(t *testing.T, f *fixture, out, msg string) {
+func checkInspectorCall(t *testing.T, f *fixture, out, msg string) string {
 	t.Helper()
 	i := strings.Index(out, "{")
 	if i < 0 {
@@ -177,4 +186,5 @@ func checkInspectorCall(t *testing.T, f *fixture, out, msg string) {
 	if j.State != cairn.StateSucceeded || j.SubmittedBy != "gateway" || j.Action != "mcp.everything.echo" {
 		t.Fatalf("inspector job: %+v", j)
 	}
+	return id
 }
