@@ -62,3 +62,38 @@ func TestPassthrough(t *testing.T) {
 	}
 	f.verifyLedger()
 }
+
+// TestToolListChanged: an upstream's tools/list_changed reaches the client,
+// and the new tool can be called through the gateway as a job.
+func TestToolListChanged(t *testing.T) {
+	f := newFixture(t, stdioUpstream("files"))
+	changed := make(chan struct{}, 4)
+	cs := f.connectStdio(&mcp.ClientOptions{ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} }})
+	if _, err := cs.ListTools(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if res := call(t, cs, "files__grow", map[string]any{"path": "sprout"}); res.IsError {
+		t.Fatalf("grow: %q", text(res))
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatal("the client never saw the new tool")
+		}
+		tools, err := cs.ListTools(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tl := range tools.Tools {
+			if tl.Name == "files__sprout" {
+				res := call(t, cs, "files__sprout", map[string]any{})
+				if res.IsError || text(res) != "new tool sprout" || f.job(metaJob(t, res)).Action != "mcp.files.sprout" {
+					t.Fatalf("sprout: %q", text(res))
+				}
+				return
+			}
+		}
+	}
+}
