@@ -55,6 +55,9 @@ type Error struct {
 	Message string // for people; never contains secrets or payloads
 	Field   string // offending field or line, if any
 	Line    int    // line in a policy bundle, if any
+	// RetryAfter, when set, is how long the caller should wait before
+	// retrying (HTTP Retry-After).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

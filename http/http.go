@@ -181,11 +181,19 @@ func (s *Server) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 		route = "unmatched"
 	}
 	defer func() {
-		if rec := recover(); rec != nil {
+		rec := recover()
+		// ErrAbortHandler: a streamed answer failed after it began; it is
+		// passed on to net/http, which cuts the connection so the client
+		// sees a truncated answer, never a complete-looking one.
+		abort := rec == nethttp.ErrAbortHandler
+		if rec != nil && !abort {
 			s.log.Error("panic serving request", "request_id", rid, "route", route, "panic", fmt.Sprint(rec))
 			if !sw.wrote {
 				s.writeError(sw, r, cairn.Errorf(500, cairn.EInternal, "internal error"))
 			}
+		}
+		if abort {
+			defer panic(rec)
 		}
 		d := time.Since(start)
 		s.reqs.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
@@ -217,6 +225,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	w.wrote = true
 	return w.ResponseWriter.Write(b)
 }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() nethttp.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(nethttp.Flusher); ok {
@@ -315,6 +326,9 @@ func (s *Server) writeError(w nethttp.ResponseWriter, r *nethttp.Request, err er
 	status := e.Status
 	if status < 400 || status > 599 {
 		status = 500
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
 	writeJSON(w, status, errorBody{errorDetail{Code: e.Code, Message: e.Message, RequestID: rid, Field: e.Field, Line: e.Line}})
 }

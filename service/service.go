@@ -57,6 +57,9 @@ type Service struct {
 	plannedWake atomic.Int64
 	signers     sync.Map // origin -> note.Signer
 
+	// maxExports bounds the exports running at once (exportsNow).
+	maxExports, exportsNow atomic.Int64
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -74,6 +77,7 @@ func New(store cairn.Store, log *slog.Logger, salt []byte) *Service {
 	s := &Service{Store: store, Log: log, Salt: salt, stop: make(chan struct{}), originPrefix: DefaultOriginPrefix}
 	s.queued.init()
 	s.deadline.init()
+	s.maxExports.Store(DefaultMaxExports)
 	return s
 }
 

@@ -46,6 +46,7 @@ var serveFlags struct {
 	rateLimit float64
 	rateBurst int
 	inflight  int
+	exports   int
 }
 
 var serveCmd = &cobra.Command{
@@ -70,7 +71,10 @@ requests, then finishes the requests in flight and exits.
 second on average, with bursts of --rate-burst (default N, at least 1):
 requests over it get 429 too_many_requests with Retry-After. --max-inflight N
 (env CAIRN_MAX_INFLIGHT) bounds the API requests worked on at once: past it,
-503 unavailable with Retry-After: 1. Both are off by default.`,
+503 unavailable with Retry-After: 1. Both are off by default. --max-exports N
+(env CAIRN_MAX_EXPORTS, default 2) bounds the evidence exports and ledger
+verifications running at once (each streams and holds a store reader while
+its client reads): past it, 503 unavailable with Retry-After.`,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, args []string) error {
 		if err := rateFlagsFromEnv(cmd); err != nil {
@@ -93,6 +97,7 @@ func init() {
 	serveCmd.Flags().Float64Var(&serveFlags.rateLimit, "rate-limit", 0, "requests a second each principal may make on average; 0 = no limit (env CAIRN_RATE_LIMIT)")
 	serveCmd.Flags().IntVar(&serveFlags.rateBurst, "rate-burst", 0, "requests a principal may make at once under --rate-limit (default: the limit, at least 1; env CAIRN_RATE_BURST)")
 	serveCmd.Flags().IntVar(&serveFlags.inflight, "max-inflight", 0, "API requests worked on at once, long-polling leases included; past it 503 with Retry-After; 0 = no bound (env CAIRN_MAX_INFLIGHT)")
+	serveCmd.Flags().IntVar(&serveFlags.exports, "max-exports", 0, "evidence exports and ledger verifications running at once; past it 503 with Retry-After; 0 = the default, 2 (env CAIRN_MAX_EXPORTS)")
 	serveCmd.Flags().DurationVar(&serveFlags.drain, "drain", envDuration("CAIRN_DRAIN", 0), "on SIGTERM, fail /readyz and keep serving this long before shutting down (env CAIRN_DRAIN)")
 	rootCmd.AddCommand(serveCmd)
 }
@@ -186,6 +191,7 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 		return fmt.Errorf("findings salt: %w", err)
 	}
 	svc := service.New(store, log, salt)
+	svc.SetMaxExports(serveFlags.exports)
 	keyPath := serveFlags.ledgerKey
 	if keyPath == "" {
 		keyPath = filepath.Join(dataDir, "ledger.key")
@@ -307,6 +313,13 @@ func rateFlagsFromEnv(cmd *cobra.Command) error {
 		}
 		serveFlags.inflight = n
 	}
+	if v := os.Getenv("CAIRN_MAX_EXPORTS"); v != "" && !cmd.Flags().Changed("max-exports") {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("CAIRN_MAX_EXPORTS=%q: not an integer", v)
+		}
+		serveFlags.exports = n
+	}
 	if v := os.Getenv("CAIRN_RATE_BURST"); v != "" && !cmd.Flags().Changed("rate-burst") {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -322,6 +335,9 @@ func rateFlagsFromEnv(cmd *cobra.Command) error {
 	}
 	if n := serveFlags.inflight; n < 0 || n > 1e7 {
 		return fmt.Errorf("--max-inflight %d: must be from 0 (no bound) to 10000000", n)
+	}
+	if n := serveFlags.exports; n < 0 || n > 64 {
+		return fmt.Errorf("--max-exports %d: must be from 0 (the default) to 64", n)
 	}
 	return nil
 }
