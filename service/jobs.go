@@ -590,7 +590,10 @@ func (s *Service) dispatch(tx cairn.Tx, p cairn.Principal, workerID string, j *c
 		e.JobHash = j.JobHash
 		e.Decision = ev.Decision
 		e.PolicySnapshot = ev.Snapshot
-		e.Data = map[string]any{"lease_id": j.LeaseID, "worker_id": workerID, "lease_expires_at": exp, "decision_id": d.DecisionID, "attempts": j.Attempts}
+		// worker_id is the worker's own label; principal and key_id are
+		// the authenticated key that leased the job.
+		e.Data = map[string]any{"lease_id": j.LeaseID, "worker_id": workerID, "principal": p.ID, "key_id": p.KeyID,
+			"lease_expires_at": exp, "decision_id": d.DecisionID, "attempts": j.Attempts}
 	}); err != nil {
 		return nil, err
 	}
@@ -693,7 +696,8 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 		if err := s.appendJob(tx, j, cairn.EventJobCompleted, worker, now, func(e *cairn.Event) {
 			e.State = j.State
 			e.JobHash = j.JobHash
-			e.Data = map[string]any{"status": req.Status, "result_ptr": j.ResultPtr, "result_sha256": j.ResultSHA256, "lease_id": req.LeaseID, "error": j.Error}
+			e.Data = map[string]any{"status": req.Status, "result_ptr": j.ResultPtr, "result_sha256": j.ResultSHA256, "lease_id": req.LeaseID, "error": j.Error,
+				"worker_id": string(j.LeaseOwner), "principal": p.ID, "key_id": p.KeyID}
 		}); err != nil {
 			return err
 		}
