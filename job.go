@@ -245,6 +245,10 @@ type Approval struct {
 	ResolvedBy       Opt        `json:"resolved_by"`
 	ResolvedComment  Opt        `json:"resolved_comment"`
 	ResolvedAt       *time.Time `json:"resolved_at"`
+	// ResolverRoles are the resolving approver's roles when it resolved:
+	// dispatch checks them against the approval block of the rule then in
+	// force. Absent for approvals resolved before they were recorded.
+	ResolverRoles    []string   `json:"resolver_roles,omitempty"`
 	Ledger           *LedgerRef `json:"ledger,omitempty"`
 	ResolutionLedger *LedgerRef `json:"resolution_ledger,omitempty"`
 

@@ -72,6 +72,9 @@ func (s *Service) Resolve(ctx context.Context, p cairn.Principal, jobID string, 
 		if req.JobHash != a.JobHash {
 			return cairn.Conflict(cairn.CodeJobHashMismatch, "job_hash does not match the job awaiting approval")
 		}
+		// The approver's roles now: dispatch checks them against the rule
+		// in force then, which may have been tightened meanwhile.
+		a.ResolverRoles = slices.Clone(p.Roles)
 		if err := s.resolve(tx, a, resolution, p.ID, req.Comment, now); err != nil {
 			return err
 		}

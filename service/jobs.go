@@ -3,6 +3,9 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cairnhq/cairn"
@@ -531,15 +534,27 @@ func (s *Service) dispatch(tx cairn.Tx, p cairn.Principal, workerID string, j *c
 		return nil, s.runJobChanged(tx, j, now)
 	case cairn.RequireApproval:
 		a, err := tx.GetApproval(j.Tenant, j.JobID)
+		why := "approval required at dispatch does not match"
 		if err == nil && a.Resolution == cairn.ResolutionApproved && a.JobHash == j.JobHash {
-			break // the approval counts: same job_hash
+			// The approval counts for the same job_hash, given by an
+			// approver the rule in force still allows.
+			required := requiredApproverRoles(ev)
+			if approverQualifies(a, required) {
+				break
+			}
+			why = fmt.Sprintf("approval by %s (roles %v) does not satisfy rule %s in force at dispatch, which allows approvers with roles %v",
+				a.ResolvedBy, approvedWith(a), ruleOrDefault(ev.RuleID), required)
 		}
 		if err != nil && !cairn.IsNotFound(err) {
 			return nil, err
 		}
 		if err == nil {
 			// An approval exists but does not count; the job cannot run.
-			applyDecision(j, ev)
+			// An approved job's REQUIRE_APPROVAL stays its decision of
+			// record (docs/evidence.md §2.2); the re-decision is in the history.
+			if a.Resolution != cairn.ResolutionApproved {
+				applyDecision(j, ev)
+			}
 			j.State = cairn.StateDenied
 			j.UpdatedAt = now
 			j.CompletedAt = &now
@@ -549,7 +564,7 @@ func (s *Service) dispatch(tx cairn.Tx, p cairn.Principal, workerID string, j *c
 			if err := s.appendJob(tx, j, cairn.EventJobStateChanged, "cairn", now, func(e *cairn.Event) {
 				e.State = j.State
 				e.Decision = ev.Decision
-				e.Data = map[string]any{"reason": "approval required at dispatch does not match", "decision_id": d.DecisionID}
+				e.Data = map[string]any{"reason": why, "decision_id": d.DecisionID}
 			}); err != nil {
 				return nil, err
 			}
@@ -718,6 +733,40 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 	return out, err
 }
 
+// requiredApproverRoles are the roles the evaluated rule lets approve
+// (approver when its approval block names none).
+func requiredApproverRoles(ev cairn.Evaluation) []string {
+	if ev.Approval != nil && len(ev.Approval.ApproverRoles) > 0 {
+		return ev.Approval.ApproverRoles
+	}
+	return []string{cairn.RoleApprover}
+}
+
+// approverQualifies reports whether the approver of a, with the roles it
+// held when it approved, holds one of required (admin holds every role).
+// An approval resolved before those roles were recorded qualifies only if
+// every role its rule allowed then is still allowed: whichever of them the
+// approver held, it still qualifies.
+func approverQualifies(a *cairn.Approval, required []string) bool {
+	if len(a.ResolverRoles) > 0 {
+		return slices.ContainsFunc(required, cairn.Principal{Roles: a.ResolverRoles}.Has)
+	}
+	for _, r := range a.ApproverRoles {
+		if !slices.Contains(required, r) {
+			return false
+		}
+	}
+	return len(a.ApproverRoles) > 0
+}
+
+// approvedWith names the roles an approval was given with, for evidence.
+func approvedWith(a *cairn.Approval) []string {
+	if len(a.ResolverRoles) > 0 {
+		return a.ResolverRoles
+	}
+	return []string{"one of " + strings.Join(a.ApproverRoles, "|")}
+}
+
 func redactedPtr(jobID string) string { return cairn.ResultPtr(jobID) + "#redacted" }
 
 // outputRules are the output rules of the snapshot that governs j.
@@ -769,6 +818,9 @@ func (s *Service) resolve(tx cairn.Tx, a *cairn.Approval, resolution, by, commen
 		Decision: a.Decision, PolicyRuleID: string(a.PolicyRuleID), PolicySnapshot: string(a.PolicySnapshot),
 		JobHash: a.JobHash, Resolution: resolution, ResolvedBy: by,
 		Data: map[string]any{"approval_id": a.ApprovalID, "comment": comment},
+	}
+	if len(a.ResolverRoles) > 0 {
+		e.Data["resolver_roles"] = a.ResolverRoles
 	}
 	switch resolution {
 	case cairn.ResolutionApproved:
