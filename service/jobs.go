@@ -38,6 +38,12 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 	created := false
 	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
 		j := *job
+		// The ids of workflow runs' step jobs are the engine's.
+		if reserved, err := reservedJobID(tx, p.Tenant, job.JobID); err != nil {
+			return err
+		} else if reserved {
+			return jobIDUnavailable(job.JobID)
+		}
 		// Insert first: the unique (tenant, job_id) key detects a replay
 		// without a read on the common path, and a failed INSERT leaves the
 		// transaction intact.
@@ -50,6 +56,10 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 				return err
 			}
 			if existing.JobHash != job.JobHash {
+				if existing.SubmittedBy != p.ID && !canReadAll(p) {
+					// Nothing about a job the caller cannot read.
+					return jobIDUnavailable(job.JobID)
+				}
 				return cairn.Conflict(cairn.CodeJobConflict, "job %q exists with a different job_hash", job.JobID)
 			}
 			out, created = existing, false

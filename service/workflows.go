@@ -243,6 +243,11 @@ func (s *Service) startRun(tx cairn.Tx, by, starter cairn.Principal, w *cairn.Wo
 	} else if !cairn.IsNotFound(err) {
 		return nil, false, err
 	}
+	if taken, err := runIDTaken(tx, p.Tenant, runID); err != nil {
+		return nil, false, err
+	} else if taken {
+		return nil, false, cairn.Conflict(cairn.CodeRunConflict, "run_id %q is not available: choose another run_id, or omit it to have one generated", runID)
+	}
 	def, err := s.definition(tx, p.Tenant, w.WorkflowID)
 	if err != nil {
 		return nil, false, err
