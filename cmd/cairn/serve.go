@@ -182,6 +182,13 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	// The data dir holds the signing key, the salt and (embedded store) the
+	// database: its owner's alone, whatever made it looser.
+	if fi, err := os.Stat(dataDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dataDir, fi.Mode().Perm()&0o700); err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+	}
 	saltPath := serveFlags.saltFile
 	if saltPath == "" {
 		saltPath = filepath.Join(dataDir, "findings.salt")
