@@ -31,6 +31,10 @@ const DefaultMaxExports = 2
 // ExportRetryAfter is how long a refused export is asked to wait.
 const ExportRetryAfter = 5 * time.Second
 
+// WithheldMissing is the reason of a payload an export lists as withheld:
+// the only one, since every stored payload is exported in full.
+const WithheldMissing = "missing from the store"
+
 // exportPage is how many ledger entries an export reads at a time.
 const exportPage = 256
 
@@ -443,7 +447,7 @@ func (x *exportSource) payloads(ptrs []string) iter.Seq2[ledger.Payload, error] 
 	return records(x.ctx, ptrs, func(ptr string) (ledger.Payload, bool, error) {
 		pl, err := x.tx.GetPayload(x.tenant, ptr)
 		if cairn.IsNotFound(err) {
-			return ledger.Payload{Ptr: ptr, Withheld: true, Reason: "missing from the store"}, true, nil
+			return ledger.Payload{Ptr: ptr, Withheld: true, Reason: WithheldMissing}, true, nil
 		}
 		if err != nil {
 			return ledger.Payload{}, false, err
