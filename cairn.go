@@ -66,6 +66,9 @@ type Error struct {
 	Line    int    // line in a policy bundle, if any
 	// Cause is the underlying error, for logs only (never sent to clients).
 	Cause error
+	// RetryAfter, when set, is how long the caller should wait before
+	// retrying (HTTP Retry-After).
+	RetryAfter time.Duration
 }
 
 // Unwrap returns the cause.

@@ -250,6 +250,10 @@ type Approval struct {
 	ResolvedBy       Opt        `json:"resolved_by"`
 	ResolvedComment  Opt        `json:"resolved_comment"`
 	ResolvedAt       *time.Time `json:"resolved_at"`
+	// ResolverRoles are the resolving approver's roles when it resolved:
+	// dispatch checks them against the approval block of the rule then in
+	// force. Absent for approvals resolved before they were recorded.
+	ResolverRoles    []string   `json:"resolver_roles,omitempty"`
 	Ledger           *LedgerRef `json:"ledger,omitempty"`
 	ResolutionLedger *LedgerRef `json:"resolution_ledger,omitempty"`
 
@@ -287,16 +291,24 @@ type Run struct {
 	JobsTruncated bool `json:"jobs_truncated,omitempty"`
 
 	// Workflow runs only.
-	WorkflowID   string       `json:"workflow_id,omitempty"`
-	InputPtr     string       `json:"input_ptr,omitempty"`    // wfin:<run_id>, the run input as a payload
-	InputSHA256  string       `json:"input_sha256,omitempty"` // SHA-256 of the input's bytes
-	StarterKind  string       `json:"starter_kind,omitempty"`
-	StarterRoles []string     `json:"starter_roles,omitempty"`
-	RerunOf      string       `json:"rerun_of,omitempty"`        // the run this one reruns
-	RerunFrom    string       `json:"rerun_from_step,omitempty"` // the step it reruns from
-	Reason       string       `json:"status_reason,omitempty"`   // why a run failed, timed out or was cancelled
-	TimeoutAt    *time.Time   `json:"timeout_at,omitempty"`      // the run's own deadline
-	Steps        []*StepState `json:"steps,omitempty"`           // the engine's progress, one per step in definition order
+	WorkflowID   string   `json:"workflow_id,omitempty"`
+	InputPtr     string   `json:"input_ptr,omitempty"`    // wfin:<run_id>, the run input as a payload
+	InputSHA256  string   `json:"input_sha256,omitempty"` // SHA-256 of the input's bytes
+	StarterKind  string   `json:"starter_kind,omitempty"`
+	StarterRoles []string `json:"starter_roles,omitempty"`
+	RerunOf      string   `json:"rerun_of,omitempty"`        // the run this one reruns
+	RerunFrom    string   `json:"rerun_from_step,omitempty"` // the step it reruns from
+	// RerunBy is the principal who asked for this rerun (the starter or an
+	// admin); StartedBy stays the original run's starter, on whose behalf
+	// (StarterKind, StarterRoles) the rerun's jobs are submitted and judged.
+	RerunBy string `json:"rerun_by,omitempty"`
+	// Requesters are the principals who started or reran a run of this
+	// run's rerun chain, the original starter first: none of them may vote
+	// on the run's gates or resolve the approvals of its jobs.
+	Requesters []string     `json:"requesters,omitempty"`
+	Reason     string       `json:"status_reason,omitempty"` // why a run failed, timed out or was cancelled
+	TimeoutAt  *time.Time   `json:"timeout_at,omitempty"`    // the run's own deadline
+	Steps      []*StepState `json:"steps,omitempty"`         // the engine's progress, one per step in definition order
 	// WakeAt is the engine's next deadline for this run (a retry's backoff,
 	// a gate's expiry, a step or run timeout); nil when nothing is due.
 	// Stores index it (DueRuns, NextDeadline).

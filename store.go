@@ -64,6 +64,9 @@ type ReadTx interface {
 	TenantExists(tenant string) (bool, error)
 
 	GetJob(tenant, jobID string) (*Job, error)
+	// JobIDsFrom returns the tenant's job ids that are >= from in byte
+	// order, ascending, at most limit (an index range, for id prefixes).
+	JobIDsFrom(tenant, from string, limit int) ([]string, error)
 	ListJobs(tenant string, f JobFilter) ([]*Job, error)
 	// LeasableJobs returns the tenant's oldest QUEUED jobs that a lease by
 	// action globs may take (those bound to no executor), oldest first, at

@@ -191,11 +191,19 @@ func (s *Server) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 		route = "unmatched"
 	}
 	defer func() {
-		if rec := recover(); rec != nil {
+		rec := recover()
+		// ErrAbortHandler: a streamed answer failed after it began; it is
+		// passed on to net/http, which cuts the connection so the client
+		// sees a truncated answer, never a complete-looking one.
+		abort := rec == nethttp.ErrAbortHandler
+		if rec != nil && !abort {
 			s.log.Error("panic serving request", "request_id", rid, "route", route, "panic", fmt.Sprint(rec))
 			if !sw.wrote {
 				s.writeError(sw, r, cairn.Errorf(500, cairn.EInternal, "internal error"))
 			}
+		}
+		if abort {
+			defer panic(rec)
 		}
 		d := time.Since(start)
 		s.reqs.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
@@ -343,6 +351,9 @@ func (s *Server) writeError(w nethttp.ResponseWriter, r *nethttp.Request, err er
 	status := e.Status
 	if status < 400 || status > 599 {
 		status = 500
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
 	if status == 503 {
 		if e.Cause != nil {

@@ -2,9 +2,11 @@ package http
 
 import (
 	"encoding/base64"
+	"io"
 	nethttp "net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/ledger"
@@ -233,13 +235,51 @@ func (s *Server) export(w nethttp.ResponseWriter, r *nethttp.Request, p cairn.Pr
 		s.writeError(w, r, q.err)
 		return
 	}
-	b, err := s.svc.Export(r.Context(), p, f)
-	if err != nil {
+	out := &sentWriter{w: w, rc: nethttp.NewResponseController(w)}
+	err := s.svc.ExportTo(r.Context(), p, f, func() io.Writer {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Disposition", `attachment; filename="cairn-evidence.json"`)
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		return out
+	})
+	if err == nil {
+		return
+	}
+	if out.n == 0 {
+		// Nothing is out yet: the answer is still an error.
+		w.Header().Del("Content-Disposition")
 		s.writeError(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Disposition", `attachment; filename="cairn-evidence.json"`)
-	w.Header().Set("Cache-Control", "no-store")
-	ledger.EncodeBundle(w, b)
+	// Part of the bundle is out: the answer can no longer become an error.
+	// Cut the connection so that the client sees a truncated transfer, not
+	// a complete answer.
+	if r.Context().Err() == nil {
+		rid, _ := r.Context().Value(requestIDKey).(string)
+		s.log.Error("evidence export failed after it began; the connection is cut", "request_id", rid, "err", err.Error())
+	}
+	panic(nethttp.ErrAbortHandler)
+}
+
+// ExportWriteIdle is how long an export's client may go without taking
+// any of it before the connection is closed. The server's write timeout
+// would cut an export that is simply large; this one cuts only a stalled
+// client (which holds an export slot and a store reader).
+const ExportWriteIdle = 90 * time.Second
+
+// sentWriter counts the bytes handed to the response and pushes the write
+// deadline on before each write.
+type sentWriter struct {
+	w  nethttp.ResponseWriter
+	rc *nethttp.ResponseController
+	n  int64
+}
+
+func (s *sentWriter) Write(p []byte) (int, error) {
+	// Servers without deadlines (ErrNotSupported) have nothing to push on.
+	_ = s.rc.SetWriteDeadline(time.Now().Add(ExportWriteIdle))
+	n, err := s.w.Write(p)
+	s.n += int64(n)
+	return n, err
 }

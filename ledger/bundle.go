@@ -1,13 +1,13 @@
 package ledger
 
 import (
-	"bufio"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"slices"
 	"strings"
@@ -211,20 +211,9 @@ type BundleInput struct {
 // sorted (by id, id, ptr, job_id) so that equal inputs give byte-identical
 // bundles.
 func BuildBundle(in BundleInput) (*Bundle, error) {
-	v, err := NewVerifier(in.PublicKey)
+	cp, origin, err := openHead(in.PublicKey, in.Checkpoint, in.Origin)
 	if err != nil {
 		return nil, err
-	}
-	cp, err := OpenCheckpoint(in.Checkpoint, v)
-	if err != nil {
-		return nil, err
-	}
-	origin := in.Origin
-	if origin == "" {
-		origin = cp.Origin
-	}
-	if origin != cp.Origin {
-		return nil, fmt.Errorf("ledger: checkpoint origin %q, want %q", cp.Origin, origin)
 	}
 	size := cp.Size
 	b := &Bundle{
@@ -256,43 +245,19 @@ func BuildBundle(in BundleInput) (*Bundle, error) {
 		}
 	}
 	if n := len(b.Entries); n > 0 && b.Entries[n-1].Index-b.Entries[0].Index == uint64(n-1) {
-		from, to := b.Entries[0].Index, b.Entries[n-1].Index+1
-		rp := &BundleRange{From: from, To: to, Left: []string{}, Right: []string{}}
-		if from != 0 || to != size {
-			if in.Nodes == nil {
-				return nil, errors.New("ledger: a partial export needs a NodeReader")
-			}
-			l, r, err := RangeProof(from, to, size, in.Nodes)
-			if err != nil {
-				return nil, err
-			}
-			rp.Left, rp.Right = hexList(l), hexList(r)
-		}
-		b.Range = rp
-	} else {
-		for _, e := range b.Entries {
-			if in.Nodes == nil {
-				return nil, errors.New("ledger: a partial export needs a NodeReader")
-			}
-			p, err := InclusionProof(e.Index, size, in.Nodes)
-			if err != nil {
-				return nil, err
-			}
-			b.InclusionProofs = append(b.InclusionProofs, BundleInclusionProof{Index: e.Index, Size: size, Hashes: hexList(p)})
-		}
-	}
-	for _, from := range in.ConsistencyFrom {
-		if from > size {
-			return nil, fmt.Errorf("ledger: consistency from %d beyond checkpoint size %d", from, size)
-		}
-		if in.Nodes == nil {
-			return nil, errors.New("ledger: consistency proofs need a NodeReader")
-		}
-		p, err := ConsistencyProof(from, size, in.Nodes)
-		if err != nil {
+		if b.Range, err = rangeFor(b.Entries[0].Index, b.Entries[n-1].Index+1, size, in.Nodes); err != nil {
 			return nil, err
 		}
-		b.ConsistencyProofs = append(b.ConsistencyProofs, BundleConsistencyProof{From: from, To: size, Hashes: hexList(p)})
+	} else {
+		for p, err := range InclusionProofSeq(entryIndexes(b.Entries), size, in.Nodes) {
+			if err != nil {
+				return nil, err
+			}
+			b.InclusionProofs = append(b.InclusionProofs, p)
+		}
+	}
+	if b.ConsistencyProofs, err = consistencyFor(in.ConsistencyFrom, size, in.Nodes); err != nil {
+		return nil, err
 	}
 	slices.SortFunc(b.Policies, func(x, y Policy) int { return strings.Compare(x.Snapshot, y.Snapshot) })
 	slices.SortFunc(b.Workflows, func(x, y WorkflowText) int { return strings.Compare(x.WorkflowID, y.WorkflowID) })
@@ -314,6 +279,16 @@ func BuildBundle(in BundleInput) (*Bundle, error) {
 		b.Entries = []Entry{}
 	}
 	return b, nil
+}
+
+func entryIndexes(es []Entry) iter.Seq2[uint64, error] {
+	return func(yield func(uint64, error) bool) {
+		for _, e := range es {
+			if !yield(e.Index, nil) {
+				return
+			}
+		}
+	}
 }
 
 func cmpU64(a, b uint64) int {
@@ -353,30 +328,54 @@ type Refs struct {
 // that is not an entry is an error; workflow members of the wrong type are
 // not (the workflow is not referred to, and the verifier reports the entry).
 func CollectRefs(entries []Entry) (*Refs, error) {
-	snaps, wfs, ptrs, jobs := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
+	c := NewRefCollector()
 	for _, e := range entries {
-		f, err := ParseEntry([]byte(e.Body))
-		if err != nil {
-			return nil, fmt.Errorf("ledger: entry %d: %w", e.Index, err)
-		}
-		for _, s := range f.Event.SnapshotRefs() {
-			snaps[s] = true
-		}
-		if IsWorkflowEvent(f.Event.Type) {
-			if ref, err := EntryWorkflowRef(e.Body); err == nil && ref != nil {
-				wfs[ref.WorkflowID] = true
-			}
-		}
-		if j := f.Event.Job; j != nil {
-			if j.ContextPtr != "" {
-				ptrs[j.ContextPtr] = true
-			}
-			jobs[j.JobID] = true
-		}
-		if f.Event.ResultPtr != "" {
-			ptrs[f.Event.ResultPtr] = true
+		if err := c.Add(e); err != nil {
+			return nil, err
 		}
 	}
+	return c.Refs(), nil
+}
+
+// RefCollector gathers the Refs of entries added one at a time, for
+// exports that do not hold their entries (see CollectRefs).
+type RefCollector struct {
+	snaps, wfs, ptrs, jobs map[string]bool
+}
+
+// NewRefCollector returns an empty collector.
+func NewRefCollector() *RefCollector {
+	return &RefCollector{snaps: map[string]bool{}, wfs: map[string]bool{}, ptrs: map[string]bool{}, jobs: map[string]bool{}}
+}
+
+// Add parses one entry body and records what it refers to.
+func (c *RefCollector) Add(e Entry) error {
+	f, err := ParseEntry([]byte(e.Body))
+	if err != nil {
+		return fmt.Errorf("ledger: entry %d: %w", e.Index, err)
+	}
+	for _, s := range f.Event.SnapshotRefs() {
+		c.snaps[s] = true
+	}
+	if IsWorkflowEvent(f.Event.Type) {
+		if ref, err := EntryWorkflowRef(e.Body); err == nil && ref != nil {
+			c.wfs[ref.WorkflowID] = true
+		}
+	}
+	if j := f.Event.Job; j != nil {
+		if j.ContextPtr != "" {
+			c.ptrs[j.ContextPtr] = true
+		}
+		c.jobs[j.JobID] = true
+	}
+	if f.Event.ResultPtr != "" {
+		c.ptrs[f.Event.ResultPtr] = true
+	}
+	return nil
+}
+
+// Refs returns what the entries added so far refer to, each list sorted.
+func (c *RefCollector) Refs() *Refs {
 	keys := func(m map[string]bool) []string {
 		out := make([]string, 0, len(m))
 		for k := range m {
@@ -385,7 +384,7 @@ func CollectRefs(entries []Entry) (*Refs, error) {
 		slices.Sort(out)
 		return out
 	}
-	return &Refs{Snapshots: keys(snaps), Workflows: keys(wfs), Payloads: keys(ptrs), Jobs: keys(jobs)}, nil
+	return &Refs{Snapshots: keys(c.snaps), Workflows: keys(c.wfs), Payloads: keys(c.ptrs), Jobs: keys(c.jobs)}
 }
 
 // WorkflowRef is what one ledger entry says about a workflow definition.
@@ -538,18 +537,14 @@ func WorkflowDigest(id string) (tenant, name, sum string, err error) {
 	return head[:j], head[j+1:], sum, nil
 }
 
-// EncodeBundle writes b as indented JSON. HTML escaping is off, so every
+// EncodeBundle writes b as indented JSON: the bytes encoding/json writes
+// for a Bundle with HTML escaping off and one-space indentation, so every
 // string (entry bodies included) is written exactly; any conforming JSON
-// encoder that round-trips strings preserves a bundle's meaning.
+// encoder that round-trips strings preserves a bundle's meaning. It writes
+// through BundleStream.WriteTo, as streamed exports do.
 func EncodeBundle(w io.Writer, b *Bundle) error {
-	bw := bufio.NewWriterSize(w, 1<<16)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", " ")
-	if err := enc.Encode(b); err != nil {
-		return err
-	}
-	return bw.Flush()
+	_, err := b.Stream().WriteTo(w)
+	return err
 }
 
 // ErrBundleFormat means the input is not a v1 evidence bundle.

@@ -155,6 +155,23 @@ func jobsWithSeq(rows pgx.Rows, err error) ([]*cairn.Job, error) {
 	return js, err
 }
 
+func (t *rtx) JobIDsFrom(tenant, from string, limit int) ([]string, error) {
+	rows, err := t.query(`SELECT job_id FROM jobs WHERE tenant = $1 AND job_id >= $2 ORDER BY job_id LIMIT $3`, tenant, from, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 func (t *rtx) GetJob(tenant, jobID string) (*cairn.Job, error) {
 	js, err := jobsWithSeq(t.query(`SELECT seq, body FROM jobs WHERE tenant = $1 AND job_id = $2`, tenant, jobID))
 	if err != nil {

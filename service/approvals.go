@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/cairnhq/cairn"
 )
@@ -30,8 +31,23 @@ func (s *Service) Resolve(ctx context.Context, p cairn.Principal, jobID string, 
 		if !slices.ContainsFunc(a.ApproverRoles, p.Has) {
 			return cairn.Forbidden(cairn.CodeRoleNotAllowed, "rule %s allows approvers with roles %v", a.PolicyRuleID, a.ApproverRoles)
 		}
-		if a.RequestedBy == p.ID {
+		if samePrincipal(a.RequestedBy, p.ID) {
 			return cairn.Forbidden(cairn.CodeSelfApprovalForbidden, "the submitter of a job cannot resolve its approval")
+		}
+		if a.RunID != "" {
+			// A workflow run's jobs are submitted for its starter; whoever
+			// started or reran a run of its chain cannot approve them either.
+			r, err := tx.GetRun(p.Tenant, string(a.RunID))
+			if err != nil && !cairn.IsNotFound(err) {
+				return err
+			}
+			if err == nil {
+				if self, err := requestedBy(tx, r, p.ID); err != nil {
+					return err
+				} else if self {
+					return cairn.Forbidden(cairn.CodeSelfApprovalForbidden, "a principal who started or reran the job's run cannot resolve its approval")
+				}
+			}
 		}
 		if a.Status != cairn.ApprovalPending {
 			if string(a.ResolvedBy) == p.ID && string(a.Resolution) == resolution && req.JobHash == a.JobHash {
@@ -56,6 +72,9 @@ func (s *Service) Resolve(ctx context.Context, p cairn.Principal, jobID string, 
 		if req.JobHash != a.JobHash {
 			return cairn.Conflict(cairn.CodeJobHashMismatch, "job_hash does not match the job awaiting approval")
 		}
+		// The approver's roles now: dispatch checks them against the rule
+		// in force then, which may have been tightened meanwhile.
+		a.ResolverRoles = slices.Clone(p.Roles)
 		if err := s.resolve(tx, a, resolution, p.ID, req.Comment, now); err != nil {
 			return err
 		}
@@ -70,6 +89,12 @@ func (s *Service) Resolve(ctx context.Context, p cairn.Principal, jobID string, 
 	}
 	return out, nil
 }
+
+// samePrincipal reports whether two principal ids name the same principal.
+// Ids are compared without regard to case: a key made for "Agent-7" must not
+// pass for a second person beside "agent-7" (new keys cannot differ from an
+// existing principal by case only; see CreateKey).
+func samePrincipal(a, b string) bool { return strings.EqualFold(a, b) }
 
 // validVerdict checks an approver's answer (the job_hash it reviewed and a
 // comment) and returns the resolution it records.

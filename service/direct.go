@@ -37,7 +37,7 @@ func (s *Service) leaseNamed(ctx context.Context, p cairn.Principal, req cairn.L
 		if err != nil {
 			return err
 		}
-		lj, err := s.dispatch(ctx, tx, pol, req.WorkerID, j, payload, leaseFor, cairn.Now())
+		lj, err := s.dispatch(ctx, tx, pol, p, req.WorkerID, j, payload, leaseFor, cairn.Now())
 		if lj != nil {
 			out = append(out, lj)
 		}

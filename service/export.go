@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"iter"
+	"slices"
 	"time"
 
 	"github.com/cairnhq/cairn"
@@ -21,28 +24,91 @@ type ExportFilter struct {
 	ConsistencyFrom []uint64 // older tree sizes to prove consistency from
 }
 
-// Export assembles a self-contained evidence bundle: the selected ledger
-// entries with proofs to a fresh signed checkpoint, the public key, the
-// policy texts the decisions refer to, the texts of the workflow
-// definitions the entries name, the payloads the entries commit to, and the
-// job rows. Auditors (and admins) only.
+// DefaultMaxExports bounds the evidence exports (and ledger verifications,
+// which export) that run at once; see SetMaxExports.
+const DefaultMaxExports = 2
+
+// ExportRetryAfter is how long a refused export is asked to wait.
+const ExportRetryAfter = 5 * time.Second
+
+// WithheldMissing is the reason of a payload an export lists as withheld:
+// the only one, since every stored payload is exported in full.
+const WithheldMissing = "missing from the store"
+
+// exportPage is how many ledger entries an export reads at a time.
+const exportPage = 256
+
+// SetMaxExports sets how many evidence exports and ledger verifications may
+// run at once; past that they are refused with 503 unavailable and a
+// Retry-After. n < 1 restores DefaultMaxExports. An export streams, so its
+// memory is bounded; each one holds a read transaction and a reader of
+// the store for as long as its client reads.
+func (s *Service) SetMaxExports(n int) {
+	if n < 1 {
+		n = DefaultMaxExports
+	}
+	s.maxExports.Store(int64(n))
+}
+
+// exportSlot takes one of the export slots, or refuses.
+func (s *Service) exportSlot() (func(), error) {
+	if s.exportsNow.Add(1) > s.maxExports.Load() {
+		s.exportsNow.Add(-1)
+		return nil, &cairn.Error{Status: 503, Code: cairn.EUnavailable, RetryAfter: ExportRetryAfter,
+			Message: fmt.Sprintf("%d evidence exports are running, the most this server runs at once; retry shortly", s.maxExports.Load())}
+	}
+	return func() { s.exportsNow.Add(-1) }, nil
+}
+
+// ExportTo writes a self-contained evidence bundle to the writer open
+// returns: the selected ledger entries with proofs to a fresh signed
+// checkpoint, the public key, the policy texts the decisions refer to, the
+// texts of the workflow definitions the entries name, the payloads the
+// entries commit to, and the job rows. Auditors (and admins) only.
+//
+// The bundle is written as it is read from the store, in one read
+// transaction, so memory stays bounded whatever its size. open is called
+// once, just before the first byte, when everything that can refuse the
+// export has passed: an error returned before open was called is the
+// export's answer; one returned after it means what was written is an
+// incomplete bundle (the caller must not let it pass for a complete one).
+func (s *Service) ExportTo(ctx context.Context, p cairn.Principal, f ExportFilter, open func() io.Writer) error {
+	return s.export(ctx, p, f, func(bs *ledger.BundleStream) error {
+		_, err := bs.WriteTo(open())
+		return err
+	})
+}
+
+// Export is ExportTo's bundle, held in memory.
 func (s *Service) Export(ctx context.Context, p cairn.Principal, f ExportFilter) (*ledger.Bundle, error) {
+	var b *ledger.Bundle
+	err := s.export(ctx, p, f, func(bs *ledger.BundleStream) error {
+		var err error
+		b, err = bs.Collect()
+		return err
+	})
+	return b, err
+}
+
+// export checks an export request, takes an export slot, and hands use the
+// bundle stream of a consistent read at a fresh checkpoint.
+func (s *Service) export(ctx context.Context, p cairn.Principal, f ExportFilter, use func(*ledger.BundleStream) error) error {
 	if !p.Has(cairn.RoleAuditor) {
-		return nil, cairn.Forbidden(cairn.EForbidden, "exporting evidence needs the auditor role")
+		return cairn.Forbidden(cairn.EForbidden, "exporting evidence needs the auditor role")
 	}
 	if f.RunID != "" {
 		if err := validID("run_id", f.RunID); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if f.JobID != "" {
 		if err := validID("job_id", f.JobID); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	origin, key, err := s.LedgerKey(p.Tenant)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, from := range f.ConsistencyFrom {
 		var size uint64
@@ -51,20 +117,24 @@ func (s *Service) Export(ctx context.Context, p cairn.Principal, f ExportFilter)
 			size, err = tx.LedgerSize(p.Tenant)
 			return err
 		}); err != nil {
-			return nil, err
+			return err
 		}
 		if from > size {
-			return nil, cairn.Invalid("consistency_from", "is beyond the ledger size %d", size)
+			return cairn.Invalid("consistency_from", "is beyond the ledger size %d", size)
 		}
 	}
+	release, err := s.exportSlot()
+	if err != nil {
+		return err
+	}
+	defer release()
 	// The job rows must be as of the checkpoint: retry if the ledger moves
 	// between signing and reading.
 	for attempt := 0; ; attempt++ {
 		cp, err := s.IssueCheckpoint(ctx, p.Tenant)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		var b *ledger.Bundle
 		moved := false
 		err = s.Store.View(ctx, func(tx cairn.ReadTx) error {
 			size, err := tx.LedgerSize(p.Tenant)
@@ -78,37 +148,27 @@ func (s *Service) Export(ctx context.Context, p cairn.Principal, f ExportFilter)
 				moved = true
 				return nil
 			}
-			b, err = s.bundleAt(tx, p.Tenant, cp, f, origin, key)
-			return err
+			src := &exportSource{ctx: ctx, tx: tx, tenant: p.Tenant, size: cp.Size, f: f}
+			bs, err := src.stream(origin, key, cp)
+			if err != nil {
+				return err
+			}
+			// Serve only durable data: this read began before the barrier.
+			if err := s.durable(ctx); err != nil {
+				return err
+			}
+			return use(bs)
 		})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if !moved {
-			return b, nil
+			return nil
 		}
 		if attempt == 5 {
-			return nil, cairn.Errorf(503, cairn.EUnavailable, "the ledger is growing too fast to export a consistent snapshot; retry")
+			return cairn.Errorf(503, cairn.EUnavailable, "the ledger is growing too fast to export a consistent snapshot; retry")
 		}
 	}
-}
-
-// bundleAt builds the export bundle of f against checkpoint cp.
-func (s *Service) bundleAt(tx cairn.ReadTx, tenant string, cp *cairn.Checkpoint, f ExportFilter, origin, key string) (*ledger.Bundle, error) {
-	in, err := s.exportInput(tx, tenant, cp, f)
-	if err != nil {
-		return nil, err
-	}
-	in.Origin, in.PublicKey = origin, key
-	b, err := ledger.BuildBundle(*in)
-	if errors.Is(err, ledger.ErrNodeMissing) && f.RunID == "" && f.JobID == "" && f.Since.IsZero() && f.Until.IsZero() {
-		// The stored tree cannot prove what is stored (entries
-		// are missing). Export the whole log as a range without
-		// proofs: the verifier recomputes the root from the leaves
-		// and names what is missing.
-		b, err = wholeLog(in, cp.Size)
-	}
-	return b, err
 }
 
 // exportAsStored bundles the whole ledger as it is now against a
@@ -134,159 +194,313 @@ func (s *Service) exportAsStored(ctx context.Context, tenant string) (*ledger.Bu
 		if err != nil {
 			return err
 		}
-		b, err = s.bundleAt(tx, tenant, cp, ExportFilter{}, origin, key)
+		src := &exportSource{ctx: ctx, tx: tx, tenant: tenant, size: size}
+		bs, err := src.stream(origin, key, cp)
+		if err != nil {
+			return err
+		}
+		b, err = bs.Collect()
 		return err
 	})
 	return b, err
 }
 
-// wholeLog bundles entries claimed to be the whole log [0, size) with no
-// proof hashes: a complete range needs none.
-func wholeLog(in *ledger.BundleInput, size uint64) (*ledger.Bundle, error) {
-	b := &ledger.Bundle{Format: ledger.BundleFormat, Tenant: in.Tenant, Origin: in.Origin, PublicKey: in.PublicKey,
-		Checkpoint: string(in.Checkpoint), Range: &ledger.BundleRange{From: 0, To: size, Left: []string{}, Right: []string{}},
-		Entries: in.Entries, Policies: in.Policies, Workflows: in.Workflows, Payloads: in.Payloads, Jobs: in.Jobs}
-	for i := range b.Entries {
-		b.Entries[i].LeafHash = ledger.HashHex(ledger.LeafHash([]byte(b.Entries[i].Body)))
-	}
-	if b.Policies == nil {
-		b.Policies = []ledger.Policy{}
-	}
-	if b.Workflows == nil {
-		b.Workflows = []ledger.WorkflowText{}
-	}
-	if b.Payloads == nil {
-		b.Payloads = []ledger.Payload{}
-	}
-	if b.Jobs == nil {
-		b.Jobs = []ledger.JobRow{}
-	}
-	return b, nil
+// durable returns once everything committed so far is durable: a store
+// read returns only then, so an empty one is the barrier.
+func (s *Service) durable(ctx context.Context) error {
+	return s.Store.View(ctx, func(cairn.ReadTx) error { return nil })
 }
 
-func (s *Service) exportInput(tx cairn.ReadTx, tenant string, cp *cairn.Checkpoint, f ExportFilter) (*ledger.BundleInput, error) {
-	var idx []uint64
-	add := func(evs []*cairn.Event) {
-		for _, e := range evs {
-			if e.Ledger.Index < cp.Size {
-				idx = append(idx, e.Ledger.Index)
-			}
-		}
+// exportSource reads what an export holds from one read transaction, one
+// page or record at a time.
+type exportSource struct {
+	ctx    context.Context
+	tx     cairn.ReadTx
+	tenant string
+	size   uint64 // the checkpoint's tree size
+	f      ExportFilter
+	// selected: a job or run export, of the entries at idx (ascending).
+	selected bool
+	idx      []uint64
+}
+
+func (f ExportFilter) timed() bool { return !f.Since.IsZero() || !f.Until.IsZero() }
+
+// stream reads the entries once for what they span and refer to, computes
+// the proofs that come before them, and returns the bundle stream whose
+// lists read the store again as they are written.
+func (x *exportSource) stream(origin, key string, cp *cairn.Checkpoint) (*ledger.BundleStream, error) {
+	if err := x.selectEntries(); err != nil {
+		return nil, err
 	}
-	switch {
-	case f.JobID != "":
-		if _, err := tx.GetJob(tenant, f.JobID); err != nil {
-			return nil, err
-		}
-		evs, err := tx.ListEvents(tenant, cairn.EventFilter{JobID: f.JobID, Page: cairn.Page{Limit: 1 << 20}})
+	var span ledger.EntrySpan
+	refs := ledger.NewRefCollector()
+	for e, err := range x.entries() {
 		if err != nil {
 			return nil, err
 		}
-		add(evs)
-	case f.RunID != "":
-		if _, err := tx.GetRun(tenant, f.RunID); err != nil {
+		if err := span.Add(e.Index); err != nil {
 			return nil, err
 		}
-		evs, err := tx.ListEvents(tenant, cairn.EventFilter{RunID: f.RunID, Page: cairn.Page{Limit: 1 << 20}})
-		if err != nil {
+		if err := refs.Add(e); err != nil {
 			return nil, err
 		}
-		add(evs)
 	}
-	var entries []ledger.Entry
-	if idx != nil {
-		for _, i := range idx {
-			es, err := tx.LedgerEntries(tenant, i, 1)
+	r := refs.Refs()
+	nodes := nodes{x.tx, x.tenant}
+	head := ledger.BundleHead{Tenant: x.tenant, Origin: origin, PublicKey: key, Checkpoint: []byte(cp.Note),
+		Nodes: nodes, Span: span, ConsistencyFrom: x.f.ConsistencyFrom}
+	bs, size, err := ledger.NewBundleStream(head)
+	whole := !x.selected && !x.f.timed()
+	if err == nil && whole && span.Count > 0 && !span.Contiguous() {
+		// Entries are missing from the stored log: prove each one, before
+		// anything is written, as a complete export is proved.
+		for _, err = range ledger.InclusionProofSeq(x.indexes(), size, nodes) {
 			if err != nil {
-				return nil, err
-			}
-			entries = append(entries, ledger.Entry{Index: es[0].Index, Body: string(es[0].Body)})
-		}
-	} else {
-		for from := uint64(0); from < cp.Size; {
-			es, err := tx.LedgerEntries(tenant, from, 10000)
-			if err != nil {
-				return nil, err
-			}
-			if len(es) == 0 {
 				break
 			}
+		}
+	}
+	wholeLog := false
+	if errors.Is(err, ledger.ErrNodeMissing) && whole {
+		// The stored tree cannot prove what is stored (entries are
+		// missing). Export the whole log as a range without proofs: the
+		// verifier recomputes the root from the leaves and names what is
+		// missing.
+		head.Nodes, head.Span, head.ConsistencyFrom = nil, ledger.EntrySpan{}, nil
+		bs, size, err = ledger.NewBundleStream(head)
+		if err == nil {
+			bs.Range = &ledger.BundleRange{From: 0, To: size, Left: []string{}, Right: []string{}}
+		}
+		wholeLog = true
+	}
+	if err != nil {
+		return nil, err
+	}
+	bs.Entries = x.entries()
+	if wholeLog && span.Count == 0 {
+		bs.Entries = nil // as the whole-log export has always written it: null
+	}
+	if !wholeLog && span.Count > 0 && !span.Contiguous() {
+		bs.InclusionProofs = ledger.InclusionProofSeq(x.indexes(), size, nodes)
+	}
+	// The export carries what is stored, as stored: what is missing or
+	// altered is for the verifier to report, not for the exporter to hide.
+	bs.Policies = x.policies(r.Snapshots)
+	bs.Workflows = x.workflows(r.Workflows)
+	bs.Payloads = x.payloads(r.Payloads)
+	// Job rows are the jobs' state now (= as of the checkpoint). A time-range
+	// export may hold only part of a job's evidence, against which the
+	// current row cannot be checked: it carries no rows.
+	if x.f.timed() {
+		r.Jobs = nil
+	}
+	bs.Jobs = x.jobs(r.Jobs)
+	return bs, nil
+}
+
+// selectEntries finds the ledger indexes of a job's or run's events.
+func (x *exportSource) selectEntries() error {
+	switch {
+	case x.f.JobID != "":
+		if _, err := x.tx.GetJob(x.tenant, x.f.JobID); err != nil {
+			return err
+		}
+		x.selected = true
+		for after := int64(0); ; {
+			evs, err := x.tx.ListEvents(x.tenant, cairn.EventFilter{JobID: x.f.JobID, Page: cairn.Page{Limit: 1000, After: after}})
+			if err != nil {
+				return err
+			}
+			x.addSelected(evs)
+			if len(evs) < 1000 {
+				break
+			}
+			after = int64(evs[len(evs)-1].Ledger.Index) + 1
+		}
+	case x.f.RunID != "":
+		if _, err := x.tx.GetRun(x.tenant, x.f.RunID); err != nil {
+			return err
+		}
+		x.selected = true
+		for after := int64(0); ; {
+			evs, err := x.tx.ListEvents(x.tenant, cairn.EventFilter{RunID: x.f.RunID, Page: cairn.Page{Limit: 1000, After: after}})
+			if err != nil {
+				return err
+			}
+			x.addSelected(evs)
+			if len(evs) < 1000 {
+				break
+			}
+			after = evs[len(evs)-1].Seq
+		}
+	}
+	slices.Sort(x.idx)
+	x.idx = slices.Compact(x.idx)
+	return x.ctx.Err()
+}
+
+func (x *exportSource) addSelected(evs []*cairn.Event) {
+	for _, e := range evs {
+		if e.Ledger != nil && e.Ledger.Index < x.size {
+			x.idx = append(x.idx, e.Ledger.Index)
+		}
+	}
+}
+
+// entries reads the exported entries in index order, a page at a time.
+func (x *exportSource) entries() iter.Seq2[ledger.Entry, error] {
+	return func(yield func(ledger.Entry, error) bool) {
+		emit := func(e *cairn.LedgerEntry) bool {
+			body := string(e.Body)
+			return yield(ledger.Entry{Index: e.Index, LeafHash: ledger.HashHex(ledger.LeafHash(e.Body)), Body: body}, nil)
+		}
+		if x.selected {
+			for _, i := range x.idx {
+				es, err := x.tx.LedgerEntries(x.tenant, i, 1)
+				if err == nil && (len(es) == 0 || es[0].Index != i) {
+					err = fmt.Errorf("ledger entry %d of tenant %q is missing from the store", i, x.tenant)
+				}
+				if err != nil {
+					yield(ledger.Entry{}, err)
+					return
+				}
+				if !emit(es[0]) {
+					return
+				}
+			}
+			return
+		}
+		for from := uint64(0); from < x.size; {
+			if err := x.ctx.Err(); err != nil {
+				yield(ledger.Entry{}, err)
+				return
+			}
+			es, err := x.tx.LedgerEntries(x.tenant, from, exportPage)
+			if err != nil {
+				yield(ledger.Entry{}, err)
+				return
+			}
+			if len(es) == 0 {
+				return
+			}
 			for _, e := range es {
-				if e.Index >= cp.Size {
-					break
+				if e.Index >= x.size {
+					return
 				}
-				if !f.Since.IsZero() || !f.Until.IsZero() {
-					var env struct {
-						Event struct {
-							Timestamp time.Time `json:"timestamp"`
-						} `json:"event"`
-					}
-					if err := json.Unmarshal(e.Body, &env); err != nil {
-						return nil, err
-					}
-					ts := env.Event.Timestamp
-					if (!f.Since.IsZero() && ts.Before(f.Since)) || (!f.Until.IsZero() && !ts.Before(f.Until)) {
-						continue
-					}
+				in, err := x.inTime(e.Body)
+				if err != nil {
+					yield(ledger.Entry{}, err)
+					return
 				}
-				entries = append(entries, ledger.Entry{Index: e.Index, Body: string(e.Body)})
+				if in && !emit(e) {
+					return
+				}
 			}
 			from = es[len(es)-1].Index + 1
 		}
 	}
-	refs, err := ledger.CollectRefs(entries)
-	if err != nil {
-		return nil, err
+}
+
+// inTime reports whether an entry's event falls in the filter's time range.
+func (x *exportSource) inTime(body []byte) (bool, error) {
+	if !x.f.timed() {
+		return true, nil
 	}
-	in := &ledger.BundleInput{Tenant: tenant, Checkpoint: []byte(cp.Note), Nodes: nodes{tx, tenant}, Entries: entries, ConsistencyFrom: f.ConsistencyFrom}
-	// The export carries what is stored, as stored: what is missing or
-	// altered is for the verifier to report, not for the exporter to hide.
-	for _, id := range refs.Snapshots {
-		snap, err := tx.GetSnapshot(id)
+	var env struct {
+		Event struct {
+			Timestamp time.Time `json:"timestamp"`
+		} `json:"event"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return false, err
+	}
+	ts := env.Event.Timestamp
+	return (x.f.Since.IsZero() || !ts.Before(x.f.Since)) && (x.f.Until.IsZero() || ts.Before(x.f.Until)), nil
+}
+
+// indexes are the exported entries' indexes, in order.
+func (x *exportSource) indexes() iter.Seq2[uint64, error] {
+	return func(yield func(uint64, error) bool) {
+		for e, err := range x.entries() {
+			if !yield(e.Index, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// records reads one record per id, in the ids' (sorted) order; get
+// returns ok false for a record to leave out.
+func records[T any](ctx context.Context, ids []string, get func(id string) (T, bool, error)) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var zero T
+		for _, id := range ids {
+			if err := ctx.Err(); err != nil {
+				yield(zero, err)
+				return
+			}
+			v, ok, err := get(id)
+			if err != nil {
+				yield(zero, err)
+				return
+			}
+			if ok && !yield(v, nil) {
+				return
+			}
+		}
+	}
+}
+
+func (x *exportSource) policies(ids []string) iter.Seq2[ledger.Policy, error] {
+	return records(x.ctx, ids, func(id string) (ledger.Policy, bool, error) {
+		snap, err := x.tx.GetSnapshot(id)
 		if cairn.IsNotFound(err) {
-			continue
+			return ledger.Policy{}, false, nil
 		}
 		if err != nil {
-			return nil, err
+			return ledger.Policy{}, false, err
 		}
-		in.Policies = append(in.Policies, ledger.Policy{Snapshot: snap.ID, Text: snap.Text})
-	}
-	// Workflow definitions: the exact registered text; one missing from the
-	// store is left out, like a policy (the verifier reports it).
-	for _, id := range refs.Workflows {
-		w, err := tx.GetWorkflow(tenant, id)
+		return ledger.Policy{Snapshot: snap.ID, Text: snap.Text}, true, nil
+	})
+}
+
+// workflows: the exact registered texts; one missing from the store is
+// left out, like a policy (the verifier reports it).
+func (x *exportSource) workflows(ids []string) iter.Seq2[ledger.WorkflowText, error] {
+	return records(x.ctx, ids, func(id string) (ledger.WorkflowText, bool, error) {
+		w, err := x.tx.GetWorkflow(x.tenant, id)
 		if cairn.IsNotFound(err) {
-			continue
+			return ledger.WorkflowText{}, false, nil
 		}
 		if err != nil {
-			return nil, err
+			return ledger.WorkflowText{}, false, err
 		}
-		in.Workflows = append(in.Workflows, ledger.WorkflowText{WorkflowID: w.WorkflowID, Name: w.Name, Version: uint64(max(w.Version, 0)), Text: w.Definition})
-	}
-	for _, ptr := range refs.Payloads {
-		pl, err := tx.GetPayload(tenant, ptr)
+		return ledger.WorkflowText{WorkflowID: w.WorkflowID, Name: w.Name, Version: uint64(max(w.Version, 0)), Text: w.Definition}, true, nil
+	})
+}
+
+func (x *exportSource) payloads(ptrs []string) iter.Seq2[ledger.Payload, error] {
+	return records(x.ctx, ptrs, func(ptr string) (ledger.Payload, bool, error) {
+		pl, err := x.tx.GetPayload(x.tenant, ptr)
 		if cairn.IsNotFound(err) {
-			in.Payloads = append(in.Payloads, ledger.Payload{Ptr: ptr, Withheld: true, Reason: "missing from the store"})
-			continue
+			return ledger.Payload{Ptr: ptr, Withheld: true, Reason: WithheldMissing}, true, nil
 		}
 		if err != nil {
-			return nil, err
+			return ledger.Payload{}, false, err
 		}
-		in.Payloads = append(in.Payloads, ledger.Payload{Ptr: pl.Ptr, SHA256: pl.SHA256, Data: pl.Data})
-	}
-	// Job rows are the jobs' state now (= as of the checkpoint). A time-range
-	// export may hold only part of a job's evidence, against which the
-	// current row cannot be checked: it carries no rows.
-	if !f.Since.IsZero() || !f.Until.IsZero() {
-		refs.Jobs = nil
-	}
-	for _, id := range refs.Jobs {
-		j, err := tx.GetJob(tenant, id)
+		return ledger.Payload{Ptr: pl.Ptr, SHA256: pl.SHA256, Data: pl.Data}, true, nil
+	})
+}
+
+func (x *exportSource) jobs(ids []string) iter.Seq2[ledger.JobRow, error] {
+	return records(x.ctx, ids, func(id string) (ledger.JobRow, bool, error) {
+		j, err := x.tx.GetJob(x.tenant, id)
 		if cairn.IsNotFound(err) {
-			continue
+			return ledger.JobRow{}, false, nil
 		}
 		if err != nil {
-			return nil, err
+			return ledger.JobRow{}, false, err
 		}
 		row := ledger.JobRow{JobID: j.JobID, JobHash: j.JobHash, State: j.State, Decision: j.Decision,
 			PolicyRuleID: string(j.PolicyRuleID), PolicySnapshot: string(j.PolicySnapshot),
@@ -294,14 +508,13 @@ func (s *Service) exportInput(tx cairn.ReadTx, tenant string, cp *cairn.Checkpoi
 		if j.OutputSafety != nil {
 			row.OutputSafety = j.OutputSafety.Decision
 		}
-		if a, err := tx.GetApproval(tenant, id); err == nil {
+		if a, err := x.tx.GetApproval(x.tenant, id); err == nil {
 			row.Resolution, row.ResolvedBy = string(a.Resolution), string(a.ResolvedBy)
 		} else if !cairn.IsNotFound(err) {
-			return nil, err
+			return ledger.JobRow{}, false, err
 		}
-		in.Jobs = append(in.Jobs, row)
-	}
-	return in, nil
+		return row, true, nil
+	})
 }
 
 // VerifyLedger exports the tenant's whole ledger and verifies it as an

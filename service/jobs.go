@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cairnhq/cairn"
@@ -53,6 +56,12 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 		}
 		job := sub.job
 		j := *job
+		// The ids of workflow runs' step jobs are the engine's.
+		if reserved, err := reservedJobID(tx, p.Tenant, job.JobID); err != nil {
+			return err
+		} else if reserved {
+			return jobIDUnavailable(job.JobID)
+		}
 		// Insert first: the unique (tenant, job_id) key detects a replay
 		// without a read on the common path, and a failed INSERT leaves the
 		// transaction intact.
@@ -65,6 +74,10 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 				return err
 			}
 			if existing.JobHash != job.JobHash {
+				if existing.SubmittedBy != p.ID && !canReadAll(p) {
+					// Nothing about a job the caller cannot read.
+					return jobIDUnavailable(job.JobID)
+				}
 				return cairn.Conflict(cairn.CodeJobConflict, "job %q exists with a different job_hash", job.JobID)
 			}
 			out, created = jobView(p, existing), false
@@ -400,7 +413,7 @@ func (s *Service) runJobChanged(tx cairn.Tx, j *cairn.Job, now time.Time) error 
 // dispatch re-decides a queued job under pol, the policy in force for tx,
 // and, if still allowed, leases it. payload is the job's context
 // (immutable evidence, so it may be read before the transaction).
-func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, workerID string, j *cairn.Job, payload *cairn.Payload, leaseFor time.Duration, now time.Time) (*cairn.LeasedJob, error) {
+func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, p cairn.Principal, workerID string, j *cairn.Job, payload *cairn.Payload, leaseFor time.Duration, now time.Time) (*cairn.LeasedJob, error) {
 	var input any
 	if err := json.Unmarshal(payload.Data, &input); err != nil {
 		return nil, err
@@ -437,15 +450,27 @@ func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, 
 		return nil, s.runJobChanged(tx, j, now)
 	case cairn.RequireApproval:
 		a, err := tx.GetApproval(j.Tenant, j.JobID)
+		why := "approval required at dispatch does not match"
 		if err == nil && a.Resolution == cairn.ResolutionApproved && a.JobHash == j.JobHash {
-			break // the approval counts: same job_hash
+			// The approval counts for the same job_hash, given by an
+			// approver the rule in force still allows.
+			required := requiredApproverRoles(ev)
+			if approverQualifies(a, required) {
+				break
+			}
+			why = fmt.Sprintf("approval by %s (roles %v) does not satisfy rule %s in force at dispatch, which allows approvers with roles %v",
+				a.ResolvedBy, approvedWith(a), ruleOrDefault(ev.RuleID), required)
 		}
 		if err != nil && !cairn.IsNotFound(err) {
 			return nil, err
 		}
 		if err == nil {
 			// An approval exists but does not count; the job cannot run.
-			applyDecision(j, ev)
+			// An approved job's REQUIRE_APPROVAL stays its decision of
+			// record (docs/evidence.md §2.2); the re-decision is in the history.
+			if a.Resolution != cairn.ResolutionApproved {
+				applyDecision(j, ev)
+			}
 			j.State = cairn.StateDenied
 			j.UpdatedAt = now
 			j.CompletedAt = &now
@@ -455,7 +480,7 @@ func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, 
 			if err := s.appendJob(tx, j, cairn.EventJobStateChanged, "cairn", now, func(e *cairn.Event) {
 				e.State = j.State
 				e.Decision = ev.Decision
-				e.Data = map[string]any{"reason": "approval required at dispatch does not match", "decision_id": d.DecisionID}
+				e.Data = map[string]any{"reason": why, "decision_id": d.DecisionID}
 			}); err != nil {
 				return nil, err
 			}
@@ -496,7 +521,10 @@ func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, 
 		e.JobHash = j.JobHash
 		e.Decision = ev.Decision
 		e.PolicySnapshot = ev.Snapshot
-		e.Data = map[string]any{"lease_id": j.LeaseID, "worker_id": workerID, "lease_expires_at": exp, "decision_id": d.DecisionID, "attempts": j.Attempts}
+		// worker_id is the worker's own label; principal and key_id are
+		// the authenticated key that leased the job.
+		e.Data = map[string]any{"lease_id": j.LeaseID, "worker_id": workerID, "principal": p.ID, "key_id": p.KeyID,
+			"lease_expires_at": exp, "decision_id": d.DecisionID, "attempts": j.Attempts}
 	}); err != nil {
 		return nil, err
 	}
@@ -602,7 +630,8 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 		if err := s.appendJob(tx, j, cairn.EventJobCompleted, worker, now, func(e *cairn.Event) {
 			e.State = j.State
 			e.JobHash = j.JobHash
-			e.Data = map[string]any{"status": req.Status, "result_ptr": j.ResultPtr, "result_sha256": j.ResultSHA256, "lease_id": req.LeaseID, "error": j.Error}
+			e.Data = map[string]any{"status": req.Status, "result_ptr": j.ResultPtr, "result_sha256": j.ResultSHA256, "lease_id": req.LeaseID, "error": j.Error,
+				"worker_id": string(j.LeaseOwner), "principal": p.ID, "key_id": p.KeyID}
 			if j.ErrorSafety != nil {
 				e.Data["error_safety"] = j.ErrorSafety
 			}
@@ -624,6 +653,40 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 		return nil
 	})
 	return out, err
+}
+
+// requiredApproverRoles are the roles the evaluated rule lets approve
+// (approver when its approval block names none).
+func requiredApproverRoles(ev cairn.Evaluation) []string {
+	if ev.Approval != nil && len(ev.Approval.ApproverRoles) > 0 {
+		return ev.Approval.ApproverRoles
+	}
+	return []string{cairn.RoleApprover}
+}
+
+// approverQualifies reports whether the approver of a, with the roles it
+// held when it approved, holds one of required (admin holds every role).
+// An approval resolved before those roles were recorded qualifies only if
+// every role its rule allowed then is still allowed: whichever of them the
+// approver held, it still qualifies.
+func approverQualifies(a *cairn.Approval, required []string) bool {
+	if len(a.ResolverRoles) > 0 {
+		return slices.ContainsFunc(required, cairn.Principal{Roles: a.ResolverRoles}.Has)
+	}
+	for _, r := range a.ApproverRoles {
+		if !slices.Contains(required, r) {
+			return false
+		}
+	}
+	return len(a.ApproverRoles) > 0
+}
+
+// approvedWith names the roles an approval was given with, for evidence.
+func approvedWith(a *cairn.Approval) []string {
+	if len(a.ResolverRoles) > 0 {
+		return a.ResolverRoles
+	}
+	return []string{"one of " + strings.Join(a.ApproverRoles, "|")}
 }
 
 func redactedPtr(jobID string) string { return cairn.ResultPtr(jobID) + "#redacted" }
@@ -721,6 +784,9 @@ func (s *Service) resolve(tx cairn.Tx, a *cairn.Approval, resolution, by, commen
 		Decision: a.Decision, PolicyRuleID: string(a.PolicyRuleID), PolicySnapshot: string(a.PolicySnapshot),
 		JobHash: a.JobHash, Resolution: resolution, ResolvedBy: by,
 		Data: map[string]any{"approval_id": a.ApprovalID, "comment": comment},
+	}
+	if len(a.ResolverRoles) > 0 {
+		e.Data["resolver_roles"] = a.ResolverRoles
 	}
 	switch resolution {
 	case cairn.ResolutionApproved:

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +16,10 @@ import (
 
 // DefaultTenant is created at first start.
 const DefaultTenant = "default"
+
+// CodePrincipalCase refuses a key whose principal differs from an existing
+// principal of its tenant by case only (409).
+const CodePrincipalCase = "principal_case_conflict"
 
 // KeyPrefix starts every API key, so leaked keys are easy to scan for.
 const KeyPrefix = "cairn_"
@@ -186,6 +191,11 @@ func (s *Service) CreateKey(ctx context.Context, p cairn.Principal, req cairn.Cr
 		if err := tx.AppendEvent(keyEvent(k, cairn.EventKeyCreated, k.CreatedBy)); err != nil {
 			return err
 		}
+		// Both stores run write transactions one at a time: two keys made
+		// at once for "A" and "a" cannot both pass.
+		if err := refuseCaseTwin(tx, tenant, k.Principal); err != nil {
+			return err
+		}
 		if tenant == p.Tenant {
 			return nil
 		}
@@ -200,6 +210,29 @@ func (s *Service) CreateKey(ctx context.Context, p cairn.Principal, req cairn.Cr
 		return nil, err
 	}
 	return &cairn.CreatedKey{Key: key, KeyID: k.KeyID, Principal: k.Principal, Kind: k.Kind, Tenant: tenant, Roles: roles}, nil
+}
+
+// refuseCaseTwin refuses a principal id that differs from a principal of
+// the tenant (any key, revoked ones included) by case only: "Agent-7" must
+// not become a second person beside "agent-7". Keys that already differ so
+// keep working; approvals compare ids without regard to case anyway.
+func refuseCaseTwin(tx cairn.ReadTx, tenant, principal string) error {
+	for after := int64(0); ; {
+		keys, err := tx.ListKeys(tenant, cairn.Page{Limit: 1000, After: after})
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if k.Principal != principal && samePrincipal(k.Principal, principal) {
+				return &cairn.Error{Status: 409, Code: CodePrincipalCase, Field: "principal",
+					Message: fmt.Sprintf("principal %q differs from the existing principal %q only by case; use %q or another id", principal, k.Principal, k.Principal)}
+			}
+		}
+		if len(keys) < 1000 {
+			return nil
+		}
+		after = keys[len(keys)-1].Seq
+	}
 }
 
 // canManageKeysOf says whether p may create keys in tenant. Every admin

@@ -155,7 +155,7 @@ func (s *Service) leaseOnce(ctx context.Context, p cairn.Principal, req cairn.Le
 		if len(cands) == 0 {
 			return nil, nil
 		}
-		out, lost, err := s.claimQueued(ctx, req.WorkerID, cands, leaseFor)
+		out, lost, err := s.claimQueued(ctx, p, req.WorkerID, cands, leaseFor)
 		s.claims.release(q.tenant, cands)
 		if err != nil || len(out) > 0 || lost == 0 {
 			// A lease that failed leaves its jobs QUEUED: other waiters may
@@ -175,7 +175,7 @@ func (s *Service) leaseOnce(ctx context.Context, p cairn.Principal, req cairn.Le
 
 // claimQueued dispatches the candidates that are still QUEUED, in one
 // write transaction; lost counts those another lease took first.
-func (s *Service) claimQueued(ctx context.Context, workerID string, cands []candidate, leaseFor time.Duration) ([]*cairn.LeasedJob, int, error) {
+func (s *Service) claimQueued(ctx context.Context, p cairn.Principal, workerID string, cands []candidate, leaseFor time.Duration) ([]*cairn.LeasedJob, int, error) {
 	var out []*cairn.LeasedJob
 	lost := 0
 	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
@@ -194,7 +194,7 @@ func (s *Service) claimQueued(ctx context.Context, workerID string, cands []cand
 				lost++
 				continue
 			}
-			lj, err := s.dispatch(ctx, tx, pol, workerID, j, c.payload, leaseFor, now)
+			lj, err := s.dispatch(ctx, tx, pol, p, workerID, j, c.payload, leaseFor, now)
 			if err != nil {
 				return err
 			}

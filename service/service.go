@@ -60,6 +60,9 @@ type Service struct {
 	plannedWake atomic.Int64
 	signers     sync.Map // origin -> note.Signer
 
+	// maxExports bounds the exports running at once (exportsNow).
+	maxExports, exportsNow atomic.Int64
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -80,6 +83,7 @@ func New(store cairn.Store, log *slog.Logger, salt []byte) *Service {
 		// Jobs queued through other processes sharing the store.
 		n.OnQueued(s.waiters.wake)
 	}
+	s.maxExports.Store(DefaultMaxExports)
 	return s
 }
 

@@ -187,7 +187,7 @@ func (s *Service) StartRun(ctx context.Context, p cairn.Principal, req cairn.Sta
 		if err != nil {
 			return err
 		}
-		out, created, err = s.startRun(tx, p, w, req.RunID, input, nil)
+		out, created, err = s.startRun(tx, p, p, w, req.RunID, input, nil)
 		return err
 	})
 	if err != nil {
@@ -220,23 +220,36 @@ func normalizeInput(in json.RawMessage) (json.RawMessage, error) {
 
 // rerunOf describes the run a new run reruns, and the steps it reuses.
 type rerunOf struct {
-	old      *cairn.Run
-	fromStep string
-	reuse    map[string]*cairn.StepState
+	old        *cairn.Run
+	fromStep   string
+	reuse      map[string]*cairn.StepState
+	requesters []string // the old run's chain of requesters
 }
 
-// startRun creates a workflow run and starts its first steps.
-func (s *Service) startRun(tx cairn.Tx, p cairn.Principal, w *cairn.Workflow, runID string, input json.RawMessage, rerun *rerunOf) (*cairn.Run, bool, error) {
+// startRun creates a workflow run and starts its first steps. by is who
+// asks for it; starter is on whose behalf its jobs are submitted: by
+// itself for a start, the original run's starter for a rerun.
+func (s *Service) startRun(tx cairn.Tx, by, starter cairn.Principal, w *cairn.Workflow, runID string, input json.RawMessage, rerun *rerunOf) (*cairn.Run, bool, error) {
+	p := starter
 	now := cairn.Now()
 	inSHA := ledger.SHA256Hex(input)
 	if existing, err := tx.GetRun(p.Tenant, runID); err == nil {
-		if existing.WorkflowID != w.WorkflowID || existing.InputSHA256 != inSHA || existing.StartedBy != p.ID ||
-			(rerun != nil && existing.RerunOf != rerun.old.RunID) {
+		asker := existing.StartedBy
+		if existing.RerunBy != "" {
+			asker = existing.RerunBy
+		}
+		if existing.WorkflowID != w.WorkflowID || existing.InputSHA256 != inSHA || asker != by.ID ||
+			(rerun == nil) != (existing.RerunOf == "") || (rerun != nil && existing.RerunOf != rerun.old.RunID) {
 			return nil, false, cairn.Conflict(cairn.CodeRunConflict, "run %q exists with a different workflow, input or starter", runID)
 		}
 		return existing, false, nil
 	} else if !cairn.IsNotFound(err) {
 		return nil, false, err
+	}
+	if taken, err := runIDTaken(tx, p.Tenant, runID); err != nil {
+		return nil, false, err
+	} else if taken {
+		return nil, false, cairn.Conflict(cairn.CodeRunConflict, "run_id %q is not available: choose another run_id, or omit it to have one generated", runID)
 	}
 	def, err := s.definition(tx, p.Tenant, w.WorkflowID)
 	if err != nil {
@@ -268,8 +281,10 @@ func (s *Service) startRun(tx cairn.Tx, p cairn.Principal, w *cairn.Workflow, ru
 	}
 	data := map[string]any{"workflow_id": w.WorkflowID, "workflow_version": w.Version, "input_ptr": r.InputPtr, "input_sha256": inSHA}
 	if rerun != nil {
-		r.RerunOf, r.RerunFrom = rerun.old.RunID, rerun.fromStep
+		r.RerunOf, r.RerunFrom, r.RerunBy = rerun.old.RunID, rerun.fromStep, by.ID
+		r.Requesters = addRequester(slices.Clone(rerun.requesters), by.ID)
 		data["rerun_of"], data["rerun_from_step"] = r.RerunOf, r.RerunFrom
+		data["started_by"], data["rerun_by"], data["requesters"] = r.StartedBy, r.RerunBy, r.Requesters
 	}
 	if err := tx.InsertRun(r); err != nil {
 		return nil, false, err
@@ -278,7 +293,7 @@ func (s *Service) startRun(tx cairn.Tx, p cairn.Principal, w *cairn.Workflow, ru
 		return nil, false, err
 	}
 	if err := tx.AppendEvent(&cairn.Event{Tenant: p.Tenant, Type: cairn.EventRunStarted, Timestamp: now, RunID: cairn.Opt(runID),
-		Actor: p.ID, State: cairn.RunRunning, Data: data}); err != nil {
+		Actor: by.ID, State: cairn.RunRunning, Data: data}); err != nil {
 		return nil, false, err
 	}
 	for _, ss := range r.Steps {
@@ -430,10 +445,60 @@ func (s *Service) RerunRun(ctx context.Context, p cairn.Principal, runID string,
 		if err != nil {
 			return err
 		}
-		out, created, err = s.startRun(tx, p, w, req.RunID, json.RawMessage(in.Data), &rerunOf{old: old, fromStep: from, reuse: reuse})
+		chain, err := runRequesters(tx, old)
+		if err != nil {
+			return err
+		}
+		// The rerun acts for the original starter: its jobs are submitted
+		// on that principal's behalf and judged as that principal, as the
+		// original run's were; the caller is recorded as rerun_by.
+		starter := cairn.Principal{Tenant: old.Tenant, ID: old.StartedBy, Kind: old.StarterKind, Roles: old.StarterRoles}
+		out, created, err = s.startRun(tx, p, starter, w, req.RunID, json.RawMessage(in.Data),
+			&rerunOf{old: old, fromStep: from, reuse: reuse, requesters: chain})
 		return err
 	})
 	return out, created, err
+}
+
+// runRequesters lists who started or reran a run of r's rerun chain, the
+// original starter first. Runs record it (Requesters); a rerun made before
+// they did is followed back through rerun_of.
+func runRequesters(tx cairn.ReadTx, r *cairn.Run) ([]string, error) {
+	if len(r.Requesters) > 0 {
+		return r.Requesters, nil
+	}
+	var out []string
+	if r.RerunOf != "" {
+		old, err := tx.GetRun(r.Tenant, r.RerunOf)
+		if err != nil && !cairn.IsNotFound(err) {
+			return nil, err
+		}
+		if err == nil {
+			if out, err = runRequesters(tx, old); err != nil {
+				return nil, err
+			}
+		}
+	}
+	out = addRequester(out, r.StartedBy)
+	return addRequester(out, r.RerunBy), nil
+}
+
+// addRequester appends id to ids unless it is there already (case aside) or empty.
+func addRequester(ids []string, id string) []string {
+	if id == "" || slices.ContainsFunc(ids, func(x string) bool { return samePrincipal(x, id) }) {
+		return ids
+	}
+	return append(ids, id)
+}
+
+// requestedBy reports whether principal id started or reran a run of r's
+// rerun chain: such a principal may not approve the run's gates or jobs.
+func requestedBy(tx cairn.ReadTx, r *cairn.Run, id string) (bool, error) {
+	chain, err := runRequesters(tx, r)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(chain, func(x string) bool { return samePrincipal(x, id) }), nil
 }
 
 // ListRuns pages runs, newest first.
@@ -484,11 +549,16 @@ func (s *Service) VoteGate(ctx context.Context, p cairn.Principal, runID, stepID
 		if !slices.ContainsFunc(g.ApproverRoles, p.Has) {
 			return cairn.Forbidden(cairn.CodeRoleNotAllowed, "the gate allows approvers with roles %v", g.ApproverRoles)
 		}
-		if r.StartedBy == p.ID {
-			return cairn.Forbidden(cairn.CodeSelfApprovalForbidden, "the principal who started a run cannot approve its gates")
+		if self, err := requestedBy(tx, r, p.ID); err != nil {
+			return err
+		} else if self {
+			return cairn.Forbidden(cairn.CodeSelfApprovalForbidden, "a principal who started or reran a run (or a run it reruns) cannot approve its gates")
 		}
 		for _, v := range g.Votes {
-			if v.By == p.ID {
+			if samePrincipal(v.By, p.ID) {
+				if v.By != p.ID {
+					return cairn.Conflict(cairn.CodeAlreadyVoted, "%s already %s this gate", v.By, v.Resolution)
+				}
 				if v.Resolution == resolution && req.JobHash == g.JobHash {
 					out = r // a retry of this approver's vote
 					return nil

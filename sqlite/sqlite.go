@@ -92,12 +92,55 @@ type op struct {
 	done  chan struct{}
 }
 
+// privateFiles makes the data directory the owner's alone (0700), and the
+// database and its WAL and shared-memory files too (0600): they hold every
+// payload and key hash. SQLite creates the WAL and shared-memory files with
+// the database file's mode, so the database is created 0600 before SQLite
+// opens it; modes left looser (by an older version, or by hand) are
+// tightened.
+func privateFiles(dir, path string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := tighten(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := tighten(p, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tighten removes the permission bits of p outside perm, if p exists.
+func tighten(p string, perm os.FileMode) error {
+	fi, err := os.Stat(p)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if m := fi.Mode().Perm(); m&^perm != 0 {
+		return os.Chmod(p, m&perm)
+	}
+	return nil
+}
+
 // Open opens (creating if needed) the store in dir/cairn.db and applies migrations.
 func Open(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("sqlite: create data dir: %w", err)
-	}
 	path := filepath.Join(dir, "cairn.db")
+	if err := privateFiles(dir, path); err != nil {
+		return nil, fmt.Errorf("sqlite: data dir: %w", err)
+	}
 	dsn := func(extra string) string {
 		v := url.Values{}
 		v.Add("_pragma", "journal_mode(WAL)")

@@ -170,6 +170,27 @@ func (t *rtx) TenantExists(tenant string) (bool, error) {
 
 // --- jobs ---
 
+func (t *rtx) JobIDsFrom(tenant, from string, limit int) ([]string, error) {
+	return stringColumn(t.query(`SELECT job_id FROM jobs WHERE tenant = ? AND job_id >= ? ORDER BY job_id LIMIT ?`, tenant, from, limit))
+}
+
+// stringColumn reads a one-column result of strings.
+func stringColumn(rows *sql.Rows, err error) ([]string, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 func (t *rtx) GetJob(tenant, jobID string) (*cairn.Job, error) {
 	rows, err := t.query(`SELECT seq, body FROM jobs WHERE tenant = ? AND job_id = ?`, tenant, jobID)
 	js, seqs, err := scanBodies[cairn.Job](rows, err, true)

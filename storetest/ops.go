@@ -140,6 +140,25 @@ func testJobs(t *testing.T, s cairn.Store) {
 		wantCode(t, err, cairn.ENotFound)
 		return nil
 	})
+	// JobIDsFrom: byte order from a position, within the tenant.
+	update(t, s, func(tx cairn.Tx) error {
+		for _, id := range []string{"r.a.1", "r.B.2", "r-x", "r/", "q.a.1"} {
+			if err := tx.InsertJob(job("default", id, cairn.StateQueued, 3)); err != nil {
+				return err
+			}
+		}
+		return tx.InsertJob(job("acme", "r.z.9", cairn.StateQueued, 3))
+	})
+	view(t, s, func(tx cairn.ReadTx) error {
+		ids, err := tx.JobIDsFrom("default", "r.", 10)
+		eq(t, "JobIDsFrom", strings.Join(ids, " "), "r.B.2 r.a.1 r/")
+		if err != nil {
+			return err
+		}
+		ids, err = tx.JobIDsFrom("default", "r.", 1)
+		eq(t, "JobIDsFrom limit", strings.Join(ids, " "), "r.B.2")
+		return err
+	})
 	exp := at(100)
 	update(t, s, func(tx cairn.Tx) error {
 		j, err := tx.GetJob("default", "j1")

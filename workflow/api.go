@@ -175,3 +175,7 @@ func (s *Step) CompensationInput(sc Scope) (json.RawMessage, error) { return s.c
 
 // Delay is the wait before attempt n (n >= 2).
 func (r Retry) Delay(n int) time.Duration { return r.delay(n) }
+
+// ValidStepID reports whether id is a valid step id: 1 to 64 of A-Z a-z 0-9
+// _ - starting with a letter or digit (so never containing a '.').
+func ValidStepID(id string) bool { return idRe.MatchString(id) }

@@ -52,6 +52,7 @@ var serveFlags struct {
 	authFail  float64
 	authBurst int
 	bodyWait  time.Duration
+	exports   int
 }
 
 var serveCmd = &cobra.Command{
@@ -84,7 +85,10 @@ it, 429. Both bounds are off by default. A request body must arrive within
 --body-timeout (default 10s; 408 otherwise), and is read before the request
 takes a slot. Each client address may fail authentication --auth-fail-limit
 times a second (default 1; 0 turns it off), in bursts of --auth-fail-burst
-(default 20): past it, every API request from it gets 429 with Retry-After.`,
+(default 20): past it, every API request from it gets 429 with Retry-After. --max-exports N
+(env CAIRN_MAX_EXPORTS, default 2) bounds the evidence exports and ledger
+verifications running at once (each streams and holds a store reader while
+its client reads): past it, 503 unavailable with Retry-After.`,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, args []string) error {
 		if err := rateFlagsFromEnv(cmd); err != nil {
@@ -112,6 +116,7 @@ func init() {
 	serveCmd.Flags().Float64Var(&serveFlags.authFail, "auth-fail-limit", cairnhttp.DefaultAuthFailRate, "failed authentications a second each client address may make on average; past it 429; 0 = no limit")
 	serveCmd.Flags().IntVar(&serveFlags.authBurst, "auth-fail-burst", cairnhttp.DefaultAuthFailBurst, "failed authentications a client address may make at once under --auth-fail-limit")
 	serveCmd.Flags().DurationVar(&serveFlags.bodyWait, "body-timeout", cairnhttp.DefaultBodyTimeout, "how long a request body may take to arrive; past it 408")
+	serveCmd.Flags().IntVar(&serveFlags.exports, "max-exports", 0, "evidence exports and ledger verifications running at once; past it 503 with Retry-After; 0 = the default, 2 (env CAIRN_MAX_EXPORTS)")
 	serveCmd.Flags().DurationVar(&serveFlags.drain, "drain", envDuration("CAIRN_DRAIN", 0), "on SIGTERM, fail /readyz and keep serving this long before shutting down (env CAIRN_DRAIN)")
 	rootCmd.AddCommand(serveCmd)
 }
@@ -196,6 +201,13 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	// The data dir holds the signing key, the salt and (embedded store) the
+	// database: its owner's alone, whatever made it looser.
+	if fi, err := os.Stat(dataDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dataDir, fi.Mode().Perm()&0o700); err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+	}
 	saltPath := serveFlags.saltFile
 	if saltPath == "" {
 		saltPath = filepath.Join(dataDir, "findings.salt")
@@ -205,6 +217,7 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 		return fmt.Errorf("findings salt: %w", err)
 	}
 	svc := service.New(store, log, salt)
+	svc.SetMaxExports(serveFlags.exports)
 	keyPath := serveFlags.ledgerKey
 	if keyPath == "" {
 		keyPath = filepath.Join(dataDir, "ledger.key")
@@ -336,6 +349,13 @@ func rateFlagsFromEnv(cmd *cobra.Command) error {
 		}
 		serveFlags.inflight = n
 	}
+	if v := os.Getenv("CAIRN_MAX_EXPORTS"); v != "" && !cmd.Flags().Changed("max-exports") {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("CAIRN_MAX_EXPORTS=%q: not an integer", v)
+		}
+		serveFlags.exports = n
+	}
 	if v := os.Getenv("CAIRN_RATE_BURST"); v != "" && !cmd.Flags().Changed("rate-burst") {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -366,6 +386,9 @@ func rateFlagsFromEnv(cmd *cobra.Command) error {
 	}
 	if d := serveFlags.bodyWait; d < time.Second || d > 10*time.Minute {
 		return fmt.Errorf("--body-timeout %s: must be from 1s to 10m", d)
+	}
+	if n := serveFlags.exports; n < 0 || n > 64 {
+		return fmt.Errorf("--max-exports %d: must be from 0 (the default) to 64", n)
 	}
 	return nil
 }

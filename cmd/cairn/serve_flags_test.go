@@ -104,3 +104,26 @@ func TestAdmissionFlagsValidated(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxExportsValidated(t *testing.T) {
+	defer func() { serveFlags.exports = 0 }()
+	for _, c := range []struct{ env, want string }{
+		{"x", "not an integer"},
+		{"-1", "--max-exports -1"},
+		{"65", "--max-exports 65"},
+		{"3", ""},
+	} {
+		serveFlags.exports = 0
+		t.Setenv("CAIRN_MAX_EXPORTS", c.env)
+		err := rateFlagsFromEnv(serveCmd)
+		if c.want == "" {
+			if err != nil || serveFlags.exports != 3 {
+				t.Errorf("%+v: %v, exports %d", c, err, serveFlags.exports)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v", c, err)
+		}
+	}
+}

@@ -50,6 +50,7 @@ type Env struct {
 	URL   string
 	Svc   *service.Service
 	Store *sqlite.Store
+	Dir   string            // the store's data directory
 	Keys  map[string]string // principal -> key
 	srv   *httptest.Server
 }
@@ -61,7 +62,8 @@ func (e *Env) Close() { e.srv.Close() }
 // New starts a server; it is stopped when the test ends.
 func New(t testing.TB, opt Options) *Env {
 	t.Helper()
-	store, err := sqlite.Open(t.TempDir())
+	dir := t.TempDir()
+	store, err := sqlite.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +100,7 @@ func New(t testing.TB, opt Options) *Env {
 		svc.Stop()
 		store.Close()
 	})
-	return &Env{T: t, URL: srv.URL, Svc: svc, Store: store, Keys: map[string]string{"admin": opt.AdminKey}, srv: srv}
+	return &Env{T: t, URL: srv.URL, Svc: svc, Store: store, Dir: dir, Keys: map[string]string{"admin": opt.AdminKey}, srv: srv}
 }
 
 // Key creates a key for principal (as admin) and remembers it.

@@ -153,6 +153,10 @@ func (h *hook) waitApproval(ctx context.Context, job *cairn.Job, deadline time.T
 		next, err := h.c.GetJob(cctx, job.JobID)
 		cancel()
 		switch {
+		case err != nil && errors.Is(err, context.DeadlineExceeded) && !time.Now().Before(deadline):
+			// The wait ran out during this poll: the job was pending at
+			// the last answer, so it is a timeout, not an outage.
+			lastErr = nil
 		case err != nil && unreachable(err):
 			lastErr = err
 		case err != nil:
