@@ -57,40 +57,51 @@ func (s *Service) Export(ctx context.Context, p cairn.Principal, f ExportFilter)
 			return nil, cairn.Invalid("consistency_from", "is beyond the ledger size %d", size)
 		}
 	}
-	// The job rows must be as of the checkpoint: retry if the ledger moves
-	// between signing and reading.
-	for attempt := 0; ; attempt++ {
-		cp, err := s.IssueCheckpoint(ctx, p.Tenant)
+	// One read snapshot gives the ledger size, the checkpoint at that size
+	// and the job rows, so they agree however fast the ledger grows. The
+	// checkpoint is signed from that snapshot (signing is deterministic)
+	// and stored durably before the export is answered, so the store knows
+	// every checkpoint handed out (ADR 0022).
+	var b *ledger.Bundle
+	var fresh *cairn.Checkpoint
+	err = s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		size, err := tx.LedgerSize(p.Tenant)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		var b *ledger.Bundle
-		moved := false
-		err = s.Store.View(ctx, func(tx cairn.ReadTx) error {
-			size, err := tx.LedgerSize(p.Tenant)
+		latest, err := tx.LatestCheckpoint(p.Tenant)
+		if err != nil {
+			return err
+		}
+		if err := truncated(p.Tenant, size, latest); err != nil {
+			return err
+		}
+		if size == 0 {
+			return cairn.NotFound("the ledger of tenant %q is empty; there is nothing to checkpoint", p.Tenant)
+		}
+		cp := latest
+		if cp == nil || cp.Size != size {
+			root, err := ledger.RootAt(size, nodes{tx, p.Tenant})
 			if err != nil {
 				return err
 			}
-			if err := truncated(p.Tenant, size, cp); err != nil {
+			if cp, err = s.signCheckpoint(p.Tenant, origin, size, root); err != nil {
 				return err
 			}
-			if size != cp.Size {
-				moved = true
-				return nil
-			}
-			b, err = s.bundleAt(tx, p.Tenant, cp, f, origin, key)
-			return err
-		})
-		if err != nil {
+			fresh = cp
+		}
+		b, err = s.bundleAt(tx, p.Tenant, cp, f, origin, key)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if fresh != nil {
+		if err := s.Store.Update(ctx, func(tx cairn.Tx) error { return tx.InsertCheckpoint(fresh) }); err != nil {
 			return nil, err
 		}
-		if !moved {
-			return b, nil
-		}
-		if attempt == 5 {
-			return nil, cairn.Errorf(503, cairn.EUnavailable, "the ledger is growing too fast to export a consistent snapshot; retry")
-		}
 	}
+	return b, nil
 }
 
 // bundleAt builds the export bundle of f against checkpoint cp.
