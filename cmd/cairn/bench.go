@@ -56,7 +56,9 @@ var benchCmd = &cobra.Command{
 With no --target it starts its own server on a fresh embedded store in a
 temporary directory (or --data), so the figures include durable commits.
 soak starts it as a separate cairn serve process (on --store, if given, a
-postgres:// URL of an empty database) so that it measures the server alone.`,
+postgres:// URL of an empty database) so that it measures the server alone.
+With --target, soak reads the resources from the server's /metrics and the
+WAL size from --data (its data directory) or the database size from --store.`,
 	Args: cobra.ExactArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()

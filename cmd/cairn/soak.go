@@ -360,8 +360,12 @@ func benchSoak(ctx context.Context, out io.Writer) error {
 		o.key = k
 	}
 	rows, errs, err := runSoak(ctx, o)
-	if err != nil {
+	if err != nil && len(rows) == 0 {
 		return err
+	}
+	if err != nil {
+		// Interrupted: still show what was measured.
+		fmt.Fprintf(out, "soak stopped early: %v\n", err)
 	}
 	fmt.Fprintln(out, "\nsoak table:")
 	printSoakHeader(out)
@@ -389,6 +393,9 @@ func benchSoak(ctx context.Context, out io.Writer) error {
 		fmt.Fprintln(out, "not flat:", r)
 	}
 	fmt.Fprintf(out, "soak: resources flat after warm-up: %v; errors: %d\n", v.Flat, v.Errors)
+	if err != nil {
+		return err
+	}
 	if !v.OK() {
 		return errors.New("soak failed")
 	}
