@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cairnhq/cairn"
@@ -16,18 +17,19 @@ import (
 
 // growingStore appends to the ledger after every read transaction, as a
 // steady stream of writes from other clients does between any two reads.
+// Background loops read too; one growth runs at a time and the reads it
+// makes itself do not grow the ledger again.
 type growingStore struct {
 	cairn.Store
-	grow    func()
-	growing bool
+	grow    atomic.Pointer[func()]
+	growing atomic.Bool
 }
 
 func (g *growingStore) View(ctx context.Context, fn func(cairn.ReadTx) error) error {
 	err := g.Store.View(ctx, fn)
-	if g.grow != nil && !g.growing {
-		g.growing = true
-		g.grow()
-		g.growing = false
+	if grow := g.grow.Load(); grow != nil && g.growing.CompareAndSwap(false, true) {
+		(*grow)()
+		g.growing.Store(false)
 	}
 	return err
 }
@@ -66,15 +68,14 @@ func TestExportWhileTheLedgerGrows(t *testing.T) {
 	if _, err := svc.Publish(ctx, p, cairn.PublishRequest{Bundle: "default: allow\n"}); err != nil {
 		t.Fatal(err)
 	}
-	n := 0
+	var n atomic.Int64
 	submit := func() {
-		n++
-		if _, _, err := svc.Submit(ctx, p, cairn.SubmitRequest{JobID: fmt.Sprintf("j%d", n), RunID: "r", Action: "db.read", Input: json.RawMessage(`{}`)}, ""); err != nil {
+		if _, _, err := svc.Submit(ctx, p, cairn.SubmitRequest{JobID: fmt.Sprintf("j%d", n.Add(1)), RunID: "r", Action: "db.read", Input: json.RawMessage(`{}`)}, ""); err != nil {
 			t.Errorf("submit: %v", err)
 		}
 	}
 	submit()
-	g.grow = submit
+	g.grow.Store(&submit)
 	for i := 0; i < 3; i++ {
 		b, err := svc.Export(ctx, p, ExportFilter{JobID: "j1"})
 		if err != nil {
@@ -88,8 +89,8 @@ func TestExportWhileTheLedgerGrows(t *testing.T) {
 			t.Fatalf("export %d does not verify: %+v", i, rep)
 		}
 	}
-	g.grow = nil
-	if n < 4 {
-		t.Fatalf("the ledger grew by %d submits during the exports; the test did not interleave writes", n-1)
+	g.grow.Store(nil)
+	if n.Load() < 4 {
+		t.Fatalf("the ledger grew by %d submits during the exports; the test did not interleave writes", n.Load()-1)
 	}
 }
