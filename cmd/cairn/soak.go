@@ -273,6 +273,10 @@ func storeSizer(ctx context.Context, o soakOptions) (func() (wal, db int64), fun
 			fmt.Fprintf(os.Stderr, "soak: cannot measure the database size: %v\n", err)
 			return func() (int64, int64) { return -1, -1 }, func() {}
 		}
+		var av string
+		if conn.QueryRow(ctx, "SHOW autovacuum").Scan(&av) == nil && av != "on" {
+			fmt.Fprintln(os.Stderr, "soak: warning: this PostgreSQL server runs with autovacuum off: dead row versions of jobs and approvals pile up and queries slow down as the soak goes on")
+		}
 		return func() (int64, int64) {
 				var n int64
 				if err := conn.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&n); err != nil {
