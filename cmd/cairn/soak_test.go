@@ -41,6 +41,12 @@ func TestJudgeSoak(t *testing.T) {
 			r.FDs += int64(i % 4)
 			r.RSS += int64(i%3) << 20
 		}), true, true, ""},
+		{"requests in flight swing, the floor does not", flatRows(30, func(i int, r *soakRow) {
+			if i >= 20 && i%2 == 0 {
+				r.Goroutines += 30
+				r.FDs += 30
+			}
+		}), true, true, ""},
 		{"RSS grows 1 MB a minute", flatRows(30, func(i int, r *soakRow) { r.RSS = int64(50+i) << 20 }), false, false, "RSS"},
 		{"goroutines leak", flatRows(30, func(i int, r *soakRow) { r.Goroutines = int64(40 + 2*i) }), false, false, "goroutines"},
 		{"descriptors leak", flatRows(30, func(i int, r *soakRow) { r.FDs = int64(30 + i) }), false, false, "open fds"},
