@@ -33,6 +33,7 @@ var benchFlags struct {
 	store      string
 	csv        string
 	interval   time.Duration
+	judge      string
 }
 
 var benchCmd = &cobra.Command{
@@ -51,7 +52,8 @@ var benchCmd = &cobra.Command{
              goroutines, open descriptors, WAL and database size, p99 per
              operation kind and errors. It ends with the table (--csv FILE
              writes it as CSV) and fails unless there were no errors and
-             RSS, goroutines and descriptors were flat after warm-up.
+             RSS, goroutines and descriptors were flat after warm-up;
+             --judge FILE gives the verdict on a recorded CSV.
 
 With no --target it starts its own server on a fresh embedded store in a
 temporary directory (or --data), so the figures include durable commits.
@@ -104,6 +106,7 @@ func init() {
 	f.StringVar(&benchFlags.store, "store", "", "soak: the store of the server it starts (a postgres:// URL of an empty database; default the embedded store)")
 	f.StringVar(&benchFlags.csv, "csv", "", "soak: also write the per-interval table to this CSV file")
 	f.DurationVar(&benchFlags.interval, "interval", time.Minute, "soak: one row of the table per interval")
+	f.StringVar(&benchFlags.judge, "judge", "", "soak: judge a recorded --csv FILE instead of running a soak")
 	rootCmd.AddCommand(benchCmd)
 }
 

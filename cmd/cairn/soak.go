@@ -354,6 +354,9 @@ func writeSoakCSV(w io.Writer, rows []soakRow) error {
 // benchSoak is cairn bench soak: it runs the soak, prints the table and
 // the verdict, writes --csv, and fails unless the soak passed.
 func benchSoak(ctx context.Context, out io.Writer) error {
+	if benchFlags.judge != "" {
+		return judgeSoakFile(benchFlags.judge, out)
+	}
 	// Stop the server it started on Ctrl-C or SIGTERM.
 	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
@@ -381,11 +384,6 @@ func benchSoak(ctx context.Context, out io.Writer) error {
 		// Interrupted: still show what was measured.
 		fmt.Fprintf(out, "soak stopped early: %v\n", err)
 	}
-	fmt.Fprintln(out, "\nsoak table:")
-	printSoakHeader(out)
-	for _, r := range rows {
-		printSoakRow(out, r)
-	}
 	if benchFlags.csv != "" {
 		f, err := os.Create(benchFlags.csv)
 		if err != nil {
@@ -399,6 +397,20 @@ func benchSoak(ctx context.Context, out io.Writer) error {
 			return err
 		}
 	}
+	if rerr := reportSoak(out, rows, errs); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// reportSoak prints the table, the errors seen and the verdict; it fails
+// unless the soak passed.
+func reportSoak(out io.Writer, rows []soakRow, errs []string) error {
+	fmt.Fprintln(out, "\nsoak table:")
+	printSoakHeader(out)
+	for _, r := range rows {
+		printSoakRow(out, r)
+	}
 	v := judgeSoak(rows)
 	for _, e := range errs {
 		fmt.Fprintln(out, "error:", e)
@@ -407,11 +419,54 @@ func benchSoak(ctx context.Context, out io.Writer) error {
 		fmt.Fprintln(out, "not flat:", r)
 	}
 	fmt.Fprintf(out, "soak: resources flat after warm-up: %v; errors: %d\n", v.Flat, v.Errors)
-	if err != nil {
-		return err
-	}
 	if !v.OK() {
 		return errors.New("soak failed")
 	}
 	return nil
+}
+
+// readSoakCSV reads rows written by writeSoakCSV.
+func readSoakCSV(r io.Reader) ([]soakRow, error) {
+	recs, err := csv.NewReader(r).ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 || len(recs[0]) != 8+len(opKinds) || recs[0][0] != "elapsed_s" {
+		return nil, errors.New("not a soak CSV (cairn bench soak --csv)")
+	}
+	var rows []soakRow
+	for i, rec := range recs[1:] {
+		var n [8]int64
+		for j := range n {
+			if n[j], err = strconv.ParseInt(rec[j], 10, 64); err != nil {
+				return nil, fmt.Errorf("row %d, column %s: %w", i+1, recs[0][j], err)
+			}
+		}
+		row := soakRow{At: time.Duration(n[0]) * time.Second, Ops: int(n[1]), Errors: int(n[2]), RSS: n[3],
+			Goroutines: n[4], FDs: n[5], WAL: n[6], DB: n[7], P99: map[string]time.Duration{}}
+		for j, k := range opKinds {
+			ms, err := strconv.ParseFloat(rec[8+j], 64)
+			if err != nil {
+				return nil, fmt.Errorf("row %d, column %s: %w", i+1, recs[0][8+j], err)
+			}
+			row.P99[k] = time.Duration(ms * float64(time.Millisecond))
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// judgeSoakFile is cairn bench soak --judge FILE: the verdict on a
+// recorded soak.
+func judgeSoakFile(path string, out io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rows, err := readSoakCSV(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return reportSoak(out, rows, nil)
 }

@@ -133,6 +133,17 @@ func TestSoakShort(t *testing.T) {
 	if err := writeSoakCSV(&buf, rows); err != nil {
 		t.Fatal(err)
 	}
+	back, err := readSoakCSV(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range rows {
+		a, b := rows[i], back[i]
+		if a.At.Truncate(time.Second) != b.At || a.Ops != b.Ops || a.RSS != b.RSS || a.Goroutines != b.Goroutines || a.FDs != b.FDs || a.DB != b.DB ||
+			(a.P99[opSubmit]-b.P99[opSubmit]).Abs() > 10*time.Microsecond {
+			t.Fatalf("row %d read back from CSV as %+v, written %+v", i, b, a)
+		}
+	}
 	recs, err := csv.NewReader(&buf).ReadAll()
 	if err != nil {
 		t.Fatal(err)
