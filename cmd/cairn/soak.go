@@ -134,10 +134,11 @@ func runSoak(ctx context.Context, o soakOptions) ([]soakRow, []string, error) {
 	size, closeSize := storeSizer(ctx, o)
 	defer closeSize()
 	load := newMixedLoad(base, keys, nil, 3)
-	dctx, cancel := context.WithTimeout(ctx, o.duration)
-	defer cancel()
-	done := make(chan struct{})
-	go func() { load.drive(dctx, nil, o.rate, o.senders); close(done) }()
+	// Requests run under ctx, not a deadline: at the end the load stops
+	// sending and the requests in flight finish (and count).
+	halt, done := make(chan struct{}), make(chan struct{})
+	go func() { load.drive(ctx, halt, o.rate, o.senders); close(done) }()
+	finish := func() { close(halt); <-done }
 	fmt.Fprintf(o.out, "soak: %d mixed ops/s for %s, a row every %s (%s)\n", o.rate, o.duration, o.interval, soakCycleDesc)
 	printSoakHeader(o.out)
 	var rows []soakRow
@@ -146,7 +147,7 @@ func runSoak(ctx context.Context, o soakOptions) ([]soakRow, []string, error) {
 	defer tick.Stop()
 	for len(rows) < int(o.duration/o.interval) {
 		select {
-		case <-dctx.Done():
+		case <-ctx.Done():
 		case <-tick.C:
 		}
 		if ctx.Err() != nil {
@@ -160,17 +161,17 @@ func runSoak(ctx context.Context, o soakOptions) ([]soakRow, []string, error) {
 		}
 		row.RSS, row.Goroutines, row.FDs, err = serverResources(ctx, base)
 		if err != nil {
+			finish()
 			return rows, load.errors(), err
 		}
 		row.WAL, row.DB = size()
 		rows = append(rows, row)
 		printSoakRow(o.out, row)
-		if dctx.Err() != nil {
-			break
-		}
 	}
-	cancel()
-	<-done
+	finish()
+	if _, errs := load.take(); errs > 0 && len(rows) > 0 {
+		rows[len(rows)-1].Errors += errs // requests in flight at the last row
+	}
 	return rows, load.errors(), ctx.Err()
 }
 
