@@ -128,47 +128,54 @@ func (s *Service) export(ctx context.Context, p cairn.Principal, f ExportFilter,
 		return err
 	}
 	defer release()
-	// The job rows must be as of the checkpoint: retry if the ledger moves
-	// between signing and reading.
-	for attempt := 0; ; attempt++ {
-		cp, err := s.IssueCheckpoint(ctx, p.Tenant)
+	// One read snapshot gives the ledger size, the checkpoint at that size
+	// and the job rows, so they agree however fast the ledger grows. The
+	// checkpoint is signed from that snapshot (signing is deterministic)
+	// and stored durably before the first byte, so the store knows every
+	// checkpoint handed out (ADR 0022); the bundle then streams from the
+	// same snapshot (ADR 0016).
+	return s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		size, err := tx.LedgerSize(p.Tenant)
 		if err != nil {
 			return err
 		}
-		moved := false
-		err = s.Store.View(ctx, func(tx cairn.ReadTx) error {
-			size, err := tx.LedgerSize(p.Tenant)
-			if err != nil {
-				return err
-			}
-			if err := truncated(p.Tenant, size, cp); err != nil {
-				return err
-			}
-			if size != cp.Size {
-				moved = true
-				return nil
-			}
-			src := &exportSource{ctx: ctx, tx: tx, tenant: p.Tenant, size: cp.Size, f: f}
-			bs, err := src.stream(origin, key, cp)
-			if err != nil {
-				return err
-			}
-			// Serve only durable data: this read began before the barrier.
-			if err := s.durable(ctx); err != nil {
-				return err
-			}
-			return use(bs)
-		})
+		latest, err := tx.LatestCheckpoint(p.Tenant)
 		if err != nil {
 			return err
 		}
-		if !moved {
-			return nil
+		if err := truncated(p.Tenant, size, latest); err != nil {
+			return err
 		}
-		if attempt == 5 {
-			return cairn.Errorf(503, cairn.EUnavailable, "the ledger is growing too fast to export a consistent snapshot; retry")
+		if size == 0 {
+			return cairn.NotFound("the ledger of tenant %q is empty; there is nothing to checkpoint", p.Tenant)
 		}
-	}
+		cp, fresh := latest, false
+		if cp == nil || cp.Size != size {
+			root, err := ledger.RootAt(size, nodes{tx, p.Tenant})
+			if err != nil {
+				return err
+			}
+			if cp, err = s.signCheckpoint(p.Tenant, origin, size, root); err != nil {
+				return err
+			}
+			fresh = true
+		}
+		src := &exportSource{ctx: ctx, tx: tx, tenant: p.Tenant, size: cp.Size, f: f}
+		bs, err := src.stream(origin, key, cp)
+		if err != nil {
+			return err
+		}
+		if fresh {
+			if err := s.Store.Update(ctx, func(w cairn.Tx) error { return w.InsertCheckpoint(cp) }); err != nil {
+				return err
+			}
+		}
+		// Serve only durable data: this read began before the barrier.
+		if err := s.durable(ctx); err != nil {
+			return err
+		}
+		return use(bs)
+	})
 }
 
 // exportAsStored bundles the whole ledger as it is now against a

@@ -30,6 +30,10 @@ var benchFlags struct {
 	seed       int
 	queries    int
 	cpuprofile string
+	store      string
+	csv        string
+	interval   time.Duration
+	judge      string
 }
 
 var benchCmd = &cobra.Command{
@@ -40,10 +44,23 @@ var benchCmd = &cobra.Command{
   submit     durable POST /api/v1/jobs on the ALLOW path with --clients
              concurrent clients for --duration (throughput, p50/p99), or at a
              fixed --rate (submits/s) to measure latency under a given load;
-  audit      the five audit queries after seeding --seed jobs (p50/p99 each).
+  audit      the five audit queries after seeding --seed jobs (p50/p99 each);
+  soak       a mixed load (ALLOW, DENY and REQUIRE_APPROVAL submits,
+             approvals, leases, completions, the five audit queries and
+             evidence exports) at --rate ops/s (default 100) for --duration,
+             with a row every --interval (default 1m): the server's RSS,
+             goroutines, open descriptors, WAL and database size, p99 per
+             operation kind and errors. It ends with the table (--csv FILE
+             writes it as CSV) and fails unless there were no errors and
+             RSS, goroutines and descriptors were flat after warm-up;
+             --judge FILE gives the verdict on a recorded CSV.
 
 With no --target it starts its own server on a fresh embedded store in a
-temporary directory (or --data), so the figures include durable commits.`,
+temporary directory (or --data), so the figures include durable commits.
+soak starts it as a separate cairn serve process (on --store, if given, a
+postgres:// URL of an empty database) so that it measures the server alone.
+With --target, soak reads the resources from the server's /metrics and the
+WAL size from --data (its data directory) or the database size from --store.`,
 	Args: cobra.ExactArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()
@@ -58,6 +75,9 @@ temporary directory (or --data), so the figures include durable commits.`,
 			}
 			defer pprof.StopCPUProfile()
 		}
+		if args[0] == "soak" {
+			return benchSoak(ctx, cmd.OutOrStdout())
+		}
 		base, key, stop, err := benchTarget(ctx)
 		if err != nil {
 			return err
@@ -69,7 +89,7 @@ temporary directory (or --data), so the figures include durable commits.`,
 		case "audit":
 			return benchAudit(ctx, base, key)
 		}
-		return fmt.Errorf("unknown benchmark %q: use submit or audit", args[0])
+		return fmt.Errorf("unknown benchmark %q: use submit, audit or soak", args[0])
 	},
 }
 
@@ -83,6 +103,10 @@ func init() {
 	f.IntVar(&benchFlags.seed, "seed", 100000, "jobs to seed before the audit benchmark")
 	f.IntVar(&benchFlags.queries, "queries", 2000, "requests per audit query")
 	f.StringVar(&benchFlags.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run (server included when bench starts it)")
+	f.StringVar(&benchFlags.store, "store", "", "soak: the store of the server it starts (a postgres:// URL of an empty database; default the embedded store)")
+	f.StringVar(&benchFlags.csv, "csv", "", "soak: also write the per-interval table to this CSV file")
+	f.DurationVar(&benchFlags.interval, "interval", time.Minute, "soak: one row of the table per interval")
+	f.StringVar(&benchFlags.judge, "judge", "", "soak: judge a recorded --csv FILE instead of running a soak")
 	rootCmd.AddCommand(benchCmd)
 }
 
