@@ -43,8 +43,6 @@ type call struct {
 	// resumedEnded: the identical call's pending approval was since
 	// rejected, expired or cancelled.
 	resumedEnded bool
-	// early is the lease asked for while the submit was under way.
-	early func() leaseResult
 }
 
 func (c *call) action() string { return "mcp." + c.u.cfg.Name + "." + c.tool }
@@ -111,21 +109,11 @@ func (c *call) submitOrResume(ctx context.Context, resource string) error {
 		input = nil
 	}
 	c.job = &cairn.Job{JobID: newJobID()}
-	ahead, stop := c.leaseAhead(ctx)
 	j, err := c.who.client.SubmitJob(ctx, cairn.SubmitRequest{
 		JobID: c.job.JobID, RunID: c.s.runID(), TraceID: traceID(c.req.Params.Meta),
 		Action: c.action(), Resource: resource, Labels: c.u.cfg.Labels, Input: input,
 		Executor: c.g.self.ID,
 	})
-	if err == nil && j.State == cairn.StateQueued {
-		c.early = ahead
-	} else if r := stop(); r.job != nil {
-		// Approved and leased in the moment between: keep the lease.
-		c.early = func() leaseResult { return r }
-		if j != nil {
-			j.State = cairn.StateQueued
-		}
-	}
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cairnhq/cairn"
@@ -63,53 +62,21 @@ func (c *call) execute(ctx context.Context) *mcp.CallToolResult {
 	return c.released(ctx, res)
 }
 
-// leaseResult is the answer to a lease request.
-type leaseResult struct {
-	job *cairn.LeasedJob
-	err error
-}
-
-// leaseAheadWait is how long a lease asked for together with the submit
-// waits for the job to be queued.
-const leaseAheadWait = 5 * time.Second
-
-// leaseAhead asks for the job's lease while its submit is under way: the
-// lease long-polls on the job's id and is taken as soon as the submit
-// commits the job as QUEUED, which saves a round trip on the ALLOW path.
-// wait returns its answer; stop cancels it and returns what it got.
-func (c *call) leaseAhead(ctx context.Context) (wait func() leaseResult, stop func() leaseResult) {
-	lctx, cancel := context.WithCancel(ctx)
-	done := make(chan leaseResult, 1)
-	id := c.job.JobID
-	go func() {
-		j, err := c.leaseRequest(lctx, id, leaseAheadWait)
-		done <- leaseResult{j, err}
-	}()
-	var once sync.Once
-	var r leaseResult
-	get := func() leaseResult {
-		once.Do(func() { r = <-done; cancel() })
-		return r
-	}
-	return get, func() leaseResult { cancel(); return get() }
-}
-
-// lease takes the job by id, verifying its dispatch receipt. nil without
-// error means the dispatch re-decision did not let it run.
+// lease takes the job by id, verifying its dispatch receipt when the log
+// key is pinned. nil without error means the dispatch re-decision did not
+// let it run.
 func (c *call) lease(ctx context.Context) (*cairn.LeasedJob, error) {
-	var j *cairn.LeasedJob
-	var err error
-	if c.early != nil {
-		r := c.early()
-		c.early = nil
-		j, err = r.job, r.err
-	}
-	if j == nil && err == nil {
-		j, err = c.leaseRequest(ctx, c.job.JobID, 0)
-	}
-	if err != nil || j == nil {
+	lr, err := c.g.worker.Lease(ctx, cairn.LeaseRequest{
+		WorkerID: c.g.workerID, JobID: c.job.JobID, Actions: []string{c.action()},
+		LeaseMS: int((c.g.cfg.CallTimeout + leaseMargin).Milliseconds()),
+	})
+	if err != nil {
 		return nil, err
 	}
+	if len(lr.Jobs) == 0 {
+		return nil, nil
+	}
+	j := lr.Jobs[0]
 	if c.g.verifyReceipt != nil {
 		if err := c.g.verifyReceipt(j); err != nil {
 			c.g.log.Error("mcp gateway: dispatch receipt does not verify; not running", "job_id", j.JobID, "error", err.Error())
@@ -119,22 +86,6 @@ func (c *call) lease(ctx context.Context) (*cairn.LeasedJob, error) {
 	}
 	c.job.Decision, c.job.PolicySnapshot = j.Decision, cairn.Opt(j.PolicySnapshot)
 	return j, nil
-}
-
-// leaseRequest asks Cairn for the job's lease, waiting up to wait for it
-// to be queued.
-func (c *call) leaseRequest(ctx context.Context, jobID string, wait time.Duration) (*cairn.LeasedJob, error) {
-	lr, err := c.g.worker.Lease(ctx, cairn.LeaseRequest{
-		WorkerID: c.g.workerID, JobID: jobID, Actions: []string{c.action()}, WaitMS: int(wait.Milliseconds()),
-		LeaseMS: int((c.g.cfg.CallTimeout + leaseMargin).Milliseconds()),
-	})
-	if err != nil {
-		return nil, err
-	}
-	if len(lr.Jobs) == 0 {
-		return nil, nil
-	}
-	return lr.Jobs[0], nil
 }
 
 // complete records the outcome. A result the server cannot take (too
