@@ -257,8 +257,13 @@ func yamlErr(text []byte, err error) *cairn.Error {
 	// yaml.v3 reports parser (as opposed to scanner) errors with a
 	// 0-based line: the line where the enclosing block or flow
 	// collection starts. Make it 1-based.
-	if located && isYAMLParserError(msg) {
+	switch {
+	case located && isYAMLParserError(msg):
 		line = refineYAMLLine(text, msg, line+1)
+	case !located:
+		// yaml.v3 names no line for a problem on line 1, nor for some
+		// errors (an unknown anchor): find the first prefix that fails.
+		line = refineYAMLLine(text, msg, 1)
 	}
 	return perr(line, "", "not valid YAML: %s", msg)
 }
