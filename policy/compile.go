@@ -280,7 +280,10 @@ func refineYAMLLine(text []byte, msg string, from int) int {
 		return failed && m == msg
 	}
 	lo, hi := max(from, 1), len(ends)
-	if lo > hi || !fails(hi) {
+	if lo > hi {
+		return hi // past the end of the text: the error is on its last line
+	}
+	if !fails(hi) {
 		return from
 	}
 	return yamlcheck.Bisect(lo, hi, fails)
