@@ -204,7 +204,11 @@ func Compile(text []byte) (*Bundle, error) {
 		return nil, err
 	}
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
-		return nil, perr(root.Line, "", "bundle is empty")
+		line := root.Line
+		if root.Value == "" { // an empty document: yaml.v3 places its null after the text
+			line = 0
+		}
+		return nil, perr(line, "", "bundle is empty")
 	}
 	if root.Kind != yaml.MappingNode {
 		return nil, nodeErr(root, "", "bundle must be a YAML mapping with keys version, default, rules, output_rules; found %s", kindName(root))

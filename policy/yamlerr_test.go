@@ -31,3 +31,19 @@ func TestYAMLErrorsNameALine(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyDocumentLine: a bundle that is an empty document names no line
+// (it named the line after the text for "---"), and an explicit null its
+// own line. Found by FuzzParse in package workflow, which shares the rule.
+func TestEmptyDocumentLine(t *testing.T) {
+	for _, c := range []struct {
+		src  string
+		line int
+	}{{"---", 0}, {"\n\n---\n", 0}, {"# c\n---\n...\n", 0}, {"---\n~\n", 2}, {"~", 1}} {
+		_, err := Compile([]byte(c.src))
+		var ce *cairn.Error
+		if !errors.As(err, &ce) || ce.Line != c.line || !strings.Contains(ce.Message, "bundle is empty") {
+			t.Errorf("%q: %#v, want bundle is empty on line %d", c.src, err, c.line)
+		}
+	}
+}
