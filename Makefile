@@ -1,7 +1,7 @@
 # Cairn build and test entry points. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: build test test-short test-ui vet fmt bench bench-go
+.PHONY: build test test-short test-ui vet fmt bench bench-go fuzz
 
 build:
 	$(GO) build -o bin/cairn ./cmd/cairn
@@ -24,6 +24,33 @@ test-postgres:
 bench-postgres:
 	CAIRN_TEST_POSTGRES='$(CAIRN_TEST_POSTGRES)' $(GO) test -run '^$$' -bench BenchmarkSubmit -benchtime 20000x ./postgres/
 	CAIRN_TEST_POSTGRES='$(CAIRN_TEST_POSTGRES)' $(GO) test -run '^$$' -bench BenchmarkAudit1M -benchtime 1x -timeout 60m ./postgres/
+
+# Native Go fuzzing, FUZZTIME per target (CI runs it after make test; see
+# docs/adr/0021-fuzzing-in-ci.md). go test -fuzz takes one target per run:
+# .ci/fuzz-one runs go test -run '^$$' -fuzz '^<name>$$' <flags> <package>.
+# Seeds: each package's testdata/fuzz/<name>/ plus the f.Add seeds; a
+# failing input is written there and fails the run. -fuzzminimizetime bounds
+# the minimisation of each new input, which otherwise eats short runs.
+FUZZTIME ?= 10s
+FUZZ = GO='$(GO)' ./.ci/fuzz-one
+FUZZFLAGS = -fuzztime $(FUZZTIME) -fuzzminimizetime 500x -parallel 2
+fuzz:
+	$(FUZZ) FuzzDecode ./http/ $(FUZZFLAGS)
+	$(FUZZ) FuzzWriteRoutes ./http/ $(FUZZFLAGS)
+	$(FUZZ) FuzzCompile ./policy/ $(FUZZFLAGS)
+	$(FUZZ) FuzzParse ./workflow/ $(FUZZFLAGS)
+	$(FUZZ) FuzzUnmarshalBundle ./ledger/ $(FUZZFLAGS)
+	$(FUZZ) FuzzVerifyBundle ./verify/ $(FUZZFLAGS)
+	$(FUZZ) FuzzVerifyMutated ./verify/ $(FUZZFLAGS)
+	$(FUZZ) FuzzTransformJCSMatchesJCS ./ledger/ $(FUZZFLAGS)
+	$(FUZZ) FuzzCanonicalMatchesJCS ./ledger/ $(FUZZFLAGS)
+	$(FUZZ) FuzzComputeJobHash ./ledger/ $(FUZZFLAGS)
+	$(FUZZ) FuzzEnvelopeBody ./ledger/ $(FUZZFLAGS)
+	$(FUZZ) FuzzParseEntry ./ledger/ $(FUZZFLAGS)
+	$(FUZZ) FuzzCheck ./scan/ $(FUZZFLAGS)
+	$(FUZZ) FuzzParseConfig ./internal/mcpgw/ $(FUZZFLAGS)
+	$(FUZZ) FuzzResourceFor ./internal/mcpgw/ $(FUZZFLAGS)
+	$(FUZZ) FuzzCallIDs ./internal/mcpgw/ $(FUZZFLAGS)
 
 test-short:
 	$(GO) test -short -count=1 ./...

@@ -457,7 +457,10 @@ func jsonError(err error) error {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return cairn.Invalid("body", "ends before the JSON value is complete")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		f, uerr := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		if uerr != nil || f == "" {
+			return cairn.Invalid("body", "has a member with an empty name, which is not a known field")
+		}
 		return cairn.Invalid(truncate(f, 64), "is not a known field")
 	}
 	return cairn.Invalid("body", "is not valid JSON")

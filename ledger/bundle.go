@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"unsafe"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // BundleFormat is the format member of a version-1 evidence bundle.
@@ -569,8 +571,8 @@ func ReadBundleFile(path string) (*Bundle, error) {
 }
 
 // UnmarshalBundle parses a bundle and checks its format member. Member
-// names match exactly; a repeated top-level member is an error; unknown
-// members are ignored (a later v1 may add optional members). Entries and
+// names match exactly; a repeated member name in an object it reads is an
+// error; unknown members are ignored (a later v1 may add optional members). Entries and
 // inclusion proofs, which make up nearly all of a large bundle, are read
 // with a streaming scanner rather than encoding/json.
 func UnmarshalBundle(data []byte) (*Bundle, error) {
@@ -595,7 +597,9 @@ func unmarshalBundle(data []byte) (*Bundle, error) {
 		if !s.skip(1) {
 			return false
 		}
-		if err := json.Unmarshal(s.b[start:s.i], v); err != nil {
+		// Exact member names, none repeated (encoding/json matches names
+		// ignoring case and keeps the last of a repeated one).
+		if err := jsonv2.Unmarshal(s.b[start:s.i], v); err != nil {
 			jerr = err
 			return false
 		}

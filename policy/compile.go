@@ -204,7 +204,11 @@ func Compile(text []byte) (*Bundle, error) {
 		return nil, err
 	}
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
-		return nil, perr(root.Line, "", "bundle is empty")
+		line := root.Line
+		if root.Value == "" { // an empty document: yaml.v3 places its null after the text
+			line = 0
+		}
+		return nil, perr(line, "", "bundle is empty")
 	}
 	if root.Kind != yaml.MappingNode {
 		return nil, nodeErr(root, "", "bundle must be a YAML mapping with keys version, default, rules, output_rules; found %s", kindName(root))
@@ -257,8 +261,13 @@ func yamlErr(text []byte, err error) *cairn.Error {
 	// yaml.v3 reports parser (as opposed to scanner) errors with a
 	// 0-based line: the line where the enclosing block or flow
 	// collection starts. Make it 1-based.
-	if located && isYAMLParserError(msg) {
+	switch {
+	case located && isYAMLParserError(msg):
 		line = refineYAMLLine(text, msg, line+1)
+	case !located:
+		// yaml.v3 names no line for a problem on line 1, nor for some
+		// errors (an unknown anchor): find the first prefix that fails.
+		line = refineYAMLLine(text, msg, 1)
 	}
 	return perr(line, "", "not valid YAML: %s", msg)
 }
@@ -275,7 +284,10 @@ func refineYAMLLine(text []byte, msg string, from int) int {
 		return failed && m == msg
 	}
 	lo, hi := max(from, 1), len(ends)
-	if lo > hi || !fails(hi) {
+	if lo > hi {
+		return hi // past the end of the text: the error is on its last line
+	}
+	if !fails(hi) {
 		return from
 	}
 	return yamlcheck.Bisect(lo, hi, fails)

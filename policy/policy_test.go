@@ -611,8 +611,9 @@ func TestConcurrentEvaluate(t *testing.T) {
 	}
 }
 
-// FuzzCompile checks that Compile never panics and that every error is a
-// 422 policy_invalid, and that a compiled bundle evaluates without panicking.
+// FuzzCompile checks that Compile never panics, that every error is a 422
+// policy_invalid naming a line of the text (unless it is about the whole
+// bundle), and that a compiled bundle evaluates without panicking.
 func FuzzCompile(f *testing.F) {
 	f.Add(contractBundle)
 	f.Add(testBundle)
@@ -625,6 +626,7 @@ func FuzzCompile(f *testing.F) {
 			if !errors.As(err, &ce) || ce.Status != 422 || ce.Code != cairn.EPolicy || ce.Message == "" {
 				t.Fatalf("bad error %#v", err)
 			}
+			checkErrorLine(t, src, ce)
 			return
 		}
 		ev := b.Evaluate(cairn.PolicyInput{Action: "db.write", Input: map[string]any{"x": []any{1.0, "a"}}})
@@ -637,6 +639,36 @@ func FuzzCompile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkErrorLine: an error names a line of src, at the start of its
+// message; only errors about the whole bundle name none.
+func checkErrorLine(t *testing.T, src string, ce *cairn.Error) {
+	t.Helper()
+	lines := yamlLines(src)
+	if ce.Line < 0 || ce.Line > lines {
+		t.Fatalf("%q: line %d of %d: %s", src, ce.Line, lines, ce.Message)
+	}
+	if ce.Line > 0 && !strings.HasPrefix(ce.Message, "line "+strconv.Itoa(ce.Line)+": ") {
+		t.Fatalf("%q: message %q does not start with its line %d", src, ce.Message, ce.Line)
+	}
+	if ce.Line == 0 && !strings.HasPrefix(ce.Message, "bundle is ") {
+		t.Fatalf("%q: no line in %q", src, ce.Message)
+	}
+}
+
+// yamlLines counts lines as YAML does: CR LF, CR, LF, NEL, LS and PS
+// break lines.
+func yamlLines(s string) int {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	n := 1
+	for _, r := range s {
+		switch r {
+		case '\n', '\r', '\u0085', '\u2028', '\u2029':
+			n++
+		}
+	}
+	return n
 }
 
 func TestErrorMessagesNameTheLine(t *testing.T) {

@@ -2,9 +2,18 @@ package workflow
 
 import (
 	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/cairnhq/cairn"
 )
 
+// FuzzParse: Parse never panics; every error is a 422 workflow_invalid
+// naming a line of the text (unless it is about the whole definition); a
+// parsed definition orders every step, and its inputs and conditions
+// evaluate without panicking to valid JSON.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		full,
@@ -27,6 +36,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text []byte) {
 		d, err := Parse(text)
 		if err != nil {
+			checkParseError(t, text, err)
 			return
 		}
 		if len(d.Order) != len(d.Steps) {
@@ -44,6 +54,37 @@ func FuzzParse(f *testing.F) {
 			sc.Steps[s.ID] = StepView{Status: "succeeded", Result: map[string]any{"k": []any{1.0, "x"}}}
 		}
 	})
+}
+
+func checkParseError(t *testing.T, text []byte, err error) {
+	t.Helper()
+	var ce *cairn.Error
+	if !errors.As(err, &ce) || ce.Status != 422 || ce.Code != cairn.CodeWorkflowInvalid || ce.Message == "" {
+		t.Fatalf("%q: bad error %#v", text, err)
+	}
+	if lines := yamlLines(string(text)); ce.Line < 0 || ce.Line > lines {
+		t.Fatalf("%q: line %d of %d: %s", text, ce.Line, lines, ce.Message)
+	}
+	if ce.Line > 0 && !strings.HasPrefix(ce.Message, "line "+strconv.Itoa(ce.Line)+": ") {
+		t.Fatalf("%q: message %q does not start with its line %d", text, ce.Message, ce.Line)
+	}
+	if ce.Line == 0 && !strings.HasPrefix(ce.Message, "definition ") {
+		t.Fatalf("%q: no line in %q", text, ce.Message)
+	}
+}
+
+// yamlLines counts lines as YAML does: CR LF, CR, LF, NEL, LS and PS
+// break lines.
+func yamlLines(s string) int {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	n := 1
+	for _, r := range s {
+		switch r {
+		case '\n', '\r', '\u0085', '\u2028', '\u2029':
+			n++
+		}
+	}
+	return n
 }
 
 func BenchmarkInput(b *testing.B) {

@@ -89,7 +89,7 @@ func parse(text []byte) (def *Definition, err error) {
 		return nil, err
 	}
 	if isNull(root) {
-		return nil, errAt(root.Line, "", "definition is empty")
+		return nil, errAt(explicitLine(root), "", "definition is empty")
 	}
 	if root.Kind != yaml.MappingNode {
 		return nil, nodeErr(root, "", "definition must be a mapping with keys %s; found %s", strings.Join(topKeys, ", "), kindName(root))
@@ -429,6 +429,15 @@ func onFailure(n *yaml.Node, field string) (OnFailure, *yaml.Node, error) {
 // Scalars
 
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+
+// explicitLine is the line of a null written as such (~, null); 0 for an
+// empty document, whose implicit null yaml.v3 places after the text.
+func explicitLine(n *yaml.Node) int {
+	if n.Value == "" {
+		return 0
+	}
+	return n.Line
+}
 
 // scalar reads a non-null, non-empty scalar as written.
 func scalar(n *yaml.Node, field, what string) (string, error) {

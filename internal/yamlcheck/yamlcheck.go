@@ -221,9 +221,10 @@ func Bisect(lo, hi int, fails func(line int) bool) int {
 
 // Decode decodes the one YAML document text must hold. doc is the document
 // node, or nil if text holds none (only comments or white space). If text
-// holds a second document, extra is that document's root node. err is the yaml.v3 error decoding either document; it takes
-// precedence over doc and extra. Decode does not recover from a panic in the
-// decoder.
+// holds a second document, extra is that document's root node (or, for an
+// empty document, its document node, which is at its "---"). err is the
+// yaml.v3 error decoding either document; it takes precedence over doc and
+// extra. Decode does not recover from a panic in the decoder.
 func Decode(text []byte) (doc, extra *yaml.Node, err error) {
 	dec := yaml.NewDecoder(bytes.NewReader(text))
 	doc = new(yaml.Node)
@@ -241,7 +242,9 @@ func Decode(text []byte) (doc, extra *yaml.Node, err error) {
 		return doc, nil, err
 	}
 	if extra.Kind == yaml.DocumentNode && len(extra.Content) > 0 {
-		extra = extra.Content[0]
+		if r := extra.Content[0]; r.Kind != yaml.ScalarNode || r.Tag != "!!null" || r.Value != "" {
+			extra = r
+		}
 	}
 	return doc, extra, nil
 }

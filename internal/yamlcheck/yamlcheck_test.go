@@ -216,7 +216,7 @@ func TestDecode(t *testing.T) {
 		t.Fatalf("Decode(two) = %v %+v %v", doc, extra, err)
 	}
 	doc, extra, err = Decode([]byte("a: 1\n---\n"))
-	if err != nil || doc == nil || extra == nil || extra.Tag != "!!null" || extra.Line != 3 {
+	if err != nil || doc == nil || extra == nil || extra.Kind != yaml.DocumentNode || extra.Line != 2 {
 		t.Fatalf("Decode(empty second) = %v %+v %v", doc, extra, err)
 	}
 	if _, _, err := Decode([]byte("a: [\n")); err == nil {
@@ -233,5 +233,20 @@ func TestLineAndJoinField(t *testing.T) {
 	}
 	if JoinField("", "a") != "a" || JoinField("a", "b") != "a.b" {
 		t.Error("JoinField")
+	}
+}
+
+// TestDecodeExtraLine: a second document is named at its own line: its
+// root, or its "---" when it is empty (yaml.v3 places an empty document's
+// null after the text). Found by FuzzParse in package workflow.
+func TestDecodeExtraLine(t *testing.T) {
+	for _, c := range []struct {
+		text string
+		line int
+	}{{"0\r---", 2}, {"a: 1\n---\n", 2}, {"a: 1\n\n\n---", 4}, {"a: 1\n---\nb: 2\n", 3}, {"a: 1\n--- ~\n", 2}} {
+		_, extra, err := Decode([]byte(c.text))
+		if err != nil || Line(extra) != c.line {
+			t.Errorf("%q: extra at line %d (%v), want %d", c.text, Line(extra), err, c.line)
+		}
 	}
 }
