@@ -15,18 +15,8 @@ import (
 // executor), in 40 actions: each walks the partial index jobs_queued or
 // jobs_queued_action (migration 0005), never the tenant's jobs.
 func TestLeasePlan(t *testing.T) {
-	dsn := freshSchema(t)
+	c := migratedConn(t)
 	ctx := context.Background()
-	s, err := postgres.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	c, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
 	for _, q := range []string{
 		`INSERT INTO jobs(tenant, job_id, state, action, decision, submitted_by, created_at, executor, body)
 		 SELECT 'default', 'j' || i, CASE WHEN i % 50 = 0 THEN 'QUEUED' ELSE 'SUCCEEDED' END,

@@ -16,18 +16,8 @@ import (
 // waiting runs): through runs_started_by, or runs_started_by_status with a
 // status (migration 0003), never a scan of the tenant's runs.
 func TestListRunsPlan(t *testing.T) {
-	dsn := freshSchema(t)
+	c := migratedConn(t)
 	ctx := context.Background()
-	s, err := postgres.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	c, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
 	for _, q := range []string{
 		`INSERT INTO runs(tenant, run_id, workflow_id, status, started_by, body)
 		 SELECT 'default', 'r' || i, 'wf-' || (i / 100 % 4),
