@@ -660,6 +660,7 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 		if err := tx.UpdateJob(j); err != nil {
 			return err
 		}
+		blinding := resultBlinding(safety)
 		if err := s.appendJob(tx, j, cairn.EventJobCompleted, worker, now, func(e *cairn.Event) {
 			e.State = j.State
 			e.JobHash = j.JobHash
@@ -668,6 +669,9 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 			if j.ErrorSafety != nil {
 				e.Data["error_safety"] = j.ErrorSafety
 			}
+			if blinding != "" {
+				e.Data[BlindingMember] = blinding
+			}
 		}); err != nil {
 			return err
 		}
@@ -675,6 +679,9 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 			if err := s.appendJob(tx, j, cairn.EventOutputChecked, "cairn", now, func(e *cairn.Event) {
 				e.OutputSafety = safety
 				e.Data = map[string]any{"result_ptr": j.ResultPtr, "result_sha256": j.ResultSHA256}
+				if blinding != "" {
+					e.Data[BlindingMember] = blinding
+				}
 			}); err != nil {
 				return err
 			}
