@@ -23,6 +23,7 @@ import (
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/service"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -69,7 +70,7 @@ func New(svc *service.Service, log *slog.Logger) *Server {
 	s := &Server{svc: svc, log: log, mux: nethttp.NewServeMux(), reg: prometheus.NewRegistry()}
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cairn_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "status"})
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cairn_http_request_seconds", Help: "HTTP request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"route"})
-	s.reg.MustRegister(s.reqs, s.latency, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	s.reg.MustRegister(s.reqs, s.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.SetAuthFailLimit(DefaultAuthFailRate, DefaultAuthFailBurst)
 	s.SetBodyTimeout(DefaultBodyTimeout)
 	s.routes()
