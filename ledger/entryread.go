@@ -34,7 +34,7 @@ var envelopeFields = []field[EntryFacts]{
 // data). A record that is an object of the wrong shape is an error only
 // for the event type that reads it, so its error waits in the doc.
 type eventDoc struct {
-	EventFacts
+	*EventFacts
 	job                            *SubmittedJob
 	decision                       *DecisionFacts
 	approval                       *ApprovalFacts
@@ -48,7 +48,7 @@ func readEvent(r *reader, f *EntryFacts) error {
 	// stops verifying (ADR 0039).
 	r.limit = maxDepth + 1
 	defer func() { r.limit = maxDepth }()
-	var e eventDoc
+	e := eventDoc{EventFacts: &f.Event}
 	if err := decodeObject(r, &e, eventFields); err != nil {
 		return err
 	}
@@ -63,7 +63,6 @@ func readEvent(r *reader, f *EntryFacts) error {
 	case "policy_published", "policy_rolled_back":
 		e.Audit, err = e.audit, e.audErr
 	}
-	f.Event = e.EventFacts
 	return err
 }
 

@@ -59,8 +59,11 @@ func shapeErr(format string, args ...any) error {
 // reader reads one JSON text. Readers are pooled (newReader, release).
 type reader struct {
 	d jsontext.Decoder
-	// in holds the input when it was given as a string.
-	in bytes.Buffer
+	// in holds the input when it was given as a string; view is the input
+	// given as bytes (not to be written to).
+	in, view bytes.Buffer
+	// src is the input when it was given as a string (see stringOf).
+	src string
 	// text is scratch space for unquoting escaped strings.
 	text []byte
 	// limit is the deepest a skipped value may nest (maxDepth, or one more
@@ -77,7 +80,8 @@ func newReader(b []byte) (*reader, error) {
 		return nil, fmt.Errorf("%w: invalid UTF-8", errSyntax)
 	}
 	r := readers.Get().(*reader)
-	r.d.Reset(bytes.NewBuffer(b), readOptions...)
+	r.view = *bytes.NewBuffer(b)
+	r.d.Reset(&r.view, readOptions...)
 	r.limit = maxDepth
 	return r, nil
 }
@@ -90,6 +94,7 @@ func newStringReader(s string) (*reader, error) {
 	r := readers.Get().(*reader)
 	r.in.Reset()
 	r.in.WriteString(s)
+	r.src = s
 	r.d.Reset(&r.in, readOptions...)
 	r.limit = maxDepth
 	return r, nil
@@ -97,8 +102,9 @@ func newStringReader(s string) (*reader, error) {
 
 // release returns r to the pool; r must not be used after.
 func (r *reader) release() {
-	r.d.Reset(bytes.NewBuffer(nil))
 	r.in.Reset()
+	r.view, r.src = bytes.Buffer{}, ""
+	r.d.Reset(&r.in) // drops the decoder's reference to the input
 	readers.Put(r)
 }
 
@@ -147,10 +153,11 @@ func readMembers[T any](r *reader, v *T, fields []field[T], other func(name []by
 	}
 	var seen uint64
 	for r.d.PeekKind() != '}' {
-		name, err := r.str()
+		raw, err := r.d.ReadValue() // a name: jsontext reads nothing but a string here
 		if err != nil {
-			return err
+			return r.wrap(err)
 		}
+		name := r.unquote(raw)
 		if i := lookup(fields, name); i >= 0 {
 			err = readField(r, v, &fields[i], &seen, uint64(1)<<i)
 		} else if other != nil {
@@ -213,24 +220,30 @@ func (r *reader) readArray(elem func() error) error {
 
 // open reads the token that begins an object or array.
 func (r *reader) open(kind jsontext.Kind, what string) error {
-	if err := r.expect(kind, what); err != nil {
-		return err
-	}
-	_, err := r.d.ReadToken()
-	return r.wrap(err)
-}
-
-// expect fails unless the next token is of the given kind.
-func (r *reader) expect(kind jsontext.Kind, what string) error {
 	switch k := r.d.PeekKind(); k {
 	case kind:
-		return nil
+		_, err := r.d.ReadToken()
+		return r.wrap(err)
 	case 0, '}', ']':
 		// A syntax error, or no value where one belongs: reading says which.
 		_, err := r.d.ReadValue()
 		return r.wrap(err)
+	default:
+		return shapeErr("%s expected, not %s", what, k)
 	}
-	return shapeErr("%s expected at offset %d", what, r.d.InputOffset())
+}
+
+// scalar reads the next value and fails unless its kind is kind, or null
+// when orNull.
+func (r *reader) scalar(kind jsontext.Kind, orNull bool, what string) (jsontext.Value, error) {
+	v, err := r.value()
+	if err != nil {
+		return nil, err
+	}
+	if k := v.Kind(); k != kind && (k != 'n' || !orNull) {
+		return nil, shapeErr("%s expected, not %s", what, k)
+	}
+	return v, nil
 }
 
 // null reads a literal (null, true or false).
@@ -242,35 +255,52 @@ func (r *reader) null() error {
 // str reads a string (or a member name) and returns its unquoted bytes,
 // valid until the next read.
 func (r *reader) str() ([]byte, error) {
-	if err := r.expect('"', "string"); err != nil {
+	v, err := r.scalar('"', false, "string")
+	if err != nil {
 		return nil, err
 	}
-	v, err := r.d.ReadValue()
-	if err != nil {
-		return nil, r.wrap(err)
-	}
+	return r.unquote(v), nil
+}
+
+// unquote returns the content of string v, valid until the next read.
+func (r *reader) unquote(v jsontext.Value) []byte {
 	if bytes.IndexByte(v, '\\') < 0 {
-		return v[1 : len(v)-1], nil
+		return v[1 : len(v)-1]
 	}
 	// The only error left is an unpaired surrogate, read as U+FFFD.
 	r.text, _ = jsontext.AppendUnquote(r.text[:0], v)
-	return r.text, nil
+	return r.text
 }
 
-// stringOrNull reads a string, or null as "".
-func (r *reader) stringOrNull(dst *string) error {
-	if r.d.PeekKind() == 'n' {
-		*dst = ""
-		return r.null()
+// stringOf returns the content of the string v just read: when the input
+// was given as a string and v has no escapes, the part of the input it is
+// (not a copy).
+func (r *reader) stringOf(v jsontext.Value) string {
+	b := r.unquote(v)
+	if r.src != "" && len(b) == len(v)-2 {
+		end := int(r.d.InputOffset()) - 1
+		return r.src[end-len(b) : end]
 	}
-	return r.string(dst)
+	return string(b)
 }
 
 // string reads a string.
 func (r *reader) string(dst *string) error {
-	b, err := r.str()
+	return r.stringOr(false, dst)
+}
+
+// stringOrNull reads a string, or null as "".
+func (r *reader) stringOrNull(dst *string) error {
+	return r.stringOr(true, dst)
+}
+
+func (r *reader) stringOr(orNull bool, dst *string) error {
+	v, err := r.scalar('"', orNull, "string")
 	if err == nil {
-		*dst = string(b)
+		*dst = ""
+		if v.Kind() == '"' {
+			*dst = r.stringOf(v)
+		}
 	}
 	return err
 }
@@ -278,24 +308,34 @@ func (r *reader) string(dst *string) error {
 // word is stringOrNull for members whose values come from the event
 // vocabulary: the common ones are not allocated.
 func (r *reader) word(dst *string) error {
-	if r.d.PeekKind() != '"' {
-		return r.stringOrNull(dst)
-	}
-	b, err := r.str()
+	v, err := r.scalar('"', true, "string")
 	if err == nil {
-		*dst = wordOf(b)
+		*dst = ""
+		if v.Kind() == '"' {
+			*dst = wordOf(r.unquote(v))
+		}
 	}
 	return err
 }
 
 // uint reads a non-negative integer (digits only, at most 2⁶⁴-1).
 func (r *reader) uint(dst *uint64) error {
-	if err := r.expect('0', "non-negative integer"); err != nil {
+	return r.uintOr(false, dst)
+}
+
+// uintOrNull reads a non-negative integer, or null as 0.
+func (r *reader) uintOrNull(dst *uint64) error {
+	return r.uintOr(true, dst)
+}
+
+func (r *reader) uintOr(orNull bool, dst *uint64) error {
+	v, err := r.scalar('0', orNull, "non-negative integer")
+	if err != nil {
 		return err
 	}
-	v, err := r.d.ReadValue()
-	if err != nil {
-		return r.wrap(err)
+	*dst = 0
+	if v.Kind() == 'n' {
+		return nil
 	}
 	n, err := strconv.ParseUint(string(v), 10, 64)
 	if err != nil {
@@ -305,27 +345,16 @@ func (r *reader) uint(dst *uint64) error {
 	return nil
 }
 
-// uintOrNull reads a non-negative integer, or null as 0.
-func (r *reader) uintOrNull(dst *uint64) error {
-	if r.d.PeekKind() == 'n' {
-		*dst = 0
-		return r.null()
-	}
-	return r.uint(dst)
-}
-
 // boolOrNull reads true, false, or null as false.
 func (r *reader) boolOrNull(dst *bool) error {
-	switch r.d.PeekKind() {
-	case 't':
-		*dst = true
-	case 'f', 'n':
-	default:
-		if err := r.expect('t', "boolean"); err != nil {
-			return err
-		}
+	v, err := r.value()
+	if k := v.Kind(); err == nil && k != 't' && k != 'f' && k != 'n' {
+		return shapeErr("boolean expected, not %s", k)
 	}
-	return r.null()
+	if err == nil {
+		*dst = v.Kind() == 't'
+	}
+	return err
 }
 
 // skip skips the next value, refusing one that nests deeper than r.limit.
@@ -364,15 +393,15 @@ func nesting(v jsontext.Value) int {
 	}
 }
 
-// try reads a value with read. When read fails with a shapeError, try
+// try reads a value with read. When read fails with a *shapeError (not
+// wrapped: the reader returns them as they are), try
 // skips what is left of the value and returns that error as soft: the
 // value is well-formed and its meaning is decided later. Any other error
 // (the input is not valid JSON) is hard.
 func (r *reader) try(read func() error) (soft, hard error) {
 	depth, offset := r.d.StackDepth(), r.d.InputOffset()
 	err := read()
-	var se *shapeError
-	if err == nil || !errors.As(err, &se) {
+	if _, shape := err.(*shapeError); !shape {
 		return nil, err
 	}
 	if r.d.StackDepth() == depth && r.d.InputOffset() == offset {
