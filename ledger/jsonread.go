@@ -102,9 +102,13 @@ func newStringReader(s string) (*reader, error) {
 
 // release returns r to the pool; r must not be used after.
 func (r *reader) release() {
-	r.in.Reset()
-	r.view, r.src = bytes.Buffer{}, ""
-	r.d.Reset(&r.in) // drops the decoder's reference to the input
+	if r.view.Cap() > 0 {
+		// Drop the decoder's reference to the caller's bytes (a bundle
+		// may be large). A string input was copied to r.in, ours.
+		r.view = bytes.Buffer{}
+		r.d.Reset(&r.view)
+	}
+	r.src = ""
 	readers.Put(r)
 }
 
