@@ -226,33 +226,11 @@ func BuildBundle(in BundleInput) (*Bundle, error) {
 		Payloads:   slices.Clone(in.Payloads),
 		Jobs:       slices.Clone(in.Jobs),
 	}
-	slices.SortFunc(b.Entries, func(x, y Entry) int { return cmpU64(x.Index, y.Index) })
-	for i := range b.Entries {
-		e := &b.Entries[i]
-		if i > 0 && b.Entries[i-1].Index == e.Index {
-			return nil, fmt.Errorf("ledger: entry %d given twice", e.Index)
-		}
-		if e.Index >= size {
-			return nil, fmt.Errorf("ledger: entry %d is beyond checkpoint size %d", e.Index, size)
-		}
-		lh := HashHex(LeafHash([]byte(e.Body)))
-		if e.LeafHash == "" {
-			e.LeafHash = lh
-		} else if e.LeafHash != lh {
-			return nil, fmt.Errorf("ledger: entry %d: leaf hash %s does not match its body (%s)", e.Index, e.LeafHash, lh)
-		}
+	if err := b.sortEntries(size); err != nil {
+		return nil, err
 	}
-	if n := len(b.Entries); n > 0 && b.Entries[n-1].Index-b.Entries[0].Index == uint64(n-1) {
-		if b.Range, err = rangeFor(b.Entries[0].Index, b.Entries[n-1].Index+1, size, in.Nodes); err != nil {
-			return nil, err
-		}
-	} else {
-		for p, err := range InclusionProofSeq(entryIndexes(b.Entries), size, in.Nodes) {
-			if err != nil {
-				return nil, err
-			}
-			b.InclusionProofs = append(b.InclusionProofs, p)
-		}
+	if err := b.addProofs(size, in.Nodes); err != nil {
+		return nil, err
 	}
 	if b.ConsistencyProofs, err = consistencyFor(in.ConsistencyFrom, size, in.Nodes); err != nil {
 		return nil, err
@@ -261,22 +239,59 @@ func BuildBundle(in BundleInput) (*Bundle, error) {
 	slices.SortFunc(b.Workflows, func(x, y WorkflowText) int { return strings.Compare(x.WorkflowID, y.WorkflowID) })
 	slices.SortFunc(b.Payloads, func(x, y Payload) int { return strings.Compare(x.Ptr, y.Ptr) })
 	slices.SortFunc(b.Jobs, func(x, y JobRow) int { return strings.Compare(x.JobID, y.JobID) })
-	if b.Policies == nil {
-		b.Policies = []Policy{}
-	}
-	if b.Workflows == nil {
-		b.Workflows = []WorkflowText{}
-	}
-	if b.Payloads == nil {
-		b.Payloads = []Payload{}
-	}
-	if b.Jobs == nil {
-		b.Jobs = []JobRow{}
-	}
-	if b.Entries == nil {
-		b.Entries = []Entry{}
-	}
+	b.Policies = nonNil(b.Policies)
+	b.Workflows = nonNil(b.Workflows)
+	b.Payloads = nonNil(b.Payloads)
+	b.Jobs = nonNil(b.Jobs)
+	b.Entries = nonNil(b.Entries)
 	return b, nil
+}
+
+// sortEntries sorts the entries by index and checks them: each given once,
+// below size, with its body's leaf hash (filled in when empty).
+func (b *Bundle) sortEntries(size uint64) error {
+	slices.SortFunc(b.Entries, func(x, y Entry) int { return cmpU64(x.Index, y.Index) })
+	for i := range b.Entries {
+		e := &b.Entries[i]
+		if i > 0 && b.Entries[i-1].Index == e.Index {
+			return fmt.Errorf("ledger: entry %d given twice", e.Index)
+		}
+		if e.Index >= size {
+			return fmt.Errorf("ledger: entry %d is beyond checkpoint size %d", e.Index, size)
+		}
+		lh := HashHex(LeafHash([]byte(e.Body)))
+		if e.LeafHash == "" {
+			e.LeafHash = lh
+		} else if e.LeafHash != lh {
+			return fmt.Errorf("ledger: entry %d: leaf hash %s does not match its body (%s)", e.Index, e.LeafHash, lh)
+		}
+	}
+	return nil
+}
+
+// addProofs adds a range proof when the (sorted) entries are contiguous,
+// otherwise one inclusion proof per entry.
+func (b *Bundle) addProofs(size uint64, nodes NodeReader) error {
+	var err error
+	if n := len(b.Entries); n > 0 && b.Entries[n-1].Index-b.Entries[0].Index == uint64(n-1) {
+		b.Range, err = rangeFor(b.Entries[0].Index, b.Entries[n-1].Index+1, size, nodes)
+		return err
+	}
+	for p, err := range InclusionProofSeq(entryIndexes(b.Entries), size, nodes) {
+		if err != nil {
+			return err
+		}
+		b.InclusionProofs = append(b.InclusionProofs, p)
+	}
+	return nil
+}
+
+// nonNil returns s, or an empty slice for nil (JSON [] rather than null).
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 func entryIndexes(es []Entry) iter.Seq2[uint64, error] {
