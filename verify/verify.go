@@ -296,46 +296,64 @@ func (c *checker) entries() bool {
 	c.parallel(n, func(i int) { c.prepare(i, declared, declOK, perr) })
 
 	ordered := true
-	size := c.cp.Size
 	for i := range es {
-		e := &es[i]
-		if i > 0 && e.Index <= es[i-1].Index {
-			c.fail(entryErr(e.Index, ErrOrder, "follows entry %d in the bundle", es[i-1].Index))
+		if !c.checkEntry(i, declared[i], declOK[i], perr[i]) {
 			ordered = false
-		}
-		if e.Index >= size {
-			c.fail(entryErr(e.Index, ErrBeyond, "index is not below checkpoint tree size %d", size))
-			ordered = false
-		}
-		if !declOK[i] {
-			c.fail(entryErr(e.Index, ErrFormat, "leaf_hash %q is not 64 hex digits", e.LeafHash))
-		} else if declared[i] != c.leafs[i] {
-			c.fail(entryErr(e.Index, ErrLeafHash, "body hashes to %s, entry says %s", ledger.HashHex(c.leafs[i]), e.LeafHash))
-		}
-		f := c.facts[i]
-		if f == nil {
-			c.fail(entryErr(e.Index, ErrBody, "%v", trimLedger(perr[i])))
-			continue
-		}
-		if f.Index != e.Index {
-			c.fail(entryErr(e.Index, ErrIndex, "body has index %d", f.Index))
-		}
-		if f.Tenant != c.b.Tenant {
-			c.fail(entryErr(e.Index, ErrTenant, "body has tenant %q, bundle is for %q", f.Tenant, c.b.Tenant))
-		}
-		switch {
-		case e.Index == 0:
-			if f.PrevHash != "" {
-				c.fail(entryErr(e.Index, ErrChain, "first entry has prev_hash %q, want \"\"", f.PrevHash))
-			}
-		case i > 0 && es[i-1].Index == e.Index-1:
-			c.rep.ChainLinks++
-			if !c.prevOK[i] || c.prev[i] != c.leafs[i-1] {
-				c.fail(entryErr(e.Index, ErrChain, "prev_hash %q is not entry %d's leaf hash %s", f.PrevHash, e.Index-1, ledger.HashHex(c.leafs[i-1])))
-			}
 		}
 	}
 	return ordered
+}
+
+// checkEntry checks entry i's place (it reports whether the entry follows
+// the one before it and is below the tree size), its leaf hash and its
+// body.
+func (c *checker) checkEntry(i int, declared [32]byte, declOK bool, perr error) (ordered bool) {
+	es, size := c.b.Entries, c.cp.Size
+	e := &es[i]
+	ordered = true
+	if i > 0 && e.Index <= es[i-1].Index {
+		c.fail(entryErr(e.Index, ErrOrder, "follows entry %d in the bundle", es[i-1].Index))
+		ordered = false
+	}
+	if e.Index >= size {
+		c.fail(entryErr(e.Index, ErrBeyond, "index is not below checkpoint tree size %d", size))
+		ordered = false
+	}
+	if !declOK {
+		c.fail(entryErr(e.Index, ErrFormat, "leaf_hash %q is not 64 hex digits", e.LeafHash))
+	} else if declared != c.leafs[i] {
+		c.fail(entryErr(e.Index, ErrLeafHash, "body hashes to %s, entry says %s", ledger.HashHex(c.leafs[i]), e.LeafHash))
+	}
+	if c.facts[i] == nil {
+		c.fail(entryErr(e.Index, ErrBody, "%v", trimLedger(perr)))
+		return ordered
+	}
+	c.checkBody(i)
+	return ordered
+}
+
+// checkBody checks entry i's parsed body: its index, its tenant and its
+// prev_hash link to the entry before it.
+func (c *checker) checkBody(i int) {
+	es, f := c.b.Entries, c.facts[i]
+	e := &es[i]
+	if f.Index != e.Index {
+		c.fail(entryErr(e.Index, ErrIndex, "body has index %d", f.Index))
+	}
+	if f.Tenant != c.b.Tenant {
+		c.fail(entryErr(e.Index, ErrTenant, "body has tenant %q, bundle is for %q", f.Tenant, c.b.Tenant))
+	}
+	switch {
+	case e.Index == 0:
+		if f.PrevHash != "" {
+			c.fail(entryErr(e.Index, ErrChain, "first entry has prev_hash %q, want \"\"", f.PrevHash))
+		}
+	case i > 0 && es[i-1].Index == e.Index-1:
+		c.rep.ChainLinks++
+		if !c.prevOK[i] || c.prev[i] != c.leafs[i-1] {
+			c.fail(entryErr(e.Index, ErrChain, "prev_hash %q is not entry %d's leaf hash %s", f.PrevHash, e.Index-1, ledger.HashHex(c.leafs[i-1])))
+		}
+	}
 }
 
 func (c *checker) prepare(i int, declared [][32]byte, declOK []bool, perr []error) {
@@ -405,25 +423,47 @@ func decodeHashes(hs []string) ([][]byte, error) {
 
 // tree checks that every entry is in the checkpoint's tree.
 func (c *checker) tree() {
-	es, size := c.b.Entries, c.cp.Size
-	from, to := uint64(0), uint64(0)
-	inRange := func(i uint64) bool { return i >= from && i < to }
-	if r := c.b.Range; r != nil {
-		from, to = r.From, r.To
-		rec := fmt.Sprintf("range [%d,%d)", from, to)
-		if from > to || to > size {
-			c.tfail(recordErr(rec, ErrFormat, "not within checkpoint tree size %d", size))
-			from, to = 0, 0
+	from, to := c.treeRange()
+	c.inclusionProofs(from, to)
+	if c.rep.InclusionProofs > 0 {
+		if c.rep.Mode == "" {
+			c.rep.Mode = "proofs"
 		} else {
-			c.checkRange(rec, r)
-		}
-		if from == 0 && to == size {
-			c.rep.Mode = "complete"
-		} else {
-			c.rep.Mode = "range"
+			c.rep.Mode += "+proofs"
 		}
 	}
+	if c.rep.Mode == "" {
+		c.rep.Mode = "none"
+	}
+}
 
+// treeRange checks the declared range, if any, and returns it ([0,0) when
+// there is none or it is not within the tree).
+func (c *checker) treeRange() (from, to uint64) {
+	r, size := c.b.Range, c.cp.Size
+	if r == nil {
+		return 0, 0
+	}
+	from, to = r.From, r.To
+	rec := fmt.Sprintf("range [%d,%d)", from, to)
+	if from > to || to > size {
+		c.tfail(recordErr(rec, ErrFormat, "not within checkpoint tree size %d", size))
+		from, to = 0, 0
+	} else {
+		c.checkRange(rec, r)
+	}
+	if from == 0 && to == size {
+		c.rep.Mode = "complete"
+	} else {
+		c.rep.Mode = "range"
+	}
+	return from, to
+}
+
+// inclusionProofs checks the inclusion proof of every entry outside the
+// range [from, to).
+func (c *checker) inclusionProofs(from, to uint64) {
+	es, size := c.b.Entries, c.cp.Size
 	proofs := map[uint64]*ledger.BundleInclusionProof{}
 	for i := range c.b.InclusionProofs {
 		p := &c.b.InclusionProofs[i]
@@ -434,7 +474,7 @@ func (c *checker) tree() {
 	}
 	for i := range es {
 		e := &es[i]
-		if inRange(e.Index) {
+		if e.Index >= from && e.Index < to {
 			continue
 		}
 		p := proofs[e.Index]
@@ -457,33 +497,14 @@ func (c *checker) tree() {
 		}
 		c.rep.InclusionProofs++
 	}
-	if c.rep.InclusionProofs > 0 {
-		if c.rep.Mode == "" {
-			c.rep.Mode = "proofs"
-		} else {
-			c.rep.Mode += "+proofs"
-		}
-	}
-	if c.rep.Mode == "" {
-		c.rep.Mode = "none"
-	}
 }
 
 // checkRange checks that the bundle holds every entry of the range, then
 // recomputes the checkpoint root from their leaves and the range proof.
 func (c *checker) checkRange(rec string, r *ledger.BundleRange) {
-	es := c.b.Entries
-	// Locate the range's entries; they must be consecutive in the slice.
-	start := 0
-	for start < len(es) && es[start].Index < r.From {
-		start++
-	}
-	for k := uint64(0); k < r.To-r.From; k++ {
-		j := start + int(k)
-		if j >= len(es) || es[j].Index != r.From+k {
-			c.tfail(entryErr(r.From+k, ErrMissing, "not in the bundle, which declares the range [%d,%d) complete", r.From, r.To))
-			return
-		}
+	start, ok := c.rangeStart(r)
+	if !ok {
+		return
 	}
 	left, err := decodeHashes(r.Left)
 	if err != nil {
@@ -500,25 +521,9 @@ func (c *checker) checkRange(rec string, r *ledger.BundleRange) {
 		c.tfail(recordErr(rec, ErrFormat, "%v", trimLedger(err)))
 		return
 	}
-	// With a range starting at 0, capture the root at the trusted size on the
-	// way: a complete export needs no consistency proof.
-	var m uint64
-	if c.opts.TrustedCheckpoint != nil && r.From == 0 {
-		if t, err := ledger.ParseCheckpoint(c.opts.TrustedCheckpoint); err == nil && t.Size > 0 && t.Size <= r.To {
-			m = t.Size
-		}
-	}
-	for k := uint64(0); k < r.To-r.From; k++ {
-		if err := rv.Append(c.leafs[start+int(k)]); err != nil {
-			c.tfail(recordErr(rec, ErrFormat, "%v", err))
-			return
-		}
-		if m != 0 && rv.Next() == m {
-			root, err := rv.RootSoFar()
-			if err == nil {
-				c.rootAtTrusted = &root
-			}
-		}
+	if err := c.appendRange(rv, r, start); err != nil {
+		c.tfail(recordErr(rec, ErrFormat, "%v", err))
+		return
 	}
 	root, err := rv.Finish(c.cp.Size, right)
 	if err != nil {
@@ -527,8 +532,48 @@ func (c *checker) checkRange(rec string, r *ledger.BundleRange) {
 	}
 	if root != c.cp.Root {
 		c.tfail(recordErr(rec, ErrRoot, "leaves and range proof give root %s, checkpoint has %s", ledger.HashHex(root), ledger.HashHex(c.cp.Root)))
-		return
 	}
+}
+
+// rangeStart returns the position in the bundle of the range's first entry;
+// the range's entries must be consecutive there (ok false: one is missing).
+func (c *checker) rangeStart(r *ledger.BundleRange) (start int, ok bool) {
+	es := c.b.Entries
+	for start < len(es) && es[start].Index < r.From {
+		start++
+	}
+	for k := uint64(0); k < r.To-r.From; k++ {
+		j := start + int(k)
+		if j >= len(es) || es[j].Index != r.From+k {
+			c.tfail(entryErr(r.From+k, ErrMissing, "not in the bundle, which declares the range [%d,%d) complete", r.From, r.To))
+			return 0, false
+		}
+	}
+	return start, true
+}
+
+// appendRange appends the leaves of the range's entries (from position
+// start) to rv. With a range starting at 0, it captures the root at the
+// trusted size on the way: a complete export needs no consistency proof.
+func (c *checker) appendRange(rv *ledger.RootVerifier, r *ledger.BundleRange, start int) error {
+	var m uint64
+	if c.opts.TrustedCheckpoint != nil && r.From == 0 {
+		if t, err := ledger.ParseCheckpoint(c.opts.TrustedCheckpoint); err == nil && t.Size > 0 && t.Size <= r.To {
+			m = t.Size
+		}
+	}
+	for k := uint64(0); k < r.To-r.From; k++ {
+		if err := rv.Append(c.leafs[start+int(k)]); err != nil {
+			return err
+		}
+		if m != 0 && rv.Next() == m {
+			root, err := rv.RootSoFar()
+			if err == nil {
+				c.rootAtTrusted = &root
+			}
+		}
+	}
+	return nil
 }
 
 // countCosigners returns the names of the given witnesses whose signatures
@@ -577,24 +622,9 @@ func (c *checker) trusted(ordered bool) {
 	if c.opts.TrustedCheckpoint == nil {
 		return
 	}
-	key := c.opts.TrustedKey
-	if key == "" {
-		key = c.b.PublicKey
-	}
-	v, err := ledger.NewVerifier(key)
-	if err != nil {
-		c.fail(recordErr("trusted checkpoint", ErrKey, "%v", err))
+	t := c.openTrusted()
+	if t == nil {
 		return
-	}
-	t, err := ledger.OpenCheckpoint(c.opts.TrustedCheckpoint, v, c.witnesses...)
-	if err != nil {
-		c.fail(recordErr("trusted checkpoint", ErrTrustedCheckpoint, "%v", trimLedger(err)))
-		return
-	}
-	c.rep.TrustedSize = t.Size
-	c.rep.TrustedCosigners = c.countCosigners(t)
-	for _, u := range t.Unverified {
-		c.note("trusted checkpoint signature by unknown key %s not verified", u)
 	}
 	if t.Origin != c.cp.Origin {
 		c.fail(recordErr("checkpoint", ErrOrigin, "origin %q, trusted checkpoint is for %q", c.cp.Origin, t.Origin))
@@ -603,26 +633,53 @@ func (c *checker) trusted(ordered bool) {
 	switch {
 	case c.cp.Size < t.Size:
 		c.fail(recordErr("checkpoint", ErrTruncated, "tree size %d is smaller than the trusted checkpoint's %d: entries %d.. were removed (or the bundle predates the trusted checkpoint)", c.cp.Size, t.Size, c.cp.Size))
-		return
 	case c.cp.Size == t.Size:
 		if c.cp.Root != t.Root {
 			c.fail(recordErr("checkpoint", ErrConsistency, "same tree size %d as the trusted checkpoint but a different root: the log was rewritten", t.Size))
 			return
 		}
 		c.rep.Consistency = "same tree as the trusted checkpoint"
-		return
 	case t.Size == 0:
 		c.rep.Consistency = "trusted checkpoint is the empty tree"
-		return
-	}
-	if c.rootAtTrusted != nil {
+	case c.rootAtTrusted != nil:
 		if *c.rootAtTrusted != t.Root {
 			c.fail(recordErr("checkpoint", ErrConsistency, "the bundle's entries 0..%d give root %s, the trusted checkpoint has %s: the log was rewritten", t.Size-1, ledger.HashHex(*c.rootAtTrusted), ledger.HashHex(t.Root)))
 			return
 		}
 		c.rep.Consistency = fmt.Sprintf("root at trusted size %d recomputed from the bundle's entries", t.Size)
-		return
+	default:
+		c.consistencyProof(t)
 	}
+}
+
+// openTrusted opens the trusted checkpoint with the log key and the
+// witness keys (nil: it does not open, a problem recorded).
+func (c *checker) openTrusted() *ledger.Checkpoint {
+	key := c.opts.TrustedKey
+	if key == "" {
+		key = c.b.PublicKey
+	}
+	v, err := ledger.NewVerifier(key)
+	if err != nil {
+		c.fail(recordErr("trusted checkpoint", ErrKey, "%v", err))
+		return nil
+	}
+	t, err := ledger.OpenCheckpoint(c.opts.TrustedCheckpoint, v, c.witnesses...)
+	if err != nil {
+		c.fail(recordErr("trusted checkpoint", ErrTrustedCheckpoint, "%v", trimLedger(err)))
+		return nil
+	}
+	c.rep.TrustedSize = t.Size
+	c.rep.TrustedCosigners = c.countCosigners(t)
+	for _, u := range t.Unverified {
+		c.note("trusted checkpoint signature by unknown key %s not verified", u)
+	}
+	return t
+}
+
+// consistencyProof checks the bundle's consistency proof from the trusted
+// checkpoint's size to the bundle's.
+func (c *checker) consistencyProof(t *ledger.Checkpoint) {
 	for _, p := range c.b.ConsistencyProofs {
 		if p.From != t.Size || p.To != c.cp.Size {
 			continue
