@@ -199,6 +199,7 @@ func readField[T any](r *reader, v *T, f *field[T], seen *uint64, bit uint64) er
 	return r.skip()
 }
 
+// lookup returns the position of the member called name in fields, or -1.
 func lookup[T any](fields []field[T], name []byte) int {
 	for i := range fields {
 		if fields[i].name == string(name) {
@@ -298,6 +299,7 @@ func (r *reader) stringOrNull(dst *string) error {
 	return r.stringOr(true, dst)
 }
 
+// stringOr reads a string, or null as "" when orNull.
 func (r *reader) stringOr(orNull bool, dst *string) error {
 	v, err := r.scalar('"', orNull, "string")
 	if err == nil {
@@ -332,6 +334,7 @@ func (r *reader) uintOrNull(dst *uint64) error {
 	return r.uintOr(true, dst)
 }
 
+// uintOr reads a non-negative integer, or null as 0 when orNull.
 func (r *reader) uintOr(orNull bool, dst *uint64) error {
 	v, err := r.scalar('0', orNull, "non-negative integer")
 	if err != nil {
