@@ -62,3 +62,16 @@ func TestReaderRules(t *testing.T) {
 		t.Error("validJSON: want 513 nested arrays valid, 514 not")
 	}
 }
+
+// BenchmarkParseEntryString is BenchmarkParseEntry on the string path that
+// verification takes (verify.Bundle holds bodies as strings).
+func BenchmarkParseEntryString(b *testing.B) {
+	body := sampleBodies[1]
+	b.SetBytes(int64(len(body)))
+	var f EntryFacts
+	for b.Loop() {
+		if err := ParseEntryString(body, &f); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
