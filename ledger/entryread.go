@@ -47,12 +47,12 @@ func readEvent(r *reader, f *EntryFacts) error {
 	// container deeper than elsewhere; kept so that no body that verified
 	// stops verifying (ADR 0039).
 	r.limit = maxDepth + 1
-	defer func() { r.limit = maxDepth }()
 	e := eventDoc{EventFacts: &f.Event}
-	if err := decodeObject(r, &e, eventFields); err != nil {
+	err := decodeObject(r, &e, eventFields)
+	r.limit = maxDepth
+	if err != nil {
 		return err
 	}
-	var err error
 	switch e.Type {
 	case "job_submitted":
 		e.Job, err = e.job, e.jobErr
