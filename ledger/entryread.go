@@ -42,6 +42,7 @@ type eventDoc struct {
 	jobErr, decErr, aprErr, audErr error
 }
 
+// readEvent reads the event member into f.Event.
 func readEvent(r *reader, f *EntryFacts) error {
 	// The scanner this reader replaced let values inside an event nest one
 	// container deeper than elsewhere; kept so that no body that verified

@@ -67,7 +67,7 @@ type reader struct {
 	// text is scratch space for unquoting escaped strings.
 	text []byte
 	// limit is the deepest a skipped value may nest (maxDepth, or one more
-	// inside an entry's event, see parseEntryInto).
+	// inside an entry's event, see readEvent).
 	limit int
 }
 
