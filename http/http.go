@@ -55,6 +55,8 @@ type Server struct {
 	authFails *keyedLimits
 	// bodyTimeout bounds how long a request body may take to arrive.
 	bodyTimeout time.Duration
+	// tlog configures the tlog-tiles routes (SetTlogAccess).
+	tlog TlogAccess
 }
 
 type ctxKey int
@@ -147,6 +149,7 @@ func (s *Server) routes() {
 
 	s.Handle("GET /api/v1/ledger/entries", s.ledgerEntries)
 	s.ledgerRoutes()
+	s.tlogRoutes()
 
 	m.HandleFunc("/", s.notFound)
 }
