@@ -58,6 +58,8 @@ type server struct {
 	api    *cairnhttp.Server
 	Logs   *logBuffer
 	once   sync.Once
+	// actor names the actor of the entries grow appends.
+	actor string
 }
 
 type serverOpts struct {
@@ -127,7 +129,7 @@ func (s *server) grow(n int) uint64 {
 		err := s.store.Update(ctx, func(tx cairn.Tx) error {
 			for i := 0; i < batch; i++ {
 				k := size + uint64(done+i)
-				ev := &cairn.Event{Tenant: "default", Type: cairn.EventJobSubmitted, Timestamp: time.Unix(1_780_000_000+int64(k), 0).UTC(), Actor: "tlogtest", JobID: cairn.Opt(fmt.Sprintf("job-%d", k))}
+				ev := &cairn.Event{Tenant: "default", Type: cairn.EventJobSubmitted, Timestamp: time.Unix(1_780_000_000+int64(k), 0).UTC(), Actor: s.actorName(), JobID: cairn.Opt(fmt.Sprintf("job-%d", k))}
 				if err := tx.AppendEvent(ev); err != nil {
 					return err
 				}
@@ -138,6 +140,31 @@ func (s *server) grow(n int) uint64 {
 			s.t.Fatal(err)
 		}
 		done += batch
+	}
+	c, err := s.svc.IssueCheckpoint(ctx, "default")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return c.Size
+}
+
+func (s *server) actorName() string {
+	if s.actor == "" {
+		return "tlogtest"
+	}
+	return s.actor
+}
+
+// submit submits n jobs through the service (real evidence: decisions,
+// job rows, ledger entries) and checkpoints the ledger.
+func (s *server) submit(n int) uint64 {
+	s.t.Helper()
+	ctx := context.Background()
+	agent := cairn.Principal{Tenant: "default", ID: "agent-1", Kind: "agent", Roles: []string{cairn.RoleAgent}}
+	for i := 0; i < n; i++ {
+		if _, _, err := s.svc.Submit(ctx, agent, cairn.SubmitRequest{Action: "db.read", Input: []byte(fmt.Sprintf(`{"q":%d}`, i))}, ""); err != nil {
+			s.t.Fatal(err)
+		}
 	}
 	c, err := s.svc.IssueCheckpoint(ctx, "default")
 	if err != nil {

@@ -70,7 +70,7 @@ func runFsck(t *testing.T, s *server, base, key string) error {
 func TestFsckVerifiesTiles(t *testing.T) {
 	s := startServer(t, t.TempDir(), serverOpts{})
 	key := s.auditorKey()
-	for _, n := range []int{10_007, 256 * 256 - 10_007 + 1_000} {
+	for _, n := range []int{10_007, 256*256 - 10_007 + 1_000} {
 		size := s.grow(n)
 		if err := runFsck(t, s, s.URL, key); err != nil {
 			t.Fatalf("fsck of the log at size %d: %v", size, err)

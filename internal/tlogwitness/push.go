@@ -231,6 +231,7 @@ func (p *Pusher) push(ctx context.Context, w *Witness, tenant string, c *cairn.C
 			if st.known && n == old {
 				return fmt.Errorf("%w: 409 naming the size %d that was sent", ErrGarbage, n)
 			}
+			p.log.Info("witness reported another size (409); pushing from it", "witness", w.Name(), "tenant", tenant, "sent_old", old, "witness_size", n, "size", c.Size)
 			st.known, st.size = true, n
 			continue
 		default:
