@@ -9,11 +9,11 @@ import (
 )
 
 // TestOpenAPICoversEveryRoute reads the routes registered in http.go,
-// ledger.go and workflows.go and checks that the embedded OpenAPI document
+// ledger.go, workflows.go and tlog.go and checks that the embedded OpenAPI document
 // describes each one.
 func TestOpenAPICoversEveryRoute(t *testing.T) {
 	var src []byte
-	for _, f := range []string{"http.go", "ledger.go", "workflows.go"} {
+	for _, f := range []string{"http.go", "ledger.go", "workflows.go", "tlog.go"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -34,7 +34,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	if !strings.HasPrefix(spec.OpenAPI, "3.1") {
 		t.Fatalf("openapi version %q", spec.OpenAPI)
 	}
-	re := regexp.MustCompile(`(?:Handle|HandleFunc)\("(GET|POST|DELETE) (/[^"]*)"`)
+	re := regexp.MustCompile(`(?:Handle|HandleFunc|HandlePublic)\("(GET|POST|DELETE) (/[^"]*)"`)
 	routes := re.FindAllStringSubmatch(string(src), -1)
 	if len(routes) < 25 {
 		t.Fatalf("found only %d routes in http.go", len(routes))
