@@ -35,17 +35,38 @@ func (s *Service) TlogTile(ctx context.Context, tenant string, t ledger.TileRef)
 	return out, err
 }
 
+// tileReader is implemented by stores (sqlite, postgres) that read one
+// tile's nodes with a single range query instead of LedgerNodes' point
+// lookups: leaf hashes for level 0, stored nodes above.
+type tileReader interface {
+	LedgerLeafHashes(tenant string, from uint64, n int) ([][32]byte, error)
+	LedgerNodeRange(tenant string, level uint, from uint64, n int) ([][32]byte, error)
+}
+
 // hashTile reads the tile's nodes (all perfect subtrees: stored nodes, or
 // leaf hashes at level 0) in one batch.
 func hashTile(tx cairn.ReadTx, tenant string, t ledger.TileRef) ([]byte, error) {
 	n := t.Count()
-	ids := make([]cairn.NodeID, n)
-	for i := range ids {
-		ids[i] = cairn.NodeID{Level: t.Level * ledger.TileHeight, Index: t.Index*ledger.TileWidth + uint64(i)}
+	level, from := t.Level*ledger.TileHeight, t.Index*ledger.TileWidth
+	var hs [][32]byte
+	var err error
+	switch tr, ok := tx.(tileReader); {
+	case ok && level == 0:
+		hs, err = tr.LedgerLeafHashes(tenant, from, n)
+	case ok:
+		hs, err = tr.LedgerNodeRange(tenant, level, from, n)
+	default:
+		ids := make([]cairn.NodeID, n)
+		for i := range ids {
+			ids[i] = cairn.NodeID{Level: level, Index: from + uint64(i)}
+		}
+		hs, err = tx.LedgerNodes(tenant, ids)
 	}
-	hs, err := tx.LedgerNodes(tenant, ids)
 	if err != nil {
 		return nil, err
+	}
+	if len(hs) != n {
+		return nil, cairn.Errorf(500, cairn.EInternal, "the tree of tenant %q returned %d hashes for %s", tenant, len(hs), t.Path())
 	}
 	out := make([]byte, 0, 32*n)
 	for _, h := range hs {
