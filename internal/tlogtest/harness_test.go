@@ -48,7 +48,7 @@ func (l *logBuffer) String() string {
 // routes and, if given witnesses, a pusher. It can be stopped and started
 // again on the same data.
 type server struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	store  *sqlite.Store
 	svc    *service.Service
@@ -65,6 +65,8 @@ type server struct {
 type serverOpts struct {
 	access    cairnhttp.TlogAccess
 	witnesses []*tlogwitness.Witness
+	// interval is the pusher's (default: 20 ms, for quick tests).
+	interval time.Duration
 }
 
 // logKey is the test ledger key: every server of a test signs with it.
@@ -76,7 +78,7 @@ func logKey(t testing.TB) *ledger.Key {
 	return k
 }
 
-func startServer(t *testing.T, dir string, o serverOpts) *server {
+func startServer(t testing.TB, dir string, o serverOpts) *server {
 	t.Helper()
 	store, err := sqlite.Open(dir)
 	if err != nil {
@@ -97,7 +99,11 @@ func startServer(t *testing.T, dir string, o serverOpts) *server {
 	api.SetTlogAccess(o.access)
 	s := &server{t: t, dir: dir, store: store, svc: svc, api: api, Logs: logs}
 	if len(o.witnesses) > 0 {
-		s.pusher = tlogwitness.New(svc, log, o.witnesses, tlogwitness.Options{Interval: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+		iv := o.interval
+		if iv == 0 {
+			iv = 20 * time.Millisecond
+		}
+		s.pusher = tlogwitness.New(svc, log, o.witnesses, tlogwitness.Options{Interval: iv, MaxBackoff: 5 * iv})
 		api.Registry().MustRegister(s.pusher.Collector())
 		s.pusher.Start()
 	}
@@ -221,7 +227,7 @@ func (s *server) logKey() (origin, vkey string) {
 // truncate deletes the ledger's entries from size on (with their tree
 // nodes, checkpoints and cosignatures), directly in the database file of
 // a stopped server, as an operator with file access could.
-func truncate(t *testing.T, dir string, size uint64) {
+func truncate(t testing.TB, dir string, size uint64) {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "cairn.db"))
 	if err != nil {
@@ -250,7 +256,7 @@ func truncate(t *testing.T, dir string, size uint64) {
 
 // eventually polls cond until it holds (no deadline of its own: the test's
 // timeout is the bound).
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	start := time.Now()
 	for !cond() {

@@ -60,7 +60,7 @@ type omni struct {
 	done   chan error
 }
 
-func startOmni(t *testing.T, addr string, p omniwitness.Persistence, origin, logVKey string, k *ledger.Key) *omni {
+func startOmni(t testing.TB, addr string, p omniwitness.Persistence, origin, logVKey string, k *ledger.Key) *omni {
 	t.Helper()
 	signer, err := k.CosignatureV1Signer()
 	if err != nil {
@@ -182,7 +182,7 @@ func newLite(t *testing.T, name string, k *ledger.Key, seed byte, origin, logVKe
 	return l
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
