@@ -104,6 +104,9 @@ type logState struct {
 	cosigned uint64 // the largest size whose cosignature is stored
 	lastTS   time.Time
 	failing  string // the last failure logged, to log each kind once
+	// unknown: the witness answered 404 (the log is not in its
+	// configuration); the tenant then counts in no lag.
+	unknown bool
 }
 
 func (p *Pusher) loop(w *Witness) {
@@ -156,8 +159,12 @@ func (p *Pusher) round(ctx context.Context, w *Witness, states map[string]*logSt
 			p.resume(ctx, w, tenant, st)
 		}
 		if st.cosigned < c.Size {
-			if err := p.push(ctx, w, tenant, c, st); err != nil {
+			err := p.push(ctx, w, tenant, c, st)
+			st.unknown = errors.Is(err, errUnknownLog)
+			if err != nil && !st.unknown {
 				ok = false
+			}
+			if err != nil {
 				if msg := err.Error(); msg != st.failing {
 					st.failing = msg
 					p.log.Warn("witness push failed; retrying in the background", "witness", w.Name(), "url", w.URL, "tenant", tenant, "size", c.Size, "err", msg)
@@ -167,7 +174,7 @@ func (p *Pusher) round(ctx context.Context, w *Witness, states map[string]*logSt
 				p.log.Info("witness push recovered", "witness", w.Name(), "tenant", tenant, "size", c.Size)
 			}
 		}
-		if c.Size > st.cosigned && c.Size-st.cosigned > lag {
+		if !st.unknown && c.Size > st.cosigned && c.Size-st.cosigned > lag {
 			lag = c.Size - st.cosigned
 		}
 	}
@@ -195,6 +202,9 @@ func (p *Pusher) resume(ctx context.Context, w *Witness, tenant string, st *logS
 		}
 	}
 }
+
+// errUnknownLog means the witness does not follow this tenant's log (404).
+var errUnknownLog = errors.New("the witness does not follow this log (its configuration lacks the origin)")
 
 // ErrGarbage wraps answers from a witness that are not what the protocol
 // allows; nothing from them is stored.
@@ -234,6 +244,8 @@ func (p *Pusher) push(ctx context.Context, w *Witness, tenant string, c *cairn.C
 			p.log.Info("witness reported another size (409); pushing from it", "witness", w.Name(), "tenant", tenant, "sent_old", old, "witness_size", n, "size", c.Size)
 			st.known, st.size = true, n
 			continue
+		case nethttp.StatusNotFound:
+			return fmt.Errorf("%w: witness answered 404: %s", errUnknownLog, printable(answer))
 		default:
 			return fmt.Errorf("witness answered %d: %s", status, printable(answer))
 		}
