@@ -105,6 +105,22 @@ func TestWitnessesCosign(t *testing.T) {
 		t.Fatalf("cairn verify --min-witnesses 2 failed: %v\n%s", err, out)
 	}
 	t.Logf("cairn verify --min-witnesses 2:\n%s", out)
+	// The export's own checkpoint (the cosigned latest one) carries both
+	// cosignatures: no trusted checkpoint needed.
+	var b struct {
+		Checkpoint string `json:"checkpoint"`
+	}
+	raw, _ := os.ReadFile(bundle)
+	if err := json.Unmarshal(raw, &b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.Checkpoint, "— omni.test/w1 ") || !strings.Contains(b.Checkpoint, "— lite.test/w2 ") {
+		t.Fatalf("the bundle's checkpoint carries no cosignatures:\n%s", b.Checkpoint)
+	}
+	out, err = exec.Command(bin, "verify", "--key", vk, "--witness-key", cosigV1Key(t, ok), "--witness-key", cosigV1Key(t, lk), "--min-witnesses", "2", bundle).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cairn verify --min-witnesses 2 on the bundle alone failed: %v\n%s", err, out)
+	}
 	// The check can fail: a third pinned witness that never cosigned.
 	third := cosigV1Key(t, witnessKey(t, "other.test/w3", 3))
 	out, err = exec.Command(bin, append(args, "--witness-key", third, "--min-witnesses", "3", bundle)...).CombinedOutput()
