@@ -51,3 +51,28 @@ func (t *rtx) LedgerNodeRange(tenant string, level uint, from uint64, n int) ([]
 	}
 	return out, nil
 }
+
+// LedgerBodies calls fn with the index and exact body of each entry in
+// [from, from+n) of the tenant's ledger, in order, in one range query; body
+// is only valid during the call. It reads no other column: an entry bundle.
+func (t *rtx) LedgerBodies(tenant string, from uint64, n int, fn func(index uint64, body []byte) error) error {
+	if err := t.ledgerRead(); err != nil {
+		return err
+	}
+	rows, err := t.query(`SELECT idx, body FROM ledger WHERE tenant = $1 AND idx >= $2 AND idx < $3 ORDER BY idx`, tenant, int64(from), int64(from+uint64(n)))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var idx int64
+		var body []byte
+		if err := rows.Scan(&idx, &body); err != nil {
+			return err
+		}
+		if err := fn(uint64(idx), body); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"database/sql"
 	"fmt"
 
 	"github.com/cairnhq/cairn/ledger"
@@ -44,4 +45,26 @@ func (t *rtx) LedgerNodeRange(tenant string, level uint, from uint64, n int) ([]
 		return nil, fmt.Errorf("%w: level %d index %d", ledger.ErrNodeMissing, level, from+uint64(len(out)))
 	}
 	return out, nil
+}
+
+// LedgerBodies calls fn with the index and exact body of each entry in
+// [from, from+n) of the tenant's ledger, in order, in one range query; body
+// is only valid during the call. It reads no other column: an entry bundle.
+func (t *rtx) LedgerBodies(tenant string, from uint64, n int, fn func(index uint64, body []byte) error) error {
+	rows, err := t.query(`SELECT idx, body FROM ledger WHERE tenant = ? AND idx >= ? AND idx < ? ORDER BY idx`, tenant, from, from+uint64(n))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var idx uint64
+		var body sql.RawBytes
+		if err := rows.Scan(&idx, &body); err != nil {
+			return err
+		}
+		if err := fn(idx, body); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
