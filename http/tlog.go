@@ -72,6 +72,13 @@ func (s *Server) tlogHandler(h func(w nethttp.ResponseWriter, r *nethttp.Request
 			s.writeError(w, r, cairn.NotFound("no tlog for tenant %q here", truncate(tenant, 100)))
 			return
 		}
+		// Anonymous readers share one principal's share of the in-flight
+		// bound (--max-inflight), so they cannot crowd out the API.
+		release, ok := s.admit(w, r, cairn.Principal{Tenant: tenant, ID: "public-tlog"}, nil)
+		if !ok {
+			return
+		}
+		defer release()
 		h(w, r, tenant)
 	})
 }
