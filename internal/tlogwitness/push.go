@@ -149,7 +149,10 @@ func (p *Pusher) round(ctx context.Context, w *Witness, states map[string]*logSt
 	var lag uint64
 	for _, tenant := range tenants {
 		c, err := p.svc.LatestCheckpoint(ctx, tenant)
-		if err != nil || c == nil {
+		if err != nil {
+			return false // the lag is not known this round
+		}
+		if c == nil {
 			continue
 		}
 		st := states[tenant]
@@ -160,6 +163,9 @@ func (p *Pusher) round(ctx context.Context, w *Witness, states map[string]*logSt
 		}
 		if st.cosigned < c.Size {
 			err := p.push(ctx, w, tenant, c, st)
+			if ctx.Err() != nil {
+				return false // stopping: the answer, if any, is not the witness's
+			}
 			st.unknown = errors.Is(err, errUnknownLog)
 			if err != nil && !st.unknown {
 				ok = false

@@ -15,7 +15,7 @@ import (
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/apitest"
 	"github.com/cairnhq/cairn/ledger"
-	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 type syncBuf struct {
@@ -55,11 +55,21 @@ func pushTo(t *testing.T, answer nethttp.HandlerFunc, want string) float64 {
 	// One more round, so the gauge reflects the answer.
 	time.Sleep(30 * time.Millisecond)
 	p.Stop()
-	var m dto.Metric
-	if err := p.lag.WithLabelValues("w.example/w").Write(&m); err != nil {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(p.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return m.GetGauge().GetValue()
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if mf.GetName() == "cairn_witness_lag_entries" && m.GetLabel()[0].GetValue() == "w.example/w" {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatal("no cairn_witness_lag_entries{witness=\"w.example/w\"}")
+	return 0
 }
 
 func TestUnknownLogCountsInNoLag(t *testing.T) {
