@@ -294,3 +294,33 @@ func TestTruncatedLogRefusedByWitness(t *testing.T) {
 		t.Fatalf("witness state moved to %d, want it kept at %d", c.Size, cosigned)
 	}
 }
+
+// TestTruncatedLogRefusedByLitewitness: the same with litewitness, which
+// keeps its state in its SQLite database.
+func TestTruncatedLogRefusedByLitewitness(t *testing.T) {
+	vk := logVKey(t)
+	lk := witnessKey(t, "lite.test/w2", 2)
+	l := newLite(t, "lite.test/w2", lk, 2, origin, vk)
+	l.start()
+	ws := []*tlogwitness.Witness{parseWitness(t, l.URL(), cosigV1Key(t, lk))}
+	dir := t.TempDir()
+	s := startServer(t, dir, serverOpts{witnesses: ws})
+	cosigned := s.grow(600)
+	waitCosigned(t, s, cosigned, "lite.test/w2")
+	s.stop()
+
+	truncate(t, dir, 400)
+	s = startServer(t, dir, serverOpts{witnesses: ws})
+	s.actor = "rewriter"
+	size := s.grow(500)
+	eventually(t, "litewitness's refusal", func() bool { return strings.Contains(s.Logs.String(), "witness answered 422") })
+	for _, l := range strings.Split(s.Logs.String(), "\n") {
+		if strings.Contains(l, "witness answered 422") {
+			t.Logf("refusal: %s", l)
+			break
+		}
+	}
+	if cs := s.cosigners(size); contains(cs, "lite.test/w2") {
+		t.Fatal("litewitness cosigned the rewritten log")
+	}
+}
