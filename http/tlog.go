@@ -37,11 +37,6 @@ const (
 // bundles, by default).
 func (s *Server) SetTlogAccess(a TlogAccess) { s.tlog = a }
 
-func (s *Server) tlogRoutes() {
-	s.HandlePublic("GET /tlog/{tenant}/checkpoint", s.tlogHandler(s.tlogCheckpoint))
-	s.HandlePublic("GET /tlog/{tenant}/tile/{path...}", s.tlogHandler(s.tlogTile))
-}
-
 // tlogHandler authenticates a tlog request unless the log is public; an
 // authenticated one must come from the tenant's auditor (or admin).
 func (s *Server) tlogHandler(h func(w nethttp.ResponseWriter, r *nethttp.Request, tenant string)) nethttp.Handler {

@@ -66,7 +66,7 @@ func hashTile(tx cairn.ReadTx, tenant string, t ledger.TileRef) ([]byte, error) 
 		return nil, err
 	}
 	if len(hs) != n {
-		return nil, cairn.Errorf(500, cairn.EInternal, "the tree of tenant %q returned %d hashes for %s", tenant, len(hs), t.Path())
+		return nil, cairn.Errorf(cairn.EInternal, "the tree of tenant %q returned %d hashes for %s", tenant, len(hs), t.Path())
 	}
 	out := make([]byte, 0, 32*n)
 	for _, h := range hs {
@@ -91,12 +91,12 @@ func entryBundle(tx cairn.ReadTx, tenant string, t ledger.TileRef) ([]byte, erro
 		next := from
 		err := br.LedgerBodies(tenant, from, n, func(index uint64, body []byte) error {
 			if index != next {
-				return cairn.Errorf(500, cairn.EInternal, "the ledger of tenant %q has entry %d where %d belongs", tenant, index, next)
+				return cairn.Errorf(cairn.EInternal, "the ledger of tenant %q has entry %d where %d belongs", tenant, index, next)
 			}
 			next++
 			var err error
 			if out, err = ledger.AppendBundleEntry(out, body); err != nil {
-				return cairn.Errorf(500, cairn.EInternal, "ledger entry %d: %v", index, err)
+				return cairn.Errorf(cairn.EInternal, "ledger entry %d: %v", index, err)
 			}
 			return nil
 		})
@@ -104,7 +104,7 @@ func entryBundle(tx cairn.ReadTx, tenant string, t ledger.TileRef) ([]byte, erro
 			return nil, err
 		}
 		if next != from+uint64(n) {
-			return nil, cairn.Errorf(500, cairn.EInternal, "the ledger of tenant %q returned %d entries from %d, want %d", tenant, next-from, from, n)
+			return nil, cairn.Errorf(cairn.EInternal, "the ledger of tenant %q returned %d entries from %d, want %d", tenant, next-from, from, n)
 		}
 		return out, nil
 	}
@@ -113,15 +113,15 @@ func entryBundle(tx cairn.ReadTx, tenant string, t ledger.TileRef) ([]byte, erro
 		return nil, err
 	}
 	if len(es) != n {
-		return nil, cairn.Errorf(500, cairn.EInternal, "the ledger of tenant %q returned %d entries from %d, want %d", tenant, len(es), from, n)
+		return nil, cairn.Errorf(cairn.EInternal, "the ledger of tenant %q returned %d entries from %d, want %d", tenant, len(es), from, n)
 	}
 	out := make([]byte, 0, 600*n)
 	for i, e := range es {
 		if e.Index != from+uint64(i) {
-			return nil, cairn.Errorf(500, cairn.EInternal, "the ledger of tenant %q has entry %d where %d belongs", tenant, e.Index, from+uint64(i))
+			return nil, cairn.Errorf(cairn.EInternal, "the ledger of tenant %q has entry %d where %d belongs", tenant, e.Index, from+uint64(i))
 		}
 		if out, err = ledger.AppendBundleEntry(out, e.Body); err != nil {
-			return nil, cairn.Errorf(500, cairn.EInternal, "ledger entry %d: %v", e.Index, err)
+			return nil, cairn.Errorf(cairn.EInternal, "ledger entry %d: %v", e.Index, err)
 		}
 	}
 	return out, nil

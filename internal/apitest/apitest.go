@@ -97,7 +97,7 @@ func New(t testing.TB, opt Options) *Env {
 	}
 	api.SetBodyTimeout(opt.BodyTimeout)
 	api.SetTlogAccess(opt.Tlog)
-	srv := httptest.NewServer(api)
+	srv := httptest.NewServer(Recording(api))
 	t.Cleanup(func() {
 		srv.Close()
 		svc.Stop()
