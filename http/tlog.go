@@ -58,22 +58,22 @@ func (s *Server) tlogHandler(h func(w nethttp.ResponseWriter, r *nethttp.Request
 			return
 		}
 		tenant := r.PathValue("tenant")
-		ok, err := s.svc.TenantExists(r.Context(), tenant)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if !ok {
-			s.writeError(w, r, cairn.NotFound("no tlog for tenant %q here", truncate(tenant, 100)))
-			return
-		}
 		// Anonymous readers share one principal's share of the in-flight
 		// bound (--max-inflight), so they cannot crowd out the API.
-		release, ok := s.admit(w, r, cairn.Principal{Tenant: tenant, ID: "public-tlog"}, nil)
+		release, ok := s.admit(w, r, cairn.Principal{Tenant: "", ID: "public-tlog"}, nil)
 		if !ok {
 			return
 		}
 		defer release()
+		exists, err := s.svc.TenantExists(r.Context(), tenant)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if !exists {
+			s.writeError(w, r, cairn.NotFound("no tlog for tenant %q here", truncate(tenant, 100)))
+			return
+		}
 		h(w, r, tenant)
 	})
 }
