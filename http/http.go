@@ -147,6 +147,7 @@ func (s *Server) routes() {
 
 	s.Handle("GET /api/v1/ledger/entries", s.ledgerEntries)
 	s.ledgerRoutes()
+	s.eventsRoutes()
 
 	m.HandleFunc("/", s.notFound)
 }

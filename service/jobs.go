@@ -44,7 +44,7 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 	}
 	var out *cairn.Job
 	created := false
-	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
+	err = s.update(ctx, func(tx cairn.Tx) error {
 		pol, err := s.inForce(tx)
 		if err != nil {
 			return err
@@ -565,7 +565,7 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 		return nil, err
 	}
 	var out *cairn.Job
-	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
+	err := s.update(ctx, func(tx cairn.Tx) error {
 		now := cairn.Now()
 		j, err := tx.GetJob(p.Tenant, jobID)
 		if err != nil {
