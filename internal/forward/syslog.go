@@ -28,8 +28,10 @@ const DefaultSDID = "cairn@32473"
 // octet-counting framing (RFC 6587 §3.4.1, RFC 5425 §4.3). TCP syslog has
 // no acknowledgement, so each batch goes over its own connection, which
 // the sink half-closes after the last message and then waits for the
-// receiver to close: a receiver closes only after it has read everything
-// before the end of the stream (ADR 0033).
+// receiver to close in answer: the receiver has then read every byte
+// before the end of the stream. (On Linux the sink also checks that the
+// receiver's close acknowledged its own, peerReadAll: a receiver that
+// stopped on its own before the last bytes arrived does not count; ADR 0033.)
 type syslogSink struct {
 	name     string
 	addr     string
@@ -92,6 +94,12 @@ func (s *syslogSink) Deliver(ctx context.Context, recs []Record) error {
 	if err := conn.CloseWrite(); err != nil {
 		return fmt.Errorf("syslog %s: half-close: %w", s.addr, err)
 	}
+	if s.tls != nil {
+		// tls.Conn.CloseWrite sends close_notify only; the FIN follows.
+		if err := raw.(*net.TCPConn).CloseWrite(); err != nil {
+			return fmt.Errorf("syslog %s: half-close: %w", s.addr, err)
+		}
+	}
 	// The receiver sends nothing; its close (EOF) is the acknowledgement.
 	var b [512]byte
 	for {
@@ -99,7 +107,10 @@ func (s *syslogSink) Deliver(ctx context.Context, recs []Record) error {
 		if err == nil {
 			continue
 		}
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) || (s.tls != nil && errors.Is(err, io.ErrUnexpectedEOF)) {
+			if ok, known := peerReadAll(raw.(*net.TCPConn)); known && !ok {
+				return fmt.Errorf("syslog %s: the receiver closed the connection before it read the whole batch", s.addr)
+			}
 			return nil
 		}
 		var ne net.Error

@@ -255,10 +255,11 @@ func (a *API) get(ctx context.Context, path string, q url.Values, out any) error
 	return json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(out)
 }
 
-// Checkpoint fetches the server's latest signed checkpoint note.
+// Checkpoint fetches a signed checkpoint note of the ledger as it is now
+// (fresh=true).
 func (a *API) Checkpoint(ctx context.Context) ([]byte, error) {
 	var raw []byte
-	err := a.get(ctx, "/api/v1/ledger/checkpoint", url.Values{"format": {"note"}}, &raw)
+	err := a.get(ctx, "/api/v1/ledger/checkpoint", url.Values{"format": {"note"}, "fresh": {"true"}}, &raw)
 	return raw, err
 }
 
