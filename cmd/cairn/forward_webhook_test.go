@@ -106,7 +106,9 @@ func TestForwardWebhookAtLeastOnceInOrder(t *testing.T) {
 		wr.mu.Lock()
 		defer wr.mu.Unlock()
 		return len(wr.got) > 0 && wr.got[len(wr.got)-1] == total-1
-	}, func() string { return fmt.Sprintf("%d delivered of %d; forwarder: %s", wr.count(), total, tail(fw.stderr.String(), 2000)) })
+	}, func() string {
+		return fmt.Sprintf("%d delivered of %d; forwarder: %s", wr.count(), total, tail(fw.stderr.String(), 2000))
+	})
 	fw.stop()
 
 	wr.mu.Lock()
