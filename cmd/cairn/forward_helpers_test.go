@@ -150,7 +150,7 @@ func waitFor(t *testing.T, limit time.Duration, cond func() bool, describe func(
 		if time.Now().After(end) {
 			t.Fatalf("gave up waiting after %s: %s", limit, describe())
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -108,7 +108,7 @@ func (s *syslogSink) Deliver(ctx context.Context, recs []Record) error {
 			continue
 		}
 		if errors.Is(err, io.EOF) || (s.tls != nil && errors.Is(err, io.ErrUnexpectedEOF)) {
-			if ok, known := peerReadAll(raw.(*net.TCPConn)); known && !ok {
+			if ok, known := peerReadAll(raw.(*net.TCPConn), deadline); known && !ok {
 				return fmt.Errorf("syslog %s: the receiver closed the connection before it read the whole batch", s.addr)
 			}
 			return nil
