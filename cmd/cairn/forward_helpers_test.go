@@ -30,7 +30,7 @@ type forwardEnv struct {
 
 const forwardAdminKey = "cairn_test_admin_key_forward_0123456789"
 
-func newForwardEnv(t *testing.T) *forwardEnv {
+func newForwardEnv(t testing.TB) *forwardEnv {
 	t.Helper()
 	e := &forwardEnv{Env: apitest.New(t, apitest.Options{AdminKey: forwardAdminKey, LedgerKey: true})}
 	e.Key("auditor-1", "human", "auditor")
@@ -48,7 +48,7 @@ func newForwardEnv(t *testing.T) *forwardEnv {
 }
 
 // size is the tenant's ledger size.
-func (e *forwardEnv) size(t *testing.T) uint64 {
+func (e *forwardEnv) size(t testing.TB) uint64 {
 	t.Helper()
 	p := cairn.Principal{Tenant: "default", ID: "auditor-1", Kind: "human", Roles: []string{cairn.RoleAuditor}}
 	page, err := e.Svc.Events(context.Background(), p, service.EventsRequest{Limit: 1})
@@ -60,7 +60,7 @@ func (e *forwardEnv) size(t *testing.T) uint64 {
 
 // fill submits jobs (in the process, four at a time) until the ledger
 // holds at least n entries, and returns its size then.
-func (e *forwardEnv) fill(t *testing.T, n uint64) uint64 {
+func (e *forwardEnv) fill(t testing.TB, n uint64) uint64 {
 	t.Helper()
 	p := cairn.Principal{Tenant: "default", ID: "agent-1", Kind: "agent", Roles: []string{cairn.RoleAgent}}
 	var seq atomic.Int64
@@ -95,7 +95,7 @@ type forwarder struct {
 	stderr *bytes.Buffer
 }
 
-func startForwarder(t *testing.T, e *forwardEnv, config, state string) *forwarder {
+func startForwarder(t testing.TB, e *forwardEnv, config, state string) *forwarder {
 	t.Helper()
 	cmd := exec.Command(cairnBinary(t), "forward", "--server", e.URL, "--key-file", e.keyFile, "--config", config, "--state", state)
 	f := &forwarder{cmd: cmd, stderr: &bytes.Buffer{}}
@@ -198,7 +198,7 @@ func checkDelivery(t *testing.T, got []uint64, total uint64, maxRedeliveries int
 	t.Logf("%d entries delivered in order; %d deliveries in all, %d duplicates in %d redeliveries", total, len(got), dups, redeliveries)
 }
 
-func writeFile(t *testing.T, path, text string) {
+func writeFile(t testing.TB, path, text string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
