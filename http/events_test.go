@@ -5,9 +5,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/cairnhq/cairn"
+	cairnhttp "github.com/cairnhq/cairn/http"
+	"github.com/cairnhq/cairn/internal/apitest"
 	"github.com/cairnhq/cairn/ledger"
 )
 
@@ -141,4 +145,38 @@ func TestEventFeedRefusals(t *testing.T) {
 		e.ErrCode(who, "GET", "/api/v1/events", nil, 403, "forbidden")
 	}
 	e.ErrCode("", "GET", "/api/v1/events", nil, 401, "unauthorized")
+}
+
+// A feed request with wait_ms is a long poll for admission: it takes a
+// poll slot, so the principal's further long polls are refused while its
+// ordinary requests (a feed read without wait_ms among them) are served.
+func TestEventFeedLongPollAdmission(t *testing.T) {
+	e := &env{apitest.New(t, apitest.Options{AdminKey: adminKey, Inflight: cairnhttp.InflightLimits{Calls: 8, Polls: 4, PerPrincipal: 1}})}
+	e.Key("auditor-1", "human", "auditor")
+	_, raw := e.Do("auditor-1", "GET", "/api/v1/events", nil)
+	last := strconv.Itoa(len(parseFeed(t, raw)) - 1)
+	held := make(chan int, 1)
+	go func() {
+		st, _ := e.Do("auditor-1", "GET", "/api/v1/events?wait_ms=30000&after="+last, nil)
+		held <- st
+	}()
+	// Until the held poll has its slot, a second one may still get in:
+	// look until one is refused.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, raw := e.Do("auditor-1", "GET", "/api/v1/events?wait_ms=1&after="+last, nil)
+		if st == 429 && strings.Contains(string(raw), cairn.ETooMany) {
+			break
+		}
+		if st != 200 || time.Now().After(deadline) {
+			t.Fatalf("a second long poll: %d %s", st, raw)
+		}
+	}
+	if st, raw := e.Do("auditor-1", "GET", "/api/v1/events?after="+last, nil); st != 200 {
+		t.Fatalf("a feed read without wait_ms while the long poll is held: %d %s", st, raw)
+	}
+	e.Submit("admin", cairn.SubmitRequest{Action: "db.read", Input: json.RawMessage(`{}`)})
+	if st := <-held; st != 200 {
+		t.Fatalf("the held long poll: %d", st)
+	}
 }

@@ -59,7 +59,7 @@ func BenchmarkForwardWebhook(b *testing.B) {
 	}
 	config := filepath.Join(dir, "forward.yaml")
 	writeFile(b, config, fmt.Sprintf("batch_size: %d\nsinks:\n  - name: hook\n    type: webhook\n    url: %s\n    secret_file: %s\n", batch, hook.URL, filepath.Join(dir, "secret")))
-		b.ResetTimer()
+	b.ResetTimer()
 	var elapsed time.Duration
 	for i := 0; i < b.N; i++ {
 		state := filepath.Join(dir, fmt.Sprintf("state-%d", i))

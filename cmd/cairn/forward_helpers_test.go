@@ -95,9 +95,10 @@ type forwarder struct {
 	stderr *bytes.Buffer
 }
 
-func startForwarder(t testing.TB, e *forwardEnv, config, state string) *forwarder {
+func startForwarder(t testing.TB, e *forwardEnv, config, state string, extra ...string) *forwarder {
 	t.Helper()
-	cmd := exec.Command(cairnBinary(t), "forward", "--server", e.URL, "--key-file", e.keyFile, "--config", config, "--state", state)
+	args := append([]string{"forward", "--server", e.URL, "--key-file", e.keyFile, "--config", config, "--state", state}, extra...)
+	cmd := exec.Command(cairnBinary(t), args...)
 	f := &forwarder{cmd: cmd, stderr: &bytes.Buffer{}}
 	cmd.Stderr = &lockedWriter{w: f.stderr}
 	if err := cmd.Start(); err != nil {

@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	nethttp "net/http"
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -94,12 +96,17 @@ func TestForwardWebhookAtLeastOnceInOrder(t *testing.T) {
 	fw := startForwarder(t, e, config, state)
 	more := make(chan uint64, 1)
 	go func() { more <- e.fill(t, 10000) }() // the rest arrives while forwarding
-	for _, at := range []int{2500, 5500} {
+	metricsAddr := freeLoopback(t)
+	for i, at := range []int{2500, 5500} {
 		waitFor(t, 3*time.Minute, func() bool { return wr.count() >= at }, func() string {
 			return fmt.Sprintf("%d delivered; forwarder: %s", wr.count(), tail(fw.stderr.String(), 2000))
 		})
 		fw.kill(t)
-		fw = startForwarder(t, e, config, state)
+		if i == 1 {
+			fw = startForwarder(t, e, config, state, "--metrics-addr", metricsAddr)
+		} else {
+			fw = startForwarder(t, e, config, state)
+		}
 	}
 	total := <-more
 	waitFor(t, 3*time.Minute, func() bool {
@@ -109,6 +116,28 @@ func TestForwardWebhookAtLeastOnceInOrder(t *testing.T) {
 	}, func() string {
 		return fmt.Sprintf("%d delivered of %d; forwarder: %s", wr.count(), total, tail(fw.stderr.String(), 2000))
 	})
+	// Caught up: the lag metrics say so, under their exact names.
+	want := []string{
+		`cairn_forward_lag_entries{sink="hook"} 0`,
+		`cairn_forward_lag_seconds{sink="hook"} 0`,
+		fmt.Sprintf(`cairn_forward_cursor{sink="hook"} %d`, total-1),
+	}
+	var scraped string
+	waitFor(t, time.Minute, func() bool {
+		resp, err := nethttp.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			return false
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		scraped = string(raw)
+		for _, w := range want {
+			if !strings.Contains(scraped, w+"\n") {
+				return false
+			}
+		}
+		return true
+	}, func() string { return "metrics: " + tail(scraped, 3000) })
 	fw.stop()
 
 	wr.mu.Lock()
@@ -130,4 +159,15 @@ func TestForwardWebhookAtLeastOnceInOrder(t *testing.T) {
 		t.Fatalf("forward --verify: %v: %s", err, res)
 	}
 	t.Logf("%s", bytes.TrimSpace(res))
+}
+
+// freeLoopback is a loopback address with a port free a moment ago.
+func freeLoopback(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
