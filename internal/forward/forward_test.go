@@ -27,7 +27,7 @@ import (
 const adminKey = "cairn_test_admin_key_forward_unit_0123"
 
 // server is a Cairn API with some ledger entries and an auditor key.
-func server(t *testing.T, jobs int) (*apitest.Env, *Feed) {
+func server(t testing.TB, jobs int) (*apitest.Env, *Feed) {
 	t.Helper()
 	e := apitest.New(t, apitest.Options{AdminKey: adminKey, LedgerKey: true})
 	e.Key("auditor-1", "human", "auditor")
