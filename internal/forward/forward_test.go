@@ -378,8 +378,9 @@ func TestFeedIntegrityStopsTheForwarder(t *testing.T) {
 	_, f := server(t, 1)
 	recs := all(t, f)
 	for name, lines := range map[string][]Record{
-		"gap":      {recs[0], recs[2]},
-		"bad hash": {recs[0], {Index: 1, LeafHash: recs[0].LeafHash, Body: recs[1].Body}},
+		"gap":                   {recs[0], recs[2]},
+		"bad hash":              {recs[0], {Index: 1, LeafHash: recs[0].LeafHash, Body: recs[1].Body}},
+		"body of another index": {recs[0], {Index: 1, LeafHash: recs[2].LeafHash, Body: recs[2].Body}},
 	} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var b bytes.Buffer

@@ -1,8 +1,10 @@
 package forward
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/cairnhq/cairn/ledger"
@@ -87,16 +89,22 @@ func (r *Record) check() error {
 	if got := ledger.HashHex(ledger.LeafHash(r.Body)); got != r.LeafHash {
 		return fmt.Errorf("ledger entry %d: body hashes to %s, the feed says %s", r.Index, got, r.LeafHash)
 	}
-	// Only the index is read here (the encoders that need more parse the
-	// envelope when they do).
-	var head struct {
-		Index *uint64 `json:"index"`
-	}
-	if err := json.Unmarshal(r.Body, &head); err != nil || head.Index == nil {
+	// The envelope's own "index" member is the last one in the body: in
+	// its canonical form only prev_hash, run_seq and tenant follow the
+	// event, and a nested "index" would sit inside the event, before it.
+	// (The line was parsed as JSON already; the encoders that need more of
+	// the envelope parse it when they do.)
+	i := bytes.LastIndex(r.Body, []byte(`"index":`))
+	if i < 0 {
 		return fmt.Errorf("ledger entry %d: body is not a ledger envelope", r.Index)
 	}
-	if *head.Index != r.Index {
-		return fmt.Errorf("ledger entry %d: its body says index %d", r.Index, *head.Index)
+	digits := r.Body[i+len(`"index":`):]
+	n := 0
+	for n < len(digits) && digits[n] >= '0' && digits[n] <= '9' {
+		n++
+	}
+	if got, err := strconv.ParseUint(string(digits[:n]), 10, 64); err != nil || got != r.Index {
+		return fmt.Errorf("ledger entry %d: its body says index %q", r.Index, digits[:n])
 	}
 	return nil
 }
