@@ -310,7 +310,7 @@ func (f *flakySink) Deliver(ctx context.Context, recs []Record) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.seen++
-	if f.seen <= f.n {
+	if f.seen <= f.n || f.n == 1<<30 {
 		return errors.New("down")
 	}
 	for _, r := range recs {
@@ -488,4 +488,39 @@ func value(c prometheus.Metric) float64 {
 		return m.Gauge.GetValue()
 	}
 	return m.Counter.GetValue()
+}
+
+// While a sink is down, its lag in entries counts everything it has not
+// acknowledged (entries appended meanwhile included) and its lag in
+// seconds is the age of the oldest of them; once it is back, both are 0.
+func TestLagWhileTheSinkIsDown(t *testing.T) {
+	e, f := server(t, 2)
+	n := len(all(t, f))
+	st, _ := OpenState(filepath.Join(t.TempDir(), "state"))
+	sink := &flakySink{n: 1 << 30}
+	m := NewMetrics(prometheus.NewRegistry())
+	fw := &Forwarder{Feed: f, State: st, Sinks: []Sink{sink}, BatchSize: 1000, Wait: 200 * time.Millisecond, Backoff: Backoff{First: time.Millisecond, Max: 10 * time.Millisecond}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: m}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- fw.Run(ctx) }()
+	lag := func() float64 { return value(m.LagEntries.WithLabelValues("flaky")) }
+	waitUntil(t, func() bool { return lag() == float64(n) })
+	e.Submit("agent-1", cairn.SubmitRequest{Action: "db.read", Input: json.RawMessage(`{}`)})
+	n2 := len(all(t, f))
+	waitUntil(t, func() bool { return lag() == float64(n2) })
+	if s := value(m.LagSeconds.WithLabelValues("flaky")); s <= 0 {
+		t.Fatalf("lag seconds %v while the sink is down", s)
+	}
+	if _, ok := st.Cursor("flaky"); ok {
+		t.Fatal("a cursor was recorded while the sink refused everything")
+	}
+	sink.mu.Lock()
+	sink.n = 0
+	sink.mu.Unlock()
+	waitUntil(t, func() bool { c, ok := st.Cursor("flaky"); return ok && c == uint64(n2-1) && lag() == 0 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }

@@ -112,6 +112,11 @@ func (f *Forwarder) runSink(ctx context.Context, s Sink) error {
 				return nil
 			}
 			f.Metrics.Failures.WithLabelValues(name).Inc()
+			// The page's ledger size is stale while the sink is down: ask
+			// the feed for the current one (one entry, no wait).
+			if p, err := f.Feed.Next(ctx, cursor, has, 1, 0); err == nil && p.Size > fp.page.Size {
+				fp.page.Size = p.Size
+			}
 			d := f.Backoff.Delay(attempt)
 			f.Log.Warn("delivery failed; retrying the same batch", "sink", name, "first_index", recs[0].Index, "last_index", last, "attempt", attempt, "retry_in", d.String(), "err", err.Error())
 			t := time.NewTimer(d)

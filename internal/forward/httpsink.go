@@ -26,7 +26,7 @@ type httpSink struct {
 	header  func(h http.Header, body []byte)
 	check   func(body []byte) error // of a 2xx answer's body; nil accepts any
 	ctype   string
-	buf     bytes.Buffer
+	last    int // size of the last body, to size the next buffer
 	timeout time.Duration
 }
 
@@ -49,11 +49,14 @@ func (s *httpSink) Close() error {
 // are transient (the caller retries with backoff); other answers are
 // errors too (never skipped), reported as the receiver's refusal.
 func (s *httpSink) Deliver(ctx context.Context, recs []Record) error {
-	s.buf.Reset()
-	if err := s.encode(&s.buf, recs); err != nil {
+	// A fresh buffer each time: the transport may still hold the last
+	// request's body after Do returned (an answer before the whole body).
+	buf := bytes.NewBuffer(make([]byte, 0, s.last))
+	if err := s.encode(buf, recs); err != nil {
 		return err
 	}
-	body := s.buf.Bytes()
+	body := buf.Bytes()
+	s.last = len(body)
 	req, err := http.NewRequestWithContext(ctx, "POST", s.url, bytes.NewReader(body))
 	if err != nil {
 		return err
