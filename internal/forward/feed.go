@@ -82,7 +82,7 @@ func (f *Feed) Next(ctx context.Context, after uint64, has bool, limit int, wait
 	}
 	br := bufio.NewReaderSize(resp.Body, 256<<10)
 	for {
-		line, err := readLine(br)
+		line, err := readLine(br, false)
 		if err == io.EOF {
 			break
 		}
@@ -108,9 +108,9 @@ func (f *Feed) Next(ctx context.Context, after uint64, has bool, limit int, wait
 	return page, nil
 }
 
-// readLine reads one line without its newline (io.EOF at the end; a final
-// line without a newline is a truncated answer).
-func readLine(br *bufio.Reader) ([]byte, error) {
+// readLine reads one line without its newline (io.EOF at the end). A final
+// line without a newline is a truncated answer unless lastOK.
+func readLine(br *bufio.Reader, lastOK bool) ([]byte, error) {
 	var buf []byte
 	for {
 		chunk, err := br.ReadSlice('\n')
@@ -126,6 +126,9 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 		case io.EOF:
 			if len(buf) == 0 {
 				return nil, io.EOF
+			}
+			if lastOK {
+				return buf, nil
 			}
 			return nil, fmt.Errorf("the answer ended in the middle of a line (truncated)")
 		default:

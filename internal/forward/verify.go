@@ -32,7 +32,7 @@ func ExtractRecords(r io.Reader, sdID string) ([]Record, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
 	var out []Record
 	for n := 1; ; n++ {
-		line, err := readLine(br)
+		line, err := readLine(br, true)
 		if err == io.EOF {
 			return out, nil
 		}
