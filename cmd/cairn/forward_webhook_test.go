@@ -170,3 +170,32 @@ func freeLoopback(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// `cairn forward` refuses a bad configuration, naming the field, and
+// refuses a state file it cannot read, before delivering anything.
+func TestForwardRefusesBadConfigAndState(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key")
+	writeFile(t, key, "k")
+	bad := filepath.Join(dir, "bad.yaml")
+	writeFile(t, bad, "sinks:\n  - name: siem\n    type: syslog\n    address: no-port\n")
+	good := filepath.Join(dir, "good.yaml")
+	writeFile(t, good, "sinks:\n  - name: siem\n    type: syslog\n    address: 127.0.0.1:9\n")
+	state := filepath.Join(dir, "state")
+	writeFile(t, state, "not json")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--config", bad}, "sinks[0].address: must be host:port"},
+		{[]string{"--config", good, "--state", state}, "not a cairn forward state"},
+		{[]string{}, "--config is required"},
+		{[]string{"--verify", "x"}, "--log-key"},
+	} {
+		args := append([]string{"forward", "--server", "http://127.0.0.1:9", "--key-file", key}, c.args...)
+		out, err := exec.Command(cairnBinary(t), args...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), c.want) {
+			t.Errorf("cairn %v: %v: %s; want %q", c.args, err, out, c.want)
+		}
+	}
+}
