@@ -39,7 +39,8 @@ func rsyslogd(t *testing.T) string {
 // written to a file, nothing else (no system log sockets).
 type rsyslog struct {
 	bin, dir, conf, out string
-	port                int
+	cefOut              string // the CEF input's file: each message's MSG
+	port, cefPort       int
 	cmd                 *exec.Cmd
 	log                 bytes.Buffer
 }
@@ -47,28 +48,38 @@ type rsyslog struct {
 func startRsyslog(t *testing.T) *rsyslog {
 	t.Helper()
 	r := &rsyslog{bin: rsyslogd(t), dir: t.TempDir()}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for _, p := range []*int{&r.port, &r.cefPort} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		*p = ln.Addr().(*net.TCPAddr).Port
+		ln.Close() // free for rsyslogd
 	}
-	r.port = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	r.out = filepath.Join(r.dir, "out.log")
+	r.cefOut = filepath.Join(r.dir, "cef.log")
 	r.conf = filepath.Join(r.dir, "rsyslog.conf")
 	writeFile(t, r.conf, fmt.Sprintf(`global(workDirectory=%q maxMessageSize="256k")
 module(load="imtcp")
 template(name="cairn" type="string" string="%%msgid%%\t%%structured-data%%\n")
+template(name="cef" type="string" string="%%msg%%\n")
 ruleset(name="cairn") {
   action(type="omfile" file=%q template="cairn")
 }
+ruleset(name="cef") {
+  action(type="omfile" file=%q template="cef")
+}
 input(type="imtcp" address="127.0.0.1" port="%d" ruleset="cairn")
-`, r.dir, r.out, r.port))
+input(type="imtcp" address="127.0.0.1" port="%d" ruleset="cef")
+`, r.dir, r.out, r.cefOut, r.port, r.cefPort))
 	r.start(t)
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }
 
 func (r *rsyslog) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
+
+func (r *rsyslog) cefAddr() string { return "127.0.0.1:" + strconv.Itoa(r.cefPort) }
 
 func (r *rsyslog) start(t *testing.T) {
 	t.Helper()
@@ -78,11 +89,14 @@ func (r *rsyslog) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, func() bool {
-		c, err := net.Dial("tcp", r.addr())
-		if err == nil {
+		for _, a := range []string{r.addr(), r.cefAddr()} {
+			c, err := net.Dial("tcp", a)
+			if err != nil {
+				return false
+			}
 			c.Close()
 		}
-		return err == nil
+		return true
 	}, func() string { return "rsyslogd does not listen: " + r.log.String() })
 }
 
@@ -145,10 +159,31 @@ func (r *rsyslog) count(t *testing.T) int {
 	return bytes.Count(raw, []byte("\n"))
 }
 
-// has reports whether the output file holds the record of ledger index i.
+// has reports whether both output files hold the record of ledger index i.
 func (r *rsyslog) has(i uint64) bool {
 	raw, _ := os.ReadFile(r.out)
-	return bytes.Contains(raw, []byte(fmt.Sprintf("[%s index=\"%d\" ", forward.DefaultSDID, i)))
+	cef, _ := os.ReadFile(r.cefOut)
+	return bytes.Contains(raw, []byte(fmt.Sprintf("[%s index=\"%d\" ", forward.DefaultSDID, i))) &&
+		bytes.Contains(cef, []byte(fmt.Sprintf(" cn1=%d ", i)))
+}
+
+// cefRecords parses the CEF file: each line a CEF message carrying a record.
+func (r *rsyslog) cefRecords(t *testing.T) []forward.Record {
+	t.Helper()
+	f, err := os.Open(r.cefOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := forward.ExtractRecords(f, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(r.cefOut)
+	if lines := bytes.Count(raw, []byte("\n")); lines != len(recs) || !bytes.HasPrefix(raw, []byte("CEF:0|Cairn|Cairn|1|")) {
+		t.Fatalf("CEF file: %d lines, %d records; starts %q", lines, len(recs), tail(string(raw[:min(len(raw), 200)]), 200))
+	}
+	return recs
 }
 
 // TestForwardRsyslogAtLeastOnceInOrder: 10,000 ledger entries reach a real
@@ -167,7 +202,7 @@ func TestForwardRsyslogAtLeastOnceInOrder(t *testing.T) {
 	dir := t.TempDir()
 	const batch = 250
 	config := filepath.Join(dir, "forward.yaml")
-	writeFile(t, config, fmt.Sprintf("batch_size: %d\nwait: 2s\nsinks:\n  - name: rsyslog\n    type: syslog\n    address: %s\n    hostname: cairn-test\n    timeout: 5s\n", batch, rs.addr()))
+	writeFile(t, config, fmt.Sprintf("batch_size: %d\nwait: 2s\nsinks:\n  - name: rsyslog\n    type: syslog\n    address: %s\n    hostname: cairn-test\n    timeout: 5s\n  - name: rsyslog-cef\n    type: syslog\n    format: cef\n    address: %s\n    timeout: 5s\n", batch, rs.addr(), rs.cefAddr()))
 	state := filepath.Join(dir, "forward.state")
 
 	fw := startForwarder(t, e, config, state)
@@ -207,10 +242,23 @@ func TestForwardRsyslogAtLeastOnceInOrder(t *testing.T) {
 	// stop may cut a batch mid-way, which is then sent again whole.
 	checkDelivery(t, got, total, 4, batch)
 
-	cmd := exec.Command(cairnBinary(t), "forward", "--verify", "--server", e.URL, "--key-file", e.keyFile, "--log-key", e.logKey, rs.out)
-	res, err := cmd.CombinedOutput()
-	if err != nil || !bytes.Contains(res, []byte(fmt.Sprintf("ok: ledger entries 0..%d", total-1))) {
-		t.Fatalf("forward --verify: %v: %s", err, res)
+	// The CEF variant, through the same rsyslog and the same faults.
+	cef := rs.cefRecords(t)
+	got = got[:0]
+	for _, r := range cef {
+		got = append(got, r.Index)
+		if h := ledger.HashHex(ledger.LeafHash(r.Body)); h != r.LeafHash {
+			t.Fatalf("CEF, index %d: the body hashes to %s, its cs1 is %s", r.Index, h, r.LeafHash)
+		}
 	}
-	t.Logf("%s", bytes.TrimSpace(res))
+	checkDelivery(t, got, total, 4, batch)
+
+	for _, file := range []string{rs.out, rs.cefOut} {
+		cmd := exec.Command(cairnBinary(t), "forward", "--verify", "--server", e.URL, "--key-file", e.keyFile, "--log-key", e.logKey, file)
+		res, err := cmd.CombinedOutput()
+		if err != nil || !bytes.Contains(res, []byte(fmt.Sprintf("ok: ledger entries 0..%d", total-1))) {
+			t.Fatalf("forward --verify %s: %v: %s", filepath.Base(file), err, res)
+		}
+		t.Logf("%s: %s", filepath.Base(file), bytes.TrimSpace(res))
+	}
 }
