@@ -29,7 +29,7 @@ func ExtractRecords(r io.Reader, sdID string) ([]Record, error) {
 	if sdID == "" {
 		sdID = DefaultSDID
 	}
-	br := bufio.NewReaderSize(r, 1<<20)
+	br := bufio.NewReaderSize(r, 64<<10)
 	var out []Record
 	for n := 1; ; n++ {
 		line, err := readLine(br, true)
