@@ -198,4 +198,12 @@ func TestForwardRefusesBadConfigAndState(t *testing.T) {
 			t.Errorf("cairn %v: %v: %s; want %q", c.args, err, out, c.want)
 		}
 	}
+	// A key without the auditor role: a clear error at start, no retrying.
+	e := newForwardEnv(t)
+	agentKey := filepath.Join(dir, "agent.key")
+	writeFile(t, agentKey, e.Keys["agent-1"])
+	out, err := exec.Command(cairnBinary(t), "forward", "--server", e.URL, "--key-file", agentKey, "--config", good, "--state", filepath.Join(dir, "state2")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "needs the auditor or admin role") || !strings.Contains(string(out), "403 forbidden") {
+		t.Errorf("forward with an agent's key: %v: %s", err, out)
+	}
 }

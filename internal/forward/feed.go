@@ -137,18 +137,32 @@ func readLine(br *bufio.Reader, lastOK bool) ([]byte, error) {
 	}
 }
 
+// APIError is a non-200 answer of the Cairn API.
+type APIError struct {
+	Status               int
+	Code, Message, Field string
+}
+
+func (e *APIError) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("HTTP %d", e.Status)
+	}
+	msg := fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
+	if e.Field != "" {
+		msg += " (field " + e.Field + ")"
+	}
+	return msg
+}
+
 // feedError describes a non-200 answer of the feed.
 func feedError(resp *http.Response) error {
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	var eb struct {
 		Error struct{ Code, Message, Field string } `json:"error"`
 	}
+	e := &APIError{Status: resp.StatusCode}
 	if json.Unmarshal(raw, &eb) == nil && eb.Error.Code != "" {
-		msg := fmt.Sprintf("event feed: %d %s: %s", resp.StatusCode, eb.Error.Code, eb.Error.Message)
-		if eb.Error.Field != "" {
-			msg += " (field " + eb.Error.Field + ")"
-		}
-		return fmt.Errorf("%s", msg)
+		e.Code, e.Message, e.Field = eb.Error.Code, eb.Error.Message, eb.Error.Field
 	}
-	return fmt.Errorf("event feed: HTTP %d", resp.StatusCode)
+	return fmt.Errorf("event feed: %w", e)
 }

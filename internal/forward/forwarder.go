@@ -46,6 +46,15 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	if f.Metrics == nil {
 		f.Metrics = NewMetrics(nil)
 	}
+	// A key that cannot read the feed is a configuration error: say so at
+	// once rather than retry it (later refusals, a key revoked while
+	// running, are retried like any failure and show in the lag).
+	if _, err := f.Feed.Next(ctx, 0, false, 1, 0); err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) && (ae.Status == 401 || ae.Status == 403) {
+			return fmt.Errorf("the API key cannot read the event feed (it needs the auditor or admin role): %w", err)
+		}
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
