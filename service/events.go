@@ -13,6 +13,11 @@ import (
 const (
 	DefaultEventsLimit = 1000
 	MaxEventsLimit     = 10000
+	// MaxEventsBytes bounds the bodies of one answer (about; at least one
+	// entry is always served).
+	MaxEventsBytes = 8 << 20
+	// eventsChunk is how many entries the feed reads from the store at once.
+	eventsChunk = 500
 	// FeedRecheck is how often a waiting feed request looks at the ledger
 	// again without being woken: appends by other processes sharing the
 	// store (PostgreSQL replicas) wake no one here.
@@ -95,10 +100,29 @@ func (s *Service) Events(ctx context.Context, p cairn.Principal, req EventsReque
 	for {
 		page := &EventsPage{}
 		err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
-			var err error
-			if page.Entries, err = tx.LedgerEntries(p.Tenant, from, req.Limit); err != nil {
-				return err
+			// In chunks, up to the limit or about MaxEventsBytes of bodies
+			// (at least one entry), so a page of large entries stays small.
+			next, bytes := from, 0
+			for len(page.Entries) < req.Limit && bytes < MaxEventsBytes {
+				chunk := min(eventsChunk, req.Limit-len(page.Entries))
+				es, err := tx.LedgerEntries(p.Tenant, next, chunk)
+				if err != nil {
+					return err
+				}
+				for _, e := range es {
+					if len(page.Entries) > 0 && bytes+len(e.Body) > MaxEventsBytes {
+						bytes = MaxEventsBytes
+						break
+					}
+					page.Entries = append(page.Entries, e)
+					bytes += len(e.Body)
+					next = e.Index + 1
+				}
+				if len(es) < chunk {
+					break
+				}
 			}
+			var err error
 			page.Size, err = tx.LedgerSize(p.Tenant)
 			return err
 		})
