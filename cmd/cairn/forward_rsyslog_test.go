@@ -200,7 +200,7 @@ func TestForwardRsyslogAtLeastOnceInOrder(t *testing.T) {
 	e := newForwardEnv(t)
 	e.fill(t, 10000) // all there first: the faults hit a forwarder that is busy
 	dir := t.TempDir()
-	const batch = 250
+	const batch = 50 // small: the faults land while the forwarder is mid-stream
 	config := filepath.Join(dir, "forward.yaml")
 	writeFile(t, config, fmt.Sprintf("batch_size: %d\nwait: 2s\nsinks:\n  - name: rsyslog\n    type: syslog\n    address: %s\n    hostname: cairn-test\n    timeout: 5s\n  - name: rsyslog-cef\n    type: syslog\n    format: cef\n    address: %s\n    timeout: 5s\n", batch, rs.addr(), rs.cefAddr()))
 	state := filepath.Join(dir, "forward.state")
@@ -210,6 +210,7 @@ func TestForwardRsyslogAtLeastOnceInOrder(t *testing.T) {
 		waitFor(t, 3*time.Minute, func() bool { return rs.count(t) >= at }, func() string {
 			return fmt.Sprintf("%d delivered; forwarder: %s; rsyslog: %s", rs.count(t), tail(fw.stderr.String(), 2000), rs.log.String())
 		})
+		t.Logf("fault %d (%s) with %d lines in rsyslog's file", i+1, map[bool]string{true: "rsyslog restart", false: "forwarder SIGKILL"}[i%2 == 0], rs.count(t))
 		if i%2 == 0 {
 			rs.stop(t)
 			rs.start(t)

@@ -88,7 +88,7 @@ func TestForwardWebhookAtLeastOnceInOrder(t *testing.T) {
 	defer hook.Close()
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "secret"), string(wr.secret))
-	const batch = 250
+	const batch = 50 // small: the faults land while the forwarder is mid-stream
 	config := filepath.Join(dir, "forward.yaml")
 	writeFile(t, config, fmt.Sprintf("batch_size: %d\nwait: 2s\nsinks:\n  - name: hook\n    type: webhook\n    url: %s/ingest\n    secret_file: %s\n", batch, hook.URL, filepath.Join(dir, "secret")))
 	state := filepath.Join(dir, "forward.state")
@@ -99,6 +99,7 @@ func TestForwardWebhookAtLeastOnceInOrder(t *testing.T) {
 		waitFor(t, 3*time.Minute, func() bool { return wr.count() >= at }, func() string {
 			return fmt.Sprintf("%d delivered; forwarder: %s", wr.count(), tail(fw.stderr.String(), 2000))
 		})
+		t.Logf("SIGKILL of the forwarder with %d records received", wr.count())
 		fw.kill(t)
 		if i == 1 {
 			fw = startForwarder(t, e, config, state, "--metrics-addr", metricsAddr)
