@@ -23,7 +23,7 @@ func (s *Service) Resolve(ctx context.Context, p cairn.Principal, jobID string, 
 	var out *cairn.Approval
 	var expired bool
 	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
-		now := cairn.Now()
+		now := s.now()
 		a, err := tx.GetApproval(p.Tenant, jobID)
 		if err != nil {
 			return err

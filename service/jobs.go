@@ -57,7 +57,7 @@ func (s *Service) SubmitAndLease(ctx context.Context, p cairn.Principal, exec *c
 	// writer only assigns positions and inserts. The decision is made under
 	// the policy this process last saw; the transaction confirms it is
 	// still in force, or decides again (ADR 0012).
-	now := cairn.Now()
+	now := s.now()
 	sub, err := s.prepareSubmit(ctx, s.current(), p, req, now)
 	if err != nil {
 		return nil, nil, false, err
@@ -599,7 +599,7 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 	}
 	var out *cairn.Job
 	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
-		now := cairn.Now()
+		now := s.now()
 		j, err := tx.GetJob(p.Tenant, jobID)
 		if err != nil {
 			return err

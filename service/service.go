@@ -43,6 +43,7 @@ type Service struct {
 	// Salt keys the hashes of output-safety findings.
 	Salt []byte
 
+	clock     Clock    // the time (SetClock); cairn.Now by default
 	bundles   sync.Map // snapshot id -> *policy.Bundle
 	workflows sync.Map // workflow id -> *workflow.Definition
 	keyCache  sync.Map // key hash -> cachedKey
@@ -77,7 +78,7 @@ func New(store cairn.Store, log *slog.Logger, salt []byte) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Service{Store: store, Log: log, Salt: salt, stop: make(chan struct{}), originPrefix: DefaultOriginPrefix}
+	s := &Service{Store: store, Log: log, Salt: salt, stop: make(chan struct{}), originPrefix: DefaultOriginPrefix, clock: cairn.Now}
 	s.deadline.init()
 	if n, ok := store.(cairn.Notifier); ok {
 		// Jobs queued through other processes sharing the store.
@@ -312,15 +313,16 @@ func (s *Service) expiryLoop() {
 		s.plannedWake.Store(0)
 		next := s.expireDue()
 		wait := time.Second
+		now := s.now()
 		if !next.IsZero() {
-			if d := time.Until(next); d < wait {
+			if d := next.Sub(now); d < wait {
 				wait = d
 			}
 		}
 		if wait < time.Millisecond {
 			wait = time.Millisecond
 		}
-		s.plannedWake.Store(time.Now().Add(wait).UnixNano())
+		s.plannedWake.Store(now.Add(wait).UnixNano())
 		t := time.NewTimer(wait)
 		select {
 		case <-s.stop:
@@ -337,7 +339,7 @@ func (s *Service) expiryLoop() {
 func (s *Service) expireDue() time.Time {
 	ctx := context.Background()
 	for {
-		now := cairn.Now()
+		now := s.now()
 		var approvals []*cairn.Approval
 		var leases []*cairn.Job
 		var runs []*cairn.Run

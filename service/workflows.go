@@ -56,7 +56,7 @@ func (s *Service) RegisterWorkflow(ctx context.Context, p cairn.Principal, req c
 		} else if !cairn.IsNotFound(err) {
 			return err
 		}
-		n.CreatedAt = cairn.Now()
+		n.CreatedAt = s.now()
 		e := &cairn.Event{Tenant: p.Tenant, Type: cairn.EventWorkflowRegistered, Timestamp: n.CreatedAt, Actor: p.ID,
 			Data: map[string]any{"workflow_id": n.WorkflowID, "name": n.Name, "version": n.Version, "sha256": n.SHA256, "steps": n.Steps}}
 		if err := tx.AppendEvent(e); err != nil {
@@ -231,7 +231,7 @@ type rerunOf struct {
 // itself for a start, the original run's starter for a rerun.
 func (s *Service) startRun(tx cairn.Tx, by, starter cairn.Principal, w *cairn.Workflow, runID string, input json.RawMessage, rerun *rerunOf) (*cairn.Run, bool, error) {
 	p := starter
-	now := cairn.Now()
+	now := s.now()
 	inSHA := ledger.SHA256Hex(input)
 	if existing, err := tx.GetRun(p.Tenant, runID); err == nil {
 		asker := existing.StartedBy
@@ -351,7 +351,7 @@ func (s *Service) CancelRun(ctx context.Context, p cairn.Principal, runID string
 		if err != nil {
 			return err
 		}
-		e := &engine{s: s, tx: tx, run: r, def: def, now: cairn.Now(), actor: p.ID}
+		e := &engine{s: s, tx: tx, run: r, def: def, now: s.now(), actor: p.ID}
 		reason := "cancelled by " + p.ID
 		if req.Reason != "" {
 			reason += ": " + req.Reason
@@ -576,7 +576,7 @@ func (s *Service) VoteGate(ctx context.Context, p cairn.Principal, runID, stepID
 		if err != nil {
 			return err
 		}
-		e := &engine{s: s, tx: tx, run: r, def: def, now: cairn.Now()}
+		e := &engine{s: s, tx: tx, run: r, def: def, now: s.now()}
 		if g.ExpiresAt != nil && !e.now.Before(*g.ExpiresAt) {
 			// Expire it now, with its evidence, then refuse.
 			if err := e.tick(); err != nil {
