@@ -133,10 +133,10 @@ func (s *Service) resolveCancelled(tx cairn.Tx, a *cairn.Approval, by, reason st
 // cancelOpen makes a QUEUED or RUNNING job CANCELLED, with its evidence.
 func (s *Service) cancelOpen(tx cairn.Tx, j *cairn.Job, by, reason string, now time.Time) error {
 	lease := j.LeaseID
-	j.State = cairn.StateCancelled
+	if err := transition(j, cairn.StateCancelled, now); err != nil {
+		return err
+	}
 	j.LeaseID, j.LeaseOwner, j.LeaseExpiresAt = "", "", nil
-	j.UpdatedAt = now
-	j.CompletedAt = &now
 	if err := tx.UpdateJob(j); err != nil {
 		return err
 	}

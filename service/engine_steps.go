@@ -408,10 +408,10 @@ func (e *engine) cancelJob(jobID, reason string) error {
 		}
 	}
 	now := e.now
-	j.State = cairn.StateCancelled
+	if err := transition(j, cairn.StateCancelled, now); err != nil {
+		return err
+	}
 	j.LeaseID, j.LeaseOwner, j.LeaseExpiresAt = "", "", nil
-	j.UpdatedAt = now
-	j.CompletedAt = &now
 	if err := e.tx.UpdateJob(j); err != nil {
 		return err
 	}

@@ -200,16 +200,10 @@ func (s *Service) prepareSubmit(ctx context.Context, pol *activePolicy, p cairn.
 		CreatedAt: now, UpdatedAt: now,
 	}
 	applyDecision(job, ev)
-	switch ev.Decision {
-	case cairn.Deny:
-		job.State = cairn.StateDenied
-		job.CompletedAt = &now
-	case cairn.RequireApproval:
-		job.State = cairn.StatePendingApproval
-		job.ApprovalRequired = true
-	default:
-		job.State = cairn.StateQueued
+	if err := transition(job, submitState(ev.Decision), now); err != nil {
+		return nil, err
 	}
+	job.ApprovalRequired = ev.Decision == cairn.RequireApproval
 	submitted := jobEvent(job, cairn.EventJobSubmitted, p.ID, now)
 	submitted.JobHash = hash
 	submitted.State = job.State
@@ -231,6 +225,17 @@ func (s *Service) prepareSubmit(ctx context.Context, pol *activePolicy, p cairn.
 	}
 	sub.payload = &cairn.Payload{Tenant: p.Tenant, Ptr: job.ContextPtr, SHA256: job.ContextSHA256, Data: ctxData}
 	return sub, nil
+}
+
+// submitState is the state a job is submitted into under a decision.
+func submitState(decision string) string {
+	switch decision {
+	case cairn.Deny:
+		return cairn.StateDenied
+	case cairn.RequireApproval:
+		return cairn.StatePendingApproval
+	}
+	return cairn.StateQueued
 }
 
 // writeSubmission writes an inserted job's context and evidence.
@@ -467,9 +472,9 @@ func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, 
 	switch ev.Decision {
 	case cairn.Deny:
 		applyDecision(j, ev)
-		j.State = cairn.StateDenied
-		j.UpdatedAt = now
-		j.CompletedAt = &now
+		if err := transition(j, cairn.StateDenied, now); err != nil {
+			return nil, err
+		}
 		if err := tx.UpdateJob(j); err != nil {
 			return nil, err
 		}
@@ -504,9 +509,9 @@ func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, 
 			if a.Resolution != cairn.ResolutionApproved {
 				applyDecision(j, ev)
 			}
-			j.State = cairn.StateDenied
-			j.UpdatedAt = now
-			j.CompletedAt = &now
+			if err := transition(j, cairn.StateDenied, now); err != nil {
+				return nil, err
+			}
 			if err := tx.UpdateJob(j); err != nil {
 				return nil, err
 			}
@@ -520,9 +525,10 @@ func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, 
 			return nil, s.runJobChanged(tx, j, now)
 		}
 		applyDecision(j, ev)
-		j.State = cairn.StatePendingApproval
+		if err := transition(j, cairn.StatePendingApproval, now); err != nil {
+			return nil, err
+		}
 		j.ApprovalRequired = true
-		j.UpdatedAt = now
 		if err := tx.UpdateJob(j); err != nil {
 			return nil, err
 		}
@@ -539,11 +545,12 @@ func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, 
 		j.Constraints = ev.Constraints
 	}
 	exp := now.Add(leaseFor)
-	j.State = cairn.StateRunning
+	if err := transition(j, cairn.StateRunning, now); err != nil {
+		return nil, err
+	}
 	j.LeaseID = cairn.Opt(randomID("lease_", 12))
 	j.LeaseOwner = cairn.Opt(workerID)
 	j.LeaseExpiresAt = &exp
-	j.UpdatedAt = now
 	if err := tx.UpdateJob(j); err != nil {
 		return nil, err
 	}
@@ -617,14 +624,15 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 				return err
 			}
 		}
-		j.State = cairn.StateSucceeded
+		to := cairn.StateSucceeded
 		if req.Status == "failed" {
-			j.State = cairn.StateFailed
+			to = cairn.StateFailed
 			text, safety := s.checkError(j.Action, req.Error, rules)
 			j.Error, j.ErrorSafety = cairn.Opt(text), safety
 		}
-		j.UpdatedAt = now
-		j.CompletedAt = &now
+		if err := transition(j, to, now); err != nil {
+			return err
+		}
 		j.LeaseExpiresAt = nil
 		var safety *cairn.OutputSafety
 		if len(req.Result) > 0 {
@@ -807,6 +815,14 @@ func (s *Service) expireApproval(tx cairn.Tx, tenant, jobID string, now time.Tim
 	return s.resolve(tx, a, cairn.ResolutionExpired, "cairn", "", now)
 }
 
+// resolvedState is the state an approval's resolution moves its job to.
+var resolvedState = map[string]string{
+	cairn.ResolutionApproved:  cairn.StateQueued,
+	cairn.ResolutionRejected:  cairn.StateDenied,
+	cairn.ResolutionExpired:   cairn.StateExpired,
+	cairn.ResolutionCancelled: cairn.StateCancelled,
+}
+
 // resolve records an approval's resolution and moves its job.
 func (s *Service) resolve(tx cairn.Tx, a *cairn.Approval, resolution, by, comment string, now time.Time) error {
 	j, err := tx.GetJob(a.Tenant, a.JobID)
@@ -828,19 +844,11 @@ func (s *Service) resolve(tx cairn.Tx, a *cairn.Approval, resolution, by, commen
 	if len(a.ResolverRoles) > 0 {
 		e.Data["resolver_roles"] = a.ResolverRoles
 	}
-	switch resolution {
-	case cairn.ResolutionApproved:
-		j.State = cairn.StateQueued
+	if err := transition(j, resolvedState[resolution], now); err != nil {
+		return err
+	}
+	if j.State == cairn.StateQueued {
 		s.announceQueued(tx, j)
-	case cairn.ResolutionRejected:
-		j.State = cairn.StateDenied
-		j.CompletedAt = &now
-	case cairn.ResolutionExpired:
-		j.State = cairn.StateExpired
-		j.CompletedAt = &now
-	case cairn.ResolutionCancelled:
-		j.State = cairn.StateCancelled
-		j.CompletedAt = &now
 	}
 	e.State = j.State
 	if err := tx.AppendEvent(e); err != nil {
@@ -850,7 +858,6 @@ func (s *Service) resolve(tx cairn.Tx, a *cairn.Approval, resolution, by, commen
 	if err := tx.ResolveApproval(a); err != nil {
 		return err
 	}
-	j.UpdatedAt = now
 	if err := tx.UpdateJob(j); err != nil {
 		return err
 	}
@@ -872,13 +879,15 @@ func (s *Service) expireLease(tx cairn.Tx, tenant, jobID string, now time.Time) 
 	lease := j.LeaseID
 	j.Attempts++
 	j.LeaseID, j.LeaseOwner, j.LeaseExpiresAt = "", "", nil
-	j.UpdatedAt = now
-	j.State = cairn.StateQueued
+	to := cairn.StateQueued
 	if j.Attempts >= MaxAttempts {
-		j.State = cairn.StateFailed
+		to = cairn.StateFailed
 		j.Error = cairn.Opt("lease expired " + itoa(j.Attempts) + " times")
-		j.CompletedAt = &now
-	} else {
+	}
+	if err := transition(j, to, now); err != nil {
+		return err
+	}
+	if to == cairn.StateQueued {
 		s.announceQueued(tx, j)
 	}
 	if err := tx.UpdateJob(j); err != nil {
