@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/ledger"
@@ -222,33 +223,61 @@ type rerunOf struct {
 
 // startRun creates a workflow run and starts its first steps. by is who
 // asks for it; starter is on whose behalf its jobs are submitted: by
-// itself for a start, the original run's starter for a rerun.
+// itself for a start, the original run's starter for a rerun. Its phases:
+// a retry gets the existing run back (sameRun), the run is built
+// (newRun), recorded (recordRunStart), and the engine starts its steps.
 func (s *Service) startRun(tx cairn.Tx, by, starter cairn.Principal, w *cairn.Workflow, runID string, input json.RawMessage, rerun *rerunOf) (*cairn.Run, bool, error) {
-	p := starter
 	now := s.now()
 	inSHA := ledger.SHA256Hex(input)
-	if existing, err := tx.GetRun(p.Tenant, runID); err == nil {
-		asker := existing.StartedBy
-		if existing.RerunBy != "" {
-			asker = existing.RerunBy
-		}
-		if existing.WorkflowID != w.WorkflowID || existing.InputSHA256 != inSHA || asker != by.ID ||
-			(rerun == nil) != (existing.RerunOf == "") || (rerun != nil && existing.RerunOf != rerun.old.RunID) {
+	if existing, err := tx.GetRun(starter.Tenant, runID); err == nil {
+		if !sameRun(existing, by, w, inSHA, rerun) {
 			return nil, false, cairn.Conflict(cairn.CodeRunConflict, "run %q exists with a different workflow, input or starter", runID)
 		}
 		return existing, false, nil
 	} else if !cairn.IsNotFound(err) {
 		return nil, false, err
 	}
-	if taken, err := runIDTaken(tx, p.Tenant, runID); err != nil {
+	if taken, err := runIDTaken(tx, starter.Tenant, runID); err != nil {
 		return nil, false, err
 	} else if taken {
 		return nil, false, cairn.Conflict(cairn.CodeRunConflict, "run_id %q is not available: choose another run_id, or omit it to have one generated", runID)
 	}
-	def, err := s.definition(tx, p.Tenant, w.WorkflowID)
+	def, err := s.definition(tx, starter.Tenant, w.WorkflowID)
 	if err != nil {
 		return nil, false, err
 	}
+	r := newRun(starter, def, w, runID, inSHA, now)
+	if rerun != nil {
+		rerun.apply(r, by)
+	}
+	if err := recordRunStart(tx, r, by, w, input, now); err != nil {
+		return nil, false, err
+	}
+	e := &engine{s: s, tx: tx, run: r, def: def, now: now}
+	if err := e.advanceAndSave(); err != nil {
+		return nil, false, err
+	}
+	return r, true, nil
+}
+
+// sameRun reports whether an existing run is the one a retry of this
+// start (or rerun) asks for: the same workflow, input and asker.
+func sameRun(existing *cairn.Run, by cairn.Principal, w *cairn.Workflow, inSHA string, rerun *rerunOf) bool {
+	asker := existing.StartedBy
+	if existing.RerunBy != "" {
+		asker = existing.RerunBy
+	}
+	if existing.WorkflowID != w.WorkflowID || existing.InputSHA256 != inSHA || asker != by.ID {
+		return false
+	}
+	if rerun == nil {
+		return existing.RerunOf == ""
+	}
+	return existing.RerunOf == rerun.old.RunID
+}
+
+// newRun builds a run of def started by p at now, its steps all pending.
+func newRun(p cairn.Principal, def *workflow.Definition, w *cairn.Workflow, runID, inSHA string, now time.Time) *cairn.Run {
 	r := &cairn.Run{
 		RunID: runID, Tenant: p.Tenant, Status: cairn.RunRunning, StartedBy: p.ID, StarterKind: p.Kind,
 		StarterRoles: p.Roles, CreatedAt: now, UpdatedAt: now, WorkflowID: w.WorkflowID,
@@ -259,51 +288,59 @@ func (s *Service) startRun(tx cairn.Tx, by, starter cairn.Principal, w *cairn.Wo
 		r.TimeoutAt = &t
 	}
 	for _, st := range def.Steps {
-		ss := &cairn.StepState{StepID: st.ID, Status: cairn.StepPending, Jobs: []string{}}
-		if rerun != nil {
-			if old := rerun.reuse[st.ID]; old != nil {
-				ss = &cairn.StepState{StepID: st.ID, Status: old.Status, Attempts: old.Attempts, JobID: old.JobID,
-					Jobs: slices.Clone(old.Jobs), Gate: old.Gate, Error: old.Error, Continued: old.Continued,
-					FromRun: rerun.old.RunID, StartedAt: old.StartedAt, CompletedAt: old.CompletedAt}
-				if old.FromRun != "" {
-					ss.FromRun = old.FromRun
-				}
-			}
-		}
-		ss.DependsOn = slices.Clone(st.DependsOn)
-		r.Steps = append(r.Steps, ss)
+		r.Steps = append(r.Steps, &cairn.StepState{StepID: st.ID, Status: cairn.StepPending, Jobs: []string{}, DependsOn: slices.Clone(st.DependsOn)})
 	}
-	data := map[string]any{"workflow_id": w.WorkflowID, "workflow_version": w.Version, "input_ptr": r.InputPtr, "input_sha256": inSHA}
-	if rerun != nil {
-		r.RerunOf, r.RerunFrom, r.RerunBy = rerun.old.RunID, rerun.fromStep, by.ID
-		r.Requesters = addRequester(slices.Clone(rerun.requesters), by.ID)
+	return r
+}
+
+// apply makes r a rerun asked for by by: linked to the old run, with the
+// steps it reuses taken over as they ended there.
+func (rr *rerunOf) apply(r *cairn.Run, by cairn.Principal) {
+	for i, ss := range r.Steps {
+		old := rr.reuse[ss.StepID]
+		if old == nil {
+			continue
+		}
+		r.Steps[i] = &cairn.StepState{StepID: ss.StepID, Status: old.Status, Attempts: old.Attempts, JobID: old.JobID,
+			Jobs: slices.Clone(old.Jobs), Gate: old.Gate, Error: old.Error, Continued: old.Continued,
+			FromRun: rr.old.RunID, StartedAt: old.StartedAt, CompletedAt: old.CompletedAt, DependsOn: ss.DependsOn}
+		if old.FromRun != "" {
+			r.Steps[i].FromRun = old.FromRun
+		}
+	}
+	r.RerunOf, r.RerunFrom, r.RerunBy = rr.old.RunID, rr.fromStep, by.ID
+	r.Requesters = addRequester(slices.Clone(rr.requesters), by.ID)
+}
+
+// recordRunStart stores a new run and its input, and appends run_started
+// and a step_reused for each step a rerun reuses.
+func recordRunStart(tx cairn.Tx, r *cairn.Run, by cairn.Principal, w *cairn.Workflow, input json.RawMessage, now time.Time) error {
+	data := map[string]any{"workflow_id": w.WorkflowID, "workflow_version": w.Version, "input_ptr": r.InputPtr, "input_sha256": r.InputSHA256}
+	if r.RerunOf != "" {
 		data["rerun_of"], data["rerun_from_step"] = r.RerunOf, r.RerunFrom
 		data["started_by"], data["rerun_by"], data["requesters"] = r.StartedBy, r.RerunBy, r.Requesters
 	}
 	if err := tx.InsertRun(r); err != nil {
-		return nil, false, err
+		return err
 	}
-	if err := tx.PutPayload(&cairn.Payload{Tenant: p.Tenant, Ptr: r.InputPtr, SHA256: inSHA, Data: input}); err != nil {
-		return nil, false, err
+	if err := tx.PutPayload(&cairn.Payload{Tenant: r.Tenant, Ptr: r.InputPtr, SHA256: r.InputSHA256, Data: input}); err != nil {
+		return err
 	}
-	if err := tx.AppendEvent(&cairn.Event{Tenant: p.Tenant, Type: cairn.EventRunStarted, Timestamp: now, RunID: cairn.Opt(runID),
+	if err := tx.AppendEvent(&cairn.Event{Tenant: r.Tenant, Type: cairn.EventRunStarted, Timestamp: now, RunID: cairn.Opt(r.RunID),
 		Actor: by.ID, State: cairn.RunRunning, Data: data}); err != nil {
-		return nil, false, err
+		return err
 	}
 	for _, ss := range r.Steps {
-		if ss.FromRun != "" {
-			if err := tx.AppendEvent(&cairn.Event{Tenant: p.Tenant, Type: cairn.EventStepReused, Timestamp: now, RunID: cairn.Opt(runID),
-				WorkflowStepID: cairn.Opt(ss.StepID), JobID: cairn.Opt(ss.JobID), Actor: engineActor,
-				Data: map[string]any{"from_run": ss.FromRun, "jobs": ss.Jobs, "step_status": ss.Status}}); err != nil {
-				return nil, false, err
-			}
+		if ss.FromRun == "" {
+			continue
+		}
+		if err := tx.AppendEvent(&cairn.Event{Tenant: r.Tenant, Type: cairn.EventStepReused, Timestamp: now, RunID: cairn.Opt(r.RunID),
+			WorkflowStepID: cairn.Opt(ss.StepID), JobID: cairn.Opt(ss.JobID), Actor: engineActor,
+			Data: map[string]any{"from_run": ss.FromRun, "jobs": ss.Jobs, "step_status": ss.Status}}); err != nil {
+			return err
 		}
 	}
-	e := &engine{s: s, tx: tx, run: r, def: def, now: now}
-	if err := e.advanceAndSave(); err != nil {
-		return nil, false, err
-	}
-	return r, true, nil
+	return nil
 }
 
 // CancelRun cancels a workflow run: open steps are cancelled, their open
@@ -507,91 +544,4 @@ func (s *Service) ListRuns(ctx context.Context, p cairn.Principal, f cairn.RunFi
 		return err
 	})
 	return out, err
-}
-
-// VoteGate records an approver's answer to a step's gate. The approver needs
-// one of the gate's roles, must not be the principal who started the run,
-// must send the job_hash the gate shows, and votes once; a gate opens when
-// Quorum distinct approvers approved it, and closes at the first rejection.
-// A retry of the same vote returns the run unchanged.
-func (s *Service) VoteGate(ctx context.Context, p cairn.Principal, runID, stepID string, approve bool, req cairn.GateVoteRequest) (*cairn.Run, error) {
-	if err := validID("run_id", runID); err != nil {
-		return nil, err
-	}
-	if err := validID("step_id", stepID); err != nil {
-		return nil, err
-	}
-	resolution, err := validVerdict(approve, req.JobHash, "the gate shows", req.Comment)
-	if err != nil {
-		return nil, err
-	}
-	var out *cairn.Run
-	var expired bool
-	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
-		r, err := tx.GetRun(p.Tenant, runID)
-		if err != nil {
-			return err
-		}
-		st := r.Step(stepID)
-		if !r.IsWorkflow() || st == nil || st.Gate == nil {
-			return cairn.NotFound("run %q has no gate on step %q", runID, truncate(stepID, 64))
-		}
-		g := st.Gate
-		if !slices.ContainsFunc(g.ApproverRoles, p.Has) {
-			return cairn.Forbidden(cairn.CodeRoleNotAllowed, "the gate allows approvers with roles %v", g.ApproverRoles)
-		}
-		if self, err := requestedBy(tx, r, p.ID); err != nil {
-			return err
-		} else if self {
-			return cairn.Forbidden(cairn.CodeSelfApprovalForbidden, "a principal who started or reran a run (or a run it reruns) cannot approve its gates")
-		}
-		for _, v := range g.Votes {
-			if samePrincipal(v.By, p.ID) {
-				if v.By != p.ID {
-					return cairn.Conflict(cairn.CodeAlreadyVoted, "%s already %s this gate", v.By, v.Resolution)
-				}
-				if v.Resolution == resolution && req.JobHash == g.JobHash {
-					out = r // a retry of this approver's vote
-					return nil
-				}
-				return cairn.Conflict(cairn.CodeAlreadyVoted, "%s already %s this gate", p.ID, v.Resolution)
-			}
-		}
-		if g.Status == cairn.GateExpired {
-			return cairn.Conflict(cairn.CodeApprovalExpired, "the gate expired at %s", cairn.Timestamp(*g.ExpiresAt))
-		}
-		if g.Status != cairn.GatePending || st.Status != cairn.StepWaitingApproval {
-			return cairn.Conflict(cairn.CodeGateNotPending, "the gate on step %q is %s", stepID, g.Status)
-		}
-		e, err := s.runEngine(tx, r, s.now())
-		if err != nil {
-			return err
-		}
-		if g.ExpiresAt != nil && !e.now.Before(*g.ExpiresAt) {
-			// Expire it now, with its evidence, then refuse.
-			if err := e.tick(); err != nil {
-				return err
-			}
-			expired = true
-			return e.advanceAndSave()
-		}
-		if req.JobHash != g.JobHash {
-			return cairn.Conflict(cairn.CodeJobHashMismatch, "job_hash does not match the job the gate releases")
-		}
-		if err := e.vote(e.def.Step(stepID), st, p.ID, resolution, req.Comment); err != nil {
-			return err
-		}
-		if err := e.advanceAndSave(); err != nil {
-			return err
-		}
-		out = r
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if expired {
-		return nil, cairn.Conflict(cairn.CodeApprovalExpired, "the gate has expired")
-	}
-	return out, nil
 }
