@@ -264,31 +264,34 @@ func TestEngine(t *testing.T) {
 		reason: "the run exceeded its timeout of 30m0s",
 	}}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			h := newHarness(t)
-			if _, _, err := h.s.RegisterWorkflow(h.ctx, hAdmin, cairn.RegisterWorkflowRequest{Definition: "name: w\n" + c.workflow}); err != nil {
-				t.Fatal(err)
-			}
-			leases := map[string]*cairn.LeasedJob{}
-			for i, st := range c.steps {
-				err := st.do(h, leases)
-				if got := errCode(err); got != st.code {
-					t.Fatalf("step %d: error %v, want code %q", i, err, st.code)
-				}
-				if got := runState(h.run(runID)); got != st.want {
-					t.Fatalf("step %d: %s, want %s", i, got, st.want)
-				}
-			}
-			r := h.run(runID)
-			if !strings.Contains(r.Reason, c.reason) {
-				t.Errorf("reason %q, want it to contain %q", r.Reason, c.reason)
-			}
-			if cairn.IsFinalRunStatus(r.Status) && (r.CompletedAt == nil || r.CompletedAt.After(h.clock.Now()) || r.CompletedAt.Before(t0)) {
-				t.Errorf("completed_at %v, not on the fake clock (%v)", r.CompletedAt, h.clock.Now())
-			}
-			if c.check != nil {
-				c.check(t, h)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { c.run(t) })
+	}
+}
+
+// run registers the case's workflow in a fresh harness and makes its moves.
+func (c runCase) run(t *testing.T) {
+	h := newHarness(t)
+	if _, _, err := h.s.RegisterWorkflow(h.ctx, hAdmin, cairn.RegisterWorkflowRequest{Definition: "name: w\n" + c.workflow}); err != nil {
+		t.Fatal(err)
+	}
+	leases := map[string]*cairn.LeasedJob{}
+	for i, st := range c.steps {
+		err := st.do(h, leases)
+		if got := errCode(err); got != st.code {
+			t.Fatalf("step %d: error %v, want code %q", i, err, st.code)
+		}
+		if got := runState(h.run(runID)); got != st.want {
+			t.Fatalf("step %d: %s, want %s", i, got, st.want)
+		}
+	}
+	r := h.run(runID)
+	if !strings.Contains(r.Reason, c.reason) {
+		t.Errorf("reason %q, want it to contain %q", r.Reason, c.reason)
+	}
+	if cairn.IsFinalRunStatus(r.Status) && (r.CompletedAt == nil || r.CompletedAt.After(h.clock.Now()) || r.CompletedAt.Before(t0)) {
+		t.Errorf("completed_at %v, not on the fake clock (%v)", r.CompletedAt, h.clock.Now())
+	}
+	if c.check != nil {
+		c.check(t, h)
 	}
 }

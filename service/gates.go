@@ -13,7 +13,7 @@ import (
 // Quorum distinct approvers approved it, and closes at the first rejection.
 // A retry of the same vote returns the run unchanged. Its phases: the
 // voter may vote on the gate (votableGate), has not voted yet (priorVote),
-// the gate is open (gateOpen), and the engine counts the vote.
+// the gate is open (gateOpen), and the engine counts it (castVote).
 func (s *Service) VoteGate(ctx context.Context, p cairn.Principal, runID, stepID string, approve bool, req cairn.GateVoteRequest) (*cairn.Run, error) {
 	if err := validID("run_id", runID); err != nil {
 		return nil, err
@@ -39,26 +39,9 @@ func (s *Service) VoteGate(ctx context.Context, p cairn.Principal, runID, stepID
 		if err := gateOpen(st, stepID); err != nil {
 			return err
 		}
-		e, err := s.runEngine(tx, r, s.now())
-		if err != nil {
-			return err
-		}
-		if g := st.Gate; g.ExpiresAt != nil && !e.now.Before(*g.ExpiresAt) {
-			// Expire it now, with its evidence, then refuse.
-			if err := e.tick(); err != nil {
-				return err
-			}
-			expired = true
-			return e.advanceAndSave()
-		}
-		if req.JobHash != st.Gate.JobHash {
-			return cairn.Conflict(cairn.CodeJobHashMismatch, "job_hash does not match the job the gate releases")
-		}
-		if err := e.vote(e.def.Step(stepID), st, p.ID, resolution, req.Comment); err != nil {
-			return err
-		}
 		out = r
-		return e.advanceAndSave()
+		expired, err = s.castVote(tx, r, st, p.ID, resolution, req)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -67,6 +50,29 @@ func (s *Service) VoteGate(ctx context.Context, p cairn.Principal, runID, stepID
 		return nil, cairn.Conflict(cairn.CodeApprovalExpired, "the gate has expired")
 	}
 	return out, nil
+}
+
+// castVote has the engine count by's vote on the open gate of step st,
+// unless the gate's deadline has passed: then it expires the gate, with its
+// evidence, and reports expired.
+func (s *Service) castVote(tx cairn.Tx, r *cairn.Run, st *cairn.StepState, by, resolution string, req cairn.GateVoteRequest) (expired bool, err error) {
+	e, err := s.runEngine(tx, r, s.now())
+	if err != nil {
+		return false, err
+	}
+	if g := st.Gate; g.ExpiresAt != nil && !e.now.Before(*g.ExpiresAt) {
+		if err := e.tick(); err != nil {
+			return false, err
+		}
+		return true, e.advanceAndSave()
+	}
+	if req.JobHash != st.Gate.JobHash {
+		return false, cairn.Conflict(cairn.CodeJobHashMismatch, "job_hash does not match the job the gate releases")
+	}
+	if err := e.vote(e.def.Step(st.StepID), st, by, resolution, req.Comment); err != nil {
+		return false, err
+	}
+	return false, e.advanceAndSave()
 }
 
 // votableGate reads the run and the step whose gate p would vote on: p
