@@ -448,18 +448,12 @@ func (s *Service) runJobChanged(tx cairn.Tx, j *cairn.Job, now time.Time) error 
 
 // dispatch re-decides a queued job under pol, the policy in force for tx,
 // and, if still allowed, leases it. payload is the job's context
-// (immutable evidence, so it may be read before the transaction).
+// (immutable evidence, so it may be read before the transaction). Its
+// phases: the decision (redecide, recorded), then a DENY ends the job
+// (denyAtDispatch), a REQUIRE_APPROVAL is checked against the job's
+// approval (approvalHolds), and what may run is leased (leaseJob).
 func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, p cairn.Principal, workerID string, j *cairn.Job, payload *cairn.Payload, leaseFor time.Duration, now time.Time) (*cairn.LeasedJob, error) {
-	var input any
-	if err := json.Unmarshal(payload.Data, &input); err != nil {
-		return nil, err
-	}
-	// The submitter is the principal the policy judges; the worker only carries it out.
-	ev, err := pol.evaluate(ctx, cairn.PolicyInput{
-		Tenant: j.Tenant, JobID: j.JobID, RunID: string(j.RunID), WorkflowStepID: string(j.WorkflowStepID),
-		Action: j.Action, Resource: string(j.Resource), Labels: j.Labels, RiskTags: j.RiskTags,
-		Input: input, Principal: cairn.Principal{Tenant: j.Tenant, ID: j.SubmittedBy, Kind: j.SubmitterKind, Roles: j.SubmitterRoles}, Now: now,
-	})
+	ev, err := redecide(ctx, pol, j, payload, now)
 	if err != nil {
 		return nil, err
 	}
@@ -470,71 +464,92 @@ func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, 
 	switch ev.Decision {
 	case cairn.Deny:
 		applyDecision(j, ev)
-		if err := transition(j, cairn.StateDenied, now); err != nil {
-			return nil, err
-		}
-		if err := tx.UpdateJob(j); err != nil {
-			return nil, err
-		}
-		if err := s.appendJob(tx, j, cairn.EventJobStateChanged, "cairn", now, func(e *cairn.Event) {
-			e.State = j.State
-			e.Decision = ev.Decision
-			e.Data = map[string]any{"reason": "denied at dispatch", "decision_id": d.DecisionID}
-		}); err != nil {
-			return nil, err
-		}
-		return nil, s.runJobChanged(tx, j, now)
+		return nil, s.denyAtDispatch(tx, j, ev, d, "denied at dispatch", now)
 	case cairn.RequireApproval:
-		a, err := tx.GetApproval(j.Tenant, j.JobID)
-		why := "approval required at dispatch does not match"
-		if err == nil && a.Resolution == cairn.ResolutionApproved && a.JobHash == j.JobHash {
-			// The approval counts for the same job_hash, given by an
-			// approver the rule in force still allows.
-			required := requiredApproverRoles(ev)
-			if approverQualifies(a, required) {
-				break
-			}
-			why = fmt.Sprintf("approval by %s (roles %v) does not satisfy rule %s in force at dispatch, which allows approvers with roles %v",
-				a.ResolvedBy, approvedWith(a), ruleOrDefault(ev.RuleID), required)
-		}
-		if err != nil && !cairn.IsNotFound(err) {
+		if holds, err := s.approvalHolds(tx, j, ev, d, now); err != nil || !holds {
 			return nil, err
 		}
-		if err == nil {
-			// An approval exists but does not count; the job cannot run.
-			// An approved job's REQUIRE_APPROVAL stays its decision of
-			// record (docs/evidence.md §2.2); the re-decision is in the history.
-			if a.Resolution != cairn.ResolutionApproved {
-				applyDecision(j, ev)
-			}
-			if err := transition(j, cairn.StateDenied, now); err != nil {
-				return nil, err
-			}
-			if err := tx.UpdateJob(j); err != nil {
-				return nil, err
-			}
-			if err := s.appendJob(tx, j, cairn.EventJobStateChanged, "cairn", now, func(e *cairn.Event) {
-				e.State = j.State
-				e.Decision = ev.Decision
-				e.Data = map[string]any{"reason": why, "decision_id": d.DecisionID}
-			}); err != nil {
-				return nil, err
-			}
-			return nil, s.runJobChanged(tx, j, now)
-		}
+	}
+	return s.leaseJob(tx, p, workerID, j, payload, ev, d, decided, leaseFor, now)
+}
+
+// redecide evaluates a queued job again under pol. The submitter is the
+// principal the policy judges; the worker only carries it out.
+func redecide(ctx context.Context, pol *activePolicy, j *cairn.Job, payload *cairn.Payload, now time.Time) (cairn.Evaluation, error) {
+	var input any
+	if err := json.Unmarshal(payload.Data, &input); err != nil {
+		return cairn.Evaluation{}, err
+	}
+	return pol.evaluate(ctx, cairn.PolicyInput{
+		Tenant: j.Tenant, JobID: j.JobID, RunID: string(j.RunID), WorkflowStepID: string(j.WorkflowStepID),
+		Action: j.Action, Resource: string(j.Resource), Labels: j.Labels, RiskTags: j.RiskTags,
+		Input: input, Principal: cairn.Principal{Tenant: j.Tenant, ID: j.SubmittedBy, Kind: j.SubmitterKind, Roles: j.SubmitterRoles}, Now: now,
+	})
+}
+
+// denyAtDispatch makes a job DENIED at dispatch, for why, and tells its run.
+func (s *Service) denyAtDispatch(tx cairn.Tx, j *cairn.Job, ev cairn.Evaluation, d *cairn.Decision, why string, now time.Time) error {
+	if err := transition(j, cairn.StateDenied, now); err != nil {
+		return err
+	}
+	if err := tx.UpdateJob(j); err != nil {
+		return err
+	}
+	if err := s.appendJob(tx, j, cairn.EventJobStateChanged, "cairn", now, func(e *cairn.Event) {
+		e.State = j.State
+		e.Decision = ev.Decision
+		e.Data = map[string]any{"reason": why, "decision_id": d.DecisionID}
+	}); err != nil {
+		return err
+	}
+	return s.runJobChanged(tx, j, now)
+}
+
+// approvalHolds reports whether the job's approval answers the
+// REQUIRE_APPROVAL decided at dispatch: approved, for the same job_hash, by
+// an approver the rule in force still allows. Without an approval, one is
+// requested (the job waits for it); with one that does not count, the job
+// is DENIED. Either way it does not hold.
+func (s *Service) approvalHolds(tx cairn.Tx, j *cairn.Job, ev cairn.Evaluation, d *cairn.Decision, now time.Time) (bool, error) {
+	a, err := tx.GetApproval(j.Tenant, j.JobID)
+	if cairn.IsNotFound(err) {
 		applyDecision(j, ev)
 		if err := transition(j, cairn.StatePendingApproval, now); err != nil {
-			return nil, err
+			return false, err
 		}
 		j.ApprovalRequired = true
 		if err := tx.UpdateJob(j); err != nil {
-			return nil, err
+			return false, err
 		}
 		if err := s.requestApproval(tx, j, d, ev, "cairn", now); err != nil {
-			return nil, err
+			return false, err
 		}
-		return nil, s.runJobChanged(tx, j, now)
+		return false, s.runJobChanged(tx, j, now)
 	}
+	if err != nil {
+		return false, err
+	}
+	why := "approval required at dispatch does not match"
+	if a.Resolution == cairn.ResolutionApproved && a.JobHash == j.JobHash {
+		required := requiredApproverRoles(ev)
+		if approverQualifies(a, required) {
+			return true, nil
+		}
+		why = fmt.Sprintf("approval by %s (roles %v) does not satisfy rule %s in force at dispatch, which allows approvers with roles %v",
+			a.ResolvedBy, approvedWith(a), ruleOrDefault(ev.RuleID), required)
+	}
+	// An approval exists but does not count; the job cannot run. An
+	// approved job's REQUIRE_APPROVAL stays its decision of record
+	// (docs/evidence.md §2.2); the re-decision is in the history.
+	if a.Resolution != cairn.ResolutionApproved {
+		applyDecision(j, ev)
+	}
+	return false, s.denyAtDispatch(tx, j, ev, d, why, now)
+}
+
+// leaseJob leases a job that may run to workerID for leaseFor, with its
+// dispatch evidence and receipt.
+func (s *Service) leaseJob(tx cairn.Tx, p cairn.Principal, workerID string, j *cairn.Job, payload *cairn.Payload, ev cairn.Evaluation, d *cairn.Decision, decided *cairn.Event, leaseFor time.Duration, now time.Time) (*cairn.LeasedJob, error) {
 	if !j.ApprovalRequired {
 		applyDecision(j, ev)
 	} else {

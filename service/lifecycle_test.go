@@ -65,6 +65,20 @@ func cancelJob(h *harness, id string, _ *string) error {
 	return err
 }
 
+// publish makes bundle the policy in force.
+func publish(bundle string) jobOp {
+	return func(h *harness, _ string, _ *string) error {
+		_, err := h.s.Publish(h.ctx, hAdmin, cairn.PublishRequest{Bundle: bundle})
+		return err
+	}
+}
+
+// Policies published between a job's submit and its dispatch.
+const (
+	denyTools = "default: deny\nrules:\n  - {id: no-tools, match: {actions: [\"tool.*\"]}, decision: DENY, reason: tools are off}\n"
+	askTools  = "default: deny\nrules:\n  - {id: ask, match: {actions: [\"tool.*\"]}, decision: REQUIRE_APPROVAL, reason: ask first, approval: {approver_roles: [approver], expires_in: 1h}}\n"
+)
+
 func wait(d time.Duration) jobOp {
 	return func(h *harness, _ string, _ *string) error { h.advance(d); return nil }
 }
@@ -123,6 +137,16 @@ func TestJobLifecycle(t *testing.T) {
 		name:   "denied at submit",
 		steps:  []jobStep{{do: submitJob("other.x"), state: dn}, {do: lease, state: dn}, {do: cancel, state: dn, code: cairn.CodeJobNotOpen}},
 		events: "job_submitted policy_decided",
+	}, {
+		name:      "denied at dispatch by the policy in force then",
+		steps:     []jobStep{{do: submitJob("tool.x"), state: q}, {do: publish(denyTools), state: q}, {do: wait(time.Second), state: q}, {do: lease, state: dn}},
+		completed: time.Second,
+		events:    "job_submitted policy_decided policy_decided job_state_changed",
+	}, {
+		name: "approval asked at dispatch, given, then run",
+		steps: []jobStep{{do: submitJob("tool.x"), state: q}, {do: publish(askTools), state: q}, {do: lease, state: pa},
+			{do: resolveJob(true), state: q}, {do: lease, state: r}, {do: completeJob("succeeded"), state: ok}},
+		events: "job_submitted policy_decided policy_decided approval_requested approval_resolved policy_decided job_dispatched job_completed output_checked",
 	}, {
 		name: "approved, then run",
 		steps: []jobStep{{do: submitJob("db.write"), state: pa}, {do: lease, state: pa}, {do: wait(time.Minute), state: pa},
