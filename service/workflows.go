@@ -399,7 +399,9 @@ func (s *Service) CancelRun(ctx context.Context, p cairn.Principal, runID string
 // RerunRun starts a new run of a finished run's workflow with the same
 // input, linked to it. Steps that succeeded (or were skipped) and do not
 // depend on the rerun step keep their results; the rerun step and
-// everything downstream of it run again.
+// everything downstream of it run again. Its phases: the old run may be
+// rerun by p (rerunnable), the step to rerun from is chosen (rerunFrom),
+// and the rerun is planned (planRerun) and started (startRun).
 func (s *Service) RerunRun(ctx context.Context, p cairn.Principal, runID string, req cairn.RerunRequest) (*cairn.Run, bool, error) {
 	if !p.Has(cairn.RoleAgent) {
 		return nil, false, cairn.Forbidden(cairn.EForbidden, "rerunning workflow runs needs the agent role")
@@ -416,64 +418,19 @@ func (s *Service) RerunRun(ctx context.Context, p cairn.Principal, runID string,
 	var out *cairn.Run
 	created := false
 	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
-		old, err := tx.GetRun(p.Tenant, runID)
+		old, err := rerunnable(tx, p, runID)
 		if err != nil {
 			return err
-		}
-		if old.StartedBy != p.ID && !p.Has(cairn.RoleAdmin) {
-			return cairn.NotFound("run %q not found", runID)
-		}
-		if !old.IsWorkflow() {
-			return cairn.Conflict(cairn.CodeWorkflowRun, "run %q is not a workflow run", runID)
-		}
-		if !cairn.IsFinalRunStatus(old.Status) {
-			return cairn.Conflict(cairn.CodeRunNotFinished, "run %q is still %s; cancel it before rerunning", runID, old.Status)
 		}
 		def, err := s.definition(tx, p.Tenant, old.WorkflowID)
 		if err != nil {
 			return err
 		}
-		from := req.FromStep
-		if from == "" {
-			// The first step that failed or timed out; else the first that
-			// did not finish (a cancelled run).
-			for _, id := range def.Order {
-				if st := old.Step(id); st != nil && (st.Status == cairn.StepFailed || st.Status == cairn.StepTimedOut) {
-					from = id
-					break
-				}
-			}
-			for _, id := range def.Order {
-				if st := old.Step(id); from == "" && st != nil && !isDone(st) {
-					from = id
-				}
-			}
-			if from == "" {
-				return cairn.Invalid("from_step", "run %q has no failed step; name the step to rerun from", runID)
-			}
-		}
-		if def.Step(from) == nil {
-			return cairn.Invalid("from_step", "workflow has no step %q", truncate(from, 64))
-		}
-		downstream := descendants(def, from)
-		reuse := map[string]*cairn.StepState{}
-		for _, st := range old.Steps {
-			if st.StepID == from || downstream[st.StepID] {
-				continue
-			}
-			if st.Status == cairn.StepSucceeded || st.Status == cairn.StepSkipped {
-				reuse[st.StepID] = st
-			}
-		}
-		w, err := tx.GetWorkflow(p.Tenant, old.WorkflowID)
+		from, err := rerunFrom(def, old, req.FromStep)
 		if err != nil {
 			return err
 		}
-		in, err := tx.GetPayload(p.Tenant, old.InputPtr)
-		if err != nil {
-			return err
-		}
-		chain, err := runRequesters(tx, old)
+		w, in, rerun, err := planRerun(tx, def, old, from)
 		if err != nil {
 			return err
 		}
@@ -481,11 +438,85 @@ func (s *Service) RerunRun(ctx context.Context, p cairn.Principal, runID string,
 		// on that principal's behalf and judged as that principal, as the
 		// original run's were; the caller is recorded as rerun_by.
 		starter := cairn.Principal{Tenant: old.Tenant, ID: old.StartedBy, Kind: old.StarterKind, Roles: old.StarterRoles}
-		out, created, err = s.startRun(tx, p, starter, w, req.RunID, json.RawMessage(in.Data),
-			&rerunOf{old: old, fromStep: from, reuse: reuse, requesters: chain})
+		out, created, err = s.startRun(tx, p, starter, w, req.RunID, in, rerun)
 		return err
 	})
 	return out, created, err
+}
+
+// rerunnable reads the run p asks to rerun: a finished workflow run that p
+// started (or any, for an admin).
+func rerunnable(tx cairn.Tx, p cairn.Principal, runID string) (*cairn.Run, error) {
+	old, err := tx.GetRun(p.Tenant, runID)
+	if err != nil {
+		return nil, err
+	}
+	if old.StartedBy != p.ID && !p.Has(cairn.RoleAdmin) {
+		return nil, cairn.NotFound("run %q not found", runID)
+	}
+	if !old.IsWorkflow() {
+		return nil, cairn.Conflict(cairn.CodeWorkflowRun, "run %q is not a workflow run", runID)
+	}
+	if !cairn.IsFinalRunStatus(old.Status) {
+		return nil, cairn.Conflict(cairn.CodeRunNotFinished, "run %q is still %s; cancel it before rerunning", runID, old.Status)
+	}
+	return old, nil
+}
+
+// rerunFrom is the step a rerun of old starts again from: the one asked
+// for, else the first step that failed or timed out, else the first that
+// did not finish (a cancelled run).
+func rerunFrom(def *workflow.Definition, old *cairn.Run, asked string) (string, error) {
+	from := asked
+	if from == "" {
+		for _, id := range def.Order {
+			if st := old.Step(id); st != nil && (st.Status == cairn.StepFailed || st.Status == cairn.StepTimedOut) {
+				from = id
+				break
+			}
+		}
+		for _, id := range def.Order {
+			if st := old.Step(id); from == "" && st != nil && !isDone(st) {
+				from = id
+			}
+		}
+		if from == "" {
+			return "", cairn.Invalid("from_step", "run %q has no failed step; name the step to rerun from", old.RunID)
+		}
+	}
+	if def.Step(from) == nil {
+		return "", cairn.Invalid("from_step", "workflow has no step %q", truncate(from, 64))
+	}
+	return from, nil
+}
+
+// planRerun reads what a rerun of old from step from needs: the workflow,
+// the input, the steps it reuses (those that succeeded or were skipped,
+// outside from and what depends on it) and the chain of requesters.
+func planRerun(tx cairn.Tx, def *workflow.Definition, old *cairn.Run, from string) (*cairn.Workflow, json.RawMessage, *rerunOf, error) {
+	downstream := descendants(def, from)
+	reuse := map[string]*cairn.StepState{}
+	for _, st := range old.Steps {
+		if st.StepID == from || downstream[st.StepID] {
+			continue
+		}
+		if st.Status == cairn.StepSucceeded || st.Status == cairn.StepSkipped {
+			reuse[st.StepID] = st
+		}
+	}
+	w, err := tx.GetWorkflow(old.Tenant, old.WorkflowID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	in, err := tx.GetPayload(old.Tenant, old.InputPtr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	chain, err := runRequesters(tx, old)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return w, json.RawMessage(in.Data), &rerunOf{old: old, fromStep: from, reuse: reuse, requesters: chain}, nil
 }
 
 // runRequesters lists who started or reran a run of r's rerun chain, the
