@@ -1,7 +1,9 @@
 // Package service implements Cairn's use cases — submit, decide, approve,
 // lease, complete, publish — over a cairn.Store. Every state change and the
 // evidence that records it are written in one store transaction; nothing
-// here knows SQL or HTTP.
+// here knows SQL or HTTP. A job's state changes only through transition
+// (transition.go); workflow runs move through the engine (engine.go,
+// engine_steps.go); the time is read from the service's Clock (ADR 0043).
 package service
 
 import (
