@@ -166,11 +166,7 @@ func (s *Service) StartRun(ctx context.Context, p cairn.Principal, req cairn.Sta
 	created := false
 	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
 		if existing, err := tx.GetRun(p.Tenant, req.RunID); err == nil {
-			// A retry: same starter, input and workflow (by id, or by the
-			// name it was started under) gets the run back.
-			sameWorkflow := existing.WorkflowID == req.WorkflowID ||
-				(!strings.HasPrefix(req.WorkflowID, "wf:") && strings.HasPrefix(existing.WorkflowID, "wf:"+p.Tenant+":"+req.WorkflowID+"#"))
-			if !sameWorkflow || existing.InputSHA256 != ledger.SHA256Hex(input) || existing.StartedBy != p.ID || existing.RerunOf != "" {
+			if !sameStart(existing, p, req.WorkflowID, input) {
 				return cairn.Conflict(cairn.CodeRunConflict, "run %q exists with a different workflow, input or starter", req.RunID)
 			}
 			out = existing
@@ -189,6 +185,15 @@ func (s *Service) StartRun(ctx context.Context, p cairn.Principal, req cairn.Sta
 		return nil, false, err
 	}
 	return out, created, nil
+}
+
+// sameStart reports whether an existing run is what a retry of p's start
+// of workflow (by id, or by the name it was started under) with input
+// asks for: then it gets the run back.
+func sameStart(existing *cairn.Run, p cairn.Principal, workflowID string, input json.RawMessage) bool {
+	sameWorkflow := existing.WorkflowID == workflowID ||
+		(!strings.HasPrefix(workflowID, "wf:") && strings.HasPrefix(existing.WorkflowID, "wf:"+p.Tenant+":"+workflowID+"#"))
+	return sameWorkflow && existing.InputSHA256 == ledger.SHA256Hex(input) && existing.StartedBy == p.ID && existing.RerunOf == ""
 }
 
 // normalizeInput checks a run input and returns its bytes (JSON null when absent).
