@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/scan"
 )
@@ -25,6 +26,9 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 	}
 	if req.TraceID == "" {
 		req.TraceID = traceIDFrom(traceparent)
+	}
+	if req.TraceID == "" {
+		req.TraceID = tracing.TraceID(ctx) // the request's trace, when traced
 	}
 	if req.JobID == "" {
 		req.JobID = randomID("job_", 12)
@@ -191,6 +195,7 @@ func (s *Service) prepareSubmit(ctx context.Context, pol *activePolicy, p cairn.
 		sub.approval, requested = approvalEvent(job, d, ev, p.ID, now)
 		sub.evidence = append(sub.evidence, requested)
 	}
+	tracing.Stamp(ctx, now, job.TraceID, sub.evidence...) // before seal: the span ids are evidence
 	for _, e := range sub.evidence {
 		if err := seal(e); err != nil {
 			return nil, err
@@ -529,7 +534,9 @@ func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, 
 		return nil, err
 	}
 	tx.AfterCommit(func() { s.fireDeadline(exp) })
+	traceparent, tracestate := tracing.Propagate(ctx, dispatched)
 	return &cairn.LeasedJob{
+		Traceparent: traceparent, Tracestate: tracestate,
 		JobID: j.JobID, RunID: j.RunID, WorkflowStepID: j.WorkflowStepID, TraceID: j.TraceID, Action: j.Action,
 		Resource: j.Resource, Labels: j.Labels, RiskTags: j.RiskTags, Input: json.RawMessage(payload.Data),
 		JobHash: j.JobHash, Decision: ev.Decision, PolicySnapshot: ev.Snapshot, Constraints: ev.Constraints,

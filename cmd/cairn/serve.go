@@ -23,6 +23,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	cairnhttp "github.com/cairnhq/cairn/http"
+	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/service"
 	"github.com/cairnhq/cairn/sqlite"
@@ -216,7 +217,12 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 	if err != nil {
 		return fmt.Errorf("findings salt: %w", err)
 	}
-	svc := service.New(store, log, salt)
+	stopTracing, err := startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	svc := service.New(tracing.WrapStore(store), log, salt)
 	svc.SetMaxExports(serveFlags.exports)
 	keyPath := serveFlags.ledgerKey
 	if keyPath == "" {

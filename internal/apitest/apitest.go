@@ -42,6 +42,8 @@ type Options struct {
 	AuthFailRate  float64
 	AuthFailBurst int
 	BodyTimeout   time.Duration
+	// WrapStore, when set, wraps the store the service uses (tracing).
+	WrapStore func(cairn.Store) cairn.Store
 }
 
 // Env is a running server and the keys of its principals.
@@ -68,7 +70,11 @@ func New(t testing.TB, opt Options) *Env {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := service.New(store, log, []byte("salt"))
+	var st cairn.Store = store
+	if opt.WrapStore != nil {
+		st = opt.WrapStore(store)
+	}
+	svc := service.New(st, log, []byte("salt"))
 	if opt.LedgerKey {
 		key, err := ledger.NewKeyFromSeed("cairn", make([]byte, 32))
 		if err != nil {
