@@ -13,6 +13,7 @@ import (
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/apitest"
 	"github.com/cairnhq/cairn/internal/tracing"
+	"github.com/cairnhq/cairn/internal/tracing/otlptest"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
@@ -36,7 +37,7 @@ output_rules:
 // startTracing points the OTLP exporter at rc through the standard
 // environment variables and installs it; the returned function flushes
 // and uninstalls it.
-func startTracing(t testing.TB, rc *receiver) func() {
+func startTracing(t testing.TB, rc *otlptest.Receiver) func() {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rc.URL)
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
 	t.Setenv("OTEL_SERVICE_NAME", "cairn-test")
@@ -98,7 +99,7 @@ func call(t *testing.T, e *apitest.Env, as, method, path string, body any, heade
 // and that every ledger entry of the job names a span that carries its
 // index and leaf hash (and back).
 func TestJobSpanTree(t *testing.T) {
-	rc := newReceiver(t, true)
+	rc := otlptest.New(t, true)
 	stop := startTracing(t, rc)
 	e := apitest.New(t, apitest.Options{AdminKey: "admin-key-0123456789", LedgerKey: true, WrapStore: tracing.WrapStore})
 	e.Key("polly", "human", "policy_admin")
@@ -144,24 +145,24 @@ func TestJobSpanTree(t *testing.T) {
 	}
 	stop() // flush
 
-	if len(rc.bad) > 0 {
-		t.Fatalf("receiver refused requests: %v", rc.bad)
+	if bad := rc.Refused(); len(bad) > 0 {
+		t.Fatalf("receiver refused requests: %v", bad)
 	}
-	for _, s := range rc.service {
+	for _, s := range rc.Services() {
 		if s != "cairn-test" {
 			t.Errorf("service.name %q, want OTEL_SERVICE_NAME", s)
 		}
 	}
 	byID := map[string]*tracepb.Span{}
 	byName := map[string][]*tracepb.Span{}
-	for _, s := range rc.received() {
-		if hexID(s.TraceId) != traceID {
+	for _, s := range rc.Spans() {
+		if otlptest.HexID(s.TraceId) != traceID {
 			continue
 		}
-		if _, dup := byID[hexID(s.SpanId)]; dup {
-			t.Errorf("span id %s recorded twice", hexID(s.SpanId))
+		if _, dup := byID[otlptest.HexID(s.SpanId)]; dup {
+			t.Errorf("span id %s recorded twice", otlptest.HexID(s.SpanId))
 		}
-		byID[hexID(s.SpanId)] = s
+		byID[otlptest.HexID(s.SpanId)] = s
 		byName[s.Name] = append(byName[s.Name], s)
 	}
 	one := func(name string) *tracepb.Span {
@@ -173,11 +174,11 @@ func TestJobSpanTree(t *testing.T) {
 	}
 	parentIs := func(s *tracepb.Span, want string) {
 		t.Helper()
-		if got := hexID(s.ParentSpanId); got != want {
+		if got := otlptest.HexID(s.ParentSpanId); got != want {
 			t.Errorf("%s: parent %s, want %s", s.Name, got, want)
 		}
 	}
-	str := func(s *tracepb.Span, key string) any { return attr(s.Attributes, key) }
+	str := func(s *tracepb.Span, key string) any { return otlptest.Attr(s.Attributes, key) }
 
 	post := one("POST /api/v1/jobs")
 	parentIs(post, parentID)
@@ -185,8 +186,8 @@ func TestJobSpanTree(t *testing.T) {
 		t.Errorf("submit request status attribute %v", s)
 	}
 	submit := one(tracing.SpanJobSubmit)
-	parentIs(submit, hexID(post.SpanId))
-	submitID := hexID(submit.SpanId)
+	parentIs(submit, otlptest.HexID(post.SpanId))
+	submitID := otlptest.HexID(submit.SpanId)
 
 	evals := byName[tracing.SpanPolicyEvaluate]
 	if len(evals) != 2 {
@@ -217,8 +218,8 @@ func TestJobSpanTree(t *testing.T) {
 	}
 	dispatch := one(tracing.SpanJobDispatch)
 	parentIs(dispatch, submitID)
-	if hexID(dispatch.SpanId) != dispatchID {
-		t.Errorf("dispatch span %s, lease answer names %s", hexID(dispatch.SpanId), dispatchID)
+	if otlptest.HexID(dispatch.SpanId) != dispatchID {
+		t.Errorf("dispatch span %s, lease answer names %s", otlptest.HexID(dispatch.SpanId), dispatchID)
 	}
 	if len(dispatch.Links) != 1 {
 		t.Errorf("dispatch span has %d links, want one to the lease request", len(dispatch.Links))
@@ -226,7 +227,7 @@ func TestJobSpanTree(t *testing.T) {
 	creq := one("POST /api/v1/jobs/{id}/complete")
 	parentIs(creq, dispatchID)
 	complete := one(tracing.SpanJobComplete)
-	parentIs(complete, hexID(creq.SpanId))
+	parentIs(complete, otlptest.HexID(creq.SpanId))
 	if str(complete, "cairn.output_safety.decision") != cairn.OutputAllow || str(complete, "cairn.output_safety.rule_id") != "out-secrets" || str(complete, "cairn.job.state") != cairn.StateSucceeded {
 		t.Errorf("complete span attributes %v", complete.Attributes)
 	}
@@ -263,7 +264,7 @@ func TestJobSpanTree(t *testing.T) {
 		}
 		found := false
 		for _, ev := range s.Events {
-			if ev.Name == tracing.EventLedgerAppend && attr(ev.Attributes, "cairn.ledger.index") == int64(en.Index) && attr(ev.Attributes, "cairn.ledger.leaf_hash") == en.LeafHash {
+			if ev.Name == tracing.EventLedgerAppend && otlptest.Attr(ev.Attributes, "cairn.ledger.index") == int64(en.Index) && otlptest.Attr(ev.Attributes, "cairn.ledger.leaf_hash") == en.LeafHash {
 				found = true
 			}
 		}
@@ -284,7 +285,7 @@ func TestJobSpanTree(t *testing.T) {
 				t.Errorf("%s: cairn.ledger.index %v leaf_hash %v do not name an entry", name, str(s, "cairn.ledger.index"), str(s, "cairn.ledger.leaf_hash"))
 				continue
 			}
-			if !strings.Contains(string(en.Body), `"trace":{"span_id":"`+hexID(s.SpanId)+`","trace_id":"`+traceID+`"}`) {
+			if !strings.Contains(string(en.Body), `"trace":{"span_id":"`+otlptest.HexID(s.SpanId)+`","trace_id":"`+traceID+`"}`) {
 				t.Errorf("%s: entry %d is not stamped with the span", name, idx)
 			}
 		}

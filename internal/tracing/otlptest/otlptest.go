@@ -1,4 +1,7 @@
-package tracing_test
+// Package otlptest is an OTLP/HTTP trace receiver for tests: it decodes
+// each export request (binary protobuf, as the OTLP specification defines
+// it) with the OTLP proto module and keeps the spans.
+package otlptest
 
 import (
 	"compress/gzip"
@@ -8,6 +11,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -15,14 +19,12 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// receiver is an OTLP/HTTP trace receiver: it decodes each export request
-// (binary protobuf, as the OTLP specification defines it) with the OTLP
-// proto module and keeps the spans.
-type receiver struct {
+// Receiver is an OTLP/HTTP trace receiver on loopback.
+type Receiver struct {
 	*httptest.Server
 	mu       sync.Mutex
 	spans    []*tracepb.Span
-	service  []string // service.name of each resource received
+	services []string // service.name of each resource received
 	requests int
 	bad      []string
 	// keep false: count spans only (benchmarks).
@@ -30,14 +32,16 @@ type receiver struct {
 	count int
 }
 
-func newReceiver(t testing.TB, keep bool) *receiver {
-	rc := &receiver{keep: keep}
+// New starts a receiver, stopped when the test ends. With keep false it
+// only counts the spans (for benchmarks).
+func New(t testing.TB, keep bool) *Receiver {
+	rc := &Receiver{keep: keep}
 	rc.Server = httptest.NewServer(nethttp.HandlerFunc(rc.serve))
 	t.Cleanup(rc.Close)
 	return rc
 }
 
-func (rc *receiver) serve(w nethttp.ResponseWriter, r *nethttp.Request) {
+func (rc *Receiver) serve(w nethttp.ResponseWriter, r *nethttp.Request) {
 	fail := func(why string) {
 		rc.mu.Lock()
 		rc.bad = append(rc.bad, why)
@@ -76,7 +80,7 @@ func (rc *receiver) serve(w nethttp.ResponseWriter, r *nethttp.Request) {
 	for _, rs := range req.ResourceSpans {
 		for _, kv := range rs.GetResource().GetAttributes() {
 			if kv.Key == "service.name" {
-				rc.service = append(rc.service, kv.GetValue().GetStringValue())
+				rc.services = append(rc.services, kv.GetValue().GetStringValue())
 			}
 		}
 		for _, ss := range rs.ScopeSpans {
@@ -92,17 +96,51 @@ func (rc *receiver) serve(w nethttp.ResponseWriter, r *nethttp.Request) {
 	w.Write(out)
 }
 
-// received returns the spans received so far.
-func (rc *receiver) received() []*tracepb.Span {
+// Spans returns the spans received so far.
+func (rc *Receiver) Spans() []*tracepb.Span {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	return append([]*tracepb.Span(nil), rc.spans...)
 }
 
-func hexID(b []byte) string { return hex.EncodeToString(b) }
+// Count is the number of spans received so far.
+func (rc *Receiver) Count() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.count
+}
 
-// attr returns a span attribute's value as a string or int (nil if absent).
-func attr(kvs []*commonpb.KeyValue, key string) any {
+// Refused lists the requests the receiver could not decode.
+func (rc *Receiver) Refused() []string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]string(nil), rc.bad...)
+}
+
+// Services lists the service.name of every resource received.
+func (rc *Receiver) Services() []string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]string(nil), rc.services...)
+}
+
+// WaitCount waits up to d for at least n spans; it reports whether they came.
+func (rc *Receiver) WaitCount(n int, d time.Duration) bool {
+	end := time.Now().Add(d)
+	for rc.Count() < n {
+		if time.Now().After(end) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
+// HexID is a trace or span id in hex.
+func HexID(b []byte) string { return hex.EncodeToString(b) }
+
+// Attr returns a span attribute's value as a string or int (nil if absent).
+func Attr(kvs []*commonpb.KeyValue, key string) any {
 	for _, kv := range kvs {
 		if kv.Key != key {
 			continue
