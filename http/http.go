@@ -24,7 +24,6 @@ import (
 	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/cairnhq/cairn/service"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Body limits.
@@ -106,7 +105,7 @@ func (s *Server) routes() {
 		}
 		writeJSON(w, 200, map[string]string{"status": "ready"})
 	})
-	m.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	m.Handle("GET /metrics", s.metrics()) // ADR 0037
 	s.Handle("GET /api/v1/openapi.json", func(w nethttp.ResponseWriter, r *nethttp.Request, _ cairn.Principal) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openapiSpec)
