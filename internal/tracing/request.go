@@ -4,10 +4,11 @@ import (
 	"context"
 	nethttp "net/http"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -15,19 +16,30 @@ import (
 // propagator reads and writes W3C traceparent and tracestate.
 var propagator = propagation.TraceContext{}
 
+// requestAttrs is how many attributes every request span starts with.
+const requestAttrs = 3
+
 // noFinish is StartRequest's answer while tracing is off.
 func noFinish(int) {}
 
-// StartRequest starts the span of one API request, a child of the
+// StartRequest begins the span of one API request, a child of the
 // request's W3C traceparent (and tracestate) when it has one, named after
-// its route ("POST /api/v1/jobs"). finish records the spans of the
-// evidence the request wrote and ends the request's span with its status.
-// While tracing is off it returns ctx and a no-op.
+// its route ("POST /api/v1/jobs"). The span is recorded when the request
+// ends (finish), with the time it began: a submit's span takes the id
+// derived from the job it created (the job's anchor, docs/evidence.md
+// §2.6), which is known only once the body is read, so that the job's
+// later spans are its children. finish records the spans of the evidence
+// the request wrote, then the request's own, with its status. While
+// tracing is off it returns ctx and a no-op.
 func StartRequest(ctx context.Context, r *nethttp.Request, route string) (context.Context, func(status int)) {
-	if !Enabled() {
+	st := current.Load()
+	if st == nil {
 		return ctx, noFinish
 	}
-	ctx = propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	start := time.Now()
+	if len(r.Header["Traceparent"]) > 0 {
+		ctx = propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	}
 	// route is the mux pattern: "POST /api/v1/jobs", or "unmatched".
 	path := route
 	if _, p, ok := strings.Cut(route, " "); ok {
@@ -37,21 +49,44 @@ func StartRequest(ctx context.Context, r *nethttp.Request, route string) (contex
 	if route == "" || route == "unmatched" {
 		name, path = r.Method, ""
 	}
-	ctx, span := tracer().Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+	parent := trace.SpanContextFromContext(ctx)
+	var tid trace.TraceID
+	if parent.IsValid() {
+		tid = parent.TraceID()
+	} else {
+		tid, _ = idGenerator{}.NewIDs(context.Background())
+	}
+	res := st.sampler.ShouldSample(sdktrace.SamplingParameters{ParentContext: ctx, TraceID: tid, Name: name, Kind: trace.SpanKindServer})
+	var flags trace.TraceFlags
+	if res.Decision == sdktrace.RecordAndSample {
+		flags = trace.FlagsSampled
+	}
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: randomSpanID(), TraceFlags: flags, TraceState: parent.TraceState()})
+	scope := newScope()
+	scope.req = &op{name: name, onReq: true, sc: sc, own: sc, parent: parent, start: start, attrs: []attribute.KeyValue{
 		semconv.HTTPRequestMethodKey.String(r.Method),
 		semconv.HTTPRoute(path),
 		semconv.URLPath(r.URL.Path),
-	))
-	sc := newScope(span)
-	ctx = context.WithValue(ctx, scopeKey{}, sc)
+	}}
+	ctx = trace.ContextWithSpanContext(ctx, sc)
+	ctx = context.WithValue(ctx, scopeKey{}, scope)
 	return ctx, func(status int) {
-		sc.finish()
-		span.SetAttributes(semconv.HTTPResponseStatusCode(status))
-		if status >= 500 {
-			span.SetStatus(codes.Error, "")
-			span.SetAttributes(attribute.String("error.type", itoa(status)))
+		scope.finish()
+		o := scope.req
+		if !o.sc.IsSampled() {
+			return
 		}
-		span.End()
+		if o.end.IsZero() && o.sc.SpanID() != o.own.SpanID() {
+			// The job it would have been the anchor of was not written (an
+			// idempotent replay, a failed transaction).
+			o.sc, o.attrs = o.own, o.attrs[:requestAttrs]
+		}
+		o.end = time.Now()
+		o.attrs = append(o.attrs, semconv.HTTPResponseStatusCode(status))
+		if status >= 500 {
+			o.attrs = append(o.attrs, attribute.String("error.type", itoa(status)))
+		}
+		o.record(trace.SpanKindServer, status >= 500)
 	}
 }
 

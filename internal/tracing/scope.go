@@ -19,32 +19,36 @@ import (
 // never committed (a failed transaction, an idempotent replay that wrote
 // nothing) is not recorded at all.
 type scope struct {
-	mu  sync.Mutex
-	req trace.Span // the request's span, or nil
-	ops map[string]*op
-	// order is the ops in the order they were opened.
+	mu sync.Mutex
+	// req is the request's span (nil outside a request), recorded by
+	// StartRequest's finish after the others.
+	req *op
+	// order is the ops in the order they were opened; byKey indexes them
+	// once there are many (a lease of many jobs).
 	order []*op
-	// byEvent finds the op that stamped an event.
-	byEvent map[*cairn.Event]*op
+	byKey map[string]*op
 }
 
 // op is one span to record.
 type op struct {
+	key     string
 	name    string
 	primary string // the event type whose ledger position the span carries
 	sc      trace.SpanContext
 	parent  trace.SpanContext
 	links   []trace.Link
 	start   time.Time
-	end     time.Time // of its last commit (or explicit)
+	end     time.Time // of its last commit
 	attrs   []attribute.KeyValue
 	events  []*cairn.Event // stamped
-	durable map[*cairn.Event]time.Time
+	at      []time.Time    // when each event became durable (zero: not durable)
 	// extra are span events the op carries besides its own evidence (the
 	// approval request an approval wait began with).
 	extra []trace.EventOption
-	// onReq marks the request span itself (recorded by the middleware).
+	// onReq marks the request span itself (recorded by the middleware);
+	// own is its own id, sc the job anchor's when it became one.
 	onReq bool
+	own   trace.SpanContext
 }
 
 type scopeKey struct{}
@@ -54,21 +58,39 @@ func scopeFrom(ctx context.Context) *scope {
 	return sc
 }
 
-func newScope(req trace.Span) *scope {
-	return &scope{req: req, ops: map[string]*op{}, byEvent: map[*cairn.Event]*op{}}
+func newScope() *scope { return &scope{} }
+
+// find returns the op of key, or nil.
+func (s *scope) find(key string) *op {
+	if s.byKey != nil {
+		return s.byKey[key]
+	}
+	for _, o := range s.order {
+		if o.key == key {
+			return o
+		}
+	}
+	return nil
 }
 
 // open returns the op of key, creating it with mk when new. An op opened
 // again (its next event, or a transaction retried, a decision remade)
 // keeps its ids; only the events that became durable are recorded.
 func (s *scope) open(key string, mk func() *op) *op {
-	if o, ok := s.ops[key]; ok {
+	if o := s.find(key); o != nil {
 		return o
 	}
 	o := mk()
-	o.durable = map[*cairn.Event]time.Time{}
-	s.ops[key] = o
+	o.key = key
 	s.order = append(s.order, o)
+	if s.byKey != nil {
+		s.byKey[key] = o
+	} else if len(s.order) > 8 {
+		s.byKey = make(map[string]*op, 16)
+		for _, o := range s.order {
+			s.byKey[o.key] = o
+		}
+	}
 	return o
 }
 
@@ -76,15 +98,35 @@ func (s *scope) open(key string, mk func() *op) *op {
 func (s *scope) add(o *op, ev *cairn.Event) {
 	ev.Trace = &cairn.TraceRef{TraceID: o.sc.TraceID().String(), SpanID: o.sc.SpanID().String()}
 	o.events = append(o.events, ev)
-	s.byEvent[ev] = o
+	o.at = append(o.at, time.Time{})
+}
+
+// opOf returns the op that stamped ev, or nil.
+func (s *scope) opOf(ev *cairn.Event) (*op, int) {
+	if o := s.req; o != nil {
+		for j, e := range o.events {
+			if e == ev {
+				return o, j
+			}
+		}
+	}
+	for i := len(s.order) - 1; i >= 0; i-- {
+		o := s.order[i]
+		for j, e := range o.events {
+			if e == ev {
+				return o, j
+			}
+		}
+	}
+	return nil, 0
 }
 
 // committed marks ev durable (called after its transaction committed).
 func (s *scope) committed(ev *cairn.Event, at time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if o := s.byEvent[ev]; o != nil {
-		o.durable[ev] = at
+	if o, j := s.opOf(ev); o != nil {
+		o.at[j] = at
 		if at.After(o.end) {
 			o.end = at
 		}
@@ -96,27 +138,18 @@ func (s *scope) finish() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, o := range s.order {
-		if len(o.durable) == 0 {
-			continue
+		if o.end.IsZero() {
+			continue // nothing it stamped became durable
 		}
-		if o.onReq {
-			if s.req != nil {
-				s.req.SetAttributes(o.ledgerAttrs()...)
-				for _, e := range o.events {
-					if at, ok := o.durable[e]; ok {
-						s.req.AddEvent(EventLedgerAppend, trace.WithTimestamp(at), trace.WithAttributes(entryAttrs(e)...))
-					}
-				}
-			}
-			continue
+		if o.sc.IsSampled() {
+			o.record(trace.SpanKindInternal, false)
 		}
-		o.record()
 	}
-	s.ops, s.order, s.byEvent = map[string]*op{}, nil, map[*cairn.Event]*op{}
+	s.order, s.byKey = nil, nil
 }
 
 // record creates and ends o's span with the ids chosen when it was stamped.
-func (o *op) record() {
+func (o *op) record(kind trace.SpanKind, failed bool) {
 	ctx := context.Background()
 	if o.parent.IsValid() {
 		if o.parent.IsRemote() {
@@ -126,17 +159,16 @@ func (o *op) record() {
 		}
 	}
 	ctx = withForcedIDs(ctx, o.sc.TraceID(), o.sc.SpanID())
-	attrs := append(o.attrs, o.ledgerAttrs()...)
-	_, span := tracer().Start(ctx, o.name, trace.WithTimestamp(o.start), trace.WithLinks(o.links...), trace.WithAttributes(attrs...))
+	pick := o.pick()
+	attrs := append(o.attrs, ledgerAttrs(pick)...)
+	_, span := tracer().Start(ctx, o.name, trace.WithSpanKind(kind), trace.WithTimestamp(o.start), trace.WithLinks(o.links...), trace.WithAttributes(attrs...))
+	if failed {
+		span.SetStatus(codes.Error, "")
+	}
 	for _, ev := range o.extra {
 		span.AddEvent(EventLedgerAppend, ev)
 	}
-	for _, e := range o.events {
-		if at, ok := o.durable[e]; ok {
-			span.AddEvent(EventLedgerAppend, trace.WithTimestamp(at), trace.WithAttributes(entryAttrs(e)...))
-		}
-	}
-	span.SetStatus(codes.Ok, "")
+	o.otherEvents(pick, span)
 	end := o.end
 	if end.Before(o.start) {
 		end = o.start
@@ -144,22 +176,37 @@ func (o *op) record() {
 	span.End(trace.WithTimestamp(end))
 }
 
-// ledgerAttrs are cairn.ledger.index and leaf_hash of the op's primary
-// durable entry (its first when none is of the primary type).
-func (o *op) ledgerAttrs() []attribute.KeyValue {
+// otherEvents adds a cairn.ledger.append span event for every durable
+// entry of o but pick (whose position the span's attributes carry).
+func (o *op) otherEvents(pick *cairn.Event, span trace.Span) {
+	for j, e := range o.events {
+		if e != pick && !o.at[j].IsZero() {
+			span.AddEvent(EventLedgerAppend, trace.WithTimestamp(o.at[j]), trace.WithAttributes(entryAttrs(e)...))
+		}
+	}
+}
+
+// pick is the op's main durable entry: the first of its primary type, else
+// its first.
+func (o *op) pick() *cairn.Event {
 	var pick *cairn.Event
-	for _, e := range o.events {
-		if _, ok := o.durable[e]; !ok || e.Ledger == nil {
+	for j, e := range o.events {
+		if o.at[j].IsZero() || e.Ledger == nil {
 			continue
 		}
 		if pick == nil || (e.Type == o.primary && pick.Type != o.primary) {
 			pick = e
 		}
 	}
-	if pick == nil {
+	return pick
+}
+
+// ledgerAttrs are cairn.ledger.index and leaf_hash of e (none for nil).
+func ledgerAttrs(e *cairn.Event) []attribute.KeyValue {
+	if e == nil {
 		return nil
 	}
-	return []attribute.KeyValue{AttrLedgerIndex.Int64(int64(pick.Ledger.Index)), AttrLedgerLeafHash.String(pick.Ledger.LeafHash)}
+	return []attribute.KeyValue{AttrLedgerIndex.Int64(int64(e.Ledger.Index)), AttrLedgerLeafHash.String(e.Ledger.LeafHash)}
 }
 
 // entryAttrs describe one ledger entry (a cairn.ledger.append span event).

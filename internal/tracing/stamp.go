@@ -36,6 +36,9 @@ func Stamp(ctx context.Context, start time.Time, jobTraceID string, evs ...*cair
 // pending approval an approval_resolved event resolves.
 func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, jobTrace string, approval *cairn.Approval) {
 	cur := trace.SpanContextFromContext(ctx)
+	if s.req != nil {
+		cur = s.req.sc // the request's span (perhaps become a job's anchor)
+	}
 	jobID := string(ev.JobID)
 	if jobID == "" {
 		s.stampOther(ev, cur, start, "")
@@ -43,7 +46,7 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 	}
 	anchor := jobAnchor(ev.Tenant, jobID, jobTrace)
 	job := ev.Tenant + "\x00" + jobID
-	_, submittedHere := s.ops[SpanJobSubmit+"\x00"+job]
+	submittedHere := s.find(SpanJobSubmit+"\x00"+job) != nil || (s.req != nil && s.req.sc.SpanID() == anchor.SpanID() && s.req.sc.TraceID() == anchor.TraceID())
 	parent, links := anchor, []trace.Link(nil)
 	if !submittedHere && cur.IsValid() {
 		if cur.TraceID() == anchor.TraceID() {
@@ -52,17 +55,34 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 			links = []trace.Link{{SpanContext: cur}}
 		}
 	}
-	base := []attribute.KeyValue{AttrTenant.String(ev.Tenant), AttrJobID.String(jobID)}
+	// The job's id is on the spans of its steps (the submit span also
+	// names the tenant); a policy evaluation is the submit's or the
+	// dispatch's child and names neither.
 	child := func(name string) func() *op {
 		return func() *op {
-			return &op{name: name, primary: primaryOf(name), parent: parent, links: links, start: start,
-				sc: spanContext(parent.TraceID(), randomSpanID(), parent.TraceFlags()), attrs: base}
+			o := &op{name: name, primary: primaryOf(name), parent: parent, links: links, start: start,
+				sc: spanContext(parent.TraceID(), randomSpanID(), parent.TraceFlags())}
+			if name != SpanPolicyEvaluate {
+				o.attrs = []attribute.KeyValue{AttrJobID.String(jobID)}
+			}
+			return o
 		}
 	}
 	switch ev.Type {
 	case cairn.EventJobSubmitted:
+		if r := s.req; r != nil && r.own.TraceID() == anchor.TraceID() && (r.sc.SpanID() == r.own.SpanID() || r.sc.SpanID() == anchor.SpanID()) {
+			// The submit request's span is the job's anchor: the job's
+			// later spans are its children.
+			if r.sc.SpanID() == r.own.SpanID() {
+				r.sc = trace.NewSpanContext(trace.SpanContextConfig{TraceID: anchor.TraceID(), SpanID: anchor.SpanID(), TraceFlags: r.own.TraceFlags(), TraceState: r.own.TraceState()})
+				r.primary = cairn.EventJobSubmitted
+				r.attrs = append(r.attrs, AttrTenant.String(ev.Tenant), AttrJobID.String(jobID), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
+			}
+			s.add(r, ev)
+			return
+		}
 		o := s.open(SpanJobSubmit+"\x00"+job, func() *op {
-			o := &op{name: SpanJobSubmit, primary: cairn.EventJobSubmitted, start: start, attrs: base}
+			o := &op{name: SpanJobSubmit, primary: cairn.EventJobSubmitted, start: start}
 			flags := anchor.TraceFlags()
 			switch {
 			case cur.IsValid() && cur.TraceID() == anchor.TraceID():
@@ -73,13 +93,13 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 			o.sc = spanContext(anchor.TraceID(), anchor.SpanID(), flags)
 			return o
 		})
-		o.attrs = append(o.attrs[:len(base):len(base)], AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
+		o.attrs = []attribute.KeyValue{AttrTenant.String(ev.Tenant), AttrJobID.String(jobID), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State)}
 		s.add(o, ev)
 	case cairn.EventPolicyDecided:
 		o := s.open(SpanPolicyEvaluate+"\x00"+job, child(SpanPolicyEvaluate))
 		phase, _ := ev.Data["phase"].(string)
-		o.attrs = append(o.attrs[:len(base):len(base)], AttrDecision.String(ev.Decision), AttrRuleID.String(ev.PolicyRuleID),
-			AttrSnapshot.String(ev.PolicySnapshot), AttrJobHash.String(ev.JobHash), AttrPhase.String(phase))
+		o.attrs = []attribute.KeyValue{AttrDecision.String(ev.Decision), AttrRuleID.String(ev.PolicyRuleID),
+			AttrSnapshot.String(ev.PolicySnapshot), AttrJobHash.String(ev.JobHash), AttrPhase.String(phase)}
 		s.add(o, ev)
 	case cairn.EventApprovalRequested:
 		// The wait is recorded when the approval is resolved; its ids are
@@ -104,7 +124,7 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 			}
 			return o
 		})
-		o.attrs = append(base[:len(base):len(base)], AttrApprovalID.String(approval.ApprovalID), AttrResolution.String(ev.Resolution),
+		o.attrs = append(o.attrs[:0:0], AttrJobID.String(jobID), AttrApprovalID.String(approval.ApprovalID), AttrResolution.String(ev.Resolution),
 			AttrResolver.String(ev.ResolvedBy), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
 		if l := approval.Ledger; l != nil {
 			o.attrs = append(o.attrs, AttrRequestedLedgerIdx.Int64(int64(l.Index)), AttrRequestedLeafHash.String(l.LeafHash))
@@ -113,7 +133,7 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 	case cairn.EventJobDispatched:
 		o := s.open(SpanJobDispatch+"\x00"+job, child(SpanJobDispatch))
 		worker, _ := ev.Data["worker_id"].(string)
-		o.attrs = append(o.attrs[:len(base):len(base)], AttrWorkerID.String(worker), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
+		o.attrs = []attribute.KeyValue{AttrJobID.String(jobID), AttrWorkerID.String(worker), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State)}
 		s.add(o, ev)
 	case cairn.EventJobCompleted, cairn.EventOutputChecked:
 		o := s.open(SpanJobComplete+"\x00"+job, child(SpanJobComplete))
@@ -126,7 +146,7 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 		s.add(o, ev)
 	case cairn.EventLeaseExpired:
 		o := s.open(SpanLeaseExpire+"\x00"+job, child(SpanLeaseExpire))
-		o.attrs = append(o.attrs[:len(base):len(base)], AttrJobState.String(ev.State))
+		o.attrs = []attribute.KeyValue{AttrJobID.String(jobID), AttrJobState.String(ev.State)}
 		s.add(o, ev)
 	default:
 		if cur.IsValid() {
@@ -141,9 +161,8 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 // stampOther gives ev to the request's span, or outside a request to a
 // cairn.evidence span of its own (in the job's trace when key names a job).
 func (s *scope) stampOther(ev *cairn.Event, cur trace.SpanContext, start time.Time, job string) {
-	if cur.IsValid() && s.req != nil {
-		o := s.open("request", func() *op { return &op{onReq: true, sc: cur} })
-		s.add(o, ev)
+	if s.req != nil {
+		s.add(s.req, ev)
 		return
 	}
 	o := s.open(SpanEvidence+"\x00"+ev.Tenant+"\x00"+job, func() *op {
@@ -185,7 +204,7 @@ func Propagate(ctx context.Context, ev *cairn.Event) (traceparent, tracestate st
 	flags := trace.TraceFlags(0)
 	if sc := scopeFrom(ctx); sc != nil {
 		sc.mu.Lock()
-		if o := sc.byEvent[ev]; o != nil {
+		if o, _ := sc.opOf(ev); o != nil {
 			flags = o.sc.TraceFlags()
 		}
 		sc.mu.Unlock()

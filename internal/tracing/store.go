@@ -46,7 +46,7 @@ func (s *store) Update(ctx context.Context, fn func(cairn.Tx) error) error {
 	sc := scopeFrom(ctx)
 	own := sc == nil
 	if own {
-		sc = newScope(nil)
+		sc = newScope()
 		ctx = context.WithValue(ctx, scopeKey{}, sc)
 	}
 	err := s.Store.Update(ctx, func(tx cairn.Tx) error {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	nethttp "net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,11 @@ func startTracing(t testing.TB, rc *otlptest.Receiver) func() {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rc.URL)
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
 	t.Setenv("OTEL_SERVICE_NAME", "cairn-test")
-	t.Setenv("OTEL_TRACES_SAMPLER", "parentbased_always_on")
+	sampler := "parentbased_always_on"
+	if s := os.Getenv("CAIRN_BENCH_SAMPLER"); s != "" {
+		sampler = s // benchmarks: always_off stamps evidence but records no span
+	}
+	t.Setenv("OTEL_TRACES_SAMPLER", sampler)
 	shutdown, err := tracing.Setup(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -185,9 +190,15 @@ func TestJobSpanTree(t *testing.T) {
 	if s := str(post, "http.response.status_code"); s != int64(201) {
 		t.Errorf("submit request status attribute %v", s)
 	}
-	submit := one(tracing.SpanJobSubmit)
-	parentIs(submit, otlptest.HexID(post.SpanId))
-	submitID := otlptest.HexID(submit.SpanId)
+	// The submit request's span is the job's anchor: the parent of its
+	// later spans, whichever request or replica records them.
+	if n := len(byName[tracing.SpanJobSubmit]); n != 0 {
+		t.Errorf("%d cairn.job.submit spans for a job in its submit request's trace", n)
+	}
+	submitID := otlptest.HexID(post.SpanId)
+	if str(post, "cairn.job.id") != "j1" || str(post, "cairn.job_hash") != job.JobHash {
+		t.Errorf("submit span attributes %v", post.Attributes)
+	}
 
 	evals := byName[tracing.SpanPolicyEvaluate]
 	if len(evals) != 2 {
@@ -262,7 +273,9 @@ func TestJobSpanTree(t *testing.T) {
 			t.Errorf("entry %d (%s) names span %s, which was not recorded", en.Index, body.Event.Type, tr.SpanID)
 			continue
 		}
-		found := false
+		// The span names the entry: in its attributes (its main entry) or in
+		// a cairn.ledger.append span event (any other).
+		found := otlptest.Attr(s.Attributes, "cairn.ledger.index") == int64(en.Index) && otlptest.Attr(s.Attributes, "cairn.ledger.leaf_hash") == en.LeafHash
 		for _, ev := range s.Events {
 			if ev.Name == tracing.EventLedgerAppend && otlptest.Attr(ev.Attributes, "cairn.ledger.index") == int64(en.Index) && otlptest.Attr(ev.Attributes, "cairn.ledger.leaf_hash") == en.LeafHash {
 				found = true
@@ -277,7 +290,7 @@ func TestJobSpanTree(t *testing.T) {
 	}
 	// Span -> evidence: each evidence span's cairn.ledger.index names an
 	// entry with its leaf hash, stamped with the span's ids.
-	for _, name := range []string{tracing.SpanJobSubmit, tracing.SpanPolicyEvaluate, tracing.SpanApprovalWait, tracing.SpanJobDispatch, tracing.SpanJobComplete} {
+	for _, name := range []string{"POST /api/v1/jobs", tracing.SpanPolicyEvaluate, tracing.SpanApprovalWait, tracing.SpanJobDispatch, tracing.SpanJobComplete} {
 		for _, s := range byName[name] {
 			idx, ok := str(s, "cairn.ledger.index").(int64)
 			en := entryAt[idx]
@@ -298,4 +311,59 @@ func names(m map[string][]*tracepb.Span) []string {
 		out = append(out, k+"×"+string(rune('0'+len(v))))
 	}
 	return out
+}
+
+// TestJobOutsideRequestTrace: a job whose trace_id is not the submit
+// request's trace (a client-chosen id that is no W3C trace id) gets its
+// spans in its own trace, under a cairn.job.submit span linked to the
+// request; an idempotent replay of the submit records no job span.
+func TestJobOutsideRequestTrace(t *testing.T) {
+	rc := otlptest.New(t, true)
+	stop := startTracing(t, rc)
+	e := apitest.New(t, apitest.Options{AdminKey: "admin-key-0123456789", WrapStore: tracing.WrapStore})
+	e.Key("agent-1", "agent", "agent")
+	e.MustDo("admin", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: approvalPolicy, Message: "t"}, 201, nil)
+	req := cairn.SubmitRequest{JobID: "j2", TraceID: "order-42", Action: "db.read", Input: json.RawMessage(`{}`)}
+	var job cairn.Job
+	call(t, e, "agent-1", "POST", "/api/v1/jobs", req, nil, &job)
+	call(t, e, "agent-1", "POST", "/api/v1/jobs", req, nil, nil) // replay
+	// A job in its request's trace, submitted twice: the replay's span
+	// must not take the job's anchor id (the first submit's span has it).
+	same := cairn.SubmitRequest{JobID: "j3", Action: "db.read", Input: json.RawMessage(`{}`)}
+	call(t, e, "agent-1", "POST", "/api/v1/jobs", same, nil, nil)
+	call(t, e, "agent-1", "POST", "/api/v1/jobs", same, nil, nil)
+	stop()
+	ids := map[string]string{}
+	for _, s := range rc.Spans() {
+		id := otlptest.HexID(s.SpanId)
+		if prev, dup := ids[id]; dup {
+			t.Errorf("span id %s recorded twice (%s, %s)", id, prev, s.Name)
+		}
+		ids[id] = s.Name
+	}
+	want := tracing.JobTraceID("order-42").String()
+	var submits, posts []*tracepb.Span
+	for _, s := range rc.Spans() {
+		switch s.Name {
+		case tracing.SpanJobSubmit:
+			submits = append(submits, s)
+		case "POST /api/v1/jobs":
+			posts = append(posts, s)
+		}
+	}
+	if len(posts) != 4 || len(submits) != 1 {
+		t.Fatalf("%d submit request spans, %d cairn.job.submit spans; want 4 and 1", len(posts), len(submits))
+	}
+	s := submits[0]
+	if otlptest.HexID(s.TraceId) != want || len(s.ParentSpanId) != 0 {
+		t.Errorf("cairn.job.submit in trace %s with parent %x; want the root of %s", otlptest.HexID(s.TraceId), s.ParentSpanId, want)
+	}
+	if len(s.Links) != 1 || otlptest.HexID(s.Links[0].SpanId) != otlptest.HexID(posts[0].SpanId) {
+		t.Errorf("cairn.job.submit links %v, want the first submit request", s.Links)
+	}
+	for _, p := range posts {
+		if otlptest.HexID(p.SpanId) == otlptest.HexID(s.SpanId) {
+			t.Error("a request span has the job's anchor id outside the job's trace")
+		}
+	}
 }
