@@ -94,26 +94,37 @@ func BenchmarkSubmitTracing(b *testing.B) {
 	var wallOff, wallOn, cpuOff, cpuOn time.Duration
 	spans0 := 0
 	b.ResetTimer()
-	for r := 0; r < rounds; r++ {
+	offSeg := func() {
 		a0, b0 := mem()
 		w, c := segment(per)
 		a1, b1 := mem()
 		allocsOff, bytesOff = allocsOff+a1-a0, bytesOff+b1-b0
 		wallOff, cpuOff = wallOff+w, cpuOff+c
+	}
+	onSeg := func() {
 		stop := func() {}
 		if os.Getenv("CAIRN_BENCH_AA") == "" {
 			stop = startTracing(b, rc)
 		} // else an A/A run: both segments off, to see the method's bias
 		before := rc.Count()
-		a0, b0 = mem()
-		w, c = segment(per)
-		a1, b1 = mem()
+		a0, b0 := mem()
+		w, c := segment(per)
+		a1, b1 := mem()
 		allocsOn, bytesOn = allocsOn+a1-a0, bytesOn+b1-b0
 		c0 := cpuTime()
 		stop() // flush what is still queued: its CPU counts for "on"
 		c += cpuTime() - c0
 		wallOn, cpuOn = wallOn+w, cpuOn+c
 		spans0 += rc.Count() - before
+	}
+	only := os.Getenv("CAIRN_BENCH_ONLY") // off or on: one kind of segment only (to profile it)
+	for r := 0; r < rounds; r++ {
+		if only != "on" {
+			offSeg()
+		}
+		if only != "off" {
+			onSeg()
+		}
 	}
 	b.StopTimer()
 	n := float64(per * rounds)

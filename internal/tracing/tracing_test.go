@@ -196,7 +196,7 @@ func TestJobSpanTree(t *testing.T) {
 		t.Errorf("%d cairn.job.submit spans for a job in its submit request's trace", n)
 	}
 	submitID := otlptest.HexID(post.SpanId)
-	if str(post, "cairn.job.id") != "j1" || str(post, "cairn.job_hash") != job.JobHash {
+	if str(post, "cairn.job.id") != "j1" || str(post, "cairn.tenant") != "default" {
 		t.Errorf("submit span attributes %v", post.Attributes)
 	}
 
