@@ -367,3 +367,60 @@ func TestJobOutsideRequestTrace(t *testing.T) {
 		}
 	}
 }
+
+// TestApprovalExpiryTrace: an approval that expires unanswered is
+// resolved by the server's expiry loop, outside any request; its wait span
+// is recorded then, in the job's trace under the submit span, from the
+// request to the expiry, with resolution expired.
+func TestApprovalExpiryTrace(t *testing.T) {
+	rc := otlptest.New(t, true)
+	stop := startTracing(t, rc)
+	e := apitest.New(t, apitest.Options{AdminKey: "admin-key-0123456789", WrapStore: tracing.WrapStore})
+	e.Key("agent-1", "agent", "agent")
+	e.Key("auditor-1", "human", "auditor")
+	quick := strings.Replace(approvalPolicy, "expires_in: 1h", "expires_in: 1s", 1)
+	e.MustDo("admin", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: quick, Message: "t"}, 201, nil)
+	var job cairn.Job
+	call(t, e, "agent-1", "POST", "/api/v1/jobs", cairn.SubmitRequest{JobID: "j-exp", Action: "db.write", Input: json.RawMessage(`{}`)}, nil, &job)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var j cairn.Job
+		e.MustDo("auditor-1", "GET", "/api/v1/jobs/j-exp", nil, 200, &j)
+		if j.State == cairn.StateExpired {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the approval did not expire: %s", j.State)
+		}
+	}
+	var a cairn.List[*cairn.Approval]
+	e.MustDo("auditor-1", "GET", "/api/v1/approvals?include_resolved=true", nil, 200, &a)
+	stop()
+	var post, wait *tracepb.Span
+	for _, s := range rc.Spans() {
+		if otlptest.HexID(s.TraceId) != job.TraceID {
+			continue
+		}
+		switch s.Name {
+		case "POST /api/v1/jobs":
+			post = s
+		case tracing.SpanApprovalWait:
+			wait = s
+		}
+	}
+	if post == nil || wait == nil {
+		t.Fatalf("submit span %v, wait span %v", post != nil, wait != nil)
+	}
+	if otlptest.HexID(wait.ParentSpanId) != otlptest.HexID(post.SpanId) {
+		t.Errorf("wait span parent %x, want the submit span", wait.ParentSpanId)
+	}
+	if otlptest.Attr(wait.Attributes, "cairn.approval.resolution") != "expired" || otlptest.Attr(wait.Attributes, "cairn.approval.resolver") != "cairn" {
+		t.Errorf("wait span attributes %v", wait.Attributes)
+	}
+	if len(a.Items) != 1 || a.Items[0].ResolvedAt == nil || !time.Unix(0, int64(wait.StartTimeUnixNano)).Equal(a.Items[0].RequestedAt) ||
+		time.Unix(0, int64(wait.EndTimeUnixNano)).Before(*a.Items[0].ResolvedAt) {
+		t.Errorf("wait span %v..%v, approval %+v", time.Unix(0, int64(wait.StartTimeUnixNano)), time.Unix(0, int64(wait.EndTimeUnixNano)), a.Items)
+	}
+	if otlptest.Attr(wait.Attributes, "cairn.ledger.leaf_hash") == nil {
+		t.Error("the wait span does not name its ledger entry")
+	}
+}
