@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -33,6 +34,10 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkSubmitTracing -benchtime 24000x ./internal/tracing/
 func BenchmarkSubmitTracing(b *testing.B) {
+	if os.Getenv("GOGC") == "" {
+		// As cairn serve runs (cmd/cairn DefaultGCPercent).
+		defer debug.SetGCPercent(debug.SetGCPercent(200))
+	}
 	rc := otlptest.New(b, false)
 	// The store wrapper is installed while tracing is on (as cairn serve
 	// does when it traces) and stays inactive while it is off.
@@ -85,7 +90,7 @@ func BenchmarkSubmitTracing(b *testing.B) {
 		}
 		return wall, cpu
 	}
-	const rounds = 6
+	const rounds = 20
 	per := b.N / (2 * rounds)
 	if per < 100 {
 		per = 100

@@ -45,7 +45,10 @@ func StartRequest(ctx context.Context, r *nethttp.Request, route string) (contex
 	if _, p, ok := strings.Cut(route, " "); ok {
 		path = p
 	}
-	name := r.Method + " " + path
+	name := route // "METHOD /path" already
+	if len(route) <= len(r.Method) || route[:len(r.Method)] != r.Method || route[len(r.Method)] != ' ' {
+		name = r.Method + " " + path
+	}
 	if route == "" || route == "unmatched" {
 		name, path = r.Method, ""
 	}
