@@ -24,6 +24,8 @@ import (
 	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/cairnhq/cairn/service"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Body limits.
@@ -69,7 +71,7 @@ func New(svc *service.Service, log *slog.Logger) *Server {
 	s := &Server{svc: svc, log: log, mux: nethttp.NewServeMux(), reg: prometheus.NewRegistry()}
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cairn_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "status"})
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cairn_http_request_seconds", Help: "HTTP request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"route"})
-	s.reg.MustRegister(s.reqs, s.latency, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	s.reg.MustRegister(s.reqs, s.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.SetAuthFailLimit(DefaultAuthFailRate, DefaultAuthFailBurst)
 	s.SetBodyTimeout(DefaultBodyTimeout)
 	s.routes()
@@ -87,68 +89,37 @@ func (s *Server) Handle(pattern string, h func(w nethttp.ResponseWriter, r *neth
 // HandlePublic registers a route without authentication.
 func (s *Server) HandlePublic(pattern string, h nethttp.Handler) { s.mux.Handle(pattern, h) }
 
-func (s *Server) routes() {
-	m := s.mux
-	m.HandleFunc("GET /healthz", func(w nethttp.ResponseWriter, r *nethttp.Request) {
-		writeJSON(w, 200, map[string]string{"status": "ok"})
-	})
-	m.HandleFunc("GET /readyz", func(w nethttp.ResponseWriter, r *nethttp.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := s.svc.Store.Ping(ctx); err != nil {
-			s.writeError(w, r, cairn.Errorf(503, cairn.EUnavailable, "store is not reachable"))
-			return
-		}
-		if err := s.svc.Integrity(); err != nil {
-			s.writeError(w, r, err) // 500 ledger_truncated: no retry cures it
-			return
-		}
-		writeJSON(w, 200, map[string]string{"status": "ready"})
-	})
-	m.Handle("GET /metrics", s.metrics()) // ADR 0037
-	s.Handle("GET /api/v1/openapi.json", func(w nethttp.ResponseWriter, r *nethttp.Request, _ cairn.Principal) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(openapiSpec)
-	})
+func (s *Server) routes() { s.register() }
 
-	s.Handle("POST /api/v1/jobs", s.submit)
-	s.Handle("GET /api/v1/jobs", s.listJobs)
-	s.Handle("GET /api/v1/jobs/{id}", s.getJob)
-	s.Handle("GET /api/v1/jobs/{id}/decisions", s.decisions)
-	s.Handle("GET /api/v1/jobs/{id}/evidence", s.evidence)
-	s.Handle("GET /api/v1/jobs/{id}/context", s.payload(false))
-	s.Handle("GET /api/v1/jobs/{id}/result", s.payload(true))
-	s.Handle("POST /api/v1/jobs/{id}/complete", s.complete)
-	s.Handle("POST /api/v1/jobs/{id}/cancel", s.cancelJob)
+func (s *Server) healthz(w nethttp.ResponseWriter, r *nethttp.Request) {
+	writeJSON(w, 200, map[string]string{"status": "ok"})
+}
 
-	s.Handle("GET /api/v1/approvals", s.listApprovals)
-	s.Handle("POST /api/v1/approvals/{id}/approve", s.resolve(true))
-	s.Handle("POST /api/v1/approvals/{id}/reject", s.resolve(false))
+func (s *Server) readyz(w nethttp.ResponseWriter, r *nethttp.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.svc.Store.Ping(ctx); err != nil {
+		s.writeError(w, r, cairn.Errorf(cairn.EUnavailable, "store is not reachable"))
+		return
+	}
+	if err := s.svc.Integrity(); err != nil {
+		s.writeError(w, r, err) // 500 ledger_truncated: no retry cures it
+		return
+	}
+	writeJSON(w, 200, map[string]string{"status": "ready"})
+}
 
-	s.Handle("POST /api/v1/workers/lease", s.lease)
+func (s *Server) metricsHandler() nethttp.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
+}
 
-	s.Handle("GET /api/v1/workflow-runs/{id}", s.getRun)
-	s.Handle("GET /api/v1/workflow-runs/{id}/timeline", s.timeline)
-	s.workflowRoutes()
+func (s *Server) openapi(w nethttp.ResponseWriter, r *nethttp.Request, _ cairn.Principal) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(openapiSpec)
+}
 
-	s.Handle("GET /api/v1/policy", s.activePolicy)
-	s.Handle("POST /api/v1/policy/publish", s.publish)
-	s.Handle("POST /api/v1/policy/rollback", s.rollback)
-	s.Handle("GET /api/v1/policy/snapshots", s.listSnapshots)
-	s.Handle("GET /api/v1/policy/snapshots/{id}", s.getSnapshot)
-	s.Handle("GET /api/v1/policy/audit", s.policyAudit)
-	s.Handle("POST /api/v1/policy/simulate", s.simulate)
-	s.Handle("POST /api/v1/policy/denies", s.denies)
-
-	s.Handle("GET /api/v1/whoami", func(w nethttp.ResponseWriter, r *nethttp.Request, p cairn.Principal) { writeJSON(w, 200, p) })
-	s.Handle("POST /api/v1/keys", s.createKey)
-	s.Handle("GET /api/v1/keys", s.listKeys)
-	s.Handle("DELETE /api/v1/keys/{id}", s.revokeKey)
-
-	s.Handle("GET /api/v1/ledger/entries", s.ledgerEntries)
-	s.ledgerRoutes()
-
-	m.HandleFunc("/", s.notFound)
+func (s *Server) whoami(w nethttp.ResponseWriter, r *nethttp.Request, p cairn.Principal) {
+	writeJSON(w, 200, p)
 }
 
 // notFound answers unknown routes with 404, or 405 when another method would match.
@@ -170,7 +141,7 @@ func (s *Server) notFound(w nethttp.ResponseWriter, r *nethttp.Request) {
 	}
 	if len(allowed) > 0 {
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		s.writeError(w, r, cairn.Errorf(405, cairn.EMethod, "%s is not allowed here; use %s", r.Method, strings.Join(allowed, " or ")))
+		s.writeError(w, r, cairn.Errorf(cairn.EMethod, "%s is not allowed here; use %s", r.Method, strings.Join(allowed, " or ")))
 		return
 	}
 	s.writeError(w, r, cairn.NotFound("no such endpoint: %s", truncate(r.URL.Path, 200)))
@@ -203,7 +174,7 @@ func (s *Server) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 		if rec != nil && !abort {
 			s.log.Error("panic serving request", "request_id", rid, "route", route, "panic", fmt.Sprint(rec))
 			if !sw.wrote {
-				s.writeError(sw, r, cairn.Errorf(500, cairn.EInternal, "internal error"))
+				s.writeError(sw, r, cairn.Errorf(cairn.EInternal, "internal error"))
 			}
 		}
 		if abort {
@@ -279,7 +250,7 @@ func (s *Server) authed(h func(nethttp.ResponseWriter, *nethttp.Request, cairn.P
 		key, ok := strings.CutPrefix(auth, "Bearer ")
 		if !ok {
 			s.authFailed(r)
-			s.writeError(w, r, &cairn.Error{Status: 401, Code: cairn.EUnauthorized, Message: "a valid API key is required: Authorization: Bearer <key>"})
+			s.writeError(w, r, &cairn.Error{Code: cairn.EUnauthorized, Message: "a valid API key is required: Authorization: Bearer <key>"})
 			return
 		}
 		p, err := s.svc.Authenticate(r.Context(), strings.TrimSpace(key))
@@ -347,14 +318,14 @@ func (s *Server) writeError(w nethttp.ResponseWriter, r *nethttp.Request, err er
 	switch {
 	case errors.As(err, &e):
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		e = cairn.Errorf(503, cairn.EUnavailable, "the request was cancelled or timed out")
+		e = cairn.Errorf(cairn.EUnavailable, "the request was cancelled or timed out")
 	default:
 		s.log.Error("internal error", "request_id", rid, "method", r.Method, "path", r.URL.Path, "err", err.Error())
-		e = cairn.Errorf(500, cairn.EInternal, "internal error; quote request id %s", rid)
+		e = cairn.Errorf(cairn.EInternal, "internal error; quote request id %s", rid)
 	}
-	status := e.Status
-	if status < 400 || status > 599 {
-		status = 500
+	status, known := StatusOf(e.Code)
+	if !known {
+		s.log.Error("error with an unknown code", "request_id", rid, "code", e.Code)
 	}
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
@@ -377,7 +348,7 @@ func decode(w nethttp.ResponseWriter, r *nethttp.Request, limit int64, v any) er
 	if err != nil {
 		var mbe *nethttp.MaxBytesError
 		if errors.As(err, &mbe) {
-			return cairn.Errorf(413, cairn.ETooLarge, "request body exceeds %d bytes", limit)
+			return cairn.Errorf(cairn.ETooLarge, "request body exceeds %d bytes", limit)
 		}
 		return cairn.Invalid("body", "could not be read")
 	}

@@ -7,14 +7,11 @@ import (
 	"strings"
 
 	"github.com/cairnhq/cairn"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // MetricsHandler serves the server's Prometheus registry without
 // authentication: for a listener of its own (cairn serve --metrics-addr).
-func (s *Server) MetricsHandler() nethttp.Handler {
-	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
-}
+func (s *Server) MetricsHandler() nethttp.Handler { return s.metricsHandler() }
 
 // metrics serves /metrics on the API listener: without a key to loopback
 // clients (a Prometheus or agent on the same host), otherwise only to a key
@@ -34,7 +31,7 @@ func (s *Server) metrics() nethttp.Handler {
 		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
 			s.authFailed(r)
-			s.writeError(w, r, &cairn.Error{Status: 401, Code: cairn.EUnauthorized, Message: "/metrics needs an API key (auditor or admin) from outside loopback, or use cairn serve --metrics-addr"})
+			s.writeError(w, r, &cairn.Error{Code: cairn.EUnauthorized, Message: "/metrics needs an API key (auditor or admin) from outside loopback, or use cairn serve --metrics-addr"})
 			return
 		}
 		p, err := s.svc.Authenticate(r.Context(), strings.TrimSpace(key))

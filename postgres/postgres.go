@@ -356,7 +356,7 @@ func (s *Store) listener(ctx context.Context) {
 	}
 }
 
-var errClosed = cairn.Errorf(503, cairn.EUnavailable, "store is closed")
+var errClosed = cairn.Errorf(cairn.EUnavailable, "store is closed")
 
 // Update runs fn in a durable transaction shared with other concurrent Updates.
 func (s *Store) Update(ctx context.Context, fn func(cairn.Tx) error) error {
@@ -522,7 +522,7 @@ func (s *Store) commit(batch []*op) {
 			s.cache = map[string]*tenantCache{}
 			s.epoch, s.runs = -1, map[string]runRow{}
 			if s.wconn.IsClosed() {
-				finish(&cairn.Error{Status: 504, Code: cairn.CodeOutcomeUnknown, Cause: err,
+				finish(&cairn.Error{Code: cairn.CodeOutcomeUnknown, Cause: err,
 					Message: "the connection to the database was lost during COMMIT: whether this write took effect is unknown; read to find out"})
 			} else {
 				b.rollback()
@@ -575,7 +575,7 @@ func storeError(err error) error {
 	if errors.As(err, &ce) || !unreachable(err) {
 		return err
 	}
-	return &cairn.Error{Status: 503, Code: cairn.EUnavailable, Cause: err,
+	return &cairn.Error{Code: cairn.EUnavailable, Cause: err,
 		Message: "the database is unavailable (restarting or unreachable); retry shortly"}
 }
 

@@ -15,13 +15,6 @@ import (
 	"github.com/cairnhq/cairn"
 )
 
-// CodeRunNotOwned refuses a job for a run another principal started.
-const CodeRunNotOwned = "run_not_owned"
-
-// CodeJobFinished refuses to cancel a job that is no longer open, or that
-// a workflow run's engine owns.
-const CodeJobFinished = "job_not_open"
-
 // validID checks a client-chosen identifier: 1..256 bytes of
 // [A-Za-z0-9._:@-], not starting with '.' or '-'. Slashes, quotes, spaces and
 // control characters are refused so ids are safe in paths, logs and SQL.
@@ -104,6 +97,38 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// validSubmitLease checks a submit's lease request for the principal
+// that takes the lease, fills in its worker id, and returns the lease's
+// duration.
+func validSubmitLease(exec cairn.Principal, p cairn.Principal, req *cairn.SubmitRequest) (time.Duration, error) {
+	l := req.Lease
+	if l == nil {
+		return 0, nil
+	}
+	if exec.Tenant != p.Tenant {
+		return 0, cairn.Forbidden(cairn.EForbidden, "the executor key belongs to another tenant")
+	}
+	if !exec.Has(cairn.RoleWorker) {
+		return 0, cairn.Forbidden(cairn.EForbidden, "a lease at submit needs the worker role (principal %q)", exec.ID)
+	}
+	if req.Executor != "" && req.Executor != exec.ID {
+		return 0, cairn.Invalid("lease", "the job's executor is %q: only that principal may lease it", req.Executor)
+	}
+	if l.WorkerID == "" {
+		l.WorkerID = exec.ID
+	}
+	if err := validID("lease.worker_id", l.WorkerID); err != nil {
+		return 0, err
+	}
+	if l.LeaseMS == 0 {
+		return DefaultLease, nil
+	}
+	if l.LeaseMS < 1000 || l.LeaseMS > int(MaxLease.Milliseconds()) {
+		return 0, cairn.Invalid("lease.lease_ms", "must be from 1000 to %d", MaxLease.Milliseconds())
+	}
+	return time.Duration(l.LeaseMS) * time.Millisecond, nil
 }
 
 // normalizeSubmit validates a submit request in place and sorts risk tags.
@@ -220,7 +245,7 @@ func DecodeCursor(kind, raw string) (int64, error) {
 	if raw == "" {
 		return 0, nil
 	}
-	bad := &cairn.Error{Status: 400, Code: cairn.CodeInvalidCursor, Field: "cursor", Message: "cursor is not one this list issued"}
+	bad := &cairn.Error{Code: cairn.CodeInvalidCursor, Field: "cursor", Message: "cursor is not one this list issued"}
 	if len(raw) > 128 {
 		return 0, bad
 	}

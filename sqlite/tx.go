@@ -417,7 +417,7 @@ func (t *rtx) GetApproval(tenant, jobID string) (*cairn.Approval, error) {
 		return nil, err
 	}
 	if len(as) == 0 {
-		return nil, &cairn.Error{Status: 404, Code: cairn.CodeNoApprovalPending, Message: fmt.Sprintf("job %q has no approval", jobID)}
+		return nil, &cairn.Error{Code: cairn.CodeNoApprovalPending, Message: fmt.Sprintf("job %q has no approval", jobID)}
 	}
 	as[0].Seq = seqs[0]
 	as[0].Tenant = tenant

@@ -129,7 +129,12 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 // connectHTTP opens an MCP client session to the gateway as principal.
 func (f *fixture) connectHTTP(url, principal string, opts *mcp.ClientOptions) *mcp.ClientSession {
 	f.t.Helper()
-	c := mcp.NewClient(&mcp.Implementation{Name: "test-client", Version: "1"}, opts)
+	return f.connectHTTPWith(mcp.NewClient(&mcp.Implementation{Name: "test-client", Version: "1"}, opts), url, principal)
+}
+
+// connectHTTPWith connects client c to the gateway as principal.
+func (f *fixture) connectHTTPWith(c *mcp.Client, url, principal string) *mcp.ClientSession {
+	f.t.Helper()
 	hc := &http.Client{Transport: bearer{key: f.api.Keys[principal], next: http.DefaultTransport}}
 	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: hc, MaxRetries: -1}, nil)
 	if err != nil {
@@ -142,6 +147,12 @@ func (f *fixture) connectHTTP(url, principal string, opts *mcp.ClientOptions) *m
 // connectStdio runs the gateway over a pipe pair, as a client would.
 func (f *fixture) connectStdio(opts *mcp.ClientOptions) *mcp.ClientSession {
 	f.t.Helper()
+	return f.connectStdioWith(mcp.NewClient(&mcp.Implementation{Name: "test-client", Version: "1"}, opts))
+}
+
+// connectStdioWith is connectStdio for client c.
+func (f *fixture) connectStdioWith(c *mcp.Client) *mcp.ClientSession {
+	f.t.Helper()
 	cr, gw := io.Pipe()
 	gr, cw := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -150,7 +161,6 @@ func (f *fixture) connectStdio(opts *mcp.ClientOptions) *mcp.ClientSession {
 		defer close(done)
 		f.gw.ServeStdio(ctx, gr, gw)
 	}()
-	c := mcp.NewClient(&mcp.Implementation{Name: "test-client", Version: "1"}, opts)
 	cs, err := c.Connect(context.Background(), &mcp.IOTransport{Reader: cr, Writer: cw}, nil)
 	if err != nil {
 		f.t.Fatal(err)

@@ -1,5 +1,7 @@
 package mcpgw
 
+//lint:file-ignore SA1019 The gateway speaks the MCP versions up to 2025-11-25, where roots, sampling and logging are current, and passes them through (see docs/mcp.md §6).
+
 import (
 	"context"
 	"encoding/json"
@@ -42,14 +44,15 @@ func (g *Gateway) newSession() *session {
 		SupportedProtocolVersions: sessionProtocols(),
 		Capabilities: &mcp.ServerCapabilities{
 			Tools:       &mcp.ToolCapabilities{ListChanged: true},
-			Resources:   &mcp.ResourceCapabilities{Subscribe: true},
-			Prompts:     &mcp.PromptCapabilities{},
+			Resources:   &mcp.ResourceCapabilities{Subscribe: true, ListChanged: true},
+			Prompts:     &mcp.PromptCapabilities{ListChanged: true},
 			Completions: &mcp.CompletionCapabilities{},
 			Logging:     &mcp.LoggingCapabilities{},
 		},
-		InitializedHandler: func(ctx context.Context, r *mcp.InitializedRequest) { s.attach(r.Session) },
-		SubscribeHandler:   s.subscribe,
-		UnsubscribeHandler: s.unsubscribe,
+		InitializedHandler:      func(ctx context.Context, r *mcp.InitializedRequest) { s.attach(r.Session) },
+		SubscribeHandler:        s.subscribe,
+		UnsubscribeHandler:      s.unsubscribe,
+		RootsListChangedHandler: s.rootsChanged,
 	})
 	s.server.AddReceivingMiddleware(s.middleware)
 	return s
