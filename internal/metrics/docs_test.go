@@ -120,14 +120,7 @@ func TestDashboardAndAlertsNameExposedMetrics(t *testing.T) {
 			}
 		}
 	}
-	// Exposed only once a witness has cosigned: described by the collector.
 	described := describedNames()
-	if !described[metrics.NameCosignatureAge] {
-		t.Fatalf("the collector does not describe %s", metrics.NameCosignatureAge)
-	}
-	if labels[metrics.NameCosignatureAge] == nil {
-		labels[metrics.NameCosignatureAge] = map[string]bool{"witness": true}
-	}
 	for name, ls := range external {
 		labels[name] = map[string]bool{}
 		for _, l := range ls {

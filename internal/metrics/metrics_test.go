@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -119,6 +120,16 @@ func flow(t *testing.T, check bool) (mid, end map[string]*dto.MetricFamily) {
 	complete("j-write", `{"rows":1}`)
 	e.MustDo("auditor-1", "GET", "/api/v1/ledger/checkpoint?fresh=true", nil, 200, nil)
 
+	// A witness's cosignature of the latest checkpoint, made 30 s ago.
+	var cp struct {
+		Size uint64 `json:"size"`
+	}
+	e.MustDo("auditor-1", "GET", "/api/v1/ledger/checkpoint", nil, 200, &cp)
+	if err := e.Store.Update(context.Background(), func(tx cairn.Tx) error {
+		return tx.InsertCosignature("default", cp.Size, &cairn.Cosignature{Witness: "w.example", Note: "n", CreatedAt: time.Now().Add(-30 * time.Second)})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	f = scrape(t, e.URL)
 	end = f
 	if !check {
@@ -153,6 +164,9 @@ func flow(t *testing.T, check bool) (mid, end map[string]*dto.MetricFamily) {
 	}
 	if age, ok := value(f, "cairn_checkpoint_age_seconds"); !ok || age < 0 || age > 600 {
 		t.Errorf("checkpoint age %v (present %v)", age, ok)
+	}
+	if age, ok := value(f, "cairn_witness_cosignature_age_seconds", "witness=w.example"); !ok || age < 30 || age > 600 {
+		t.Errorf("witness cosignature age %v (present %v), want about 30 s", age, ok)
 	}
 	// No label carries a job id.
 	for name, fam := range f {
