@@ -45,6 +45,9 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 		return
 	}
 	anchor := jobAnchor(ev.Tenant, jobID, jobTrace)
+	if r := s.req; r != nil && r.sc.TraceID() == anchor.TraceID() && r.sc.SpanID() == anchor.SpanID() {
+		anchor = r.sc // this request submitted the job: its children follow its sampling
+	}
 	job := ev.Tenant + "\x00" + jobID
 	submittedHere := s.find(SpanJobSubmit+"\x00"+job) != nil || (s.req != nil && s.req.sc.SpanID() == anchor.SpanID() && s.req.sc.TraceID() == anchor.TraceID())
 	parent, links := anchor, []trace.Link(nil)

@@ -424,3 +424,35 @@ func TestApprovalExpiryTrace(t *testing.T) {
 		t.Error("the wait span does not name its ledger entry")
 	}
 }
+
+// TestUnsampledSubmit: a submit whose traceparent says "not sampled"
+// records no span of that job's submit (no orphan evaluation span), and
+// its evidence still names the spans.
+func TestUnsampledSubmit(t *testing.T) {
+	rc := otlptest.New(t, true)
+	stop := startTracing(t, rc)
+	e := apitest.New(t, apitest.Options{AdminKey: "admin-key-0123456789", WrapStore: tracing.WrapStore})
+	e.Key("agent-1", "agent", "agent")
+	e.Key("auditor-1", "human", "auditor")
+	e.MustDo("admin", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: approvalPolicy, Message: "t"}, 201, nil)
+	const traceID = "6bf92f3577b34da6a3ce929d0e0e4736"
+	call(t, e, "agent-1", "POST", "/api/v1/jobs", cairn.SubmitRequest{JobID: "j-u", Action: "db.read", Input: json.RawMessage(`{}`)},
+		map[string]string{"traceparent": "00-" + traceID + "-00f067aa0ba902b7-00"}, nil)
+	var entries cairn.List[*cairn.LedgerEntry]
+	e.MustDo("auditor-1", "GET", "/api/v1/ledger/entries?limit=1000", nil, 200, &entries)
+	stop()
+	for _, s := range rc.Spans() {
+		if otlptest.HexID(s.TraceId) == traceID {
+			t.Errorf("span %s recorded in an unsampled trace", s.Name)
+		}
+	}
+	stamped := 0
+	for _, en := range entries.Items {
+		if strings.Contains(string(en.Body), `"job_id":"j-u"`) && strings.Contains(string(en.Body), `"trace_id":"`+traceID+`"}`) {
+			stamped++
+		}
+	}
+	if stamped != 2 {
+		t.Errorf("%d of the job's entries name their span, want 2", stamped)
+	}
+}
