@@ -66,11 +66,13 @@ func StartRequest(ctx context.Context, r *nethttp.Request, route string) (contex
 	}
 	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: randomSpanID(), TraceFlags: flags, TraceState: parent.TraceState()})
 	scope := newScope()
-	scope.req = &op{name: name, onReq: true, sc: sc, own: sc, parent: parent, start: start, attrs: []attribute.KeyValue{
-		semconv.HTTPRequestMethodKey.String(r.Method),
-		semconv.HTTPRoute(path),
-		semconv.URLPath(r.URL.Path),
-	}}
+	scope.req = &op{name: name, onReq: true, sc: sc, own: sc, parent: parent, start: start}
+	if sc.IsSampled() {
+		// Room for the job a submit names and the status, without growing.
+		attrs := make([]attribute.KeyValue, requestAttrs, requestAttrs+4)
+		attrs[0], attrs[1], attrs[2] = semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(path), semconv.URLPath(r.URL.Path)
+		scope.req.attrs = attrs
+	}
 	ctx = trace.ContextWithSpanContext(ctx, sc)
 	ctx = context.WithValue(ctx, scopeKey{}, scope)
 	return ctx, func(status int) {

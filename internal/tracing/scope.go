@@ -160,8 +160,12 @@ func (o *op) record(kind trace.SpanKind, failed bool) {
 	}
 	ctx = withForcedIDs(ctx, o.sc.TraceID(), o.sc.SpanID())
 	pick := o.pick()
-	attrs := append(o.attrs, ledgerAttrs(pick)...)
-	_, span := tracer().Start(ctx, o.name, trace.WithSpanKind(kind), trace.WithTimestamp(o.start), trace.WithLinks(o.links...), trace.WithAttributes(attrs...))
+	attrs := appendLedgerAttrs(make([]attribute.KeyValue, 0, len(o.attrs)+2), pick)
+	attrs = append(attrs, o.attrs...)
+	// Attributes are set on the span, not passed as a start option: the
+	// option is one more copy, and the sampler decided at stamping.
+	_, span := tracer().Start(ctx, o.name, trace.WithSpanKind(kind), trace.WithTimestamp(o.start), trace.WithLinks(o.links...))
+	span.SetAttributes(attrs...)
 	if failed {
 		span.SetStatus(codes.Error, "")
 	}
@@ -201,12 +205,13 @@ func (o *op) pick() *cairn.Event {
 	return pick
 }
 
-// ledgerAttrs are cairn.ledger.index and leaf_hash of e (none for nil).
-func ledgerAttrs(e *cairn.Event) []attribute.KeyValue {
+// appendLedgerAttrs appends cairn.ledger.index and leaf_hash of e (nothing
+// for nil) to dst.
+func appendLedgerAttrs(dst []attribute.KeyValue, e *cairn.Event) []attribute.KeyValue {
 	if e == nil {
-		return nil
+		return dst
 	}
-	return []attribute.KeyValue{AttrLedgerIndex.Int64(int64(e.Ledger.Index)), AttrLedgerLeafHash.String(e.Ledger.LeafHash)}
+	return append(dst, AttrLedgerIndex.Int64(int64(e.Ledger.Index)), AttrLedgerLeafHash.String(e.Ledger.LeafHash))
 }
 
 // entryAttrs describe one ledger entry (a cairn.ledger.append span event).

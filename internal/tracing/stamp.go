@@ -79,7 +79,9 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 			if r.sc.SpanID() == r.own.SpanID() {
 				r.sc = trace.NewSpanContext(trace.SpanContextConfig{TraceID: anchor.TraceID(), SpanID: anchor.SpanID(), TraceFlags: r.own.TraceFlags(), TraceState: r.own.TraceState()})
 				r.primary = cairn.EventJobSubmitted
-				r.attrs = append(r.attrs, AttrTenant.String(ev.Tenant), AttrJobID.String(jobID))
+				if r.own.IsSampled() {
+					r.attrs = append(r.attrs, AttrTenant.String(ev.Tenant), AttrJobID.String(jobID))
+				}
 			}
 			s.add(r, ev)
 			return
