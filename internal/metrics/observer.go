@@ -73,6 +73,10 @@ type store struct {
 	o *Observer
 }
 
+// Unwrap returns the wrapped store (for optional interfaces the wrapper
+// does not forward: it forwards cairn.Notifier and cairn.GaugeReader).
+func (s *store) Unwrap() cairn.Store { return s.Store }
+
 // Update runs fn with a transaction whose appended events are counted
 // after it commits.
 func (s *store) Update(ctx context.Context, fn func(cairn.Tx) error) error {
