@@ -47,6 +47,8 @@ type Options struct {
 	WrapStore func(cairn.Store) cairn.Store
 	// Metrics adds the governance metrics to /metrics, as cairn serve does.
 	Metrics bool
+	// Tlog configures the /tlog/ routes (authenticated by default).
+	Tlog cairnhttp.TlogAccess
 }
 
 // Env is a running server and the keys of its principals.
@@ -114,6 +116,7 @@ func New(t testing.TB, opt Options) *Env {
 		api.SetAuthFailLimit(opt.AuthFailRate, opt.AuthFailBurst)
 	}
 	api.SetBodyTimeout(opt.BodyTimeout)
+	api.SetTlogAccess(opt.Tlog)
 	srv := httptest.NewServer(Recording(api))
 	t.Cleanup(func() {
 		srv.Close()
