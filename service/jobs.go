@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/cairnhq/cairn/ledger"
 )
 
@@ -43,6 +44,9 @@ func (s *Service) SubmitAndLease(ctx context.Context, p cairn.Principal, exec *c
 	}
 	if req.TraceID == "" {
 		req.TraceID = traceIDFrom(traceparent)
+	}
+	if req.TraceID == "" {
+		req.TraceID = tracing.TraceID(ctx) // the request's trace, when traced
 	}
 	if req.JobID == "" {
 		req.JobID = randomID("job_", 12)
@@ -216,6 +220,7 @@ func (s *Service) prepareSubmit(ctx context.Context, pol *activePolicy, p cairn.
 		sub.approval, requested = approvalEvent(job, d, ev, p.ID, now)
 		sub.evidence = append(sub.evidence, requested)
 	}
+	tracing.Stamp(ctx, now, job.TraceID, sub.evidence...) // before seal: the span ids are evidence
 	for _, e := range sub.evidence {
 		if err := seal(e); err != nil {
 			return nil, err
@@ -582,7 +587,9 @@ func (s *Service) leaseJob(tx cairn.Tx, p cairn.Principal, workerID string, j *c
 		return nil, err
 	}
 	tx.AfterCommit(func() { s.fireDeadline(exp) })
+	traceparent, tracestate := tracing.Propagate(ctx, dispatched)
 	return &cairn.LeasedJob{
+		Traceparent: traceparent, Tracestate: tracestate,
 		JobID: j.JobID, RunID: j.RunID, WorkflowStepID: j.WorkflowStepID, TraceID: j.TraceID, Action: j.Action,
 		Resource: j.Resource, Labels: j.Labels, RiskTags: j.RiskTags, Input: json.RawMessage(payload.Data),
 		JobHash: j.JobHash, Decision: ev.Decision, PolicySnapshot: ev.Snapshot, Constraints: ev.Constraints,
