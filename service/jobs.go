@@ -475,7 +475,7 @@ func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, 
 			return nil, err
 		}
 	}
-	return s.leaseJob(tx, p, workerID, j, payload, ev, d, decided, leaseFor, now)
+	return s.leaseJob(ctx, tx, p, workerID, j, payload, ev, d, decided, leaseFor, now)
 }
 
 // redecide evaluates a queued job again under pol. The submitter is the
@@ -554,7 +554,7 @@ func (s *Service) approvalHolds(tx cairn.Tx, j *cairn.Job, ev cairn.Evaluation, 
 
 // leaseJob leases a job that may run to workerID for leaseFor, with its
 // dispatch evidence and receipt.
-func (s *Service) leaseJob(tx cairn.Tx, p cairn.Principal, workerID string, j *cairn.Job, payload *cairn.Payload, ev cairn.Evaluation, d *cairn.Decision, decided *cairn.Event, leaseFor time.Duration, now time.Time) (*cairn.LeasedJob, error) {
+func (s *Service) leaseJob(ctx context.Context, tx cairn.Tx, p cairn.Principal, workerID string, j *cairn.Job, payload *cairn.Payload, ev cairn.Evaluation, d *cairn.Decision, decided *cairn.Event, leaseFor time.Duration, now time.Time) (*cairn.LeasedJob, error) {
 	if !j.ApprovalRequired {
 		applyDecision(j, ev)
 	} else {
