@@ -13,10 +13,6 @@ import (
 	"github.com/cairnhq/cairn/ledger"
 )
 
-// StoredLevel is the lowest Merkle level persisted in ledger_nodes, as in
-// the embedded store: nodes below it are recomputed from leaf hashes.
-const StoredLevel = 4
-
 // nodeReader adapts a transaction to ledger.NodeReader for one tenant.
 type nodeReader struct {
 	t      *rtx
@@ -40,7 +36,7 @@ func (t *rtx) LedgerNodes(tenant string, ids []cairn.NodeID) ([][32]byte, error)
 func nodeKey(id cairn.NodeID) (uint, uint64) { return id.Level, id.Index }
 
 // loadNodes reads nodes from ledger_nodes, and computes those below
-// StoredLevel from the leaf hashes in ledger.
+// ledger.StoredLevel from the leaf hashes in ledger.
 func (t *rtx) loadNodes(tenant string, ids []cairn.NodeID) ([][32]byte, error) {
 	if err := t.ledgerRead(); err != nil {
 		return nil, err
@@ -50,7 +46,7 @@ func (t *rtx) loadNodes(tenant string, ids []cairn.NodeID) ([][32]byte, error) {
 		if id.Level >= 64 {
 			return nil, fmt.Errorf("postgres: node level %d", id.Level)
 		}
-		if id.Level >= StoredLevel {
+		if id.Level >= ledger.StoredLevel {
 			var h []byte
 			err := t.row(`SELECT hash FROM ledger_nodes WHERE tenant = $1 AND level = $2 AND idx = $3`, tenant, int32(id.Level), int64(id.Index)).Scan(&h)
 			if errors.Is(err, pgx.ErrNoRows) {

@@ -92,8 +92,8 @@ type Store struct {
 
 	// writer-owned state (only touched by the writer goroutine)
 	wconn *pgx.Conn
-	wpid  atomic.Uint32 // the writer connection's backend, for tests
-	cache map[string]*tenantCache
+	wpid  atomic.Uint32     // the writer connection's backend, for tests
+	heads *ledger.Heads     // committed ledger heads as this writer last left them (see batch.head)
 	epoch int64             // write_epoch after this writer's last commit; -1: unknown
 	runs  map[string]runRow // runs as of epoch
 
@@ -107,20 +107,6 @@ type Store struct {
 		batches, ops, retries, commitNanos, fnNanos atomic.Int64
 		roundTrips, rtNanos                         atomic.Int64
 	}
-}
-
-// tenantCache is a tenant's committed ledger head as this writer last left
-// it: its size and last leaf hash, the Merkle appender at that size and the
-// last timeline seq of the runs it touched. It is used only when the locked
-// ledger_heads row still shows the same size and hash: the ledger is
-// append-only and each entry's body commits to the previous leaf hash, so an
-// equal (size, last hash) means an identical ledger, whatever other replicas
-// did in between.
-type tenantCache struct {
-	size uint64
-	hash string
-	tree *ledger.Appender
-	runs map[string]int64
 }
 
 type op struct {
@@ -153,11 +139,12 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		ops:   make(chan *op, MaxBatch),
 		quit:  make(chan struct{}),
 		done:  make(chan struct{}),
-		cache: map[string]*tenantCache{},
+		heads: ledger.NewHeads(),
 		epoch: -1,
 		runs:  map[string]runRow{},
 		ldone: make(chan struct{}),
 	}
+	s.heads.MaxRuns = 100000
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, err
@@ -519,7 +506,7 @@ func (s *Store) commit(batch []*op) {
 		if err != nil {
 			// Whether it committed is unknown if the connection broke during
 			// COMMIT: tell the callers, never run the batch again.
-			s.cache = map[string]*tenantCache{}
+			s.heads.Reset()
 			s.epoch, s.runs = -1, map[string]runRow{}
 			if s.wconn.IsClosed() {
 				finish(&cairn.Error{Status: 504, Code: cairn.CodeOutcomeUnknown, Cause: err,

@@ -858,10 +858,6 @@ func (t *wtx) InsertPolicyAudit(a *cairn.PolicyAudit) error {
 	return nil
 }
 
-func (t *wtx) AppendEvent(ev *cairn.Event) error {
-	return t.b.append(&t.rtx, ev)
-}
-
 var (
 	_ cairn.Tx     = (*wtx)(nil)
 	_ cairn.ReadTx = (*rtx)(nil)

@@ -15,11 +15,6 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 )
 
-// StoredLevel is the lowest Merkle level persisted in ledger_nodes. Nodes
-// below it cover at most 2^(StoredLevel-1) leaves and are recomputed from
-// leaf hashes, which keeps tree maintenance to one row per 8 leaves.
-const StoredLevel = 4
-
 // nodeReader adapts a read transaction to ledger.NodeReader for one tenant.
 type nodeReader struct {
 	t      *rtx
@@ -43,7 +38,7 @@ func (t *rtx) LedgerNodes(tenant string, ids []cairn.NodeID) ([][32]byte, error)
 func nodeKey(id cairn.NodeID) (uint, uint64) { return id.Level, id.Index }
 
 // loadNodes reads nodes from ledger_nodes, and computes those below
-// StoredLevel from the leaf hashes in ledger.
+// ledger.StoredLevel from the leaf hashes in ledger.
 func (t *rtx) loadNodes(tenant string, ids []cairn.NodeID) ([][32]byte, error) {
 	out := make([][32]byte, len(ids))
 	// Stored nodes: one query for all of them.
@@ -54,7 +49,7 @@ func (t *rtx) loadNodes(tenant string, ids []cairn.NodeID) ([][32]byte, error) {
 		if id.Level >= 64 {
 			return nil, fmt.Errorf("sqlite: node level %d", id.Level)
 		}
-		if id.Level >= StoredLevel {
+		if id.Level >= ledger.StoredLevel {
 			stored = append(stored, i)
 			continue
 		}
@@ -114,7 +109,7 @@ func (t *rtx) loadNodes(tenant string, ids []cairn.NodeID) ([][32]byte, error) {
 			return nil, err
 		}
 		for i, id := range ids {
-			if id.Level >= StoredLevel {
+			if id.Level >= ledger.StoredLevel {
 				continue
 			}
 			n := uint64(1) << id.Level
@@ -187,61 +182,6 @@ func (t *rtx) leafHashes(tenant string, from, n uint64) ([][32]byte, error) {
 	return out, rows.Err()
 }
 
-// tree returns the op-local Merkle appender of a tenant at ledger size size.
-func (t *wtx) tree(tenant string, size uint64) (*ledger.Appender, error) {
-	if a, ok := t.trees[tenant]; ok {
-		return a, nil
-	}
-	var a *ledger.Appender
-	if b, ok := t.batchTrees[tenant]; ok {
-		a = b.Clone() // guarded: this op may roll back alone
-	} else if b, ok := t.s.trees[tenant]; ok {
-		a = b.Clone()
-	} else {
-		var err error
-		if a, err = ledger.ResumeAppender(size, nodeReader{t: &t.rtx, tenant: tenant}); err != nil {
-			return nil, fmt.Errorf("sqlite: resume merkle tree of %q at %d: %w", tenant, size, err)
-		}
-	}
-	if a.Size() != size {
-		return nil, fmt.Errorf("sqlite: merkle tree of %q has %d leaves, ledger has %d", tenant, a.Size(), size)
-	}
-	t.trees[tenant] = a
-	return a, nil
-}
-
-// maintainTree is switched off only by benchmarks that measure what the
-// tree costs (export_test.go); production code never changes it.
-var maintainTree = true
-
-// extendTree appends a leaf to the tenant's tree and stores the new nodes.
-func (t *wtx) extendTree(tenant string, size uint64, leaf [32]byte) error {
-	if !maintainTree {
-		return nil
-	}
-	a, err := t.tree(tenant, size)
-	if err != nil {
-		return err
-	}
-	nodes, err := a.Append(leaf)
-	if err != nil {
-		return err
-	}
-	if t.newNodes == nil {
-		t.newNodes = map[string][]ledger.Node{}
-	}
-	t.newNodes[tenant] = append(t.newNodes[tenant], nodes...)
-	for _, n := range nodes {
-		if n.Level < StoredLevel {
-			continue
-		}
-		if _, err := t.exec(`INSERT INTO ledger_nodes(tenant, level, idx, hash) VALUES (?,?,?,?)`, tenant, n.Level, n.Index, n.Hash[:]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // backfillNodes builds ledger_nodes for ledgers written before the tree existed.
 func backfillNodes(ctx context.Context, c *sql.Conn) error {
 	rows, err := c.QueryContext(ctx, `SELECT DISTINCT tenant FROM ledger`)
@@ -280,7 +220,7 @@ func backfillNodes(ctx context.Context, c *sql.Conn) error {
 		}
 		r.Close()
 		for _, n := range nodes {
-			if n.Level < StoredLevel {
+			if n.Level < ledger.StoredLevel {
 				continue
 			}
 			if _, err := c.ExecContext(ctx, `INSERT OR IGNORE INTO ledger_nodes(tenant, level, idx, hash) VALUES (?,?,?,?)`, tenant, n.Level, n.Index, n.Hash[:]); err != nil {

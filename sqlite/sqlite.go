@@ -66,22 +66,15 @@ type Store struct {
 
 	// writer-owned state (only touched by the writer goroutine)
 	stmts map[string]*sql.Stmt
-	heads map[string]head // ledger head per tenant, committed
+	heads *ledger.Heads // committed ledger heads (the store tier)
 	// active is the committed active policy snapshot id once activeOK: the
 	// writer is the store's only writer, so it stays exact (ADR 0012).
 	active   string
 	activeOK bool
-	runs     map[string]int64
-	trees    map[string]*ledger.Appender
 
 	// nodes caches Merkle nodes: every node the writer commits, and those
 	// read views load from ledger_nodes and ledger.
 	nodes ledger.NodeCache
-}
-
-type head struct {
-	size uint64
-	hash string
 }
 
 type op struct {
@@ -196,10 +189,9 @@ func Open(dir string) (*Store, error) {
 		done:  make(chan struct{}),
 		cdone: make(chan struct{}),
 		stmts: map[string]*sql.Stmt{},
-		heads: map[string]head{},
-		runs:  map[string]int64{},
-		trees: map[string]*ledger.Appender{},
+		heads: ledger.NewHeads(),
 	}
+	s.heads.MaxRuns = maxRunHeads
 	s.syncCond = sync.NewCond(&s.syncMu)
 	s.syncq = make(chan *committedBatch, 8)
 	s.sdone = make(chan struct{})
@@ -491,27 +483,17 @@ func (s *Store) commit(batch []*op) {
 	if _, err := s.wconn.ExecContext(ctx, "COMMIT"); err != nil {
 		s.wconn.ExecContext(ctx, "ROLLBACK")
 		// Caches may now be ahead of the database: drop them.
-		s.heads = map[string]head{}
-		s.runs = map[string]int64{}
+		s.heads.Reset()
 		s.activeOK = false
-		s.trees = map[string]*ledger.Appender{}
 		for _, o := range batch {
 			o.after = nil
 		}
 		finish(fmt.Errorf("sqlite: commit: %w", err))
 		return
 	}
-	for k, v := range bs.heads {
-		s.heads[k] = v
-	}
+	bs.heads.Commit()
 	if bs.active != nil {
 		s.active, s.activeOK = *bs.active, true
-	}
-	for k, v := range bs.runs {
-		s.runs[k] = v
-	}
-	for k, v := range bs.trees {
-		s.trees[k] = v
 	}
 	for tenant, ns := range bs.nodes {
 		s.nodes.Put(tenant, ns...)
@@ -527,15 +509,13 @@ var errRetryGuarded = errors.New("sqlite: an op failed; rerun the batch with sav
 // first failing op aborts the run with errRetryGuarded.
 // batchState is what a batch's ops changed in the writer's caches.
 type batchState struct {
-	heads  map[string]head
-	runs   map[string]int64
-	trees  map[string]*ledger.Appender
+	heads  *ledger.Heads // the batch tier, a child of Store.heads
 	nodes  map[string][]ledger.Node
 	active *string // the active snapshot id as the batch's ops left it, if they read or set it
 }
 
 func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (batchState, bool, error) {
-	bs := batchState{heads: map[string]head{}, runs: map[string]int64{}, trees: map[string]*ledger.Appender{}, nodes: map[string][]ledger.Node{}}
+	bs := batchState{heads: s.heads.Child(), nodes: map[string][]ledger.Node{}}
 	if _, err := s.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return bs, false, fmt.Errorf("sqlite: begin: %w", err)
 	}
@@ -555,14 +535,12 @@ func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (batchS
 				continue
 			}
 		}
-		t := &wtx{rtx: rtx{ctx: ctx, q: s.wconn, stmts: s.stmts}, s: s,
-			heads: map[string]head{}, runs: map[string]int64{}, trees: map[string]*ledger.Appender{},
-			batchHeads: bs.heads, batchRuns: bs.runs, batchTrees: bs.trees, batchActive: bs.active}
-		if !guarded {
-			// Without savepoints an op never rolls back alone (a failure
-			// reruns the whole batch from the committed caches), so ops can
-			// extend the batch's tree in place instead of cloning it each.
-			t.trees = bs.trees
+		// Without savepoints an op never rolls back alone (a failure reruns
+		// the whole batch from the committed heads), so ops advance the
+		// batch's heads in place; guarded, each op forks its own.
+		t := &wtx{rtx: rtx{ctx: ctx, q: s.wconn, stmts: s.stmts}, s: s, heads: bs.heads, batchActive: bs.active}
+		if guarded {
+			t.heads = bs.heads.Child()
 		}
 		err := runSafely(o.fn, t)
 		if err != nil && !guarded {
@@ -583,14 +561,8 @@ func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (batchS
 				continue
 			}
 		}
-		for k, v := range t.heads {
-			bs.heads[k] = v
-		}
-		for k, v := range t.runs {
-			bs.runs[k] = v
-		}
-		for k, v := range t.trees {
-			bs.trees[k] = v
+		if guarded {
+			t.heads.Commit()
 		}
 		for k, v := range t.newNodes {
 			bs.nodes[k] = append(bs.nodes[k], v...)
@@ -621,6 +593,9 @@ func (s *Store) checkpointer() {
 		}
 	}
 }
+
+// maxRunHeads bounds the run timeline heads the writer keeps per tenant.
+const maxRunHeads = 100000
 
 func runSafely(fn func(cairn.Tx) error, t cairn.Tx) (err error) {
 	defer func() {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/sqlstore"
 	"github.com/cairnhq/cairn/ledger"
 )
 
@@ -661,12 +662,7 @@ func (t *rtx) LedgerEntries(tenant string, from uint64, limit int) ([]*cairn.Led
 type wtx struct {
 	rtx
 	s           *Store
-	heads       map[string]head  // ledger heads changed by this op
-	runs        map[string]int64 // run seqs changed by this op
-	trees       map[string]*ledger.Appender
-	batchHeads  map[string]head // changed by earlier ops of the batch
-	batchRuns   map[string]int64
-	batchTrees  map[string]*ledger.Appender
+	heads       *ledger.Heads            // ledger heads as this op sees them (op or batch tier)
 	newNodes    map[string][]ledger.Node // Merkle nodes this op created
 	active      *string                  // the active snapshot id as this op read or set it
 	batchActive *string                  // as earlier ops of the batch left it
@@ -877,93 +873,71 @@ func (t *wtx) InsertPolicyAudit(a *cairn.PolicyAudit) error {
 	return err
 }
 
-// ledgerHead returns the tenant's current size and last leaf hash.
-func (t *wtx) ledgerHead(tenant string) (head, error) {
-	if h, ok := t.heads[tenant]; ok {
-		return h, nil
-	}
-	if h, ok := t.batchHeads[tenant]; ok {
-		return h, nil
-	}
-	if h, ok := t.s.heads[tenant]; ok {
+// head returns the tenant's ledger head as this op sees it: from the
+// writer's tiers of heads, else from the ledger table.
+func (t *wtx) head(tenant string) (*ledger.Head, error) {
+	if h := t.heads.Get(tenant); h != nil {
 		return h, nil
 	}
 	var idx sql.NullInt64
 	var hash sql.NullString
 	err := t.row(`SELECT idx, leaf_hash FROM ledger WHERE tenant = ? ORDER BY idx DESC LIMIT 1`, tenant).Scan(&idx, &hash)
-	if errors.Is(err, sql.ErrNoRows) {
-		return head{}, nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
 	}
-	if err != nil {
-		return head{}, err
+	h := &ledger.Head{}
+	if err == nil {
+		h.Size, h.Hash = uint64(idx.Int64)+1, hash.String
 	}
-	return head{size: uint64(idx.Int64) + 1, hash: hash.String}, nil
+	t.heads.Put(tenant, h)
+	return h, nil
 }
 
-func (t *wtx) runHead(tenant, runID string) (int64, error) {
-	k := tenant + "\x00" + runID
-	if n, ok := t.runs[k]; ok {
-		return n, nil
-	}
-	if n, ok := t.batchRuns[k]; ok {
-		return n, nil
-	}
-	if n, ok := t.s.runs[k]; ok {
-		return n, nil
-	}
+// RunHead implements ledger.Source: the run's last timeline seq in the
+// ledger, as this transaction sees it.
+func (t *wtx) RunHead(tenant, runID string) (int64, error) {
 	var n sql.NullInt64
-	if err := t.row(`SELECT max(run_seq) FROM ledger WHERE tenant = ? AND run_id = ?`, tenant, runID).Scan(&n); err != nil {
-		return 0, err
-	}
-	return n.Int64, nil
+	err := t.row(`SELECT max(run_seq) FROM ledger WHERE tenant = ? AND run_id = ?`, tenant, runID).Scan(&n)
+	return n.Int64, err
 }
 
+// Nodes implements ledger.Source.
+func (t *wtx) Nodes(tenant string) ledger.NodeReader { return nodeReader{t: &t.rtx, tenant: tenant} }
+
+// maintainTree is switched off only by benchmarks that measure what
+// persisting the tree costs (export_test.go); production code never
+// changes it.
+var maintainTree = true
+
+// AppendEvent appends through the ledger kernel and writes the row and the
+// persisted Merkle nodes.
 func (t *wtx) AppendEvent(ev *cairn.Event) error {
-	if ev.Tenant == "" || ev.Type == "" {
-		return fmt.Errorf("sqlite: event without tenant or type")
-	}
-	h, err := t.ledgerHead(ev.Tenant)
+	r, nodes, err := sqlstore.AppendEvent(ev, t.head, t)
 	if err != nil {
-		return err
+		return fmt.Errorf("sqlite: %w", err)
 	}
-	canon := ev.Canon
-	if canon == nil {
-		ev.Seq, ev.Ledger = 0, nil
-		var err error
-		if canon, err = ledger.Canonical(ev); err != nil {
-			return fmt.Errorf("sqlite: canonical event: %w", err)
-		}
-	}
-	ev.Seq = 0
-	if ev.RunID != "" {
-		n, err := t.runHead(ev.Tenant, string(ev.RunID))
-		if err != nil {
-			return err
-		}
-		ev.Seq = n + 1
-	}
-	ev.PrevHash = h.hash
-	body, err := ledger.EnvelopeBody(ev.Tenant, h.size, h.hash, ev.Seq, canon)
-	if err != nil {
-		return fmt.Errorf("sqlite: canonical envelope: %w", err)
-	}
-	leafHash := ledger.LeafHash(body)
-	leaf := ledger.HashHex(leafHash)
 	var runSeq any
-	if ev.Seq > 0 {
-		runSeq = ev.Seq
+	if r.RunSeq > 0 {
+		runSeq = r.RunSeq
 	}
 	if _, err := t.exec(`INSERT INTO ledger(tenant, idx, type, run_id, run_seq, job_id, body, leaf_hash, prev_hash) VALUES (?,?,?,?,?,?,?,?,?)`,
-		ev.Tenant, h.size, ev.Type, nullStr(string(ev.RunID)), runSeq, nullStr(string(ev.JobID)), string(body), leaf, h.hash); err != nil {
+		r.Tenant, r.Index, r.Type, nullStr(r.RunID), runSeq, nullStr(r.JobID), string(r.Body), r.LeafHex, r.PrevHash); err != nil {
 		return err
 	}
-	if err := t.extendTree(ev.Tenant, h.size, leafHash); err != nil {
-		return err
+	if !maintainTree {
+		return nil
 	}
-	ev.Ledger = &cairn.LedgerRef{Index: h.size, LeafHash: leaf}
-	t.heads[ev.Tenant] = head{size: h.size + 1, hash: leaf}
-	if ev.Seq > 0 {
-		t.runs[ev.Tenant+"\x00"+string(ev.RunID)] = ev.Seq
+	if t.newNodes == nil {
+		t.newNodes = map[string][]ledger.Node{}
+	}
+	t.newNodes[r.Tenant] = append(t.newNodes[r.Tenant], nodes...)
+	for _, n := range nodes {
+		if n.Level < ledger.StoredLevel {
+			continue
+		}
+		if _, err := t.exec(`INSERT INTO ledger_nodes(tenant, level, idx, hash) VALUES (?,?,?,?)`, r.Tenant, n.Level, n.Index, n.Hash[:]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
