@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/sqlstore"
 	"github.com/cairnhq/cairn/ledger"
 	_ "modernc.org/sqlite" // driver "sqlite"
 )
@@ -324,7 +325,7 @@ func (s *Store) View(ctx context.Context, fn func(cairn.ReadTx) error) error {
 		return fmt.Errorf("sqlite: begin read: %w", err)
 	}
 	defer tx.Rollback()
-	if err := fn(&rtx{ctx: ctx, q: tx, nodes: &s.nodes}); err != nil {
+	if err := fn(new(rtx(newRtx(&conn{ctx: ctx, q: tx}, &s.nodes)))); err != nil {
 		return err
 	}
 	// Serve only durable data: wait for the fsync of every batch that had
@@ -538,7 +539,8 @@ func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (batchS
 		// Without savepoints an op never rolls back alone (a failure reruns
 		// the whole batch from the committed heads), so ops advance the
 		// batch's heads in place; guarded, each op forks its own.
-		t := &wtx{rtx: rtx{ctx: ctx, q: s.wconn, stmts: s.stmts}, s: s, heads: bs.heads, batchActive: bs.active}
+		c := &conn{ctx: ctx, q: s.wconn, stmts: s.stmts}
+		t := &wtx{rtx: newRtx(c, nil), Writer: sqlstore.Writer{DB: c, D: dialect}, s: s, heads: bs.heads, batchActive: bs.active}
 		if guarded {
 			t.heads = bs.heads.Child()
 		}
