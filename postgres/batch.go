@@ -136,7 +136,7 @@ func (b *batch) run(ops []*op, guarded bool) (outcome, error) {
 			continue
 		}
 		if !guarded {
-			t := &wtx{rtx: rtx{ctx: b.ctx, q: wq{b}, b: b}}
+			t := newWtx(b)
 			err := runSafely(o.fn, t)
 			if b.derr != nil {
 				err = b.derr
@@ -158,7 +158,7 @@ func (b *batch) run(ops []*op, guarded bool) (outcome, error) {
 			if err := b.exec("SAVEPOINT op"); err != nil {
 				return transient, err
 			}
-			t := &wtx{rtx: rtx{ctx: b.ctx, q: wq{b}, b: b}}
+			t := newWtx(b)
 			err := runSafely(o.fn, t)
 			if err == nil {
 				err = b.flush()
@@ -475,14 +475,14 @@ func (b *batch) head(tenant string) (*ledger.Head, error) {
 // advanced: rows not yet sent cannot hold this run.
 func (t *wtx) RunHead(tenant, runID string) (int64, error) {
 	var n *int64
-	if err := t.row(`SELECT max(run_seq) FROM ledger WHERE tenant = $1 AND run_id = $2`, tenant, runID).Scan(&n); err != nil || n == nil {
+	if err := t.DB.QueryRow(`SELECT max(run_seq) FROM ledger WHERE tenant = ? AND run_id = ?`, tenant, runID).Scan(&n); err != nil || n == nil {
 		return 0, err
 	}
 	return *n, nil
 }
 
-// Nodes implements ledger.Source (loadNodes sends the buffered rows first).
-func (t *wtx) Nodes(tenant string) ledger.NodeReader { return nodeReader{t: &t.rtx, tenant: tenant} }
+// Nodes implements ledger.Source (every read sends the buffered rows first).
+func (t *wtx) Nodes(tenant string) ledger.NodeReader { return t.NodeReader(tenant) }
 
 func optStr(s string) *string {
 	if s == "" {

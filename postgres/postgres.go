@@ -373,7 +373,7 @@ func (s *Store) View(ctx context.Context, fn func(cairn.ReadTx) error) error {
 		return storeError(fmt.Errorf("postgres: begin read: %w", err))
 	}
 	defer tx.Rollback(context.Background())
-	return storeError(fn(&rtx{ctx: ctx, q: tx, nodes: &s.nodes}))
+	return storeError(fn(new(rtx(newRtx(&conn{ctx: ctx, q: tx}, &s.nodes)))))
 }
 
 func (s *Store) writer() {
