@@ -120,16 +120,16 @@ func (b *batch) exec(sql string, args ...any) error {
 // failing op stops the run (opFailed); guarded, each op runs inside a
 // savepoint and a failing op is rolled back alone. Errors of the connection
 // itself are transient.
-func (b *batch) run(ops []*op, guarded bool) (outcome, error) {
+func (b *batch) run(ops []*sqlstore.Op, guarded bool) (outcome, error) {
 	b.optimistic = !guarded
 	b.nops = len(ops)
 	if err := b.begin(); err != nil {
 		return transient, err
 	}
 	for _, o := range ops {
-		o.err, o.after = nil, nil
-		if err := o.ctx.Err(); err != nil {
-			o.err = err
+		o.Err, o.After = nil, nil
+		if err := o.Ctx.Err(); err != nil {
+			o.Err = err
 			if !guarded {
 				return opFailed, nil
 			}
@@ -137,7 +137,7 @@ func (b *batch) run(ops []*op, guarded bool) (outcome, error) {
 		}
 		if !guarded {
 			t := newWtx(b)
-			err := runSafely(o.fn, t)
+			err := sqlstore.RunSafely(dialect, o.Fn, t)
 			if b.derr != nil {
 				err = b.derr
 			}
@@ -145,10 +145,10 @@ func (b *batch) run(ops []*op, guarded bool) (outcome, error) {
 				if b.c.IsClosed() {
 					return transient, err
 				}
-				o.err = err
+				o.Err = err
 				return opFailed, nil
 			}
-			o.after = t.after
+			o.After = t.after
 			b.anyOK = true
 			continue
 		}
@@ -159,7 +159,7 @@ func (b *batch) run(ops []*op, guarded bool) (outcome, error) {
 				return transient, err
 			}
 			t := newWtx(b)
-			err := runSafely(o.fn, t)
+			err := sqlstore.RunSafely(dialect, o.Fn, t)
 			if err == nil {
 				err = b.flush()
 			}
@@ -172,7 +172,7 @@ func (b *batch) run(ops []*op, guarded bool) (outcome, error) {
 			if err == nil {
 				b.heads.Commit()
 				b.heads = b.tx
-				o.after = t.after
+				o.After = t.after
 				b.anyOK = true
 				break
 			}
@@ -193,7 +193,7 @@ func (b *batch) run(ops []*op, guarded bool) (outcome, error) {
 			if isTransient(err) && try < 3 {
 				continue
 			}
-			o.err = err
+			o.Err = err
 			break
 		}
 	}

@@ -54,6 +54,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/sqlstore"
 	"github.com/cairnhq/cairn/ledger"
 )
 
@@ -85,10 +86,8 @@ type Store struct {
 	jobSeq    string // the jobs.seq sequence
 	runSeq    string // the runs.seq sequence
 
-	ops    chan *op
-	quit   chan struct{}
-	done   chan struct{}
-	closed sync.Once
+	q    *sqlstore.Queue
+	done chan struct{}
 
 	// writer-owned state (only touched by the writer goroutine)
 	wconn *pgx.Conn
@@ -107,14 +106,6 @@ type Store struct {
 		batches, ops, retries, commitNanos, fnNanos atomic.Int64
 		roundTrips, rtNanos                         atomic.Int64
 	}
-}
-
-type op struct {
-	ctx   context.Context
-	fn    func(cairn.Tx) error
-	err   error
-	after []func()
-	done  chan struct{}
 }
 
 // Open connects to the database at url (a postgres:// URL or a key=value
@@ -136,8 +127,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	s := &Store{
 		cfg:   cfg,
 		pool:  pool,
-		ops:   make(chan *op, MaxBatch),
-		quit:  make(chan struct{}),
+		q:     sqlstore.NewQueue(MaxBatch),
 		done:  make(chan struct{}),
 		heads: ledger.NewHeads(),
 		epoch: -1,
@@ -295,7 +285,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
 // Close stops the writer after pending Updates and closes the connections.
 func (s *Store) Close() error {
-	s.closed.Do(func() { close(s.quit) })
+	s.q.Stop()
 	<-s.done
 	s.lstop()
 	<-s.ldone
@@ -343,27 +333,9 @@ func (s *Store) listener(ctx context.Context) {
 	}
 }
 
-var errClosed = cairn.Errorf(503, cairn.EUnavailable, "store is closed")
-
 // Update runs fn in a durable transaction shared with other concurrent Updates.
 func (s *Store) Update(ctx context.Context, fn func(cairn.Tx) error) error {
-	o := &op{ctx: ctx, fn: fn, done: make(chan struct{})}
-	select {
-	case s.ops <- o:
-	case <-s.quit:
-		return errClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	// Once queued the op is committed or failed; wait for the outcome even if
-	// ctx ends, so a caller never reports failure for durable work.
-	<-o.done
-	if o.err == nil {
-		for _, f := range o.after {
-			f()
-		}
-	}
-	return storeError(o.err)
+	return storeError(s.q.Update(ctx, fn))
 }
 
 // View runs fn against a consistent snapshot of committed data.
@@ -378,32 +350,7 @@ func (s *Store) View(ctx context.Context, fn func(cairn.ReadTx) error) error {
 
 func (s *Store) writer() {
 	defer close(s.done)
-	for {
-		var first *op
-		select {
-		case first = <-s.ops:
-		case <-s.quit:
-			for {
-				select {
-				case o := <-s.ops:
-					s.commit([]*op{o})
-				default:
-					return
-				}
-			}
-		}
-		batch := append(make([]*op, 0, 64), first)
-	fill:
-		for len(batch) < MaxBatch {
-			select {
-			case o := <-s.ops:
-				batch = append(batch, o)
-			default:
-				break fill
-			}
-		}
-		s.commit(batch)
-	}
+	s.q.Run(MaxBatch, s.commit)
 }
 
 // outcome of running a batch once.
@@ -420,17 +367,17 @@ const (
 // savepoint around each op so a failing op is undone alone. Deadlocks, lost
 // races (a unique key taken by a concurrent transaction) and connections
 // lost before COMMIT re-run the batch; Update functions are re-runnable.
-func (s *Store) commit(batch []*op) {
+func (s *Store) commit(batch []*sqlstore.Op) {
 	ctx := context.Background()
 	finish := func(err error) {
 		for _, o := range batch {
-			if o.err == nil && err != nil {
-				o.err = err
+			if o.Err == nil && err != nil {
+				o.Err = err
 			}
-			if o.err != nil {
-				o.after = nil
+			if o.Err != nil {
+				o.After = nil
 			}
-			close(o.done)
+			o.Finish()
 		}
 	}
 	start := time.Now()
@@ -467,9 +414,9 @@ func (s *Store) commit(batch []*op) {
 		switch res {
 		case opFailed:
 			b.rollback()
-			if len(batch) == 1 && !errors.Is(batch[0].err, errJobExists) {
-				if isTransient(batch[0].err) {
-					lastErr = batch[0].err
+			if len(batch) == 1 && !errors.Is(batch[0].Err, errJobExists) {
+				if isTransient(batch[0].Err) {
+					lastErr = batch[0].Err
 					continue
 				}
 				finish(nil)
@@ -588,15 +535,6 @@ func unreachable(err error) bool {
 // created a row this one was about to create (a run): the batch is re-run
 // and then finds the row.
 var errRace = errors.New("postgres: a concurrent transaction created the same row; re-run")
-
-func runSafely(fn func(cairn.Tx) error, t cairn.Tx) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("postgres: update panicked: %v", r)
-		}
-	}()
-	return fn(t)
-}
 
 var (
 	_ cairn.Store    = (*Store)(nil)

@@ -40,16 +40,14 @@ const MaxBatch = 512
 
 // Store is the SQLite implementation of cairn.Store.
 type Store struct {
-	path   string
-	wdb    *sql.DB
-	wconn  *sql.Conn
-	rdb    *sql.DB
-	cdb    *sql.DB // checkpoints
-	cdone  chan struct{}
-	ops    chan *op
-	quit   chan struct{}
-	done   chan struct{}
-	closed sync.Once
+	path  string
+	wdb   *sql.DB
+	wconn *sql.Conn
+	rdb   *sql.DB
+	cdb   *sql.DB // checkpoints
+	cdone chan struct{}
+	q     *sqlstore.Queue
+	done  chan struct{}
 
 	stats struct {
 		batches, ops, commitNanos, fnNanos, syncs atomic.Int64
@@ -76,14 +74,6 @@ type Store struct {
 	// nodes caches Merkle nodes: every node the writer commits, and those
 	// read views load from ledger_nodes and ledger.
 	nodes ledger.NodeCache
-}
-
-type op struct {
-	ctx   context.Context
-	fn    func(cairn.Tx) error
-	err   error
-	after []func()
-	done  chan struct{}
 }
 
 // privateFiles makes the data directory the owner's alone (0700), and the
@@ -185,8 +175,7 @@ func Open(dir string) (*Store, error) {
 	cdb.SetMaxOpenConns(1)
 	s := &Store{
 		path: path, wdb: wdb, wconn: wconn, rdb: rdb, cdb: cdb,
-		ops:   make(chan *op, MaxBatch),
-		quit:  make(chan struct{}),
+		q:     sqlstore.NewQueue(MaxBatch),
 		done:  make(chan struct{}),
 		cdone: make(chan struct{}),
 		stmts: map[string]*sql.Stmt{},
@@ -276,7 +265,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.rdb.PingContext(ctx) 
 
 // Close stops the writer after pending Updates and closes the database.
 func (s *Store) Close() error {
-	s.closed.Do(func() { close(s.quit) })
+	s.q.Stop()
 	<-s.done
 	close(s.syncq)
 	<-s.sdone
@@ -292,30 +281,12 @@ func (s *Store) Close() error {
 	return s.wdb.Close()
 }
 
-var errClosed = cairn.Errorf(503, cairn.EUnavailable, "store is closed")
-
 // Update runs fn in a durable transaction shared with other concurrent Updates.
 func (s *Store) Update(ctx context.Context, fn func(cairn.Tx) error) error {
 	if errp := s.broken.Load(); errp != nil {
 		return cairn.Errorf(503, cairn.EUnavailable, "the store stopped after a failed fsync; restart the server")
 	}
-	o := &op{ctx: ctx, fn: fn, done: make(chan struct{})}
-	select {
-	case s.ops <- o:
-	case <-s.quit:
-		return errClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	// Once queued the op is committed or failed; wait for the outcome even if
-	// ctx ends, so a caller never reports failure for durable work.
-	<-o.done
-	if o.err == nil {
-		for _, f := range o.after {
-			f()
-		}
-	}
-	return o.err
+	return s.q.Update(ctx, fn)
 }
 
 // View runs fn against a consistent read snapshot.
@@ -408,34 +379,7 @@ func (s *Store) syncWAL() error {
 
 func (s *Store) writer() {
 	defer close(s.done)
-	for {
-		var first *op
-		select {
-		case first = <-s.ops:
-		case <-s.quit:
-			// drain what was queued before close
-			for {
-				select {
-				case o := <-s.ops:
-					s.commit([]*op{o})
-				default:
-					return
-				}
-			}
-		}
-		// A fresh slice per batch: the syncer acknowledges it later.
-		batch := append(make([]*op, 0, 64), first)
-	fill:
-		for len(batch) < MaxBatch {
-			select {
-			case o := <-s.ops:
-				batch = append(batch, o)
-			default:
-				break fill
-			}
-		}
-		s.commit(batch)
-	}
+	s.q.Run(MaxBatch, s.commit)
 }
 
 // commit runs a batch of ops in one transaction. It first runs them all
@@ -444,14 +388,14 @@ func (s *Store) writer() {
 // savepoint around each op, so a failing op is undone alone. Update
 // functions must therefore be safe to run twice: they read what they need
 // inside the transaction and write their results only through the Tx.
-func (s *Store) commit(batch []*op) {
+func (s *Store) commit(batch []*sqlstore.Op) {
 	ctx := context.Background()
 	finish := func(err error) {
 		for _, o := range batch {
-			if o.err == nil && err != nil {
-				o.err = err
+			if o.Err == nil && err != nil {
+				o.Err = err
 			}
-			close(o.done)
+			o.Finish()
 		}
 	}
 	start := time.Now()
@@ -487,7 +431,7 @@ func (s *Store) commit(batch []*op) {
 		s.heads.Reset()
 		s.activeOK = false
 		for _, o := range batch {
-			o.after = nil
+			o.After = nil
 		}
 		finish(fmt.Errorf("sqlite: commit: %w", err))
 		return
@@ -515,16 +459,16 @@ type batchState struct {
 	active *string // the active snapshot id as the batch's ops left it, if they read or set it
 }
 
-func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (batchState, bool, error) {
+func (s *Store) runBatch(ctx context.Context, batch []*sqlstore.Op, guarded bool) (batchState, bool, error) {
 	bs := batchState{heads: s.heads.Child(), nodes: map[string][]ledger.Node{}}
 	if _, err := s.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return bs, false, fmt.Errorf("sqlite: begin: %w", err)
 	}
 	anyOK := false
 	for _, o := range batch {
-		o.err, o.after = nil, nil
-		if err := o.ctx.Err(); err != nil {
-			o.err = err
+		o.Err, o.After = nil, nil
+		if err := o.Ctx.Err(); err != nil {
+			o.Err = err
 			if !guarded {
 				return bs, false, errRetryGuarded
 			}
@@ -532,7 +476,7 @@ func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (batchS
 		}
 		if guarded {
 			if _, err := s.wconn.ExecContext(ctx, "SAVEPOINT op"); err != nil {
-				o.err = err
+				o.Err = err
 				continue
 			}
 		}
@@ -544,9 +488,9 @@ func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (batchS
 		if guarded {
 			t.heads = bs.heads.Child()
 		}
-		err := runSafely(o.fn, t)
+		err := sqlstore.RunSafely(dialect, o.Fn, t)
 		if err != nil && !guarded {
-			o.err = err // kept for a lone op; a guarded rerun resets it
+			o.Err = err // kept for a lone op; a guarded rerun resets it
 			return bs, false, errRetryGuarded
 		}
 		if guarded {
@@ -555,11 +499,11 @@ func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (batchS
 					err = errors.Join(err, rerr)
 				}
 				s.wconn.ExecContext(ctx, "RELEASE op")
-				o.err = err
+				o.Err = err
 				continue
 			}
 			if _, err := s.wconn.ExecContext(ctx, "RELEASE op"); err != nil {
-				o.err = err
+				o.Err = err
 				continue
 			}
 		}
@@ -572,7 +516,7 @@ func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (batchS
 		if t.active != nil {
 			bs.active = t.active
 		}
-		o.after = t.after
+		o.After = t.after
 		anyOK = true
 	}
 	return bs, anyOK, nil
@@ -588,7 +532,7 @@ func (s *Store) checkpointer() {
 	defer t.Stop()
 	for {
 		select {
-		case <-s.quit:
+		case <-s.q.Quit():
 			return
 		case <-t.C:
 			s.cdb.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
@@ -598,12 +542,3 @@ func (s *Store) checkpointer() {
 
 // maxRunHeads bounds the run timeline heads the writer keeps per tenant.
 const maxRunHeads = 100000
-
-func runSafely(fn func(cairn.Tx) error, t cairn.Tx) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("sqlite: update panicked: %v", r)
-		}
-	}()
-	return fn(t)
-}
