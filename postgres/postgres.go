@@ -369,17 +369,7 @@ const (
 // lost before COMMIT re-run the batch; Update functions are re-runnable.
 func (s *Store) commit(batch []*sqlstore.Op) {
 	ctx := context.Background()
-	finish := func(err error) {
-		for _, o := range batch {
-			if o.Err == nil && err != nil {
-				o.Err = err
-			}
-			if o.Err != nil {
-				o.After = nil
-			}
-			o.Finish()
-		}
-	}
+	finish := func(err error) { sqlstore.FinishAll(batch, err) }
 	start := time.Now()
 	s.stats.batches.Add(1)
 	s.stats.ops.Add(int64(len(batch)))

@@ -390,14 +390,7 @@ func (s *Store) writer() {
 // inside the transaction and write their results only through the Tx.
 func (s *Store) commit(batch []*sqlstore.Op) {
 	ctx := context.Background()
-	finish := func(err error) {
-		for _, o := range batch {
-			if o.Err == nil && err != nil {
-				o.Err = err
-			}
-			o.Finish()
-		}
-	}
+	finish := func(err error) { sqlstore.FinishAll(batch, err) }
 	start := time.Now()
 	s.stats.batches.Add(1)
 	s.stats.ops.Add(int64(len(batch)))

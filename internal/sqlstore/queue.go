@@ -104,3 +104,18 @@ func RunSafely(d *Dialect, fn func(cairn.Tx) error, t cairn.Tx) (err error) {
 	}()
 	return fn(t)
 }
+
+// FinishAll hands a batch's outcomes back: err, when not nil, fails every
+// op that has no error of its own; a failed op's AfterCommit functions are
+// dropped.
+func FinishAll(batch []*Op, err error) {
+	for _, o := range batch {
+		if o.Err == nil && err != nil {
+			o.Err = err
+		}
+		if o.Err != nil {
+			o.After = nil
+		}
+		o.Finish()
+	}
+}
