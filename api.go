@@ -25,6 +25,35 @@ type SubmitRequest struct {
 	// Claude Code hook) submit with it, so no general worker ever takes
 	// their jobs. It is not part of job_hash.
 	Executor string `json:"executor,omitempty"`
+	// Lease, when set, dispatches an allowed job in the same write as its
+	// submit, and answers with the lease beside the job (SubmitResponse).
+	// The lease goes to the caller, or to the principal whose key the
+	// request carries in ExecutorKeyHeader. That principal needs the worker
+	// role, belongs to the same tenant, and must be the job's executor
+	// when it names one. A job that policy does not let run
+	// now (DENY, REQUIRE_APPROVAL), or an idempotent replay, is answered
+	// without a lease. It is not part of job_hash.
+	Lease *SubmitLease `json:"lease,omitempty"`
+}
+
+// ExecutorKeyHeader carries, on a submit that asks for a lease, the API key
+// of the principal that takes the lease when it is not the submitter. Both
+// keys are authenticated; the submit is the agent's and the dispatch the
+// executor's, each recorded under its own principal and key id.
+const ExecutorKeyHeader = "Cairn-Executor-Key"
+
+// SubmitLease asks for a submitted job to be leased to the caller at once.
+type SubmitLease struct {
+	WorkerID string `json:"worker_id,omitempty"` // default: the caller's principal id
+	LeaseMS  int    `json:"lease_ms,omitempty"`  // default 60000, as for POST /workers/lease
+}
+
+// SubmitResponse is the answer to a submit that asked for a lease: the job
+// and, when it was dispatched in the same write, its lease with the
+// signed dispatch receipt.
+type SubmitResponse struct {
+	*Job
+	Lease *LeasedJob `json:"lease,omitempty"`
 }
 
 // CancelRequest is the body of POST /api/v1/jobs/{id}/cancel.

@@ -130,6 +130,38 @@ func (c *Client) SubmitJobReplayed(ctx context.Context, req cairn.SubmitRequest)
 	return job, resp.status == http.StatusOK, nil
 }
 
+// SubmitAndLease submits a job and, when policy lets it run now, leases it
+// to the caller in the same write (req.Lease; defaulted when nil). The
+// lease is nil when the job was not dispatched: it was denied, waits for
+// approval, or is an idempotent replay (lease it by id then). The caller
+// checks the lease's receipt as for WorkerLease.
+func (c *Client) SubmitAndLease(ctx context.Context, req cairn.SubmitRequest) (*cairn.Job, *cairn.LeasedJob, error) {
+	return c.SubmitAndLeaseFor(ctx, req, "")
+}
+
+// SubmitAndLeaseFor is SubmitAndLease where the lease is taken by the
+// principal of executorKey (sent as Cairn-Executor-Key), not by the
+// submitter: an integration that holds both the agent's key and its own
+// executor key submits as the agent and leases as itself in one write.
+// An empty executorKey is SubmitAndLease.
+func (c *Client) SubmitAndLeaseFor(ctx context.Context, req cairn.SubmitRequest, executorKey string) (*cairn.Job, *cairn.LeasedJob, error) {
+	if req.Lease == nil {
+		req.Lease = &cairn.SubmitLease{}
+	}
+	var out cairn.SubmitResponse
+	out.Job = new(cairn.Job)
+	if _, err := c.call(ctx, request{
+		method:      http.MethodPost,
+		path:        apiPrefix + "/jobs",
+		body:        req,
+		idempotent:  req.JobID != "",
+		executorKey: executorKey,
+	}, &out); err != nil {
+		return nil, nil, err
+	}
+	return out.Job, out.Lease, nil
+}
+
 // GetJob returns a job's current state (audit query 1).
 func (c *Client) GetJob(ctx context.Context, jobID string) (*cairn.Job, error) {
 	return get[cairn.Job](ctx, c, jobPath(jobID), nil)

@@ -194,6 +194,9 @@ type request struct {
 	idempotent bool // safe to resend after a transport error or 502/504
 	noAuth     bool
 	noRetry    bool
+	// executorKey, when set, is sent as Cairn-Executor-Key: the key of
+	// the principal that takes a lease at submit.
+	executorKey string
 }
 
 // response is a 2xx answer.
@@ -284,6 +287,9 @@ func (c *Client) sendOnce(ctx context.Context, r request, u string, payload []by
 	}
 	if !r.noAuth && c.key != "" {
 		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	if r.executorKey != "" {
+		req.Header.Set(cairn.ExecutorKeyHeader, r.executorKey)
 	}
 	res, err := c.hc.Do(req)
 	if err != nil {

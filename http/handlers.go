@@ -5,6 +5,7 @@ import (
 	nethttp "net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cairnhq/cairn"
@@ -167,7 +168,11 @@ func (s *Server) submit(w nethttp.ResponseWriter, r *nethttp.Request, p cairn.Pr
 		s.writeError(w, r, err)
 		return
 	}
-	job, created, err := s.svc.Submit(r.Context(), p, req, r.Header.Get("traceparent"))
+	exec, ok := s.executor(w, r, req.Lease != nil)
+	if !ok {
+		return
+	}
+	job, leased, created, err := s.svc.SubmitAndLease(r.Context(), p, exec, req, r.Header.Get("traceparent"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -176,7 +181,34 @@ func (s *Server) submit(w nethttp.ResponseWriter, r *nethttp.Request, p cairn.Pr
 	if !created {
 		status = 200
 	}
+	if req.Lease != nil {
+		writeJSON(w, status, cairn.SubmitResponse{Job: job, Lease: leased})
+		return
+	}
 	writeJSON(w, status, job)
+}
+
+// executor authenticates the Cairn-Executor-Key of a submit that asks for
+// a lease; nil when the request carries none (the submitter leases).
+func (s *Server) executor(w nethttp.ResponseWriter, r *nethttp.Request, leasing bool) (*cairn.Principal, bool) {
+	key := strings.TrimSpace(r.Header.Get(cairn.ExecutorKeyHeader))
+	if key == "" {
+		return nil, true
+	}
+	if !leasing {
+		s.writeError(w, r, cairn.Invalid("lease", "is required with the %s header", cairn.ExecutorKeyHeader))
+		return nil, false
+	}
+	exec, err := s.svc.Authenticate(r.Context(), key)
+	if err != nil {
+		if cairn.ErrorCode(err) == cairn.EUnauthorized {
+			s.authFailed(r)
+			err = &cairn.Error{Status: 401, Code: cairn.EUnauthorized, Message: "the " + cairn.ExecutorKeyHeader + " header does not carry a valid API key"}
+		}
+		s.writeError(w, r, err)
+		return nil, false
+	}
+	return &exec, true
 }
 
 func (s *Server) listJobs(w nethttp.ResponseWriter, r *nethttp.Request, p cairn.Principal) {

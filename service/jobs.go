@@ -15,13 +15,33 @@ import (
 )
 
 // Submit records an agent's action and its submit-phase decision. It returns
-// the job and whether it was created (false: an idempotent replay).
+// the job and whether it was created (false: an idempotent replay). A
+// request's lease is ignored; SubmitAndLease takes it.
 func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.SubmitRequest, traceparent string) (*cairn.Job, bool, error) {
+	req.Lease = nil
+	j, _, created, err := s.SubmitAndLease(ctx, p, nil, req, traceparent)
+	return j, created, err
+}
+
+// SubmitAndLease is Submit that, when the request asks for a lease and the
+// job is allowed to run, also dispatches it to the caller in the same
+// write transaction: one durable commit instead of two for integrations
+// that carry out the action themselves (the MCP gateway, the hook). The
+// evidence is the same as a submit followed by a lease of the job by id.
+// exec is the principal that takes the lease (nil: the submitter).
+func (s *Service) SubmitAndLease(ctx context.Context, p cairn.Principal, exec *cairn.Principal, req cairn.SubmitRequest, traceparent string) (*cairn.Job, *cairn.LeasedJob, bool, error) {
+	if exec == nil {
+		exec = &p
+	}
 	if !p.Has(cairn.RoleAgent) {
-		return nil, false, cairn.Forbidden(cairn.EForbidden, "submitting jobs needs the agent role")
+		return nil, nil, false, cairn.Forbidden(cairn.EForbidden, "submitting jobs needs the agent role")
 	}
 	if err := normalizeSubmit(&req); err != nil {
-		return nil, false, err
+		return nil, nil, false, err
+	}
+	leaseFor, err := validSubmitLease(*exec, p, &req)
+	if err != nil {
+		return nil, nil, false, err
 	}
 	if req.TraceID == "" {
 		req.TraceID = traceIDFrom(traceparent)
@@ -40,11 +60,13 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 	now := cairn.Now()
 	sub, err := s.prepareSubmit(ctx, s.current(), p, req, now)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	var out *cairn.Job
+	var leased *cairn.LeasedJob
 	created := false
 	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
+		leased = nil
 		pol, err := s.inForce(tx)
 		if err != nil {
 			return err
@@ -94,14 +116,25 @@ func (s *Service) Submit(ctx context.Context, p cairn.Principal, req cairn.Submi
 				return err
 			}
 		}
+		if req.Lease != nil && j.State == cairn.StateQueued {
+			if leased, err = s.dispatch(ctx, tx, pol, *exec, req.Lease.WorkerID, &j, sub.payload, leaseFor, sub.now); err != nil {
+				return err
+			}
+		}
 		out = &j
 		created = true
 		return nil
 	})
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	return out, created, nil
+	if leased != nil {
+		// No log, no run: the lease carries its signed dispatch receipt.
+		if err := s.receipt(ctx, p.Tenant, leased.Receipt); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	return out, leased, created, nil
 }
 
 // submission is a job with its submit-phase decision and evidence, built
@@ -627,6 +660,7 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 		if err := tx.UpdateJob(j); err != nil {
 			return err
 		}
+		blinding := resultBlinding(safety)
 		if err := s.appendJob(tx, j, cairn.EventJobCompleted, worker, now, func(e *cairn.Event) {
 			e.State = j.State
 			e.JobHash = j.JobHash
@@ -635,6 +669,9 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 			if j.ErrorSafety != nil {
 				e.Data["error_safety"] = j.ErrorSafety
 			}
+			if blinding != "" {
+				e.Data[BlindingMember] = blinding
+			}
 		}); err != nil {
 			return err
 		}
@@ -642,6 +679,9 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 			if err := s.appendJob(tx, j, cairn.EventOutputChecked, "cairn", now, func(e *cairn.Event) {
 				e.OutputSafety = safety
 				e.Data = map[string]any{"result_ptr": j.ResultPtr, "result_sha256": j.ResultSHA256}
+				if blinding != "" {
+					e.Data[BlindingMember] = blinding
+				}
 			}); err != nil {
 				return err
 			}

@@ -13,7 +13,25 @@ import (
 // redacted SSN or card number is found again from it by trying every
 // candidate. So the views below drop it (null) for them: on the job, and
 // in the job_completed and output_checked events served by the timeline
-// and the decision record. The ledger itself is unchanged (ADR 0011).
+// and the decision record (ADR 0011).
+//
+// The ledger entries of such a result hold a random blinding value
+// (data.blinding), served to the same readers only, so that the entries'
+// leaf hashes cannot test a guess of the original either (issue 11 §3.6).
+
+// BlindingMember is the data member of job_completed and output_checked
+// entries that holds the blinding value of a REDACTed or QUARANTINEd result.
+const BlindingMember = "blinding"
+
+// resultBlinding is a fresh blinding value for the entries of a result
+// with the given verdict: 32 random bytes in hex for one that is withheld
+// from some readers, "" for one released as it is (or no result).
+func resultBlinding(v *cairn.OutputSafety) string {
+	if v == nil || v.Decision != cairn.OutputRedact && v.Decision != cairn.OutputQuarantine {
+		return ""
+	}
+	return randomID("", 32)
+}
 
 // seesOriginalResult reports whether p may read originals (auditor, admin).
 func seesOriginalResult(p cairn.Principal) bool { return p.Has(cairn.RoleAuditor) }
@@ -54,8 +72,8 @@ func resultEvent(typ string) bool {
 
 var resultHashMember = []byte(`"result_sha256":"`)
 
-// eventsView drops data.result_sha256 from the events, in place, where p
-// may not see it. job is the events' job when they all belong to one (the
+// eventsView drops data.result_sha256 (and data.blinding) from the
+// events, in place, where p may not see it. job is the events' job when they all belong to one (the
 // decision record); otherwise each job is read from tx once.
 func eventsView(tx cairn.ReadTx, p cairn.Principal, evs []*cairn.Event, job *cairn.Job) error {
 	if seesOriginalResult(p) {
@@ -87,6 +105,7 @@ func eventsView(tx cairn.ReadTx, p cairn.Principal, evs []*cairn.Event, job *cai
 			}
 			if h {
 				e.Data["result_sha256"] = nil
+				delete(e.Data, BlindingMember)
 			}
 			continue
 		}
@@ -119,6 +138,7 @@ func rawEventView(e *cairn.Event, isHidden func(string) (bool, error)) error {
 		return err
 	}
 	data["result_sha256"] = json.RawMessage("null")
+	delete(data, BlindingMember)
 	if top["data"], err = json.Marshal(data); err != nil {
 		return err
 	}

@@ -106,6 +106,38 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
+// validSubmitLease checks a submit's lease request for the principal
+// that takes the lease, fills in its worker id, and returns the lease's
+// duration.
+func validSubmitLease(exec cairn.Principal, p cairn.Principal, req *cairn.SubmitRequest) (time.Duration, error) {
+	l := req.Lease
+	if l == nil {
+		return 0, nil
+	}
+	if exec.Tenant != p.Tenant {
+		return 0, cairn.Forbidden(cairn.EForbidden, "the executor key belongs to another tenant")
+	}
+	if !exec.Has(cairn.RoleWorker) {
+		return 0, cairn.Forbidden(cairn.EForbidden, "a lease at submit needs the worker role (principal %q)", exec.ID)
+	}
+	if req.Executor != "" && req.Executor != exec.ID {
+		return 0, cairn.Invalid("lease", "the job's executor is %q: only that principal may lease it", req.Executor)
+	}
+	if l.WorkerID == "" {
+		l.WorkerID = exec.ID
+	}
+	if err := validID("lease.worker_id", l.WorkerID); err != nil {
+		return 0, err
+	}
+	if l.LeaseMS == 0 {
+		return DefaultLease, nil
+	}
+	if l.LeaseMS < 1000 || l.LeaseMS > int(MaxLease.Milliseconds()) {
+		return 0, cairn.Invalid("lease.lease_ms", "must be from 1000 to %d", MaxLease.Milliseconds())
+	}
+	return time.Duration(l.LeaseMS) * time.Millisecond, nil
+}
+
 // normalizeSubmit validates a submit request in place and sorts risk tags.
 func normalizeSubmit(req *cairn.SubmitRequest) error {
 	if req.Executor != "" {

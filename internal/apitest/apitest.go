@@ -94,7 +94,7 @@ func New(t testing.TB, opt Options) *Env {
 		api.SetAuthFailLimit(opt.AuthFailRate, opt.AuthFailBurst)
 	}
 	api.SetBodyTimeout(opt.BodyTimeout)
-	srv := httptest.NewServer(api)
+	srv := httptest.NewServer(Recording(api))
 	t.Cleanup(func() {
 		srv.Close()
 		svc.Stop()

@@ -29,14 +29,22 @@ func (h *hook) pre(ctx context.Context) Answer {
 	if h.cfg.WorkerID == "" {
 		h.cfg.WorkerID = "claude-code:" + me.ID
 	}
+	// An allowed tool use is leased in the submit's own write (ADR 0023).
 	cctx, cancel = h.call(ctx)
-	job, err := h.c.SubmitJob(cctx, cairn.SubmitRequest{
+	job, lease, err := h.c.SubmitAndLease(cctx, cairn.SubmitRequest{
 		JobID: h.jobID, RunID: h.ev.RunID(), Action: h.ev.Action(),
 		Input: h.ev.ToolInput, Executor: me.ID,
+		Lease: &cairn.SubmitLease{WorkerID: h.cfg.WorkerID, LeaseMS: int(h.cfg.Lease / time.Millisecond)},
 	})
 	cancel()
 	if err != nil {
 		return h.preFailure("submitting the tool use", err)
+	}
+	if lease != nil {
+		if job.Decision == cairn.AllowWithConstraints {
+			return h.refuse(ctx, job, fmt.Sprintf("%s: Claude Code's own tools cannot be held to constraints %s", decisionText(job), job.Constraints))
+		}
+		return h.dispatched(ctx, job, lease)
 	}
 	return h.settle(ctx, job)
 }

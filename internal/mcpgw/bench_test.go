@@ -13,14 +13,24 @@ import (
 )
 
 // BenchmarkGatewayOverhead: one ALLOW tools/call through the gateway
-// (streamable HTTP, embedded store) against the same upstream called
-// directly, alternating, in one run. Reports p50/p99 of each and the
-// difference.
+// (embedded store) against the same upstream called directly, alternating,
+// in one run. Reports p50/p99 of each and the difference. Over stdio the
+// gateway's key is the agent, so the job is leased in its submit's write
+// (two durable writes a call); over HTTP with the agent's own key, the
+// submit and the gateway's lease are two writes (three a call).
 func BenchmarkGatewayOverhead(b *testing.B) {
-	f := newBenchFixture(b)
-	up := f.upstreamURL
-	direct := connectPlain(b, up)
-	via := f.connectHTTP(f.serveHTTP(), "agent-a", nil)
+	b.Run("transport=stdio", func(b *testing.B) {
+		f := newBenchFixture(b)
+		benchOverhead(b, f, f.connectStdio(nil))
+	})
+	b.Run("transport=http-agent-key", func(b *testing.B) {
+		f := newBenchFixture(b)
+		benchOverhead(b, f, f.connectHTTP(f.serveHTTP(), "agent-a", nil))
+	})
+}
+
+func benchOverhead(b *testing.B, f *benchFixture, via *mcp.ClientSession) {
+	direct := connectPlain(b, f.upstreamURL)
 	args := map[string]any{"path": "/bench"}
 	var d, g []time.Duration
 	for i := 0; i < 20; i++ { // warm up both paths
@@ -54,14 +64,25 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 }
 
 // BenchmarkGatewayThroughput: ALLOW tools/calls through one gateway from
-// 16 concurrent sessions.
+// 16 concurrent sessions, over stdio (the gateway's key is the agent) and
+// over HTTP with two agents' keys.
 func BenchmarkGatewayThroughput(b *testing.B) {
-	f := newBenchFixture(b)
-	url := f.serveHTTP()
+	b.Run("transport=stdio", func(b *testing.B) {
+		f := newBenchFixture(b)
+		benchThroughput(b, func(int) *mcp.ClientSession { return f.connectStdio(nil) })
+	})
+	b.Run("transport=http-agent-key", func(b *testing.B) {
+		f := newBenchFixture(b)
+		url := f.serveHTTP()
+		benchThroughput(b, func(i int) *mcp.ClientSession { return f.connectHTTP(url, []string{"agent-a", "agent-b"}[i%2], nil) })
+	})
+}
+
+func benchThroughput(b *testing.B, connect func(i int) *mcp.ClientSession) {
 	const sessions = 16
 	var cs []*mcp.ClientSession
 	for i := 0; i < sessions; i++ {
-		cs = append(cs, f.connectHTTP(url, []string{"agent-a", "agent-b"}[i%2], nil))
+		cs = append(cs, connect(i))
 		cs[i].CallTool(context.Background(), &mcp.CallToolParams{Name: "files__read", Arguments: map[string]any{"path": "/warm"}})
 	}
 	var next atomic.Int64

@@ -40,6 +40,8 @@ type call struct {
 	args json.RawMessage
 	key  string // resume key: principal, upstream, tool, canonical arguments
 	job  *cairn.Job
+	// leased is the lease taken with the submit, when it was.
+	leased *cairn.LeasedJob
 	// resumedEnded: the identical call's pending approval was since
 	// rejected, expired or cancelled.
 	resumedEnded bool
@@ -75,6 +77,11 @@ func (c *call) run(ctx context.Context) *mcp.CallToolResult {
 	}
 	switch c.job.State {
 	case cairn.StateQueued:
+	case cairn.StateRunning:
+		if c.leased == nil {
+			c.g.pending.forget(c.key)
+			return refusal(c.job, "job %s is %s; nothing was run", c.job.JobID, c.job.State)
+		}
 	case cairn.StateDenied:
 		c.g.pending.forget(c.key)
 		return c.denied()
@@ -109,11 +116,21 @@ func (c *call) submitOrResume(ctx context.Context, resource string) error {
 		input = nil
 	}
 	c.job = &cairn.Job{JobID: newJobID()}
-	j, err := c.who.client.SubmitJob(ctx, cairn.SubmitRequest{
+	req := cairn.SubmitRequest{
 		JobID: c.job.JobID, RunID: c.s.runID(), TraceID: traceID(c.req.Params.Meta),
 		Action: c.action(), Resource: resource, Labels: c.u.cfg.Labels, Input: input,
 		Executor: c.g.self.ID,
-	})
+	}
+	// An allowed job is leased by the gateway in the same write as its
+	// submit: over HTTP the agent's key submits and the gateway's key, sent
+	// beside it, takes the lease; over stdio the gateway's key does both.
+	req.Lease = &cairn.SubmitLease{WorkerID: c.g.workerID, LeaseMS: c.leaseMS()}
+	executorKey := c.g.workerKey
+	if c.who.client == c.g.worker {
+		executorKey = ""
+	}
+	j, leased, err := c.who.client.SubmitAndLeaseFor(ctx, req, executorKey)
+	c.leased = leased
 	if err != nil {
 		return err
 	}

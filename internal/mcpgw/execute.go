@@ -66,17 +66,20 @@ func (c *call) execute(ctx context.Context) *mcp.CallToolResult {
 // key is pinned. nil without error means the dispatch re-decision did not
 // let it run.
 func (c *call) lease(ctx context.Context) (*cairn.LeasedJob, error) {
-	lr, err := c.g.worker.Lease(ctx, cairn.LeaseRequest{
-		WorkerID: c.g.workerID, JobID: c.job.JobID, Actions: []string{c.action()},
-		LeaseMS: int((c.g.cfg.CallTimeout + leaseMargin).Milliseconds()),
-	})
-	if err != nil {
-		return nil, err
+	j := c.leased
+	if j == nil {
+		lr, err := c.g.worker.Lease(ctx, cairn.LeaseRequest{
+			WorkerID: c.g.workerID, JobID: c.job.JobID, Actions: []string{c.action()},
+			LeaseMS: c.leaseMS(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(lr.Jobs) == 0 {
+			return nil, nil
+		}
+		j = lr.Jobs[0]
 	}
-	if len(lr.Jobs) == 0 {
-		return nil, nil
-	}
-	j := lr.Jobs[0]
 	if c.g.verifyReceipt != nil {
 		if err := c.g.verifyReceipt(j); err != nil {
 			c.g.log.Error("mcp gateway: dispatch receipt does not verify; not running", "job_id", j.JobID, "error", err.Error())
@@ -87,6 +90,10 @@ func (c *call) lease(ctx context.Context) (*cairn.LeasedJob, error) {
 	c.job.Decision, c.job.PolicySnapshot = j.Decision, cairn.Opt(j.PolicySnapshot)
 	return j, nil
 }
+
+// leaseMS is the lease a call takes: the upstream call's timeout and a
+// margin for its completion.
+func (c *call) leaseMS() int { return int((c.g.cfg.CallTimeout + leaseMargin).Milliseconds()) }
 
 // complete records the outcome. A result the server cannot take (too
 // large) is recorded as a failure without it.

@@ -115,16 +115,27 @@ func (s *session) complete(ctx context.Context, r *mcp.CompleteRequest) (mcp.Res
 	return out, true, err
 }
 
+// maxListed bounds the items one upstream contributes to one list: an
+// upstream that pages without end cannot hold the call or grow the
+// gateway's memory without bound.
+const maxListed = 10000
+
 // gather collects one list from every upstream that can be reached, in
-// name order, all pages of each.
+// name order, all pages of each up to maxListed items.
 func gather[T any](ctx context.Context, s *session, list func(name string, cs *mcp.ClientSession) iter.Seq2[T, error]) ([]T, error) {
 	out := []T{}
 	err := s.each(ctx, func(ctx context.Context, name string, cs *mcp.ClientSession) error {
+		n := 0
 		for x, err := range list(name, cs) {
 			if err != nil {
 				return err
 			}
+			if n == maxListed {
+				s.gw.log.Warn("mcp gateway: upstream lists too many items; the rest are left out", "upstream", name, "max", maxListed)
+				return nil
+			}
 			out = append(out, x)
+			n++
 		}
 		return nil
 	})
@@ -205,6 +216,8 @@ func (s *session) upstreamOptions(name string) *mcp.ClientOptions {
 		ResourceUpdatedHandler: func(ctx context.Context, r *mcp.ResourceUpdatedNotificationRequest) {
 			s.server.ResourceUpdated(ctx, r.Params)
 		},
+		PromptListChangedHandler:   func(context.Context, *mcp.PromptListChangedRequest) { s.promptsChanged() },
+		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) { s.resourcesChanged() },
 		ProgressNotificationHandler: func(ctx context.Context, r *mcp.ProgressNotificationClientRequest) {
 			if ss := s.downstream(); ss != nil {
 				ss.NotifyProgress(s.related(name, ctx), r.Params)
@@ -216,6 +229,9 @@ func (s *session) upstreamOptions(name string) *mcp.ClientOptions {
 		return o
 	}
 	caps := ss.InitializeParams().Capabilities
+	if caps.RootsV2 != nil || caps.Roots.ListChanged {
+		o.Capabilities.RootsV2 = &mcp.RootCapabilities{ListChanged: true}
+	}
 	if caps.Sampling != nil {
 		o.CreateMessageHandler = func(ctx context.Context, r *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
 			return ss.CreateMessage(s.related(name, ctx), r.Params)

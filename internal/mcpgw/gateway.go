@@ -47,6 +47,7 @@ type Gateway struct {
 	cfg            *Config
 	server         string
 	worker         *client.Client // the gateway's key: executor of every job, and the stdio agent
+	workerKey      string         // that key, sent as Cairn-Executor-Key on HTTP agents' submits
 	self           cairn.Principal
 	workerID       string
 	anonymous      bool
@@ -80,7 +81,7 @@ func New(ctx context.Context, cfg *Config, o Options) (*Gateway, error) {
 	}
 	g := &Gateway{cfg: cfg, server: o.Server, anonymous: o.AllowAnonymous, log: o.Log,
 		sdkLog: slog.New(slog.NewTextHandler(io.Discard, nil)), upstreamStderr: o.UpstreamStderr, httpClient: o.HTTPClient}
-	g.worker = g.clientFor(o.Key)
+	g.worker, g.workerKey = g.clientFor(o.Key), o.Key
 	self, err := g.worker.WhoAmI(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("checking the gateway's key against %s: %w", o.Server, err)

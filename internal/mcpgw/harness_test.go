@@ -139,8 +139,26 @@ func (f *fixture) connectHTTP(url, principal string, opts *mcp.ClientOptions) *m
 	return cs
 }
 
+// connectHTTPWith connects client c to the gateway as principal.
+func (f *fixture) connectHTTPWith(c *mcp.Client, url, principal string) *mcp.ClientSession {
+	f.t.Helper()
+	hc := &http.Client{Transport: bearer{key: f.api.Keys[principal], next: http.DefaultTransport}}
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: hc, MaxRetries: -1}, nil)
+	if err != nil {
+		f.t.Fatalf("connect as %s: %v", principal, err)
+	}
+	f.t.Cleanup(func() { cs.Close() })
+	return cs
+}
+
 // connectStdio runs the gateway over a pipe pair, as a client would.
 func (f *fixture) connectStdio(opts *mcp.ClientOptions) *mcp.ClientSession {
+	f.t.Helper()
+	return f.connectStdioWith(mcp.NewClient(&mcp.Implementation{Name: "test-client", Version: "1"}, opts))
+}
+
+// connectStdioWith is connectStdio for client c.
+func (f *fixture) connectStdioWith(c *mcp.Client) *mcp.ClientSession {
 	f.t.Helper()
 	cr, gw := io.Pipe()
 	gr, cw := io.Pipe()
@@ -150,7 +168,6 @@ func (f *fixture) connectStdio(opts *mcp.ClientOptions) *mcp.ClientSession {
 		defer close(done)
 		f.gw.ServeStdio(ctx, gr, gw)
 	}()
-	c := mcp.NewClient(&mcp.Implementation{Name: "test-client", Version: "1"}, opts)
 	cs, err := c.Connect(context.Background(), &mcp.IOTransport{Reader: cr, Writer: cw}, nil)
 	if err != nil {
 		f.t.Fatal(err)

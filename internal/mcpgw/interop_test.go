@@ -12,6 +12,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/mcpgw"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // Third-party MCP software against the gateway: the reference servers
@@ -42,6 +43,35 @@ func npmUpstreams(t *testing.T, root string) string {
 	q := func(s ...string) string { b, _ := json.Marshal(s); return string(b) }
 	return "  - name: everything\n    command: " + q(everything) + "\n" +
 		"  - name: fs\n    command: " + q(fs, root) + "\n    resource: '{{ .path }}'\n"
+}
+
+// TestFilesystemServerTakesClientRoots: server-filesystem asks its client
+// for roots (roots/list) and serves those directories instead of the ones
+// on its command line. Through the gateway it gets the MCP client's roots,
+// and a file under them is read as a job.
+func TestFilesystemServerTakesClientRoots(t *testing.T) {
+	cli, client := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(client, "mine.txt"), []byte("under the client's root"), 0o600)
+	f := newFixture(t, npmUpstreams(t, cli))
+	c := mcp.NewClient(&mcp.Implementation{Name: "roots-client", Version: "1"}, nil)
+	c.AddRoots(&mcp.Root{URI: "file://" + client, Name: "client"})
+	cs := f.connectStdioWith(c)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res := call(t, cs, "fs__list_allowed_directories", map[string]any{})
+		if !res.IsError && strings.Contains(text(res), client) && !strings.Contains(text(res), cli) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server-filesystem never took the client's roots: %q", text(res))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	res := call(t, cs, "fs__read_text_file", map[string]any{"path": filepath.Join(client, "mine.txt")})
+	if res.IsError || !strings.Contains(text(res), "under the client's root") {
+		t.Fatalf("read under the client's root: %q", text(res))
+	}
+	f.verifyLedger()
 }
 
 // TestReferenceServersBehindGateway drives server-everything and

@@ -97,3 +97,68 @@ func TestToolListChanged(t *testing.T) {
 		}
 	}
 }
+
+// TestListsAndRootsPassThrough: an upstream's prompts/list_changed and
+// resources/list_changed reach the client, whose next lists show the new
+// entries (and never the gateway's change markers); an upstream's
+// roots/list is answered with the client's roots, and a change of them
+// reaches the upstream.
+func TestListsAndRootsPassThrough(t *testing.T) {
+	f := newFixture(t, "  - name: files\n    url: "+httpUpstream(t)+"\n")
+	prompts, resources := make(chan struct{}, 4), make(chan struct{}, 4)
+	c := mcp.NewClient(&mcp.Implementation{Name: "roots-client", Version: "1"}, &mcp.ClientOptions{
+		PromptListChangedHandler:   func(context.Context, *mcp.PromptListChangedRequest) { prompts <- struct{}{} },
+		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) { resources <- struct{}{} },
+	})
+	c.AddRoots(&mcp.Root{URI: "file:///srv/project", Name: "project"})
+	cs := f.connectHTTPWith(c, f.serveHTTP(), "agent-a")
+	ctx := context.Background()
+	if res := call(t, cs, "files__roots", map[string]any{"path": "-"}); res.IsError || text(res) != "roots: file:///srv/project" {
+		t.Fatalf("roots through the gateway: %q", text(res))
+	}
+	if res := call(t, cs, "files__more", map[string]any{"path": "extra"}); res.IsError {
+		t.Fatalf("more: %q", text(res))
+	}
+	for name, ch := range map[string]chan struct{}{"prompts": prompts, "resources": resources} {
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s/list_changed reached the client", name)
+		}
+	}
+	ps, err := cs.ListPrompts(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pnames []string
+	for _, p := range ps.Prompts {
+		pnames = append(pnames, p.Name)
+	}
+	if strings.Join(pnames, ",") != "files__extra,files__greet" {
+		t.Fatalf("prompts after the change: %v", pnames)
+	}
+	rs, err := cs.ListResources(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uris []string
+	for _, r := range rs.Resources {
+		uris = append(uris, r.URI)
+	}
+	if strings.Join(uris, ",") != "test://extra,test://notes" {
+		t.Fatalf("resources after the change: %v", uris)
+	}
+	c.AddRoots(&mcp.Root{URI: "file:///srv/other", Name: "other"})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res := call(t, cs, "files__roots", map[string]any{"path": "-"})
+		if text(res) == "roots: file:///srv/other file:///srv/project" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new root never reached the upstream: %q", text(res))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	f.verifyLedger()
+}

@@ -42,14 +42,15 @@ func (g *Gateway) newSession() *session {
 		SupportedProtocolVersions: sessionProtocols(),
 		Capabilities: &mcp.ServerCapabilities{
 			Tools:       &mcp.ToolCapabilities{ListChanged: true},
-			Resources:   &mcp.ResourceCapabilities{Subscribe: true},
-			Prompts:     &mcp.PromptCapabilities{},
+			Resources:   &mcp.ResourceCapabilities{Subscribe: true, ListChanged: true},
+			Prompts:     &mcp.PromptCapabilities{ListChanged: true},
 			Completions: &mcp.CompletionCapabilities{},
 			Logging:     &mcp.LoggingCapabilities{},
 		},
-		InitializedHandler: func(ctx context.Context, r *mcp.InitializedRequest) { s.attach(r.Session) },
-		SubscribeHandler:   s.subscribe,
-		UnsubscribeHandler: s.unsubscribe,
+		InitializedHandler:      func(ctx context.Context, r *mcp.InitializedRequest) { s.attach(r.Session) },
+		SubscribeHandler:        s.subscribe,
+		UnsubscribeHandler:      s.unsubscribe,
+		RootsListChangedHandler: s.rootsChanged,
 	})
 	s.server.AddReceivingMiddleware(s.middleware)
 	return s

@@ -22,6 +22,20 @@ type upstream struct {
 
 	mu   sync.Mutex
 	conn *mcp.ClientSession
+	sdk  *mcp.Client // the client of conn
+
+	rootsMu sync.Mutex
+	roots   []string // the root URIs the client was last given
+}
+
+// mcpClient is the client of the live connection, nil when there is none.
+func (u *upstream) mcpClient() *mcp.Client {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.conn == nil {
+		return nil
+	}
+	return u.sdk
 }
 
 // connectTimeout bounds starting an upstream and its MCP handshake.
@@ -37,6 +51,10 @@ func (u *upstream) client(ctx context.Context) (*mcp.ClientSession, error) {
 	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
 	c := mcp.NewClient(&mcp.Implementation{Name: "cairn-mcp-gateway", Version: Version}, u.sess.upstreamOptions(u.cfg.Name))
+	u.rootsMu.Lock()
+	u.roots = nil // a new client starts with no roots
+	u.rootsMu.Unlock()
+	u.sess.syncRoots(ctx, u, c)
 	var t mcp.Transport
 	if len(u.cfg.Command) > 0 {
 		cmd := exec.Command(u.cfg.Command[0], u.cfg.Command[1:]...)
@@ -53,7 +71,7 @@ func (u *upstream) client(ctx context.Context) (*mcp.ClientSession, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upstream %q could not be started: %w", u.cfg.Name, err)
 	}
-	u.conn = cs
+	u.conn, u.sdk = cs, c
 	go func() {
 		cs.Wait()
 		u.mu.Lock()
