@@ -48,6 +48,7 @@ fuzz:
 	$(FUZZ) FuzzEnvelopeBody ./ledger/ $(FUZZFLAGS)
 	$(FUZZ) FuzzParseEntry ./ledger/ $(FUZZFLAGS)
 	$(FUZZ) FuzzCheck ./scan/ $(FUZZFLAGS)
+	$(FUZZ) FuzzAPIEventFromLedger . $(FUZZFLAGS)
 	$(FUZZ) FuzzParseConfig ./internal/mcpgw/ $(FUZZFLAGS)
 	$(FUZZ) FuzzResourceFor ./internal/mcpgw/ $(FUZZFLAGS)
 	$(FUZZ) FuzzCallIDs ./internal/mcpgw/ $(FUZZFLAGS)

@@ -32,7 +32,8 @@ const (
 	EMethod       = "method_not_allowed" // 405
 )
 
-// Specific codes named by the contract. They map to the status of their class.
+// Specific codes. Each code has exactly one HTTP status, given by the http
+// package (http.StatusOf); the comments say which.
 const (
 	CodeJobHashMismatch         = "job_hash_mismatch"         // 409
 	CodeSelfApprovalForbidden   = "self_approval_forbidden"   // 403
@@ -53,13 +54,20 @@ const (
 	// COMMIT, so whether the write took effect is unknown. Read to find
 	// out; a request that is idempotent may be sent again.
 	CodeOutcomeUnknown = "commit_outcome_unknown" // 504
+	// CodePrincipalCase: a key whose principal differs from an existing
+	// principal of its tenant by case only.
+	CodePrincipalCase = "principal_case_conflict" // 409
+	// CodeRunNotOwned: a job for a run another principal started.
+	CodeRunNotOwned = "run_not_owned" // 403
+	// CodeJobNotOpen: a cancel of a job that is no longer open, or that a
+	// workflow run's engine owns.
+	CodeJobNotOpen = "job_not_open" // 409
 )
 
 // Error is the one error type that crosses package boundaries with meaning.
-// Code is stable and machine-readable; Field names the offending input where
-// there is one; Status is the HTTP status class of the code.
+// Code is stable and machine-readable, and alone decides the HTTP status
+// (http.StatusOf); Field names the offending input where there is one.
 type Error struct {
-	Status  int    // HTTP status
 	Code    string // stable snake_case code
 	Message string // for people; never contains secrets or payloads
 	Field   string // offending field or line, if any
@@ -81,29 +89,29 @@ func (e *Error) Error() string {
 	return e.Code + ": " + e.Message
 }
 
-// Errorf builds an *Error.
-func Errorf(status int, code, format string, args ...any) *Error {
-	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+// Errorf builds an *Error with the given code.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// Invalid is a 400 naming the field that is wrong.
+// Invalid is invalid_input (400) naming the field that is wrong.
 func Invalid(field, format string, args ...any) *Error {
-	return &Error{Status: 400, Code: EInvalid, Field: field, Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: EInvalid, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// NotFound is a 404.
+// NotFound is not_found (404).
 func NotFound(format string, args ...any) *Error {
-	return &Error{Status: 404, Code: ENotFound, Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: ENotFound, Message: fmt.Sprintf(format, args...)}
 }
 
-// Forbidden is a 403 with the given code.
+// Forbidden is an error with the given code (forbidden or a refinement of it, 403).
 func Forbidden(code, format string, args ...any) *Error {
-	return &Error{Status: 403, Code: code, Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// Conflict is a 409 with the given code.
+// Conflict is an error with the given code (conflict or a refinement of it, 409).
 func Conflict(code, format string, args ...any) *Error {
-	return &Error{Status: 409, Code: code, Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 // ErrorCode returns the code of err, or EInternal for errors without one.
@@ -115,10 +123,11 @@ func ErrorCode(err error) string {
 	return EInternal
 }
 
-// IsNotFound reports whether err is a 404 error.
+// IsNotFound reports whether err says that what was asked for does not
+// exist (a 404).
 func IsNotFound(err error) bool {
 	var e *Error
-	return errors.As(err, &e) && e.Status == 404
+	return errors.As(err, &e) && (e.Code == ENotFound || e.Code == CodeNoApprovalPending)
 }
 
 // Roles a key may carry.

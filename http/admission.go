@@ -74,10 +74,10 @@ func (sl *slots) take(k string, p cairn.Principal) error {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	if sl.by[k] >= sl.share {
-		return cairn.Errorf(429, cairn.ETooMany, "principal %q already has %d %s in flight, its share of this server; retry shortly", p.ID, sl.share, sl.what)
+		return cairn.Errorf(cairn.ETooMany, "principal %q already has %d %s in flight, its share of this server; retry shortly", p.ID, sl.share, sl.what)
 	}
 	if sl.n >= sl.max {
-		return cairn.Errorf(503, cairn.EUnavailable, "the server is at its limit of %d %s in flight; retry shortly", sl.max, sl.what)
+		return cairn.Errorf(cairn.EUnavailable, "the server is at its limit of %d %s in flight; retry shortly", sl.max, sl.what)
 	}
 	sl.n++
 	sl.by[k]++
@@ -162,7 +162,7 @@ func (s *Server) readBody(w nethttp.ResponseWriter, r *nethttp.Request) ([]byte,
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			w.Header().Set("Connection", "close")
-			s.writeError(w, r, cairn.Errorf(408, cairn.ETimeout, "the request body did not arrive within %s", s.bodyTimeout))
+			s.writeError(w, r, cairn.Errorf(cairn.ETimeout, "the request body did not arrive within %s", s.bodyTimeout))
 			return nil, false
 		}
 		s.writeError(w, r, cairn.Invalid("body", "could not be read"))
@@ -221,7 +221,7 @@ func (s *Server) refuseAuthThrottled(w nethttp.ResponseWriter, r *nethttp.Reques
 	}
 	secs := max(1, int(math.Ceil(wait.Seconds())))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	s.writeError(w, r, cairn.Errorf(429, cairn.ETooMany, "too many failed authentications from this address; retry after %d s", secs))
+	s.writeError(w, r, cairn.Errorf(cairn.ETooMany, "too many failed authentications from this address; retry after %d s", secs))
 	return true
 }
 

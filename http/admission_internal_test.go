@@ -24,7 +24,8 @@ func TestSlotsShares(t *testing.T) {
 	take := func(id string) int {
 		k, pr := p(id)
 		if err := sl.take(k, pr); err != nil {
-			return err.(*cairn.Error).Status
+			st, _ := StatusOf(err.(*cairn.Error).Code)
+			return st
 		}
 		return 200
 	}

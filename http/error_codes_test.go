@@ -12,11 +12,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	cairnhttp "github.com/cairnhq/cairn/http"
 )
 
 // TestErrorCodesDocumented: every error code constant in the module's
-// code (a constant named E… or Code… whose value is snake_case) is in the
-// OpenAPI document's enum of error codes, so a client can rely on the
+// code (a constant named E… or Code… whose value is snake_case) is defined
+// in the root package, has its one HTTP status in http.StatusOf, and is in
+// the OpenAPI document's enum of error codes, so a client can rely on the
 // list; and the enum names no code the code does not define.
 func TestErrorCodesDocumented(t *testing.T) {
 	defined := map[string]string{} // code -> where
@@ -95,6 +98,12 @@ func TestErrorCodesDocumented(t *testing.T) {
 	for code, where := range defined {
 		if !enum[code] {
 			t.Errorf("error code %q (%s) is not in openapi.json's Error.code enum", code, where)
+		}
+		if _, ok := cairnhttp.StatusOf(code); !ok {
+			t.Errorf("error code %q (%s) has no HTTP status in http.StatusOf", code, where)
+		}
+		if !strings.HasPrefix(where, "../cairn.go") && !strings.HasPrefix(where, "../workflow.go") {
+			t.Errorf("error code %q is defined in %s; codes are defined in the root package", code, where)
 		}
 	}
 	for code := range enum {

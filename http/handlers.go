@@ -203,7 +203,7 @@ func (s *Server) executor(w nethttp.ResponseWriter, r *nethttp.Request, leasing 
 	if err != nil {
 		if cairn.ErrorCode(err) == cairn.EUnauthorized {
 			s.authFailed(r)
-			err = &cairn.Error{Status: 401, Code: cairn.EUnauthorized, Message: "the " + cairn.ExecutorKeyHeader + " header does not carry a valid API key"}
+			err = &cairn.Error{Code: cairn.EUnauthorized, Message: "the " + cairn.ExecutorKeyHeader + " header does not carry a valid API key"}
 		}
 		s.writeError(w, r, err)
 		return nil, false

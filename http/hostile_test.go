@@ -82,7 +82,7 @@ func TestHostileRequests(t *testing.T) {
 		{"wrong method", "auditor-1", "DELETE", "/api/v1/jobs", nil, 405, cairn.EMethod},
 		{"rollback to unknown snapshot", "polly", "POST", "/api/v1/policy/rollback", `{"to":"cfg:system:policy#sha256:00"}`, 404, cairn.ENotFound},
 		{"key with unknown role", "admin", "POST", "/api/v1/keys", `{"principal":"p","kind":"human","roles":["root"]}`, 400, cairn.EInvalid},
-		{"job into another agent's run", "agent-1", "POST", "/api/v1/jobs", `{"action":"db.read","run_id":"run-of-agent-3"}`, 403, service.CodeRunNotOwned},
+		{"job into another agent's run", "agent-1", "POST", "/api/v1/jobs", `{"action":"db.read","run_id":"run-of-agent-3"}`, 403, cairn.CodeRunNotOwned},
 		{"policy change from another tenant", "other-polly", "POST", "/api/v1/policy/publish", `{"bundle":"default: allow\n"}`, 403, cairn.EForbidden},
 		{"openapi without key", "", "GET", "/api/v1/openapi.json", nil, 401, cairn.EUnauthorized},
 		{"lease overflowing wait", "worker-1", "POST", "/api/v1/workers/lease", `{"wait_ms":10000000000000}`, 400, cairn.EInvalid},

@@ -96,7 +96,7 @@ func (s *Server) routes() {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := s.svc.Store.Ping(ctx); err != nil {
-			s.writeError(w, r, cairn.Errorf(503, cairn.EUnavailable, "store is not reachable"))
+			s.writeError(w, r, cairn.Errorf(cairn.EUnavailable, "store is not reachable"))
 			return
 		}
 		if err := s.svc.Integrity(); err != nil {
@@ -170,7 +170,7 @@ func (s *Server) notFound(w nethttp.ResponseWriter, r *nethttp.Request) {
 	}
 	if len(allowed) > 0 {
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		s.writeError(w, r, cairn.Errorf(405, cairn.EMethod, "%s is not allowed here; use %s", r.Method, strings.Join(allowed, " or ")))
+		s.writeError(w, r, cairn.Errorf(cairn.EMethod, "%s is not allowed here; use %s", r.Method, strings.Join(allowed, " or ")))
 		return
 	}
 	s.writeError(w, r, cairn.NotFound("no such endpoint: %s", truncate(r.URL.Path, 200)))
@@ -199,7 +199,7 @@ func (s *Server) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 		if rec != nil && !abort {
 			s.log.Error("panic serving request", "request_id", rid, "route", route, "panic", fmt.Sprint(rec))
 			if !sw.wrote {
-				s.writeError(sw, r, cairn.Errorf(500, cairn.EInternal, "internal error"))
+				s.writeError(sw, r, cairn.Errorf(cairn.EInternal, "internal error"))
 			}
 		}
 		if abort {
@@ -275,7 +275,7 @@ func (s *Server) authed(h func(nethttp.ResponseWriter, *nethttp.Request, cairn.P
 		key, ok := strings.CutPrefix(auth, "Bearer ")
 		if !ok {
 			s.authFailed(r)
-			s.writeError(w, r, &cairn.Error{Status: 401, Code: cairn.EUnauthorized, Message: "a valid API key is required: Authorization: Bearer <key>"})
+			s.writeError(w, r, &cairn.Error{Code: cairn.EUnauthorized, Message: "a valid API key is required: Authorization: Bearer <key>"})
 			return
 		}
 		p, err := s.svc.Authenticate(r.Context(), strings.TrimSpace(key))
@@ -343,14 +343,14 @@ func (s *Server) writeError(w nethttp.ResponseWriter, r *nethttp.Request, err er
 	switch {
 	case errors.As(err, &e):
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		e = cairn.Errorf(503, cairn.EUnavailable, "the request was cancelled or timed out")
+		e = cairn.Errorf(cairn.EUnavailable, "the request was cancelled or timed out")
 	default:
 		s.log.Error("internal error", "request_id", rid, "method", r.Method, "path", r.URL.Path, "err", err.Error())
-		e = cairn.Errorf(500, cairn.EInternal, "internal error; quote request id %s", rid)
+		e = cairn.Errorf(cairn.EInternal, "internal error; quote request id %s", rid)
 	}
-	status := e.Status
-	if status < 400 || status > 599 {
-		status = 500
+	status, known := StatusOf(e.Code)
+	if !known {
+		s.log.Error("error with an unknown code", "request_id", rid, "code", e.Code)
 	}
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
@@ -373,7 +373,7 @@ func decode(w nethttp.ResponseWriter, r *nethttp.Request, limit int64, v any) er
 	if err != nil {
 		var mbe *nethttp.MaxBytesError
 		if errors.As(err, &mbe) {
-			return cairn.Errorf(413, cairn.ETooLarge, "request body exceeds %d bytes", limit)
+			return cairn.Errorf(cairn.ETooLarge, "request body exceeds %d bytes", limit)
 		}
 		return cairn.Invalid("body", "could not be read")
 	}

@@ -31,8 +31,8 @@ func TestPrincipalIdsIgnoreCase(t *testing.T) {
 	e := newEnv(t)
 	e.publish(seedPolicy)
 	e.Key("agent-7", "agent", "agent")
-	e.ErrCode("admin", "POST", "/api/v1/keys", cairn.CreateKeyRequest{Principal: "Agent-7", Kind: "human", Roles: []string{"approver"}}, 409, service.CodePrincipalCase)
-	e.ErrCode("admin", "POST", "/api/v1/keys", cairn.CreateKeyRequest{Principal: "MANAGER-2", Kind: "human", Roles: []string{"approver"}}, 409, service.CodePrincipalCase)
+	e.ErrCode("admin", "POST", "/api/v1/keys", cairn.CreateKeyRequest{Principal: "Agent-7", Kind: "human", Roles: []string{"approver"}}, 409, cairn.CodePrincipalCase)
+	e.ErrCode("admin", "POST", "/api/v1/keys", cairn.CreateKeyRequest{Principal: "MANAGER-2", Kind: "human", Roles: []string{"approver"}}, 409, cairn.CodePrincipalCase)
 	// Another key for the same principal (rotation) is fine.
 	e.MustDo("admin", "POST", "/api/v1/keys", cairn.CreateKeyRequest{Principal: "agent-7", Kind: "agent", Roles: []string{"agent"}}, 201, nil)
 

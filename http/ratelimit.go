@@ -38,6 +38,6 @@ func (s *Server) refuseOverLimit(w nethttp.ResponseWriter, r *nethttp.Request, p
 	}
 	secs := max(1, int(math.Ceil(wait.Seconds())))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	s.writeError(w, r, cairn.Errorf(429, cairn.ETooMany, "rate limit of %g requests a second for principal %q exceeded; retry after %d s", float64(l.every), p.ID, secs))
+	s.writeError(w, r, cairn.Errorf(cairn.ETooMany, "rate limit of %g requests a second for principal %q exceeded; retry after %d s", float64(l.every), p.ID, secs))
 	return true
 }

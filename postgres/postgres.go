@@ -446,7 +446,7 @@ func (s *Store) commit(batch []*sqlstore.Op) {
 			s.heads.Reset()
 			s.epoch, s.runs = -1, map[string]runRow{}
 			if s.wconn.IsClosed() {
-				finish(&cairn.Error{Status: 504, Code: cairn.CodeOutcomeUnknown, Cause: err,
+				finish(&cairn.Error{Code: cairn.CodeOutcomeUnknown, Cause: err,
 					Message: "the connection to the database was lost during COMMIT: whether this write took effect is unknown; read to find out"})
 			} else {
 				b.rollback()
@@ -499,7 +499,7 @@ func storeError(err error) error {
 	if errors.As(err, &ce) || !unreachable(err) {
 		return err
 	}
-	return &cairn.Error{Status: 503, Code: cairn.EUnavailable, Cause: err,
+	return &cairn.Error{Code: cairn.EUnavailable, Cause: err,
 		Message: "the database is unavailable (restarting or unreachable); retry shortly"}
 }
 

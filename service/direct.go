@@ -73,7 +73,7 @@ func (s *Service) Cancel(ctx context.Context, p cairn.Principal, jobID string, r
 			return cairn.NotFound("job %q not found", jobID)
 		}
 		if cairn.IsFinalState(j.State) {
-			return cairn.Conflict(CodeJobFinished, "job %q is already %s", jobID, j.State)
+			return cairn.Conflict(cairn.CodeJobNotOpen, "job %q is already %s", jobID, j.State)
 		}
 		if j.RunID != "" && j.WorkflowStepID != "" {
 			r, err := tx.GetRun(j.Tenant, string(j.RunID))
@@ -81,7 +81,7 @@ func (s *Service) Cancel(ctx context.Context, p cairn.Principal, jobID string, r
 				return err
 			}
 			if r.IsWorkflow() {
-				return cairn.Conflict(CodeJobFinished, "job %q is a step of workflow run %q; cancel the run instead", jobID, r.RunID)
+				return cairn.Conflict(cairn.CodeJobNotOpen, "job %q is a step of workflow run %q; cancel the run instead", jobID, r.RunID)
 			}
 		}
 		now := cairn.Now()

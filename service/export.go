@@ -54,7 +54,7 @@ func (s *Service) SetMaxExports(n int) {
 func (s *Service) exportSlot() (func(), error) {
 	if s.exportsNow.Add(1) > s.maxExports.Load() {
 		s.exportsNow.Add(-1)
-		return nil, &cairn.Error{Status: 503, Code: cairn.EUnavailable, RetryAfter: ExportRetryAfter,
+		return nil, &cairn.Error{Code: cairn.EUnavailable, RetryAfter: ExportRetryAfter,
 			Message: fmt.Sprintf("%d evidence exports are running, the most this server runs at once; retry shortly", s.maxExports.Load())}
 	}
 	return func() { s.exportsNow.Add(-1) }, nil

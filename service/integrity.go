@@ -16,7 +16,7 @@ func truncated(tenant string, size uint64, cp *cairn.Checkpoint) error {
 	if cp == nil || cp.Size <= size {
 		return nil
 	}
-	return cairn.Errorf(500, cairn.CodeLedgerTruncated,
+	return cairn.Errorf(cairn.CodeLedgerTruncated,
 		"integrity failure: the ledger of tenant %q has %d entries but its latest checkpoint (signed %s) covers %d: entries were removed from the store; restore it from a backup",
 		tenant, size, cairn.Timestamp(cp.CreatedAt), cp.Size)
 }
@@ -60,7 +60,7 @@ func (s *Service) CheckIntegrity(ctx context.Context) error {
 	}
 	var problem *cairn.Error
 	if len(msgs) > 0 {
-		problem = cairn.Errorf(500, cairn.CodeLedgerTruncated, "%s", strings.Join(msgs, "; "))
+		problem = cairn.Errorf(cairn.CodeLedgerTruncated, "%s", strings.Join(msgs, "; "))
 	}
 	s.setIntegrity(problem)
 	if problem == nil {

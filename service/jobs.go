@@ -388,7 +388,7 @@ func (s *Service) joinRun(tx cairn.Tx, j *cairn.Job, actor string, now time.Time
 		return cairn.Conflict(cairn.CodeWorkflowRun, "run %q is a workflow run; its jobs are created by its workflow's steps", j.RunID)
 	}
 	if r.StartedBy != actor {
-		return cairn.Forbidden(CodeRunNotOwned, "run %q was started by another principal; a run takes jobs only from the principal that started it", j.RunID)
+		return cairn.Forbidden(cairn.CodeRunNotOwned, "run %q was started by another principal; a run takes jobs only from the principal that started it", j.RunID)
 	}
 	if r.Status == cairn.RunCompleted {
 		r.Status = cairn.RunRunning

@@ -17,10 +17,6 @@ import (
 // DefaultTenant is created at first start.
 const DefaultTenant = "default"
 
-// CodePrincipalCase refuses a key whose principal differs from an existing
-// principal of its tenant by case only (409).
-const CodePrincipalCase = "principal_case_conflict"
-
 // KeyPrefix starts every API key, so leaked keys are easy to scan for.
 const KeyPrefix = "cairn_"
 
@@ -91,7 +87,7 @@ func keyEvent(k *cairn.Key, typ, actor string) *cairn.Event {
 
 // Authenticate resolves a bearer key to its principal.
 func (s *Service) Authenticate(ctx context.Context, key string) (cairn.Principal, error) {
-	unauth := &cairn.Error{Status: 401, Code: cairn.EUnauthorized, Message: "a valid API key is required: Authorization: Bearer <key>"}
+	unauth := &cairn.Error{Code: cairn.EUnauthorized, Message: "a valid API key is required: Authorization: Bearer <key>"}
 	if key == "" || len(key) > 256 {
 		return cairn.Principal{}, unauth
 	}
@@ -116,7 +112,7 @@ func (s *Service) Authenticate(ctx context.Context, key string) (cairn.Principal
 		return cairn.Principal{}, err
 	}
 	if k.RevokedAt != nil {
-		return cairn.Principal{}, &cairn.Error{Status: 401, Code: cairn.CodeKeyRevoked, Message: "this API key was revoked"}
+		return cairn.Principal{}, &cairn.Error{Code: cairn.CodeKeyRevoked, Message: "this API key was revoked"}
 	}
 	p := cairn.Principal{Tenant: k.Tenant, ID: k.Principal, Kind: k.Kind, Roles: k.Roles, KeyID: k.KeyID}
 	s.keyCache.Store(hash, cachedKey{p: p, until: time.Now().Add(KeyCacheTTL)})
@@ -224,7 +220,7 @@ func refuseCaseTwin(tx cairn.ReadTx, tenant, principal string) error {
 		}
 		for _, k := range keys {
 			if k.Principal != principal && samePrincipal(k.Principal, principal) {
-				return &cairn.Error{Status: 409, Code: CodePrincipalCase, Field: "principal",
+				return &cairn.Error{Code: cairn.CodePrincipalCase, Field: "principal",
 					Message: fmt.Sprintf("principal %q differs from the existing principal %q only by case; use %q or another id", principal, k.Principal, k.Principal)}
 			}
 		}

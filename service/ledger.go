@@ -36,7 +36,7 @@ func (s *Service) origin(tenant string) (string, error) {
 // LedgerKey is the note verifier key checkpoints of tenant are signed with.
 func (s *Service) LedgerKey(tenant string) (origin, verifierKey string, err error) {
 	if s.ledgerKey == nil {
-		return "", "", cairn.Errorf(503, cairn.EUnavailable, "no ledger signing key is configured")
+		return "", "", cairn.Errorf(cairn.EUnavailable, "no ledger signing key is configured")
 	}
 	origin, err = s.origin(tenant)
 	if err != nil {
@@ -74,7 +74,7 @@ func (s *Service) IssueCheckpoint(ctx context.Context, tenant string) (*cairn.Ch
 // bytes (CheckpointAt does so on demand).
 func (s *Service) issueCheckpoint(ctx context.Context, tenant string, size uint64, durable bool) (*cairn.Checkpoint, error) {
 	if s.ledgerKey == nil {
-		return nil, cairn.Errorf(503, cairn.EUnavailable, "no ledger signing key is configured")
+		return nil, cairn.Errorf(cairn.EUnavailable, "no ledger signing key is configured")
 	}
 	origin, err := s.origin(tenant)
 	if err != nil {

@@ -15,13 +15,6 @@ import (
 	"github.com/cairnhq/cairn"
 )
 
-// CodeRunNotOwned refuses a job for a run another principal started.
-const CodeRunNotOwned = "run_not_owned"
-
-// CodeJobFinished refuses to cancel a job that is no longer open, or that
-// a workflow run's engine owns.
-const CodeJobFinished = "job_not_open"
-
 // validID checks a client-chosen identifier: 1..256 bytes of
 // [A-Za-z0-9._:@-], not starting with '.' or '-'. Slashes, quotes, spaces and
 // control characters are refused so ids are safe in paths, logs and SQL.
@@ -252,7 +245,7 @@ func DecodeCursor(kind, raw string) (int64, error) {
 	if raw == "" {
 		return 0, nil
 	}
-	bad := &cairn.Error{Status: 400, Code: cairn.CodeInvalidCursor, Field: "cursor", Message: "cursor is not one this list issued"}
+	bad := &cairn.Error{Code: cairn.CodeInvalidCursor, Field: "cursor", Message: "cursor is not one this list issued"}
 	if len(raw) > 128 {
 		return 0, bad
 	}

@@ -284,7 +284,7 @@ func (s *Store) Close() error {
 // Update runs fn in a durable transaction shared with other concurrent Updates.
 func (s *Store) Update(ctx context.Context, fn func(cairn.Tx) error) error {
 	if errp := s.broken.Load(); errp != nil {
-		return cairn.Errorf(503, cairn.EUnavailable, "the store stopped after a failed fsync; restart the server")
+		return cairn.Errorf(cairn.EUnavailable, "the store stopped after a failed fsync; restart the server")
 	}
 	return s.q.Update(ctx, fn)
 }
@@ -303,7 +303,7 @@ func (s *Store) View(ctx context.Context, fn func(cairn.ReadTx) error) error {
 	// committed by now (all this read could have seen).
 	s.waitSynced(s.committed.Load())
 	if s.broken.Load() != nil {
-		return cairn.Errorf(503, cairn.EUnavailable, "the store stopped after a failed fsync; restart the server")
+		return cairn.Errorf(cairn.EUnavailable, "the store stopped after a failed fsync; restart the server")
 	}
 	return nil
 }

@@ -29,7 +29,7 @@ type Queue struct {
 }
 
 // ErrClosed is the answer to an Update after Close.
-var ErrClosed = cairn.Errorf(503, cairn.EUnavailable, "store is closed")
+var ErrClosed = cairn.Errorf(cairn.EUnavailable, "store is closed")
 
 // NewQueue returns a queue that holds up to max waiting ops.
 func NewQueue(max int) *Queue {

@@ -271,7 +271,7 @@ func (r *Reader) approvals(tenant string, rows Rows, err error) ([]*cairn.Approv
 func (r *Reader) GetApproval(tenant, jobID string) (*cairn.Approval, error) {
 	rows, err := r.query(`SELECT seq, body FROM approvals WHERE tenant = ? AND job_id = ?`, tenant, jobID)
 	return first(r.approvals(tenant, rows, err))(func() error {
-		return &cairn.Error{Status: 404, Code: cairn.CodeNoApprovalPending, Message: fmt.Sprintf("job %q has no approval", jobID)}
+		return &cairn.Error{Code: cairn.CodeNoApprovalPending, Message: fmt.Sprintf("job %q has no approval", jobID)}
 	})
 }
 

@@ -186,7 +186,7 @@ func NewError(code string, line int, field, msg string) *cairn.Error {
 	if line > 0 {
 		msg = "line " + strconv.Itoa(line) + ": " + msg
 	}
-	return &cairn.Error{Status: 422, Code: code, Line: line, Field: field, Message: msg}
+	return &cairn.Error{Code: code, Line: line, Field: field, Message: msg}
 }
 
 // Line is n's line, or 0 if n is nil.

@@ -26,7 +26,7 @@ func asErr(t *testing.T, err error) *cairn.Error {
 
 func TestNewError(t *testing.T) {
 	e := NewError("c", 3, "a.b", "bad")
-	if e.Status != 422 || e.Code != "c" || e.Line != 3 || e.Field != "a.b" || e.Message != "line 3: bad" {
+	if e.Code != "c" || e.Line != 3 || e.Field != "a.b" || e.Message != "line 3: bad" {
 		t.Fatalf("NewError = %+v", e)
 	}
 	if e := NewError("c", 0, "", "bad"); e.Message != "bad" || e.Line != 0 {
