@@ -470,6 +470,9 @@ func (b *batch) head(tenant string) (*ledger.Head, error) {
 	return h, nil
 }
 
+// Head implements sqlstore.Heads.
+func (t *wtx) Head(tenant string) (*ledger.Head, error) { return t.b.head(tenant) }
+
 // RunHead implements ledger.Source. Every entry of this tenant written in
 // this transaction went through its head, which knows the runs it
 // advanced: rows not yet sent cannot hold this run.
@@ -494,7 +497,7 @@ func optStr(s string) *string {
 // AppendEvent appends through the ledger kernel and buffers the row and
 // the persisted Merkle nodes (queueRows sends them).
 func (t *wtx) AppendEvent(ev *cairn.Event) error {
-	r, nodes, err := sqlstore.AppendEvent(ev, t.b.head, t)
+	r, nodes, err := sqlstore.AppendEvent(ev, t)
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}

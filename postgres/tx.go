@@ -151,7 +151,7 @@ func (t *wtx) InsertJob(j *cairn.Job) error {
 			return err
 		}
 		j.Seq = seq
-		t.b.deferWrite(pendingWrite{sql: insertJobSeq, args: append(args, seq), ret: []any{new(int64)}, noRow: errJobExists})
+		t.b.deferWrite(pendingWrite{sql: insertJobSeq, args: append(args, seq), ret: []any{new(int64)}, noRow: func() error { return errJobExists }})
 	}
 	if j.State == cairn.StateQueued {
 		t.b.noteQueued(j)
@@ -253,12 +253,31 @@ func (c *conn) Write(w sqlstore.Write) error {
 	if c.b == nil {
 		return errors.New("postgres: write in a read transaction")
 	}
-	p := pendingWrite{sql: sqlstore.Rebind(w.SQL), args: w.Args, ret: w.Ret, noRow: w.NoRow}
-	if w.One != nil {
-		p.check = func(tag pgconn.CommandTag) error { return sqlstore.CheckOne(w, tag.RowsAffected()) }
+	p := pendingWrite{sql: sqlstore.Rebind(w.SQL), args: w.Args, noRow: w.One}
+	if w.Seq != nil {
+		p.sql, p.ret = sqlstore.Returning(w.SQL), []any{w.Seq}
+	} else if w.One != nil {
+		p.check = func(tag pgconn.CommandTag) error { return w.Check(tag.RowsAffected()) }
 	}
 	c.b.deferWrite(p)
 	return nil
+}
+
+// Exec implements sqlstore.DB: at once (after the deferred writes, in the
+// same round trip).
+func (c *conn) Exec(w sqlstore.Write) error {
+	if w.Seq == nil {
+		tag, err := c.q.Exec(c.ctx, sqlstore.Rebind(w.SQL), w.Args...)
+		if err != nil {
+			return err
+		}
+		return w.Check(tag.RowsAffected())
+	}
+	err := c.q.QueryRow(c.ctx, sqlstore.Returning(w.SQL), w.Args...).Scan(w.Seq)
+	if errors.Is(err, pgx.ErrNoRows) && w.One != nil {
+		return w.One()
+	}
+	return err
 }
 
 type pgRow struct{ pgx.Row }

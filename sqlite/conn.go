@@ -80,23 +80,23 @@ func (c *conn) QueryRow(query string, args ...any) sqlstore.Row { return stdRow{
 
 // Write implements sqlstore.DB: at once.
 func (c *conn) Write(w sqlstore.Write) error {
-	if w.Ret != nil {
-		err := c.QueryRow(w.SQL, w.Args...).Scan(w.Ret...)
-		if errors.Is(err, sqlstore.ErrNoRows) && w.NoRow != nil {
-			return w.NoRow
-		}
-		return err
-	}
 	res, err := c.exec(w.SQL, w.Args...)
-	if err != nil || w.One == nil {
+	if err != nil || (w.One == nil && w.Seq == nil) {
 		return err
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
 		return err
 	}
-	return sqlstore.CheckOne(w, n)
+	if err := w.Check(n); err != nil || w.Seq == nil || n != 1 {
+		return err
+	}
+	*w.Seq, err = res.LastInsertId()
+	return err
 }
+
+// Exec implements sqlstore.DB: as Write.
+func (c *conn) Exec(w sqlstore.Write) error { return c.Write(w) }
 
 type stdRows struct{ *sql.Rows }
 

@@ -119,9 +119,9 @@ func (t *wtx) ActiveSnapshotID() (string, error) {
 	return id, nil
 }
 
-// head returns the tenant's ledger head as this op sees it: from the
+// Head returns the tenant's ledger head as this op sees it: from the
 // writer's tiers of heads, else from the ledger table.
-func (t *wtx) head(tenant string) (*ledger.Head, error) {
+func (t *wtx) Head(tenant string) (*ledger.Head, error) {
 	if h := t.heads.Get(tenant); h != nil {
 		return h, nil
 	}
@@ -158,7 +158,7 @@ var maintainTree = true
 // AppendEvent appends through the ledger kernel and writes the row and the
 // persisted Merkle nodes.
 func (t *wtx) AppendEvent(ev *cairn.Event) error {
-	r, nodes, err := sqlstore.AppendEvent(ev, t.head, t)
+	r, nodes, err := sqlstore.AppendEvent(ev, t)
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}

@@ -17,15 +17,23 @@ import (
 // or a type.
 var errNoTenantOrType = errors.New("event without tenant or type")
 
-// AppendEvent appends ev to its tenant's ledger head (head gives the head
-// as the transaction sees it) through the kernel: it fills in the event's
-// timeline seq, previous hash and ledger position, and returns the row and
-// the Merkle nodes the store must persist in the same transaction.
-func AppendEvent(ev *cairn.Event, head func(tenant string) (*ledger.Head, error), src ledger.Source) (ledger.Row, []ledger.Node, error) {
+// Heads is a store's write transaction as AppendEvent sees it: where
+// heads come from, and what the kernel reads that a head lacks.
+type Heads interface {
+	ledger.Source
+	// Head returns the tenant's ledger head as the transaction sees it.
+	Head(tenant string) (*ledger.Head, error)
+}
+
+// AppendEvent appends ev to its tenant's ledger head through the kernel:
+// it fills in the event's timeline seq, previous hash and ledger position,
+// and returns the row and the Merkle nodes the store must persist in the
+// same transaction.
+func AppendEvent(ev *cairn.Event, src Heads) (ledger.Row, []ledger.Node, error) {
 	if ev.Tenant == "" || ev.Type == "" {
 		return ledger.Row{}, nil, errNoTenantOrType
 	}
-	h, err := head(ev.Tenant)
+	h, err := src.Head(ev.Tenant)
 	if err != nil {
 		return ledger.Row{}, nil, err
 	}

@@ -35,8 +35,11 @@ type DB interface {
 	// Write runs a write at once (SQLite) or defers it into the
 	// transaction's pipeline (PostgreSQL), where its outcome is checked when
 	// the answer arrives and a failure fails the Update (Write then returns
-	// nil now).
+	// nil now, and Seq is set when the pipeline is sent).
 	Write(w Write) error
+	// Exec runs a write at once on every engine: for the writes whose
+	// outcome the caller needs before it goes on.
+	Exec(w Write) error
 }
 
 // Write is a write statement and how to judge its outcome.
@@ -44,13 +47,20 @@ type Write struct {
 	SQL  string
 	Args []any
 	// One, when set, is the error when the statement did not change
-	// exactly one row (a conflicting insert with ON CONFLICT DO NOTHING,
-	// an update that found nothing).
+	// exactly one row (an insert that met a conflict with ON CONFLICT DO
+	// NOTHING, an update that found nothing).
 	One func() error
-	// Ret are the targets of a RETURNING clause; NoRow is the error when it
-	// returns no row.
-	Ret   []any
-	NoRow error
+	// Seq, when set, receives the seq of the row an INSERT created (SQLite:
+	// the last insert rowid; PostgreSQL: RETURNING seq, see Returning).
+	Seq *int64
+}
+
+// Check judges a write that changed n rows.
+func (w Write) Check(n int64) error {
+	if w.One != nil && n != 1 {
+		return w.One()
+	}
+	return nil
 }
 
 // Dialect is what differs in the statements of the two engines.
@@ -82,7 +92,17 @@ func (d *Dialect) NotIndexed(table string) string {
 	return table
 }
 
-var rebound sync.Map // string -> string
+var rebound, returning sync.Map // string -> string
+
+// Returning is Rebind(query + " RETURNING seq"), once per statement text.
+func Returning(query string) string {
+	if v, ok := returning.Load(query); ok {
+		return v.(string)
+	}
+	out := Rebind(query + " RETURNING seq")
+	returning.Store(query, out)
+	return out
+}
 
 // Rebind rewrites ? placeholders as $1, $2 … (PostgreSQL's), once per
 // statement text. The shared statements have no ? inside literals.

@@ -63,18 +63,12 @@ func Column[T any](rows Rows, err error) ([]T, error) {
 	return out, rows.Err()
 }
 
-// first returns the first of a result, or notFound() when it is empty:
-// first(r.Jobs(…))(notFound).
-func first[T any](vs []*T, err error) func(notFound func() error) (*T, error) {
-	return func(notFound func() error) (*T, error) {
-		if err != nil {
-			return nil, err
-		}
-		if len(vs) == 0 {
-			return nil, notFound()
-		}
-		return vs[0], nil
+// first returns the first of a result: nil, nil when it is empty.
+func first[T any](vs []*T, err error) (*T, error) {
+	if err != nil || len(vs) == 0 {
+		return nil, err
 	}
+	return vs[0], nil
 }
 
 // Jobs reads rows of (seq, body) as jobs.
@@ -109,9 +103,12 @@ func (r *Reader) keyRows(q string, args ...any) ([]*KeyRow, error) {
 
 // KeyByHash implements cairn.ReadTx.
 func (r *Reader) KeyByHash(hash string) (*cairn.Key, error) {
-	kr, err := first(r.keyRows(`SELECT 0, body FROM api_keys WHERE hash = ?`, hash))(func() error { return cairn.NotFound("not found") })
+	kr, err := first(r.keyRows(`SELECT 0, body FROM api_keys WHERE hash = ?`, hash))
 	if err != nil {
 		return nil, err
+	}
+	if kr == nil {
+		return nil, cairn.NotFound("not found")
 	}
 	kr.Key.Hash = kr.StoredHash
 	return &kr.Key, nil
@@ -148,7 +145,11 @@ func (r *Reader) JobIDsFrom(tenant, from string, limit int) ([]string, error) {
 
 // GetJob implements cairn.ReadTx.
 func (r *Reader) GetJob(tenant, jobID string) (*cairn.Job, error) {
-	return first(r.Jobs(r.query(`SELECT seq, body FROM jobs WHERE tenant = ? AND job_id = ?`, tenant, jobID)))(func() error { return cairn.NotFound("job %q not found", jobID) })
+	j, err := first(r.Jobs(r.query(`SELECT seq, body FROM jobs WHERE tenant = ? AND job_id = ?`, tenant, jobID)))
+	if j == nil && err == nil {
+		return nil, cairn.NotFound("job %q not found", jobID)
+	}
+	return j, err
 }
 
 // ListJobs implements cairn.ReadTx. state and run_id have indexes; for
@@ -270,9 +271,11 @@ func (r *Reader) approvals(tenant string, rows Rows, err error) ([]*cairn.Approv
 // GetApproval implements cairn.ReadTx.
 func (r *Reader) GetApproval(tenant, jobID string) (*cairn.Approval, error) {
 	rows, err := r.query(`SELECT seq, body FROM approvals WHERE tenant = ? AND job_id = ?`, tenant, jobID)
-	return first(r.approvals(tenant, rows, err))(func() error {
-		return &cairn.Error{Code: cairn.CodeNoApprovalPending, Message: fmt.Sprintf("job %q has no approval", jobID)}
-	})
+	a, err := first(r.approvals(tenant, rows, err))
+	if a == nil && err == nil {
+		return nil, &cairn.Error{Code: cairn.CodeNoApprovalPending, Message: fmt.Sprintf("job %q has no approval", jobID)}
+	}
+	return a, err
 }
 
 // ListApprovals implements cairn.ReadTx.
@@ -358,7 +361,11 @@ func (r *Reader) NextDeadline() (time.Time, error) {
 
 // GetRun implements cairn.ReadTx.
 func (r *Reader) GetRun(tenant, runID string) (*cairn.Run, error) {
-	return first(r.Runs(r.query(`SELECT seq, body FROM runs WHERE tenant = ? AND run_id = ?`, tenant, runID)))(func() error { return cairn.NotFound("run %q not found", runID) })
+	run, err := first(r.Runs(r.query(`SELECT seq, body FROM runs WHERE tenant = ? AND run_id = ?`, tenant, runID)))
+	if run == nil && err == nil {
+		return nil, cairn.NotFound("run %q not found", runID)
+	}
+	return run, err
 }
 
 // ListRunsQuery is ListRuns' statement. Every filter is an indexed column
@@ -389,12 +396,20 @@ func (r *Reader) DueRuns(now time.Time, limit int) ([]*cairn.Run, error) {
 
 // GetWorkflow implements cairn.ReadTx.
 func (r *Reader) GetWorkflow(tenant, workflowID string) (*cairn.Workflow, error) {
-	return first(r.workflows(r.query(`SELECT seq, body FROM workflows WHERE tenant = ? AND workflow_id = ?`, tenant, workflowID)))(func() error { return cairn.NotFound("workflow %q not found", workflowID) })
+	wf, err := first(r.workflows(r.query(`SELECT seq, body FROM workflows WHERE tenant = ? AND workflow_id = ?`, tenant, workflowID)))
+	if wf == nil && err == nil {
+		return nil, cairn.NotFound("workflow %q not found", workflowID)
+	}
+	return wf, err
 }
 
 // LatestWorkflow implements cairn.ReadTx.
 func (r *Reader) LatestWorkflow(tenant, name string) (*cairn.Workflow, error) {
-	return first(r.workflows(r.query(`SELECT seq, body FROM workflows WHERE tenant = ? AND name = ? ORDER BY version DESC LIMIT 1`, tenant, name)))(func() error { return cairn.NotFound("workflow %q not found", name) })
+	wf, err := first(r.workflows(r.query(`SELECT seq, body FROM workflows WHERE tenant = ? AND name = ? ORDER BY version DESC LIMIT 1`, tenant, name)))
+	if wf == nil && err == nil {
+		return nil, cairn.NotFound("workflow %q not found", name)
+	}
+	return wf, err
 }
 
 // ListWorkflows implements cairn.ReadTx.

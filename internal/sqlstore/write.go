@@ -14,8 +14,8 @@ import (
 // statement: a failed statement aborts a PostgreSQL transaction, and the
 // same SQL then means the same thing on SQLite. Whether a write runs at
 // once or is deferred into the transaction's pipeline is the DB's
-// (DB.Write); a write whose result the caller needs at once uses
-// DB.QueryRow. A store embeds a Writer in its write transaction and wraps
+// (DB.Write); a write whose outcome the caller needs before it goes on
+// uses DB.Exec, which runs at once on every engine. A store embeds a Writer in its write transaction and wraps
 // what needs more (PostgreSQL's notes and caches).
 type Writer struct {
 	DB DB
@@ -40,9 +40,12 @@ func (w *Writer) InsertKey(k *cairn.Key) error {
 // RevokeKey implements cairn.Tx.
 func (w *Writer) RevokeKey(tenant, keyID string, at time.Time) error {
 	rows, err := w.DB.Query(`SELECT 0, body FROM api_keys WHERE tenant = ? AND key_id = ?`, tenant, keyID)
-	kr, err := first(Bodies(w.D, rows, err, func(*KeyRow, int64) {}))(func() error { return cairn.NotFound("not found") })
+	kr, err := first(Bodies(w.D, rows, err, func(*KeyRow, int64) {}))
 	if err != nil {
 		return err
+	}
+	if kr == nil {
+		return cairn.NotFound("not found")
 	}
 	if kr.RevokedAt != nil {
 		return cairn.Conflict(cairn.EConflict, "key %q is already revoked", keyID)
@@ -75,17 +78,13 @@ func (w *Writer) InsertJob(j *cairn.Job) error {
 	if err != nil {
 		return err
 	}
-	var seq int64
-	err = w.DB.QueryRow(`INSERT INTO jobs(`+JobColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (tenant, job_id) DO NOTHING RETURNING seq`, args...).Scan(&seq)
-	if errors.Is(err, ErrNoRows) {
-		return cairn.Conflict(cairn.CodeJobConflict, "job %q already exists", j.JobID)
-	}
-	if err != nil {
-		return err
-	}
-	j.Seq = seq
-	return nil
+	id := j.JobID
+	return w.DB.Exec(Write{SQL: InsertJobSQL, Args: args, Seq: &j.Seq,
+		One: func() error { return cairn.Conflict(cairn.CodeJobConflict, "job %q already exists", id) }})
 }
+
+// InsertJobSQL inserts the JobColumns of a job that does not exist yet.
+const InsertJobSQL = `INSERT INTO jobs(` + JobColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (tenant, job_id) DO NOTHING`
 
 // UpdateJob implements cairn.Tx. The executor column holds the principal
 // a job is bound to, which keeps such jobs out of glob leases' indexes.
@@ -115,10 +114,10 @@ func (w *Writer) InsertApproval(a *cairn.Approval) error {
 	}
 	return w.DB.Write(Write{
 		SQL: `INSERT INTO approvals(tenant, job_id, status, run_id, policy_rule_id, resolved_by, requested_at, expires_at, body)
-		VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (tenant, job_id) DO NOTHING RETURNING seq`,
-		Args:  []any{a.Tenant, a.JobID, a.Status, NullStr(string(a.RunID)), NullStr(string(a.PolicyRuleID)), NullStr(string(a.ResolvedBy)), Nanos(a.RequestedAt), OptNanos(a.ExpiresAt), string(body)},
-		Ret:   []any{&a.Seq},
-		NoRow: cairn.Conflict(cairn.EConflict, "job %q already has an approval", a.JobID),
+		VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (tenant, job_id) DO NOTHING`,
+		Args: []any{a.Tenant, a.JobID, a.Status, NullStr(string(a.RunID)), NullStr(string(a.PolicyRuleID)), NullStr(string(a.ResolvedBy)), Nanos(a.RequestedAt), OptNanos(a.ExpiresAt), string(body)},
+		Seq:  &a.Seq,
+		One:  func() error { return cairn.Conflict(cairn.EConflict, "job %q already has an approval", a.JobID) },
 	})
 }
 
@@ -149,17 +148,10 @@ func (w *Writer) InsertRun(r *cairn.Run) error {
 	if err != nil {
 		return err
 	}
-	var seq int64
-	err = w.DB.QueryRow(`INSERT INTO runs(tenant, run_id, workflow_id, status, started_by, wake_at, body) VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING seq`,
-		r.Tenant, r.RunID, NullStr(r.WorkflowID), r.Status, r.StartedBy, OptNanos(r.WakeAt), string(body)).Scan(&seq)
-	if errors.Is(err, ErrNoRows) {
-		return cairn.Conflict(cairn.CodeRunConflict, "run %q already exists", r.RunID)
-	}
-	if err != nil {
-		return err
-	}
-	r.Seq = seq
-	return nil
+	id := r.RunID
+	return w.DB.Exec(Write{SQL: `INSERT INTO runs(tenant, run_id, workflow_id, status, started_by, wake_at, body) VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
+		Args: []any{r.Tenant, r.RunID, NullStr(r.WorkflowID), r.Status, r.StartedBy, OptNanos(r.WakeAt), string(body)}, Seq: &r.Seq,
+		One: func() error { return cairn.Conflict(cairn.CodeRunConflict, "run %q already exists", id) }})
 }
 
 // UpdateRun implements cairn.Tx: it replaces the run's body and its
@@ -188,14 +180,10 @@ func (w *Writer) InsertWorkflow(wf *cairn.Workflow) error {
 	if err != nil {
 		return err
 	}
-	var seq int64
-	err = w.DB.QueryRow(`INSERT INTO workflows(tenant, workflow_id, name, version, created_at, body) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING seq`,
-		wf.Tenant, wf.WorkflowID, wf.Name, wf.Version, Nanos(wf.CreatedAt), string(body)).Scan(&seq)
-	if err == nil {
-		wf.Seq = seq
-		return nil
-	}
-	if !errors.Is(err, ErrNoRows) {
+	err = w.DB.Exec(Write{SQL: `INSERT INTO workflows(tenant, workflow_id, name, version, created_at, body) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
+		Args: []any{wf.Tenant, wf.WorkflowID, wf.Name, wf.Version, Nanos(wf.CreatedAt), string(body)}, Seq: &wf.Seq,
+		One: func() error { return errNotInserted }})
+	if !errors.Is(err, errNotInserted) {
 		return err
 	}
 	var n int
@@ -207,6 +195,9 @@ func (w *Writer) InsertWorkflow(wf *cairn.Workflow) error {
 	}
 	return cairn.Conflict(cairn.CodeWorkflowExists, "workflow %q is already registered", wf.WorkflowID)
 }
+
+// errNotInserted is InsertWorkflow's One: the insert met a conflict.
+var errNotInserted = errors.New("sqlstore: not inserted")
 
 // InsertSnapshot implements cairn.Tx.
 func (w *Writer) InsertSnapshot(s *cairn.Snapshot) error {
@@ -226,8 +217,8 @@ func (w *Writer) InsertPolicyAudit(a *cairn.PolicyAudit) error {
 	if err != nil {
 		return err
 	}
-	return w.DB.Write(Write{SQL: `INSERT INTO policy_audit(action, actor, timestamp, body) VALUES (?,?,?,?) RETURNING seq`,
-		Args: []any{a.Action, a.Actor, Nanos(a.Timestamp), string(body)}, Ret: []any{&a.Seq}})
+	return w.DB.Write(Write{SQL: `INSERT INTO policy_audit(action, actor, timestamp, body) VALUES (?,?,?,?)`,
+		Args: []any{a.Action, a.Actor, Nanos(a.Timestamp), string(body)}, Seq: &a.Seq})
 }
 
 // InsertCheckpoint implements cairn.Tx.
@@ -250,12 +241,4 @@ func (w *Writer) InsertCosignature(tenant string, size uint64, c *cairn.Cosignat
 func (w *Writer) RecordStoreSecret(s *cairn.StoreSecret) error {
 	return w.DB.Write(Write{SQL: `INSERT INTO store_secrets(name, value, source, recorded_at) VALUES (?,?,?,?) ON CONFLICT DO NOTHING`,
 		Args: []any{s.Name, s.Value, s.Source, Nanos(s.RecordedAt)}})
-}
-
-// CheckOne is the check of Write.One given the rows a statement changed.
-func CheckOne(w Write, n int64) error {
-	if w.One != nil && n != 1 {
-		return w.One()
-	}
-	return nil
 }
