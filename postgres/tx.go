@@ -57,6 +57,7 @@ const (
 	) SELECT action FROM a WHERE action IS NOT NULL`
 )
 
+// LeasableJobs implements cairn.ReadTx through the partial indexes.
 func (t *rtx) LeasableJobs(tenant string, actions []string, limit int) ([]*cairn.Job, error) {
 	if actions == nil {
 		return t.Jobs(t.c.q.Query(t.c.ctx, leasableAny, tenant, limit))
@@ -122,6 +123,7 @@ func newWtx(b *batch) *wtx {
 	return &wtx{rtx: newRtx(c, nil), Writer: sqlstore.Writer{DB: c, D: dialect}, b: b}
 }
 
+// AfterCommit implements cairn.Tx.
 func (t *wtx) AfterCommit(fn func()) { t.after = append(t.after, fn) }
 
 // errJobExists fails an optimistic (deferred) InsertJob that found the job:

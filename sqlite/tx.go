@@ -34,6 +34,7 @@ func newRtx(c *conn, nodes *ledger.NodeCache) rtx {
 // rather than fall back to a walk of jobs_state.
 const leasable = `state = 'QUEUED' AND executor IS NULL`
 
+// LeasableJobs implements cairn.ReadTx through the partial indexes.
 func (t *rtx) LeasableJobs(tenant string, actions []string, limit int) ([]*cairn.Job, error) {
 	if actions == nil {
 		return t.Jobs(t.DB.Query(`SELECT seq, body FROM jobs INDEXED BY jobs_queued WHERE tenant = ? AND `+leasable+` ORDER BY seq LIMIT ?`, tenant, limit))
@@ -87,8 +88,10 @@ type wtx struct {
 	after       []func()
 }
 
+// AfterCommit implements cairn.Tx.
 func (t *wtx) AfterCommit(fn func()) { t.after = append(t.after, fn) }
 
+// SetActiveSnapshot also keeps the id for ActiveSnapshotID.
 func (t *wtx) SetActiveSnapshot(id string, at time.Time) error {
 	err := t.Writer.SetActiveSnapshot(id, at)
 	if err == nil {
