@@ -24,11 +24,12 @@ import (
 func TestErrorCodesDocumented(t *testing.T) {
 	defined := map[string]string{} // code -> where
 	snake := regexp.MustCompile(`^[a-z]+(_[a-z]+)*$`)
-	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+	root := moduleRoot(t)
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".") && d.Name() != "..") {
+		if d.IsDir() && path != root && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) {
 			return filepath.SkipDir
 		}
 		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
@@ -54,7 +55,8 @@ func TestErrorCodesDocumented(t *testing.T) {
 						continue
 					}
 					if v, err := strconv.Unquote(lit.Value); err == nil && snake.MatchString(v) {
-						defined[v] = path + ": " + name.Name
+						rel, _ := filepath.Rel(root, path)
+						defined[v] = rel + ": " + name.Name
 					}
 				}
 			}
@@ -102,7 +104,7 @@ func TestErrorCodesDocumented(t *testing.T) {
 		if _, ok := cairnhttp.StatusOf(code); !ok {
 			t.Errorf("error code %q (%s) has no HTTP status in http.StatusOf", code, where)
 		}
-		if !strings.HasPrefix(where, "../cairn.go") && !strings.HasPrefix(where, "../workflow.go") {
+		if !strings.HasPrefix(where, "cairn.go:") && !strings.HasPrefix(where, "workflow.go:") {
 			t.Errorf("error code %q is defined in %s; codes are defined in the root package", code, where)
 		}
 	}
@@ -110,5 +112,24 @@ func TestErrorCodesDocumented(t *testing.T) {
 		if _, ok := defined[code]; !ok {
 			t.Errorf("openapi.json's Error.code enum names %q, which no code defines", code)
 		}
+	}
+}
+
+// moduleRoot is the directory of the module's go.mod, above the test's.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's directory")
+		}
+		dir = parent
 	}
 }

@@ -3,6 +3,7 @@ package http_test
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ func TestDocumentedBundleWithholdsWhatExportsWithhold(t *testing.T) {
 		t.Fatalf("the quarantined result in the export: %+v", res)
 	}
 
-	doc, err := os.ReadFile("../docs/evidence.md")
+	doc, err := os.ReadFile(filepath.Join(moduleRoot(t), "docs", "evidence.md"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/service"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -69,7 +70,7 @@ func New(svc *service.Service, log *slog.Logger) *Server {
 	s := &Server{svc: svc, log: log, mux: nethttp.NewServeMux(), reg: prometheus.NewRegistry()}
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cairn_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "status"})
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cairn_http_request_seconds", Help: "HTTP request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"route"})
-	s.reg.MustRegister(s.reqs, s.latency, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	s.reg.MustRegister(s.reqs, s.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.SetAuthFailLimit(DefaultAuthFailRate, DefaultAuthFailBurst)
 	s.SetBodyTimeout(DefaultBodyTimeout)
 	s.routes()
@@ -87,68 +88,37 @@ func (s *Server) Handle(pattern string, h func(w nethttp.ResponseWriter, r *neth
 // HandlePublic registers a route without authentication.
 func (s *Server) HandlePublic(pattern string, h nethttp.Handler) { s.mux.Handle(pattern, h) }
 
-func (s *Server) routes() {
-	m := s.mux
-	m.HandleFunc("GET /healthz", func(w nethttp.ResponseWriter, r *nethttp.Request) {
-		writeJSON(w, 200, map[string]string{"status": "ok"})
-	})
-	m.HandleFunc("GET /readyz", func(w nethttp.ResponseWriter, r *nethttp.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := s.svc.Store.Ping(ctx); err != nil {
-			s.writeError(w, r, cairn.Errorf(cairn.EUnavailable, "store is not reachable"))
-			return
-		}
-		if err := s.svc.Integrity(); err != nil {
-			s.writeError(w, r, err) // 500 ledger_truncated: no retry cures it
-			return
-		}
-		writeJSON(w, 200, map[string]string{"status": "ready"})
-	})
-	m.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
-	s.Handle("GET /api/v1/openapi.json", func(w nethttp.ResponseWriter, r *nethttp.Request, _ cairn.Principal) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(openapiSpec)
-	})
+func (s *Server) routes() { s.register() }
 
-	s.Handle("POST /api/v1/jobs", s.submit)
-	s.Handle("GET /api/v1/jobs", s.listJobs)
-	s.Handle("GET /api/v1/jobs/{id}", s.getJob)
-	s.Handle("GET /api/v1/jobs/{id}/decisions", s.decisions)
-	s.Handle("GET /api/v1/jobs/{id}/evidence", s.evidence)
-	s.Handle("GET /api/v1/jobs/{id}/context", s.payload(false))
-	s.Handle("GET /api/v1/jobs/{id}/result", s.payload(true))
-	s.Handle("POST /api/v1/jobs/{id}/complete", s.complete)
-	s.Handle("POST /api/v1/jobs/{id}/cancel", s.cancelJob)
+func (s *Server) healthz(w nethttp.ResponseWriter, r *nethttp.Request) {
+	writeJSON(w, 200, map[string]string{"status": "ok"})
+}
 
-	s.Handle("GET /api/v1/approvals", s.listApprovals)
-	s.Handle("POST /api/v1/approvals/{id}/approve", s.resolve(true))
-	s.Handle("POST /api/v1/approvals/{id}/reject", s.resolve(false))
+func (s *Server) readyz(w nethttp.ResponseWriter, r *nethttp.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.svc.Store.Ping(ctx); err != nil {
+		s.writeError(w, r, cairn.Errorf(cairn.EUnavailable, "store is not reachable"))
+		return
+	}
+	if err := s.svc.Integrity(); err != nil {
+		s.writeError(w, r, err) // 500 ledger_truncated: no retry cures it
+		return
+	}
+	writeJSON(w, 200, map[string]string{"status": "ready"})
+}
 
-	s.Handle("POST /api/v1/workers/lease", s.lease)
+func (s *Server) metricsHandler() nethttp.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
+}
 
-	s.Handle("GET /api/v1/workflow-runs/{id}", s.getRun)
-	s.Handle("GET /api/v1/workflow-runs/{id}/timeline", s.timeline)
-	s.workflowRoutes()
+func (s *Server) openapi(w nethttp.ResponseWriter, r *nethttp.Request, _ cairn.Principal) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(openapiSpec)
+}
 
-	s.Handle("GET /api/v1/policy", s.activePolicy)
-	s.Handle("POST /api/v1/policy/publish", s.publish)
-	s.Handle("POST /api/v1/policy/rollback", s.rollback)
-	s.Handle("GET /api/v1/policy/snapshots", s.listSnapshots)
-	s.Handle("GET /api/v1/policy/snapshots/{id}", s.getSnapshot)
-	s.Handle("GET /api/v1/policy/audit", s.policyAudit)
-	s.Handle("POST /api/v1/policy/simulate", s.simulate)
-	s.Handle("POST /api/v1/policy/denies", s.denies)
-
-	s.Handle("GET /api/v1/whoami", func(w nethttp.ResponseWriter, r *nethttp.Request, p cairn.Principal) { writeJSON(w, 200, p) })
-	s.Handle("POST /api/v1/keys", s.createKey)
-	s.Handle("GET /api/v1/keys", s.listKeys)
-	s.Handle("DELETE /api/v1/keys/{id}", s.revokeKey)
-
-	s.Handle("GET /api/v1/ledger/entries", s.ledgerEntries)
-	s.ledgerRoutes()
-
-	m.HandleFunc("/", s.notFound)
+func (s *Server) whoami(w nethttp.ResponseWriter, r *nethttp.Request, p cairn.Principal) {
+	writeJSON(w, 200, p)
 }
 
 // notFound answers unknown routes with 404, or 405 when another method would match.

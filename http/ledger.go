@@ -13,19 +13,6 @@ import (
 	"github.com/cairnhq/cairn/service"
 )
 
-func (s *Server) ledgerRoutes() {
-	s.Handle("GET /api/v1/ledger/key", s.ledgerKey)
-	s.Handle("GET /api/v1/ledger/checkpoint", s.checkpoint)
-	s.Handle("POST /api/v1/ledger/checkpoints", s.issueCheckpoint)
-	s.Handle("GET /api/v1/ledger/checkpoints", s.listCheckpoints)
-	s.Handle("GET /api/v1/ledger/checkpoints/{size}", s.getCheckpoint)
-	s.Handle("POST /api/v1/ledger/cosignatures", s.cosign)
-	s.Handle("GET /api/v1/ledger/proof/inclusion", s.inclusionProof)
-	s.Handle("GET /api/v1/ledger/proof/consistency", s.consistencyProof)
-	s.Handle("GET /api/v1/ledger/verify", s.verifyLedger)
-	s.Handle("GET /api/v1/evidence/export", s.export)
-}
-
 // uintParam parses a non-negative integer query parameter.
 func (q *query) uint(name string, required bool) uint64 {
 	raw := q.str(name)

@@ -6,19 +6,6 @@ import (
 	"github.com/cairnhq/cairn"
 )
 
-// workflowRoutes registers the workflow definitions and workflow runs API.
-func (s *Server) workflowRoutes() {
-	s.Handle("POST /api/v1/workflows", s.registerWorkflow)
-	s.Handle("GET /api/v1/workflows", s.listWorkflows)
-	s.Handle("GET /api/v1/workflows/{id}", s.getWorkflow)
-	s.Handle("POST /api/v1/workflow-runs", s.startRun)
-	s.Handle("GET /api/v1/workflow-runs", s.listRuns)
-	s.Handle("POST /api/v1/workflow-runs/{id}/cancel", s.cancelRun)
-	s.Handle("POST /api/v1/workflow-runs/{id}/rerun", s.rerunRun)
-	s.Handle("POST /api/v1/workflow-runs/{id}/steps/{step}/approve", s.voteGate(true))
-	s.Handle("POST /api/v1/workflow-runs/{id}/steps/{step}/reject", s.voteGate(false))
-}
-
 // MaxWorkflowBodyBytes bounds a registration body (the definition is at most 256 KiB).
 const MaxWorkflowBodyBytes = 1 << 20
 

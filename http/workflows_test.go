@@ -368,7 +368,7 @@ steps:
 `)
 	e.startRun("agent-1", "run-slow", w.WorkflowID, nil)
 	leased := e.Lease("tool.slow")
-	r = e.WaitRun("run-slow", cairn.RunTimedOut)
+	e.WaitRun("run-slow", cairn.RunTimedOut)
 	if j := e.job(leased[0].JobID); j.State != cairn.StateCancelled {
 		t.Fatalf("timed-out job is %s", j.State)
 	}

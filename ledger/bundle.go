@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -11,9 +10,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"unsafe"
-
-	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // BundleFormat is the format member of a version-1 evidence bundle.
@@ -230,33 +226,11 @@ func BuildBundle(in BundleInput) (*Bundle, error) {
 		Payloads:   slices.Clone(in.Payloads),
 		Jobs:       slices.Clone(in.Jobs),
 	}
-	slices.SortFunc(b.Entries, func(x, y Entry) int { return cmpU64(x.Index, y.Index) })
-	for i := range b.Entries {
-		e := &b.Entries[i]
-		if i > 0 && b.Entries[i-1].Index == e.Index {
-			return nil, fmt.Errorf("ledger: entry %d given twice", e.Index)
-		}
-		if e.Index >= size {
-			return nil, fmt.Errorf("ledger: entry %d is beyond checkpoint size %d", e.Index, size)
-		}
-		lh := HashHex(LeafHash([]byte(e.Body)))
-		if e.LeafHash == "" {
-			e.LeafHash = lh
-		} else if e.LeafHash != lh {
-			return nil, fmt.Errorf("ledger: entry %d: leaf hash %s does not match its body (%s)", e.Index, e.LeafHash, lh)
-		}
+	if err := b.sortEntries(size); err != nil {
+		return nil, err
 	}
-	if n := len(b.Entries); n > 0 && b.Entries[n-1].Index-b.Entries[0].Index == uint64(n-1) {
-		if b.Range, err = rangeFor(b.Entries[0].Index, b.Entries[n-1].Index+1, size, in.Nodes); err != nil {
-			return nil, err
-		}
-	} else {
-		for p, err := range InclusionProofSeq(entryIndexes(b.Entries), size, in.Nodes) {
-			if err != nil {
-				return nil, err
-			}
-			b.InclusionProofs = append(b.InclusionProofs, p)
-		}
+	if err := b.addProofs(size, in.Nodes); err != nil {
+		return nil, err
 	}
 	if b.ConsistencyProofs, err = consistencyFor(in.ConsistencyFrom, size, in.Nodes); err != nil {
 		return nil, err
@@ -265,22 +239,59 @@ func BuildBundle(in BundleInput) (*Bundle, error) {
 	slices.SortFunc(b.Workflows, func(x, y WorkflowText) int { return strings.Compare(x.WorkflowID, y.WorkflowID) })
 	slices.SortFunc(b.Payloads, func(x, y Payload) int { return strings.Compare(x.Ptr, y.Ptr) })
 	slices.SortFunc(b.Jobs, func(x, y JobRow) int { return strings.Compare(x.JobID, y.JobID) })
-	if b.Policies == nil {
-		b.Policies = []Policy{}
-	}
-	if b.Workflows == nil {
-		b.Workflows = []WorkflowText{}
-	}
-	if b.Payloads == nil {
-		b.Payloads = []Payload{}
-	}
-	if b.Jobs == nil {
-		b.Jobs = []JobRow{}
-	}
-	if b.Entries == nil {
-		b.Entries = []Entry{}
-	}
+	b.Policies = nonNil(b.Policies)
+	b.Workflows = nonNil(b.Workflows)
+	b.Payloads = nonNil(b.Payloads)
+	b.Jobs = nonNil(b.Jobs)
+	b.Entries = nonNil(b.Entries)
 	return b, nil
+}
+
+// sortEntries sorts the entries by index and checks them: each given once,
+// below size, with its body's leaf hash (filled in when empty).
+func (b *Bundle) sortEntries(size uint64) error {
+	slices.SortFunc(b.Entries, func(x, y Entry) int { return cmpU64(x.Index, y.Index) })
+	for i := range b.Entries {
+		e := &b.Entries[i]
+		if i > 0 && b.Entries[i-1].Index == e.Index {
+			return fmt.Errorf("ledger: entry %d given twice", e.Index)
+		}
+		if e.Index >= size {
+			return fmt.Errorf("ledger: entry %d is beyond checkpoint size %d", e.Index, size)
+		}
+		lh := HashHex(LeafHash([]byte(e.Body)))
+		if e.LeafHash == "" {
+			e.LeafHash = lh
+		} else if e.LeafHash != lh {
+			return fmt.Errorf("ledger: entry %d: leaf hash %s does not match its body (%s)", e.Index, e.LeafHash, lh)
+		}
+	}
+	return nil
+}
+
+// addProofs adds a range proof when the (sorted) entries are contiguous,
+// otherwise one inclusion proof per entry.
+func (b *Bundle) addProofs(size uint64, nodes NodeReader) error {
+	var err error
+	if n := len(b.Entries); n > 0 && b.Entries[n-1].Index-b.Entries[0].Index == uint64(n-1) {
+		b.Range, err = rangeFor(b.Entries[0].Index, b.Entries[n-1].Index+1, size, nodes)
+		return err
+	}
+	for p, err := range InclusionProofSeq(entryIndexes(b.Entries), size, nodes) {
+		if err != nil {
+			return err
+		}
+		b.InclusionProofs = append(b.InclusionProofs, p)
+	}
+	return nil
+}
+
+// nonNil returns s, or an empty slice for nil (JSON [] rather than null).
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 func entryIndexes(es []Entry) iter.Seq2[uint64, error] {
@@ -421,77 +432,11 @@ func IsWorkflowEvent(typ string) bool {
 // for those event types only; everything else in the body is skipped (it
 // must be valid JSON; ParseEntry checks the envelope).
 func EntryWorkflowRef(body string) (*WorkflowRef, error) {
-	s := &scanner{b: unsafe.Slice(unsafe.StringData(body), len(body))}
-	var typ string
-	var ref WorkflowRef
-	// Errors of members that matter only for some event types (data is
-	// read before type in a canonical body).
-	var idErr, regErr, runErr error
-	var seen, eseen uint32
-	ok := s.object(func(name []byte) bool {
-		if string(name) != "event" {
-			return s.skip(1)
-		}
-		if !s.once(&seen, 1, name) {
-			return false
-		}
-		if s.peek() != '{' {
-			return s.skip(1)
-		}
-		return s.object(func(name []byte) bool {
-			switch string(name) {
-			case "type":
-				return s.once(&eseen, 1, name) && s.strOrNull(&typ)
-			case "data":
-				if !s.once(&eseen, 2, name) {
-					return false
-				}
-				if s.peek() != '{' {
-					return s.skip(2)
-				}
-				var dseen uint32
-				member := func(bit uint32, name []byte, errp *error, parse func() bool) bool {
-					if dseen&bit != 0 {
-						if *errp == nil {
-							*errp = fmt.Errorf("data.%s repeated", name)
-						}
-						return s.skip(3)
-					}
-					dseen |= bit
-					err, ok := s.try(parse)
-					if err != nil && *errp == nil {
-						*errp = fmt.Errorf("data.%s: %w", name, err)
-					}
-					return ok
-				}
-				return s.object(func(name []byte) bool {
-					switch string(name) {
-					case "workflow_id":
-						return member(1, name, &idErr, func() bool { return s.strOrNull(&ref.WorkflowID) })
-					case "name":
-						return member(2, name, &regErr, func() bool { return s.strOrNull(&ref.Name) })
-					case "sha256":
-						return member(4, name, &regErr, func() bool { return s.strOrNull(&ref.SHA256) })
-					case "version":
-						return member(8, name, &regErr, func() bool { return s.uintOrNull(&ref.Version) })
-					case "workflow_version":
-						return member(16, name, &runErr, func() bool { return s.uintOrNull(&ref.RunVersion) })
-					}
-					return s.skip(3)
-				})
-			}
-			return s.skip(2)
-		})
-	})
-	if ok {
-		s.ws()
-		if s.i != len(s.b) {
-			ok = s.fail("data after the top-level value at offset %d", s.i)
-		}
+	d, err := readWorkflowDoc(body)
+	if err != nil {
+		return nil, err
 	}
-	if !ok {
-		return nil, fmt.Errorf("%w: %v", ErrBody, s.err)
-	}
+	typ, ref, idErr, regErr, runErr := d.typ, d.ref, d.idErr, d.regErr, d.runErr
 	if !IsWorkflowEvent(typ) {
 		return nil, nil
 	}
@@ -572,9 +517,7 @@ func ReadBundleFile(path string) (*Bundle, error) {
 
 // UnmarshalBundle parses a bundle and checks its format member. Member
 // names match exactly; a repeated member name in an object it reads is an
-// error; unknown members are ignored (a later v1 may add optional members). Entries and
-// inclusion proofs, which make up nearly all of a large bundle, are read
-// with a streaming scanner rather than encoding/json.
+// error; unknown members are ignored (a later v1 may add optional members).
 func UnmarshalBundle(data []byte) (*Bundle, error) {
 	b, err := unmarshalBundle(data)
 	if err != nil {
@@ -584,250 +527,4 @@ func UnmarshalBundle(data []byte) (*Bundle, error) {
 		return nil, fmt.Errorf("ledger: %w (format %q)", ErrBundleFormat, b.Format)
 	}
 	return b, nil
-}
-
-func unmarshalBundle(data []byte) (*Bundle, error) {
-	s := &scanner{b: data}
-	b := &Bundle{}
-	seen := map[string]bool{}
-	var jerr error
-	js := func(v any) bool {
-		s.ws()
-		start := s.i
-		if !s.skip(1) {
-			return false
-		}
-		// Exact member names, none repeated (encoding/json matches names
-		// ignoring case and keeps the last of a repeated one).
-		if err := jsonv2.Unmarshal(s.b[start:s.i], v); err != nil {
-			jerr = err
-			return false
-		}
-		return true
-	}
-	ok := s.object(func(nameB []byte) bool {
-		name := string(nameB)
-		if seen[name] {
-			return s.fail("member %q repeated", name)
-		}
-		seen[name] = true
-		switch name {
-		case "format":
-			return js(&b.Format)
-		case "tenant":
-			return js(&b.Tenant)
-		case "origin":
-			return js(&b.Origin)
-		case "public_key":
-			return js(&b.PublicKey)
-		case "checkpoint":
-			return js(&b.Checkpoint)
-		case "range":
-			return js(&b.Range)
-		case "consistency_proofs":
-			return js(&b.ConsistencyProofs)
-		case "policies":
-			return js(&b.Policies)
-		case "workflows":
-			return js(&b.Workflows)
-		case "payloads":
-			if s.peek() == 'n' {
-				return s.lit("null")
-			}
-			b.Payloads = []Payload{}
-			return s.array(func() bool {
-				var p Payload
-				ok := s.payload(&p)
-				b.Payloads = append(b.Payloads, p)
-				return ok
-			})
-		case "jobs":
-			if s.peek() == 'n' {
-				return s.lit("null")
-			}
-			b.Jobs = []JobRow{}
-			return s.array(func() bool {
-				var j JobRow
-				ok := s.jobRow(&j)
-				b.Jobs = append(b.Jobs, j)
-				return ok
-			})
-		case "entries":
-			if s.peek() == 'n' {
-				return s.lit("null")
-			}
-			b.Entries = []Entry{}
-			return s.array(func() bool {
-				var e Entry
-				var got uint32
-				ok := s.object(func(n []byte) bool {
-					switch string(n) {
-					case "index":
-						if !s.once(&got, 1, n) {
-							return false
-						}
-						v, ok := s.uint()
-						e.Index = v
-						return ok
-					case "leaf_hash":
-						return s.once(&got, 2, n) && s.strOrNull(&e.LeafHash)
-					case "body":
-						return s.once(&got, 4, n) && s.strOrNull(&e.Body)
-					}
-					return s.skip(3)
-				})
-				if ok && got&1 == 0 {
-					return s.fail("entry without index")
-				}
-				b.Entries = append(b.Entries, e)
-				return ok
-			})
-		case "inclusion_proofs":
-			if s.peek() == 'n' {
-				return s.lit("null")
-			}
-			b.InclusionProofs = []BundleInclusionProof{}
-			return s.array(func() bool {
-				var p BundleInclusionProof
-				var got uint32
-				ok := s.object(func(n []byte) bool {
-					switch string(n) {
-					case "index":
-						if !s.once(&got, 1, n) {
-							return false
-						}
-						v, ok := s.uint()
-						p.Index = v
-						return ok
-					case "size":
-						if !s.once(&got, 2, n) {
-							return false
-						}
-						v, ok := s.uint()
-						p.Size = v
-						return ok
-					case "hashes":
-						if !s.once(&got, 4, n) {
-							return false
-						}
-						if s.peek() == 'n' {
-							return s.lit("null")
-						}
-						p.Hashes = []string{}
-						return s.array(func() bool {
-							var h string
-							if s.peek() != '"' {
-								return s.fail("hash must be a string")
-							}
-							ok := s.strOrNull(&h)
-							p.Hashes = append(p.Hashes, h)
-							return ok
-						})
-					}
-					return s.skip(3)
-				})
-				b.InclusionProofs = append(b.InclusionProofs, p)
-				return ok
-			})
-		}
-		return s.skip(1)
-	})
-	if ok {
-		s.ws()
-		if s.i != len(s.b) {
-			ok = s.fail("data after the bundle at offset %d", s.i)
-		}
-	}
-	if !ok {
-		if jerr != nil {
-			return nil, jerr
-		}
-		return nil, s.err
-	}
-	return b, nil
-}
-
-func (s *scanner) payload(p *Payload) bool {
-	var seen uint32
-	return s.object(func(n []byte) bool {
-		switch string(n) {
-		case "ptr":
-			return s.once(&seen, 1, n) && s.strOrNull(&p.Ptr)
-		case "sha256":
-			return s.once(&seen, 2, n) && s.strOrNull(&p.SHA256)
-		case "reason":
-			return s.once(&seen, 4, n) && s.strOrNull(&p.Reason)
-		case "withheld":
-			if !s.once(&seen, 8, n) {
-				return false
-			}
-			switch s.peek() {
-			case 't':
-				p.Withheld = true
-				return s.lit("true")
-			case 'f':
-				return s.lit("false")
-			case 'n':
-				return s.lit("null")
-			}
-			return s.fail("withheld must be a boolean")
-		case "data":
-			if !s.once(&seen, 16, n) {
-				return false
-			}
-			var b64 string
-			if !s.strOrNull(&b64) {
-				return false
-			}
-			if b64 == "" {
-				return true
-			}
-			d, err := base64.StdEncoding.DecodeString(b64)
-			if err != nil {
-				return s.fail("payload data: %v", err)
-			}
-			p.Data = d
-			return true
-		}
-		return s.skip(3)
-	})
-}
-
-func (s *scanner) jobRow(j *JobRow) bool {
-	var seen uint32
-	return s.object(func(n []byte) bool {
-		var dst *string
-		var bit uint32
-		switch string(n) {
-		case "job_id":
-			dst, bit = &j.JobID, 1
-		case "job_hash":
-			dst, bit = &j.JobHash, 2
-		case "state":
-			dst, bit = &j.State, 4
-		case "decision":
-			dst, bit = &j.Decision, 8
-		case "policy_rule_id":
-			dst, bit = &j.PolicyRuleID, 16
-		case "policy_snapshot":
-			dst, bit = &j.PolicySnapshot, 32
-		case "resolution":
-			dst, bit = &j.Resolution, 64
-		case "resolved_by":
-			dst, bit = &j.ResolvedBy, 128
-		case "output_safety":
-			dst, bit = &j.OutputSafety, 256
-		case "context_ptr":
-			dst, bit = &j.ContextPtr, 512
-		case "context_sha256":
-			dst, bit = &j.ContextSHA256, 1024
-		case "result_ptr":
-			dst, bit = &j.ResultPtr, 2048
-		case "result_sha256":
-			dst, bit = &j.ResultSHA256, 4096
-		default:
-			return s.skip(3)
-		}
-		return s.once(&seen, bit, n) && s.strOrNull(dst)
-	})
 }

@@ -157,6 +157,25 @@ func (k *Key) SignerFor(origin string) (note.Signer, error) {
 	return ok.Signer(), nil
 }
 
+// loadKey parses the key file at path, read as b, refusing one readable by
+// group or others (on Unix).
+func loadKey(path string, b []byte) (*Key, error) {
+	if runtime.GOOS != "windows" {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, err
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("ledger: key file %s has mode %v; it must not be accessible by group or others (chmod 600)", path, fi.Mode().Perm())
+		}
+	}
+	k, err := ParseKey(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w (in %s)", err, path)
+	}
+	return k, nil
+}
+
 // LoadOrCreateKey reads the signer key stored at path, or, if the file does
 // not exist, generates one named name (DefaultOriginPrefix when empty) and
 // writes it with mode 0600 (created exclusively and fsync'd). The verifier
@@ -169,20 +188,7 @@ func LoadOrCreateKey(path, name string) (*Key, error) {
 	}
 	b, err := os.ReadFile(path)
 	if err == nil {
-		if runtime.GOOS != "windows" {
-			fi, err := os.Stat(path)
-			if err != nil {
-				return nil, err
-			}
-			if fi.Mode().Perm()&0o077 != 0 {
-				return nil, fmt.Errorf("ledger: key file %s has mode %v; it must not be accessible by group or others (chmod 600)", path, fi.Mode().Perm())
-			}
-		}
-		k, err := ParseKey(string(b))
-		if err != nil {
-			return nil, fmt.Errorf("%w (in %s)", err, path)
-		}
-		return k, nil
+		return loadKey(path, b)
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, err

@@ -1,10 +1,11 @@
 package ledger
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
-	"unsafe"
+	"sync"
 )
 
 // EntryFacts is what evidence checks need from an entry body: the envelope
@@ -114,24 +115,40 @@ var ErrBody = errors.New("malformed entry body")
 // policy_published / policy_rolled_back events respectively, and only when
 // they are objects. Everything else is validated as JSON and skipped.
 func ParseEntry(body []byte) (*EntryFacts, error) {
+	r, err := newReader(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBody, err)
+	}
 	f := &EntryFacts{}
-	if err := parseEntryInto(body, f); err != nil {
+	if err := parseEntryInto(r, f); err != nil {
 		return nil, err
 	}
 	return f, nil
 }
 
 // ParseEntryString is ParseEntry on a body held as a string (as in a
-// Bundle), into f, without copying the body.
+// Bundle), into f.
 func ParseEntryString(body string, f *EntryFacts) error {
 	*f = EntryFacts{}
-	return parseEntryInto(unsafe.Slice(unsafe.StringData(body), len(body)), f)
+	r, err := newStringReader(body)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBody, err)
+	}
+	return parseEntryInto(r, f)
 }
 
-// LeafHashString is LeafHash of a body held as a string, without copying it.
+// LeafHashString is LeafHash of a body held as a string.
 func LeafHashString(body string) [32]byte {
-	return LeafHash(unsafe.Slice(unsafe.StringData(body), len(body)))
+	p := leafBufs.Get().(*[]byte)
+	b := append(append((*p)[:0], 0), body...)
+	sum := sha256.Sum256(b)
+	*p = b
+	leafBufs.Put(p)
+	return sum
 }
+
+// leafBufs hold the leaf hash input of LeafHashString.
+var leafBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // SnapshotRefs returns the policy snapshot ids the event refers to, in a
 // fixed order, without duplicates or empty ids.

@@ -256,7 +256,6 @@ func RangeProof(from, to, size uint64, r NodeReader) (left, right [][]byte, err 
 // against an older trusted checkpoint without a consistency proof.
 type RootVerifier struct {
 	r    *compact.Range
-	buf  [][]byte
 	next []byte
 }
 

@@ -27,52 +27,66 @@ var ErrReceipt = errors.New("dispatch receipt not valid")
 // in the checkpoint's tree, and the entry is a policy_decided event of phase
 // dispatch for this job_hash whose decision lets the job run.
 func VerifyReceipt(r Receipt, jobID, jobHash, logKey string) error {
-	fail := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrReceipt, fmt.Sprintf(format, args...))
+	if err := verifyReceiptInclusion(r, logKey); err != nil {
+		return fmt.Errorf("%w: %v", ErrReceipt, err)
 	}
+	if err := verifyReceiptEntry(r, jobID, jobHash); err != nil {
+		return fmt.Errorf("%w: %v", ErrReceipt, err)
+	}
+	return nil
+}
+
+// verifyReceiptInclusion checks that the checkpoint is signed by the log,
+// the entry hashes to the leaf and the leaf is in the checkpoint's tree.
+func verifyReceiptInclusion(r Receipt, logKey string) error {
 	v, err := NewVerifier(logKey)
 	if err != nil {
-		return fail("log key: %v", err)
+		return fmt.Errorf("log key: %v", err)
 	}
 	cp, err := OpenCheckpoint([]byte(r.Checkpoint), v)
 	if err != nil {
-		return fail("checkpoint: %v", err)
+		return fmt.Errorf("checkpoint: %v", err)
 	}
 	leaf := LeafHash([]byte(r.Body))
 	if HashHex(leaf) != r.LeafHash {
-		return fail("the entry does not hash to leaf %s", r.LeafHash)
+		return fmt.Errorf("the entry does not hash to leaf %s", r.LeafHash)
 	}
 	if r.Index >= cp.Size {
-		return fail("entry %d is beyond the checkpoint's %d entries", r.Index, cp.Size)
+		return fmt.Errorf("entry %d is beyond the checkpoint's %d entries", r.Index, cp.Size)
 	}
 	proof := make([][]byte, len(r.Inclusion))
 	for i, h := range r.Inclusion {
 		if proof[i], err = hex.DecodeString(h); err != nil || len(proof[i]) != 32 {
-			return fail("inclusion hash %d is not 32 hex bytes", i)
+			return fmt.Errorf("inclusion hash %d is not 32 hex bytes", i)
 		}
 	}
 	if err := VerifyInclusion(r.Index, cp.Size, leaf, proof, cp.Root); err != nil {
-		return fail("inclusion: %v", err)
+		return fmt.Errorf("inclusion: %v", err)
 	}
+	return nil
+}
+
+// verifyReceiptEntry checks that the entry is a policy_decided event of
+// phase dispatch for this job_hash whose decision lets the job run.
+func verifyReceiptEntry(r Receipt, jobID, jobHash string) error {
 	f, err := ParseEntry([]byte(r.Body))
 	if err != nil {
-		return fail("entry: %v", err)
+		return fmt.Errorf("entry: %v", err)
 	}
 	if f.Index != r.Index {
-		return fail("entry says index %d, receipt %d", f.Index, r.Index)
+		return fmt.Errorf("entry says index %d, receipt %d", f.Index, r.Index)
 	}
 	ev := f.Event
 	if ev.Type != "policy_decided" || ev.JobID != jobID || ev.JobHash != jobHash {
-		return fail("entry is %s of job %q with job_hash %s, not the dispatch decision of job %q with %s", ev.Type, ev.JobID, ev.JobHash, jobID, jobHash)
+		return fmt.Errorf("entry is %s of job %q with job_hash %s, not the dispatch decision of job %q with %s", ev.Type, ev.JobID, ev.JobHash, jobID, jobHash)
 	}
 	if d := ev.DecisionRecord; d == nil || d.Phase != "dispatch" {
-		return fail("entry is not a dispatch-phase decision")
+		return fmt.Errorf("entry is not a dispatch-phase decision")
 	}
 	switch ev.Decision {
 	case "ALLOW", "ALLOW_WITH_CONSTRAINTS", "REQUIRE_APPROVAL":
 		// REQUIRE_APPROVAL dispatches only with an approval for this job_hash.
-	default:
-		return fail("the dispatch decision is %s", ev.Decision)
+		return nil
 	}
-	return nil
+	return fmt.Errorf("the dispatch decision is %s", ev.Decision)
 }

@@ -2,12 +2,17 @@ package postgres_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/pgtest"
+	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/postgres"
+	"github.com/cairnhq/cairn/service"
 )
 
 // freshSchema creates an empty schema in the CAIRN_TEST_POSTGRES database,
@@ -44,4 +49,25 @@ func migratedConn(t testing.TB) *pgx.Conn {
 	}
 	t.Cleanup(func() { c.Close(context.Background()) })
 	return c
+}
+
+// signedService is a service on a fresh store with a ledger signing key
+// and benchPolicy published (not started).
+func signedService(t testing.TB) *service.Service {
+	t.Helper()
+	svc := service.New(openBench(t), slog.New(slog.NewTextHandler(io.Discard, nil)), []byte("salt"))
+	ctx := context.Background()
+	if _, err := svc.Bootstrap(ctx, "cairn_test_admin_key_00000000"); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ledger.LoadOrCreateKey(t.TempDir()+"/ledger.key", "cairn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.SetLedgerKey(key, "")
+	admin := cairn.Principal{Tenant: "default", ID: "admin", Kind: "human", Roles: []string{"admin"}}
+	if _, err := svc.Publish(ctx, admin, cairn.PublishRequest{Bundle: benchPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }

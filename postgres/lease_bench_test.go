@@ -3,13 +3,9 @@ package postgres_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
-	"github.com/cairnhq/cairn/service"
 )
 
 // BenchmarkLease measures one worker leasing and completing queued jobs
@@ -19,21 +15,8 @@ import (
 //
 //	CAIRN_TEST_POSTGRES=postgres://… go test -run '^$' -bench BenchmarkLease -benchtime 2000x ./postgres/
 func BenchmarkLease(b *testing.B) {
-	s := openBench(b)
-	svc := service.New(s, slog.New(slog.NewTextHandler(io.Discard, nil)), []byte("salt"))
+	svc := signedService(b)
 	ctx := context.Background()
-	if _, err := svc.Bootstrap(ctx, "cairn_bench_admin_key_0000000"); err != nil {
-		b.Fatal(err)
-	}
-	key, err := ledger.LoadOrCreateKey(b.TempDir()+"/ledger.key", "cairn")
-	if err != nil {
-		b.Fatal(err)
-	}
-	svc.SetLedgerKey(key, "")
-	admin := cairn.Principal{Tenant: "default", ID: "admin", Kind: "human", Roles: []string{"admin"}}
-	if _, err := svc.Publish(ctx, admin, cairn.PublishRequest{Bundle: benchPolicy}); err != nil {
-		b.Fatal(err)
-	}
 	agent := cairn.Principal{Tenant: "default", ID: "agent", Kind: "agent", Roles: []string{"agent"}}
 	worker := cairn.Principal{Tenant: "default", ID: "worker", Kind: "service", Roles: []string{"worker"}}
 	for i := 0; i < b.N; i++ {

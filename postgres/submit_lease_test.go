@@ -3,14 +3,10 @@ package postgres_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
-	"github.com/cairnhq/cairn/service"
 )
 
 // TestPostgresSubmitAndLease: on PostgreSQL, a submit that takes its lease
@@ -19,25 +15,13 @@ import (
 // verifiable receipt, completes, and the ledger verifies; concurrent ones
 // too (five entries a job: submitted, two decisions, dispatched, completed).
 func TestPostgresSubmitAndLease(t *testing.T) {
-	s := openBench(t)
-	svc := service.New(s, slog.New(slog.NewTextHandler(io.Discard, nil)), []byte("salt"))
+	svc := signedService(t)
 	ctx := context.Background()
-	if _, err := svc.Bootstrap(ctx, "cairn_test_admin_key_00000000"); err != nil {
-		t.Fatal(err)
-	}
-	key, err := ledger.LoadOrCreateKey(t.TempDir()+"/ledger.key", "cairn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.SetLedgerKey(key, "")
 	if err := svc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Stop)
 	admin := cairn.Principal{Tenant: "default", ID: "admin", Kind: "human", Roles: []string{"admin", "auditor"}}
-	if _, err := svc.Publish(ctx, admin, cairn.PublishRequest{Bundle: benchPolicy}); err != nil {
-		t.Fatal(err)
-	}
 	agent := cairn.Principal{Tenant: "default", ID: "agent", Kind: "agent", Roles: []string{"agent"}}
 	gw := cairn.Principal{Tenant: "default", ID: "gw", Kind: "service", Roles: []string{"worker"}}
 	var wg sync.WaitGroup

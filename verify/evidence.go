@@ -40,74 +40,14 @@ type jobEvidence struct {
 // collects each job's latest evidence.
 func (c *checker) evidence() {
 	c.jobs = map[string]*jobEvidence{}
-	job := func(id string) *jobEvidence {
-		j := c.jobs[id]
-		if j == nil {
-			j = &jobEvidence{}
-			c.jobs[id] = j
-		}
-		return j
-	}
 	referenced := map[string]bool{}
 	wfReferenced, wfRegistered := map[string]bool{}, map[string]uint64{}
 	es := c.b.Entries
 
 	// Pass 1: job_submitted entries.
 	for i, f := range c.facts {
-		if f == nil || f.Event.Type != "job_submitted" {
-			continue
-		}
-		idx, ev := es[i].Index, &f.Event
-		if ev.Job == nil {
-			c.fail(entryErr(idx, ErrBody, "job_submitted without data.job"))
-			continue
-		}
-		id := ev.JobID
-		if id == "" {
-			id = ev.Job.JobID
-		}
-		if ev.Job.JobID != id {
-			c.fail(entryErr(idx, ErrBody, "event job_id %q but data.job.job_id %q", ev.JobID, ev.Job.JobID))
-			continue
-		}
-		j := job(id)
-		if j.submitted != nil {
-			c.fail(entryErr(idx, ErrProjection, "job %s already submitted in entry %d", id, j.submittedIdx))
-			continue
-		}
-		j.submitted, j.submittedIdx = ev, idx
-		if ev.Job.Tenant != c.b.Tenant {
-			c.fail(entryErr(idx, ErrTenant, "job %s is for tenant %q, bundle is for %q", id, ev.Job.Tenant, c.b.Tenant))
-		}
-		if ev.JobHash == "" {
-			c.fail(entryErr(idx, ErrJobHash, "job_submitted has no job_hash"))
-			continue
-		}
-		// The context payload and the job_hash projection (recomputed in
-		// the parallel phase).
-		if ptr := ev.Job.ContextPtr; ptr != "" {
-			referenced[ptr] = true
-			switch p := c.payloads[ptr]; {
-			case p == nil:
-				c.note("job %s: job_hash not recomputed: context payload %s is not in the bundle", id, ptr)
-			case p.Withheld && p.SHA256 == "":
-				c.note("job %s: job_hash not recomputed: context payload %s is withheld without a sha256", id, ptr)
-			case p.SHA256 != ev.Job.ContextSHA256:
-				c.fail(recordErr("payload "+ptr, ErrPayload, "sha256 %s differs from context_sha256 %s committed in entry %d", p.SHA256, ev.Job.ContextSHA256, idx))
-			case p.Withheld:
-				c.note("job %s: job_hash not recomputed: context payload %s is withheld", id, ptr)
-			}
-		}
-		if _, ok := c.contextInput(ev.Job); ok {
-			got, err := c.jobHash[i], c.jobHashErr[i]
-			switch {
-			case err != nil:
-				c.fail(entryErr(idx, ErrJobHash, "job %s: cannot recompute job_hash: %v", id, err))
-			case got != ev.JobHash:
-				c.fail(entryErr(idx, ErrJobHash, "job %s: job_hash %s, but data.job and its context payload give %s", id, ev.JobHash, got))
-			default:
-				c.rep.JobHashesVerified++
-			}
+		if f != nil && f.Event.Type == "job_submitted" {
+			c.submitted(i, &f.Event, referenced)
 		}
 	}
 
@@ -117,68 +57,171 @@ func (c *checker) evidence() {
 			continue
 		}
 		idx, ev := es[i].Index, &f.Event
-		for _, s := range ev.SnapshotRefs() {
-			if _, ok := c.policies[s]; !ok {
-				c.fail(entryErr(idx, ErrPolicy, "policy snapshot %s is referenced but its text is not in the bundle", s))
-			}
-		}
-		if ledger.IsWorkflowEvent(ev.Type) {
-			c.workflowEntry(idx, es[i].Body, wfRegistered, wfReferenced)
-		}
-		if ev.ResultPtr != "" {
-			referenced[ev.ResultPtr] = true
-			if p := c.payloads[ev.ResultPtr]; p != nil && p.SHA256 != ev.ResultSHA256 && !(p.Withheld && p.SHA256 == "") {
-				c.fail(recordErr("payload "+ev.ResultPtr, ErrPayload, "sha256 %s differs from result_sha256 %s committed in entry %d", p.SHA256, ev.ResultSHA256, idx))
-			}
-		}
-		id := ev.JobID
-		if id == "" {
+		c.references(idx, ev, es[i].Body, referenced, wfRegistered, wfReferenced)
+		if ev.JobID == "" {
 			continue
 		}
-		j := job(id)
-		if j.submitted != nil {
-			want := j.submitted.JobHash
-			check := func(what, h string) {
-				if h != "" && h != want {
-					c.fail(entryErr(idx, ErrJobHash, "%s %s differs from job %s's submitted job_hash %s (entry %d)", what, h, id, want, j.submittedIdx))
-				}
-			}
-			check("job_hash", ev.JobHash)
-			if ev.DecisionRecord != nil {
-				check("data.decision.job_hash", ev.DecisionRecord.JobHash)
-			}
-			if ev.Approval != nil {
-				check("data.approval.job_hash", ev.Approval.JobHash)
-			}
-		}
-		switch ev.Type {
-		case "policy_decided":
-			if ev.DecisionRecord == nil || ev.DecisionRecord.Phase != "simulate" {
-				j.decide(ev, idx)
-			}
-		case "approval_requested":
-			j.approved = false
-			j.resolution, j.resolvedBy, j.hasResolution = "", "", false
-		case "approval_resolved":
-			j.resolution, j.resolvedBy, j.resolutionIdx, j.hasResolution = ev.Resolution, ev.ResolvedBy, idx, true
-			j.approved = ev.Resolution == "approved"
-		}
-		// Run events name the job that started the run but carry the run's
-		// state, not the job's. An approval request puts its job in
-		// PENDING_APPROVAL even when the event does not say so.
-		switch {
-		case ev.State != "" && !strings.HasPrefix(ev.Type, "run_"):
-			j.state, j.stateIdx, j.hasState = ev.State, idx, true
-		case ev.State == "" && ev.Type == "approval_requested":
-			j.state, j.stateIdx, j.hasState = "PENDING_APPROVAL", idx, true
-		}
-		if ev.OutputSafety != "" {
-			j.outputSafety, j.outputSafetyIdx = ev.OutputSafety, idx
-		}
-		if ev.ResultPtr != "" || ev.ResultSHA256 != "" {
-			j.resultPtr, j.resultSHA256, j.resultIdx = ev.ResultPtr, ev.ResultSHA256, idx
+		j := c.job(ev.JobID)
+		c.bindings(idx, ev, j)
+		j.apply(ev, idx)
+	}
+	c.unreferencedPayloads(referenced)
+	c.unreferencedWorkflows(wfReferenced)
+}
+
+// job returns the evidence of job id, created empty on first use.
+func (c *checker) job(id string) *jobEvidence {
+	j := c.jobs[id]
+	if j == nil {
+		j = &jobEvidence{}
+		c.jobs[id] = j
+	}
+	return j
+}
+
+// submitted checks job_submitted entry i: its data.job, that it is its
+// job's only submission, the job's tenant, its context payload and its
+// recomputed job_hash.
+func (c *checker) submitted(i int, ev *ledger.EventFacts, referenced map[string]bool) {
+	idx := c.b.Entries[i].Index
+	if ev.Job == nil {
+		c.fail(entryErr(idx, ErrBody, "job_submitted without data.job"))
+		return
+	}
+	id := ev.JobID
+	if id == "" {
+		id = ev.Job.JobID
+	}
+	if ev.Job.JobID != id {
+		c.fail(entryErr(idx, ErrBody, "event job_id %q but data.job.job_id %q", ev.JobID, ev.Job.JobID))
+		return
+	}
+	j := c.job(id)
+	if j.submitted != nil {
+		c.fail(entryErr(idx, ErrProjection, "job %s already submitted in entry %d", id, j.submittedIdx))
+		return
+	}
+	j.submitted, j.submittedIdx = ev, idx
+	if ev.Job.Tenant != c.b.Tenant {
+		c.fail(entryErr(idx, ErrTenant, "job %s is for tenant %q, bundle is for %q", id, ev.Job.Tenant, c.b.Tenant))
+	}
+	if ev.JobHash == "" {
+		c.fail(entryErr(idx, ErrJobHash, "job_submitted has no job_hash"))
+		return
+	}
+	if ptr := ev.Job.ContextPtr; ptr != "" {
+		referenced[ptr] = true
+		c.contextPayload(id, idx, ev, ptr)
+	}
+	if _, ok := c.contextInput(ev.Job); ok {
+		c.jobHashRecomputed(i, id, ev)
+	}
+}
+
+// contextPayload checks job id's context payload ptr against the
+// context_sha256 its job_submitted entry idx committed to, and notes why
+// the job_hash cannot be recomputed when it cannot.
+func (c *checker) contextPayload(id string, idx uint64, ev *ledger.EventFacts, ptr string) {
+	switch p := c.payloads[ptr]; {
+	case p == nil:
+		c.note("job %s: job_hash not recomputed: context payload %s is not in the bundle", id, ptr)
+	case p.Withheld && p.SHA256 == "":
+		c.note("job %s: job_hash not recomputed: context payload %s is withheld without a sha256", id, ptr)
+	case p.SHA256 != ev.Job.ContextSHA256:
+		c.fail(recordErr("payload "+ptr, ErrPayload, "sha256 %s differs from context_sha256 %s committed in entry %d", p.SHA256, ev.Job.ContextSHA256, idx))
+	case p.Withheld:
+		c.note("job %s: job_hash not recomputed: context payload %s is withheld", id, ptr)
+	}
+}
+
+// jobHashRecomputed compares the job_hash of job_submitted entry i with
+// the one recomputed in the parallel phase.
+func (c *checker) jobHashRecomputed(i int, id string, ev *ledger.EventFacts) {
+	idx := c.b.Entries[i].Index
+	got, err := c.jobHash[i], c.jobHashErr[i]
+	switch {
+	case err != nil:
+		c.fail(entryErr(idx, ErrJobHash, "job %s: cannot recompute job_hash: %v", id, err))
+	case got != ev.JobHash:
+		c.fail(entryErr(idx, ErrJobHash, "job %s: job_hash %s, but data.job and its context payload give %s", id, ev.JobHash, got))
+	default:
+		c.rep.JobHashesVerified++
+	}
+}
+
+// references checks what entry idx refers to: policy snapshot texts, the
+// workflow (for workflow events) and the result payload's committed hash.
+func (c *checker) references(idx uint64, ev *ledger.EventFacts, body string, referenced map[string]bool, wfRegistered map[string]uint64, wfReferenced map[string]bool) {
+	for _, s := range ev.SnapshotRefs() {
+		if _, ok := c.policies[s]; !ok {
+			c.fail(entryErr(idx, ErrPolicy, "policy snapshot %s is referenced but its text is not in the bundle", s))
 		}
 	}
+	if ledger.IsWorkflowEvent(ev.Type) {
+		c.workflowEntry(idx, body, wfRegistered, wfReferenced)
+	}
+	if ev.ResultPtr != "" {
+		referenced[ev.ResultPtr] = true
+		if p := c.payloads[ev.ResultPtr]; p != nil && p.SHA256 != ev.ResultSHA256 && !(p.Withheld && p.SHA256 == "") {
+			c.fail(recordErr("payload "+ev.ResultPtr, ErrPayload, "sha256 %s differs from result_sha256 %s committed in entry %d", p.SHA256, ev.ResultSHA256, idx))
+		}
+	}
+}
+
+// bindings checks that the job_hashes entry idx binds job j to are the one
+// it was submitted with.
+func (c *checker) bindings(idx uint64, ev *ledger.EventFacts, j *jobEvidence) {
+	if j.submitted == nil {
+		return
+	}
+	want := j.submitted.JobHash
+	check := func(what, h string) {
+		if h != "" && h != want {
+			c.fail(entryErr(idx, ErrJobHash, "%s %s differs from job %s's submitted job_hash %s (entry %d)", what, h, ev.JobID, want, j.submittedIdx))
+		}
+	}
+	check("job_hash", ev.JobHash)
+	if ev.DecisionRecord != nil {
+		check("data.decision.job_hash", ev.DecisionRecord.JobHash)
+	}
+	if ev.Approval != nil {
+		check("data.approval.job_hash", ev.Approval.JobHash)
+	}
+}
+
+// apply records what event ev (entry idx) says about its job.
+func (j *jobEvidence) apply(ev *ledger.EventFacts, idx uint64) {
+	switch ev.Type {
+	case "policy_decided":
+		if ev.DecisionRecord == nil || ev.DecisionRecord.Phase != "simulate" {
+			j.decide(ev, idx)
+		}
+	case "approval_requested":
+		j.approved = false
+		j.resolution, j.resolvedBy, j.hasResolution = "", "", false
+	case "approval_resolved":
+		j.resolution, j.resolvedBy, j.resolutionIdx, j.hasResolution = ev.Resolution, ev.ResolvedBy, idx, true
+		j.approved = ev.Resolution == "approved"
+	}
+	// Run events name the job that started the run but carry the run's
+	// state, not the job's. An approval request puts its job in
+	// PENDING_APPROVAL even when the event does not say so.
+	switch {
+	case ev.State != "" && !strings.HasPrefix(ev.Type, "run_"):
+		j.state, j.stateIdx, j.hasState = ev.State, idx, true
+	case ev.State == "" && ev.Type == "approval_requested":
+		j.state, j.stateIdx, j.hasState = "PENDING_APPROVAL", idx, true
+	}
+	if ev.OutputSafety != "" {
+		j.outputSafety, j.outputSafetyIdx = ev.OutputSafety, idx
+	}
+	if ev.ResultPtr != "" || ev.ResultSHA256 != "" {
+		j.resultPtr, j.resultSHA256, j.resultIdx = ev.ResultPtr, ev.ResultSHA256, idx
+	}
+}
+
+// unreferencedPayloads notes the payloads no entry refers to.
+func (c *checker) unreferencedPayloads(referenced map[string]bool) {
 	ptrs := make([]string, 0, len(c.payloads))
 	for ptr := range c.payloads {
 		if !referenced[ptr] {
@@ -189,7 +232,6 @@ func (c *checker) evidence() {
 	for _, ptr := range ptrs {
 		c.note("payload %s is not referenced by any entry in the bundle; only its own hash was checked", ptr)
 	}
-	c.unreferencedWorkflows(wfReferenced)
 }
 
 // decide applies a policy_decided event to the decision of record, the

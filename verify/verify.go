@@ -296,46 +296,64 @@ func (c *checker) entries() bool {
 	c.parallel(n, func(i int) { c.prepare(i, declared, declOK, perr) })
 
 	ordered := true
-	size := c.cp.Size
 	for i := range es {
-		e := &es[i]
-		if i > 0 && e.Index <= es[i-1].Index {
-			c.fail(entryErr(e.Index, ErrOrder, "follows entry %d in the bundle", es[i-1].Index))
+		if !c.checkEntry(i, declared[i], declOK[i], perr[i]) {
 			ordered = false
-		}
-		if e.Index >= size {
-			c.fail(entryErr(e.Index, ErrBeyond, "index is not below checkpoint tree size %d", size))
-			ordered = false
-		}
-		if !declOK[i] {
-			c.fail(entryErr(e.Index, ErrFormat, "leaf_hash %q is not 64 hex digits", e.LeafHash))
-		} else if declared[i] != c.leafs[i] {
-			c.fail(entryErr(e.Index, ErrLeafHash, "body hashes to %s, entry says %s", ledger.HashHex(c.leafs[i]), e.LeafHash))
-		}
-		f := c.facts[i]
-		if f == nil {
-			c.fail(entryErr(e.Index, ErrBody, "%v", trimLedger(perr[i])))
-			continue
-		}
-		if f.Index != e.Index {
-			c.fail(entryErr(e.Index, ErrIndex, "body has index %d", f.Index))
-		}
-		if f.Tenant != c.b.Tenant {
-			c.fail(entryErr(e.Index, ErrTenant, "body has tenant %q, bundle is for %q", f.Tenant, c.b.Tenant))
-		}
-		switch {
-		case e.Index == 0:
-			if f.PrevHash != "" {
-				c.fail(entryErr(e.Index, ErrChain, "first entry has prev_hash %q, want \"\"", f.PrevHash))
-			}
-		case i > 0 && es[i-1].Index == e.Index-1:
-			c.rep.ChainLinks++
-			if !c.prevOK[i] || c.prev[i] != c.leafs[i-1] {
-				c.fail(entryErr(e.Index, ErrChain, "prev_hash %q is not entry %d's leaf hash %s", f.PrevHash, e.Index-1, ledger.HashHex(c.leafs[i-1])))
-			}
 		}
 	}
 	return ordered
+}
+
+// checkEntry checks entry i's place (it reports whether the entry follows
+// the one before it and is below the tree size), its leaf hash and its
+// body.
+func (c *checker) checkEntry(i int, declared [32]byte, declOK bool, perr error) (ordered bool) {
+	es, size := c.b.Entries, c.cp.Size
+	e := &es[i]
+	ordered = true
+	if i > 0 && e.Index <= es[i-1].Index {
+		c.fail(entryErr(e.Index, ErrOrder, "follows entry %d in the bundle", es[i-1].Index))
+		ordered = false
+	}
+	if e.Index >= size {
+		c.fail(entryErr(e.Index, ErrBeyond, "index is not below checkpoint tree size %d", size))
+		ordered = false
+	}
+	if !declOK {
+		c.fail(entryErr(e.Index, ErrFormat, "leaf_hash %q is not 64 hex digits", e.LeafHash))
+	} else if declared != c.leafs[i] {
+		c.fail(entryErr(e.Index, ErrLeafHash, "body hashes to %s, entry says %s", ledger.HashHex(c.leafs[i]), e.LeafHash))
+	}
+	if c.facts[i] == nil {
+		c.fail(entryErr(e.Index, ErrBody, "%v", trimLedger(perr)))
+		return ordered
+	}
+	c.checkBody(i)
+	return ordered
+}
+
+// checkBody checks entry i's parsed body: its index, its tenant and its
+// prev_hash link to the entry before it.
+func (c *checker) checkBody(i int) {
+	es, f := c.b.Entries, c.facts[i]
+	e := &es[i]
+	if f.Index != e.Index {
+		c.fail(entryErr(e.Index, ErrIndex, "body has index %d", f.Index))
+	}
+	if f.Tenant != c.b.Tenant {
+		c.fail(entryErr(e.Index, ErrTenant, "body has tenant %q, bundle is for %q", f.Tenant, c.b.Tenant))
+	}
+	switch {
+	case e.Index == 0:
+		if f.PrevHash != "" {
+			c.fail(entryErr(e.Index, ErrChain, "first entry has prev_hash %q, want \"\"", f.PrevHash))
+		}
+	case i > 0 && es[i-1].Index == e.Index-1:
+		c.rep.ChainLinks++
+		if !c.prevOK[i] || c.prev[i] != c.leafs[i-1] {
+			c.fail(entryErr(e.Index, ErrChain, "prev_hash %q is not entry %d's leaf hash %s", f.PrevHash, e.Index-1, ledger.HashHex(c.leafs[i-1])))
+		}
+	}
 }
 
 func (c *checker) prepare(i int, declared [][32]byte, declOK []bool, perr []error) {
@@ -403,134 +421,6 @@ func decodeHashes(hs []string) ([][]byte, error) {
 	return out, nil
 }
 
-// tree checks that every entry is in the checkpoint's tree.
-func (c *checker) tree() {
-	es, size := c.b.Entries, c.cp.Size
-	from, to := uint64(0), uint64(0)
-	inRange := func(i uint64) bool { return i >= from && i < to }
-	if r := c.b.Range; r != nil {
-		from, to = r.From, r.To
-		rec := fmt.Sprintf("range [%d,%d)", from, to)
-		if from > to || to > size {
-			c.tfail(recordErr(rec, ErrFormat, "not within checkpoint tree size %d", size))
-			from, to = 0, 0
-		} else {
-			c.checkRange(rec, r)
-		}
-		if from == 0 && to == size {
-			c.rep.Mode = "complete"
-		} else {
-			c.rep.Mode = "range"
-		}
-	}
-
-	proofs := map[uint64]*ledger.BundleInclusionProof{}
-	for i := range c.b.InclusionProofs {
-		p := &c.b.InclusionProofs[i]
-		if _, dup := proofs[p.Index]; dup {
-			c.tfail(entryErr(p.Index, ErrFormat, "two inclusion proofs"))
-		}
-		proofs[p.Index] = p
-	}
-	for i := range es {
-		e := &es[i]
-		if inRange(e.Index) {
-			continue
-		}
-		p := proofs[e.Index]
-		if p == nil {
-			c.tfail(entryErr(e.Index, ErrInclusion, "not in the declared range and no inclusion proof"))
-			continue
-		}
-		if p.Size != size {
-			c.tfail(entryErr(e.Index, ErrInclusion, "proof is for tree size %d, checkpoint has %d", p.Size, size))
-			continue
-		}
-		hs, err := decodeHashes(p.Hashes)
-		if err != nil {
-			c.tfail(entryErr(e.Index, ErrFormat, "inclusion proof: %v", err))
-			continue
-		}
-		if err := ledger.VerifyInclusion(e.Index, size, c.leafs[i], hs, c.cp.Root); err != nil {
-			c.tfail(entryErr(e.Index, ErrInclusion, "%v", err))
-			continue
-		}
-		c.rep.InclusionProofs++
-	}
-	if c.rep.InclusionProofs > 0 {
-		if c.rep.Mode == "" {
-			c.rep.Mode = "proofs"
-		} else {
-			c.rep.Mode += "+proofs"
-		}
-	}
-	if c.rep.Mode == "" {
-		c.rep.Mode = "none"
-	}
-}
-
-// checkRange checks that the bundle holds every entry of the range, then
-// recomputes the checkpoint root from their leaves and the range proof.
-func (c *checker) checkRange(rec string, r *ledger.BundleRange) {
-	es := c.b.Entries
-	// Locate the range's entries; they must be consecutive in the slice.
-	start := 0
-	for start < len(es) && es[start].Index < r.From {
-		start++
-	}
-	for k := uint64(0); k < r.To-r.From; k++ {
-		j := start + int(k)
-		if j >= len(es) || es[j].Index != r.From+k {
-			c.tfail(entryErr(r.From+k, ErrMissing, "not in the bundle, which declares the range [%d,%d) complete", r.From, r.To))
-			return
-		}
-	}
-	left, err := decodeHashes(r.Left)
-	if err != nil {
-		c.tfail(recordErr(rec, ErrFormat, "left: %v", err))
-		return
-	}
-	right, err := decodeHashes(r.Right)
-	if err != nil {
-		c.tfail(recordErr(rec, ErrFormat, "right: %v", err))
-		return
-	}
-	rv, err := ledger.NewRootVerifier(r.From, left)
-	if err != nil {
-		c.tfail(recordErr(rec, ErrFormat, "%v", trimLedger(err)))
-		return
-	}
-	// With a range starting at 0, capture the root at the trusted size on the
-	// way: a complete export needs no consistency proof.
-	var m uint64
-	if c.opts.TrustedCheckpoint != nil && r.From == 0 {
-		if t, err := ledger.ParseCheckpoint(c.opts.TrustedCheckpoint); err == nil && t.Size > 0 && t.Size <= r.To {
-			m = t.Size
-		}
-	}
-	for k := uint64(0); k < r.To-r.From; k++ {
-		if err := rv.Append(c.leafs[start+int(k)]); err != nil {
-			c.tfail(recordErr(rec, ErrFormat, "%v", err))
-			return
-		}
-		if m != 0 && rv.Next() == m {
-			root, err := rv.RootSoFar()
-			if err == nil {
-				c.rootAtTrusted = &root
-			}
-		}
-	}
-	root, err := rv.Finish(c.cp.Size, right)
-	if err != nil {
-		c.tfail(recordErr(rec, ErrFormat, "%v", trimLedger(err)))
-		return
-	}
-	if root != c.cp.Root {
-		c.tfail(recordErr(rec, ErrRoot, "leaves and range proof give root %s, checkpoint has %s", ledger.HashHex(root), ledger.HashHex(c.cp.Root)))
-		return
-	}
-}
-
 // countCosigners returns the names of the given witnesses whose signatures
 // on cp verified (OpenCheckpoint verified every signature by a given key),
 // and records them in c.cosigned.
@@ -577,24 +467,9 @@ func (c *checker) trusted(ordered bool) {
 	if c.opts.TrustedCheckpoint == nil {
 		return
 	}
-	key := c.opts.TrustedKey
-	if key == "" {
-		key = c.b.PublicKey
-	}
-	v, err := ledger.NewVerifier(key)
-	if err != nil {
-		c.fail(recordErr("trusted checkpoint", ErrKey, "%v", err))
+	t := c.openTrusted()
+	if t == nil {
 		return
-	}
-	t, err := ledger.OpenCheckpoint(c.opts.TrustedCheckpoint, v, c.witnesses...)
-	if err != nil {
-		c.fail(recordErr("trusted checkpoint", ErrTrustedCheckpoint, "%v", trimLedger(err)))
-		return
-	}
-	c.rep.TrustedSize = t.Size
-	c.rep.TrustedCosigners = c.countCosigners(t)
-	for _, u := range t.Unverified {
-		c.note("trusted checkpoint signature by unknown key %s not verified", u)
 	}
 	if t.Origin != c.cp.Origin {
 		c.fail(recordErr("checkpoint", ErrOrigin, "origin %q, trusted checkpoint is for %q", c.cp.Origin, t.Origin))
@@ -603,26 +478,53 @@ func (c *checker) trusted(ordered bool) {
 	switch {
 	case c.cp.Size < t.Size:
 		c.fail(recordErr("checkpoint", ErrTruncated, "tree size %d is smaller than the trusted checkpoint's %d: entries %d.. were removed (or the bundle predates the trusted checkpoint)", c.cp.Size, t.Size, c.cp.Size))
-		return
 	case c.cp.Size == t.Size:
 		if c.cp.Root != t.Root {
 			c.fail(recordErr("checkpoint", ErrConsistency, "same tree size %d as the trusted checkpoint but a different root: the log was rewritten", t.Size))
 			return
 		}
 		c.rep.Consistency = "same tree as the trusted checkpoint"
-		return
 	case t.Size == 0:
 		c.rep.Consistency = "trusted checkpoint is the empty tree"
-		return
-	}
-	if c.rootAtTrusted != nil {
+	case c.rootAtTrusted != nil:
 		if *c.rootAtTrusted != t.Root {
 			c.fail(recordErr("checkpoint", ErrConsistency, "the bundle's entries 0..%d give root %s, the trusted checkpoint has %s: the log was rewritten", t.Size-1, ledger.HashHex(*c.rootAtTrusted), ledger.HashHex(t.Root)))
 			return
 		}
 		c.rep.Consistency = fmt.Sprintf("root at trusted size %d recomputed from the bundle's entries", t.Size)
-		return
+	default:
+		c.consistencyProof(t)
 	}
+}
+
+// openTrusted opens the trusted checkpoint with the log key and the
+// witness keys (nil: it does not open, a problem recorded).
+func (c *checker) openTrusted() *ledger.Checkpoint {
+	key := c.opts.TrustedKey
+	if key == "" {
+		key = c.b.PublicKey
+	}
+	v, err := ledger.NewVerifier(key)
+	if err != nil {
+		c.fail(recordErr("trusted checkpoint", ErrKey, "%v", err))
+		return nil
+	}
+	t, err := ledger.OpenCheckpoint(c.opts.TrustedCheckpoint, v, c.witnesses...)
+	if err != nil {
+		c.fail(recordErr("trusted checkpoint", ErrTrustedCheckpoint, "%v", trimLedger(err)))
+		return nil
+	}
+	c.rep.TrustedSize = t.Size
+	c.rep.TrustedCosigners = c.countCosigners(t)
+	for _, u := range t.Unverified {
+		c.note("trusted checkpoint signature by unknown key %s not verified", u)
+	}
+	return t
+}
+
+// consistencyProof checks the bundle's consistency proof from the trusted
+// checkpoint's size to the bundle's.
+func (c *checker) consistencyProof(t *ledger.Checkpoint) {
 	for _, p := range c.b.ConsistencyProofs {
 		if p.From != t.Size || p.To != c.cp.Size {
 			continue

@@ -71,6 +71,15 @@ func (c *checker) workflowEntry(idx uint64, body string, registered map[string]u
 		}
 		return
 	}
+	c.registeredWorkflow(idx, ref, w, registered)
+}
+
+// registeredWorkflow checks a workflow_registered entry: the only one of
+// its workflow, its data.sha256 and data.name are the id's, and the text w
+// (nil: not in the bundle) hashes to its data.sha256 and has its
+// data.version.
+func (c *checker) registeredWorkflow(idx uint64, ref *ledger.WorkflowRef, w *ledger.WorkflowText, registered map[string]uint64) {
+	id := ref.WorkflowID
 	if first, dup := registered[id]; dup {
 		c.fail(entryErr(idx, ErrWorkflow, "workflow %s is already registered in entry %d", id, first))
 		return

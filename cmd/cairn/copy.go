@@ -303,8 +303,6 @@ func (n copyNodes) Nodes(ids []compact.NodeID) ([][32]byte, error) {
 type sqlRows struct {
 	rows  *sql.Rows
 	kinds string
-	vals  []any
-	err   error
 }
 
 func (r *sqlRows) Next() bool { return r.rows.Next() }

@@ -129,14 +129,7 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 // connectHTTP opens an MCP client session to the gateway as principal.
 func (f *fixture) connectHTTP(url, principal string, opts *mcp.ClientOptions) *mcp.ClientSession {
 	f.t.Helper()
-	c := mcp.NewClient(&mcp.Implementation{Name: "test-client", Version: "1"}, opts)
-	hc := &http.Client{Transport: bearer{key: f.api.Keys[principal], next: http.DefaultTransport}}
-	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: hc, MaxRetries: -1}, nil)
-	if err != nil {
-		f.t.Fatalf("connect as %s: %v", principal, err)
-	}
-	f.t.Cleanup(func() { cs.Close() })
-	return cs
+	return f.connectHTTPWith(mcp.NewClient(&mcp.Implementation{Name: "test-client", Version: "1"}, opts), url, principal)
 }
 
 // connectHTTPWith connects client c to the gateway as principal.
