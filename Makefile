@@ -1,7 +1,7 @@
 # Cairn build and test entry points. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: build test test-short test-ui vet fmt bench bench-go fuzz
+.PHONY: build test test-short test-ui vet fmt bench bench-go fuzz test-tlog
 
 build:
 	$(GO) build -o bin/cairn ./cmd/cairn
@@ -12,6 +12,13 @@ test:
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# tlog-tiles and tlog-witness interop with tessera (fsck, client),
+# omniwitness and litewitness: a module of its own (internal/tlogtest), so
+# that their dependencies stay out of go.mod. litewitness and witnessctl are
+# binaries found through CAIRN_TORCHWOOD_BIN (.ci/run builds them).
+test-tlog:
+	cd internal/tlogtest && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 20m ./...
 
 # The PostgreSQL store: conformance suite, store tests, replicas, rolling
 # restart and copy, against $(CAIRN_TEST_POSTGRES) (the local server by default).

@@ -56,6 +56,8 @@ type Server struct {
 	authFails *keyedLimits
 	// bodyTimeout bounds how long a request body may take to arrive.
 	bodyTimeout time.Duration
+	// tlog configures the tlog-tiles routes (SetTlogAccess).
+	tlog TlogAccess
 }
 
 type ctxKey int

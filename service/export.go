@@ -255,7 +255,9 @@ func (x *exportSource) stream(origin, key string, cp *cairn.Checkpoint) (*ledger
 	}
 	r := refs.Refs()
 	nodes := nodes{x.tx, x.tenant}
-	head := ledger.BundleHead{Tenant: x.tenant, Origin: origin, PublicKey: key, Checkpoint: []byte(cp.Note),
+	// The checkpoint carries the cosignatures stored with it (witnesses'
+	// lines), which cairn verify --witness-key checks.
+	head := ledger.BundleHead{Tenant: x.tenant, Origin: origin, PublicKey: key, Checkpoint: NoteWithCosignatures(cp),
 		Nodes: nodes, Span: span, ConsistencyFrom: x.f.ConsistencyFrom}
 	bs, size, err := ledger.NewBundleStream(head)
 	whole := !x.selected && !x.f.timed()

@@ -385,6 +385,7 @@ func (s *Service) Cosign(ctx context.Context, p cairn.Principal, witnessKey stri
 		return nil, cairn.Invalid("note", "signatures do not verify: %v", err)
 	}
 	signed := false
+	var stamp time.Time // the cosignature/v1 timestamp, if any
 	for _, sig := range n.Sigs {
 		if sig.Name != wv.Name() || sig.Hash != wv.KeyHash() {
 			continue
@@ -397,6 +398,9 @@ func (s *Service) Cosign(ctx context.Context, p cairn.Principal, witnessKey stri
 		if ok && ts.After(cairn.Now().Add(MaxCosignatureSkew)) {
 			return nil, cairn.Invalid("note", "the cosignature's timestamp %s is more than %v in the future", ts.UTC().Format(time.RFC3339), MaxCosignatureSkew)
 		}
+		if ok {
+			stamp = ts
+		}
 	}
 	if !signed {
 		return nil, cairn.Invalid("note", "carries no signature by the witness key %s", wv.Name())
@@ -404,6 +408,14 @@ func (s *Service) Cosign(ctx context.Context, p cairn.Principal, witnessKey stri
 	origin, _ := s.origin(p.Tenant)
 	if cp.Origin != origin {
 		return nil, cairn.Invalid("note", "origin %q is not this tenant's %q", cp.Origin, origin)
+	}
+	if !stamp.IsZero() {
+		// Read outside the write transaction: the writer is shared.
+		if err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
+			return checkCosignatureOrder(tx, p.Tenant, wv, cp.Size, stamp)
+		}); err != nil {
+			return nil, err
+		}
 	}
 	var stored *cairn.Checkpoint
 	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
@@ -414,6 +426,7 @@ func (s *Service) Cosign(ctx context.Context, p cairn.Principal, witnessKey stri
 		if c.RootHash != hex.EncodeToString(cp.Root[:]) {
 			return cairn.Conflict(cairn.EConflict, "the cosigned root differs from the stored checkpoint of size %d", cp.Size)
 		}
+
 		if err := tx.InsertCosignature(p.Tenant, cp.Size, &cairn.Cosignature{Witness: wv.Name(), Note: string(note), CreatedAt: cairn.Now()}); err != nil {
 			return err
 		}

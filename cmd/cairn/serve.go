@@ -118,6 +118,7 @@ func init() {
 	serveCmd.Flags().DurationVar(&serveFlags.bodyWait, "body-timeout", cairnhttp.DefaultBodyTimeout, "how long a request body may take to arrive; past it 408")
 	serveCmd.Flags().IntVar(&serveFlags.exports, "max-exports", 0, "evidence exports and ledger verifications running at once; past it 503 with Retry-After; 0 = the default, 2 (env CAIRN_MAX_EXPORTS)")
 	serveCmd.Flags().DurationVar(&serveFlags.drain, "drain", envDuration("CAIRN_DRAIN", 0), "on SIGTERM, fail /readyz and keep serving this long before shutting down (env CAIRN_DRAIN)")
+	addTlogFlags(serveCmd)
 	rootCmd.AddCommand(serveCmd)
 }
 
@@ -257,6 +258,11 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 	api.SetInflight(cairnhttp.InflightLimits{Calls: serveFlags.inflight, Polls: serveFlags.polls, PerPrincipal: serveFlags.share})
 	api.SetAuthFailLimit(serveFlags.authFail, serveFlags.authBurst)
 	api.SetBodyTimeout(serveFlags.bodyWait)
+	stopTlog, err := startTlog(api, svc, log)
+	if err != nil {
+		return err
+	}
+	defer stopTlog()
 	// While draining, /readyz fails and every answer closes its connection,
 	// so a load balancer moves clients to other replicas before shutdown.
 	var draining atomic.Bool

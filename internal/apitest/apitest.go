@@ -42,6 +42,8 @@ type Options struct {
 	AuthFailRate  float64
 	AuthFailBurst int
 	BodyTimeout   time.Duration
+	// Tlog configures the /tlog/ routes (authenticated by default).
+	Tlog cairnhttp.TlogAccess
 }
 
 // Env is a running server and the keys of its principals.
@@ -94,6 +96,7 @@ func New(t testing.TB, opt Options) *Env {
 		api.SetAuthFailLimit(opt.AuthFailRate, opt.AuthFailBurst)
 	}
 	api.SetBodyTimeout(opt.BodyTimeout)
+	api.SetTlogAccess(opt.Tlog)
 	srv := httptest.NewServer(Recording(api))
 	t.Cleanup(func() {
 		srv.Close()

@@ -1,0 +1,27 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+
+	cairnhttp "github.com/cairnhq/cairn/http"
+)
+
+func TestWitnessFlagValidated(t *testing.T) {
+	defer func() { tlogFlags.witnesses = nil }()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, bad := range []string{"http://w.example", "http://w.example=notakey", "w.example=w.example+01234567+AQtp/SgGkQykfZCmYoGtsqndwZGYqyDSSb7bbcEM4l8D"} {
+		tlogFlags.witnesses = []string{bad}
+		if _, err := startTlog(cairnhttp.New(nil, log), nil, log); err == nil || !strings.Contains(err.Error(), "--witness") {
+			t.Errorf("--witness %q: %v", bad, err)
+		}
+	}
+	tlogFlags.witnesses = nil
+	stop, err := startTlog(cairnhttp.New(nil, log), nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+}
