@@ -59,6 +59,7 @@ fuzz:
 	$(FUZZ) FuzzParseConfig ./internal/mcpgw/ $(FUZZFLAGS)
 	$(FUZZ) FuzzResourceFor ./internal/mcpgw/ $(FUZZFLAGS)
 	$(FUZZ) FuzzCallIDs ./internal/mcpgw/ $(FUZZFLAGS)
+	$(FUZZ) FuzzSyslogCEFRoundTrip ./internal/forward/ $(FUZZFLAGS)
 
 test-short:
 	$(GO) test -short -count=1 ./...

@@ -101,7 +101,8 @@ func (s *Server) admit(w nethttp.ResponseWriter, r *nethttp.Request, p cairn.Pri
 	if sl == nil {
 		return func() {}, true
 	}
-	if r.Pattern == "POST /api/v1/workers/lease" && isLongPoll(body) {
+	if r.Pattern == "POST /api/v1/workers/lease" && isLongPoll(body) ||
+		r.Pattern == eventsRoute && isEventsLongPoll(r) {
 		sl = s.polls
 	}
 	k := principalKeyOf(p)

@@ -82,6 +82,7 @@ func (s *Server) table() []route {
 		{method: "GET", path: "/api/v1/ledger/proof/consistency", handle: s.consistencyProof, resp: service.Consistency{}},
 		{method: "GET", path: "/api/v1/ledger/verify", handle: s.verifyLedger, resp: verify.Report{}},
 		{method: "GET", path: "/api/v1/evidence/export", handle: s.export},
+		{method: "GET", path: "/api/v1/events", handle: s.events},
 
 		// C2SP tlog-tiles (tlog.go): authenticated unless --public-tlog.
 		{method: "GET", path: "/tlog/{tenant}/checkpoint", public: s.tlogHandler(s.tlogCheckpoint)},

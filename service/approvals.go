@@ -22,7 +22,7 @@ func (s *Service) Resolve(ctx context.Context, p cairn.Principal, jobID string, 
 	}
 	var out *cairn.Approval
 	var expired bool
-	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
+	err = s.update(ctx, func(tx cairn.Tx) error {
 		now := cairn.Now()
 		a, err := tx.GetApproval(p.Tenant, jobID)
 		if err != nil {

@@ -14,7 +14,7 @@ import (
 // themselves lease their own jobs this way.
 func (s *Service) leaseNamed(ctx context.Context, p cairn.Principal, req cairn.LeaseRequest, globs []string, leaseFor time.Duration) ([]*cairn.LeasedJob, error) {
 	var out []*cairn.LeasedJob
-	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
+	err := s.update(ctx, func(tx cairn.Tx) error {
 		out = out[:0]
 		j, err := tx.GetJob(p.Tenant, req.JobID)
 		if cairn.IsNotFound(err) {
@@ -64,7 +64,7 @@ func (s *Service) Cancel(ctx context.Context, p cairn.Principal, jobID string, r
 		reason = "cancelled by " + p.ID
 	}
 	var out *cairn.Job
-	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
+	err := s.update(ctx, func(tx cairn.Tx) error {
 		j, err := tx.GetJob(p.Tenant, jobID)
 		if err != nil {
 			return err

@@ -166,7 +166,7 @@ func (s *Service) export(ctx context.Context, p cairn.Principal, f ExportFilter,
 			return err
 		}
 		if fresh {
-			if err := s.Store.Update(ctx, func(w cairn.Tx) error { return w.InsertCheckpoint(cp) }); err != nil {
+			if err := s.update(ctx, func(w cairn.Tx) error { return w.InsertCheckpoint(cp) }); err != nil {
 				return err
 			}
 		}

@@ -65,7 +65,7 @@ func (s *Service) SubmitAndLease(ctx context.Context, p cairn.Principal, exec *c
 	var out *cairn.Job
 	var leased *cairn.LeasedJob
 	created := false
-	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
+	err = s.update(ctx, func(tx cairn.Tx) error {
 		leased = nil
 		pol, err := s.inForce(tx)
 		if err != nil {
@@ -598,7 +598,7 @@ func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string,
 		return nil, err
 	}
 	var out *cairn.Job
-	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
+	err := s.update(ctx, func(tx cairn.Tx) error {
 		now := cairn.Now()
 		j, err := tx.GetJob(p.Tenant, jobID)
 		if err != nil {

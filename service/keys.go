@@ -58,7 +58,7 @@ func (s *Service) Bootstrap(ctx context.Context, adminKey string) (string, error
 		key = newKey()
 	}
 	created := false
-	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
+	err := s.update(ctx, func(tx cairn.Tx) error {
 		if ok, err := tx.TenantExists(DefaultTenant); err != nil || ok {
 			return err
 		}
@@ -177,7 +177,7 @@ func (s *Service) CreateKey(ctx context.Context, p cairn.Principal, req cairn.Cr
 	key := newKey()
 	k := &cairn.Key{KeyID: randomID("key_", 8), Tenant: tenant, Principal: req.Principal, Kind: req.Kind,
 		Roles: roles, Hash: HashKey(key), CreatedAt: cairn.Now(), CreatedBy: creator(p, tenant)}
-	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
+	err := s.update(ctx, func(tx cairn.Tx) error {
 		if err := tx.CreateTenant(tenant, k.CreatedAt); err != nil {
 			return err
 		}
@@ -276,7 +276,7 @@ func (s *Service) RevokeKey(ctx context.Context, p cairn.Principal, keyID string
 		return err
 	}
 	defer s.forgetKey(keyID)
-	return s.Store.Update(ctx, func(tx cairn.Tx) error {
+	return s.update(ctx, func(tx cairn.Tx) error {
 		now := cairn.Now()
 		if err := tx.RevokeKey(p.Tenant, keyID, now); err != nil {
 			return err

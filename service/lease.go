@@ -178,7 +178,7 @@ func (s *Service) leaseOnce(ctx context.Context, p cairn.Principal, req cairn.Le
 func (s *Service) claimQueued(ctx context.Context, p cairn.Principal, workerID string, cands []candidate, leaseFor time.Duration) ([]*cairn.LeasedJob, int, error) {
 	var out []*cairn.LeasedJob
 	lost := 0
-	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
+	err := s.update(ctx, func(tx cairn.Tx) error {
 		out, lost = out[:0], 0
 		now := cairn.Now()
 		pol, err := s.inForce(tx)

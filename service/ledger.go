@@ -128,7 +128,7 @@ func (s *Service) signAndStore(ctx context.Context, tenant, origin string, size 
 		return nil, err
 	}
 	insert := func(ctx context.Context) error {
-		return s.Store.Update(ctx, func(tx cairn.Tx) error { return tx.InsertCheckpoint(c) })
+		return s.update(ctx, func(tx cairn.Tx) error { return tx.InsertCheckpoint(c) })
 	}
 	if durable {
 		if err := insert(ctx); err != nil {
@@ -418,7 +418,7 @@ func (s *Service) Cosign(ctx context.Context, p cairn.Principal, witnessKey stri
 		}
 	}
 	var stored *cairn.Checkpoint
-	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
+	err = s.update(ctx, func(tx cairn.Tx) error {
 		c, err := tx.GetCheckpoint(p.Tenant, cp.Size)
 		if err != nil {
 			return err

@@ -80,7 +80,7 @@ func (s *Service) Rollback(ctx context.Context, p cairn.Principal, req cairn.Rol
 
 func (s *Service) activate(ctx context.Context, p cairn.Principal, snap *cairn.Snapshot, action, message string, b *policy.Bundle) (*cairn.PolicyChange, error) {
 	out := &cairn.PolicyChange{PolicySnapshot: snap.ID}
-	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
+	err := s.update(ctx, func(tx cairn.Tx) error {
 		now := cairn.Now()
 		before, err := tx.ActiveSnapshot()
 		if err != nil {

@@ -68,7 +68,7 @@ func saltFingerprint(salt []byte) string {
 // verifies with it. A mismatch is a *SecretMismatchError: the server must
 // not start (issue 11 §2). Start calls it.
 func (s *Service) CheckSecrets(ctx context.Context) error {
-	return s.Store.Update(ctx, func(tx cairn.Tx) error {
+	return s.update(ctx, func(tx cairn.Tx) error {
 		now := cairn.Now()
 		if s.ledgerKey != nil {
 			have := ledgerKeyValue(s.ledgerKey)

@@ -53,6 +53,7 @@ type Service struct {
 	originPrefix string
 
 	waiters  waiters  // long-polling leases, woken for the jobs they want
+	feed     feedWake // event-feed long polls, woken by ledger appends
 	claims   claims   // queued jobs that leases of this process are dispatching
 	deadline notifier // fires when an earlier approval/lease/run deadline may exist
 	// plannedWake is when the expiry loop will next look (unix nanos); 0
@@ -365,15 +366,15 @@ func (s *Service) expireDue() time.Time {
 		}
 		done := 0
 		for _, a := range approvals {
-			err := s.Store.Update(ctx, func(tx cairn.Tx) error { return s.expireApproval(tx, a.Tenant, a.JobID, now) })
+			err := s.update(ctx, func(tx cairn.Tx) error { return s.expireApproval(tx, a.Tenant, a.JobID, now) })
 			done += progressed(s, err, "approval expiry failed", "job_id", a.JobID)
 		}
 		for _, j := range leases {
-			err := s.Store.Update(ctx, func(tx cairn.Tx) error { return s.expireLease(tx, j.Tenant, j.JobID, now) })
+			err := s.update(ctx, func(tx cairn.Tx) error { return s.expireLease(tx, j.Tenant, j.JobID, now) })
 			done += progressed(s, err, "lease expiry failed", "job_id", j.JobID)
 		}
 		for _, r := range runs {
-			err := s.Store.Update(ctx, func(tx cairn.Tx) error { return s.wakeRun(tx, r.Tenant, r.RunID, now) })
+			err := s.update(ctx, func(tx cairn.Tx) error { return s.wakeRun(tx, r.Tenant, r.RunID, now) })
 			done += progressed(s, err, "workflow run wake-up failed", "run_id", r.RunID)
 		}
 		if done == 0 {

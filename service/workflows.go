@@ -41,7 +41,7 @@ func (s *Service) RegisterWorkflow(ctx context.Context, p cairn.Principal, req c
 	}
 	var out *cairn.Workflow
 	created := false
-	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
+	err = s.update(ctx, func(tx cairn.Tx) error {
 		if existing, err := tx.GetWorkflow(p.Tenant, w.WorkflowID); err == nil {
 			out, created = existing, false
 			return nil
@@ -169,7 +169,7 @@ func (s *Service) StartRun(ctx context.Context, p cairn.Principal, req cairn.Sta
 	}
 	var out *cairn.Run
 	created := false
-	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
+	err = s.update(ctx, func(tx cairn.Tx) error {
 		if existing, err := tx.GetRun(p.Tenant, req.RunID); err == nil {
 			// A retry: same starter, input and workflow (by id, or by the
 			// name it was started under) gets the run back.
@@ -326,7 +326,7 @@ func (s *Service) CancelRun(ctx context.Context, p cairn.Principal, runID string
 		return nil, err
 	}
 	var out *cairn.Run
-	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
+	err := s.update(ctx, func(tx cairn.Tx) error {
 		r, err := tx.GetRun(p.Tenant, runID)
 		if err != nil {
 			return err
@@ -387,7 +387,7 @@ func (s *Service) RerunRun(ctx context.Context, p cairn.Principal, runID string,
 	}
 	var out *cairn.Run
 	created := false
-	err := s.Store.Update(ctx, func(tx cairn.Tx) error {
+	err := s.update(ctx, func(tx cairn.Tx) error {
 		old, err := tx.GetRun(p.Tenant, runID)
 		if err != nil {
 			return err
@@ -536,7 +536,7 @@ func (s *Service) VoteGate(ctx context.Context, p cairn.Principal, runID, stepID
 	}
 	var out *cairn.Run
 	var expired bool
-	err = s.Store.Update(ctx, func(tx cairn.Tx) error {
+	err = s.update(ctx, func(tx cairn.Tx) error {
 		r, err := tx.GetRun(p.Tenant, runID)
 		if err != nil {
 			return err

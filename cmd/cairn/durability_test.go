@@ -28,7 +28,7 @@ var buildOnce struct {
 	err  error
 }
 
-func cairnBinary(t *testing.T) string {
+func cairnBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "cairn-bin-")
