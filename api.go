@@ -98,6 +98,10 @@ type LeasedJob struct {
 	LeaseExpiresAt time.Time         `json:"lease_expires_at"`
 	Attempts       int               `json:"attempts"`
 	Receipt        *DispatchReceipt  `json:"receipt,omitempty"`
+	// Traceparent and Tracestate carry the job's trace to the worker
+	// (W3C Trace Context: the span of its dispatch); set while tracing is on.
+	Traceparent string `json:"traceparent,omitempty"`
+	Tracestate  string `json:"tracestate,omitempty"`
 }
 
 // DispatchReceipt proves the dispatch decision is in the ledger: the

@@ -392,8 +392,11 @@ type Event struct {
 	State          string         `json:"state,omitempty"`
 	OutputSafety   *OutputSafety  `json:"output_safety,omitempty"`
 	Data           map[string]any `json:"data,omitempty"`
-	Ledger         *LedgerRef     `json:"ledger,omitempty"`
-	PrevHash       string         `json:"-"`
+	// Trace names the OpenTelemetry span that wrote the event, when
+	// tracing was on (docs/evidence.md §2.6); absent otherwise.
+	Trace    *TraceRef  `json:"trace,omitempty"`
+	Ledger   *LedgerRef `json:"ledger,omitempty"`
+	PrevHash string     `json:"-"`
 
 	// Canon is the event's canonical JSON (Seq and Ledger unset), when the
 	// caller computed it ahead of the transaction; the store computes it otherwise.
@@ -412,6 +415,13 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 	}
 	type plain Event
 	return json.Marshal((*plain)(e))
+}
+
+// TraceRef names the span that wrote an evidence event: its W3C trace id
+// (32 lowercase hex digits) and span id (16).
+type TraceRef struct {
+	TraceID string `json:"trace_id"`
+	SpanID  string `json:"span_id"`
 }
 
 // LedgerEntry is one stored ledger row: the canonical body and its hashes.

@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/cairnhq/cairn/service"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -161,6 +162,10 @@ func (s *Server) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 	_, route := s.mux.Handler(r)
 	if route == "" || route == "/" {
 		route = "unmatched"
+	}
+	if ctx, endSpan := tracing.StartRequest(r.Context(), r, route); endSpan != nil && ctx != r.Context() {
+		r = r.WithContext(ctx)
+		defer func() { endSpan(sw.status) }() // runs after the deferred function below
 	}
 	defer func() {
 		rec := recover()

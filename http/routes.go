@@ -26,7 +26,7 @@ func (s *Server) table() []route {
 	return []route{
 		{method: "GET", path: "/healthz", public: nethttp.HandlerFunc(s.healthz)},
 		{method: "GET", path: "/readyz", public: nethttp.HandlerFunc(s.readyz)},
-		{method: "GET", path: "/metrics", public: s.metricsHandler()},
+		{method: "GET", path: "/metrics", public: s.metrics()}, // ADR 0037
 		{method: "GET", path: "/api/v1/openapi.json", handle: s.openapi},
 		{method: "GET", path: "/api/v1/whoami", handle: s.whoami, resp: cairn.Principal{}},
 

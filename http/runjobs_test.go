@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/service"
@@ -21,13 +20,17 @@ func TestRunJobsTruncated(t *testing.T) {
 	if len(r.Jobs) != 1 || r.JobsTruncated {
 		t.Fatalf("one job: %d jobs, truncated %v", len(r.Jobs), r.JobsTruncated)
 	}
-	// Rows only (no evidence): enough to fill the run past the limit fast.
-	now := time.Now().UTC()
+	// Rows only (no evidence), copies of the first job's: enough to fill
+	// the run past the limit fast, each a job as the API describes it.
 	if err := e.Store.Update(context.Background(), func(tx cairn.Tx) error {
+		first, err := tx.GetJob("default", "big-0")
+		if err != nil {
+			return err
+		}
 		for i := 1; i <= service.MaxRunJobs; i++ {
-			j := &cairn.Job{Tenant: "default", JobID: fmt.Sprintf("big-%d", i), RunID: "big", Action: "db.read", State: cairn.StateQueued,
-				SubmittedBy: "agent-1", CreatedAt: now, UpdatedAt: now}
-			if err := tx.InsertJob(j); err != nil {
+			j := *first
+			j.JobID, j.Seq = fmt.Sprintf("big-%d", i), 0
+			if err := tx.InsertJob(&j); err != nil {
 				return err
 			}
 		}

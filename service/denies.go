@@ -42,7 +42,7 @@ func (s *Service) Denies(ctx context.Context, p cairn.Principal, req cairn.Denie
 	pol := s.current()
 	out := &cairn.DeniesResponse{PolicySnapshot: cairn.Opt(pol.id), Denied: []string{}}
 	for _, a := range req.Actions {
-		in := cairn.PolicyInput{Tenant: p.Tenant, Action: a, Resource: req.Resource, Labels: req.Labels, Principal: p, Now: cairn.Now()}
+		in := cairn.PolicyInput{Tenant: p.Tenant, Action: a, Resource: req.Resource, Labels: req.Labels, Principal: p, Now: s.now()}
 		if pol.bundle == nil || pol.bundle.DeniesEveryInput(in, req.AnyResource) {
 			out.Denied = append(out.Denied, a)
 		}

@@ -37,7 +37,7 @@ func (s *Service) leaseNamed(ctx context.Context, p cairn.Principal, req cairn.L
 		if err != nil {
 			return err
 		}
-		lj, err := s.dispatch(ctx, tx, pol, p, req.WorkerID, j, payload, leaseFor, cairn.Now())
+		lj, err := s.dispatch(ctx, tx, pol, p, req.WorkerID, j, payload, leaseFor, s.now())
 		if lj != nil {
 			out = append(out, lj)
 		}
@@ -84,7 +84,7 @@ func (s *Service) Cancel(ctx context.Context, p cairn.Principal, jobID string, r
 				return cairn.Conflict(cairn.CodeJobNotOpen, "job %q is a step of workflow run %q; cancel the run instead", jobID, r.RunID)
 			}
 		}
-		now := cairn.Now()
+		now := s.now()
 		if j.State == cairn.StatePendingApproval {
 			a, err := tx.GetApproval(j.Tenant, j.JobID)
 			if err != nil {
@@ -133,10 +133,10 @@ func (s *Service) resolveCancelled(tx cairn.Tx, a *cairn.Approval, by, reason st
 // cancelOpen makes a QUEUED or RUNNING job CANCELLED, with its evidence.
 func (s *Service) cancelOpen(tx cairn.Tx, j *cairn.Job, by, reason string, now time.Time) error {
 	lease := j.LeaseID
-	j.State = cairn.StateCancelled
+	if err := transition(j, cairn.StateCancelled, now); err != nil {
+		return err
+	}
 	j.LeaseID, j.LeaseOwner, j.LeaseExpiresAt = "", "", nil
-	j.UpdatedAt = now
-	j.CompletedAt = &now
 	if err := tx.UpdateJob(j); err != nil {
 		return err
 	}

@@ -91,8 +91,35 @@ func (s *Service) Export(ctx context.Context, p cairn.Principal, f ExportFilter)
 }
 
 // export checks an export request, takes an export slot, and hands use the
-// bundle stream of a consistent read at a fresh checkpoint.
+// bundle stream of a consistent read at a fresh checkpoint. Its phases:
+// the request is checked (validExport, consistencyInRange), a slot taken
+// (exportSlot), and the bundle read from one snapshot (exportSnapshot).
 func (s *Service) export(ctx context.Context, p cairn.Principal, f ExportFilter, use func(*ledger.BundleStream) error) error {
+	if err := validExport(p, f); err != nil {
+		return err
+	}
+	origin, key, err := s.LedgerKey(p.Tenant)
+	if err != nil {
+		return err
+	}
+	if err := s.consistencyInRange(ctx, p.Tenant, f.ConsistencyFrom); err != nil {
+		return err
+	}
+	release, err := s.exportSlot()
+	if err != nil {
+		return err
+	}
+	defer release()
+	// One read snapshot gives the ledger size, the checkpoint at that size
+	// and the job rows, so they agree however fast the ledger grows (ADR
+	// 0016, 0022).
+	return s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		return s.exportSnapshot(ctx, tx, p.Tenant, origin, key, f, use)
+	})
+}
+
+// validExport checks who asks for an export and the ids it names.
+func validExport(p cairn.Principal, f ExportFilter) error {
 	if !p.Has(cairn.RoleAuditor) {
 		return cairn.Forbidden(cairn.EForbidden, "exporting evidence needs the auditor role")
 	}
@@ -102,19 +129,18 @@ func (s *Service) export(ctx context.Context, p cairn.Principal, f ExportFilter,
 		}
 	}
 	if f.JobID != "" {
-		if err := validID("job_id", f.JobID); err != nil {
-			return err
-		}
+		return validID("job_id", f.JobID)
 	}
-	origin, key, err := s.LedgerKey(p.Tenant)
-	if err != nil {
-		return err
-	}
-	for _, from := range f.ConsistencyFrom {
+	return nil
+}
+
+// consistencyInRange refuses a consistency_from beyond the ledger's size.
+func (s *Service) consistencyInRange(ctx context.Context, tenant string, froms []uint64) error {
+	for _, from := range froms {
 		var size uint64
 		if err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
 			var err error
-			size, err = tx.LedgerSize(p.Tenant)
+			size, err = tx.LedgerSize(tenant)
 			return err
 		}); err != nil {
 			return err
@@ -123,59 +149,65 @@ func (s *Service) export(ctx context.Context, p cairn.Principal, f ExportFilter,
 			return cairn.Invalid("consistency_from", "is beyond the ledger size %d", size)
 		}
 	}
-	release, err := s.exportSlot()
+	return nil
+}
+
+// exportSnapshot exports from one read snapshot: the checkpoint at the
+// ledger's size is signed from it (signing is deterministic) and stored
+// durably before the first byte, so the store knows every checkpoint
+// handed out (ADR 0022); the bundle then streams from the same snapshot
+// (ADR 0016).
+func (s *Service) exportSnapshot(ctx context.Context, tx cairn.ReadTx, tenant, origin, key string, f ExportFilter, use func(*ledger.BundleStream) error) error {
+	cp, fresh, err := s.exportCheckpoint(tx, tenant, origin)
 	if err != nil {
 		return err
 	}
-	defer release()
-	// One read snapshot gives the ledger size, the checkpoint at that size
-	// and the job rows, so they agree however fast the ledger grows. The
-	// checkpoint is signed from that snapshot (signing is deterministic)
-	// and stored durably before the first byte, so the store knows every
-	// checkpoint handed out (ADR 0022); the bundle then streams from the
-	// same snapshot (ADR 0016).
-	return s.Store.View(ctx, func(tx cairn.ReadTx) error {
-		size, err := tx.LedgerSize(p.Tenant)
-		if err != nil {
+	src := &exportSource{ctx: ctx, tx: tx, tenant: tenant, size: cp.Size, f: f}
+	bs, err := src.stream(origin, key, cp)
+	if err != nil {
+		return err
+	}
+	if fresh {
+		if err := s.update(ctx, func(w cairn.Tx) error { return w.InsertCheckpoint(cp) }); err != nil {
 			return err
 		}
-		latest, err := tx.LatestCheckpoint(p.Tenant)
-		if err != nil {
-			return err
-		}
-		if err := truncated(p.Tenant, size, latest); err != nil {
-			return err
-		}
-		if size == 0 {
-			return cairn.NotFound("the ledger of tenant %q is empty; there is nothing to checkpoint", p.Tenant)
-		}
-		cp, fresh := latest, false
-		if cp == nil || cp.Size != size {
-			root, err := ledger.RootAt(size, nodes{tx, p.Tenant})
-			if err != nil {
-				return err
-			}
-			if cp, err = s.signCheckpoint(p.Tenant, origin, size, root); err != nil {
-				return err
-			}
-			fresh = true
-		}
-		src := &exportSource{ctx: ctx, tx: tx, tenant: p.Tenant, size: cp.Size, f: f}
-		bs, err := src.stream(origin, key, cp)
-		if err != nil {
-			return err
-		}
-		if fresh {
-			if err := s.update(ctx, func(w cairn.Tx) error { return w.InsertCheckpoint(cp) }); err != nil {
-				return err
-			}
-		}
-		// Serve only durable data: this read began before the barrier.
-		if err := s.durable(ctx); err != nil {
-			return err
-		}
-		return use(bs)
-	})
+	}
+	// Serve only durable data: this read began before the barrier.
+	if err := s.durable(ctx); err != nil {
+		return err
+	}
+	return use(bs)
+}
+
+// exportCheckpoint is the checkpoint at the ledger's size in tx: the
+// latest stored one, or one signed now (fresh) when the ledger has grown
+// since. A ledger shorter than its checkpoints, or empty, is refused.
+func (s *Service) exportCheckpoint(tx cairn.ReadTx, tenant, origin string) (cp *cairn.Checkpoint, fresh bool, err error) {
+	size, err := tx.LedgerSize(tenant)
+	if err != nil {
+		return nil, false, err
+	}
+	latest, err := tx.LatestCheckpoint(tenant)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := truncated(tenant, size, latest); err != nil {
+		return nil, false, err
+	}
+	if size == 0 {
+		return nil, false, cairn.NotFound("the ledger of tenant %q is empty; there is nothing to checkpoint", tenant)
+	}
+	if latest != nil && latest.Size == size {
+		return latest, false, nil
+	}
+	root, err := ledger.RootAt(size, nodes{tx, tenant})
+	if err != nil {
+		return nil, false, err
+	}
+	if cp, err = s.signCheckpoint(tenant, origin, size, root); err != nil {
+		return nil, false, err
+	}
+	return cp, true, nil
 }
 
 // exportAsStored bundles the whole ledger as it is now against a
@@ -240,49 +272,16 @@ func (x *exportSource) stream(origin, key string, cp *cairn.Checkpoint) (*ledger
 	if err := x.selectEntries(); err != nil {
 		return nil, err
 	}
-	var span ledger.EntrySpan
-	refs := ledger.NewRefCollector()
-	for e, err := range x.entries() {
-		if err != nil {
-			return nil, err
-		}
-		if err := span.Add(e.Index); err != nil {
-			return nil, err
-		}
-		if err := refs.Add(e); err != nil {
-			return nil, err
-		}
+	span, refs, err := x.scan()
+	if err != nil {
+		return nil, err
 	}
-	r := refs.Refs()
-	nodes := nodes{x.tx, x.tenant}
+	n := nodes{x.tx, x.tenant}
 	// The checkpoint carries the cosignatures stored with it (witnesses'
 	// lines), which cairn verify --witness-key checks.
 	head := ledger.BundleHead{Tenant: x.tenant, Origin: origin, PublicKey: key, Checkpoint: NoteWithCosignatures(cp),
-		Nodes: nodes, Span: span, ConsistencyFrom: x.f.ConsistencyFrom}
-	bs, size, err := ledger.NewBundleStream(head)
-	whole := !x.selected && !x.f.timed()
-	if err == nil && whole && span.Count > 0 && !span.Contiguous() {
-		// Entries are missing from the stored log: prove each one, before
-		// anything is written, as a complete export is proved.
-		for _, err = range ledger.InclusionProofSeq(x.indexes(), size, nodes) {
-			if err != nil {
-				break
-			}
-		}
-	}
-	wholeLog := false
-	if errors.Is(err, ledger.ErrNodeMissing) && whole {
-		// The stored tree cannot prove what is stored (entries are
-		// missing). Export the whole log as a range without proofs: the
-		// verifier recomputes the root from the leaves and names what is
-		// missing.
-		head.Nodes, head.Span, head.ConsistencyFrom = nil, ledger.EntrySpan{}, nil
-		bs, size, err = ledger.NewBundleStream(head)
-		if err == nil {
-			bs.Range = &ledger.BundleRange{From: 0, To: size, Left: []string{}, Right: []string{}}
-		}
-		wholeLog = true
-	}
+		Nodes: n, Span: span, ConsistencyFrom: x.f.ConsistencyFrom}
+	bs, size, wholeLog, err := x.open(head, span, n)
 	if err != nil {
 		return nil, err
 	}
@@ -291,10 +290,71 @@ func (x *exportSource) stream(origin, key string, cp *cairn.Checkpoint) (*ledger
 		bs.Entries = nil // as the whole-log export has always written it: null
 	}
 	if !wholeLog && span.Count > 0 && !span.Contiguous() {
-		bs.InclusionProofs = ledger.InclusionProofSeq(x.indexes(), size, nodes)
+		bs.InclusionProofs = ledger.InclusionProofSeq(x.indexes(), size, n)
 	}
-	// The export carries what is stored, as stored: what is missing or
-	// altered is for the verifier to report, not for the exporter to hide.
+	x.attach(bs, refs)
+	return bs, nil
+}
+
+// scan reads the entries once for the span of indexes they cover and what
+// they refer to.
+func (x *exportSource) scan() (ledger.EntrySpan, *ledger.Refs, error) {
+	var span ledger.EntrySpan
+	refs := ledger.NewRefCollector()
+	for e, err := range x.entries() {
+		if err != nil {
+			return span, nil, err
+		}
+		if err := span.Add(e.Index); err != nil {
+			return span, nil, err
+		}
+		if err := refs.Add(e); err != nil {
+			return span, nil, err
+		}
+	}
+	return span, refs.Refs(), nil
+}
+
+// open starts the bundle stream of head at the checkpoint's size. When the
+// stored tree cannot prove what a whole export holds (entries are
+// missing), it exports the whole log as a range without proofs instead
+// (wholeLog): the verifier recomputes the root from the leaves and names
+// what is missing.
+func (x *exportSource) open(head ledger.BundleHead, span ledger.EntrySpan, n nodes) (bs *ledger.BundleStream, size uint64, wholeLog bool, err error) {
+	bs, size, err = ledger.NewBundleStream(head)
+	whole := !x.selected && !x.f.timed()
+	if err == nil && whole && span.Count > 0 && !span.Contiguous() {
+		// Entries are missing from the stored log: prove each one, before
+		// anything is written, as a complete export is proved.
+		err = proveEach(x.indexes(), size, n)
+	}
+	if !whole || !errors.Is(err, ledger.ErrNodeMissing) {
+		return bs, size, false, err
+	}
+	head.Nodes, head.Span, head.ConsistencyFrom = nil, ledger.EntrySpan{}, nil
+	if bs, size, err = ledger.NewBundleStream(head); err != nil {
+		return nil, 0, true, err
+	}
+	bs.Range = &ledger.BundleRange{From: 0, To: size, Left: []string{}, Right: []string{}}
+	return bs, size, true, nil
+}
+
+// proveEach computes the inclusion proof of each of idx at size, for the
+// first error.
+func proveEach(idx iter.Seq2[uint64, error], size uint64, n nodes) error {
+	for _, err := range ledger.InclusionProofSeq(idx, size, n) {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// attach gives the bundle stream the lists that read the store as they are
+// written: the policies, workflows, payloads and job rows the entries
+// refer to. The export carries what is stored, as stored: what is missing
+// or altered is for the verifier to report, not for the exporter to hide.
+func (x *exportSource) attach(bs *ledger.BundleStream, r *ledger.Refs) {
 	bs.Policies = x.policies(r.Snapshots)
 	bs.Workflows = x.workflows(r.Workflows)
 	bs.Payloads = x.payloads(r.Payloads)
@@ -305,7 +365,6 @@ func (x *exportSource) stream(origin, key string, cp *cairn.Checkpoint) (*ledger
 		r.Jobs = nil
 	}
 	bs.Jobs = x.jobs(r.Jobs)
-	return bs, nil
 }
 
 // selectEntries finds the ledger indexes of a job's or run's events.

@@ -1,7 +1,6 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,8 +9,8 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/cairnhq/cairn/ledger"
-	"github.com/cairnhq/cairn/scan"
 )
 
 // Submit records an agent's action and its submit-phase decision. It returns
@@ -46,6 +45,9 @@ func (s *Service) SubmitAndLease(ctx context.Context, p cairn.Principal, exec *c
 	if req.TraceID == "" {
 		req.TraceID = traceIDFrom(traceparent)
 	}
+	if req.TraceID == "" {
+		req.TraceID = tracing.TraceID(ctx) // the request's trace, when traced
+	}
 	if req.JobID == "" {
 		req.JobID = randomID("job_", 12)
 	}
@@ -57,7 +59,7 @@ func (s *Service) SubmitAndLease(ctx context.Context, p cairn.Principal, exec *c
 	// writer only assigns positions and inserts. The decision is made under
 	// the policy this process last saw; the transaction confirms it is
 	// still in force, or decides again (ADR 0012).
-	now := cairn.Now()
+	now := s.now()
 	sub, err := s.prepareSubmit(ctx, s.current(), p, req, now)
 	if err != nil {
 		return nil, nil, false, err
@@ -200,16 +202,10 @@ func (s *Service) prepareSubmit(ctx context.Context, pol *activePolicy, p cairn.
 		CreatedAt: now, UpdatedAt: now,
 	}
 	applyDecision(job, ev)
-	switch ev.Decision {
-	case cairn.Deny:
-		job.State = cairn.StateDenied
-		job.CompletedAt = &now
-	case cairn.RequireApproval:
-		job.State = cairn.StatePendingApproval
-		job.ApprovalRequired = true
-	default:
-		job.State = cairn.StateQueued
+	if err := transition(job, submitState(ev.Decision), now); err != nil {
+		return nil, err
 	}
+	job.ApprovalRequired = ev.Decision == cairn.RequireApproval
 	submitted := jobEvent(job, cairn.EventJobSubmitted, p.ID, now)
 	submitted.JobHash = hash
 	submitted.State = job.State
@@ -224,6 +220,7 @@ func (s *Service) prepareSubmit(ctx context.Context, pol *activePolicy, p cairn.
 		sub.approval, requested = approvalEvent(job, d, ev, p.ID, now)
 		sub.evidence = append(sub.evidence, requested)
 	}
+	tracing.Stamp(ctx, now, job.TraceID, sub.evidence...) // before seal: the span ids are evidence
 	for _, e := range sub.evidence {
 		if err := seal(e); err != nil {
 			return nil, err
@@ -231,6 +228,17 @@ func (s *Service) prepareSubmit(ctx context.Context, pol *activePolicy, p cairn.
 	}
 	sub.payload = &cairn.Payload{Tenant: p.Tenant, Ptr: job.ContextPtr, SHA256: job.ContextSHA256, Data: ctxData}
 	return sub, nil
+}
+
+// submitState is the state a job is submitted into under a decision.
+func submitState(decision string) string {
+	switch decision {
+	case cairn.Deny:
+		return cairn.StateDenied
+	case cairn.RequireApproval:
+		return cairn.StatePendingApproval
+	}
+	return cairn.StateQueued
 }
 
 // writeSubmission writes an inserted job's context and evidence.
@@ -445,18 +453,12 @@ func (s *Service) runJobChanged(tx cairn.Tx, j *cairn.Job, now time.Time) error 
 
 // dispatch re-decides a queued job under pol, the policy in force for tx,
 // and, if still allowed, leases it. payload is the job's context
-// (immutable evidence, so it may be read before the transaction).
+// (immutable evidence, so it may be read before the transaction). Its
+// phases: the decision (redecide, recorded), then a DENY ends the job
+// (denyAtDispatch), a REQUIRE_APPROVAL is checked against the job's
+// approval (approvalHolds), and what may run is leased (leaseJob).
 func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, p cairn.Principal, workerID string, j *cairn.Job, payload *cairn.Payload, leaseFor time.Duration, now time.Time) (*cairn.LeasedJob, error) {
-	var input any
-	if err := json.Unmarshal(payload.Data, &input); err != nil {
-		return nil, err
-	}
-	// The submitter is the principal the policy judges; the worker only carries it out.
-	ev, err := pol.evaluate(ctx, cairn.PolicyInput{
-		Tenant: j.Tenant, JobID: j.JobID, RunID: string(j.RunID), WorkflowStepID: string(j.WorkflowStepID),
-		Action: j.Action, Resource: string(j.Resource), Labels: j.Labels, RiskTags: j.RiskTags,
-		Input: input, Principal: cairn.Principal{Tenant: j.Tenant, ID: j.SubmittedBy, Kind: j.SubmitterKind, Roles: j.SubmitterRoles}, Now: now,
-	})
+	ev, err := redecide(ctx, pol, j, payload, now)
 	if err != nil {
 		return nil, err
 	}
@@ -467,70 +469,92 @@ func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, 
 	switch ev.Decision {
 	case cairn.Deny:
 		applyDecision(j, ev)
-		j.State = cairn.StateDenied
-		j.UpdatedAt = now
-		j.CompletedAt = &now
-		if err := tx.UpdateJob(j); err != nil {
-			return nil, err
-		}
-		if err := s.appendJob(tx, j, cairn.EventJobStateChanged, "cairn", now, func(e *cairn.Event) {
-			e.State = j.State
-			e.Decision = ev.Decision
-			e.Data = map[string]any{"reason": "denied at dispatch", "decision_id": d.DecisionID}
-		}); err != nil {
-			return nil, err
-		}
-		return nil, s.runJobChanged(tx, j, now)
+		return nil, s.denyAtDispatch(tx, j, ev, d, "denied at dispatch", now)
 	case cairn.RequireApproval:
-		a, err := tx.GetApproval(j.Tenant, j.JobID)
-		why := "approval required at dispatch does not match"
-		if err == nil && a.Resolution == cairn.ResolutionApproved && a.JobHash == j.JobHash {
-			// The approval counts for the same job_hash, given by an
-			// approver the rule in force still allows.
-			required := requiredApproverRoles(ev)
-			if approverQualifies(a, required) {
-				break
-			}
-			why = fmt.Sprintf("approval by %s (roles %v) does not satisfy rule %s in force at dispatch, which allows approvers with roles %v",
-				a.ResolvedBy, approvedWith(a), ruleOrDefault(ev.RuleID), required)
-		}
-		if err != nil && !cairn.IsNotFound(err) {
+		if holds, err := s.approvalHolds(tx, j, ev, d, now); err != nil || !holds {
 			return nil, err
 		}
-		if err == nil {
-			// An approval exists but does not count; the job cannot run.
-			// An approved job's REQUIRE_APPROVAL stays its decision of
-			// record (docs/evidence.md §2.2); the re-decision is in the history.
-			if a.Resolution != cairn.ResolutionApproved {
-				applyDecision(j, ev)
-			}
-			j.State = cairn.StateDenied
-			j.UpdatedAt = now
-			j.CompletedAt = &now
-			if err := tx.UpdateJob(j); err != nil {
-				return nil, err
-			}
-			if err := s.appendJob(tx, j, cairn.EventJobStateChanged, "cairn", now, func(e *cairn.Event) {
-				e.State = j.State
-				e.Decision = ev.Decision
-				e.Data = map[string]any{"reason": why, "decision_id": d.DecisionID}
-			}); err != nil {
-				return nil, err
-			}
-			return nil, s.runJobChanged(tx, j, now)
-		}
+	}
+	return s.leaseJob(ctx, tx, p, workerID, j, payload, ev, d, decided, leaseFor, now)
+}
+
+// redecide evaluates a queued job again under pol. The submitter is the
+// principal the policy judges; the worker only carries it out.
+func redecide(ctx context.Context, pol *activePolicy, j *cairn.Job, payload *cairn.Payload, now time.Time) (cairn.Evaluation, error) {
+	var input any
+	if err := json.Unmarshal(payload.Data, &input); err != nil {
+		return cairn.Evaluation{}, err
+	}
+	return pol.evaluate(ctx, cairn.PolicyInput{
+		Tenant: j.Tenant, JobID: j.JobID, RunID: string(j.RunID), WorkflowStepID: string(j.WorkflowStepID),
+		Action: j.Action, Resource: string(j.Resource), Labels: j.Labels, RiskTags: j.RiskTags,
+		Input: input, Principal: cairn.Principal{Tenant: j.Tenant, ID: j.SubmittedBy, Kind: j.SubmitterKind, Roles: j.SubmitterRoles}, Now: now,
+	})
+}
+
+// denyAtDispatch makes a job DENIED at dispatch, for why, and tells its run.
+func (s *Service) denyAtDispatch(tx cairn.Tx, j *cairn.Job, ev cairn.Evaluation, d *cairn.Decision, why string, now time.Time) error {
+	if err := transition(j, cairn.StateDenied, now); err != nil {
+		return err
+	}
+	if err := tx.UpdateJob(j); err != nil {
+		return err
+	}
+	if err := s.appendJob(tx, j, cairn.EventJobStateChanged, "cairn", now, func(e *cairn.Event) {
+		e.State = j.State
+		e.Decision = ev.Decision
+		e.Data = map[string]any{"reason": why, "decision_id": d.DecisionID}
+	}); err != nil {
+		return err
+	}
+	return s.runJobChanged(tx, j, now)
+}
+
+// approvalHolds reports whether the job's approval answers the
+// REQUIRE_APPROVAL decided at dispatch: approved, for the same job_hash, by
+// an approver the rule in force still allows. Without an approval, one is
+// requested (the job waits for it); with one that does not count, the job
+// is DENIED. Either way it does not hold.
+func (s *Service) approvalHolds(tx cairn.Tx, j *cairn.Job, ev cairn.Evaluation, d *cairn.Decision, now time.Time) (bool, error) {
+	a, err := tx.GetApproval(j.Tenant, j.JobID)
+	if cairn.IsNotFound(err) {
 		applyDecision(j, ev)
-		j.State = cairn.StatePendingApproval
+		if err := transition(j, cairn.StatePendingApproval, now); err != nil {
+			return false, err
+		}
 		j.ApprovalRequired = true
-		j.UpdatedAt = now
 		if err := tx.UpdateJob(j); err != nil {
-			return nil, err
+			return false, err
 		}
 		if err := s.requestApproval(tx, j, d, ev, "cairn", now); err != nil {
-			return nil, err
+			return false, err
 		}
-		return nil, s.runJobChanged(tx, j, now)
+		return false, s.runJobChanged(tx, j, now)
 	}
+	if err != nil {
+		return false, err
+	}
+	why := "approval required at dispatch does not match"
+	if a.Resolution == cairn.ResolutionApproved && a.JobHash == j.JobHash {
+		required := requiredApproverRoles(ev)
+		if approverQualifies(a, required) {
+			return true, nil
+		}
+		why = fmt.Sprintf("approval by %s (roles %v) does not satisfy rule %s in force at dispatch, which allows approvers with roles %v",
+			a.ResolvedBy, approvedWith(a), ruleOrDefault(ev.RuleID), required)
+	}
+	// An approval exists but does not count; the job cannot run. An
+	// approved job's REQUIRE_APPROVAL stays its decision of record
+	// (docs/evidence.md §2.2); the re-decision is in the history.
+	if a.Resolution != cairn.ResolutionApproved {
+		applyDecision(j, ev)
+	}
+	return false, s.denyAtDispatch(tx, j, ev, d, why, now)
+}
+
+// leaseJob leases a job that may run to workerID for leaseFor, with its
+// dispatch evidence and receipt.
+func (s *Service) leaseJob(ctx context.Context, tx cairn.Tx, p cairn.Principal, workerID string, j *cairn.Job, payload *cairn.Payload, ev cairn.Evaluation, d *cairn.Decision, decided *cairn.Event, leaseFor time.Duration, now time.Time) (*cairn.LeasedJob, error) {
 	if !j.ApprovalRequired {
 		applyDecision(j, ev)
 	} else {
@@ -539,11 +563,12 @@ func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, 
 		j.Constraints = ev.Constraints
 	}
 	exp := now.Add(leaseFor)
-	j.State = cairn.StateRunning
+	if err := transition(j, cairn.StateRunning, now); err != nil {
+		return nil, err
+	}
 	j.LeaseID = cairn.Opt(randomID("lease_", 12))
 	j.LeaseOwner = cairn.Opt(workerID)
 	j.LeaseExpiresAt = &exp
-	j.UpdatedAt = now
 	if err := tx.UpdateJob(j); err != nil {
 		return nil, err
 	}
@@ -562,7 +587,9 @@ func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, 
 		return nil, err
 	}
 	tx.AfterCommit(func() { s.fireDeadline(exp) })
+	traceparent, tracestate := tracing.Propagate(ctx, dispatched)
 	return &cairn.LeasedJob{
+		Traceparent: traceparent, Tracestate: tracestate,
 		JobID: j.JobID, RunID: j.RunID, WorkflowStepID: j.WorkflowStepID, TraceID: j.TraceID, Action: j.Action,
 		Resource: j.Resource, Labels: j.Labels, RiskTags: j.RiskTags, Input: json.RawMessage(payload.Data),
 		JobHash: j.JobHash, Decision: ev.Decision, PolicySnapshot: ev.Snapshot, Constraints: ev.Constraints,
@@ -571,128 +598,6 @@ func (s *Service) dispatch(ctx context.Context, tx cairn.Tx, pol *activePolicy, 
 		// dispatch: known here, so the receipt need not read the ledger's size.
 		Receipt: &cairn.DispatchReceipt{DecisionID: d.DecisionID, JobHash: j.JobHash, Ledger: d.Ledger, TreeSize: dispatched.Ledger.Index + 1, Decided: decided},
 	}, nil
-}
-
-// Complete records a worker's result, checks it against the output rules
-// and moves the job to its final state.
-func (s *Service) Complete(ctx context.Context, p cairn.Principal, jobID string, req cairn.CompleteRequest) (*cairn.Job, error) {
-	if !p.Has(cairn.RoleWorker) {
-		return nil, cairn.Forbidden(cairn.EForbidden, "completing jobs needs the worker role")
-	}
-	if err := validID("job_id", jobID); err != nil {
-		return nil, err
-	}
-	if req.LeaseID == "" {
-		return nil, cairn.Invalid("lease_id", "is required")
-	}
-	if req.Status != "succeeded" && req.Status != "failed" {
-		return nil, cairn.Invalid("status", "must be succeeded or failed")
-	}
-	if len(req.Result) > MaxResultBytes {
-		return nil, cairn.Invalid("result", "is %d bytes; the maximum is %d", len(req.Result), MaxResultBytes)
-	}
-	if len(req.Result) > 0 && !json.Valid(req.Result) {
-		return nil, cairn.Invalid("result", "is not valid JSON")
-	}
-	if err := validText("error", req.Error, 4096); err != nil {
-		return nil, err
-	}
-	var out *cairn.Job
-	err := s.update(ctx, func(tx cairn.Tx) error {
-		now := cairn.Now()
-		j, err := tx.GetJob(p.Tenant, jobID)
-		if err != nil {
-			return err
-		}
-		if j.State != cairn.StateRunning || string(j.LeaseID) != req.LeaseID {
-			return cairn.Conflict(cairn.CodeLeaseInvalid, "job %q is not running under lease %q", jobID, truncate(req.LeaseID, 64))
-		}
-		if j.LeaseExpiresAt != nil && now.After(*j.LeaseExpiresAt) {
-			return cairn.Conflict(cairn.CodeLeaseInvalid, "the lease on job %q expired at %s", jobID, cairn.Timestamp(*j.LeaseExpiresAt))
-		}
-		worker := "worker:" + string(j.LeaseOwner)
-		var rules []cairn.OutputRule
-		if len(req.Result) > 0 || req.Status == "failed" && req.Error != "" {
-			if rules, err = s.outputRules(tx, j); err != nil {
-				return err
-			}
-		}
-		j.State = cairn.StateSucceeded
-		if req.Status == "failed" {
-			j.State = cairn.StateFailed
-			text, safety := s.checkError(j.Action, req.Error, rules)
-			j.Error, j.ErrorSafety = cairn.Opt(text), safety
-		}
-		j.UpdatedAt = now
-		j.CompletedAt = &now
-		j.LeaseExpiresAt = nil
-		var safety *cairn.OutputSafety
-		if len(req.Result) > 0 {
-			j.ResultPtr = cairn.Opt(cairn.ResultPtr(j.JobID))
-			j.ResultSHA256 = cairn.Opt(ledger.SHA256Hex(req.Result))
-			if err := tx.PutPayload(&cairn.Payload{Tenant: j.Tenant, Ptr: string(j.ResultPtr), SHA256: string(j.ResultSHA256), Data: req.Result}); err != nil {
-				return err
-			}
-			verdict, redacted, err := scan.Check(j.Action, req.Result, rules, s.Salt)
-			if err != nil {
-				return cairn.Invalid("result", "cannot be scanned: %v", err)
-			}
-			if verdict.Findings == nil {
-				verdict.Findings = []cairn.Finding{}
-			}
-			if verdict.Decision == cairn.OutputAllow && verdict.RuleID == "" {
-				// Released: name the first output rule that checked it.
-				for _, r := range rules {
-					if len(r.Actions) == 0 || scan.Applies(r.Actions, j.Action) {
-						verdict.RuleID = cairn.Opt(r.ID)
-						break
-					}
-				}
-			}
-			safety = &verdict
-			if verdict.Decision == cairn.OutputRedact && redacted != nil {
-				if err := tx.PutPayload(&cairn.Payload{Tenant: j.Tenant, Ptr: redactedPtr(j.JobID), SHA256: ledger.SHA256Hex(redacted), Data: redacted}); err != nil {
-					return err
-				}
-			}
-			j.OutputSafety = safety
-		}
-		if err := tx.UpdateJob(j); err != nil {
-			return err
-		}
-		blinding := resultBlinding(safety)
-		if err := s.appendJob(tx, j, cairn.EventJobCompleted, worker, now, func(e *cairn.Event) {
-			e.State = j.State
-			e.JobHash = j.JobHash
-			e.Data = map[string]any{"status": req.Status, "result_ptr": j.ResultPtr, "result_sha256": j.ResultSHA256, "lease_id": req.LeaseID, "error": j.Error,
-				"worker_id": string(j.LeaseOwner), "principal": p.ID, "key_id": p.KeyID}
-			if j.ErrorSafety != nil {
-				e.Data["error_safety"] = j.ErrorSafety
-			}
-			if blinding != "" {
-				e.Data[BlindingMember] = blinding
-			}
-		}); err != nil {
-			return err
-		}
-		if safety != nil {
-			if err := s.appendJob(tx, j, cairn.EventOutputChecked, "cairn", now, func(e *cairn.Event) {
-				e.OutputSafety = safety
-				e.Data = map[string]any{"result_ptr": j.ResultPtr, "result_sha256": j.ResultSHA256}
-				if blinding != "" {
-					e.Data[BlindingMember] = blinding
-				}
-			}); err != nil {
-				return err
-			}
-		}
-		if err := s.runJobChanged(tx, j, now); err != nil {
-			return err
-		}
-		out = j
-		return nil
-	})
-	return out, err
 }
 
 // requiredApproverRoles are the roles the evaluated rule lets approve
@@ -729,72 +634,6 @@ func approvedWith(a *cairn.Approval) []string {
 	return []string{"one of " + strings.Join(a.ApproverRoles, "|")}
 }
 
-func redactedPtr(jobID string) string { return cairn.ResultPtr(jobID) + "#redacted" }
-
-// checkError runs the output rules over a failed job's error text, as over
-// a result, before anything stores it: the text that is kept is the error
-// as is (ALLOW, or no finding), its redacted copy (REDACT) or a notice that
-// it was withheld (QUARANTINE, or a scan that failed). Unlike a result, the
-// original is not kept. safety is nil when nothing was found; otherwise its
-// findings give offsets into the error written as a JSON string.
-func (s *Service) checkError(action, text string, rules []cairn.OutputRule) (string, *cairn.OutputSafety) {
-	if text == "" || len(rules) == 0 {
-		return text, nil
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(text); err != nil { // validText has checked it is UTF-8
-		return errorWithheld(""), &cairn.OutputSafety{Decision: cairn.OutputQuarantine, Findings: []cairn.Finding{}}
-	}
-	raw := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	verdict, redacted, err := scan.Check(action, raw, rules, s.Salt)
-	if err != nil {
-		return errorWithheld(""), &verdict // Check fails closed: QUARANTINE
-	}
-	if len(verdict.Findings) == 0 && verdict.Decision == cairn.OutputAllow {
-		return text, nil
-	}
-	switch verdict.Decision {
-	case cairn.OutputAllow:
-		return text, &verdict
-	case cairn.OutputRedact:
-		var out string
-		if redacted != nil && json.Unmarshal(redacted, &out) == nil {
-			return out, &verdict
-		}
-	}
-	return errorWithheld(string(verdict.RuleID)), &verdict
-}
-
-// errorWithheld is the error text kept in place of one that is withheld.
-func errorWithheld(rule string) string {
-	if rule == "" {
-		return "[error withheld: it could not be checked against the output rules]"
-	}
-	return "[error withheld: output rule " + rule + " quarantines it]"
-}
-
-// outputRules are the output rules of the snapshot that governs j.
-func (s *Service) outputRules(tx cairn.ReadTx, j *cairn.Job) ([]cairn.OutputRule, error) {
-	id := string(j.PolicySnapshot)
-	if id == "" {
-		return nil, nil
-	}
-	if b, ok := s.bundles.Load(id); ok {
-		return b.(interface{ OutputRules() []cairn.OutputRule }).OutputRules(), nil
-	}
-	snap, err := tx.GetSnapshot(id)
-	if err != nil {
-		return nil, err
-	}
-	b, err := s.bundle(snap)
-	if err != nil {
-		return nil, err
-	}
-	return b.OutputRules(), nil
-}
-
 // expireApproval turns a due pending approval into expired and its job EXPIRED.
 func (s *Service) expireApproval(tx cairn.Tx, tenant, jobID string, now time.Time) error {
 	a, err := tx.GetApproval(tenant, jobID)
@@ -805,6 +644,14 @@ func (s *Service) expireApproval(tx cairn.Tx, tenant, jobID string, now time.Tim
 		return errNothingToDo
 	}
 	return s.resolve(tx, a, cairn.ResolutionExpired, "cairn", "", now)
+}
+
+// resolvedState is the state an approval's resolution moves its job to.
+var resolvedState = map[string]string{
+	cairn.ResolutionApproved:  cairn.StateQueued,
+	cairn.ResolutionRejected:  cairn.StateDenied,
+	cairn.ResolutionExpired:   cairn.StateExpired,
+	cairn.ResolutionCancelled: cairn.StateCancelled,
 }
 
 // resolve records an approval's resolution and moves its job.
@@ -828,19 +675,11 @@ func (s *Service) resolve(tx cairn.Tx, a *cairn.Approval, resolution, by, commen
 	if len(a.ResolverRoles) > 0 {
 		e.Data["resolver_roles"] = a.ResolverRoles
 	}
-	switch resolution {
-	case cairn.ResolutionApproved:
-		j.State = cairn.StateQueued
+	if err := transition(j, resolvedState[resolution], now); err != nil {
+		return err
+	}
+	if j.State == cairn.StateQueued {
 		s.announceQueued(tx, j)
-	case cairn.ResolutionRejected:
-		j.State = cairn.StateDenied
-		j.CompletedAt = &now
-	case cairn.ResolutionExpired:
-		j.State = cairn.StateExpired
-		j.CompletedAt = &now
-	case cairn.ResolutionCancelled:
-		j.State = cairn.StateCancelled
-		j.CompletedAt = &now
 	}
 	e.State = j.State
 	if err := tx.AppendEvent(e); err != nil {
@@ -850,7 +689,6 @@ func (s *Service) resolve(tx cairn.Tx, a *cairn.Approval, resolution, by, commen
 	if err := tx.ResolveApproval(a); err != nil {
 		return err
 	}
-	j.UpdatedAt = now
 	if err := tx.UpdateJob(j); err != nil {
 		return err
 	}
@@ -872,13 +710,15 @@ func (s *Service) expireLease(tx cairn.Tx, tenant, jobID string, now time.Time) 
 	lease := j.LeaseID
 	j.Attempts++
 	j.LeaseID, j.LeaseOwner, j.LeaseExpiresAt = "", "", nil
-	j.UpdatedAt = now
-	j.State = cairn.StateQueued
+	to := cairn.StateQueued
 	if j.Attempts >= MaxAttempts {
-		j.State = cairn.StateFailed
+		to = cairn.StateFailed
 		j.Error = cairn.Opt("lease expired " + itoa(j.Attempts) + " times")
-		j.CompletedAt = &now
-	} else {
+	}
+	if err := transition(j, to, now); err != nil {
+		return err
+	}
+	if to == cairn.StateQueued {
 		s.announceQueued(tx, j)
 	}
 	if err := tx.UpdateJob(j); err != nil {

@@ -62,7 +62,7 @@ func (s *Service) Bootstrap(ctx context.Context, adminKey string) (string, error
 		if ok, err := tx.TenantExists(DefaultTenant); err != nil || ok {
 			return err
 		}
-		now := cairn.Now()
+		now := s.now()
 		if err := tx.CreateTenant(DefaultTenant, now); err != nil {
 			return err
 		}
@@ -72,7 +72,7 @@ func (s *Service) Bootstrap(ctx context.Context, adminKey string) (string, error
 			return err
 		}
 		created = true
-		return tx.AppendEvent(keyEvent(k, cairn.EventKeyCreated, "cairn"))
+		return tx.AppendEvent(s.keyEvent(k, cairn.EventKeyCreated, "cairn"))
 	})
 	if err != nil || !created {
 		return "", err
@@ -80,8 +80,8 @@ func (s *Service) Bootstrap(ctx context.Context, adminKey string) (string, error
 	return key, nil
 }
 
-func keyEvent(k *cairn.Key, typ, actor string) *cairn.Event {
-	return &cairn.Event{Tenant: k.Tenant, Type: typ, Timestamp: cairn.Now(), Actor: actor,
+func (s *Service) keyEvent(k *cairn.Key, typ, actor string) *cairn.Event {
+	return &cairn.Event{Tenant: k.Tenant, Type: typ, Timestamp: s.now(), Actor: actor,
 		Data: map[string]any{"key_id": k.KeyID, "principal": k.Principal, "kind": k.Kind, "roles": k.Roles}}
 }
 
@@ -94,7 +94,7 @@ func (s *Service) Authenticate(ctx context.Context, key string) (cairn.Principal
 	hash := HashKey(key)
 	if c, ok := s.keyCache.Load(hash); ok {
 		ck := c.(cachedKey)
-		if time.Now().Before(ck.until) {
+		if s.now().Before(ck.until) {
 			return ck.p, nil
 		}
 		s.keyCache.Delete(hash)
@@ -115,7 +115,7 @@ func (s *Service) Authenticate(ctx context.Context, key string) (cairn.Principal
 		return cairn.Principal{}, &cairn.Error{Code: cairn.CodeKeyRevoked, Message: "this API key was revoked"}
 	}
 	p := cairn.Principal{Tenant: k.Tenant, ID: k.Principal, Kind: k.Kind, Roles: k.Roles, KeyID: k.KeyID}
-	s.keyCache.Store(hash, cachedKey{p: p, until: time.Now().Add(KeyCacheTTL)})
+	s.keyCache.Store(hash, cachedKey{p: p, until: s.now().Add(KeyCacheTTL)})
 	return p, nil
 }
 
@@ -176,7 +176,7 @@ func (s *Service) CreateKey(ctx context.Context, p cairn.Principal, req cairn.Cr
 	}
 	key := newKey()
 	k := &cairn.Key{KeyID: randomID("key_", 8), Tenant: tenant, Principal: req.Principal, Kind: req.Kind,
-		Roles: roles, Hash: HashKey(key), CreatedAt: cairn.Now(), CreatedBy: creator(p, tenant)}
+		Roles: roles, Hash: HashKey(key), CreatedAt: s.now(), CreatedBy: creator(p, tenant)}
 	err := s.update(ctx, func(tx cairn.Tx) error {
 		if err := tx.CreateTenant(tenant, k.CreatedAt); err != nil {
 			return err
@@ -184,7 +184,7 @@ func (s *Service) CreateKey(ctx context.Context, p cairn.Principal, req cairn.Cr
 		if err := tx.InsertKey(k); err != nil {
 			return err
 		}
-		if err := tx.AppendEvent(keyEvent(k, cairn.EventKeyCreated, k.CreatedBy)); err != nil {
+		if err := tx.AppendEvent(s.keyEvent(k, cairn.EventKeyCreated, k.CreatedBy)); err != nil {
 			return err
 		}
 		// Both stores run write transactions one at a time: two keys made
@@ -197,7 +197,7 @@ func (s *Service) CreateKey(ctx context.Context, p cairn.Principal, req cairn.Cr
 		}
 		// A key minted for another tenant is evidence in the minting
 		// tenant's ledger too: that is where its auditor looks.
-		ev := keyEvent(k, cairn.EventKeyCreated, p.ID)
+		ev := s.keyEvent(k, cairn.EventKeyCreated, p.ID)
 		ev.Tenant = p.Tenant
 		ev.Data["tenant"] = tenant
 		return tx.AppendEvent(ev)
@@ -277,7 +277,7 @@ func (s *Service) RevokeKey(ctx context.Context, p cairn.Principal, keyID string
 	}
 	defer s.forgetKey(keyID)
 	return s.update(ctx, func(tx cairn.Tx) error {
-		now := cairn.Now()
+		now := s.now()
 		if err := tx.RevokeKey(p.Tenant, keyID, now); err != nil {
 			return err
 		}

@@ -28,15 +28,21 @@ func (s *Service) Lease(ctx context.Context, p cairn.Principal, req cairn.LeaseR
 	}
 	q := &leaseQuery{tenant: p.Tenant, globs: policy.CompileActionGlobs(req.Actions)}
 	q.plan = q.globs.Plan()
-	deadline := time.Now().Add(time.Duration(req.WaitMS) * time.Millisecond)
 	var w *waiter
+	var waited <-chan time.Time // fires when wait_ms is over; nil without a wait
 	if req.WaitMS > 0 {
 		// Registered before the first look: a job queued after the look's
 		// snapshot wakes it.
 		w = &waiter{tenant: p.Tenant, globs: q.globs, jobID: req.JobID, ch: make(chan struct{}, 1)}
 		s.waiters.add(w)
 		defer s.waiters.remove(w)
+		// The wait is real time, whatever the service's clock says: it
+		// decides only when to stop looking (ADR 0043).
+		t := time.NewTimer(time.Duration(req.WaitMS) * time.Millisecond)
+		defer t.Stop()
+		waited = t.C
 	}
+	timedOut := false
 	for {
 		var jobs []*cairn.LeasedJob
 		var err error
@@ -57,19 +63,16 @@ func (s *Service) Lease(ctx context.Context, p cairn.Principal, req cairn.LeaseR
 			}
 			return jobs, nil
 		}
-		left := time.Until(deadline)
-		if w == nil || left <= 0 {
+		if w == nil || timedOut {
 			return []*cairn.LeasedJob{}, nil
 		}
-		t := time.NewTimer(left)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return []*cairn.LeasedJob{}, nil
 		case <-w.ch:
-		case <-t.C:
+		case <-waited:
+			timedOut = true // one last look, then the empty answer
 		}
-		t.Stop()
 	}
 }
 
@@ -180,7 +183,7 @@ func (s *Service) claimQueued(ctx context.Context, p cairn.Principal, workerID s
 	lost := 0
 	err := s.update(ctx, func(tx cairn.Tx) error {
 		out, lost = out[:0], 0
-		now := cairn.Now()
+		now := s.now()
 		pol, err := s.inForce(tx)
 		if err != nil {
 			return err

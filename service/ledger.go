@@ -395,7 +395,7 @@ func (s *Service) Cosign(ctx context.Context, p cairn.Principal, witnessKey stri
 		if err != nil {
 			return nil, cairn.Invalid("note", "witness signature: %v", err)
 		}
-		if ok && ts.After(cairn.Now().Add(MaxCosignatureSkew)) {
+		if ok && ts.After(s.now().Add(MaxCosignatureSkew)) {
 			return nil, cairn.Invalid("note", "the cosignature's timestamp %s is more than %v in the future", ts.UTC().Format(time.RFC3339), MaxCosignatureSkew)
 		}
 		if ok {
@@ -426,8 +426,7 @@ func (s *Service) Cosign(ctx context.Context, p cairn.Principal, witnessKey stri
 		if c.RootHash != hex.EncodeToString(cp.Root[:]) {
 			return cairn.Conflict(cairn.EConflict, "the cosigned root differs from the stored checkpoint of size %d", cp.Size)
 		}
-
-		if err := tx.InsertCosignature(p.Tenant, cp.Size, &cairn.Cosignature{Witness: wv.Name(), Note: string(note), CreatedAt: cairn.Now()}); err != nil {
+		if err := tx.InsertCosignature(p.Tenant, cp.Size, &cairn.Cosignature{Witness: wv.Name(), Note: string(note), CreatedAt: s.now()}); err != nil {
 			return err
 		}
 		stored = c
@@ -484,7 +483,7 @@ func (s *Service) signCheckpoint(tenant, origin string, size uint64, root [32]by
 	if err != nil {
 		return nil, err
 	}
-	return &cairn.Checkpoint{Tenant: tenant, Size: size, RootHash: hex.EncodeToString(root[:]), Note: string(note), CreatedAt: cairn.Now(), Cosignatures: []cairn.Cosignature{}}, nil
+	return &cairn.Checkpoint{Tenant: tenant, Size: size, RootHash: hex.EncodeToString(root[:]), Note: string(note), CreatedAt: s.now(), Cosignatures: []cairn.Cosignature{}}, nil
 }
 
 // signer returns the checkpoint signer for origin (derived once).

@@ -44,7 +44,7 @@ func (s *Service) Publish(ctx context.Context, p cairn.Principal, req cairn.Publ
 	if err != nil {
 		return nil, err
 	}
-	snap := &cairn.Snapshot{ID: b.SnapshotID(), SHA256: ledger.SHA256Hex([]byte(req.Bundle)), Text: req.Bundle, CreatedAt: cairn.Now(), CreatedBy: p.ID}
+	snap := &cairn.Snapshot{ID: b.SnapshotID(), SHA256: ledger.SHA256Hex([]byte(req.Bundle)), Text: req.Bundle, CreatedAt: s.now(), CreatedBy: p.ID}
 	s.bundles.Store(snap.ID, b)
 	return s.activate(ctx, p, snap, "publish", req.Message, b)
 }
@@ -81,7 +81,7 @@ func (s *Service) Rollback(ctx context.Context, p cairn.Principal, req cairn.Rol
 func (s *Service) activate(ctx context.Context, p cairn.Principal, snap *cairn.Snapshot, action, message string, b *policy.Bundle) (*cairn.PolicyChange, error) {
 	out := &cairn.PolicyChange{PolicySnapshot: snap.ID}
 	err := s.update(ctx, func(tx cairn.Tx) error {
-		now := cairn.Now()
+		now := s.now()
 		before, err := tx.ActiveSnapshot()
 		if err != nil {
 			return err
@@ -214,7 +214,7 @@ func (s *Service) Simulate(ctx context.Context, p cairn.Principal, req cairn.Sim
 			return nil, cairn.Invalid("job.input", "is not valid JSON")
 		}
 	}
-	now := cairn.Now()
+	now := s.now()
 	in := cairn.PolicyInput{Tenant: p.Tenant, JobID: job.JobID, RunID: job.RunID, WorkflowStepID: job.WorkflowStepID,
 		Action: job.Action, Resource: job.Resource, Labels: job.Labels, RiskTags: job.RiskTags,
 		Input: input, Principal: submitter, Now: now}

@@ -69,7 +69,7 @@ func saltFingerprint(salt []byte) string {
 // not start (issue 11 §2). Start calls it.
 func (s *Service) CheckSecrets(ctx context.Context) error {
 	return s.update(ctx, func(tx cairn.Tx) error {
-		now := cairn.Now()
+		now := s.now()
 		if s.ledgerKey != nil {
 			have := ledgerKeyValue(s.ledgerKey)
 			rec, err := tx.StoreSecret(cairn.SecretLedgerKey)

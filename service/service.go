@@ -1,7 +1,9 @@
 // Package service implements Cairn's use cases — submit, decide, approve,
 // lease, complete, publish — over a cairn.Store. Every state change and the
 // evidence that records it are written in one store transaction; nothing
-// here knows SQL or HTTP.
+// here knows SQL or HTTP. A job's state changes only through transition
+// (transition.go); workflow runs move through the engine (engine.go,
+// engine_steps.go); the time is read from the service's Clock (ADR 0043).
 package service
 
 import (
@@ -43,6 +45,7 @@ type Service struct {
 	// Salt keys the hashes of output-safety findings.
 	Salt []byte
 
+	clock     Clock    // the time (SetClock); cairn.Now by default
 	bundles   sync.Map // snapshot id -> *policy.Bundle
 	workflows sync.Map // workflow id -> *workflow.Definition
 	keyCache  sync.Map // key hash -> cachedKey
@@ -78,7 +81,7 @@ func New(store cairn.Store, log *slog.Logger, salt []byte) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Service{Store: store, Log: log, Salt: salt, stop: make(chan struct{}), originPrefix: DefaultOriginPrefix}
+	s := &Service{Store: store, Log: log, Salt: salt, stop: make(chan struct{}), originPrefix: DefaultOriginPrefix, clock: cairn.Now}
 	s.deadline.init()
 	if n, ok := store.(cairn.Notifier); ok {
 		// Jobs queued through other processes sharing the store.
@@ -313,15 +316,16 @@ func (s *Service) expiryLoop() {
 		s.plannedWake.Store(0)
 		next := s.expireDue()
 		wait := time.Second
+		now := s.now()
 		if !next.IsZero() {
-			if d := time.Until(next); d < wait {
+			if d := next.Sub(now); d < wait {
 				wait = d
 			}
 		}
 		if wait < time.Millisecond {
 			wait = time.Millisecond
 		}
-		s.plannedWake.Store(time.Now().Add(wait).UnixNano())
+		s.plannedWake.Store(now.Add(wait).UnixNano())
 		t := time.NewTimer(wait)
 		select {
 		case <-s.stop:
@@ -338,7 +342,7 @@ func (s *Service) expiryLoop() {
 func (s *Service) expireDue() time.Time {
 	ctx := context.Background()
 	for {
-		now := cairn.Now()
+		now := s.now()
 		var approvals []*cairn.Approval
 		var leases []*cairn.Job
 		var runs []*cairn.Run

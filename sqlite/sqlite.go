@@ -51,6 +51,7 @@ type Store struct {
 
 	stats struct {
 		batches, ops, commitNanos, fnNanos, syncs atomic.Int64
+		fsyncFails                                atomic.Int64 // fsyncs that failed
 	}
 
 	// Pipelined durability: committed counts batches COMMITted, synced
@@ -348,6 +349,7 @@ func (s *Store) syncer() {
 		if err != nil {
 			err = fmt.Errorf("sqlite: fsync WAL: %w", err)
 			s.broken.Store(&err)
+			s.stats.fsyncFails.Add(1)
 		}
 		s.stats.syncs.Add(1)
 		s.syncMu.Lock()

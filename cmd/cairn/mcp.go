@@ -76,6 +76,11 @@ func runGateway(cmd *cobra.Command, f gatewayFlags) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := commandContext(cmd, false)
 	defer stop()
+	stopTracing, err := startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	gw, err := mcpgw.New(startCtx, cfg, mcpgw.Options{Server: server, Key: key, AllowAnonymous: f.allowAnonymous,

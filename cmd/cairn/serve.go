@@ -23,6 +23,8 @@ import (
 
 	"github.com/cairnhq/cairn"
 	cairnhttp "github.com/cairnhq/cairn/http"
+	"github.com/cairnhq/cairn/internal/metrics"
+	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/service"
 	"github.com/cairnhq/cairn/sqlite"
@@ -36,23 +38,25 @@ const DefaultGCPercent = 200
 var benchStore chan *sqlite.Store
 
 var serveFlags struct {
-	data      string
-	addr      string
-	logLevel  string
-	store     string
-	ledgerKey string
-	saltFile  string
-	drain     time.Duration
-	listenFD  int
-	rateLimit float64
-	rateBurst int
-	inflight  int
-	polls     int
-	share     int
-	authFail  float64
-	authBurst int
-	bodyWait  time.Duration
-	exports   int
+	data string
+	addr string
+	// metricsAddr is the separate listener of /metrics (ADR 0037).
+	metricsAddr string
+	logLevel    string
+	store       string
+	ledgerKey   string
+	saltFile    string
+	drain       time.Duration
+	listenFD    int
+	rateLimit   float64
+	rateBurst   int
+	inflight    int
+	polls       int
+	share       int
+	authFail    float64
+	authBurst   int
+	bodyWait    time.Duration
+	exports     int
 }
 
 var serveCmd = &cobra.Command{
@@ -117,6 +121,7 @@ func init() {
 	serveCmd.Flags().IntVar(&serveFlags.authBurst, "auth-fail-burst", cairnhttp.DefaultAuthFailBurst, "failed authentications a client address may make at once under --auth-fail-limit")
 	serveCmd.Flags().DurationVar(&serveFlags.bodyWait, "body-timeout", cairnhttp.DefaultBodyTimeout, "how long a request body may take to arrive; past it 408")
 	serveCmd.Flags().IntVar(&serveFlags.exports, "max-exports", 0, "evidence exports and ledger verifications running at once; past it 503 with Retry-After; 0 = the default, 2 (env CAIRN_MAX_EXPORTS)")
+	serveCmd.Flags().StringVar(&serveFlags.metricsAddr, "metrics-addr", envOr("CAIRN_METRICS_ADDR", ""), "serve /metrics without authentication on this separate listen address too (env CAIRN_METRICS_ADDR); on --addr /metrics needs no key only from loopback (ADR 0037)")
 	serveCmd.Flags().DurationVar(&serveFlags.drain, "drain", envDuration("CAIRN_DRAIN", 0), "on SIGTERM, fail /readyz and keep serving this long before shutting down (env CAIRN_DRAIN)")
 	addTlogFlags(serveCmd)
 	rootCmd.AddCommand(serveCmd)
@@ -217,7 +222,13 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 	if err != nil {
 		return fmt.Errorf("findings salt: %w", err)
 	}
-	svc := service.New(store, log, salt)
+	stopTracing, err := startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	observer := metrics.NewObserver()
+	svc := service.New(observer.Wrap(tracing.WrapStore(store)), log, salt)
 	svc.SetMaxExports(serveFlags.exports)
 	keyPath := serveFlags.ledgerKey
 	if keyPath == "" {
@@ -253,6 +264,14 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 	}
 	defer svc.Stop()
 	api := cairnhttp.New(svc, log)
+	if err := metrics.Register(api.Registry(), observer, metrics.NewCollector(store, log)); err != nil {
+		return err
+	}
+	stopMetrics, err := serveMetrics(serveFlags.metricsAddr, api.MetricsHandler(), log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	api.UI = ui.Handler()
 	api.SetRateLimit(serveFlags.rateLimit, serveFlags.rateBurst)
 	api.SetInflight(cairnhttp.InflightLimits{Calls: serveFlags.inflight, Polls: serveFlags.polls, PerPrincipal: serveFlags.share})

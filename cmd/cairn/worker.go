@@ -28,7 +28,8 @@ until interrupted.
 --exec runs CMD with sh -c for each job: the job's input JSON on stdin,
 CAIRN_JOB_ID, CAIRN_ACTION, CAIRN_RESOURCE, CAIRN_RUN_ID, CAIRN_STEP_ID,
 CAIRN_TRACE_ID, CAIRN_JOB_HASH, CAIRN_POLICY_SNAPSHOT and CAIRN_CONSTRAINTS in
-the environment (CAIRN_KEY and CAIRN_KEY_FILE are removed from it). Its
+the environment, and TRACEPARENT (TRACESTATE) when the server traces (CAIRN_KEY
+and CAIRN_KEY_FILE are removed from it). Its
 stdout is the result: JSON as is, anything else as a JSON string. A non-zero
 exit fails the job with the last line of stderr. CMD is killed when the
 lease expires.`,
@@ -160,7 +161,7 @@ func jobEnv(base []string, job *cairn.LeasedJob) []string {
 	env := make([]string, 0, len(base)+9)
 	for _, kv := range base {
 		name, _, _ := strings.Cut(kv, "=")
-		if name == "CAIRN_KEY" || name == "CAIRN_KEY_FILE" || strings.HasPrefix(name, "CAIRN_JOB_") {
+		if name == "CAIRN_KEY" || name == "CAIRN_KEY_FILE" || strings.HasPrefix(name, "CAIRN_JOB_") || name == "TRACEPARENT" || name == "TRACESTATE" {
 			continue
 		}
 		env = append(env, kv)
@@ -168,6 +169,14 @@ func jobEnv(base []string, job *cairn.LeasedJob) []string {
 	constraints := ""
 	if len(job.Constraints) > 0 {
 		constraints = string(job.Constraints)
+	}
+	if job.Traceparent != "" {
+		// The job's trace (its dispatch span), in the environment
+		// variables OpenTelemetry SDKs read for a process's parent.
+		env = append(env, "TRACEPARENT="+job.Traceparent)
+		if job.Tracestate != "" {
+			env = append(env, "TRACESTATE="+job.Tracestate)
+		}
 	}
 	return append(env,
 		"CAIRN_JOB_ID="+job.JobID,

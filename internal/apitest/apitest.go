@@ -19,6 +19,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	cairnhttp "github.com/cairnhq/cairn/http"
+	"github.com/cairnhq/cairn/internal/metrics"
 	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/service"
 	"github.com/cairnhq/cairn/sqlite"
@@ -42,6 +43,10 @@ type Options struct {
 	AuthFailRate  float64
 	AuthFailBurst int
 	BodyTimeout   time.Duration
+	// WrapStore, when set, wraps the store the service uses (tracing).
+	WrapStore func(cairn.Store) cairn.Store
+	// Metrics adds the governance metrics to /metrics, as cairn serve does.
+	Metrics bool
 	// Tlog configures the /tlog/ routes (authenticated by default).
 	Tlog cairnhttp.TlogAccess
 }
@@ -70,7 +75,15 @@ func New(t testing.TB, opt Options) *Env {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := service.New(store, log, []byte("salt"))
+	var st cairn.Store = store
+	if opt.WrapStore != nil {
+		st = opt.WrapStore(store)
+	}
+	obs := metrics.NewObserver()
+	if opt.Metrics {
+		st = obs.Wrap(st)
+	}
+	svc := service.New(st, log, []byte("salt"))
 	if opt.LedgerKey {
 		key, err := ledger.NewKeyFromSeed("cairn", make([]byte, 32))
 		if err != nil {
@@ -86,6 +99,13 @@ func New(t testing.TB, opt Options) *Env {
 		t.Fatal(err)
 	}
 	api := cairnhttp.New(svc, log)
+	if opt.Metrics {
+		c := metrics.NewCollector(store, log)
+		c.Every = 0 // every scrape reads the store
+		if err := metrics.Register(api.Registry(), obs, c); err != nil {
+			t.Fatal(err)
+		}
+	}
 	api.UI = opt.UI
 	api.SetRateLimit(opt.RateLimit, opt.RateBurst)
 	api.SetMaxInflight(opt.MaxInflight)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/client"
+	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -21,12 +22,16 @@ import (
 // without a recorded decision, and no result is returned without its
 // evidence.
 func (g *Gateway) callTool(ctx context.Context, s *session, req *mcp.CallToolRequest, u *upstream, tool string) (*mcp.CallToolResult, error) {
+	ctx, end := tracing.StartTool(ctx, req.Params.Meta, req.Params.Name, s.sessionID(), u.cfg.Name)
 	who, err := g.identity(ctx, req)
 	if err != nil {
+		end(true, "")
 		return refusal(nil, "%v", err), nil
 	}
 	c := &call{g: g, s: s, req: req, u: u, tool: tool, who: who, args: req.Params.Arguments}
-	return c.run(ctx), nil
+	res := c.run(ctx)
+	end(res.IsError, c.jobID())
+	return res, nil
 }
 
 // call carries one tools/call through the loop.

@@ -43,8 +43,9 @@ func (c *call) execute(ctx context.Context) *mcp.CallToolResult {
 	c.g.pending.forget(c.key)
 	c.job.State = cairn.StateRunning
 	finished := c.s.during(c.u.cfg.Name, ctx)
-	res, callErr := c.u.call(ctx, c.g.cfg.CallTimeout, &mcp.CallToolParams{
-		Meta: c.req.Params.Meta, Name: c.tool, Arguments: argsOrEmpty(c.args),
+	uctx, meta := upstreamTrace(ctx, c.req.Params.Meta, leased)
+	res, callErr := c.u.call(uctx, c.g.cfg.CallTimeout, &mcp.CallToolParams{
+		Meta: meta, Name: c.tool, Arguments: argsOrEmpty(c.args),
 	})
 	finished()
 	if callErr != nil && ctx.Err() != nil {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/client"
+	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -79,6 +80,10 @@ func New(ctx context.Context, cfg *Config, o Options) (*Gateway, error) {
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	}
+	// Calls to Cairn's API carry the tools/call's trace context.
+	hc := *o.HTTPClient
+	hc.Transport = tracing.Transport(hc.Transport)
+	o.HTTPClient = &hc
 	g := &Gateway{cfg: cfg, server: o.Server, anonymous: o.AllowAnonymous, log: o.Log,
 		sdkLog: slog.New(slog.NewTextHandler(io.Discard, nil)), upstreamStderr: o.UpstreamStderr, httpClient: o.HTTPClient}
 	g.worker, g.workerKey = g.clientFor(o.Key), o.Key

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"sync"
 	"time"
 
+	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -65,7 +67,8 @@ func (u *upstream) client(ctx context.Context) (*mcp.ClientSession, error) {
 		cmd.Stderr = u.sess.gw.upstreamStderr
 		t = &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}
 	} else {
-		t = &mcp.StreamableClientTransport{Endpoint: u.cfg.URL, MaxRetries: 1}
+		// Each request carries the call's trace context in its headers.
+		t = &mcp.StreamableClientTransport{Endpoint: u.cfg.URL, MaxRetries: 1, HTTPClient: &http.Client{Transport: tracing.Transport(nil)}}
 	}
 	cs, err := c.Connect(ctx, t, nil)
 	if err != nil {

@@ -1,0 +1,221 @@
+package tracing
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cairnhq/cairn"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Stamp gives evidence events of one job, built ahead of the transaction
+// that writes them, the ids of the spans that write them (their "trace"
+// member). start is when the work they record began; jobTraceID is the
+// job's trace_id. Events must be stamped before they are canonicalised.
+// Without tracing, or outside a traced request, it does nothing (the store
+// wrapper stamps what reaches it unstamped).
+func Stamp(ctx context.Context, start time.Time, jobTraceID string, evs ...*cairn.Event) {
+	if !Enabled() {
+		return
+	}
+	sc := scopeFrom(ctx)
+	if sc == nil {
+		return
+	}
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	for _, ev := range evs {
+		sc.stamp(ctx, ev, start, jobTraceID, nil)
+	}
+}
+
+// stamp chooses the span that writes ev (see the package documentation and
+// docs/evidence.md §2.6) and stamps ev with its ids. approval is the
+// pending approval an approval_resolved event resolves.
+func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, jobTrace string, approval *cairn.Approval) {
+	cur := trace.SpanContextFromContext(ctx)
+	if s.req != nil {
+		cur = s.req.sc // the request's span (perhaps become a job's anchor)
+	}
+	jobID := string(ev.JobID)
+	if jobID == "" {
+		s.stampOther(ev, cur, start, "")
+		return
+	}
+	anchor := jobAnchor(ev.Tenant, jobID, jobTrace)
+	if r := s.req; r != nil && r.sc.TraceID() == anchor.TraceID() && r.sc.SpanID() == anchor.SpanID() {
+		anchor = r.sc // this request submitted the job: its children follow its sampling
+	}
+	job := ev.Tenant + "\x00" + jobID
+	submittedHere := s.find(SpanJobSubmit+"\x00"+job) != nil || (s.req != nil && s.req.sc.SpanID() == anchor.SpanID() && s.req.sc.TraceID() == anchor.TraceID())
+	parent, links := anchor, []trace.Link(nil)
+	if !submittedHere && cur.IsValid() {
+		if cur.TraceID() == anchor.TraceID() {
+			parent = cur
+		} else {
+			links = []trace.Link{{SpanContext: cur}}
+		}
+	}
+	// The job's id is on the spans of its steps (the submit span also
+	// names the tenant); a policy evaluation is the submit's or the
+	// dispatch's child and names neither.
+	child := func(name string) func() *op {
+		return func() *op {
+			o := &op{name: name, primary: primaryOf(name), parent: parent, links: links, start: start,
+				sc: spanContext(parent.TraceID(), randomSpanID(), parent.TraceFlags())}
+			if name != SpanPolicyEvaluate {
+				o.attrs = []attribute.KeyValue{AttrJobID.String(jobID)}
+			}
+			return o
+		}
+	}
+	switch ev.Type {
+	case cairn.EventJobSubmitted:
+		if r := s.req; r != nil && r.own.TraceID() == anchor.TraceID() && (r.sc.SpanID() == r.own.SpanID() || r.sc.SpanID() == anchor.SpanID()) {
+			// The submit request's span is the job's anchor: the job's
+			// later spans are its children.
+			if r.sc.SpanID() == r.own.SpanID() {
+				r.sc = trace.NewSpanContext(trace.SpanContextConfig{TraceID: anchor.TraceID(), SpanID: anchor.SpanID(), TraceFlags: r.own.TraceFlags(), TraceState: r.own.TraceState()})
+				r.primary = cairn.EventJobSubmitted
+				if r.own.IsSampled() {
+					r.attrs = append(r.attrs, AttrTenant.String(ev.Tenant), AttrJobID.String(jobID))
+				}
+			}
+			s.add(r, ev)
+			return
+		}
+		o := s.open(SpanJobSubmit+"\x00"+job, func() *op {
+			o := &op{name: SpanJobSubmit, primary: cairn.EventJobSubmitted, start: start}
+			flags := anchor.TraceFlags()
+			switch {
+			case cur.IsValid() && cur.TraceID() == anchor.TraceID():
+				o.parent, flags = cur, cur.TraceFlags()
+			case cur.IsValid():
+				o.links = []trace.Link{{SpanContext: cur}}
+			}
+			o.sc = spanContext(anchor.TraceID(), anchor.SpanID(), flags)
+			return o
+		})
+		o.attrs = []attribute.KeyValue{AttrTenant.String(ev.Tenant), AttrJobID.String(jobID), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State)}
+		s.add(o, ev)
+	case cairn.EventPolicyDecided:
+		o := s.open(SpanPolicyEvaluate+"\x00"+job, child(SpanPolicyEvaluate))
+		phase, _ := ev.Data["phase"].(string)
+		o.attrs = []attribute.KeyValue{AttrDecision.String(ev.Decision), AttrRuleID.String(ev.PolicyRuleID),
+			AttrSnapshot.String(ev.PolicySnapshot), AttrJobHash.String(ev.JobHash), AttrPhase.String(phase)}
+		s.add(o, ev)
+	case cairn.EventApprovalRequested:
+		// The wait is recorded when the approval is resolved; its ids are
+		// known now.
+		if a, ok := ev.Data["approval"].(*cairn.Approval); ok && a != nil {
+			sid := waitSpanID(ev.Tenant, a.ApprovalID)
+			ev.Trace = &cairn.TraceRef{TraceID: anchor.TraceID().String(), SpanID: sid.String()}
+			return
+		}
+		s.stampOther(ev, cur, start, job)
+	case cairn.EventApprovalResolved:
+		if approval == nil {
+			s.stampOther(ev, cur, start, job)
+			return
+		}
+		o := s.open(SpanApprovalWait+"\x00"+job, func() *op {
+			o := &op{name: SpanApprovalWait, primary: cairn.EventApprovalResolved, parent: anchor, links: links,
+				start: approval.RequestedAt, sc: spanContext(anchor.TraceID(), waitSpanID(ev.Tenant, approval.ApprovalID), anchor.TraceFlags())}
+			if l := approval.Ledger; l != nil {
+				o.extra = []trace.EventOption{trace.WithTimestamp(approval.RequestedAt), trace.WithAttributes(
+					AttrLedgerEventType.String(cairn.EventApprovalRequested), AttrLedgerIndex.Int64(int64(l.Index)), AttrLedgerLeafHash.String(l.LeafHash))}
+			}
+			return o
+		})
+		o.attrs = append(o.attrs[:0:0], AttrJobID.String(jobID), AttrApprovalID.String(approval.ApprovalID), AttrResolution.String(ev.Resolution),
+			AttrResolver.String(ev.ResolvedBy), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
+		if l := approval.Ledger; l != nil {
+			o.attrs = append(o.attrs, AttrRequestedLedgerIdx.Int64(int64(l.Index)), AttrRequestedLeafHash.String(l.LeafHash))
+		}
+		s.add(o, ev)
+	case cairn.EventJobDispatched:
+		o := s.open(SpanJobDispatch+"\x00"+job, child(SpanJobDispatch))
+		worker, _ := ev.Data["worker_id"].(string)
+		o.attrs = []attribute.KeyValue{AttrJobID.String(jobID), AttrWorkerID.String(worker), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State)}
+		s.add(o, ev)
+	case cairn.EventJobCompleted, cairn.EventOutputChecked:
+		o := s.open(SpanJobComplete+"\x00"+job, child(SpanJobComplete))
+		if ev.Type == cairn.EventJobCompleted {
+			o.attrs = append(o.attrs, AttrJobState.String(ev.State), AttrJobHash.String(ev.JobHash))
+		}
+		if v := ev.OutputSafety; v != nil {
+			o.attrs = append(o.attrs, AttrOutputDecision.String(v.Decision), AttrOutputRuleID.String(string(v.RuleID)))
+		}
+		s.add(o, ev)
+	case cairn.EventLeaseExpired:
+		o := s.open(SpanLeaseExpire+"\x00"+job, child(SpanLeaseExpire))
+		o.attrs = []attribute.KeyValue{AttrJobID.String(jobID), AttrJobState.String(ev.State)}
+		s.add(o, ev)
+	default:
+		if cur.IsValid() {
+			s.stampOther(ev, cur, start, job)
+			return
+		}
+		o := s.open(SpanEvidence+"\x00"+job, child(SpanEvidence))
+		s.add(o, ev)
+	}
+}
+
+// stampOther gives ev to the request's span, or outside a request to a
+// cairn.evidence span of its own (in the job's trace when key names a job).
+func (s *scope) stampOther(ev *cairn.Event, cur trace.SpanContext, start time.Time, job string) {
+	if s.req != nil {
+		s.add(s.req, ev)
+		return
+	}
+	o := s.open(SpanEvidence+"\x00"+ev.Tenant+"\x00"+job, func() *op {
+		t, sid := idGenerator{}.NewIDs(context.Background())
+		flags := trace.TraceFlags(0)
+		if sampled(t, SpanEvidence) {
+			flags = trace.FlagsSampled
+		}
+		return &op{name: SpanEvidence, start: start, sc: spanContext(t, sid, flags), attrs: []attribute.KeyValue{AttrTenant.String(ev.Tenant)}}
+	})
+	s.add(o, ev)
+}
+
+func spanContext(t trace.TraceID, s trace.SpanID, f trace.TraceFlags) trace.SpanContext {
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: t, SpanID: s, TraceFlags: f})
+}
+
+func primaryOf(name string) string {
+	switch name {
+	case SpanPolicyEvaluate:
+		return cairn.EventPolicyDecided
+	case SpanJobDispatch:
+		return cairn.EventJobDispatched
+	case SpanJobComplete:
+		return cairn.EventJobCompleted
+	case SpanLeaseExpire:
+		return cairn.EventLeaseExpired
+	}
+	return ""
+}
+
+// Propagate returns the W3C traceparent (and tracestate) a worker continues
+// the job's trace with: the span that wrote ev (the job's dispatch). Both
+// are empty when ev was not stamped.
+func Propagate(ctx context.Context, ev *cairn.Event) (traceparent, tracestate string) {
+	if ev == nil || ev.Trace == nil {
+		return "", ""
+	}
+	flags := trace.TraceFlags(0)
+	if sc := scopeFrom(ctx); sc != nil {
+		sc.mu.Lock()
+		if o, _ := sc.opOf(ev); o != nil {
+			flags = o.sc.TraceFlags()
+		}
+		sc.mu.Unlock()
+	}
+	if cur := trace.SpanContextFromContext(ctx); cur.IsValid() && cur.TraceID().String() == ev.Trace.TraceID {
+		tracestate = cur.TraceState().String()
+	}
+	return fmt.Sprintf("00-%s-%s-%s", ev.Trace.TraceID, ev.Trace.SpanID, flags), tracestate
+}
