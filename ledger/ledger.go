@@ -1,6 +1,7 @@
 // Package ledger defines Cairn's evidence formats: RFC 8785 (JCS) canonical
 // JSON, the job_hash projection, and ledger leaf hashes (RFC 6962:
-// SHA-256(0x00 || canonical body)).
+// SHA-256(0x00 || canonical body)); and the append kernel both stores run
+// (Head.Step, Heads).
 package ledger
 
 import (

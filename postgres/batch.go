@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/sqlstore"
 	"github.com/cairnhq/cairn/ledger"
 )
 
@@ -24,7 +25,8 @@ type batch struct {
 	s     *Store
 	c     *pgx.Conn
 	ctx   context.Context
-	heads map[string]*headState
+	tx    *ledger.Heads // the ledger heads this transaction has locked
+	heads *ledger.Heads // tx, or the tier of the guarded Update running
 
 	ledgerRows []ledgerRow
 	nodeRows   []nodeRow
@@ -57,29 +59,6 @@ type runRow struct {
 	body []byte
 }
 
-// headState is a tenant's ledger head inside the transaction, whose
-// ledger_heads row it has locked.
-type headState struct {
-	dbSize uint64 // the locked row's size
-	size   uint64
-	hash   string
-	tree   *ledger.Appender
-	runs   map[string]int64 // run timeline heads known in this transaction
-	cached map[string]int64 // committed run heads from the writer's cache (read-only)
-}
-
-func (h *headState) clone() *headState {
-	c := *h
-	if h.tree != nil {
-		c.tree = h.tree.Clone()
-	}
-	c.runs = make(map[string]int64, len(h.runs))
-	for k, v := range h.runs {
-		c.runs[k] = v
-	}
-	return &c
-}
-
 type ledgerRow struct {
 	tenant   string
 	idx      int64
@@ -100,12 +79,13 @@ type nodeRow struct {
 }
 
 func newBatch(s *Store, c *pgx.Conn) *batch {
-	return &batch{s: s, c: c, ctx: context.Background(), heads: map[string]*headState{}, runs: map[string]runRow{}, runRead: map[string]runRow{}}
+	tx := ledger.NewHeads()
+	return &batch{s: s, c: c, ctx: context.Background(), tx: tx, heads: tx, runs: map[string]runRow{}, runRead: map[string]runRow{}}
 }
 
-// snapshot is the batch state before an Update, restored if it fails.
+// snapshot is the batch state before an Update, restored if it fails (the
+// Update's ledger heads are a tier of their own, dropped with it).
 type snapshot struct {
-	heads        map[string]*headState
 	nl, nn       int
 	sentL, sentN int
 	nnotes       int
@@ -115,16 +95,11 @@ type snapshot struct {
 }
 
 func (b *batch) save() snapshot {
-	hs := make(map[string]*headState, len(b.heads))
-	for k, h := range b.heads {
-		hs[k] = h.clone()
-	}
-	return snapshot{heads: hs, nl: len(b.ledgerRows), nn: len(b.nodeRows), sentL: b.sentL, sentN: b.sentN, nnotes: len(b.notes), active: b.active,
+	return snapshot{nl: len(b.ledgerRows), nn: len(b.nodeRows), sentL: b.sentL, sentN: b.sentN, nnotes: len(b.notes), active: b.active,
 		runs: maps.Clone(b.runs), runRead: maps.Clone(b.runRead)}
 }
 
 func (b *batch) restore(s snapshot) {
-	b.heads = s.heads
 	b.ledgerRows = b.ledgerRows[:s.nl]
 	b.nodeRows = b.nodeRows[:s.nn]
 	b.sentL, b.sentN = s.sentL, s.sentN
@@ -145,24 +120,24 @@ func (b *batch) exec(sql string, args ...any) error {
 // failing op stops the run (opFailed); guarded, each op runs inside a
 // savepoint and a failing op is rolled back alone. Errors of the connection
 // itself are transient.
-func (b *batch) run(ops []*op, guarded bool) (outcome, error) {
+func (b *batch) run(ops []*sqlstore.Op, guarded bool) (outcome, error) {
 	b.optimistic = !guarded
 	b.nops = len(ops)
 	if err := b.begin(); err != nil {
 		return transient, err
 	}
 	for _, o := range ops {
-		o.err, o.after = nil, nil
-		if err := o.ctx.Err(); err != nil {
-			o.err = err
+		o.Err, o.After = nil, nil
+		if err := o.Ctx.Err(); err != nil {
+			o.Err = err
 			if !guarded {
 				return opFailed, nil
 			}
 			continue
 		}
 		if !guarded {
-			t := &wtx{rtx: rtx{ctx: b.ctx, q: wq{b}, b: b}}
-			err := runSafely(o.fn, t)
+			t := newWtx(b)
+			err := sqlstore.RunSafely(dialect, o.Fn, t)
 			if b.derr != nil {
 				err = b.derr
 			}
@@ -170,20 +145,21 @@ func (b *batch) run(ops []*op, guarded bool) (outcome, error) {
 				if b.c.IsClosed() {
 					return transient, err
 				}
-				o.err = err
+				o.Err = err
 				return opFailed, nil
 			}
-			o.after = t.after
+			o.After = t.after
 			b.anyOK = true
 			continue
 		}
 		for try := 0; ; try++ {
 			snap := b.save()
+			b.heads = b.tx.Child()
 			if err := b.exec("SAVEPOINT op"); err != nil {
 				return transient, err
 			}
-			t := &wtx{rtx: rtx{ctx: b.ctx, q: wq{b}, b: b}}
-			err := runSafely(o.fn, t)
+			t := newWtx(b)
+			err := sqlstore.RunSafely(dialect, o.Fn, t)
 			if err == nil {
 				err = b.flush()
 			}
@@ -194,10 +170,13 @@ func (b *batch) run(ops []*op, guarded bool) (outcome, error) {
 				err = b.exec("RELEASE SAVEPOINT op")
 			}
 			if err == nil {
-				o.after = t.after
+				b.heads.Commit()
+				b.heads = b.tx
+				o.After = t.after
 				b.anyOK = true
 				break
 			}
+			b.heads = b.tx
 			if b.c.IsClosed() {
 				return transient, err
 			}
@@ -214,7 +193,7 @@ func (b *batch) run(ops []*op, guarded bool) (outcome, error) {
 			if isTransient(err) && try < 3 {
 				continue
 			}
-			o.err = err
+			o.Err = err
 			break
 		}
 	}
@@ -294,13 +273,13 @@ func (b *batch) finishBatch() error {
 	read := b.queuePending(pb)
 	var tenants, hashes []string
 	var sizes []int64
-	for tenant, h := range b.heads {
-		if h.size != h.dbSize {
+	b.tx.Each(func(tenant string, h *ledger.Head) {
+		if h.Size != h.Stored {
 			tenants = append(tenants, tenant)
-			sizes = append(sizes, int64(h.size))
-			hashes = append(hashes, h.hash)
+			sizes = append(sizes, int64(h.Size))
+			hashes = append(hashes, h.Hash)
 		}
-	}
+	})
 	if len(tenants) > 0 {
 		pb.Queue(`UPDATE ledger_heads h SET size = u.size, hash = u.hash FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(tenant, size, hash) WHERE h.tenant = u.tenant`,
 			tenants, sizes, hashes)
@@ -332,20 +311,13 @@ func (b *batch) committed() {
 	for k, v := range b.runs {
 		b.s.runs[k] = v
 	}
-	for tenant, h := range b.heads {
-		if h.tree == nil {
-			delete(b.s.cache, tenant)
-			continue
+	b.tx.Each(func(tenant string, h *ledger.Head) {
+		if h.Tree == nil {
+			b.s.heads.Delete(tenant)
+			return
 		}
-		runs := h.cached
-		if runs == nil || len(runs) > 100000 {
-			runs = make(map[string]int64, len(h.runs))
-		}
-		for k, v := range h.runs {
-			runs[k] = v
-		}
-		b.s.cache[tenant] = &tenantCache{size: h.size, hash: h.hash, tree: h.tree, runs: runs}
-	}
+		b.s.heads.Put(tenant, h)
+	})
 }
 
 func (b *batch) rollback() {
@@ -458,9 +430,14 @@ func (b *batch) nextJobSeq() (int64, error) {
 }
 
 // head locks the tenant's ledger_heads row (creating it on the tenant's
-// first append) and returns the head as of this transaction.
-func (b *batch) head(tenant string) (*headState, error) {
-	if h := b.heads[tenant]; h != nil {
+// first append) and returns the head as of this transaction. The writer's
+// committed head of the tenant (Store.heads) is used only when the locked
+// row still shows the same size and hash: the ledger is append-only and
+// each entry's body commits to the previous leaf hash, so an equal (size,
+// last hash) means an identical ledger, whatever other replicas did in
+// between.
+func (b *batch) head(tenant string) (*ledger.Head, error) {
+	if h := b.heads.Get(tenant); h != nil {
 		return h, nil
 	}
 	var size int64
@@ -482,48 +459,33 @@ func (b *batch) head(tenant string) (*headState, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &headState{dbSize: uint64(size), size: uint64(size), hash: hash, runs: map[string]int64{}}
-	if c := b.s.cache[tenant]; c != nil && c.size == h.size && c.hash == h.hash {
-		h.tree = c.tree.Clone()
-		h.cached = c.runs
+	var h *ledger.Head
+	if c := b.s.heads.Peek(tenant); c != nil && c.Size == uint64(size) && c.Hash == hash {
+		h = c.Fork()
+	} else {
+		h = &ledger.Head{Size: uint64(size), Hash: hash}
 	}
-	b.heads[tenant] = h
+	h.Stored = uint64(size)
+	b.heads.Put(tenant, h)
 	return h, nil
 }
 
-func (b *batch) runHead(t *rtx, h *headState, tenant, runID string) (int64, error) {
-	if n, ok := h.runs[runID]; ok {
-		return n, nil
-	}
-	if n, ok := h.cached[runID]; ok {
-		return n, nil
-	}
-	// Every entry of this tenant written in this transaction went through
-	// h, so rows not yet sent cannot hold this run.
+// Head implements sqlstore.Heads.
+func (t *wtx) Head(tenant string) (*ledger.Head, error) { return t.b.head(tenant) }
+
+// RunHead implements ledger.Source. Every entry of this tenant written in
+// this transaction went through its head, which knows the runs it
+// advanced: rows not yet sent cannot hold this run.
+func (t *wtx) RunHead(tenant, runID string) (int64, error) {
 	var n *int64
-	if err := t.row(`SELECT max(run_seq) FROM ledger WHERE tenant = $1 AND run_id = $2`, tenant, runID).Scan(&n); err != nil {
+	if err := t.DB.QueryRow(`SELECT max(run_seq) FROM ledger WHERE tenant = ? AND run_id = ?`, tenant, runID).Scan(&n); err != nil || n == nil {
 		return 0, err
-	}
-	if n == nil {
-		return 0, nil
 	}
 	return *n, nil
 }
 
-func (b *batch) tree(t *rtx, h *headState, tenant string) (*ledger.Appender, error) {
-	if h.tree != nil {
-		return h.tree, nil
-	}
-	if err := b.flush(); err != nil {
-		return nil, err
-	}
-	a, err := ledger.ResumeAppender(h.size, nodeReader{t: t, tenant: tenant})
-	if err != nil {
-		return nil, fmt.Errorf("postgres: resume merkle tree of %q at %d: %w", tenant, h.size, err)
-	}
-	h.tree = a
-	return a, nil
-}
+// Nodes implements ledger.Source (every read sends the buffered rows first).
+func (t *wtx) Nodes(tenant string) ledger.NodeReader { return t.NodeReader(tenant) }
 
 func optStr(s string) *string {
 	if s == "" {
@@ -532,65 +494,26 @@ func optStr(s string) *string {
 	return &s
 }
 
-// append assigns the event its ledger index and timeline seq, extends the
-// tenant's Merkle tree and buffers the rows.
-func (b *batch) append(t *rtx, ev *cairn.Event) error {
-	if ev.Tenant == "" || ev.Type == "" {
-		return fmt.Errorf("postgres: event without tenant or type")
-	}
-	h, err := b.head(ev.Tenant)
+// AppendEvent appends through the ledger kernel and buffers the row and
+// the persisted Merkle nodes (queueRows sends them).
+func (t *wtx) AppendEvent(ev *cairn.Event) error {
+	r, nodes, err := sqlstore.AppendEvent(ev, t)
 	if err != nil {
-		return err
+		return fmt.Errorf("postgres: %w", err)
 	}
-	canon := ev.Canon
-	if canon == nil {
-		ev.Seq, ev.Ledger = 0, nil
-		if canon, err = ledger.Canonical(ev); err != nil {
-			return fmt.Errorf("postgres: canonical event: %w", err)
-		}
-	}
-	ev.Seq = 0
-	if ev.RunID != "" {
-		n, err := b.runHead(t, h, ev.Tenant, string(ev.RunID))
-		if err != nil {
-			return err
-		}
-		ev.Seq = n + 1
-	}
-	a, err := b.tree(t, h, ev.Tenant)
-	if err != nil {
-		return err
-	}
-	if a.Size() != h.size {
-		return fmt.Errorf("postgres: merkle tree of %q has %d leaves, ledger has %d", ev.Tenant, a.Size(), h.size)
-	}
-	ev.PrevHash = h.hash
-	body, err := ledger.EnvelopeBody(ev.Tenant, h.size, h.hash, ev.Seq, canon)
-	if err != nil {
-		return fmt.Errorf("postgres: canonical envelope: %w", err)
-	}
-	leafHash := ledger.LeafHash(body)
-	leaf := ledger.HashHex(leafHash)
-	nodes, err := a.Append(leafHash)
-	if err != nil {
-		return err
-	}
-	row := ledgerRow{tenant: ev.Tenant, idx: int64(h.size), typ: ev.Type, runID: optStr(string(ev.RunID)), jobID: optStr(string(ev.JobID)), body: string(body), leaf: leaf, prevHash: h.hash}
-	if ev.Seq > 0 {
-		seq := ev.Seq
+	b := t.b
+	row := ledgerRow{tenant: r.Tenant, idx: int64(r.Index), typ: r.Type, runID: optStr(r.RunID), jobID: optStr(r.JobID), body: string(r.Body), leaf: r.LeafHex, prevHash: r.PrevHash}
+	if r.RunSeq > 0 {
+		seq := r.RunSeq
 		row.runSeq = &seq
-		h.runs[string(ev.RunID)] = ev.Seq
 	}
 	b.ledgerRows = append(b.ledgerRows, row)
 	for _, n := range nodes {
-		if n.Level < StoredLevel {
+		if n.Level < ledger.StoredLevel {
 			continue
 		}
 		hash := n.Hash
-		b.nodeRows = append(b.nodeRows, nodeRow{tenant: ev.Tenant, level: int32(n.Level), idx: int64(n.Index), hash: hash[:]})
+		b.nodeRows = append(b.nodeRows, nodeRow{tenant: r.Tenant, level: int32(n.Level), idx: int64(n.Index), hash: hash[:]})
 	}
-	ev.Ledger = &cairn.LedgerRef{Index: h.size, LeafHash: leaf}
-	h.size++
-	h.hash = leaf
 	return nil
 }

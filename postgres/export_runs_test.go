@@ -1,6 +1,12 @@
 package postgres
 
-import "github.com/cairnhq/cairn"
+import (
+	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/sqlstore"
+)
 
 // ListRunsQuery is the statement ListRuns runs, for the plan assertions.
-func ListRunsQuery(tenant string, f cairn.RunFilter) (string, []any) { return listRunsQuery(tenant, f) }
+func ListRunsQuery(tenant string, f cairn.RunFilter) (string, []any) {
+	q, args := sqlstore.ListRunsQuery(tenant, f)
+	return sqlstore.Rebind(q), args
+}

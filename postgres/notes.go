@@ -35,7 +35,7 @@ type wireNote struct {
 // noteQueued records that j became QUEUED in this transaction.
 func (b *batch) noteQueued(j *cairn.Job) {
 	n := cairn.QueuedNote{Tenant: j.Tenant, Action: j.Action}
-	if jobExecutor(j) != "" {
+	if j.Executor != "" {
 		n.JobID = j.JobID
 	}
 	b.notes = append(b.notes, n)

@@ -26,7 +26,7 @@ type pendingWrite struct {
 	args  []any
 	check func(pgconn.CommandTag) error // Exec-style statements
 	ret   []any                         // RETURNING targets (QueryRow-style)
-	noRow error                         // error when RETURNING gives no row
+	noRow func() error                  // the error when RETURNING gives no row
 }
 
 // errDeferred is what a read returns when a deferred write sent ahead of
@@ -55,7 +55,7 @@ func (b *batch) queuePending(pb *pgx.Batch) func(br pgx.BatchResults) error {
 			if p.ret != nil {
 				err = br.QueryRow().Scan(p.ret...)
 				if errors.Is(err, pgx.ErrNoRows) && p.noRow != nil {
-					err = p.noRow
+					err = p.noRow()
 				}
 			} else {
 				var tag pgconn.CommandTag

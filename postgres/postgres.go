@@ -54,6 +54,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/sqlstore"
 	"github.com/cairnhq/cairn/ledger"
 )
 
@@ -85,15 +86,13 @@ type Store struct {
 	jobSeq    string // the jobs.seq sequence
 	runSeq    string // the runs.seq sequence
 
-	ops    chan *op
-	quit   chan struct{}
-	done   chan struct{}
-	closed sync.Once
+	q    *sqlstore.Queue
+	done chan struct{}
 
 	// writer-owned state (only touched by the writer goroutine)
 	wconn *pgx.Conn
-	wpid  atomic.Uint32 // the writer connection's backend, for tests
-	cache map[string]*tenantCache
+	wpid  atomic.Uint32     // the writer connection's backend, for tests
+	heads *ledger.Heads     // committed ledger heads as this writer last left them (see batch.head)
 	epoch int64             // write_epoch after this writer's last commit; -1: unknown
 	runs  map[string]runRow // runs as of epoch
 
@@ -107,28 +106,6 @@ type Store struct {
 		batches, ops, retries, commitNanos, fnNanos atomic.Int64
 		roundTrips, rtNanos                         atomic.Int64
 	}
-}
-
-// tenantCache is a tenant's committed ledger head as this writer last left
-// it: its size and last leaf hash, the Merkle appender at that size and the
-// last timeline seq of the runs it touched. It is used only when the locked
-// ledger_heads row still shows the same size and hash: the ledger is
-// append-only and each entry's body commits to the previous leaf hash, so an
-// equal (size, last hash) means an identical ledger, whatever other replicas
-// did in between.
-type tenantCache struct {
-	size uint64
-	hash string
-	tree *ledger.Appender
-	runs map[string]int64
-}
-
-type op struct {
-	ctx   context.Context
-	fn    func(cairn.Tx) error
-	err   error
-	after []func()
-	done  chan struct{}
 }
 
 // Open connects to the database at url (a postgres:// URL or a key=value
@@ -150,14 +127,14 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	s := &Store{
 		cfg:   cfg,
 		pool:  pool,
-		ops:   make(chan *op, MaxBatch),
-		quit:  make(chan struct{}),
+		q:     sqlstore.NewQueue(MaxBatch),
 		done:  make(chan struct{}),
-		cache: map[string]*tenantCache{},
+		heads: ledger.NewHeads(),
 		epoch: -1,
 		runs:  map[string]runRow{},
 		ldone: make(chan struct{}),
 	}
+	s.heads.MaxRuns = 100000
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, err
@@ -308,7 +285,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
 // Close stops the writer after pending Updates and closes the connections.
 func (s *Store) Close() error {
-	s.closed.Do(func() { close(s.quit) })
+	s.q.Stop()
 	<-s.done
 	s.lstop()
 	<-s.ldone
@@ -356,27 +333,9 @@ func (s *Store) listener(ctx context.Context) {
 	}
 }
 
-var errClosed = cairn.Errorf(cairn.EUnavailable, "store is closed")
-
 // Update runs fn in a durable transaction shared with other concurrent Updates.
 func (s *Store) Update(ctx context.Context, fn func(cairn.Tx) error) error {
-	o := &op{ctx: ctx, fn: fn, done: make(chan struct{})}
-	select {
-	case s.ops <- o:
-	case <-s.quit:
-		return errClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	// Once queued the op is committed or failed; wait for the outcome even if
-	// ctx ends, so a caller never reports failure for durable work.
-	<-o.done
-	if o.err == nil {
-		for _, f := range o.after {
-			f()
-		}
-	}
-	return storeError(o.err)
+	return storeError(s.q.Update(ctx, fn))
 }
 
 // View runs fn against a consistent snapshot of committed data.
@@ -386,37 +345,12 @@ func (s *Store) View(ctx context.Context, fn func(cairn.ReadTx) error) error {
 		return storeError(fmt.Errorf("postgres: begin read: %w", err))
 	}
 	defer tx.Rollback(context.Background())
-	return storeError(fn(&rtx{ctx: ctx, q: tx, nodes: &s.nodes}))
+	return storeError(fn(new(rtx(newRtx(&conn{ctx: ctx, q: tx}, &s.nodes)))))
 }
 
 func (s *Store) writer() {
 	defer close(s.done)
-	for {
-		var first *op
-		select {
-		case first = <-s.ops:
-		case <-s.quit:
-			for {
-				select {
-				case o := <-s.ops:
-					s.commit([]*op{o})
-				default:
-					return
-				}
-			}
-		}
-		batch := append(make([]*op, 0, 64), first)
-	fill:
-		for len(batch) < MaxBatch {
-			select {
-			case o := <-s.ops:
-				batch = append(batch, o)
-			default:
-				break fill
-			}
-		}
-		s.commit(batch)
-	}
+	s.q.Run(MaxBatch, s.commit)
 }
 
 // outcome of running a batch once.
@@ -433,19 +367,9 @@ const (
 // savepoint around each op so a failing op is undone alone. Deadlocks, lost
 // races (a unique key taken by a concurrent transaction) and connections
 // lost before COMMIT re-run the batch; Update functions are re-runnable.
-func (s *Store) commit(batch []*op) {
+func (s *Store) commit(batch []*sqlstore.Op) {
 	ctx := context.Background()
-	finish := func(err error) {
-		for _, o := range batch {
-			if o.err == nil && err != nil {
-				o.err = err
-			}
-			if o.err != nil {
-				o.after = nil
-			}
-			close(o.done)
-		}
-	}
+	finish := func(err error) { sqlstore.FinishAll(batch, err) }
 	start := time.Now()
 	s.stats.batches.Add(1)
 	s.stats.ops.Add(int64(len(batch)))
@@ -480,9 +404,9 @@ func (s *Store) commit(batch []*op) {
 		switch res {
 		case opFailed:
 			b.rollback()
-			if len(batch) == 1 && !errors.Is(batch[0].err, errJobExists) {
-				if isTransient(batch[0].err) {
-					lastErr = batch[0].err
+			if len(batch) == 1 && !errors.Is(batch[0].Err, errJobExists) {
+				if isTransient(batch[0].Err) {
+					lastErr = batch[0].Err
 					continue
 				}
 				finish(nil)
@@ -519,7 +443,7 @@ func (s *Store) commit(batch []*op) {
 		if err != nil {
 			// Whether it committed is unknown if the connection broke during
 			// COMMIT: tell the callers, never run the batch again.
-			s.cache = map[string]*tenantCache{}
+			s.heads.Reset()
 			s.epoch, s.runs = -1, map[string]runRow{}
 			if s.wconn.IsClosed() {
 				finish(&cairn.Error{Code: cairn.CodeOutcomeUnknown, Cause: err,
@@ -601,15 +525,6 @@ func unreachable(err error) bool {
 // created a row this one was about to create (a run): the batch is re-run
 // and then finds the row.
 var errRace = errors.New("postgres: a concurrent transaction created the same row; re-run")
-
-func runSafely(fn func(cairn.Tx) error, t cairn.Tx) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("postgres: update panicked: %v", r)
-		}
-	}()
-	return fn(t)
-}
 
 var (
 	_ cairn.Store    = (*Store)(nil)

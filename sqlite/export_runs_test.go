@@ -1,9 +1,14 @@
 package sqlite
 
-import "github.com/cairnhq/cairn"
+import (
+	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/sqlstore"
+)
 
 // ListRunsQuery is the statement ListRuns runs, for the plan assertions.
-func ListRunsQuery(tenant string, f cairn.RunFilter) (string, []any) { return listRunsQuery(tenant, f) }
+func ListRunsQuery(tenant string, f cairn.RunFilter) (string, []any) {
+	return sqlstore.ListRunsQuery(tenant, f)
+}
 
 // OpenRunJobsQuery is the statement OpenRunJobs runs.
-const OpenRunJobsQuery = openRunJobsQuery
+const OpenRunJobsQuery = sqlstore.OpenRunJobsQuery

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/sqlstore"
 	"github.com/cairnhq/cairn/ledger"
 	_ "modernc.org/sqlite" // driver "sqlite"
 )
@@ -39,16 +40,14 @@ const MaxBatch = 512
 
 // Store is the SQLite implementation of cairn.Store.
 type Store struct {
-	path   string
-	wdb    *sql.DB
-	wconn  *sql.Conn
-	rdb    *sql.DB
-	cdb    *sql.DB // checkpoints
-	cdone  chan struct{}
-	ops    chan *op
-	quit   chan struct{}
-	done   chan struct{}
-	closed sync.Once
+	path  string
+	wdb   *sql.DB
+	wconn *sql.Conn
+	rdb   *sql.DB
+	cdb   *sql.DB // checkpoints
+	cdone chan struct{}
+	q     *sqlstore.Queue
+	done  chan struct{}
 
 	stats struct {
 		batches, ops, commitNanos, fnNanos, syncs atomic.Int64
@@ -67,30 +66,15 @@ type Store struct {
 
 	// writer-owned state (only touched by the writer goroutine)
 	stmts map[string]*sql.Stmt
-	heads map[string]head // ledger head per tenant, committed
+	heads *ledger.Heads // committed ledger heads (the store tier)
 	// active is the committed active policy snapshot id once activeOK: the
 	// writer is the store's only writer, so it stays exact (ADR 0012).
 	active   string
 	activeOK bool
-	runs     map[string]int64
-	trees    map[string]*ledger.Appender
 
 	// nodes caches Merkle nodes: every node the writer commits, and those
 	// read views load from ledger_nodes and ledger.
 	nodes ledger.NodeCache
-}
-
-type head struct {
-	size uint64
-	hash string
-}
-
-type op struct {
-	ctx   context.Context
-	fn    func(cairn.Tx) error
-	err   error
-	after []func()
-	done  chan struct{}
 }
 
 // privateFiles makes the data directory the owner's alone (0700), and the
@@ -192,15 +176,13 @@ func Open(dir string) (*Store, error) {
 	cdb.SetMaxOpenConns(1)
 	s := &Store{
 		path: path, wdb: wdb, wconn: wconn, rdb: rdb, cdb: cdb,
-		ops:   make(chan *op, MaxBatch),
-		quit:  make(chan struct{}),
+		q:     sqlstore.NewQueue(MaxBatch),
 		done:  make(chan struct{}),
 		cdone: make(chan struct{}),
 		stmts: map[string]*sql.Stmt{},
-		heads: map[string]head{},
-		runs:  map[string]int64{},
-		trees: map[string]*ledger.Appender{},
+		heads: ledger.NewHeads(),
 	}
+	s.heads.MaxRuns = maxRunHeads
 	s.syncCond = sync.NewCond(&s.syncMu)
 	s.syncq = make(chan *committedBatch, 8)
 	s.sdone = make(chan struct{})
@@ -284,7 +266,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.rdb.PingContext(ctx) 
 
 // Close stops the writer after pending Updates and closes the database.
 func (s *Store) Close() error {
-	s.closed.Do(func() { close(s.quit) })
+	s.q.Stop()
 	<-s.done
 	close(s.syncq)
 	<-s.sdone
@@ -300,30 +282,12 @@ func (s *Store) Close() error {
 	return s.wdb.Close()
 }
 
-var errClosed = cairn.Errorf(cairn.EUnavailable, "store is closed")
-
 // Update runs fn in a durable transaction shared with other concurrent Updates.
 func (s *Store) Update(ctx context.Context, fn func(cairn.Tx) error) error {
 	if errp := s.broken.Load(); errp != nil {
 		return cairn.Errorf(cairn.EUnavailable, "the store stopped after a failed fsync; restart the server")
 	}
-	o := &op{ctx: ctx, fn: fn, done: make(chan struct{})}
-	select {
-	case s.ops <- o:
-	case <-s.quit:
-		return errClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	// Once queued the op is committed or failed; wait for the outcome even if
-	// ctx ends, so a caller never reports failure for durable work.
-	<-o.done
-	if o.err == nil {
-		for _, f := range o.after {
-			f()
-		}
-	}
-	return o.err
+	return s.q.Update(ctx, fn)
 }
 
 // View runs fn against a consistent read snapshot.
@@ -333,7 +297,7 @@ func (s *Store) View(ctx context.Context, fn func(cairn.ReadTx) error) error {
 		return fmt.Errorf("sqlite: begin read: %w", err)
 	}
 	defer tx.Rollback()
-	if err := fn(&rtx{ctx: ctx, q: tx, nodes: &s.nodes}); err != nil {
+	if err := fn(new(rtx(newRtx(&conn{ctx: ctx, q: tx}, &s.nodes)))); err != nil {
 		return err
 	}
 	// Serve only durable data: wait for the fsync of every batch that had
@@ -417,34 +381,7 @@ func (s *Store) syncWAL() error {
 
 func (s *Store) writer() {
 	defer close(s.done)
-	for {
-		var first *op
-		select {
-		case first = <-s.ops:
-		case <-s.quit:
-			// drain what was queued before close
-			for {
-				select {
-				case o := <-s.ops:
-					s.commit([]*op{o})
-				default:
-					return
-				}
-			}
-		}
-		// A fresh slice per batch: the syncer acknowledges it later.
-		batch := append(make([]*op, 0, 64), first)
-	fill:
-		for len(batch) < MaxBatch {
-			select {
-			case o := <-s.ops:
-				batch = append(batch, o)
-			default:
-				break fill
-			}
-		}
-		s.commit(batch)
-	}
+	s.q.Run(MaxBatch, s.commit)
 }
 
 // commit runs a batch of ops in one transaction. It first runs them all
@@ -453,16 +390,9 @@ func (s *Store) writer() {
 // savepoint around each op, so a failing op is undone alone. Update
 // functions must therefore be safe to run twice: they read what they need
 // inside the transaction and write their results only through the Tx.
-func (s *Store) commit(batch []*op) {
+func (s *Store) commit(batch []*sqlstore.Op) {
 	ctx := context.Background()
-	finish := func(err error) {
-		for _, o := range batch {
-			if o.err == nil && err != nil {
-				o.err = err
-			}
-			close(o.done)
-		}
-	}
+	finish := func(err error) { sqlstore.FinishAll(batch, err) }
 	start := time.Now()
 	s.stats.batches.Add(1)
 	s.stats.ops.Add(int64(len(batch)))
@@ -493,27 +423,17 @@ func (s *Store) commit(batch []*op) {
 	if _, err := s.wconn.ExecContext(ctx, "COMMIT"); err != nil {
 		s.wconn.ExecContext(ctx, "ROLLBACK")
 		// Caches may now be ahead of the database: drop them.
-		s.heads = map[string]head{}
-		s.runs = map[string]int64{}
+		s.heads.Reset()
 		s.activeOK = false
-		s.trees = map[string]*ledger.Appender{}
 		for _, o := range batch {
-			o.after = nil
+			o.After = nil
 		}
 		finish(fmt.Errorf("sqlite: commit: %w", err))
 		return
 	}
-	for k, v := range bs.heads {
-		s.heads[k] = v
-	}
+	bs.heads.Commit()
 	if bs.active != nil {
 		s.active, s.activeOK = *bs.active, true
-	}
-	for k, v := range bs.runs {
-		s.runs[k] = v
-	}
-	for k, v := range bs.trees {
-		s.trees[k] = v
 	}
 	for tenant, ns := range bs.nodes {
 		s.nodes.Put(tenant, ns...)
@@ -529,23 +449,21 @@ var errRetryGuarded = errors.New("sqlite: an op failed; rerun the batch with sav
 // first failing op aborts the run with errRetryGuarded.
 // batchState is what a batch's ops changed in the writer's caches.
 type batchState struct {
-	heads  map[string]head
-	runs   map[string]int64
-	trees  map[string]*ledger.Appender
+	heads  *ledger.Heads // the batch tier, a child of Store.heads
 	nodes  map[string][]ledger.Node
 	active *string // the active snapshot id as the batch's ops left it, if they read or set it
 }
 
-func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (batchState, bool, error) {
-	bs := batchState{heads: map[string]head{}, runs: map[string]int64{}, trees: map[string]*ledger.Appender{}, nodes: map[string][]ledger.Node{}}
+func (s *Store) runBatch(ctx context.Context, batch []*sqlstore.Op, guarded bool) (batchState, bool, error) {
+	bs := batchState{heads: s.heads.Child(), nodes: map[string][]ledger.Node{}}
 	if _, err := s.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return bs, false, fmt.Errorf("sqlite: begin: %w", err)
 	}
 	anyOK := false
 	for _, o := range batch {
-		o.err, o.after = nil, nil
-		if err := o.ctx.Err(); err != nil {
-			o.err = err
+		o.Err, o.After = nil, nil
+		if err := o.Ctx.Err(); err != nil {
+			o.Err = err
 			if !guarded {
 				return bs, false, errRetryGuarded
 			}
@@ -553,22 +471,21 @@ func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (batchS
 		}
 		if guarded {
 			if _, err := s.wconn.ExecContext(ctx, "SAVEPOINT op"); err != nil {
-				o.err = err
+				o.Err = err
 				continue
 			}
 		}
-		t := &wtx{rtx: rtx{ctx: ctx, q: s.wconn, stmts: s.stmts}, s: s,
-			heads: map[string]head{}, runs: map[string]int64{}, trees: map[string]*ledger.Appender{},
-			batchHeads: bs.heads, batchRuns: bs.runs, batchTrees: bs.trees, batchActive: bs.active}
-		if !guarded {
-			// Without savepoints an op never rolls back alone (a failure
-			// reruns the whole batch from the committed caches), so ops can
-			// extend the batch's tree in place instead of cloning it each.
-			t.trees = bs.trees
+		// Without savepoints an op never rolls back alone (a failure reruns
+		// the whole batch from the committed heads), so ops advance the
+		// batch's heads in place; guarded, each op forks its own.
+		c := &conn{ctx: ctx, q: s.wconn, stmts: s.stmts}
+		t := &wtx{rtx: newRtx(c, nil), Writer: sqlstore.Writer{DB: c, D: dialect}, s: s, heads: bs.heads, batchActive: bs.active}
+		if guarded {
+			t.heads = bs.heads.Child()
 		}
-		err := runSafely(o.fn, t)
+		err := sqlstore.RunSafely(dialect, o.Fn, t)
 		if err != nil && !guarded {
-			o.err = err // kept for a lone op; a guarded rerun resets it
+			o.Err = err // kept for a lone op; a guarded rerun resets it
 			return bs, false, errRetryGuarded
 		}
 		if guarded {
@@ -577,22 +494,16 @@ func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (batchS
 					err = errors.Join(err, rerr)
 				}
 				s.wconn.ExecContext(ctx, "RELEASE op")
-				o.err = err
+				o.Err = err
 				continue
 			}
 			if _, err := s.wconn.ExecContext(ctx, "RELEASE op"); err != nil {
-				o.err = err
+				o.Err = err
 				continue
 			}
 		}
-		for k, v := range t.heads {
-			bs.heads[k] = v
-		}
-		for k, v := range t.runs {
-			bs.runs[k] = v
-		}
-		for k, v := range t.trees {
-			bs.trees[k] = v
+		if guarded {
+			t.heads.Commit()
 		}
 		for k, v := range t.newNodes {
 			bs.nodes[k] = append(bs.nodes[k], v...)
@@ -600,7 +511,7 @@ func (s *Store) runBatch(ctx context.Context, batch []*op, guarded bool) (batchS
 		if t.active != nil {
 			bs.active = t.active
 		}
-		o.after = t.after
+		o.After = t.after
 		anyOK = true
 	}
 	return bs, anyOK, nil
@@ -616,7 +527,7 @@ func (s *Store) checkpointer() {
 	defer t.Stop()
 	for {
 		select {
-		case <-s.quit:
+		case <-s.q.Quit():
 			return
 		case <-t.C:
 			s.cdb.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
@@ -624,11 +535,5 @@ func (s *Store) checkpointer() {
 	}
 }
 
-func runSafely(fn func(cairn.Tx) error, t cairn.Tx) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("sqlite: update panicked: %v", r)
-		}
-	}()
-	return fn(t)
-}
+// maxRunHeads bounds the run timeline heads the writer keeps per tenant.
+const maxRunHeads = 100000

@@ -2,67 +2,25 @@ package sqlite
 
 import (
 	"database/sql"
-	"fmt"
 
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/internal/sqlstore"
 )
 
-// LedgerLeafHashes returns the leaf hashes of entries [from, from+n) of the
-// tenant's ledger in one range query (fewer when the ledger is shorter):
-// a level-0 tlog tile.
-func (t *rtx) LedgerLeafHashes(tenant string, from uint64, n int) ([][32]byte, error) {
-	return t.leafHashes(tenant, from, uint64(n))
-}
-
-// LedgerNodeRange returns the stored nodes [from, from+n) of one Merkle
-// level (>= StoredLevel) in one range query: a tlog hash tile above level 0.
-// A missing node is an error.
-func (t *rtx) LedgerNodeRange(tenant string, level uint, from uint64, n int) ([][32]byte, error) {
-	if level < StoredLevel || level >= 64 {
-		return nil, fmt.Errorf("sqlite: level %d is not stored", level)
-	}
-	rows, err := t.query(`SELECT idx, hash FROM ledger_nodes WHERE tenant = ? AND level = ? AND idx >= ? AND idx < ? ORDER BY idx`, tenant, level, from, from+uint64(n))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := make([][32]byte, 0, n)
-	for rows.Next() {
-		var idx uint64
-		var h []byte
-		if err := rows.Scan(&idx, &h); err != nil {
-			return nil, err
-		}
-		if idx != from+uint64(len(out)) || len(h) != 32 {
-			return nil, fmt.Errorf("%w: level %d index %d", ledger.ErrNodeMissing, level, from+uint64(len(out)))
-		}
-		out = append(out, [32]byte(h))
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if len(out) != n {
-		return nil, fmt.Errorf("%w: level %d index %d", ledger.ErrNodeMissing, level, from+uint64(len(out)))
-	}
-	return out, nil
-}
-
-// LedgerBodies calls fn with the index and exact body of each entry in
-// [from, from+n) of the tenant's ledger, in order, in one range query; body
-// is only valid during the call. It reads no other column: an entry bundle.
+// LedgerBodies is sqlstore.Reader's, with the bodies read in place
+// (sql.RawBytes): an entry bundle copies no body.
 func (t *rtx) LedgerBodies(tenant string, from uint64, n int, fn func(index uint64, body []byte) error) error {
-	rows, err := t.query(`SELECT idx, body FROM ledger WHERE tenant = ? AND idx >= ? AND idx < ? ORDER BY idx`, tenant, from, from+uint64(n))
+	rows, err := t.c.query(sqlstore.LedgerBodiesQuery, tenant, int64(from), int64(from+uint64(n)))
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var idx uint64
+		var idx int64
 		var body sql.RawBytes
 		if err := rows.Scan(&idx, &body); err != nil {
 			return err
 		}
-		if err := fn(idx, body); err != nil {
+		if err := fn(uint64(idx), body); err != nil {
 			return err
 		}
 	}

@@ -110,6 +110,9 @@ steps:
 			t.Fatalf("run %s step again: %+v", r.RunID, a)
 		}
 	}
+	// A checkpoint at the end, rather than waiting for the checkpoint loop
+	// (which a run this short may finish before).
+	mustCall(t, C.base, testAdminKey, "GET", "/api/v1/ledger/checkpoint?fresh=true", nil, nil, 200)
 	// checkCluster fails on a job leased twice without a lease expiry in between.
 	checkCluster(t, c, []int{0, 1, 2}, k.auditor)
 }
