@@ -301,7 +301,6 @@ type flakySink struct {
 	mu   sync.Mutex
 	got  []uint64
 	seen int
-	fail chan struct{}
 }
 
 func (f *flakySink) Name() string { return "flaky" }
