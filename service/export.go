@@ -200,7 +200,7 @@ func (s *Service) exportCheckpoint(tx cairn.ReadTx, tenant, origin string) (cp *
 	if latest != nil && latest.Size == size {
 		return latest, false, nil
 	}
-	root, err := ledger.RootAt(size, nodes{tx, tenant})
+	root, err := ledger.RootAt(size, cairn.TenantNodes{Src: tx, Tenant: tenant})
 	if err != nil {
 		return nil, false, err
 	}
@@ -225,7 +225,7 @@ func (s *Service) exportAsStored(ctx context.Context, tenant string) (*ledger.Bu
 		if err != nil {
 			return err
 		}
-		root, err := ledger.RootAt(size, nodes{tx, tenant})
+		root, err := ledger.RootAt(size, cairn.TenantNodes{Src: tx, Tenant: tenant})
 		if err != nil {
 			return err
 		}
@@ -276,7 +276,7 @@ func (x *exportSource) stream(origin, key string, cp *cairn.Checkpoint) (*ledger
 	if err != nil {
 		return nil, err
 	}
-	n := nodes{x.tx, x.tenant}
+	n := cairn.TenantNodes{Src: x.tx, Tenant: x.tenant}
 	// The checkpoint carries the cosignatures stored with it (witnesses'
 	// lines), which cairn verify --witness-key checks.
 	head := ledger.BundleHead{Tenant: x.tenant, Origin: origin, PublicKey: key, Checkpoint: NoteWithCosignatures(cp),
@@ -320,7 +320,7 @@ func (x *exportSource) scan() (ledger.EntrySpan, *ledger.Refs, error) {
 // missing), it exports the whole log as a range without proofs instead
 // (wholeLog): the verifier recomputes the root from the leaves and names
 // what is missing.
-func (x *exportSource) open(head ledger.BundleHead, span ledger.EntrySpan, n nodes) (bs *ledger.BundleStream, size uint64, wholeLog bool, err error) {
+func (x *exportSource) open(head ledger.BundleHead, span ledger.EntrySpan, n cairn.TenantNodes) (bs *ledger.BundleStream, size uint64, wholeLog bool, err error) {
 	bs, size, err = ledger.NewBundleStream(head)
 	whole := !x.selected && !x.f.timed()
 	if err == nil && whole && span.Count > 0 && !span.Contiguous() {
@@ -341,7 +341,7 @@ func (x *exportSource) open(head ledger.BundleHead, span ledger.EntrySpan, n nod
 
 // proveEach computes the inclusion proof of each of idx at size, for the
 // first error.
-func proveEach(idx iter.Seq2[uint64, error], size uint64, n nodes) error {
+func proveEach(idx iter.Seq2[uint64, error], size uint64, n cairn.TenantNodes) error {
 	for _, err := range ledger.InclusionProofSeq(idx, size, n) {
 		if err != nil {
 			return err
@@ -651,7 +651,7 @@ func (s *Service) VerifyLedger(ctx context.Context, p cairn.Principal, trusted [
 			if cp.Size == 0 {
 				continue
 			}
-			pr, err := ledger.ConsistencyProof(cp.Size, head.Size, nodes{tx, p.Tenant})
+			pr, err := ledger.ConsistencyProof(cp.Size, head.Size, cairn.TenantNodes{Src: tx, Tenant: p.Tenant})
 			if err == nil {
 				err = ledger.VerifyConsistency(cp.Size, head.Size, pr, cp.Root, head.Root)
 			}

@@ -46,20 +46,6 @@ func (s *Service) LedgerKey(tenant string) (origin, verifierKey string, err erro
 	return origin, vk, err
 }
 
-// nodes adapts a read transaction to ledger.NodeReader for one tenant.
-type nodes struct {
-	tx     cairn.ReadTx
-	tenant string
-}
-
-func (n nodes) Nodes(ids []compact.NodeID) ([][32]byte, error) {
-	cids := make([]cairn.NodeID, len(ids))
-	for i, id := range ids {
-		cids[i] = cairn.NodeID{Level: id.Level, Index: id.Index}
-	}
-	return n.tx.LedgerNodes(n.tenant, cids)
-}
-
 // IssueCheckpoint signs and stores a checkpoint of the tenant's ledger at
 // its current size, unless the latest checkpoint already has that size.
 func (s *Service) IssueCheckpoint(ctx context.Context, tenant string) (*cairn.Checkpoint, error) {
@@ -105,7 +91,7 @@ func (s *Service) issueCheckpoint(ctx context.Context, tenant string, size uint6
 				return nil
 			}
 		}
-		root, err = ledger.RootAt(size, nodes{tx, tenant})
+		root, err = ledger.RootAt(size, cairn.TenantNodes{Src: tx, Tenant: tenant})
 		return err
 	})
 	if err != nil {
@@ -304,7 +290,7 @@ func inclusion(tx cairn.ReadTx, tenant string, index, size uint64) (*Proof, erro
 	if index >= size {
 		return nil, cairn.Invalid("index", "must be below size %d", size)
 	}
-	r := nodes{tx, tenant}
+	r := cairn.TenantNodes{Src: tx, Tenant: tenant}
 	hs, err := ledger.InclusionProof(index, size, r)
 	if err != nil {
 		return nil, err
@@ -334,7 +320,7 @@ func (s *Service) ConsistencyProof(ctx context.Context, p cairn.Principal, from,
 		if from == 0 || from > to {
 			return cairn.Invalid("from", "must be from 1 to %d", to)
 		}
-		r := nodes{tx, p.Tenant}
+		r := cairn.TenantNodes{Src: tx, Tenant: p.Tenant}
 		hs, err := ledger.ConsistencyProof(from, to, r)
 		if err != nil {
 			return err
@@ -459,7 +445,7 @@ func (s *Service) proveEvents(ctx context.Context, tenant string, refs []*cairn.
 	}
 	out := &cairn.EvidenceProof{Checkpoint: cp.Note, TreeSize: cp.Size, RootHash: cp.RootHash, PublicKey: vk}
 	err = s.Store.View(ctx, func(tx cairn.ReadTx) error {
-		r := nodes{tx, tenant}
+		r := cairn.TenantNodes{Src: tx, Tenant: tenant}
 		for _, ref := range refs {
 			hs, err := ledger.InclusionProof(ref.Index, cp.Size, r)
 			if err != nil {
@@ -538,7 +524,7 @@ func (s *Service) receipt(ctx context.Context, tenant string, r *cairn.DispatchR
 		// covers it yet, so one is signed at the size right after the
 		// dispatch (set by the lease), else at the current size.
 		var err error
-		n := nodes{tx, tenant}
+		n := cairn.TenantNodes{Src: tx, Tenant: tenant}
 		if size = r.TreeSize; size == 0 {
 			if size, err = tx.LedgerSize(tenant); err != nil {
 				return err

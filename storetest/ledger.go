@@ -8,25 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/transparency-dev/merkle/compact"
-
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/ledger"
 )
-
-// nodes adapts a read transaction to ledger.NodeReader.
-type nodes struct {
-	tx     cairn.ReadTx
-	tenant string
-}
-
-func (r nodes) Nodes(ids []compact.NodeID) ([][32]byte, error) {
-	cids := make([]cairn.NodeID, len(ids))
-	for i, id := range ids {
-		cids[i] = cairn.NodeID{Level: id.Level, Index: id.Index}
-	}
-	return r.tx.LedgerNodes(r.tenant, cids)
-}
 
 // CheckLedger asserts that the tenant's ledger has indexes 0..want-1, leaf
 // hashes that recompute from the bodies, an intact prev_hash chain,
@@ -103,7 +87,7 @@ func CheckLedger(t testing.TB, s cairn.Store, tenant string, want int) uint64 {
 			return fmt.Errorf("LedgerSize = %d, %v; want %d", n, err, size)
 		}
 		for n, root := range roots {
-			got, err := ledger.RootAt(n, nodes{tx, tenant})
+			got, err := ledger.RootAt(n, cairn.TenantNodes{Src: tx, Tenant: tenant})
 			if err != nil {
 				return fmt.Errorf("root at %d: %w", n, err)
 			}
@@ -219,7 +203,7 @@ func testLedgerInsideUpdate(t *testing.T, s cairn.Store) {
 		if len(evs) != 3 || evs[2].Seq != 21 {
 			return fmt.Errorf("ListEvents inside the Update = %d events", len(evs))
 		}
-		root, err := ledger.RootAt(21, nodes{tx, "default"})
+		root, err := ledger.RootAt(21, cairn.TenantNodes{Src: tx, Tenant: "default"})
 		if err != nil {
 			return fmt.Errorf("RootAt inside the Update: %w", err)
 		}
@@ -358,7 +342,7 @@ func testMerkle(t *testing.T, s cairn.Store) {
 			ref.Append(leaves[i])
 			roots[uint64(i+1)] = ref.Root()
 		}
-		nr := nodes{tx, "default"}
+		nr := cairn.TenantNodes{Src: tx, Tenant: "default"}
 		// Twice: a store may cache the nodes it read (they never change).
 		for pass := 0; pass < 2; pass++ {
 			for i := uint64(0); i < size; i += 7 {

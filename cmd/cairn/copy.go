@@ -12,7 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
-	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/ledger"
@@ -271,7 +270,7 @@ func ledgerDigest(ctx context.Context, s cairn.Store, tenant string, full bool) 
 		}
 		root := a.Root()
 		if full && size > 0 {
-			stored, err := ledger.RootAt(size, copyNodes{tx, tenant})
+			stored, err := ledger.RootAt(size, cairn.TenantNodes{Src: tx, Tenant: tenant})
 			if err != nil {
 				return fmt.Errorf("stored tree: %w", err)
 			}
@@ -283,19 +282,6 @@ func ledgerDigest(ctx context.Context, s cairn.Store, tenant string, full bool) 
 		return nil
 	})
 	return d, err
-}
-
-type copyNodes struct {
-	tx     cairn.ReadTx
-	tenant string
-}
-
-func (n copyNodes) Nodes(ids []compact.NodeID) ([][32]byte, error) {
-	cids := make([]cairn.NodeID, len(ids))
-	for i, id := range ids {
-		cids[i] = cairn.NodeID{Level: id.Level, Index: id.Index}
-	}
-	return n.tx.LedgerNodes(n.tenant, cids)
 }
 
 // sqlRows streams SQLite rows into COPY, converting each column to its

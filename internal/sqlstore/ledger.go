@@ -10,7 +10,6 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/ledger"
-	"github.com/transparency-dev/merkle/compact"
 )
 
 // LedgerSize implements cairn.ReadTx.
@@ -45,19 +44,8 @@ func (r *Reader) LedgerEntries(tenant string, from uint64, limit int) ([]*cairn.
 }
 
 // NodeReader adapts a Reader to ledger.NodeReader for one tenant.
-func (r *Reader) NodeReader(tenant string) ledger.NodeReader { return nodeReader{r, tenant} }
-
-type nodeReader struct {
-	r      *Reader
-	tenant string
-}
-
-func (n nodeReader) Nodes(ids []compact.NodeID) ([][32]byte, error) {
-	cids := make([]cairn.NodeID, len(ids))
-	for i, id := range ids {
-		cids[i] = cairn.NodeID{Level: id.Level, Index: id.Index}
-	}
-	return n.r.LedgerNodes(n.tenant, cids)
+func (r *Reader) NodeReader(tenant string) ledger.NodeReader {
+	return cairn.TenantNodes{Src: r, Tenant: tenant}
 }
 
 // LedgerNodes implements cairn.ReadTx, through the node cache if the
