@@ -429,15 +429,13 @@ func TestLongPollWakesOnSubmit(t *testing.T) {
 		got <- lr.Jobs
 	}()
 	time.Sleep(200 * time.Millisecond)
-	start := time.Now()
 	e.Submit("agent-1", cairn.SubmitRequest{Action: "db.read"})
+	// The poll waits up to 20 s: an answer with the job before 15 s can
+	// only be the submit waking it.
 	select {
 	case jobs := <-got:
 		if len(jobs) != 1 {
 			t.Fatalf("woke with %d jobs", len(jobs))
-		}
-		if d := time.Since(start); d > 5*time.Second {
-			t.Fatalf("long-poll woke late: %v", d)
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("long-poll never woke")

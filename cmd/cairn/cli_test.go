@@ -405,13 +405,9 @@ func TestAuditJobCommand(t *testing.T) {
 	srv, _ := fakeServer(t, map[string]func(http.ResponseWriter, *http.Request){
 		"GET /api/v1/jobs/job-123/evidence": answer(200, fixtureRecord()),
 	})
-	start := time.Now()
 	out, _, err := runCLI(t, srv, "", "audit", "job", "job-123")
 	if err != nil {
 		t.Fatal(err)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("audit job took %v", d)
 	}
 	diff(t, out, wantCard)
 
