@@ -3,6 +3,7 @@ package http_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	nethttp "net/http"
@@ -25,28 +26,95 @@ import (
 // Every answer the tests of this package get from a server is checked
 // against http/openapi.json by an independent OpenAPI implementation
 // (kin-openapi's response validation): its status must be documented for
-// the operation, and its body must match that response's schema. A few
-// samples per operation and status are kept, so the check stays quick.
+// the operation, and its body must match that response's schema. One
+// answer per distinct shape is kept per operation and status, so the check
+// stays quick.
 
-// samplesPerCase bounds the exchanges kept per operation and status.
-const samplesPerCase = 8
+// shapesPerCase bounds the distinct answer shapes kept per operation and
+// status; one exchange is kept per shape (its JSON members and their
+// kinds), so a rare shape of an answer is checked too, not only the first
+// few answers.
+const shapesPerCase = 32
 
 type exchanges struct {
-	mu   sync.Mutex
-	kept map[string][]apitest.Exchange // "METHOD path status" -> samples
+	mu     sync.Mutex
+	kept   map[string][]apitest.Exchange // "METHOD path status" -> one per shape
+	shapes map[string]bool               // "METHOD path status shape"
 }
 
 func (x *exchanges) add(e apitest.Exchange) {
 	k := fmt.Sprintf("%s %s %d", e.Method, e.Path, e.Status)
+	shape := shapeOf(e.Body)
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if len(x.kept[k]) < samplesPerCase {
-		x.kept[k] = append(x.kept[k], e)
+	if x.shapes[k+" "+shape] || len(x.kept[k]) >= shapesPerCase {
+		return
+	}
+	x.shapes[k+" "+shape] = true
+	x.kept[k] = append(x.kept[k], e)
+}
+
+// shapeOf describes a JSON body by its members and their kinds (arrays by
+// the shapes of their first elements); "" for a body that is not JSON.
+func shapeOf(body []byte) string {
+	var v any
+	if len(body) > 256<<10 || json.Unmarshal(body, &v) != nil {
+		return ""
+	}
+	var b strings.Builder
+	writeShape(&b, v, 0)
+	return b.String()
+}
+
+func writeShape(b *strings.Builder, v any, depth int) {
+	if depth > 6 {
+		return
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b.WriteByte('{')
+		for _, k := range keys {
+			b.WriteString(k)
+			b.WriteByte(':')
+			writeShape(b, v[k], depth+1)
+			b.WriteByte(',')
+		}
+		b.WriteByte('}')
+	case []any:
+		b.WriteByte('[')
+		seen := map[string]bool{}
+		for i, x := range v {
+			if i == 4 {
+				break
+			}
+			var e strings.Builder
+			writeShape(&e, x, depth+1)
+			if !seen[e.String()] {
+				seen[e.String()] = true
+				b.WriteString(e.String())
+			}
+		}
+		b.WriteByte(']')
+	case string:
+		if v == "" {
+			b.WriteString("s0")
+		} else {
+			b.WriteByte('s')
+		}
+	case nil:
+		b.WriteByte('n')
+	default:
+		fmt.Fprintf(b, "%T", v)
 	}
 }
 
 func TestMain(m *testing.M) {
-	x := &exchanges{kept: map[string][]apitest.Exchange{}}
+	x := &exchanges{kept: map[string][]apitest.Exchange{}, shapes: map[string]bool{}}
 	apitest.Record(x.add)
 	code := m.Run()
 	apitest.Record(nil)
