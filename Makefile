@@ -1,7 +1,7 @@
 # Cairn build and test entry points. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: build test test-short test-ui vet fmt bench bench-go fuzz test-tlog
+.PHONY: build test test-short test-ui vet fmt bench bench-go fuzz test-tlog lint
 
 build:
 	$(GO) build -o bin/cairn ./cmd/cairn
@@ -17,6 +17,11 @@ test:
 # omniwitness and litewitness: a module of its own (internal/tlogtest), so
 # that their dependencies stay out of go.mod. litewitness and witnessctl are
 # binaries found through CAIRN_TORCHWOOD_BIN (.ci/run builds them).
+# staticcheck, at a pinned version (CI runs it after make test).
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@2026.1
+lint:
+	$(GO) run $(STATICCHECK) ./...
+
 test-tlog:
 	cd internal/tlogtest && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 20m ./...
 
