@@ -72,7 +72,13 @@ func getenvInt(name string) int {
 
 func newEnvTB(t testing.TB) *env {
 	t.Helper()
-	e := &env{apitest.New(t, apitest.Options{AdminKey: adminKey, LedgerKey: true})}
+	return newEnvWith(t, apitest.Options{AdminKey: adminKey, LedgerKey: true})
+}
+
+// newEnvWith is newEnv on a server with the given options.
+func newEnvWith(t testing.TB, opt apitest.Options) *env {
+	t.Helper()
+	e := &env{apitest.New(t, opt)}
 	e.Key("agent-1", "agent", "agent")
 	e.Key("agent-2", "agent", "agent")
 	e.Key("manager-2", "human", "approver")

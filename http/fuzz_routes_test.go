@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnhq/cairn/internal/apitest"
+
 	"github.com/cairnhq/cairn"
 )
 
@@ -52,7 +54,10 @@ const fuzzWorkflow = "name: fz\nsteps:\n  - id: a\n    action: tool.a\n  - id: b
 // newFuzzEnv is a server with a policy, jobs waiting for approval, a
 // queued job, and workflow runs waiting at their gate.
 func newFuzzEnv(f *testing.F) *env {
-	e := newEnvTB(f)
+	// Fuzzed inputs may send no key or a wrong one from the same address
+	// many times a second: the failed-authentication throttle (tested on
+	// its own) would then refuse every later request, valid or not.
+	e := newEnvWith(f, apitest.Options{AdminKey: adminKey, LedgerKey: true, AuthFailRate: 1e9, AuthFailBurst: 1 << 30})
 	e.Keys["nobody"] = "cairn_not_a_real_key_at_all_000000"
 	e.publish(seedPolicy)
 	e.Submit("agent-1", cairn.SubmitRequest{JobID: "fz-approval", Action: "db.write", Labels: map[string]string{"env": "prod"}, Input: json.RawMessage(`{"n":1}`)})
