@@ -64,36 +64,11 @@ func index(field string, i int) string { return field + "[" + strconv.Itoa(i) + 
 func suggest(k string, known []string) string {
 	best, bestD := "", 3
 	for _, c := range known {
-		if d := editDistance(strings.ToLower(k), c); d < bestD {
+		if d := yamlcheck.EditDistance(strings.ToLower(k), c); d < bestD {
 			best, bestD = c, d
 		}
 	}
 	return best
-}
-
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			// transposition
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				cur[j] = min(cur[j], prev[j-1]) // approximate Damerau step
-			}
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
 
 // str reads a non-empty scalar as a string (its text as written).

@@ -303,7 +303,7 @@ func closestDist(k string, candidates []string) (string, int) {
 	best, bestD := "", -1
 	for _, c := range candidates {
 		nc := norm(c)
-		d := editDistance(nk, nc)
+		d := yamlcheck.EditDistance(nk, nc)
 		if d > 1 && len(nk) >= 3 && (strings.Contains(nc, nk) || strings.Contains(nk, nc)) {
 			d = 1
 		}
@@ -312,33 +312,6 @@ func closestDist(k string, candidates []string) (string, int) {
 		}
 	}
 	return best, bestD
-}
-
-// editDistance is the optimal string alignment distance (Levenshtein with
-// adjacent transpositions).
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(ra)][len(rb)]
 }
 
 func kindName(n *yaml.Node) string {
