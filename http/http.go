@@ -243,24 +243,35 @@ func newRequestID() string {
 // at; the body is read, under the body deadline, before the request takes
 // an in-flight slot (a long poll's among the polls), so a slow sender
 // holds none.
+// bearer authenticates the request's Authorization: Bearer key. A request
+// from an address that failed too often is refused first (429); a missing
+// key is a 401 saying missing, and a missing or wrong key counts against
+// the address's budget of failed authentications.
+func (s *Server) bearer(w nethttp.ResponseWriter, r *nethttp.Request, missing string) (cairn.Principal, bool) {
+	if s.refuseAuthThrottled(w, r) {
+		return cairn.Principal{}, false
+	}
+	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		s.authFailed(r)
+		s.writeError(w, r, &cairn.Error{Code: cairn.EUnauthorized, Message: missing})
+		return cairn.Principal{}, false
+	}
+	p, err := s.svc.Authenticate(r.Context(), strings.TrimSpace(key))
+	if err != nil {
+		if cairn.ErrorCode(err) == cairn.EUnauthorized {
+			s.authFailed(r)
+		}
+		s.writeError(w, r, err)
+		return cairn.Principal{}, false
+	}
+	return p, true
+}
+
 func (s *Server) authed(h func(nethttp.ResponseWriter, *nethttp.Request, cairn.Principal)) nethttp.Handler {
 	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
-		if s.refuseAuthThrottled(w, r) {
-			return
-		}
-		auth := r.Header.Get("Authorization")
-		key, ok := strings.CutPrefix(auth, "Bearer ")
+		p, ok := s.bearer(w, r, "a valid API key is required: Authorization: Bearer <key>")
 		if !ok {
-			s.authFailed(r)
-			s.writeError(w, r, &cairn.Error{Code: cairn.EUnauthorized, Message: "a valid API key is required: Authorization: Bearer <key>"})
-			return
-		}
-		p, err := s.svc.Authenticate(r.Context(), strings.TrimSpace(key))
-		if err != nil {
-			if cairn.ErrorCode(err) == cairn.EUnauthorized {
-				s.authFailed(r)
-			}
-			s.writeError(w, r, err)
 			return
 		}
 		if s.refuseOverLimit(w, r, p) {

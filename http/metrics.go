@@ -4,7 +4,6 @@ import (
 	"net"
 	nethttp "net/http"
 	"net/netip"
-	"strings"
 
 	"github.com/cairnhq/cairn"
 )
@@ -25,21 +24,8 @@ func (s *Server) metrics() nethttp.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		if s.refuseAuthThrottled(w, r) {
-			return
-		}
-		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		p, ok := s.bearer(w, r, "/metrics needs an API key (auditor or admin) from outside loopback, or use cairn serve --metrics-addr")
 		if !ok {
-			s.authFailed(r)
-			s.writeError(w, r, &cairn.Error{Code: cairn.EUnauthorized, Message: "/metrics needs an API key (auditor or admin) from outside loopback, or use cairn serve --metrics-addr"})
-			return
-		}
-		p, err := s.svc.Authenticate(r.Context(), strings.TrimSpace(key))
-		if err != nil {
-			if cairn.ErrorCode(err) == cairn.EUnauthorized {
-				s.authFailed(r)
-			}
-			s.writeError(w, r, err)
 			return
 		}
 		if !p.Has(cairn.RoleAuditor) {
