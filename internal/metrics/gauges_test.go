@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/apitest"
 	"github.com/cairnhq/cairn/internal/pgtest"
 	"github.com/cairnhq/cairn/postgres"
 	"github.com/cairnhq/cairn/service"
@@ -43,7 +44,7 @@ func TestStoreGauges(t *testing.T) {
 				t.Fatal(err)
 			}
 			admin := cairn.Principal{Tenant: "default", ID: "admin", Kind: "human", Roles: []string{cairn.RoleAdmin}}
-			if _, err := svc.Publish(ctx, admin, cairn.PublishRequest{Bundle: policy, Message: "t"}); err != nil {
+			if _, err := svc.Publish(ctx, admin, cairn.PublishRequest{Bundle: apitest.ApprovalPolicy, Message: "t"}); err != nil {
 				t.Fatal(err)
 			}
 			if err := svc.Start(ctx); err != nil {

@@ -12,23 +12,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-const policy = `default: deny
-rules:
-  - id: writes-need-approval
-    match: {actions: ["db.write"]}
-    decision: REQUIRE_APPROVAL
-    reason: Writes need approval
-    approval: {approver_roles: [approver], expires_in: 1h}
-  - id: reads-are-fine
-    match: {actions: ["db.read"]}
-    decision: ALLOW
-    reason: Read-only
-output_rules:
-  - id: out-secrets
-    scanners: [secrets]
-    decision: QUARANTINE
-`
-
 // governed runs jobs through every metric's path: an approval, an allowed
 // job whose lease expires once, a denied job, a released and a quarantined
 // result.
@@ -38,7 +21,7 @@ func governed(t *testing.T) *apitest.Env {
 	e.Key("approver-1", "human", "approver")
 	e.Key("worker-1", "service", "worker")
 	e.Key("auditor-1", "human", "auditor")
-	e.MustDo("admin", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: policy, Message: "t"}, 201, nil)
+	e.MustDo("admin", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: apitest.ApprovalPolicy, Message: "t"}, 201, nil)
 	return e
 }
 

@@ -47,7 +47,7 @@ func BenchmarkSubmitTracing(b *testing.B) {
 		return tracing.WrapStore(st)
 	}})
 	e.Key("agent-1", "agent", "agent")
-	e.MustDo("admin", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: approvalPolicy, Message: "bench"}, 201, nil)
+	e.MustDo("admin", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: apitest.ApprovalPolicy, Message: "bench"}, 201, nil)
 	client := &nethttp.Client{Transport: &nethttp.Transport{MaxIdleConnsPerHost: 64}}
 	key := e.Keys["agent-1"]
 	var seq atomic.Int64

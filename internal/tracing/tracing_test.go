@@ -18,23 +18,6 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
-const approvalPolicy = `default: deny
-rules:
-  - id: writes-need-approval
-    match: {actions: ["db.write"]}
-    decision: REQUIRE_APPROVAL
-    reason: Writes need approval
-    approval: {approver_roles: [approver], expires_in: 1h}
-  - id: reads-are-fine
-    match: {actions: ["db.read"]}
-    decision: ALLOW
-    reason: Read-only
-output_rules:
-  - id: out-secrets
-    scanners: [secrets]
-    decision: QUARANTINE
-`
-
 // startTracing points the OTLP exporter at rc through the standard
 // environment variables and installs it; the returned function flushes
 // and uninstalls it.
@@ -113,7 +96,7 @@ func TestJobSpanTree(t *testing.T) {
 	e.Key("worker-1", "service", "worker")
 	e.Key("auditor-1", "human", "auditor")
 	var snap cairn.Snapshot
-	e.MustDo("polly", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: approvalPolicy, Message: "t"}, 201, &snap)
+	e.MustDo("polly", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: apitest.ApprovalPolicy, Message: "t"}, 201, &snap)
 
 	const traceID, parentID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	var job cairn.Job
@@ -322,7 +305,7 @@ func TestJobOutsideRequestTrace(t *testing.T) {
 	stop := startTracing(t, rc)
 	e := apitest.New(t, apitest.Options{AdminKey: "admin-key-0123456789", WrapStore: tracing.WrapStore})
 	e.Key("agent-1", "agent", "agent")
-	e.MustDo("admin", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: approvalPolicy, Message: "t"}, 201, nil)
+	e.MustDo("admin", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: apitest.ApprovalPolicy, Message: "t"}, 201, nil)
 	req := cairn.SubmitRequest{JobID: "j2", TraceID: "order-42", Action: "db.read", Input: json.RawMessage(`{}`)}
 	var job cairn.Job
 	call(t, e, "agent-1", "POST", "/api/v1/jobs", req, nil, &job)
@@ -378,7 +361,7 @@ func TestApprovalExpiryTrace(t *testing.T) {
 	e := apitest.New(t, apitest.Options{AdminKey: "admin-key-0123456789", WrapStore: tracing.WrapStore})
 	e.Key("agent-1", "agent", "agent")
 	e.Key("auditor-1", "human", "auditor")
-	quick := strings.Replace(approvalPolicy, "expires_in: 1h", "expires_in: 1s", 1)
+	quick := strings.Replace(apitest.ApprovalPolicy, "expires_in: 1h", "expires_in: 1s", 1)
 	e.MustDo("admin", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: quick, Message: "t"}, 201, nil)
 	var job cairn.Job
 	call(t, e, "agent-1", "POST", "/api/v1/jobs", cairn.SubmitRequest{JobID: "j-exp", Action: "db.write", Input: json.RawMessage(`{}`)}, nil, &job)
@@ -434,7 +417,7 @@ func TestUnsampledSubmit(t *testing.T) {
 	e := apitest.New(t, apitest.Options{AdminKey: "admin-key-0123456789", WrapStore: tracing.WrapStore})
 	e.Key("agent-1", "agent", "agent")
 	e.Key("auditor-1", "human", "auditor")
-	e.MustDo("admin", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: approvalPolicy, Message: "t"}, 201, nil)
+	e.MustDo("admin", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: apitest.ApprovalPolicy, Message: "t"}, 201, nil)
 	const traceID = "6bf92f3577b34da6a3ce929d0e0e4736"
 	call(t, e, "agent-1", "POST", "/api/v1/jobs", cairn.SubmitRequest{JobID: "j-u", Action: "db.read", Input: json.RawMessage(`{}`)},
 		map[string]string{"traceparent": "00-" + traceID + "-00f067aa0ba902b7-00"}, nil)
