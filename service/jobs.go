@@ -32,15 +32,72 @@ func (s *Service) SubmitAndLease(ctx context.Context, p cairn.Principal, exec *c
 	if exec == nil {
 		exec = &p
 	}
-	if !p.Has(cairn.RoleAgent) {
-		return nil, nil, false, cairn.Forbidden(cairn.EForbidden, "submitting jobs needs the agent role")
-	}
-	if err := normalizeSubmit(&req); err != nil {
-		return nil, nil, false, err
-	}
-	leaseFor, err := validSubmitLease(*exec, p, &req)
+	leaseFor, err := s.validSubmit(ctx, p, *exec, &req, traceparent)
 	if err != nil {
 		return nil, nil, false, err
+	}
+	// Everything that does not depend on the store is built, and its
+	// evidence canonicalised, before the transaction: the group-commit
+	// writer only assigns positions and inserts. The decision is made under
+	// the policy this process last saw; the transaction confirms it is
+	// still in force, or decides again (ADR 0012).
+	now := s.now()
+	sub, err := s.prepareSubmit(ctx, s.current(), p, req, now)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	var w submitWrite
+	err = s.update(ctx, func(tx cairn.Tx) error {
+		w = submitWrite{}
+		pol, err := s.inForce(tx)
+		if err != nil {
+			return err
+		}
+		if pol.id != sub.policy {
+			if sub, err = s.prepareSubmit(ctx, pol, p, req, now); err != nil {
+				return err
+			}
+		}
+		if err := s.insertSubmission(tx, p, sub, &w); err != nil || !w.created || req.Lease == nil || w.job.State != cairn.StateQueued {
+			return err
+		}
+		w.leased, err = s.dispatch(ctx, tx, pol, *exec, req.Lease.WorkerID, w.job, sub.payload, leaseFor, sub.now)
+		return err
+	})
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if w.leased != nil {
+		// No log, no run: the lease carries its signed dispatch receipt.
+		if err := s.receipt(ctx, p.Tenant, w.leased.Receipt); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	return w.job, w.leased, w.created, nil
+}
+
+// submitWrite is what a submit's transaction wrote: the job (or, for a
+// replay, the existing one as the caller may see it), and the lease taken
+// with it.
+type submitWrite struct {
+	job     *cairn.Job
+	leased  *cairn.LeasedJob
+	created bool
+}
+
+// validSubmit checks a submit request for submitter p and the principal
+// exec that would take its lease, fills in its ids, and returns the
+// lease's duration.
+func (s *Service) validSubmit(ctx context.Context, p, exec cairn.Principal, req *cairn.SubmitRequest, traceparent string) (time.Duration, error) {
+	if !p.Has(cairn.RoleAgent) {
+		return 0, cairn.Forbidden(cairn.EForbidden, "submitting jobs needs the agent role")
+	}
+	if err := normalizeSubmit(req); err != nil {
+		return 0, err
+	}
+	leaseFor, err := validSubmitLease(exec, p, req)
+	if err != nil {
+		return 0, err
 	}
 	if req.TraceID == "" {
 		req.TraceID = traceIDFrom(traceparent)
@@ -54,89 +111,61 @@ func (s *Service) SubmitAndLease(ctx context.Context, p cairn.Principal, exec *c
 	if req.TraceID == "" {
 		req.TraceID = randomID("", 16)
 	}
-	// Everything that does not depend on the store is built, and its
-	// evidence canonicalised, before the transaction: the group-commit
-	// writer only assigns positions and inserts. The decision is made under
-	// the policy this process last saw; the transaction confirms it is
-	// still in force, or decides again (ADR 0012).
-	now := s.now()
-	sub, err := s.prepareSubmit(ctx, s.current(), p, req, now)
+	return leaseFor, nil
+}
+
+// insertSubmission inserts sub's job with its evidence, or finds the
+// job an idempotent replay names (w.created false).
+func (s *Service) insertSubmission(tx cairn.Tx, p cairn.Principal, sub *submission, w *submitWrite) error {
+	j := *sub.job
+	// The ids of workflow runs' step jobs are the engine's.
+	if reserved, err := reservedJobID(tx, p.Tenant, j.JobID); err != nil {
+		return err
+	} else if reserved {
+		return jobIDUnavailable(j.JobID)
+	}
+	// Insert first: the unique (tenant, job_id) key detects a replay
+	// without a read on the common path, and a failed INSERT leaves the
+	// transaction intact.
+	if err := tx.InsertJob(&j); err != nil {
+		if cairn.ErrorCode(err) != cairn.CodeJobConflict {
+			return err
+		}
+		existing, err := replayOf(tx, p, sub.job)
+		w.job = existing
+		return err
+	}
+	if err := s.joinRun(tx, &j, p.ID, sub.now); err != nil {
+		return err
+	}
+	if err := s.writeSubmission(tx, sub, &j); err != nil {
+		return err
+	}
+	if cairn.IsFinalState(j.State) {
+		if err := s.runJobChanged(tx, &j, sub.now); err != nil {
+			return err
+		}
+	}
+	w.job, w.created = &j, true
+	return nil
+}
+
+// replayOf is the existing job a submit of job's id names, as p may see it,
+// when it has the same job_hash; a different job_hash is a conflict (told
+// to p only if p may read the existing job).
+func replayOf(tx cairn.Tx, p cairn.Principal, job *cairn.Job) (*cairn.Job, error) {
+	existing, err := tx.GetJob(p.Tenant, job.JobID)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, err
 	}
-	var out *cairn.Job
-	var leased *cairn.LeasedJob
-	created := false
-	err = s.update(ctx, func(tx cairn.Tx) error {
-		leased = nil
-		pol, err := s.inForce(tx)
-		if err != nil {
-			return err
+	if existing.JobHash != job.JobHash {
+		if existing.SubmittedBy != p.ID && !canReadAll(p) {
+			// Nothing about a job the caller cannot read.
+			return nil, jobIDUnavailable(job.JobID)
 		}
-		if pol.id != sub.policy {
-			if sub, err = s.prepareSubmit(ctx, pol, p, req, now); err != nil {
-				return err
-			}
-		}
-		job := sub.job
-		j := *job
-		// The ids of workflow runs' step jobs are the engine's.
-		if reserved, err := reservedJobID(tx, p.Tenant, job.JobID); err != nil {
-			return err
-		} else if reserved {
-			return jobIDUnavailable(job.JobID)
-		}
-		// Insert first: the unique (tenant, job_id) key detects a replay
-		// without a read on the common path, and a failed INSERT leaves the
-		// transaction intact.
-		if err := tx.InsertJob(&j); err != nil {
-			if cairn.ErrorCode(err) != cairn.CodeJobConflict {
-				return err
-			}
-			existing, err := tx.GetJob(p.Tenant, job.JobID)
-			if err != nil {
-				return err
-			}
-			if existing.JobHash != job.JobHash {
-				if existing.SubmittedBy != p.ID && !canReadAll(p) {
-					// Nothing about a job the caller cannot read.
-					return jobIDUnavailable(job.JobID)
-				}
-				return cairn.Conflict(cairn.CodeJobConflict, "job %q exists with a different job_hash", job.JobID)
-			}
-			out, created = jobView(p, existing), false
-			return nil
-		}
-		if err := s.joinRun(tx, &j, p.ID, sub.now); err != nil {
-			return err
-		}
-		if err := s.writeSubmission(tx, sub, &j); err != nil {
-			return err
-		}
-		if cairn.IsFinalState(j.State) {
-			if err := s.runJobChanged(tx, &j, sub.now); err != nil {
-				return err
-			}
-		}
-		if req.Lease != nil && j.State == cairn.StateQueued {
-			if leased, err = s.dispatch(ctx, tx, pol, *exec, req.Lease.WorkerID, &j, sub.payload, leaseFor, sub.now); err != nil {
-				return err
-			}
-		}
-		out = &j
-		created = true
-		return nil
-	})
-	if err != nil {
-		return nil, nil, false, err
+		return nil, cairn.Conflict(cairn.CodeJobConflict, "job %q exists with a different job_hash", job.JobID)
 	}
-	if leased != nil {
-		// No log, no run: the lease carries its signed dispatch receipt.
-		if err := s.receipt(ctx, p.Tenant, leased.Receipt); err != nil {
-			return nil, nil, false, err
-		}
-	}
-	return out, leased, created, nil
+	return jobView(p, existing), nil
 }
 
 // submission is a job with its submit-phase decision and evidence, built
