@@ -29,13 +29,13 @@ test-tlog:
 # restart and copy, against $(CAIRN_TEST_POSTGRES) (the local server by default).
 CAIRN_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 test-postgres:
-	CAIRN_TEST_POSTGRES='$(CAIRN_TEST_POSTGRES)' $(GO) test -race -count=1 -timeout 10m ./storetest/ ./postgres/ ./cmd/cairn/ -run 'Postgres|SQLite|Replica|Rolling|Copy|Evidence|Migrate|Writer'
+	CAIRN_TEST_POSTGRES='$(CAIRN_TEST_POSTGRES)' $(GO) test -race -count=1 -timeout 10m ./internal/storetest/ ./internal/postgres/ ./cmd/cairn/ -run 'Postgres|SQLite|Replica|Rolling|Copy|Evidence|Migrate|Writer'
 
 # PostgreSQL figures: durable submits through the service (one replica) and
 # the audit queries at 1,000,000 jobs (seeded once into schema cairn_bench_1m).
 bench-postgres:
-	CAIRN_TEST_POSTGRES='$(CAIRN_TEST_POSTGRES)' $(GO) test -run '^$$' -bench BenchmarkSubmit -benchtime 20000x ./postgres/
-	CAIRN_TEST_POSTGRES='$(CAIRN_TEST_POSTGRES)' $(GO) test -run '^$$' -bench BenchmarkAudit1M -benchtime 1x -timeout 60m ./postgres/
+	CAIRN_TEST_POSTGRES='$(CAIRN_TEST_POSTGRES)' $(GO) test -run '^$$' -bench BenchmarkSubmit -benchtime 20000x ./internal/postgres/
+	CAIRN_TEST_POSTGRES='$(CAIRN_TEST_POSTGRES)' $(GO) test -run '^$$' -bench BenchmarkAudit1M -benchtime 1x -timeout 60m ./internal/postgres/
 
 # Native Go fuzzing, FUZZTIME per target (CI runs it after make test; see
 # docs/adr/0021-fuzzing-in-ci.md). go test -fuzz takes one target per run:
@@ -47,10 +47,10 @@ FUZZTIME ?= 10s
 FUZZ = GO='$(GO)' ./.ci/fuzz-one
 FUZZFLAGS = -fuzztime $(FUZZTIME) -fuzzminimizetime 500x -parallel 2
 fuzz:
-	$(FUZZ) FuzzDecode ./http/ $(FUZZFLAGS)
-	$(FUZZ) FuzzWriteRoutes ./http/ $(FUZZFLAGS)
-	$(FUZZ) FuzzCompile ./policy/ $(FUZZFLAGS)
-	$(FUZZ) FuzzParse ./workflow/ $(FUZZFLAGS)
+	$(FUZZ) FuzzDecode ./internal/http/ $(FUZZFLAGS)
+	$(FUZZ) FuzzWriteRoutes ./internal/http/ $(FUZZFLAGS)
+	$(FUZZ) FuzzCompile ./internal/policy/ $(FUZZFLAGS)
+	$(FUZZ) FuzzParse ./internal/workflow/ $(FUZZFLAGS)
 	$(FUZZ) FuzzUnmarshalBundle ./ledger/ $(FUZZFLAGS)
 	$(FUZZ) FuzzVerifyBundle ./verify/ $(FUZZFLAGS)
 	$(FUZZ) FuzzVerifyMutated ./verify/ $(FUZZFLAGS)
@@ -59,7 +59,7 @@ fuzz:
 	$(FUZZ) FuzzComputeJobHash ./ledger/ $(FUZZFLAGS)
 	$(FUZZ) FuzzEnvelopeBody ./ledger/ $(FUZZFLAGS)
 	$(FUZZ) FuzzParseEntry ./ledger/ $(FUZZFLAGS)
-	$(FUZZ) FuzzCheck ./scan/ $(FUZZFLAGS)
+	$(FUZZ) FuzzCheck ./internal/scan/ $(FUZZFLAGS)
 	$(FUZZ) FuzzAPIEventFromLedger . $(FUZZFLAGS)
 	$(FUZZ) FuzzParseConfig ./internal/mcpgw/ $(FUZZFLAGS)
 	$(FUZZ) FuzzResourceFor ./internal/mcpgw/ $(FUZZFLAGS)
@@ -71,7 +71,7 @@ test-short:
 
 # The console's browser tests with their figures (first paint, bytes per page).
 test-ui:
-	$(GO) test -race -count=1 -v -run 'TestBrowser' ./ui/
+	$(GO) test -race -count=1 -v -run 'TestBrowser' ./internal/ui/
 
 vet:
 	$(GO) vet ./...
@@ -84,9 +84,9 @@ bench: build
 	./bin/cairn bench submit --clients 32 --duration 10s
 	./bin/cairn bench submit --clients 32 --rate 500 --duration 10s
 	./bin/cairn bench audit --seed 100000
-	$(GO) test -run '^$$' -bench BenchmarkWorkflowLinear10 -benchtime 300x ./http/
-	$(GO) test -run '^$$' -bench BenchmarkWorkflowConcurrent -benchtime 1x ./http/
+	$(GO) test -run '^$$' -bench BenchmarkWorkflowLinear10 -benchtime 300x ./internal/http/
+	$(GO) test -run '^$$' -bench BenchmarkWorkflowConcurrent -benchtime 1x ./internal/http/
 
 # Go micro-benchmarks (policy evaluation, scanners, verifier).
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem ./policy/ ./scan/ ./ledger/ ./verify/ ./workflow/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/policy/ ./internal/scan/ ./ledger/ ./verify/ ./internal/workflow/

@@ -11,7 +11,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/client"
-	"github.com/cairnhq/cairn/workflow"
+	"github.com/cairnhq/cairn/internal/workflow"
 	"github.com/spf13/cobra"
 )
 

@@ -15,8 +15,8 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/ledger"
-	"github.com/cairnhq/cairn/postgres"
-	"github.com/cairnhq/cairn/sqlite"
+	"github.com/cairnhq/cairn/internal/postgres"
+	"github.com/cairnhq/cairn/internal/sqlite"
 )
 
 var copyFlags struct {

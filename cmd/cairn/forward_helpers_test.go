@@ -17,7 +17,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/apitest"
-	"github.com/cairnhq/cairn/service"
+	"github.com/cairnhq/cairn/internal/service"
 )
 
 // forwardEnv is a Cairn server (in the test process) for the forwarder

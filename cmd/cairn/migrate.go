@@ -5,8 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cairnhq/cairn/postgres"
-	"github.com/cairnhq/cairn/sqlite"
+	"github.com/cairnhq/cairn/internal/postgres"
+	"github.com/cairnhq/cairn/internal/sqlite"
 )
 
 var migrateFlags struct {

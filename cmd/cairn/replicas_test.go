@@ -23,8 +23,8 @@ import (
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/pgtest"
 	"github.com/cairnhq/cairn/ledger"
-	"github.com/cairnhq/cairn/postgres"
-	"github.com/cairnhq/cairn/sqlite"
+	"github.com/cairnhq/cairn/internal/postgres"
+	"github.com/cairnhq/cairn/internal/sqlite"
 )
 
 // These tests run cairn serve replicas on the PostgreSQL database named by

@@ -22,13 +22,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnhq/cairn"
-	cairnhttp "github.com/cairnhq/cairn/http"
+	cairnhttp "github.com/cairnhq/cairn/internal/http"
 	"github.com/cairnhq/cairn/internal/metrics"
 	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/cairnhq/cairn/ledger"
-	"github.com/cairnhq/cairn/service"
-	"github.com/cairnhq/cairn/sqlite"
-	"github.com/cairnhq/cairn/ui"
+	"github.com/cairnhq/cairn/internal/service"
+	"github.com/cairnhq/cairn/internal/sqlite"
+	"github.com/cairnhq/cairn/internal/ui"
 )
 
 // DefaultGCPercent is the GC target `cairn serve` uses unless GOGC is set.

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/postgres"
-	"github.com/cairnhq/cairn/sqlite"
+	"github.com/cairnhq/cairn/internal/postgres"
+	"github.com/cairnhq/cairn/internal/sqlite"
 )
 
 // isPostgres reports whether a --store value names a PostgreSQL database.

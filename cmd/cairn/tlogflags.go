@@ -5,9 +5,9 @@ import (
 	"log/slog"
 	"time"
 
-	cairnhttp "github.com/cairnhq/cairn/http"
+	cairnhttp "github.com/cairnhq/cairn/internal/http"
 	"github.com/cairnhq/cairn/internal/tlogwitness"
-	"github.com/cairnhq/cairn/service"
+	"github.com/cairnhq/cairn/internal/service"
 	"github.com/spf13/cobra"
 )
 

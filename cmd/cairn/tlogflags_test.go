@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	cairnhttp "github.com/cairnhq/cairn/http"
+	cairnhttp "github.com/cairnhq/cairn/internal/http"
 )
 
 func TestWitnessFlagValidated(t *testing.T) {

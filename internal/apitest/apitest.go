@@ -18,11 +18,11 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	cairnhttp "github.com/cairnhq/cairn/http"
+	cairnhttp "github.com/cairnhq/cairn/internal/http"
 	"github.com/cairnhq/cairn/internal/metrics"
 	"github.com/cairnhq/cairn/ledger"
-	"github.com/cairnhq/cairn/service"
-	"github.com/cairnhq/cairn/sqlite"
+	"github.com/cairnhq/cairn/internal/service"
+	"github.com/cairnhq/cairn/internal/sqlite"
 )
 
 // Options shape the server.

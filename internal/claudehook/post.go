@@ -13,7 +13,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/client"
-	"github.com/cairnhq/cairn/service"
+	"github.com/cairnhq/cairn/internal/service"
 )
 
 // post answers a PostToolUse (or PostToolUseFailure) event: complete the

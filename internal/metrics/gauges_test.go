@@ -9,9 +9,9 @@ import (
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/apitest"
 	"github.com/cairnhq/cairn/internal/pgtest"
-	"github.com/cairnhq/cairn/postgres"
-	"github.com/cairnhq/cairn/service"
-	"github.com/cairnhq/cairn/sqlite"
+	"github.com/cairnhq/cairn/internal/postgres"
+	"github.com/cairnhq/cairn/internal/service"
+	"github.com/cairnhq/cairn/internal/sqlite"
 )
 
 // TestStoreGauges checks cairn.GaugeReader on both stores (PostgreSQL

@@ -17,11 +17,11 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	cairnhttp "github.com/cairnhq/cairn/http"
+	cairnhttp "github.com/cairnhq/cairn/internal/http"
 	"github.com/cairnhq/cairn/internal/tlogwitness"
 	"github.com/cairnhq/cairn/ledger"
-	"github.com/cairnhq/cairn/service"
-	"github.com/cairnhq/cairn/sqlite"
+	"github.com/cairnhq/cairn/internal/service"
+	"github.com/cairnhq/cairn/internal/sqlite"
 )
 
 const adminKey = "tlogtest-admin-key-0123456789abcdef"

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"testing"
 
-	cairnhttp "github.com/cairnhq/cairn/http"
+	cairnhttp "github.com/cairnhq/cairn/internal/http"
 	"github.com/cairnhq/cairn/ledger"
-	"github.com/cairnhq/cairn/service"
+	"github.com/cairnhq/cairn/internal/service"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/client"

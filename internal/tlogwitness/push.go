@@ -17,7 +17,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/ledger"
-	"github.com/cairnhq/cairn/service"
+	"github.com/cairnhq/cairn/internal/service"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 )
