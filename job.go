@@ -463,8 +463,11 @@ type PolicyAudit struct {
 type Payload struct {
 	Tenant string
 	Ptr    string
-	SHA256 string
+	SHA256 string // of the plaintext
 	Data   []byte
+	// KeyID names the data key Data is encrypted under (the service
+	// encrypts and decrypts); "" is a payload stored before encryption.
+	KeyID string
 }
 
 // SnapshotPrefix is the prefix of system policy snapshot ids [seed].

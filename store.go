@@ -59,6 +59,8 @@ type AuditFilter struct {
 // ReadTx reads a consistent view. Every method scopes to a tenant except the
 // policy snapshot methods: policy is system-wide.
 type ReadTx interface {
+	PayloadKeyReadTx
+
 	KeyByHash(hash string) (*Key, error)
 	ListKeys(tenant string, p Page) ([]*Key, error)
 	TenantExists(tenant string) (bool, error)
@@ -137,6 +139,7 @@ type ReadTx interface {
 // updates or deletes it. Jobs, approvals and runs are state projections.
 type Tx interface {
 	ReadTx
+	PayloadKeyTx
 
 	CreateTenant(tenant string, at time.Time) error
 	InsertKey(k *Key) error

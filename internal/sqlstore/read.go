@@ -194,12 +194,16 @@ func (r *Reader) OpenRunJobs(tenant, runID string) (int, error) {
 // GetPayload implements cairn.ReadTx.
 func (r *Reader) GetPayload(tenant, ptr string) (*cairn.Payload, error) {
 	p := &cairn.Payload{Tenant: tenant, Ptr: ptr}
-	err := r.row(`SELECT sha256, data FROM payloads WHERE tenant = ? AND ptr = ?`, tenant, ptr).Scan(&p.SHA256, &p.Data)
+	var keyID *string
+	err := r.row(`SELECT sha256, data, key_id FROM payloads WHERE tenant = ? AND ptr = ?`, tenant, ptr).Scan(&p.SHA256, &p.Data, &keyID)
 	if errors.Is(err, ErrNoRows) {
 		return nil, cairn.NotFound("payload %q not found", ptr)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if keyID != nil {
+		p.KeyID = *keyID
 	}
 	return p, nil
 }

@@ -102,7 +102,7 @@ func (w *Writer) UpdateJob(j *cairn.Job) error {
 // PutPayload implements cairn.Tx.
 func (w *Writer) PutPayload(p *cairn.Payload) error {
 	ptr := p.Ptr
-	return w.DB.Write(Write{SQL: `INSERT INTO payloads(tenant, ptr, sha256, data) VALUES (?,?,?,?) ON CONFLICT DO NOTHING`, Args: []any{p.Tenant, p.Ptr, p.SHA256, p.Data},
+	return w.DB.Write(Write{SQL: `INSERT INTO payloads(tenant, ptr, sha256, data, key_id) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING`, Args: []any{p.Tenant, p.Ptr, p.SHA256, p.Data, NullStr(p.KeyID)},
 		One: func() error { return cairn.Conflict(cairn.EConflict, "payload %q already stored", ptr) }})
 }
 
