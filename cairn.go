@@ -72,6 +72,9 @@ type Error struct {
 	Message string // for people; never contains secrets or payloads
 	Field   string // offending field or line, if any
 	Line    int    // line in a policy bundle, if any
+	// LedgerIndex is the ledger entry the error refers to, if any (erased:
+	// the erasure event).
+	LedgerIndex *uint64
 	// Cause is the underlying error, for logs only (never sent to clients).
 	Cause error
 	// RetryAfter, when set, is how long the caller should wait before

@@ -468,6 +468,10 @@ type Payload struct {
 	// KeyID names the data key Data is encrypted under (the service
 	// encrypts and decrypts); "" is a payload stored before encryption.
 	KeyID string
+	// Labels, on a write only, are the labels of the job (or run) the
+	// payload belongs to: the service finds the data subject among them.
+	// The store does not keep them.
+	Labels map[string]string
 }
 
 // SnapshotPrefix is the prefix of system policy snapshot ids [seed].

@@ -115,7 +115,7 @@ func (s *Service) checkResult(tx cairn.Tx, j *cairn.Job, result []byte, rules []
 	}
 	j.ResultPtr = cairn.Opt(cairn.ResultPtr(j.JobID))
 	j.ResultSHA256 = cairn.Opt(ledger.SHA256Hex(result))
-	if err := tx.PutPayload(&cairn.Payload{Tenant: j.Tenant, Ptr: string(j.ResultPtr), SHA256: string(j.ResultSHA256), Data: result}); err != nil {
+	if err := tx.PutPayload(&cairn.Payload{Tenant: j.Tenant, Ptr: string(j.ResultPtr), SHA256: string(j.ResultSHA256), Data: result, Labels: j.Labels}); err != nil {
 		return nil, err
 	}
 	verdict, redacted, err := scan.Check(j.Action, result, rules, s.Salt)
@@ -135,7 +135,7 @@ func (s *Service) checkResult(tx cairn.Tx, j *cairn.Job, result []byte, rules []
 		}
 	}
 	if verdict.Decision == cairn.OutputRedact && redacted != nil {
-		if err := tx.PutPayload(&cairn.Payload{Tenant: j.Tenant, Ptr: redactedPtr(j.JobID), SHA256: ledger.SHA256Hex(redacted), Data: redacted}); err != nil {
+		if err := tx.PutPayload(&cairn.Payload{Tenant: j.Tenant, Ptr: redactedPtr(j.JobID), SHA256: ledger.SHA256Hex(redacted), Data: redacted, Labels: j.Labels}); err != nil {
 			return nil, err
 		}
 	}

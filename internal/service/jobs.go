@@ -255,7 +255,7 @@ func (s *Service) prepareSubmit(ctx context.Context, pol *activePolicy, p cairn.
 			return nil, err
 		}
 	}
-	sub.payload = &cairn.Payload{Tenant: p.Tenant, Ptr: job.ContextPtr, SHA256: job.ContextSHA256, Data: ctxData}
+	sub.payload = &cairn.Payload{Tenant: p.Tenant, Ptr: job.ContextPtr, SHA256: job.ContextSHA256, Data: ctxData, Labels: job.Labels}
 	return sub, nil
 }
 

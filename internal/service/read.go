@@ -165,6 +165,9 @@ func (s *Service) Payload(ctx context.Context, p cairn.Principal, jobID string, 
 		if err != nil {
 			return err
 		}
+		if err := s.payloadAccess(tx, p); err != nil {
+			return err
+		}
 		if !result {
 			out, err = tx.GetPayload(p.Tenant, j.ContextPtr)
 			return err

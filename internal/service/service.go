@@ -53,6 +53,8 @@ type Service struct {
 	integrity atomic.Pointer[integrityState]
 
 	ledgerKey    *ledger.Key
+	crypt        payloadCrypt // encryption at rest (payloadcrypt.go)
+	holds        HoldChecker  // legal holds an erasure respects (erasure.go)
 	originPrefix string
 
 	waiters  waiters  // long-polling leases, woken for the jobs they want
@@ -81,7 +83,9 @@ func New(store cairn.Store, log *slog.Logger, salt []byte) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Service{Store: store, Log: log, Salt: salt, stop: make(chan struct{}), originPrefix: DefaultOriginPrefix, clock: cairn.Now}
+	s := &Service{Log: log, Salt: salt, stop: make(chan struct{}), originPrefix: DefaultOriginPrefix, clock: cairn.Now, holds: noHolds{}}
+	s.crypt.now = func() time.Time { return s.clock() }
+	s.Store = wrapCrypt(store, &s.crypt)
 	s.deadline.init()
 	if n, ok := store.(cairn.Notifier); ok {
 		// Jobs queued through other processes sharing the store.
