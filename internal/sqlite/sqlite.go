@@ -133,6 +133,7 @@ func Open(dir string) (*Store, error) {
 		v.Add("_pragma", "busy_timeout(10000)")
 		v.Add("_pragma", "foreign_keys(OFF)")
 		v.Add("_pragma", "temp_store(MEMORY)") // savepoint sub-journals stay in memory
+		v.Add("_pragma", "secure_delete(ON)")  // what an erasure deletes is overwritten (compact.go)
 		if extra != "" {
 			v.Add("_pragma", extra)
 		}
