@@ -62,6 +62,14 @@ const (
 	// CodeJobNotOpen: a cancel of a job that is no longer open, or that a
 	// workflow run's engine owns.
 	CodeJobNotOpen = "job_not_open" // 409
+	// CodeErased: the payload was erased (crypto-shredded); ledger_index
+	// names the erasure event (docs/data-protection.md).
+	CodeErased = "erased" // 410
+	// CodePayloadAccessDenied: the tenant lets only some roles read
+	// payloads, and the caller has none of them; the hashes stay readable.
+	CodePayloadAccessDenied = "payload_access_denied" // 403
+	// CodeLegalHold: an erasure of what a legal hold covers.
+	CodeLegalHold = "legal_hold" // 409
 )
 
 // Error is the one error type that crosses package boundaries with meaning.

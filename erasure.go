@@ -5,18 +5,6 @@ import (
 	"time"
 )
 
-// Error codes of encryption at rest and erasure (docs/data-protection.md).
-const (
-	// CodeErased: the payload was erased (crypto-shredded); the message
-	// names the ledger entry of the erasure event.
-	CodeErased = "erased" // 410
-	// CodePayloadAccessDenied: the tenant lets only some roles read
-	// payloads, and the caller has none of them; the hashes stay readable.
-	CodePayloadAccessDenied = "payload_access_denied" // 403
-	// CodeLegalHold: an erasure of jobs a legal hold covers.
-	CodeLegalHold = "legal_hold" // 409
-)
-
 // DefaultSubjectLabel is the label that names a job's data subject unless
 // the tenant's settings name another.
 const DefaultSubjectLabel = "data_subject"

@@ -119,6 +119,9 @@ type Payload struct {
 	Data     []byte `json:"data,omitempty"`
 	Withheld bool   `json:"withheld,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// ErasedBy, on a payload an erasure removed (withheld, reason
+	// "erased"), is the ledger index of that erasure event.
+	ErasedBy *uint64 `json:"erased_by,omitempty"`
 }
 
 // JobRow is a job projection row as of the checkpoint. Empty members are

@@ -97,6 +97,13 @@ var payloadFields = []field[Payload]{
 	text("reason", func(p *Payload) *string { return &p.Reason }),
 	{name: "withheld", read: func(r *reader, p *Payload) error { return r.boolOrNull(&p.Withheld) }},
 	{name: "data", read: readPayloadData},
+	{name: "erased_by", read: func(r *reader, p *Payload) error {
+		if r.d.PeekKind() == 'n' {
+			return r.null()
+		}
+		p.ErasedBy = new(uint64)
+		return r.uint(p.ErasedBy)
+	}},
 }
 
 // readPayloadData reads data: base64 (standard, padded), or null or "" for

@@ -270,6 +270,10 @@ func (bw *bundleWriter) payload(v any) {
 		bw.str(",\n   \"reason\": ")
 		bw.value(0, p.Reason)
 	}
+	if p.ErasedBy != nil {
+		bw.str(",\n   \"erased_by\": ")
+		bw.value(0, *p.ErasedBy)
+	}
 	bw.str("\n  }")
 }
 

@@ -129,6 +129,9 @@ func (c *checker) contextPayload(id string, idx uint64, ev *ledger.EventFacts, p
 		c.note("job %s: job_hash not recomputed: context payload %s is withheld without a sha256", id, ptr)
 	case p.SHA256 != ev.Job.ContextSHA256:
 		c.fail(recordErr("payload "+ptr, ErrPayload, "sha256 %s differs from context_sha256 %s committed in entry %d", p.SHA256, ev.Job.ContextSHA256, idx))
+	case isErased(p):
+		c.rep.JobHashesErased++
+		c.note("job %s: job_hash erased, not checked: context payload %s was erased", id, ptr)
 	case p.Withheld:
 		c.note("job %s: job_hash not recomputed: context payload %s is withheld", id, ptr)
 	}

@@ -49,7 +49,10 @@ func (r *Report) Summary() string {
 		line("witnesses:   %d distinct given witnesses cosigned", r.Witnesses)
 	}
 	line("jobs:        %d rows checked, %d job_hashes recomputed", r.Jobs, r.JobHashesVerified)
-	line("policies:    %d texts; payloads: %d (%d withheld)", r.Policies, r.Payloads, r.PayloadsWithheld)
+	if r.JobHashesErased > 0 {
+		line("erased:      %d job_hashes erased, not checked (their context payloads were erased)", r.JobHashesErased)
+	}
+	line("policies:    %d texts; payloads: %d (%d withheld, %d of them erased)", r.Policies, r.Payloads, r.PayloadsWithheld, r.PayloadsErased)
 	line("workflows:   %d texts", r.Workflows)
 	for _, n := range r.Notes {
 		line("note:        %s", n)

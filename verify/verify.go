@@ -82,14 +82,19 @@ type Report struct {
 	ChainLinks      int    `json:"chain_links"`
 	// TrustedSize is the trusted checkpoint's tree size (0: none given);
 	// Consistency says how the bundle was proven to extend it.
-	TrustedSize       uint64 `json:"trusted_size,omitempty"`
-	Consistency       string `json:"consistency,omitempty"`
-	Policies          int    `json:"policies"`
-	Workflows         int    `json:"workflows"`
-	Payloads          int    `json:"payloads"`
-	PayloadsWithheld  int    `json:"payloads_withheld"`
-	Jobs              int    `json:"jobs"`
-	JobHashesVerified int    `json:"job_hashes_verified"`
+	TrustedSize      uint64 `json:"trusted_size,omitempty"`
+	Consistency      string `json:"consistency,omitempty"`
+	Policies         int    `json:"policies"`
+	Workflows        int    `json:"workflows"`
+	Payloads         int    `json:"payloads"`
+	PayloadsWithheld int    `json:"payloads_withheld"`
+	// PayloadsErased counts the withheld payloads an erasure removed;
+	// JobHashesErased the job_hash checks not made because the context
+	// payload they need was erased ("erased, not checked").
+	PayloadsErased    int `json:"payloads_erased"`
+	JobHashesErased   int `json:"job_hashes_erased"`
+	Jobs              int `json:"jobs"`
+	JobHashesVerified int `json:"job_hashes_verified"`
 	// Notes list what could not be checked, and why (e.g. a withheld
 	// payload), and other caveats.
 	Notes []string `json:"notes,omitempty"`
@@ -616,6 +621,14 @@ func (c *checker) payloadsAndPolicies() {
 		}
 		seen[p.Ptr] = true
 		c.rep.Payloads++
+		if isErased(p) {
+			c.rep.PayloadsWithheld++
+			if len(p.Data) > 0 {
+				c.fail(recordErr(rec, ErrFormat, "withheld but has data"))
+			}
+			c.erasedPayload(p)
+			continue
+		}
 		if p.Withheld {
 			c.rep.PayloadsWithheld++
 			if len(p.Data) > 0 {

@@ -71,6 +71,10 @@ func (s *Server) table() []route {
 		{method: "GET", path: "/api/v1/keys", handle: s.listKeys, resp: cairn.List[*cairn.Key]{}},
 		{method: "DELETE", path: "/api/v1/keys/{id}", handle: s.revokeKey},
 
+		{method: "POST", path: "/api/v1/erasures", handle: s.erase, req: cairn.ErasureRequest{}, resp: cairn.Erasure{}},
+		{method: "GET", path: "/api/v1/tenant/settings", handle: s.tenantSettings, resp: cairn.TenantSettings{}},
+		{method: "PUT", path: "/api/v1/tenant/settings", handle: s.setTenantSettings, req: service.TenantSettingsRequest{}, resp: cairn.TenantSettings{}},
+
 		{method: "GET", path: "/api/v1/ledger/entries", handle: s.ledgerEntries, resp: cairn.List[*cairn.LedgerEntry]{}},
 		{method: "GET", path: "/api/v1/ledger/key", handle: s.ledgerKey},
 		{method: "GET", path: "/api/v1/ledger/checkpoint", handle: s.checkpoint, resp: checkpointView{}},

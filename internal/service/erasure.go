@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/ledger"
 )
 
 // Erasure (crypto-shredding, ADR 0048): an admin erases a data subject
@@ -250,4 +251,21 @@ func jobsOf(ps []cairn.ErasedPayload) []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// WithheldErased is the reason of a payload an export lists as erased.
+const WithheldErased = "erased"
+
+// erasedInBundle is how an export lists an erased payload: withheld, with
+// the SHA-256 the ledger committed to and the erasure event's index.
+func erasedInBundle(tx cairn.ReadTx, tenant, ptr string) (ledger.Payload, bool, error) {
+	e, err := rawRead(tx).ErasedPayload(tenant, ptr)
+	if err != nil {
+		return ledger.Payload{}, false, err
+	}
+	if e == nil { // its data key is destroyed, its row not yet deleted
+		return ledger.Payload{Ptr: ptr, Withheld: true, Reason: WithheldErased}, true, nil
+	}
+	entry := e.Entry
+	return ledger.Payload{Ptr: ptr, SHA256: e.SHA256, Withheld: true, Reason: WithheldErased, ErasedBy: &entry}, true, nil
 }

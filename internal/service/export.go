@@ -554,6 +554,9 @@ func (x *exportSource) payloads(ptrs []string) iter.Seq2[ledger.Payload, error] 
 		if cairn.IsNotFound(err) {
 			return ledger.Payload{Ptr: ptr, Withheld: true, Reason: WithheldMissing}, true, nil
 		}
+		if cairn.ErrorCode(err) == cairn.CodeErased {
+			return erasedInBundle(x.tx, x.tenant, ptr)
+		}
 		if err != nil {
 			return ledger.Payload{}, false, err
 		}

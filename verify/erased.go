@@ -1,0 +1,69 @@
+package verify
+
+import (
+	"encoding/json"
+	"slices"
+
+	"github.com/cairnhq/cairn/ledger"
+)
+
+// Erased payloads (docs/evidence.md §5.2): an erasure removed a payload but
+// the ledger still commits to the SHA-256 of its plaintext. The bundle
+// lists it withheld, reason "erased", with that hash and erased_by, the
+// index of the erasure event. Its content and the job_hash checks that
+// need it are "erased, not checked"; everything else is verified. When the
+// bundle holds the erasure event, it must name the payload with that hash.
+
+// reasonErased is the reason of an erased payload.
+const reasonErased = "erased"
+
+// isErased reports whether p is listed as erased.
+func isErased(p *ledger.Payload) bool {
+	return p.ErasedBy != nil || p.Withheld && p.Reason == reasonErased
+}
+
+// erasureBody is what the verifier reads of an erasure event.
+type erasureBody struct {
+	Type string `json:"type"`
+	Data struct {
+		Payloads []struct {
+			Ptr    string `json:"ptr"`
+			SHA256 string `json:"sha256"`
+		} `json:"payloads"`
+	} `json:"data"`
+}
+
+// erasedPayload checks an erased payload's listing against its erasure
+// event, when the bundle holds that entry.
+func (c *checker) erasedPayload(p *ledger.Payload) {
+	rec := "payload " + p.Ptr
+	c.rep.PayloadsErased++
+	if !p.Withheld || p.Reason != reasonErased || p.ErasedBy == nil {
+		c.fail(recordErr(rec, ErrFormat, "an erased payload must be withheld, with reason %q and erased_by", reasonErased))
+		return
+	}
+	c.note("payload %s (sha256 %s) erased by ledger entry %d: erased, not checked", p.Ptr, p.SHA256, *p.ErasedBy)
+	i, ok := slices.BinarySearchFunc(c.b.Entries, *p.ErasedBy, func(e ledger.Entry, idx uint64) int {
+		switch {
+		case e.Index < idx:
+			return -1
+		case e.Index > idx:
+			return 1
+		}
+		return 0
+	})
+	if !ok {
+		return
+	}
+	var body erasureBody
+	if err := json.Unmarshal([]byte(c.b.Entries[i].Body), &body); err != nil || body.Type != "erasure" {
+		c.fail(recordErr(rec, ErrPayload, "erased_by %d is not an erasure event", *p.ErasedBy))
+		return
+	}
+	for _, e := range body.Data.Payloads {
+		if e.Ptr == p.Ptr && e.SHA256 == p.SHA256 {
+			return
+		}
+	}
+	c.fail(recordErr(rec, ErrPayload, "the erasure event in entry %d does not name this payload with sha256 %s", *p.ErasedBy, p.SHA256))
+}
