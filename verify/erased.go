@@ -22,15 +22,18 @@ func isErased(p *ledger.Payload) bool {
 	return p.ErasedBy != nil || p.Withheld && p.Reason == reasonErased
 }
 
-// erasureBody is what the verifier reads of an erasure event.
+// erasureBody is what the verifier reads of an entry holding an erasure
+// event.
 type erasureBody struct {
-	Type string `json:"type"`
-	Data struct {
-		Payloads []struct {
-			Ptr    string `json:"ptr"`
-			SHA256 string `json:"sha256"`
-		} `json:"payloads"`
-	} `json:"data"`
+	Event struct {
+		Type string `json:"type"`
+		Data struct {
+			Payloads []struct {
+				Ptr    string `json:"ptr"`
+				SHA256 string `json:"sha256"`
+			} `json:"payloads"`
+		} `json:"data"`
+	} `json:"event"`
 }
 
 // erasedPayload checks an erased payload's listing against its erasure
@@ -56,11 +59,11 @@ func (c *checker) erasedPayload(p *ledger.Payload) {
 		return
 	}
 	var body erasureBody
-	if err := json.Unmarshal([]byte(c.b.Entries[i].Body), &body); err != nil || body.Type != "erasure" {
+	if err := json.Unmarshal([]byte(c.b.Entries[i].Body), &body); err != nil || body.Event.Type != "erasure" {
 		c.fail(recordErr(rec, ErrPayload, "erased_by %d is not an erasure event", *p.ErasedBy))
 		return
 	}
-	for _, e := range body.Data.Payloads {
+	for _, e := range body.Event.Data.Payloads {
 		if e.Ptr == p.Ptr && e.SHA256 == p.SHA256 {
 			return
 		}

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,6 +61,7 @@ type Env struct {
 	Dir   string            // the store's data directory
 	Keys  map[string]string // principal -> key
 	srv   *httptest.Server
+	stop  sync.Once
 }
 
 // Close stops the API server early (it is stopped at the end of the test
@@ -118,12 +120,20 @@ func New(t testing.TB, opt Options) *Env {
 	api.SetBodyTimeout(opt.BodyTimeout)
 	api.SetTlogAccess(opt.Tlog)
 	srv := httptest.NewServer(Recording(api))
-	t.Cleanup(func() {
-		srv.Close()
-		svc.Stop()
-		store.Close()
+	e := &Env{T: t, URL: srv.URL, Svc: svc, Store: store, Dir: dir, Keys: map[string]string{"admin": opt.AdminKey}, srv: srv}
+	t.Cleanup(e.Stop)
+	return e
+}
+
+// Stop stops the server, the service and the store (once; the end of the
+// test stops them anyway): a test that reads the data directory's files
+// as a stopped server leaves them.
+func (e *Env) Stop() {
+	e.stop.Do(func() {
+		e.srv.Close()
+		e.Svc.Stop()
+		e.Store.Close()
 	})
-	return &Env{T: t, URL: srv.URL, Svc: svc, Store: store, Dir: dir, Keys: map[string]string{"admin": opt.AdminKey}, srv: srv}
 }
 
 // Key creates a key for principal (as admin) and remembers it.
