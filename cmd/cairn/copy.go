@@ -69,7 +69,10 @@ var copyTables = []copyTable{
 	{name: "tenants", cols: []string{"tenant", "created_at"}, kinds: "ti", order: "tenant"},
 	{name: "api_keys", cols: []string{"seq", "key_id", "tenant", "hash", "body", "created_at", "revoked_at"}, src: []string{"rowid", "key_id", "tenant", "hash", "body", "created_at", "revoked_at"}, kinds: "ittttii", order: "rowid", serial: "seq"},
 	{name: "jobs", cols: []string{"seq", "tenant", "job_id", "run_id", "state", "action", "decision", "policy_rule_id", "submitted_by", "created_at", "lease_expires_at", "executor", "body"}, kinds: "ittttttttiitt", order: "seq", serial: "seq"},
-	{name: "payloads", cols: []string{"tenant", "ptr", "sha256", "data"}, kinds: "tttb", order: "tenant, ptr"},
+	{name: "payloads", cols: []string{"tenant", "ptr", "sha256", "data", "key_id"}, kinds: "tttbt", order: "tenant, ptr"},
+	{name: "payload_keys", cols: []string{"tenant", "key_id", "subject", "wrapped", "kek_id", "created_at"}, kinds: "tttbti", order: "tenant, key_id"},
+	{name: "erased_payloads", cols: []string{"tenant", "ptr", "sha256", "job_id", "entry"}, kinds: "tttti", order: "tenant, ptr"},
+	{name: "tenant_settings", cols: []string{"tenant", "body"}, kinds: "tt", order: "tenant"},
 	{name: "approvals", cols: []string{"seq", "tenant", "job_id", "status", "run_id", "policy_rule_id", "resolved_by", "requested_at", "expires_at", "body"}, kinds: "ittttttiit", order: "seq", serial: "seq"},
 	{name: "runs", cols: []string{"seq", "tenant", "run_id", "workflow_id", "status", "started_by", "wake_at", "body"}, kinds: "itttttit", order: "seq", serial: "seq"},
 	{name: "workflows", cols: []string{"seq", "tenant", "workflow_id", "name", "version", "created_at", "body"}, kinds: "itttiit", order: "seq", serial: "seq"},
@@ -200,7 +203,7 @@ func copyStore(ctx context.Context, from, to string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "verified tenant %s: %d ledger entries, root %s, %d checkpoints consistent\n", tenant, got.size, got.root, got.checkpoints)
 	}
-	fmt.Fprintf(out, "copy complete: serve it with cairn serve --store <url> --ledger-key %s\n", filepath.Join(from, "ledger.key"))
+	fmt.Fprintf(out, "copy complete: serve it with cairn serve --store <url> --ledger-key %s --payload-key %s\n", filepath.Join(from, "ledger.key"), filepath.Join(from, "payload.key"))
 	return nil
 }
 

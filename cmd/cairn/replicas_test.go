@@ -23,6 +23,7 @@ import (
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/pgtest"
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/internal/payloadkey"
 	"github.com/cairnhq/cairn/internal/postgres"
 	"github.com/cairnhq/cairn/internal/sqlite"
 )
@@ -120,7 +121,11 @@ func newCluster(t *testing.T, n int, extra ...string) *cluster {
 	rand.Read(salt)
 	saltFile := filepath.Join(shared, "findings.salt")
 	os.WriteFile(saltFile, salt, 0o600)
-	c := &cluster{t: t, args: append([]string{"--store", dsn, "--ledger-key", keyFile, "--salt-file", saltFile}, extra...)}
+	payloadKey := filepath.Join(shared, "payload.key")
+	if _, err := payloadkey.LoadOrCreate(payloadKey); err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{t: t, args: append([]string{"--store", dsn, "--ledger-key", keyFile, "--salt-file", saltFile, "--payload-key", payloadKey}, extra...)}
 	c.procs = make([]*proc, n)
 	for i := 0; i < n; i++ {
 		c.dirs = append(c.dirs, t.TempDir())
@@ -767,7 +772,7 @@ func TestCopyToPostgres(t *testing.T) {
 		t.Fatalf("a second copy into the same database: %v\n%s", err, out)
 	}
 
-	q := startServerArgs(t, t.TempDir(), freeAddr(t), "--store", dsn, "--ledger-key", filepath.Join(dataDir, "ledger.key"), "--salt-file", filepath.Join(dataDir, "findings.salt"))
+	q := startServerArgs(t, t.TempDir(), freeAddr(t), "--store", dsn, "--ledger-key", filepath.Join(dataDir, "ledger.key"), "--salt-file", filepath.Join(dataDir, "findings.salt"), "--payload-key", filepath.Join(dataDir, "payload.key"))
 	var after cairn.Job
 	mustCall(t, q.base, testAdminKey, "GET", "/api/v1/jobs/j0", nil, &after, 200)
 	if after.State != before.State || after.JobHash != before.JobHash || !after.UpdatedAt.Equal(before.UpdatedAt) {

@@ -239,6 +239,11 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 		return fmt.Errorf("ledger signing key: %w", err)
 	}
 	svc.SetLedgerKey(ledgerKey, envOr("CAIRN_ORIGIN_PREFIX", service.DefaultOriginPrefix))
+	payloadKEK, err := loadPayloadKey(servePayloadKey, dataDir)
+	if err != nil {
+		return err
+	}
+	svc.SetPayloadKey(payloadKEK)
 	envKey := os.Getenv("CAIRN_ADMIN_KEY")
 	key, err := svc.Bootstrap(ctx, envKey)
 	if err != nil {

@@ -60,7 +60,9 @@ func Load(path string) (*KEK, error) {
 }
 
 // LoadOrCreate reads the KEK at path, creating it (0600, fsync'd) with a
-// random key when the file does not exist.
+// random key when the file does not exist. The file appears complete or
+// not at all (written aside, then linked into place); of processes
+// creating it at once, one key wins and all use it.
 func LoadOrCreate(path string) (*KEK, error) {
 	k, err := Load(path)
 	if !errors.Is(err, os.ErrNotExist) {
@@ -70,10 +72,16 @@ func LoadOrCreate(path string) (*KEK, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteFile(path, raw); err != nil {
+	tmp := fmt.Sprintf("%s.tmp%d", path, os.Getpid())
+	os.Remove(tmp)
+	if err := WriteFile(tmp, raw); err != nil {
 		return nil, err
 	}
-	return NewKEK(raw)
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, path); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, err
+	}
+	return Load(path)
 }
 
 // Generate returns Size random bytes.
@@ -131,11 +139,17 @@ func (k *KEK) Wrap(tenant, keyID string, raw []byte) ([]byte, error) {
 
 // Unwrap opens a wrapped data key of tenant/keyID.
 func (k *KEK) Unwrap(tenant, keyID string, wrapped []byte) (*DataKey, error) {
-	raw, err := open(k.aead, wrapped, wrapAD(tenant, keyID))
+	raw, err := k.UnwrapRaw(tenant, keyID, wrapped)
 	if err != nil {
 		return nil, err
 	}
+	defer clear(raw)
 	return NewDataKey(raw)
+}
+
+// UnwrapRaw opens a wrapped data key to its raw bytes (to re-wrap it).
+func (k *KEK) UnwrapRaw(tenant, keyID string, wrapped []byte) ([]byte, error) {
+	return open(k.aead, wrapped, wrapAD(tenant, keyID))
 }
 
 // DataKey seals and opens payloads.

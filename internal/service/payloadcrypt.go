@@ -36,9 +36,22 @@ type cachedSettings struct {
 	at time.Time
 }
 
+// processKEK is the KEK of a Service given none: random, one per process
+// (so that services of one test process sharing a store agree), and gone
+// with the process. cairn serve always sets the one from --payload-key.
+var processKEK = sync.OnceValue(func() *payloadkey.KEK {
+	raw, err := payloadkey.Generate()
+	if err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	k, err := payloadkey.NewKEK(raw)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
+
 // SetPayloadKey sets the key-encryption key that wraps the data keys.
-// Without one, a Service makes a random KEK of its own that dies with the
-// process (tests); cairn serve always sets the one from --payload-key.
 func (s *Service) SetPayloadKey(k *payloadkey.KEK) {
 	s.crypt.mu.Lock()
 	defer s.crypt.mu.Unlock()
@@ -53,11 +66,7 @@ func (c *payloadCrypt) key() *payloadkey.KEK {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.kek == nil {
-		raw, err := payloadkey.Generate()
-		if err != nil {
-			panic(err) // crypto/rand never fails on supported platforms
-		}
-		c.kek, _ = payloadkey.NewKEK(raw)
+		c.kek = processKEK()
 	}
 	return c.kek
 }

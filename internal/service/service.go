@@ -101,6 +101,9 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.CheckSecrets(ctx); err != nil {
 		return err
 	}
+	if err := s.startPayloadCrypt(ctx); err != nil {
+		return err
+	}
 	if err := s.refreshActive(ctx); err != nil {
 		return err
 	}
