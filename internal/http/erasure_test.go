@@ -345,3 +345,72 @@ func TestPayloadReaderRoles(t *testing.T) {
 	e.MustDo("auditor-1", "GET", "/api/v1/jobs/j-1/context", nil, 200, nil)
 	e.verifyLedger()
 }
+
+// TestGateInputSealedHiddenAndErased: a workflow gate's rendered input is
+// a payload: not in the stored run record, sealed under the gate job's
+// subject's key, shown to approvers, hidden from roles the tenant does not
+// let read payloads, and gone with the subject's erasure.
+func TestGateInputSealedHiddenAndErased(t *testing.T) {
+	e := newEnv(t)
+	e.publish(seedPolicy)
+	w := e.register(`name: gated-subject
+steps:
+  - id: plan
+    action: tool.plan
+  - id: apply
+    action: tool.apply
+    depends_on: [plan]
+    labels: {data_subject: cust-7}
+    gate: {approver_roles: [approver], expires_in: 1h}
+    input: {plan: "${{ steps.plan.result }}"}
+`)
+	m := marker(t)
+	e.startRun("agent-1", "run-g", w.WorkflowID, nil)
+	e.work(succeed(m), "tool.plan")
+	gateInput := func(as string) string {
+		var r cairn.Run
+		e.MustDo(as, "GET", "/api/v1/workflow-runs/run-g", nil, 200, &r)
+		st := r.Step("apply")
+		if st == nil || st.Gate == nil {
+			t.Fatalf("no gate: %+v", r.Steps)
+		}
+		return string(st.Gate.Input)
+	}
+	if in := gateInput("manager-2"); !strings.Contains(in, m) {
+		t.Fatalf("the approver sees gate input %q", in)
+	}
+	var jobID string
+	e.Store.View(context.Background(), func(tx cairn.ReadTx) error {
+		r, err := tx.GetRun("default", "run-g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := r.Step("apply").Gate
+		raw, _ := json.Marshal(r)
+		if (g.Input != nil && string(g.Input) != "null") || bytes.Contains(raw, []byte(m)) {
+			t.Fatalf("the stored run holds the gate input: %s", raw)
+		}
+		jobID = g.JobID
+		return nil
+	})
+	sealed, _, keyID := e.storedRaw("gate:" + jobID)
+	if bytes.Contains(sealed, []byte(m)) {
+		t.Fatal("the gate input is stored in plaintext")
+	}
+	e.MustDo("admin", "PUT", "/api/v1/tenant/settings", service.TenantSettingsRequest{PayloadReaders: []string{"auditor"}}, 200, nil)
+	if in := gateInput("manager-2"); in != "" && in != "null" {
+		t.Fatalf("an approver without payload access sees %q", in)
+	}
+	if in := gateInput("auditor-1"); !strings.Contains(in, m) {
+		t.Fatalf("the auditor sees %q", in)
+	}
+	var er cairn.Erasure
+	e.MustDo("admin", "POST", "/api/v1/erasures", cairn.ErasureRequest{Subject: "cust-7", Reason: "request"}, 201, &er)
+	if len(er.Payloads) != 1 || er.Payloads[0].Ptr != "gate:"+jobID || !er.KeyDestroyed {
+		t.Fatalf("erasure %+v (key %s)", er, keyID)
+	}
+	if in := gateInput("auditor-1"); in != "" && in != "null" {
+		t.Fatalf("after the erasure the auditor sees %q", in)
+	}
+	e.verifyLedger()
+}

@@ -38,6 +38,9 @@ func (e *engine) requestGate(step *workflow.Step, st *cairn.StepState) error {
 		g.ExpiresAt = &t
 		st.NextAt = &t
 	}
+	if err := putGateInput(e.tx, e.run.Tenant, jobID, req.Input, ledger.SHA256Hex(req.Input), req.Labels); err != nil {
+		return err
+	}
 	st.Gate = g
 	st.Status = cairn.StepWaitingApproval
 	// The ledger records the input's hash, never the input: payloads stay

@@ -204,7 +204,7 @@ func jobsTarget(tx cairn.ReadTx, tenant string, ids []string) (erasureTarget, er
 		if err != nil {
 			return erasureTarget{}, err
 		}
-		for _, ptr := range []string{j.ContextPtr, string(j.ResultPtr), redactedPtr(id)} {
+		for _, ptr := range []string{j.ContextPtr, string(j.ResultPtr), redactedPtr(id), gateInputPtr(id)} {
 			if ptr == "" {
 				continue
 			}
@@ -234,7 +234,7 @@ func jobsTarget(tx cairn.ReadTx, tenant string, ids []string) (erasureTarget, er
 
 // jobOfPtr is the job a payload pointer belongs to ("" for a run's input).
 func jobOfPtr(ptr string) string {
-	for _, prefix := range []string{"ctx:", "res:"} {
+	for _, prefix := range []string{"ctx:", "res:", "gate:"} {
 		if id, ok := strings.CutPrefix(ptr, prefix); ok {
 			return strings.TrimSuffix(id, "#redacted")
 		}

@@ -40,8 +40,10 @@ func (s *Service) VoteGate(ctx context.Context, p cairn.Principal, runID, stepID
 			return err
 		}
 		out = r
-		expired, err = s.castVote(tx, r, st, p.ID, resolution, req)
-		return err
+		if expired, err = s.castVote(tx, r, st, p.ID, resolution, req); err != nil {
+			return err
+		}
+		return s.hideGateInputs(tx, p, r)
 	})
 	if err != nil {
 		return nil, err

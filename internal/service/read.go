@@ -117,7 +117,7 @@ func (s *Service) GetRun(ctx context.Context, p cairn.Principal, runID string) (
 			r.Jobs, r.JobsTruncated = r.Jobs[:MaxRunJobs], true
 		}
 		jobsView(p, r.Jobs)
-		return nil
+		return s.hideGateInputs(tx, p, r)
 	})
 	return r, err
 }

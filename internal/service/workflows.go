@@ -576,8 +576,10 @@ func (s *Service) ListRuns(ctx context.Context, p cairn.Principal, f cairn.RunFi
 	var out []*cairn.Run
 	err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
 		var err error
-		out, err = tx.ListRuns(p.Tenant, f)
-		return err
+		if out, err = tx.ListRuns(p.Tenant, f); err != nil {
+			return err
+		}
+		return s.hideGateInputs(tx, p, out...)
 	})
 	return out, err
 }
