@@ -180,6 +180,8 @@ const PLAIN = {
   invalid_input: 'The request was not valid.',
   invalid_cursor: 'That page link is no longer valid; start from the first page.',
   output_quarantined: 'This result is quarantined by an output rule; only auditors can read it.',
+  payload_access_denied: 'Your tenant lets only some roles read payloads, and your key holds none of them. The hashes shown stay verifiable.',
+  erased: 'This payload was erased (crypto-shredded). The ledger keeps its hash and the erasure event.',
   network: 'The server could not be reached.',
   internal_error: 'The server failed to answer.',
   unavailable: 'The server is unavailable; try again.',
