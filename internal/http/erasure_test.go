@@ -344,6 +344,20 @@ func TestPayloadReaderRoles(t *testing.T) {
 	}
 	e.MustDo("auditor-1", "GET", "/api/v1/jobs/j-1/context", nil, 200, nil)
 	e.verifyLedger()
+
+	// An auditor the tenant no longer lets read payloads exports them by
+	// their hashes; the bundle still verifies.
+	e.MustDo("admin", "PUT", "/api/v1/tenant/settings", service.TenantSettingsRequest{PayloadReaders: []string{"approver"}}, 200, nil)
+	e.ErrCode("auditor-1", "GET", "/api/v1/jobs/j-1/context", nil, 403, cairn.CodePayloadAccessDenied)
+	b := e.export("")
+	for _, p := range b.Payloads {
+		if len(p.Data) > 0 || !p.Withheld || p.SHA256 == "" || (p.Reason != service.WithheldAccess && p.Reason != service.WithheldErased) {
+			t.Fatalf("payload in an export without payload access: %+v", p)
+		}
+	}
+	if rep, err := verify.Bundle(b, verify.Options{TrustedKey: e.logKey()}); err != nil || rep.JobHashesVerified != 0 {
+		t.Fatalf("hashes-only bundle: %v %+v", err, rep)
+	}
 }
 
 // TestGateInputSealedHiddenAndErased: a workflow gate's rendered input is

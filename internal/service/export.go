@@ -22,6 +22,9 @@ type ExportFilter struct {
 	RunID, JobID    string
 	Since, Until    time.Time
 	ConsistencyFrom []uint64 // older tree sizes to prove consistency from
+	// hashesOnly: the caller may not read payloads (the tenant's payload
+	// reader roles); they are exported withheld, with their hashes.
+	hashesOnly bool
 }
 
 // DefaultMaxExports bounds the evidence exports (and ledger verifications,
@@ -114,6 +117,10 @@ func (s *Service) export(ctx context.Context, p cairn.Principal, f ExportFilter,
 	// and the job rows, so they agree however fast the ledger grows (ADR
 	// 0016, 0022).
 	return s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		err := s.payloadAccess(tx, p)
+		if f.hashesOnly = err != nil; err != nil && cairn.ErrorCode(err) != cairn.CodePayloadAccessDenied {
+			return err
+		}
 		return s.exportSnapshot(ctx, tx, p.Tenant, origin, key, f, use)
 	})
 }
@@ -550,6 +557,9 @@ func (x *exportSource) workflows(ids []string) iter.Seq2[ledger.WorkflowText, er
 
 func (x *exportSource) payloads(ptrs []string) iter.Seq2[ledger.Payload, error] {
 	return records(x.ctx, ptrs, func(ptr string) (ledger.Payload, bool, error) {
+		if x.f.hashesOnly {
+			return hashOnlyInBundle(x.tx, x.tenant, ptr)
+		}
 		pl, err := x.tx.GetPayload(x.tenant, ptr)
 		if cairn.IsNotFound(err) {
 			return ledger.Payload{Ptr: ptr, Withheld: true, Reason: WithheldMissing}, true, nil

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/ledger"
 )
 
 // EventTenantSettingsChanged records a change of a tenant's
@@ -110,4 +111,28 @@ func (s *Service) CanReadPayloads(ctx context.Context, p cairn.Principal) (bool,
 		return err
 	})
 	return ok, err
+}
+
+// WithheldAccess is the reason of a payload an export lists as withheld
+// because the exporting principal may not read payloads.
+const WithheldAccess = "payload_access_denied"
+
+// hashOnlyInBundle lists a payload by its hash alone (withheld, reason
+// payload_access_denied), or as erased or missing.
+func hashOnlyInBundle(tx cairn.ReadTx, tenant, ptr string) (ledger.Payload, bool, error) {
+	p, err := rawRead(tx).GetPayload(tenant, ptr)
+	if cairn.IsNotFound(err) {
+		e, err := rawRead(tx).ErasedPayload(tenant, ptr)
+		switch {
+		case err != nil:
+			return ledger.Payload{}, false, err
+		case e != nil:
+			return erasedInBundle(tx, tenant, ptr)
+		}
+		return ledger.Payload{Ptr: ptr, Withheld: true, Reason: WithheldMissing}, true, nil
+	}
+	if err != nil {
+		return ledger.Payload{}, false, err
+	}
+	return ledger.Payload{Ptr: ptr, SHA256: p.SHA256, Withheld: true, Reason: WithheldAccess}, true, nil
 }

@@ -151,3 +151,36 @@ func testTenantSettings(t *testing.T, s cairn.Store) {
 		return nil
 	})
 }
+
+// testCompactErased: a store that removes the leftovers of erased rows
+// (cairn.Compactor) does so without error after an erasure, and the
+// erasure's effects stay.
+func testCompactErased(t *testing.T, s cairn.Store) {
+	c, ok := s.(cairn.Compactor)
+	if !ok {
+		t.Skip("the store is not a cairn.Compactor")
+	}
+	update(t, s, func(tx cairn.Tx) error {
+		if err := tx.InsertPayloadKey(&cairn.PayloadKey{Tenant: "default", KeyID: "k1", Subject: "s", Wrapped: []byte{1}, KEKID: "kek", CreatedAt: at(1)}); err != nil {
+			return err
+		}
+		return tx.PutPayload(&cairn.Payload{Tenant: "default", Ptr: "ctx:j1", SHA256: "s1", Data: []byte("sealed"), KeyID: "k1"})
+	})
+	update(t, s, func(tx cairn.Tx) error {
+		if err := tx.ErasePayload(&cairn.ErasedPayload{Tenant: "default", Ptr: "ctx:j1", SHA256: "s1", JobID: "j1", Entry: 1}); err != nil {
+			return err
+		}
+		return tx.DestroyPayloadKey("default", "k1")
+	})
+	if err := c.CompactErased(ctx); err != nil {
+		t.Fatal(err)
+	}
+	view(t, s, func(tx cairn.ReadTx) error {
+		_, err := tx.GetPayload("default", "ctx:j1")
+		wantCode(t, err, cairn.ENotFound)
+		if k, err := tx.PayloadKey("default", "s"); k != nil || err != nil {
+			t.Fatalf("key after compaction: %+v, %v", k, err)
+		}
+		return nil
+	})
+}

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) cairn.Store) {
 		{"PayloadKeys", testPayloadKeys},
 		{"ErasePayloads", testErasePayloads},
 		{"TenantSettings", testTenantSettings},
+		{"CompactErased", testCompactErased},
 		{"Approvals", testApprovals},
 		{"Runs", testRuns},
 		{"Workflows", testWorkflows},
