@@ -91,3 +91,21 @@ func TestWrapUnwrapAndRotation(t *testing.T) {
 		t.Fatal("short key accepted")
 	}
 }
+
+// BenchmarkSealOpen1KiB: sealing and opening a 1 KiB payload, the cost
+// encryption at rest adds to a submit and to a payload read.
+func BenchmarkSealOpen1KiB(b *testing.B) {
+	raw, _ := Generate()
+	d, _ := NewDataKey(raw)
+	msg := bytes.Repeat([]byte("x"), 1024)
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		c, err := d.Seal("default", "ctx:job-1", msg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := d.Open("default", "ctx:job-1", c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
