@@ -17,6 +17,11 @@ import (
 // reasonErased is the reason of an erased payload.
 const reasonErased = "erased"
 
+// ReasonUndecryptable is the reason of a payload an exporter found stored
+// but could not decrypt: its ciphertext was altered or moved at rest. It
+// fails verification (payload_mismatch).
+const ReasonUndecryptable = "does not decrypt: altered at rest"
+
 // isErased reports whether p is listed as erased.
 func isErased(p *ledger.Payload) bool {
 	return p.ErasedBy != nil || p.Withheld && p.Reason == reasonErased

@@ -629,6 +629,11 @@ func (c *checker) payloadsAndPolicies() {
 			c.erasedPayload(p)
 			continue
 		}
+		if p.Withheld && p.Reason == ReasonUndecryptable {
+			c.rep.PayloadsWithheld++
+			c.fail(recordErr(rec, ErrPayload, "stored but %s", ReasonUndecryptable))
+			continue
+		}
 		if p.Withheld {
 			c.rep.PayloadsWithheld++
 			if len(p.Data) > 0 {

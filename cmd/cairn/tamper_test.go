@@ -177,9 +177,15 @@ func TestTamperingIsDetected(t *testing.T) {
 		{"swap a policy text", []string{
 			`UPDATE snapshots SET text = 'default: allow' || char(10)`,
 		}, "policy"},
+		// Payloads are sealed at rest (ADR 0048): a plaintext written in
+		// place of the ciphertext does not decrypt, and its hash is not the
+		// one the ledger committed to.
 		{"change a job's input after approval", []string{
 			`UPDATE payloads SET data = CAST('{"sql":"DROP TABLE t"}' AS BLOB), sha256 = '` + ledger.SHA256Hex([]byte(`{"sql":"DROP TABLE t"}`)) + `' WHERE ptr = 'ctx:job-appr'`,
-		}, "job_hash"},
+		}, "payload"},
+		{"move another job's ciphertext onto a job's input", []string{
+			`UPDATE payloads SET data = (SELECT data FROM payloads WHERE ptr <> 'ctx:job-appr' AND ptr LIKE 'ctx:%' LIMIT 1) WHERE ptr = 'ctx:job-appr'`,
+		}, "decrypt"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

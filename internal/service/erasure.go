@@ -7,6 +7,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/verify"
 )
 
 // Erasure (crypto-shredding, ADR 0048): an admin erases a data subject
@@ -268,4 +269,16 @@ func erasedInBundle(tx cairn.ReadTx, tenant, ptr string) (ledger.Payload, bool, 
 	}
 	entry := e.Entry
 	return ledger.Payload{Ptr: ptr, SHA256: e.SHA256, Withheld: true, Reason: WithheldErased, ErasedBy: &entry}, true, nil
+}
+
+// undecryptableInBundle lists a stored payload whose ciphertext does not
+// open (altered, or moved to another row, at rest): withheld with the
+// verifier's reason for it, which fails verification, and the hash the
+// row claims.
+func undecryptableInBundle(tx cairn.ReadTx, tenant, ptr string) (ledger.Payload, bool, error) {
+	p, err := rawRead(tx).GetPayload(tenant, ptr)
+	if err != nil {
+		return ledger.Payload{}, false, err
+	}
+	return ledger.Payload{Ptr: ptr, SHA256: p.SHA256, Withheld: true, Reason: verify.ReasonUndecryptable}, true, nil
 }

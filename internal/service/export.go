@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/payloadkey"
 	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/verify"
 )
@@ -566,6 +567,9 @@ func (x *exportSource) payloads(ptrs []string) iter.Seq2[ledger.Payload, error] 
 		}
 		if cairn.ErrorCode(err) == cairn.CodeErased {
 			return erasedInBundle(x.tx, x.tenant, ptr)
+		}
+		if errors.Is(err, payloadkey.ErrOpen) {
+			return undecryptableInBundle(x.tx, x.tenant, ptr)
 		}
 		if err != nil {
 			return ledger.Payload{}, false, err
