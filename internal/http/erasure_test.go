@@ -145,6 +145,9 @@ func TestErasureLeavesNoTraceAndLedgerVerifies(t *testing.T) {
 
 	req := cairn.ErasureRequest{Subject: "customer-4711", Reason: "GDPR Art. 17 request 1234"}
 	e.ErrCode("auditor-1", "POST", "/api/v1/erasures", req, 403, cairn.EForbidden)
+	// j-2 may still run: its worker needs its input.
+	e.ErrCode("admin", "POST", "/api/v1/erasures", req, 409, cairn.EConflict)
+	e.MustDo("agent-1", "POST", "/api/v1/jobs/j-2/cancel", cairn.CancelRequest{Reason: "erasure"}, 200, nil)
 	var er cairn.Erasure
 	e.MustDo("admin", "POST", "/api/v1/erasures", req, 201, &er)
 	var ptrs []string
@@ -285,6 +288,9 @@ func TestErasureRespectsLegalHold(t *testing.T) {
 	subject := map[string]string{cairn.DefaultSubjectLabel: "s-1"}
 	e.Submit("agent-1", cairn.SubmitRequest{JobID: "j-held", Action: "db.read", Labels: subject})
 	e.Submit("agent-1", cairn.SubmitRequest{JobID: "j-free", Action: "db.read"})
+	for _, id := range []string{"j-held", "j-free"} {
+		e.MustDo("agent-1", "POST", "/api/v1/jobs/"+id+"/cancel", cairn.CancelRequest{Reason: "done"}, 200, nil)
+	}
 	e.Svc.SetHoldChecker(&fakeHolds{jobs: []string{"j-held"}})
 	for _, req := range []cairn.ErasureRequest{{Subject: "s-1", Reason: "r"}, {JobIDs: []string{"j-free", "j-held"}, Reason: "r"}} {
 		r := e.errorOf("admin", "POST", "/api/v1/erasures", req, 409)
@@ -338,6 +344,7 @@ func TestPayloadReaderRoles(t *testing.T) {
 	// The label chosen: j-2 (sealed after the change) belongs to c-9; j-1
 	// was sealed under the tenant's key before it.
 	var er cairn.Erasure
+	e.MustDo("agent-1", "POST", "/api/v1/jobs/j-2/cancel", cairn.CancelRequest{Reason: "done"}, 200, nil)
 	e.MustDo("admin", "POST", "/api/v1/erasures", cairn.ErasureRequest{Subject: "c-9", Reason: "request"}, 201, &er)
 	if !slices.Equal(er.JobIDs, []string{"j-2"}) {
 		t.Fatalf("erased %+v", er)

@@ -167,12 +167,33 @@ func (s *Service) recordErasure(tx cairn.Tx, p cairn.Principal, req *cairn.Erasu
 	return out, nil
 }
 
-// erasureTargetOf finds what req would erase.
+// erasureTargetOf finds what req would erase. A job that may still run
+// (pending approval, queued, running) is refused: its worker needs its
+// input; cancel it first.
 func erasureTargetOf(tx cairn.ReadTx, tenant string, req *cairn.ErasureRequest) (erasureTarget, error) {
+	var t erasureTarget
+	var err error
 	if req.Subject != "" {
-		return subjectTarget(tx, tenant, req.Subject)
+		t, err = subjectTarget(tx, tenant, req.Subject)
+	} else {
+		t, err = jobsTarget(tx, tenant, req.JobIDs)
 	}
-	return jobsTarget(tx, tenant, req.JobIDs)
+	if err != nil {
+		return t, err
+	}
+	for _, id := range t.jobIDs {
+		j, err := tx.GetJob(tenant, id)
+		if cairn.IsNotFound(err) {
+			continue // a gate's job, not submitted yet
+		}
+		if err != nil {
+			return t, err
+		}
+		if j.State == cairn.StatePendingApproval || j.State == cairn.StateQueued || j.State == cairn.StateRunning {
+			return t, cairn.Conflict(cairn.EConflict, "job %q is still open (%s): cancel it before erasing its payloads", id, j.State)
+		}
+	}
+	return t, nil
 }
 
 // subjectTarget: the subject's data key and every payload under it.

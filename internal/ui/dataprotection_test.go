@@ -40,6 +40,7 @@ func TestBrowserPayloadAccessAndErasure(t *testing.T) {
 	a.visit("/jobs/job-p")
 	a.wait(`document.getElementById('main').innerText.includes('`+secret+`')`, 10*time.Second)
 
+	e.MustDo("agent-1", "POST", "/api/v1/jobs/job-p/cancel", cairn.CancelRequest{Reason: "withdrawn"}, 200, nil)
 	e.MustDo("admin", "POST", "/api/v1/erasures", cairn.ErasureRequest{Subject: "cust-1", Reason: "request"}, 201, nil)
 	a.visit("/jobs/job-p")
 	a.wait(`document.getElementById('main').innerText.includes('was erased')`, 10*time.Second)
