@@ -432,8 +432,8 @@ func (e *engine) result(jobID string) (any, error) {
 		ptr = redactedPtr(j.JobID)
 	}
 	p, err := e.tx.GetPayload(j.Tenant, ptr)
-	if cairn.IsNotFound(err) {
-		return nil, nil // never fall back to an unredacted original
+	if cairn.IsNotFound(err) || cairn.ErrorCode(err) == cairn.CodeErased {
+		return nil, nil // never fall back to an unredacted original; an erased result is gone
 	}
 	if err != nil {
 		return nil, err
