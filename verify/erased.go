@@ -75,3 +75,23 @@ func (c *checker) erasedPayload(p *ledger.Payload) {
 	}
 	c.fail(recordErr(rec, ErrPayload, "the erasure event in entry %d does not name this payload with sha256 %s", *p.ErasedBy, p.SHA256))
 }
+
+// sealedWithheld checks a payload withheld because of how it was sealed at
+// rest (erased, or not decrypting) and reports whether it was one.
+func (c *checker) sealedWithheld(p *ledger.Payload) bool {
+	rec := "payload " + p.Ptr
+	switch {
+	case isErased(p):
+		c.rep.PayloadsWithheld++
+		if len(p.Data) > 0 {
+			c.fail(recordErr(rec, ErrFormat, "withheld but has data"))
+		}
+		c.erasedPayload(p)
+	case p.Withheld && p.Reason == ReasonUndecryptable:
+		c.rep.PayloadsWithheld++
+		c.fail(recordErr(rec, ErrPayload, "stored but %s", ReasonUndecryptable))
+	default:
+		return false
+	}
+	return true
+}

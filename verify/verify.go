@@ -621,17 +621,7 @@ func (c *checker) payloadsAndPolicies() {
 		}
 		seen[p.Ptr] = true
 		c.rep.Payloads++
-		if isErased(p) {
-			c.rep.PayloadsWithheld++
-			if len(p.Data) > 0 {
-				c.fail(recordErr(rec, ErrFormat, "withheld but has data"))
-			}
-			c.erasedPayload(p)
-			continue
-		}
-		if p.Withheld && p.Reason == ReasonUndecryptable {
-			c.rep.PayloadsWithheld++
-			c.fail(recordErr(rec, ErrPayload, "stored but %s", ReasonUndecryptable))
+		if c.sealedWithheld(p) {
 			continue
 		}
 		if p.Withheld {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/service"
+	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/verify"
 )
 
@@ -207,6 +208,22 @@ func TestErasureLeavesNoTraceAndLedgerVerifies(t *testing.T) {
 	}
 	if _, err := verify.Bundle(b, verify.Options{TrustedKey: e.logKey()}); err == nil {
 		t.Fatal("a changed hash of an erased payload verifies")
+	}
+	// … so does one whose erased_by names another entry, or that is not
+	// withheld.
+	for name, edit := range map[string]func(p *ledger.Payload){
+		"erased_by another entry": func(p *ledger.Payload) { other := *p.ErasedBy - 1; p.ErasedBy = &other },
+		"not withheld":            func(p *ledger.Payload) { p.Withheld = false },
+	} {
+		b := e.export("")
+		for i := range b.Payloads {
+			if b.Payloads[i].Ptr == "ctx:j-1" {
+				edit(&b.Payloads[i])
+			}
+		}
+		if _, err := verify.Bundle(b, verify.Options{TrustedKey: e.logKey()}); err == nil {
+			t.Fatalf("%s: verifies", name)
+		}
 	}
 
 	// While the server runs (database, WAL, shared memory) …
