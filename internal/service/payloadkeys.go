@@ -43,8 +43,8 @@ func (s *Service) EncryptLegacyPayloads(ctx context.Context) (int, error) {
 	total := 0
 	for conflicts := 0; ; {
 		n, err := s.encryptLegacyBatch(ctx)
-		if cairn.ErrorCode(err) == cairn.EConflict && conflicts < 3 {
-			conflicts++ // another replica sealed some of them first
+		if cairn.ErrorCode(err) == cairn.EConflict && conflicts < 100 {
+			conflicts++ // another replica sealed some of them first: progress
 			continue
 		}
 		if err != nil || n == 0 {
