@@ -15,37 +15,53 @@ import (
 	"github.com/spf13/cobra"
 )
 
-var auditCmd = clientGroup(&cobra.Command{
-	Use:   "audit",
-	Short: "Show the evidence of a job or a workflow run",
-})
+func newAuditCmd(g *clientOptions) *cobra.Command {
+	cmd := clientGroup(&cobra.Command{
+		Use:   "audit",
+		Short: "Show the evidence of a job or a workflow run",
+	})
+	cmd.AddCommand(newAuditJobCmd(g), newAuditRunCmd(g))
+	return cmd
+}
 
-var auditJobCmd = &cobra.Command{
-	Use:   "job <job_id>",
-	Short: "Who approved a job, under which policy, and what happened next",
-	Long: `Print a job's joined decision record (GET /api/v1/jobs/{id}/evidence):
+// auditJobOptions are the flags of cairn audit job.
+type auditJobOptions struct {
+	JSON bool
+	g    *clientOptions
+}
+
+func newAuditJobCmd(g *clientOptions) *cobra.Command {
+	o := &auditJobOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "job <job_id>",
+		Short: "Who approved a job, under which policy, and what happened next",
+		Long: `Print a job's joined decision record (GET /api/v1/jobs/{id}/evidence):
 the request, the policy decision with its rule, reason and snapshot, the
 job_hash, the approval and who resolved it, every policy evaluation, the
 output-safety verdict and the payload pointers. --json prints the record
 itself.`,
-	Args: cobra.ExactArgs(1),
-	RunE: run(func(cmd *cobra.Command, args []string) error {
-		asJSON, _ := cmd.Flags().GetBool("json")
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := commandContext(cmd, true)
-		defer cancel()
-		rec, err := c.GetEvidence(ctx, args[0])
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			return printJSON(cmd.OutOrStdout(), rec)
-		}
-		return printEvidenceCard(cmd.OutOrStdout(), rec)
-	}),
+		Args: cobra.ExactArgs(1),
+		RunE: g.run(func(cmd *cobra.Command, args []string) error { return o.run(cmd, args[0]) }),
+	}
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the decision record as JSON")
+	return cmd
+}
+
+func (o *auditJobOptions) run(cmd *cobra.Command, jobID string) error {
+	c, err := o.g.newClient()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := o.g.context(cmd, true)
+	defer cancel()
+	rec, err := c.GetEvidence(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		return printJSON(cmd.OutOrStdout(), rec)
+	}
+	return printEvidenceCard(cmd.OutOrStdout(), rec)
 }
 
 // runAudit is what `cairn audit run --json` prints.
@@ -155,56 +171,71 @@ func printDAG(w io.Writer, dag []*dagStep) error {
 	return tw.Flush()
 }
 
-var auditRunCmd = &cobra.Command{
-	Use:   "run <run_id>",
-	Short: "Print a workflow run and its whole timeline",
-	Long: `Print a workflow run (GET /api/v1/workflow-runs/{id}) and every event of
+// auditRunOptions are the flags of cairn audit run.
+type auditRunOptions struct {
+	JSON  bool
+	Limit int
+	g     *clientOptions
+}
+
+func newAuditRunCmd(g *clientOptions) *cobra.Command {
+	o := &auditRunOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "run <run_id>",
+		Short: "Print a workflow run and its whole timeline",
+		Long: `Print a workflow run (GET /api/v1/workflow-runs/{id}) and every event of
 its append-only timeline, oldest first, one line each: seq, timestamp, type,
 job, actor, the evidence the event carries, and its ledger index. --limit is
 the page size used to walk the timeline; every page is printed.`,
-	Args: cobra.ExactArgs(1),
-	RunE: run(func(cmd *cobra.Command, args []string) error {
-		asJSON, _ := cmd.Flags().GetBool("json")
-		limit, _ := cmd.Flags().GetInt("limit")
-		if limit < 1 || limit > 1000 {
-			return usageError("--limit must be between 1 and 1000")
-		}
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := commandContext(cmd, true)
-		defer cancel()
-		r, err := c.GetRun(ctx, args[0])
-		if err != nil {
-			return err
-		}
-		events := []*cairn.Event{}
-		for ev, err := range c.AllTimeline(ctx, args[0], client.TimelineFilter{Page: client.Page{Limit: limit}}) {
-			if err != nil {
+		Args: cobra.ExactArgs(1),
+		RunE: g.run(func(cmd *cobra.Command, args []string) error {
+			if err := o.Validate(); err != nil {
 				return err
 			}
-			events = append(events, ev)
-		}
-		var dag []*dagStep
-		if r.IsWorkflow() {
-			if dag, err = runDAG(ctx, c, r); err != nil {
-				return err
-			}
-		}
-		if asJSON {
-			return printJSON(cmd.OutOrStdout(), runAudit{Run: r, DAG: dag, Timeline: events})
-		}
-		return printRunTimeline(cmd.OutOrStdout(), r, dag, events)
-	}),
+			return o.run(cmd, args[0])
+		}),
+	}
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the run and its timeline as JSON")
+	cmd.Flags().IntVar(&o.Limit, "limit", 200, "timeline page size (1-1000)")
+	return cmd
 }
 
-func init() {
-	auditJobCmd.Flags().Bool("json", false, "print the decision record as JSON")
-	auditRunCmd.Flags().Bool("json", false, "print the run and its timeline as JSON")
-	auditRunCmd.Flags().Int("limit", 200, "timeline page size (1-1000)")
-	auditCmd.AddCommand(auditJobCmd, auditRunCmd)
-	rootCmd.AddCommand(auditCmd)
+// Validate checks --limit.
+func (o *auditRunOptions) Validate() error {
+	if o.Limit < 1 || o.Limit > 1000 {
+		return usageError("--limit must be between 1 and 1000")
+	}
+	return nil
+}
+
+func (o *auditRunOptions) run(cmd *cobra.Command, runID string) error {
+	c, err := o.g.newClient()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := o.g.context(cmd, true)
+	defer cancel()
+	r, err := c.GetRun(ctx, runID)
+	if err != nil {
+		return err
+	}
+	events := []*cairn.Event{}
+	for ev, err := range c.AllTimeline(ctx, runID, client.TimelineFilter{Page: client.Page{Limit: o.Limit}}) {
+		if err != nil {
+			return err
+		}
+		events = append(events, ev)
+	}
+	var dag []*dagStep
+	if r.IsWorkflow() {
+		if dag, err = runDAG(ctx, c, r); err != nil {
+			return err
+		}
+	}
+	if o.JSON {
+		return printJSON(cmd.OutOrStdout(), runAudit{Run: r, DAG: dag, Timeline: events})
+	}
+	return printRunTimeline(cmd.OutOrStdout(), r, dag, events)
 }
 
 // card writes "Label      value" lines with aligned values.

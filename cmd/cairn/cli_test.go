@@ -18,8 +18,6 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/client"
-	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
 
 const wantCard = `Job           job-123
@@ -229,7 +227,7 @@ k1      bot        agent  agent,worker  default  2026-04-01T14:10:32Z  admin    
 }
 
 func TestDescribe(t *testing.T) {
-	flagServer, flagTimeout = "http://127.0.0.1:1", 30*time.Second
+	g := &clientOptions{Server: "http://127.0.0.1:1", Timeout: 30 * time.Second}
 	api := &client.APIError{Status: 409, Code: "job_hash_mismatch", Message: "the job changed since you reviewed it", Field: "job_hash"}
 	for _, tc := range []struct {
 		err  error
@@ -242,7 +240,7 @@ func TestDescribe(t *testing.T) {
 		{context.DeadlineExceeded, "timeout: no answer from http://127.0.0.1:1 within 30s (--timeout)"},
 		{errors.New("plain"), "plain"},
 	} {
-		got := describe(tc.err)
+		got := g.describe(tc.err)
 		if got.Error() != tc.want {
 			t.Errorf("describe(%v) = %q, want %q", tc.err, got.Error(), tc.want)
 		}
@@ -250,10 +248,15 @@ func TestDescribe(t *testing.T) {
 			t.Errorf("describe(%v) lost the cause", tc.err)
 		}
 	}
-	if describe(nil) != nil {
+	if g.describe(nil) != nil {
 		t.Error("describe(nil) != nil")
 	}
-	for _, c := range []*cobra.Command{auditCmd, auditJobCmd, keysCmd, policyCmd, jobsCmd, approvalsCmd, workerCmd} {
+	root := newRootCmd()
+	for _, path := range [][]string{{"audit"}, {"audit", "job"}, {"keys"}, {"policy"}, {"jobs"}, {"approvals"}, {"worker"}} {
+		c, _, err := root.Find(path)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if c.ErrPrefix() != "error:" {
 			t.Errorf("%s prints errors with %q", c.CommandPath(), c.ErrPrefix())
 		}
@@ -318,24 +321,6 @@ func TestSnapshotOfMatchesSHA256Sum(t *testing.T) {
 
 // ---- Commands against a fake server ----
 
-// resetFlags puts every flag of the command tree back to its default, as
-// a fresh process would have it.
-func resetFlags(c *cobra.Command) {
-	reset := func(f *pflag.Flag) {
-		if sv, ok := f.Value.(pflag.SliceValue); ok {
-			sv.Replace(nil)
-		} else {
-			f.Value.Set(f.DefValue)
-		}
-		f.Changed = false
-	}
-	c.Flags().VisitAll(reset)
-	c.PersistentFlags().VisitAll(reset)
-	for _, sub := range c.Commands() {
-		resetFlags(sub)
-	}
-}
-
 var cliMu sync.Mutex
 
 // runCLI runs the cairn command line against srv and returns stdout,
@@ -344,7 +329,7 @@ func runCLI(t *testing.T, srv *httptest.Server, stdin string, args ...string) (s
 	t.Helper()
 	cliMu.Lock()
 	defer cliMu.Unlock()
-	resetFlags(rootCmd)
+	rootCmd := newRootCmd()
 	t.Setenv("CAIRN_KEY", "")
 	t.Setenv("CAIRN_KEY_FILE", "")
 	var out, errb bytes.Buffer
@@ -353,9 +338,6 @@ func runCLI(t *testing.T, srv *httptest.Server, stdin string, args ...string) (s
 	rootCmd.SetIn(strings.NewReader(stdin))
 	rootCmd.SetArgs(append([]string{"--server", srv.URL, "--key", "ck_cli_test"}, args...))
 	err := rootCmd.Execute()
-	rootCmd.SetOut(nil)
-	rootCmd.SetErr(nil)
-	rootCmd.SetIn(nil)
 	return out.String(), errb.String(), err
 }
 
@@ -661,36 +643,33 @@ func TestSimulateCommand(t *testing.T) {
 }
 
 func TestKeyResolution(t *testing.T) {
-	cliMu.Lock()
-	defer cliMu.Unlock()
-	defer func() { flagKey, flagKeyFile = "", "" }()
 	t.Chdir(t.TempDir())
 	t.Setenv("CAIRN_KEY", "")
 	t.Setenv("CAIRN_KEY_FILE", "")
-	flagKey, flagKeyFile = "", ""
-	if _, err := resolveKey(); err == nil {
+	g := &clientOptions{}
+	if _, err := g.resolveKey(); err == nil {
 		t.Error("no key: no error")
 	}
 	os.Mkdir("cairn-data", 0o700)
 	os.WriteFile(filepath.Join("cairn-data", "admin.key"), []byte("ck_admin\n"), 0o600)
-	if k, _ := resolveKey(); k != "ck_admin" {
+	if k, _ := g.resolveKey(); k != "ck_admin" {
 		t.Errorf("default key file: %q", k)
 	}
 	t.Setenv("CAIRN_KEY", "ck_env")
-	if k, _ := resolveKey(); k != "ck_env" {
+	if k, _ := g.resolveKey(); k != "ck_env" {
 		t.Errorf("env: %q", k)
 	}
 	os.WriteFile("k", []byte(" ck_file \n"), 0o600)
-	flagKeyFile = "k"
-	if k, _ := resolveKey(); k != "ck_file" {
+	g.KeyFile = "k"
+	if k, _ := g.resolveKey(); k != "ck_file" {
 		t.Errorf("--key-file: %q", k)
 	}
-	flagKey = "ck_flag"
-	if _, err := resolveKey(); err == nil {
+	g.Key = "ck_flag"
+	if _, err := g.resolveKey(); err == nil {
 		t.Error("--key with --key-file: no error")
 	}
-	flagKeyFile = ""
-	if k, _ := resolveKey(); k != "ck_flag" {
+	g.KeyFile = ""
+	if k, _ := g.resolveKey(); k != "ck_flag" {
 		t.Errorf("--key: %q", k)
 	}
 }
