@@ -47,8 +47,7 @@ type clientOptions struct {
 
 // bind defines the persistent flags on pf.
 func (g *clientOptions) bind(pf *pflag.FlagSet) {
-	envStringVar(pf, &g.Server, "server", "CAIRN_SERVER", defaultServer, "Cairn server URL (env CAIRN_SERVER)")
-	g.server = pf.Lookup("server")
+	g.server = envStringVar(pf, &g.Server, "server", "CAIRN_SERVER", defaultServer, "Cairn server URL (env CAIRN_SERVER)")
 	pf.StringVar(&g.Key, "key", "", "API key (env CAIRN_KEY; prefer the env var or --key-file: flags are visible to other local users)")
 	pf.StringVar(&g.KeyFile, "key-file", "", "file holding the API key (env CAIRN_KEY_FILE; default ./"+filepath.ToSlash(defaultKeyFile)+" if it exists)")
 	pf.DurationVar(&g.Timeout, "timeout", 30*time.Second, "deadline for a command's API calls (not for the worker command)")

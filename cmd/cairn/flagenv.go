@@ -17,36 +17,38 @@ import (
 // envAnnotation is the flag annotation naming its environment variable.
 const envAnnotation = "cairn_env"
 
-// bindEnv records that f falls back to the environment variable env.
-func bindEnv(f *pflag.Flag, env string) {
+// bindEnv records that f falls back to the environment variable env, and
+// returns f.
+func bindEnv(f *pflag.Flag, env string) *pflag.Flag {
 	if f.Annotations == nil {
 		f.Annotations = map[string][]string{}
 	}
 	f.Annotations[envAnnotation] = []string{env}
+	return f
 }
 
-// envStringVar defines a string flag that falls back to env.
-func envStringVar(fs *pflag.FlagSet, p *string, name, env, value, usage string) {
+// envStringVar defines a string flag that falls back to env, and returns it.
+func envStringVar(fs *pflag.FlagSet, p *string, name, env, value, usage string) *pflag.Flag {
 	fs.StringVar(p, name, value, usage)
-	bindEnv(fs.Lookup(name), env)
+	return bindEnv(fs.Lookup(name), env)
 }
 
-// envIntVar defines an int flag that falls back to env.
-func envIntVar(fs *pflag.FlagSet, p *int, name, env string, value int, usage string) {
+// envIntVar defines an int flag that falls back to env, and returns it.
+func envIntVar(fs *pflag.FlagSet, p *int, name, env string, value int, usage string) *pflag.Flag {
 	fs.IntVar(p, name, value, usage)
-	bindEnv(fs.Lookup(name), env)
+	return bindEnv(fs.Lookup(name), env)
 }
 
-// envFloat64Var defines a float64 flag that falls back to env.
-func envFloat64Var(fs *pflag.FlagSet, p *float64, name, env string, value float64, usage string) {
+// envFloat64Var defines a float64 flag that falls back to env, and returns it.
+func envFloat64Var(fs *pflag.FlagSet, p *float64, name, env string, value float64, usage string) *pflag.Flag {
 	fs.Float64Var(p, name, value, usage)
-	bindEnv(fs.Lookup(name), env)
+	return bindEnv(fs.Lookup(name), env)
 }
 
-// envDurationVar defines a duration flag that falls back to env.
-func envDurationVar(fs *pflag.FlagSet, p *time.Duration, name, env string, value time.Duration, usage string) {
+// envDurationVar defines a duration flag that falls back to env, and returns it.
+func envDurationVar(fs *pflag.FlagSet, p *time.Duration, name, env string, value time.Duration, usage string) *pflag.Flag {
 	fs.DurationVar(p, name, value, usage)
-	bindEnv(fs.Lookup(name), env)
+	return bindEnv(fs.Lookup(name), env)
 }
 
 // applyEnv sets every flag of fs that the command line did not set, and

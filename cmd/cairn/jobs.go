@@ -386,24 +386,8 @@ func collect[T any](seq iter.Seq2[T, error], limit int) ([]T, error) {
 func printJobCard(w io.Writer, j *cairn.Job) error {
 	c := &card{w: w}
 	c.line("Job", "%s", clean(j.JobID))
-	var ids []string
-	if j.RunID != "" {
-		ids = append(ids, "run "+clean(string(j.RunID)))
-	}
-	if j.WorkflowStepID != "" {
-		ids = append(ids, "step "+clean(string(j.WorkflowStepID)))
-	}
-	if j.TraceID != "" {
-		ids = append(ids, "trace "+clean(j.TraceID))
-	}
-	if len(ids) > 0 {
-		c.line("", "%s", strings.Join(ids, " · "))
-	}
-	action := orDash(j.Action)
-	if j.Resource != "" {
-		action += " on " + clean(string(j.Resource))
-	}
-	c.line("Action", "%s", action)
+	c.ids(string(j.RunID), string(j.WorkflowStepID), j.TraceID)
+	c.action(j.Action, string(j.Resource))
 	if len(j.Labels) > 0 {
 		c.line("Labels", "%s", fmtLabels(j.Labels))
 	}
@@ -412,11 +396,7 @@ func printJobCard(w io.Writer, j *cairn.Job) error {
 	}
 	c.line("Submitted by", "%s at %s", orDash(j.SubmittedBy), fmtTime(j.CreatedAt))
 	c.line("State", "%s", orDash(j.State))
-	c.line("Decision", "%s  rule %s", orDash(j.Decision), ruleName(string(j.PolicyRuleID)))
-	if j.PolicyReason != "" {
-		c.sub("reason", "%s", clean(j.PolicyReason))
-	}
-	c.sub("snapshot", "%s", orDash(string(j.PolicySnapshot)))
+	c.decision(j.Decision, string(j.PolicyRuleID), j.PolicyReason, string(j.PolicySnapshot))
 	if len(j.Constraints) > 0 && string(j.Constraints) != "null" {
 		c.sub("constraints", "%s", clean(string(j.Constraints)))
 	}
@@ -427,15 +407,15 @@ func printJobCard(w io.Writer, j *cairn.Job) error {
 		c.line("Approval", "not required")
 	}
 	if o := j.OutputSafety; o != nil {
-		line := orDash(o.Decision)
-		if o.RuleID != "" {
-			line += "  rule " + clean(string(o.RuleID))
-		}
-		c.line("Output", "%s", line)
-		if len(o.Findings) > 0 {
-			c.sub("findings", "%s", fmtFindings(o.Findings))
-		}
+		c.output(o.Decision, string(o.RuleID), o.Findings)
 	}
+	c.jobProgress(j)
+	return c.err
+}
+
+// jobProgress writes a job's attempts, lease, error, payload pointers and
+// times.
+func (c *card) jobProgress(j *cairn.Job) {
 	c.line("Attempts", "%d", j.Attempts)
 	if j.LeaseOwner != "" {
 		c.line("Lease", "%s until %s", clean(string(j.LeaseOwner)), fmtTimePtr(j.LeaseExpiresAt))
@@ -449,7 +429,6 @@ func printJobCard(w io.Writer, j *cairn.Job) error {
 	if j.CompletedAt != nil {
 		c.line("Completed", "%s", fmtTimePtr(j.CompletedAt))
 	}
-	return c.err
 }
 
 func sha(h string) string {

@@ -46,7 +46,11 @@ its client reads): past it, 503 unavailable with Retry-After.`
 
 // newServeCmd is `cairn serve`: its flags fill a serve.Config, which
 // serve.Run validates and serves.
-func newServeCmd() *cobra.Command {
+func newServeCmd() *cobra.Command { return newServeCmdRunning(serve.Run) }
+
+// newServeCmdRunning is `cairn serve` calling run with the Config (tests
+// pass a run that records it).
+func newServeCmdRunning(run func(context.Context, serve.Config) error) *cobra.Command {
 	cfg := serve.DefaultConfig()
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -60,7 +64,7 @@ func newServeCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return serve.Run(ctx, cfg)
+			return run(ctx, cfg)
 		},
 	}
 	bindServeFlags(cmd.Flags(), &cfg)
