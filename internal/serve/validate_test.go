@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"math"
 	"net"
 	"strings"
 	"syscall"
@@ -63,6 +64,8 @@ func TestValidateNamesTheFlag(t *testing.T) {
 	}{
 		{func(c *Config) { c.RateLimit = -1 }, "--rate-limit -1: must be from 0"},
 		{func(c *Config) { c.RateLimit = 2e6 }, "--rate-limit 2e+06: must be from 0"},
+		{func(c *Config) { c.RateLimit = math.NaN() }, "--rate-limit NaN: must be from 0"},
+		{func(c *Config) { c.AuthFailLimit = math.Inf(1) }, "--auth-fail-limit +Inf: must be from 0"},
 		{func(c *Config) { c.RateBurst = -3 }, "--rate-burst -3: must be from 0"},
 		{func(c *Config) { c.MaxInflight = -1 }, "--max-inflight -1"},
 		{func(c *Config) { c.MaxInflight = 1e7 + 1 }, "--max-inflight 10000001"},
