@@ -7,6 +7,7 @@ import (
 	"go/token"
 	"io"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -78,20 +79,23 @@ func serveConfigFrom(t *testing.T, args ...string) (serve.Config, error) {
 	return got, err
 }
 
-// TestServeFlagsAndEnv: serve's flags and CAIRN_* variables reach the
-// Config, flags first; the messages of bad values name the variable or
-// the flag, and nothing is served.
-func TestServeFlagsAndEnv(t *testing.T) {
-	for _, v := range []string{"CAIRN_DATA", "CAIRN_ADDR", "CAIRN_STORE", "CAIRN_RATE_LIMIT", "CAIRN_RATE_BURST", "CAIRN_MAX_INFLIGHT", "CAIRN_MAX_EXPORTS", "CAIRN_DRAIN", "CAIRN_ADMIN_KEY", "CAIRN_METRICS_ADDR"} {
+// clearServeEnv unsets the variables serve reads for the test.
+func clearServeEnv(t *testing.T) {
+	for _, v := range []string{"CAIRN_DATA", "CAIRN_ADDR", "CAIRN_STORE", "CAIRN_RATE_LIMIT", "CAIRN_RATE_BURST", "CAIRN_MAX_INFLIGHT", "CAIRN_MAX_EXPORTS", "CAIRN_DRAIN", "CAIRN_ADMIN_KEY", "CAIRN_METRICS_ADDR", "CAIRN_LOG_LEVEL"} {
 		t.Setenv(v, "")
 	}
-	cfg, err := serveConfigFrom(t)
-	if err != nil {
-		t.Fatal(err)
-	}
+}
+
+// TestServeFlagsAndEnv: serve's flags and CAIRN_* variables reach the
+// Config, flags first.
+func TestServeFlagsAndEnv(t *testing.T) {
+	clearServeEnv(t)
+	t.Setenv("GOGC", "")
 	want := serve.DefaultConfig()
-	if cfg.DataDir != want.DataDir || cfg.Addr != want.Addr || cfg.BodyTimeout != want.BodyTimeout || cfg.AuthFailBurst != want.AuthFailBurst {
-		t.Errorf("defaults: %+v", cfg)
+	want.GCPercent = serve.DefaultGCPercent
+	cfg, err := serveConfigFrom(t)
+	if err != nil || !reflect.DeepEqual(cfg, want) {
+		t.Errorf("no flags: %v\n got %+v\nwant %+v", err, cfg, want)
 	}
 	t.Setenv("CAIRN_DATA", "/env/data")
 	t.Setenv("CAIRN_RATE_LIMIT", "5")
@@ -100,15 +104,19 @@ func TestServeFlagsAndEnv(t *testing.T) {
 	t.Setenv("CAIRN_MAX_EXPORTS", "3")
 	t.Setenv("CAIRN_DRAIN", "7s")
 	t.Setenv("CAIRN_ADMIN_KEY", "ck_admin_from_env_0000")
+	want.DataDir, want.RateLimit, want.RateBurst, want.MaxInflight, want.MaxExports = "/env/data", 2, 10, 64, 3
+	want.Drain, want.MaxPolls, want.AdminKey = 7*time.Second, 9, "ck_admin_from_env_0000"
+	want.Tlog.WitnessInterval, want.Tlog.Public = 3*time.Second, true
 	cfg, err = serveConfigFrom(t, "--rate-limit", "2", "--max-polls", "9", "--witness-interval", "3s", "--public-tlog")
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || !reflect.DeepEqual(cfg, want) {
+		t.Errorf("flags and env: %v\n got %+v\nwant %+v", err, cfg, want)
 	}
-	if cfg.DataDir != "/env/data" || cfg.RateLimit != 2 || cfg.RateBurst != 10 || cfg.MaxInflight != 64 || cfg.MaxExports != 3 ||
-		cfg.Drain != 7*time.Second || cfg.MaxPolls != 9 || cfg.Tlog.WitnessInterval != 3*time.Second || !cfg.Tlog.Public ||
-		cfg.AdminKey != "ck_admin_from_env_0000" {
-		t.Errorf("flags and env: %+v", cfg)
-	}
+}
+
+// TestServeRefusesBadValues: the message of a bad value names the
+// variable or the flag, and nothing is served.
+func TestServeRefusesBadValues(t *testing.T) {
+	clearServeEnv(t)
 	for _, c := range []struct {
 		env, val, arg, want string
 	}{
@@ -130,8 +138,12 @@ func TestServeFlagsAndEnv(t *testing.T) {
 			if c.arg != "" {
 				args = append(args, c.arg)
 			}
-			if _, err := serveConfigFrom(t, args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			cfg, err := serveConfigFrom(t, args...)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("want %q, got %v", c.want, err)
+			}
+			if cfg.Addr != "" {
+				t.Error("a bad value reached serve.Run")
 			}
 		})
 	}
