@@ -286,6 +286,9 @@ func TestHelpers(t *testing.T) {
 	if _, err := parseLabels([]string{"novalue"}); err == nil {
 		t.Error("parseLabels accepted novalue")
 	}
+}
+
+func TestReadJSONArg(t *testing.T) {
 	if raw, err := readJSONArg("input", ` {"a":1} `, nil); err != nil || string(raw) != `{"a":1}` {
 		t.Errorf("readJSONArg = %s, %v", raw, err)
 	}
@@ -300,6 +303,9 @@ func TestHelpers(t *testing.T) {
 	if raw, err := readJSONArg("input", "@"+f, nil); err != nil || string(raw) != `{"b":2}` {
 		t.Errorf("readJSONArg @file = %s, %v", raw, err)
 	}
+}
+
+func TestParseTimeFlag(t *testing.T) {
 	if tm, err := parseTimeFlag("since", "2026-04-01T14:10:32Z"); err != nil || !tm.Equal(t0) {
 		t.Errorf("parseTimeFlag = %v, %v", tm, err)
 	}
@@ -453,18 +459,23 @@ func TestAuditRunCommand(t *testing.T) {
 	}
 }
 
-func TestApproveCommand(t *testing.T) {
+// approveServer is a fake server with a job pending approval (job-9) and
+// one whose hash no longer matches (job-10).
+func approveServer(t *testing.T) (*httptest.Server, *[]recorded) {
 	job := &cairn.Job{JobID: "job-9", Action: "db.delete", SubmittedBy: "agent-1", State: cairn.StatePendingApproval,
 		Decision: cairn.RequireApproval, PolicyRuleID: "prod", JobHash: "h123", ApprovalRequired: true, ContextPtr: "ctx:job-9", CreatedAt: at(0)}
 	approved := &cairn.Approval{JobID: "job-9", JobHash: "h123", Status: "resolved", Resolution: "approved", ResolvedBy: "alice", ResolvedAt: atP(5)}
-	srv, reqs := fakeServer(t, map[string]func(http.ResponseWriter, *http.Request){
+	return fakeServer(t, map[string]func(http.ResponseWriter, *http.Request){
 		"GET /api/v1/jobs/job-9":                answer(200, job),
 		"GET /api/v1/jobs/job-9/context":        answer(200, `{"table":"orders","where":"id=42"}`),
 		"POST /api/v1/approvals/job-9/approve":  answer(200, approved),
 		"POST /api/v1/approvals/job-10/approve": answer(409, `{"error":{"code":"job_hash_mismatch","message":"the job changed since it was reviewed","request_id":"r9","field":"job_hash"}}`),
 	})
+}
 
-	// Without --hash and --yes: show the job, resolve nothing.
+// Without --hash and --yes: show the job, resolve nothing.
+func TestApproveCommand(t *testing.T) {
+	srv, reqs := approveServer(t)
 	out, _, err := runCLI(t, srv, "", "approvals", "approve", "job-9", "-m", "ok")
 	if err == nil || !strings.HasPrefix(err.Error(), "confirmation_required: ") || !strings.Contains(err.Error(), "--hash h123") {
 		t.Errorf("err = %v", err)
@@ -477,10 +488,12 @@ func TestApproveCommand(t *testing.T) {
 			t.Errorf("resolved without confirmation: %+v", r)
 		}
 	}
+}
 
-	// With --yes: the fetched hash is sent.
-	*reqs = nil
-	out, _, err = runCLI(t, srv, "", "approvals", "approve", "job-9", "--yes", "-m", "ok")
+// With --yes: the fetched hash is sent.
+func TestApproveYesSendsTheFetchedHash(t *testing.T) {
+	srv, reqs := approveServer(t)
+	out, _, err := runCLI(t, srv, "", "approvals", "approve", "job-9", "--yes", "-m", "ok")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,18 +504,18 @@ func TestApproveCommand(t *testing.T) {
 	if !strings.HasSuffix(out, "job job-9 approved by alice at 2026-04-01T14:10:37Z (job_hash h123)\n") {
 		t.Errorf("output:\n%s", out)
 	}
+}
 
-	// With --hash: no fetch.
-	*reqs = nil
-	if _, _, err = runCLI(t, srv, "", "approvals", "approve", "job-9", "--hash", "h123"); err != nil {
+// With --hash: no fetch; an API error is worded as code: message (field).
+func TestApproveWithHash(t *testing.T) {
+	srv, reqs := approveServer(t)
+	if _, _, err := runCLI(t, srv, "", "approvals", "approve", "job-9", "--hash", "h123"); err != nil {
 		t.Fatal(err)
 	}
 	if len(*reqs) != 1 || (*reqs)[0].body != `{"job_hash":"h123","comment":""}` {
 		t.Errorf("requests = %+v", *reqs)
 	}
-
-	// An API error is worded as code: message (field).
-	_, _, err = runCLI(t, srv, "", "approvals", "approve", "job-10", "--hash", "old")
+	_, _, err := runCLI(t, srv, "", "approvals", "approve", "job-10", "--hash", "old")
 	if err == nil || err.Error() != "job_hash_mismatch: the job changed since it was reviewed (job_hash)" {
 		t.Errorf("err = %v", err)
 	}
