@@ -52,6 +52,10 @@ type op struct {
 	// own is its own id, sc the job anchor's when it became one.
 	onReq bool
 	own   trace.SpanContext
+	// firstEvent and firstAt hold events and at while the op has stamped
+	// one event (most ops stamp one): no allocation for them.
+	firstEvent [1]*cairn.Event
+	firstAt    [1]time.Time
 }
 
 type scopeKey struct{}
@@ -100,6 +104,9 @@ func (s *scope) open(key string, mk func() *op) *op {
 // add stamps ev with o's ids.
 func (s *scope) add(o *op, ev *cairn.Event) {
 	ev.Trace = &cairn.TraceRef{TraceID: o.sc.TraceID().String(), SpanID: o.sc.SpanID().String()}
+	if o.events == nil {
+		o.events, o.at = o.firstEvent[:0], o.firstAt[:0]
+	}
 	o.events = append(o.events, ev)
 	o.at = append(o.at, time.Time{})
 }
