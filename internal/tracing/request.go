@@ -66,7 +66,8 @@ func StartRequest(ctx context.Context, r *nethttp.Request, route string) (contex
 	}
 	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: randomSpanID(), TraceFlags: flags, TraceState: parent.TraceState()})
 	scope := newScope()
-	scope.req = &op{name: name, onReq: true, sc: sc, own: sc, parent: parent, start: start}
+	scope.reqOp = op{name: name, onReq: true, sc: sc, own: sc, parent: parent, start: start}
+	scope.req = &scope.reqOp
 	if sc.IsSampled() {
 		// Room for the job a submit names, the status (and error type) and
 		// the ledger's two, without growing.

@@ -26,6 +26,8 @@ type scope struct {
 	// req is the request's span (nil outside a request), recorded by
 	// StartRequest's finish after the others.
 	req *op
+	// reqOp holds req (one allocation for the scope and its request).
+	reqOp op
 	// order is the ops in the order they were opened; byKey indexes them
 	// once there are many (a lease of many jobs).
 	order []*op
