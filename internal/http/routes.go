@@ -18,15 +18,18 @@ type route struct {
 	// handle serves a route that needs a key; public one that does not.
 	handle func(nethttp.ResponseWriter, *nethttp.Request, cairn.Principal)
 	public nethttp.Handler
-	req    any // the JSON request body's Go type (nil: no body)
-	resp   any // the JSON success answer's Go type (nil: not a fixed JSON object)
+	// keyOptional: a public handler that checks a key itself unless the
+	// server is configured to serve without one (--public-tlog).
+	keyOptional bool
+	req         any // the JSON request body's Go type (nil: no body)
+	resp        any // the JSON success answer's Go type (nil: not a fixed JSON object)
 }
 
 func (s *Server) table() []route {
 	return []route{
 		{method: "GET", path: "/healthz", public: nethttp.HandlerFunc(s.healthz)},
 		{method: "GET", path: "/readyz", public: nethttp.HandlerFunc(s.readyz)},
-		{method: "GET", path: "/metrics", public: s.metrics()}, // ADR 0037
+		{method: "GET", path: "/metrics", public: s.metrics(), keyOptional: true}, // ADR 0037
 		{method: "GET", path: "/api/v1/openapi.json", handle: s.openapi},
 		{method: "GET", path: "/api/v1/whoami", handle: s.whoami, resp: cairn.Principal{}},
 
@@ -85,8 +88,8 @@ func (s *Server) table() []route {
 		{method: "GET", path: "/api/v1/events", handle: s.events},
 
 		// C2SP tlog-tiles (tlog.go): authenticated unless --public-tlog.
-		{method: "GET", path: "/tlog/{tenant}/checkpoint", public: s.tlogHandler(s.tlogCheckpoint)},
-		{method: "GET", path: "/tlog/{tenant}/tile/{path...}", public: s.tlogHandler(s.tlogTile)},
+		{method: "GET", path: "/tlog/{tenant}/checkpoint", public: s.tlogHandler(s.tlogCheckpoint), keyOptional: true},
+		{method: "GET", path: "/tlog/{tenant}/tile/{path...}", public: s.tlogHandler(s.tlogTile), keyOptional: true},
 	}
 }
 

@@ -1,0 +1,119 @@
+package openapigen
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+)
+
+// merge adds what the generator made (gen) to the overlay's document (dst)
+// at path. The overlay adds prose and constraints; it never replaces what
+// the generator made: a leaf both set to different values, or an object
+// one side has where the other has a value, is an error. Parameter lists
+// merge by (in, name); other lists must be equal.
+func merge(dst, gen object, path string) error {
+	for k, g := range gen {
+		at := path + "/" + k
+		d, ok := dst[k]
+		if !ok {
+			dst[k] = g
+			continue
+		}
+		switch g := g.(type) {
+		case object:
+			dm, ok := d.(object)
+			if !ok {
+				return conflict(at, d, g)
+			}
+			if err := merge(dm, g, at); err != nil {
+				return err
+			}
+		case []any:
+			merged, err := mergeList(d, g, at)
+			if err != nil {
+				return err
+			}
+			dst[k] = merged
+		default:
+			if !sameValue(k, d, g) {
+				return conflict(at, d, g)
+			}
+		}
+	}
+	return nil
+}
+
+func mergeList(d any, gen []any, at string) ([]any, error) {
+	dl, ok := d.([]any)
+	if !ok {
+		return nil, conflict(at, d, gen)
+	}
+	if !strings.HasSuffix(at, "/parameters") {
+		if !reflect.DeepEqual(normalise(dl), normalise(gen)) {
+			return nil, conflict(at, d, gen)
+		}
+		return dl, nil
+	}
+	// Generated parameters first, each merged with the overlay's entry of
+	// the same (in, name); then the overlay's others in its order.
+	out := make([]any, 0, len(dl)+len(gen))
+	used := map[string]bool{}
+	for _, g := range gen {
+		gm := g.(object)
+		key := paramKey(gm)
+		for _, x := range dl {
+			if xm, ok := x.(object); ok && paramKey(xm) == key {
+				if err := merge(xm, gm, at+"/"+key); err != nil {
+					return nil, err
+				}
+				gm = xm
+				used[key] = true
+			}
+		}
+		out = append(out, gm)
+	}
+	for _, x := range dl {
+		xm, ok := x.(object)
+		if !ok {
+			return nil, fmt.Errorf("openapigen: %s: a parameter must be an object", at)
+		}
+		key := paramKey(xm)
+		if xm["in"] == "path" && !used[key] {
+			return nil, fmt.Errorf("openapigen: %s: the overlay describes path parameter %q, which the route's path does not have", at, xm["name"])
+		}
+		if !used[key] {
+			out = append(out, xm)
+		}
+	}
+	return out, nil
+}
+
+func paramKey(p object) string { return fmt.Sprint(p["in"], ":", p["name"]) }
+
+func conflict(at string, overlay, gen any) error {
+	return fmt.Errorf("openapigen: the overlay sets %s to %s; the routes and Go types make it %s (the overlay may add to what is generated, not replace it)", at, short(overlay), short(gen))
+}
+
+func short(v any) string {
+	s := fmt.Sprint(v)
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}
+
+// sameValue: the overlay's value d agrees with the generated g: equal as
+// JSON, or a minimum the overlay raises (a narrower bound than the Go type's).
+func sameValue(key string, d, g any) bool {
+	dj, gj := clone(d), clone(g)
+	if reflect.DeepEqual(dj, gj) {
+		return true
+	}
+	dn, dok := dj.(float64)
+	gn, gok := gj.(float64)
+	return key == "minimum" && dok && gok && dn >= gn
+}
+
+// normalise lets lists that differ only in number representation compare
+// equal.
+func normalise(v []any) []any { return clone(v) }
