@@ -149,9 +149,12 @@ func checkOverlayPaths(doc object, routes []Route) error {
 	var bad []string
 	for p, ops := range paths {
 		opm, _ := ops.(object)
-		for m := range opm {
+		for m, op := range opm {
 			if slices.Contains(methods, m) && !known[m+" "+p] {
 				bad = append(bad, strings.ToUpper(m)+" "+p)
+			}
+			if name := foreignPathParam(p, op); name != "" {
+				return fmt.Errorf("openapigen: the overlay describes path parameter %q of %s %s, which the path has not", name, strings.ToUpper(m), p)
 			}
 		}
 	}
@@ -160,6 +163,21 @@ func checkOverlayPaths(doc object, routes []Route) error {
 		return fmt.Errorf("openapigen: the overlay describes operations no route serves: %s", strings.Join(bad, ", "))
 	}
 	return nil
+}
+
+// foreignPathParam names a path parameter the overlay's operation
+// describes and the path has not ("" when there is none).
+func foreignPathParam(path string, op any) string {
+	opm, _ := op.(object)
+	params, _ := opm["parameters"].([]any)
+	for _, p := range params {
+		pm, _ := p.(object)
+		name, _ := pm["name"].(string)
+		if pm["in"] == "path" && !strings.Contains(path, "{"+name+"}") {
+			return name
+		}
+	}
+	return ""
 }
 
 // checkOverlayMembers: the overlay describes only members the Go types
@@ -204,7 +222,15 @@ func operation(r Route, ov object, req, resp object) object {
 	if params != nil {
 		op["parameters"] = params
 	}
+	ovResponses, _ := ov["responses"].(object)
 	responses := object{}
+	// shared puts a shared answer (components.responses) at status unless
+	// the overlay describes that status for this operation itself.
+	shared := func(status, name string) {
+		if ovResponses[status] == nil {
+			responses[status] = object{"$ref": responsesPath + name}
+		}
+	}
 	switch r.Auth {
 	case NoKey:
 		op["security"] = []any{}
@@ -213,15 +239,14 @@ func operation(r Route, ov object, req, resp object) object {
 		responses["401"] = object{"$ref": responsesPath + "Unauthorized"}
 	default:
 		responses["401"] = object{"$ref": responsesPath + "Unauthorized"}
-		responses["429"] = object{"$ref": responsesPath + "TooManyRequests"}
+		shared("429", "TooManyRequests") // admission (ADR 0015)
 	}
 	if req != nil {
 		op["requestBody"] = object{"required": true, "content": jsonContent(req)}
 		responses["400"] = object{}
 		responses["413"] = object{}
-		responses["408"] = object{"$ref": responsesPath + "RequestTimeout"}
+		shared("408", "RequestTimeout")
 	}
-	ovResponses, _ := ov["responses"].(object)
 	if resp != nil {
 		ok := successStatuses(ovResponses)
 		for _, status := range ok {

@@ -3,6 +3,7 @@ package openapigen
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -12,6 +13,13 @@ import (
 // one side has where the other has a value, is an error. Parameter lists
 // merge by (in, name); other lists must be equal.
 func merge(dst, gen object, path string) error {
+	if gen["$ref"] != nil {
+		for k := range dst {
+			if k != "$ref" && !annotations[k] {
+				return fmt.Errorf("openapigen: the overlay adds %q at %s beside the generated $ref %v; only annotations (description, examples, ...) may stand beside a $ref", k, path, gen["$ref"])
+			}
+		}
+	}
 	for k, g := range gen {
 		at := path + "/" + k
 		d, ok := dst[k]
@@ -29,6 +37,9 @@ func merge(dst, gen object, path string) error {
 				return err
 			}
 		case []any:
+			if k == "type" && narrowerType(d, g) {
+				continue // the overlay's types are among the generated ones
+			}
 			merged, err := mergeList(d, g, at)
 			if err != nil {
 				return err
@@ -41,6 +52,13 @@ func merge(dst, gen object, path string) error {
 		}
 	}
 	return nil
+}
+
+// annotations are the keywords that may stand beside a $ref (they do not
+// validate anything).
+var annotations = map[string]bool{
+	"description": true, "summary": true, "title": true, "example": true, "examples": true,
+	"deprecated": true, "readOnly": true, "writeOnly": true, "default": true, "$comment": true,
 }
 
 func mergeList(d any, gen []any, at string) ([]any, error) {
@@ -112,6 +130,26 @@ func sameValue(key string, d, g any) bool {
 	dn, dok := dj.(float64)
 	gn, gok := gj.(float64)
 	return key == "minimum" && dok && gok && dn >= gn
+}
+
+// narrowerType: the overlay's type (a name or a list) allows only types
+// the generated list allows.
+func narrowerType(d any, gen []any) bool {
+	var want []any
+	switch d := d.(type) {
+	case string:
+		want = []any{d}
+	case []any:
+		want = d
+	default:
+		return false
+	}
+	for _, t := range want {
+		if !slices.Contains(gen, t) {
+			return false
+		}
+	}
+	return true
 }
 
 // normalise lets lists that differ only in number representation compare

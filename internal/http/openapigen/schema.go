@@ -62,7 +62,7 @@ func (g *schemas) schema(typ reflect.Type) object {
 		return object{"type": "string", "format": "date-time"}
 	}
 	if typ == rawType || typ.Kind() == reflect.Interface {
-		return object{}
+		return anyJSON()
 	}
 	if g.customJSON(typ) {
 		g.fail(fmt.Errorf("openapigen: %s has its own JSON encoding; give its schema in Config.Types or list it in Config.StructShaped", typeKey(typ)))
@@ -235,6 +235,13 @@ func jsonFields(typ reflect.Type) []field {
 	return out
 }
 
+// anyJSON is the schema of any JSON value, null included. It names every
+// type rather than being {}: OpenAPI 3.0 tools (kin-openapi among them)
+// read {} as "not null".
+func anyJSON() object {
+	return object{"type": []any{"null", "boolean", "object", "array", "number", "string"}}
+}
+
 // nullable widens a schema to also allow null.
 func nullable(s object) object {
 	switch t := s["type"].(type) {
@@ -251,9 +258,6 @@ func nullable(s object) object {
 		out := clone(s)
 		out["type"] = append(append([]any{}, t...), "null")
 		return out
-	}
-	if len(s) == 0 {
-		return s // any JSON value already includes null
 	}
 	return object{"anyOf": []any{s, object{"type": "null"}}}
 }
