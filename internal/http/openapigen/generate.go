@@ -54,6 +54,9 @@ func Generate(routes []Route, overlayYAML []byte, cfg *Config) ([]byte, error) {
 	if err := checkOverlayPaths(doc, routes); err != nil {
 		return nil, err
 	}
+	if err := checkProse(doc, routes); err != nil {
+		return nil, err
+	}
 	gen, named, err := build(routes, doc, cfg)
 	if err != nil {
 		return nil, err
@@ -161,6 +164,26 @@ func checkOverlayPaths(doc object, routes []Route) error {
 	if len(bad) > 0 {
 		sort.Strings(bad)
 		return fmt.Errorf("openapigen: the overlay describes operations no route serves: %s", strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+// checkProse: every route has its prose in the overlay (a summary and a
+// unique operationId at least), so a new route cannot ship undocumented.
+func checkProse(doc object, routes []Route) error {
+	ids := map[string]string{}
+	for _, r := range routes {
+		op := overlayOp(doc, r)
+		where := fmt.Sprintf("paths.%q.%s", r.Path, strings.ToLower(r.Method))
+		summary, _ := op["summary"].(string)
+		id, _ := op["operationId"].(string)
+		if summary == "" || id == "" {
+			return fmt.Errorf("openapigen: route %s %s has no prose: give %s a summary, an operationId, a description and its answers' descriptions in the overlay", r.Method, r.Path, where)
+		}
+		if prev, dup := ids[id]; dup {
+			return fmt.Errorf("openapigen: operationId %q is used by %s and %s", id, prev, where)
+		}
+		ids[id] = where
 	}
 	return nil
 }

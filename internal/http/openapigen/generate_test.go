@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/cairnhq/cairn/internal/http/openapigen"
 )
 
@@ -45,13 +47,20 @@ func (selfEncoded) MarshalJSON() ([]byte, error) { return []byte(`"x"`), nil }
 
 const overlay = `
 paths:
+  /healthz:
+    get: {summary: Health, operationId: health}
+  /tlog/{path...}:
+    get: {summary: Tiles, operationId: tile}
   /things/{id}:
     get:
       summary: Read a thing
+      operationId: getThing
       responses:
         "200": {description: The thing.}
         "404": {description: No such thing.}
     post:
+      summary: Make a thing
+      operationId: makeThing
       responses:
         "201": {description: Created.}
         "400": {description: Bad input.}
@@ -191,27 +200,64 @@ func TestOperationsFromRoutes(t *testing.T) {
 
 // TestOverlayCannotReplace: the overlay adds prose; it cannot change what
 // the routes and types say, describe members the type has not, or
-// operations no route serves.
+// operations no route serves, and every route needs its prose.
 func TestOverlayCannotReplace(t *testing.T) {
-	cases := map[string]string{
-		"retype a member":                   "components:\n  schemas:\n    Sample:\n      properties:\n        name: {type: integer}\n",
-		"a member not in Go":                "components:\n  schemas:\n    Sample:\n      properties:\n        gone: {type: string}\n",
-		"an unknown operation":              "paths:\n  /things:\n    delete:\n      summary: x\n",
-		"a path parameter the path has not": "paths:\n  /healthz:\n    get:\n      parameters: [{name: id, in: path}]\n",
-		"make optional required":            "components:\n  schemas:\n    Sample:\n      required: [name]\n",
-		"an answer's schema":                "paths:\n  /things/{id}:\n    get:\n      responses:\n        \"200\": {content: {application/json: {schema: {type: string}}}}\n",
-		"an error status's schema":          "paths:\n  /things/{id}:\n    get:\n      responses:\n        \"404\": {content: {application/json: {schema: {type: string}}}}\n",
-		"lower a minimum":                   "components:\n  schemas:\n    Sample:\n      properties:\n        size: {minimum: -1}\n",
+	cases := map[string]struct{ extra, want string }{
+		"retype a member":                   {"components: {schemas: {Sample: {properties: {name: {type: integer}}}}}", "Sample/properties/name/type"},
+		"a member not in Go":                {"components: {schemas: {Sample: {properties: {gone: {type: string}}}}}", "Sample.gone"},
+		"an unknown operation":              {"paths: {/things: {delete: {summary: x}}}", "DELETE /things"},
+		"a path parameter the path has not": {"paths: {/healthz: {get: {parameters: [{name: id, in: path}]}}}", `path parameter "id"`},
+		"make optional required":            {"components: {schemas: {Sample: {required: [name]}}}", "Sample/required"},
+		"an answer's schema":                {`paths: {"/things/{id}": {get: {responses: {"200": {content: {application/json: {schema: {type: string}}}}}}}}`, "beside the generated $ref"},
+		"an error status's schema":          {`paths: {"/things/{id}": {get: {responses: {"404": {content: {application/json: {schema: {type: string}}}}}}}}`, "beside the generated $ref"},
+		"lower a minimum":                   {"components: {schemas: {Sample: {properties: {size: {minimum: -1}}}}}", "size/minimum"},
+		"widen a type":                      {"components: {schemas: {Sample: {properties: {name: {type: [string, \"null\"]}}}}}", "name/type"},
+		"no prose for a route":              {"paths: {/healthz: {get: {summary: \"\"}}}", "GET /healthz has no prose"},
+		"a repeated operationId":            {"paths: {/healthz: {get: {operationId: tile}}}", `operationId "tile"`},
 	}
-	for name, ov := range cases {
-		if _, err := openapigen.Generate(routes, []byte(ov), &openapigen.Config{}); err == nil {
-			t.Errorf("%s: the overlay was accepted", name)
+	for name, c := range cases {
+		_, err := openapigen.Generate(routes, withOverlay(t, c.extra), &openapigen.Config{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want one naming %q", name, err, c.want)
 		}
 	}
-	// A raised minimum narrows the Go type; that is allowed.
-	doc := generate(t, routes, "components:\n  schemas:\n    Sample:\n      properties:\n        size: {minimum: 1}\n")
+	// Narrowing what the Go type allows is adding a constraint: allowed.
+	doc := generate(t, routes, string(withOverlay(t, "components: {schemas: {Sample: {properties: {size: {minimum: 1}, raw: {type: object}}}}}")))
 	if got := asJSON(at(t, doc, "components|schemas|Sample|properties|size|minimum")); got != "1" {
 		t.Errorf("raised minimum %s", got)
+	}
+	if got := asJSON(at(t, doc, "components|schemas|Sample|properties|raw|type")); got != `"object"` {
+		t.Errorf("narrowed type %s", got)
+	}
+}
+
+// withOverlay is the test overlay with extra (YAML) merged over it.
+func withOverlay(t *testing.T, extra string) []byte {
+	t.Helper()
+	var base, add map[string]any
+	if err := yaml.Unmarshal([]byte(overlay), &base); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal([]byte(extra), &add); err != nil {
+		t.Fatal(err)
+	}
+	over(base, add)
+	b, err := json.Marshal(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func over(dst, src map[string]any) {
+	for k, v := range src {
+		sm, ok := v.(map[string]any)
+		dm, ok2 := dst[k].(map[string]any)
+		if ok && ok2 {
+			over(dm, sm)
+			continue
+		}
+		dst[k] = v
 	}
 }
 
@@ -221,11 +267,12 @@ func TestSelfEncodingTypeNeedsSchema(t *testing.T) {
 	r := []openapigen.Route{{Method: "GET", Path: "/x", Resp: reflect.TypeFor[struct {
 		S selfEncoded `json:"s"`
 	}]()}}
-	if _, err := openapigen.Generate(r, nil, &openapigen.Config{}); err == nil || !strings.Contains(err.Error(), "own JSON encoding") {
+	prose := []byte("paths: {/x: {get: {summary: x, operationId: x}}}")
+	if _, err := openapigen.Generate(r, prose, &openapigen.Config{}); err == nil || !strings.Contains(err.Error(), "own JSON encoding") {
 		t.Fatalf("err = %v", err)
 	}
 	cfg := &openapigen.Config{Types: map[string]map[string]any{"openapigen_test.selfEncoded": {"type": "string"}}}
-	if _, err := openapigen.Generate(r, nil, cfg); err != nil {
+	if _, err := openapigen.Generate(r, prose, cfg); err != nil {
 		t.Fatal(err)
 	}
 }
