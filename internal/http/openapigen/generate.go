@@ -234,15 +234,7 @@ var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
 // the overlay's operation, read for the statuses it documents.
 func operation(r Route, ov object, req, resp object) object {
 	op := object{}
-	var params []any
-	for _, m := range pathParam.FindAllStringSubmatch(r.Path, -1) {
-		p := object{"name": m[1], "in": "path", "required": true}
-		if !overlayParamHasSchema(ov, m[1]) {
-			p["schema"] = object{"type": "string"}
-		}
-		params = append(params, p)
-	}
-	if params != nil {
+	if params := pathParams(r.Path, ov); params != nil {
 		op["parameters"] = params
 	}
 	ovResponses, _ := ov["responses"].(object)
@@ -276,6 +268,28 @@ func operation(r Route, ov object, req, resp object) object {
 			responses[status] = object{"content": jsonContent(resp)}
 		}
 	}
+	errorBodies(responses, ovResponses)
+	op["responses"] = responses
+	return op
+}
+
+// pathParams are the parameters of the path's {name} segments.
+func pathParams(path string, ov object) []any {
+	var params []any
+	for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
+		p := object{"name": m[1], "in": "path", "required": true}
+		if !overlayParamHasSchema(ov, m[1]) {
+			p["schema"] = object{"type": "string"}
+		}
+		params = append(params, p)
+	}
+	return params
+}
+
+// errorBodies gives every 4xx and 5xx answer of the operation (generated
+// or documented by the overlay) the Error body, except shared answers
+// (components.responses), which carry their own.
+func errorBodies(responses, ovResponses object) {
 	for status := range ovResponses {
 		if isError(status) && responses[status] == nil {
 			responses[status] = object{}
@@ -286,8 +300,6 @@ func operation(r Route, ov object, req, resp object) object {
 			xm["content"] = jsonContent(object{"$ref": errorRef})
 		}
 	}
-	op["responses"] = responses
-	return op
 }
 
 // overlayParamHasSchema: the overlay types path parameter name itself
