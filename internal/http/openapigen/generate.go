@@ -242,7 +242,7 @@ func operation(r Route, ov object, req, resp object) object {
 	// shared puts a shared answer (components.responses) at status unless
 	// the overlay describes that status for this operation itself.
 	shared := func(status, name string) {
-		if ovResponses[status] == nil {
+		if ovResponses[status] == nil || isRef(ovResponses[status]) {
 			responses[status] = object{"$ref": responsesPath + name}
 		}
 	}

@@ -20,6 +20,9 @@ func merge(dst, gen object, path string) error {
 			}
 		}
 	}
+	if dst["$ref"] != nil && gen["$ref"] == nil && len(gen) > 0 {
+		return fmt.Errorf("openapigen: the overlay puts a $ref at %s, where the Go type makes a schema: validators ignore what stands beside a $ref, so narrow it with allOf: [{$ref: ...}]", path)
+	}
 	for k, g := range gen {
 		at := path + "/" + k
 		d, ok := dst[k]

@@ -1,6 +1,12 @@
 // Command genopenapi writes internal/http/openapi.json from the route
 // table, the Go types and the overlay's prose (ADR 0052). Run it with
 // `go generate ./internal/http/`.
+//
+// With -absorb FILE it first adds the prose of a hand-edited OpenAPI
+// document to the overlay (a branch's openapi.json from before the
+// document was generated): in internal/http,
+//
+//	go run ./openapigen/genopenapi -absorb /tmp/theirs.json
 package main
 
 import (
@@ -15,11 +21,39 @@ import (
 func main() {
 	overlay := flag.String("overlay", "openapi.overlay.yaml", "the prose overlay (YAML)")
 	out := flag.String("out", "openapi.json", "where to write the document")
+	absorb := flag.String("absorb", "", "a hand-edited OpenAPI document (JSON) whose prose to add to the overlay first")
 	flag.Parse()
+	if *absorb != "" {
+		if err := absorbInto(*overlay, *absorb); err != nil {
+			fmt.Fprintln(os.Stderr, "genopenapi:", err)
+			os.Exit(1)
+		}
+	}
 	if err := run(*overlay, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "genopenapi:", err)
 		os.Exit(1)
 	}
+}
+
+// absorbInto adds the prose of a hand-edited document to the overlay file
+// (see openapigen.Absorb) and says what it added and left out.
+func absorbInto(overlayPath, handPath string) error {
+	src, err := os.ReadFile(overlayPath)
+	if err != nil {
+		return err
+	}
+	hand, err := os.ReadFile(handPath)
+	if err != nil {
+		return err
+	}
+	merged, report, err := openapigen.Absorb(cairnhttp.APIRoutes(), src, hand, openapigen.Cairn())
+	if err != nil {
+		return err
+	}
+	for _, line := range report {
+		fmt.Println(line)
+	}
+	return os.WriteFile(overlayPath, merged, 0o644)
 }
 
 func run(overlayPath, outPath string) error {

@@ -1,0 +1,172 @@
+package openapigen
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// OverlayHeader opens the overlay file.
+const OverlayHeader = "# Prose of the OpenAPI document (ADR 0052): summaries, descriptions, examples,\n" +
+	"# query parameters and constraints. internal/http/openapigen merges it with what the\n" +
+	"# route table and the Go types say; run `go generate ./internal/http/` after editing.\n"
+
+// Absorb takes the prose of a hand-edited OpenAPI document (handDoc, JSON:
+// for instance a branch's openapi.json written before the document was
+// generated) into the overlay: whatever handDoc says beyond what the routes
+// and Go types make is added where the overlay says nothing yet; the
+// overlay's own values are kept. It returns the new overlay (YAML) and one
+// line per value of handDoc that contradicts the generated document (left
+// out) or per operation or schema added.
+func Absorb(routes []Route, overlayYAML, handDoc []byte, cfg *Config) ([]byte, []string, error) {
+	ov, err := parseOverlay(overlayYAML)
+	if err != nil {
+		return nil, nil, err
+	}
+	var hand object
+	if err := json.Unmarshal(handDoc, &hand); err != nil {
+		return nil, nil, fmt.Errorf("openapigen: the hand-written document: %w", err)
+	}
+	gen, _, err := build(routes, hand, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	var report []string
+	extra := subtract(hand, gen, "", &report)
+	addMissing(ov, extra, "", 0, &report)
+	sort.Strings(report)
+	out, err := encodeOverlay(ov)
+	return out, report, err
+}
+
+// encodeOverlay writes the overlay as the committed file is written.
+func encodeOverlay(ov object) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString(OverlayHeader)
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(ov); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), enc.Close()
+}
+
+// subtract is what hand says beyond gen: values gen makes too are dropped,
+// values that contradict gen are dropped and reported, a narrowing (a
+// $ref, type or minimum within the generated one) is kept.
+func subtract(hand, gen object, path string, report *[]string) object {
+	out := object{}
+	if gen["$ref"] != nil {
+		for k, v := range hand {
+			if annotations[k] {
+				out[k] = v
+			} else if k != "$ref" && !isRefCopy(v, gen["$ref"]) {
+				*report = append(*report, fmt.Sprintf("left out %s/%s: beside the generated $ref %v only annotations may stand; describe the members under that schema", path, k, gen["$ref"]))
+			}
+		}
+		return out
+	}
+	for k, h := range hand {
+		at := path + "/" + k
+		g, ok := gen[k]
+		if !ok {
+			out[k] = h
+			continue
+		}
+		if v, keep := subtractValue(k, h, g, at, report); keep {
+			out[k] = v
+		}
+	}
+	if r, ok := out["$ref"].(string); ok && gen["type"] != nil {
+		delete(out, "$ref") // a narrowing of a generated type: keep it as allOf
+		out["allOf"] = []any{object{"$ref": r}}
+	}
+	if out["oneOf"] != nil && reflect.DeepEqual(clone(out["oneOf"]), clone(gen["anyOf"])) {
+		delete(out, "oneOf")
+	}
+	return out
+}
+
+// isRefCopy: v is allOf or oneOf that only repeats ref (with or without null).
+func isRefCopy(v any, ref any) bool {
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		return false
+	}
+	m, ok := list[0].(object)
+	return ok && m["$ref"] == ref
+}
+
+func subtractValue(k string, h, g any, at string, report *[]string) (any, bool) {
+	switch g := g.(type) {
+	case object:
+		hm, ok := h.(object)
+		if !ok {
+			*report = append(*report, fmt.Sprintf("left out %s: it contradicts the generated document", at))
+			return nil, false
+		}
+		r := subtract(hm, g, at, report)
+		return r, len(r) > 0
+	case []any:
+		if strings.HasSuffix(at, "/parameters") {
+			return subtractParams(h, g, at, report), true
+		}
+		if k == "type" && narrowerType(h, g) && !reflect.DeepEqual(clone(h), clone(g)) {
+			return h, true
+		}
+	}
+	if reflect.DeepEqual(clone(h), clone(g)) {
+		return nil, false
+	}
+	if sameValue(k, h, g) {
+		return h, true
+	}
+	*report = append(*report, fmt.Sprintf("left out %s = %s: the routes and Go types make it %s", at, short(h), short(g)))
+	return nil, false
+}
+
+func subtractParams(h any, gen []any, at string, report *[]string) []any {
+	list, _ := h.([]any)
+	var out []any
+	for _, x := range list {
+		xm, ok := x.(object)
+		if !ok {
+			continue
+		}
+		keep := xm
+		for _, y := range gen {
+			if ym := y.(object); paramKey(ym) == paramKey(xm) {
+				keep = subtract(xm, ym, at+"/"+paramKey(xm), report)
+				keep["name"], keep["in"] = xm["name"], xm["in"]
+			}
+		}
+		out = append(out, keep)
+	}
+	return out
+}
+
+// addMissing adds to ov what extra says where ov says nothing; ov's own
+// values stay.
+func addMissing(ov, extra object, path string, depth int, report *[]string) {
+	for k, v := range extra {
+		at := path + "/" + k
+		cur, ok := ov[k]
+		if !ok {
+			ov[k] = v
+			if depth <= 2 {
+				*report = append(*report, "added "+at)
+			}
+			continue
+		}
+		cm, ok1 := cur.(object)
+		vm, ok2 := v.(object)
+		if ok1 && ok2 {
+			addMissing(cm, vm, at, depth+1, report)
+		}
+	}
+}

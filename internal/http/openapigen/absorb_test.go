@@ -1,0 +1,78 @@
+package openapigen_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/cairnhq/cairn/internal/http/openapigen"
+)
+
+// TestAbsorb: the prose of a hand-edited document (a branch's openapi.json
+// with a new operation) moves into the overlay; the overlay's own values
+// stay, contradictions of the Go types are left out and reported, and the
+// result generates.
+func TestAbsorb(t *testing.T) {
+	cfg := &openapigen.Config{}
+	gen, err := openapigen.Generate(routes, []byte(overlay), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hand map[string]any
+	if err := json.Unmarshal(gen, &hand); err != nil {
+		t.Fatal(err)
+	}
+	// The branch documented a new route by hand, re-described the sample
+	// and got a member's type wrong.
+	hand["paths"].(map[string]any)["/new"] = map[string]any{"get": map[string]any{
+		"summary": "A new route", "operationId": "newRoute",
+		"responses": map[string]any{"200": map[string]any{"description": "New.",
+			"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Sample"}}}}},
+	}}
+	sample := hand["components"].(map[string]any)["schemas"].(map[string]any)["Sample"].(map[string]any)
+	sample["description"] = "Overwritten?"
+	props := sample["properties"].(map[string]any)
+	props["opt"].(map[string]any)["description"] = "Optional."
+	props["size"].(map[string]any)["type"] = "string"
+	handJSON, _ := json.Marshal(hand)
+
+	withNew := append(append([]openapigen.Route{}, routes...), openapigen.Route{Method: "GET", Path: "/new"})
+	ov, report, err := openapigen.Absorb(withNew, []byte(overlay), handJSON, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(report, "\n")
+	for _, want := range []string{"added /paths//new", "left out /components/schemas/Sample/properties/size/type"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("report lacks %q:\n%s", want, joined)
+		}
+	}
+	out, err := openapigen.Generate(withNew, ov, cfg)
+	if err != nil {
+		t.Fatalf("the absorbed overlay does not generate: %v\n%s", err, ov)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string]string{
+		"paths|/new|get|summary":                                       `"A new route"`,
+		"components|schemas|Sample|description":                        `"A sample."`,
+		"components|schemas|Sample|properties|opt":                     `{"description":"Optional.","type":"string"}`,
+		"components|schemas|Sample|properties|size|type":               `"integer"`,
+		"paths|/new|get|responses|200|content|application/json|schema": `{"$ref":"#/components/schemas/Sample"}`,
+	}
+	for path, want := range checks {
+		if got := asJSON(at(t, doc, path)); got != want {
+			t.Errorf("%s = %s, want %s", path, got, want)
+		}
+	}
+	// Absorbing the generated document itself changes nothing.
+	again, report, err := openapigen.Absorb(withNew, ov, out, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(again) != string(ov) || len(report) != 0 {
+		t.Errorf("absorbing the generated document changed the overlay; report %v", report)
+	}
+}
