@@ -113,6 +113,7 @@ func asJSON(v any) string {
 // TestSchemaFromGoType: members, required, nullability and formats follow
 // encoding/json's rules for the Go type; the overlay's prose is merged in.
 func TestSchemaFromGoType(t *testing.T) {
+	_ = sample{internal: "unexported: not a member"}
 	doc := generate(t, routes, overlay)
 	s := at(t, doc, "components|schemas|Sample")
 	props := at(t, s, "properties").(map[string]any)
@@ -212,6 +213,7 @@ func TestOverlayCannotReplace(t *testing.T) {
 		"an error status's schema":          {`paths: {"/things/{id}": {get: {responses: {"404": {content: {application/json: {schema: {type: string}}}}}}}}`, "beside the generated $ref"},
 		"lower a minimum":                   {"components: {schemas: {Sample: {properties: {size: {minimum: -1}}}}}", "size/minimum"},
 		"widen a type":                      {"components: {schemas: {Sample: {properties: {name: {type: [string, \"null\"]}}}}}", "name/type"},
+		"a $ref beside a generated schema":  {`components: {schemas: {Sample: {properties: {name: {$ref: "#/components/schemas/Inner"}}}}}`, "puts a $ref"},
 		"no prose for a route":              {"paths: {/healthz: {get: {summary: \"\"}}}", "GET /healthz has no prose"},
 		"a repeated operationId":            {"paths: {/healthz: {get: {operationId: tile}}}", `operationId "tile"`},
 	}

@@ -13,15 +13,8 @@ import (
 // one side has where the other has a value, is an error. Parameter lists
 // merge by (in, name); other lists must be equal.
 func merge(dst, gen object, path string) error {
-	if gen["$ref"] != nil {
-		for k := range dst {
-			if k != "$ref" && !annotations[k] {
-				return fmt.Errorf("openapigen: the overlay adds %q at %s beside the generated $ref %v; only annotations (description, examples, ...) may stand beside a $ref", k, path, gen["$ref"])
-			}
-		}
-	}
-	if dst["$ref"] != nil && gen["$ref"] == nil && len(gen) > 0 {
-		return fmt.Errorf("openapigen: the overlay puts a $ref at %s, where the Go type makes a schema: validators ignore what stands beside a $ref, so narrow it with allOf: [{$ref: ...}]", path)
+	if err := checkRefs(dst, gen, path); err != nil {
+		return err
 	}
 	for k, g := range gen {
 		at := path + "/" + k
@@ -62,6 +55,23 @@ func merge(dst, gen object, path string) error {
 var annotations = map[string]bool{
 	"description": true, "summary": true, "title": true, "example": true, "examples": true,
 	"deprecated": true, "readOnly": true, "writeOnly": true, "default": true, "$comment": true,
+}
+
+// checkRefs: validators ignore what stands beside a $ref, so beside a
+// generated $ref the overlay may put only annotations, and it may not put
+// a $ref beside a generated schema (allOf narrows it instead).
+func checkRefs(dst, gen object, path string) error {
+	if gen["$ref"] != nil {
+		for k := range dst {
+			if k != "$ref" && !annotations[k] {
+				return fmt.Errorf("openapigen: the overlay adds %q at %s beside the generated $ref %v; only annotations (description, examples, ...) may stand beside a $ref", k, path, gen["$ref"])
+			}
+		}
+	}
+	if dst["$ref"] != nil && gen["$ref"] == nil && len(gen) > 0 {
+		return fmt.Errorf("openapigen: the overlay puts a $ref at %s, where the Go type makes a schema: validators ignore what stands beside a $ref, so narrow it with allOf: [{$ref: ...}]", path)
+	}
+	return nil
 }
 
 func mergeList(d any, gen []any, at string) ([]any, error) {
