@@ -20,10 +20,13 @@ const OverlayHeader = "# Prose of the OpenAPI document (ADR 0052): summaries, de
 // for instance a branch's openapi.json written before the document was
 // generated) into the overlay: whatever handDoc says beyond what the routes
 // and Go types make is added where the overlay says nothing yet; the
-// overlay's own values are kept. It returns the new overlay (YAML) and one
-// line per value of handDoc that contradicts the generated document (left
-// out) or per operation or schema added.
-func Absorb(routes []Route, overlayYAML, handDoc []byte, cfg *Config) ([]byte, []string, error) {
+// overlay's own values are kept, unless replace is set: then handDoc's
+// prose wins where the two differ (right for a branch cut from the same
+// overlay or from the hand-written document it was extracted from, whose
+// unchanged prose is the overlay's). It returns the new overlay (YAML) and
+// one line per value of handDoc that contradicts the generated document
+// (left out), per operation or schema added and per value replaced.
+func Absorb(routes []Route, overlayYAML, handDoc []byte, cfg *Config, replace bool) ([]byte, []string, error) {
 	ov, err := parseOverlay(overlayYAML)
 	if err != nil {
 		return nil, nil, err
@@ -38,7 +41,8 @@ func Absorb(routes []Route, overlayYAML, handDoc []byte, cfg *Config) ([]byte, [
 	}
 	var report []string
 	extra := subtract(hand, gen, "", &report)
-	addMissing(ov, extra, "", 0, &report)
+	a := absorber{replace: replace, report: &report}
+	a.add(ov, extra, "", 0)
 	sort.Strings(report)
 	out, err := encodeOverlay(ov)
 	return out, report, err
@@ -150,23 +154,32 @@ func subtractParams(h any, gen []any, at string, report *[]string) []any {
 	return out
 }
 
-// addMissing adds to ov what extra says where ov says nothing; ov's own
-// values stay.
-func addMissing(ov, extra object, path string, depth int, report *[]string) {
+type absorber struct {
+	replace bool
+	report  *[]string
+}
+
+// add adds to ov what extra says where ov says nothing; where both say
+// something different, ov's value stays unless a.replace.
+func (a absorber) add(ov, extra object, path string, depth int) {
 	for k, v := range extra {
 		at := path + "/" + k
 		cur, ok := ov[k]
 		if !ok {
 			ov[k] = v
 			if depth <= 2 {
-				*report = append(*report, "added "+at)
+				*a.report = append(*a.report, "added "+at)
 			}
 			continue
 		}
 		cm, ok1 := cur.(object)
 		vm, ok2 := v.(object)
-		if ok1 && ok2 {
-			addMissing(cm, vm, at, depth+1, report)
+		switch {
+		case ok1 && ok2:
+			a.add(cm, vm, at, depth+1)
+		case a.replace && !reflect.DeepEqual(clone(cur), clone(v)):
+			ov[k] = v
+			*a.report = append(*a.report, "replaced "+at)
 		}
 	}
 }

@@ -37,7 +37,7 @@ func TestAbsorb(t *testing.T) {
 	handJSON, _ := json.Marshal(hand)
 
 	withNew := append(append([]openapigen.Route{}, routes...), openapigen.Route{Method: "GET", Path: "/new"})
-	ov, report, err := openapigen.Absorb(withNew, []byte(overlay), handJSON, cfg)
+	ov, report, err := openapigen.Absorb(withNew, []byte(overlay), handJSON, cfg, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,11 +68,30 @@ func TestAbsorb(t *testing.T) {
 		}
 	}
 	// Absorbing the generated document itself changes nothing.
-	again, report, err := openapigen.Absorb(withNew, ov, out, cfg)
+	again, report, err := openapigen.Absorb(withNew, ov, out, cfg, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(again) != string(ov) || len(report) != 0 {
 		t.Errorf("absorbing the generated document changed the overlay; report %v", report)
+	}
+	// With replace, the hand-edited document's prose wins.
+	replaced, report, err := openapigen.Absorb(withNew, []byte(overlay), handJSON, cfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(report, "\n"), "replaced /components/schemas/Sample/description") {
+		t.Errorf("report %v", report)
+	}
+	out, err = openapigen.Generate(withNew, replaced, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc = nil
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if got := asJSON(at(t, doc, "components|schemas|Sample|description")); got != `"Overwritten?"` {
+		t.Errorf("with replace, description %s", got)
 	}
 }

@@ -6,7 +6,10 @@
 // document to the overlay (a branch's openapi.json from before the
 // document was generated): in internal/http,
 //
-//	go run ./openapigen/genopenapi -absorb /tmp/theirs.json
+//	go run ./openapigen/genopenapi -absorb /tmp/theirs.json [-replace]
+//
+// -replace lets the document's prose win where it differs from the
+// overlay's (a branch that rewrote an existing description).
 package main
 
 import (
@@ -22,9 +25,10 @@ func main() {
 	overlay := flag.String("overlay", "openapi.overlay.yaml", "the prose overlay (YAML)")
 	out := flag.String("out", "openapi.json", "where to write the document")
 	absorb := flag.String("absorb", "", "a hand-edited OpenAPI document (JSON) whose prose to add to the overlay first")
+	replace := flag.Bool("replace", false, "with -absorb: where the document's prose differs from the overlay's, take the document's")
 	flag.Parse()
 	if *absorb != "" {
-		if err := absorbInto(*overlay, *absorb); err != nil {
+		if err := absorbInto(*overlay, *absorb, *replace); err != nil {
 			fmt.Fprintln(os.Stderr, "genopenapi:", err)
 			os.Exit(1)
 		}
@@ -37,7 +41,7 @@ func main() {
 
 // absorbInto adds the prose of a hand-edited document to the overlay file
 // (see openapigen.Absorb) and says what it added and left out.
-func absorbInto(overlayPath, handPath string) error {
+func absorbInto(overlayPath, handPath string, replace bool) error {
 	src, err := os.ReadFile(overlayPath)
 	if err != nil {
 		return err
@@ -46,7 +50,7 @@ func absorbInto(overlayPath, handPath string) error {
 	if err != nil {
 		return err
 	}
-	merged, report, err := openapigen.Absorb(cairnhttp.APIRoutes(), src, hand, openapigen.Cairn())
+	merged, report, err := openapigen.Absorb(cairnhttp.APIRoutes(), src, hand, openapigen.Cairn(), replace)
 	if err != nil {
 		return err
 	}
