@@ -80,7 +80,7 @@ func (s *Server) table() []route {
 		{method: "GET", path: "/api/v1/ledger/key", handle: s.ledgerKey},
 		{method: "GET", path: "/api/v1/ledger/checkpoint", handle: s.checkpoint, resp: checkpointView{}},
 		{method: "POST", path: "/api/v1/ledger/checkpoints", handle: s.issueCheckpoint, resp: checkpointView{}},
-		{method: "GET", path: "/api/v1/ledger/checkpoints", handle: s.listCheckpoints},
+		{method: "GET", path: "/api/v1/ledger/checkpoints", handle: s.listCheckpoints, resp: cairn.List[checkpointView]{}},
 		{method: "GET", path: "/api/v1/ledger/checkpoints/{size}", handle: s.getCheckpoint, resp: checkpointView{}},
 		{method: "POST", path: "/api/v1/ledger/cosignatures", handle: s.cosign, req: cosignRequest{}, resp: checkpointView{}},
 		{method: "GET", path: "/api/v1/ledger/proof/inclusion", handle: s.inclusionProof, resp: service.Proof{}},

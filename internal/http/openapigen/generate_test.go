@@ -304,3 +304,28 @@ func sortStrings(s []string) []string {
 	}
 	return out
 }
+
+type page[T any] struct {
+	Items []T `json:"items"`
+}
+
+// TestGenericNames: a generic type is named after its argument, through
+// Config.Names when the argument is renamed.
+func TestGenericNames(t *testing.T) {
+	r := []openapigen.Route{{Method: "GET", Path: "/x", Resp: reflect.TypeFor[page[*inner]]()}}
+	prose := []byte("paths: {/x: {get: {summary: x, operationId: x}}}")
+	for names, want := range map[string]string{"": "InnerPage", "openapigen_test.inner": "ThingPage"} {
+		cfg := &openapigen.Config{Names: map[string]string{names: "Thing"}}
+		out, err := openapigen.Generate(r, prose, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(out, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if at(t, doc, "components|schemas|"+want) == nil {
+			t.Errorf("names %q: no schema %s in %s", names, want, asJSON(at(t, doc, "components|schemas")))
+		}
+	}
+}

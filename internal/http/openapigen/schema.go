@@ -151,11 +151,29 @@ func (g *schemas) name(typ reflect.Type) string {
 		return ""
 	}
 	if base, arg, ok := strings.Cut(n, "["); ok {
-		arg = strings.TrimSuffix(arg, "]")
-		arg = arg[strings.LastIndexAny(arg, "./*")+1:]
-		n = arg + base
+		n = g.argName(strings.TrimSuffix(arg, "]")) + base
 	}
-	r := []rune(n)
+	return capitalise(n)
+}
+
+// argName is the component name of a generic type's argument, given as
+// reflect spells it ("*github.com/cairnhq/cairn.Job"): Config.Names, else
+// the Go name with a capital first letter.
+func (g *schemas) argName(arg string) string {
+	arg = strings.TrimLeft(arg, "*[]")
+	pkgPath, name := "", arg
+	if i := strings.LastIndex(arg, "."); i >= 0 {
+		pkgPath, name = arg[:i], arg[i+1:]
+	}
+	key := pkgPath[strings.LastIndex(pkgPath, "/")+1:] + "." + name
+	if n, ok := g.cfg.Names[key]; ok {
+		return n
+	}
+	return capitalise(name)
+}
+
+func capitalise(s string) string {
+	r := []rune(s)
 	r[0] = unicode.ToUpper(r[0])
 	return string(r)
 }

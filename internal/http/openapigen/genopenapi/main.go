@@ -9,10 +9,12 @@
 //	go run ./openapigen/genopenapi -absorb /tmp/theirs.json [-replace]
 //
 // -replace lets the document's prose win where it differs from the
-// overlay's (a branch that rewrote an existing description).
+// overlay's (a branch that rewrote an existing description). -tidy drops
+// from the overlay what the routes and Go types make anyway.
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"os"
@@ -26,7 +28,14 @@ func main() {
 	out := flag.String("out", "openapi.json", "where to write the document")
 	absorb := flag.String("absorb", "", "a hand-edited OpenAPI document (JSON) whose prose to add to the overlay first")
 	replace := flag.Bool("replace", false, "with -absorb: where the document's prose differs from the overlay's, take the document's")
+	tidy := flag.Bool("tidy", false, "drop from the overlay what the routes and Go types make anyway")
 	flag.Parse()
+	if *tidy {
+		if err := tidyOverlay(*overlay); err != nil {
+			fmt.Fprintln(os.Stderr, "genopenapi:", err)
+			os.Exit(1)
+		}
+	}
 	if *absorb != "" {
 		if err := absorbInto(*overlay, *absorb, *replace); err != nil {
 			fmt.Fprintln(os.Stderr, "genopenapi:", err)
@@ -58,6 +67,33 @@ func absorbInto(overlayPath, handPath string, replace bool) error {
 		fmt.Println(line)
 	}
 	return os.WriteFile(overlayPath, merged, 0o644)
+}
+
+// tidyOverlay rewrites the overlay as the prose of the document it
+// generates now, absorbed into an empty overlay: what the generator makes
+// anyway (after a route names its answer type, say) leaves the file.
+func tidyOverlay(overlayPath string) error {
+	src, err := os.ReadFile(overlayPath)
+	if err != nil {
+		return err
+	}
+	routes, cfg := cairnhttp.APIRoutes(), openapigen.Cairn()
+	doc, err := openapigen.Generate(routes, src, cfg)
+	if err != nil {
+		return err
+	}
+	tidy, _, err := openapigen.Absorb(routes, nil, doc, cfg, false)
+	if err != nil {
+		return err
+	}
+	again, err := openapigen.Generate(routes, tidy, cfg)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(again, doc) {
+		return fmt.Errorf("the tidied overlay would change the document; overlay left as it was")
+	}
+	return os.WriteFile(overlayPath, tidy, 0o644)
 }
 
 func run(overlayPath, outPath string) error {
