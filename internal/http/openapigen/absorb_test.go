@@ -14,29 +14,7 @@ import (
 // result generates.
 func TestAbsorb(t *testing.T) {
 	cfg := &openapigen.Config{}
-	gen, err := openapigen.Generate(routes, []byte(overlay), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var hand map[string]any
-	if err := json.Unmarshal(gen, &hand); err != nil {
-		t.Fatal(err)
-	}
-	// The branch documented a new route by hand, re-described the sample
-	// and got a member's type wrong.
-	hand["paths"].(map[string]any)["/new"] = map[string]any{"get": map[string]any{
-		"summary": "A new route", "operationId": "newRoute",
-		"responses": map[string]any{"200": map[string]any{"description": "New.",
-			"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Sample"}}}}},
-	}}
-	sample := hand["components"].(map[string]any)["schemas"].(map[string]any)["Sample"].(map[string]any)
-	sample["description"] = "Overwritten?"
-	props := sample["properties"].(map[string]any)
-	props["opt"].(map[string]any)["description"] = "Optional."
-	props["size"].(map[string]any)["type"] = "string"
-	handJSON, _ := json.Marshal(hand)
-
-	withNew := append(append([]openapigen.Route{}, routes...), openapigen.Route{Method: "GET", Path: "/new"})
+	withNew, handJSON := branchDocument(t, cfg)
 	ov, report, err := openapigen.Absorb(withNew, []byte(overlay), handJSON, cfg, false)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +53,13 @@ func TestAbsorb(t *testing.T) {
 	if string(again) != string(ov) || len(report) != 0 {
 		t.Errorf("absorbing the generated document changed the overlay; report %v", report)
 	}
-	// With replace, the hand-edited document's prose wins.
+}
+
+// TestAbsorbReplace: with replace, the hand-edited document's prose wins
+// where it differs from the overlay's.
+func TestAbsorbReplace(t *testing.T) {
+	cfg := &openapigen.Config{}
+	withNew, handJSON := branchDocument(t, cfg)
 	replaced, report, err := openapigen.Absorb(withNew, []byte(overlay), handJSON, cfg, true)
 	if err != nil {
 		t.Fatal(err)
@@ -83,15 +67,46 @@ func TestAbsorb(t *testing.T) {
 	if !strings.Contains(strings.Join(report, "\n"), "replaced /components/schemas/Sample/description") {
 		t.Errorf("report %v", report)
 	}
-	out, err = openapigen.Generate(withNew, replaced, cfg)
+	out, err := openapigen.Generate(withNew, replaced, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc = nil
+	var doc map[string]any
 	if err := json.Unmarshal(out, &doc); err != nil {
 		t.Fatal(err)
 	}
 	if got := asJSON(at(t, doc, "components|schemas|Sample|description")); got != `"Overwritten?"` {
 		t.Errorf("with replace, description %s", got)
 	}
+}
+
+// branchDocument is a hand-edited document as a branch would have it: the
+// generated one with a new route documented by hand, the sample
+// re-described and a member's type got wrong; and the routes with the new
+// one.
+func branchDocument(t *testing.T, cfg *openapigen.Config) ([]openapigen.Route, []byte) {
+	t.Helper()
+	gen, err := openapigen.Generate(routes, []byte(overlay), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hand map[string]any
+	if err := json.Unmarshal(gen, &hand); err != nil {
+		t.Fatal(err)
+	}
+	// The branch documented a new route by hand, re-described the sample
+	// and got a member's type wrong.
+	hand["paths"].(map[string]any)["/new"] = map[string]any{"get": map[string]any{
+		"summary": "A new route", "operationId": "newRoute",
+		"responses": map[string]any{"200": map[string]any{"description": "New.",
+			"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Sample"}}}}},
+	}}
+	sample := hand["components"].(map[string]any)["schemas"].(map[string]any)["Sample"].(map[string]any)
+	sample["description"] = "Overwritten?"
+	props := sample["properties"].(map[string]any)
+	props["opt"].(map[string]any)["description"] = "Optional."
+	props["size"].(map[string]any)["type"] = "string"
+	handJSON, _ := json.Marshal(hand)
+	withNew := append(append([]openapigen.Route{}, routes...), openapigen.Route{Method: "GET", Path: "/new"})
+	return withNew, handJSON
 }

@@ -151,7 +151,7 @@ func (g *schemas) name(typ reflect.Type) string {
 		return ""
 	}
 	if base, arg, ok := strings.Cut(n, "["); ok {
-		n = g.argName(strings.TrimSuffix(arg, "]")) + base
+		n = g.argName(strings.TrimSuffix(arg, "]")) + capitalise(base)
 	}
 	return capitalise(n)
 }
