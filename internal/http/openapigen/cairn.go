@@ -55,6 +55,11 @@ func Cairn() *Config {
 			"JobState":       cairn.AllStates,
 			"PolicyDecision": cairn.AllDecisions,
 			"Role":           cairn.AllRoles,
+			// The domain has these as constants without a list.
+			"PrincipalKind":  {cairn.KindHuman, cairn.KindAgent, cairn.KindService},
+			"Phase":          {cairn.PhaseSubmit, cairn.PhaseDispatch, cairn.PhaseSimulate},
+			"OutputDecision": {cairn.OutputAllow, cairn.OutputRedact, cairn.OutputQuarantine},
+			"Resolution":     {cairn.ResolutionApproved, cairn.ResolutionRejected, cairn.ResolutionExpired, cairn.ResolutionCancelled},
 		},
 	}
 }
