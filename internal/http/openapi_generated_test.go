@@ -20,7 +20,7 @@ func TestOpenAPIGenerated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := openapigen.Generate(cairnhttp.APIRoutes(), overlay, openapigen.Cairn())
+	want, err := openapigen.Generate(cairnhttp.APIRoutes(), overlay, cairnhttp.OpenAPIConfig())
 	if err != nil {
 		t.Fatalf("generating the OpenAPI document: %v", err)
 	}

@@ -3,6 +3,7 @@ package http
 import (
 	"reflect"
 
+	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/http/openapigen"
 )
 
@@ -34,4 +35,54 @@ func typeOf(v any) reflect.Type {
 		return nil
 	}
 	return reflect.TypeOf(v)
+}
+
+// OpenAPIConfig says what reflection cannot about the API's types: schema
+// names, the schemas of types that encode themselves, enumerations from the
+// domain's constants, and the error body.
+func OpenAPIConfig() *openapigen.Config {
+	return &openapigen.Config{
+		Names: map[string]string{
+			"http.checkpointView": "Checkpoint",
+			"http.cosignRequest":  "CosignRequest",
+			"service.Proof":       "InclusionProofAnswer",
+			"service.Consistency": "ConsistencyProofAnswer",
+			"verify.Report":       "VerifyReport",
+			"http.errorBody":      "Error",
+			"http.errorDetail":    "ErrorDetail",
+		},
+		Types: map[string]map[string]any{
+			// Opt encodes "" as null.
+			"cairn.Opt": {"type": []any{"string", "null"}},
+			// verify.Error encodes itself as a Problem.
+			"verify.Error": {"$ref": "#/components/schemas/Problem"},
+		},
+		Components: map[string]map[string]any{
+			"Problem": {
+				"type": "object",
+				"properties": map[string]any{
+					"code":    map[string]any{"type": "string"},
+					"record":  map[string]any{"type": "string"},
+					"index":   map[string]any{"type": []any{"integer", "null"}, "minimum": 0},
+					"message": map[string]any{"type": "string"},
+				},
+				"required": []any{"code", "record", "index", "message"},
+			},
+		},
+		StructShaped: map[string]bool{
+			"cairn.Approval": true,
+			"cairn.Event":    true,
+		},
+		Extra: []reflect.Type{reflect.TypeFor[errorBody]()},
+		Enums: map[string][]string{
+			"JobState":       cairn.AllStates,
+			"PolicyDecision": cairn.AllDecisions,
+			"Role":           cairn.AllRoles,
+			// The domain has these as constants without a list.
+			"PrincipalKind":  {cairn.KindHuman, cairn.KindAgent, cairn.KindService},
+			"Phase":          {cairn.PhaseSubmit, cairn.PhaseDispatch, cairn.PhaseSimulate},
+			"OutputDecision": {cairn.OutputAllow, cairn.OutputRedact, cairn.OutputQuarantine},
+			"Resolution":     {cairn.ResolutionApproved, cairn.ResolutionRejected, cairn.ResolutionExpired, cairn.ResolutionCancelled},
+		},
+	}
 }

@@ -96,6 +96,9 @@ func build(routes []Route, doc object, cfg *Config) (gen object, named map[strin
 			bodies[i][1] = g.ref(r.Resp)
 		}
 	}
+	for _, t := range cfg.Extra {
+		g.ref(t)
+	}
 	if g.err != nil {
 		return nil, nil, g.err
 	}

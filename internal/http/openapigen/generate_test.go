@@ -329,3 +329,20 @@ func TestGenericNames(t *testing.T) {
 		}
 	}
 }
+
+// TestExtraTypes: a type no route names (the error body) still gets its
+// schema.
+func TestExtraTypes(t *testing.T) {
+	cfg := &openapigen.Config{Extra: []reflect.Type{reflect.TypeFor[inner]()}, Names: map[string]string{"openapigen_test.inner": "Error"}}
+	out, err := openapigen.Generate(routes[2:3], []byte("paths: {/healthz: {get: {summary: h, operationId: h}}}"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if got := asJSON(at(t, doc, "components|schemas|Error")); got != `{"properties":{"n":{"type":"integer"}},"required":["n"],"type":"object"}` {
+		t.Errorf("Error schema %s", got)
+	}
+}

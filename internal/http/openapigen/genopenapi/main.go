@@ -59,7 +59,7 @@ func absorbInto(overlayPath, handPath string, replace bool) error {
 	if err != nil {
 		return err
 	}
-	merged, report, err := openapigen.Absorb(cairnhttp.APIRoutes(), src, hand, openapigen.Cairn(), replace)
+	merged, report, err := openapigen.Absorb(cairnhttp.APIRoutes(), src, hand, cairnhttp.OpenAPIConfig(), replace)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func tidyOverlay(overlayPath string) error {
 	if err != nil {
 		return err
 	}
-	routes, cfg := cairnhttp.APIRoutes(), openapigen.Cairn()
+	routes, cfg := cairnhttp.APIRoutes(), cairnhttp.OpenAPIConfig()
 	doc, err := openapigen.Generate(routes, src, cfg)
 	if err != nil {
 		return err
@@ -101,7 +101,7 @@ func run(overlayPath, outPath string) error {
 	if err != nil {
 		return err
 	}
-	doc, err := openapigen.Generate(cairnhttp.APIRoutes(), src, openapigen.Cairn())
+	doc, err := openapigen.Generate(cairnhttp.APIRoutes(), src, cairnhttp.OpenAPIConfig())
 	if err != nil {
 		return err
 	}
