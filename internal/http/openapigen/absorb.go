@@ -40,6 +40,7 @@ func Absorb(routes []Route, overlayYAML, handDoc []byte, cfg *Config, replace bo
 		return nil, nil, err
 	}
 	var report []string
+	inlineToComponents(hand, hand, gen)
 	extra := subtract(hand, gen, "", &report)
 	a := absorber{replace: replace, report: &report}
 	a.add(ov, extra, "", 0)
@@ -94,6 +95,51 @@ func subtract(hand, gen object, path string, report *[]string) object {
 		delete(out, "oneOf")
 	}
 	return out
+}
+
+// inlineToComponents moves the members an inline object schema of hand
+// describes where the generator refers to a component (a branch that
+// documented the error body's members inline, before ErrorDetail was a
+// schema of its own) to that component of hand, where they are absorbed
+// as that schema's prose.
+func inlineToComponents(root, hand, gen object) {
+	ref, _ := gen["$ref"].(string)
+	if name, ok := strings.CutPrefix(ref, "#/components/schemas/"); ok {
+		if props, ok := hand["properties"].(object); ok {
+			comps := ensure(ensure(root, "components"), "schemas")
+			target := ensure(ensure(comps, name), "properties")
+			for k, v := range props {
+				member := ensure(target, k)
+				vm, _ := v.(object)
+				for kk, vv := range vm {
+					if member[kk] == nil {
+						member[kk] = vv
+					}
+				}
+			}
+			for _, k := range []string{"properties", "type", "required", "additionalProperties"} {
+				delete(hand, k) // the component's, generated
+			}
+		}
+		return
+	}
+	for k, g := range gen {
+		gm, ok1 := g.(object)
+		hm, ok2 := hand[k].(object)
+		if ok1 && ok2 {
+			inlineToComponents(root, hm, gm)
+		}
+	}
+}
+
+// ensure returns m[k] as an object, making it when absent.
+func ensure(m object, k string) object {
+	v, ok := m[k].(object)
+	if !ok {
+		v = object{}
+		m[k] = v
+	}
+	return v
 }
 
 // isRefCopy: v is allOf or oneOf that only repeats ref (with or without null).

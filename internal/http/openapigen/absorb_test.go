@@ -110,3 +110,39 @@ func branchDocument(t *testing.T, cfg *openapigen.Config) ([]openapigen.Route, [
 	withNew := append(append([]openapigen.Route{}, routes...), openapigen.Route{Method: "GET", Path: "/new"})
 	return withNew, handJSON
 }
+
+// TestAbsorbInline: members a branch described inline where the generator
+// refers to a component become that component's prose.
+func TestAbsorbInline(t *testing.T) {
+	cfg := &openapigen.Config{}
+	gen, err := openapigen.Generate(routes, []byte(overlay), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hand map[string]any
+	if err := json.Unmarshal(gen, &hand); err != nil {
+		t.Fatal(err)
+	}
+	props := hand["components"].(map[string]any)["schemas"].(map[string]any)["Sample"].(map[string]any)["properties"].(map[string]any)
+	props["ptr_opt"] = map[string]any{"type": "object", "required": []any{"n"},
+		"properties": map[string]any{"n": map[string]any{"type": "integer", "description": "N."}}}
+	handJSON, _ := json.Marshal(hand)
+	ov, report, err := openapigen.Absorb(routes, []byte(overlay), handJSON, cfg, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(report) != 1 || report[0] != "added /components/schemas/Inner" {
+		t.Errorf("report %v", report)
+	}
+	out, err := openapigen.Generate(routes, ov, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if got := asJSON(at(t, doc, "components|schemas|Inner|properties|n")); got != `{"description":"N.","type":"integer"}` {
+		t.Errorf("Inner.n %s", got)
+	}
+}
