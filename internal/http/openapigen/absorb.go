@@ -17,36 +17,52 @@ const OverlayHeader = "# Prose of the OpenAPI document (ADR 0052): summaries, de
 	"# route table and the Go types say; run `go generate ./internal/http/` after editing.\n"
 
 // Absorb takes the prose of a hand-edited OpenAPI document (handDoc, JSON:
-// for instance a branch's openapi.json written before the document was
-// generated) into the overlay: whatever handDoc says beyond what the routes
-// and Go types make is added where the overlay says nothing yet; the
-// overlay's own values are kept, unless replace is set: then handDoc's
-// prose wins where the two differ (right for a branch cut from the same
-// overlay or from the hand-written document it was extracted from, whose
-// unchanged prose is the overlay's). It returns the new overlay (YAML) and
-// one line per value of handDoc that contradicts the generated document
-// (left out), per operation or schema added and per value replaced.
-func Absorb(routes []Route, overlayYAML, handDoc []byte, cfg *Config, replace bool) ([]byte, []string, error) {
+// a branch's openapi.json written before the document was generated) into
+// the overlay: whatever handDoc says beyond what the routes and Go types
+// make is added where the overlay says nothing yet. With baseDoc, the
+// document the branch started from, it is a three-way merge: where the
+// branch changed a value (handDoc differs from baseDoc), the branch's
+// value replaces the overlay's; a changed list (an enum, the tags) is
+// joined with the overlay's, so two branches' additions both stay. Without
+// baseDoc the overlay's values are kept. It returns the new overlay (YAML)
+// and one line per operation or schema added, per value replaced and per
+// value of handDoc that contradicts the generated document (left out).
+func Absorb(routes []Route, overlayYAML, handDoc, baseDoc []byte, cfg *Config) ([]byte, []string, error) {
 	ov, err := parseOverlay(overlayYAML)
 	if err != nil {
 		return nil, nil, err
 	}
-	var hand object
-	if err := json.Unmarshal(handDoc, &hand); err != nil {
-		return nil, nil, fmt.Errorf("openapigen: the hand-written document: %w", err)
-	}
-	gen, _, err := build(routes, hand, cfg)
+	var report []string
+	extra, err := prose(routes, handDoc, cfg, &report)
 	if err != nil {
 		return nil, nil, err
 	}
-	var report []string
-	inlineToComponents(hand, hand, gen)
-	extra := subtract(hand, gen, "", &report)
-	a := absorber{replace: replace, report: &report}
+	a := absorber{report: &report}
+	if baseDoc != nil {
+		var ignored []string
+		if a.base, err = prose(routes, baseDoc, cfg, &ignored); err != nil {
+			return nil, nil, err
+		}
+	}
 	a.add(ov, extra, "", 0)
 	sort.Strings(report)
 	out, err := encodeOverlay(ov)
 	return out, report, err
+}
+
+// prose is what a hand-written document says beyond what the generator
+// makes of the routes (with the statuses that document lists).
+func prose(routes []Route, src []byte, cfg *Config, report *[]string) (object, error) {
+	var doc object
+	if err := json.Unmarshal(src, &doc); err != nil {
+		return nil, fmt.Errorf("openapigen: a hand-written document: %w", err)
+	}
+	gen, _, err := build(routes, doc, cfg)
+	if err != nil {
+		return nil, err
+	}
+	inlineToComponents(doc, doc, gen)
+	return subtract(doc, gen, "", report), nil
 }
 
 // encodeOverlay writes the overlay as the committed file is written.
@@ -201,12 +217,13 @@ func subtractParams(h any, gen []any, at string, report *[]string) []any {
 }
 
 type absorber struct {
-	replace bool
-	report  *[]string
+	base   object // the branch's starting point, as prose; nil: no three-way merge
+	report *[]string
 }
 
 // add adds to ov what extra says where ov says nothing; where both say
-// something different, ov's value stays unless a.replace.
+// something different, extra's value replaces ov's if the branch changed
+// it (a.base), a list being joined.
 func (a absorber) add(ov, extra object, path string, depth int) {
 	for k, v := range extra {
 		at := path + "/" + k
@@ -223,9 +240,73 @@ func (a absorber) add(ov, extra object, path string, depth int) {
 		switch {
 		case ok1 && ok2:
 			a.add(cm, vm, at, depth+1)
-		case a.replace && !reflect.DeepEqual(clone(cur), clone(v)):
-			ov[k] = v
+		case a.changed(at, v) && !reflect.DeepEqual(clone(cur), clone(v)):
+			ov[k] = join(cur, v)
 			*a.report = append(*a.report, "replaced "+at)
 		}
 	}
+}
+
+// changed: the branch's value at (a path of keys as add builds it)
+// differs from its starting point's.
+func (a absorber) changed(at string, v any) bool {
+	if a.base == nil {
+		return false
+	}
+	var node any = a.base
+	rest := at[1:]
+	for rest != "" {
+		m, ok := node.(object)
+		if !ok {
+			return true
+		}
+		key := longestKey(m, rest)
+		if key == "" {
+			return true
+		}
+		node, rest = m[key], strings.TrimPrefix(rest[len(key):], "/")
+	}
+	return !reflect.DeepEqual(clone(node), clone(v))
+}
+
+// longestKey is the longest key of m that path starts with (keys such as
+// "/api/v1/jobs" hold slashes).
+func longestKey(m object, path string) string {
+	best := ""
+	for k := range m {
+		if (path == k || strings.HasPrefix(path, k+"/")) && len(k) > len(best) {
+			best = k
+		}
+	}
+	return best
+}
+
+// join is the branch's value, or for two lists the overlay's items
+// followed by the branch's new ones (by name for named objects).
+func join(cur, v any) any {
+	cl, ok1 := cur.([]any)
+	vl, ok2 := v.([]any)
+	if !ok1 || !ok2 {
+		return v
+	}
+	out := append([]any{}, cl...)
+	seen := map[string]bool{}
+	for _, x := range cl {
+		seen[itemKey(x)] = true
+	}
+	for _, x := range vl {
+		if !seen[itemKey(x)] {
+			out = append(out, x)
+			seen[itemKey(x)] = true
+		}
+	}
+	return out
+}
+
+func itemKey(x any) string {
+	if m, ok := x.(object); ok && m["name"] != nil {
+		return fmt.Sprint("name:", m["name"], m["in"])
+	}
+	b, _ := json.Marshal(x)
+	return string(b)
 }

@@ -15,7 +15,7 @@ import (
 func TestAbsorb(t *testing.T) {
 	cfg := &openapigen.Config{}
 	withNew, handJSON := branchDocument(t, cfg)
-	ov, report, err := openapigen.Absorb(withNew, []byte(overlay), handJSON, cfg, false)
+	ov, report, err := openapigen.Absorb(withNew, []byte(overlay), handJSON, nil, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestAbsorb(t *testing.T) {
 		}
 	}
 	// Absorbing the generated document itself changes nothing.
-	again, report, err := openapigen.Absorb(withNew, ov, out, cfg, false)
+	again, report, err := openapigen.Absorb(withNew, ov, out, nil, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,19 +55,44 @@ func TestAbsorb(t *testing.T) {
 	}
 }
 
-// TestAbsorbReplace: with replace, the hand-edited document's prose wins
-// where it differs from the overlay's.
-func TestAbsorbReplace(t *testing.T) {
+// TestAbsorbThreeWay: given the document the branch started from, what
+// the branch changed replaces the overlay's value, what it did not change
+// leaves the overlay's (newer) value alone, and a changed list is joined
+// with the overlay's, so another branch's additions stay.
+func TestAbsorbThreeWay(t *testing.T) {
 	cfg := &openapigen.Config{}
-	withNew, handJSON := branchDocument(t, cfg)
-	replaced, report, err := openapigen.Absorb(withNew, []byte(overlay), handJSON, cfg, true)
+	base, err := openapigen.Generate(routes, []byte(overlay), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(strings.Join(report, "\n"), "replaced /components/schemas/Sample/description") {
-		t.Errorf("report %v", report)
+	withNew, handJSON := branchDocument(t, cfg)
+	var hand map[string]any
+	if err := json.Unmarshal(handJSON, &hand); err != nil {
+		t.Fatal(err)
 	}
-	out, err := openapigen.Generate(withNew, replaced, cfg)
+	hand["tags"] = []any{map[string]any{"name": "a"}, map[string]any{"name": "b"}}
+	handJSON, _ = json.Marshal(hand)
+	var baseDoc map[string]any
+	if err := json.Unmarshal(base, &baseDoc); err != nil {
+		t.Fatal(err)
+	}
+	baseDoc["tags"] = []any{map[string]any{"name": "a"}}
+	base, _ = json.Marshal(baseDoc)
+	// Since the branch started, the overlay got a newer name description
+	// and another branch's tag.
+	ov := withOverlay(t, "tags: [{name: a}, {name: c}]\ncomponents: {schemas: {Sample: {properties: {name: {description: Newer.}}}}}")
+
+	merged, report, err := openapigen.Absorb(withNew, ov, handJSON, base, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(report, "\n")
+	for _, want := range []string{"replaced /components/schemas/Sample/description", "replaced /tags", "added /paths//new"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("report lacks %q:\n%s", want, joined)
+		}
+	}
+	out, err := openapigen.Generate(withNew, merged, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,8 +100,16 @@ func TestAbsorbReplace(t *testing.T) {
 	if err := json.Unmarshal(out, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if got := asJSON(at(t, doc, "components|schemas|Sample|description")); got != `"Overwritten?"` {
-		t.Errorf("with replace, description %s", got)
+	checks := map[string]string{
+		"components|schemas|Sample|description":                 `"Overwritten?"`,
+		"components|schemas|Sample|properties|name|description": `"Newer."`,
+		"components|schemas|Sample|properties|opt|description":  `"Optional."`,
+		"tags": `[{"name":"a"},{"name":"c"},{"name":"b"}]`,
+	}
+	for path, want := range checks {
+		if got := asJSON(at(t, doc, path)); got != want {
+			t.Errorf("%s = %s, want %s", path, got, want)
+		}
 	}
 }
 
@@ -127,7 +160,7 @@ func TestAbsorbInline(t *testing.T) {
 	props["ptr_opt"] = map[string]any{"type": "object", "required": []any{"n"},
 		"properties": map[string]any{"n": map[string]any{"type": "integer", "description": "N."}}}
 	handJSON, _ := json.Marshal(hand)
-	ov, report, err := openapigen.Absorb(routes, []byte(overlay), handJSON, cfg, false)
+	ov, report, err := openapigen.Absorb(routes, []byte(overlay), handJSON, nil, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,11 +6,12 @@
 // document to the overlay (a branch's openapi.json from before the
 // document was generated): in internal/http,
 //
-//	go run ./openapigen/genopenapi -absorb /tmp/theirs.json [-replace]
+//	go run ./openapigen/genopenapi -absorb /tmp/theirs.json -base /tmp/base.json
 //
-// -replace lets the document's prose win where it differs from the
-// overlay's (a branch that rewrote an existing description). -tidy drops
-// from the overlay what the routes and Go types make anyway.
+// -base is the document the branch started from (its merge base's
+// openapi.json): where the branch changed a value, its value replaces the
+// overlay's. -tidy drops from the overlay what the routes and Go types
+// make anyway.
 package main
 
 import (
@@ -27,7 +28,7 @@ func main() {
 	overlay := flag.String("overlay", "openapi.overlay.yaml", "the prose overlay (YAML)")
 	out := flag.String("out", "openapi.json", "where to write the document")
 	absorb := flag.String("absorb", "", "a hand-edited OpenAPI document (JSON) whose prose to add to the overlay first")
-	replace := flag.Bool("replace", false, "with -absorb: where the document's prose differs from the overlay's, take the document's")
+	base := flag.String("base", "", "with -absorb: the document the branch started from; what the branch changed replaces the overlay's value")
 	tidy := flag.Bool("tidy", false, "drop from the overlay what the routes and Go types make anyway")
 	flag.Parse()
 	if *tidy {
@@ -37,7 +38,7 @@ func main() {
 		}
 	}
 	if *absorb != "" {
-		if err := absorbInto(*overlay, *absorb, *replace); err != nil {
+		if err := absorbInto(*overlay, *absorb, *base); err != nil {
 			fmt.Fprintln(os.Stderr, "genopenapi:", err)
 			os.Exit(1)
 		}
@@ -50,7 +51,7 @@ func main() {
 
 // absorbInto adds the prose of a hand-edited document to the overlay file
 // (see openapigen.Absorb) and says what it added and left out.
-func absorbInto(overlayPath, handPath string, replace bool) error {
+func absorbInto(overlayPath, handPath, basePath string) error {
 	src, err := os.ReadFile(overlayPath)
 	if err != nil {
 		return err
@@ -59,7 +60,13 @@ func absorbInto(overlayPath, handPath string, replace bool) error {
 	if err != nil {
 		return err
 	}
-	merged, report, err := openapigen.Absorb(cairnhttp.APIRoutes(), src, hand, cairnhttp.OpenAPIConfig(), replace)
+	var base []byte
+	if basePath != "" {
+		if base, err = os.ReadFile(basePath); err != nil {
+			return err
+		}
+	}
+	merged, report, err := openapigen.Absorb(cairnhttp.APIRoutes(), src, hand, base, cairnhttp.OpenAPIConfig())
 	if err != nil {
 		return err
 	}
@@ -82,7 +89,7 @@ func tidyOverlay(overlayPath string) error {
 	if err != nil {
 		return err
 	}
-	tidy, _, err := openapigen.Absorb(routes, nil, doc, cfg, false)
+	tidy, _, err := openapigen.Absorb(routes, nil, doc, nil, cfg)
 	if err != nil {
 		return err
 	}
