@@ -51,11 +51,12 @@ type Config struct {
 	Store         string
 	LedgerKeyFile string        // --ledger-key (default <data>/ledger.key)
 	SaltFile      string        // --salt-file (default <data>/findings.salt)
+	Drain         time.Duration // --drain
+	ListenFD      int           // --listen-fd
+
 	// PayloadKeyFile is --payload-key: the key-encryption key of payloads
 	// (default <data>/payload.key, created at first start; ADR 0048).
 	PayloadKeyFile string
-	Drain         time.Duration // --drain
-	ListenFD      int           // --listen-fd
 
 	RateLimit     float64       // --rate-limit
 	RateBurst     int           // --rate-burst
