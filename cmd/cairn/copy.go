@@ -68,12 +68,13 @@ type copyTable struct {
 var copyTables = []copyTable{
 	{name: "tenants", cols: []string{"tenant", "created_at"}, kinds: "ti", order: "tenant"},
 	{name: "api_keys", cols: []string{"seq", "key_id", "tenant", "hash", "body", "created_at", "revoked_at"}, src: []string{"rowid", "key_id", "tenant", "hash", "body", "created_at", "revoked_at"}, kinds: "ittttii", order: "rowid", serial: "seq"},
-	{name: "jobs", cols: []string{"seq", "tenant", "job_id", "run_id", "state", "action", "decision", "policy_rule_id", "submitted_by", "created_at", "lease_expires_at", "executor", "body"}, kinds: "ittttttttiitt", order: "seq", serial: "seq"},
+	{name: "jobs", cols: []string{"seq", "tenant", "job_id", "run_id", "state", "action", "decision", "policy_rule_id", "submitted_by", "created_at", "lease_expires_at", "executor", "body"}, kinds: "ittttttttiitb", order: "seq", serial: "seq"},
 	{name: "payloads", cols: []string{"tenant", "ptr", "sha256", "data"}, kinds: "tttb", order: "tenant, ptr"},
 	{name: "approvals", cols: []string{"seq", "tenant", "job_id", "status", "run_id", "policy_rule_id", "resolved_by", "requested_at", "expires_at", "body"}, kinds: "ittttttiit", order: "seq", serial: "seq"},
 	{name: "runs", cols: []string{"seq", "tenant", "run_id", "workflow_id", "status", "started_by", "wake_at", "body"}, kinds: "itttttit", order: "seq", serial: "seq"},
 	{name: "workflows", cols: []string{"seq", "tenant", "workflow_id", "name", "version", "created_at", "body"}, kinds: "itttiit", order: "seq", serial: "seq"},
-	{name: "ledger", cols: []string{"tenant", "idx", "type", "run_id", "run_seq", "job_id", "body", "leaf_hash", "prev_hash"}, kinds: "tittitttt", order: "tenant, idx"},
+	{name: "ledger", cols: []string{"tenant", "idx", "type", "run_id", "run_seq", "job_id", "leaf_hash"}, kinds: "tittitb", order: "tenant, idx"},
+	{name: "ledger_bodies", cols: []string{"tenant", "idx", "body"}, kinds: "tib", order: "tenant, idx"},
 	{name: "snapshots", cols: []string{"seq", "id", "sha256", "text", "created_at", "created_by"}, src: []string{"rowid", "id", "sha256", "text", "created_at", "created_by"}, kinds: "itttit", order: "rowid", serial: "seq"},
 	{name: "policy_active", cols: []string{"one", "snapshot_id", "activated_at"}, kinds: "iti", order: "one"},
 	{name: "policy_audit", cols: []string{"seq", "action", "actor", "timestamp", "body"}, kinds: "ittit", order: "seq", serial: "seq"},
@@ -149,7 +150,7 @@ func copyStore(ctx context.Context, from, to string, out io.Writer) error {
 		fmt.Fprintf(out, "copied %-13s %9d rows\n", tb.name, n)
 	}
 	if _, err := ptx.Exec(ctx, `INSERT INTO ledger_heads(tenant, size, hash)
-		SELECT l.tenant, l.idx + 1, l.leaf_hash FROM ledger l
+		SELECT l.tenant, l.idx + 1, encode(l.leaf_hash, 'hex') FROM ledger l
 		JOIN (SELECT tenant, max(idx) AS idx FROM ledger GROUP BY tenant) m ON m.tenant = l.tenant AND m.idx = l.idx`); err != nil {
 		return fmt.Errorf("ledger heads: %w", err)
 	}
