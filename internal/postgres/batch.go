@@ -60,14 +60,14 @@ type runRow struct {
 }
 
 type ledgerRow struct {
-	tenant   string
-	idx      int64
-	typ      string
-	runID    *string
-	runSeq   *int64
-	jobID    *string
-	body     []byte // Pack'ed
-	leaf     []byte
+	tenant string
+	idx    int64
+	typ    string
+	runID  *string
+	runSeq *int64
+	jobID  *string
+	body   []byte // Pack'ed
+	leaf   []byte
 }
 
 type nodeRow struct {
