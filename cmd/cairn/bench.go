@@ -34,6 +34,7 @@ var benchFlags struct {
 	csv        string
 	interval   time.Duration
 	judge      string
+	load       int
 }
 
 var benchCmd = &cobra.Command{
@@ -44,7 +45,8 @@ var benchCmd = &cobra.Command{
   submit     durable POST /api/v1/jobs on the ALLOW path with --clients
              concurrent clients for --duration (throughput, p50/p99), or at a
              fixed --rate (submits/s) to measure latency under a given load;
-  audit      the five audit queries after seeding --seed jobs (p50/p99 each);
+  audit      the five audit queries after seeding --seed jobs (p50/p99 each),
+             while --load submits/s continue (default none);
   soak       a mixed load (ALLOW, DENY and REQUIRE_APPROVAL submits,
              approvals, leases, completions, the five audit queries and
              evidence exports) at --rate ops/s (default 100) for --duration,
@@ -56,7 +58,12 @@ var benchCmd = &cobra.Command{
              --judge FILE gives the verdict on a recorded CSV.
 
 With no --target it starts its own server on a fresh embedded store in a
-temporary directory (or --data), so the figures include durable commits.
+temporary directory (or --data), or on --store (a postgres:// URL of an
+empty database or schema), so the figures include durable commits; when
+that server has stopped, submit and audit print the store's bytes at rest
+per job, in all and table by table (embedded: the database file and WAL
+after the graceful stop's checkpoint; PostgreSQL: pg_total_relation_size
+of the schema's tables).
 soak starts it as a separate cairn serve process (on --store, if given, a
 postgres:// URL of an empty database) so that it measures the server alone.
 With --target, soak reads the resources from the server's /metrics and the
@@ -103,7 +110,8 @@ func init() {
 	f.IntVar(&benchFlags.seed, "seed", 100000, "jobs to seed before the audit benchmark")
 	f.IntVar(&benchFlags.queries, "queries", 2000, "requests per audit query")
 	f.StringVar(&benchFlags.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run (server included when bench starts it)")
-	f.StringVar(&benchFlags.store, "store", "", "soak: the store of the server it starts (a postgres:// URL of an empty database; default the embedded store)")
+	f.StringVar(&benchFlags.store, "store", "", "the store of the server bench starts (a postgres:// URL of an empty database or schema; default the embedded store)")
+	f.IntVar(&benchFlags.load, "load", 0, "audit: submits per second that continue while the queries are measured (0: none)")
 	f.StringVar(&benchFlags.csv, "csv", "", "soak: also write the per-interval table to this CSV file")
 	f.DurationVar(&benchFlags.interval, "interval", time.Minute, "soak: one row of the table per interval")
 	f.StringVar(&benchFlags.judge, "judge", "", "soak: judge a recorded --csv FILE instead of running a soak")
@@ -148,7 +156,7 @@ func benchTarget(ctx context.Context) (string, string, func(), error) {
 	os.Setenv("CAIRN_ADMIN_KEY", key)
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	benchStore = make(chan *sqlite.Store, 1)
+	benchStore = make(chan cairn.Store, 1)
 	go func() { done <- serve(sctx, dir, addr, "error") }()
 	store := <-benchStore
 	base := "http://" + addr
@@ -162,17 +170,27 @@ func benchTarget(ctx context.Context) (string, string, func(), error) {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	fmt.Fprintf(os.Stderr, "bench: server on %s, store %s\n", base, dir)
+	fmt.Fprintf(os.Stderr, "bench: server on %s, %s store, data %s\n", base, storeName(benchServeStore()), dir)
 	return base, key, func() {
+		if ls, ok := store.(*sqlite.Store); ok {
+			benchStats(ls)
+		}
+		cancel()
+		<-done
+		benchAtRest(ctx, dir)
+		cleanup()
+	}, nil
+}
+
+// benchStats prints what the embedded store's writer did.
+func benchStats(store *sqlite.Store) {
+	{
 		st := store.Stats()
 		if st.Batches > 0 {
 			fmt.Fprintf(os.Stderr, "bench: store wrote %d updates in %d transactions (%.1f per commit); per commit %s running updates, %s committing\n",
 				st.Ops, st.Batches, float64(st.Ops)/float64(st.Batches), (st.Work / time.Duration(st.Batches)).Round(time.Microsecond), (st.Commit / time.Duration(st.Batches)).Round(time.Microsecond))
 		}
-		cancel()
-		<-done
-		cleanup()
-	}, nil
+	}
 }
 
 type benchClient struct {
@@ -339,6 +357,8 @@ func benchAudit(ctx context.Context, base, key string) error {
 		{"5 GET /policy/audit", "/api/v1/policy/audit"},
 		{"  GET /jobs/{id}/evidence", "/api/v1/jobs/" + jobID + "/evidence"},
 	}
+	stopLoad := auditLoad(ctx, newBenchClient(base, agentKey, 32), benchFlags.load)
+	defer stopLoad()
 	for _, q := range queries {
 		var lat latencies
 		for i := 0; i < benchFlags.queries; i++ {
@@ -349,6 +369,9 @@ func benchAudit(ctx context.Context, base, key string) error {
 			lat.add(time.Since(t))
 		}
 		fmt.Printf("%-38s p50 %8s  p99 %8s  (%d requests, %d jobs in store)\n", q.name, lat.pct(0.5).Round(time.Microsecond), lat.pct(0.99).Round(time.Microsecond), benchFlags.queries, seeded.Load())
+	}
+	if s := stopLoad(); s != "" {
+		fmt.Println(s)
 	}
 	return nil
 }

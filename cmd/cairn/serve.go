@@ -27,7 +27,6 @@ import (
 	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/service"
-	"github.com/cairnhq/cairn/internal/sqlite"
 	"github.com/cairnhq/cairn/internal/ui"
 )
 
@@ -35,7 +34,7 @@ import (
 const DefaultGCPercent = 200
 
 // benchStore, when set, receives the store of an in-process server (bench).
-var benchStore chan *sqlite.Store
+var benchStore chan cairn.Store
 
 var serveFlags struct {
 	data string
@@ -191,7 +190,7 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 	}
 	spec := serveFlags.store
 	if benchStore != nil {
-		spec = "" // bench measures the embedded store it starts
+		spec = benchServeStore() // bench measures the store it starts: embedded, or --store
 	}
 	store, err := openStore(spec, dataDir)
 	if err != nil {
@@ -199,7 +198,7 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 	}
 	defer store.Close()
 	if benchStore != nil {
-		benchStore <- store.(*sqlite.Store)
+		benchStore <- store
 	}
 	if isPostgres(spec) && (serveFlags.ledgerKey == "" || serveFlags.saltFile == "") {
 		log.Warn("replicas sharing a PostgreSQL store must share the checkpoint signing key and findings salt: pass the same --ledger-key and --salt-file to each")
