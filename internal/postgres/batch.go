@@ -503,7 +503,7 @@ func (t *wtx) AppendEvent(ev *cairn.Event) error {
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
-	packed, err := sqlstore.Pack(r.Body)
+	packed, err := sqlstore.PackEnvelope(ev, &r)
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}

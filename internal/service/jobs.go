@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/tracing"
+	"github.com/cairnhq/cairn/internal/pack"
 	"github.com/cairnhq/cairn/ledger"
 )
 
@@ -302,6 +303,10 @@ func seal(e *cairn.Event) error {
 		return err
 	}
 	e.Canon = canon
+	// The store compresses only the envelope's tail in its writer (ADR 0044).
+	if p, err := pack.PackPrefix(canon); err == nil {
+		e.Packed, e.PackedFrom = p.Frame, canon
+	}
 	return nil
 }
 

@@ -169,7 +169,7 @@ func (t *wtx) AppendEvent(ev *cairn.Event) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
-	entry, body, err := sqlstore.LedgerArgs(&r)
+	entry, body, err := sqlstore.LedgerArgs(ev, &r)
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/pack"
 	"github.com/cairnhq/cairn/ledger"
 )
 
@@ -18,10 +20,21 @@ const (
 	InsertLedgerBodySQL = `INSERT INTO ledger_bodies(tenant, idx, body) VALUES (?,?,?)`
 )
 
+// PackEnvelope returns the stored form of the envelope of ev that the
+// kernel made (r.Body): the head ev carries packed, if it does, and the
+// tail packed now (pack.Envelope).
+func PackEnvelope(ev *cairn.Event, r *ledger.Row) ([]byte, error) {
+	var p *pack.Prefix
+	if ev != nil && ev.Packed != nil {
+		p = &pack.Prefix{Canon: ev.PackedFrom, Frame: ev.Packed}
+	}
+	return pack.Envelope(p, r.Body)
+}
+
 // LedgerArgs returns the values of InsertLedgerSQL and InsertLedgerBodySQL
-// for a row the kernel made.
-func LedgerArgs(r *ledger.Row) (entry, body []any, err error) {
-	packed, err := Pack(r.Body)
+// for the row the kernel made of ev.
+func LedgerArgs(ev *cairn.Event, r *ledger.Row) (entry, body []any, err error) {
+	packed, err := PackEnvelope(ev, r)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,4 +1,4 @@
-package sqlstore
+package pack
 
 // bodyDictV1 is the raw zstd dictionary of stored bodies, id bodyDictID.
 // It is sample text in the shape of the bodies the stores write most
