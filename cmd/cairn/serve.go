@@ -24,10 +24,10 @@ import (
 	"github.com/cairnhq/cairn"
 	cairnhttp "github.com/cairnhq/cairn/internal/http"
 	"github.com/cairnhq/cairn/internal/metrics"
-	"github.com/cairnhq/cairn/internal/tracing"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/service"
+	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/cairnhq/cairn/internal/ui"
+	"github.com/cairnhq/cairn/ledger"
 )
 
 // DefaultGCPercent is the GC target `cairn serve` uses unless GOGC is set.

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/cairnhq/cairn/internal/pack"
+	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/cairnhq/cairn/ledger"
 )
 

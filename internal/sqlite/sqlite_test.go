@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/sqlite"
+	"github.com/cairnhq/cairn/ledger"
 	"github.com/transparency-dev/merkle/compact"
 )
 
