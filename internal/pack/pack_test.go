@@ -108,3 +108,23 @@ func TestEnvelopeFromPrefix(t *testing.T) {
 		t.Errorf("envelope with a stale prefix holds %d frames, want 1", n)
 	}
 }
+
+func BenchmarkEnvelopeTail(b *testing.B) {
+	i := bytes.Index(sampleBody, []byte(`,"index":`))
+	canon := sampleBody[len(EnvelopeHead):i]
+	p, _ := PackPrefix(canon)
+	stored, _ := Envelope(p, sampleBody)
+	b.Logf("head %d bytes, tail %d, the envelope as one frame %d", len(p.Frame), len(stored)-len(p.Frame), len(must(Pack(sampleBody))))
+	for b.Loop() {
+		if _, err := Envelope(p, sampleBody); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
