@@ -71,72 +71,122 @@ func WriteOldLedger(t *testing.T, s cairn.Store) *OldLedger {
 	old := &OldLedger{Tenants: []string{"acme", "default"}}
 	var evs []*cairn.Event
 	update(t, s, func(tx cairn.Tx) error {
-		for _, tenant := range old.Tenants {
-			if err := tx.CreateTenant(tenant, at(0)); err != nil {
-				return err
-			}
-			for i := 0; i < 24; i++ {
-				run := fmt.Sprintf("run-%d", i/6)
-				if i%5 == 4 {
-					run = ""
-				}
-				id := fmt.Sprintf("job-%d", i)
-				j := job(tenant, id, cairn.StateQueued, i)
-				j.RunID = cairn.Opt(run)
-				if err := tx.InsertJob(j); err != nil {
-					return err
-				}
-				old.Jobs = append(old.Jobs, j)
-				for _, typ := range []string{cairn.EventJobSubmitted, cairn.EventPolicyDecided} {
-					e := event(tenant, typ, run, id, i)
-					if typ == cairn.EventPolicyDecided {
-						e.Decision = cairn.Allow
-						e.Data = map[string]any{"phase": cairn.PhaseSubmit, "decision": &cairn.Decision{DecisionID: "dec_" + id, JobID: id, Phase: cairn.PhaseSubmit,
-							Decision: cairn.Allow, PolicyRuleID: "reads", PolicySnapshot: "snap", JobHash: j.JobHash, EvaluatedAt: at(i)}}
-					}
-					if i == 7 {
-						e.Data = map[string]any{"a": 1, "prev_hash": strings.Repeat("f", 64)}
-					}
-					if err := tx.AppendEvent(e); err != nil {
-						return err
-					}
-					evs = append(evs, e)
-				}
-			}
-		}
-		return nil
+		var err error
+		evs, err = old.write(tx)
+		return err
 	})
-	view(t, s, func(tx cairn.ReadTx) error {
-		for _, tenant := range old.Tenants {
-			es, err := tx.LedgerEntries(tenant, 0, 1000)
-			if err != nil {
-				return err
-			}
-			a := ledger.NewAppender()
-			for _, e := range es {
-				nodes, err := a.Append(ledger.LeafHash(e.Body))
-				if err != nil {
-					return err
-				}
-				for _, n := range nodes {
-					if n.Level >= ledger.StoredLevel {
-						old.Nodes = append(old.Nodes, OldNode{Tenant: tenant, Level: int64(n.Level), Index: int64(n.Index), Hash: n.Hash[:]})
-					}
-				}
-				for _, ev := range evs {
-					if ev.Tenant == tenant && ev.Ledger.Index == e.Index {
-						old.Entries = append(old.Entries, OldEntry{Tenant: tenant, Index: int64(e.Index), Type: ev.Type, RunID: string(ev.RunID), JobID: string(ev.JobID),
-							RunSeq: ev.Seq, Body: string(e.Body), LeafHash: e.LeafHash, PrevHash: e.PrevHash})
-					}
-				}
-			}
-		}
-		return nil
-	})
+	view(t, s, func(tx cairn.ReadTx) error { return old.readRows(tx, evs) })
 	if len(old.Entries) != 2*2*24 {
 		t.Fatalf("wrote %d ledger entries, want %d", len(old.Entries), 2*2*24)
 	}
 	return old
+}
+
+// write inserts each tenant's jobs and appends their events.
+func (old *OldLedger) write(tx cairn.Tx) ([]*cairn.Event, error) {
+	var evs []*cairn.Event
+	for _, tenant := range old.Tenants {
+		if err := tx.CreateTenant(tenant, at(0)); err != nil {
+			return nil, err
+		}
+		for i := 0; i < 24; i++ {
+			run := fmt.Sprintf("run-%d", i/6)
+			if i%5 == 4 {
+				run = ""
+			}
+			j := job(tenant, fmt.Sprintf("job-%d", i), cairn.StateQueued, i)
+			j.RunID = cairn.Opt(run)
+			if err := tx.InsertJob(j); err != nil {
+				return nil, err
+			}
+			old.Jobs = append(old.Jobs, j)
+			for _, e := range oldJobEvents(j, i) {
+				if err := tx.AppendEvent(e); err != nil {
+					return nil, err
+				}
+				evs = append(evs, e)
+			}
+		}
+	}
+	return evs, nil
+}
+
+// oldJobEvents are a job's job_submitted and policy_decided events; the
+// i == 7th job's carry a "prev_hash" member in their data.
+func oldJobEvents(j *cairn.Job, i int) []*cairn.Event {
+	sub := event(j.Tenant, cairn.EventJobSubmitted, string(j.RunID), j.JobID, i)
+	dec := event(j.Tenant, cairn.EventPolicyDecided, string(j.RunID), j.JobID, i)
+	dec.Decision = cairn.Allow
+	dec.Data = map[string]any{"phase": cairn.PhaseSubmit, "decision": &cairn.Decision{DecisionID: "dec_" + j.JobID, JobID: j.JobID, Phase: cairn.PhaseSubmit,
+		Decision: cairn.Allow, PolicyRuleID: "reads", PolicySnapshot: "snap", JobHash: j.JobHash, EvaluatedAt: at(i)}}
+	if i == 7 {
+		sub.Data = map[string]any{"a": 1, "prev_hash": strings.Repeat("f", 64)}
+		dec.Data = sub.Data
+	}
+	return []*cairn.Event{sub, dec}
+}
+
+// readRows reads back the entries the events became, and the Merkle nodes
+// a store keeps of them, as rows of the old layout.
+func (old *OldLedger) readRows(tx cairn.ReadTx, evs []*cairn.Event) error {
+	byIndex := map[string]*cairn.Event{}
+	for _, ev := range evs {
+		byIndex[fmt.Sprintf("%s/%d", ev.Tenant, ev.Ledger.Index)] = ev
+	}
+	for _, tenant := range old.Tenants {
+		es, err := tx.LedgerEntries(tenant, 0, 1000)
+		if err != nil {
+			return err
+		}
+		a := ledger.NewAppender()
+		for _, e := range es {
+			nodes, err := a.Append(ledger.LeafHash(e.Body))
+			if err != nil {
+				return err
+			}
+			for _, n := range nodes {
+				if n.Level >= ledger.StoredLevel {
+					old.Nodes = append(old.Nodes, OldNode{Tenant: tenant, Level: int64(n.Level), Index: int64(n.Index), Hash: n.Hash[:]})
+				}
+			}
+			if ev := byIndex[fmt.Sprintf("%s/%d", tenant, e.Index)]; ev != nil {
+				old.Entries = append(old.Entries, OldEntry{Tenant: tenant, Index: int64(e.Index), Type: ev.Type, RunID: string(ev.RunID), JobID: string(ev.JobID),
+					RunSeq: ev.Seq, Body: string(e.Body), LeafHash: e.LeafHash, PrevHash: e.PrevHash})
+			}
+		}
+	}
+	return nil
+}
+
+// CheckMigrated checks a store migrated from old: every read returns want
+// (what a store of today's layout read back from the same writes), each
+// tenant's ledger verifies, and the store goes on: one more entry chains
+// to the last migrated one, and job-3 takes an update.
+func CheckMigrated(t *testing.T, s cairn.Store, old *OldLedger, want map[string]string) {
+	t.Helper()
+	SameReads(t, ReadBack(t, s, old), want)
+	for _, tenant := range old.Tenants {
+		CheckLedger(t, s, tenant, 48)
+	}
+	update(t, s, func(tx cairn.Tx) error {
+		if err := tx.AppendEvent(event("default", cairn.EventJobSubmitted, "", "job-new", 30)); err != nil {
+			return err
+		}
+		j, err := tx.GetJob("default", "job-3")
+		if err != nil {
+			return err
+		}
+		j.State = cairn.StateCancelled
+		return tx.UpdateJob(j)
+	})
+	CheckLedger(t, s, "default", 49)
+	view(t, s, func(tx cairn.ReadTx) error {
+		j, err := tx.GetJob("default", "job-3")
+		if err == nil && j.State != cairn.StateCancelled {
+			t.Errorf("job-3 after its update: %+v", j)
+		}
+		return err
+	})
 }
 
 // ReadBack returns what s reads back of old, through every read of
