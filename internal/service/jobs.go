@@ -257,7 +257,21 @@ func (s *Service) prepareSubmit(ctx context.Context, pol *activePolicy, p cairn.
 		}
 	}
 	sub.payload = &cairn.Payload{Tenant: p.Tenant, Ptr: job.ContextPtr, SHA256: job.ContextSHA256, Data: ctxData}
+	packJob(job)
 	return sub, nil
+}
+
+// packJob compresses the job's body ahead of the transaction, so that the
+// store's writer does not (ADR 0044); the store checks it still matches.
+func packJob(j *cairn.Job) {
+	j.Packed, j.PackedFrom = nil, nil
+	body, err := json.Marshal(j)
+	if err != nil {
+		return
+	}
+	if packed, err := pack.Pack(body); err == nil {
+		j.Packed, j.PackedFrom = packed, body
+	}
 }
 
 // submitState is the state a job is submitted into under a decision.

@@ -67,7 +67,7 @@ func JobArgs(j *cairn.Job) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	packed, err := Pack(body)
+	packed, err := PackJob(j, body)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func (w *Writer) UpdateJob(j *cairn.Job) error {
 	if err != nil {
 		return err
 	}
-	packed, err := Pack(body)
+	packed, err := PackJob(j, body)
 	if err != nil {
 		return err
 	}
