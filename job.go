@@ -165,6 +165,7 @@ type Job struct {
 	// PackedFrom; a store uses it only if the job still marshals to exactly
 	// those bytes.
 	Packed, PackedFrom []byte `json:"-"`
+
 	Seq int64 `json:"-"`
 }
 
