@@ -1,7 +1,7 @@
 # Cairn build and test entry points. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: build test test-short test-ui vet fmt bench bench-go fuzz test-tlog lint
+.PHONY: build test test-short test-ui vet fmt bench bench-go fuzz test-tlog lint openapi
 
 build:
 	$(GO) build -o bin/cairn ./cmd/cairn
@@ -75,6 +75,11 @@ test-ui:
 
 vet:
 	$(GO) vet ./...
+
+# internal/http/openapi.json from the route table, the Go types and the
+# prose overlay internal/http/openapi.overlay.yaml (ADR 0052).
+openapi:
+	$(GO) generate ./internal/http/
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

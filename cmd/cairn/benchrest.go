@@ -12,16 +12,24 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/serve"
 )
 
 // benchServeStore is the store of the server bench starts: the embedded
 // store under its data directory, or --store when it names PostgreSQL (an
 // empty schema, for bytes at rest to mean this run's jobs).
-func benchServeStore() string {
-	if isPostgres(benchFlags.store) {
-		return benchFlags.store
+func (o *benchOptions) benchServeStore() string {
+	if serve.IsPostgres(o.Store) {
+		return o.Store
 	}
 	return ""
+}
+
+// openBenchStore opens the store of the server bench starts.
+func (o *benchOptions) openBenchStore(ctx context.Context, dir string) (cairn.Store, error) {
+	return serve.OpenStore(o.benchServeStore(), dir)
 }
 
 // relSize is one table's bytes at rest: its own pages and its indexes'.
@@ -30,19 +38,19 @@ type relSize struct {
 	table, indexes int64
 }
 
-// benchAtRest prints the bytes the store holds per job once the server
+// atRest prints the bytes the store holds per job once the server
 // bench started has stopped (gracefully: the embedded store checkpoints
 // its WAL into the database file as it closes), in all and table by table.
 // The figure counts every job in the store.
-func benchAtRest(ctx context.Context, dir string) {
-	spec := benchServeStore()
+func (o *benchOptions) atRest(ctx context.Context, dir string) {
+	spec := o.benchServeStore()
 	var (
 		rels        []relSize
 		total, jobs int64
 		what        string
 		err         error
 	)
-	if isPostgres(spec) {
+	if serve.IsPostgres(spec) {
 		rels, jobs, err = pgAtRest(ctx, spec)
 		for _, r := range rels {
 			total += r.table + r.indexes

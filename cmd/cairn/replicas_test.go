@@ -22,9 +22,9 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/pgtest"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/postgres"
 	"github.com/cairnhq/cairn/internal/sqlite"
+	"github.com/cairnhq/cairn/ledger"
 )
 
 // These tests run cairn serve replicas on the PostgreSQL database named by

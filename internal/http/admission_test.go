@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	cairnhttp "github.com/cairnhq/cairn/internal/http"
 	"github.com/cairnhq/cairn/internal/apitest"
+	cairnhttp "github.com/cairnhq/cairn/internal/http"
 )
 
 // get sends an authenticated GET and returns the response (body closed).

@@ -76,17 +76,13 @@ func TestErrorCodesDocumented(t *testing.T) {
 	var doc struct {
 		Components struct {
 			Schemas struct {
-				Error struct {
+				ErrorDetail struct { // the "error" member of the Error body
 					Properties struct {
-						Error struct {
-							Properties struct {
-								Code struct {
-									Enum []string `json:"enum"`
-								} `json:"code"`
-							} `json:"properties"`
-						} `json:"error"`
+						Code struct {
+							Enum []string `json:"enum"`
+						} `json:"code"`
 					} `json:"properties"`
-				} `json:"Error"`
+				} `json:"ErrorDetail"`
 			} `json:"schemas"`
 		} `json:"components"`
 	}
@@ -94,7 +90,7 @@ func TestErrorCodesDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	enum := map[string]bool{}
-	for _, c := range doc.Components.Schemas.Error.Properties.Error.Properties.Code.Enum {
+	for _, c := range doc.Components.Schemas.ErrorDetail.Properties.Code.Enum {
 		enum[c] = true
 	}
 	for code, where := range defined {

@@ -7,8 +7,8 @@ import (
 	nethttp "net/http"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/service"
+	"github.com/cairnhq/cairn/ledger"
 )
 
 // eventsRoute is the durable event feed (docs/api.md, "Event feed").

@@ -18,8 +18,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 
 	"github.com/cairnhq/cairn"
-	cairnhttp "github.com/cairnhq/cairn/internal/http"
 	"github.com/cairnhq/cairn/internal/apitest"
+	cairnhttp "github.com/cairnhq/cairn/internal/http"
 	"github.com/cairnhq/cairn/ledger"
 )
 

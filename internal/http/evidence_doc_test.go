@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/service"
+	"github.com/cairnhq/cairn/ledger"
 )
 
 // TestDocumentedBundleWithholdsWhatExportsWithhold: an export carries a

@@ -21,8 +21,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/cairnhq/cairn/internal/service"
+	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/service"
+	"github.com/cairnhq/cairn/ledger"
 )
 
 // uintParam parses a non-negative integer query parameter.

@@ -9,28 +9,33 @@ import (
 )
 
 // route is one operation of the API. The table below is the only place
-// routes are registered, and what the OpenAPI document is checked against
-// (routes_test.go): every route is an operation there and every operation
-// a route; a request body's schema names exactly the JSON members of req,
-// and the success answer's schema those of resp.
+// routes are registered, and what the OpenAPI document openapi.json is
+// generated from (openapi_routes.go, ADR 0052): its paths, security, path
+// parameters, request and answer schemas (from req and resp) and error
+// answers. Adding a route: add it here, add its prose under paths in
+// openapi.overlay.yaml, run `go generate ./internal/http/`.
 type route struct {
 	method, path string
 	// handle serves a route that needs a key; public one that does not.
 	handle func(nethttp.ResponseWriter, *nethttp.Request, cairn.Principal)
 	public nethttp.Handler
-	req    any // the JSON request body's Go type (nil: no body)
-	resp   any // the JSON success answer's Go type (nil: not a fixed JSON object)
+	// keyOptional: a public handler that checks a key itself unless the
+	// server lets a caller in without one (--public-tlog; /metrics from
+	// loopback).
+	keyOptional bool
+	req         any // the JSON request body's Go type (nil: no body)
+	resp        any // the JSON success answer's Go type (nil: not a fixed JSON object)
 }
 
 func (s *Server) table() []route {
 	return []route{
 		{method: "GET", path: "/healthz", public: nethttp.HandlerFunc(s.healthz)},
 		{method: "GET", path: "/readyz", public: nethttp.HandlerFunc(s.readyz)},
-		{method: "GET", path: "/metrics", public: s.metrics()}, // ADR 0037
+		{method: "GET", path: "/metrics", public: s.metrics(), keyOptional: true}, // ADR 0037
 		{method: "GET", path: "/api/v1/openapi.json", handle: s.openapi},
 		{method: "GET", path: "/api/v1/whoami", handle: s.whoami, resp: cairn.Principal{}},
 
-		{method: "POST", path: "/api/v1/jobs", handle: s.submit, req: cairn.SubmitRequest{}},
+		{method: "POST", path: "/api/v1/jobs", handle: s.submit, req: cairn.SubmitRequest{}, resp: cairn.SubmitResponse{}},
 		{method: "GET", path: "/api/v1/jobs", handle: s.listJobs, resp: cairn.List[*cairn.Job]{}},
 		{method: "GET", path: "/api/v1/jobs/{id}", handle: s.getJob, resp: cairn.Job{}},
 		{method: "GET", path: "/api/v1/jobs/{id}/decisions", handle: s.decisions, resp: cairn.List[*cairn.Decision]{}},
@@ -41,22 +46,22 @@ func (s *Server) table() []route {
 		{method: "POST", path: "/api/v1/jobs/{id}/cancel", handle: s.cancelJob, req: cairn.CancelRequest{}, resp: cairn.Job{}},
 
 		{method: "GET", path: "/api/v1/approvals", handle: s.listApprovals, resp: cairn.List[*cairn.Approval]{}},
-		{method: "POST", path: "/api/v1/approvals/{id}/approve", handle: s.resolve(true), req: cairn.ResolveRequest{}},
-		{method: "POST", path: "/api/v1/approvals/{id}/reject", handle: s.resolve(false), req: cairn.ResolveRequest{}},
+		{method: "POST", path: "/api/v1/approvals/{id}/approve", handle: s.resolve(true), req: cairn.ResolveRequest{}, resp: cairn.Approval{}},
+		{method: "POST", path: "/api/v1/approvals/{id}/reject", handle: s.resolve(false), req: cairn.ResolveRequest{}, resp: cairn.Approval{}},
 
 		{method: "POST", path: "/api/v1/workers/lease", handle: s.lease, req: cairn.LeaseRequest{}, resp: cairn.LeaseResponse{}},
 
-		{method: "POST", path: "/api/v1/workflows", handle: s.registerWorkflow, req: cairn.RegisterWorkflowRequest{}},
+		{method: "POST", path: "/api/v1/workflows", handle: s.registerWorkflow, req: cairn.RegisterWorkflowRequest{}, resp: cairn.Workflow{}},
 		{method: "GET", path: "/api/v1/workflows", handle: s.listWorkflows, resp: cairn.List[*cairn.Workflow]{}},
 		{method: "GET", path: "/api/v1/workflows/{id}", handle: s.getWorkflow, resp: cairn.Workflow{}},
-		{method: "POST", path: "/api/v1/workflow-runs", handle: s.startRun, req: cairn.StartRunRequest{}},
+		{method: "POST", path: "/api/v1/workflow-runs", handle: s.startRun, req: cairn.StartRunRequest{}, resp: cairn.Run{}},
 		{method: "GET", path: "/api/v1/workflow-runs", handle: s.listRuns, resp: cairn.List[*cairn.Run]{}},
 		{method: "GET", path: "/api/v1/workflow-runs/{id}", handle: s.getRun, resp: cairn.Run{}},
 		{method: "GET", path: "/api/v1/workflow-runs/{id}/timeline", handle: s.timeline, resp: cairn.List[*cairn.Event]{}},
 		{method: "POST", path: "/api/v1/workflow-runs/{id}/cancel", handle: s.cancelRun, req: cairn.CancelRunRequest{}, resp: cairn.Run{}},
-		{method: "POST", path: "/api/v1/workflow-runs/{id}/rerun", handle: s.rerunRun, req: cairn.RerunRequest{}},
-		{method: "POST", path: "/api/v1/workflow-runs/{id}/steps/{step}/approve", handle: s.voteGate(true), req: cairn.GateVoteRequest{}},
-		{method: "POST", path: "/api/v1/workflow-runs/{id}/steps/{step}/reject", handle: s.voteGate(false), req: cairn.GateVoteRequest{}},
+		{method: "POST", path: "/api/v1/workflow-runs/{id}/rerun", handle: s.rerunRun, req: cairn.RerunRequest{}, resp: cairn.Run{}},
+		{method: "POST", path: "/api/v1/workflow-runs/{id}/steps/{step}/approve", handle: s.voteGate(true), req: cairn.GateVoteRequest{}, resp: cairn.Run{}},
+		{method: "POST", path: "/api/v1/workflow-runs/{id}/steps/{step}/reject", handle: s.voteGate(false), req: cairn.GateVoteRequest{}, resp: cairn.Run{}},
 
 		{method: "GET", path: "/api/v1/policy", handle: s.activePolicy},
 		{method: "POST", path: "/api/v1/policy/publish", handle: s.publish, req: cairn.PublishRequest{}, resp: cairn.PolicyChange{}},
@@ -75,7 +80,7 @@ func (s *Server) table() []route {
 		{method: "GET", path: "/api/v1/ledger/key", handle: s.ledgerKey},
 		{method: "GET", path: "/api/v1/ledger/checkpoint", handle: s.checkpoint, resp: checkpointView{}},
 		{method: "POST", path: "/api/v1/ledger/checkpoints", handle: s.issueCheckpoint, resp: checkpointView{}},
-		{method: "GET", path: "/api/v1/ledger/checkpoints", handle: s.listCheckpoints},
+		{method: "GET", path: "/api/v1/ledger/checkpoints", handle: s.listCheckpoints, resp: cairn.List[checkpointView]{}},
 		{method: "GET", path: "/api/v1/ledger/checkpoints/{size}", handle: s.getCheckpoint, resp: checkpointView{}},
 		{method: "POST", path: "/api/v1/ledger/cosignatures", handle: s.cosign, req: cosignRequest{}, resp: checkpointView{}},
 		{method: "GET", path: "/api/v1/ledger/proof/inclusion", handle: s.inclusionProof, resp: service.Proof{}},
@@ -85,8 +90,8 @@ func (s *Server) table() []route {
 		{method: "GET", path: "/api/v1/events", handle: s.events},
 
 		// C2SP tlog-tiles (tlog.go): authenticated unless --public-tlog.
-		{method: "GET", path: "/tlog/{tenant}/checkpoint", public: s.tlogHandler(s.tlogCheckpoint)},
-		{method: "GET", path: "/tlog/{tenant}/tile/{path...}", public: s.tlogHandler(s.tlogTile)},
+		{method: "GET", path: "/tlog/{tenant}/checkpoint", public: s.tlogHandler(s.tlogCheckpoint), keyOptional: true},
+		{method: "GET", path: "/tlog/{tenant}/tile/{path...}", public: s.tlogHandler(s.tlogTile), keyOptional: true},
 	}
 }
 

@@ -20,9 +20,9 @@ import (
 
 	"github.com/cairnhq/cairn"
 	cairnhttp "github.com/cairnhq/cairn/internal/http"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/service"
 	"github.com/cairnhq/cairn/internal/sqlite"
+	"github.com/cairnhq/cairn/ledger"
 )
 
 // processCPU is the CPU time (user + system) the process has used: on a

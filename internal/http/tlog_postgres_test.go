@@ -13,9 +13,9 @@ import (
 	"github.com/cairnhq/cairn"
 	cairnhttp "github.com/cairnhq/cairn/internal/http"
 	"github.com/cairnhq/cairn/internal/pgtest"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/postgres"
 	"github.com/cairnhq/cairn/internal/service"
+	"github.com/cairnhq/cairn/ledger"
 )
 
 // TestTlogPostgresReplicasServeTheSameBytes: two replicas on one

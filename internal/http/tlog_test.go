@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	cairnhttp "github.com/cairnhq/cairn/internal/http"
 	"github.com/cairnhq/cairn/internal/apitest"
+	cairnhttp "github.com/cairnhq/cairn/internal/http"
 	"github.com/cairnhq/cairn/ledger"
 )
 

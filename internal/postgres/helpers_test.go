@@ -10,9 +10,9 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/pgtest"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/postgres"
 	"github.com/cairnhq/cairn/internal/service"
+	"github.com/cairnhq/cairn/ledger"
 )
 
 // freshSchema creates an empty schema in the CAIRN_TEST_POSTGRES database,

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/scan"
+	"github.com/cairnhq/cairn/ledger"
 )
 
 // Complete records a worker's result, checks it against the output rules

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/workflow"
+	"github.com/cairnhq/cairn/ledger"
 )
 
 // engineActor is the actor of what the workflow engine (and the rest of

@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/workflow"
+	"github.com/cairnhq/cairn/ledger"
 )
 
 func (e *engine) requestGate(step *workflow.Step, st *cairn.StepState) error {

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/sqlite"
+	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/verify"
 )
 

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/policy"
+	"github.com/cairnhq/cairn/ledger"
 )
 
 // MaxBundleBytes bounds a policy bundle.

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/policy"
+	"github.com/cairnhq/cairn/ledger"
 )
 
 // Limits on what clients may send.

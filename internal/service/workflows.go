@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/workflow"
+	"github.com/cairnhq/cairn/ledger"
 )
 
 // RegisterWorkflow checks a workflow definition and stores it under its

@@ -18,10 +18,10 @@ import (
 
 	"github.com/cairnhq/cairn"
 	cairnhttp "github.com/cairnhq/cairn/internal/http"
-	"github.com/cairnhq/cairn/internal/tlogwitness"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/service"
 	"github.com/cairnhq/cairn/internal/sqlite"
+	"github.com/cairnhq/cairn/internal/tlogwitness"
+	"github.com/cairnhq/cairn/ledger"
 )
 
 const adminKey = "tlogtest-admin-key-0123456789abcdef"

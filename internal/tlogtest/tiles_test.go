@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	cairnhttp "github.com/cairnhq/cairn/internal/http"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/service"
+	"github.com/cairnhq/cairn/ledger"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/client"

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/service"
+	"github.com/cairnhq/cairn/ledger"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 )
