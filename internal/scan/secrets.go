@@ -484,7 +484,7 @@ func scanGeneric(v *view, out []hit) []hit {
 	t := v.text
 	lw := v.lower()
 	for q := 0; q+1 < len(lw); q++ {
-		if anchorGroup[lw[q]] == 0 {
+		if g := anchorGroup[lw[q]]; g == 0 || lw[q+1] != keywordAnchors[g-1].a[1] {
 			continue // the common case, kept out of keywordAt's call
 		}
 		kw, p, ok := keywordAt(lw, q)
