@@ -43,37 +43,40 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 		s.stampOther(ev, cur, start, "")
 		return
 	}
-	j := s.jobStampFor(ev, cur, start, jobTrace)
+	// job keys the job's spans; it is not kept in j, so that it stays on
+	// the stack.
+	job := ev.Tenant + "\x00" + string(ev.JobID)
+	j := s.jobStampFor(ev, cur, start, jobTrace, job)
 	switch ev.Type {
 	case cairn.EventJobSubmitted:
-		j.submitted()
+		j.submitted(job)
 	case cairn.EventPolicyDecided:
-		o := s.open(SpanPolicyEvaluate+"\x00"+j.job, j.child(SpanPolicyEvaluate))
+		o := s.open(SpanPolicyEvaluate+"\x00"+job, j.child(SpanPolicyEvaluate))
 		phase, _ := ev.Data["phase"].(string)
-		o.attrs = []attribute.KeyValue{AttrDecision.String(ev.Decision), AttrRuleID.String(ev.PolicyRuleID),
-			AttrSnapshot.String(ev.PolicySnapshot), AttrJobHash.String(ev.JobHash), AttrPhase.String(phase)}
+		o.attrs = spanAttrs(AttrDecision.String(ev.Decision), AttrRuleID.String(ev.PolicyRuleID),
+			AttrSnapshot.String(ev.PolicySnapshot), AttrJobHash.String(ev.JobHash), AttrPhase.String(phase))
 		s.add(o, ev)
 	case cairn.EventApprovalRequested:
-		j.approvalRequested()
+		j.approvalRequested(job)
 	case cairn.EventApprovalResolved:
-		j.approvalResolved(approval)
+		j.approvalResolved(job, approval)
 	case cairn.EventJobDispatched:
-		o := s.open(SpanJobDispatch+"\x00"+j.job, j.child(SpanJobDispatch))
+		o := s.open(SpanJobDispatch+"\x00"+job, j.child(SpanJobDispatch))
 		worker, _ := ev.Data["worker_id"].(string)
-		o.attrs = []attribute.KeyValue{AttrJobID.String(j.jobID), AttrWorkerID.String(worker), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State)}
+		o.attrs = spanAttrs(AttrJobID.String(j.jobID), AttrWorkerID.String(worker), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
 		s.add(o, ev)
 	case cairn.EventJobCompleted, cairn.EventOutputChecked:
-		j.completed()
+		j.completed(job)
 	case cairn.EventLeaseExpired:
-		o := s.open(SpanLeaseExpire+"\x00"+j.job, j.child(SpanLeaseExpire))
-		o.attrs = []attribute.KeyValue{AttrJobID.String(j.jobID), AttrJobState.String(ev.State)}
+		o := s.open(SpanLeaseExpire+"\x00"+job, j.child(SpanLeaseExpire))
+		o.attrs = spanAttrs(AttrJobID.String(j.jobID), AttrJobState.String(ev.State))
 		s.add(o, ev)
 	default:
 		if cur.IsValid() {
-			s.stampOther(ev, cur, start, j.job)
+			s.stampOther(ev, cur, start, job)
 			return
 		}
-		o := s.open(SpanEvidence+"\x00"+j.job, j.child(SpanEvidence))
+		o := s.open(SpanEvidence+"\x00"+job, j.child(SpanEvidence))
 		s.add(o, ev)
 	}
 }
@@ -87,22 +90,20 @@ type jobStamp struct {
 	links               []trace.Link
 	start               time.Time
 	jobID               string
-	job                 string // tenant NUL job id: the key of the job's spans
 }
 
 // jobStampFor works out where the spans of ev's job go: under the job's
 // anchor, or, when the current span is in the job's trace and did not
 // submit the job, under the current span (linked to it when it is in
 // another trace).
-func (s *scope) jobStampFor(ev *cairn.Event, cur trace.SpanContext, start time.Time, jobTrace string) *jobStamp {
+func (s *scope) jobStampFor(ev *cairn.Event, cur trace.SpanContext, start time.Time, jobTrace, job string) jobStamp {
 	jobID := string(ev.JobID)
 	anchor := jobAnchor(ev.Tenant, jobID, jobTrace)
 	if r := s.req; r != nil && sameSpan(r.sc, anchor) {
 		anchor = r.sc // this request submitted the job: its children follow its sampling
 	}
-	job := ev.Tenant + "\x00" + jobID
 	submittedHere := s.find(SpanJobSubmit+"\x00"+job) != nil || (s.req != nil && sameSpan(s.req.sc, anchor))
-	j := &jobStamp{s: s, ev: ev, cur: cur, anchor: anchor, parent: anchor, start: start, jobID: jobID, job: job}
+	j := jobStamp{s: s, ev: ev, cur: cur, anchor: anchor, parent: anchor, start: start, jobID: jobID}
 	if !submittedHere && cur.IsValid() {
 		if cur.TraceID() == anchor.TraceID() {
 			j.parent = cur
@@ -122,11 +123,12 @@ func sameSpan(a, b trace.SpanContext) bool {
 // of its steps (the submit span also names the tenant); a policy evaluation
 // is the submit's or the dispatch's child and names neither.
 func (j *jobStamp) child(name string) func() *op {
+	parent, links, start, jobID := j.parent, j.links, j.start, j.jobID // not j: it stays on the stack
 	return func() *op {
-		o := &op{name: name, primary: primaryOf(name), parent: j.parent, links: j.links, start: j.start,
-			sc: spanContext(j.parent.TraceID(), randomSpanID(), j.parent.TraceFlags())}
+		o := &op{name: name, primary: primaryOf(name), parent: parent, links: links, start: start,
+			sc: spanContext(parent.TraceID(), randomSpanID(), parent.TraceFlags())}
 		if name != SpanPolicyEvaluate {
-			o.attrs = []attribute.KeyValue{AttrJobID.String(j.jobID)}
+			o.attrs = append(make([]attribute.KeyValue, 0, 7), AttrJobID.String(jobID)) // room for a completion's and the ledger's
 		}
 		return o
 	}
@@ -134,8 +136,8 @@ func (j *jobStamp) child(name string) func() *op {
 
 // submitted stamps job_submitted: with the submit request's span when that
 // is the job's anchor, otherwise with a cairn.job.submit span.
-func (j *jobStamp) submitted() {
-	s, ev, anchor, cur := j.s, j.ev, j.anchor, j.cur
+func (j *jobStamp) submitted(job string) {
+	s, ev, anchor, cur, start := j.s, j.ev, j.anchor, j.cur, j.start
 	if r := s.req; r != nil && r.own.TraceID() == anchor.TraceID() && (r.sc.SpanID() == r.own.SpanID() || r.sc.SpanID() == anchor.SpanID()) {
 		// The submit request's span is the job's anchor: the job's
 		// later spans are its children.
@@ -149,8 +151,8 @@ func (j *jobStamp) submitted() {
 		s.add(r, ev)
 		return
 	}
-	o := s.open(SpanJobSubmit+"\x00"+j.job, func() *op {
-		o := &op{name: SpanJobSubmit, primary: cairn.EventJobSubmitted, start: j.start}
+	o := s.open(SpanJobSubmit+"\x00"+job, func() *op {
+		o := &op{name: SpanJobSubmit, primary: cairn.EventJobSubmitted, start: start}
 		flags := anchor.TraceFlags()
 		switch {
 		case cur.IsValid() && cur.TraceID() == anchor.TraceID():
@@ -161,32 +163,32 @@ func (j *jobStamp) submitted() {
 		o.sc = spanContext(anchor.TraceID(), anchor.SpanID(), flags)
 		return o
 	})
-	o.attrs = []attribute.KeyValue{AttrTenant.String(ev.Tenant), AttrJobID.String(j.jobID), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State)}
+	o.attrs = spanAttrs(AttrTenant.String(ev.Tenant), AttrJobID.String(j.jobID), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
 	s.add(o, ev)
 }
 
 // approvalRequested stamps approval_requested with the ids of the wait span,
 // which is recorded when the approval is resolved.
-func (j *jobStamp) approvalRequested() {
+func (j *jobStamp) approvalRequested(job string) {
 	ev := j.ev
 	if a, ok := ev.Data["approval"].(*cairn.Approval); ok && a != nil {
 		sid := waitSpanID(ev.Tenant, a.ApprovalID)
 		ev.Trace = &cairn.TraceRef{TraceID: j.anchor.TraceID().String(), SpanID: sid.String()}
 		return
 	}
-	j.s.stampOther(ev, j.cur, j.start, j.job)
+	j.s.stampOther(ev, j.cur, j.start, job)
 }
 
 // approvalResolved stamps approval_resolved with the wait span of approval,
 // which starts when it was requested.
-func (j *jobStamp) approvalResolved(approval *cairn.Approval) {
-	s, ev, anchor := j.s, j.ev, j.anchor
+func (j *jobStamp) approvalResolved(job string, approval *cairn.Approval) {
+	s, ev, anchor, links := j.s, j.ev, j.anchor, j.links
 	if approval == nil {
-		s.stampOther(ev, j.cur, j.start, j.job)
+		s.stampOther(ev, j.cur, j.start, job)
 		return
 	}
-	o := s.open(SpanApprovalWait+"\x00"+j.job, func() *op {
-		o := &op{name: SpanApprovalWait, primary: cairn.EventApprovalResolved, parent: anchor, links: j.links,
+	o := s.open(SpanApprovalWait+"\x00"+job, func() *op {
+		o := &op{name: SpanApprovalWait, primary: cairn.EventApprovalResolved, parent: anchor, links: links,
 			start: approval.RequestedAt, sc: spanContext(anchor.TraceID(), waitSpanID(ev.Tenant, approval.ApprovalID), anchor.TraceFlags())}
 		if l := approval.Ledger; l != nil {
 			o.extra = []trace.EventOption{trace.WithTimestamp(approval.RequestedAt), trace.WithAttributes(
@@ -204,9 +206,9 @@ func (j *jobStamp) approvalResolved(approval *cairn.Approval) {
 
 // completed stamps job_completed and output_checked with the
 // cairn.job.complete span.
-func (j *jobStamp) completed() {
+func (j *jobStamp) completed(job string) {
 	ev := j.ev
-	o := j.s.open(SpanJobComplete+"\x00"+j.job, j.child(SpanJobComplete))
+	o := j.s.open(SpanJobComplete+"\x00"+job, j.child(SpanJobComplete))
 	if ev.Type == cairn.EventJobCompleted {
 		o.attrs = append(o.attrs, AttrJobState.String(ev.State), AttrJobHash.String(ev.JobHash))
 	}
@@ -229,9 +231,15 @@ func (s *scope) stampOther(ev *cairn.Event, cur trace.SpanContext, start time.Ti
 		if sampled(t, SpanEvidence) {
 			flags = trace.FlagsSampled
 		}
-		return &op{name: SpanEvidence, start: start, sc: spanContext(t, sid, flags), attrs: []attribute.KeyValue{AttrTenant.String(ev.Tenant)}}
+		return &op{name: SpanEvidence, start: start, sc: spanContext(t, sid, flags), attrs: spanAttrs(AttrTenant.String(ev.Tenant))}
 	})
 	s.add(o, ev)
+}
+
+// spanAttrs returns attrs in a new slice with room for the two ledger
+// attributes record appends.
+func spanAttrs(attrs ...attribute.KeyValue) []attribute.KeyValue {
+	return append(make([]attribute.KeyValue, 0, len(attrs)+2), attrs...)
 }
 
 func spanContext(t trace.TraceID, s trace.SpanID, f trace.TraceFlags) trace.SpanContext {
