@@ -77,6 +77,9 @@ type Error struct {
 	// RetryAfter, when set, is how long the caller should wait before
 	// retrying (HTTP Retry-After).
 	RetryAfter time.Duration
+	// LedgerIndex, when set, names a ledger entry the error refers to (for
+	// pruned_by_retention, the retention_compacted event).
+	LedgerIndex *uint64
 }
 
 // Unwrap returns the cause.

@@ -419,7 +419,12 @@ func (x *exportSource) addSelected(evs []*cairn.Event) {
 // entries reads the exported entries in index order, a page at a time.
 func (x *exportSource) entries() iter.Seq2[ledger.Entry, error] {
 	return func(yield func(ledger.Entry, error) bool) {
+		pruned := prunedEntries{tx: x.tx, tenant: x.tenant}
 		emit := func(e *cairn.LedgerEntry) bool {
+			if e.Pruned {
+				pe, err := pruned.entry(e)
+				return yield(pe, err) && err == nil
+			}
 			body := string(e.Body)
 			return yield(ledger.Entry{Index: e.Index, LeafHash: ledger.HashHex(ledger.LeafHash(e.Body)), Body: body}, nil)
 		}
@@ -455,6 +460,9 @@ func (x *exportSource) entries() iter.Seq2[ledger.Entry, error] {
 			for _, e := range es {
 				if e.Index >= x.size {
 					return
+				}
+				if e.Pruned && x.f.timed() {
+					continue // its time is gone with its body
 				}
 				in, err := x.inTime(e.Body)
 				if err != nil {

@@ -37,7 +37,10 @@ func (r *Reader) LedgerEntries(tenant string, from uint64, limit int) ([]*cairn.
 			return nil, err
 		}
 		e.Index = uint64(idx)
-		e.Body = json.RawMessage(body)
+		e.Body, e.Pruned = json.RawMessage(body), body == ""
+		if e.Pruned {
+			e.Body = nil // pruned by retention (retention.go)
+		}
 		out = append(out, e)
 	}
 	return out, rows.Err()

@@ -223,6 +223,9 @@ func (r *Reader) events(raw bool, q string, args ...any) ([]*cairn.Event, error)
 		if err := rows.Scan(&body, &leaf); err != nil {
 			return nil, err
 		}
+		if body == "" {
+			continue // pruned by retention (the queries leave such rows out)
+		}
 		var ev *cairn.Event
 		if raw {
 			ev, err = cairn.APIEventFromLedger(body, leaf)
@@ -240,14 +243,14 @@ func (r *Reader) events(raw bool, q string, args ...any) ([]*cairn.Event, error)
 // ListEvents implements cairn.ReadTx.
 func (r *Reader) ListEvents(tenant string, f cairn.EventFilter) ([]*cairn.Event, error) {
 	if f.RunID != "" {
-		return r.events(f.RawOnly, `SELECT body, leaf_hash FROM ledger WHERE tenant = ? AND run_id = ? AND run_seq > ? ORDER BY run_seq LIMIT ?`, tenant, f.RunID, f.After, f.Limit)
+		return r.events(f.RawOnly, `SELECT body, leaf_hash FROM ledger WHERE tenant = ? AND run_id = ? AND run_seq > ? AND body <> '' ORDER BY run_seq LIMIT ?`, tenant, f.RunID, f.After, f.Limit)
 	}
-	return r.events(f.RawOnly, `SELECT body, leaf_hash FROM `+r.D.IndexedBy("ledger", "ledger_job")+` WHERE tenant = ? AND job_id = ? AND idx >= ? ORDER BY idx LIMIT ?`, tenant, f.JobID, f.After, f.Limit)
+	return r.events(f.RawOnly, `SELECT body, leaf_hash FROM `+r.D.IndexedBy("ledger", "ledger_job")+` WHERE tenant = ? AND job_id = ? AND idx >= ? AND body <> '' ORDER BY idx LIMIT ?`, tenant, f.JobID, f.After, f.Limit)
 }
 
 // ListDecisions implements cairn.ReadTx.
 func (r *Reader) ListDecisions(tenant, jobID string) ([]*cairn.Decision, error) {
-	evs, err := r.events(false, `SELECT body, leaf_hash FROM `+r.D.IndexedBy("ledger", "ledger_job")+` WHERE tenant = ? AND job_id = ? AND type = 'policy_decided' ORDER BY idx`, tenant, jobID)
+	evs, err := r.events(false, `SELECT body, leaf_hash FROM `+r.D.IndexedBy("ledger", "ledger_job")+` WHERE tenant = ? AND job_id = ? AND type = 'policy_decided' AND body <> '' ORDER BY idx`, tenant, jobID)
 	if err != nil {
 		return nil, err
 	}
