@@ -88,7 +88,16 @@ func (r *Reader) CompactionOf(tenant string, idx uint64) (*cairn.Compaction, err
 	if err != nil {
 		return nil, err
 	}
-	return r.compaction(compactionCols+`WHERE tenant = ? AND to_idx > ? AND from_idx <= ? ORDER BY to_idx LIMIT 1`, tenant, int64(idx), int64(idx))
+	return r.compactionOver(tenant, idx)
+}
+
+// compactionOver is the compaction whose range holds idx, if any.
+func (r *Reader) compactionOver(tenant string, idx uint64) (*cairn.Compaction, error) {
+	c, err := r.compaction(compactionCols+`WHERE tenant = ? AND to_idx > ? ORDER BY to_idx LIMIT 1`, tenant, int64(idx))
+	if err != nil || c == nil || c.From > idx {
+		return nil, err
+	}
+	return c, nil
 }
 
 // PrunedJob implements cairn.ReadTx. A job's row is removed by the
@@ -98,7 +107,7 @@ func (r *Reader) PrunedJob(tenant, jobID string) (*cairn.Compaction, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	return r.CompactionOf(tenant, last)
+	return r.compactionOver(tenant, last)
 }
 
 // LastJobEntry implements cairn.ReadTx (an index seek on ledger_job).
@@ -155,7 +164,7 @@ func (w *Writer) InsertHold(h *cairn.Hold) error {
 		return err
 	}
 	id := h.HoldID
-	return w.DB.Write(Write{SQL: `INSERT INTO holds(tenant, hold_id, scope, target, status, body) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
+	return w.DB.Exec(Write{SQL: `INSERT INTO holds(tenant, hold_id, scope, target, status, body) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
 		Args: []any{h.Tenant, h.HoldID, h.Scope, h.ID, h.Status, string(body)}, Seq: &h.Seq,
 		One: func() error { return cairn.Conflict(cairn.EConflict, "hold %q exists", id) }})
 }

@@ -26,6 +26,7 @@ CREATE TABLE holds (
   PRIMARY KEY (tenant, seq),
   UNIQUE (tenant, hold_id)
 );
+CREATE INDEX holds_tenant ON holds(tenant, seq);
 CREATE INDEX holds_active ON holds(tenant, seq) WHERE status = 'active';
 
 -- A compaction prunes up to the latest checkpoint signed before its cutoff.
