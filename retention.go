@@ -8,16 +8,7 @@ import (
 )
 
 // Retention and legal hold (issue 14 §2; docs/data-protection.md, ADR 0046).
-const (
-	// CodeLegalHold: an erasure (or another removal) that touches data
-	// under an active legal hold; the message names the hold.
-	CodeLegalHold = "legal_hold" // 409
-	// CodePrunedByRetention: what was asked for existed but its evidence
-	// was removed by a retention compaction; the error's Ledger names the
-	// ledger index of the retention_compacted event that removed it.
-	CodePrunedByRetention = "pruned_by_retention" // 410
-)
-
+//
 // RetentionFloor is the shortest retention Cairn accepts without
 // --allow-retention-below-floor: six months (183 days), the minimum the EU
 // AI Act (Art. 19(1), Art. 26(6)) sets for the logs of high-risk AI systems.

@@ -372,7 +372,7 @@ func (x *exportSource) selectEntries() error {
 	switch {
 	case x.f.JobID != "":
 		if _, err := x.tx.GetJob(x.tenant, x.f.JobID); err != nil {
-			return err
+			return prunedJobError(x.tx, x.tenant, x.f.JobID, err)
 		}
 		x.selected = true
 		for after := int64(0); ; {

@@ -40,7 +40,8 @@ func BelowFloorError(field string, d time.Duration) error {
 
 // SetRetention sets the server's retention (0: keep forever) and whether a
 // retention below cairn.RetentionFloor is allowed. A shorter one without
-// allowBelowFloor is refused. Call it before Start.
+// allowBelowFloor is refused. Call it before Start (the floor waiver is
+// recorded there); it is safe to call at any time.
 func (s *Service) SetRetention(d time.Duration, allowBelowFloor bool) error {
 	if d < 0 {
 		return cairn.Invalid("retention", "must not be negative")
@@ -48,7 +49,7 @@ func (s *Service) SetRetention(d time.Duration, allowBelowFloor bool) error {
 	if d > 0 && d < cairn.RetentionFloor && !allowBelowFloor {
 		return BelowFloorError("retention", d)
 	}
-	s.retention = retentionConfig{period: d, belowFloor: allowBelowFloor}
+	s.retention.Store(&retentionConfig{period: d, belowFloor: allowBelowFloor})
 	return nil
 }
 
@@ -56,7 +57,7 @@ func (s *Service) SetRetention(d time.Duration, allowBelowFloor bool) error {
 // tenant's ledger (when the server's retention is below the floor) and
 // starts the compaction loop when any retention may apply.
 func (s *Service) startRetention(ctx context.Context) error {
-	if rc := s.retention; rc.period > 0 && rc.period < cairn.RetentionFloor && rc.belowFloor {
+	if rc := s.retentionConfig(); rc.period > 0 && rc.period < cairn.RetentionFloor && rc.belowFloor {
 		tenants, err := s.tenants(ctx)
 		if err != nil {
 			return err
@@ -75,6 +76,14 @@ func (s *Service) startRetention(ctx context.Context) error {
 	s.wg.Add(1)
 	go s.compactLoop()
 	return nil
+}
+
+// retentionConfig is the server's retention (zero when none is set).
+func (s *Service) retentionConfig() retentionConfig {
+	if rc := s.retention.Load(); rc != nil {
+		return *rc
+	}
+	return retentionConfig{}
 }
 
 func (s *Service) tenants(ctx context.Context) ([]string, error) {
@@ -114,7 +123,7 @@ func (s *Service) retentionOf(tx cairn.ReadTx, tenant string) (time.Duration, *c
 	if tr != nil {
 		return tr.Period, tr, nil
 	}
-	return s.retention.period, nil, nil
+	return s.retentionConfig().period, nil, nil
 }
 
 // Compact runs one retention pass over every tenant and returns the
@@ -351,7 +360,7 @@ func (s *Service) SetTenantRetention(ctx context.Context, p cairn.Principal, req
 		return nil, cairn.Invalid("retention", "%v", err)
 	}
 	below := d < cairn.RetentionFloor
-	if below && !s.retention.belowFloor {
+	if below && !s.retentionConfig().belowFloor {
 		return nil, BelowFloorError("retention", d)
 	}
 	if err := validReason("reason", req.Reason); err != nil {
