@@ -121,12 +121,12 @@ type RetentionView struct {
 	Tenant string `json:"tenant"`
 	// Retention is the period in force ("" when evidence is kept forever);
 	// Source says where it comes from: "tenant", "server" or "none".
-	Retention        string `json:"retention"`
-	RetentionSeconds int64  `json:"retention_seconds"`
-	Source           string `json:"source"`
-	Floor            string `json:"floor"`
-	BelowFloor       bool   `json:"below_floor"`
-	SetBy            Opt    `json:"set_by"`
+	Retention        string     `json:"retention"`
+	RetentionSeconds int64      `json:"retention_seconds"`
+	Source           string     `json:"source"`
+	Floor            string     `json:"floor"`
+	BelowFloor       bool       `json:"below_floor"`
+	SetBy            Opt        `json:"set_by"`
 	SetAt            *time.Time `json:"set_at"`
 	// PrunedBefore is the ledger index below which entries may be pruned
 	// (the end of the last compaction; 0 when none ran).
