@@ -98,6 +98,9 @@ its client reads): past it, 503 unavailable with Retry-After.`,
 		if err := rateFlagsFromEnv(cmd); err != nil {
 			return err
 		}
+		if err := checkRetentionFlags(); err != nil {
+			return err
+		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return serve(ctx, serveFlags.data, serveFlags.addr, serveFlags.logLevel)
@@ -124,6 +127,7 @@ func init() {
 	serveCmd.Flags().StringVar(&serveFlags.metricsAddr, "metrics-addr", envOr("CAIRN_METRICS_ADDR", ""), "serve /metrics without authentication on this separate listen address too (env CAIRN_METRICS_ADDR); on --addr /metrics needs no key only from loopback (ADR 0037)")
 	serveCmd.Flags().DurationVar(&serveFlags.drain, "drain", envDuration("CAIRN_DRAIN", 0), "on SIGTERM, fail /readyz and keep serving this long before shutting down (env CAIRN_DRAIN)")
 	addTlogFlags(serveCmd)
+	addRetentionFlags(serveCmd)
 	rootCmd.AddCommand(serveCmd)
 }
 
@@ -230,6 +234,9 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 	observer := metrics.NewObserver()
 	svc := service.New(observer.Wrap(tracing.WrapStore(store)), log, salt)
 	svc.SetMaxExports(serveFlags.exports)
+	if err := applyRetention(svc); err != nil {
+		return err
+	}
 	keyPath := serveFlags.ledgerKey
 	if keyPath == "" {
 		keyPath = filepath.Join(dataDir, "ledger.key")
