@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnhq/cairn"
@@ -25,6 +26,14 @@ const (
 	// transaction) prunes; a pass repeats until a tenant is done.
 	MaxCompactEntries = 10000
 )
+
+// retentionState is the service's retention: the server's setting and
+// whether any compaction may have run in the store (then a submit checks
+// that its job id was not a pruned job's).
+type retentionState struct {
+	cfg    atomic.Pointer[retentionConfig] // nil: none
+	pruned atomic.Bool
+}
 
 // retentionConfig is the server's retention (--retention).
 type retentionConfig struct {
@@ -49,7 +58,7 @@ func (s *Service) SetRetention(d time.Duration, allowBelowFloor bool) error {
 	if d > 0 && d < cairn.RetentionFloor && !allowBelowFloor {
 		return BelowFloorError("retention", d)
 	}
-	s.retention.Store(&retentionConfig{period: d, belowFloor: allowBelowFloor})
+	s.retention.cfg.Store(&retentionConfig{period: d, belowFloor: allowBelowFloor})
 	return nil
 }
 
@@ -73,6 +82,9 @@ func (s *Service) startRetention(ctx context.Context) error {
 		}
 		s.Log.Warn("retention below the floor", "retention", cairn.FormatRetention(rc.period), "floor", cairn.FormatRetention(cairn.RetentionFloor))
 	}
+	if err := s.notePruned(ctx); err != nil {
+		return err
+	}
 	s.wg.Add(1)
 	go s.compactLoop()
 	return nil
@@ -80,7 +92,7 @@ func (s *Service) startRetention(ctx context.Context) error {
 
 // retentionConfig is the server's retention (zero when none is set).
 func (s *Service) retentionConfig() retentionConfig {
-	if rc := s.retention.Load(); rc != nil {
+	if rc := s.retention.cfg.Load(); rc != nil {
 		return *rc
 	}
 	return retentionConfig{}
@@ -107,7 +119,11 @@ func (s *Service) compactLoop() {
 			return
 		case <-t.C:
 		}
-		if _, err := s.Compact(context.Background()); err != nil {
+		ctx := context.Background()
+		if err := s.notePruned(ctx); err != nil {
+			s.Log.Error("retention: reading compactions failed", "err", err)
+		}
+		if _, err := s.Compact(ctx); err != nil {
 			s.Log.Error("retention compaction failed", "err", err)
 		}
 	}
@@ -179,6 +195,7 @@ func (s *Service) compactTenant(ctx context.Context, tenant string) (*cairn.Comp
 			return err
 		}
 		c.Event = ev.Ledger.Index
+		s.retention.pruned.Store(true) // before the commit: no submit may miss it
 		if err := tx.Compact(c, plan); err != nil {
 			return err
 		}
@@ -436,4 +453,43 @@ func (p *prunedEntries) entry(e *cairn.LedgerEntry) (ledger.Entry, error) {
 	}
 	by := p.last.Event
 	return ledger.Entry{Index: e.Index, LeafHash: e.LeafHash, PrunedBy: &by}, nil
+}
+
+// notePruned remembers whether any tenant's ledger was compacted (by this
+// process or another sharing the store).
+func (s *Service) notePruned(ctx context.Context) error {
+	if s.retention.pruned.Load() {
+		return nil
+	}
+	return s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		tenants, err := tx.Tenants()
+		if err != nil {
+			return err
+		}
+		for _, t := range tenants {
+			c, err := tx.LastCompaction(t)
+			if err != nil {
+				return err
+			}
+			if c != nil {
+				s.retention.pruned.Store(true)
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// prunedJobID refuses a new job whose id a pruned job had: a job id names
+// one job forever, even after retention removed its row. It reads the
+// ledger only once any compaction may have run.
+func (s *Service) prunedJobID(tx cairn.ReadTx, tenant, jobID string) error {
+	if !s.retention.pruned.Load() {
+		return nil
+	}
+	c, err := tx.PrunedJob(tenant, jobID)
+	if err != nil || c == nil {
+		return err
+	}
+	return cairn.Conflict(cairn.CodeJobConflict, "job %q existed and was removed by retention (ledger entry %d); a job id names one job forever", jobID, c.Event)
 }

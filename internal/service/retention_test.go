@@ -153,6 +153,9 @@ func TestRetentionCompaction(t *testing.T) {
 	if got := h.events(cairn.EventFilter{JobID: "old-a"}); got != "" {
 		t.Fatalf("pruned job's events: %q", got)
 	}
+	// Its id stays taken.
+	_, _, err = h.s.Submit(h.ctx, hAgent, cairn.SubmitRequest{JobID: "old-a", Action: "tool.x", Input: []byte(`{}`)}, "")
+	wantErr(t, "reusing a pruned job's id", err, cairn.CodeJobConflict, "")
 	_, err = h.s.GetJob(h.ctx, hAuditor, "never-was")
 	wantErr(t, "unknown job", err, cairn.ENotFound, "")
 

@@ -64,7 +64,7 @@ type Service struct {
 	plannedWake atomic.Int64
 	signers     sync.Map // origin -> note.Signer
 
-	retention atomic.Pointer[retentionConfig] // --retention (retention.go); nil: none
+	retention retentionState // --retention and what compaction did (retention.go)
 
 	// maxExports bounds the exports running at once (exportsNow).
 	maxExports, exportsNow atomic.Int64
