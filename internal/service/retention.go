@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -246,38 +248,57 @@ func (s *Service) planCompaction(tx cairn.ReadTx, c *cairn.Compaction, holds []*
 		if err != nil {
 			return nil, nil, err
 		}
-		// Kept: entries under a hold, the records of retention and holds,
-		// and the evidence of jobs still open.
-		open := j != nil && !cairn.IsFinalState(j.State)
-		if h := s.holdOf(holds, c.Tenant, r, j); h != nil || keptType(r.Type) || open {
+		h, keep := s.keepEntry(holds, c.Tenant, r, j)
+		switch {
+		case keep:
 			plan.Keep[r.Index] = true
 			if h != nil {
 				heldBy[h.HoldID] = true
 			}
-			continue
-		}
-		if !r.Pruned {
+		case !r.Pruned:
 			pruned++
 		}
 	}
-	for id, j := range jobs {
+	if plan.Jobs, err = s.prunableJobs(tx, c, holds, jobs); err != nil {
+		return nil, nil, err
+	}
+	held := slices.Sorted(maps.Keys(heldBy))
+	if held == nil {
+		held = []string{}
+	}
+	stats := map[string]any{"pruned_entries": pruned, "kept_entries": len(plan.Keep), "jobs_removed": len(plan.Jobs), "holds": held}
+	return plan, stats, nil
+}
+
+// keepEntry reports whether a ledger row keeps its body, and the hold that
+// keeps it if one does: entries under a hold, the records of retention and
+// holds, and the evidence of jobs still open are kept.
+func (s *Service) keepEntry(holds []*cairn.Hold, tenant string, r cairn.LedgerRow, j *cairn.Job) (*cairn.Hold, bool) {
+	if h := s.holdOf(holds, tenant, r, j); h != nil {
+		return h, true
+	}
+	open := j != nil && !cairn.IsFinalState(j.State)
+	return nil, open || keptType(r.Type)
+}
+
+// prunableJobs are the jobs of the range whose rows go: finished, under no
+// hold, with their last ledger entry inside the range (sorted by id).
+func (s *Service) prunableJobs(tx cairn.ReadTx, c *cairn.Compaction, holds []*cairn.Hold, jobs map[string]*cairn.Job) ([]*cairn.Job, error) {
+	var out []*cairn.Job
+	for _, id := range slices.Sorted(maps.Keys(jobs)) {
+		j := jobs[id]
 		if j == nil || !cairn.IsFinalState(j.State) || s.holdOf(holds, c.Tenant, cairn.LedgerRow{JobID: id}, j) != nil {
 			continue
 		}
 		last, ok, err := tx.LastJobEntry(c.Tenant, id)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if ok && last < c.To {
-			plan.Jobs = append(plan.Jobs, j)
+			out = append(out, j)
 		}
 	}
-	held := make([]string, 0, len(heldBy))
-	for id := range heldBy {
-		held = append(held, id)
-	}
-	stats := map[string]any{"pruned_entries": pruned, "kept_entries": len(plan.Keep), "jobs_removed": len(plan.Jobs), "holds": held}
-	return plan, stats, nil
+	return out, nil
 }
 
 // rowJob returns the job a ledger row names (nil when none, or when its
