@@ -58,7 +58,7 @@ func tamper(t *testing.T, dir string, stmts ...string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for _, trg := range []string{"ledger_no_update", "ledger_no_delete", "payloads_no_update", "payloads_no_delete", "snapshots_no_update",
+	for _, trg := range []string{"ledger_no_update", "ledger_prune_only", "ledger_no_delete", "payloads_no_update", "payloads_no_delete", "snapshots_no_update",
 		"snapshots_no_delete", "ledger_nodes_no_delete", "checkpoints_no_delete", "cosignatures_no_delete", "store_secrets_no_delete"} {
 		if _, err := db.Exec("DROP TRIGGER " + trg); err != nil {
 			t.Fatal(err)
