@@ -15,37 +15,53 @@ import (
 	"github.com/spf13/cobra"
 )
 
-var auditCmd = clientGroup(&cobra.Command{
-	Use:   "audit",
-	Short: "Show the evidence of a job or a workflow run",
-})
+func newAuditCmd(g *clientOptions) *cobra.Command {
+	cmd := clientGroup(&cobra.Command{
+		Use:   "audit",
+		Short: "Show the evidence of a job or a workflow run",
+	})
+	cmd.AddCommand(newAuditJobCmd(g), newAuditRunCmd(g))
+	return cmd
+}
 
-var auditJobCmd = &cobra.Command{
-	Use:   "job <job_id>",
-	Short: "Who approved a job, under which policy, and what happened next",
-	Long: `Print a job's joined decision record (GET /api/v1/jobs/{id}/evidence):
+// auditJobOptions are the flags of cairn audit job.
+type auditJobOptions struct {
+	JSON bool
+	g    *clientOptions
+}
+
+func newAuditJobCmd(g *clientOptions) *cobra.Command {
+	o := &auditJobOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "job <job_id>",
+		Short: "Who approved a job, under which policy, and what happened next",
+		Long: `Print a job's joined decision record (GET /api/v1/jobs/{id}/evidence):
 the request, the policy decision with its rule, reason and snapshot, the
 job_hash, the approval and who resolved it, every policy evaluation, the
 output-safety verdict and the payload pointers. --json prints the record
 itself.`,
-	Args: cobra.ExactArgs(1),
-	RunE: run(func(cmd *cobra.Command, args []string) error {
-		asJSON, _ := cmd.Flags().GetBool("json")
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := commandContext(cmd, true)
-		defer cancel()
-		rec, err := c.GetEvidence(ctx, args[0])
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			return printJSON(cmd.OutOrStdout(), rec)
-		}
-		return printEvidenceCard(cmd.OutOrStdout(), rec)
-	}),
+		Args: cobra.ExactArgs(1),
+		RunE: g.run(func(cmd *cobra.Command, args []string) error { return o.run(cmd, args[0]) }),
+	}
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the decision record as JSON")
+	return cmd
+}
+
+func (o *auditJobOptions) run(cmd *cobra.Command, jobID string) error {
+	c, err := o.g.newClient()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := o.g.context(cmd, true)
+	defer cancel()
+	rec, err := c.GetEvidence(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		return printJSON(cmd.OutOrStdout(), rec)
+	}
+	return printEvidenceCard(cmd.OutOrStdout(), rec)
 }
 
 // runAudit is what `cairn audit run --json` prints.
@@ -155,56 +171,71 @@ func printDAG(w io.Writer, dag []*dagStep) error {
 	return tw.Flush()
 }
 
-var auditRunCmd = &cobra.Command{
-	Use:   "run <run_id>",
-	Short: "Print a workflow run and its whole timeline",
-	Long: `Print a workflow run (GET /api/v1/workflow-runs/{id}) and every event of
+// auditRunOptions are the flags of cairn audit run.
+type auditRunOptions struct {
+	JSON  bool
+	Limit int
+	g     *clientOptions
+}
+
+func newAuditRunCmd(g *clientOptions) *cobra.Command {
+	o := &auditRunOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "run <run_id>",
+		Short: "Print a workflow run and its whole timeline",
+		Long: `Print a workflow run (GET /api/v1/workflow-runs/{id}) and every event of
 its append-only timeline, oldest first, one line each: seq, timestamp, type,
 job, actor, the evidence the event carries, and its ledger index. --limit is
 the page size used to walk the timeline; every page is printed.`,
-	Args: cobra.ExactArgs(1),
-	RunE: run(func(cmd *cobra.Command, args []string) error {
-		asJSON, _ := cmd.Flags().GetBool("json")
-		limit, _ := cmd.Flags().GetInt("limit")
-		if limit < 1 || limit > 1000 {
-			return usageError("--limit must be between 1 and 1000")
-		}
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := commandContext(cmd, true)
-		defer cancel()
-		r, err := c.GetRun(ctx, args[0])
-		if err != nil {
-			return err
-		}
-		events := []*cairn.Event{}
-		for ev, err := range c.AllTimeline(ctx, args[0], client.TimelineFilter{Page: client.Page{Limit: limit}}) {
-			if err != nil {
+		Args: cobra.ExactArgs(1),
+		RunE: g.run(func(cmd *cobra.Command, args []string) error {
+			if err := o.Validate(); err != nil {
 				return err
 			}
-			events = append(events, ev)
-		}
-		var dag []*dagStep
-		if r.IsWorkflow() {
-			if dag, err = runDAG(ctx, c, r); err != nil {
-				return err
-			}
-		}
-		if asJSON {
-			return printJSON(cmd.OutOrStdout(), runAudit{Run: r, DAG: dag, Timeline: events})
-		}
-		return printRunTimeline(cmd.OutOrStdout(), r, dag, events)
-	}),
+			return o.run(cmd, args[0])
+		}),
+	}
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the run and its timeline as JSON")
+	cmd.Flags().IntVar(&o.Limit, "limit", 200, "timeline page size (1-1000)")
+	return cmd
 }
 
-func init() {
-	auditJobCmd.Flags().Bool("json", false, "print the decision record as JSON")
-	auditRunCmd.Flags().Bool("json", false, "print the run and its timeline as JSON")
-	auditRunCmd.Flags().Int("limit", 200, "timeline page size (1-1000)")
-	auditCmd.AddCommand(auditJobCmd, auditRunCmd)
-	rootCmd.AddCommand(auditCmd)
+// Validate checks --limit.
+func (o *auditRunOptions) Validate() error {
+	if o.Limit < 1 || o.Limit > 1000 {
+		return usageError("--limit must be between 1 and 1000")
+	}
+	return nil
+}
+
+func (o *auditRunOptions) run(cmd *cobra.Command, runID string) error {
+	c, err := o.g.newClient()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := o.g.context(cmd, true)
+	defer cancel()
+	r, err := c.GetRun(ctx, runID)
+	if err != nil {
+		return err
+	}
+	events := []*cairn.Event{}
+	for ev, err := range c.AllTimeline(ctx, runID, client.TimelineFilter{Page: client.Page{Limit: o.Limit}}) {
+		if err != nil {
+			return err
+		}
+		events = append(events, ev)
+	}
+	var dag []*dagStep
+	if r.IsWorkflow() {
+		if dag, err = runDAG(ctx, c, r); err != nil {
+			return err
+		}
+	}
+	if o.JSON {
+		return printJSON(cmd.OutOrStdout(), runAudit{Run: r, DAG: dag, Timeline: events})
+	}
+	return printRunTimeline(cmd.OutOrStdout(), r, dag, events)
 }
 
 // card writes "Label      value" lines with aligned values.
@@ -251,94 +282,27 @@ func ruleName(rule string) string {
 func printEvidenceCard(w io.Writer, r *cairn.DecisionRecord) error {
 	c := &card{w: w}
 	c.line("Job", "%s", clean(r.JobID))
-	var ids []string
-	if r.RunID != "" {
-		ids = append(ids, "run "+clean(string(r.RunID)))
-	}
-	if r.WorkflowStepID != "" {
-		ids = append(ids, "step "+clean(string(r.WorkflowStepID)))
-	}
-	if r.TraceID != "" {
-		ids = append(ids, "trace "+clean(r.TraceID))
-	}
-	if len(ids) > 0 {
-		c.line("", "%s", strings.Join(ids, " · "))
-	}
-	action := orDash(r.Action)
-	if r.Resource != "" {
-		action += " on " + clean(string(r.Resource))
-	}
-	c.line("Action", "%s", action)
+	c.ids(string(r.RunID), string(r.WorkflowStepID), r.TraceID)
+	c.action(r.Action, string(r.Resource))
 	c.line("Submitted by", "%s", orDash(r.Submitted))
 	c.line("State", "%s", orDash(r.State))
-
-	c.line("Decision", "%s  rule %s", orDash(r.Decision), ruleName(string(r.PolicyRuleID)))
-	if r.PolicyReason != "" {
-		c.sub("reason", "%s", clean(r.PolicyReason))
-	}
-	c.sub("snapshot", "%s", orDash(string(r.PolicySnapshot)))
+	c.decision(r.Decision, string(r.PolicyRuleID), r.PolicyReason, string(r.PolicySnapshot))
 	c.line("Job hash", "%s", orDash(r.JobHash))
-
-	// Approval.
-	a := r.Approval
-	switch {
-	case !r.ApprovalRequired && a == nil:
-		c.line("Approval", "not required")
-	default:
-		what := "required"
-		if !r.ApprovalRequired {
-			what = "recorded"
-		}
-		when := ""
-		if a != nil && a.ResolvedAt != nil {
-			when = " at " + fmtTimePtr(a.ResolvedAt)
-		}
-		switch res := string(r.Resolution); res {
-		case "":
-			c.line("Approval", "%s · pending", what)
-		case cairn.ResolutionExpired:
-			c.line("Approval", "%s · expired%s", what, when)
-		default:
-			c.line("Approval", "%s · %s by %s%s", what, clean(res), orDash(string(r.ResolvedBy)), when)
-		}
-		if r.ResolvedComment != "" {
-			c.sub("comment", "%s", strconv.Quote(string(r.ResolvedComment)))
-		}
-		if a != nil {
-			if len(a.ApproverRoles) > 0 {
-				c.sub("roles", "%s", clean(strings.Join(a.ApproverRoles, ", ")))
-			}
-			c.sub("requested", "by %s at %s", orDash(a.RequestedBy), fmtTime(a.RequestedAt))
-			if a.ExpiresAt != nil {
-				c.sub("expires", "%s", fmtTimePtr(a.ExpiresAt))
-			}
-			if a.JobHash != "" && a.JobHash != r.JobHash {
-				c.sub("job hash", "%s (differs from the job's)", clean(a.JobHash))
-			}
-		}
-	}
+	c.approval(r)
 
 	// Every policy evaluation.
 	c.line("Decisions", "%d", len(r.Decisions))
-	if len(r.Decisions) > 0 && c.err == nil {
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		for _, d := range r.Decisions {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", orDash(d.Phase), orDash(d.Decision),
-				ruleName(string(d.PolicyRuleID)), orDash(string(d.PolicySnapshot)), fmtTime(d.EvaluatedAt))
-		}
-		c.err = tw.Flush()
+	if len(r.Decisions) > 0 {
+		c.table(func(tw io.Writer) {
+			for _, d := range r.Decisions {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", orDash(d.Phase), orDash(d.Decision),
+					ruleName(string(d.PolicyRuleID)), orDash(string(d.PolicySnapshot)), fmtTime(d.EvaluatedAt))
+			}
+		})
 	}
 
-	// Output safety.
 	if o := r.OutputSafety; o != nil {
-		line := orDash(o.Decision)
-		if o.RuleID != "" {
-			line += "  rule " + clean(string(o.RuleID))
-		}
-		c.line("Output", "%s", line)
-		if len(o.Findings) > 0 {
-			c.sub("findings", "%s", fmtFindings(o.Findings))
-		}
+		c.output(o.Decision, string(o.RuleID), o.Findings)
 	} else {
 		c.line("Output", "not checked (no result)")
 	}
@@ -348,16 +312,117 @@ func printEvidenceCard(w io.Writer, r *cairn.DecisionRecord) error {
 
 	if len(r.Events) > 0 {
 		c.line("Events", "%d", len(r.Events))
-		if c.err == nil {
-			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		c.table(func(tw io.Writer) {
 			for _, ev := range r.Events {
 				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", ledgerPos(ev.Ledger), fmtTime(ev.Timestamp), orDash(ev.Type), orDash(ev.Actor))
 			}
-			c.err = tw.Flush()
-		}
+		})
 	}
 	c.line("Recorded", "%s", fmtTime(r.Timestamp))
 	return c.err
+}
+
+// ids writes the run, step and trace a job belongs to, when it has any.
+func (c *card) ids(run, step, trace string) {
+	var ids []string
+	if run != "" {
+		ids = append(ids, "run "+clean(run))
+	}
+	if step != "" {
+		ids = append(ids, "step "+clean(step))
+	}
+	if trace != "" {
+		ids = append(ids, "trace "+clean(trace))
+	}
+	if len(ids) > 0 {
+		c.line("", "%s", strings.Join(ids, " · "))
+	}
+}
+
+// action writes "Action  <action> on <resource>".
+func (c *card) action(action, resource string) {
+	line := orDash(action)
+	if resource != "" {
+		line += " on " + clean(resource)
+	}
+	c.line("Action", "%s", line)
+}
+
+// decision writes the policy decision, its rule, reason and snapshot.
+func (c *card) decision(decision, rule, reason, snapshot string) {
+	c.line("Decision", "%s  rule %s", orDash(decision), ruleName(rule))
+	if reason != "" {
+		c.sub("reason", "%s", clean(reason))
+	}
+	c.sub("snapshot", "%s", orDash(snapshot))
+}
+
+// output writes the output-safety verdict and its findings.
+func (c *card) output(decision, rule string, findings []cairn.Finding) {
+	line := orDash(decision)
+	if rule != "" {
+		line += "  rule " + clean(rule)
+	}
+	c.line("Output", "%s", line)
+	if len(findings) > 0 {
+		c.sub("findings", "%s", fmtFindings(findings))
+	}
+}
+
+// table writes aligned rows (unless an earlier write failed).
+func (c *card) table(rows func(tw io.Writer)) {
+	if c.err != nil {
+		return
+	}
+	tw := tabwriter.NewWriter(c.w, 0, 0, 2, ' ', 0)
+	rows(tw)
+	c.err = tw.Flush()
+}
+
+// approval writes a decision record's approval: whether one was required,
+// its resolution, and the request.
+func (c *card) approval(r *cairn.DecisionRecord) {
+	a := r.Approval
+	if !r.ApprovalRequired && a == nil {
+		c.line("Approval", "not required")
+		return
+	}
+	what := "required"
+	if !r.ApprovalRequired {
+		what = "recorded"
+	}
+	when := ""
+	if a != nil && a.ResolvedAt != nil {
+		when = " at " + fmtTimePtr(a.ResolvedAt)
+	}
+	switch res := string(r.Resolution); res {
+	case "":
+		c.line("Approval", "%s · pending", what)
+	case cairn.ResolutionExpired:
+		c.line("Approval", "%s · expired%s", what, when)
+	default:
+		c.line("Approval", "%s · %s by %s%s", what, clean(res), orDash(string(r.ResolvedBy)), when)
+	}
+	if r.ResolvedComment != "" {
+		c.sub("comment", "%s", strconv.Quote(string(r.ResolvedComment)))
+	}
+	if a != nil {
+		c.approvalRequest(a, r.JobHash)
+	}
+}
+
+// approvalRequest writes who requested an approval, from whom, until when.
+func (c *card) approvalRequest(a *cairn.Approval, jobHash string) {
+	if len(a.ApproverRoles) > 0 {
+		c.sub("roles", "%s", clean(strings.Join(a.ApproverRoles, ", ")))
+	}
+	c.sub("requested", "by %s at %s", orDash(a.RequestedBy), fmtTime(a.RequestedAt))
+	if a.ExpiresAt != nil {
+		c.sub("expires", "%s", fmtTimePtr(a.ExpiresAt))
+	}
+	if a.JobHash != "" && a.JobHash != jobHash {
+		c.sub("job hash", "%s (differs from the job's)", clean(a.JobHash))
+	}
 }
 
 // fmtFindings lists findings as type@offset+length.

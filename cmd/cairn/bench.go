@@ -18,28 +18,29 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/serve"
 	"github.com/cairnhq/cairn/internal/sqlite"
 )
 
-var benchFlags struct {
-	target     string
-	data       string
-	clients    int
-	duration   time.Duration
-	rate       int
-	seed       int
-	queries    int
-	cpuprofile string
-	store      string
-	csv        string
-	interval   time.Duration
-	judge      string
+// benchOptions are the flags of cairn bench.
+type benchOptions struct {
+	Target     string
+	Data       string
+	Clients    int
+	Duration   time.Duration
+	Rate       int
+	Seed       int
+	Queries    int
+	CPUProfile string
+	Store      string
+	CSV        string
+	Interval   time.Duration
+	Judge      string
+
+	g *clientOptions
 }
 
-var benchCmd = &cobra.Command{
-	Use:   "bench",
-	Short: "Load-test a Cairn server: durable submits and the five audit queries",
-	Long: `bench measures, over HTTP on loopback:
+const benchLong = `bench measures, over HTTP on loopback:
 
   submit     durable POST /api/v1/jobs on the ALLOW path with --clients
              concurrent clients for --duration (throughput, p50/p99), or at a
@@ -60,54 +61,63 @@ temporary directory (or --data), so the figures include durable commits.
 soak starts it as a separate cairn serve process (on --store, if given, a
 postgres:// URL of an empty database) so that it measures the server alone.
 With --target, soak reads the resources from the server's /metrics and the
-WAL size from --data (its data directory) or the database size from --store.`,
-	Args: cobra.ExactArgs(1),
-	RunE: func(cmd *cobra.Command, args []string) error {
-		ctx := cmd.Context()
-		if benchFlags.cpuprofile != "" {
-			f, err := os.Create(benchFlags.cpuprofile)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return err
-			}
-			defer pprof.StopCPUProfile()
-		}
-		if args[0] == "soak" {
-			return benchSoak(ctx, cmd.OutOrStdout())
-		}
-		base, key, stop, err := benchTarget(ctx)
+WAL size from --data (its data directory) or the database size from --store.`
+
+func newBenchCmd(g *clientOptions) *cobra.Command {
+	o := &benchOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Load-test a Cairn server: durable submits and the five audit queries",
+		Long:  benchLong,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(cmd.Context(), args[0], cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Target, "target", "", "base URL of a running server (default: start one); its admin key from --key/CAIRN_KEY")
+	f.StringVar(&o.Data, "data", "", "data directory for the server bench starts (default: a new temporary directory)")
+	f.IntVar(&o.Clients, "clients", 32, "concurrent clients")
+	f.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to submit")
+	f.IntVar(&o.Rate, "rate", 0, "fixed submit rate per second (0: as fast as the clients go)")
+	f.IntVar(&o.Seed, "seed", 100000, "jobs to seed before the audit benchmark")
+	f.IntVar(&o.Queries, "queries", 2000, "requests per audit query")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run (server included when bench starts it)")
+	f.StringVar(&o.Store, "store", "", "soak: the store of the server it starts (a postgres:// URL of an empty database; default the embedded store)")
+	f.StringVar(&o.CSV, "csv", "", "soak: also write the per-interval table to this CSV file")
+	f.DurationVar(&o.Interval, "interval", time.Minute, "soak: one row of the table per interval")
+	f.StringVar(&o.Judge, "judge", "", "soak: judge a recorded --csv FILE instead of running a soak")
+	return cmd
+}
+
+// run runs the named benchmark.
+func (o *benchOptions) run(ctx context.Context, name string, out io.Writer) error {
+	if o.CPUProfile != "" {
+		f, err := os.Create(o.CPUProfile)
 		if err != nil {
 			return err
 		}
-		defer stop()
-		switch args[0] {
-		case "submit":
-			return benchSubmit(ctx, base, key)
-		case "audit":
-			return benchAudit(ctx, base, key)
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
 		}
-		return fmt.Errorf("unknown benchmark %q: use submit, audit or soak", args[0])
-	},
-}
-
-func init() {
-	f := benchCmd.Flags()
-	f.StringVar(&benchFlags.target, "target", "", "base URL of a running server (default: start one); its admin key from --key/CAIRN_KEY")
-	f.StringVar(&benchFlags.data, "data", "", "data directory for the server bench starts (default: a new temporary directory)")
-	f.IntVar(&benchFlags.clients, "clients", 32, "concurrent clients")
-	f.DurationVar(&benchFlags.duration, "duration", 10*time.Second, "how long to submit")
-	f.IntVar(&benchFlags.rate, "rate", 0, "fixed submit rate per second (0: as fast as the clients go)")
-	f.IntVar(&benchFlags.seed, "seed", 100000, "jobs to seed before the audit benchmark")
-	f.IntVar(&benchFlags.queries, "queries", 2000, "requests per audit query")
-	f.StringVar(&benchFlags.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run (server included when bench starts it)")
-	f.StringVar(&benchFlags.store, "store", "", "soak: the store of the server it starts (a postgres:// URL of an empty database; default the embedded store)")
-	f.StringVar(&benchFlags.csv, "csv", "", "soak: also write the per-interval table to this CSV file")
-	f.DurationVar(&benchFlags.interval, "interval", time.Minute, "soak: one row of the table per interval")
-	f.StringVar(&benchFlags.judge, "judge", "", "soak: judge a recorded --csv FILE instead of running a soak")
-	rootCmd.AddCommand(benchCmd)
+		defer pprof.StopCPUProfile()
+	}
+	if name == "soak" {
+		return o.soak(ctx, out)
+	}
+	if name != "submit" && name != "audit" {
+		return fmt.Errorf("unknown benchmark %q: use submit, audit or soak", name)
+	}
+	base, key, stop, err := o.target(ctx)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if name == "submit" {
+		return o.submit(ctx, base, key)
+	}
+	return o.audit(ctx, base, key)
 }
 
 const benchPolicy = `default: deny
@@ -123,12 +133,15 @@ rules:
     reason: Read-only actions
 `
 
-func benchTarget(ctx context.Context) (string, string, func(), error) {
-	if benchFlags.target != "" {
-		key, err := resolveKey()
-		return benchFlags.target, key, func() {}, err
+// target is the server to measure: --target, or a server started in this
+// process on the embedded store under --data (or a temporary directory)
+// and a loopback port this function binds.
+func (o *benchOptions) target(ctx context.Context) (string, string, func(), error) {
+	if o.Target != "" {
+		key, err := o.g.resolveKey()
+		return o.Target, key, func() {}, err
 	}
-	dir := benchFlags.data
+	dir := o.Data
 	cleanup := func() {}
 	if dir == "" {
 		d, err := os.MkdirTemp("", "cairn-bench-")
@@ -138,41 +151,59 @@ func benchTarget(ctx context.Context) (string, string, func(), error) {
 		dir = d
 		cleanup = func() { os.RemoveAll(d) }
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	store, err := sqlite.Open(dir)
 	if err != nil {
+		cleanup()
 		return "", "", nil, err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	key := "cairn_bench_admin_key_00000000"
-	os.Setenv("CAIRN_ADMIN_KEY", key)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		store.Close()
+		cleanup()
+		return "", "", nil, err
+	}
+	cfg := serve.DefaultConfig()
+	cfg.DataDir, cfg.LogLevel, cfg.Listener, cfg.OpenedStore = dir, "error", ln, store
+	cfg.AdminKey = "cairn_bench_admin_key_00000000"
+	if os.Getenv("GOGC") == "" {
+		cfg.GCPercent = serve.DefaultGCPercent
+	}
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	benchStore = make(chan *sqlite.Store, 1)
-	go func() { done <- serve(sctx, dir, addr, "error") }()
-	store := <-benchStore
-	base := "http://" + addr
+	go func() { done <- serve.Run(sctx, cfg) }()
+	base := "http://" + ln.Addr().String()
+	waitReady(base)
+	fmt.Fprintf(os.Stderr, "bench: server on %s, store %s\n", base, dir)
+	return base, cfg.AdminKey, func() {
+		printStoreStats(store.Stats())
+		cancel()
+		<-done
+		store.Close()
+		cleanup()
+	}, nil
+}
+
+// waitReady waits up to 5 s for base/readyz to answer 200.
+func waitReady(base string) {
 	for i := 0; i < 200; i++ {
 		resp, err := nethttp.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				break
+				return
 			}
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	fmt.Fprintf(os.Stderr, "bench: server on %s, store %s\n", base, dir)
-	return base, key, func() {
-		st := store.Stats()
-		if st.Batches > 0 {
-			fmt.Fprintf(os.Stderr, "bench: store wrote %d updates in %d transactions (%.1f per commit); per commit %s running updates, %s committing\n",
-				st.Ops, st.Batches, float64(st.Ops)/float64(st.Batches), (st.Work / time.Duration(st.Batches)).Round(time.Microsecond), (st.Commit / time.Duration(st.Batches)).Round(time.Microsecond))
-		}
-		cancel()
-		<-done
-		cleanup()
-	}, nil
+}
+
+// printStoreStats prints how the embedded store batched its commits.
+func printStoreStats(st sqlite.Stats) {
+	if st.Batches == 0 {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "bench: store wrote %d updates in %d transactions (%.1f per commit); per commit %s running updates, %s committing\n",
+		st.Ops, st.Batches, float64(st.Ops)/float64(st.Batches), (st.Work / time.Duration(st.Batches)).Round(time.Microsecond), (st.Commit / time.Duration(st.Batches)).Round(time.Microsecond))
 }
 
 type benchClient struct {
@@ -243,26 +274,26 @@ func (l *latencies) pct(p float64) time.Duration {
 	return l.d[i]
 }
 
-func benchSubmit(ctx context.Context, base, key string) error {
+func (o *benchOptions) submit(ctx context.Context, base, key string) error {
 	admin := newBenchClient(base, key, 1)
 	agentKey, _, err := benchSetup(admin)
 	if err != nil {
 		return err
 	}
-	c := newBenchClient(base, agentKey, benchFlags.clients)
+	c := newBenchClient(base, agentKey, o.Clients)
 	var n, fails atomic.Int64
 	var lat latencies
 	prefix := fmt.Sprintf("b%d", time.Now().UnixNano())
-	deadline := time.Now().Add(benchFlags.duration)
+	deadline := time.Now().Add(o.Duration)
 	var tick <-chan time.Time
-	if benchFlags.rate > 0 {
-		t := time.NewTicker(time.Second / time.Duration(benchFlags.rate))
+	if o.Rate > 0 {
+		t := time.NewTicker(time.Second / time.Duration(o.Rate))
 		defer t.Stop()
 		tick = t.C
 	}
 	var wg sync.WaitGroup
 	start := time.Now()
-	for w := 0; w < benchFlags.clients; w++ {
+	for w := 0; w < o.Clients; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
@@ -289,16 +320,16 @@ func benchSubmit(ctx context.Context, base, key string) error {
 	wg.Wait()
 	el := time.Since(start)
 	mode := "max throughput"
-	if benchFlags.rate > 0 {
-		mode = fmt.Sprintf("fixed rate %d/s", benchFlags.rate)
+	if o.Rate > 0 {
+		mode = fmt.Sprintf("fixed rate %d/s", o.Rate)
 	}
 	fmt.Printf("submit (%s, ALLOW path, %d clients, %s): %d ok, %d failed, %.0f durable submits/s, p50 %s, p99 %s, max %s\n",
-		mode, benchFlags.clients, el.Round(time.Millisecond), n.Load(), fails.Load(), float64(n.Load())/el.Seconds(),
+		mode, o.Clients, el.Round(time.Millisecond), n.Load(), fails.Load(), float64(n.Load())/el.Seconds(),
 		lat.pct(0.50).Round(time.Microsecond), lat.pct(0.99).Round(time.Microsecond), lat.pct(1).Round(time.Microsecond))
 	return nil
 }
 
-func benchAudit(ctx context.Context, base, key string) error {
+func (o *benchOptions) audit(ctx context.Context, base, key string) error {
 	admin := newBenchClient(base, key, 4)
 	agentKey, _, err := benchSetup(admin)
 	if err != nil {
@@ -309,7 +340,7 @@ func benchAudit(ctx context.Context, base, key string) error {
 	prefix := fmt.Sprintf("s%d", time.Now().UnixNano())
 	var seeded atomic.Int64
 	var wg sync.WaitGroup
-	perWorker := benchFlags.seed / 16
+	perWorker := o.Seed / 16
 	t0 := time.Now()
 	for w := 0; w < 16; w++ {
 		wg.Add(1)
@@ -341,14 +372,14 @@ func benchAudit(ctx context.Context, base, key string) error {
 	}
 	for _, q := range queries {
 		var lat latencies
-		for i := 0; i < benchFlags.queries; i++ {
+		for i := 0; i < o.Queries; i++ {
 			t := time.Now()
 			if _, err := admin.do("GET", q.path, nil, nil); err != nil {
 				return err
 			}
 			lat.add(time.Since(t))
 		}
-		fmt.Printf("%-38s p50 %8s  p99 %8s  (%d requests, %d jobs in store)\n", q.name, lat.pct(0.5).Round(time.Microsecond), lat.pct(0.99).Round(time.Microsecond), benchFlags.queries, seeded.Load())
+		fmt.Printf("%-38s p50 %8s  p99 %8s  (%d requests, %d jobs in store)\n", q.name, lat.pct(0.5).Round(time.Microsecond), lat.pct(0.99).Round(time.Microsecond), o.Queries, seeded.Load())
 	}
 	return nil
 }

@@ -18,8 +18,6 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/client"
-	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
 
 const wantCard = `Job           job-123
@@ -229,7 +227,7 @@ k1      bot        agent  agent,worker  default  2026-04-01T14:10:32Z  admin    
 }
 
 func TestDescribe(t *testing.T) {
-	flagServer, flagTimeout = "http://127.0.0.1:1", 30*time.Second
+	g := &clientOptions{Server: "http://127.0.0.1:1", Timeout: 30 * time.Second}
 	api := &client.APIError{Status: 409, Code: "job_hash_mismatch", Message: "the job changed since you reviewed it", Field: "job_hash"}
 	for _, tc := range []struct {
 		err  error
@@ -242,7 +240,7 @@ func TestDescribe(t *testing.T) {
 		{context.DeadlineExceeded, "timeout: no answer from http://127.0.0.1:1 within 30s (--timeout)"},
 		{errors.New("plain"), "plain"},
 	} {
-		got := describe(tc.err)
+		got := g.describe(tc.err)
 		if got.Error() != tc.want {
 			t.Errorf("describe(%v) = %q, want %q", tc.err, got.Error(), tc.want)
 		}
@@ -250,10 +248,15 @@ func TestDescribe(t *testing.T) {
 			t.Errorf("describe(%v) lost the cause", tc.err)
 		}
 	}
-	if describe(nil) != nil {
+	if g.describe(nil) != nil {
 		t.Error("describe(nil) != nil")
 	}
-	for _, c := range []*cobra.Command{auditCmd, auditJobCmd, keysCmd, policyCmd, jobsCmd, approvalsCmd, workerCmd} {
+	root := newRootCmd()
+	for _, path := range [][]string{{"audit"}, {"audit", "job"}, {"keys"}, {"policy"}, {"jobs"}, {"approvals"}, {"worker"}} {
+		c, _, err := root.Find(path)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if c.ErrPrefix() != "error:" {
 			t.Errorf("%s prints errors with %q", c.CommandPath(), c.ErrPrefix())
 		}
@@ -283,6 +286,9 @@ func TestHelpers(t *testing.T) {
 	if _, err := parseLabels([]string{"novalue"}); err == nil {
 		t.Error("parseLabels accepted novalue")
 	}
+}
+
+func TestReadJSONArg(t *testing.T) {
 	if raw, err := readJSONArg("input", ` {"a":1} `, nil); err != nil || string(raw) != `{"a":1}` {
 		t.Errorf("readJSONArg = %s, %v", raw, err)
 	}
@@ -297,6 +303,9 @@ func TestHelpers(t *testing.T) {
 	if raw, err := readJSONArg("input", "@"+f, nil); err != nil || string(raw) != `{"b":2}` {
 		t.Errorf("readJSONArg @file = %s, %v", raw, err)
 	}
+}
+
+func TestParseTimeFlag(t *testing.T) {
 	if tm, err := parseTimeFlag("since", "2026-04-01T14:10:32Z"); err != nil || !tm.Equal(t0) {
 		t.Errorf("parseTimeFlag = %v, %v", tm, err)
 	}
@@ -318,24 +327,6 @@ func TestSnapshotOfMatchesSHA256Sum(t *testing.T) {
 
 // ---- Commands against a fake server ----
 
-// resetFlags puts every flag of the command tree back to its default, as
-// a fresh process would have it.
-func resetFlags(c *cobra.Command) {
-	reset := func(f *pflag.Flag) {
-		if sv, ok := f.Value.(pflag.SliceValue); ok {
-			sv.Replace(nil)
-		} else {
-			f.Value.Set(f.DefValue)
-		}
-		f.Changed = false
-	}
-	c.Flags().VisitAll(reset)
-	c.PersistentFlags().VisitAll(reset)
-	for _, sub := range c.Commands() {
-		resetFlags(sub)
-	}
-}
-
 var cliMu sync.Mutex
 
 // runCLI runs the cairn command line against srv and returns stdout,
@@ -344,7 +335,7 @@ func runCLI(t *testing.T, srv *httptest.Server, stdin string, args ...string) (s
 	t.Helper()
 	cliMu.Lock()
 	defer cliMu.Unlock()
-	resetFlags(rootCmd)
+	rootCmd := newRootCmd()
 	t.Setenv("CAIRN_KEY", "")
 	t.Setenv("CAIRN_KEY_FILE", "")
 	var out, errb bytes.Buffer
@@ -353,9 +344,6 @@ func runCLI(t *testing.T, srv *httptest.Server, stdin string, args ...string) (s
 	rootCmd.SetIn(strings.NewReader(stdin))
 	rootCmd.SetArgs(append([]string{"--server", srv.URL, "--key", "ck_cli_test"}, args...))
 	err := rootCmd.Execute()
-	rootCmd.SetOut(nil)
-	rootCmd.SetErr(nil)
-	rootCmd.SetIn(nil)
 	return out.String(), errb.String(), err
 }
 
@@ -471,18 +459,23 @@ func TestAuditRunCommand(t *testing.T) {
 	}
 }
 
-func TestApproveCommand(t *testing.T) {
+// approveServer is a fake server with a job pending approval (job-9) and
+// one whose hash no longer matches (job-10).
+func approveServer(t *testing.T) (*httptest.Server, *[]recorded) {
 	job := &cairn.Job{JobID: "job-9", Action: "db.delete", SubmittedBy: "agent-1", State: cairn.StatePendingApproval,
 		Decision: cairn.RequireApproval, PolicyRuleID: "prod", JobHash: "h123", ApprovalRequired: true, ContextPtr: "ctx:job-9", CreatedAt: at(0)}
 	approved := &cairn.Approval{JobID: "job-9", JobHash: "h123", Status: "resolved", Resolution: "approved", ResolvedBy: "alice", ResolvedAt: atP(5)}
-	srv, reqs := fakeServer(t, map[string]func(http.ResponseWriter, *http.Request){
+	return fakeServer(t, map[string]func(http.ResponseWriter, *http.Request){
 		"GET /api/v1/jobs/job-9":                answer(200, job),
 		"GET /api/v1/jobs/job-9/context":        answer(200, `{"table":"orders","where":"id=42"}`),
 		"POST /api/v1/approvals/job-9/approve":  answer(200, approved),
 		"POST /api/v1/approvals/job-10/approve": answer(409, `{"error":{"code":"job_hash_mismatch","message":"the job changed since it was reviewed","request_id":"r9","field":"job_hash"}}`),
 	})
+}
 
-	// Without --hash and --yes: show the job, resolve nothing.
+// Without --hash and --yes: show the job, resolve nothing.
+func TestApproveCommand(t *testing.T) {
+	srv, reqs := approveServer(t)
 	out, _, err := runCLI(t, srv, "", "approvals", "approve", "job-9", "-m", "ok")
 	if err == nil || !strings.HasPrefix(err.Error(), "confirmation_required: ") || !strings.Contains(err.Error(), "--hash h123") {
 		t.Errorf("err = %v", err)
@@ -495,10 +488,12 @@ func TestApproveCommand(t *testing.T) {
 			t.Errorf("resolved without confirmation: %+v", r)
 		}
 	}
+}
 
-	// With --yes: the fetched hash is sent.
-	*reqs = nil
-	out, _, err = runCLI(t, srv, "", "approvals", "approve", "job-9", "--yes", "-m", "ok")
+// With --yes: the fetched hash is sent.
+func TestApproveYesSendsTheFetchedHash(t *testing.T) {
+	srv, reqs := approveServer(t)
+	out, _, err := runCLI(t, srv, "", "approvals", "approve", "job-9", "--yes", "-m", "ok")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -509,18 +504,18 @@ func TestApproveCommand(t *testing.T) {
 	if !strings.HasSuffix(out, "job job-9 approved by alice at 2026-04-01T14:10:37Z (job_hash h123)\n") {
 		t.Errorf("output:\n%s", out)
 	}
+}
 
-	// With --hash: no fetch.
-	*reqs = nil
-	if _, _, err = runCLI(t, srv, "", "approvals", "approve", "job-9", "--hash", "h123"); err != nil {
+// With --hash: no fetch; an API error is worded as code: message (field).
+func TestApproveWithHash(t *testing.T) {
+	srv, reqs := approveServer(t)
+	if _, _, err := runCLI(t, srv, "", "approvals", "approve", "job-9", "--hash", "h123"); err != nil {
 		t.Fatal(err)
 	}
 	if len(*reqs) != 1 || (*reqs)[0].body != `{"job_hash":"h123","comment":""}` {
 		t.Errorf("requests = %+v", *reqs)
 	}
-
-	// An API error is worded as code: message (field).
-	_, _, err = runCLI(t, srv, "", "approvals", "approve", "job-10", "--hash", "old")
+	_, _, err := runCLI(t, srv, "", "approvals", "approve", "job-10", "--hash", "old")
 	if err == nil || err.Error() != "job_hash_mismatch: the job changed since it was reviewed (job_hash)" {
 		t.Errorf("err = %v", err)
 	}
@@ -661,36 +656,33 @@ func TestSimulateCommand(t *testing.T) {
 }
 
 func TestKeyResolution(t *testing.T) {
-	cliMu.Lock()
-	defer cliMu.Unlock()
-	defer func() { flagKey, flagKeyFile = "", "" }()
 	t.Chdir(t.TempDir())
 	t.Setenv("CAIRN_KEY", "")
 	t.Setenv("CAIRN_KEY_FILE", "")
-	flagKey, flagKeyFile = "", ""
-	if _, err := resolveKey(); err == nil {
+	g := &clientOptions{}
+	if _, err := g.resolveKey(); err == nil {
 		t.Error("no key: no error")
 	}
 	os.Mkdir("cairn-data", 0o700)
 	os.WriteFile(filepath.Join("cairn-data", "admin.key"), []byte("ck_admin\n"), 0o600)
-	if k, _ := resolveKey(); k != "ck_admin" {
+	if k, _ := g.resolveKey(); k != "ck_admin" {
 		t.Errorf("default key file: %q", k)
 	}
 	t.Setenv("CAIRN_KEY", "ck_env")
-	if k, _ := resolveKey(); k != "ck_env" {
+	if k, _ := g.resolveKey(); k != "ck_env" {
 		t.Errorf("env: %q", k)
 	}
 	os.WriteFile("k", []byte(" ck_file \n"), 0o600)
-	flagKeyFile = "k"
-	if k, _ := resolveKey(); k != "ck_file" {
+	g.KeyFile = "k"
+	if k, _ := g.resolveKey(); k != "ck_file" {
 		t.Errorf("--key-file: %q", k)
 	}
-	flagKey = "ck_flag"
-	if _, err := resolveKey(); err == nil {
+	g.Key = "ck_flag"
+	if _, err := g.resolveKey(); err == nil {
 		t.Error("--key with --key-file: no error")
 	}
-	flagKeyFile = ""
-	if k, _ := resolveKey(); k != "ck_flag" {
+	g.KeyFile = ""
+	if k, _ := g.resolveKey(); k != "ck_flag" {
 		t.Errorf("--key: %q", k)
 	}
 }

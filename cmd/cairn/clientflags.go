@@ -23,6 +23,7 @@ import (
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/client"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 const defaultServer = "http://127.0.0.1:8081"
@@ -32,39 +33,48 @@ const defaultServer = "http://127.0.0.1:8081"
 // the directory it was started in.
 var defaultKeyFile = filepath.Join("cairn-data", "admin.key")
 
-var (
-	flagServer  string
-	flagKey     string
-	flagKeyFile string
-	flagTimeout time.Duration
-)
-
-func init() {
-	pf := rootCmd.PersistentFlags()
-	pf.StringVar(&flagServer, "server", envOr("CAIRN_SERVER", defaultServer), "Cairn server URL (env CAIRN_SERVER)")
-	pf.StringVar(&flagKey, "key", "", "API key (env CAIRN_KEY; prefer the env var or --key-file: flags are visible to other local users)")
-	pf.StringVar(&flagKeyFile, "key-file", "", "file holding the API key (env CAIRN_KEY_FILE; default ./"+filepath.ToSlash(defaultKeyFile)+" if it exists)")
-	pf.DurationVar(&flagTimeout, "timeout", 30*time.Second, "deadline for a command's API calls (not for the worker command)")
+// clientOptions are the root's persistent flags: where the server is,
+// which key to use, and the deadline of a command's API calls. Every
+// client command gets the one instance the root binds.
+type clientOptions struct {
+	Server  string
+	Key     string
+	KeyFile string
+	Timeout time.Duration
+	// server is the --server flag, to tell whether it was given.
+	server *pflag.Flag
 }
 
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
+// bind defines the persistent flags on pf.
+func (g *clientOptions) bind(pf *pflag.FlagSet) {
+	g.server = envStringVar(pf, &g.Server, "server", "CAIRN_SERVER", defaultServer, "Cairn server URL (env CAIRN_SERVER)")
+	pf.StringVar(&g.Key, "key", "", "API key (env CAIRN_KEY; prefer the env var or --key-file: flags are visible to other local users)")
+	pf.StringVar(&g.KeyFile, "key-file", "", "file holding the API key (env CAIRN_KEY_FILE; default ./"+filepath.ToSlash(defaultKeyFile)+" if it exists)")
+	pf.DurationVar(&g.Timeout, "timeout", 30*time.Second, "deadline for a command's API calls (not for the worker command)")
+}
+
+// serverGiven reports whether --server or CAIRN_SERVER chose the server.
+func (g *clientOptions) serverGiven() bool {
+	return g.server != nil && g.server.Changed || os.Getenv("CAIRN_SERVER") != ""
+}
+
+// keyGiven reports whether --key, --key-file, CAIRN_KEY or CAIRN_KEY_FILE
+// names a key.
+func (g *clientOptions) keyGiven() bool {
+	return g.Key != "" || g.KeyFile != "" || os.Getenv("CAIRN_KEY") != "" || os.Getenv("CAIRN_KEY_FILE") != ""
 }
 
 // resolveKey finds the API key: --key, --key-file, CAIRN_KEY,
 // CAIRN_KEY_FILE, then ./cairn-data/admin.key.
-func resolveKey() (string, error) {
-	if flagKey != "" && flagKeyFile != "" {
+func (g *clientOptions) resolveKey() (string, error) {
+	if g.Key != "" && g.KeyFile != "" {
 		return "", errors.New("use either --key or --key-file, not both")
 	}
-	if flagKey != "" {
-		return strings.TrimSpace(flagKey), nil
+	if g.Key != "" {
+		return strings.TrimSpace(g.Key), nil
 	}
-	if flagKeyFile != "" {
-		return readKeyFile(flagKeyFile)
+	if g.KeyFile != "" {
+		return readKeyFile(g.KeyFile)
 	}
 	if k := strings.TrimSpace(os.Getenv("CAIRN_KEY")); k != "" {
 		return k, nil
@@ -91,29 +101,29 @@ func readKeyFile(path string) (string, error) {
 }
 
 // newClient builds the API client from --server and the key flags.
-func newClient() (*client.Client, error) {
-	key, err := resolveKey()
+func (g *clientOptions) newClient() (*client.Client, error) {
+	key, err := g.resolveKey()
 	if err != nil {
 		return nil, err
 	}
-	if flagServer == "" {
+	if g.Server == "" {
 		return nil, errors.New("--server is empty")
 	}
-	return client.New(flagServer, key, client.WithUserAgent("cairn-cli/1")), nil
+	return client.New(g.Server, key, client.WithUserAgent("cairn-cli/1")), nil
 }
 
-// commandContext is the context of one command: cancelled by Ctrl-C or
-// SIGTERM and, unless timeout is false, by --timeout.
-func commandContext(cmd *cobra.Command, timeout bool) (context.Context, context.CancelFunc) {
+// context is the context of one command: cancelled by Ctrl-C or SIGTERM
+// and, unless timeout is false, by --timeout.
+func (g *clientOptions) context(cmd *cobra.Command, timeout bool) (context.Context, context.CancelFunc) {
 	parent := cmd.Context()
 	if parent == nil {
 		parent = context.Background()
 	}
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
-	if !timeout || flagTimeout <= 0 {
+	if !timeout || g.Timeout <= 0 {
 		return ctx, stop
 	}
-	ctx, cancel := context.WithTimeout(ctx, flagTimeout)
+	ctx, cancel := context.WithTimeout(ctx, g.Timeout)
 	return ctx, func() { cancel(); stop() }
 }
 
@@ -129,7 +139,7 @@ func (e *cliError) Unwrap() error { return e.err }
 
 // describe words err for the terminal: an API error as
 // "<code>: <message> (field)", an unreachable server as such.
-func describe(err error) error {
+func (g *clientOptions) describe(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -142,14 +152,14 @@ func describe(err error) error {
 		return &cliError{msg: clean(ae.Error()), err: err}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return &cliError{msg: fmt.Sprintf("timeout: no answer from %s within %s (--timeout)", flagServer, flagTimeout), err: err}
+		return &cliError{msg: fmt.Sprintf("timeout: no answer from %s within %s (--timeout)", g.Server, g.Timeout), err: err}
 	}
 	if errors.Is(err, context.Canceled) {
 		return &cliError{msg: "interrupted", err: err}
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return &cliError{msg: fmt.Sprintf("unavailable: cannot reach %s: %v", flagServer, ue.Err), err: err}
+		return &cliError{msg: fmt.Sprintf("unavailable: cannot reach %s: %v", g.Server, ue.Err), err: err}
 	}
 	return &cliError{msg: err.Error(), err: err}
 }
@@ -157,10 +167,10 @@ func describe(err error) error {
 // run adapts a command body: usage is printed for flag and argument
 // mistakes only, not for failures of the call itself, and errors are
 // worded by describe.
-func run(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+func (g *clientOptions) run(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		cmd.SilenceUsage = true
-		return describe(fn(cmd, args))
+		return g.describe(fn(cmd, args))
 	}
 }
 
@@ -188,19 +198,12 @@ func printJSON(w io.Writer, v any) error {
 // clean makes a server-supplied string safe to print on a terminal: control
 // characters (escape sequences, newlines) are shown escaped, not obeyed.
 func clean(s string) string {
-	ok := true
-	for _, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) {
-			ok = false
-			break
-		}
-	}
-	if ok {
+	if strings.IndexFunc(s, unsafeRune) < 0 {
 		return s
 	}
 	var b strings.Builder
 	for _, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) {
+		if unsafeRune(r) {
 			q := fmt.Sprintf("%+q", string(r))
 			b.WriteString(q[1 : len(q)-1])
 			continue
@@ -208,6 +211,13 @@ func clean(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// unsafeRune reports whether r may change how a terminal shows what
+// follows: a control character, a line or paragraph separator, or a
+// bidirectional override or isolate.
+func unsafeRune(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
 }
 
 // orDash is clean(s), or "-" when s is empty.

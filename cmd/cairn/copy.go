@@ -14,19 +14,23 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/postgres"
+	"github.com/cairnhq/cairn/internal/serve"
 	"github.com/cairnhq/cairn/internal/sqlite"
+	"github.com/cairnhq/cairn/ledger"
 )
 
-var copyFlags struct {
-	from, to string
+// copyOptions are the flags of cairn copy.
+type copyOptions struct {
+	From, To string
 }
 
-var copyCmd = &cobra.Command{
-	Use:   "copy --from DIR --to postgres://…",
-	Short: "Move an embedded store to PostgreSQL with its ledger intact",
-	Long: `copy moves the embedded store in --from (a cairn serve --data directory) into
+func newCopyCmd() *cobra.Command {
+	o := &copyOptions{}
+	cmd := &cobra.Command{
+		Use:   "copy --from DIR --to postgres://…",
+		Short: "Move an embedded store to PostgreSQL with its ledger intact",
+		Long: `copy moves the embedded store in --from (a cairn serve --data directory) into
 the empty PostgreSQL database --to, table by table and row by row: ledger
 entries keep their bodies, indexes and hashes, the Merkle tree nodes,
 checkpoints and cosignatures are copied as they are, and every job, run,
@@ -38,19 +42,25 @@ every copied checkpoint, and each table's row count against the source.
 Checkpoints signed before the move verify after it: serve the PostgreSQL
 store with the same --ledger-key, export, and cairn verify the bundle with
 --trusted-checkpoint set to a checkpoint taken before the move.`,
-	Args: cobra.NoArgs,
-	RunE: func(cmd *cobra.Command, args []string) error {
-		if copyFlags.from == "" || !isPostgres(copyFlags.to) {
-			return fmt.Errorf("copy needs --from DIR and --to postgres://…")
-		}
-		return copyStore(cmd.Context(), copyFlags.from, copyFlags.to, cmd.OutOrStdout())
-	},
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return copyStore(cmd.Context(), o.From, o.To, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&o.From, "from", "", "data directory of the embedded store to copy")
+	cmd.Flags().StringVar(&o.To, "to", "", "postgres:// URL of an empty database (migrated by copy)")
+	return cmd
 }
 
-func init() {
-	copyCmd.Flags().StringVar(&copyFlags.from, "from", "", "data directory of the embedded store to copy")
-	copyCmd.Flags().StringVar(&copyFlags.to, "to", "", "postgres:// URL of an empty database (migrated by copy)")
-	rootCmd.AddCommand(copyCmd)
+// Validate checks that --from and --to are given.
+func (o *copyOptions) Validate() error {
+	if o.From == "" || !serve.IsPostgres(o.To) {
+		return fmt.Errorf("copy needs --from DIR and --to postgres://…")
+	}
+	return nil
 }
 
 // copyTable describes one table: its PostgreSQL columns and the SQLite
@@ -84,24 +94,12 @@ var copyTables = []copyTable{
 }
 
 func copyStore(ctx context.Context, from, to string, out io.Writer) error {
-	// Opening the embedded store applies its pending migrations and
-	// checkpoints its WAL on close, so the file read below is complete.
-	src, err := sqlite.Open(from)
-	if err != nil {
-		return fmt.Errorf("--from: %w", err)
-	}
-	src.Close()
-	sdb, err := sql.Open("sqlite", "file:"+filepath.Join(from, "cairn.db")+"?mode=ro&"+url.Values{"_pragma": {"busy_timeout(10000)"}}.Encode())
+	sdb, stx, err := openCopySource(ctx, from)
 	if err != nil {
 		return err
 	}
 	defer sdb.Close()
-	stx, err := sdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("--from: %w", err)
-	}
 	defer stx.Rollback()
-
 	if _, err := postgres.Migrate(ctx, to); err != nil {
 		return fmt.Errorf("--to: %w", err)
 	}
@@ -110,55 +108,104 @@ func copyStore(ctx context.Context, from, to string, out io.Writer) error {
 		return fmt.Errorf("--to: %w", err)
 	}
 	defer pc.Close(context.Background())
-	ptx, err := pc.Begin(ctx)
+	counts, err := copyRows(ctx, stx, pc, out)
 	if err != nil {
 		return err
+	}
+	stx.Rollback()
+	if err := checkCounts(ctx, pc, counts); err != nil {
+		return err
+	}
+	if err := verifyLedgers(ctx, from, to, out); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "copy complete: serve it with cairn serve --store <url> --ledger-key %s\n", filepath.Join(from, "ledger.key"))
+	return nil
+}
+
+// openCopySource opens the embedded store in from read-only, in one read
+// transaction. Opening it as a store first applies its pending migrations
+// and checkpoints its WAL on close, so the file read is complete.
+func openCopySource(ctx context.Context, from string) (*sql.DB, *sql.Tx, error) {
+	src, err := sqlite.Open(from)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--from: %w", err)
+	}
+	src.Close()
+	sdb, err := sql.Open("sqlite", "file:"+filepath.Join(from, "cairn.db")+"?mode=ro&"+url.Values{"_pragma": {"busy_timeout(10000)"}}.Encode())
+	if err != nil {
+		return nil, nil, err
+	}
+	stx, err := sdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		sdb.Close()
+		return nil, nil, fmt.Errorf("--from: %w", err)
+	}
+	return sdb, stx, nil
+}
+
+// copyRows copies every table in one PostgreSQL transaction, after
+// checking the destination is empty, and returns each table's row count.
+func copyRows(ctx context.Context, stx *sql.Tx, pc *pgx.Conn, out io.Writer) (map[string]int64, error) {
+	ptx, err := pc.Begin(ctx)
+	if err != nil {
+		return nil, err
 	}
 	defer ptx.Rollback(context.Background())
 	var used bool
 	if err := ptx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenants) OR EXISTS (SELECT 1 FROM ledger) OR EXISTS (SELECT 1 FROM jobs) OR EXISTS (SELECT 1 FROM api_keys) OR EXISTS (SELECT 1 FROM runs) OR EXISTS (SELECT 1 FROM workflows)`).Scan(&used); err != nil {
-		return err
+		return nil, err
 	}
 	if used {
-		return fmt.Errorf("--to: the destination database already holds a Cairn store; copy needs an empty one")
+		return nil, fmt.Errorf("--to: the destination database already holds a Cairn store; copy needs an empty one")
 	}
 	counts := map[string]int64{}
 	for _, tb := range copyTables {
-		if len(tb.kinds) != len(tb.cols) {
-			return fmt.Errorf("copy: table %s is described wrongly", tb.name)
-		}
-		srcCols := tb.src
-		if srcCols == nil {
-			srcCols = tb.cols
-		}
-		rows, err := stx.QueryContext(ctx, `SELECT `+strings.Join(srcCols, ", ")+` FROM `+tb.name+` ORDER BY `+tb.order)
+		n, err := copyTableRows(ctx, stx, ptx, tb)
 		if err != nil {
-			return fmt.Errorf("read %s: %w", tb.name, err)
-		}
-		n, err := ptx.CopyFrom(ctx, pgx.Identifier{tb.name}, tb.cols, &sqlRows{rows: rows, kinds: tb.kinds})
-		rows.Close()
-		if err != nil {
-			return fmt.Errorf("copy %s: %w", tb.name, err)
+			return nil, err
 		}
 		counts[tb.name] = n
-		if tb.serial != "" && n > 0 {
-			if _, err := ptx.Exec(ctx, `SELECT setval(pg_get_serial_sequence($1, $2), (SELECT max(`+tb.serial+`) FROM `+tb.name+`))`, tb.name, tb.serial); err != nil {
-				return fmt.Errorf("sequence of %s: %w", tb.name, err)
-			}
-		}
 		fmt.Fprintf(out, "copied %-13s %9d rows\n", tb.name, n)
 	}
 	if _, err := ptx.Exec(ctx, `INSERT INTO ledger_heads(tenant, size, hash)
 		SELECT l.tenant, l.idx + 1, l.leaf_hash FROM ledger l
 		JOIN (SELECT tenant, max(idx) AS idx FROM ledger GROUP BY tenant) m ON m.tenant = l.tenant AND m.idx = l.idx`); err != nil {
-		return fmt.Errorf("ledger heads: %w", err)
+		return nil, fmt.Errorf("ledger heads: %w", err)
 	}
-	if err := ptx.Commit(ctx); err != nil {
-		return err
-	}
-	stx.Rollback()
+	return counts, ptx.Commit(ctx)
+}
 
-	// Verify the copy against itself and against the source.
+// copyTableRows copies one table and moves its identity sequence past
+// the copied values.
+func copyTableRows(ctx context.Context, stx *sql.Tx, ptx pgx.Tx, tb copyTable) (int64, error) {
+	if len(tb.kinds) != len(tb.cols) {
+		return 0, fmt.Errorf("copy: table %s is described wrongly", tb.name)
+	}
+	srcCols := tb.src
+	if srcCols == nil {
+		srcCols = tb.cols
+	}
+	rows, err := stx.QueryContext(ctx, `SELECT `+strings.Join(srcCols, ", ")+` FROM `+tb.name+` ORDER BY `+tb.order)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", tb.name, err)
+	}
+	n, err := ptx.CopyFrom(ctx, pgx.Identifier{tb.name}, tb.cols, &sqlRows{rows: rows, kinds: tb.kinds})
+	rows.Close()
+	if err != nil {
+		return 0, fmt.Errorf("copy %s: %w", tb.name, err)
+	}
+	if tb.serial != "" && n > 0 {
+		if _, err := ptx.Exec(ctx, `SELECT setval(pg_get_serial_sequence($1, $2), (SELECT max(`+tb.serial+`) FROM `+tb.name+`))`, tb.name, tb.serial); err != nil {
+			return 0, fmt.Errorf("sequence of %s: %w", tb.name, err)
+		}
+	}
+	return n, nil
+}
+
+// checkCounts compares each table's row count after the copy with the
+// rows copied.
+func checkCounts(ctx context.Context, pc *pgx.Conn, counts map[string]int64) error {
 	for _, tb := range copyTables {
 		var n int64
 		if err := pc.QueryRow(ctx, `SELECT count(*) FROM `+tb.name).Scan(&n); err != nil {
@@ -168,6 +215,11 @@ func copyStore(ctx context.Context, from, to string, out io.Writer) error {
 			return fmt.Errorf("verify: %s has %d rows after the copy, %d were copied", tb.name, n, counts[tb.name])
 		}
 	}
+	return nil
+}
+
+// verifyLedgers compares every tenant's copied ledger with the source's.
+func verifyLedgers(ctx context.Context, from, to string, out io.Writer) error {
 	srcStore, err := sqlite.Open(from)
 	if err != nil {
 		return err
@@ -200,7 +252,6 @@ func copyStore(ctx context.Context, from, to string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "verified tenant %s: %d ledger entries, root %s, %d checkpoints consistent\n", tenant, got.size, got.root, got.checkpoints)
 	}
-	fmt.Fprintf(out, "copy complete: serve it with cairn serve --store <url> --ledger-key %s\n", filepath.Join(from, "ledger.key"))
 	return nil
 }
 
@@ -212,9 +263,9 @@ type digest struct {
 }
 
 // ledgerDigest walks a tenant's whole ledger: it recomputes every leaf hash
-// and the prev_hash chain, rebuilds the Merkle root from the leaves and
-// compares it with the stored tree and, at each checkpoint's size, with the
-// checkpoint's root hash.
+// and the prev_hash chain (full), rebuilds the Merkle root from the leaves
+// and compares it with the stored tree (full) and, at each checkpoint's
+// size, with the checkpoint's root hash.
 func ledgerDigest(ctx context.Context, s cairn.Store, tenant string, full bool) (digest, error) {
 	var d digest
 	err := s.View(ctx, func(tx cairn.ReadTx) error {
@@ -222,53 +273,15 @@ func ledgerDigest(ctx context.Context, s cairn.Store, tenant string, full bool) 
 		if err != nil {
 			return err
 		}
-		cps := map[uint64]string{}
-		for after := int64(0); ; {
-			page, err := tx.ListCheckpoints(tenant, cairn.Page{Limit: 1000, After: after})
-			if err != nil {
-				return err
-			}
-			for _, c := range page {
-				cps[c.Size] = c.RootHash
-			}
-			if len(page) < 1000 {
-				break
-			}
-			after = int64(page[len(page)-1].Size)
+		cps, err := checkpointRoots(tx, tenant)
+		if err != nil {
+			return err
 		}
-		a := ledger.NewAppender()
-		prev := ""
-		for from := uint64(0); from < size; {
-			es, err := tx.LedgerEntries(tenant, from, 5000)
-			if err != nil {
-				return err
-			}
-			if len(es) == 0 {
-				return fmt.Errorf("ledger ends at %d, its size is %d", from, size)
-			}
-			for _, e := range es {
-				if e.Index != from {
-					return fmt.Errorf("entry %d has index %d", from, e.Index)
-				}
-				leaf := ledger.LeafHash(e.Body)
-				if full && (ledger.HashHex(leaf) != e.LeafHash || e.PrevHash != prev) {
-					return fmt.Errorf("entry %d: leaf hash or chain does not verify", from)
-				}
-				prev = e.LeafHash
-				if _, err := a.Append(leaf); err != nil {
-					return err
-				}
-				from++
-				if root, ok := cps[from]; ok {
-					r := a.Root()
-					if root != hex.EncodeToString(r[:]) {
-						return fmt.Errorf("checkpoint at size %d does not match the ledger", from)
-					}
-					d.checkpoints++
-				}
-			}
+		w := &ledgerWalk{cps: cps, full: full, a: ledger.NewAppender()}
+		if err := w.walk(tx, tenant, size); err != nil {
+			return err
 		}
-		root := a.Root()
+		root := w.a.Root()
 		if full && size > 0 {
 			stored, err := ledger.RootAt(size, cairn.TenantNodes{Src: tx, Tenant: tenant})
 			if err != nil {
@@ -278,10 +291,80 @@ func ledgerDigest(ctx context.Context, s cairn.Store, tenant string, full bool) 
 				return fmt.Errorf("the stored Merkle tree does not match the leaves")
 			}
 		}
-		d.size, d.last, d.root = size, prev, hex.EncodeToString(root[:])
+		d = digest{size: size, last: w.prev, root: hex.EncodeToString(root[:]), checkpoints: w.checkpoints}
 		return nil
 	})
 	return d, err
+}
+
+// checkpointRoots maps each checkpoint's size to its root hash.
+func checkpointRoots(tx cairn.ReadTx, tenant string) (map[uint64]string, error) {
+	cps := map[uint64]string{}
+	for after := int64(0); ; {
+		page, err := tx.ListCheckpoints(tenant, cairn.Page{Limit: 1000, After: after})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range page {
+			cps[c.Size] = c.RootHash
+		}
+		if len(page) < 1000 {
+			return cps, nil
+		}
+		after = int64(page[len(page)-1].Size)
+	}
+}
+
+// ledgerWalk appends a ledger's leaves in order, checking the chain (full)
+// and the root at each checkpoint.
+type ledgerWalk struct {
+	cps         map[uint64]string
+	full        bool
+	a           *ledger.Appender
+	prev        string
+	checkpoints int
+}
+
+func (w *ledgerWalk) walk(tx cairn.ReadTx, tenant string, size uint64) error {
+	for from := uint64(0); from < size; {
+		es, err := tx.LedgerEntries(tenant, from, 5000)
+		if err != nil {
+			return err
+		}
+		if len(es) == 0 {
+			return fmt.Errorf("ledger ends at %d, its size is %d", from, size)
+		}
+		for _, e := range es {
+			if err := w.add(from, e); err != nil {
+				return err
+			}
+			from++
+		}
+	}
+	return nil
+}
+
+// add appends entry e, which must have index i.
+func (w *ledgerWalk) add(i uint64, e *cairn.LedgerEntry) error {
+	if e.Index != i {
+		return fmt.Errorf("entry %d has index %d", i, e.Index)
+	}
+	leaf := ledger.LeafHash(e.Body)
+	if w.full && (ledger.HashHex(leaf) != e.LeafHash || e.PrevHash != w.prev) {
+		return fmt.Errorf("entry %d: leaf hash or chain does not verify", i)
+	}
+	w.prev = e.LeafHash
+	if _, err := w.a.Append(leaf); err != nil {
+		return err
+	}
+	if root, ok := w.cps[i+1]; ok {
+		r := w.a.Root()
+		if root != hex.EncodeToString(r[:]) {
+			return fmt.Errorf("checkpoint at size %d does not match the ledger", i+1)
+		}
+		w.checkpoints++
+	}
+	return nil
 }
 
 // sqlRows streams SQLite rows into COPY, converting each column to its

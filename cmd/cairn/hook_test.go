@@ -70,20 +70,7 @@ func decodeAnswer(t *testing.T, stdout string) hookAnswer {
 // flag exit 2 (Claude Code blocks the tool); an unreachable server is a
 // deny.
 func TestHookBinary(t *testing.T) {
-	e := apitest.New(t, apitest.Options{AdminKey: testAdminKey, LedgerKey: true})
-	e.Key("cc-hook", "agent", "agent", "worker")
-	e.Key("auditor-1", "human", "auditor")
-	policy, err := os.ReadFile(filepath.Join("..", "..", "internal", "claudehook", "testdata", "policy.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.MustDo("admin", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: string(policy), Message: "hooks"}, 201, nil)
-	keyFile := filepath.Join(t.TempDir(), "hook.key")
-	if err := os.WriteFile(keyFile, []byte(e.Keys["cc-hook"]+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"--server", e.URL, "--key-file", keyFile, "--state-dir", t.TempDir()}
-
+	e, args := hookServer(t)
 	code, out, errOut := hookRun(t, hookFixture(t, "pre_bash_ls"), args...)
 	a := decodeAnswer(t, out)
 	if code != 0 || a.Specific == nil || a.Specific.PermissionDecision != "allow" || a.Specific.HookEventName != "PreToolUse" {
@@ -103,8 +90,32 @@ func TestHookBinary(t *testing.T) {
 	if a := decodeAnswer(t, out); code != 0 || a.Specific.PermissionDecision != "deny" || !strings.Contains(a.Specific.PermissionDecisionReason, "claude-no-fetch-example") {
 		t.Fatalf("deny: exit %d %s", code, out)
 	}
+}
 
-	code, out, errOut = hookRun(t, []byte(`{"hook_event_name":"PreToolUse"`), args...)
+// hookServer is a server with the hook's policy and keys; args point the
+// hook at it with the hook key's file.
+func hookServer(t *testing.T) (*apitest.Env, []string) {
+	t.Helper()
+	e := apitest.New(t, apitest.Options{AdminKey: testAdminKey, LedgerKey: true})
+	e.Key("cc-hook", "agent", "agent", "worker")
+	e.Key("auditor-1", "human", "auditor")
+	policy, err := os.ReadFile(filepath.Join("..", "..", "internal", "claudehook", "testdata", "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.MustDo("admin", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: string(policy), Message: "hooks"}, 201, nil)
+	keyFile := filepath.Join(t.TempDir(), "hook.key")
+	if err := os.WriteFile(keyFile, []byte(e.Keys["cc-hook"]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return e, []string{"--server", e.URL, "--key-file", keyFile, "--state-dir", t.TempDir()}
+}
+
+// TestHookBinaryBlocks: malformed input and a mistyped flag exit 2 (Claude
+// Code blocks the tool).
+func TestHookBinaryBlocks(t *testing.T) {
+	_, args := hookServer(t)
+	code, out, errOut := hookRun(t, []byte(`{"hook_event_name":"PreToolUse"`), args...)
 	if code != 2 || out != "" || !strings.Contains(errOut, "malformed hook input") {
 		t.Fatalf("malformed: exit %d stdout %q stderr %q", code, out, errOut)
 	}
@@ -112,10 +123,16 @@ func TestHookBinary(t *testing.T) {
 	if code != 2 || out != "" || !strings.Contains(errOut, "unknown flag") {
 		t.Fatalf("bad flag: exit %d stdout %q stderr %q", code, out, errOut)
 	}
+}
 
+// TestHookBinaryDeniesWithoutServerOrKey: an unreachable server, or no
+// key, is a deny.
+func TestHookBinaryDeniesWithoutServerOrKey(t *testing.T) {
+	e, args := hookServer(t)
+	keyFile := args[3]
 	dead := httptest.NewServer(nil)
 	dead.Close()
-	code, out, _ = hookRun(t, hookFixture(t, "pre_read"), "--server", dead.URL, "--key-file", keyFile, "--state-dir", t.TempDir())
+	code, out, _ := hookRun(t, hookFixture(t, "pre_read"), "--server", dead.URL, "--key-file", keyFile, "--state-dir", t.TempDir())
 	if a := decodeAnswer(t, out); code != 0 || a.Specific.PermissionDecision != "deny" || !strings.Contains(a.Specific.PermissionDecisionReason, "unreachable") {
 		t.Fatalf("server down: exit %d %s", code, out)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,176 +13,277 @@ import (
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/client"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-var jobsCmd = clientGroup(&cobra.Command{
-	Use:   "jobs",
-	Short: "Submit, get and list jobs",
-})
+func newJobsCmd(g *clientOptions) *cobra.Command {
+	cmd := clientGroup(&cobra.Command{
+		Use:   "jobs",
+		Short: "Submit, get and list jobs",
+	})
+	cmd.AddCommand(newJobsSubmitCmd(g), newJobsGetCmd(g), newJobsListCmd(g))
+	return cmd
+}
 
-var jobsSubmitCmd = &cobra.Command{
-	Use:   "submit --action ACTION [flags]",
-	Short: "Submit an action; the policy decision is in the answer",
-	Long: `Submit an agent action (POST /api/v1/jobs). The policy decides before the
+// jobsSubmitOptions are the flags of cairn jobs submit.
+type jobsSubmitOptions struct {
+	Action, Resource, Run, Step, Trace, JobID, Input string
+	Labels, RiskTags                                 []string
+	JSON                                             bool
+	g                                                *clientOptions
+}
+
+func newJobsSubmitCmd(g *clientOptions) *cobra.Command {
+	o := &jobsSubmitOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "submit --action ACTION [flags]",
+		Short: "Submit an action; the policy decision is in the answer",
+		Long: `Submit an agent action (POST /api/v1/jobs). The policy decides before the
 answer: a DENY is recorded as a job in state DENIED (exit status 0, the
 job exists as evidence). --input takes JSON inline, @FILE, or - for stdin.
 With --job-id the submit is idempotent: the same job again returns the
 existing one.`,
-	Args: cobra.NoArgs,
-	RunE: run(func(cmd *cobra.Command, args []string) error {
-		f := cmd.Flags()
-		var req cairn.SubmitRequest
-		req.Action, _ = f.GetString("action")
-		req.Resource, _ = f.GetString("resource")
-		req.RunID, _ = f.GetString("run")
-		req.WorkflowStepID, _ = f.GetString("step")
-		req.TraceID, _ = f.GetString("trace")
-		req.JobID, _ = f.GetString("job-id")
-		req.RiskTags, _ = f.GetStringArray("risk-tag")
-		labels, _ := f.GetStringArray("label")
-		var err error
-		if req.Labels, err = parseLabels(labels); err != nil {
-			return err
-		}
-		in, _ := f.GetString("input")
-		if req.Input, err = readJSONArg("input", in, cmd.InOrStdin()); err != nil {
-			return err
-		}
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := commandContext(cmd, true)
-		defer cancel()
-		job, replayed, err := c.SubmitJobReplayed(ctx, req)
-		if err != nil {
-			return err
-		}
-		if asJSON, _ := f.GetBool("json"); asJSON {
-			return printJSON(cmd.OutOrStdout(), job)
-		}
-		errw := cmd.ErrOrStderr()
-		if replayed {
-			fmt.Fprintf(errw, "job %s already existed with this job_hash: this is the recorded job\n", clean(job.JobID))
-		}
-		if err := printJobCard(cmd.OutOrStdout(), job); err != nil {
-			return err
-		}
-		if job.State == cairn.StatePendingApproval {
-			fmt.Fprintf(errw, "waiting for approval: cairn approvals approve %s --hash %s\n", clean(job.JobID), clean(job.JobHash))
-		}
-		return nil
-	}),
+		Args: cobra.NoArgs,
+		RunE: g.run(func(cmd *cobra.Command, _ []string) error { return o.run(cmd) }),
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Action, "action", "", "action name, e.g. db.write (required)")
+	f.StringVar(&o.Resource, "resource", "", "resource the action touches")
+	f.StringArrayVar(&o.Labels, "label", nil, "label key=value (repeatable)")
+	f.StringArrayVar(&o.RiskTags, "risk-tag", nil, "risk tag (repeatable)")
+	f.StringVar(&o.Run, "run", "", "workflow run id (a new id starts a run)")
+	f.StringVar(&o.Step, "step", "", "workflow step id")
+	f.StringVar(&o.Trace, "trace", "", "trace id")
+	f.StringVar(&o.JobID, "job-id", "", "job id (makes the submit idempotent)")
+	f.StringVar(&o.Input, "input", "", "input JSON: inline, @FILE or - for stdin")
+	f.BoolVar(&o.JSON, "json", false, "print the job as JSON")
+	markRequired(cmd, "action")
+	return cmd
 }
 
-var jobsGetCmd = &cobra.Command{
-	Use:   "get <job_id>",
-	Short: "Show a job's current state",
-	Args:  cobra.ExactArgs(1),
-	RunE: run(func(cmd *cobra.Command, args []string) error {
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := commandContext(cmd, true)
-		defer cancel()
-		job, err := c.GetJob(ctx, args[0])
-		if err != nil {
-			return err
-		}
-		if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
-			return printJSON(cmd.OutOrStdout(), job)
-		}
-		return printJobCard(cmd.OutOrStdout(), job)
-	}),
+// request builds the submit request, reading --input.
+func (o *jobsSubmitOptions) request(stdin io.Reader) (cairn.SubmitRequest, error) {
+	req := cairn.SubmitRequest{Action: o.Action, Resource: o.Resource, RunID: o.Run,
+		WorkflowStepID: o.Step, TraceID: o.Trace, JobID: o.JobID, RiskTags: o.RiskTags}
+	var err error
+	if req.Labels, err = parseLabels(o.Labels); err != nil {
+		return req, err
+	}
+	req.Input, err = readJSONArg("input", o.Input, stdin)
+	return req, err
 }
 
-var jobsListCmd = &cobra.Command{
-	Use:   "list [flags]",
-	Short: "List jobs, newest first",
-	Long: `List jobs, newest first. --since/--until take RFC 3339, a date, or a
+func (o *jobsSubmitOptions) run(cmd *cobra.Command) error {
+	req, err := o.request(cmd.InOrStdin())
+	if err != nil {
+		return err
+	}
+	c, err := o.g.newClient()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := o.g.context(cmd, true)
+	defer cancel()
+	job, replayed, err := c.SubmitJobReplayed(ctx, req)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		return printJSON(cmd.OutOrStdout(), job)
+	}
+	errw := cmd.ErrOrStderr()
+	if replayed {
+		fmt.Fprintf(errw, "job %s already existed with this job_hash: this is the recorded job\n", clean(job.JobID))
+	}
+	if err := printJobCard(cmd.OutOrStdout(), job); err != nil {
+		return err
+	}
+	if job.State == cairn.StatePendingApproval {
+		fmt.Fprintf(errw, "waiting for approval: cairn approvals approve %s --hash %s\n", clean(job.JobID), clean(job.JobHash))
+	}
+	return nil
+}
+
+// jsonOption is a command whose only flag is --json.
+type jsonOption struct {
+	JSON bool
+	g    *clientOptions
+}
+
+func newJobsGetCmd(g *clientOptions) *cobra.Command {
+	o := &jsonOption{g: g}
+	cmd := &cobra.Command{
+		Use:   "get <job_id>",
+		Short: "Show a job's current state",
+		Args:  cobra.ExactArgs(1),
+		RunE: g.run(func(cmd *cobra.Command, args []string) error {
+			c, err := o.g.newClient()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := o.g.context(cmd, true)
+			defer cancel()
+			job, err := c.GetJob(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if o.JSON {
+				return printJSON(cmd.OutOrStdout(), job)
+			}
+			return printJobCard(cmd.OutOrStdout(), job)
+		}),
+	}
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the job as JSON")
+	return cmd
+}
+
+// timeRange is a --since/--until pair: RFC 3339, a date, or a duration
+// ago. bind's what prefixes the flags' help ("created ").
+type timeRange struct {
+	Since, Until string
+}
+
+func (t *timeRange) bind(f *pflag.FlagSet, what string) {
+	f.StringVar(&t.Since, "since", "", what+"at or after (RFC 3339, date, or duration ago)")
+	f.StringVar(&t.Until, "until", "", what+"before (RFC 3339, date, or duration ago)")
+}
+
+// parse parses both bounds; an error names the flag.
+func (t *timeRange) parse() (since, until time.Time, err error) {
+	if since, err = parseTimeFlag("since", t.Since); err != nil {
+		return
+	}
+	until, err = parseTimeFlag("until", t.Until)
+	return
+}
+
+// jobsListOptions are the flags of cairn jobs list.
+type jobsListOptions struct {
+	State, Action, Run, Decision, Rule, SubmittedBy string
+	Range                                           timeRange
+	Limit                                           int
+	JSON                                            bool
+	g                                               *clientOptions
+}
+
+func newJobsListCmd(g *clientOptions) *cobra.Command {
+	o := &jobsListOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "list [flags]",
+		Short: "List jobs, newest first",
+		Long: `List jobs, newest first. --since/--until take RFC 3339, a date, or a
 duration ago (24h). --limit caps how many are printed (0 = all).`,
-	Args: cobra.NoArgs,
-	RunE: run(func(cmd *cobra.Command, args []string) error {
-		fl := cmd.Flags()
-		var f client.JobFilter
-		f.State, _ = fl.GetString("state")
-		f.Action, _ = fl.GetString("action")
-		f.RunID, _ = fl.GetString("run")
-		f.Decision, _ = fl.GetString("decision")
-		f.PolicyRuleID, _ = fl.GetString("rule")
-		f.SubmittedBy, _ = fl.GetString("submitted-by")
-		var err error
-		if f.Since, err = timeFlag(cmd, "since"); err != nil {
-			return err
-		}
-		if f.Until, err = timeFlag(cmd, "until"); err != nil {
-			return err
-		}
-		f.State = strings.ToUpper(f.State)
-		f.Decision = strings.ToUpper(f.Decision)
-		limit, _ := fl.GetInt("limit")
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := commandContext(cmd, true)
-		defer cancel()
-		f.Limit = pageSize(limit)
-		jobs, err := collect(c.AllJobs(ctx, f), limit)
-		if err != nil {
-			return err
-		}
-		if asJSON, _ := fl.GetBool("json"); asJSON {
-			return printJSON(cmd.OutOrStdout(), jobs)
-		}
-		return printJobsTable(cmd.OutOrStdout(), jobs)
-	}),
+		Args: cobra.NoArgs,
+		RunE: g.run(func(cmd *cobra.Command, _ []string) error { return o.run(cmd) }),
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.State, "state", "", "state, e.g. PENDING_APPROVAL")
+	f.StringVar(&o.Action, "action", "", "action")
+	f.StringVar(&o.Run, "run", "", "run id")
+	f.StringVar(&o.Decision, "decision", "", "decision, e.g. DENY")
+	f.StringVar(&o.Rule, "rule", "", "deciding policy rule id")
+	f.StringVar(&o.SubmittedBy, "submitted-by", "", "submitting principal")
+	o.Range.bind(f, "created ")
+	f.IntVar(&o.Limit, "limit", 100, "print at most N jobs (0 = all)")
+	f.BoolVar(&o.JSON, "json", false, "print the jobs as a JSON array")
+	return cmd
 }
 
-var approvalsCmd = clientGroup(&cobra.Command{
-	Use:   "approvals",
-	Short: "List, approve and reject pending approvals",
-})
-
-var approvalsListCmd = &cobra.Command{
-	Use:   "list [flags]",
-	Short: "List the approval queue (pending only unless --all)",
-	Args:  cobra.NoArgs,
-	RunE: run(func(cmd *cobra.Command, args []string) error {
-		fl := cmd.Flags()
-		var f client.ApprovalFilter
-		f.IncludeResolved, _ = fl.GetBool("all")
-		f.RunID, _ = fl.GetString("run")
-		f.PolicyRuleID, _ = fl.GetString("rule")
-		f.ResolvedBy, _ = fl.GetString("resolved-by")
-		var err error
-		if f.Since, err = timeFlag(cmd, "since"); err != nil {
-			return err
-		}
-		if f.Until, err = timeFlag(cmd, "until"); err != nil {
-			return err
-		}
-		limit, _ := fl.GetInt("limit")
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := commandContext(cmd, true)
-		defer cancel()
-		f.Limit = pageSize(limit)
-		items, err := collect(c.AllApprovals(ctx, f), limit)
-		if err != nil {
-			return err
-		}
-		if asJSON, _ := fl.GetBool("json"); asJSON {
-			return printJSON(cmd.OutOrStdout(), items)
-		}
-		return printApprovalsTable(cmd.OutOrStdout(), items)
-	}),
+func (o *jobsListOptions) run(cmd *cobra.Command) error {
+	f := client.JobFilter{State: strings.ToUpper(o.State), Action: o.Action, RunID: o.Run, Decision: strings.ToUpper(o.Decision),
+		PolicyRuleID: o.Rule, SubmittedBy: o.SubmittedBy}
+	var err error
+	if f.Since, f.Until, err = o.Range.parse(); err != nil {
+		return err
+	}
+	c, err := o.g.newClient()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := o.g.context(cmd, true)
+	defer cancel()
+	f.Limit = pageSize(o.Limit)
+	jobs, err := collect(c.AllJobs(ctx, f), o.Limit)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		return printJSON(cmd.OutOrStdout(), jobs)
+	}
+	return printJobsTable(cmd.OutOrStdout(), jobs)
 }
 
-func resolveCmd(verb string) *cobra.Command {
+func newApprovalsCmd(g *clientOptions) *cobra.Command {
+	cmd := clientGroup(&cobra.Command{
+		Use:   "approvals",
+		Short: "List, approve and reject pending approvals",
+	})
+	cmd.AddCommand(newApprovalsListCmd(g), newResolveCmd(g, "approve"), newResolveCmd(g, "reject"))
+	return cmd
+}
+
+// approvalsListOptions are the flags of cairn approvals list.
+type approvalsListOptions struct {
+	All                   bool
+	Run, Rule, ResolvedBy string
+	Range                 timeRange
+	Limit                 int
+	JSON                  bool
+	g                     *clientOptions
+}
+
+func newApprovalsListCmd(g *clientOptions) *cobra.Command {
+	o := &approvalsListOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "list [flags]",
+		Short: "List the approval queue (pending only unless --all)",
+		Args:  cobra.NoArgs,
+		RunE:  g.run(func(cmd *cobra.Command, _ []string) error { return o.run(cmd) }),
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.All, "all", false, "include resolved approvals")
+	f.StringVar(&o.Run, "run", "", "run id")
+	f.StringVar(&o.Rule, "rule", "", "policy rule id")
+	f.StringVar(&o.ResolvedBy, "resolved-by", "", "resolving principal")
+	o.Range.bind(f, "requested ")
+	f.IntVar(&o.Limit, "limit", 100, "print at most N approvals (0 = all)")
+	f.BoolVar(&o.JSON, "json", false, "print the approvals as a JSON array")
+	return cmd
+}
+
+func (o *approvalsListOptions) run(cmd *cobra.Command) error {
+	f := client.ApprovalFilter{IncludeResolved: o.All, RunID: o.Run, PolicyRuleID: o.Rule, ResolvedBy: o.ResolvedBy}
+	var err error
+	if f.Since, f.Until, err = o.Range.parse(); err != nil {
+		return err
+	}
+	c, err := o.g.newClient()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := o.g.context(cmd, true)
+	defer cancel()
+	f.Limit = pageSize(o.Limit)
+	items, err := collect(c.AllApprovals(ctx, f), o.Limit)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		return printJSON(cmd.OutOrStdout(), items)
+	}
+	return printApprovalsTable(cmd.OutOrStdout(), items)
+}
+
+// resolveOptions are the flags of cairn approvals approve and reject.
+type resolveOptions struct {
+	verb          string
+	Hash, Comment string
+	Yes, JSON     bool
+	g             *clientOptions
+}
+
+func newResolveCmd(g *clientOptions, verb string) *cobra.Command {
+	o := &resolveOptions{verb: verb, g: g}
 	cmd := &cobra.Command{
 		Use:   verb + " <job_id> [--hash JOB_HASH] [-m comment]",
 		Short: strings.ToUpper(verb[:1]) + verb[1:] + " a job's pending approval",
@@ -190,104 +292,71 @@ the server refuses the resolution if the job is not that exact request.
 Without --hash the job is fetched and shown; add --yes to ` + verb + ` the job
 hash shown.`,
 		Args: cobra.ExactArgs(1),
+		RunE: g.run(func(cmd *cobra.Command, args []string) error { return o.run(cmd, args[0]) }),
 	}
-	cmd.RunE = run(func(cmd *cobra.Command, args []string) error {
-		fl := cmd.Flags()
-		hash, _ := fl.GetString("hash")
-		comment, _ := fl.GetString("message")
-		yes, _ := fl.GetBool("yes")
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := commandContext(cmd, true)
-		defer cancel()
-		jobID := args[0]
-		if hash == "" {
-			job, err := c.GetJob(ctx, jobID)
-			if err != nil {
-				return err
-			}
-			input, inErr := c.GetContext(ctx, jobID)
-			if err := printReview(cmd.OutOrStdout(), job, input, inErr); err != nil {
-				return err
-			}
-			if !yes {
-				return &cliError{msg: fmt.Sprintf("confirmation_required: review the job above, then run: cairn approvals %s %s --hash %s (or add --yes)", verb, clean(jobID), clean(job.JobHash))}
-			}
-			hash = job.JobHash
-		}
-		req := cairn.ResolveRequest{JobHash: hash, Comment: comment}
-		var a *cairn.Approval
-		if verb == "approve" {
-			a, err = c.Approve(ctx, jobID, req)
-		} else {
-			a, err = c.Reject(ctx, jobID, req)
-		}
-		if err != nil {
-			return err
-		}
-		if asJSON, _ := fl.GetBool("json"); asJSON {
-			return printJSON(cmd.OutOrStdout(), a)
-		}
-		_, err = fmt.Fprintf(cmd.OutOrStdout(), "job %s %s by %s at %s (job_hash %s)\n",
-			clean(a.JobID), orDash(string(a.Resolution)), orDash(string(a.ResolvedBy)),
-			fmtTimePtr(a.ResolvedAt), orDash(a.JobHash))
-		return err
-	})
-	cmd.Flags().String("hash", "", "the job_hash you reviewed")
-	cmd.Flags().StringP("message", "m", "", "comment recorded with the resolution")
-	cmd.Flags().Bool("yes", false, "without --hash: resolve the job hash fetched from the server")
-	cmd.Flags().Bool("json", false, "print the approval as JSON")
+	cmd.Flags().StringVar(&o.Hash, "hash", "", "the job_hash you reviewed")
+	cmd.Flags().StringVarP(&o.Comment, "message", "m", "", "comment recorded with the resolution")
+	cmd.Flags().BoolVar(&o.Yes, "yes", false, "without --hash: resolve the job hash fetched from the server")
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the approval as JSON")
 	return cmd
 }
 
-func init() {
-	f := jobsSubmitCmd.Flags()
-	f.String("action", "", "action name, e.g. db.write (required)")
-	f.String("resource", "", "resource the action touches")
-	f.StringArray("label", nil, "label key=value (repeatable)")
-	f.StringArray("risk-tag", nil, "risk tag (repeatable)")
-	f.String("run", "", "workflow run id (a new id starts a run)")
-	f.String("step", "", "workflow step id")
-	f.String("trace", "", "trace id")
-	f.String("job-id", "", "job id (makes the submit idempotent)")
-	f.String("input", "", "input JSON: inline, @FILE or - for stdin")
-	f.Bool("json", false, "print the job as JSON")
-	_ = jobsSubmitCmd.MarkFlagRequired("action")
-
-	jobsGetCmd.Flags().Bool("json", false, "print the job as JSON")
-
-	f = jobsListCmd.Flags()
-	f.String("state", "", "state, e.g. PENDING_APPROVAL")
-	f.String("action", "", "action")
-	f.String("run", "", "run id")
-	f.String("decision", "", "decision, e.g. DENY")
-	f.String("rule", "", "deciding policy rule id")
-	f.String("submitted-by", "", "submitting principal")
-	f.String("since", "", "created at or after (RFC 3339, date, or duration ago)")
-	f.String("until", "", "created before (RFC 3339, date, or duration ago)")
-	f.Int("limit", 100, "print at most N jobs (0 = all)")
-	f.Bool("json", false, "print the jobs as a JSON array")
-	jobsCmd.AddCommand(jobsSubmitCmd, jobsGetCmd, jobsListCmd)
-
-	f = approvalsListCmd.Flags()
-	f.Bool("all", false, "include resolved approvals")
-	f.String("run", "", "run id")
-	f.String("rule", "", "policy rule id")
-	f.String("resolved-by", "", "resolving principal")
-	f.String("since", "", "requested at or after (RFC 3339, date, or duration ago)")
-	f.String("until", "", "requested before (RFC 3339, date, or duration ago)")
-	f.Int("limit", 100, "print at most N approvals (0 = all)")
-	f.Bool("json", false, "print the approvals as a JSON array")
-	approvalsCmd.AddCommand(approvalsListCmd, resolveCmd("approve"), resolveCmd("reject"))
-
-	rootCmd.AddCommand(jobsCmd, approvalsCmd)
+// review fetches and prints the job for the approver; with --yes its hash
+// is the one resolved.
+func (o *resolveOptions) review(ctx context.Context, cmd *cobra.Command, c *client.Client, jobID string) (string, error) {
+	job, err := c.GetJob(ctx, jobID)
+	if err != nil {
+		return "", err
+	}
+	input, inErr := c.GetContext(ctx, jobID)
+	if err := printReview(cmd.OutOrStdout(), job, input, inErr, o.g.describe); err != nil {
+		return "", err
+	}
+	if !o.Yes {
+		return "", &cliError{msg: fmt.Sprintf("confirmation_required: review the job above, then run: cairn approvals %s %s --hash %s (or add --yes)", o.verb, clean(jobID), clean(job.JobHash))}
+	}
+	return job.JobHash, nil
 }
 
-func timeFlag(cmd *cobra.Command, name string) (time.Time, error) {
-	v, _ := cmd.Flags().GetString(name)
-	return parseTimeFlag(name, v)
+func (o *resolveOptions) run(cmd *cobra.Command, jobID string) error {
+	c, err := o.g.newClient()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := o.g.context(cmd, true)
+	defer cancel()
+	hash := o.Hash
+	if hash == "" {
+		if hash, err = o.review(ctx, cmd, c, jobID); err != nil {
+			return err
+		}
+	}
+	req := cairn.ResolveRequest{JobHash: hash, Comment: o.Comment}
+	resolve := c.Reject
+	if o.verb == "approve" {
+		resolve = c.Approve
+	}
+	a, err := resolve(ctx, jobID, req)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		return printJSON(cmd.OutOrStdout(), a)
+	}
+	_, err = fmt.Fprintf(cmd.OutOrStdout(), "job %s %s by %s at %s (job_hash %s)\n",
+		clean(a.JobID), orDash(string(a.Resolution)), orDash(string(a.ResolvedBy)),
+		fmtTimePtr(a.ResolvedAt), orDash(a.JobHash))
+	return err
+}
+
+// markRequired marks flags of cmd required; a name that is not a flag of
+// cmd panics when the command tree is built (every test builds it).
+func markRequired(cmd *cobra.Command, names ...string) {
+	for _, n := range names {
+		if err := cmd.MarkFlagRequired(n); err != nil {
+			panic(fmt.Sprintf("%s: %v", cmd.CommandPath(), err))
+		}
+	}
 }
 
 // pageSize is the page size for printing at most limit items.
@@ -317,24 +386,8 @@ func collect[T any](seq iter.Seq2[T, error], limit int) ([]T, error) {
 func printJobCard(w io.Writer, j *cairn.Job) error {
 	c := &card{w: w}
 	c.line("Job", "%s", clean(j.JobID))
-	var ids []string
-	if j.RunID != "" {
-		ids = append(ids, "run "+clean(string(j.RunID)))
-	}
-	if j.WorkflowStepID != "" {
-		ids = append(ids, "step "+clean(string(j.WorkflowStepID)))
-	}
-	if j.TraceID != "" {
-		ids = append(ids, "trace "+clean(j.TraceID))
-	}
-	if len(ids) > 0 {
-		c.line("", "%s", strings.Join(ids, " · "))
-	}
-	action := orDash(j.Action)
-	if j.Resource != "" {
-		action += " on " + clean(string(j.Resource))
-	}
-	c.line("Action", "%s", action)
+	c.ids(string(j.RunID), string(j.WorkflowStepID), j.TraceID)
+	c.action(j.Action, string(j.Resource))
 	if len(j.Labels) > 0 {
 		c.line("Labels", "%s", fmtLabels(j.Labels))
 	}
@@ -343,11 +396,7 @@ func printJobCard(w io.Writer, j *cairn.Job) error {
 	}
 	c.line("Submitted by", "%s at %s", orDash(j.SubmittedBy), fmtTime(j.CreatedAt))
 	c.line("State", "%s", orDash(j.State))
-	c.line("Decision", "%s  rule %s", orDash(j.Decision), ruleName(string(j.PolicyRuleID)))
-	if j.PolicyReason != "" {
-		c.sub("reason", "%s", clean(j.PolicyReason))
-	}
-	c.sub("snapshot", "%s", orDash(string(j.PolicySnapshot)))
+	c.decision(j.Decision, string(j.PolicyRuleID), j.PolicyReason, string(j.PolicySnapshot))
 	if len(j.Constraints) > 0 && string(j.Constraints) != "null" {
 		c.sub("constraints", "%s", clean(string(j.Constraints)))
 	}
@@ -358,15 +407,15 @@ func printJobCard(w io.Writer, j *cairn.Job) error {
 		c.line("Approval", "not required")
 	}
 	if o := j.OutputSafety; o != nil {
-		line := orDash(o.Decision)
-		if o.RuleID != "" {
-			line += "  rule " + clean(string(o.RuleID))
-		}
-		c.line("Output", "%s", line)
-		if len(o.Findings) > 0 {
-			c.sub("findings", "%s", fmtFindings(o.Findings))
-		}
+		c.output(o.Decision, string(o.RuleID), o.Findings)
 	}
+	c.jobProgress(j)
+	return c.err
+}
+
+// jobProgress writes a job's attempts, lease, error, payload pointers and
+// times.
+func (c *card) jobProgress(j *cairn.Job) {
 	c.line("Attempts", "%d", j.Attempts)
 	if j.LeaseOwner != "" {
 		c.line("Lease", "%s until %s", clean(string(j.LeaseOwner)), fmtTimePtr(j.LeaseExpiresAt))
@@ -380,7 +429,6 @@ func printJobCard(w io.Writer, j *cairn.Job) error {
 	if j.CompletedAt != nil {
 		c.line("Completed", "%s", fmtTimePtr(j.CompletedAt))
 	}
-	return c.err
 }
 
 func sha(h string) string {
@@ -394,7 +442,7 @@ func sha(h string) string {
 const maxReviewInput = 4096
 
 // printReview shows an approver what they are about to resolve.
-func printReview(w io.Writer, j *cairn.Job, input json.RawMessage, inputErr error) error {
+func printReview(w io.Writer, j *cairn.Job, input json.RawMessage, inputErr error, describe func(error) error) error {
 	if err := printJobCard(w, j); err != nil {
 		return err
 	}

@@ -15,150 +15,190 @@ import (
 	"github.com/spf13/cobra"
 )
 
-var keysCmd = clientGroup(&cobra.Command{
-	Use:   "keys",
-	Short: "Create, list and revoke API keys (admin)",
-})
+func newKeysCmd(g *clientOptions) *cobra.Command {
+	cmd := clientGroup(&cobra.Command{
+		Use:   "keys",
+		Short: "Create, list and revoke API keys (admin)",
+	})
+	cmd.AddCommand(newKeysCreateCmd(g), newKeysListCmd(g), newKeysRevokeCmd(g))
+	return cmd
+}
 
-var keysCreateCmd = &cobra.Command{
-	Use:   "create --principal P --kind human|agent|service --role R [--role R]...",
-	Short: "Create an API key; the key is shown once",
-	Args:  cobra.NoArgs,
-	RunE: run(func(cmd *cobra.Command, args []string) error {
-		fl := cmd.Flags()
-		var req cairn.CreateKeyRequest
-		req.Principal, _ = fl.GetString("principal")
-		req.Kind, _ = fl.GetString("kind")
-		req.Roles, _ = fl.GetStringArray("role")
-		req.Tenant, _ = fl.GetString("tenant")
-		out, _ := fl.GetString("out")
-		if !slices.Contains([]string{cairn.KindHuman, cairn.KindAgent, cairn.KindService}, req.Kind) {
-			return usageError("--kind must be human, agent or service")
-		}
-		var roles []string
-		for _, r := range req.Roles {
-			for _, x := range strings.Split(r, ",") {
-				if x = strings.TrimSpace(x); x != "" {
-					roles = append(roles, x)
-				}
-			}
-		}
-		if len(roles) == 0 {
-			return usageError("at least one --role is required (%s)", strings.Join(cairn.AllRoles, ", "))
-		}
-		for _, r := range roles {
-			if !slices.Contains(cairn.AllRoles, r) {
-				return usageError("unknown role %q: want one of %s", r, strings.Join(cairn.AllRoles, ", "))
-			}
-		}
-		req.Roles = roles
-		var f *os.File
-		if out != "" {
-			// Create the file first so a key is never minted that cannot be stored.
-			var err error
-			if f, err = os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
-				if errors.Is(err, fs.ErrExist) {
-					return usageError("--out %s already exists", out)
-				}
+// keysCreateOptions are the flags of cairn keys create.
+type keysCreateOptions struct {
+	Principal, Kind, Tenant, Out string
+	Roles                        []string
+	JSON                         bool
+	g                            *clientOptions
+}
+
+func newKeysCreateCmd(g *clientOptions) *cobra.Command {
+	o := &keysCreateOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "create --principal P --kind human|agent|service --role R [--role R]...",
+		Short: "Create an API key; the key is shown once",
+		Args:  cobra.NoArgs,
+		RunE: g.run(func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
 				return err
 			}
-			defer f.Close()
-		}
-		c, err := newClient()
-		if err != nil {
-			if f != nil {
-				os.Remove(out)
-			}
-			return err
-		}
-		ctx, cancel := commandContext(cmd, true)
-		defer cancel()
-		k, err := c.CreateKey(ctx, req)
-		if err != nil {
-			if f != nil {
-				f.Close()
-				os.Remove(out)
-			}
-			return err
-		}
-		if f != nil {
-			if _, err := fmt.Fprintln(f, k.Key); err != nil {
-				return fmt.Errorf("key %s was created but writing it to %s failed: %w", k.KeyID, out, err)
-			}
-			if err := f.Close(); err != nil {
-				return fmt.Errorf("key %s was created but writing it to %s failed: %w", k.KeyID, out, err)
-			}
-		}
-		if asJSON, _ := fl.GetBool("json"); asJSON {
-			if f != nil {
-				k.Key = ""
-			}
-			return printJSON(cmd.OutOrStdout(), k)
-		}
-		if err := printCreatedKey(cmd.OutOrStdout(), k, out); err != nil {
-			return err
-		}
-		if out == "" {
-			fmt.Fprintln(cmd.ErrOrStderr(), "The key is shown once and cannot be retrieved again: store it now.")
-		}
-		return nil
-	}),
+			return o.run(cmd)
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Principal, "principal", "", "principal id the key acts as (required)")
+	f.StringVar(&o.Kind, "kind", "", "principal kind: human, agent or service (required)")
+	f.StringArrayVar(&o.Roles, "role", nil, "role: "+strings.Join(cairn.AllRoles, ", ")+" (repeatable)")
+	f.StringVar(&o.Tenant, "tenant", "", "tenant (default: the caller's)")
+	f.StringVar(&o.Out, "out", "", "write the key to this new file (mode 0600) instead of printing it")
+	f.BoolVar(&o.JSON, "json", false, "print the created key as JSON")
+	markRequired(cmd, "principal", "kind")
+	return cmd
 }
 
-var keysListCmd = &cobra.Command{
-	Use:   "list",
-	Short: "List the tenant's API keys (never their secrets)",
-	Args:  cobra.NoArgs,
-	RunE: run(func(cmd *cobra.Command, args []string) error {
-		c, err := newClient()
-		if err != nil {
-			return err
+// Validate checks --kind and --role, and splits comma-separated roles.
+func (o *keysCreateOptions) Validate() error {
+	if !slices.Contains([]string{cairn.KindHuman, cairn.KindAgent, cairn.KindService}, o.Kind) {
+		return usageError("--kind must be human, agent or service")
+	}
+	var roles []string
+	for _, r := range o.Roles {
+		for _, x := range strings.Split(r, ",") {
+			if x = strings.TrimSpace(x); x != "" {
+				roles = append(roles, x)
+			}
 		}
-		ctx, cancel := commandContext(cmd, true)
-		defer cancel()
-		keys, err := collect(c.AllKeys(ctx, client.Page{Limit: 1000}), 0)
-		if err != nil {
-			return err
+	}
+	if len(roles) == 0 {
+		return usageError("at least one --role is required (%s)", strings.Join(cairn.AllRoles, ", "))
+	}
+	for _, r := range roles {
+		if !slices.Contains(cairn.AllRoles, r) {
+			return usageError("unknown role %q: want one of %s", r, strings.Join(cairn.AllRoles, ", "))
 		}
-		if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
-			return printJSON(cmd.OutOrStdout(), keys)
-		}
-		return printKeysTable(cmd.OutOrStdout(), keys)
-	}),
+	}
+	o.Roles = roles
+	return nil
 }
 
-var keysRevokeCmd = &cobra.Command{
-	Use:   "revoke <key_id>",
-	Short: "Revoke an API key",
-	Args:  cobra.ExactArgs(1),
-	RunE: run(func(cmd *cobra.Command, args []string) error {
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := commandContext(cmd, true)
+// createOut creates --out first, so a key is never minted that cannot be
+// stored; nil without --out.
+func (o *keysCreateOptions) createOut() (*os.File, error) {
+	if o.Out == "" {
+		return nil, nil
+	}
+	f, err := os.OpenFile(o.Out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, usageError("--out %s already exists", o.Out)
+	}
+	return f, err
+}
+
+// create mints the key; on failure the --out file is removed.
+func (o *keysCreateOptions) create(cmd *cobra.Command, f *os.File) (*cairn.CreatedKey, error) {
+	req := cairn.CreateKeyRequest{Principal: o.Principal, Kind: o.Kind, Roles: o.Roles, Tenant: o.Tenant}
+	c, err := o.g.newClient()
+	if err == nil {
+		ctx, cancel := o.g.context(cmd, true)
 		defer cancel()
-		if err := c.RevokeKey(ctx, args[0]); err != nil {
-			return err
+		var k *cairn.CreatedKey
+		if k, err = c.CreateKey(ctx, req); err == nil {
+			return k, nil
 		}
-		_, err = fmt.Fprintf(cmd.OutOrStdout(), "revoked key %s\n", clean(args[0]))
+	}
+	if f != nil {
+		f.Close()
+		os.Remove(o.Out)
+	}
+	return nil, err
+}
+
+func (o *keysCreateOptions) run(cmd *cobra.Command) error {
+	f, err := o.createOut()
+	if err != nil {
 		return err
-	}),
+	}
+	if f != nil {
+		defer f.Close()
+	}
+	k, err := o.create(cmd, f)
+	if err != nil {
+		return err
+	}
+	if f != nil {
+		if err := writeKey(f, k); err != nil {
+			return fmt.Errorf("key %s was created but writing it to %s failed: %w", k.KeyID, o.Out, err)
+		}
+	}
+	if o.JSON {
+		if f != nil {
+			k.Key = ""
+		}
+		return printJSON(cmd.OutOrStdout(), k)
+	}
+	if err := printCreatedKey(cmd.OutOrStdout(), k, o.Out); err != nil {
+		return err
+	}
+	if o.Out == "" {
+		fmt.Fprintln(cmd.ErrOrStderr(), "The key is shown once and cannot be retrieved again: store it now.")
+	}
+	return nil
 }
 
-func init() {
-	f := keysCreateCmd.Flags()
-	f.String("principal", "", "principal id the key acts as (required)")
-	f.String("kind", "", "principal kind: human, agent or service (required)")
-	f.StringArray("role", nil, "role: "+strings.Join(cairn.AllRoles, ", ")+" (repeatable)")
-	f.String("tenant", "", "tenant (default: the caller's)")
-	f.String("out", "", "write the key to this new file (mode 0600) instead of printing it")
-	f.Bool("json", false, "print the created key as JSON")
-	_ = keysCreateCmd.MarkFlagRequired("principal")
-	_ = keysCreateCmd.MarkFlagRequired("kind")
-	keysListCmd.Flags().Bool("json", false, "print the keys as a JSON array")
-	keysCmd.AddCommand(keysCreateCmd, keysListCmd, keysRevokeCmd)
-	rootCmd.AddCommand(keysCmd)
+// writeKey writes the key to f and closes it.
+func writeKey(f *os.File, k *cairn.CreatedKey) error {
+	if _, err := fmt.Fprintln(f, k.Key); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+func newKeysListCmd(g *clientOptions) *cobra.Command {
+	o := &jsonOption{g: g}
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the tenant's API keys (never their secrets)",
+		Args:  cobra.NoArgs,
+		RunE: g.run(func(cmd *cobra.Command, _ []string) error {
+			c, err := o.g.newClient()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := o.g.context(cmd, true)
+			defer cancel()
+			keys, err := collect(c.AllKeys(ctx, client.Page{Limit: 1000}), 0)
+			if err != nil {
+				return err
+			}
+			if o.JSON {
+				return printJSON(cmd.OutOrStdout(), keys)
+			}
+			return printKeysTable(cmd.OutOrStdout(), keys)
+		}),
+	}
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the keys as a JSON array")
+	return cmd
+}
+
+func newKeysRevokeCmd(g *clientOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke <key_id>",
+		Short: "Revoke an API key",
+		Args:  cobra.ExactArgs(1),
+		RunE: g.run(func(cmd *cobra.Command, args []string) error {
+			c, err := g.newClient()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := g.context(cmd, true)
+			defer cancel()
+			if err := c.RevokeKey(ctx, args[0]); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "revoked key %s\n", clean(args[0]))
+			return err
+		}),
+	}
 }
 
 func printCreatedKey(w io.Writer, k *cairn.CreatedKey, out string) error {

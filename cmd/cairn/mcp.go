@@ -14,23 +14,30 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn/internal/mcpgw"
+	"github.com/cairnhq/cairn/internal/serve"
 	"github.com/spf13/cobra"
 )
 
-var mcpCmd = &cobra.Command{
-	Use:   "mcp",
-	Short: "Govern MCP tool calls",
+func newMCPCmd(g *clientOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "mcp",
+		Short: "Govern MCP tool calls",
+	}
+	cmd.AddCommand(newGatewayCmd(g))
+	return cmd
 }
 
-type gatewayFlags struct {
-	config         string
-	listen         string
-	allowAnonymous bool
-	logKey         string
+// gatewayOptions are the flags of cairn mcp gateway.
+type gatewayOptions struct {
+	Config         string
+	Listen         string
+	AllowAnonymous bool
+	LogKey         string
+	g              *clientOptions
 }
 
-func newGatewayCmd() *cobra.Command {
-	var f gatewayFlags
+func newGatewayCmd(g *clientOptions) *cobra.Command {
+	o := &gatewayOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "gateway --config gateway.yaml [--listen 127.0.0.1:8090]",
 		Short: "Run the MCP gateway: every tools/call becomes a Cairn job",
@@ -43,67 +50,63 @@ it), acting as the principal of the config's key. With --listen it serves
 streamable HTTP at /mcp; each client sends its own Cairn agent key as
 Authorization: Bearer <key>.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runGateway(cmd, f) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
-	cmd.Flags().StringVar(&f.config, "config", os.Getenv("CAIRN_GATEWAY_CONFIG"), "gateway config file (YAML; env CAIRN_GATEWAY_CONFIG)")
-	cmd.Flags().StringVar(&f.listen, "listen", "", "serve streamable HTTP on this address (endpoint /mcp) instead of stdio")
-	cmd.Flags().BoolVar(&f.allowAnonymous, "allow-anonymous", false, "HTTP only: a request without a key acts as the gateway's own principal (loopback setups only)")
-	cmd.Flags().StringVar(&f.logKey, "log-key", "", "the ledger's verifier key (GET /api/v1/ledger/key); when set, every dispatch receipt must verify against it")
+	f := cmd.Flags()
+	envStringVar(f, &o.Config, "config", "CAIRN_GATEWAY_CONFIG", "", "gateway config file (YAML; env CAIRN_GATEWAY_CONFIG)")
+	f.StringVar(&o.Listen, "listen", "", "serve streamable HTTP on this address (endpoint /mcp) instead of stdio")
+	f.BoolVar(&o.AllowAnonymous, "allow-anonymous", false, "HTTP only: a request without a key acts as the gateway's own principal (loopback setups only)")
+	f.StringVar(&o.LogKey, "log-key", "", "the ledger's verifier key (GET /api/v1/ledger/key); when set, every dispatch receipt must verify against it")
 	return cmd
 }
 
-func init() {
-	mcpCmd.AddCommand(newGatewayCmd())
-	rootCmd.AddCommand(mcpCmd)
-}
-
-func runGateway(cmd *cobra.Command, f gatewayFlags) error {
-	if f.config == "" {
+func (o *gatewayOptions) run(cmd *cobra.Command) error {
+	if o.Config == "" {
 		return errors.New("--config (or CAIRN_GATEWAY_CONFIG) must name the gateway's config file")
 	}
-	cfg, err := mcpgw.LoadConfig(f.config)
+	cfg, err := mcpgw.LoadConfig(o.Config)
 	if err != nil {
 		return err
 	}
 	server := cfg.Server
-	if cmd.Flags().Changed("server") || os.Getenv("CAIRN_SERVER") != "" || server == "" {
-		server = flagServer
+	if o.g.serverGiven() || server == "" {
+		server = o.g.Server
 	}
-	key, err := gatewayKey(cmd, cfg)
+	key, err := o.key(cfg)
 	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	ctx, stop := commandContext(cmd, false)
+	ctx, stop := o.g.context(cmd, false)
 	defer stop()
-	stopTracing, err := startTracing(ctx, log)
+	stopTracing, err := serve.StartTracing(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer stopTracing()
 	startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	gw, err := mcpgw.New(startCtx, cfg, mcpgw.Options{Server: server, Key: key, AllowAnonymous: f.allowAnonymous,
-		LogKey: f.logKey, Log: log, UpstreamStderr: os.Stderr})
+	gw, err := mcpgw.New(startCtx, cfg, mcpgw.Options{Server: server, Key: key, AllowAnonymous: o.AllowAnonymous,
+		LogKey: o.LogKey, Log: log, UpstreamStderr: os.Stderr})
 	if err != nil {
 		return fmt.Errorf("the control plane is not usable, so the gateway refuses to start: %w", err)
 	}
-	if f.listen == "" {
-		if f.allowAnonymous {
+	if o.Listen == "" {
+		if o.AllowAnonymous {
 			return errors.New("--allow-anonymous applies to --listen only")
 		}
 		log.Info("mcp gateway serving stdio", "server", server, "upstreams", len(cfg.Upstreams))
 		return gw.ServeStdio(ctx, os.Stdin, os.Stdout)
 	}
-	return serveGatewayHTTP(ctx, gw, f, log)
+	return serveGatewayHTTP(ctx, gw, o, log)
 }
 
-func serveGatewayHTTP(ctx context.Context, gw *mcpgw.Gateway, f gatewayFlags, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", f.listen)
+func serveGatewayHTTP(ctx context.Context, gw *mcpgw.Gateway, f *gatewayOptions, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", f.Listen)
 	if err != nil {
 		return err
 	}
-	if f.allowAnonymous {
+	if f.AllowAnonymous {
 		if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
 			ln.Close()
 			return fmt.Errorf("--allow-anonymous needs a loopback --listen address, not %s", ln.Addr())
@@ -126,11 +129,11 @@ func serveGatewayHTTP(ctx context.Context, gw *mcpgw.Gateway, f gatewayFlags, lo
 	return nil
 }
 
-// gatewayKey: --key/--key-file/CAIRN_KEY/CAIRN_KEY_FILE override the
-// config's key_file.
-func gatewayKey(cmd *cobra.Command, cfg *mcpgw.Config) (string, error) {
-	if flagKey != "" || flagKeyFile != "" || os.Getenv("CAIRN_KEY") != "" || os.Getenv("CAIRN_KEY_FILE") != "" || cfg.KeyFile == "" {
-		return resolveKey()
+// key: --key/--key-file/CAIRN_KEY/CAIRN_KEY_FILE override the config's
+// key_file.
+func (o *gatewayOptions) key(cfg *mcpgw.Config) (string, error) {
+	if o.g.keyGiven() || cfg.KeyFile == "" {
+		return o.g.resolveKey()
 	}
 	b, err := os.ReadFile(cfg.KeyFile)
 	if err != nil {

@@ -38,8 +38,32 @@ func TestServeTracesAndMetrics(t *testing.T) {
 		t.Fatalf("publish: %d %v", st, err)
 	}
 	const traceID = "5bf92f3577b34da6a3ce929d0e0e4736"
+	submitTraced(t, p.base, traceID)
+	mresp, err := httpc.Get("http://" + maddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if mresp.StatusCode != 200 || !strings.Contains(string(raw), `cairn_policy_decisions_total{decision="ALLOW",phase="submit",rule="reads"} 1`) {
+		t.Fatalf("--metrics-addr /metrics: %d\n%s", mresp.StatusCode, raw)
+	}
+	if !waitForSubmitSpan(rc, traceID) {
+		t.Errorf("no submit span in the client's trace among %d spans", rc.Count())
+	}
+	for _, s := range rc.Services() {
+		if s != "cairn-e2e" {
+			t.Errorf("service.name %q", s)
+		}
+	}
+}
+
+// submitTraced submits a job in the trace traceID (W3C traceparent) and
+// checks the job carries it.
+func submitTraced(t *testing.T, base, traceID string) {
+	t.Helper()
 	body, _ := json.Marshal(cairn.SubmitRequest{JobID: "e2e-1", Action: "db.read", Input: json.RawMessage(`{}`)})
-	req, _ := nethttp.NewRequest("POST", p.base+"/api/v1/jobs", bytes.NewReader(body))
+	req, _ := nethttp.NewRequest("POST", base+"/api/v1/jobs", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+testAdminKey)
 	req.Header.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
 	resp, err := httpc.Do(req)
@@ -52,32 +76,19 @@ func TestServeTracesAndMetrics(t *testing.T) {
 	if resp.StatusCode != 201 || job.TraceID != traceID {
 		t.Fatalf("submit: %d, trace_id %q", resp.StatusCode, job.TraceID)
 	}
-	mresp, err := httpc.Get("http://" + maddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := io.ReadAll(mresp.Body)
-	mresp.Body.Close()
-	if mresp.StatusCode != 200 || !strings.Contains(string(raw), `cairn_policy_decisions_total{decision="ALLOW",phase="submit",rule="reads"} 1`) {
-		t.Fatalf("--metrics-addr /metrics: %d\n%s", mresp.StatusCode, raw)
-	}
-	// Spans arrive in batches (every 50 ms here): wait for the submit's.
-	found := false
-	for deadline := time.Now().Add(20 * time.Second); !found && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+}
+
+// waitForSubmitSpan waits up to 20 s for the submit's span in traceID:
+// spans arrive in batches (every 50 ms here).
+func waitForSubmitSpan(rc *otlptest.Receiver, traceID string) bool {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		for _, s := range rc.Spans() {
 			if s.Name == "POST /api/v1/jobs" && otlptest.HexID(s.TraceId) == traceID {
-				found = true
+				return true
 			}
 		}
 	}
-	if !found {
-		t.Errorf("no submit span in the client's trace among %d spans", rc.Count())
-	}
-	for _, s := range rc.Services() {
-		if s != "cairn-e2e" {
-			t.Errorf("service.name %q", s)
-		}
-	}
+	return false
 }
 
 // TestServeRefusesUnknownOTLPProtocol: an OTEL setting Cairn cannot honour

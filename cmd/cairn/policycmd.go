@@ -15,264 +15,321 @@ import (
 	"github.com/spf13/cobra"
 )
 
-var policyCmd = clientGroup(&cobra.Command{
-	Use:   "policy",
-	Short: "Publish, roll back, show, audit and simulate policy",
-})
+func newPolicyCmd(g *clientOptions) *cobra.Command {
+	cmd := clientGroup(&cobra.Command{
+		Use:   "policy",
+		Short: "Publish, roll back, show, audit and simulate policy",
+	})
+	cmd.AddCommand(newPolicyPublishCmd(g), newPolicyRollbackCmd(g), newPolicyShowCmd(g), newPolicySnapshotsCmd(g),
+		newPolicyAuditCmd(g), newPolicySimulateCmd(g))
+	return cmd
+}
 
-var policyPublishCmd = &cobra.Command{
-	Use:   "publish <file|-> [-m message]",
-	Short: "Publish a policy bundle; it becomes the active snapshot",
-	Long: `Publish a YAML policy bundle (- reads stdin). The snapshot id is the
+// policyChangeOptions are the flags of cairn policy publish and rollback.
+type policyChangeOptions struct {
+	Message string
+	JSON    bool
+	g       *clientOptions
+}
+
+func (o *policyChangeOptions) bind(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&o.Message, "message", "m", "", "why (recorded in the policy audit)")
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the answer as JSON")
+}
+
+func newPolicyPublishCmd(g *clientOptions) *cobra.Command {
+	o := &policyChangeOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "publish <file|-> [-m message]",
+		Short: "Publish a policy bundle; it becomes the active snapshot",
+		Long: `Publish a YAML policy bundle (- reads stdin). The snapshot id is the
 SHA-256 of the file's exact bytes, so sha256sum reproduces it. An invalid
 bundle is refused with the line and the problem, and changes nothing.`,
-	Args: cobra.ExactArgs(1),
-	RunE: run(func(cmd *cobra.Command, args []string) error {
-		msg, _ := cmd.Flags().GetString("message")
-		bundle, err := readBundle(args[0], cmd.InOrStdin())
-		if err != nil {
-			return err
-		}
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := commandContext(cmd, true)
-		defer cancel()
-		ch, err := c.PublishPolicy(ctx, cairn.PublishRequest{Bundle: bundle, Message: msg})
-		if err != nil {
-			return err
-		}
-		if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
-			return printJSON(cmd.OutOrStdout(), ch)
-		}
-		if want := snapshotOf(bundle); ch.PolicySnapshot != want {
-			fmt.Fprintf(cmd.ErrOrStderr(), "warning: the server named the snapshot %s, but the file's SHA-256 gives %s\n", clean(ch.PolicySnapshot), want)
-		}
-		return printPolicyChange(cmd.OutOrStdout(), "published", ch)
-	}),
+		Args: cobra.ExactArgs(1),
+		RunE: g.run(func(cmd *cobra.Command, args []string) error { return o.publish(cmd, args[0]) }),
+	}
+	o.bind(cmd)
+	return cmd
 }
 
-var policyRollbackCmd = &cobra.Command{
-	Use:   "rollback <snapshot> [-m message]",
-	Short: "Make an earlier snapshot active again",
-	Long: `Make an earlier published snapshot active again. <snapshot> is the full
-id (cfg:system:policy#sha256:<hex>), sha256:<hex>, or the bare hex.`,
-	Args: cobra.ExactArgs(1),
-	RunE: run(func(cmd *cobra.Command, args []string) error {
-		msg, _ := cmd.Flags().GetString("message")
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := commandContext(cmd, true)
-		defer cancel()
-		ch, err := c.RollbackPolicy(ctx, cairn.RollbackRequest{To: snapshotID(args[0]), Message: msg})
-		if err != nil {
-			return err
-		}
-		if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
-			return printJSON(cmd.OutOrStdout(), ch)
-		}
-		return printPolicyChange(cmd.OutOrStdout(), "rolled back to", ch)
-	}),
-}
-
-var policyShowCmd = &cobra.Command{
-	Use:   "show [--snapshot ID]",
-	Short: "Show the active policy (or a published snapshot) and its text",
-	Args:  cobra.NoArgs,
-	RunE: run(func(cmd *cobra.Command, args []string) error {
-		snap, _ := cmd.Flags().GetString("snapshot")
-		asJSON, _ := cmd.Flags().GetBool("json")
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := commandContext(cmd, true)
-		defer cancel()
-		w := cmd.OutOrStdout()
-		if snap != "" {
-			s, err := c.GetSnapshot(ctx, snapshotID(snap))
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(w, s)
-			}
-			fmt.Fprintf(w, "Snapshot      %s\nPublished     by %s at %s\n\n", clean(s.ID), orDash(s.CreatedBy), fmtTime(s.CreatedAt))
-			_, err = io.WriteString(w, s.Text)
-			return err
-		}
-		p, err := c.GetPolicy(ctx)
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			return printJSON(w, p)
-		}
-		if p.PolicySnapshot == "" {
-			_, err = fmt.Fprintln(w, "no policy published yet")
-			return err
-		}
-		fmt.Fprintf(w, "Snapshot      %s\nActive since  %s\n\n", clean(string(p.PolicySnapshot)), fmtTime(p.ActivatedAt))
-		_, err = io.WriteString(w, p.Text)
+func (o *policyChangeOptions) publish(cmd *cobra.Command, path string) error {
+	bundle, err := readBundle(path, cmd.InOrStdin())
+	if err != nil {
 		return err
-	}),
+	}
+	c, err := o.g.newClient()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := o.g.context(cmd, true)
+	defer cancel()
+	ch, err := c.PublishPolicy(ctx, cairn.PublishRequest{Bundle: bundle, Message: o.Message})
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		return printJSON(cmd.OutOrStdout(), ch)
+	}
+	if want := snapshotOf(bundle); ch.PolicySnapshot != want {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: the server named the snapshot %s, but the file's SHA-256 gives %s\n", clean(ch.PolicySnapshot), want)
+	}
+	return printPolicyChange(cmd.OutOrStdout(), "published", ch)
 }
 
-var policySnapshotsCmd = &cobra.Command{
-	Use:   "snapshots",
-	Short: "List every published policy snapshot",
-	Args:  cobra.NoArgs,
-	RunE: run(func(cmd *cobra.Command, args []string) error {
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := commandContext(cmd, true)
-		defer cancel()
-		snaps, err := collect(c.AllSnapshots(ctx, client.Page{Limit: 1000}), 0)
-		if err != nil {
-			return err
-		}
-		if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
-			return printJSON(cmd.OutOrStdout(), snaps)
-		}
-		if len(snaps) == 0 {
-			_, err = fmt.Fprintln(cmd.OutOrStdout(), "no snapshots")
-			return err
-		}
-		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "SNAPSHOT\tCREATED\tCREATED_BY")
-		for _, s := range snaps {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", clean(s.ID), fmtTime(s.CreatedAt), orDash(s.CreatedBy))
-		}
-		return tw.Flush()
-	}),
+func newPolicyRollbackCmd(g *clientOptions) *cobra.Command {
+	o := &policyChangeOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "rollback <snapshot> [-m message]",
+		Short: "Make an earlier snapshot active again",
+		Long: `Make an earlier published snapshot active again. <snapshot> is the full
+id (cfg:system:policy#sha256:<hex>), sha256:<hex>, or the bare hex.`,
+		Args: cobra.ExactArgs(1),
+		RunE: g.run(func(cmd *cobra.Command, args []string) error { return o.rollback(cmd, args[0]) }),
+	}
+	o.bind(cmd)
+	return cmd
 }
 
-var policyAuditCmd = &cobra.Command{
-	Use:   "audit [flags]",
-	Short: "The publish/rollback audit stream, newest first",
-	Args:  cobra.NoArgs,
-	RunE: run(func(cmd *cobra.Command, args []string) error {
-		fl := cmd.Flags()
-		var f client.AuditFilter
-		f.Action, _ = fl.GetString("action")
-		f.Actor, _ = fl.GetString("actor")
-		var err error
-		if f.Since, err = timeFlag(cmd, "since"); err != nil {
-			return err
-		}
-		if f.Until, err = timeFlag(cmd, "until"); err != nil {
-			return err
-		}
-		limit, _ := fl.GetInt("limit")
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := commandContext(cmd, true)
-		defer cancel()
-		f.Limit = pageSize(limit)
-		items, err := collect(c.AllPolicyAudit(ctx, f), limit)
-		if err != nil {
-			return err
-		}
-		if asJSON, _ := fl.GetBool("json"); asJSON {
-			return printJSON(cmd.OutOrStdout(), items)
-		}
-		return printPolicyAudit(cmd.OutOrStdout(), items)
-	}),
+func (o *policyChangeOptions) rollback(cmd *cobra.Command, snapshot string) error {
+	c, err := o.g.newClient()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := o.g.context(cmd, true)
+	defer cancel()
+	ch, err := c.RollbackPolicy(ctx, cairn.RollbackRequest{To: snapshotID(snapshot), Message: o.Message})
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		return printJSON(cmd.OutOrStdout(), ch)
+	}
+	return printPolicyChange(cmd.OutOrStdout(), "rolled back to", ch)
 }
 
-var policySimulateCmd = &cobra.Command{
-	Use:   "simulate --action A [flags]",
-	Short: "Evaluate a job against the policy without side effects",
-	Long: `Evaluate a job as it would be submitted, against the active policy, a
+// policyShowOptions are the flags of cairn policy show.
+type policyShowOptions struct {
+	Snapshot string
+	JSON     bool
+	g        *clientOptions
+}
+
+func newPolicyShowCmd(g *clientOptions) *cobra.Command {
+	o := &policyShowOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "show [--snapshot ID]",
+		Short: "Show the active policy (or a published snapshot) and its text",
+		Args:  cobra.NoArgs,
+		RunE:  g.run(func(cmd *cobra.Command, _ []string) error { return o.run(cmd) }),
+	}
+	cmd.Flags().StringVar(&o.Snapshot, "snapshot", "", "show this published snapshot instead of the active one")
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func (o *policyShowOptions) run(cmd *cobra.Command) error {
+	c, err := o.g.newClient()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := o.g.context(cmd, true)
+	defer cancel()
+	w := cmd.OutOrStdout()
+	if o.Snapshot != "" {
+		s, err := c.GetSnapshot(ctx, snapshotID(o.Snapshot))
+		if err != nil {
+			return err
+		}
+		if o.JSON {
+			return printJSON(w, s)
+		}
+		fmt.Fprintf(w, "Snapshot      %s\nPublished     by %s at %s\n\n", clean(s.ID), orDash(s.CreatedBy), fmtTime(s.CreatedAt))
+		_, err = io.WriteString(w, s.Text)
+		return err
+	}
+	p, err := c.GetPolicy(ctx)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		return printJSON(w, p)
+	}
+	if p.PolicySnapshot == "" {
+		_, err = fmt.Fprintln(w, "no policy published yet")
+		return err
+	}
+	fmt.Fprintf(w, "Snapshot      %s\nActive since  %s\n\n", clean(string(p.PolicySnapshot)), fmtTime(p.ActivatedAt))
+	_, err = io.WriteString(w, p.Text)
+	return err
+}
+
+func newPolicySnapshotsCmd(g *clientOptions) *cobra.Command {
+	o := &jsonOption{g: g}
+	cmd := &cobra.Command{
+		Use:   "snapshots",
+		Short: "List every published policy snapshot",
+		Args:  cobra.NoArgs,
+		RunE:  g.run(func(cmd *cobra.Command, _ []string) error { return o.snapshots(cmd) }),
+	}
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print as a JSON array")
+	return cmd
+}
+
+func (o *jsonOption) snapshots(cmd *cobra.Command) error {
+	c, err := o.g.newClient()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := o.g.context(cmd, true)
+	defer cancel()
+	snaps, err := collect(c.AllSnapshots(ctx, client.Page{Limit: 1000}), 0)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		return printJSON(cmd.OutOrStdout(), snaps)
+	}
+	if len(snaps) == 0 {
+		_, err = fmt.Fprintln(cmd.OutOrStdout(), "no snapshots")
+		return err
+	}
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SNAPSHOT\tCREATED\tCREATED_BY")
+	for _, s := range snaps {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", clean(s.ID), fmtTime(s.CreatedAt), orDash(s.CreatedBy))
+	}
+	return tw.Flush()
+}
+
+// policyAuditOptions are the flags of cairn policy audit.
+type policyAuditOptions struct {
+	Action, Actor string
+	Range         timeRange
+	Limit         int
+	JSON          bool
+	g             *clientOptions
+}
+
+func newPolicyAuditCmd(g *clientOptions) *cobra.Command {
+	o := &policyAuditOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "audit [flags]",
+		Short: "The publish/rollback audit stream, newest first",
+		Args:  cobra.NoArgs,
+		RunE:  g.run(func(cmd *cobra.Command, _ []string) error { return o.run(cmd) }),
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Action, "action", "", "publish or rollback")
+	f.StringVar(&o.Actor, "actor", "", "principal who made the change")
+	o.Range.bind(f, "")
+	f.IntVar(&o.Limit, "limit", 0, "print at most N entries (0 = all)")
+	f.BoolVar(&o.JSON, "json", false, "print the entries as a JSON array")
+	return cmd
+}
+
+func (o *policyAuditOptions) run(cmd *cobra.Command) error {
+	f := client.AuditFilter{Action: o.Action, Actor: o.Actor}
+	var err error
+	if f.Since, f.Until, err = o.Range.parse(); err != nil {
+		return err
+	}
+	c, err := o.g.newClient()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := o.g.context(cmd, true)
+	defer cancel()
+	f.Limit = pageSize(o.Limit)
+	items, err := collect(c.AllPolicyAudit(ctx, f), o.Limit)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		return printJSON(cmd.OutOrStdout(), items)
+	}
+	return printPolicyAudit(cmd.OutOrStdout(), items)
+}
+
+// policySimulateOptions are the flags of cairn policy simulate.
+type policySimulateOptions struct {
+	Action, Resource, Run, Step, Input, Bundle, Snapshot, As string
+	Labels, RiskTags                                         []string
+	JSON                                                     bool
+	g                                                        *clientOptions
+}
+
+func newPolicySimulateCmd(g *clientOptions) *cobra.Command {
+	o := &policySimulateOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "simulate --action A [flags]",
+		Short: "Evaluate a job against the policy without side effects",
+		Long: `Evaluate a job as it would be submitted, against the active policy, a
 published snapshot (--snapshot) or a candidate bundle file (--bundle),
 and explain which rule decided and why. Nothing is recorded.`,
-	Args: cobra.NoArgs,
-	RunE: run(func(cmd *cobra.Command, args []string) error {
-		fl := cmd.Flags()
-		var req cairn.SimulateRequest
-		req.Job.Action, _ = fl.GetString("action")
-		req.Job.Resource, _ = fl.GetString("resource")
-		req.Job.RunID, _ = fl.GetString("run")
-		req.Job.WorkflowStepID, _ = fl.GetString("step")
-		req.Job.RiskTags, _ = fl.GetStringArray("risk-tag")
-		req.SubmittedAs, _ = fl.GetString("as")
-		labels, _ := fl.GetStringArray("label")
-		var err error
-		if req.Job.Labels, err = parseLabels(labels); err != nil {
-			return err
-		}
-		in, _ := fl.GetString("input")
-		if req.Job.Input, err = readJSONArg("input", in, cmd.InOrStdin()); err != nil {
-			return err
-		}
-		if b, _ := fl.GetString("bundle"); b != "" {
-			if req.Bundle, err = readBundle(b, cmd.InOrStdin()); err != nil {
-				return err
-			}
-		}
-		if s, _ := fl.GetString("snapshot"); s != "" {
-			if req.Bundle != "" {
-				return usageError("use either --bundle or --snapshot, not both")
-			}
-			req.Snapshot = snapshotID(s)
-		}
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := commandContext(cmd, true)
-		defer cancel()
-		d, err := c.Simulate(ctx, req)
-		if err != nil {
-			return err
-		}
-		if asJSON, _ := fl.GetBool("json"); asJSON {
-			return printJSON(cmd.OutOrStdout(), d)
-		}
-		return printSimulation(cmd.OutOrStdout(), &d.Decision)
-	}),
+		Args: cobra.NoArgs,
+		RunE: g.run(func(cmd *cobra.Command, _ []string) error { return o.run(cmd) }),
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Action, "action", "", "action name (required)")
+	f.StringVar(&o.Resource, "resource", "", "resource")
+	f.StringArrayVar(&o.Labels, "label", nil, "label key=value (repeatable)")
+	f.StringArrayVar(&o.RiskTags, "risk-tag", nil, "risk tag (repeatable)")
+	f.StringVar(&o.Run, "run", "", "workflow run id")
+	f.StringVar(&o.Step, "step", "", "workflow step id")
+	f.StringVar(&o.Input, "input", "", "input JSON: inline, @FILE or - for stdin")
+	f.StringVar(&o.Bundle, "bundle", "", "evaluate this candidate bundle file instead of the active policy")
+	f.StringVar(&o.Snapshot, "snapshot", "", "evaluate against this published snapshot")
+	f.StringVar(&o.As, "as", "", "evaluate as this principal id (default: you)")
+	f.BoolVar(&o.JSON, "json", false, "print the decision as JSON")
+	markRequired(cmd, "action")
+	return cmd
 }
 
-func init() {
-	policyPublishCmd.Flags().StringP("message", "m", "", "why (recorded in the policy audit)")
-	policyPublishCmd.Flags().Bool("json", false, "print the answer as JSON")
-	policyRollbackCmd.Flags().StringP("message", "m", "", "why (recorded in the policy audit)")
-	policyRollbackCmd.Flags().Bool("json", false, "print the answer as JSON")
-	policyShowCmd.Flags().String("snapshot", "", "show this published snapshot instead of the active one")
-	policyShowCmd.Flags().Bool("json", false, "print as JSON")
-	policySnapshotsCmd.Flags().Bool("json", false, "print as a JSON array")
+// request builds the simulate request, reading --input and --bundle.
+func (o *policySimulateOptions) request(stdin io.Reader) (cairn.SimulateRequest, error) {
+	var req cairn.SimulateRequest
+	req.Job.Action, req.Job.Resource, req.Job.RunID, req.Job.WorkflowStepID = o.Action, o.Resource, o.Run, o.Step
+	req.Job.RiskTags, req.SubmittedAs = o.RiskTags, o.As
+	var err error
+	if req.Job.Labels, err = parseLabels(o.Labels); err != nil {
+		return req, err
+	}
+	if req.Job.Input, err = readJSONArg("input", o.Input, stdin); err != nil {
+		return req, err
+	}
+	if o.Bundle != "" {
+		if req.Bundle, err = readBundle(o.Bundle, stdin); err != nil {
+			return req, err
+		}
+	}
+	if o.Snapshot != "" {
+		if req.Bundle != "" {
+			return req, usageError("use either --bundle or --snapshot, not both")
+		}
+		req.Snapshot = snapshotID(o.Snapshot)
+	}
+	return req, nil
+}
 
-	f := policyAuditCmd.Flags()
-	f.String("action", "", "publish or rollback")
-	f.String("actor", "", "principal who made the change")
-	f.String("since", "", "at or after (RFC 3339, date, or duration ago)")
-	f.String("until", "", "before (RFC 3339, date, or duration ago)")
-	f.Int("limit", 0, "print at most N entries (0 = all)")
-	f.Bool("json", false, "print the entries as a JSON array")
-
-	f = policySimulateCmd.Flags()
-	f.String("action", "", "action name (required)")
-	f.String("resource", "", "resource")
-	f.StringArray("label", nil, "label key=value (repeatable)")
-	f.StringArray("risk-tag", nil, "risk tag (repeatable)")
-	f.String("run", "", "workflow run id")
-	f.String("step", "", "workflow step id")
-	f.String("input", "", "input JSON: inline, @FILE or - for stdin")
-	f.String("bundle", "", "evaluate this candidate bundle file instead of the active policy")
-	f.String("snapshot", "", "evaluate against this published snapshot")
-	f.String("as", "", "evaluate as this principal id (default: you)")
-	f.Bool("json", false, "print the decision as JSON")
-	_ = policySimulateCmd.MarkFlagRequired("action")
-
-	policyCmd.AddCommand(policyPublishCmd, policyRollbackCmd, policyShowCmd, policySnapshotsCmd, policyAuditCmd, policySimulateCmd)
-	rootCmd.AddCommand(policyCmd)
+func (o *policySimulateOptions) run(cmd *cobra.Command) error {
+	req, err := o.request(cmd.InOrStdin())
+	if err != nil {
+		return err
+	}
+	c, err := o.g.newClient()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := o.g.context(cmd, true)
+	defer cancel()
+	d, err := c.Simulate(ctx, req)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		return printJSON(cmd.OutOrStdout(), d)
+	}
+	return printSimulation(cmd.OutOrStdout(), &d.Decision)
 }
 
 // maxBundle bounds a bundle read from a file or stdin.

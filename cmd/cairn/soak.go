@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cairnhq/cairn/client"
+	"github.com/cairnhq/cairn/internal/serve"
 )
 
 // soakOptions configures a soak run (cairn bench soak).
@@ -232,7 +233,7 @@ func soakServer(ctx context.Context, o *soakOptions) (base, key string, stop fun
 		if resp, err := nethttp.Get(base + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				fmt.Fprintf(os.Stderr, "soak: server pid %d on %s, data %s, store %s\n", cmd.Process.Pid, base, o.data, storeName(o.store))
+				fmt.Fprintf(os.Stderr, "soak: server pid %d on %s, data %s, store %s\n", cmd.Process.Pid, base, o.data, serve.StoreName(o.store))
 				return base, key, stop, nil
 			}
 		}
@@ -278,7 +279,7 @@ func storeSizer(ctx context.Context, o soakOptions) (func() (wal, db int64), fun
 		return -1
 	}
 	switch {
-	case isPostgres(o.store):
+	case serve.IsPostgres(o.store):
 		conn, err := pgx.Connect(ctx, o.store)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "soak: cannot measure the database size: %v\n", err)
@@ -352,18 +353,18 @@ func writeSoakCSV(w io.Writer, rows []soakRow) error {
 	return cw.Error()
 }
 
-// benchSoak is cairn bench soak: it runs the soak, prints the table and
+// soak is cairn bench soak: it runs the soak, prints the table and
 // the verdict, writes --csv, and fails unless the soak passed.
-func benchSoak(ctx context.Context, out io.Writer) error {
-	if benchFlags.judge != "" {
-		return judgeSoakFile(benchFlags.judge, out)
+func (b *benchOptions) soak(ctx context.Context, out io.Writer) error {
+	if b.Judge != "" {
+		return judgeSoakFile(b.Judge, out)
 	}
 	// Stop the server it started on Ctrl-C or SIGTERM.
 	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	o := soakOptions{target: benchFlags.target, data: benchFlags.data, store: benchFlags.store,
-		duration: benchFlags.duration, interval: benchFlags.interval, rate: benchFlags.rate,
-		senders: benchFlags.clients, out: out}
+	o := soakOptions{target: b.Target, data: b.Data, store: b.Store,
+		duration: b.Duration, interval: b.Interval, rate: b.Rate,
+		senders: b.Clients, out: out}
 	if o.rate <= 0 {
 		o.rate = 100
 	}
@@ -371,7 +372,7 @@ func benchSoak(ctx context.Context, out io.Writer) error {
 		return fmt.Errorf("--interval %s: must be positive and at most --duration", o.interval)
 	}
 	if o.target != "" {
-		k, err := resolveKey()
+		k, err := b.g.resolveKey()
 		if err != nil {
 			return err
 		}
@@ -385,8 +386,8 @@ func benchSoak(ctx context.Context, out io.Writer) error {
 		// Interrupted: still show what was measured.
 		fmt.Fprintf(out, "soak stopped early: %v\n", err)
 	}
-	if benchFlags.csv != "" {
-		f, err := os.Create(benchFlags.csv)
+	if b.CSV != "" {
+		f, err := os.Create(b.CSV)
 		if err != nil {
 			return err
 		}

@@ -107,6 +107,20 @@ func TestSoakShort(t *testing.T) {
 	if len(rows) != 5 {
 		t.Fatalf("%d rows, want 5:\n%s", len(rows), out.String())
 	}
+	checkSoakRows(t, rows)
+	if v := judgeSoak(rows); v.Errors != 0 {
+		t.Fatalf("%d errors", v.Errors)
+	}
+	if n := strings.Count(out.String(), "\n"); n != 2+len(rows) {
+		t.Fatalf("printed %d lines, want a title, a header and %d rows:\n%s", n, len(rows), out.String())
+	}
+	checkSoakCSV(t, rows)
+}
+
+// checkSoakRows: every row has each measurement, and each operation kind
+// ran.
+func checkSoakRows(t *testing.T, rows []soakRow) {
+	t.Helper()
 	seen := map[string]bool{}
 	for i, r := range rows {
 		if r.Ops == 0 || r.RSS < 1<<20 || r.Goroutines == 0 || r.FDs == 0 || r.WAL < 0 || r.DB <= 0 {
@@ -123,12 +137,11 @@ func TestSoakShort(t *testing.T) {
 			t.Errorf("no %s operation in the soak", k)
 		}
 	}
-	if v := judgeSoak(rows); v.Errors != 0 {
-		t.Fatalf("%d errors", v.Errors)
-	}
-	if n := strings.Count(out.String(), "\n"); n != 2+len(rows) {
-		t.Fatalf("printed %d lines, want a title, a header and %d rows:\n%s", n, len(rows), out.String())
-	}
+}
+
+// checkSoakCSV: rows written as CSV read back the same.
+func checkSoakCSV(t *testing.T, rows []soakRow) {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := writeSoakCSV(&buf, rows); err != nil {
 		t.Fatal(err)

@@ -18,10 +18,20 @@ import (
 	"github.com/spf13/cobra"
 )
 
-var workerCmd = clientGroup(&cobra.Command{
-	Use:   "worker --action GLOB (--echo | --exec CMD)",
-	Short: "Run a worker that leases and executes jobs",
-	Long: `Lease jobs whose action matches --action (repeatable glob) and run them
+// workerOptions are the flags of cairn worker.
+type workerOptions struct {
+	Actions     []string
+	Echo        bool
+	Exec        string
+	ID          string
+	Concurrency int
+	WaitMS      int
+	LeaseMS     int
+	LogKey      string
+	g           *clientOptions
+}
+
+const workerLong = `Lease jobs whose action matches --action (repeatable glob) and run them
 until interrupted.
 
 --echo completes every job with its input as the result (a demo worker).
@@ -32,77 +42,96 @@ the environment, and TRACEPARENT (TRACESTATE) when the server traces (CAIRN_KEY
 and CAIRN_KEY_FILE are removed from it). Its
 stdout is the result: JSON as is, anything else as a JSON string. A non-zero
 exit fails the job with the last line of stderr. CMD is killed when the
-lease expires.`,
-	Args: cobra.NoArgs,
-	RunE: run(func(cmd *cobra.Command, args []string) error {
-		fl := cmd.Flags()
-		actions, _ := fl.GetStringArray("action")
-		echo, _ := fl.GetBool("echo")
-		execCmd, _ := fl.GetString("exec")
-		id, _ := fl.GetString("id")
-		conc, _ := fl.GetInt("concurrency")
-		wait, _ := fl.GetInt("wait-ms")
-		leaseMS, _ := fl.GetInt("lease-ms")
-		if len(actions) == 0 {
-			return usageError("at least one --action glob is required")
-		}
-		if echo == (execCmd != "") {
-			return usageError("give exactly one of --echo and --exec")
-		}
-		var h client.Handler = echoHandler
-		if execCmd != "" {
-			h = execHandler(execCmd)
-		}
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := commandContext(cmd, false)
-		defer cancel()
-		logger := log.New(cmd.ErrOrStderr(), "cairn worker: ", log.LstdFlags|log.LUTC)
-		logKey, _ := fl.GetString("log-key")
-		if logKey == "" {
-			// Not pinned: trust the server's key on first use, and say so.
-			raw, err := apiGet("/api/v1/ledger/key")
-			if err != nil {
-				return fmt.Errorf("fetch the log key (or pass --log-key): %w", err)
-			}
-			var k struct {
-				PublicKey string `json:"public_key"`
-			}
-			if err := json.Unmarshal(raw, &k); err != nil {
+lease expires.`
+
+func newWorkerCmd(g *clientOptions) *cobra.Command {
+	o := &workerOptions{g: g}
+	cmd := clientGroup(&cobra.Command{
+		Use:   "worker --action GLOB (--echo | --exec CMD)",
+		Short: "Run a worker that leases and executes jobs",
+		Long:  workerLong,
+		Args:  cobra.NoArgs,
+		RunE: g.run(func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
 				return err
 			}
-			logKey = k.PublicKey
-			logger.Printf("log key %s taken from the server; pin it with --log-key", logKey)
-		} else if b, err := readMaybeFile(logKey); err == nil {
-			logKey = strings.TrimSpace(string(b))
-		}
-		w := &client.Worker{
-			Client: c, WorkerID: id, Actions: actions, Handler: h,
-			Concurrency: conc, WaitMS: wait, LeaseMS: leaseMS,
-			Logf: logger.Printf,
-			// No log, no run: a job whose dispatch receipt does not verify is refused.
-			VerifyReceipt: client.ReceiptVerifier(logKey),
-		}
-		logger.Printf("leasing %s from %s", strings.Join(actions, ", "), c.BaseURL())
-		err = w.Run(ctx)
-		logger.Printf("stopped")
-		return err
-	}),
-})
+			return o.run(cmd)
+		}),
+	})
+	f := cmd.Flags()
+	f.StringArrayVar(&o.Actions, "action", nil, "action glob to lease, e.g. 'db.*' (repeatable)")
+	f.BoolVar(&o.Echo, "echo", false, "complete each job with its input as the result")
+	f.StringVar(&o.Exec, "exec", "", "run this shell command for each job (input on stdin, result on stdout)")
+	f.StringVar(&o.ID, "id", "", "worker id (default <hostname>-<pid>)")
+	f.IntVar(&o.Concurrency, "concurrency", 1, "jobs run at once")
+	f.IntVar(&o.WaitMS, "wait-ms", 20000, "long-poll wait per lease request")
+	f.IntVar(&o.LeaseMS, "lease-ms", 0, "lease duration to ask for (0 = server default)")
+	f.StringVar(&o.LogKey, "log-key", "", "the log's public key (or a file holding it) that dispatch receipts must verify against; default: fetched from the server")
+	return cmd
+}
 
-func init() {
-	f := workerCmd.Flags()
-	f.StringArray("action", nil, "action glob to lease, e.g. 'db.*' (repeatable)")
-	f.Bool("echo", false, "complete each job with its input as the result")
-	f.String("exec", "", "run this shell command for each job (input on stdin, result on stdout)")
-	f.String("id", "", "worker id (default <hostname>-<pid>)")
-	f.Int("concurrency", 1, "jobs run at once")
-	f.Int("wait-ms", 20000, "long-poll wait per lease request")
-	f.Int("lease-ms", 0, "lease duration to ask for (0 = server default)")
-	f.String("log-key", "", "the log's public key (or a file holding it) that dispatch receipts must verify against; default: fetched from the server")
-	rootCmd.AddCommand(workerCmd)
+// Validate checks that there is an --action and exactly one of --echo and
+// --exec.
+func (o *workerOptions) Validate() error {
+	if len(o.Actions) == 0 {
+		return usageError("at least one --action glob is required")
+	}
+	if o.Echo == (o.Exec != "") {
+		return usageError("give exactly one of --echo and --exec")
+	}
+	return nil
+}
+
+// logKey is --log-key (or the file it names); without it, the server's key,
+// trusted on first use, and said so.
+func (o *workerOptions) logKey(logger *log.Logger) (string, error) {
+	if o.LogKey != "" {
+		if b, err := readMaybeFile(o.LogKey); err == nil {
+			return strings.TrimSpace(string(b)), nil
+		}
+		return o.LogKey, nil
+	}
+	raw, err := o.g.apiGet("/api/v1/ledger/key")
+	if err != nil {
+		return "", fmt.Errorf("fetch the log key (or pass --log-key): %w", err)
+	}
+	var k struct {
+		PublicKey string `json:"public_key"`
+	}
+	if err := json.Unmarshal(raw, &k); err != nil {
+		return "", err
+	}
+	logger.Printf("log key %s taken from the server; pin it with --log-key", k.PublicKey)
+	return k.PublicKey, nil
+}
+
+func (o *workerOptions) run(cmd *cobra.Command) error {
+	var h client.Handler = echoHandler
+	if o.Exec != "" {
+		h = execHandler(o.Exec)
+	}
+	c, err := o.g.newClient()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := o.g.context(cmd, false)
+	defer cancel()
+	logger := log.New(cmd.ErrOrStderr(), "cairn worker: ", log.LstdFlags|log.LUTC)
+	logKey, err := o.logKey(logger)
+	if err != nil {
+		return err
+	}
+	w := &client.Worker{
+		Client: c, WorkerID: o.ID, Actions: o.Actions, Handler: h,
+		Concurrency: o.Concurrency, WaitMS: o.WaitMS, LeaseMS: o.LeaseMS,
+		Logf: logger.Printf,
+		// No log, no run: a job whose dispatch receipt does not verify is refused.
+		VerifyReceipt: client.ReceiptVerifier(logKey),
+	}
+	logger.Printf("leasing %s from %s", strings.Join(o.Actions, ", "), c.BaseURL())
+	err = w.Run(ctx)
+	logger.Printf("stopped")
+	return err
 }
 
 func echoHandler(_ context.Context, job *cairn.LeasedJob) (json.RawMessage, error) {

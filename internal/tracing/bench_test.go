@@ -35,7 +35,7 @@ import (
 //	go test -run '^$' -bench BenchmarkSubmitTracing -benchtime 24000x ./internal/tracing/
 func BenchmarkSubmitTracing(b *testing.B) {
 	if os.Getenv("GOGC") == "" {
-		// As cairn serve runs (cmd/cairn DefaultGCPercent).
+		// As cairn serve runs (serve.DefaultGCPercent).
 		defer debug.SetGCPercent(debug.SetGCPercent(200))
 	}
 	rc := otlptest.New(b, false)

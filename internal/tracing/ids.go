@@ -11,31 +11,15 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// A span whose id must be known before it is recorded (the approval wait,
-// recorded when the approval is resolved, perhaps by another replica) or
-// computable from the job alone (the job's submit span, the parent of its
-// later spans) gets that id through idGenerator: the context it starts
-// from carries the id (withForcedIDs).
-type forcedIDs struct {
-	trace trace.TraceID
-	span  trace.SpanID
-}
-
-type forcedKey struct{}
-
-func withForcedIDs(ctx context.Context, t trace.TraceID, s trace.SpanID) context.Context {
-	return context.WithValue(ctx, forcedKey{}, forcedIDs{t, s})
-}
-
-// idGenerator returns the forced ids of its context, random ones otherwise.
+// idGenerator makes random trace and span ids (math/rand/v2, as the SDK's
+// own generator does, without its lock). The spans of evidence do not need
+// it to take their chosen ids: they are handed to the span processor whole
+// (op.record, ADR 0056).
 type idGenerator struct{}
 
 var _ sdktrace.IDGenerator = idGenerator{}
 
-func (idGenerator) NewIDs(ctx context.Context) (trace.TraceID, trace.SpanID) {
-	if f, ok := ctx.Value(forcedKey{}).(forcedIDs); ok && f.trace.IsValid() && f.span.IsValid() {
-		return f.trace, f.span
-	}
+func (idGenerator) NewIDs(context.Context) (trace.TraceID, trace.SpanID) {
 	var t trace.TraceID
 	for !t.IsValid() {
 		binary.NativeEndian.PutUint64(t[:8], rand.Uint64())
@@ -44,10 +28,7 @@ func (idGenerator) NewIDs(ctx context.Context) (trace.TraceID, trace.SpanID) {
 	return t, randomSpanID()
 }
 
-func (idGenerator) NewSpanID(ctx context.Context, _ trace.TraceID) trace.SpanID {
-	if f, ok := ctx.Value(forcedKey{}).(forcedIDs); ok && f.span.IsValid() {
-		return f.span
-	}
+func (idGenerator) NewSpanID(context.Context, trace.TraceID) trace.SpanID {
 	return randomSpanID()
 }
 
@@ -98,7 +79,9 @@ func isLowerHex(s string) bool {
 // derivedSpanID is the first 8 bytes of SHA-256(kind || 0x00 || tenant ||
 // 0x00 || id): a span id any replica computes alike.
 func derivedSpanID(kind, tenant, id string) trace.SpanID {
-	h := sha256.Sum256([]byte(kind + "\x00" + tenant + "\x00" + id))
+	var buf [160]byte // the usual input fits: no allocation
+	in := append(append(append(append(append(buf[:0], kind...), 0), tenant...), 0), id...)
+	h := sha256.Sum256(in)
 	var s trace.SpanID
 	copy(s[:], h[:8])
 	if !s.IsValid() {

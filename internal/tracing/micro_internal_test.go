@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
@@ -22,10 +23,10 @@ func BenchmarkSubmitSpans(b *testing.B) {
 		s    sdktrace.Sampler
 	}{{"sampled", sdktrace.ParentBased(sdktrace.AlwaysSample())}, {"unsampled", sdktrace.NeverSample()}} {
 		b.Run(sampler.name, func(b *testing.B) {
-			exp := tracetest.NewNoopExporter()
-			tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithSampler(sampler.s), sdktrace.WithIDGenerator(idGenerator{}))
-			install(tp, sampler.s)
-			defer func() { install(nil, nil); tp.Shutdown(context.Background()) }()
+			bsp := sdktrace.NewBatchSpanProcessor(tracetest.NewNoopExporter())
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(bsp), sdktrace.WithSampler(sampler.s), sdktrace.WithIDGenerator(idGenerator{}))
+			install(tp, sampler.s, bsp, resource.Default())
+			defer func() { install(nil, nil, nil, nil); tp.Shutdown(context.Background()) }()
 			r := httptest.NewRequest("POST", "/api/v1/jobs", nil)
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {

@@ -66,10 +66,12 @@ func StartRequest(ctx context.Context, r *nethttp.Request, route string) (contex
 	}
 	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: randomSpanID(), TraceFlags: flags, TraceState: parent.TraceState()})
 	scope := newScope()
-	scope.req = &op{name: name, onReq: true, sc: sc, own: sc, parent: parent, start: start}
+	scope.reqOp = op{name: name, onReq: true, sc: sc, own: sc, parent: parent, start: start}
+	scope.req = &scope.reqOp
 	if sc.IsSampled() {
-		// Room for the job a submit names and the status, without growing.
-		attrs := make([]attribute.KeyValue, requestAttrs, requestAttrs+4)
+		// Room for the job a submit names, the status (and error type) and
+		// the ledger's two, without growing.
+		attrs := make([]attribute.KeyValue, requestAttrs, requestAttrs+7)
 		attrs[0], attrs[1], attrs[2] = semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(path), semconv.URLPath(r.URL.Path)
 		scope.req.attrs = attrs
 	}

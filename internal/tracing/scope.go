@@ -8,6 +8,9 @@ import (
 	"github.com/cairnhq/cairn"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -23,6 +26,8 @@ type scope struct {
 	// req is the request's span (nil outside a request), recorded by
 	// StartRequest's finish after the others.
 	req *op
+	// reqOp holds req (one allocation for the scope and its request).
+	reqOp op
 	// order is the ops in the order they were opened; byKey indexes them
 	// once there are many (a lease of many jobs).
 	order []*op
@@ -49,6 +54,10 @@ type op struct {
 	// own is its own id, sc the job anchor's when it became one.
 	onReq bool
 	own   trace.SpanContext
+	// firstEvent and firstAt hold events and at while the op has stamped
+	// one event (most ops stamp one): no allocation for them.
+	firstEvent [1]*cairn.Event
+	firstAt    [1]time.Time
 }
 
 type scopeKey struct{}
@@ -97,6 +106,9 @@ func (s *scope) open(key string, mk func() *op) *op {
 // add stamps ev with o's ids.
 func (s *scope) add(o *op, ev *cairn.Event) {
 	ev.Trace = &cairn.TraceRef{TraceID: o.sc.TraceID().String(), SpanID: o.sc.SpanID().String()}
+	if o.events == nil {
+		o.events, o.at = o.firstEvent[:0], o.firstAt[:0]
+	}
 	o.events = append(o.events, ev)
 	o.at = append(o.at, time.Time{})
 }
@@ -148,46 +160,86 @@ func (s *scope) finish() {
 	s.order, s.byKey = nil, nil
 }
 
-// record creates and ends o's span with the ids chosen when it was stamped.
+// record hands o's span, with the ids chosen when it was stamped, to the
+// span processor as a finished span (ADR 0056). Every field of it is known
+// by now, so it does not go through the SDK's live span (Start, SetAttributes,
+// End and its snapshot): the processor gets the one record it exports. Its
+// trace state is its parent's, as the SDK's samplers give a child; whether
+// it is sampled was decided when it was stamped.
 func (o *op) record(kind trace.SpanKind, failed bool) {
-	ctx := context.Background()
-	if o.parent.IsValid() {
-		if o.parent.IsRemote() {
-			ctx = trace.ContextWithRemoteSpanContext(ctx, o.parent)
-		} else {
-			ctx = trace.ContextWithSpanContext(ctx, o.parent)
-		}
+	st := current.Load()
+	if st == nil {
+		return
 	}
-	ctx = withForcedIDs(ctx, o.sc.TraceID(), o.sc.SpanID())
 	pick := o.pick()
-	attrs := appendLedgerAttrs(make([]attribute.KeyValue, 0, len(o.attrs)+2), pick)
-	attrs = append(attrs, o.attrs...)
-	// Attributes are set on the span, not passed as a start option: the
-	// option is one more copy, and the sampler decided at stamping.
-	_, span := tracer().Start(ctx, o.name, trace.WithSpanKind(kind), trace.WithTimestamp(o.start), trace.WithLinks(o.links...))
-	span.SetAttributes(attrs...)
-	if failed {
-		span.SetStatus(codes.Error, "")
-	}
-	for _, ev := range o.extra {
-		span.AddEvent(EventLedgerAppend, ev)
-	}
-	o.otherEvents(pick, span)
 	end := o.end
 	if end.Before(o.start) {
 		end = o.start
 	}
-	span.End(trace.WithTimestamp(end))
+	sc := o.sc
+	if o.parent.IsValid() {
+		sc = sc.WithTraceState(o.parent.TraceState())
+	}
+	span := tracetest.SpanStub{
+		Name: o.name, SpanContext: sc, Parent: o.parent, SpanKind: kind, StartTime: o.start, EndTime: end,
+		// o is done with: its attributes take the ledger's in place.
+		Attributes:           dedupeAttrs(appendLedgerAttrs(o.attrs, pick)),
+		Events:               o.spanEvents(pick),
+		Links:                spanLinks(o.links),
+		Resource:             st.resource,
+		InstrumentationScope: instrumentation.Scope{Name: ScopeName},
+	}
+	if failed {
+		span.Status = sdktrace.Status{Code: codes.Error}
+	}
+	st.processor.OnEnd(span.Snapshot())
 }
 
-// otherEvents adds a cairn.ledger.append span event for every durable
-// entry of o but pick (whose position the span's attributes carry).
-func (o *op) otherEvents(pick *cairn.Event, span trace.Span) {
+// spanEvents are o's span events: the extra ones, then a
+// cairn.ledger.append for every durable entry of o but pick (whose
+// position the span's attributes carry).
+func (o *op) spanEvents(pick *cairn.Event) []sdktrace.Event {
+	var out []sdktrace.Event
+	for _, opts := range o.extra {
+		cfg := trace.NewEventConfig(opts)
+		out = append(out, sdktrace.Event{Name: EventLedgerAppend, Attributes: cfg.Attributes(), Time: cfg.Timestamp()})
+	}
 	for j, e := range o.events {
 		if e != pick && !o.at[j].IsZero() {
-			span.AddEvent(EventLedgerAppend, trace.WithTimestamp(o.at[j]), trace.WithAttributes(entryAttrs(e)...))
+			out = append(out, sdktrace.Event{Name: EventLedgerAppend, Attributes: entryAttrs(e), Time: o.at[j]})
 		}
 	}
+	return out
+}
+
+// spanLinks converts links to the SDK's form.
+func spanLinks(links []trace.Link) []sdktrace.Link {
+	if len(links) == 0 {
+		return nil
+	}
+	out := make([]sdktrace.Link, len(links))
+	for i, l := range links {
+		out[i] = sdktrace.Link{SpanContext: l.SpanContext, Attributes: l.Attributes}
+	}
+	return out
+}
+
+// dedupeAttrs keeps one attribute per key, in the place of its first
+// occurrence with the value of its last, as the SDK's span does (an op
+// that wrote two entries may have set a key twice).
+func dedupeAttrs(attrs []attribute.KeyValue) []attribute.KeyValue {
+	out := attrs[:0]
+next:
+	for _, a := range attrs {
+		for i := range out {
+			if out[i].Key == a.Key {
+				out[i] = a
+				continue next
+			}
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // pick is the op's main durable entry: the first of its primary type, else

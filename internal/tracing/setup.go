@@ -61,16 +61,19 @@ func Setup(ctx context.Context) (shutdown func(context.Context) error, err error
 	if err != nil {
 		return nil, fmt.Errorf("tracing resource: %w", err)
 	}
+	bsp := sdktrace.NewBatchSpanProcessor(exp) // OTEL_BSP_* tune the batches
 	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(exp), // OTEL_BSP_* tune the batches
+		sdktrace.WithSpanProcessor(bsp),
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(sampler),
 		sdktrace.WithIDGenerator(idGenerator{}),
 	)
-	install(tp, sampler)
+	// res already holds what the provider merges in (resource.Environment):
+	// Cairn's spans and the provider's share one resource.
+	install(tp, sampler, bsp, res)
 	return func(ctx context.Context) error {
-		install(nil, nil)
-		return tp.Shutdown(ctx)
+		install(nil, nil, nil, nil)
+		return tp.Shutdown(ctx) // flushes and stops bsp too
 	}, nil
 }
 

@@ -66,7 +66,7 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 			o := &op{name: name, primary: primaryOf(name), parent: parent, links: links, start: start,
 				sc: spanContext(parent.TraceID(), randomSpanID(), parent.TraceFlags())}
 			if name != SpanPolicyEvaluate {
-				o.attrs = []attribute.KeyValue{AttrJobID.String(jobID)}
+				o.attrs = append(make([]attribute.KeyValue, 0, 7), AttrJobID.String(jobID)) // room for a completion's and the ledger's
 			}
 			return o
 		}
@@ -98,13 +98,13 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 			o.sc = spanContext(anchor.TraceID(), anchor.SpanID(), flags)
 			return o
 		})
-		o.attrs = []attribute.KeyValue{AttrTenant.String(ev.Tenant), AttrJobID.String(jobID), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State)}
+		o.attrs = spanAttrs(AttrTenant.String(ev.Tenant), AttrJobID.String(jobID), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
 		s.add(o, ev)
 	case cairn.EventPolicyDecided:
 		o := s.open(SpanPolicyEvaluate+"\x00"+job, child(SpanPolicyEvaluate))
 		phase, _ := ev.Data["phase"].(string)
-		o.attrs = []attribute.KeyValue{AttrDecision.String(ev.Decision), AttrRuleID.String(ev.PolicyRuleID),
-			AttrSnapshot.String(ev.PolicySnapshot), AttrJobHash.String(ev.JobHash), AttrPhase.String(phase)}
+		o.attrs = spanAttrs(AttrDecision.String(ev.Decision), AttrRuleID.String(ev.PolicyRuleID),
+			AttrSnapshot.String(ev.PolicySnapshot), AttrJobHash.String(ev.JobHash), AttrPhase.String(phase))
 		s.add(o, ev)
 	case cairn.EventApprovalRequested:
 		// The wait is recorded when the approval is resolved; its ids are
@@ -138,7 +138,7 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 	case cairn.EventJobDispatched:
 		o := s.open(SpanJobDispatch+"\x00"+job, child(SpanJobDispatch))
 		worker, _ := ev.Data["worker_id"].(string)
-		o.attrs = []attribute.KeyValue{AttrJobID.String(jobID), AttrWorkerID.String(worker), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State)}
+		o.attrs = spanAttrs(AttrJobID.String(jobID), AttrWorkerID.String(worker), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
 		s.add(o, ev)
 	case cairn.EventJobCompleted, cairn.EventOutputChecked:
 		o := s.open(SpanJobComplete+"\x00"+job, child(SpanJobComplete))
@@ -151,7 +151,7 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 		s.add(o, ev)
 	case cairn.EventLeaseExpired:
 		o := s.open(SpanLeaseExpire+"\x00"+job, child(SpanLeaseExpire))
-		o.attrs = []attribute.KeyValue{AttrJobID.String(jobID), AttrJobState.String(ev.State)}
+		o.attrs = spanAttrs(AttrJobID.String(jobID), AttrJobState.String(ev.State))
 		s.add(o, ev)
 	default:
 		if cur.IsValid() {
@@ -176,9 +176,15 @@ func (s *scope) stampOther(ev *cairn.Event, cur trace.SpanContext, start time.Ti
 		if sampled(t, SpanEvidence) {
 			flags = trace.FlagsSampled
 		}
-		return &op{name: SpanEvidence, start: start, sc: spanContext(t, sid, flags), attrs: []attribute.KeyValue{AttrTenant.String(ev.Tenant)}}
+		return &op{name: SpanEvidence, start: start, sc: spanContext(t, sid, flags), attrs: spanAttrs(AttrTenant.String(ev.Tenant))}
 	})
 	s.add(o, ev)
+}
+
+// spanAttrs returns attrs in a new slice with room for the two ledger
+// attributes record appends.
+func spanAttrs(attrs ...attribute.KeyValue) []attribute.KeyValue {
+	return append(make([]attribute.KeyValue, 0, len(attrs)+2), attrs...)
 }
 
 func spanContext(t trace.TraceID, s trace.SpanID, f trace.TraceFlags) trace.SpanContext {

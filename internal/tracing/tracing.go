@@ -14,6 +14,7 @@ package tracing
 import (
 	"sync/atomic"
 
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -22,10 +23,15 @@ import (
 // ScopeName is the instrumentation scope of Cairn's spans.
 const ScopeName = "github.com/cairnhq/cairn"
 
-// state is the installed tracer (nil while tracing is off).
+// state is the installed tracer (nil while tracing is off). The spans of
+// evidence, whose every field is known when they are recorded, go to the
+// provider's span processor as finished spans (op.record, ADR 0056); the
+// gateway's live spans are started with tracer.
 type state struct {
-	tracer  trace.Tracer
-	sampler sdktrace.Sampler
+	tracer    trace.Tracer
+	sampler   sdktrace.Sampler
+	processor sdktrace.SpanProcessor
+	resource  *resource.Resource
 }
 
 var current atomic.Pointer[state]
@@ -41,11 +47,12 @@ func tracer() trace.Tracer {
 	return noop.NewTracerProvider().Tracer(ScopeName)
 }
 
-// install makes tp the provider of Cairn's spans (nil: tracing off).
-func install(tp trace.TracerProvider, sampler sdktrace.Sampler) {
+// install makes tp the provider of Cairn's spans (nil: tracing off); sp is
+// the span processor registered with tp and res its resource.
+func install(tp trace.TracerProvider, sampler sdktrace.Sampler, sp sdktrace.SpanProcessor, res *resource.Resource) {
 	if tp == nil {
 		current.Store(nil)
 		return
 	}
-	current.Store(&state{tracer: tp.Tracer(ScopeName), sampler: sampler})
+	current.Store(&state{tracer: tp.Tracer(ScopeName), sampler: sampler, processor: sp, resource: res})
 }

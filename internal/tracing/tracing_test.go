@@ -170,6 +170,7 @@ func TestJobSpanTree(t *testing.T) {
 
 	post := one("POST /api/v1/jobs")
 	parentIs(post, parentID)
+	checkSubmitSpans(t, post, byName[tracing.SpanPolicyEvaluate], byID)
 	if s := str(post, "http.response.status_code"); s != int64(201) {
 		t.Errorf("submit request status attribute %v", s)
 	}
@@ -437,5 +438,38 @@ func TestUnsampledSubmit(t *testing.T) {
 	}
 	if stamped != 2 {
 		t.Errorf("%d of the job's entries name their span, want 2", stamped)
+	}
+}
+
+// checkSubmitSpans: the request's tracestate stays with the spans of its
+// trace, as the SDK's samplers hand a parent's on to its children (ADR
+// 0056); span kinds; every span has one value per attribute key.
+func checkSubmitSpans(t *testing.T, post *tracepb.Span, evals []*tracepb.Span, byID map[string]*tracepb.Span) {
+	t.Helper()
+	var submitEval *tracepb.Span
+	for _, s := range evals {
+		if otlptest.Attr(s.Attributes, "cairn.policy.phase") == "submit" {
+			submitEval = s
+		}
+	}
+	if submitEval == nil {
+		t.Fatal("no cairn.policy.evaluate span of the submit phase")
+	}
+	for _, s := range []*tracepb.Span{post, submitEval} {
+		if s.TraceState != "vendor=x" {
+			t.Errorf("%s: tracestate %q, want the request's", s.Name, s.TraceState)
+		}
+	}
+	if post.Kind != tracepb.Span_SPAN_KIND_SERVER || submitEval.Kind != tracepb.Span_SPAN_KIND_INTERNAL {
+		t.Errorf("span kinds %v and %v, want server and internal", post.Kind, submitEval.Kind)
+	}
+	for _, s := range byID {
+		seen := map[string]bool{}
+		for _, kv := range s.Attributes {
+			if seen[kv.Key] {
+				t.Errorf("%s: attribute %s twice", s.Name, kv.Key)
+			}
+			seen[kv.Key] = true
+		}
 	}
 }

@@ -1,9 +1,8 @@
-package main
+package serve
 
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -12,38 +11,38 @@ import (
 	"github.com/cairnhq/cairn/internal/sqlite"
 )
 
-// isPostgres reports whether a --store value names a PostgreSQL database.
-func isPostgres(spec string) bool {
+// IsPostgres reports whether a --store value names a PostgreSQL database.
+func IsPostgres(spec string) bool {
 	return strings.HasPrefix(spec, "postgres://") || strings.HasPrefix(spec, "postgresql://")
 }
 
-// openStore opens the store that spec names: empty or "sqlite" for the
+// OpenStore opens the store that spec names: empty or "sqlite" for the
 // embedded store under dataDir, "sqlite:DIR" for the embedded store in DIR,
 // or a postgres:// URL for PostgreSQL (migrations are applied on open).
-func openStore(spec, dataDir string) (cairn.Store, error) {
+func OpenStore(spec, dataDir string) (cairn.Store, error) {
 	switch {
 	case spec == "" || spec == "sqlite":
 		return sqlite.Open(dataDir)
 	case strings.HasPrefix(spec, "sqlite:"):
 		return sqlite.Open(strings.TrimPrefix(spec, "sqlite:"))
-	case isPostgres(spec):
+	case IsPostgres(spec):
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		return postgres.Open(ctx, spec)
 	}
-	return nil, fmt.Errorf("--store %q: use sqlite, sqlite:DIR or a postgres:// URL", redactURL(spec))
+	return nil, fmt.Errorf("--store %q: use sqlite, sqlite:DIR or a postgres:// URL", RedactURL(spec))
 }
 
-// storeName is how logs name a store: its kind, never its credentials.
-func storeName(spec string) string {
-	if isPostgres(spec) {
+// StoreName is how logs name a store: its kind, never its credentials.
+func StoreName(spec string) string {
+	if IsPostgres(spec) {
 		return "postgres"
 	}
 	return "sqlite"
 }
 
-// redactURL hides a password in a connection URL.
-func redactURL(s string) string {
+// RedactURL hides a password in a connection URL.
+func RedactURL(s string) string {
 	if i := strings.Index(s, "://"); i >= 0 {
 		rest := s[i+3:]
 		if at := strings.LastIndex(strings.SplitN(rest, "/", 2)[0], "@"); at >= 0 {
@@ -54,14 +53,4 @@ func redactURL(s string) string {
 		}
 	}
 	return s
-}
-
-// envDuration reads a duration from the environment, or def.
-func envDuration(name string, def time.Duration) time.Duration {
-	if v := os.Getenv(name); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			return d
-		}
-	}
-	return def
 }

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"strings"
@@ -6,11 +6,10 @@ import (
 	"time"
 )
 
-// TestRetentionFlags: --retention below the 183-day floor is refused at
-// start, naming the floor and its reason, unless
+// TestRetentionValidated: --retention below the 183-day floor is refused
+// at start, naming the floor and its reason, unless
 // --allow-retention-below-floor is given; a malformed one is refused.
-func TestRetentionFlags(t *testing.T) {
-	defer func() { retentionFlags.retention, retentionFlags.allowBelowFloor, retentionFlags.period = "", false, 0 }()
+func TestRetentionValidated(t *testing.T) {
 	for _, c := range []struct {
 		retention string
 		allow     bool
@@ -30,15 +29,18 @@ func TestRetentionFlags(t *testing.T) {
 		{"soon", false, "neither", 0},
 		{"-1h", true, "not positive", 0},
 	} {
-		retentionFlags.retention, retentionFlags.allowBelowFloor = c.retention, c.allow
-		err := checkRetentionFlags()
+		cfg := DefaultConfig()
+		cfg.Retention, cfg.AllowRetentionBelowFloor = c.retention, c.allow
+		err := cfg.Validate()
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("--retention %q (allow %v): %v", c.retention, c.allow, err)
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 			t.Errorf("--retention %q (allow %v): %v, want an error saying %q", c.retention, c.allow, err, c.want)
-		case c.want == "" && retentionFlags.period != c.period:
-			t.Errorf("--retention %q: period %s, want %s", c.retention, retentionFlags.period, c.period)
+		case c.want == "":
+			if d, _ := cfg.retentionPeriod(); d != c.period {
+				t.Errorf("--retention %q: period %s, want %s", c.retention, d, c.period)
+			}
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"io"
@@ -10,16 +10,13 @@ import (
 )
 
 func TestWitnessFlagValidated(t *testing.T) {
-	defer func() { tlogFlags.witnesses = nil }()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, bad := range []string{"http://w.example", "http://w.example=notakey", "w.example=w.example+01234567+AQtp/SgGkQykfZCmYoGtsqndwZGYqyDSSb7bbcEM4l8D"} {
-		tlogFlags.witnesses = []string{bad}
-		if _, err := startTlog(cairnhttp.New(nil, log), nil, log); err == nil || !strings.Contains(err.Error(), "--witness") {
+		if _, err := startTlog(TlogConfig{Witnesses: []string{bad}}, cairnhttp.New(nil, log), nil, log); err == nil || !strings.Contains(err.Error(), "--witness") {
 			t.Errorf("--witness %q: %v", bad, err)
 		}
 	}
-	tlogFlags.witnesses = nil
-	stop, err := startTlog(cairnhttp.New(nil, log), nil, log)
+	stop, err := startTlog(TlogConfig{}, cairnhttp.New(nil, log), nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -10,10 +10,10 @@ import (
 	"github.com/cairnhq/cairn/internal/tracing"
 )
 
-// startTracing installs the OTLP trace exporter the OTEL_* environment
+// StartTracing installs the OTLP trace exporter the OTEL_* environment
 // variables configure (none without an endpoint: tracing stays off). stop
 // flushes the spans still queued.
-func startTracing(ctx context.Context, log *slog.Logger) (stop func(), err error) {
+func StartTracing(ctx context.Context, log *slog.Logger) (stop func(), err error) {
 	shutdown, err := tracing.Setup(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("tracing: %w", err)
