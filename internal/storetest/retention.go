@@ -210,6 +210,17 @@ func testCompaction(t *testing.T, s cairn.Store) {
 	if !isBoom(err) {
 		t.Fatalf("failing compaction: %v", err)
 	}
+	// Ranges never overlap: a second compaction of the same start fails.
+	err = s.Update(ctx, func(tx cairn.Tx) error {
+		ev := event(tenant, cairn.EventRetentionCompacted, "", "", 101)
+		if err := tx.AppendEvent(ev); err != nil {
+			return err
+		}
+		return tx.Compact(&cairn.Compaction{Tenant: tenant, Event: ev.Ledger.Index, From: 4, To: 30, Cutoff: at(70)}, &cairn.CompactionPlan{})
+	})
+	if err == nil {
+		t.Fatal("a second compaction from the same index was recorded")
+	}
 	view(t, s, func(tx cairn.ReadTx) error {
 		es, err := tx.LedgerEntries(tenant, 20, 10)
 		if err != nil {

@@ -41,6 +41,9 @@ CREATE TABLE compactions (
   PRIMARY KEY (tenant, event)
 );
 CREATE INDEX compactions_to ON compactions(tenant, to_idx);
+-- Ranges never overlap: two replicas compacting a tenant at once cannot
+-- both record the same range (the second transaction fails and retries).
+CREATE UNIQUE INDEX compactions_from ON compactions(tenant, from_idx);
 CREATE TRIGGER compactions_append_only BEFORE UPDATE OR DELETE ON compactions FOR EACH ROW EXECUTE FUNCTION cairn_append_only();
 CREATE TRIGGER compactions_no_truncate BEFORE TRUNCATE ON compactions FOR EACH STATEMENT EXECUTE FUNCTION cairn_append_only();
 

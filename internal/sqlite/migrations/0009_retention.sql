@@ -58,6 +58,9 @@ CREATE TABLE compactions (
   PRIMARY KEY (tenant, event)
 ) WITHOUT ROWID;
 CREATE INDEX compactions_to ON compactions(tenant, to_idx);
+-- Ranges never overlap: two replicas compacting a tenant at once cannot
+-- both record the same range (the second transaction fails and retries).
+CREATE UNIQUE INDEX compactions_from ON compactions(tenant, from_idx);
 CREATE TRIGGER compactions_no_update BEFORE UPDATE ON compactions BEGIN SELECT RAISE(ABORT, 'compactions are append-only'); END;
 CREATE TRIGGER compactions_no_delete BEFORE DELETE ON compactions BEGIN SELECT RAISE(ABORT, 'compactions are append-only'); END;
 
