@@ -62,6 +62,13 @@ const (
 	// CodeJobNotOpen: a cancel of a job that is no longer open, or that a
 	// workflow run's engine owns.
 	CodeJobNotOpen = "job_not_open" // 409
+	// CodeLegalHold: an erasure (or another removal) that touches data
+	// under an active legal hold; the message names the hold.
+	CodeLegalHold = "legal_hold" // 409
+	// CodePrunedByRetention: what was asked for existed but a retention
+	// compaction removed it; Error.LedgerIndex names the
+	// retention_compacted event (retention.go).
+	CodePrunedByRetention = "pruned_by_retention" // 410
 )
 
 // Error is the one error type that crosses package boundaries with meaning.
@@ -77,6 +84,9 @@ type Error struct {
 	// RetryAfter, when set, is how long the caller should wait before
 	// retrying (HTTP Retry-After).
 	RetryAfter time.Duration
+	// LedgerIndex, when set, names a ledger entry the error refers to (for
+	// pruned_by_retention, the retention_compacted event).
+	LedgerIndex *uint64
 }
 
 // Unwrap returns the cause.

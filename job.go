@@ -442,6 +442,9 @@ type LedgerEntry struct {
 	Body     json.RawMessage `json:"body"`
 	LeafHash string          `json:"leaf_hash"`
 	PrevHash string          `json:"prev_hash"`
+	// Pruned is set (and Body is null) when a retention compaction removed
+	// the body; LeafHash is still the entry's.
+	Pruned bool `json:"pruned,omitempty"`
 }
 
 // Snapshot is an immutable published policy bundle.

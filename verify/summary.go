@@ -51,6 +51,15 @@ func (r *Report) Summary() string {
 	line("jobs:        %d rows checked, %d job_hashes recomputed", r.Jobs, r.JobHashesVerified)
 	line("policies:    %d texts; payloads: %d (%d withheld)", r.Policies, r.Payloads, r.PayloadsWithheld)
 	line("workflows:   %d texts", r.Workflows)
+	if r.Pruned > 0 {
+		line("pruned:      %d entries pruned by retention (not tampered: their leaf hashes are in the verified tree)", r.Pruned)
+		for _, p := range r.PrunedEntries {
+			line("pruned:      entry %d leaf %s by retention_compacted %d", p.Index, p.LeafHash, p.PrunedBy)
+		}
+		if n := r.Pruned - len(r.PrunedEntries); n > 0 {
+			line("pruned:      … and %d more", n)
+		}
+	}
 	for _, n := range r.Notes {
 		line("note:        %s", n)
 	}

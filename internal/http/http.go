@@ -321,6 +321,9 @@ type errorDetail struct {
 	RequestID string `json:"request_id"`
 	Field     string `json:"field,omitempty"`
 	Line      int    `json:"line,omitempty"`
+	// LedgerIndex names the ledger entry the error refers to (for
+	// pruned_by_retention, the retention_compacted event).
+	LedgerIndex *uint64 `json:"ledger_index,omitempty"`
 }
 
 // writeError maps any error to the contract's error body. Errors without a
@@ -351,7 +354,7 @@ func (s *Server) writeError(w nethttp.ResponseWriter, r *nethttp.Request, err er
 			w.Header().Set("Retry-After", "1")
 		}
 	}
-	writeJSON(w, status, errorBody{errorDetail{Code: e.Code, Message: e.Message, RequestID: rid, Field: e.Field, Line: e.Line}})
+	writeJSON(w, status, errorBody{errorDetail{Code: e.Code, Message: e.Message, RequestID: rid, Field: e.Field, Line: e.Line, LedgerIndex: e.LedgerIndex}})
 }
 
 // decode reads a JSON body strictly: size-limited, valid UTF-8, bounded

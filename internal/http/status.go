@@ -37,6 +37,8 @@ var statusOf = map[string]int{
 	cairn.CodeWorkflowExists:          nethttp.StatusConflict,
 	cairn.CodeGateNotPending:          nethttp.StatusConflict,
 	cairn.CodeAlreadyVoted:            nethttp.StatusConflict,
+	cairn.CodeLegalHold:               nethttp.StatusConflict,
+	cairn.CodePrunedByRetention:       nethttp.StatusGone,
 	cairn.ETooLarge:                   nethttp.StatusRequestEntityTooLarge,
 	cairn.EUnsupported:                nethttp.StatusUnsupportedMediaType,
 	cairn.EPolicy:                     nethttp.StatusUnprocessableEntity,

@@ -262,6 +262,7 @@ type exportSource struct {
 	// selected: a job or run export, of the entries at idx (ascending).
 	selected bool
 	idx      []uint64
+	pruned   *prunedEntries // the compaction of the last pruned entry met
 }
 
 func (f ExportFilter) timed() bool { return !f.Since.IsZero() || !f.Until.IsZero() }
@@ -373,7 +374,7 @@ func (x *exportSource) selectEntries() error {
 	switch {
 	case x.f.JobID != "":
 		if _, err := x.tx.GetJob(x.tenant, x.f.JobID); err != nil {
-			return err
+			return prunedJobError(x.tx, x.tenant, x.f.JobID, err)
 		}
 		x.selected = true
 		for after := int64(0); ; {
@@ -459,7 +460,7 @@ func (x *exportSource) yieldSelected(yield func(ledger.Entry, error) bool) {
 			yield(ledger.Entry{}, err)
 			return
 		}
-		if !yield(exportEntry(es[0]), nil) {
+		if !x.emit(es[0], yield) {
 			return
 		}
 	}
@@ -472,16 +473,32 @@ func (x *exportSource) yieldPage(es []*cairn.LedgerEntry, yield func(ledger.Entr
 		if e.Index >= x.size {
 			return false
 		}
+		if e.Pruned && x.f.timed() {
+			continue // its time is gone with its body
+		}
 		in, err := x.inTime(e.Body)
 		if err != nil {
 			yield(ledger.Entry{}, err)
 			return false
 		}
-		if in && !yield(exportEntry(e), nil) {
+		if in && !x.emit(e, yield) {
 			return false
 		}
 	}
 	return true
+}
+
+// emit yields one stored entry as exported; a pruned entry is listed by
+// its leaf hash with the compaction that pruned it (prunedEntries).
+func (x *exportSource) emit(e *cairn.LedgerEntry, yield func(ledger.Entry, error) bool) bool {
+	if !e.Pruned {
+		return yield(exportEntry(e), nil)
+	}
+	if x.pruned == nil {
+		x.pruned = &prunedEntries{tx: x.tx, tenant: x.tenant}
+	}
+	pe, err := x.pruned.entry(e)
+	return yield(pe, err) && err == nil
 }
 
 // inTime reports whether an entry's event falls in the filter's time range.

@@ -125,6 +125,9 @@ func (s *Service) insertSubmission(tx cairn.Tx, p cairn.Principal, sub *submissi
 	} else if reserved {
 		return jobIDUnavailable(j.JobID)
 	}
+	if err := s.prunedJobID(tx, p.Tenant, j.JobID); err != nil {
+		return err
+	}
 	// Insert first: the unique (tenant, job_id) key detects a replay
 	// without a read on the common path, and a failed INSERT leaves the
 	// transaction intact.

@@ -23,7 +23,7 @@ func (r *Reader) LedgerSize(tenant string) (uint64, error) {
 // LedgerEntries implements cairn.ReadTx. Each entry's previous hash is
 // the one its body holds (the ledger keeps no copy of it).
 func (r *Reader) LedgerEntries(tenant string, from uint64, limit int) ([]*cairn.LedgerEntry, error) {
-	rows, err := r.query(`SELECT l.idx, b.body, l.leaf_hash FROM ledger l JOIN ledger_bodies b ON b.tenant = l.tenant AND b.idx = l.idx
+	rows, err := r.query(`SELECT l.idx, b.body, l.leaf_hash FROM ledger l LEFT JOIN ledger_bodies b ON b.tenant = l.tenant AND b.idx = l.idx
 		WHERE l.tenant = ? AND l.idx >= ? ORDER BY l.idx LIMIT ?`, tenant, int64(from), limit)
 	if err != nil {
 		return nil, err
@@ -37,21 +37,54 @@ func (r *Reader) LedgerEntries(tenant string, from uint64, limit int) ([]*cairn.
 		if err := rows.Scan(&idx, &stored, &leaf); err != nil {
 			return nil, err
 		}
-		body, err := Unpack(stored)
-		if err != nil {
+		var err error
+		if e.LeafHash, err = leafHex(leaf); err != nil {
 			return nil, fmt.Errorf("%s: ledger entry %d: %w", r.D.Name, idx, err)
 		}
-		if e.LeafHash, err = leafHex(leaf); err != nil {
+		e.Index = uint64(idx)
+		if stored == nil {
+			e.Pruned = true // its body was pruned by retention (retention.go)
+			out = append(out, e)
+			continue
+		}
+		body, err := Unpack(stored)
+		if err != nil {
 			return nil, fmt.Errorf("%s: ledger entry %d: %w", r.D.Name, idx, err)
 		}
 		if e.PrevHash, err = EnvelopePrevHash(body); err != nil {
 			return nil, fmt.Errorf("%s: ledger entry %d: %w", r.D.Name, idx, err)
 		}
-		e.Index = uint64(idx)
 		e.Body = json.RawMessage(body)
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, r.prunedPrevHashes(tenant, out)
+}
+
+// prunedPrevHashes sets the previous hash of each pruned entry, whose body
+// (which held it) is gone: by definition it is entry i-1's leaf hash, kept
+// in the ledger row.
+func (r *Reader) prunedPrevHashes(tenant string, es []*cairn.LedgerEntry) error {
+	for i, e := range es {
+		switch {
+		case !e.Pruned || e.Index == 0:
+		case i > 0 && es[i-1].Index == e.Index-1:
+			e.PrevHash = es[i-1].LeafHash
+		default:
+			var leaf []byte
+			if err := r.row(`SELECT leaf_hash FROM ledger WHERE tenant = ? AND idx = ?`, tenant, int64(e.Index-1)).Scan(&leaf); err != nil {
+				return fmt.Errorf("%s: ledger entry %d: %w", r.D.Name, e.Index-1, err)
+			}
+			h, err := leafHex(leaf)
+			if err != nil {
+				return err
+			}
+			e.PrevHash = h
+		}
+	}
+	return nil
 }
 
 // NodeReader adapts a Reader to ledger.NodeReader for one tenant.
