@@ -68,8 +68,13 @@ const (
 	// CodePayloadAccessDenied: the tenant lets only some roles read
 	// payloads, and the caller has none of them; the hashes stay readable.
 	CodePayloadAccessDenied = "payload_access_denied" // 403
-	// CodeLegalHold: an erasure of what a legal hold covers.
+	// CodeLegalHold: an erasure (or another removal) that touches data
+	// under an active legal hold; the message names the hold.
 	CodeLegalHold = "legal_hold" // 409
+	// CodePrunedByRetention: what was asked for existed but a retention
+	// compaction removed it; Error.LedgerIndex names the
+	// retention_compacted event (retention.go).
+	CodePrunedByRetention = "pruned_by_retention" // 410
 )
 
 // Error is the one error type that crosses package boundaries with meaning.
@@ -80,14 +85,15 @@ type Error struct {
 	Message string // for people; never contains secrets or payloads
 	Field   string // offending field or line, if any
 	Line    int    // line in a policy bundle, if any
-	// LedgerIndex is the ledger entry the error refers to, if any (erased:
-	// the erasure event).
-	LedgerIndex *uint64
 	// Cause is the underlying error, for logs only (never sent to clients).
 	Cause error
 	// RetryAfter, when set, is how long the caller should wait before
 	// retrying (HTTP Retry-After).
 	RetryAfter time.Duration
+	// LedgerIndex, when set, names a ledger entry the error refers to (for
+	// pruned_by_retention, the retention_compacted event; for erased, the
+	// erasure event).
+	LedgerIndex *uint64
 }
 
 // Unwrap returns the cause.

@@ -5,10 +5,6 @@ import (
 	"time"
 )
 
-// DefaultSubjectLabel is the label that names a job's data subject unless
-// the tenant's settings name another.
-const DefaultSubjectLabel = "data_subject"
-
 // PayloadKey is a data key as stored: wrapped by the key-encryption key.
 // Subject is empty for the tenant's own key (jobs without a subject).
 type PayloadKey struct {

@@ -160,6 +160,12 @@ type Job struct {
 	CompletedAt *time.Time    `json:"completed_at"`
 
 	// Seq orders jobs by submission within the store; not part of the API.
+	// Packed, when set, is the job's JSON as the SQL stores keep it
+	// (internal/pack, ADR 0044), made ahead of the transaction from the JSON
+	// PackedFrom; a store uses it only if the job still marshals to exactly
+	// those bytes.
+	Packed, PackedFrom []byte `json:"-"`
+
 	Seq int64 `json:"-"`
 }
 
@@ -401,6 +407,11 @@ type Event struct {
 	// Canon is the event's canonical JSON (Seq and Ledger unset), when the
 	// caller computed it ahead of the transaction; the store computes it otherwise.
 	Canon []byte `json:"-"`
+	// Packed, when set, is the head of the event's ledger envelope as the
+	// SQL stores keep it (internal/pack, ADR 0044), made ahead of the
+	// transaction from the canonical JSON PackedFrom; a store uses it only
+	// while the event's canonical JSON is still those bytes.
+	Packed, PackedFrom []byte `json:"-"`
 	// Raw, when set by a store, is the event's API JSON; it is served as is.
 	Raw json.RawMessage `json:"-"`
 }
@@ -431,6 +442,9 @@ type LedgerEntry struct {
 	Body     json.RawMessage `json:"body"`
 	LeafHash string          `json:"leaf_hash"`
 	PrevHash string          `json:"prev_hash"`
+	// Pruned is set (and Body is null) when a retention compaction removed
+	// the body; LeafHash is still the entry's.
+	Pruned bool `json:"pruned,omitempty"`
 }
 
 // Snapshot is an immutable published policy bundle.

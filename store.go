@@ -125,6 +125,8 @@ type ReadTx interface {
 	// none is recorded yet).
 	StoreSecret(name string) (*StoreSecret, error)
 
+	RetentionReadTx // retention.go
+
 	// DueApprovals returns pending approvals whose expires_at <= now, across tenants.
 	DueApprovals(now time.Time, limit int) ([]*Approval, error)
 	// ExpiredLeases returns RUNNING jobs whose lease expired at or before now, across tenants.
@@ -183,6 +185,8 @@ type Tx interface {
 	// already (then it is a no-op: the first value stays).
 	RecordStoreSecret(s *StoreSecret) error
 	InsertCosignature(tenant string, size uint64, c *Cosignature) error
+
+	RetentionTx // retention.go
 
 	// AfterCommit registers fn to run once the transaction is durable.
 	AfterCommit(fn func())

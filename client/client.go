@@ -27,6 +27,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -235,7 +236,6 @@ func (c *Client) send(ctx context.Context, r request) (*response, error) {
 		u += "?" + r.query.Encode()
 	}
 	for attempt := 0; ; attempt++ {
-		last := attempt+1 >= c.attempts || r.noRetry
 		resp, err := c.sendOnce(ctx, r, u, payload)
 		if err == nil {
 			return resp, nil
@@ -243,17 +243,8 @@ func (c *Client) send(ctx context.Context, r request) (*response, error) {
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		var apiErr *APIError
-		var delay time.Duration
-		switch {
-		case errors.As(err, &apiErr):
-			if !retryableStatus(apiErr.Status, r.idempotent) || last {
-				return nil, err
-			}
-			delay = c.delay(attempt, apiErr.retryAfter)
-		case r.idempotent && !last && !errors.Is(err, errTooLarge):
-			delay = c.delay(attempt, 0)
-		default:
+		delay, retry := c.retryDelay(r, attempt, err)
+		if !retry {
 			return nil, err
 		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
@@ -267,6 +258,25 @@ func (c *Client) send(ctx context.Context, r request) (*response, error) {
 		case <-t.C:
 		}
 	}
+}
+
+// retryDelay decides whether attempt (from 0) of r, which failed with err,
+// is retried and after how long: an API error when its status is
+// retryable, a transport error when r is idempotent (not an over-large
+// answer); never after the last attempt or for a noRetry request.
+func (c *Client) retryDelay(r request, attempt int, err error) (time.Duration, bool) {
+	last := attempt+1 >= c.attempts || r.noRetry
+	var apiErr *APIError
+	switch {
+	case errors.As(err, &apiErr):
+		if !retryableStatus(apiErr.Status, r.idempotent) || last {
+			return 0, false
+		}
+		return c.delay(attempt, apiErr.retryAfter), true
+	case r.idempotent && !last && !errors.Is(err, errTooLarge):
+		return c.delay(attempt, 0), true
+	}
+	return 0, false
 }
 
 var errTooLarge = errors.New("response body exceeds the client's limit")
@@ -328,30 +338,14 @@ type apiErrorBody struct {
 // sanitized excerpt of the body.
 func decodeError(status int, h http.Header, body []byte) *APIError {
 	e := &APIError{Status: status, RequestID: h.Get("X-Request-Id")}
-	var env struct {
-		Error *apiErrorBody `json:"error"`
-		apiErrorBody
-	}
-	if json.Unmarshal(body, &env) == nil {
-		eb := env.Error
-		if eb == nil && (env.Code != "" || env.Title != "" || env.Detail != "") {
-			eb = &env.apiErrorBody
+	if eb := errorBody(body); eb != nil {
+		e.Code = eb.Code
+		e.Message = cmp.Or(eb.Message, eb.Detail, eb.Title)
+		if eb.RequestID != "" {
+			e.RequestID = eb.RequestID
 		}
-		if eb != nil {
-			e.Code = eb.Code
-			e.Message = eb.Message
-			if e.Message == "" {
-				e.Message = eb.Detail
-			}
-			if e.Message == "" {
-				e.Message = eb.Title
-			}
-			if eb.RequestID != "" {
-				e.RequestID = eb.RequestID
-			}
-			e.Field = eb.Field
-			e.Line = parseLine(eb.Line)
-		}
+		e.Field = eb.Field
+		e.Line = parseLine(eb.Line)
 	}
 	if e.Code == "" {
 		e.Code = codeForStatus(status)
@@ -360,15 +354,29 @@ func decodeError(status int, h http.Header, body []byte) *APIError {
 		e.Message = excerpt(body)
 	}
 	if e.Message == "" {
-		e.Message = strings.ToLower(http.StatusText(status))
-		if e.Message == "" {
-			e.Message = "HTTP " + strconv.Itoa(status)
-		}
+		e.Message = cmp.Or(strings.ToLower(http.StatusText(status)), "HTTP "+strconv.Itoa(status))
 	}
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
 		e.retryAfter = parseRetryAfter(h.Get("Retry-After"))
 	}
 	return e
+}
+
+// errorBody finds the error object of an answer: the contract's
+// {"error":{...}} envelope, or problem+json's top-level members; nil when
+// the body has neither.
+func errorBody(body []byte) *apiErrorBody {
+	var env struct {
+		Error *apiErrorBody `json:"error"`
+		apiErrorBody
+	}
+	if json.Unmarshal(body, &env) != nil {
+		return nil
+	}
+	if env.Error == nil && (env.Code != "" || env.Title != "" || env.Detail != "") {
+		return &env.apiErrorBody
+	}
+	return env.Error
 }
 
 func parseLine(raw json.RawMessage) int {

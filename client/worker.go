@@ -60,63 +60,30 @@ type Worker struct {
 // lease expires and the server returns the job to the queue. A handler that
 // finished is completed even while the worker shuts down.
 func (w *Worker) Run(ctx context.Context) error {
-	if w.Client == nil {
-		return errors.New("cairn worker: Client is nil")
+	if err := w.validate(); err != nil {
+		return err
 	}
-	if w.Handler == nil {
-		return errors.New("cairn worker: Handler is nil")
-	}
-	if len(w.Actions) == 0 {
-		return errors.New("cairn worker: no Actions to lease")
-	}
-	id := w.WorkerID
-	if id == "" {
-		h, _ := os.Hostname()
-		if h == "" {
-			h = "worker"
-		}
-		id = h + "-" + strconv.Itoa(os.Getpid())
-	}
-	n := max(w.Concurrency, 1)
 	wait := w.WaitMS
 	if wait <= 0 {
 		wait = 20000
 	}
+	l := &leaseSlots{n: max(w.Concurrency, 1)}
+	l.sem = make(chan struct{}, l.n)
 	idle := min(time.Duration(wait)*time.Millisecond, time.Second)
-
-	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	release := func(k int) {
-		for range k {
-			<-sem
-		}
-	}
+	id := w.workerID()
+	defer l.wg.Wait()
 	failures := 0
 	for {
-		// Hold at least one slot, then take every other free one.
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+		free, ok := l.acquire(ctx)
+		if !ok {
 			return nil
 		}
-		free := 1
-	more:
-		for free < n && free < maxLeaseBatch {
-			select {
-			case sem <- struct{}{}:
-				free++
-			default:
-				break more
-			}
-		}
-
 		start := time.Now()
 		resp, err := w.Client.Lease(ctx, cairn.LeaseRequest{
 			WorkerID: id, Actions: w.Actions, Max: free, WaitMS: wait, LeaseMS: w.LeaseMS,
 		})
 		if err != nil {
-			release(free)
+			l.release(free)
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -132,35 +99,100 @@ func (w *Worker) Run(ctx context.Context) error {
 			continue
 		}
 		failures = 0
-		jobs := resp.Jobs
-		if len(jobs) < free {
-			release(free - len(jobs))
-		}
-		for i, job := range jobs {
-			if job == nil {
-				if i < free {
-					release(1)
-				}
-				continue
-			}
-			if i >= free {
-				// The server handed out more than asked for: run them
-				// anyway rather than let their leases lapse.
-				sem <- struct{}{}
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer release(1)
-				w.process(ctx, job)
-			}()
-		}
-		if len(jobs) == 0 && time.Since(start) < idle/4 {
+		w.dispatch(ctx, l, resp.Jobs, free)
+		if len(resp.Jobs) == 0 && time.Since(start) < idle/4 {
 			// The server did not long-poll; do not spin.
 			if !sleep(ctx, idle) {
 				return nil
 			}
 		}
+	}
+}
+
+// validate checks the worker's required fields.
+func (w *Worker) validate() error {
+	if w.Client == nil {
+		return errors.New("cairn worker: Client is nil")
+	}
+	if w.Handler == nil {
+		return errors.New("cairn worker: Handler is nil")
+	}
+	if len(w.Actions) == 0 {
+		return errors.New("cairn worker: no Actions to lease")
+	}
+	return nil
+}
+
+// workerID is WorkerID, or host name and process id.
+func (w *Worker) workerID() string {
+	if w.WorkerID != "" {
+		return w.WorkerID
+	}
+	h, _ := os.Hostname()
+	if h == "" {
+		h = "worker"
+	}
+	return h + "-" + strconv.Itoa(os.Getpid())
+}
+
+// leaseSlots bounds the jobs in flight: a slot is held from the lease that
+// asks for a job until its handler is done.
+type leaseSlots struct {
+	n   int
+	sem chan struct{}
+	wg  sync.WaitGroup
+}
+
+// acquire holds at least one slot, then takes every other free one (up to
+// maxLeaseBatch); ok is false when ctx ends first.
+func (l *leaseSlots) acquire(ctx context.Context) (free int, ok bool) {
+	select {
+	case l.sem <- struct{}{}:
+	case <-ctx.Done():
+		return 0, false
+	}
+	free = 1
+	for free < l.n && free < maxLeaseBatch {
+		select {
+		case l.sem <- struct{}{}:
+			free++
+		default:
+			return free, true
+		}
+	}
+	return free, true
+}
+
+func (l *leaseSlots) release(k int) {
+	for range k {
+		<-l.sem
+	}
+}
+
+// dispatch runs the leased jobs, each in its slot, and frees the slots
+// leased for nothing.
+func (w *Worker) dispatch(ctx context.Context, l *leaseSlots, jobs []*cairn.LeasedJob, free int) {
+	if len(jobs) < free {
+		l.release(free - len(jobs))
+	}
+	for i, job := range jobs {
+		if job == nil {
+			if i < free {
+				l.release(1)
+			}
+			continue
+		}
+		if i >= free {
+			// The server handed out more than asked for: run them
+			// anyway rather than let their leases lapse.
+			l.sem <- struct{}{}
+		}
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			defer l.release(1)
+			w.process(ctx, job)
+		}()
 	}
 }
 

@@ -62,10 +62,16 @@ type Bundle struct {
 // Entry is one ledger entry: its index, leaf hash (hex) and body (the exact
 // canonical JSON text of the Envelope; the leaf hash is over its UTF-8
 // bytes).
+//
+// A pruned entry (docs/evidence.md, "Pruned entries") has PrunedBy set to
+// the ledger index of the retention_compacted event that removed its body,
+// and an empty Body: its leaf hash is taken as given, and still proves the
+// tree.
 type Entry struct {
-	Index    uint64 `json:"index"`
-	LeafHash string `json:"leaf_hash"`
-	Body     string `json:"body"`
+	Index    uint64  `json:"index"`
+	LeafHash string  `json:"leaf_hash"`
+	Body     string  `json:"body"`
+	PrunedBy *uint64 `json:"pruned_by,omitempty"`
 }
 
 // BundleRange is a RangeProof: Left are the hex hashes of the compact
@@ -364,8 +370,12 @@ func NewRefCollector() *RefCollector {
 	return &RefCollector{snaps: map[string]bool{}, wfs: map[string]bool{}, ptrs: map[string]bool{}, jobs: map[string]bool{}}
 }
 
-// Add parses one entry body and records what it refers to.
+// Add parses one entry body and records what it refers to (a pruned
+// entry refers to nothing).
 func (c *RefCollector) Add(e Entry) error {
+	if e.PrunedBy != nil {
+		return nil
+	}
 	f, err := ParseEntry([]byte(e.Body))
 	if err != nil {
 		return fmt.Errorf("ledger: entry %d: %w", e.Index, err)

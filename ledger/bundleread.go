@@ -83,6 +83,14 @@ var entryFields = []field[Entry]{
 	{name: "index", required: true, read: func(r *reader, e *Entry) error { return r.uint(&e.Index) }},
 	text("leaf_hash", func(e *Entry) *string { return &e.LeafHash }),
 	text("body", func(e *Entry) *string { return &e.Body }),
+	{name: "pruned_by", read: func(r *reader, e *Entry) error {
+		var v uint64
+		if err := r.uint(&v); err != nil {
+			return err
+		}
+		e.PrunedBy = &v
+		return nil
+	}},
 }
 
 var inclusionProofFields = []field[BundleInclusionProof]{

@@ -88,7 +88,6 @@ var ErrTilePath = errors.New("not a tlog-tiles tile path")
 // "entries/005.p/17"). Only the canonical spelling is accepted, so that
 // each resource has exactly one name (and one cache entry).
 func ParseTilePath(p string) (TileRef, error) {
-	var t TileRef
 	bad := func(why string) (TileRef, error) {
 		return TileRef{}, fmt.Errorf("ledger: %w: %s", ErrTilePath, why)
 	}
@@ -99,52 +98,75 @@ func ParseTilePath(p string) (TileRef, error) {
 	if len(segs) < 2 {
 		return bad("want <L>/<N> or entries/<N>")
 	}
-	if segs[0] == "entries" {
-		t.Entries = true
-	} else {
-		l, err := strconv.ParseUint(segs[0], 10, 8)
-		if err != nil || strconv.FormatUint(l, 10) != segs[0] || l > 63 {
-			return bad("level must be 0 to 63")
-		}
-		t.Level = uint(l)
+	var t TileRef
+	var why string
+	if t.Entries, t.Level, why = parseTileLevel(segs[0]); why != "" {
+		return bad(why)
 	}
-	segs = segs[1:]
-	// A partial tile ends in "<last group>.p/<W>".
-	if n := len(segs); n >= 2 && strings.HasSuffix(segs[n-2], ".p") {
-		w, err := strconv.Atoi(segs[n-1])
-		if err != nil || strconv.Itoa(w) != segs[n-1] || w < 1 || w >= TileWidth {
-			return bad("partial width must be 1 to 255")
-		}
-		t.Width = w
-		segs[n-2] = strings.TrimSuffix(segs[n-2], ".p")
-		segs = segs[:n-1]
+	if segs, t.Width, why = parseTileWidth(segs[1:]); why != "" {
+		return bad(why)
 	}
-	if len(segs) > 7 {
-		return bad("index too long")
+	if t.Index, why = parseTileIndex(segs); why != "" {
+		return bad(why)
 	}
-	var idx uint64
-	for i, s := range segs {
-		last := i == len(segs)-1
-		if !last {
-			if !strings.HasPrefix(s, "x") {
-				return bad("index groups but the last start with x")
-			}
-			s = s[1:]
-		}
-		if len(s) != 3 || strings.Trim(s, "0123456789") != "" {
-			return bad("index groups are three digits")
-		}
-		g, _ := strconv.ParseUint(s, 10, 64)
-		if idx > (1<<63)/1000 {
-			return bad("index too large")
-		}
-		idx = idx*1000 + g
-	}
-	t.Index = idx
 	if t.Path() != "tile/"+p {
 		return bad("not canonical")
 	}
 	return t, nil
+}
+
+// parseTileLevel parses the first segment of a tile path: "entries" or a
+// level from 0 to 63; why says what is wrong.
+func parseTileLevel(seg string) (entries bool, level uint, why string) {
+	if seg == "entries" {
+		return true, 0, ""
+	}
+	l, err := strconv.ParseUint(seg, 10, 8)
+	if err != nil || strconv.FormatUint(l, 10) != seg || l > 63 {
+		return false, 0, "level must be 0 to 63"
+	}
+	return false, uint(l), ""
+}
+
+// parseTileWidth strips the ".p/<W>" of a partial tile from the index
+// segments and returns its width (0 for a full tile).
+func parseTileWidth(segs []string) ([]string, int, string) {
+	n := len(segs)
+	if n < 2 || !strings.HasSuffix(segs[n-2], ".p") {
+		return segs, 0, ""
+	}
+	w, err := strconv.Atoi(segs[n-1])
+	if err != nil || strconv.Itoa(w) != segs[n-1] || w < 1 || w >= TileWidth {
+		return nil, 0, "partial width must be 1 to 255"
+	}
+	segs[n-2] = strings.TrimSuffix(segs[n-2], ".p")
+	return segs[:n-1], w, ""
+}
+
+// parseTileIndex parses the index groups of a tile path: "x" and three
+// digits but the last, which is three digits.
+func parseTileIndex(segs []string) (uint64, string) {
+	if len(segs) > 7 {
+		return 0, "index too long"
+	}
+	var idx uint64
+	for i, s := range segs {
+		if i < len(segs)-1 {
+			if !strings.HasPrefix(s, "x") {
+				return 0, "index groups but the last start with x"
+			}
+			s = s[1:]
+		}
+		if len(s) != 3 || strings.Trim(s, "0123456789") != "" {
+			return 0, "index groups are three digits"
+		}
+		g, _ := strconv.ParseUint(s, 10, 64)
+		if idx > (1<<63)/1000 {
+			return 0, "index too large"
+		}
+		idx = idx*1000 + g
+	}
+	return idx, ""
 }
 
 // TileAvailable reports whether the tile exists in a tree of the given

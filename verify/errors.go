@@ -65,6 +65,9 @@ var (
 	ErrJobHash = errors.New("job_hash mismatch")
 	// ErrProjection: a job row disagrees with the ledger evidence.
 	ErrProjection = errors.New("job projection mismatch")
+	// ErrPruned: a pruned entry carries a body, or names no
+	// retention_compacted event that covers it (pruned.go).
+	ErrPruned = errors.New("pruned entry not covered by a retention compaction")
 )
 
 // Error is one verification failure: which record, which kind, and why.
@@ -126,6 +129,7 @@ var codes = map[error]string{
 	ErrWorkflow:          "workflow_mismatch",
 	ErrJobHash:           "job_hash_mismatch",
 	ErrProjection:        "projection_mismatch",
+	ErrPruned:            "pruned_not_covered",
 }
 
 // Code returns the stable snake_case code of a verification failure kind

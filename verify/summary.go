@@ -54,6 +54,15 @@ func (r *Report) Summary() string {
 	}
 	line("policies:    %d texts; payloads: %d (%d withheld, %d of them erased)", r.Policies, r.Payloads, r.PayloadsWithheld, r.PayloadsErased)
 	line("workflows:   %d texts", r.Workflows)
+	if r.Pruned > 0 {
+		line("pruned:      %d entries pruned by retention (not tampered: their leaf hashes are in the verified tree)", r.Pruned)
+		for _, p := range r.PrunedEntries {
+			line("pruned:      entry %d leaf %s by retention_compacted %d", p.Index, p.LeafHash, p.PrunedBy)
+		}
+		if n := r.Pruned - len(r.PrunedEntries); n > 0 {
+			line("pruned:      … and %d more", n)
+		}
+	}
 	for _, n := range r.Notes {
 		line("note:        %s", n)
 	}

@@ -95,6 +95,12 @@ type Report struct {
 	JobHashesErased   int `json:"job_hashes_erased"`
 	Jobs              int `json:"jobs"`
 	JobHashesVerified int `json:"job_hashes_verified"`
+	// Pruned counts the entries whose bodies a retention compaction removed
+	// (docs/evidence.md, "Pruned entries"): their leaf hashes still prove
+	// the tree, but nothing in their bodies can be checked. PrunedEntries
+	// lists the first MaxPrunedListed of them.
+	Pruned        int           `json:"pruned,omitempty"`
+	PrunedEntries []PrunedEntry `json:"pruned_entries,omitempty"`
 	// Notes list what could not be checked, and why (e.g. a withheld
 	// payload), and other caveats.
 	Notes []string `json:"notes,omitempty"`
@@ -180,6 +186,7 @@ func Bundle(b *ledger.Bundle, opts Options) (*Report, error) {
 	c.payloadsAndPolicies()
 	c.workflowTexts()
 	c.evidence()
+	c.compactions()
 	c.jobRows()
 	late := c.rep.Problems
 	wg.Wait()
@@ -326,6 +333,9 @@ func (c *checker) checkEntry(i int, declared [32]byte, declOK bool, perr error) 
 	}
 	if !declOK {
 		c.fail(entryErr(e.Index, ErrFormat, "leaf_hash %q is not 64 hex digits", e.LeafHash))
+	} else if e.PrunedBy != nil {
+		c.prunedEntry(e)
+		return ordered
 	} else if declared != c.leafs[i] {
 		c.fail(entryErr(e.Index, ErrLeafHash, "body hashes to %s, entry says %s", ledger.HashHex(c.leafs[i]), e.LeafHash))
 	}
@@ -363,12 +373,16 @@ func (c *checker) checkBody(i int) {
 
 func (c *checker) prepare(i int, declared [][32]byte, declOK []bool, perr []error) {
 	e := &c.b.Entries[i]
-	c.leafs[i] = ledger.LeafHashString(e.Body)
 	if len(e.LeafHash) == 64 {
 		if _, err := hex.Decode(declared[i][:], []byte(e.LeafHash)); err == nil {
 			declOK[i] = true
 		}
 	}
+	if e.PrunedBy != nil {
+		c.leafs[i] = declared[i] // pruned: the leaf hash is all there is
+		return
+	}
+	c.leafs[i] = ledger.LeafHashString(e.Body)
 	f := &c.slab[i]
 	err := ledger.ParseEntryString(e.Body, f)
 	if err != nil {

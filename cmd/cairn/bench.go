@@ -36,6 +36,7 @@ type benchOptions struct {
 	CSV        string
 	Interval   time.Duration
 	Judge      string
+	Load       int
 
 	g *clientOptions
 }
@@ -45,7 +46,8 @@ const benchLong = `bench measures, over HTTP on loopback:
   submit     durable POST /api/v1/jobs on the ALLOW path with --clients
              concurrent clients for --duration (throughput, p50/p99), or at a
              fixed --rate (submits/s) to measure latency under a given load;
-  audit      the five audit queries after seeding --seed jobs (p50/p99 each);
+  audit      the five audit queries after seeding --seed jobs (p50/p99 each),
+             while --load submits/s continue (default none);
   soak       a mixed load (ALLOW, DENY and REQUIRE_APPROVAL submits,
              approvals, leases, completions, the five audit queries and
              evidence exports) at --rate ops/s (default 100) for --duration,
@@ -57,7 +59,12 @@ const benchLong = `bench measures, over HTTP on loopback:
              --judge FILE gives the verdict on a recorded CSV.
 
 With no --target it starts its own server on a fresh embedded store in a
-temporary directory (or --data), so the figures include durable commits.
+temporary directory (or --data), or on --store (a postgres:// URL of an
+empty database or schema), so the figures include durable commits; when
+that server has stopped, submit and audit print the store's bytes at rest
+per job, in all and table by table (embedded: the database file and WAL
+after the graceful stop's checkpoint; PostgreSQL: pg_total_relation_size
+of the schema's tables).
 soak starts it as a separate cairn serve process (on --store, if given, a
 postgres:// URL of an empty database) so that it measures the server alone.
 With --target, soak reads the resources from the server's /metrics and the
@@ -83,7 +90,8 @@ func newBenchCmd(g *clientOptions) *cobra.Command {
 	f.IntVar(&o.Seed, "seed", 100000, "jobs to seed before the audit benchmark")
 	f.IntVar(&o.Queries, "queries", 2000, "requests per audit query")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run (server included when bench starts it)")
-	f.StringVar(&o.Store, "store", "", "soak: the store of the server it starts (a postgres:// URL of an empty database; default the embedded store)")
+	f.StringVar(&o.Store, "store", "", "the store of the server bench starts (a postgres:// URL of an empty database or schema; default the embedded store)")
+	f.IntVar(&o.Load, "load", 0, "audit: submits per second that continue while the queries are measured (0: none)")
 	f.StringVar(&o.CSV, "csv", "", "soak: also write the per-interval table to this CSV file")
 	f.DurationVar(&o.Interval, "interval", time.Minute, "soak: one row of the table per interval")
 	f.StringVar(&o.Judge, "judge", "", "soak: judge a recorded --csv FILE instead of running a soak")
@@ -151,7 +159,7 @@ func (o *benchOptions) target(ctx context.Context) (string, string, func(), erro
 		dir = d
 		cleanup = func() { os.RemoveAll(d) }
 	}
-	store, err := sqlite.Open(dir)
+	store, err := o.openBenchStore(ctx, dir)
 	if err != nil {
 		cleanup()
 		return "", "", nil, err
@@ -173,12 +181,15 @@ func (o *benchOptions) target(ctx context.Context) (string, string, func(), erro
 	go func() { done <- serve.Run(sctx, cfg) }()
 	base := "http://" + ln.Addr().String()
 	waitReady(base)
-	fmt.Fprintf(os.Stderr, "bench: server on %s, store %s\n", base, dir)
+	fmt.Fprintf(os.Stderr, "bench: server on %s, %s store, data %s\n", base, serve.StoreName(o.benchServeStore()), dir)
 	return base, cfg.AdminKey, func() {
-		printStoreStats(store.Stats())
+		if ls, ok := store.(*sqlite.Store); ok {
+			printStoreStats(ls.Stats())
+		}
 		cancel()
 		<-done
 		store.Close()
+		o.atRest(ctx, dir)
 		cleanup()
 	}, nil
 }
@@ -370,6 +381,8 @@ func (o *benchOptions) audit(ctx context.Context, base, key string) error {
 		{"5 GET /policy/audit", "/api/v1/policy/audit"},
 		{"  GET /jobs/{id}/evidence", "/api/v1/jobs/" + jobID + "/evidence"},
 	}
+	stopLoad := auditLoad(ctx, newBenchClient(base, agentKey, 32), o.Load)
+	defer stopLoad()
 	for _, q := range queries {
 		var lat latencies
 		for i := 0; i < o.Queries; i++ {
@@ -380,6 +393,9 @@ func (o *benchOptions) audit(ctx context.Context, base, key string) error {
 			lat.add(time.Since(t))
 		}
 		fmt.Printf("%-38s p50 %8s  p99 %8s  (%d requests, %d jobs in store)\n", q.name, lat.pct(0.5).Round(time.Microsecond), lat.pct(0.99).Round(time.Microsecond), o.Queries, seeded.Load())
+	}
+	if s := stopLoad(); s != "" {
+		fmt.Println(s)
 	}
 	return nil
 }

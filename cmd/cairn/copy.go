@@ -78,7 +78,7 @@ type copyTable struct {
 var copyTables = []copyTable{
 	{name: "tenants", cols: []string{"tenant", "created_at"}, kinds: "ti", order: "tenant"},
 	{name: "api_keys", cols: []string{"seq", "key_id", "tenant", "hash", "body", "created_at", "revoked_at"}, src: []string{"rowid", "key_id", "tenant", "hash", "body", "created_at", "revoked_at"}, kinds: "ittttii", order: "rowid", serial: "seq"},
-	{name: "jobs", cols: []string{"seq", "tenant", "job_id", "run_id", "state", "action", "decision", "policy_rule_id", "submitted_by", "created_at", "lease_expires_at", "executor", "body"}, kinds: "ittttttttiitt", order: "seq", serial: "seq"},
+	{name: "jobs", cols: []string{"seq", "tenant", "job_id", "run_id", "state", "action", "decision", "policy_rule_id", "submitted_by", "created_at", "lease_expires_at", "executor", "body"}, kinds: "ittttttttiitb", order: "seq", serial: "seq"},
 	{name: "payloads", cols: []string{"tenant", "ptr", "sha256", "data", "key_id"}, kinds: "tttbt", order: "tenant, ptr"},
 	{name: "payload_keys", cols: []string{"tenant", "key_id", "subject", "wrapped", "kek_id", "created_at"}, kinds: "tttbti", order: "tenant, key_id"},
 	{name: "erased_payloads", cols: []string{"tenant", "ptr", "sha256", "job_id", "entry"}, kinds: "tttti", order: "tenant, ptr"},
@@ -86,7 +86,8 @@ var copyTables = []copyTable{
 	{name: "approvals", cols: []string{"seq", "tenant", "job_id", "status", "run_id", "policy_rule_id", "resolved_by", "requested_at", "expires_at", "body"}, kinds: "ittttttiit", order: "seq", serial: "seq"},
 	{name: "runs", cols: []string{"seq", "tenant", "run_id", "workflow_id", "status", "started_by", "wake_at", "body"}, kinds: "itttttit", order: "seq", serial: "seq"},
 	{name: "workflows", cols: []string{"seq", "tenant", "workflow_id", "name", "version", "created_at", "body"}, kinds: "itttiit", order: "seq", serial: "seq"},
-	{name: "ledger", cols: []string{"tenant", "idx", "type", "run_id", "run_seq", "job_id", "body", "leaf_hash", "prev_hash"}, kinds: "tittitttt", order: "tenant, idx"},
+	{name: "ledger", cols: []string{"tenant", "idx", "type", "run_id", "run_seq", "job_id", "leaf_hash"}, kinds: "tittitb", order: "tenant, idx"},
+	{name: "ledger_bodies", cols: []string{"tenant", "idx", "body"}, kinds: "tib", order: "tenant, idx"},
 	{name: "snapshots", cols: []string{"seq", "id", "sha256", "text", "created_at", "created_by"}, src: []string{"rowid", "id", "sha256", "text", "created_at", "created_by"}, kinds: "itttit", order: "rowid", serial: "seq"},
 	{name: "policy_active", cols: []string{"one", "snapshot_id", "activated_at"}, kinds: "iti", order: "one"},
 	{name: "policy_audit", cols: []string{"seq", "action", "actor", "timestamp", "body"}, kinds: "ittit", order: "seq", serial: "seq"},
@@ -94,6 +95,9 @@ var copyTables = []copyTable{
 	{name: "checkpoints", cols: []string{"tenant", "size", "root_hash", "note", "created_at"}, kinds: "titti", order: "tenant, size"},
 	{name: "cosignatures", cols: []string{"tenant", "size", "witness", "note", "created_at"}, kinds: "titti", order: "tenant, size, witness"},
 	{name: "store_secrets", cols: []string{"name", "value", "source", "recorded_at"}, kinds: "ttti", order: "name"},
+	{name: "tenant_retention", cols: []string{"tenant", "period", "set_by", "set_at"}, kinds: "titi", order: "tenant"},
+	{name: "holds", cols: []string{"seq", "tenant", "hold_id", "scope", "target", "status", "body"}, kinds: "itttttt", order: "seq", serial: "seq"},
+	{name: "compactions", cols: []string{"tenant", "event", "from_idx", "to_idx", "cutoff"}, kinds: "tiiii", order: "tenant, event"},
 }
 
 func copyStore(ctx context.Context, from, to string, out io.Writer) error {
@@ -172,7 +176,7 @@ func copyRows(ctx context.Context, stx *sql.Tx, pc *pgx.Conn, out io.Writer) (ma
 		fmt.Fprintf(out, "copied %-13s %9d rows\n", tb.name, n)
 	}
 	if _, err := ptx.Exec(ctx, `INSERT INTO ledger_heads(tenant, size, hash)
-		SELECT l.tenant, l.idx + 1, l.leaf_hash FROM ledger l
+		SELECT l.tenant, l.idx + 1, encode(l.leaf_hash, 'hex') FROM ledger l
 		JOIN (SELECT tenant, max(idx) AS idx FROM ledger GROUP BY tenant) m ON m.tenant = l.tenant AND m.idx = l.idx`); err != nil {
 		return nil, fmt.Errorf("ledger heads: %w", err)
 	}
@@ -353,6 +357,13 @@ func (w *ledgerWalk) add(i uint64, e *cairn.LedgerEntry) error {
 		return fmt.Errorf("entry %d has index %d", i, e.Index)
 	}
 	leaf := ledger.LeafHash(e.Body)
+	if e.Pruned { // by retention: the stored leaf hash is all there is
+		h, err := hex.DecodeString(e.LeafHash)
+		if err != nil || len(h) != 32 {
+			return fmt.Errorf("entry %d: pruned, with a malformed leaf hash", i)
+		}
+		leaf = [32]byte(h)
+	}
 	if w.full && (ledger.HashHex(leaf) != e.LeafHash || e.PrevHash != w.prev) {
 		return fmt.Errorf("entry %d: leaf hash or chain does not verify", i)
 	}

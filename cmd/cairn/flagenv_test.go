@@ -187,6 +187,7 @@ func TestEnvBindings(t *testing.T) {
 		"cairn serve --max-exports":  "CAIRN_MAX_EXPORTS",
 		"cairn serve --metrics-addr": "CAIRN_METRICS_ADDR",
 		"cairn serve --drain":        "CAIRN_DRAIN",
+		"cairn serve --retention":    "CAIRN_RETENTION",
 		"cairn migrate --store":      "CAIRN_STORE",
 		"cairn migrate --data":       "CAIRN_DATA",
 		"cairn mcp gateway --config": "CAIRN_GATEWAY_CONFIG",

@@ -220,7 +220,7 @@ func TestTruncatedLedgerIsReported(t *testing.T) {
 	cp := someEvidence(t, p, 4)
 	stop(p)
 	cut := cp.Size - 3
-	tamper(t, dir, fmt.Sprintf(`DELETE FROM ledger WHERE idx >= %d`, cut))
+	tamper(t, dir, fmt.Sprintf(`DELETE FROM ledger WHERE idx >= %d`, cut), fmt.Sprintf(`DELETE FROM ledger_bodies WHERE idx >= %d`, cut))
 	sizes := func(s string) bool {
 		return strings.Contains(s, fmt.Sprintf("has %d entries", cut)) && strings.Contains(s, fmt.Sprintf("covers %d", cp.Size))
 	}

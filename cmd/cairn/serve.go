@@ -108,4 +108,6 @@ func bindServeFlags(fs *pflag.FlagSet, cfg *serve.Config) {
 	fs.BoolVar(&cfg.Tlog.HashesOnly, "tlog-hashes-only", cfg.Tlog.HashesOnly, "serve the tlog checkpoint and hash tiles but no entry bundles")
 	fs.StringArrayVar(&cfg.Tlog.Witnesses, "witness", nil, "push checkpoints to a C2SP tlog-witness: URL=vkey (repeatable)")
 	fs.DurationVar(&cfg.Tlog.WitnessInterval, "witness-interval", cfg.Tlog.WitnessInterval, "how often witnesses are offered the latest checkpoints")
+	envStringVar(fs, &cfg.Retention, "retention", "CAIRN_RETENTION", cfg.Retention, "how long evidence stays readable in full, e.g. 400d (at least 183d); past it a background compaction prunes payloads, job rows and ledger bodies, keeping leaf hashes, the Merkle tree and checkpoints; empty = forever; a tenant may set its own (env CAIRN_RETENTION)")
+	fs.BoolVar(&cfg.AllowRetentionBelowFloor, "allow-retention-below-floor", cfg.AllowRetentionBelowFloor, "allow a retention (server or tenant) below the 183-day floor; its use is recorded in the ledger")
 }

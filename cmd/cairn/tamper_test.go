@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/sqlstore"
 	"github.com/cairnhq/cairn/ledger"
 )
 
@@ -58,7 +59,7 @@ func tamper(t *testing.T, dir string, stmts ...string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for _, trg := range []string{"ledger_no_update", "ledger_no_delete", "payloads_no_update", "payloads_no_delete", "snapshots_no_update",
+	for _, trg := range []string{"ledger_no_update", "ledger_no_delete", "ledger_bodies_no_update", "ledger_bodies_no_delete", "payloads_no_update", "payloads_no_delete", "snapshots_no_update",
 		"snapshots_no_delete", "ledger_nodes_no_delete", "checkpoints_no_delete", "cosignatures_no_delete", "store_secrets_no_delete"} {
 		if _, err := db.Exec("DROP TRIGGER " + trg); err != nil {
 			t.Fatal(err)
@@ -136,11 +137,22 @@ func TestTamperingIsDetected(t *testing.T) {
 
 	// Where things are: the submit decision of job-appr, a middle entry, the late job's entries.
 	var decidedIdx, lateFrom, size int64
+	var edited []byte // the decision entry's body, its decision changed (stored plain: the store reads either form)
 	{
 		db, _ := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "cairn.db")+"?mode=ro")
 		db.QueryRow(`SELECT min(idx) FROM ledger WHERE job_id = 'job-appr' AND type = 'policy_decided'`).Scan(&decidedIdx)
 		db.QueryRow(`SELECT min(idx) FROM ledger WHERE job_id = 'job-late'`).Scan(&lateFrom)
 		db.QueryRow(`SELECT max(idx) + 1 FROM ledger`).Scan(&size)
+		var stored []byte
+		db.QueryRow(`SELECT body FROM ledger_bodies WHERE idx = ?`, decidedIdx).Scan(&stored)
+		body, err := sqlstore.Unpack(stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edited = bytes.Replace(body, []byte(`"decision":"REQUIRE_APPROVAL"`), []byte(`"decision":"ALLOW"`), -1)
+		if bytes.Equal(edited, body) {
+			t.Fatalf("entry %d holds no REQUIRE_APPROVAL decision: %s", decidedIdx, body)
+		}
 		db.Close()
 	}
 	if uint64(lateFrom) >= kept.Size || uint64(size) != kept.Size {
@@ -157,13 +169,15 @@ func TestTamperingIsDetected(t *testing.T) {
 		kind  string // problem the verifier must report
 	}{
 		{"edit one decision row", []string{
-			fmt.Sprintf(`UPDATE ledger SET body = replace(body, '"decision":"REQUIRE_APPROVAL"', '"decision":"ALLOW"') WHERE idx = %d`, decidedIdx),
+			fmt.Sprintf(`UPDATE ledger_bodies SET body = X'%x' WHERE idx = %d`, edited, decidedIdx),
 		}, ""},
 		{"delete a middle entry", []string{
 			fmt.Sprintf(`DELETE FROM ledger WHERE idx = %d`, middle),
+			fmt.Sprintf(`DELETE FROM ledger_bodies WHERE idx = %d`, middle),
 		}, ""},
 		{"truncate and recompute", []string{
 			fmt.Sprintf(`DELETE FROM ledger WHERE idx >= %d`, lateFrom),
+			fmt.Sprintf(`DELETE FROM ledger_bodies WHERE idx >= %d`, lateFrom),
 			fmt.Sprintf(`DELETE FROM ledger_nodes WHERE ((idx + 1) << level) > %d`, lateFrom),
 			fmt.Sprintf(`DELETE FROM checkpoints WHERE size > %d`, lateFrom),
 			fmt.Sprintf(`DELETE FROM cosignatures WHERE size > %d`, lateFrom),
@@ -173,6 +187,9 @@ func TestTamperingIsDetected(t *testing.T) {
 			fmt.Sprintf(`UPDATE ledger SET idx = -1 WHERE idx = %d`, middle),
 			fmt.Sprintf(`UPDATE ledger SET idx = %d WHERE idx = %d`, middle, middle+1),
 			fmt.Sprintf(`UPDATE ledger SET idx = %d WHERE idx = -1`, middle+1),
+			fmt.Sprintf(`UPDATE ledger_bodies SET idx = -1 WHERE idx = %d`, middle),
+			fmt.Sprintf(`UPDATE ledger_bodies SET idx = %d WHERE idx = %d`, middle, middle+1),
+			fmt.Sprintf(`UPDATE ledger_bodies SET idx = %d WHERE idx = -1`, middle+1),
 		}, ""},
 		{"swap a policy text", []string{
 			`UPDATE snapshots SET text = 'default: allow' || char(10)`,

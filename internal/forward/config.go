@@ -142,16 +142,33 @@ func (c *Config) fill() error {
 // check checks the fields of the sink's type, and that no other type's
 // field is set.
 func (s *SinkConfig) check(f string) error {
-	allowed := map[string][]string{
-		"webhook":    {"url", "secret_file", "secret_env"},
-		"ocsf":       {"url", "secret_file", "secret_env"},
-		"splunk_hec": {"url", "token_file", "token_env", "index", "source", "sourcetype", "host"},
-		"syslog":     {"address", "format", "facility", "hostname", "app_name", "sd_id"},
-	}
-	fields, ok := allowed[s.Type]
+	fields, ok := sinkFields[s.Type]
 	if !ok {
 		return bad(f+".type", "must be one of webhook, syslog, splunk_hec, ocsf")
 	}
+	if err := s.checkFieldsApply(f, fields); err != nil {
+		return err
+	}
+	switch s.Type {
+	case "webhook", "ocsf", "splunk_hec":
+		return s.checkHTTP(f)
+	case "syslog":
+		return s.checkSyslog(f)
+	}
+	return nil
+}
+
+// sinkFields are the type-specific fields each sink type takes.
+var sinkFields = map[string][]string{
+	"webhook":    {"url", "secret_file", "secret_env"},
+	"ocsf":       {"url", "secret_file", "secret_env"},
+	"splunk_hec": {"url", "token_file", "token_env", "index", "source", "sourcetype", "host"},
+	"syslog":     {"address", "format", "facility", "hostname", "app_name", "sd_id"},
+}
+
+// checkFieldsApply checks that no type-specific field outside fields is
+// set.
+func (s *SinkConfig) checkFieldsApply(f string, fields []string) error {
 	set := map[string]bool{
 		"url": s.URL != "", "secret_file": s.SecretFile != "", "secret_env": s.SecretEnv != "",
 		"token_file": s.TokenFile != "", "token_env": s.TokenEnv != "", "index": s.Index != "",
@@ -168,50 +185,65 @@ func (s *SinkConfig) check(f string) error {
 			return bad(f+"."+k, "does not apply to a %s sink", s.Type)
 		}
 	}
-	switch s.Type {
-	case "webhook", "ocsf", "splunk_hec":
-		u, err := url.Parse(s.URL)
-		if s.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad(f+".url", "must be an http:// or https:// URL")
-		}
-		if u.User != nil {
-			return bad(f+".url", "must not carry credentials (use %s)", map[bool]string{true: "token_file", false: "secret_file"}[s.Type == "splunk_hec"])
-		}
-		if s.TLS != nil && u.Scheme != "https" {
-			return bad(f+".tls", "applies only to an https:// url")
-		}
-	case "syslog":
-		if _, _, err := net.SplitHostPort(s.Address); err != nil || s.Address == "" {
-			return bad(f+".address", "must be host:port")
-		}
-		if s.Format == "" {
-			s.Format = FormatRFC5424
-		}
-		if s.Format != FormatRFC5424 && s.Format != FormatCEF {
-			return bad(f+".format", "must be rfc5424 or cef")
-		}
-		if s.Facility == nil {
-			v := 16
-			s.Facility = &v
-		}
-		if *s.Facility < 0 || *s.Facility > 23 {
-			return bad(f+".facility", "must be from 0 to 23")
-		}
-		if s.AppName == "" {
-			s.AppName = "cairn"
-		}
-		if s.SDID == "" {
-			s.SDID = DefaultSDID
-		}
-		if !sdNameRE.MatchString(s.SDID) || !strings.Contains(s.SDID, "@") {
-			return bad(f+".sd_id", "must be name@<private enterprise number>, printable ASCII without space, =, ] or \"")
-		}
-		if headerField(s.AppName, 48) != s.AppName {
-			return bad(f+".app_name", "must be 1..48 printable US-ASCII characters without space")
-		}
-		if s.Hostname != "" && headerField(s.Hostname, 255) != s.Hostname {
-			return bad(f+".hostname", "must be 1..255 printable US-ASCII characters without space")
-		}
+	return nil
+}
+
+// checkHTTP checks the url (and tls) of a webhook, ocsf or splunk_hec sink.
+func (s *SinkConfig) checkHTTP(f string) error {
+	u, err := url.Parse(s.URL)
+	if s.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return bad(f+".url", "must be an http:// or https:// URL")
+	}
+	if u.User != nil {
+		return bad(f+".url", "must not carry credentials (use %s)", map[bool]string{true: "token_file", false: "secret_file"}[s.Type == "splunk_hec"])
+	}
+	if s.TLS != nil && u.Scheme != "https" {
+		return bad(f+".tls", "applies only to an https:// url")
+	}
+	return nil
+}
+
+// checkSyslog checks a syslog sink's fields and fills in the defaults.
+func (s *SinkConfig) checkSyslog(f string) error {
+	if _, _, err := net.SplitHostPort(s.Address); err != nil || s.Address == "" {
+		return bad(f+".address", "must be host:port")
+	}
+	if err := s.checkSyslogFormat(f); err != nil {
+		return err
+	}
+	if s.AppName == "" {
+		s.AppName = "cairn"
+	}
+	if s.SDID == "" {
+		s.SDID = DefaultSDID
+	}
+	if !sdNameRE.MatchString(s.SDID) || !strings.Contains(s.SDID, "@") {
+		return bad(f+".sd_id", "must be name@<private enterprise number>, printable ASCII without space, =, ] or \"")
+	}
+	if headerField(s.AppName, 48) != s.AppName {
+		return bad(f+".app_name", "must be 1..48 printable US-ASCII characters without space")
+	}
+	if s.Hostname != "" && headerField(s.Hostname, 255) != s.Hostname {
+		return bad(f+".hostname", "must be 1..255 printable US-ASCII characters without space")
+	}
+	return nil
+}
+
+// checkSyslogFormat checks (and defaults) a syslog sink's format and
+// facility.
+func (s *SinkConfig) checkSyslogFormat(f string) error {
+	if s.Format == "" {
+		s.Format = FormatRFC5424
+	}
+	if s.Format != FormatRFC5424 && s.Format != FormatCEF {
+		return bad(f+".format", "must be rfc5424 or cef")
+	}
+	if s.Facility == nil {
+		v := 16
+		s.Facility = &v
+	}
+	if *s.Facility < 0 || *s.Facility > 23 {
+		return bad(f+".facility", "must be from 0 to 23")
 	}
 	return nil
 }
@@ -296,49 +328,7 @@ func (c *Config) Build() ([]Sink, error) {
 func (s *SinkConfig) build(f string) (Sink, error) {
 	switch s.Type {
 	case "webhook", "ocsf", "splunk_hec":
-		u, _ := url.Parse(s.URL)
-		var tc *tls.Config
-		if u.Scheme == "https" {
-			var err error
-			if tc, err = s.TLS.build(f, u.Hostname()); err != nil {
-				return nil, err
-			}
-		}
-		h := &httpSink{name: s.Name, url: s.URL, client: newHTTPClient(s.Timeout, tc), timeout: s.Timeout, ctype: "application/x-ndjson"}
-		switch s.Type {
-		case "webhook", "ocsf":
-			key, err := secret(f, s.SecretFile, s.SecretEnv, "secret_file", "secret_env")
-			if err != nil {
-				return nil, err
-			}
-			h.header = signHMAC(key)
-			h.encode = encodeNDJSON
-			if s.Type == "ocsf" {
-				h.encode = encodeOCSF
-			}
-		case "splunk_hec":
-			tok, err := secret(f, s.TokenFile, s.TokenEnv, "token_file", "token_env")
-			if err != nil {
-				return nil, err
-			}
-			if !strings.HasSuffix(u.Path, "/services/collector/event") {
-				h.url = strings.TrimRight(s.URL, "/") + "/services/collector/event"
-			}
-			auth := "Splunk " + string(tok)
-			h.header = func(hd http.Header, _ []byte) { hd.Set("Authorization", auth) }
-			src, st := s.Source, s.Sourcetype
-			if src == "" {
-				src = "cairn"
-			}
-			if st == "" {
-				st = "cairn:ledger"
-			}
-			enc := &hecEncoder{host: s.Host, source: src, sourcetype: st, index: s.Index}
-			h.encode = enc.encode
-			h.check = hecCheck
-			h.ctype = "application/json"
-		}
-		return h, nil
+		return s.buildHTTP(f)
 	case "syslog":
 		host := s.Hostname
 		if host == "" {
@@ -357,4 +347,66 @@ func (s *SinkConfig) build(f string) (Sink, error) {
 		return sk, nil
 	}
 	return nil, bad(f+".type", "must be one of webhook, syslog, splunk_hec, ocsf")
+}
+
+// buildHTTP makes a webhook, ocsf or splunk_hec sink.
+func (s *SinkConfig) buildHTTP(f string) (Sink, error) {
+	u, _ := url.Parse(s.URL)
+	var tc *tls.Config
+	if u.Scheme == "https" {
+		var err error
+		if tc, err = s.TLS.build(f, u.Hostname()); err != nil {
+			return nil, err
+		}
+	}
+	h := &httpSink{name: s.Name, url: s.URL, client: newHTTPClient(s.Timeout, tc), timeout: s.Timeout, ctype: "application/x-ndjson"}
+	var err error
+	if s.Type == "splunk_hec" {
+		err = s.setupHEC(f, h, u)
+	} else {
+		err = s.setupSigned(f, h)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// setupSigned makes h a webhook or ocsf sink: HMAC-signed NDJSON or OCSF.
+func (s *SinkConfig) setupSigned(f string, h *httpSink) error {
+	key, err := secret(f, s.SecretFile, s.SecretEnv, "secret_file", "secret_env")
+	if err != nil {
+		return err
+	}
+	h.header = signHMAC(key)
+	h.encode = encodeNDJSON
+	if s.Type == "ocsf" {
+		h.encode = encodeOCSF
+	}
+	return nil
+}
+
+// setupHEC makes h a Splunk HTTP Event Collector sink.
+func (s *SinkConfig) setupHEC(f string, h *httpSink, u *url.URL) error {
+	tok, err := secret(f, s.TokenFile, s.TokenEnv, "token_file", "token_env")
+	if err != nil {
+		return err
+	}
+	if !strings.HasSuffix(u.Path, "/services/collector/event") {
+		h.url = strings.TrimRight(s.URL, "/") + "/services/collector/event"
+	}
+	auth := "Splunk " + string(tok)
+	h.header = func(hd http.Header, _ []byte) { hd.Set("Authorization", auth) }
+	src, st := s.Source, s.Sourcetype
+	if src == "" {
+		src = "cairn"
+	}
+	if st == "" {
+		st = "cairn:ledger"
+	}
+	enc := &hecEncoder{host: s.Host, source: src, sourcetype: st, index: s.Index}
+	h.encode = enc.encode
+	h.check = hecCheck
+	h.ctype = "application/json"
+	return nil
 }

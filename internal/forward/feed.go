@@ -34,6 +34,33 @@ type Page struct {
 	Size uint64
 }
 
+// readRecords appends the records of the feed body br to the page; the
+// first must be ledger index next, and each must follow the one before and
+// hash to its leaf hash. It returns the index after the last one.
+func (page *Page) readRecords(br *bufio.Reader, next uint64) (uint64, error) {
+	for {
+		line, err := readLine(br, false)
+		if err == io.EOF {
+			return next, nil
+		}
+		if err != nil {
+			return next, fmt.Errorf("event feed: %w", err)
+		}
+		var r Record
+		if err := json.Unmarshal(line, &r); err != nil {
+			return next, &IntegrityError{fmt.Errorf("event feed: line for index %d is not a feed record: %w", next, err)}
+		}
+		if r.Index != next {
+			return next, &IntegrityError{fmt.Errorf("event feed: expected ledger index %d, got %d (a gap or reordering: refusing to deliver)", next, r.Index)}
+		}
+		if err := r.check(); err != nil {
+			return next, &IntegrityError{fmt.Errorf("event feed: %w", err)}
+		}
+		page.Records = append(page.Records, r)
+		next++
+	}
+}
+
 // MaxLineBytes bounds one line of the feed.
 const MaxLineBytes = 16 << 20
 
@@ -80,27 +107,8 @@ func (f *Feed) Next(ctx context.Context, after uint64, has bool, limit int, wait
 	if has {
 		next = after + 1
 	}
-	br := bufio.NewReaderSize(resp.Body, 256<<10)
-	for {
-		line, err := readLine(br, false)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("event feed: %w", err)
-		}
-		var r Record
-		if err := json.Unmarshal(line, &r); err != nil {
-			return nil, &IntegrityError{fmt.Errorf("event feed: line for index %d is not a feed record: %w", next, err)}
-		}
-		if r.Index != next {
-			return nil, &IntegrityError{fmt.Errorf("event feed: expected ledger index %d, got %d (a gap or reordering: refusing to deliver)", next, r.Index)}
-		}
-		if err := r.check(); err != nil {
-			return nil, &IntegrityError{fmt.Errorf("event feed: %w", err)}
-		}
-		page.Records = append(page.Records, r)
-		next++
+	if next, err = page.readRecords(bufio.NewReaderSize(resp.Body, 256<<10), next); err != nil {
+		return nil, err
 	}
 	if page.Size < next {
 		page.Size = next

@@ -80,6 +80,44 @@ type fetched struct {
 	err  error
 }
 
+// deliver delivers the page fp to s, retrying with backoff until it
+// succeeds; it returns false when ctx ends first. While the sink fails it
+// refreshes the page's ledger size, for the lag metrics.
+func (f *Forwarder) deliver(ctx context.Context, s Sink, fp *fetched, cursor uint64, has bool) bool {
+	name := s.Name()
+	recs := fp.page.Records
+	last := recs[len(recs)-1].Index
+	oldest := recs[0].Time()
+	for attempt := 1; ; attempt++ {
+		f.Metrics.LagEntries.WithLabelValues(name).Set(float64(lagOf(fp.page.Size, cursor, has)))
+		if !oldest.IsZero() {
+			f.Metrics.LagSeconds.WithLabelValues(name).Set(max(0, time.Since(oldest).Seconds()))
+		}
+		err := s.Deliver(ctx, recs)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		f.Metrics.Failures.WithLabelValues(name).Inc()
+		// The page's ledger size is stale while the sink is down: ask
+		// the feed for the current one (one entry, no wait).
+		if p, err := f.Feed.Next(ctx, cursor, has, 1, 0); err == nil && p.Size > fp.page.Size {
+			fp.page.Size = p.Size
+		}
+		d := f.Backoff.Delay(attempt)
+		f.Log.Warn("delivery failed; retrying the same batch", "sink", name, "first_index", recs[0].Index, "last_index", last, "attempt", attempt, "retry_in", d.String(), "err", err.Error())
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+	}
+}
+
 // runSink delivers to one sink: a reader goroutine fetches the next page
 // while the current one is delivered.
 func (f *Forwarder) runSink(ctx context.Context, s Sink) error {
@@ -107,34 +145,8 @@ func (f *Forwarder) runSink(ctx context.Context, s Sink) error {
 			continue
 		}
 		last := recs[len(recs)-1].Index
-		oldest := recs[0].Time()
-		for attempt := 1; ; attempt++ {
-			f.Metrics.LagEntries.WithLabelValues(name).Set(float64(lagOf(fp.page.Size, cursor, has)))
-			if !oldest.IsZero() {
-				f.Metrics.LagSeconds.WithLabelValues(name).Set(max(0, time.Since(oldest).Seconds()))
-			}
-			err := s.Deliver(ctx, recs)
-			if err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			f.Metrics.Failures.WithLabelValues(name).Inc()
-			// The page's ledger size is stale while the sink is down: ask
-			// the feed for the current one (one entry, no wait).
-			if p, err := f.Feed.Next(ctx, cursor, has, 1, 0); err == nil && p.Size > fp.page.Size {
-				fp.page.Size = p.Size
-			}
-			d := f.Backoff.Delay(attempt)
-			f.Log.Warn("delivery failed; retrying the same batch", "sink", name, "first_index", recs[0].Index, "last_index", last, "attempt", attempt, "retry_in", d.String(), "err", err.Error())
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil
-			case <-t.C:
-			}
+		if !f.deliver(ctx, s, &fp, cursor, has) {
+			return nil
 		}
 		if err := f.State.Advance(name, last); err != nil {
 			return fmt.Errorf("recording the cursor after index %d: %w", last, err)

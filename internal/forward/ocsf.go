@@ -79,38 +79,8 @@ func OCSFRecord(r *Record) (map[string]any, error) {
 	if !ok {
 		act.id, act.name = ocsfOther, ev.Type
 	}
-	statusID, status := 1, "Success"
-	severityID, severity := 1, "Informational"
-	detail := ""
-	switch {
-	case ev.Decision == "DENY":
-		statusID, status, detail = 2, "Failure", "DENY"
-		severityID, severity = 3, "Medium"
-	case ev.OutputSafety != nil && ev.OutputSafety.Decision == "QUARANTINE":
-		detail = "QUARANTINE"
-		severityID, severity = 3, "Medium"
-	case ev.Resolution == "rejected" || ev.Resolution == "expired":
-		statusID, status, detail = 2, "Failure", ev.Resolution
-	case ev.State == "FAILED":
-		statusID, status, detail = 2, "Failure", ev.State
-	case ev.Decision != "":
-		detail = ev.Decision
-	case ev.Resolution != "":
-		detail = ev.Resolution
-	case ev.State != "":
-		detail = ev.State
-	}
-	var resources []ocsfResource
-	add := func(typ, uid string) {
-		if uid != "" {
-			resources = append(resources, ocsfResource{typ, uid})
-		}
-	}
-	add("job", ev.JobID)
-	add("workflow_run", ev.RunID)
-	add("workflow_step", ev.WorkflowStepID)
-	add("policy_snapshot", ev.PolicySnapshot)
-	add("policy_rule", ev.PolicyRuleID)
+	st := ocsfStatusOf(ev)
+	resources := ocsfResources(ev)
 	actor := ev.Actor
 	if actor == "" {
 		actor = "cairn"
@@ -145,10 +115,10 @@ func OCSFRecord(r *Record) (map[string]any, error) {
 		"type_uid":      ocsfClassUID*100 + act.id,
 		"type_name":     "API Activity: " + act.name,
 		"time":          r.Time().UnixMilli(),
-		"severity_id":   severityID,
-		"severity":      severity,
-		"status_id":     statusID,
-		"status":        status,
+		"severity_id":   st.severityID,
+		"severity":      st.severity,
+		"status_id":     st.statusID,
+		"status":        st.status,
 		"actor":         map[string]any{"user": map[string]any{"uid": actor, "name": actor}},
 		"api":           api,
 		"cloud":         map[string]any{"provider": "cairn"},
@@ -158,13 +128,64 @@ func OCSFRecord(r *Record) (map[string]any, error) {
 			"cairn": map[string]any{"index": r.Index, "leaf_hash": r.LeafHash, "body": r.Body},
 		},
 	}
-	if detail != "" {
-		out["status_detail"] = detail
+	if st.detail != "" {
+		out["status_detail"] = st.detail
 	}
 	if len(resources) > 0 {
 		out["resources"] = resources
 	}
 	return out, nil
+}
+
+// ocsfStatus is the status and severity of an OCSF record.
+type ocsfStatus struct {
+	statusID   int
+	status     string
+	severityID int
+	severity   string
+	detail     string
+}
+
+// ocsfStatusOf grades ev: a DENY, a rejected or expired approval and a
+// FAILED state are failures; a DENY and a quarantined output are of medium
+// severity; the detail names the decision, resolution or state.
+func ocsfStatusOf(ev *Event) ocsfStatus {
+	st := ocsfStatus{statusID: 1, status: "Success", severityID: 1, severity: "Informational"}
+	switch {
+	case ev.Decision == "DENY":
+		st.statusID, st.status, st.detail = 2, "Failure", "DENY"
+		st.severityID, st.severity = 3, "Medium"
+	case ev.OutputSafety != nil && ev.OutputSafety.Decision == "QUARANTINE":
+		st.detail = "QUARANTINE"
+		st.severityID, st.severity = 3, "Medium"
+	case ev.Resolution == "rejected" || ev.Resolution == "expired":
+		st.statusID, st.status, st.detail = 2, "Failure", ev.Resolution
+	case ev.State == "FAILED":
+		st.statusID, st.status, st.detail = 2, "Failure", ev.State
+	case ev.Decision != "":
+		st.detail = ev.Decision
+	case ev.Resolution != "":
+		st.detail = ev.Resolution
+	case ev.State != "":
+		st.detail = ev.State
+	}
+	return st
+}
+
+// ocsfResources lists the Cairn ids ev names.
+func ocsfResources(ev *Event) []ocsfResource {
+	var resources []ocsfResource
+	add := func(typ, uid string) {
+		if uid != "" {
+			resources = append(resources, ocsfResource{typ, uid})
+		}
+	}
+	add("job", ev.JobID)
+	add("workflow_run", ev.RunID)
+	add("workflow_step", ev.WorkflowStepID)
+	add("policy_snapshot", ev.PolicySnapshot)
+	add("policy_rule", ev.PolicyRuleID)
+	return resources
 }
 
 // encodeOCSF writes the batch as NDJSON of OCSF records.

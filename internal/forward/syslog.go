@@ -52,15 +52,8 @@ func (s *syslogSink) Close() error { return nil }
 // Deliver writes the batch over a new connection and waits for the
 // receiver to close it after the sink's half-close.
 func (s *syslogSink) Deliver(ctx context.Context, recs []Record) error {
-	s.buf.Reset()
-	for i := range recs {
-		s.msg.Reset()
-		if err := s.message(&s.msg, &recs[i]); err != nil {
-			return err
-		}
-		s.buf.WriteString(strconv.Itoa(s.msg.Len()))
-		s.buf.WriteByte(' ')
-		s.buf.Write(s.msg.Bytes())
+	if err := s.frame(recs); err != nil {
+		return err
 	}
 	deadline := time.Now().Add(s.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -75,19 +68,51 @@ func (s *syslogSink) Deliver(ctx context.Context, recs []Record) error {
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Now()) })
 	defer stop()
 	raw.SetDeadline(deadline)
-	var conn interface {
-		io.ReadWriter
-		CloseWrite() error
+	conn, err := s.secure(ctx, raw)
+	if err != nil {
+		return err
 	}
-	if s.tls != nil {
-		tc := tls.Client(raw, s.tls)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return fmt.Errorf("syslog %s: TLS handshake: %w", s.addr, err)
+	if err := s.send(conn, raw); err != nil {
+		return err
+	}
+	return s.awaitClose(conn, raw, deadline)
+}
+
+// halfCloser is a connection the sink can half-close.
+type halfCloser interface {
+	io.ReadWriter
+	CloseWrite() error
+}
+
+// frame writes the batch into s.buf, each message octet-counted (RFC 6587).
+func (s *syslogSink) frame(recs []Record) error {
+	s.buf.Reset()
+	for i := range recs {
+		s.msg.Reset()
+		if err := s.message(&s.msg, &recs[i]); err != nil {
+			return err
 		}
-		conn = tc
-	} else {
-		conn = raw.(*net.TCPConn)
+		s.buf.WriteString(strconv.Itoa(s.msg.Len()))
+		s.buf.WriteByte(' ')
+		s.buf.Write(s.msg.Bytes())
 	}
+	return nil
+}
+
+// secure runs the TLS handshake on raw when the sink uses TLS.
+func (s *syslogSink) secure(ctx context.Context, raw net.Conn) (halfCloser, error) {
+	if s.tls == nil {
+		return raw.(*net.TCPConn), nil
+	}
+	tc := tls.Client(raw, s.tls)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, fmt.Errorf("syslog %s: TLS handshake: %w", s.addr, err)
+	}
+	return tc, nil
+}
+
+// send writes the batch and half-closes the connection.
+func (s *syslogSink) send(conn halfCloser, raw net.Conn) error {
 	if _, err := conn.Write(s.buf.Bytes()); err != nil {
 		return fmt.Errorf("syslog %s: write: %w", s.addr, err)
 	}
@@ -100,7 +125,12 @@ func (s *syslogSink) Deliver(ctx context.Context, recs []Record) error {
 			return fmt.Errorf("syslog %s: half-close: %w", s.addr, err)
 		}
 	}
-	// The receiver sends nothing; its close (EOF) is the acknowledgement.
+	return nil
+}
+
+// awaitClose waits for the receiver's close, which acknowledges the batch
+// (the receiver sends nothing).
+func (s *syslogSink) awaitClose(conn halfCloser, raw net.Conn, deadline time.Time) error {
 	var b [512]byte
 	for {
 		_, err := conn.Read(b[:])

@@ -120,19 +120,12 @@ func ParseSDElement(b []byte) (map[string]string, error) {
 			return nil, fmt.Errorf("malformed structured data parameter")
 		}
 		name := string(b[i : i+eq])
-		i += eq + 2
-		var v []byte
-		for ; i < len(b) && b[i] != '"'; i++ {
-			if b[i] == '\\' && i+1 < len(b) && (b[i+1] == '"' || b[i+1] == '\\' || b[i+1] == ']') {
-				i++
-			}
-			v = append(v, b[i])
-		}
-		if i >= len(b) {
+		v, end := sdParamValue(b, i+eq+2)
+		if end >= len(b) {
 			return nil, fmt.Errorf("structured data parameter %s not closed", name)
 		}
 		out[name] = string(v)
-		i++ // closing quote
+		i = end + 1 // past the closing quote
 	}
 	if i >= len(b) || b[i] != ']' {
 		return nil, fmt.Errorf("structured data element not closed")
@@ -140,21 +133,25 @@ func ParseSDElement(b []byte) (map[string]string, error) {
 	return out, nil
 }
 
+// sdParamValue unescapes the parameter value starting at i (after its
+// opening quote) and returns it with the position of its closing quote
+// (len(b) if there is none).
+func sdParamValue(b []byte, i int) ([]byte, int) {
+	var v []byte
+	for ; i < len(b) && b[i] != '"'; i++ {
+		if b[i] == '\\' && i+1 < len(b) && (b[i+1] == '"' || b[i+1] == '\\' || b[i+1] == ']') {
+			i++
+		}
+		v = append(v, b[i])
+	}
+	return v, i
+}
+
 // parseCEFExtension parses the extension of a CEF line (after the seventh
 // unescaped '|') into key -> unescaped value.
 func parseCEFExtension(b []byte) (map[string]string, error) {
-	bars := 0
-	i := 0
-	for ; i < len(b) && bars < 7; i++ {
-		if b[i] == '\\' {
-			i++
-			continue
-		}
-		if b[i] == '|' {
-			bars++
-		}
-	}
-	if bars < 7 {
+	i, ok := cefExtensionStart(b)
+	if !ok {
 		return nil, fmt.Errorf("CEF line without an extension")
 	}
 	ext := b[i:]
@@ -189,6 +186,23 @@ func parseCEFExtension(b []byte) (map[string]string, error) {
 		out[name] = cefUnescape(ext[key.start:end])
 	}
 	return out, nil
+}
+
+// cefExtensionStart returns where the extension of a CEF line starts: after
+// the seventh unescaped '|'.
+func cefExtensionStart(b []byte) (int, bool) {
+	bars := 0
+	i := 0
+	for ; i < len(b) && bars < 7; i++ {
+		if b[i] == '\\' {
+			i++
+			continue
+		}
+		if b[i] == '|' {
+			bars++
+		}
+	}
+	return i, bars == 7
 }
 
 func isKeyChar(c byte) bool {
@@ -280,12 +294,44 @@ func Verify(ctx context.Context, recs []Record, a *API, log note.Verifier, check
 	if err != nil {
 		return nil, err
 	}
-	byIndex := map[uint64]Record{}
 	rep := &VerifyReport{CheckpointSize: cp.Size, Origin: cp.Origin}
+	byIndex, idx, err := distinctRecords(recs, rep)
+	if err != nil {
+		return nil, err
+	}
+	if err := contiguous(idx); err != nil {
+		return rep, err
+	}
+	if rep.Last >= cp.Size {
+		return rep, fmt.Errorf("the checkpoint (size %d) does not cover index %d: use a newer checkpoint", cp.Size, rep.Last)
+	}
+	left, err := a.leftRange(ctx, rep.First)
+	if err != nil {
+		return rep, err
+	}
+	v, err := ledger.NewRootVerifier(rep.First, left)
+	if err != nil {
+		return rep, err
+	}
+	if err := appendChain(v, byIndex, idx); err != nil {
+		return rep, err
+	}
+	root, err := v.Finish(rep.Last+1, nil)
+	if err != nil {
+		return rep, err
+	}
+	return rep, a.consistentWith(ctx, rep, cp, root)
+}
+
+// distinctRecords drops identical copies (counted in rep.Duplicates; copies
+// that differ are an error) and returns the records by index and their
+// indexes in order; it sets rep's range and record count.
+func distinctRecords(recs []Record, rep *VerifyReport) (map[uint64]Record, []uint64, error) {
+	byIndex := map[uint64]Record{}
 	for _, r := range recs {
 		if prev, ok := byIndex[r.Index]; ok {
 			if !bytes.Equal(prev.Body, r.Body) {
-				return nil, fmt.Errorf("ledger index %d was delivered twice with different bodies", r.Index)
+				return nil, nil, fmt.Errorf("ledger index %d was delivered twice with different bodies", r.Index)
 			}
 			rep.Duplicates++
 			continue
@@ -298,80 +344,93 @@ func Verify(ctx context.Context, recs []Record, a *API, log note.Verifier, check
 	}
 	slices.Sort(idx)
 	rep.First, rep.Last, rep.Records = idx[0], idx[len(idx)-1], len(idx)
-	if want := rep.Last - rep.First + 1; uint64(len(idx)) != want {
-		for k := 1; k < len(idx); k++ {
-			if idx[k] != idx[k-1]+1 {
-				return rep, fmt.Errorf("gap: ledger indexes %d..%d were not delivered", idx[k-1]+1, idx[k]-1)
-			}
+	return byIndex, idx, nil
+}
+
+// contiguous reports the first gap in the sorted indexes idx.
+func contiguous(idx []uint64) error {
+	if uint64(len(idx)) == idx[len(idx)-1]-idx[0]+1 {
+		return nil
+	}
+	for k := 1; k < len(idx); k++ {
+		if idx[k] != idx[k-1]+1 {
+			return fmt.Errorf("gap: ledger indexes %d..%d were not delivered", idx[k-1]+1, idx[k]-1)
 		}
 	}
-	if rep.Last >= cp.Size {
-		return rep, fmt.Errorf("the checkpoint (size %d) does not cover index %d: use a newer checkpoint", cp.Size, rep.Last)
+	return nil
+}
+
+// leftRange fetches the compact range [0, first) of the log: the path of
+// the last leaf of the tree of size first+1, bottom-up, is that range,
+// right to left. It is nil for first 0.
+func (a *API) leftRange(ctx context.Context, first uint64) ([][]byte, error) {
+	if first == 0 {
+		return nil, nil
 	}
-	var left [][]byte
-	if rep.First > 0 {
-		var p struct {
-			Hashes []string `json:"hashes"`
-		}
-		q := url.Values{"index": {strconv.FormatUint(rep.First, 10)}, "size": {strconv.FormatUint(rep.First+1, 10)}}
-		if err := a.get(ctx, "/api/v1/ledger/proof/inclusion", q, &p); err != nil {
-			return rep, err
-		}
-		// The path of the last leaf of the tree of size First+1, bottom-up,
-		// is the compact range [0, First), right to left.
-		if left, err = unhexAll(p.Hashes); err != nil {
-			return rep, err
-		}
-		slices.Reverse(left)
+	var p struct {
+		Hashes []string `json:"hashes"`
 	}
-	v, err := ledger.NewRootVerifier(rep.First, left)
+	q := url.Values{"index": {strconv.FormatUint(first, 10)}, "size": {strconv.FormatUint(first+1, 10)}}
+	if err := a.get(ctx, "/api/v1/ledger/proof/inclusion", q, &p); err != nil {
+		return nil, err
+	}
+	left, err := unhexAll(p.Hashes)
 	if err != nil {
-		return rep, err
+		return nil, err
 	}
+	slices.Reverse(left)
+	return left, nil
+}
+
+// appendChain checks each record's leaf hash and prev_hash chain, in index
+// order, and appends its leaf to v.
+func appendChain(v *ledger.RootVerifier, byIndex map[uint64]Record, idx []uint64) error {
 	var prevHash string
 	for k, i := range idx {
 		r := byIndex[i]
 		leaf, err := leafOf(r)
 		if err != nil {
-			return rep, err
+			return err
 		}
 		env, err := r.Envelope()
 		if err != nil {
-			return rep, err
+			return err
 		}
 		if k > 0 && env.PrevHash != prevHash {
-			return rep, fmt.Errorf("ledger index %d: prev_hash %s is not the leaf hash %s of index %d", i, env.PrevHash, prevHash, i-1)
+			return fmt.Errorf("ledger index %d: prev_hash %s is not the leaf hash %s of index %d", i, env.PrevHash, prevHash, i-1)
 		}
 		prevHash = ledger.HashHex(leaf)
 		if err := v.Append(leaf); err != nil {
-			return rep, err
+			return err
 		}
 	}
-	root, err := v.Finish(rep.Last+1, nil)
-	if err != nil {
-		return rep, err
-	}
+	return nil
+}
+
+// consistentWith checks that root, the tree of size rep.Last+1, is the
+// checkpoint's tree or, through a consistency proof, a prefix of it.
+func (a *API) consistentWith(ctx context.Context, rep *VerifyReport, cp *ledger.Checkpoint, root [32]byte) error {
 	if rep.Last+1 == cp.Size {
 		if root != cp.Root {
-			return rep, fmt.Errorf("the delivered records give root %x, the checkpoint %x", root, cp.Root)
+			return fmt.Errorf("the delivered records give root %x, the checkpoint %x", root, cp.Root)
 		}
-		return rep, nil
+		return nil
 	}
 	var c struct {
 		Hashes []string `json:"hashes"`
 	}
 	q := url.Values{"from": {strconv.FormatUint(rep.Last+1, 10)}, "to": {strconv.FormatUint(cp.Size, 10)}}
 	if err := a.get(ctx, "/api/v1/ledger/proof/consistency", q, &c); err != nil {
-		return rep, err
+		return err
 	}
 	hs, err := unhexAll(c.Hashes)
 	if err != nil {
-		return rep, err
+		return err
 	}
 	if err := ledger.VerifyConsistency(rep.Last+1, cp.Size, hs, root, cp.Root); err != nil {
-		return rep, fmt.Errorf("the delivered records are not the log's entries %d..%d under the checkpoint: %w", rep.First, rep.Last, err)
+		return fmt.Errorf("the delivered records are not the log's entries %d..%d under the checkpoint: %w", rep.First, rep.Last, err)
 	}
-	return rep, nil
+	return nil
 }
 
 // leafOf recomputes a record's leaf hash from its delivered body (as

@@ -323,6 +323,18 @@ func TestErasureRespectsLegalHold(t *testing.T) {
 		t.Fatalf("erasure by job ids %+v", er)
 	}
 	e.ErrCode("auditor-1", "GET", "/api/v1/jobs/j-free/context", nil, 410, cairn.CodeErased)
+
+	// The store's own legal holds (POST /api/v1/holds) refuse it too.
+	e.Svc.SetHoldChecker(nil)
+	var h cairn.Hold
+	e.MustDo("auditor-1", "POST", "/api/v1/holds", cairn.PlaceHoldRequest{Scope: "subject", ID: "s-1", Reason: "litigation"}, 201, &h)
+	r := e.errorOf("admin", "POST", "/api/v1/erasures", cairn.ErasureRequest{Subject: "s-1", Reason: "r"}, 409)
+	if r.Error.Code != cairn.CodeLegalHold || !strings.Contains(r.Error.Message, h.HoldID) {
+		t.Fatalf("a placed hold: %+v", r.Error)
+	}
+	e.MustDo("admin", "POST", "/api/v1/holds/"+h.HoldID+"/release", cairn.ReleaseHoldRequest{Reason: "settled"}, 200, nil)
+	e.MustDo("admin", "POST", "/api/v1/erasures", cairn.ErasureRequest{Subject: "s-1", Reason: "r"}, 201, nil)
+	e.verifyLedger()
 }
 
 // TestPayloadReaderRoles: a tenant names the roles that may read payloads;

@@ -62,13 +62,16 @@ func (s *Server) events(w nethttp.ResponseWriter, r *nethttp.Request, p cairn.Pr
 // from it when the stored one is missing.
 func appendEventLine(b []byte, e *cairn.LedgerEntry) []byte {
 	leaf := e.LeafHash
-	if leaf == "" {
+	if leaf == "" && !e.Pruned {
 		leaf = ledger.HashHex(ledger.LeafHash(e.Body))
 	}
 	b = append(b, `{"index":`...)
 	b = strconv.AppendUint(b, e.Index, 10)
 	b = append(b, `,"leaf_hash":"`...)
 	b = append(b, leaf...)
+	if e.Pruned {
+		return append(b, `","body":null,"pruned":true}`+"\n"...) // pruned by retention
+	}
 	b = append(b, `","body":`...)
 	b = append(b, e.Body...)
 	return append(b, "}\n"...)

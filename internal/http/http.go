@@ -321,7 +321,9 @@ type errorDetail struct {
 	RequestID string `json:"request_id"`
 	Field     string `json:"field,omitempty"`
 	Line      int    `json:"line,omitempty"`
-	// LedgerIndex names the ledger entry the error refers to (erased).
+	// LedgerIndex names the ledger entry the error refers to (for
+	// pruned_by_retention, the retention_compacted event; for erased, the
+	// erasure event).
 	LedgerIndex *uint64 `json:"ledger_index,omitempty"`
 }
 

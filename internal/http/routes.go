@@ -76,6 +76,11 @@ func (s *Server) table() []route {
 		{method: "GET", path: "/api/v1/keys", handle: s.listKeys, resp: cairn.List[*cairn.Key]{}},
 		{method: "DELETE", path: "/api/v1/keys/{id}", handle: s.revokeKey},
 
+		{method: "POST", path: "/api/v1/holds", handle: s.placeHold, req: cairn.PlaceHoldRequest{}, resp: cairn.Hold{}},
+		{method: "GET", path: "/api/v1/holds", handle: s.listHolds, resp: cairn.List[*cairn.Hold]{}},
+		{method: "POST", path: "/api/v1/holds/{id}/release", handle: s.releaseHold, req: cairn.ReleaseHoldRequest{}, resp: cairn.Hold{}},
+		{method: "GET", path: "/api/v1/tenant/retention", handle: s.getRetention, resp: cairn.RetentionView{}},
+		{method: "PUT", path: "/api/v1/tenant/retention", handle: s.setRetention, req: cairn.SetRetentionRequest{}, resp: cairn.RetentionView{}},
 		{method: "POST", path: "/api/v1/erasures", handle: s.erase, req: cairn.ErasureRequest{}, resp: cairn.Erasure{}},
 		{method: "GET", path: "/api/v1/tenant/settings", handle: s.tenantSettings, resp: cairn.TenantSettings{}},
 		{method: "PUT", path: "/api/v1/tenant/settings", handle: s.setTenantSettings, req: service.TenantSettingsRequest{}, resp: cairn.TenantSettings{}},

@@ -147,42 +147,58 @@ func (c *Config) check(path string) error {
 	seen := map[string]bool{}
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]
-		bad := func(format string, args ...any) error {
-			return &ConfigError{Path: path, Line: u.line, Msg: fmt.Sprintf("upstreams[%d]: ", i) + fmt.Sprintf(format, args...)}
-		}
-		switch {
-		case !upstreamName.MatchString(u.Name):
-			return bad("name %q must be 1 to 64 of [a-z0-9_-]", clip(u.Name))
-		case strings.Contains(u.Name, "__"):
-			return bad("name %q must not contain \"__\", which separates upstream and tool in tool names", u.Name)
-		case seen[u.Name]:
-			return bad("name %q is used twice", u.Name)
-		case len(u.Command) == 0 && u.URL == "":
-			return bad("needs command (stdio) or url (streamable HTTP)")
-		case len(u.Command) > 0 && u.URL != "":
-			return bad("has both command and url; give one")
-		case len(u.Command) > 0 && u.Command[0] == "":
-			return bad("command[0] must name a program")
-		case u.URL != "" && !strings.HasPrefix(u.URL, "http://") && !strings.HasPrefix(u.URL, "https://"):
-			return bad("url must start with http:// or https://")
-		case len(u.Env) > 0 && u.URL != "":
-			return bad("env applies to command upstreams only")
-		}
-		seen[u.Name] = true
-		for k := range u.Labels {
-			if k == "" || len(k) > 64 {
-				return bad("labels: key %q must be 1 to 64 bytes", clip(k))
-			}
-		}
-		if u.Resource != "" {
-			t, err := template.New(u.Name).Option("missingkey=zero").Parse(u.Resource)
-			if err != nil {
-				return bad("resource: %v", err)
-			}
-			u.resource = t
+		if msg := u.check(seen); msg != "" {
+			return &ConfigError{Path: path, Line: u.line, Msg: fmt.Sprintf("upstreams[%d]: ", i) + msg}
 		}
 	}
 	return nil
+}
+
+// check checks an upstream (seen holds the names of those before it, and
+// gets its name) and compiles its resource template; it returns what is
+// wrong, or "".
+func (u *Upstream) check(seen map[string]bool) string {
+	if msg := u.checkShape(seen); msg != "" {
+		return msg
+	}
+	seen[u.Name] = true
+	for k := range u.Labels {
+		if k == "" || len(k) > 64 {
+			return fmt.Sprintf("labels: key %q must be 1 to 64 bytes", clip(k))
+		}
+	}
+	if u.Resource != "" {
+		t, err := template.New(u.Name).Option("missingkey=zero").Parse(u.Resource)
+		if err != nil {
+			return fmt.Sprintf("resource: %v", err)
+		}
+		u.resource = t
+	}
+	return ""
+}
+
+// checkShape checks an upstream's name (well-formed, unused) and that it
+// has either a command or a url.
+func (u *Upstream) checkShape(seen map[string]bool) string {
+	switch {
+	case !upstreamName.MatchString(u.Name):
+		return fmt.Sprintf("name %q must be 1 to 64 of [a-z0-9_-]", clip(u.Name))
+	case strings.Contains(u.Name, "__"):
+		return fmt.Sprintf("name %q must not contain \"__\", which separates upstream and tool in tool names", u.Name)
+	case seen[u.Name]:
+		return fmt.Sprintf("name %q is used twice", u.Name)
+	case len(u.Command) == 0 && u.URL == "":
+		return "needs command (stdio) or url (streamable HTTP)"
+	case len(u.Command) > 0 && u.URL != "":
+		return "has both command and url; give one"
+	case len(u.Command) > 0 && u.Command[0] == "":
+		return "command[0] must name a program"
+	case u.URL != "" && !strings.HasPrefix(u.URL, "http://") && !strings.HasPrefix(u.URL, "https://"):
+		return "url must start with http:// or https://"
+	case len(u.Env) > 0 && u.URL != "":
+		return "env applies to command upstreams only"
+	}
+	return ""
 }
 
 func refuseAliases(path string, n *yaml.Node) error {

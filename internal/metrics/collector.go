@@ -96,74 +96,104 @@ func (c *Collector) read(now time.Time) ([]prometheus.Metric, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var out []prometheus.Metric
-	var tenants []string
-	var size, uncovered uint64
-	var oldestCheckpoint time.Time
-	cosigned := map[string]time.Time{}
+	var ls ledgerStats
 	err := c.store.View(ctx, func(tx cairn.ReadTx) error {
 		var err error
-		if tenants, err = tx.Tenants(); err != nil {
-			return err
-		}
-		for _, t := range tenants {
-			n, err := tx.LedgerSize(t)
-			if err != nil {
-				return err
-			}
-			size += n
-			cps, err := tx.ListCheckpoints(t, cairn.Page{Limit: checkpointScan})
-			if err != nil {
-				return err
-			}
-			covered := uint64(0)
-			if len(cps) > 0 {
-				covered = cps[0].Size
-				if at := cps[0].CreatedAt; oldestCheckpoint.IsZero() || at.Before(oldestCheckpoint) {
-					oldestCheckpoint = at
-				}
-			}
-			if n > covered {
-				uncovered += n - covered
-			}
-			for _, cp := range cps {
-				for _, cs := range cp.Cosignatures {
-					if cs.CreatedAt.After(cosigned[cs.Witness]) {
-						cosigned[cs.Witness] = cs.CreatedAt
-					}
-				}
-			}
-		}
-		return nil
+		ls, err = readLedgerStats(tx)
+		return err
 	})
 	if err != nil {
 		return out, err
 	}
-	out = append(out, c.gauge(NameLedgerEntries, float64(size)), c.gauge(NameUncheckpointed, float64(uncovered)))
-	if !oldestCheckpoint.IsZero() {
-		out = append(out, c.gauge(NameCheckpointAge, now.Sub(oldestCheckpoint).Seconds()))
+	out = append(out, c.gauge(NameLedgerEntries, float64(ls.size)), c.gauge(NameUncheckpointed, float64(ls.uncovered)))
+	if !ls.oldestCheckpoint.IsZero() {
+		out = append(out, c.gauge(NameCheckpointAge, now.Sub(ls.oldestCheckpoint).Seconds()))
 	}
-	for w, at := range cosigned {
+	for w, at := range ls.cosigned {
 		out = append(out, c.gauge(NameCosignatureAge, now.Sub(at).Seconds(), w))
 	}
 	if gr, ok := c.store.(cairn.GaugeReader); ok {
-		g, err := gr.Gauges(ctx, tenants)
-		if err != nil {
+		if out, err = c.storeGauges(ctx, gr, ls.tenants, now, out); err != nil {
 			return out, err
 		}
-		for _, st := range cairn.OpenStates {
-			out = append(out, c.gauge(NameJobs, float64(g.OpenJobs[st]), st))
-		}
-		out = append(out, c.gauge(NamePending, float64(g.PendingApprovals)))
-		age := 0.0
-		if !g.OldestPending.IsZero() {
-			age = now.Sub(g.OldestPending).Seconds()
-		}
-		out = append(out, c.gauge(NameOldestPendingAge, age))
-		if !g.NextExpiry.IsZero() {
-			out = append(out, c.gauge(NameNextExpiry, g.NextExpiry.Sub(now).Seconds()))
-		}
-		out = append(out, prometheus.MustNewConstMetric(c.descs[NameFsyncFailures], prometheus.CounterValue, float64(g.FsyncFailures)))
 	}
 	out = append(out, c.gauge(NameLastScrapeSeconds, time.Since(start).Seconds()))
+	return out, nil
+}
+
+// ledgerStats is what the ledger gauges report, over every tenant.
+type ledgerStats struct {
+	tenants          []string
+	size, uncovered  uint64
+	oldestCheckpoint time.Time
+	cosigned         map[string]time.Time // witness -> latest cosignature
+}
+
+// readLedgerStats reads the ledger sizes, the newest checkpoints and their
+// cosignatures of every tenant.
+func readLedgerStats(tx cairn.ReadTx) (ledgerStats, error) {
+	ls := ledgerStats{cosigned: map[string]time.Time{}}
+	var err error
+	if ls.tenants, err = tx.Tenants(); err != nil {
+		return ls, err
+	}
+	for _, t := range ls.tenants {
+		if err := ls.addTenant(tx, t); err != nil {
+			return ls, err
+		}
+	}
+	return ls, nil
+}
+
+// addTenant adds tenant t's ledger to the stats.
+func (ls *ledgerStats) addTenant(tx cairn.ReadTx, t string) error {
+	n, err := tx.LedgerSize(t)
+	if err != nil {
+		return err
+	}
+	ls.size += n
+	cps, err := tx.ListCheckpoints(t, cairn.Page{Limit: checkpointScan})
+	if err != nil {
+		return err
+	}
+	covered := uint64(0)
+	if len(cps) > 0 {
+		covered = cps[0].Size
+		if at := cps[0].CreatedAt; ls.oldestCheckpoint.IsZero() || at.Before(ls.oldestCheckpoint) {
+			ls.oldestCheckpoint = at
+		}
+	}
+	if n > covered {
+		ls.uncovered += n - covered
+	}
+	for _, cp := range cps {
+		for _, cs := range cp.Cosignatures {
+			if cs.CreatedAt.After(ls.cosigned[cs.Witness]) {
+				ls.cosigned[cs.Witness] = cs.CreatedAt
+			}
+		}
+	}
+	return nil
+}
+
+// storeGauges appends the job and approval gauges the store reads itself.
+func (c *Collector) storeGauges(ctx context.Context, gr cairn.GaugeReader, tenants []string, now time.Time, out []prometheus.Metric) ([]prometheus.Metric, error) {
+	g, err := gr.Gauges(ctx, tenants)
+	if err != nil {
+		return out, err
+	}
+	for _, st := range cairn.OpenStates {
+		out = append(out, c.gauge(NameJobs, float64(g.OpenJobs[st]), st))
+	}
+	out = append(out, c.gauge(NamePending, float64(g.PendingApprovals)))
+	age := 0.0
+	if !g.OldestPending.IsZero() {
+		age = now.Sub(g.OldestPending).Seconds()
+	}
+	out = append(out, c.gauge(NameOldestPendingAge, age))
+	if !g.NextExpiry.IsZero() {
+		out = append(out, c.gauge(NameNextExpiry, g.NextExpiry.Sub(now).Seconds()))
+	}
+	out = append(out, prometheus.MustNewConstMetric(c.descs[NameFsyncFailures], prometheus.CounterValue, float64(g.FsyncFailures)))
 	return out, nil
 }

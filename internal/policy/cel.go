@@ -305,47 +305,11 @@ func normalizeJSON(v any) any {
 func normalize(v any) (any, bool) {
 	switch x := v.(type) {
 	case json.Number:
-		s := string(x)
-		if !strings.ContainsAny(s, ".eE") {
-			if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-				return i, true
-			}
-		}
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			return f, true
-		}
-		return s, true
+		return normalizeNumber(string(x)), true
 	case map[string]any:
-		var cp map[string]any
-		for k, e := range x {
-			if ne, changed := normalize(e); changed {
-				if cp == nil {
-					cp = make(map[string]any, len(x))
-					for k2, e2 := range x {
-						cp[k2] = e2
-					}
-				}
-				cp[k] = ne
-			}
-		}
-		if cp != nil {
-			return cp, true
-		}
-		return x, false
+		return normalizeMap(x)
 	case []any:
-		var cp []any
-		for i, e := range x {
-			if ne, changed := normalize(e); changed {
-				if cp == nil {
-					cp = append([]any(nil), x...)
-				}
-				cp[i] = ne
-			}
-		}
-		if cp != nil {
-			return cp, true
-		}
-		return x, false
+		return normalizeSlice(x)
 	case json.RawMessage:
 		var d any
 		dec := json.NewDecoder(strings.NewReader(string(x)))
@@ -357,6 +321,57 @@ func normalize(v any) (any, bool) {
 		return n, true
 	}
 	return v, false
+}
+
+// normalizeNumber is s as an int64 when it is an integer that fits,
+// otherwise as a float64 (or the string itself if it is neither).
+func normalizeNumber(s string) any {
+	if !strings.ContainsAny(s, ".eE") {
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return i
+		}
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		return f
+	}
+	return s
+}
+
+// normalizeMap normalizes x's values, copying x only if one changes.
+func normalizeMap(x map[string]any) (any, bool) {
+	var cp map[string]any
+	for k, e := range x {
+		if ne, changed := normalize(e); changed {
+			if cp == nil {
+				cp = make(map[string]any, len(x))
+				for k2, e2 := range x {
+					cp[k2] = e2
+				}
+			}
+			cp[k] = ne
+		}
+	}
+	if cp != nil {
+		return cp, true
+	}
+	return x, false
+}
+
+// normalizeSlice normalizes x's elements, copying x only if one changes.
+func normalizeSlice(x []any) (any, bool) {
+	var cp []any
+	for i, e := range x {
+		if ne, changed := normalize(e); changed {
+			if cp == nil {
+				cp = append([]any(nil), x...)
+			}
+			cp[i] = ne
+		}
+	}
+	if cp != nil {
+		return cp, true
+	}
+	return x, false
 }
 
 // evalWhen runs a compiled `when`. It never panics: an evaluation error (a

@@ -169,6 +169,29 @@ func perrMsg(line int, field, msg string) *cairn.Error {
 // Status 422, Code cairn.EPolicy, Line set to the 1-based line of the offending YAML node
 // (when known), Field set to a path like "rules[2].when", and a clear Message.
 func Compile(text []byte) (*Bundle, error) {
+	root, err := bundleRoot(text)
+	if err != nil {
+		return nil, err
+	}
+	c := &compiler{text: text}
+	b := &Bundle{text: bytes.Clone(text), byID: map[string]int{}}
+	sum := sha256.Sum256(text)
+	b.snapshot = cairn.SnapshotPrefix + hex.EncodeToString(sum[:])
+	b.def = outcome{decision: cairn.Deny, reason: "no rule matched; the bundle has no default, so the action is denied"}
+
+	top, err := mapping(root, "", "bundle", []string{"version", "default", "rules", "output_rules"})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.topLevel(b, top); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// bundleRoot checks the bundle's size and YAML and returns its root node,
+// a mapping.
+func bundleRoot(text []byte) (*yaml.Node, error) {
 	if len(text) > MaxBundleBytes {
 		return nil, perr(0, "", "bundle is %d bytes; the limit is %d bytes (1 MiB)", len(text), MaxBundleBytes)
 	}
@@ -188,6 +211,12 @@ func Compile(text []byte) (*Bundle, error) {
 	case extra != nil:
 		return nil, nodeErr(extra, "", "bundle has more than one YAML document; publish exactly one")
 	}
+	return documentRoot(doc)
+}
+
+// documentRoot returns the root of the decoded document doc when it is a
+// mapping without aliases and within the depth limit.
+func documentRoot(doc *yaml.Node) (*yaml.Node, error) {
 	root := doc
 	if root.Kind == yaml.DocumentNode {
 		if len(root.Content) == 0 {
@@ -209,47 +238,35 @@ func Compile(text []byte) (*Bundle, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, nodeErr(root, "", "bundle must be a YAML mapping with keys version, default, rules, output_rules; found %s", kindName(root))
 	}
+	return root, nil
+}
 
-	c := &compiler{text: text}
-	b := &Bundle{text: bytes.Clone(text), byID: map[string]int{}}
-	sum := sha256.Sum256(text)
-	b.snapshot = cairn.SnapshotPrefix + hex.EncodeToString(sum[:])
-	b.def = outcome{decision: cairn.Deny, reason: "no rule matched; the bundle has no default, so the action is denied"}
-
-	top, err := mapping(root, "", "bundle", []string{"version", "default", "rules", "output_rules"})
-	if err != nil {
-		return nil, err
-	}
-	nextTopLine := 0
+// topLevel compiles the bundle's top-level keys into b.
+func (c *compiler) topLevel(b *Bundle, top *mapNode) error {
 	for i, kv := range top.pairs {
+		var err error
 		switch kv.key.Value {
 		case "version":
 			if kv.val.Kind != yaml.ScalarNode || kv.val.Value != "1" {
-				return nil, nodeErr(kv.val, "version", "unsupported version %q; the only version is 1", scalarOr(kv.val))
+				return nodeErr(kv.val, "version", "unsupported version %q; the only version is 1", scalarOr(kv.val))
 			}
 		case "default":
 			b.defLine = kv.key.Line
-			o, err := c.defaultOutcome(kv.val)
-			if err != nil {
-				return nil, err
-			}
-			b.def = o
+			b.def, err = c.defaultOutcome(kv.val)
 		case "rules":
+			nextTopLine := 0
 			if i+1 < len(top.pairs) {
 				nextTopLine = top.pairs[i+1].key.Line
 			}
-			if err := c.rules(b, kv.val, nextTopLine); err != nil {
-				return nil, err
-			}
+			err = c.rules(b, kv.val, nextTopLine)
 		case "output_rules":
-			outs, err := c.outputRules(kv.val)
-			if err != nil {
-				return nil, err
-			}
-			b.outputs = outs
+			b.outputs, err = c.outputRules(kv.val)
+		}
+		if err != nil {
+			return err
 		}
 	}
-	return b, nil
+	return nil
 }
 
 func yamlErr(text []byte, err error) *cairn.Error {
@@ -562,43 +579,44 @@ func (c *compiler) match(r *rule, n *yaml.Node, field string) error {
 		f := yamlcheck.JoinField(field, p.key.Value)
 		switch p.key.Value {
 		case "actions":
-			if r.actions, err = globs(p.val, f, "actions"); err != nil {
-				return err
-			}
+			r.actions, err = globs(p.val, f, "actions")
 		case "resources":
-			if r.resources, err = globs(p.val, f, "resources"); err != nil {
-				return err
-			}
+			r.resources, err = globs(p.val, f, "resources")
 		case "labels":
-			lm, err := mapping(p.val, f, "labels", nil)
-			if err != nil {
-				return err
-			}
-			if len(lm.pairs) == 0 {
-				return nodeErr(p.val, f, "labels must not be empty; omit the key to match any labels")
-			}
-			for _, lp := range lm.pairs {
-				lf := yamlcheck.JoinField(f, lp.key.Value)
-				if lp.val.Kind != yaml.ScalarNode || lp.val.Tag == "!!null" {
-					return nodeErr(lp.val, lf, "label %q must be compared with a string value, found %s", lp.key.Value, kindName(lp.val))
-				}
-				r.labels = append(r.labels, labelEq{lp.key.Value, lp.val.Value})
-			}
+			r.labels, err = matchLabels(p.val, f)
 		case "risk_tags":
-			if r.riskAll, _, err = strList(p.val, f, "risk_tags"); err != nil {
-				return err
-			}
+			r.riskAll, _, err = strList(p.val, f, "risk_tags")
 		case "any_risk_tags":
-			if r.riskAny, _, err = strList(p.val, f, "any_risk_tags"); err != nil {
-				return err
-			}
+			r.riskAny, _, err = strList(p.val, f, "any_risk_tags")
 		case "principal":
-			if err := c.principalMatch(r, p.val, f); err != nil {
-				return err
-			}
+			err = c.principalMatch(r, p.val, f)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// matchLabels reads match.labels: a non-empty mapping of label names to
+// string values.
+func matchLabels(n *yaml.Node, field string) ([]labelEq, error) {
+	lm, err := mapping(n, field, "labels", nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(lm.pairs) == 0 {
+		return nil, nodeErr(n, field, "labels must not be empty; omit the key to match any labels")
+	}
+	var labels []labelEq
+	for _, lp := range lm.pairs {
+		lf := yamlcheck.JoinField(field, lp.key.Value)
+		if lp.val.Kind != yaml.ScalarNode || lp.val.Tag == "!!null" {
+			return nil, nodeErr(lp.val, lf, "label %q must be compared with a string value, found %s", lp.key.Value, kindName(lp.val))
+		}
+		labels = append(labels, labelEq{lp.key.Value, lp.val.Value})
+	}
+	return labels, nil
 }
 
 var kinds = []string{cairn.KindHuman, cairn.KindAgent, cairn.KindService}
@@ -615,42 +633,45 @@ func (c *compiler) principalMatch(r *rule, n *yaml.Node, field string) error {
 		f := yamlcheck.JoinField(field, p.key.Value)
 		switch p.key.Value {
 		case "kinds":
-			ks, items, err := strList(p.val, f, "kinds")
-			if err != nil {
-				return err
-			}
-			for i, k := range ks {
-				if !slices.Contains(kinds, k) {
-					ff := f
-					if p.val.Kind == yaml.SequenceNode {
-						ff = index(f, i)
-					}
-					return nodeErr(items[i], ff, "unknown principal kind %q; kinds are human, agent, service", truncate(k, 60))
-				}
-			}
-			r.kinds = dedupe(ks)
+			r.kinds, err = principalKinds(p.val, f)
 		case "roles":
-			rs, items, err := strList(p.val, f, "roles")
-			if err != nil {
-				return err
-			}
-			for i, x := range rs {
-				if !slices.Contains(cairn.AllRoles, x) {
-					ff := f
-					if p.val.Kind == yaml.SequenceNode {
-						ff = index(f, i)
-					}
-					return nodeErr(items[i], ff, "unknown role %q; roles are %s", truncate(x, 60), strings.Join(cairn.AllRoles, ", "))
-				}
-			}
-			r.roles = dedupe(rs)
+			r.roles, err = principalRoles(p.val, f)
 		case "ids":
-			if r.ids, err = globs(p.val, f, "ids"); err != nil {
-				return err
-			}
+			r.ids, err = globs(p.val, f, "ids")
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// principalKinds reads match.principal.kinds: known kinds, deduplicated.
+func principalKinds(n *yaml.Node, field string) ([]string, error) {
+	ks, items, err := strList(n, field, "kinds")
+	if err != nil {
+		return nil, err
+	}
+	for i, k := range ks {
+		if !slices.Contains(kinds, k) {
+			return nil, nodeErr(items[i], listItemField(n, field, i), "unknown principal kind %q; kinds are human, agent, service", truncate(k, 60))
+		}
+	}
+	return dedupe(ks), nil
+}
+
+// principalRoles reads match.principal.roles: known roles, deduplicated.
+func principalRoles(n *yaml.Node, field string) ([]string, error) {
+	rs, items, err := strList(n, field, "roles")
+	if err != nil {
+		return nil, err
+	}
+	for i, x := range rs {
+		if !slices.Contains(cairn.AllRoles, x) {
+			return nil, nodeErr(items[i], listItemField(n, field, i), "unknown role %q; roles are %s", truncate(x, 60), strings.Join(cairn.AllRoles, ", "))
+		}
+	}
+	return dedupe(rs), nil
 }
 
 func (c *compiler) when(r *rule, n *yaml.Node, field string) error {

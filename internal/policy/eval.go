@@ -37,8 +37,7 @@ func orEmpty(a string) string {
 
 // precompute builds the explanation fragments that do not depend on the job.
 func (r *rule) precompute() {
-	r.hasMatch = r.actions != nil || r.resources != nil || len(r.labels) > 0 || len(r.riskAll) > 0 ||
-		len(r.riskAny) > 0 || len(r.kinds) > 0 || len(r.roles) > 0 || r.ids != nil
+	r.hasMatch = r.hasConditions()
 	if r.actions != nil {
 		r.actionsNo = " does not match " + r.actions.text
 	}
@@ -61,6 +60,12 @@ func (r *rule) precompute() {
 		r.whenText = "when " + r.when + " was "
 	}
 	r.failClosed = r.out.decision == cairn.Deny || r.out.decision == cairn.RequireApproval
+}
+
+// hasConditions reports whether r has any match condition.
+func (r *rule) hasConditions() bool {
+	return r.actions != nil || r.resources != nil || len(r.labels) > 0 || len(r.riskAll) > 0 ||
+		len(r.riskAny) > 0 || len(r.kinds) > 0 || len(r.roles) > 0 || r.ids != nil
 }
 
 // Evaluate decides in against the bundle: rules are tried in order and the
@@ -166,8 +171,12 @@ func (t *text) str(start int) string {
 	return unsafe.String(&t.buf[start], len(t.buf)-start)
 }
 
-// miss finishes a "why not" that was written from start.
-func (t *text) miss(start int) (bool, string, bool) { return false, t.str(start), false }
+// ruleMatch is what satisfied a rule's conditions, for the explanation.
+type ruleMatch struct {
+	actG, resG, idG *glob
+	anyTag, role    string
+	whenErr         error
+}
 
 // try reports whether r applies to in and why (or why not). The reason for
 // a miss is the first condition that failed; for a match, every condition.
@@ -175,64 +184,84 @@ func (t *text) miss(start int) (bool, string, bool) { return false, t.str(start)
 // evaluated and r fails closed (DENY or REQUIRE_APPROVAL).
 func (r *rule) try(in *cairn.PolicyInput, act *activation, t *text) (matched bool, why string, forced bool) {
 	start := len(t.buf)
+	var m ruleMatch
 	// Cheap checks first; CEL last.
-	var actG, resG, idG *glob
+	if why, missed := r.matchTarget(in, t, start, &m); missed {
+		return false, why, false
+	}
+	if why, missed := r.matchRisk(in, t, start, &m); missed {
+		return false, why, false
+	}
+	if why, missed := r.matchPrincipal(&in.Principal, t, start, &m); missed {
+		return false, why, false
+	}
+	if why, missed := r.matchWhen(act, t, start, &m); missed {
+		return false, why, false
+	}
+	return r.explainMatch(in, t, start, &m)
+}
+
+// matchTarget checks the action, the resource and the labels; on a miss it
+// returns why.
+func (r *rule) matchTarget(in *cairn.PolicyInput, t *text, start int, m *ruleMatch) (string, bool) {
 	if r.actions != nil {
 		g, ok := r.actions.match(in.Action)
 		if !ok {
-			return t.w("action ").w(orEmpty(in.Action)).w(r.actionsNo).miss(start)
+			return t.w("action ").w(orEmpty(in.Action)).w(r.actionsNo).str(start), true
 		}
-		actG = g
+		m.actG = g
 	}
 	if r.resources != nil {
 		if in.Resource == "" {
-			return t.w("job has no resource; rule requires one matching ").w(r.resources.text).miss(start)
+			return t.w("job has no resource; rule requires one matching ").w(r.resources.text).str(start), true
 		}
 		g, ok := r.resources.match(in.Resource)
 		if !ok {
-			return t.w("resource ").w(in.Resource).w(r.resourcesNo).miss(start)
+			return t.w("resource ").w(in.Resource).w(r.resourcesNo).str(start), true
 		}
-		resG = g
+		m.resG = g
 	}
 	for _, l := range r.labels {
 		v, ok := in.Labels[l.key]
 		if !ok {
-			return t.w("label ").w(l.key).w(" is absent (rule wants ").w(l.key).w("=").w(l.value).w(")").miss(start)
+			return t.w("label ").w(l.key).w(" is absent (rule wants ").w(l.key).w("=").w(l.value).w(")").str(start), true
 		}
 		if v != l.value {
-			return t.w("label ").w(l.key).w("=").w(v).w(" (rule wants ").w(l.key).w("=").w(l.value).w(")").miss(start)
+			return t.w("label ").w(l.key).w("=").w(v).w(" (rule wants ").w(l.key).w("=").w(l.value).w(")").str(start), true
 		}
 	}
+	return "", false
+}
+
+// matchRisk checks the risk tags (all of riskAll, one of riskAny); on a miss
+// it returns why.
+func (r *rule) matchRisk(in *cairn.PolicyInput, t *text, start int, m *ruleMatch) (string, bool) {
 	for _, tag := range r.riskAll {
 		if !slices.Contains(in.RiskTags, tag) {
-			return t.w("risk tag ").w(tag).w(" is absent").miss(start)
+			return t.w("risk tag ").w(tag).w(" is absent").str(start), true
 		}
 	}
-	anyTag := ""
-	if len(r.riskAny) > 0 {
-		for _, tag := range r.riskAny {
-			if slices.Contains(in.RiskTags, tag) {
-				anyTag = tag
-				break
-			}
-		}
-		if anyTag == "" {
-			return false, r.riskAnyNo, false
+	if len(r.riskAny) == 0 {
+		return "", false
+	}
+	for _, tag := range r.riskAny {
+		if slices.Contains(in.RiskTags, tag) {
+			m.anyTag = tag
+			return "", false
 		}
 	}
-	p := &in.Principal
+	return r.riskAnyNo, true
+}
+
+// matchPrincipal checks the principal's kind, roles and id; on a miss it
+// returns why.
+func (r *rule) matchPrincipal(p *cairn.Principal, t *text, start int, m *ruleMatch) (string, bool) {
 	if len(r.kinds) > 0 && !slices.Contains(r.kinds, p.Kind) {
-		return t.w("principal kind ").w(orEmpty(p.Kind)).w(r.kindsNo).miss(start)
+		return t.w("principal kind ").w(orEmpty(p.Kind)).w(r.kindsNo).str(start), true
 	}
-	role := ""
 	if len(r.roles) > 0 {
-		for _, x := range r.roles {
-			if slices.Contains(p.Roles, x) {
-				role = x
-				break
-			}
-		}
-		if role == "" {
+		m.role = firstShared(r.roles, p.Roles)
+		if m.role == "" {
 			t.w("principal roles [")
 			for i, x := range p.Roles {
 				if i > 0 {
@@ -240,87 +269,108 @@ func (r *rule) try(in *cairn.PolicyInput, act *activation, t *text) (matched boo
 				}
 				t.w(x)
 			}
-			return t.w("]").w(r.rolesNo).miss(start)
+			return t.w("]").w(r.rolesNo).str(start), true
 		}
 	}
 	if r.ids != nil {
 		g, ok := r.ids.match(p.ID)
 		if !ok {
-			return t.w("principal id ").w(orEmpty(p.ID)).w(r.idsNo).miss(start)
+			return t.w("principal id ").w(orEmpty(p.ID)).w(r.idsNo).str(start), true
 		}
-		idG = g
+		m.idG = g
 	}
-	var whenErr error
-	if r.prg != nil {
-		var ok bool
-		if err := act.ctx.Err(); err != nil {
-			whenErr = fmt.Errorf("operation interrupted: %w", err)
-		} else if r.readsInput && act.inputTooHeavy() {
-			whenErr = errInputTooHeavy
-		} else {
-			ok, whenErr = evalWhen(r.prg, act)
-		}
-		switch {
-		case whenErr != nil && !r.failClosed:
-			return t.w("when: ").w(whenErr.Error()).miss(start)
-		case whenErr == nil && !ok:
-			return t.w(r.whenText).w("false").miss(start)
-		}
-	}
+	return "", false
+}
 
-	// Matched: say why, every condition.
+// firstShared returns the first of want that have holds, or "".
+func firstShared(want, have []string) string {
+	for _, x := range want {
+		if slices.Contains(have, x) {
+			return x
+		}
+	}
+	return ""
+}
+
+// matchWhen runs the rule's `when`, if any; on a miss it returns why. An
+// error that the rule fails closed on is kept in m.whenErr and is no miss.
+func (r *rule) matchWhen(act *activation, t *text, start int, m *ruleMatch) (string, bool) {
+	if r.prg == nil {
+		return "", false
+	}
+	var ok bool
+	if err := act.ctx.Err(); err != nil {
+		m.whenErr = fmt.Errorf("operation interrupted: %w", err)
+	} else if r.readsInput && act.inputTooHeavy() {
+		m.whenErr = errInputTooHeavy
+	} else {
+		ok, m.whenErr = evalWhen(r.prg, act)
+	}
+	switch {
+	case m.whenErr != nil && !r.failClosed:
+		return t.w("when: ").w(m.whenErr.Error()).str(start), true
+	case m.whenErr == nil && !ok:
+		return t.w(r.whenText).w("false").str(start), true
+	}
+	return "", false
+}
+
+// sep writes "; " unless nothing has been written since start.
+func (t *text) sep(start int) *text {
+	if len(t.buf) > start {
+		t.w("; ")
+	}
+	return t
+}
+
+// explainMatch says why r matched, every condition.
+func (r *rule) explainMatch(in *cairn.PolicyInput, t *text, start int, m *ruleMatch) (matched bool, why string, forced bool) {
 	if !r.hasMatch && r.prg == nil {
 		return true, "rule has no match or when conditions, so it applies to every job", false
 	}
-	sep := func() {
-		if len(t.buf) > start {
-			t.w("; ")
-		}
-	}
-	if actG != nil {
-		t.w("action ").w(in.Action).w(" matches ").w(actG.src)
-	}
-	if resG != nil {
-		sep()
-		t.w("resource ").w(in.Resource).w(" matches ").w(resG.src)
-	}
-	for _, l := range r.labels {
-		sep()
-		t.w("label ").w(l.key).w("=").w(l.value)
-	}
-	if len(r.riskAll) > 0 {
-		sep()
-		if len(r.riskAll) == 1 {
-			t.w("risk tag ").w(r.riskAll[0])
-		} else {
-			t.w("risk tags ").w(strings.Join(r.riskAll, ", "))
-		}
-	}
-	if anyTag != "" {
-		sep()
-		t.w("risk tag ").w(anyTag).w(" (any of [").w(strings.Join(r.riskAny, " ")).w("])")
-	}
-	if len(r.kinds) > 0 {
-		sep()
-		t.w("principal kind ").w(p.Kind)
-	}
-	if role != "" {
-		sep()
-		t.w("principal role ").w(role)
-	}
-	if idG != nil {
-		sep()
-		t.w("principal id ").w(p.ID).w(" matches ").w(idG.src)
-	}
-	if whenErr != nil {
-		sep()
-		t.w("when ").w(r.when).w(" could not be evaluated (").w(whenErr.Error()).w("), so this ").w(r.out.decision).
+	r.explainTarget(in, t, start, m)
+	r.explainPrincipal(&in.Principal, t, start, m)
+	if m.whenErr != nil {
+		t.sep(start).w("when ").w(r.when).w(" could not be evaluated (").w(m.whenErr.Error()).w("), so this ").w(r.out.decision).
 			w(" rule applies: a DENY or REQUIRE_APPROVAL rule fails closed")
 		return true, t.str(start), true
 	}
 	if r.prg != nil {
-		sep()
-		t.w(r.whenText).w("true")
+		t.sep(start).w(r.whenText).w("true")
 	}
 	return true, t.str(start), false
+}
+
+// explainTarget writes the matched action, resource, labels and risk tags.
+func (r *rule) explainTarget(in *cairn.PolicyInput, t *text, start int, m *ruleMatch) {
+	if m.actG != nil {
+		t.w("action ").w(in.Action).w(" matches ").w(m.actG.src)
+	}
+	if m.resG != nil {
+		t.sep(start).w("resource ").w(in.Resource).w(" matches ").w(m.resG.src)
+	}
+	for _, l := range r.labels {
+		t.sep(start).w("label ").w(l.key).w("=").w(l.value)
+	}
+	if len(r.riskAll) == 1 {
+		t.sep(start).w("risk tag ").w(r.riskAll[0])
+	} else if len(r.riskAll) > 1 {
+		t.sep(start).w("risk tags ").w(strings.Join(r.riskAll, ", "))
+	}
+	if m.anyTag != "" {
+		t.sep(start).w("risk tag ").w(m.anyTag).w(" (any of [").w(strings.Join(r.riskAny, " ")).w("])")
+	}
+}
+
+// explainPrincipal writes the matched principal kind, role and id.
+func (r *rule) explainPrincipal(p *cairn.Principal, t *text, start int, m *ruleMatch) {
+	if len(r.kinds) > 0 {
+		t.sep(start).w("principal kind ").w(p.Kind)
+	}
+	if m.role != "" {
+		t.sep(start).w("principal role ").w(m.role)
+	}
+	if m.idG != nil {
+		t.sep(start).w("principal id ").w(p.ID).w(" matches ").w(m.idG.src)
+	}
 }

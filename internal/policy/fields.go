@@ -133,25 +133,7 @@ func toJSON(n *yaml.Node, field string, depth int) (any, error) {
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
-		out := make(map[string]any, len(n.Content)/2)
-		lines := map[string]int{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if k.Kind != yaml.ScalarNode || k.Tag == "!!null" {
-				return nil, nodeErr(k, field, "constraint keys must be strings")
-			}
-			kf := yamlcheck.JoinField(field, k.Value)
-			if l, dup := lines[k.Value]; dup {
-				return nil, nodeErr(k, kf, "duplicate key %q (first at line %d)", k.Value, l)
-			}
-			lines[k.Value] = k.Line
-			x, err := toJSON(v, kf, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out[k.Value] = x
-		}
-		return out, nil
+		return mappingToJSON(n, field, depth)
 	case yaml.SequenceNode:
 		out := make([]any, len(n.Content))
 		for i, e := range n.Content {
@@ -163,30 +145,58 @@ func toJSON(n *yaml.Node, field string, depth int) (any, error) {
 		}
 		return out, nil
 	case yaml.ScalarNode:
-		switch n.Tag {
-		case "!!null":
-			return nil, nil
-		case "!!bool":
-			var b bool
-			if err := n.Decode(&b); err != nil {
-				return nil, nodeErr(n, field, "bad boolean %q", n.Value)
-			}
-			return b, nil
-		case "!!int":
-			var i int64
-			if err := n.Decode(&i); err != nil || i > maxExactJSONInt || i < -maxExactJSONInt {
-				return nil, nodeErr(n, field, "integer %s is outside ±2^53, which JSON numbers cannot hold exactly; quote it", truncate(n.Value, 40))
-			}
-			return i, nil
-		case "!!float":
-			var f float64
-			if err := n.Decode(&f); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-				return nil, nodeErr(n, field, "number %s cannot be represented in JSON", truncate(n.Value, 40))
-			}
-			return f, nil
-		default:
-			return n.Value, nil
-		}
+		return scalarToJSON(n, field)
 	}
 	return nil, nodeErr(n, field, "unsupported YAML node")
+}
+
+// mappingToJSON converts a constraints mapping: string keys, no duplicates.
+func mappingToJSON(n *yaml.Node, field string, depth int) (any, error) {
+	out := make(map[string]any, len(n.Content)/2)
+	lines := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode || k.Tag == "!!null" {
+			return nil, nodeErr(k, field, "constraint keys must be strings")
+		}
+		kf := yamlcheck.JoinField(field, k.Value)
+		if l, dup := lines[k.Value]; dup {
+			return nil, nodeErr(k, kf, "duplicate key %q (first at line %d)", k.Value, l)
+		}
+		lines[k.Value] = k.Line
+		x, err := toJSON(v, kf, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		out[k.Value] = x
+	}
+	return out, nil
+}
+
+// scalarToJSON converts a constraints scalar by its tag; numbers must be
+// ones JSON holds exactly.
+func scalarToJSON(n *yaml.Node, field string) (any, error) {
+	switch n.Tag {
+	case "!!null":
+		return nil, nil
+	case "!!bool":
+		var b bool
+		if err := n.Decode(&b); err != nil {
+			return nil, nodeErr(n, field, "bad boolean %q", n.Value)
+		}
+		return b, nil
+	case "!!int":
+		var i int64
+		if err := n.Decode(&i); err != nil || i > maxExactJSONInt || i < -maxExactJSONInt {
+			return nil, nodeErr(n, field, "integer %s is outside ±2^53, which JSON numbers cannot hold exactly; quote it", truncate(n.Value, 40))
+		}
+		return i, nil
+	case "!!float":
+		var f float64
+		if err := n.Decode(&f); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			return nil, nodeErr(n, field, "number %s cannot be represented in JSON", truncate(n.Value, 40))
+		}
+		return f, nil
+	}
+	return n.Value, nil
 }

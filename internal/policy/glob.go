@@ -122,26 +122,35 @@ func parseClass(s string) (gtok, int, error) {
 			return t, 0, errors.New("glob has an empty character class '[]'")
 		}
 		first = false
-		lo, n, err := classRune(s, i)
+		lo, hi, n, err := classRange(s, i)
 		if err != nil {
 			return t, 0, err
 		}
 		i += n
-		hi := lo
-		if i+1 < len(s) && s[i] == '-' && s[i+1] != ']' {
-			i++
-			hi, n, err = classRune(s, i)
-			if err != nil {
-				return t, 0, err
-			}
-			i += n
-			if hi < lo {
-				return t, 0, errors.New("glob has a character range whose end is before its start")
-			}
-		}
 		t.ranges = append(t.ranges, lo, hi)
 	}
 	return t, i, nil
+}
+
+// classRange reads one member of a character class at i: a rune or a range
+// lo-hi; n is its length in bytes.
+func classRange(s string, i int) (lo, hi rune, n int, err error) {
+	lo, n, err = classRune(s, i)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	j := i + n
+	if j+1 >= len(s) || s[j] != '-' || s[j+1] == ']' {
+		return lo, lo, n, nil
+	}
+	hi, m, err := classRune(s, j+1)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if hi < lo {
+		return 0, 0, 0, errors.New("glob has a character range whose end is before its start")
+	}
+	return lo, hi, n + 1 + m, nil
 }
 
 func classRune(s string, i int) (rune, int, error) {

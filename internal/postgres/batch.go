@@ -60,15 +60,14 @@ type runRow struct {
 }
 
 type ledgerRow struct {
-	tenant   string
-	idx      int64
-	typ      string
-	runID    *string
-	runSeq   *int64
-	jobID    *string
-	body     string
-	leaf     string
-	prevHash string
+	tenant string
+	idx    int64
+	typ    string
+	runID  *string
+	runSeq *int64
+	jobID  *string
+	body   []byte // Pack'ed
+	leaf   []byte
 }
 
 type nodeRow struct {
@@ -216,11 +215,14 @@ func isDeadlock(err error) bool {
 func (b *batch) queueRows(pb *pgx.Batch) {
 	for rows := b.ledgerRows[b.sentL:]; len(rows) > 0; {
 		n := min(len(rows), 64)
-		args := make([]any, 0, 9*n)
+		args := make([]any, 0, 7*n)
+		bodies := make([]any, 0, 3*n)
 		for _, r := range rows[:n] {
-			args = append(args, r.tenant, r.idx, r.typ, r.runID, r.runSeq, r.jobID, r.body, r.leaf, r.prevHash)
+			args = append(args, r.tenant, r.idx, r.typ, r.runID, r.runSeq, r.jobID, r.leaf)
+			bodies = append(bodies, r.tenant, r.idx, r.body)
 		}
-		pb.Queue(`INSERT INTO ledger(tenant, idx, type, run_id, run_seq, job_id, body, leaf_hash, prev_hash) VALUES `+placeholders(n, 9), args...)
+		pb.Queue(`INSERT INTO ledger(tenant, idx, type, run_id, run_seq, job_id, leaf_hash) VALUES `+placeholders(n, 7), args...)
+		pb.Queue(`INSERT INTO ledger_bodies(tenant, idx, body) VALUES `+placeholders(n, 3), bodies...)
 		rows = rows[n:]
 	}
 	b.sentL = len(b.ledgerRows)
@@ -449,7 +451,7 @@ func (b *batch) head(tenant string) (*ledger.Head, error) {
 		// primary key; the ledger itself seeds the row if it has entries
 		// (written by an importer).
 		_, err = q.Exec(b.ctx, `INSERT INTO ledger_heads(tenant, size, hash)
-			SELECT $1::text, coalesce(max(idx) + 1, 0), coalesce((SELECT leaf_hash FROM ledger WHERE tenant = $1 ORDER BY idx DESC LIMIT 1), '')
+			SELECT $1::text, coalesce(max(idx) + 1, 0), coalesce((SELECT encode(leaf_hash, 'hex') FROM ledger WHERE tenant = $1 ORDER BY idx DESC LIMIT 1), '')
 			FROM ledger WHERE tenant = $1
 			ON CONFLICT DO NOTHING`, tenant)
 		if err == nil {
@@ -501,8 +503,13 @@ func (t *wtx) AppendEvent(ev *cairn.Event) error {
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
+	packed, err := sqlstore.PackEnvelope(ev, &r)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
 	b := t.b
-	row := ledgerRow{tenant: r.Tenant, idx: int64(r.Index), typ: r.Type, runID: optStr(r.RunID), jobID: optStr(r.JobID), body: string(r.Body), leaf: r.LeafHex, prevHash: r.PrevHash}
+	leaf := r.Leaf
+	row := ledgerRow{tenant: r.Tenant, idx: int64(r.Index), typ: r.Type, runID: optStr(r.RunID), jobID: optStr(r.JobID), body: packed, leaf: leaf[:]}
 	if r.RunSeq > 0 {
 		seq := r.RunSeq
 		row.runSeq = &seq

@@ -54,12 +54,12 @@ func TestEvidenceIsAppendOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close(ctx)
-	for _, table := range []string{"ledger", "ledger_nodes", "payloads", "snapshots", "policy_audit", "checkpoints", "cosignatures", "workflows"} {
+	for _, table := range []string{"ledger", "ledger_bodies", "ledger_nodes", "payloads", "snapshots", "policy_audit", "checkpoints", "cosignatures", "workflows"} {
 		var n int
 		if err := c.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil || n == 0 {
 			t.Fatalf("%s: %d rows, %v", table, n, err)
 		}
-		col := map[string]string{"ledger": "body", "ledger_nodes": "level", "payloads": "sha256", "snapshots": "text", "policy_audit": "actor", "checkpoints": "note", "cosignatures": "note", "workflows": "body"}[table]
+		col := map[string]string{"ledger": "type", "ledger_bodies": "body", "ledger_nodes": "level", "payloads": "sha256", "snapshots": "text", "policy_audit": "actor", "checkpoints": "note", "cosignatures": "note", "workflows": "body"}[table]
 		val := "'x'"
 		if col == "level" {
 			val = "99"

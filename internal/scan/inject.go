@@ -60,6 +60,15 @@ var encodedIgnore = []string{"aWdub3Jl", "SWdub3Jl", "SUdOT1JF"}
 func scanInjection(v *view, out []hit) []hit {
 	t := v.text
 	lw := v.lower()
+	out = scanPhrases(lw, out)
+	out = scanTemplateTokens(lw, out)
+	out = scanEncodedIgnore(t, out)
+	return scanHidden(t, out)
+}
+
+// scanPhrases finds the instruction-override phrases in lw (the text
+// lowered).
+func scanPhrases(lw string, out []hit) []hit {
 	for _, ph := range injPhrases {
 		p0 := indexFrom(lw, ph.lit, 0)
 		if p0 < 0 {
@@ -73,7 +82,13 @@ func scanInjection(v *view, out []hit) []hit {
 			out = append(out, hit{s, e, ph.typ})
 		}
 	}
-	// <|name|> tokens: <|im_start|>, <|im_end|>, <|system|>, <|endoftext|> …
+	return out
+}
+
+// scanTemplateTokens finds chat-template control tokens in lw (the text
+// lowered): <|name|> tokens (<|im_start|>, <|im_end|>, <|system|>,
+// <|endoftext|> …) and the literal templateTokens.
+func scanTemplateTokens(lw string, out []hit) []hit {
 	forEach(lw, "<|", func(p int) int {
 		e := p + 2
 		for e < len(lw) && e-p < 42 && (isDigit(lw[e]) || isLowerC(lw[e]) || lw[e] == '_') {
@@ -91,6 +106,11 @@ func scanInjection(v *view, out []hit) []hit {
 			return p + len(tok)
 		})
 	}
+	return out
+}
+
+// scanEncodedIgnore finds base64 runs that hold an encoded "ignore".
+func scanEncodedIgnore(t string, out []hit) []hit {
 	for _, enc := range encodedIgnore {
 		forEach(t, enc, func(p int) int {
 			s, e := p, p+len(enc)
@@ -104,7 +124,7 @@ func scanInjection(v *view, out []hit) []hit {
 			return e
 		})
 	}
-	return scanHidden(t, out)
+	return out
 }
 
 func nextWord(lw string, i int) string {
@@ -144,24 +164,10 @@ func invisible(r rune) int {
 // split trigger words), any bidi override, and Unicode tag characters (ASCII
 // smuggling) except an emoji subdivision flag (U+1F3F4 + tags + U+E007F).
 func scanHidden(t string, out []hit) []hit {
-	// Invisible runes start with 0xE2, 0xEF or 0xF3: find those bytes with
-	// IndexByte, remembering each one's next position so the scan is linear.
-	leads := [3]byte{0xE2, 0xEF, 0xF3}
-	next := [3]int{-2, -2, -2}
+	var lf leadFinder
+	lf.next = [3]int{-2, -2, -2}
 	for i := 0; i < len(t); {
-		at := len(t)
-		for k, c := range leads {
-			if next[k] != -1 && next[k] < i {
-				if q := strings.IndexByte(t[i:], c); q >= 0 {
-					next[k] = i + q
-				} else {
-					next[k] = -1
-				}
-			}
-			if next[k] >= 0 && next[k] < at {
-				at = next[k]
-			}
-		}
+		at := lf.find(t, i)
 		if at == len(t) {
 			break
 		}
@@ -172,35 +178,91 @@ func scanHidden(t string, out []hit) []hit {
 			i += w
 			continue
 		}
-		s, e := i, i+w
-		count, zw, override, tags := 1, k == 1, k == 2, k == 3
-		for e < len(t) {
-			r2, w2 := utf8.DecodeRuneInString(t[e:])
-			k2 := invisible(r2)
-			if k2 == 0 {
-				break
-			}
-			count++
-			zw = zw || k2 == 1
-			override = override || k2 == 2
-			tags = tags || k2 == 3
-			e += w2
+		run := readInvisibleRun(t, i, w, k)
+		if run.hidden(t) {
+			out = append(out, hit{run.s, run.e, TypeHiddenText})
 		}
-		flag := false
-		if tags && s >= 4 {
-			if pr, _ := utf8.DecodeLastRuneInString(t[:s]); pr == 0x1F3F4 {
-				if lr, _ := utf8.DecodeLastRuneInString(t[:e]); lr == 0xE007F {
-					flag = true
-				}
-			}
-		}
-		between := s > 0 && e < len(t) && (isUpper(t[s-1]) || isLowerC(t[s-1])) && (isUpper(t[e]) || isLowerC(t[e]))
-		switch {
-		case flag:
-		case count >= 2, override, tags, zw && between:
-			out = append(out, hit{s, e, TypeHiddenText})
-		}
-		i = e
+		i = run.e
 	}
 	return out
+}
+
+// leadFinder finds the next byte that can start an invisible rune (0xE2,
+// 0xEF or 0xF3) with IndexByte, remembering each one's next position so the
+// scan is linear.
+type leadFinder struct {
+	next [3]int // per lead byte: its next position, -1 none, -2 not looked
+}
+
+var invisibleLeads = [3]byte{0xE2, 0xEF, 0xF3}
+
+// find returns the position of the first lead byte at or after i, or
+// len(t).
+func (lf *leadFinder) find(t string, i int) int {
+	at := len(t)
+	for k, c := range invisibleLeads {
+		if lf.next[k] != -1 && lf.next[k] < i {
+			if q := strings.IndexByte(t[i:], c); q >= 0 {
+				lf.next[k] = i + q
+			} else {
+				lf.next[k] = -1
+			}
+		}
+		if lf.next[k] >= 0 && lf.next[k] < at {
+			at = lf.next[k]
+		}
+	}
+	return at
+}
+
+// invisibleRun is a run of invisible runes [s, e) and what it holds.
+type invisibleRun struct {
+	s, e               int
+	count              int
+	zw, override, tags bool
+}
+
+// readInvisibleRun reads the run starting with the rune of width w and
+// class k at s.
+func readInvisibleRun(t string, s, w, k int) invisibleRun {
+	run := invisibleRun{s: s, e: s + w, count: 1}
+	run.add(k)
+	for run.e < len(t) {
+		r2, w2 := utf8.DecodeRuneInString(t[run.e:])
+		k2 := invisible(r2)
+		if k2 == 0 {
+			break
+		}
+		run.count++
+		run.add(k2)
+		run.e += w2
+	}
+	return run
+}
+
+func (run *invisibleRun) add(k int) {
+	run.zw = run.zw || k == 1
+	run.override = run.override || k == 2
+	run.tags = run.tags || k == 3
+}
+
+// hidden reports whether the run hides text (see scanHidden).
+func (run *invisibleRun) hidden(t string) bool {
+	s, e := run.s, run.e
+	if run.tags && isEmojiFlag(t, s, e) {
+		return false
+	}
+	between := s > 0 && e < len(t) && (isUpper(t[s-1]) || isLowerC(t[s-1])) && (isUpper(t[e]) || isLowerC(t[e]))
+	return run.count >= 2 || run.override || run.tags || (run.zw && between)
+}
+
+// isEmojiFlag reports whether the tag characters [s, e) complete an emoji
+// subdivision flag: U+1F3F4 before them, ending with U+E007F.
+func isEmojiFlag(t string, s, e int) bool {
+	if s < 4 {
+		return false
+	}
+	pr, _ := utf8.DecodeLastRuneInString(t[:s])
+	lr, _ := utf8.DecodeLastRuneInString(t[:e])
+	return pr == 0x1F3F4 && lr == 0xE007F
 }

@@ -107,6 +107,20 @@ var strPlain = func() (t [256]bool) {
 	return
 }()
 
+// lexer is lex's state: the input, the masked copy, the position and the
+// tokens found so far. The stack of open containers ('{' or '[') is lex's
+// own, passed in and out, so that it stays off the heap.
+type lexer struct {
+	raw  []byte
+	m    []byte // raw with string escapes blanked
+	n    int
+	i    int
+	all  bool
+	toks []token
+	// ks, ke: the member name of the value about to be parsed, if any.
+	ks, ke int
+}
+
 // lex validates raw as JSON (the grammar json.Valid accepts, including its
 // nesting limit) and tokenizes it in one pass. Inside strings every escape
 // sequence is replaced by spaces of the same length in masked, so masked has
@@ -114,208 +128,258 @@ var strPlain = func() (t [256]bool) {
 // number when all is set; otherwise only the strings with \uXXXX or \/
 // escapes (the ones the decoded pass needs).
 func lex(raw []byte, all bool) (d *doc, ok bool) {
-	n := len(raw)
-	m := make([]byte, n)
-	copy(m, raw)
-	var toks []token
-	if all {
-		toks = make([]token, 0, 64)
-	}
+	l := &lexer{raw: raw, n: len(raw), all: all}
 	stack := make([]byte, 0, 16)
-	i := 0
-	ws := func() {
-		for i < n && isJSONSpace(raw[i]) {
-			i++
-		}
+	l.m = make([]byte, l.n)
+	copy(l.m, raw)
+	if all {
+		l.toks = make([]token, 0, 64)
 	}
-	// str parses the string starting at raw[i] == '"' and appends its token.
-	str := func(key bool, ks, ke int) bool {
-		t := token{start: i, kind: tokString, key: key, ks: ks, ke: ke}
-		j := i + 1
-		for {
-			j += plainRun(raw[j:])
-			if j >= n {
-				return false
-			}
-			c := raw[j]
-			if c == '"' {
-				break
-			}
-			if c != '\\' || j+1 >= n {
-				return false // control byte or truncated escape
-			}
-			w := 2
-			switch raw[j+1] {
-			case '"', '\\', 'b', 'f', 'n', 'r', 't':
-			case '/':
-				t.uesc = true
-			case 'u':
-				if j+6 > n || hex4(raw[j+2:j+6]) < 0 {
-					return false
-				}
-				w = 6
-				t.uesc = true
-			default:
-				return false
-			}
-			for k := j; k < j+w; k++ {
-				m[k] = ' '
-			}
-			j += w
-		}
-		t.end = j + 1
-		if all || t.uesc {
-			toks = append(toks, t)
-		}
-		i = t.end
-		return true
-	}
-	// member parses `"name" ws :` at i and returns the name's span.
-	member := func() (int, int, bool) {
-		ks := i
-		if i >= n || raw[i] != '"' || !str(true, 0, 0) {
-			return 0, 0, false
-		}
-		ke := i
-		ws()
-		if i >= n || raw[i] != ':' {
-			return 0, 0, false
-		}
-		i++
-		return ks, ke, true
-	}
-	lit := func(w string) bool {
-		if n-i < len(w) || string(raw[i:i+len(w)]) != w {
-			return false
-		}
-		i += len(w)
-		return true
-	}
-	num := func() bool {
-		s := i
-		if raw[i] == '-' {
-			i++
-		}
-		switch {
-		case i < n && raw[i] == '0':
-			i++
-		case i < n && '1' <= raw[i] && raw[i] <= '9':
-			for i < n && isDigit(raw[i]) {
-				i++
-			}
-		default:
-			return false
-		}
-		if i < n && raw[i] == '.' {
-			i++
-			if i >= n || !isDigit(raw[i]) {
-				return false
-			}
-			for i < n && isDigit(raw[i]) {
-				i++
-			}
-		}
-		if i < n && (raw[i] == 'e' || raw[i] == 'E') {
-			i++
-			if i < n && (raw[i] == '+' || raw[i] == '-') {
-				i++
-			}
-			if i >= n || !isDigit(raw[i]) {
-				return false
-			}
-			for i < n && isDigit(raw[i]) {
-				i++
-			}
-		}
-		if all {
-			toks = append(toks, token{start: s, end: i, kind: tokNumber})
-		}
-		return true
-	}
-	var ks, ke int // member name of the value about to be parsed, if any
-	var mok bool
 	for {
 		// Expect a value.
-		ws()
-		if i >= n {
+		l.skipSpace()
+		if l.i >= l.n {
 			return nil, false
 		}
-		switch c := raw[i]; {
-		case c == '{' || c == '[':
-			if len(stack) >= maxDepth {
+		if c := raw[l.i]; c == '{' || c == '[' {
+			var empty, ok bool
+			if stack, empty, ok = l.open(stack, c); !ok {
 				return nil, false
 			}
-			stack = append(stack, c)
-			i++
-			ws()
-			if i < n && raw[i] == c+2 { // '}' or ']'
-				stack = stack[:len(stack)-1]
-				i++
-				break
-			}
-			if c == '{' {
-				if ks, ke, mok = member(); !mok {
-					return nil, false
-				}
-			} else {
-				ks, ke = 0, 0
-			}
-			continue
-		case c == '"':
-			if !str(false, ks, ke) {
-				return nil, false
-			}
-		case c == 't':
-			if !lit("true") {
-				return nil, false
-			}
-		case c == 'f':
-			if !lit("false") {
-				return nil, false
-			}
-		case c == 'n':
-			if !lit("null") {
-				return nil, false
-			}
-		default:
-			if !num() {
-				return nil, false
-			}
-		}
-		// After a value: close containers or move to the next element.
-		for {
-			ws()
-			if len(stack) == 0 {
-				if i != n {
-					return nil, false
-				}
-				return &doc{masked: string(m), toks: toks}, true
-			}
-			if i >= n {
-				return nil, false
-			}
-			top := stack[len(stack)-1]
-			c := raw[i]
-			if c == top+2 {
-				stack = stack[:len(stack)-1]
-				i++
+			if !empty {
 				continue
 			}
-			if c != ',' {
-				return nil, false
-			}
-			i++
-			if top == '{' {
-				ws()
-				if ks, ke, mok = member(); !mok {
-					return nil, false
-				}
-			} else {
-				ks, ke = 0, 0
-			}
-			break
+		} else if !l.scalar(c) {
+			return nil, false
+		}
+		var done, ok bool
+		if stack, done, ok = l.afterValue(stack); !ok {
+			return nil, false
+		}
+		if done {
+			return &doc{masked: string(l.m), toks: l.toks}, true
 		}
 	}
+}
+
+func (l *lexer) skipSpace() {
+	for l.i < l.n && isJSONSpace(l.raw[l.i]) {
+		l.i++
+	}
+}
+
+// open enters the object or array opened by c at i. empty reports that it
+// was closed right away; otherwise the first member name (of an object) has
+// been parsed and a value is expected.
+func (l *lexer) open(stack []byte, c byte) (_ []byte, empty, ok bool) {
+	if len(stack) >= maxDepth {
+		return stack, false, false
+	}
+	l.i++
+	l.skipSpace()
+	if l.i < l.n && l.raw[l.i] == c+2 { // '}' or ']'
+		l.i++
+		return stack, true, true
+	}
+	return append(stack, c), false, l.element(c)
+}
+
+// element starts the next element of the container top: for an object it
+// parses the member name, for an array it clears it.
+func (l *lexer) element(top byte) bool {
+	if top != '{' {
+		l.ks, l.ke = 0, 0
+		return true
+	}
+	var ok bool
+	l.ks, l.ke, ok = l.member()
+	return ok
+}
+
+// scalar parses the string, literal or number starting with c at i.
+func (l *lexer) scalar(c byte) bool {
+	switch c {
+	case '"':
+		return l.str(false, l.ks, l.ke)
+	case 't':
+		return l.lit("true")
+	case 'f':
+		return l.lit("false")
+	case 'n':
+		return l.lit("null")
+	}
+	return l.num()
+}
+
+// afterValue closes the containers a value ends and moves on to the next
+// element; done reports the end of the document.
+func (l *lexer) afterValue(stack []byte) (_ []byte, done, ok bool) {
+	for {
+		l.skipSpace()
+		if len(stack) == 0 {
+			return stack, true, l.i == l.n
+		}
+		if l.i >= l.n {
+			return stack, false, false
+		}
+		top := stack[len(stack)-1]
+		c := l.raw[l.i]
+		if c == top+2 {
+			stack = stack[:len(stack)-1]
+			l.i++
+			continue
+		}
+		if c != ',' {
+			return stack, false, false
+		}
+		l.i++
+		if top == '{' {
+			l.skipSpace()
+		}
+		return stack, false, l.element(top)
+	}
+}
+
+// str parses the string starting at raw[i] == '"' and appends its token.
+func (l *lexer) str(key bool, ks, ke int) bool {
+	t := token{start: l.i, kind: tokString, key: key, ks: ks, ke: ke}
+	raw, n := l.raw, l.n
+	j := l.i + 1
+	for {
+		j += plainRun(raw[j:])
+		if j >= n {
+			return false
+		}
+		c := raw[j]
+		if c == '"' {
+			break
+		}
+		if c != '\\' || j+1 >= n {
+			return false // control byte or truncated escape
+		}
+		w, uesc := escapeWidth(raw[j:])
+		if w == 0 {
+			return false
+		}
+		t.uesc = t.uesc || uesc
+		for k := j; k < j+w; k++ {
+			l.m[k] = ' '
+		}
+		j += w
+	}
+	t.end = j + 1
+	if l.all || t.uesc {
+		l.toks = append(l.toks, t)
+	}
+	l.i = t.end
+	return true
+}
+
+// escapeWidth returns the length of the escape sequence at the start of b
+// (b[0] == '\\'), 0 when it is invalid, and whether it is a \uXXXX or \/
+// escape.
+func escapeWidth(b []byte) (w int, uesc bool) {
+	switch b[1] {
+	case '"', '\\', 'b', 'f', 'n', 'r', 't':
+		return 2, false
+	case '/':
+		return 2, true
+	case 'u':
+		if len(b) < 6 || hex4(b[2:6]) < 0 {
+			return 0, false
+		}
+		return 6, true
+	}
+	return 0, false
+}
+
+// member parses `"name" ws :` at i and returns the name's span.
+func (l *lexer) member() (int, int, bool) {
+	ks := l.i
+	if l.i >= l.n || l.raw[l.i] != '"' || !l.str(true, 0, 0) {
+		return 0, 0, false
+	}
+	ke := l.i
+	l.skipSpace()
+	if l.i >= l.n || l.raw[l.i] != ':' {
+		return 0, 0, false
+	}
+	l.i++
+	return ks, ke, true
+}
+
+func (l *lexer) lit(w string) bool {
+	if l.n-l.i < len(w) || string(l.raw[l.i:l.i+len(w)]) != w {
+		return false
+	}
+	l.i += len(w)
+	return true
+}
+
+// num parses a JSON number at i.
+func (l *lexer) num() bool {
+	s := l.i
+	if l.raw[l.i] == '-' {
+		l.i++
+	}
+	if !l.intPart() {
+		return false
+	}
+	if l.i < l.n && l.raw[l.i] == '.' {
+		l.i++
+		if !l.someDigits() {
+			return false
+		}
+	}
+	if !l.exponent() {
+		return false
+	}
+	if l.all {
+		l.toks = append(l.toks, token{start: s, end: l.i, kind: tokNumber})
+	}
+	return true
+}
+
+// intPart parses a number's integer digits: 0, or a digit run without a
+// leading zero.
+func (l *lexer) intPart() bool {
+	switch {
+	case l.i < l.n && l.raw[l.i] == '0':
+		l.i++
+	case l.i < l.n && '1' <= l.raw[l.i] && l.raw[l.i] <= '9':
+		l.digits()
+	default:
+		return false
+	}
+	return true
+}
+
+// exponent parses a number's optional exponent (e or E, a sign, digits).
+func (l *lexer) exponent() bool {
+	if l.i >= l.n || (l.raw[l.i] != 'e' && l.raw[l.i] != 'E') {
+		return true
+	}
+	l.i++
+	if l.i < l.n && (l.raw[l.i] == '+' || l.raw[l.i] == '-') {
+		l.i++
+	}
+	return l.someDigits()
+}
+
+// digits skips a run of decimal digits.
+func (l *lexer) digits() {
+	for l.i < l.n && isDigit(l.raw[l.i]) {
+		l.i++
+	}
+}
+
+// someDigits skips a run of at least one decimal digit.
+func (l *lexer) someDigits() bool {
+	if l.i >= l.n || !isDigit(l.raw[l.i]) {
+		return false
+	}
+	l.digits()
+	return true
 }
 
 // decoded is a string token's value with, for every decoded byte, the raw
@@ -368,68 +432,80 @@ func decodeLit(raw []byte, t *token, withMap bool) decoded {
 		d.os = make([]int, 0, ce-cs)
 		d.oe = make([]int, 0, ce-cs)
 	}
-	emit := func(c byte, s, e int) {
-		d.s = append(d.s, c)
-		if withMap {
-			d.os = append(d.os, s)
-			d.oe = append(d.oe, e)
-		}
-	}
 	var ub [utf8.UTFMax]byte
 	for i := cs; i < ce; {
 		c := raw[i]
-		if c != '\\' {
-			emit(c, i, i+1)
+		if c != '\\' || i+1 >= ce {
+			d.emit(c, i, i+1, withMap)
 			i++
 			continue
 		}
-		if i+1 >= ce {
-			emit(c, i, i+1)
+		if e := raw[i+1]; e != 'u' {
+			d.emit(unescapeByte(e), i, i+2, withMap)
+			i += 2
+			continue
+		}
+		r, w := decodeUnicodeEscape(raw[i:ce])
+		if w == 0 {
+			d.emit(c, i, i+1, withMap)
 			i++
 			continue
 		}
-		switch e := raw[i+1]; e {
-		case 'b':
-			emit('\b', i, i+2)
-		case 'f':
-			emit('\f', i, i+2)
-		case 'n':
-			emit('\n', i, i+2)
-		case 'r':
-			emit('\r', i, i+2)
-		case 't':
-			emit('\t', i, i+2)
-		case 'u':
-			r := hex4(raw[i+2 : min(i+6, ce)])
-			if r < 0 {
-				emit(c, i, i+1)
-				i++
-				continue
-			}
-			w := 6
-			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if i+12 <= ce && raw[i+6] == '\\' && raw[i+7] == 'u' {
-					r2 = hex4(raw[i+8 : i+12])
-				}
-				if dr := utf16.DecodeRune(r, r2); r2 >= 0 && dr != utf8.RuneError {
-					r, w = dr, 12
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			k := utf8.EncodeRune(ub[:], r)
-			for _, b := range ub[:k] {
-				emit(b, i, i+w)
-			}
-			i += w
-			continue
-		default:
-			emit(e, i, i+2)
+		k := utf8.EncodeRune(ub[:], r)
+		for _, b := range ub[:k] {
+			d.emit(b, i, i+w, withMap)
 		}
-		i += 2
+		i += w
 	}
 	return d
+}
+
+// emit appends the decoded byte c that came from the raw bytes [s, e).
+func (d *decoded) emit(c byte, s, e int, withMap bool) {
+	d.s = append(d.s, c)
+	if withMap {
+		d.os = append(d.os, s)
+		d.oe = append(d.oe, e)
+	}
+}
+
+// unescapeByte is the byte a two-byte escape \e stands for.
+func unescapeByte(e byte) byte {
+	switch e {
+	case 'b':
+		return '\b'
+	case 'f':
+		return '\f'
+	case 'n':
+		return '\n'
+	case 'r':
+		return '\r'
+	case 't':
+		return '\t'
+	}
+	return e
+}
+
+// decodeUnicodeEscape decodes the \uXXXX escape at the start of b (with its
+// low surrogate \uXXXX when it is a high one) and returns the rune and the
+// escape's length, or width 0 when b does not start with four hex digits.
+// A lone or mismatched surrogate becomes U+FFFD.
+func decodeUnicodeEscape(b []byte) (rune, int) {
+	r := hex4(b[2:min(6, len(b))])
+	if r < 0 {
+		return 0, 0
+	}
+	if !utf16.IsSurrogate(r) {
+		return r, 6
+	}
+	r2 := rune(-1)
+	if len(b) >= 12 && b[6] == '\\' && b[7] == 'u' {
+		r2 = hex4(b[8:12])
+	}
+	if dr := utf16.DecodeRune(r, r2); r2 >= 0 && dr != utf8.RuneError {
+		return dr, 12
+	}
+	return utf8.RuneError, 6
 }
 
 // toRaw maps a hit in the decoded text to the raw bytes it came from.

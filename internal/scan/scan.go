@@ -140,46 +140,60 @@ func Validate(rules []cairn.OutputRule) error {
 func compile(rules []cairn.OutputRule) ([]plan, error) {
 	plans := make([]plan, 0, len(rules))
 	for i, r := range rules {
-		name := r.ID
-		if name == "" {
-			name = fmt.Sprintf("#%d", i)
-		}
-		p := plan{idx: i, id: r.ID, actions: r.Actions}
-		var ok bool
-		if p.decision, p.rank, ok = decisionRank(r.Decision); !ok {
-			return nil, fmt.Errorf("%w %s: unknown decision %q (want ALLOW, REDACT or QUARANTINE)", ErrInvalidRule, name, r.Decision)
-		}
-		wantRegex := false
-		for _, s := range r.Scanners {
-			switch normalizeScanner(s) {
-			case ScannerSecrets:
-				p.builtin[idSecrets] = true
-			case ScannerPII:
-				p.builtin[idPII] = true
-			case ScannerPromptInjection:
-				p.builtin[idInjection] = true
-			case ScannerRegex:
-				wantRegex = true
-			default:
-				return nil, fmt.Errorf("%w %s: unknown scanner %q (want one of %s)", ErrInvalidRule, name, s, strings.Join(Scanners, ", "))
-			}
-		}
-		if wantRegex && len(r.Patterns) == 0 {
-			return nil, fmt.Errorf("%w %s: scanner regex needs patterns", ErrInvalidRule, name)
-		}
-		for j, pat := range r.Patterns {
-			re, err := compilePattern(pat)
-			if err != nil {
-				return nil, fmt.Errorf("%w %s: patterns[%d]: %v", ErrInvalidRule, name, j, err)
-			}
-			p.patterns = append(p.patterns, re)
-		}
-		if !p.builtin[idSecrets] && !p.builtin[idPII] && !p.builtin[idInjection] && len(p.patterns) == 0 {
-			return nil, fmt.Errorf("%w %s: no scanners", ErrInvalidRule, name)
+		p, err := compileRule(i, r)
+		if err != nil {
+			return nil, err
 		}
 		plans = append(plans, p)
 	}
 	return plans, nil
+}
+
+// compileRule validates rule i and turns it into a plan.
+func compileRule(i int, r cairn.OutputRule) (plan, error) {
+	name := r.ID
+	if name == "" {
+		name = fmt.Sprintf("#%d", i)
+	}
+	p := plan{idx: i, id: r.ID, actions: r.Actions}
+	var ok bool
+	if p.decision, p.rank, ok = decisionRank(r.Decision); !ok {
+		return plan{}, fmt.Errorf("%w %s: unknown decision %q (want ALLOW, REDACT or QUARANTINE)", ErrInvalidRule, name, r.Decision)
+	}
+	wantRegex := false
+	for _, s := range r.Scanners {
+		canon := normalizeScanner(s)
+		id, builtin := builtinIDs[canon]
+		switch {
+		case canon == ScannerRegex:
+			wantRegex = true
+		case builtin:
+			p.builtin[id] = true
+		default:
+			return plan{}, fmt.Errorf("%w %s: unknown scanner %q (want one of %s)", ErrInvalidRule, name, s, strings.Join(Scanners, ", "))
+		}
+	}
+	if wantRegex && len(r.Patterns) == 0 {
+		return plan{}, fmt.Errorf("%w %s: scanner regex needs patterns", ErrInvalidRule, name)
+	}
+	for j, pat := range r.Patterns {
+		re, err := compilePattern(pat)
+		if err != nil {
+			return plan{}, fmt.Errorf("%w %s: patterns[%d]: %v", ErrInvalidRule, name, j, err)
+		}
+		p.patterns = append(p.patterns, re)
+	}
+	if !p.builtin[idSecrets] && !p.builtin[idPII] && !p.builtin[idInjection] && len(p.patterns) == 0 {
+		return plan{}, fmt.Errorf("%w %s: no scanners", ErrInvalidRule, name)
+	}
+	return p, nil
+}
+
+// builtinIDs maps a canonical built-in scanner name to its index.
+var builtinIDs = map[string]int{
+	ScannerSecrets:         idSecrets,
+	ScannerPII:             idPII,
+	ScannerPromptInjection: idInjection,
 }
 
 // Applies reports whether a rule with these action globs applies to action:
@@ -248,156 +262,211 @@ func Check(action string, result []byte, rules []cairn.OutputRule, salt []byte) 
 	}
 	safety = cairn.OutputSafety{Decision: cairn.OutputAllow, Findings: []cairn.Finding{}}
 
-	var active []*plan
-	var need [nBuiltin]bool
-	var pats []*regexp.Regexp
+	w := activeWork(plans, action)
+	if len(w.active) == 0 {
+		return safety, nil, nil
+	}
+	hits := w.scan(result, d)
+	rh, best := attribute(w.active, &hits)
+	if best == nil {
+		return safety, nil, nil
+	}
+	safety.Decision = best.decision
+	safety.RuleID = cairn.Opt(best.id)
+	safety.Findings = findings(result, rh, salt)
+
+	if safety.Decision != cairn.OutputRedact {
+		return safety, nil, nil
+	}
+	redacted, err = redact(result, redactSpans(rh))
+	if err != nil {
+		return failClosed(), nil, err
+	}
+	return safety, redacted, nil
+}
+
+// work is what Check runs for one action: the rules that apply, the
+// built-in scanners they need and their distinct patterns.
+type work struct {
+	active []*plan
+	need   [nBuiltin]bool
+	pats   []*regexp.Regexp
+}
+
+// activeWork selects the plans that apply to action.
+func activeWork(plans []plan, action string) work {
+	var w work
 	seenPat := map[*regexp.Regexp]bool{}
 	for i := range plans {
 		p := &plans[i]
 		if !Applies(p.actions, action) {
 			continue
 		}
-		active = append(active, p)
-		for s := range need {
-			need[s] = need[s] || p.builtin[s]
+		w.active = append(w.active, p)
+		for s := range w.need {
+			w.need[s] = w.need[s] || p.builtin[s]
 		}
 		for _, re := range p.patterns {
 			if !seenPat[re] {
 				seenPat[re] = true
-				pats = append(pats, re)
+				w.pats = append(w.pats, re)
 			}
 		}
 	}
-	if len(active) == 0 {
-		return safety, nil, nil
-	}
+	return w
+}
 
-	var byBuiltin [nBuiltin][]hit
-	byPattern := make(map[*regexp.Regexp][]hit, len(pats))
+// hitSet is every hit in result coordinates, per built-in scanner and per
+// pattern.
+type hitSet struct {
+	byBuiltin [nBuiltin][]hit
+	byPattern map[*regexp.Regexp][]hit
+}
 
-	// Pass A: the stored text, escapes blanked.
+// scan runs the needed scanners over the stored text with its escapes
+// blanked (pass A) and over every string literal whose escapes could hide
+// content, decoded (pass B).
+func (w *work) scan(result []byte, d *doc) hitSet {
+	hs := hitSet{byPattern: make(map[*regexp.Regexp][]hit, len(w.pats))}
 	va := &view{text: d.masked}
-	for s := range need {
-		if need[s] {
-			byBuiltin[s] = builtinFuncs[s](va, nil)
+	for s := range w.need {
+		if w.need[s] {
+			hs.byBuiltin[s] = builtinFuncs[s](va, nil)
 		}
 	}
-	for _, re := range pats {
-		byPattern[re] = regexHits(re, d.masked, nil)
+	for _, re := range w.pats {
+		hs.byPattern[re] = regexHits(re, d.masked, nil)
 	}
-	// Pass B: string literals whose escapes could hide content, decoded.
 	for ti := range d.toks {
-		t := &d.toks[ti]
-		if !t.uesc {
-			continue
-		}
-		dec := decodeLit(result, t, false)
-		if len(dec.s) == 0 {
-			continue
-		}
-		vb := &view{text: string(dec.s)}
-		if t.ke > 0 {
-			vb.key = lowerASCII(string(decodeLit(result, &token{start: t.ks, end: t.ke}, false).s))
-		}
-		var found [nBuiltin][]hit
-		var foundRe [][]hit
-		hitAny := false
-		for s := range need {
-			if need[s] {
-				found[s] = builtinFuncs[s](vb, nil)
-				hitAny = hitAny || len(found[s]) > 0
-			}
-		}
-		for _, re := range pats {
-			hs := regexHits(re, vb.text, nil)
-			foundRe = append(foundRe, hs)
-			hitAny = hitAny || len(hs) > 0
-		}
-		if !hitAny {
-			continue
-		}
-		dec = decodeLit(result, t, true)
-		for s := range found {
-			for _, h := range found[s] {
-				byBuiltin[s] = append(byBuiltin[s], dec.toRaw(h))
-			}
-		}
-		for k, re := range pats {
-			for _, h := range foundRe[k] {
-				byPattern[re] = append(byPattern[re], dec.toRaw(h))
-			}
+		if t := &d.toks[ti]; t.uesc {
+			w.scanDecoded(result, t, &hs)
 		}
 	}
-	for s := range byBuiltin {
-		byBuiltin[s] = dedupe(byBuiltin[s])
+	for s := range hs.byBuiltin {
+		hs.byBuiltin[s] = dedupe(hs.byBuiltin[s])
 	}
+	return hs
+}
 
-	// Attribute hits to rules; the verdict.
-	type ruleHits struct {
-		p    *plan
-		hits []taggedHit
+// scanDecoded runs the needed scanners over the decoded value of the string
+// token t and adds their hits, mapped back to raw offsets, to hs.
+func (w *work) scanDecoded(result []byte, t *token, hs *hitSet) {
+	dec := decodeLit(result, t, false)
+	if len(dec.s) == 0 {
+		return
 	}
-	var rh []ruleHits
-	var best *plan
+	vb := &view{text: string(dec.s)}
+	if t.ke > 0 {
+		vb.key = lowerASCII(string(decodeLit(result, &token{start: t.ks, end: t.ke}, false).s))
+	}
+	var found [nBuiltin][]hit
+	var foundRe [][]hit
+	hitAny := false
+	for s := range w.need {
+		if w.need[s] {
+			found[s] = builtinFuncs[s](vb, nil)
+			hitAny = hitAny || len(found[s]) > 0
+		}
+	}
+	for _, re := range w.pats {
+		h := regexHits(re, vb.text, nil)
+		foundRe = append(foundRe, h)
+		hitAny = hitAny || len(h) > 0
+	}
+	if !hitAny {
+		return
+	}
+	dec = decodeLit(result, t, true)
+	for s := range found {
+		for _, h := range found[s] {
+			hs.byBuiltin[s] = append(hs.byBuiltin[s], dec.toRaw(h))
+		}
+	}
+	for k, re := range w.pats {
+		for _, h := range foundRe[k] {
+			hs.byPattern[re] = append(hs.byPattern[re], dec.toRaw(h))
+		}
+	}
+}
+
+// ruleHits is what one rule found.
+type ruleHits struct {
+	p    *plan
+	hits []taggedHit
+}
+
+// attribute gives each active rule the hits of its scanners and returns the
+// rules that found something and the strictest of them (the first on ties).
+func attribute(active []*plan, hs *hitSet) (rh []ruleHits, best *plan) {
 	for _, p := range active {
-		var hs []taggedHit
-		for s := range p.builtin {
-			if p.builtin[s] {
-				for _, h := range byBuiltin[s] {
-					hs = append(hs, taggedHit{h, builtinNames[s]})
-				}
-			}
-		}
-		if len(p.patterns) > 0 {
-			var rx []hit
-			for _, re := range p.patterns {
-				rx = append(rx, byPattern[re]...)
-			}
-			for _, h := range dedupe(rx) {
-				hs = append(hs, taggedHit{h, ScannerRegex})
-			}
-		}
-		if len(hs) == 0 {
+		found := p.hits(hs)
+		if len(found) == 0 {
 			continue
 		}
-		rh = append(rh, ruleHits{p, hs})
+		rh = append(rh, ruleHits{p, found})
 		if best == nil || p.rank > best.rank {
 			best = p
 		}
 	}
-	if best == nil {
-		return safety, nil, nil
-	}
-	safety.Decision = best.decision
-	safety.RuleID = cairn.Opt(best.id)
+	return rh, best
+}
 
-	// Findings: one per (span, scanner, type), strictest rule named.
-	type cand struct {
-		taggedHit
-		p *plan
+// hits are the hits of p's built-in scanners and of its patterns (deduped).
+func (p *plan) hits(hs *hitSet) []taggedHit {
+	var found []taggedHit
+	for s := range p.builtin {
+		if p.builtin[s] {
+			for _, h := range hs.byBuiltin[s] {
+				found = append(found, taggedHit{h, builtinNames[s]})
+			}
+		}
 	}
+	if len(p.patterns) > 0 {
+		var rx []hit
+		for _, re := range p.patterns {
+			rx = append(rx, hs.byPattern[re]...)
+		}
+		for _, h := range dedupe(rx) {
+			found = append(found, taggedHit{h, ScannerRegex})
+		}
+	}
+	return found
+}
+
+// cand is a hit of a rule, a candidate finding.
+type cand struct {
+	taggedHit
+	p *plan
+}
+
+// candLess orders candidates by offset (longer first), scanner and type,
+// then the strictest and first rule.
+func candLess(a, b *cand) bool {
+	switch {
+	case a.start != b.start:
+		return a.start < b.start
+	case a.end != b.end:
+		return a.end > b.end
+	case a.scanner != b.scanner:
+		return a.scanner < b.scanner
+	case a.typ != b.typ:
+		return a.typ < b.typ
+	case a.p.rank != b.p.rank:
+		return a.p.rank > b.p.rank
+	}
+	return a.p.idx < b.p.idx
+}
+
+// uniqueCands sorts the rules' hits and keeps one per (span, scanner, type),
+// naming the strictest rule.
+func uniqueCands(rh []ruleHits) []cand {
 	var cands []cand
 	for _, r := range rh {
 		for _, h := range r.hits {
 			cands = append(cands, cand{h, r.p})
 		}
 	}
-	sort.Slice(cands, func(i, j int) bool {
-		a, b := &cands[i], &cands[j]
-		switch {
-		case a.start != b.start:
-			return a.start < b.start
-		case a.end != b.end:
-			return a.end > b.end
-		case a.scanner != b.scanner:
-			return a.scanner < b.scanner
-		case a.typ != b.typ:
-			return a.typ < b.typ
-		case a.p.rank != b.p.rank:
-			return a.p.rank > b.p.rank
-		}
-		return a.p.idx < b.p.idx
-	})
+	sort.Slice(cands, func(i, j int) bool { return candLess(&cands[i], &cands[j]) })
 	uniq := cands[:0]
 	for i, c := range cands {
 		if i > 0 {
@@ -408,6 +477,13 @@ func Check(action string, result []byte, rules []cairn.OutputRule, salt []byte) 
 		}
 		uniq = append(uniq, c)
 	}
+	return uniq
+}
+
+// findings lists the unique candidates with their salted hashes, capped at
+// MaxFindings (the last one then covers the rest as TypeTruncated).
+func findings(result []byte, rh []ruleHits, salt []byte) []cairn.Finding {
+	uniq := uniqueCands(rh)
 	listed := uniq
 	truncated := false
 	if len(uniq) > MaxFindings {
@@ -415,13 +491,13 @@ func Check(action string, result []byte, rules []cairn.OutputRule, salt []byte) 
 		truncated = true
 	}
 	mac := hmac.New(sha256.New, salt)
-	findings := make([]cairn.Finding, 0, len(listed)+1)
+	out := make([]cairn.Finding, 0, len(listed)+1)
 	var sum [sha256.Size]byte
 	for _, c := range listed {
 		mac.Reset()
 		mac.Write(result[c.start:c.end])
 		h := hex.EncodeToString(mac.Sum(sum[:0]))[:HashHexLen]
-		findings = append(findings, cairn.Finding{
+		out = append(out, cairn.Finding{
 			Scanner: c.scanner, Type: c.typ, RuleID: c.p.id,
 			Offset: c.start, Length: c.end - c.start, Hash: h,
 		})
@@ -432,16 +508,17 @@ func Check(action string, result []byte, rules []cairn.OutputRule, salt []byte) 
 		for _, c := range rest {
 			end = max(end, c.end)
 		}
-		findings = append(findings, cairn.Finding{
+		out = append(out, cairn.Finding{
 			Scanner: ScannerMeta, Type: TypeTruncated,
 			Offset: rest[0].start, Length: end - rest[0].start,
 		})
 	}
-	safety.Findings = findings
+	return out
+}
 
-	if safety.Decision != cairn.OutputRedact {
-		return safety, nil, nil
-	}
+// redactSpans are the hits of the rules whose decision is REDACT or
+// stricter.
+func redactSpans(rh []ruleHits) []hit {
 	var spans []hit
 	for _, r := range rh {
 		if r.p.rank >= 1 {
@@ -450,11 +527,7 @@ func Check(action string, result []byte, rules []cairn.OutputRule, salt []byte) 
 			}
 		}
 	}
-	redacted, err = redact(result, spans)
-	if err != nil {
-		return failClosed(), nil, err
-	}
-	return safety, redacted, nil
+	return spans
 }
 
 // dedupe sorts hits by start (longer first, emission order for ties) and
@@ -532,39 +605,12 @@ func redact(raw []byte, spans []hit) ([]byte, error) {
 			}
 			continue
 		}
-		dec := decodeLit(raw, t, true)
-		type iv struct {
-			s, e int
-			typ  string
-		}
-		var ivs []iv
-		for _, h := range hs {
-			ds, de := dec.fromRaw(h.start, h.end)
-			if ds < de {
-				ivs = append(ivs, iv{ds, de, h.typ})
-			}
-		}
-		if len(ivs) == 0 {
+		s, changed := redactString(raw, t, hs)
+		if !changed {
 			out.Write(raw[t.start:t.end])
 			continue
 		}
-		sort.SliceStable(ivs, func(i, j int) bool { return ivs[i].s < ivs[j].s })
-		var nb strings.Builder
-		pos := 0
-		for i := 0; i < len(ivs); {
-			cur := ivs[i]
-			j := i + 1
-			for j < len(ivs) && ivs[j].s < cur.e {
-				cur.e = max(cur.e, ivs[j].e)
-				j++
-			}
-			nb.Write(dec.s[pos:cur.s])
-			nb.WriteString(placeholder(cur.typ))
-			pos = cur.e
-			i = j
-		}
-		nb.Write(dec.s[pos:])
-		if err := writeString(nb.String()); err != nil {
+		if err := writeString(s); err != nil {
 			return nil, err
 		}
 	}
@@ -574,6 +620,45 @@ func redact(raw []byte, spans []hit) ([]byte, error) {
 		return nil, errors.New("scan: internal error: redaction produced invalid JSON")
 	}
 	return b, nil
+}
+
+// redactString returns the decoded value of the string token t with the
+// parts the spans hs touch (widened to whole characters, overlapping ones
+// merged) replaced by placeholders; changed is false when no span reaches
+// into its value.
+func redactString(raw []byte, t *token, hs []hit) (s string, changed bool) {
+	dec := decodeLit(raw, t, true)
+	type iv struct {
+		s, e int
+		typ  string
+	}
+	var ivs []iv
+	for _, h := range hs {
+		ds, de := dec.fromRaw(h.start, h.end)
+		if ds < de {
+			ivs = append(ivs, iv{ds, de, h.typ})
+		}
+	}
+	if len(ivs) == 0 {
+		return "", false
+	}
+	sort.SliceStable(ivs, func(i, j int) bool { return ivs[i].s < ivs[j].s })
+	var nb strings.Builder
+	pos := 0
+	for i := 0; i < len(ivs); {
+		cur := ivs[i]
+		j := i + 1
+		for j < len(ivs) && ivs[j].s < cur.e {
+			cur.e = max(cur.e, ivs[j].e)
+			j++
+		}
+		nb.Write(dec.s[pos:cur.s])
+		nb.WriteString(placeholder(cur.typ))
+		pos = cur.e
+		i = j
+	}
+	nb.Write(dec.s[pos:])
+	return nb.String(), true
 }
 
 func placeholder(typ string) string { return "[REDACTED:" + typ + "]" }

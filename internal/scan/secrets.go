@@ -114,98 +114,124 @@ func scanPEM(t string, out []hit) []hit {
 // ghp_/gho_/ghu_/ghs_/ghr_ + ≥30 alphanumerics; github_pat_ + ≥22 word chars.
 func scanGitHub(t string, out []hit) []hit {
 	forEach(t, "gh", func(p int) int {
-		if p+4 > len(t) || t[p+3] != '_' || strings.IndexByte("pousr", t[p+2]) < 0 {
-			return 0
+		e, ok := matchGitHubToken(t, p)
+		if ok {
+			out = append(out, hit{p, e, TypeGitHubToken})
 		}
-		if p > 0 && isAlnum(t[p-1]) {
-			return 0
-		}
-		e := p + 4
-		for e < len(t) && isAlnum(t[e]) {
-			e++
-		}
-		if e-(p+4) < 30 || (e < len(t) && t[e] == '_') {
-			return e
-		}
-		out = append(out, hit{p, e, TypeGitHubToken})
 		return e
 	})
 	forEach(t, "github_pat_", func(p int) int {
-		if p > 0 && isAlnum(t[p-1]) {
-			return 0
+		e, ok := matchGitHubPAT(t, p)
+		if ok {
+			out = append(out, hit{p, e, TypeGitHubToken})
 		}
-		e := p + len("github_pat_")
-		for e < len(t) && isWord(t[e]) {
-			e++
-		}
-		if e-p-len("github_pat_") < 22 {
-			return e
-		}
-		out = append(out, hit{p, e, TypeGitHubToken})
 		return e
 	})
 	return out
+}
+
+// matchGitHubToken matches a ghp_-style token at p (t[p:] starts with "gh");
+// it returns where to go on (0: just past p) and whether it matched.
+func matchGitHubToken(t string, p int) (int, bool) {
+	if p+4 > len(t) || t[p+3] != '_' || strings.IndexByte("pousr", t[p+2]) < 0 {
+		return 0, false
+	}
+	if p > 0 && isAlnum(t[p-1]) {
+		return 0, false
+	}
+	e := p + 4
+	for e < len(t) && isAlnum(t[e]) {
+		e++
+	}
+	return e, e-(p+4) >= 30 && (e >= len(t) || t[e] != '_')
+}
+
+// matchGitHubPAT matches a fine-grained token at p (t[p:] starts with
+// "github_pat_"), like matchGitHubToken.
+func matchGitHubPAT(t string, p int) (int, bool) {
+	if p > 0 && isAlnum(t[p-1]) {
+		return 0, false
+	}
+	e := p + len("github_pat_")
+	for e < len(t) && isWord(t[e]) {
+		e++
+	}
+	return e, e-p-len("github_pat_") >= 22
 }
 
 // xox[bpars]- tokens and hooks.slack.com webhook URLs.
 func scanSlack(v *view, out []hit) []hit {
 	t := v.text
 	forEach(t, "xox", func(p int) int {
-		if p+5 > len(t) || t[p+4] != '-' || strings.IndexByte("bpars", t[p+3]) < 0 {
-			return 0
+		e, ok := matchSlackToken(t, p)
+		if ok {
+			out = append(out, hit{p, e, TypeSlackToken})
 		}
-		if p > 0 && isAlnum(t[p-1]) {
-			return 0
-		}
-		e := p + 5
-		for e < len(t) && (isAlnum(t[e]) || t[e] == '-') {
-			e++
-		}
-		for e > p+5 && t[e-1] == '-' {
-			e--
-		}
-		if e-(p+5) < 10 {
-			return e
-		}
-		out = append(out, hit{p, e, TypeSlackToken})
 		return e
 	})
 	if !strings.Contains(t, "slack") && !strings.Contains(t, "SLACK") && !strings.Contains(t, "Slack") {
 		return out
 	}
 	lw := v.lower()
-	const host = "hooks.slack.com/"
-	forEach(lw, host, func(p int) int {
-		s := p
-		switch {
-		case p >= 8 && lw[p-8:p] == "https://":
-			s = p - 8
-		case p >= 7 && lw[p-7:p] == "http://":
-			s = p - 7
+	forEach(lw, slackHookHost, func(p int) int {
+		s, e, ok := matchSlackWebhook(t, lw, p)
+		if ok {
+			out = append(out, hit{s, e, TypeSlackWebhook})
 		}
-		q := p + len(host)
-		ok := false
-		for _, k := range [...]string{"services/", "workflows/", "triggers/"} {
-			if strings.HasPrefix(lw[q:], k) {
-				q += len(k)
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return 0
-		}
-		e := q
-		for e < len(t) && (isWord(t[e]) || t[e] == '/' || t[e] == '+' || t[e] == '-') {
-			e++
-		}
-		if e-q < 20 {
-			return e
-		}
-		out = append(out, hit{s, e, TypeSlackWebhook})
 		return e
 	})
 	return out
+}
+
+// matchSlackToken matches an xox[bpars]- token at p (t[p:] starts with
+// "xox"); it returns where to go on (0: just past p) and whether it matched.
+func matchSlackToken(t string, p int) (int, bool) {
+	if p+5 > len(t) || t[p+4] != '-' || strings.IndexByte("bpars", t[p+3]) < 0 {
+		return 0, false
+	}
+	if p > 0 && isAlnum(t[p-1]) {
+		return 0, false
+	}
+	e := p + 5
+	for e < len(t) && (isAlnum(t[e]) || t[e] == '-') {
+		e++
+	}
+	for e > p+5 && t[e-1] == '-' {
+		e--
+	}
+	return e, e-(p+5) >= 10
+}
+
+const slackHookHost = "hooks.slack.com/"
+
+// matchSlackWebhook matches a webhook URL whose host starts at p in lw (t
+// lowered); it returns the URL's span (with its scheme), where to go on (0:
+// just past p), and whether it matched.
+func matchSlackWebhook(t, lw string, p int) (s, e int, ok bool) {
+	s = p
+	switch {
+	case p >= 8 && lw[p-8:p] == "https://":
+		s = p - 8
+	case p >= 7 && lw[p-7:p] == "http://":
+		s = p - 7
+	}
+	q := p + len(slackHookHost)
+	kind := ""
+	for _, k := range [...]string{"services/", "workflows/", "triggers/"} {
+		if strings.HasPrefix(lw[q:], k) {
+			kind = k
+			break
+		}
+	}
+	if kind == "" {
+		return 0, 0, false
+	}
+	q += len(kind)
+	e = q
+	for e < len(t) && (isWord(t[e]) || t[e] == '/' || t[e] == '+' || t[e] == '-') {
+		e++
+	}
+	return s, e, e-q >= 20
 }
 
 // sk_live_, rk_live_, sk_test_, rk_test_ + ≥16 alphanumerics.
@@ -401,17 +427,34 @@ func readValue(t, lw string, j int) (int, int) {
 	return vs, j
 }
 
+// isAssignPad marks what may surround an assignment operator: spaces,
+// quotes, backslashes (of escaped quotes) and ']'.
+func isAssignPad(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '"' || c == '\'' || c == '\\' || c == '`' || c == ']'
+}
+
 // assignment parses `<sep>* (:|=|:=|=>) <sep>* value` after an identifier.
 func assignment(t, lw string, i int) (int, int, bool) {
-	isPre := func(c byte) bool {
-		return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '"' || c == '\'' || c == '\\' || c == '`' || c == ']'
-	}
 	j := i
-	for k := 0; j < len(t) && k < 16 && isPre(t[j]); k++ {
+	for k := 0; j < len(t) && k < 16 && isAssignPad(t[j]); k++ {
 		j++
 	}
-	if j >= len(t) {
+	j, ok := assignOp(t, j)
+	if !ok {
 		return 0, 0, false
+	}
+	for k := 0; j < len(t) && k < 16 && isAssignPad(t[j]) && t[j] != ']'; k++ {
+		j++
+	}
+	vs, ve := readValue(t, lw, j)
+	return vs, ve, ve > vs
+}
+
+// assignOp parses ':', ":=", '=' or "=>" (not "==") at j and returns where
+// it ends.
+func assignOp(t string, j int) (int, bool) {
+	if j >= len(t) {
+		return 0, false
 	}
 	switch t[j] {
 	case ':':
@@ -419,22 +462,18 @@ func assignment(t, lw string, i int) (int, int, bool) {
 		if j < len(t) && t[j] == '=' {
 			j++
 		}
+		return j, true
 	case '=':
 		j++
 		if j < len(t) && t[j] == '=' {
-			return 0, 0, false
+			return 0, false
 		}
 		if j < len(t) && t[j] == '>' {
 			j++
 		}
-	default:
-		return 0, 0, false
+		return j, true
 	}
-	for k := 0; j < len(t) && k < 16 && isPre(t[j]) && t[j] != ']'; k++ {
-		j++
-	}
-	vs, ve := readValue(t, lw, j)
-	return vs, ve, ve > vs
+	return 0, false
 }
 
 // scanGeneric finds `name = value` / `"name": "value"` where name contains a
@@ -445,51 +484,77 @@ func scanGeneric(v *view, out []hit) []hit {
 	t := v.text
 	lw := v.lower()
 	for q := 0; q+1 < len(lw); q++ {
-		g := anchorGroup[lw[q]]
-		if g == 0 {
+		if g := anchorGroup[lw[q]]; g == 0 || lw[q+1] != keywordAnchors[g-1].a[1] {
+			continue // the common case, kept out of keywordAt's call
+		}
+		kw, p, ok := keywordAt(lw, q)
+		if !ok {
 			continue
 		}
-		group := &keywordAnchors[g-1]
-		if lw[q+1] != group.a[1] {
-			continue
-		}
-		for _, kw := range group.lits {
-			p := q - strings.IndexByte(kw, group.a[0])
-			if p < 0 || !strings.HasPrefix(lw[p:], kw) {
-				continue
-			}
-			is := p
-			for is > 0 && p-is < 64 && isIdentLower(lw[is-1]) {
-				is--
-			}
-			ie := p + len(kw)
-			for ie < len(lw) && ie-p < 64+len(kw) && isIdentLower(lw[ie]) {
-				ie++
-			}
-			next := ie
-			ident := lw[is:ie]
-			if isSecretKeyword[kw] || hasSecretKeyword(ident) {
-				if vs, ve, ok := assignment(t, lw, ie); ok {
-					if typ := classifySecret(ident, t[vs:ve]); typ != "" {
-						out = append(out, hit{vs, ve, typ})
-					}
-					next = ve
+		is, ie := identAround(lw, p, len(kw))
+		next := ie
+		ident := lw[is:ie]
+		if isSecretKeyword[kw] || hasSecretKeyword(ident) {
+			if vs, ve, ok := assignment(t, lw, ie); ok {
+				if typ := classifySecret(ident, t[vs:ve]); typ != "" {
+					out = append(out, hit{vs, ve, typ})
 				}
+				next = ve
 			}
-			q = max(q, next-1)
-			break
 		}
+		q = max(q, next-1)
 	}
 	if v.key != "" && hasSecretKeyword(v.key) {
-		j := 0
-		for j < len(t) && isJSONSpace(t[j]) {
-			j++
+		out = keyedValue(v.key, t, lw, out)
+	}
+	return out
+}
+
+// keywordAt finds the keyword literal whose anchor is at q in lw and
+// returns it with its start.
+func keywordAt(lw string, q int) (string, int, bool) {
+	g := anchorGroup[lw[q]]
+	if g == 0 {
+		return "", 0, false
+	}
+	group := &keywordAnchors[g-1]
+	if lw[q+1] != group.a[1] {
+		return "", 0, false
+	}
+	for _, kw := range group.lits {
+		p := q - strings.IndexByte(kw, group.a[0])
+		if p >= 0 && strings.HasPrefix(lw[p:], kw) {
+			return kw, p, true
 		}
-		vs, ve := readValue(t, lw, j)
-		if ve > vs {
-			if typ := classifySecret(v.key, t[vs:ve]); typ != "" {
-				out = append(out, hit{vs, ve, typ})
-			}
+	}
+	return "", 0, false
+}
+
+// identAround widens the keyword of length n at p to the identifier around
+// it (at most 64 bytes either side).
+func identAround(lw string, p, n int) (is, ie int) {
+	is = p
+	for is > 0 && p-is < 64 && isIdentLower(lw[is-1]) {
+		is--
+	}
+	ie = p + n
+	for ie < len(lw) && ie-p < 64+n && isIdentLower(lw[ie]) {
+		ie++
+	}
+	return is, ie
+}
+
+// keyedValue checks a whole decoded string value whose member name key is
+// secret-sounding.
+func keyedValue(key, t, lw string, out []hit) []hit {
+	j := 0
+	for j < len(t) && isJSONSpace(t[j]) {
+		j++
+	}
+	vs, ve := readValue(t, lw, j)
+	if ve > vs {
+		if typ := classifySecret(key, t[vs:ve]); typ != "" {
+			out = append(out, hit{vs, ve, typ})
 		}
 	}
 	return out

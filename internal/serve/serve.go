@@ -68,6 +68,11 @@ type Config struct {
 	BodyTimeout   time.Duration // --body-timeout
 	MaxExports    int           // --max-exports
 
+	// Retention is --retention ("400d"; empty: keep forever) and
+	// AllowRetentionBelowFloor --allow-retention-below-floor (retention.go).
+	Retention                string
+	AllowRetentionBelowFloor bool
+
 	Tlog TlogConfig
 
 	// AdminKey is the first admin key of an empty store (CAIRN_ADMIN_KEY);
@@ -238,6 +243,9 @@ func startService(ctx context.Context, cfg Config, store cairn.Store, log *slog.
 	}
 	svc := service.New(store, log, salt)
 	svc.SetMaxExports(cfg.MaxExports)
+	if err := applyRetention(svc, cfg); err != nil {
+		return nil, err
+	}
 	ledgerKey, err := ledger.LoadOrCreateKey(cfg.ledgerKeyPath(), "cairn")
 	if err != nil {
 		return nil, fmt.Errorf("ledger signing key: %w", err)

@@ -9,7 +9,7 @@ import (
 
 // Validate checks every bound of cfg; each message names the flag.
 func (cfg Config) Validate() error {
-	checks := []func() error{cfg.validateRates, cfg.validateAdmission, cfg.validateLogLevel, cfg.validateTlog}
+	checks := []func() error{cfg.validateRates, cfg.validateAdmission, cfg.validateLogLevel, cfg.validateTlog, cfg.validateRetention}
 	for _, check := range checks {
 		if err := check(); err != nil {
 			return err

@@ -118,6 +118,9 @@ func (s *Service) Erase(ctx context.Context, p cairn.Principal, req cairn.Erasur
 		if !slices.Equal(t.jobIDs, checked.jobIDs) {
 			return cairn.Conflict(cairn.EConflict, "the subject's jobs changed while the erasure was checked; retry")
 		}
+		if err := s.heldIn(rawTx(tx), p.Tenant, t, req.Subject); err != nil {
+			return err
+		}
 		out, err = s.recordErasure(tx, p, &req, t)
 		return err
 	})
@@ -302,4 +305,35 @@ func undecryptableInBundle(tx cairn.ReadTx, tenant, ptr string) (ledger.Payload,
 		return ledger.Payload{}, false, err
 	}
 	return ledger.Payload{Ptr: ptr, SHA256: p.SHA256, Withheld: true, Reason: verify.ReasonUndecryptable}, true, nil
+}
+
+// heldIn refuses an erasure of jobs an active legal hold covers (HeldBy,
+// in the erasing transaction, so that a hold placed meanwhile is seen):
+// a hold on the tenant, a job, its run or its data subject.
+func (s *Service) heldIn(tx cairn.ReadTx, tenant string, t erasureTarget, subject string) error {
+	st, err := s.crypt.tenantSettings(tx, tenant)
+	if err != nil {
+		return err
+	}
+	for _, id := range t.jobIDs {
+		runID, subj := "", subject
+		j, err := tx.GetJob(tenant, id)
+		switch {
+		case err == nil:
+			runID = string(j.RunID)
+			if subj == "" {
+				subj = j.Labels[st.Label()]
+			}
+		case !cairn.IsNotFound(err): // a gate's job is not submitted yet
+			return err
+		}
+		h, err := HeldBy(tx, tenant, id, runID, subj)
+		if err != nil {
+			return err
+		}
+		if h != nil {
+			return LegalHoldError(h)
+		}
+	}
+	return nil
 }

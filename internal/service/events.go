@@ -75,14 +75,8 @@ func ParseEventsRequest(after, limit, waitMS string) (EventsRequest, error) {
 // admin). With req.Wait it waits until an entry exists there, the wait is
 // over or ctx ends; an empty page is not an error.
 func (s *Service) Events(ctx context.Context, p cairn.Principal, req EventsRequest) (*EventsPage, error) {
-	if !p.Has(cairn.RoleAuditor) {
-		return nil, cairn.Forbidden(cairn.EForbidden, "the event feed needs the auditor or admin role")
-	}
-	if req.Limit <= 0 || req.Limit > MaxEventsLimit {
-		return nil, cairn.Invalid("limit", "must be an integer from 1 to %d", MaxEventsLimit)
-	}
-	if req.Wait < 0 || req.Wait > MaxWait {
-		return nil, cairn.Invalid("wait_ms", "must be an integer from 0 to %d", MaxWait.Milliseconds())
+	if err := validEvents(p, req); err != nil {
+		return nil, err
 	}
 	from := uint64(0)
 	if req.HasAfter {
@@ -98,32 +92,10 @@ func (s *Service) Events(ctx context.Context, p cairn.Principal, req EventsReque
 	}
 	deadline := time.Now().Add(req.Wait)
 	for {
-		page := &EventsPage{}
+		var page *EventsPage
 		err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
-			// In chunks, up to the limit or about MaxEventsBytes of bodies
-			// (at least one entry), so a page of large entries stays small.
-			next, bytes := from, 0
-			for len(page.Entries) < req.Limit && bytes < MaxEventsBytes {
-				chunk := min(eventsChunk, req.Limit-len(page.Entries))
-				es, err := tx.LedgerEntries(p.Tenant, next, chunk)
-				if err != nil {
-					return err
-				}
-				for _, e := range es {
-					if len(page.Entries) > 0 && bytes+len(e.Body) > MaxEventsBytes {
-						bytes = MaxEventsBytes
-						break
-					}
-					page.Entries = append(page.Entries, e)
-					bytes += len(e.Body)
-					next = e.Index + 1
-				}
-				if len(es) < chunk {
-					break
-				}
-			}
 			var err error
-			page.Size, err = tx.LedgerSize(p.Tenant)
+			page, err = readEventsPage(tx, p.Tenant, from, req.Limit)
 			return err
 		})
 		if err != nil {
@@ -144,6 +116,50 @@ func (s *Service) Events(ctx context.Context, p cairn.Principal, req EventsReque
 		}
 		t.Stop()
 	}
+}
+
+// validEvents checks the caller's role and the request's limit and wait.
+func validEvents(p cairn.Principal, req EventsRequest) error {
+	if !p.Has(cairn.RoleAuditor) {
+		return cairn.Forbidden(cairn.EForbidden, "the event feed needs the auditor or admin role")
+	}
+	if req.Limit <= 0 || req.Limit > MaxEventsLimit {
+		return cairn.Invalid("limit", "must be an integer from 1 to %d", MaxEventsLimit)
+	}
+	if req.Wait < 0 || req.Wait > MaxWait {
+		return cairn.Invalid("wait_ms", "must be an integer from 0 to %d", MaxWait.Milliseconds())
+	}
+	return nil
+}
+
+// readEventsPage reads the tenant's entries from index from in chunks, up
+// to limit or about MaxEventsBytes of bodies (at least one entry), so a
+// page of large entries stays small, and the ledger's size.
+func readEventsPage(tx cairn.ReadTx, tenant string, from uint64, limit int) (*EventsPage, error) {
+	page := &EventsPage{}
+	next, bytes := from, 0
+	for len(page.Entries) < limit && bytes < MaxEventsBytes {
+		chunk := min(eventsChunk, limit-len(page.Entries))
+		es, err := tx.LedgerEntries(tenant, next, chunk)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			if len(page.Entries) > 0 && bytes+len(e.Body) > MaxEventsBytes {
+				bytes = MaxEventsBytes
+				break
+			}
+			page.Entries = append(page.Entries, e)
+			bytes += len(e.Body)
+			next = e.Index + 1
+		}
+		if len(es) < chunk {
+			break
+		}
+	}
+	var err error
+	page.Size, err = tx.LedgerSize(tenant)
+	return page, err
 }
 
 // feedWake wakes the feed requests of this process waiting on a tenant's

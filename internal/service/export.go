@@ -15,6 +15,7 @@ import (
 	"github.com/cairnhq/cairn/internal/payloadkey"
 	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/verify"
+	sumnote "golang.org/x/mod/sumdb/note"
 )
 
 // ExportFilter selects what an evidence export contains. With no member set
@@ -269,6 +270,7 @@ type exportSource struct {
 	// selected: a job or run export, of the entries at idx (ascending).
 	selected bool
 	idx      []uint64
+	pruned   *prunedEntries // the compaction of the last pruned entry met
 }
 
 func (f ExportFilter) timed() bool { return !f.Since.IsZero() || !f.Until.IsZero() }
@@ -380,7 +382,7 @@ func (x *exportSource) selectEntries() error {
 	switch {
 	case x.f.JobID != "":
 		if _, err := x.tx.GetJob(x.tenant, x.f.JobID); err != nil {
-			return err
+			return prunedJobError(x.tx, x.tenant, x.f.JobID, err)
 		}
 		x.selected = true
 		for after := int64(0); ; {
@@ -427,24 +429,8 @@ func (x *exportSource) addSelected(evs []*cairn.Event) {
 // entries reads the exported entries in index order, a page at a time.
 func (x *exportSource) entries() iter.Seq2[ledger.Entry, error] {
 	return func(yield func(ledger.Entry, error) bool) {
-		emit := func(e *cairn.LedgerEntry) bool {
-			body := string(e.Body)
-			return yield(ledger.Entry{Index: e.Index, LeafHash: ledger.HashHex(ledger.LeafHash(e.Body)), Body: body}, nil)
-		}
 		if x.selected {
-			for _, i := range x.idx {
-				es, err := x.tx.LedgerEntries(x.tenant, i, 1)
-				if err == nil && (len(es) == 0 || es[0].Index != i) {
-					err = fmt.Errorf("ledger entry %d of tenant %q is missing from the store", i, x.tenant)
-				}
-				if err != nil {
-					yield(ledger.Entry{}, err)
-					return
-				}
-				if !emit(es[0]) {
-					return
-				}
-			}
+			x.yieldSelected(yield)
 			return
 		}
 		for from := uint64(0); from < x.size; {
@@ -457,25 +443,70 @@ func (x *exportSource) entries() iter.Seq2[ledger.Entry, error] {
 				yield(ledger.Entry{}, err)
 				return
 			}
-			if len(es) == 0 {
+			if len(es) == 0 || !x.yieldPage(es, yield) {
 				return
-			}
-			for _, e := range es {
-				if e.Index >= x.size {
-					return
-				}
-				in, err := x.inTime(e.Body)
-				if err != nil {
-					yield(ledger.Entry{}, err)
-					return
-				}
-				if in && !emit(e) {
-					return
-				}
 			}
 			from = es[len(es)-1].Index + 1
 		}
 	}
+}
+
+// exportEntry is a stored entry as exported.
+func exportEntry(e *cairn.LedgerEntry) ledger.Entry {
+	body := string(e.Body)
+	return ledger.Entry{Index: e.Index, LeafHash: ledger.HashHex(ledger.LeafHash(e.Body)), Body: body}
+}
+
+// yieldSelected yields the selected entries (x.idx), each read on its own.
+func (x *exportSource) yieldSelected(yield func(ledger.Entry, error) bool) {
+	for _, i := range x.idx {
+		es, err := x.tx.LedgerEntries(x.tenant, i, 1)
+		if err == nil && (len(es) == 0 || es[0].Index != i) {
+			err = fmt.Errorf("ledger entry %d of tenant %q is missing from the store", i, x.tenant)
+		}
+		if err != nil {
+			yield(ledger.Entry{}, err)
+			return
+		}
+		if !x.emit(es[0], yield) {
+			return
+		}
+	}
+}
+
+// yieldPage yields the entries of a page that are in the export (below its
+// size, in its time range); it reports whether to go on.
+func (x *exportSource) yieldPage(es []*cairn.LedgerEntry, yield func(ledger.Entry, error) bool) bool {
+	for _, e := range es {
+		if e.Index >= x.size {
+			return false
+		}
+		if e.Pruned && x.f.timed() {
+			continue // its time is gone with its body
+		}
+		in, err := x.inTime(e.Body)
+		if err != nil {
+			yield(ledger.Entry{}, err)
+			return false
+		}
+		if in && !x.emit(e, yield) {
+			return false
+		}
+	}
+	return true
+}
+
+// emit yields one stored entry as exported; a pruned entry is listed by
+// its leaf hash with the compaction that pruned it (prunedEntries).
+func (x *exportSource) emit(e *cairn.LedgerEntry, yield func(ledger.Entry, error) bool) bool {
+	if !e.Pruned {
+		return yield(exportEntry(e), nil)
+	}
+	if x.pruned == nil {
+		x.pruned = &prunedEntries{tx: x.tx, tenant: x.tenant}
+	}
+	pe, err := x.pruned.entry(e)
+	return yield(pe, err) && err == nil
 }
 
 // inTime reports whether an entry's event falls in the filter's time range.
@@ -611,20 +642,8 @@ func (s *Service) VerifyLedger(ctx context.Context, p cairn.Principal, trusted [
 		return nil, cairn.Forbidden(cairn.EForbidden, "verifying the ledger needs the auditor role")
 	}
 	// Checkpoints stored before the export are checked against it.
-	var stored []*cairn.Checkpoint
-	if err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
-		for after := int64(0); ; {
-			page, err := tx.ListCheckpoints(p.Tenant, cairn.Page{Limit: 1000, After: after})
-			if err != nil {
-				return err
-			}
-			stored = append(stored, page...)
-			if len(page) < 1000 || page[len(page)-1].Size == 0 {
-				return nil
-			}
-			after = int64(page[len(page)-1].Size)
-		}
-	}); err != nil {
+	stored, err := s.storedCheckpoints(ctx, p.Tenant)
+	if err != nil {
 		return nil, err
 	}
 	b, err := s.Export(ctx, p, ExportFilter{})
@@ -655,34 +674,61 @@ func (s *Service) VerifyLedger(ctx context.Context, p cairn.Principal, trusted [
 		if err != nil {
 			return err
 		}
+		nodes := cairn.TenantNodes{Src: tx, Tenant: p.Tenant}
 		for _, c := range stored {
-			cp, err := ledger.OpenCheckpoint([]byte(c.Note), logV)
-			if err != nil {
-				addProblem(rep, verify.ErrSignature, fmt.Sprintf("stored checkpoint %d", c.Size), err.Error())
-				continue
-			}
-			if cp.Size > head.Size {
-				addProblem(rep, verify.ErrTruncated, fmt.Sprintf("stored checkpoint %d", c.Size), fmt.Sprintf("the log had %d entries when this checkpoint was signed and has %d now", cp.Size, head.Size))
-				continue
-			}
-			if cp.Size == 0 {
-				continue
-			}
-			pr, err := ledger.ConsistencyProof(cp.Size, head.Size, cairn.TenantNodes{Src: tx, Tenant: p.Tenant})
-			if err == nil {
-				err = ledger.VerifyConsistency(cp.Size, head.Size, pr, cp.Root, head.Root)
-			}
-			if err != nil || hex.EncodeToString(cp.Root[:]) != c.RootHash {
-				msg := "the tree no longer extends this checkpoint"
-				if err != nil {
-					msg += ": " + err.Error()
-				}
-				addProblem(rep, verify.ErrConsistency, fmt.Sprintf("stored checkpoint %d", c.Size), msg)
-			}
+			checkStoredCheckpoint(rep, c, logV, head, nodes)
 		}
 		return nil
 	})
 	return rep, err
+}
+
+// storedCheckpoints lists every stored checkpoint of the tenant.
+func (s *Service) storedCheckpoints(ctx context.Context, tenant string) ([]*cairn.Checkpoint, error) {
+	var stored []*cairn.Checkpoint
+	err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		for after := int64(0); ; {
+			page, err := tx.ListCheckpoints(tenant, cairn.Page{Limit: 1000, After: after})
+			if err != nil {
+				return err
+			}
+			stored = append(stored, page...)
+			if len(page) < 1000 || page[len(page)-1].Size == 0 {
+				return nil
+			}
+			after = int64(page[len(page)-1].Size)
+		}
+	})
+	return stored, err
+}
+
+// checkStoredCheckpoint adds to rep what is wrong with the stored
+// checkpoint c: not signed by the log, longer than the tree head, or not
+// consistent with it.
+func checkStoredCheckpoint(rep *verify.Report, c *cairn.Checkpoint, logV sumnote.Verifier, head *ledger.Checkpoint, nodes cairn.TenantNodes) {
+	cp, err := ledger.OpenCheckpoint([]byte(c.Note), logV)
+	if err != nil {
+		addProblem(rep, verify.ErrSignature, fmt.Sprintf("stored checkpoint %d", c.Size), err.Error())
+		return
+	}
+	if cp.Size > head.Size {
+		addProblem(rep, verify.ErrTruncated, fmt.Sprintf("stored checkpoint %d", c.Size), fmt.Sprintf("the log had %d entries when this checkpoint was signed and has %d now", cp.Size, head.Size))
+		return
+	}
+	if cp.Size == 0 {
+		return
+	}
+	pr, err := ledger.ConsistencyProof(cp.Size, head.Size, nodes)
+	if err == nil {
+		err = ledger.VerifyConsistency(cp.Size, head.Size, pr, cp.Root, head.Root)
+	}
+	if err != nil || hex.EncodeToString(cp.Root[:]) != c.RootHash {
+		msg := "the tree no longer extends this checkpoint"
+		if err != nil {
+			msg += ": " + err.Error()
+		}
+		addProblem(rep, verify.ErrConsistency, fmt.Sprintf("stored checkpoint %d", c.Size), msg)
+	}
 }
 
 func addProblem(rep *verify.Report, kind error, record, detail string) {

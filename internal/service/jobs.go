@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/pack"
 	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/cairnhq/cairn/ledger"
 )
@@ -123,6 +124,9 @@ func (s *Service) insertSubmission(tx cairn.Tx, p cairn.Principal, sub *submissi
 		return err
 	} else if reserved {
 		return jobIDUnavailable(j.JobID)
+	}
+	if err := s.prunedJobID(tx, p.Tenant, j.JobID); err != nil {
+		return err
 	}
 	// Insert first: the unique (tenant, job_id) key detects a replay
 	// without a read on the common path, and a failed INSERT leaves the
@@ -256,7 +260,21 @@ func (s *Service) prepareSubmit(ctx context.Context, pol *activePolicy, p cairn.
 		}
 	}
 	sub.payload = &cairn.Payload{Tenant: p.Tenant, Ptr: job.ContextPtr, SHA256: job.ContextSHA256, Data: ctxData, Labels: job.Labels}
+	packJob(job)
 	return sub, nil
+}
+
+// packJob compresses the job's body ahead of the transaction, so that the
+// store's writer does not (ADR 0044); the store checks it still matches.
+func packJob(j *cairn.Job) {
+	j.Packed, j.PackedFrom = nil, nil
+	body, err := json.Marshal(j)
+	if err != nil {
+		return
+	}
+	if packed, err := pack.Pack(body); err == nil {
+		j.Packed, j.PackedFrom = packed, body
+	}
 }
 
 // submitState is the state a job is submitted into under a decision.
@@ -302,6 +320,10 @@ func seal(e *cairn.Event) error {
 		return err
 	}
 	e.Canon = canon
+	// The store compresses only the envelope's tail in its writer (ADR 0044).
+	if p, err := pack.PackPrefix(canon); err == nil {
+		e.Packed, e.PackedFrom = p.Frame, canon
+	}
 	return nil
 }
 

@@ -146,23 +146,12 @@ func (s *Service) CreateKey(ctx context.Context, p cairn.Principal, req cairn.Cr
 	if err := validID("principal", req.Principal); err != nil {
 		return nil, err
 	}
-	switch req.Kind {
-	case cairn.KindHuman, cairn.KindAgent, cairn.KindService:
-	case "":
-		return nil, cairn.Invalid("kind", "is required: human, agent or service")
-	default:
-		return nil, cairn.Invalid("kind", "must be human, agent or service")
+	if err := validKind(req.Kind); err != nil {
+		return nil, err
 	}
-	if len(req.Roles) == 0 {
-		return nil, cairn.Invalid("roles", "at least one role is required")
-	}
-	roles := slices.Clone(req.Roles)
-	slices.Sort(roles)
-	roles = slices.Compact(roles)
-	for i, r := range roles {
-		if !slices.Contains(cairn.AllRoles, r) {
-			return nil, cairn.Invalid("roles["+itoa(i)+"]", "unknown role %q; roles are %s", truncate(r, 40), strings.Join(cairn.AllRoles, ", "))
-		}
+	roles, err := keyRoles(req.Roles)
+	if err != nil {
+		return nil, err
 	}
 	tenant := req.Tenant
 	if tenant == "" {
@@ -177,7 +166,7 @@ func (s *Service) CreateKey(ctx context.Context, p cairn.Principal, req cairn.Cr
 	key := newKey()
 	k := &cairn.Key{KeyID: randomID("key_", 8), Tenant: tenant, Principal: req.Principal, Kind: req.Kind,
 		Roles: roles, Hash: HashKey(key), CreatedAt: s.now(), CreatedBy: creator(p, tenant)}
-	err := s.update(ctx, func(tx cairn.Tx) error {
+	err = s.update(ctx, func(tx cairn.Tx) error {
 		if err := tx.CreateTenant(tenant, k.CreatedAt); err != nil {
 			return err
 		}
@@ -206,6 +195,34 @@ func (s *Service) CreateKey(ctx context.Context, p cairn.Principal, req cairn.Cr
 		return nil, err
 	}
 	return &cairn.CreatedKey{Key: key, KeyID: k.KeyID, Principal: k.Principal, Kind: k.Kind, Tenant: tenant, Roles: roles}, nil
+}
+
+// validKind checks a key's principal kind: human, agent or service.
+func validKind(kind string) error {
+	switch kind {
+	case cairn.KindHuman, cairn.KindAgent, cairn.KindService:
+		return nil
+	case "":
+		return cairn.Invalid("kind", "is required: human, agent or service")
+	}
+	return cairn.Invalid("kind", "must be human, agent or service")
+}
+
+// keyRoles checks a key's roles (at least one, each known) and returns them
+// sorted without duplicates.
+func keyRoles(req []string) ([]string, error) {
+	if len(req) == 0 {
+		return nil, cairn.Invalid("roles", "at least one role is required")
+	}
+	roles := slices.Clone(req)
+	slices.Sort(roles)
+	roles = slices.Compact(roles)
+	for i, r := range roles {
+		if !slices.Contains(cairn.AllRoles, r) {
+			return nil, cairn.Invalid("roles["+itoa(i)+"]", "unknown role %q; roles are %s", truncate(r, 40), strings.Join(cairn.AllRoles, ", "))
+		}
+	}
+	return roles, nil
 }
 
 // refuseCaseTwin refuses a principal id that differs from a principal of

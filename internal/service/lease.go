@@ -95,10 +95,21 @@ func validLease(p cairn.Principal, req *cairn.LeaseRequest) error {
 	if len(req.Actions) == 0 {
 		req.Actions = []string{"*"}
 	}
-	if len(req.Actions) > 64 {
+	if err := validLeaseActions(req.Actions); err != nil {
+		return err
+	}
+	if req.Max == 0 {
+		req.Max = 1
+	}
+	return validLeaseBounds(req)
+}
+
+// validLeaseActions checks a lease's action globs: at most 64, none empty.
+func validLeaseActions(actions []string) error {
+	if len(actions) > 64 {
 		return cairn.Invalid("actions", "at most 64 globs")
 	}
-	for i, a := range req.Actions {
+	for i, a := range actions {
 		if err := validText("actions["+itoa(i)+"]", a, MaxIDBytes); err != nil {
 			return err
 		}
@@ -106,9 +117,11 @@ func validLease(p cairn.Principal, req *cairn.LeaseRequest) error {
 			return cairn.Invalid("actions["+itoa(i)+"]", "must not be empty")
 		}
 	}
-	if req.Max == 0 {
-		req.Max = 1
-	}
+	return nil
+}
+
+// validLeaseBounds checks a lease's max, wait_ms and lease_ms.
+func validLeaseBounds(req *cairn.LeaseRequest) error {
 	if req.Max < 0 || req.Max > MaxLeaseBatch {
 		return cairn.Invalid("max", "must be from 1 to %d", MaxLeaseBatch)
 	}

@@ -365,31 +365,9 @@ func (s *Service) Cosign(ctx context.Context, p cairn.Principal, witnessKey stri
 	if err != nil {
 		return nil, cairn.Invalid("note", "is not this log's checkpoint cosigned by the witness key: %v", err)
 	}
-	// The witness's own signature must be there, not only the log's.
-	n, err := sumnote.Open(note, sumnote.VerifierList(logV, wv))
+	stamp, err := s.witnessStamp(note, logV, wv)
 	if err != nil {
-		return nil, cairn.Invalid("note", "signatures do not verify: %v", err)
-	}
-	signed := false
-	var stamp time.Time // the cosignature/v1 timestamp, if any
-	for _, sig := range n.Sigs {
-		if sig.Name != wv.Name() || sig.Hash != wv.KeyHash() {
-			continue
-		}
-		signed = true
-		ts, ok, err := ledger.CosignatureTime(wv, sig)
-		if err != nil {
-			return nil, cairn.Invalid("note", "witness signature: %v", err)
-		}
-		if ok && ts.After(s.now().Add(MaxCosignatureSkew)) {
-			return nil, cairn.Invalid("note", "the cosignature's timestamp %s is more than %v in the future", ts.UTC().Format(time.RFC3339), MaxCosignatureSkew)
-		}
-		if ok {
-			stamp = ts
-		}
-	}
-	if !signed {
-		return nil, cairn.Invalid("note", "carries no signature by the witness key %s", wv.Name())
+		return nil, err
 	}
 	origin, _ := s.origin(p.Tenant)
 	if cp.Origin != origin {
@@ -422,6 +400,38 @@ func (s *Service) Cosign(ctx context.Context, p cairn.Principal, witnessKey stri
 		return nil, err
 	}
 	return s.CheckpointAt(ctx, p, stored.Size)
+}
+
+// witnessStamp checks that the note carries the witness's own signature,
+// not only the log's, and returns its cosignature/v1 timestamp, if any
+// (zero otherwise), which may not be more than MaxCosignatureSkew ahead.
+func (s *Service) witnessStamp(note []byte, logV, wv sumnote.Verifier) (time.Time, error) {
+	n, err := sumnote.Open(note, sumnote.VerifierList(logV, wv))
+	if err != nil {
+		return time.Time{}, cairn.Invalid("note", "signatures do not verify: %v", err)
+	}
+	signed := false
+	var stamp time.Time
+	for _, sig := range n.Sigs {
+		if sig.Name != wv.Name() || sig.Hash != wv.KeyHash() {
+			continue
+		}
+		signed = true
+		ts, ok, err := ledger.CosignatureTime(wv, sig)
+		if err != nil {
+			return time.Time{}, cairn.Invalid("note", "witness signature: %v", err)
+		}
+		if ok && ts.After(s.now().Add(MaxCosignatureSkew)) {
+			return time.Time{}, cairn.Invalid("note", "the cosignature's timestamp %s is more than %v in the future", ts.UTC().Format(time.RFC3339), MaxCosignatureSkew)
+		}
+		if ok {
+			stamp = ts
+		}
+	}
+	if !signed {
+		return time.Time{}, cairn.Invalid("note", "carries no signature by the witness key %s", wv.Name())
+	}
+	return stamp, nil
 }
 
 // proveEvents adds inclusion proofs of events to a checkpoint covering them all.
@@ -513,66 +523,84 @@ func (s *Service) receipt(ctx context.Context, tenant string, r *cairn.DispatchR
 	if err != nil {
 		return err
 	}
-	idx := r.Ledger.Index
-	var cp *cairn.Checkpoint
-	var size uint64
-	var root [32]byte
-	var hashes [][]byte
-	var body []byte
+	var pr receiptProof
 	err = s.Store.View(ctx, func(tx cairn.ReadTx) error {
-		// The dispatch decision was just appended: no stored checkpoint
-		// covers it yet, so one is signed at the size right after the
-		// dispatch (set by the lease), else at the current size.
 		var err error
-		n := cairn.TenantNodes{Src: tx, Tenant: tenant}
-		if size = r.TreeSize; size == 0 {
-			if size, err = tx.LedgerSize(tenant); err != nil {
-				return err
-			}
-		}
-		if size <= idx {
-			return fmt.Errorf("dispatch decision %d is not in the ledger", idx)
-		}
-		if hashes, err = ledger.InclusionProof(idx, size, n); err != nil {
-			return err
-		}
-		// The root follows from the leaf and its audit path: no second walk
-		// over the tree's nodes.
-		leaf, err := hex.DecodeString(r.Ledger.LeafHash)
-		if err != nil {
-			return fmt.Errorf("dispatch decision %d: leaf hash: %w", idx, err)
-		}
-		rt, err := merkleproof.RootFromInclusionProof(ledger.Hasher, idx, size, leaf, hashes)
-		if err != nil {
-			return err
-		}
-		copy(root[:], rt)
-		if body = decidedBody(r); body != nil {
-			return nil
-		}
-		es, err := tx.LedgerEntries(tenant, idx, 1)
-		if err != nil {
-			return err
-		}
-		if len(es) != 1 || es[0].Index != idx {
-			return fmt.Errorf("dispatch decision %d is not in the ledger", idx)
-		}
-		body = es[0].Body
-		return nil
+		pr, err = readReceiptProof(tx, tenant, r)
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	if cp == nil {
-		// Signed, not stored: the checkpoint loop stores one a second, and
-		// CheckpointAt reproduces this one byte for byte on demand.
-		if cp, err = s.signCheckpoint(tenant, origin, size, root); err != nil {
-			return err
-		}
+	// Signed, not stored: the checkpoint loop stores one a second, and
+	// CheckpointAt reproduces this one byte for byte on demand.
+	cp, err := s.signCheckpoint(tenant, origin, pr.size, pr.root)
+	if err != nil {
+		return err
 	}
-	r.Body = string(body)
+	r.Body = string(pr.body)
 	r.Checkpoint = cp.Note
 	r.TreeSize = cp.Size
-	r.Inclusion = hexes(hashes)
+	r.Inclusion = hexes(pr.hashes)
 	return nil
+}
+
+// receiptProof is what a dispatch receipt proves: the dispatch decision's
+// body and its inclusion in the tree of the given size and root.
+type receiptProof struct {
+	size   uint64
+	root   [32]byte
+	hashes [][]byte
+	body   []byte
+}
+
+// readReceiptProof proves the dispatch decision r.Ledger. It was just
+// appended: no stored checkpoint covers it yet, so the proof is at the size
+// right after the dispatch (set by the lease), else at the current size.
+func readReceiptProof(tx cairn.ReadTx, tenant string, r *cairn.DispatchReceipt) (receiptProof, error) {
+	var pr receiptProof
+	var err error
+	idx := r.Ledger.Index
+	if pr.size = r.TreeSize; pr.size == 0 {
+		if pr.size, err = tx.LedgerSize(tenant); err != nil {
+			return pr, err
+		}
+	}
+	if pr.size <= idx {
+		return pr, fmt.Errorf("dispatch decision %d is not in the ledger", idx)
+	}
+	if pr.hashes, err = ledger.InclusionProof(idx, pr.size, cairn.TenantNodes{Src: tx, Tenant: tenant}); err != nil {
+		return pr, err
+	}
+	// The root follows from the leaf and its audit path: no second walk
+	// over the tree's nodes.
+	leaf, err := hex.DecodeString(r.Ledger.LeafHash)
+	if err != nil {
+		return pr, fmt.Errorf("dispatch decision %d: leaf hash: %w", idx, err)
+	}
+	rt, err := merkleproof.RootFromInclusionProof(ledger.Hasher, idx, pr.size, leaf, pr.hashes)
+	if err != nil {
+		return pr, err
+	}
+	copy(pr.root[:], rt)
+	pr.body, err = dispatchBody(tx, tenant, r)
+	return pr, err
+}
+
+// dispatchBody is the ledger body of the dispatch decision: rebuilt from
+// the event the receipt carries when that is the one the ledger holds,
+// else read from the ledger.
+func dispatchBody(tx cairn.ReadTx, tenant string, r *cairn.DispatchReceipt) ([]byte, error) {
+	if body := decidedBody(r); body != nil {
+		return body, nil
+	}
+	idx := r.Ledger.Index
+	es, err := tx.LedgerEntries(tenant, idx, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(es) != 1 || es[0].Index != idx {
+		return nil, fmt.Errorf("dispatch decision %d is not in the ledger", idx)
+	}
+	return es[0].Body, nil
 }

@@ -35,33 +35,10 @@ func mayBeInexact(raw []byte) bool {
 		c := raw[i]
 		switch {
 		case c == '"':
-			for i++; i < len(raw) && raw[i] != '"'; i++ {
-				if raw[i] == '\\' {
-					i++
-				}
-			}
+			i = skipJSONString(raw, i)
 		case c == '-' || c >= '0' && c <= '9':
-			sig, leading, expDigits, inExp := 0, true, 0, false
-			for ; i < len(raw); i++ {
-				d := raw[i]
-				switch {
-				case d >= '0' && d <= '9':
-					if inExp {
-						expDigits++
-					} else if d != '0' || !leading {
-						leading = false
-						sig++
-					}
-				case d == 'e' || d == 'E':
-					inExp = true
-				case d == '.' || d == '-' || d == '+':
-				default:
-					i--
-					goto done
-				}
-			}
-		done:
-			if sig > 15 || expDigits > 2 {
+			var inexact bool
+			if i, inexact = numberMayBeInexact(raw, i); inexact {
 				return true
 			}
 		}
@@ -69,29 +46,47 @@ func mayBeInexact(raw []byte) bool {
 	return false
 }
 
+// skipJSONString returns where the string opened at raw[i] closes
+// (len(raw) when it does not).
+func skipJSONString(raw []byte, i int) int {
+	for i++; i < len(raw) && raw[i] != '"'; i++ {
+		if raw[i] == '\\' {
+			i++
+		}
+	}
+	return i
+}
+
+// numberMayBeInexact scans the number starting at raw[i] and returns the
+// position of its last byte and whether it has more than 15 significant
+// digits or an exponent of three or more digits.
+func numberMayBeInexact(raw []byte, i int) (int, bool) {
+	sig, leading, expDigits, inExp := 0, true, 0, false
+	for ; i < len(raw); i++ {
+		d := raw[i]
+		switch {
+		case d >= '0' && d <= '9':
+			if inExp {
+				expDigits++
+			} else if d != '0' || !leading {
+				leading = false
+				sig++
+			}
+		case d == 'e' || d == 'E':
+			inExp = true
+		case d == '.' || d == '-' || d == '+':
+		default:
+			return i - 1, sig > 15 || expDigits > 2
+		}
+	}
+	return i, sig > 15 || expDigits > 2
+}
+
 // findInexact walks raw's tokens and checks every number exactly.
 func findInexact(field string, raw []byte) error {
-	type frame struct {
-		obj     bool
-		key     string
-		idx     int
-		wantKey bool
-	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	var stack []frame
-	path := func() string {
-		var sb strings.Builder
-		sb.WriteString(field)
-		for _, f := range stack {
-			if f.obj {
-				sb.WriteString(fieldKey(f.key))
-			} else {
-				sb.WriteString("[" + strconv.Itoa(f.idx) + "]")
-			}
-		}
-		return sb.String()
-	}
+	var cur jsonCursor
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
@@ -100,31 +95,74 @@ func findInexact(field string, raw []byte) error {
 		if err != nil {
 			return cairn.Invalid(field, "is not valid JSON")
 		}
-		top := len(stack) - 1
-		if top >= 0 && stack[top].obj && stack[top].wantKey {
-			if k, ok := tok.(string); ok {
-				stack[top].key, stack[top].wantKey = k, false
-				continue
-			}
+		if cur.takeKey(tok) {
+			continue
 		}
-		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
-			stack = stack[:top]
-			top--
+		if n, ok := tok.(json.Number); ok && !roundTrips(string(n)) {
+			return cairn.Invalid(cur.path(field), "number %s cannot be represented exactly as a float64 (IEEE 754 double), so policy, job_hash and the worker would not see the same value; send it as a string or with at most 15 significant digits", truncate(string(n), 40))
+		}
+		cur.step(tok)
+	}
+}
+
+// jsonCursor follows where a token stream is: the open containers, with
+// the current key of each object and index of each array.
+type jsonCursor struct {
+	stack []jsonFrame
+}
+
+type jsonFrame struct {
+	obj     bool
+	key     string
+	idx     int
+	wantKey bool
+}
+
+// path is the path of the current value under field (input.amount,
+// input.items[3]).
+func (c *jsonCursor) path(field string) string {
+	var sb strings.Builder
+	sb.WriteString(field)
+	for _, f := range c.stack {
+		if f.obj {
+			sb.WriteString(fieldKey(f.key))
 		} else {
-			if n, ok := tok.(json.Number); ok && !roundTrips(string(n)) {
-				return cairn.Invalid(path(), "number %s cannot be represented exactly as a float64 (IEEE 754 double), so policy, job_hash and the worker would not see the same value; send it as a string or with at most 15 significant digits", truncate(string(n), 40))
-			}
-			if d, ok := tok.(json.Delim); ok {
-				stack = append(stack, frame{obj: d == '{', wantKey: d == '{'})
-				continue
-			}
+			sb.WriteString("[" + strconv.Itoa(f.idx) + "]")
 		}
-		if top >= 0 { // a value of the enclosing container is complete
-			if stack[top].obj {
-				stack[top].wantKey = true
-			} else {
-				stack[top].idx++
-			}
+	}
+	return sb.String()
+}
+
+// takeKey records tok when it is the key of the innermost object.
+func (c *jsonCursor) takeKey(tok json.Token) bool {
+	top := len(c.stack) - 1
+	if top < 0 || !c.stack[top].obj || !c.stack[top].wantKey {
+		return false
+	}
+	k, ok := tok.(string)
+	if ok {
+		c.stack[top].key, c.stack[top].wantKey = k, false
+	}
+	return ok
+}
+
+// step moves past tok (not a key): an opening delimiter enters a container;
+// a closing one leaves it, and it or any other value completes a value of
+// the enclosing container.
+func (c *jsonCursor) step(tok json.Token) {
+	d, isDelim := tok.(json.Delim)
+	if isDelim && (d == '{' || d == '[') {
+		c.stack = append(c.stack, jsonFrame{obj: d == '{', wantKey: d == '{'})
+		return
+	}
+	if isDelim {
+		c.stack = c.stack[:len(c.stack)-1]
+	}
+	if top := len(c.stack) - 1; top >= 0 {
+		if c.stack[top].obj {
+			c.stack[top].wantKey = true
+		} else {
+			c.stack[top].idx++
 		}
 	}
 }

@@ -218,50 +218,11 @@ func (s *Service) Simulate(ctx context.Context, p cairn.Principal, req cairn.Sim
 	in := cairn.PolicyInput{Tenant: p.Tenant, JobID: job.JobID, RunID: job.RunID, WorkflowStepID: job.WorkflowStepID,
 		Action: job.Action, Resource: job.Resource, Labels: job.Labels, RiskTags: job.RiskTags,
 		Input: input, Principal: submitter, Now: now}
-	var ev cairn.Evaluation
-	switch {
-	case req.Bundle != "" && req.Snapshot != "":
-		return nil, cairn.Invalid("bundle", "give a bundle or a snapshot, not both")
-	case req.Bundle != "":
-		b, err := policy.Compile([]byte(req.Bundle))
-		if err != nil {
-			return nil, err
-		}
-		ev = b.EvaluateContext(ctx, in)
-	case req.Snapshot != "":
-		snap, err := s.Snapshot(ctx, p, req.Snapshot)
-		if err != nil {
-			return nil, err
-		}
-		b, err := s.bundle(snap)
-		if err != nil {
-			return nil, err
-		}
-		ev = b.EvaluateContext(ctx, in)
-	default:
-		// The active policy as stored now, not as this replica last saw it.
-		var snap *cairn.Snapshot
-		if err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
-			var err error
-			snap, err = tx.ActiveSnapshot()
-			return err
-		}); err != nil {
-			return nil, err
-		}
-		pol := &activePolicy{}
-		if snap != nil {
-			b, err := s.bundle(snap)
-			if err != nil {
-				return nil, err
-			}
-			pol = &activePolicy{id: snap.ID, bundle: b}
-		}
-		var err error
-		if ev, err = pol.evaluate(ctx, in); err != nil {
-			return nil, err
-		}
+	ev, err := s.simulateEvaluation(ctx, p, req, in)
+	if err != nil {
+		return nil, err
 	}
-	ev, err := evaluated(ctx, ev)
+	ev, err = evaluated(ctx, ev)
 	if err != nil {
 		return nil, err
 	}
@@ -275,4 +236,52 @@ func (s *Service) Simulate(ctx context.Context, p cairn.Principal, req cairn.Sim
 		d.RulesTried = []cairn.RuleTrace{}
 	}
 	return d, nil
+}
+
+// simulateEvaluation evaluates in against the candidate bundle, the stored
+// snapshot or the active policy that req names.
+func (s *Service) simulateEvaluation(ctx context.Context, p cairn.Principal, req cairn.SimulateRequest, in cairn.PolicyInput) (cairn.Evaluation, error) {
+	switch {
+	case req.Bundle != "" && req.Snapshot != "":
+		return cairn.Evaluation{}, cairn.Invalid("bundle", "give a bundle or a snapshot, not both")
+	case req.Bundle != "":
+		b, err := policy.Compile([]byte(req.Bundle))
+		if err != nil {
+			return cairn.Evaluation{}, err
+		}
+		return b.EvaluateContext(ctx, in), nil
+	case req.Snapshot != "":
+		snap, err := s.Snapshot(ctx, p, req.Snapshot)
+		if err != nil {
+			return cairn.Evaluation{}, err
+		}
+		b, err := s.bundle(snap)
+		if err != nil {
+			return cairn.Evaluation{}, err
+		}
+		return b.EvaluateContext(ctx, in), nil
+	}
+	return s.evaluateActive(ctx, in)
+}
+
+// evaluateActive evaluates in against the active policy as stored now, not
+// as this replica last saw it.
+func (s *Service) evaluateActive(ctx context.Context, in cairn.PolicyInput) (cairn.Evaluation, error) {
+	var snap *cairn.Snapshot
+	if err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
+		var err error
+		snap, err = tx.ActiveSnapshot()
+		return err
+	}); err != nil {
+		return cairn.Evaluation{}, err
+	}
+	pol := &activePolicy{}
+	if snap != nil {
+		b, err := s.bundle(snap)
+		if err != nil {
+			return cairn.Evaluation{}, err
+		}
+		pol = &activePolicy{id: snap.ID, bundle: b}
+	}
+	return pol.evaluate(ctx, in)
 }

@@ -25,6 +25,9 @@ func (s *Service) visibleJob(tx cairn.ReadTx, p cairn.Principal, jobID string) (
 	}
 	j, err := tx.GetJob(p.Tenant, jobID)
 	if err != nil {
+		if canReadAll(p) {
+			err = prunedJobError(tx, p.Tenant, jobID, err)
+		}
 		return nil, err
 	}
 	if !canReadAll(p) && j.SubmittedBy != p.ID {

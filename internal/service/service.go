@@ -66,6 +66,8 @@ type Service struct {
 	plannedWake atomic.Int64
 	signers     sync.Map // origin -> note.Signer
 
+	retention retentionState // --retention and what compaction did (retention.go)
+
 	// maxExports bounds the exports running at once (exportsNow).
 	maxExports, exportsNow atomic.Int64
 
@@ -111,6 +113,9 @@ func (s *Service) Start(ctx context.Context) error {
 	// read and exported for the investigation) but is reported: logs,
 	// /readyz, /ledger/verify and the export say so.
 	if err := s.CheckIntegrity(ctx); err != nil && cairn.ErrorCode(err) != cairn.CodeLedgerTruncated {
+		return err
+	}
+	if err := s.startRetention(ctx); err != nil {
 		return err
 	}
 	s.wg.Add(1)

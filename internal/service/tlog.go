@@ -94,6 +94,9 @@ func entryBundle(tx cairn.ReadTx, tenant string, t ledger.TileRef) ([]byte, erro
 				return cairn.Errorf(cairn.EInternal, "the ledger of tenant %q has entry %d where %d belongs", tenant, index, next)
 			}
 			next++
+			if len(body) == 0 {
+				return prunedTile(index)
+			}
 			var err error
 			if out, err = ledger.AppendBundleEntry(out, body); err != nil {
 				return cairn.Errorf(cairn.EInternal, "ledger entry %d: %v", index, err)
@@ -119,6 +122,9 @@ func entryBundle(tx cairn.ReadTx, tenant string, t ledger.TileRef) ([]byte, erro
 	for i, e := range es {
 		if e.Index != from+uint64(i) {
 			return nil, cairn.Errorf(cairn.EInternal, "the ledger of tenant %q has entry %d where %d belongs", tenant, e.Index, from+uint64(i))
+		}
+		if e.Pruned {
+			return nil, prunedTile(e.Index)
 		}
 		if out, err = ledger.AppendBundleEntry(out, e.Body); err != nil {
 			return nil, cairn.Errorf(cairn.EInternal, "ledger entry %d: %v", e.Index, err)
@@ -192,4 +198,11 @@ func (s *Service) TenantExists(ctx context.Context, tenant string) (bool, error)
 		return err
 	})
 	return ok, err
+}
+
+// prunedTile refuses an entry bundle holding an entry whose body a
+// retention compaction removed: a tile's bytes never change, so it is no
+// longer served (its hash tiles still are).
+func prunedTile(index uint64) error {
+	return cairn.Errorf(cairn.CodePrunedByRetention, "ledger entry %d was pruned by retention; the entry bundle that holds it is no longer served", index)
 }

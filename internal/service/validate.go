@@ -29,13 +29,26 @@ func validID(field, s string) error {
 		return cairn.Invalid(field, "must not start with %q", s[0])
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '@' || c == '-' {
-			continue
+		if c := s[i]; !idBytes[c] {
+			return cairn.Invalid(field, "contains %q at byte %d; allowed are letters, digits and . _ : @ -", c, i)
 		}
-		return cairn.Invalid(field, "contains %q at byte %d; allowed are letters, digits and . _ : @ -", c, i)
 	}
 	return nil
+}
+
+const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+// idBytes and actionBytes mark the bytes an id and an action may hold.
+var (
+	idBytes     = byteSet(alnum + "._:@-")
+	actionBytes = byteSet(alnum + "._:-/")
+)
+
+func byteSet(s string) (t [256]bool) {
+	for i := 0; i < len(s); i++ {
+		t[s[i]] = true
+	}
+	return t
 }
 
 // validAction allows ids plus '/' (e.g. "github/merge"), but no "..".
@@ -50,11 +63,9 @@ func validAction(s string) error {
 		return cairn.Invalid("action", "must not contain '..' or start with '/'")
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-' || c == '/' {
-			continue
+		if c := s[i]; !actionBytes[c] {
+			return cairn.Invalid("action", "contains %q at byte %d; allowed are letters, digits and . _ : - /", c, i)
 		}
-		return cairn.Invalid("action", "contains %q at byte %d; allowed are letters, digits and . _ : - /", c, i)
 	}
 	return nil
 }
@@ -133,28 +144,14 @@ func validSubmitLease(exec cairn.Principal, p cairn.Principal, req *cairn.Submit
 
 // normalizeSubmit validates a submit request in place and sorts risk tags.
 func normalizeSubmit(req *cairn.SubmitRequest) error {
-	if req.Executor != "" {
-		if err := validID("executor", req.Executor); err != nil {
-			return err
+	for _, id := range []struct{ field, value string }{
+		{"executor", req.Executor}, {"job_id", req.JobID}, {"run_id", req.RunID},
+		{"workflow_step_id", req.WorkflowStepID}, {"trace_id", req.TraceID},
+	} {
+		if id.value == "" {
+			continue
 		}
-	}
-	if req.JobID != "" {
-		if err := validID("job_id", req.JobID); err != nil {
-			return err
-		}
-	}
-	if req.RunID != "" {
-		if err := validID("run_id", req.RunID); err != nil {
-			return err
-		}
-	}
-	if req.WorkflowStepID != "" {
-		if err := validID("workflow_step_id", req.WorkflowStepID); err != nil {
-			return err
-		}
-	}
-	if req.TraceID != "" {
-		if err := validID("trace_id", req.TraceID); err != nil {
+		if err := validID(id.field, id.value); err != nil {
 			return err
 		}
 	}
@@ -164,10 +161,21 @@ func normalizeSubmit(req *cairn.SubmitRequest) error {
 	if err := validText("resource", req.Resource, 1024); err != nil {
 		return err
 	}
-	if len(req.Labels) > MaxLabels {
-		return cairn.Invalid("labels", "has %d labels; the maximum is %d", len(req.Labels), MaxLabels)
+	if err := validLabels(req.Labels); err != nil {
+		return err
 	}
-	for k, v := range req.Labels {
+	if err := sortRiskTags(req.RiskTags); err != nil {
+		return err
+	}
+	return normalizeSubmitInput(req)
+}
+
+// validLabels checks a submit's labels: how many, their keys and values.
+func validLabels(labels map[string]string) error {
+	if len(labels) > MaxLabels {
+		return cairn.Invalid("labels", "has %d labels; the maximum is %d", len(labels), MaxLabels)
+	}
+	for k, v := range labels {
 		if err := validLabelKey("labels", k); err != nil {
 			return err
 		}
@@ -175,33 +183,46 @@ func normalizeSubmit(req *cairn.SubmitRequest) error {
 			return err
 		}
 	}
-	if len(req.RiskTags) > MaxRiskTags {
-		return cairn.Invalid("risk_tags", "has %d tags; the maximum is %d", len(req.RiskTags), MaxRiskTags)
+	return nil
+}
+
+// sortRiskTags checks a submit's risk tags and sorts them in place; a tag
+// may appear once.
+func sortRiskTags(tags []string) error {
+	if len(tags) > MaxRiskTags {
+		return cairn.Invalid("risk_tags", "has %d tags; the maximum is %d", len(tags), MaxRiskTags)
 	}
-	for i, t := range req.RiskTags {
+	for i, t := range tags {
 		if err := validLabelKey(fmt.Sprintf("risk_tags[%d]", i), t); err != nil {
 			return err
 		}
 	}
-	sort.Strings(req.RiskTags)
-	for i := 1; i < len(req.RiskTags); i++ {
-		if req.RiskTags[i] == req.RiskTags[i-1] {
-			return cairn.Invalid("risk_tags", "tag %q appears twice", req.RiskTags[i])
-		}
-	}
-	if len(req.Input) > MaxInputBytes {
-		return cairn.Invalid("input", "is %d bytes; the maximum is %d", len(req.Input), MaxInputBytes)
-	}
-	if len(req.Input) > 0 {
-		if bytes.Equal(bytes.TrimSpace(req.Input), []byte("null")) {
-			req.Input = nil
-		} else if !json.Valid(req.Input) {
-			return cairn.Invalid("input", "is not valid JSON")
-		} else if err := exactNumbers("input", req.Input); err != nil {
-			return err
+	sort.Strings(tags)
+	for i := 1; i < len(tags); i++ {
+		if tags[i] == tags[i-1] {
+			return cairn.Invalid("risk_tags", "tag %q appears twice", tags[i])
 		}
 	}
 	return nil
+}
+
+// normalizeSubmitInput checks a submit's input: bounded, valid JSON with numbers
+// JSON holds exactly; a JSON null becomes no input.
+func normalizeSubmitInput(req *cairn.SubmitRequest) error {
+	if len(req.Input) > MaxInputBytes {
+		return cairn.Invalid("input", "is %d bytes; the maximum is %d", len(req.Input), MaxInputBytes)
+	}
+	if len(req.Input) == 0 {
+		return nil
+	}
+	if bytes.Equal(bytes.TrimSpace(req.Input), []byte("null")) {
+		req.Input = nil
+		return nil
+	}
+	if !json.Valid(req.Input) {
+		return cairn.Invalid("input", "is not valid JSON")
+	}
+	return exactNumbers("input", req.Input)
 }
 
 // traceIDFrom extracts the trace-id of a W3C traceparent header, if valid.

@@ -174,7 +174,8 @@ func TestEvidenceIsAppendOnly(t *testing.T) {
 	}
 	defer db.Close()
 	for _, q := range []string{
-		`UPDATE ledger SET body = '{}'`, `DELETE FROM ledger`,
+		`UPDATE ledger SET type = 'x'`, `DELETE FROM ledger`,
+		`UPDATE ledger_bodies SET body = '{}'`, `DELETE FROM ledger_bodies`,
 		`UPDATE payloads SET data = 'x'`, `DELETE FROM payloads`,
 		`UPDATE snapshots SET text = 'default: allow'`, `DELETE FROM snapshots`,
 		`UPDATE policy_audit SET actor = 'x'`, `DELETE FROM policy_audit`,

@@ -129,14 +129,18 @@ func (t *wtx) Head(tenant string) (*ledger.Head, error) {
 		return h, nil
 	}
 	var idx sql.NullInt64
-	var hash sql.NullString
-	err := t.c.row(`SELECT idx, leaf_hash FROM ledger WHERE tenant = ? ORDER BY idx DESC LIMIT 1`, tenant).Scan(&idx, &hash)
+	var leaf []byte
+	err := t.c.row(`SELECT idx, leaf_hash FROM ledger WHERE tenant = ? ORDER BY idx DESC LIMIT 1`, tenant).Scan(&idx, &leaf)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
 	h := &ledger.Head{}
 	if err == nil {
-		h.Size, h.Hash = uint64(idx.Int64)+1, hash.String
+		hash, err := sqlstore.LeafHex(leaf)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: ledger head: %w", err)
+		}
+		h.Size, h.Hash = uint64(idx.Int64)+1, hash
 	}
 	t.heads.Put(tenant, h)
 	return h, nil
@@ -165,12 +169,14 @@ func (t *wtx) AppendEvent(ev *cairn.Event) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
-	var runSeq any
-	if r.RunSeq > 0 {
-		runSeq = r.RunSeq
+	entry, body, err := sqlstore.LedgerArgs(ev, &r)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
-	if _, err := t.c.exec(`INSERT INTO ledger(tenant, idx, type, run_id, run_seq, job_id, body, leaf_hash, prev_hash) VALUES (?,?,?,?,?,?,?,?,?)`,
-		r.Tenant, r.Index, r.Type, sqlstore.NullStr(r.RunID), runSeq, sqlstore.NullStr(r.JobID), string(r.Body), r.LeafHex, r.PrevHash); err != nil {
+	if _, err := t.c.exec(sqlstore.InsertLedgerSQL, entry...); err != nil {
+		return err
+	}
+	if _, err := t.c.exec(sqlstore.InsertLedgerBodySQL, body...); err != nil {
 		return err
 	}
 	if !maintainTree {

@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -21,9 +20,11 @@ func (r *Reader) LedgerSize(tenant string) (uint64, error) {
 	return uint64(*n) + 1, nil
 }
 
-// LedgerEntries implements cairn.ReadTx.
+// LedgerEntries implements cairn.ReadTx. Each entry's previous hash is
+// the one its body holds (the ledger keeps no copy of it).
 func (r *Reader) LedgerEntries(tenant string, from uint64, limit int) ([]*cairn.LedgerEntry, error) {
-	rows, err := r.query(`SELECT idx, body, leaf_hash, prev_hash FROM ledger WHERE tenant = ? AND idx >= ? ORDER BY idx LIMIT ?`, tenant, int64(from), limit)
+	rows, err := r.query(`SELECT l.idx, b.body, l.leaf_hash FROM ledger l LEFT JOIN ledger_bodies b ON b.tenant = l.tenant AND b.idx = l.idx
+		WHERE l.tenant = ? AND l.idx >= ? ORDER BY l.idx LIMIT ?`, tenant, int64(from), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -32,15 +33,58 @@ func (r *Reader) LedgerEntries(tenant string, from uint64, limit int) ([]*cairn.
 	for rows.Next() {
 		e := &cairn.LedgerEntry{Tenant: tenant}
 		var idx int64
-		var body string
-		if err := rows.Scan(&idx, &body, &e.LeafHash, &e.PrevHash); err != nil {
+		var stored, leaf []byte
+		if err := rows.Scan(&idx, &stored, &leaf); err != nil {
 			return nil, err
 		}
+		var err error
+		if e.LeafHash, err = leafHex(leaf); err != nil {
+			return nil, fmt.Errorf("%s: ledger entry %d: %w", r.D.Name, idx, err)
+		}
 		e.Index = uint64(idx)
+		if stored == nil {
+			e.Pruned = true // its body was pruned by retention (retention.go)
+			out = append(out, e)
+			continue
+		}
+		body, err := Unpack(stored)
+		if err != nil {
+			return nil, fmt.Errorf("%s: ledger entry %d: %w", r.D.Name, idx, err)
+		}
+		if e.PrevHash, err = EnvelopePrevHash(body); err != nil {
+			return nil, fmt.Errorf("%s: ledger entry %d: %w", r.D.Name, idx, err)
+		}
 		e.Body = json.RawMessage(body)
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, r.prunedPrevHashes(tenant, out)
+}
+
+// prunedPrevHashes sets the previous hash of each pruned entry, whose body
+// (which held it) is gone: by definition it is entry i-1's leaf hash, kept
+// in the ledger row.
+func (r *Reader) prunedPrevHashes(tenant string, es []*cairn.LedgerEntry) error {
+	for i, e := range es {
+		switch {
+		case !e.Pruned || e.Index == 0:
+		case i > 0 && es[i-1].Index == e.Index-1:
+			e.PrevHash = es[i-1].LeafHash
+		default:
+			var leaf []byte
+			if err := r.row(`SELECT leaf_hash FROM ledger WHERE tenant = ? AND idx = ?`, tenant, int64(e.Index-1)).Scan(&leaf); err != nil {
+				return fmt.Errorf("%s: ledger entry %d: %w", r.D.Name, e.Index-1, err)
+			}
+			h, err := leafHex(leaf)
+			if err != nil {
+				return err
+			}
+			e.PrevHash = h
+		}
+	}
+	return nil
 }
 
 // NodeReader adapts a Reader to ledger.NodeReader for one tenant.
@@ -190,12 +234,11 @@ func (r *Reader) LeafHashes(tenant string, from, to uint64) ([][32]byte, error) 
 	defer rows.Close()
 	var out [][32]byte
 	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
 			return nil, err
 		}
-		b, err := hex.DecodeString(s)
-		if err != nil || len(b) != 32 {
+		if len(b) != 32 {
 			return nil, fmt.Errorf("%s: corrupt leaf hash", r.D.Name)
 		}
 		out = append(out, [32]byte(b))
@@ -334,9 +377,9 @@ func (r *Reader) LedgerNodeRange(tenant string, level uint, from uint64, n int) 
 	return out, nil
 }
 
-// LedgerBodiesQuery reads the index and body of entries [from, to) of a
-// tenant's ledger: an entry bundle.
-const LedgerBodiesQuery = `SELECT idx, body FROM ledger WHERE tenant = ? AND idx >= ? AND idx < ? ORDER BY idx`
+// LedgerBodiesQuery reads the index and stored body of entries [from, to)
+// of a tenant's ledger: an entry bundle (Unpack gives the body).
+const LedgerBodiesQuery = `SELECT idx, body FROM ledger_bodies WHERE tenant = ? AND idx >= ? AND idx < ? ORDER BY idx`
 
 // LedgerBodies calls fn with the index and exact body of each entry in
 // [from, from+n) of the tenant's ledger, in order, in one range query; body
@@ -349,9 +392,13 @@ func (r *Reader) LedgerBodies(tenant string, from uint64, n int, fn func(index u
 	defer rows.Close()
 	for rows.Next() {
 		var idx int64
-		var body []byte
-		if err := rows.Scan(&idx, &body); err != nil {
+		var stored []byte
+		if err := rows.Scan(&idx, &stored); err != nil {
 			return err
+		}
+		body, err := Unpack(stored)
+		if err != nil {
+			return fmt.Errorf("%s: ledger entry %d: %w", r.D.Name, idx, err)
 		}
 		if err := fn(uint64(idx), body); err != nil {
 			return err

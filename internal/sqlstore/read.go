@@ -31,10 +31,14 @@ func Bodies[T any](d *Dialect, rows Rows, err error, setSeq func(*T, int64)) ([]
 	defer rows.Close()
 	var out []*T
 	for rows.Next() {
-		var body []byte
+		var stored []byte
 		var seq int64
-		if err := rows.Scan(&seq, &body); err != nil {
+		if err := rows.Scan(&seq, &stored); err != nil {
 			return nil, err
+		}
+		body, err := Unpack(stored)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.Name, err)
 		}
 		v := new(T)
 		if err := json.Unmarshal(body, v); err != nil {
@@ -223,10 +227,19 @@ func (r *Reader) events(raw bool, q string, args ...any) ([]*cairn.Event, error)
 	defer rows.Close()
 	var out []*cairn.Event
 	for rows.Next() {
-		var body, leaf string
-		if err := rows.Scan(&body, &leaf); err != nil {
+		var stored, leafBytes []byte
+		if err := rows.Scan(&stored, &leafBytes); err != nil {
 			return nil, err
 		}
+		b, err := Unpack(stored)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.D.Name, err)
+		}
+		leaf, err := leafHex(leafBytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.D.Name, err)
+		}
+		body := string(b)
 		var ev *cairn.Event
 		if raw {
 			ev, err = cairn.APIEventFromLedger(body, leaf)
@@ -244,14 +257,14 @@ func (r *Reader) events(raw bool, q string, args ...any) ([]*cairn.Event, error)
 // ListEvents implements cairn.ReadTx.
 func (r *Reader) ListEvents(tenant string, f cairn.EventFilter) ([]*cairn.Event, error) {
 	if f.RunID != "" {
-		return r.events(f.RawOnly, `SELECT body, leaf_hash FROM ledger WHERE tenant = ? AND run_id = ? AND run_seq > ? ORDER BY run_seq LIMIT ?`, tenant, f.RunID, f.After, f.Limit)
+		return r.events(f.RawOnly, `SELECT b.body, l.leaf_hash FROM ledger l JOIN ledger_bodies b ON b.tenant = l.tenant AND b.idx = l.idx WHERE l.tenant = ? AND l.run_id = ? AND l.run_seq > ? ORDER BY l.run_seq LIMIT ?`, tenant, f.RunID, f.After, f.Limit)
 	}
-	return r.events(f.RawOnly, `SELECT body, leaf_hash FROM `+r.D.IndexedBy("ledger", "ledger_job")+` WHERE tenant = ? AND job_id = ? AND idx >= ? ORDER BY idx LIMIT ?`, tenant, f.JobID, f.After, f.Limit)
+	return r.events(f.RawOnly, `SELECT b.body, l.leaf_hash FROM `+r.D.IndexedBy("ledger AS l", "ledger_job")+` JOIN ledger_bodies b ON b.tenant = l.tenant AND b.idx = l.idx WHERE l.tenant = ? AND l.job_id = ? AND l.idx >= ? ORDER BY l.idx LIMIT ?`, tenant, f.JobID, f.After, f.Limit)
 }
 
 // ListDecisions implements cairn.ReadTx.
 func (r *Reader) ListDecisions(tenant, jobID string) ([]*cairn.Decision, error) {
-	evs, err := r.events(false, `SELECT body, leaf_hash FROM `+r.D.IndexedBy("ledger", "ledger_job")+` WHERE tenant = ? AND job_id = ? AND type = 'policy_decided' ORDER BY idx`, tenant, jobID)
+	evs, err := r.events(false, `SELECT b.body, l.leaf_hash FROM `+r.D.IndexedBy("ledger AS l", "ledger_job")+` JOIN ledger_bodies b ON b.tenant = l.tenant AND b.idx = l.idx WHERE l.tenant = ? AND l.job_id = ? AND l.type = 'policy_decided' ORDER BY l.idx`, tenant, jobID)
 	if err != nil {
 		return nil, err
 	}

@@ -67,8 +67,12 @@ func JobArgs(j *cairn.Job) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	packed, err := PackJob(j, body)
+	if err != nil {
+		return nil, err
+	}
 	return []any{j.Tenant, j.JobID, NullStr(string(j.RunID)), j.State, j.Action, j.Decision, NullStr(string(j.PolicyRuleID)), j.SubmittedBy,
-		Nanos(j.CreatedAt), OptNanos(j.LeaseExpiresAt), NullStr(j.Executor), string(body)}, nil
+		Nanos(j.CreatedAt), OptNanos(j.LeaseExpiresAt), NullStr(j.Executor), packed}, nil
 }
 
 // InsertJob implements cairn.Tx at once: a duplicate is job_id_conflict
@@ -93,9 +97,13 @@ func (w *Writer) UpdateJob(j *cairn.Job) error {
 	if err != nil {
 		return err
 	}
+	packed, err := PackJob(j, body)
+	if err != nil {
+		return err
+	}
 	id := j.JobID
 	return w.DB.Write(Write{SQL: `UPDATE jobs SET state = ?, decision = ?, policy_rule_id = ?, lease_expires_at = ?, executor = ?, body = ? WHERE tenant = ? AND job_id = ?`,
-		Args: []any{j.State, j.Decision, NullStr(string(j.PolicyRuleID)), OptNanos(j.LeaseExpiresAt), NullStr(j.Executor), string(body), j.Tenant, j.JobID},
+		Args: []any{j.State, j.Decision, NullStr(string(j.PolicyRuleID)), OptNanos(j.LeaseExpiresAt), NullStr(j.Executor), packed, j.Tenant, j.JobID},
 		One:  func() error { return cairn.NotFound("job %q not found", id) }})
 }
 

@@ -26,8 +26,11 @@ var (
 	// AUTOINCREMENT bookkeeping; each engine's own migrations table.
 	engineTables = []string{"ledger_heads", "write_epoch", "sqlite_sequence", "schema_migrations"}
 	// Columns only PostgreSQL has: SQLite orders these tables by their
-	// implicit rowid (sqlstore.Dialect.RowSeq).
-	engineColumns = []string{"api_keys.seq", "snapshots.seq"}
+	// implicit rowid (sqlstore.Dialect.RowSeq). And jobs.body, declared
+	// differently: bytea in PostgreSQL since its 0007, while SQLite keeps
+	// the TEXT column and stores BLOBs (zstd frames) in it since its 0008
+	// (a SQLite column's type does not bind its values; ADR 0044).
+	engineColumns = []string{"api_keys.seq", "snapshots.seq", "jobs.body"}
 	// Indexes that differ in form, not in what they serve. A SQLite index
 	// on a rowid table ends with the rowid implicitly (seq, where seq is
 	// the INTEGER PRIMARY KEY); PostgreSQL names it.

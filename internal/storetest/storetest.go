@@ -57,6 +57,9 @@ func Run(t *testing.T, open func(t *testing.T) cairn.Store) {
 		{"AfterCommit", testAfterCommit},
 		{"CancelledContext", testCancelled},
 		{"ConcurrentAppends", testConcurrentAppendsOne},
+		{"Holds", testHolds},
+		{"TenantRetention", testTenantRetention},
+		{"Compaction", testCompaction},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

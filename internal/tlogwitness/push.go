@@ -166,18 +166,8 @@ func (p *Pusher) round(ctx context.Context, w *Witness, states map[string]*logSt
 			if ctx.Err() != nil {
 				return false // stopping: the answer, if any, is not the witness's
 			}
-			st.unknown = errors.Is(err, errUnknownLog)
-			if err != nil && !st.unknown {
+			if !p.noteOutcome(w, tenant, c.Size, st, err) {
 				ok = false
-			}
-			if err != nil {
-				if msg := err.Error(); msg != st.failing {
-					st.failing = msg
-					p.log.Warn("witness push failed; retrying in the background", "witness", w.Name(), "url", w.URL, "tenant", tenant, "size", c.Size, "err", msg)
-				}
-			} else if st.failing != "" {
-				st.failing = ""
-				p.log.Info("witness push recovered", "witness", w.Name(), "tenant", tenant, "size", c.Size)
 			}
 		}
 		if !st.unknown && c.Size > st.cosigned && c.Size-st.cosigned > lag {
@@ -186,6 +176,25 @@ func (p *Pusher) round(ctx context.Context, w *Witness, states map[string]*logSt
 	}
 	p.lag.WithLabelValues(w.Name()).Set(float64(lag))
 	return ok
+}
+
+// noteOutcome records in st how pushing the checkpoint of size to w went
+// (logging a new failure once, and a recovery) and reports whether it did
+// not fail: it succeeded, or the witness does not follow the log.
+func (p *Pusher) noteOutcome(w *Witness, tenant string, size uint64, st *logState, err error) bool {
+	st.unknown = errors.Is(err, errUnknownLog)
+	if err == nil {
+		if st.failing != "" {
+			st.failing = ""
+			p.log.Info("witness push recovered", "witness", w.Name(), "tenant", tenant, "size", size)
+		}
+		return true
+	}
+	if msg := err.Error(); msg != st.failing {
+		st.failing = msg
+		p.log.Warn("witness push failed; retrying in the background", "witness", w.Name(), "url", w.URL, "tenant", tenant, "size", size, "err", msg)
+	}
+	return st.unknown
 }
 
 // resume starts from the newest stored cosignature by w (if one is among

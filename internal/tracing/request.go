@@ -40,18 +40,7 @@ func StartRequest(ctx context.Context, r *nethttp.Request, route string) (contex
 	if len(r.Header["Traceparent"]) > 0 {
 		ctx = propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
 	}
-	// route is the mux pattern: "POST /api/v1/jobs", or "unmatched".
-	path := route
-	if _, p, ok := strings.Cut(route, " "); ok {
-		path = p
-	}
-	name := route // "METHOD /path" already
-	if len(route) <= len(r.Method) || route[:len(r.Method)] != r.Method || route[len(r.Method)] != ' ' {
-		name = r.Method + " " + path
-	}
-	if route == "" || route == "unmatched" {
-		name, path = r.Method, ""
-	}
+	name, path := spanName(r.Method, route)
 	parent := trace.SpanContextFromContext(ctx)
 	var tid trace.TraceID
 	if parent.IsValid() {
@@ -77,24 +66,45 @@ func StartRequest(ctx context.Context, r *nethttp.Request, route string) (contex
 	}
 	ctx = trace.ContextWithSpanContext(ctx, sc)
 	ctx = context.WithValue(ctx, scopeKey{}, scope)
-	return ctx, func(status int) {
-		scope.finish()
-		o := scope.req
-		if !o.sc.IsSampled() {
-			return
-		}
-		if o.end.IsZero() && o.sc.SpanID() != o.own.SpanID() {
-			// The job it would have been the anchor of was not written (an
-			// idempotent replay, a failed transaction).
-			o.sc, o.attrs = o.own, o.attrs[:requestAttrs]
-		}
-		o.end = time.Now()
-		o.attrs = append(o.attrs, semconv.HTTPResponseStatusCode(status))
-		if status >= 500 {
-			o.attrs = append(o.attrs, attribute.String("error.type", itoa(status)))
-		}
-		o.record(trace.SpanKindServer, status >= 500)
+	return ctx, scope.finishRequest
+}
+
+// spanName names a request's span after its route, the mux pattern
+// ("POST /api/v1/jobs", or "unmatched"), and returns the route's path.
+func spanName(method, route string) (name, path string) {
+	path = route
+	if _, p, ok := strings.Cut(route, " "); ok {
+		path = p
 	}
+	name = route // "METHOD /path" already
+	if len(route) <= len(method) || route[:len(method)] != method || route[len(method)] != ' ' {
+		name = method + " " + path
+	}
+	if route == "" || route == "unmatched" {
+		name, path = method, ""
+	}
+	return name, path
+}
+
+// finishRequest records the spans of the evidence the request wrote, then
+// the request's own with its status.
+func (s *scope) finishRequest(status int) {
+	s.finish()
+	o := s.req
+	if !o.sc.IsSampled() {
+		return
+	}
+	if o.end.IsZero() && o.sc.SpanID() != o.own.SpanID() {
+		// The job it would have been the anchor of was not written (an
+		// idempotent replay, a failed transaction).
+		o.sc, o.attrs = o.own, o.attrs[:requestAttrs]
+	}
+	o.end = time.Now()
+	o.attrs = append(o.attrs, semconv.HTTPResponseStatusCode(status))
+	if status >= 500 {
+		o.attrs = append(o.attrs, attribute.String("error.type", itoa(status)))
+	}
+	o.record(trace.SpanKindServer, status >= 500)
 }
 
 // TraceID is the trace id of ctx's span, when tracing records it ("" otherwise).

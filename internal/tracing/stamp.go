@@ -39,128 +39,183 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 	if s.req != nil {
 		cur = s.req.sc // the request's span (perhaps become a job's anchor)
 	}
-	jobID := string(ev.JobID)
-	if jobID == "" {
+	if ev.JobID == "" {
 		s.stampOther(ev, cur, start, "")
 		return
 	}
-	anchor := jobAnchor(ev.Tenant, jobID, jobTrace)
-	if r := s.req; r != nil && r.sc.TraceID() == anchor.TraceID() && r.sc.SpanID() == anchor.SpanID() {
-		anchor = r.sc // this request submitted the job: its children follow its sampling
-	}
-	job := ev.Tenant + "\x00" + jobID
-	submittedHere := s.find(SpanJobSubmit+"\x00"+job) != nil || (s.req != nil && s.req.sc.SpanID() == anchor.SpanID() && s.req.sc.TraceID() == anchor.TraceID())
-	parent, links := anchor, []trace.Link(nil)
-	if !submittedHere && cur.IsValid() {
-		if cur.TraceID() == anchor.TraceID() {
-			parent = cur
-		} else {
-			links = []trace.Link{{SpanContext: cur}}
-		}
-	}
-	// The job's id is on the spans of its steps (the submit span also
-	// names the tenant); a policy evaluation is the submit's or the
-	// dispatch's child and names neither.
-	child := func(name string) func() *op {
-		return func() *op {
-			o := &op{name: name, primary: primaryOf(name), parent: parent, links: links, start: start,
-				sc: spanContext(parent.TraceID(), randomSpanID(), parent.TraceFlags())}
-			if name != SpanPolicyEvaluate {
-				o.attrs = append(make([]attribute.KeyValue, 0, 7), AttrJobID.String(jobID)) // room for a completion's and the ledger's
-			}
-			return o
-		}
-	}
+	// job keys the job's spans; it is not kept in j, so that it stays on
+	// the stack.
+	job := ev.Tenant + "\x00" + string(ev.JobID)
+	j := s.jobStampFor(ev, cur, start, jobTrace, job)
 	switch ev.Type {
 	case cairn.EventJobSubmitted:
-		if r := s.req; r != nil && r.own.TraceID() == anchor.TraceID() && (r.sc.SpanID() == r.own.SpanID() || r.sc.SpanID() == anchor.SpanID()) {
-			// The submit request's span is the job's anchor: the job's
-			// later spans are its children.
-			if r.sc.SpanID() == r.own.SpanID() {
-				r.sc = trace.NewSpanContext(trace.SpanContextConfig{TraceID: anchor.TraceID(), SpanID: anchor.SpanID(), TraceFlags: r.own.TraceFlags(), TraceState: r.own.TraceState()})
-				r.primary = cairn.EventJobSubmitted
-				if r.own.IsSampled() {
-					r.attrs = append(r.attrs, AttrTenant.String(ev.Tenant), AttrJobID.String(jobID))
-				}
-			}
-			s.add(r, ev)
-			return
-		}
-		o := s.open(SpanJobSubmit+"\x00"+job, func() *op {
-			o := &op{name: SpanJobSubmit, primary: cairn.EventJobSubmitted, start: start}
-			flags := anchor.TraceFlags()
-			switch {
-			case cur.IsValid() && cur.TraceID() == anchor.TraceID():
-				o.parent, flags = cur, cur.TraceFlags()
-			case cur.IsValid():
-				o.links = []trace.Link{{SpanContext: cur}}
-			}
-			o.sc = spanContext(anchor.TraceID(), anchor.SpanID(), flags)
-			return o
-		})
-		o.attrs = spanAttrs(AttrTenant.String(ev.Tenant), AttrJobID.String(jobID), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
-		s.add(o, ev)
+		j.submitted(job)
 	case cairn.EventPolicyDecided:
-		o := s.open(SpanPolicyEvaluate+"\x00"+job, child(SpanPolicyEvaluate))
+		o := s.open(SpanPolicyEvaluate+"\x00"+job, j.child(SpanPolicyEvaluate))
 		phase, _ := ev.Data["phase"].(string)
 		o.attrs = spanAttrs(AttrDecision.String(ev.Decision), AttrRuleID.String(ev.PolicyRuleID),
 			AttrSnapshot.String(ev.PolicySnapshot), AttrJobHash.String(ev.JobHash), AttrPhase.String(phase))
 		s.add(o, ev)
 	case cairn.EventApprovalRequested:
-		// The wait is recorded when the approval is resolved; its ids are
-		// known now.
-		if a, ok := ev.Data["approval"].(*cairn.Approval); ok && a != nil {
-			sid := waitSpanID(ev.Tenant, a.ApprovalID)
-			ev.Trace = &cairn.TraceRef{TraceID: anchor.TraceID().String(), SpanID: sid.String()}
-			return
-		}
-		s.stampOther(ev, cur, start, job)
+		j.approvalRequested(job)
 	case cairn.EventApprovalResolved:
-		if approval == nil {
-			s.stampOther(ev, cur, start, job)
-			return
-		}
-		o := s.open(SpanApprovalWait+"\x00"+job, func() *op {
-			o := &op{name: SpanApprovalWait, primary: cairn.EventApprovalResolved, parent: anchor, links: links,
-				start: approval.RequestedAt, sc: spanContext(anchor.TraceID(), waitSpanID(ev.Tenant, approval.ApprovalID), anchor.TraceFlags())}
-			if l := approval.Ledger; l != nil {
-				o.extra = []trace.EventOption{trace.WithTimestamp(approval.RequestedAt), trace.WithAttributes(
-					AttrLedgerEventType.String(cairn.EventApprovalRequested), AttrLedgerIndex.Int64(int64(l.Index)), AttrLedgerLeafHash.String(l.LeafHash))}
-			}
-			return o
-		})
-		o.attrs = append(o.attrs[:0:0], AttrJobID.String(jobID), AttrApprovalID.String(approval.ApprovalID), AttrResolution.String(ev.Resolution),
-			AttrResolver.String(ev.ResolvedBy), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
-		if l := approval.Ledger; l != nil {
-			o.attrs = append(o.attrs, AttrRequestedLedgerIdx.Int64(int64(l.Index)), AttrRequestedLeafHash.String(l.LeafHash))
-		}
-		s.add(o, ev)
+		j.approvalResolved(job, approval)
 	case cairn.EventJobDispatched:
-		o := s.open(SpanJobDispatch+"\x00"+job, child(SpanJobDispatch))
+		o := s.open(SpanJobDispatch+"\x00"+job, j.child(SpanJobDispatch))
 		worker, _ := ev.Data["worker_id"].(string)
-		o.attrs = spanAttrs(AttrJobID.String(jobID), AttrWorkerID.String(worker), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
+		o.attrs = spanAttrs(AttrJobID.String(j.jobID), AttrWorkerID.String(worker), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
 		s.add(o, ev)
 	case cairn.EventJobCompleted, cairn.EventOutputChecked:
-		o := s.open(SpanJobComplete+"\x00"+job, child(SpanJobComplete))
-		if ev.Type == cairn.EventJobCompleted {
-			o.attrs = append(o.attrs, AttrJobState.String(ev.State), AttrJobHash.String(ev.JobHash))
-		}
-		if v := ev.OutputSafety; v != nil {
-			o.attrs = append(o.attrs, AttrOutputDecision.String(v.Decision), AttrOutputRuleID.String(string(v.RuleID)))
-		}
-		s.add(o, ev)
+		j.completed(job)
 	case cairn.EventLeaseExpired:
-		o := s.open(SpanLeaseExpire+"\x00"+job, child(SpanLeaseExpire))
-		o.attrs = spanAttrs(AttrJobID.String(jobID), AttrJobState.String(ev.State))
+		o := s.open(SpanLeaseExpire+"\x00"+job, j.child(SpanLeaseExpire))
+		o.attrs = spanAttrs(AttrJobID.String(j.jobID), AttrJobState.String(ev.State))
 		s.add(o, ev)
 	default:
 		if cur.IsValid() {
 			s.stampOther(ev, cur, start, job)
 			return
 		}
-		o := s.open(SpanEvidence+"\x00"+job, child(SpanEvidence))
+		o := s.open(SpanEvidence+"\x00"+job, j.child(SpanEvidence))
 		s.add(o, ev)
 	}
+}
+
+// jobStamp is what stamping one event of a job needs: the current span,
+// the job's anchor span, and the parent and links of the job's spans.
+type jobStamp struct {
+	s                   *scope
+	ev                  *cairn.Event
+	cur, anchor, parent trace.SpanContext
+	links               []trace.Link
+	start               time.Time
+	jobID               string
+}
+
+// jobStampFor works out where the spans of ev's job go: under the job's
+// anchor, or, when the current span is in the job's trace and did not
+// submit the job, under the current span (linked to it when it is in
+// another trace).
+func (s *scope) jobStampFor(ev *cairn.Event, cur trace.SpanContext, start time.Time, jobTrace, job string) jobStamp {
+	jobID := string(ev.JobID)
+	anchor := jobAnchor(ev.Tenant, jobID, jobTrace)
+	if r := s.req; r != nil && sameSpan(r.sc, anchor) {
+		anchor = r.sc // this request submitted the job: its children follow its sampling
+	}
+	submittedHere := s.find(SpanJobSubmit+"\x00"+job) != nil || (s.req != nil && sameSpan(s.req.sc, anchor))
+	j := jobStamp{s: s, ev: ev, cur: cur, anchor: anchor, parent: anchor, start: start, jobID: jobID}
+	if !submittedHere && cur.IsValid() {
+		if cur.TraceID() == anchor.TraceID() {
+			j.parent = cur
+		} else {
+			j.links = []trace.Link{{SpanContext: cur}}
+		}
+	}
+	return j
+}
+
+// sameSpan reports whether a and b have the same trace and span ids.
+func sameSpan(a, b trace.SpanContext) bool {
+	return a.TraceID() == b.TraceID() && a.SpanID() == b.SpanID()
+}
+
+// child makes the op of a job span named name. The job's id is on the spans
+// of its steps (the submit span also names the tenant); a policy evaluation
+// is the submit's or the dispatch's child and names neither.
+func (j *jobStamp) child(name string) func() *op {
+	parent, links, start, jobID := j.parent, j.links, j.start, j.jobID // not j: it stays on the stack
+	return func() *op {
+		o := &op{name: name, primary: primaryOf(name), parent: parent, links: links, start: start,
+			sc: spanContext(parent.TraceID(), randomSpanID(), parent.TraceFlags())}
+		if name != SpanPolicyEvaluate {
+			o.attrs = append(make([]attribute.KeyValue, 0, 7), AttrJobID.String(jobID)) // room for a completion's and the ledger's
+		}
+		return o
+	}
+}
+
+// submitted stamps job_submitted: with the submit request's span when that
+// is the job's anchor, otherwise with a cairn.job.submit span.
+func (j *jobStamp) submitted(job string) {
+	s, ev, anchor, cur, start := j.s, j.ev, j.anchor, j.cur, j.start
+	if r := s.req; r != nil && r.own.TraceID() == anchor.TraceID() && (r.sc.SpanID() == r.own.SpanID() || r.sc.SpanID() == anchor.SpanID()) {
+		// The submit request's span is the job's anchor: the job's
+		// later spans are its children.
+		if r.sc.SpanID() == r.own.SpanID() {
+			r.sc = trace.NewSpanContext(trace.SpanContextConfig{TraceID: anchor.TraceID(), SpanID: anchor.SpanID(), TraceFlags: r.own.TraceFlags(), TraceState: r.own.TraceState()})
+			r.primary = cairn.EventJobSubmitted
+			if r.own.IsSampled() {
+				r.attrs = append(r.attrs, AttrTenant.String(ev.Tenant), AttrJobID.String(j.jobID))
+			}
+		}
+		s.add(r, ev)
+		return
+	}
+	o := s.open(SpanJobSubmit+"\x00"+job, func() *op {
+		o := &op{name: SpanJobSubmit, primary: cairn.EventJobSubmitted, start: start}
+		flags := anchor.TraceFlags()
+		switch {
+		case cur.IsValid() && cur.TraceID() == anchor.TraceID():
+			o.parent, flags = cur, cur.TraceFlags()
+		case cur.IsValid():
+			o.links = []trace.Link{{SpanContext: cur}}
+		}
+		o.sc = spanContext(anchor.TraceID(), anchor.SpanID(), flags)
+		return o
+	})
+	o.attrs = spanAttrs(AttrTenant.String(ev.Tenant), AttrJobID.String(j.jobID), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
+	s.add(o, ev)
+}
+
+// approvalRequested stamps approval_requested with the ids of the wait span,
+// which is recorded when the approval is resolved.
+func (j *jobStamp) approvalRequested(job string) {
+	ev := j.ev
+	if a, ok := ev.Data["approval"].(*cairn.Approval); ok && a != nil {
+		sid := waitSpanID(ev.Tenant, a.ApprovalID)
+		ev.Trace = &cairn.TraceRef{TraceID: j.anchor.TraceID().String(), SpanID: sid.String()}
+		return
+	}
+	j.s.stampOther(ev, j.cur, j.start, job)
+}
+
+// approvalResolved stamps approval_resolved with the wait span of approval,
+// which starts when it was requested.
+func (j *jobStamp) approvalResolved(job string, approval *cairn.Approval) {
+	s, ev, anchor, links := j.s, j.ev, j.anchor, j.links
+	if approval == nil {
+		s.stampOther(ev, j.cur, j.start, job)
+		return
+	}
+	o := s.open(SpanApprovalWait+"\x00"+job, func() *op {
+		o := &op{name: SpanApprovalWait, primary: cairn.EventApprovalResolved, parent: anchor, links: links,
+			start: approval.RequestedAt, sc: spanContext(anchor.TraceID(), waitSpanID(ev.Tenant, approval.ApprovalID), anchor.TraceFlags())}
+		if l := approval.Ledger; l != nil {
+			o.extra = []trace.EventOption{trace.WithTimestamp(approval.RequestedAt), trace.WithAttributes(
+				AttrLedgerEventType.String(cairn.EventApprovalRequested), AttrLedgerIndex.Int64(int64(l.Index)), AttrLedgerLeafHash.String(l.LeafHash))}
+		}
+		return o
+	})
+	o.attrs = append(o.attrs[:0:0], AttrJobID.String(j.jobID), AttrApprovalID.String(approval.ApprovalID), AttrResolution.String(ev.Resolution),
+		AttrResolver.String(ev.ResolvedBy), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
+	if l := approval.Ledger; l != nil {
+		o.attrs = append(o.attrs, AttrRequestedLedgerIdx.Int64(int64(l.Index)), AttrRequestedLeafHash.String(l.LeafHash))
+	}
+	s.add(o, ev)
+}
+
+// completed stamps job_completed and output_checked with the
+// cairn.job.complete span.
+func (j *jobStamp) completed(job string) {
+	ev := j.ev
+	o := j.s.open(SpanJobComplete+"\x00"+job, j.child(SpanJobComplete))
+	if ev.Type == cairn.EventJobCompleted {
+		o.attrs = append(o.attrs, AttrJobState.String(ev.State), AttrJobHash.String(ev.JobHash))
+	}
+	if v := ev.OutputSafety; v != nil {
+		o.attrs = append(o.attrs, AttrOutputDecision.String(v.Decision), AttrOutputRuleID.String(string(v.RuleID)))
+	}
+	j.s.add(o, ev)
 }
 
 // stampOther gives ev to the request's span, or outside a request to a

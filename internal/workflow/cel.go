@@ -118,56 +118,23 @@ func (e *exprError) Error() string { return e.msg }
 // compileExpr parses, type-checks and plans src. A condition must be bool
 // (or dyn, checked when it runs).
 func compileExpr(src, field string, sc *refScope, condition bool) (*program, *exprError) {
-	if strings.TrimSpace(src) == "" {
-		return nil, &exprError{msg: "the expression is empty"}
-	}
-	if b := sc.budget; b != nil {
-		if b.exprs++; b.exprs > maxExprs {
-			return nil, &exprError{msg: fmt.Sprintf("the definition has more than %d CEL expressions", maxExprs)}
-		}
-	}
-	if len(src) > maxExprBytes {
-		return nil, &exprError{msg: fmt.Sprintf("the expression is %d bytes; the limit is %d", len(src), maxExprBytes)}
+	if e := checkExprSize(src, sc.budget); e != nil {
+		return nil, e
 	}
 	env, err := celEnv()
 	if err != nil {
 		return nil, &exprError{msg: "CEL environment: " + err.Error()}
 	}
-	issue := func(iss *cel.Issues) *exprError {
-		errs := iss.Errors()
-		if len(errs) == 0 {
-			return &exprError{msg: iss.Err().Error()}
-		}
-		e := &exprError{msg: errs[0].Message}
-		if loc := errs[0].Location; loc != nil && loc.Line() > 0 {
-			e.line, e.column = loc.Line(), loc.Column()+1
-		}
-		return e
-	}
 	parsed, iss := env.Parse(src)
 	if iss != nil && iss.Err() != nil {
-		return nil, issue(iss)
+		return nil, issueError(iss)
 	}
-	// Type-checking deeply nested literals, calls and comprehensions costs
-	// far more than linear time; nothing a workflow needs nests them deeply.
-	build, compr, nodes := nesting(parsed.NativeRep().Expr())
-	if nodes > maxExprNodes {
-		return nil, &exprError{msg: fmt.Sprintf("the expression is too complex (%d parsed nodes; the limit is %d)", nodes, maxExprNodes)}
-	}
-	if b := sc.budget; b != nil {
-		if b.nodes += nodes; b.nodes > maxNodes {
-			return nil, &exprError{msg: fmt.Sprintf("the definition's CEL expressions are too complex (more than %d parsed nodes in all)", maxNodes)}
-		}
-	}
-	if compr > maxComprehensionDepth {
-		return nil, &exprError{msg: fmt.Sprintf("comprehensions (all, exists, map, filter, ...) are nested more than %d deep", maxComprehensionDepth)}
-	}
-	if build > maxNesting {
-		return nil, &exprError{msg: fmt.Sprintf("lists, maps and function calls are nested more than %d deep", maxNesting)}
+	if e := checkNesting(parsed, sc.budget); e != nil {
+		return nil, e
 	}
 	checked, iss := env.Check(parsed)
 	if iss != nil && iss.Err() != nil {
-		return nil, issue(iss)
+		return nil, issueError(iss)
 	}
 	if condition {
 		t := checked.OutputType()
@@ -185,138 +152,228 @@ func compileExpr(src, field string, sc *refScope, condition bool) (*program, *ex
 	return &program{src: src, field: field, prg: prg}, nil
 }
 
+// checkExprSize rejects an empty or too long expression, and one past the
+// definition's expression budget b (nil: none), which it counts.
+func checkExprSize(src string, b *budget) *exprError {
+	if strings.TrimSpace(src) == "" {
+		return &exprError{msg: "the expression is empty"}
+	}
+	if b != nil {
+		if b.exprs++; b.exprs > maxExprs {
+			return &exprError{msg: fmt.Sprintf("the definition has more than %d CEL expressions", maxExprs)}
+		}
+	}
+	if len(src) > maxExprBytes {
+		return &exprError{msg: fmt.Sprintf("the expression is %d bytes; the limit is %d", len(src), maxExprBytes)}
+	}
+	return nil
+}
+
+// issueError is the first error of iss, located when it can be.
+func issueError(iss *cel.Issues) *exprError {
+	errs := iss.Errors()
+	if len(errs) == 0 {
+		return &exprError{msg: iss.Err().Error()}
+	}
+	e := &exprError{msg: errs[0].Message}
+	if loc := errs[0].Location; loc != nil && loc.Line() > 0 {
+		e.line, e.column = loc.Line(), loc.Column()+1
+	}
+	return e
+}
+
+// checkNesting rejects a parsed expression too large or nested too deeply
+// to type-check cheaply (type-checking deeply nested literals, calls and
+// comprehensions costs far more than linear time; nothing a workflow needs
+// nests them deeply), and counts its nodes against the budget b.
+func checkNesting(parsed *cel.Ast, b *budget) *exprError {
+	build, compr, nodes := nesting(parsed.NativeRep().Expr())
+	if nodes > maxExprNodes {
+		return &exprError{msg: fmt.Sprintf("the expression is too complex (%d parsed nodes; the limit is %d)", nodes, maxExprNodes)}
+	}
+	if b != nil {
+		if b.nodes += nodes; b.nodes > maxNodes {
+			return &exprError{msg: fmt.Sprintf("the definition's CEL expressions are too complex (more than %d parsed nodes in all)", maxNodes)}
+		}
+	}
+	if compr > maxComprehensionDepth {
+		return &exprError{msg: fmt.Sprintf("comprehensions (all, exists, map, filter, ...) are nested more than %d deep", maxComprehensionDepth)}
+	}
+	if build > maxNesting {
+		return &exprError{msg: fmt.Sprintf("lists, maps and function calls are nested more than %d deep", maxNesting)}
+	}
+	return nil
+}
+
 // checkRefs checks every steps.<id> (steps["id"], steps.?id, steps[?"id"])
 // names a step the expression may read, every field read from one is a
 // field of a step view and every run.<key> is a field of run.
 func checkRefs(checked *cel.Ast, src string, sc *refScope) *exprError {
 	a := checked.NativeRep()
-	info := a.SourceInfo()
-	errAt := func(e ast.Expr, format string, args ...any) *exprError {
-		out := &exprError{msg: fmt.Sprintf(format, args...)}
-		if loc := info.GetStartLocation(e.ID()); loc.Line() > 0 {
-			out.line, out.column = loc.Line(), loc.Column()+1
+	rc := &refChecker{info: a.SourceInfo(), sc: sc}
+	return rc.walk(a.Expr(), nil)
+}
+
+// refChecker walks a checked expression for checkRefs.
+type refChecker struct {
+	info *ast.SourceInfo
+	sc   *refScope
+}
+
+// errAt is an error located at e.
+func (rc *refChecker) errAt(e ast.Expr, format string, args ...any) *exprError {
+	out := &exprError{msg: fmt.Sprintf(format, args...)}
+	if loc := rc.info.GetStartLocation(e.ID()); loc.Line() > 0 {
+		out.line, out.column = loc.Line(), loc.Column()+1
+	}
+	return out
+}
+
+// isVar reports whether e is the variable name, not shadowed by a
+// comprehension variable.
+func isVar(e ast.Expr, name string, shadowed map[string]bool) bool {
+	return e.Kind() == ast.IdentKind && e.AsIdent() == name && !shadowed[name]
+}
+
+// memberAccess reports a constant member access: x.f, x.?f, x["f"], x[?"f"].
+func memberAccess(e ast.Expr) (operand ast.Expr, key string, ok bool) {
+	switch e.Kind() {
+	case ast.SelectKind:
+		s := e.AsSelect()
+		return s.Operand(), s.FieldName(), true
+	case ast.CallKind:
+		c := e.AsCall()
+		switch c.FunctionName() {
+		case "_[_]", "_[?_]", "_?._":
+			args := c.Args()
+			if len(args) == 2 && args[1].Kind() == ast.LiteralKind {
+				if s, isStr := args[1].AsLiteral().(types.String); isStr {
+					return args[0], string(s), true
+				}
+			}
+		}
+	}
+	return nil, "", false
+}
+
+// stepRef reports whether e is steps.<id> and returns the id.
+func stepRef(e ast.Expr, shadowed map[string]bool) (string, bool) {
+	op, key, ok := memberAccess(e)
+	if ok && isVar(op, "steps", shadowed) {
+		return key, true
+	}
+	return "", false
+}
+
+// checkAccess checks e when it is a constant member access of steps, run or
+// a step view; done reports that e's operand needs no walk (it is the steps
+// variable itself).
+func (rc *refChecker) checkAccess(e ast.Expr, shadowed map[string]bool) (err *exprError, done bool) {
+	op, key, ok := memberAccess(e)
+	if !ok {
+		return nil, false
+	}
+	switch {
+	case isVar(op, "steps", shadowed):
+		if err := checkStepRef(key, rc.sc); err != "" {
+			return rc.errAt(e, "%s", err), true
+		}
+		rc.sc.used.step(key)
+		return nil, true
+	case isVar(op, "run", shadowed):
+		if !slices.Contains(runFields, key) {
+			return rc.errAt(e, "run has no field %q; its fields are %s", truncate(key, 80), strings.Join(runFields, ", ")), true
+		}
+	default:
+		if id, isStep := stepRef(op, shadowed); isStep && !slices.Contains(viewFields, key) {
+			return rc.errAt(e, "steps.%s has no field %q; its fields are %s", id, truncate(key, 80), strings.Join(viewFields, ", ")), true
+		}
+	}
+	return nil, false
+}
+
+// noteIdent records a read of the steps map as a whole or of the input.
+func (rc *refChecker) noteIdent(e ast.Expr, shadowed map[string]bool) {
+	if rc.sc.used == nil {
+		return
+	}
+	switch {
+	case isVar(e, "steps", shadowed):
+		rc.sc.used.AllSteps = true // the map as a whole
+	case isVar(e, "input", shadowed):
+		rc.sc.used.Input = true
+	}
+}
+
+func (rc *refChecker) walk(e ast.Expr, shadowed map[string]bool) *exprError {
+	if err, done := rc.checkAccess(e, shadowed); err != nil || done {
+		return err
+	}
+	switch e.Kind() {
+	case ast.IdentKind:
+		rc.noteIdent(e, shadowed)
+	case ast.ComprehensionKind:
+		return rc.walkComprehension(e.AsComprehension(), shadowed)
+	default:
+		return rc.walkAll(subExprs(e), shadowed)
+	}
+	return nil
+}
+
+// walkAll walks es in order and stops at the first error.
+func (rc *refChecker) walkAll(es []ast.Expr, shadowed map[string]bool) *exprError {
+	for _, sub := range es {
+		if err := rc.walk(sub, shadowed); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// walkComprehension walks a comprehension; its variables named steps or
+// run shadow those in the loop and the result.
+func (rc *refChecker) walkComprehension(c ast.ComprehensionExpr, shadowed map[string]bool) *exprError {
+	if err := rc.walkAll([]ast.Expr{c.IterRange(), c.AccuInit()}, shadowed); err != nil {
+		return err
+	}
+	inner := shadowed
+	for _, v := range []string{c.IterVar(), c.IterVar2(), c.AccuVar()} {
+		if v == "steps" || v == "run" {
+			inner = maps2(inner, v)
+		}
+	}
+	return rc.walkAll([]ast.Expr{c.LoopCondition(), c.LoopStep(), c.Result()}, inner)
+}
+
+// subExprs lists the sub-expressions of a select, call, list, map or
+// struct expression in evaluation order.
+func subExprs(e ast.Expr) []ast.Expr {
+	switch e.Kind() {
+	case ast.SelectKind:
+		return []ast.Expr{e.AsSelect().Operand()}
+	case ast.CallKind:
+		c := e.AsCall()
+		if c.IsMemberFunction() {
+			return append([]ast.Expr{c.Target()}, c.Args()...)
+		}
+		return c.Args()
+	case ast.ListKind:
+		return e.AsList().Elements()
+	case ast.MapKind:
+		var out []ast.Expr
+		for _, en := range e.AsMap().Entries() {
+			me := en.AsMapEntry()
+			out = append(out, me.Key(), me.Value())
+		}
+		return out
+	case ast.StructKind:
+		var out []ast.Expr
+		for _, f := range e.AsStruct().Fields() {
+			out = append(out, f.AsStructField().Value())
 		}
 		return out
 	}
-	var walk func(e ast.Expr, shadowed map[string]bool) *exprError
-	isVar := func(e ast.Expr, name string, shadowed map[string]bool) bool {
-		return e.Kind() == ast.IdentKind && e.AsIdent() == name && !shadowed[name]
-	}
-	// access reports a constant member access: x.f, x.?f, x["f"], x[?"f"].
-	access := func(e ast.Expr) (operand ast.Expr, key string, ok bool) {
-		switch e.Kind() {
-		case ast.SelectKind:
-			s := e.AsSelect()
-			return s.Operand(), s.FieldName(), true
-		case ast.CallKind:
-			c := e.AsCall()
-			switch c.FunctionName() {
-			case "_[_]", "_[?_]", "_?._":
-				args := c.Args()
-				if len(args) == 2 && args[1].Kind() == ast.LiteralKind {
-					if s, isStr := args[1].AsLiteral().(types.String); isStr {
-						return args[0], string(s), true
-					}
-				}
-			}
-		}
-		return nil, "", false
-	}
-	stepRef := func(e ast.Expr, shadowed map[string]bool) (string, bool) {
-		op, key, ok := access(e)
-		if ok && isVar(op, "steps", shadowed) {
-			return key, true
-		}
-		return "", false
-	}
-	walk = func(e ast.Expr, shadowed map[string]bool) *exprError {
-		if op, key, ok := access(e); ok {
-			switch {
-			case isVar(op, "steps", shadowed):
-				if err := checkStepRef(key, sc); err != "" {
-					return errAt(e, "%s", err)
-				}
-				sc.used.step(key)
-				return nil // the operand is the steps variable itself
-			case isVar(op, "run", shadowed):
-				if !slices.Contains(runFields, key) {
-					return errAt(e, "run has no field %q; its fields are %s", truncate(key, 80), strings.Join(runFields, ", "))
-				}
-			default:
-				if id, isStep := stepRef(op, shadowed); isStep && !slices.Contains(viewFields, key) {
-					return errAt(e, "steps.%s has no field %q; its fields are %s", id, truncate(key, 80), strings.Join(viewFields, ", "))
-				}
-			}
-		}
-		switch e.Kind() {
-		case ast.IdentKind:
-			if sc.used != nil {
-				switch {
-				case isVar(e, "steps", shadowed):
-					sc.used.AllSteps = true // the map as a whole
-				case isVar(e, "input", shadowed):
-					sc.used.Input = true
-				}
-			}
-		case ast.SelectKind:
-			return walk(e.AsSelect().Operand(), shadowed)
-		case ast.CallKind:
-			c := e.AsCall()
-			if c.IsMemberFunction() {
-				if err := walk(c.Target(), shadowed); err != nil {
-					return err
-				}
-			}
-			for _, arg := range c.Args() {
-				if err := walk(arg, shadowed); err != nil {
-					return err
-				}
-			}
-		case ast.ListKind:
-			for _, el := range e.AsList().Elements() {
-				if err := walk(el, shadowed); err != nil {
-					return err
-				}
-			}
-		case ast.MapKind:
-			for _, en := range e.AsMap().Entries() {
-				me := en.AsMapEntry()
-				if err := walk(me.Key(), shadowed); err != nil {
-					return err
-				}
-				if err := walk(me.Value(), shadowed); err != nil {
-					return err
-				}
-			}
-		case ast.StructKind:
-			for _, f := range e.AsStruct().Fields() {
-				if err := walk(f.AsStructField().Value(), shadowed); err != nil {
-					return err
-				}
-			}
-		case ast.ComprehensionKind:
-			c := e.AsComprehension()
-			if err := walk(c.IterRange(), shadowed); err != nil {
-				return err
-			}
-			if err := walk(c.AccuInit(), shadowed); err != nil {
-				return err
-			}
-			inner := shadowed
-			for _, v := range []string{c.IterVar(), c.IterVar2(), c.AccuVar()} {
-				if v == "steps" || v == "run" {
-					inner = maps2(inner, v)
-				}
-			}
-			for _, sub := range []ast.Expr{c.LoopCondition(), c.LoopStep(), c.Result()} {
-				if err := walk(sub, inner); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	return walk(a.Expr(), nil)
+	return nil
 }
 
 // flatOps are the operators that do not build a more deeply nested type
@@ -502,57 +559,73 @@ func normalize(v any, depth int) (any, bool, error) {
 		}
 		return out, true, nil
 	case json.Number:
-		f, err := x.Float64()
-		if err != nil {
-			return nil, false, fmt.Errorf("number %q out of range", truncate(string(x), 40))
-		}
-		if math.Abs(f) >= 1<<53 && !strings.ContainsAny(string(x), ".eE") {
-			if i, err := x.Int64(); err == nil {
-				return i, true, nil
-			}
-		}
-		return f, true, nil
+		return normalizeNumber(x)
 	case map[string]any:
-		var cp map[string]any
-		for k, e := range x {
-			ne, changed, err := normalize(e, depth+1)
-			if err != nil {
-				return nil, false, err
-			}
-			if changed {
-				if cp == nil {
-					cp = make(map[string]any, len(x))
-					for k2, e2 := range x {
-						cp[k2] = e2
-					}
-				}
-				cp[k] = ne
-			}
-		}
-		if cp != nil {
-			return cp, true, nil
-		}
-		return x, false, nil
+		return normalizeMap(x, depth)
 	case []any:
-		var cp []any
-		for i, e := range x {
-			ne, changed, err := normalize(e, depth+1)
-			if err != nil {
-				return nil, false, err
-			}
-			if changed {
-				if cp == nil {
-					cp = slices.Clone(x)
-				}
-				cp[i] = ne
-			}
-		}
-		if cp != nil {
-			return cp, true, nil
-		}
-		return x, false, nil
+		return normalizeSlice(x, depth)
 	}
 	return v, false, nil
+}
+
+// normalizeNumber is x as a float64, or as an int64 when it is an integer
+// too large for a float64 to hold exactly.
+func normalizeNumber(x json.Number) (any, bool, error) {
+	f, err := x.Float64()
+	if err != nil {
+		return nil, false, fmt.Errorf("number %q out of range", truncate(string(x), 40))
+	}
+	if math.Abs(f) >= 1<<53 && !strings.ContainsAny(string(x), ".eE") {
+		if i, err := x.Int64(); err == nil {
+			return i, true, nil
+		}
+	}
+	return f, true, nil
+}
+
+// normalizeMap normalizes x's values, copying x only if one changes.
+func normalizeMap(x map[string]any, depth int) (any, bool, error) {
+	var cp map[string]any
+	for k, e := range x {
+		ne, changed, err := normalize(e, depth+1)
+		if err != nil {
+			return nil, false, err
+		}
+		if changed {
+			if cp == nil {
+				cp = make(map[string]any, len(x))
+				for k2, e2 := range x {
+					cp[k2] = e2
+				}
+			}
+			cp[k] = ne
+		}
+	}
+	if cp != nil {
+		return cp, true, nil
+	}
+	return x, false, nil
+}
+
+// normalizeSlice normalizes x's elements, copying x only if one changes.
+func normalizeSlice(x []any, depth int) (any, bool, error) {
+	var cp []any
+	for i, e := range x {
+		ne, changed, err := normalize(e, depth+1)
+		if err != nil {
+			return nil, false, err
+		}
+		if changed {
+			if cp == nil {
+				cp = slices.Clone(x)
+			}
+			cp[i] = ne
+		}
+	}
+	if cp != nil {
+		return cp, true, nil
+	}
+	return x, false, nil
 }
 
 // eval runs p; it never panics.

@@ -75,13 +75,16 @@ func action(n *yaml.Node, field string) (string, error) {
 		return "", nodeErr(n, field, "action %q must not contain '..' or start with '/'", truncate(s, 80))
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-' || c == '/' {
-			continue
+		if c := s[i]; !isActionByte(c) {
+			return "", nodeErr(n, field, "action %q contains %q; allowed are letters, digits and . _ : - /", truncate(s, 80), rune(c))
 		}
-		return "", nodeErr(n, field, "action %q contains %q; allowed are letters, digits and . _ : - /", truncate(s, 80), rune(c))
 	}
 	return s, nil
+}
+
+// isActionByte reports whether c may appear in an action name.
+func isActionByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-' || c == '/'
 }
 
 // labelKey checks a label key or risk tag: 1 to 63 of letters, digits and . _ - /.

@@ -73,81 +73,25 @@ type rawStep struct {
 }
 
 func parse(text []byte) (def *Definition, err error) {
-	if len(text) > MaxBytes {
-		return nil, errAt(0, "", "definition is %d bytes; the limit is %d bytes", len(text), MaxBytes)
-	}
-	if err := yamlcheck.CheckText(text, false, errMsg); err != nil {
-		return nil, err
-	}
-	root, err := decodeYAML(text)
+	root, err := definitionRoot(text)
 	if err != nil {
 		return nil, err
-	}
-	if err := yamlcheck.CheckTree(root, "", treeRules, errMsg); err != nil {
-		return nil, err
-	}
-	if isNull(root) {
-		return nil, errAt(explicitLine(root), "", "definition is empty")
-	}
-	if root.Kind != yaml.MappingNode {
-		return nil, nodeErr(root, "", "definition must be a mapping with keys %s; found %s", strings.Join(topKeys, ", "), kindName(root))
 	}
 	top, err := mapOf(root, "", "definition", topKeys)
 	if err != nil {
 		return nil, err
 	}
 	d := &Definition{}
-	p, ok := top.by["name"]
-	if !ok {
-		return nil, nodeErr(root, "name", "name is required")
-	}
-	if d.Name, err = scalar(p.val, "name", "name"); err != nil {
+	if err := readHeader(d, root, top); err != nil {
 		return nil, err
 	}
-	if !nameRe.MatchString(d.Name) {
-		return nil, nodeErr(p.val, "name", "name %q is invalid; use 1 to 64 of a-z 0-9 . _ - starting with a letter or digit", truncate(d.Name, 80))
+	items, err := stepItems(root, top)
+	if err != nil {
+		return nil, err
 	}
-	if p, ok := top.by["description"]; ok {
-		if d.Description, err = freeText(p.val, "description", maxTextBytes, true); err != nil {
-			return nil, err
-		}
-	}
-	if p, ok := top.by["timeout"]; ok {
-		if d.Timeout, err = duration(p.val, "timeout", maxDuration); err != nil {
-			return nil, err
-		}
-	}
-	p, ok = top.by["steps"]
-	if !ok || isNull(p.val) {
-		n := root
-		if ok {
-			n = p.val
-		}
-		return nil, nodeErr(n, "steps", "steps is required: a list of at least one step")
-	}
-	if p.val.Kind != yaml.SequenceNode {
-		return nil, nodeErr(p.val, "steps", "steps must be a list of steps, found %s", kindName(p.val))
-	}
-	items := p.val.Content
-	if len(items) == 0 {
-		return nil, nodeErr(p.val, "steps", "steps must not be empty")
-	}
-	if len(items) > MaxSteps {
-		return nil, nodeErr(p.val, "steps", "%d steps; the limit is %d", len(items), MaxSteps)
-	}
-
-	raws := make([]*rawStep, len(items))
-	index := make(map[string]int, len(items))
-	for i, n := range items {
-		r, err := readStep(n, "steps["+strconv.Itoa(i)+"]")
-		if err != nil {
-			return nil, err
-		}
-		if j, dup := index[r.s.ID]; dup {
-			return nil, errAt(r.s.Line, r.field+".id", "duplicate step id %q (first used by steps[%d], line %d)", r.s.ID, j, raws[j].s.Line)
-		}
-		index[r.s.ID] = i
-		raws[i] = r
+	raws, index, err := readSteps(items)
+	if err != nil {
+		return nil, err
 	}
 	if err := resolveDeps(raws, index); err != nil {
 		return nil, err
@@ -174,6 +118,100 @@ func parse(text []byte) (def *Definition, err error) {
 		}
 	}
 	return d, nil
+}
+
+// definitionRoot checks the definition's size and YAML and returns its root
+// node, a mapping.
+func definitionRoot(text []byte) (*yaml.Node, error) {
+	if len(text) > MaxBytes {
+		return nil, errAt(0, "", "definition is %d bytes; the limit is %d bytes", len(text), MaxBytes)
+	}
+	if err := yamlcheck.CheckText(text, false, errMsg); err != nil {
+		return nil, err
+	}
+	root, err := decodeYAML(text)
+	if err != nil {
+		return nil, err
+	}
+	if err := yamlcheck.CheckTree(root, "", treeRules, errMsg); err != nil {
+		return nil, err
+	}
+	if isNull(root) {
+		return nil, errAt(explicitLine(root), "", "definition is empty")
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, nodeErr(root, "", "definition must be a mapping with keys %s; found %s", strings.Join(topKeys, ", "), kindName(root))
+	}
+	return root, nil
+}
+
+// readHeader reads the definition's name, description and timeout.
+func readHeader(d *Definition, root *yaml.Node, top *mapNode) error {
+	p, ok := top.by["name"]
+	if !ok {
+		return nodeErr(root, "name", "name is required")
+	}
+	var err error
+	if d.Name, err = scalar(p.val, "name", "name"); err != nil {
+		return err
+	}
+	if !nameRe.MatchString(d.Name) {
+		return nodeErr(p.val, "name", "name %q is invalid; use 1 to 64 of a-z 0-9 . _ - starting with a letter or digit", truncate(d.Name, 80))
+	}
+	if p, ok := top.by["description"]; ok {
+		if d.Description, err = freeText(p.val, "description", maxTextBytes, true); err != nil {
+			return err
+		}
+	}
+	if p, ok := top.by["timeout"]; ok {
+		if d.Timeout, err = duration(p.val, "timeout", maxDuration); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stepItems returns the nodes of the steps list: present, a list, not
+// empty and within MaxSteps.
+func stepItems(root *yaml.Node, top *mapNode) ([]*yaml.Node, error) {
+	p, ok := top.by["steps"]
+	if !ok || isNull(p.val) {
+		n := root
+		if ok {
+			n = p.val
+		}
+		return nil, nodeErr(n, "steps", "steps is required: a list of at least one step")
+	}
+	if p.val.Kind != yaml.SequenceNode {
+		return nil, nodeErr(p.val, "steps", "steps must be a list of steps, found %s", kindName(p.val))
+	}
+	items := p.val.Content
+	if len(items) == 0 {
+		return nil, nodeErr(p.val, "steps", "steps must not be empty")
+	}
+	if len(items) > MaxSteps {
+		return nil, nodeErr(p.val, "steps", "%d steps; the limit is %d", len(items), MaxSteps)
+	}
+	return items, nil
+}
+
+// readSteps reads every step (first pass) and indexes them by id; ids must
+// be unique.
+func readSteps(items []*yaml.Node) ([]*rawStep, map[string]int, error) {
+	raws := make([]*rawStep, len(items))
+	index := make(map[string]int, len(items))
+	for i, n := range items {
+		r, err := readStep(n, "steps["+strconv.Itoa(i)+"]")
+		if err != nil {
+			return nil, nil, err
+		}
+		if j, dup := index[r.s.ID]; dup {
+			return nil, nil, errAt(r.s.Line, r.field+".id", "duplicate step id %q (first used by steps[%d], line %d)", r.s.ID, j, raws[j].s.Line)
+		}
+		index[r.s.ID] = i
+		raws[i] = r
+	}
+	return raws, index, nil
 }
 
 // readStep is the first pass over one step: every field but the
@@ -207,38 +245,44 @@ func readStep(n *yaml.Node, field string) (*rawStep, error) {
 		return nil, err
 	}
 	for _, p := range m.list {
-		f := field + "." + p.key.Value
-		v := p.val
-		switch p.key.Value {
-		case "description":
-			s.Description, err = freeText(v, f, maxTextBytes, true)
-		case "resource":
-			s.Resource, err = freeText(v, f, maxResourceBytes, false)
-		case "labels":
-			s.Labels, err = labels(v, f)
-		case "risk_tags":
-			s.RiskTags, err = riskTags(v, f)
-		case "input":
-			r.input = v
-		case "depends_on":
-			r.depsNode = v
-			r.deps, err = list(v, f, "depends_on")
-		case "condition":
-			r.cond = v
-		case "gate":
-			s.Gate, err = gate(v, f)
-		case "retry":
-			s.Retry, err = retry(v, f)
-		case "timeout":
-			s.Timeout, err = duration(v, f, maxDuration)
-		case "on_failure":
-			s.OnFailure, r.compInput, err = onFailure(v, f)
-		}
-		if err != nil {
+		if err := r.readField(p.key.Value, p.val, field+"."+p.key.Value); err != nil {
 			return nil, err
 		}
 	}
 	return r, nil
+}
+
+// readField reads the step field key (value v, at field f); id and action
+// are read before.
+func (r *rawStep) readField(key string, v *yaml.Node, f string) error {
+	s := r.s
+	var err error
+	switch key {
+	case "description":
+		s.Description, err = freeText(v, f, maxTextBytes, true)
+	case "resource":
+		s.Resource, err = freeText(v, f, maxResourceBytes, false)
+	case "labels":
+		s.Labels, err = labels(v, f)
+	case "risk_tags":
+		s.RiskTags, err = riskTags(v, f)
+	case "input":
+		r.input = v
+	case "depends_on":
+		r.depsNode = v
+		r.deps, err = list(v, f, "depends_on")
+	case "condition":
+		r.cond = v
+	case "gate":
+		s.Gate, err = gate(v, f)
+	case "retry":
+		s.Retry, err = retry(v, f)
+	case "timeout":
+		s.Timeout, err = duration(v, f, maxDuration)
+	case "on_failure":
+		s.OnFailure, r.compInput, err = onFailure(v, f)
+	}
+	return err
 }
 
 // resolveDeps checks every depends_on item names another, existing step.
@@ -295,46 +339,52 @@ func gate(n *yaml.Node, field string) (*Gate, error) {
 		f := field + "." + p.key.Value
 		switch p.key.Value {
 		case "approver_roles":
-			items, err := list(p.val, f, "approver_roles")
-			if err != nil {
-				return nil, err
-			}
-			if len(items) == 0 {
-				return nil, nodeErr(p.val, f, "approver_roles must name at least one role")
-			}
-			g.ApproverRoles = make([]string, 0, len(items))
-			for j, item := range items {
-				fj := f
-				if p.val.Kind == yaml.SequenceNode {
-					fj += "[" + strconv.Itoa(j) + "]"
-				}
-				role, err := scalar(item, fj, "a role")
-				if err != nil {
-					return nil, err
-				}
-				if !slices.Contains(cairn.AllRoles, role) {
-					msg := fmt.Sprintf("unknown role %q; roles are %s", truncate(role, 80), strings.Join(cairn.AllRoles, ", "))
-					if s := nearest(role, cairn.AllRoles); s != "" {
-						msg = fmt.Sprintf("unknown role %q (did you mean %q?); roles are %s", truncate(role, 80), s, strings.Join(cairn.AllRoles, ", "))
-					}
-					return nil, nodeErr(item, fj, "%s", msg)
-				}
-				if slices.Contains(g.ApproverRoles, role) {
-					return nil, nodeErr(item, fj, "role %q is listed twice", role)
-				}
-				g.ApproverRoles = append(g.ApproverRoles, role)
-			}
+			g.ApproverRoles, err = approverRoles(p.val, f)
 		case "quorum":
-			if g.Quorum, err = integer(p.val, f, 1, maxQuorum); err != nil {
-				return nil, err
-			}
+			g.Quorum, err = integer(p.val, f, 1, maxQuorum)
 		case "expires_in":
-			if g.ExpiresIn, err = duration(p.val, f, maxDuration); err != nil {
-				return nil, err
-			}
+			g.ExpiresIn, err = duration(p.val, f, maxDuration)
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	return g, nil
+}
+
+// approverRoles reads gate.approver_roles: at least one known role, none
+// twice.
+func approverRoles(n *yaml.Node, f string) ([]string, error) {
+	items, err := list(n, f, "approver_roles")
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return nil, nodeErr(n, f, "approver_roles must name at least one role")
+	}
+	roles := make([]string, 0, len(items))
+	for j, item := range items {
+		fj := f
+		if n.Kind == yaml.SequenceNode {
+			fj += "[" + strconv.Itoa(j) + "]"
+		}
+		role, err := scalar(item, fj, "a role")
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(cairn.AllRoles, role) {
+			msg := fmt.Sprintf("unknown role %q; roles are %s", truncate(role, 80), strings.Join(cairn.AllRoles, ", "))
+			if s := nearest(role, cairn.AllRoles); s != "" {
+				msg = fmt.Sprintf("unknown role %q (did you mean %q?); roles are %s", truncate(role, 80), s, strings.Join(cairn.AllRoles, ", "))
+			}
+			return nil, nodeErr(item, fj, "%s", msg)
+		}
+		if slices.Contains(roles, role) {
+			return nil, nodeErr(item, fj, "role %q is listed twice", role)
+		}
+		roles = append(roles, role)
+	}
+	return roles, nil
 }
 
 func retry(n *yaml.Node, field string) (Retry, error) {

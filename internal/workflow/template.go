@@ -165,37 +165,8 @@ func (t *tmpl) literal() *tmpl {
 }
 
 func compileScalar(n *yaml.Node, field string, sc *refScope) (*tmpl, error) {
-	lit := func(s string) *tmpl { return &tmpl{kind: tLit, raw: []byte(s)} }
-	switch n.Tag {
-	case "!!null":
-		return lit("null"), nil
-	case "!!bool":
-		var b bool
-		if err := n.Decode(&b); err != nil {
-			return nil, nodeErr(n, field, "invalid boolean %q", truncate(n.Value, 40))
-		}
-		return lit(strconv.FormatBool(b)), nil
-	case "!!int":
-		var v any
-		if err := n.Decode(&v); err == nil {
-			switch x := v.(type) {
-			case int:
-				return lit(strconv.Itoa(x)), nil
-			case int64:
-				return lit(strconv.FormatInt(x, 10)), nil
-			case uint64:
-				return lit(strconv.FormatUint(x, 10)), nil
-			}
-		}
-		return nil, nodeErr(n, field, "integer %s is invalid or out of range; quote it to pass it as a string", truncate(n.Value, 40))
-	case "!!float":
-		var f float64
-		if err := n.Decode(&f); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			return nil, nodeErr(n, field, "number %s cannot be represented in JSON; quote it to pass it as a string", truncate(n.Value, 40))
-		}
-		var b bytes.Buffer
-		appendFloat(&b, f)
-		return lit(b.String()), nil
+	if t, typed, err := typedScalar(n, field); typed {
+		return t, err
 	}
 	s := n.Value
 	segs, err := splitTemplate(s)
@@ -223,6 +194,53 @@ func compileScalar(n *yaml.Node, field string, sc *refScope) (*tmpl, error) {
 		return &tmpl{kind: tExpr, expr: t.parts[0].expr}, nil
 	}
 	return t, nil
+}
+
+// typedScalar turns a null, boolean, integer or float scalar into a JSON
+// literal; typed is false for any other tag (a string).
+func typedScalar(n *yaml.Node, field string) (t *tmpl, typed bool, err error) {
+	lit := func(s string) *tmpl { return &tmpl{kind: tLit, raw: []byte(s)} }
+	switch n.Tag {
+	case "!!null":
+		return lit("null"), true, nil
+	case "!!bool":
+		var b bool
+		if err := n.Decode(&b); err != nil {
+			return nil, true, nodeErr(n, field, "invalid boolean %q", truncate(n.Value, 40))
+		}
+		return lit(strconv.FormatBool(b)), true, nil
+	case "!!int":
+		if s, ok := intLiteral(n); ok {
+			return lit(s), true, nil
+		}
+		return nil, true, nodeErr(n, field, "integer %s is invalid or out of range; quote it to pass it as a string", truncate(n.Value, 40))
+	case "!!float":
+		var f float64
+		if err := n.Decode(&f); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			return nil, true, nodeErr(n, field, "number %s cannot be represented in JSON; quote it to pass it as a string", truncate(n.Value, 40))
+		}
+		var b bytes.Buffer
+		appendFloat(&b, f)
+		return lit(b.String()), true, nil
+	}
+	return nil, false, nil
+}
+
+// intLiteral decodes an !!int scalar and formats it in decimal.
+func intLiteral(n *yaml.Node) (string, bool) {
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return "", false
+	}
+	switch x := v.(type) {
+	case int:
+		return strconv.Itoa(x), true
+	case int64:
+		return strconv.FormatInt(x, 10), true
+	case uint64:
+		return strconv.FormatUint(x, 10), true
+	}
+	return "", false
 }
 
 // segment is literal text or the source of a ${{ expr }}; off is where the
@@ -355,45 +373,9 @@ func (t *tmpl) render(b *bytes.Buffer, act *activation) error {
 			return fmt.Errorf("%s: %w", t.expr.field, err)
 		}
 	case tInterp:
-		var sb bytes.Buffer
-		for _, p := range t.parts {
-			if p.expr == nil {
-				sb.WriteString(p.lit)
-				continue
-			}
-			v, err := p.expr.eval(act)
-			if err != nil {
-				return err
-			}
-			if o, ok := v.(*types.Optional); ok {
-				v = types.NullValue
-				if o.HasValue() {
-					v = o.GetValue()
-				}
-			}
-			if s, ok := v.(types.String); ok {
-				sb.WriteString(string(s))
-			} else if err := appendVal(&sb, v, 0); err != nil {
-				return fmt.Errorf("%s: %w", p.expr.field, err)
-			}
-			if sb.Len() > maxRenderedBytes {
-				return fmt.Errorf("%s: the rendered string is longer than %d bytes", p.expr.field, maxRenderedBytes)
-			}
-		}
-		appendString(b, sb.String())
+		return t.renderInterp(b, act)
 	case tObject:
-		b.WriteByte('{')
-		for i, k := range t.keys {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.Write(k)
-			b.WriteByte(':')
-			if err := t.elems[i].render(b, act); err != nil {
-				return err
-			}
-		}
-		b.WriteByte('}')
+		return t.renderObject(b, act)
 	case tArray:
 		b.WriteByte('[')
 		for i, e := range t.elems {
@@ -409,6 +391,63 @@ func (t *tmpl) render(b *bytes.Buffer, act *activation) error {
 	return nil
 }
 
+// renderInterp writes an interpolated string: literal parts as they are,
+// string values as their text, other values as JSON.
+func (t *tmpl) renderInterp(b *bytes.Buffer, act *activation) error {
+	var sb bytes.Buffer
+	for _, p := range t.parts {
+		if p.expr == nil {
+			sb.WriteString(p.lit)
+			continue
+		}
+		v, err := p.expr.eval(act)
+		if err != nil {
+			return err
+		}
+		v = unwrapOptional(v)
+		if s, ok := v.(types.String); ok {
+			sb.WriteString(string(s))
+		} else if err := appendVal(&sb, v, 0); err != nil {
+			return fmt.Errorf("%s: %w", p.expr.field, err)
+		}
+		if sb.Len() > maxRenderedBytes {
+			return fmt.Errorf("%s: the rendered string is longer than %d bytes", p.expr.field, maxRenderedBytes)
+		}
+	}
+	appendString(b, sb.String())
+	return nil
+}
+
+// unwrapOptional is v's value when v is an optional (null when absent), v
+// otherwise.
+func unwrapOptional(v ref.Val) ref.Val {
+	o, ok := v.(*types.Optional)
+	if !ok {
+		return v
+	}
+	if o.HasValue() {
+		return o.GetValue()
+	}
+	return types.NullValue
+}
+
+// renderObject writes an object template.
+func (t *tmpl) renderObject(b *bytes.Buffer, act *activation) error {
+	b.WriteByte('{')
+	for i, k := range t.keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(k)
+		b.WriteByte(':')
+		if err := t.elems[i].render(b, act); err != nil {
+			return err
+		}
+	}
+	b.WriteByte('}')
+	return nil
+}
+
 // appendVal writes v as compact JSON: maps with their keys sorted, bytes as
 // base64, timestamps as RFC 3339 strings, durations as "1.5s", an absent
 // optional as null.
@@ -416,29 +455,10 @@ func appendVal(b *bytes.Buffer, v ref.Val, depth int) error {
 	if depth > maxValueDepth {
 		return errors.New("the value is nested too deeply")
 	}
+	if done, err := appendScalar(b, v); done {
+		return err
+	}
 	switch x := v.(type) {
-	case types.Null:
-		b.WriteString("null")
-	case types.Bool:
-		b.WriteString(strconv.FormatBool(bool(x)))
-	case types.Int:
-		b.WriteString(strconv.FormatInt(int64(x), 10))
-	case types.Uint:
-		b.WriteString(strconv.FormatUint(uint64(x), 10))
-	case types.Double:
-		f := float64(x)
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return fmt.Errorf("the number %v cannot be represented in JSON", f)
-		}
-		appendFloat(b, f)
-	case types.String:
-		appendString(b, string(x))
-	case types.Bytes:
-		appendString(b, base64.StdEncoding.EncodeToString(x))
-	case types.Timestamp:
-		appendString(b, x.Time.UTC().Format(time.RFC3339Nano))
-	case types.Duration:
-		appendString(b, strconv.FormatFloat(x.Duration.Seconds(), 'f', -1, 64)+"s")
 	case *types.Optional:
 		if !x.HasValue() {
 			b.WriteString("null")
@@ -454,23 +474,61 @@ func appendVal(b *bytes.Buffer, v ref.Val, depth int) error {
 	case traits.Mapper:
 		return appendMap(b, x, depth)
 	case traits.Lister:
-		n, ok := x.Size().(types.Int)
-		if !ok {
-			return errors.New("a list has no size")
-		}
-		b.WriteByte('[')
-		for i := range int64(n) {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			if err := appendVal(b, x.Get(types.Int(i)), depth+1); err != nil {
-				return err
-			}
-		}
-		b.WriteByte(']')
+		return appendList(b, x, depth)
 	default:
 		return fmt.Errorf("a value of type %s cannot be rendered as JSON", v.Type().TypeName())
 	}
+	return nil
+}
+
+// appendScalar writes v when it is a null, bool, number, string, bytes,
+// timestamp or duration; done is false for any other value.
+func appendScalar(b *bytes.Buffer, v ref.Val) (done bool, err error) {
+	switch x := v.(type) {
+	case types.Null:
+		b.WriteString("null")
+	case types.Bool:
+		b.WriteString(strconv.FormatBool(bool(x)))
+	case types.Int:
+		b.WriteString(strconv.FormatInt(int64(x), 10))
+	case types.Uint:
+		b.WriteString(strconv.FormatUint(uint64(x), 10))
+	case types.Double:
+		f := float64(x)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return true, fmt.Errorf("the number %v cannot be represented in JSON", f)
+		}
+		appendFloat(b, f)
+	case types.String:
+		appendString(b, string(x))
+	case types.Bytes:
+		appendString(b, base64.StdEncoding.EncodeToString(x))
+	case types.Timestamp:
+		appendString(b, x.Time.UTC().Format(time.RFC3339Nano))
+	case types.Duration:
+		appendString(b, strconv.FormatFloat(x.Duration.Seconds(), 'f', -1, 64)+"s")
+	default:
+		return false, nil
+	}
+	return true, nil
+}
+
+// appendList writes a list as a JSON array.
+func appendList(b *bytes.Buffer, x traits.Lister, depth int) error {
+	n, ok := x.Size().(types.Int)
+	if !ok {
+		return errors.New("a list has no size")
+	}
+	b.WriteByte('[')
+	for i := range int64(n) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if err := appendVal(b, x.Get(types.Int(i)), depth+1); err != nil {
+			return err
+		}
+	}
+	b.WriteByte(']')
 	return nil
 }
 

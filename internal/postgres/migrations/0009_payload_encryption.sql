@@ -34,15 +34,18 @@ CREATE TABLE tenant_settings (
   body   text NOT NULL
 );
 
--- Payloads stay append-only but for the two recorded paths: a legacy
--- plaintext row is encrypted once, and an erased row is deleted.
+-- Payloads stay append-only but for the recorded paths: a legacy
+-- plaintext row is encrypted once; an erased row is deleted; and, as
+-- 0008_retention allows, a row of a tenant under a retention guard is
+-- deleted by a compaction.
 CREATE FUNCTION cairn_payloads_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'UPDATE' THEN
     IF OLD.key_id IS NULL AND NEW.key_id IS NOT NULL AND NEW.tenant = OLD.tenant AND NEW.ptr = OLD.ptr AND NEW.sha256 = OLD.sha256 THEN
       RETURN NEW;
     END IF;
-  ELSIF EXISTS (SELECT 1 FROM erased_payloads e WHERE e.tenant = OLD.tenant AND e.ptr = OLD.ptr) THEN
+  ELSIF EXISTS (SELECT 1 FROM erased_payloads e WHERE e.tenant = OLD.tenant AND e.ptr = OLD.ptr)
+     OR EXISTS (SELECT 1 FROM retention_guard g WHERE g.tenant = OLD.tenant) THEN
     RETURN OLD;
   END IF;
   RAISE EXCEPTION 'payloads is append-only' USING ERRCODE = 'insufficient_privilege';

@@ -37,8 +37,10 @@ CREATE TABLE tenant_settings (
   body   TEXT NOT NULL
 ) WITHOUT ROWID;
 
--- Payloads stay append-only but for the two recorded paths: a legacy
--- plaintext row is encrypted once, and an erased row is deleted.
+-- Payloads stay append-only but for the recorded paths: a legacy
+-- plaintext row is encrypted once; an erased row is deleted; and, as
+-- 0009_retention allows, a row of a tenant under a retention guard is
+-- deleted by a compaction.
 DROP TRIGGER payloads_no_update;
 DROP TRIGGER payloads_no_delete;
 CREATE TRIGGER payloads_no_update BEFORE UPDATE ON payloads
@@ -46,4 +48,5 @@ CREATE TRIGGER payloads_no_update BEFORE UPDATE ON payloads
   BEGIN SELECT RAISE(ABORT, 'payloads are append-only'); END;
 CREATE TRIGGER payloads_no_delete BEFORE DELETE ON payloads
   WHEN NOT EXISTS (SELECT 1 FROM erased_payloads e WHERE e.tenant = OLD.tenant AND e.ptr = OLD.ptr)
+   AND NOT EXISTS (SELECT 1 FROM retention_guard g WHERE g.tenant = OLD.tenant)
   BEGIN SELECT RAISE(ABORT, 'payloads are append-only'); END;
