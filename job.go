@@ -3,6 +3,8 @@ package cairn
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/cairnhq/cairn/ledger"
 )
 
 // Policy decisions [seed].
@@ -354,22 +356,22 @@ func IsFinalRunStatus(s string) bool {
 
 // Event types on the timeline and ledger.
 const (
-	EventRunStarted        = "run_started"
-	EventRunReopened       = "run_reopened"
-	EventRunCompleted      = "run_completed"
-	EventJobSubmitted      = "job_submitted"
-	EventPolicyDecided     = "policy_decided"
-	EventApprovalRequested = "approval_requested"
-	EventApprovalResolved  = "approval_resolved"
-	EventJobDispatched     = "job_dispatched"
-	EventLeaseExpired      = "lease_expired"
-	EventJobCompleted      = "job_completed"
-	EventOutputChecked     = "output_checked"
-	EventJobStateChanged   = "job_state_changed"
-	EventPolicyPublished   = "policy_published"
-	EventPolicyRolledBack  = "policy_rolled_back"
-	EventKeyCreated        = "key_created"
-	EventKeyRevoked        = "key_revoked"
+	EventRunStarted        = ledger.EventRunStarted
+	EventRunReopened       = ledger.EventRunReopened
+	EventRunCompleted      = ledger.EventRunCompleted
+	EventJobSubmitted      = ledger.EventJobSubmitted
+	EventPolicyDecided     = ledger.EventPolicyDecided
+	EventApprovalRequested = ledger.EventApprovalRequested
+	EventApprovalResolved  = ledger.EventApprovalResolved
+	EventJobDispatched     = ledger.EventJobDispatched
+	EventLeaseExpired      = ledger.EventLeaseExpired
+	EventJobCompleted      = ledger.EventJobCompleted
+	EventOutputChecked     = ledger.EventOutputChecked
+	EventJobStateChanged   = ledger.EventJobStateChanged
+	EventPolicyPublished   = ledger.EventPolicyPublished
+	EventPolicyRolledBack  = ledger.EventPolicyRolledBack
+	EventKeyCreated        = ledger.EventKeyCreated
+	EventKeyRevoked        = ledger.EventKeyRevoked
 )
 
 // Event is one evidence item. Every event is a ledger entry of its tenant;

@@ -419,7 +419,7 @@ type WorkflowRef struct {
 // IsWorkflowEvent reports whether events of type typ may refer to a
 // workflow definition: workflow_registered and the run_* events.
 func IsWorkflowEvent(typ string) bool {
-	return typ == "workflow_registered" || strings.HasPrefix(typ, "run_")
+	return typ == EventWorkflowRegistered || strings.HasPrefix(typ, "run_")
 }
 
 // EntryWorkflowRef returns the workflow an entry body refers to, or nil when
@@ -440,7 +440,7 @@ func EntryWorkflowRef(body string) (*WorkflowRef, error) {
 	if !IsWorkflowEvent(typ) {
 		return nil, nil
 	}
-	ref.Registered = typ == "workflow_registered"
+	ref.Registered = typ == EventWorkflowRegistered
 	if !ref.Registered {
 		regErr = runErr
 	}

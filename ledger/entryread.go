@@ -55,13 +55,13 @@ func readEvent(r *reader, f *EntryFacts) error {
 		return err
 	}
 	switch e.Type {
-	case "job_submitted":
+	case EventJobSubmitted:
 		e.Job, err = e.job, e.jobErr
-	case "policy_decided":
+	case EventPolicyDecided:
 		e.DecisionRecord, err = e.decision, e.decErr
-	case "approval_requested":
+	case EventApprovalRequested:
 		e.Approval, err = e.approval, e.aprErr
-	case "policy_published", "policy_rolled_back":
+	case EventPolicyPublished, EventPolicyRolledBack:
 		e.Audit, err = e.audit, e.audErr
 	}
 	return err
@@ -219,8 +219,8 @@ func wordOf(b []byte) string {
 var words = func() map[string]string {
 	m := map[string]string{}
 	for _, w := range []string{
-		"job_submitted", "policy_decided", "approval_requested", "approval_resolved", "job_dispatched",
-		"job_completed", "output_checked", "lease_expired",
+		EventJobSubmitted, EventPolicyDecided, EventApprovalRequested, EventApprovalResolved, EventJobDispatched,
+		EventJobCompleted, EventOutputChecked, EventLeaseExpired,
 		"ALLOW", "DENY", "REQUIRE_APPROVAL", "ALLOW_WITH_CONSTRAINTS", "REDACT", "QUARANTINE",
 		"QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "DENIED", "PENDING_APPROVAL", "submit", "dispatch",
 	} {

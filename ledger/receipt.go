@@ -77,7 +77,7 @@ func verifyReceiptEntry(r Receipt, jobID, jobHash string) error {
 		return fmt.Errorf("entry says index %d, receipt %d", f.Index, r.Index)
 	}
 	ev := f.Event
-	if ev.Type != "policy_decided" || ev.JobID != jobID || ev.JobHash != jobHash {
+	if ev.Type != EventPolicyDecided || ev.JobID != jobID || ev.JobHash != jobHash {
 		return fmt.Errorf("entry is %s of job %q with job_hash %s, not the dispatch decision of job %q with %s", ev.Type, ev.JobID, ev.JobHash, jobID, jobHash)
 	}
 	if d := ev.DecisionRecord; d == nil || d.Phase != "dispatch" {

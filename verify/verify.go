@@ -375,7 +375,7 @@ func (c *checker) prepare(i int, declared [][32]byte, declOK []bool, perr []erro
 		_, _ = hex.Decode(c.prev[i][:], []byte(f.PrevHash))
 		c.prevOK[i] = true
 	}
-	if f.Event.Type == "job_submitted" && f.Event.Job != nil {
+	if f.Event.Type == ledger.EventJobSubmitted && f.Event.Job != nil {
 		if input, ok := c.contextInput(f.Event.Job); ok {
 			c.jobHash[i], c.jobHashErr[i] = f.Event.Job.ComputeJobHash(input)
 		}
