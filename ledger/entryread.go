@@ -135,10 +135,10 @@ func text[T any](name string, dst func(*T) *string) field[T] {
 var submittedJobFields = []field[SubmittedJob]{
 	text("tenant", func(j *SubmittedJob) *string { return &j.Tenant }),
 	text("job_id", func(j *SubmittedJob) *string { return &j.JobID }),
-	text("run_id", func(j *SubmittedJob) *string { return &j.RunID }),
-	text("workflow_step_id", func(j *SubmittedJob) *string { return &j.WorkflowStepID }),
+	text("run_id", func(j *SubmittedJob) *string { return (*string)(&j.RunID) }),
+	text("workflow_step_id", func(j *SubmittedJob) *string { return (*string)(&j.WorkflowStepID) }),
 	text("action", func(j *SubmittedJob) *string { return &j.Action }),
-	text("resource", func(j *SubmittedJob) *string { return &j.Resource }),
+	text("resource", func(j *SubmittedJob) *string { return (*string)(&j.Resource) }),
 	text("submitted_by", func(j *SubmittedJob) *string { return &j.SubmittedBy }),
 	text("trace_id", func(j *SubmittedJob) *string { return &j.TraceID }),
 	text("context_ptr", func(j *SubmittedJob) *string { return &j.ContextPtr }),

@@ -158,10 +158,10 @@ func (s *Service) recordCompletion(tx cairn.Tx, p cairn.Principal, j *cairn.Job,
 		e.Data = map[string]any{"status": req.Status, "result_ptr": j.ResultPtr, "result_sha256": j.ResultSHA256, "lease_id": req.LeaseID, "error": j.Error,
 			"worker_id": string(j.LeaseOwner), "principal": p.ID, "key_id": p.KeyID}
 		if j.ErrorSafety != nil {
-			e.Data["error_safety"] = j.ErrorSafety
+			e.DataMap()["error_safety"] = j.ErrorSafety
 		}
 		if blinding != "" {
-			e.Data[BlindingMember] = blinding
+			e.DataMap()[BlindingMember] = blinding
 		}
 	}); err != nil {
 		return err
@@ -173,7 +173,7 @@ func (s *Service) recordCompletion(tx cairn.Tx, p cairn.Principal, j *cairn.Job,
 		e.OutputSafety = safety
 		e.Data = map[string]any{"result_ptr": j.ResultPtr, "result_sha256": j.ResultSHA256}
 		if blinding != "" {
-			e.Data[BlindingMember] = blinding
+			e.DataMap()[BlindingMember] = blinding
 		}
 	})
 }

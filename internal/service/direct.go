@@ -144,7 +144,7 @@ func (s *Service) cancelOpen(tx cairn.Tx, j *cairn.Job, by, reason string, now t
 		e.State = j.State
 		e.Data = map[string]any{"reason": reason}
 		if lease != "" {
-			e.Data["lease_id"] = string(lease)
+			e.DataMap()["lease_id"] = string(lease)
 		}
 	}); err != nil {
 		return err

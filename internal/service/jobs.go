@@ -238,10 +238,7 @@ func (s *Service) prepareSubmit(ctx context.Context, pol *activePolicy, p cairn.
 	submitted := jobEvent(job, cairn.EventJobSubmitted, p.ID, now)
 	submitted.JobHash = hash
 	submitted.State = job.State
-	submitted.Data = map[string]any{"job": hashProjection(job)}
-	if job.Executor != "" {
-		submitted.Data["executor"] = job.Executor
-	}
+	submitted.Data = submittedData(job)
 	d, decided := decisionEvent(job, ev, cairn.PhaseSubmit, p.ID, now)
 	sub := &submission{job: job, evidence: []*cairn.Event{submitted, decided}, now: now, policy: pol.id}
 	if ev.Decision == cairn.RequireApproval {
@@ -312,12 +309,17 @@ func jobEvent(j *cairn.Job, typ, actor string, now time.Time) *cairn.Event {
 	}
 }
 
+// submittedData is the data of the job_submitted event of j.
+func submittedData(j *cairn.Job) *cairn.SubmittedData {
+	return &cairn.SubmittedData{Job: hashProjection(j), Executor: j.Executor}
+}
+
 // hashProjection is the job_hash projection without the input (whose hash is context_sha256).
-func hashProjection(j *cairn.Job) map[string]any {
-	return map[string]any{
-		"tenant": j.Tenant, "job_id": j.JobID, "run_id": j.RunID, "workflow_step_id": j.WorkflowStepID,
-		"action": j.Action, "resource": j.Resource, "labels": j.Labels, "risk_tags": j.RiskTags,
-		"submitted_by": j.SubmittedBy, "trace_id": j.TraceID, "context_ptr": j.ContextPtr, "context_sha256": j.ContextSHA256,
+func hashProjection(j *cairn.Job) ledger.SubmittedJob {
+	return ledger.SubmittedJob{
+		Tenant: j.Tenant, JobID: j.JobID, RunID: j.RunID, WorkflowStepID: j.WorkflowStepID,
+		Action: j.Action, Resource: j.Resource, Labels: j.Labels, RiskTags: j.RiskTags,
+		SubmittedBy: j.SubmittedBy, TraceID: j.TraceID, ContextPtr: j.ContextPtr, ContextSHA256: j.ContextSHA256,
 	}
 }
 
@@ -351,7 +353,7 @@ func decisionEvent(j *cairn.Job, ev cairn.Evaluation, phase, actor string, now t
 	}
 	e := jobEvent(j, cairn.EventPolicyDecided, actor, now)
 	e.Decision, e.PolicyRuleID, e.PolicySnapshot, e.JobHash = ev.Decision, ev.RuleID, ev.Snapshot, j.JobHash
-	e.Data = map[string]any{"decision": d, "phase": phase}
+	e.Data = &cairn.DecidedData{Decision: d, Phase: phase}
 	return d, e
 }
 
@@ -389,7 +391,7 @@ func approvalEvent(j *cairn.Job, d *cairn.Decision, ev cairn.Evaluation, actor s
 	e := jobEvent(j, cairn.EventApprovalRequested, actor, now)
 	e.Decision, e.PolicyRuleID, e.PolicySnapshot, e.JobHash = ev.Decision, ev.RuleID, ev.Snapshot, j.JobHash
 	e.State = cairn.StatePendingApproval
-	e.Data = map[string]any{"approval": a}
+	e.Data = &cairn.ApprovalRequestedData{Approval: a}
 	return a, e
 }
 
@@ -702,7 +704,7 @@ func (s *Service) resolve(tx cairn.Tx, a *cairn.Approval, resolution, by, commen
 		Data: map[string]any{"approval_id": a.ApprovalID, "comment": comment},
 	}
 	if len(a.ResolverRoles) > 0 {
-		e.Data["resolver_roles"] = a.ResolverRoles
+		e.DataMap()["resolver_roles"] = a.ResolverRoles
 	}
 	if err := transition(j, resolvedState[resolution], now); err != nil {
 		return err

@@ -199,7 +199,7 @@ func (s *Service) CreateKey(ctx context.Context, p cairn.Principal, req cairn.Cr
 		// tenant's ledger too: that is where its auditor looks.
 		ev := s.keyEvent(k, cairn.EventKeyCreated, p.ID)
 		ev.Tenant = p.Tenant
-		ev.Data["tenant"] = tenant
+		ev.DataMap()["tenant"] = tenant
 		return tx.AppendEvent(ev)
 	})
 	if err != nil {

@@ -96,7 +96,8 @@ func eventsView(tx cairn.ReadTx, p cairn.Principal, evs []*cairn.Event, job *cai
 	}
 	for _, e := range evs {
 		if e.Raw == nil {
-			if !resultEvent(e.Type) || e.JobID == "" || e.Data["result_sha256"] == nil {
+			data := e.DataMap() // job_completed and output_checked data are maps
+			if !resultEvent(e.Type) || e.JobID == "" || data["result_sha256"] == nil {
 				continue
 			}
 			h, err := isHidden(string(e.JobID))
@@ -104,8 +105,8 @@ func eventsView(tx cairn.ReadTx, p cairn.Principal, evs []*cairn.Event, job *cai
 				return err
 			}
 			if h {
-				e.Data["result_sha256"] = nil
-				delete(e.Data, BlindingMember)
+				data["result_sha256"] = nil
+				delete(data, BlindingMember)
 			}
 			continue
 		}

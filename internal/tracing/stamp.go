@@ -102,15 +102,18 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 		s.add(o, ev)
 	case cairn.EventPolicyDecided:
 		o := s.open(SpanPolicyEvaluate+"\x00"+job, child(SpanPolicyEvaluate))
-		phase, _ := ev.Data["phase"].(string)
+		var phase string
+		if d, ok := ev.Data.(*cairn.DecidedData); ok {
+			phase = d.Phase
+		}
 		o.attrs = []attribute.KeyValue{AttrDecision.String(ev.Decision), AttrRuleID.String(ev.PolicyRuleID),
 			AttrSnapshot.String(ev.PolicySnapshot), AttrJobHash.String(ev.JobHash), AttrPhase.String(phase)}
 		s.add(o, ev)
 	case cairn.EventApprovalRequested:
 		// The wait is recorded when the approval is resolved; its ids are
 		// known now.
-		if a, ok := ev.Data["approval"].(*cairn.Approval); ok && a != nil {
-			sid := waitSpanID(ev.Tenant, a.ApprovalID)
+		if d, ok := ev.Data.(*cairn.ApprovalRequestedData); ok && d.Approval != nil {
+			sid := waitSpanID(ev.Tenant, d.Approval.ApprovalID)
 			ev.Trace = &cairn.TraceRef{TraceID: anchor.TraceID().String(), SpanID: sid.String()}
 			return
 		}
@@ -137,7 +140,7 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 		s.add(o, ev)
 	case cairn.EventJobDispatched:
 		o := s.open(SpanJobDispatch+"\x00"+job, child(SpanJobDispatch))
-		worker, _ := ev.Data["worker_id"].(string)
+		worker, _ := ev.DataMap()["worker_id"].(string)
 		o.attrs = []attribute.KeyValue{AttrJobID.String(jobID), AttrWorkerID.String(worker), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State)}
 		s.add(o, ev)
 	case cairn.EventJobCompleted, cairn.EventOutputChecked:

@@ -1,0 +1,113 @@
+package service
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/ledger"
+)
+
+// The typed event data (cairn.SubmittedData, DecidedData,
+// ApprovalRequestedData, PolicyChangeData) canonicalise to exactly the
+// bytes of the maps they replaced, for jobs with and without the optional
+// members (null identifiers, nil and empty labels and risk tags, an
+// executor or none, constraints, approval specs, expiry).
+func TestTypedEventDataCanonicalAsMaps(t *testing.T) {
+	now := time.Date(2026, 4, 1, 14, 0, 3, 123456789, time.UTC)
+	for i, j := range eventDataJobs(now) {
+		for k, ev := range eventDataEvaluations() {
+			name := fmt.Sprintf("job%d/eval%d", i, k)
+			j := *j
+			applyDecision(&j, ev)
+			submitted := jobEvent(&j, cairn.EventJobSubmitted, "agent", now)
+			submitted.Data = submittedData(&j)
+			sameCanonical(t, name+"/job_submitted", submitted, oldSubmittedData(&j))
+
+			d, decided := decisionEvent(&j, ev, cairn.PhaseSubmit, "agent", now)
+			sameCanonical(t, name+"/policy_decided", decided, map[string]any{"decision": d, "phase": cairn.PhaseSubmit})
+
+			a, requested := approvalEvent(&j, d, ev, "agent", now)
+			sameCanonical(t, name+"/approval_requested", requested, map[string]any{"approval": a})
+		}
+	}
+	for i, before := range []cairn.Opt{"", cairn.Opt("cfg:system:policy#sha256:" + ledger.SHA256Hex([]byte("before")))} {
+		a := &cairn.PolicyAudit{AuditID: "pa_1", Action: "publish", SnapshotBefore: before, SnapshotAfter: "cfg:x", Actor: "admin",
+			Tenant: "default", Message: "m\u00e9\u2028<&>", Timestamp: now}
+		e := &cairn.Event{Tenant: "default", Type: cairn.EventPolicyPublished, Timestamp: now, Actor: "admin", PolicySnapshot: "cfg:x",
+			Data: &cairn.PolicyChangeData{Audit: a, PolicySHA256: "abc"}}
+		sameCanonical(t, fmt.Sprintf("policy_published/%d", i), e, map[string]any{"audit": a, "policy_sha256": "abc"})
+	}
+}
+
+// sameCanonical fails unless ev canonicalises to the same bytes with its
+// data replaced by old, and its data reads back as old does.
+func sameCanonical(t *testing.T, name string, ev *cairn.Event, old map[string]any) {
+	t.Helper()
+	got, err := ledger.Canonical(ev)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	was := *ev
+	was.Data = old
+	want, err := ledger.Canonical(&was)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s: typed data canonicalises to\n%s\nthe map to\n%s", name, got, want)
+	}
+	if !bytes.Contains(got, []byte(`"data":{`)) {
+		t.Errorf("%s: no data member in %s", name, got)
+	}
+	if _, err := ledger.ParseEntry(mustBody(t, got)); err != nil {
+		t.Errorf("%s: %v", name, err)
+	}
+}
+
+func mustBody(t *testing.T, canonEvent []byte) []byte {
+	t.Helper()
+	b, err := ledger.EnvelopeBody("default", 1, "", 0, canonEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// oldSubmittedData is the job_submitted data as service wrote it as a map.
+func oldSubmittedData(j *cairn.Job) map[string]any {
+	data := map[string]any{"job": map[string]any{
+		"tenant": j.Tenant, "job_id": j.JobID, "run_id": j.RunID, "workflow_step_id": j.WorkflowStepID,
+		"action": j.Action, "resource": j.Resource, "labels": j.Labels, "risk_tags": j.RiskTags,
+		"submitted_by": j.SubmittedBy, "trace_id": j.TraceID, "context_ptr": j.ContextPtr, "context_sha256": j.ContextSHA256,
+	}}
+	if j.Executor != "" {
+		data["executor"] = j.Executor
+	}
+	return data
+}
+
+func eventDataJobs(now time.Time) []*cairn.Job {
+	full := &cairn.Job{JobID: "job-1", RunID: "run-1", WorkflowStepID: "step-1", TraceID: "4bf92f3577b34da6a3ce929d0e0e4736",
+		Tenant: "acme", Action: "db.write", Resource: "db://orders/1", Labels: map[string]string{"env": "prod", "\u00e9": "\u2028", "a<b": "&"},
+		RiskTags: []string{"write", "pii"}, SubmittedBy: "agent-7", Executor: "gateway", JobHash: ledger.SHA256Hex([]byte("h")),
+		ContextPtr: cairn.ContextPtr("job-1"), ContextSHA256: ledger.SHA256Hex([]byte("null")), CreatedAt: now}
+	bare := &cairn.Job{JobID: "job-2", Tenant: "default", Action: "x", SubmittedBy: "a", JobHash: "h",
+		ContextPtr: cairn.ContextPtr("job-2"), ContextSHA256: "s"}
+	empty := *bare
+	empty.Labels, empty.RiskTags = map[string]string{}, []string{}
+	return []*cairn.Job{full, bare, &empty}
+}
+
+func eventDataEvaluations() []cairn.Evaluation {
+	return []cairn.Evaluation{
+		{Decision: cairn.Allow, Snapshot: "cfg:system:policy#sha256:" + ledger.SHA256Hex([]byte("p")), DefaultRule: true},
+		{Decision: cairn.RequireApproval, RuleID: "r1", Reason: "needs a human", Snapshot: "cfg:s",
+			Constraints: json.RawMessage(`{"max_rows":100,"f":1.5e3}`), Approval: &cairn.ApprovalSpec{ApproverRoles: []string{"lead", "approver"}},
+			ExpiresIn: time.Hour, Explanation: "because", Trace: []cairn.RuleTrace{{}}},
+		{Decision: cairn.Deny, RuleID: "r2", Trace: []cairn.RuleTrace{}},
+	}
+}
