@@ -4,32 +4,34 @@ import (
 	"encoding/base64"
 
 	jsonv2 "github.com/go-json-experiment/json"
+
+	"github.com/cairnhq/cairn/ledger/internal/jsonread"
 )
 
-// Reading a bundle (UnmarshalBundle) with the reader of jsonread.go. The
+// Reading a bundle (UnmarshalBundle) with the reader of package jsonread. The
 // lists that make up nearly all of a large bundle (entries, inclusion
 // proofs, payloads, job rows) are read member by member from tables; the
 // other members are small and read by json.Unmarshal (v2: exact member
 // names, none repeated anywhere in the value).
 
 func unmarshalBundle(data []byte) (*Bundle, error) {
-	r, err := newReader(data)
+	r, err := jsonread.NewReader(data)
 	if err != nil {
 		return nil, err
 	}
-	defer r.release()
+	defer r.Release()
 	b := &Bundle{}
 	// No member name may repeat at the top level, not even an unknown one.
 	others := map[string]bool{}
-	err = readMembers(r, b, bundleFields, func(name []byte) error {
+	err = jsonread.ReadMembers(r, b, bundleFields, func(name []byte) error {
 		if others[string(name)] {
-			return shapeErr("member %q repeated", name)
+			return jsonread.ShapeErr("member %q repeated", name)
 		}
 		others[string(name)] = true
-		return r.skip()
+		return r.Skip()
 	})
 	if err == nil {
-		err = r.end()
+		err = r.End()
 	}
 	if err != nil {
 		return nil, err
@@ -37,7 +39,7 @@ func unmarshalBundle(data []byte) (*Bundle, error) {
 	return b, nil
 }
 
-var bundleFields = []field[Bundle]{
+var bundleFields = []jsonread.Field[Bundle]{
 	unmarshal("format", func(b *Bundle) any { return &b.Format }),
 	unmarshal("tenant", func(b *Bundle) any { return &b.Tenant }),
 	unmarshal("origin", func(b *Bundle) any { return &b.Origin }),
@@ -47,18 +49,18 @@ var bundleFields = []field[Bundle]{
 	unmarshal("consistency_proofs", func(b *Bundle) any { return &b.ConsistencyProofs }),
 	unmarshal("policies", func(b *Bundle) any { return &b.Policies }),
 	unmarshal("workflows", func(b *Bundle) any { return &b.Workflows }),
-	{name: "entries", read: func(r *reader, b *Bundle) error { return readList(r, &b.Entries, entryFields) }},
-	{name: "inclusion_proofs", read: func(r *reader, b *Bundle) error {
+	{Name: "entries", Read: func(r *jsonread.Reader, b *Bundle) error { return readList(r, &b.Entries, entryFields) }},
+	{Name: "inclusion_proofs", Read: func(r *jsonread.Reader, b *Bundle) error {
 		return readList(r, &b.InclusionProofs, inclusionProofFields)
 	}},
-	{name: "payloads", read: func(r *reader, b *Bundle) error { return readList(r, &b.Payloads, payloadFields) }},
-	{name: "jobs", read: func(r *reader, b *Bundle) error { return readList(r, &b.Jobs, jobRowFields) }},
+	{Name: "payloads", Read: func(r *jsonread.Reader, b *Bundle) error { return readList(r, &b.Payloads, payloadFields) }},
+	{Name: "jobs", Read: func(r *jsonread.Reader, b *Bundle) error { return readList(r, &b.Jobs, jobRowFields) }},
 }
 
-// unmarshal is the field of a member read by json.Unmarshal into dst(b).
-func unmarshal(name string, dst func(b *Bundle) any) field[Bundle] {
-	return field[Bundle]{name: name, read: func(r *reader, b *Bundle) error {
-		v, err := r.value()
+// unmarshal is the jsonread.Field of a member read by json.Unmarshal into dst(b).
+func unmarshal(name string, dst func(b *Bundle) any) jsonread.Field[Bundle] {
+	return jsonread.Field[Bundle]{Name: name, Read: func(r *jsonread.Reader, b *Bundle) error {
+		v, err := r.Value()
 		if err != nil {
 			return err
 		}
@@ -67,66 +69,66 @@ func unmarshal(name string, dst func(b *Bundle) any) field[Bundle] {
 }
 
 // readList reads null (leaving *dst nil) or an array of objects.
-func readList[T any](r *reader, dst *[]T, fields []field[T]) error {
-	if r.d.PeekKind() == 'n' {
-		return r.null()
+func readList[T any](r *jsonread.Reader, dst *[]T, fields []jsonread.Field[T]) error {
+	if r.PeekKind() == 'n' {
+		return r.Null()
 	}
 	*dst = []T{}
-	return r.readArray(func() error {
+	return r.ReadArray(func() error {
 		var zero T
 		*dst = append(*dst, zero)
-		return decodeObject(r, &(*dst)[len(*dst)-1], fields)
+		return jsonread.DecodeObject(r, &(*dst)[len(*dst)-1], fields)
 	})
 }
 
-var entryFields = []field[Entry]{
-	{name: "index", required: true, read: func(r *reader, e *Entry) error { return r.uint(&e.Index) }},
-	text("leaf_hash", func(e *Entry) *string { return &e.LeafHash }),
-	text("body", func(e *Entry) *string { return &e.Body }),
+var entryFields = []jsonread.Field[Entry]{
+	{Name: "index", Required: true, Read: func(r *jsonread.Reader, e *Entry) error { return r.Uint(&e.Index) }},
+	jsonread.Text("leaf_hash", func(e *Entry) *string { return &e.LeafHash }),
+	jsonread.Text("body", func(e *Entry) *string { return &e.Body }),
 }
 
-var inclusionProofFields = []field[BundleInclusionProof]{
-	{name: "index", read: func(r *reader, p *BundleInclusionProof) error { return r.uint(&p.Index) }},
-	{name: "size", read: func(r *reader, p *BundleInclusionProof) error { return r.uint(&p.Size) }},
-	{name: "hashes", read: func(r *reader, p *BundleInclusionProof) error { return readStrings(r, &p.Hashes) }},
+var inclusionProofFields = []jsonread.Field[BundleInclusionProof]{
+	{Name: "index", Read: func(r *jsonread.Reader, p *BundleInclusionProof) error { return r.Uint(&p.Index) }},
+	{Name: "size", Read: func(r *jsonread.Reader, p *BundleInclusionProof) error { return r.Uint(&p.Size) }},
+	{Name: "hashes", Read: func(r *jsonread.Reader, p *BundleInclusionProof) error { return jsonread.ReadStrings(r, &p.Hashes) }},
 }
 
-var payloadFields = []field[Payload]{
-	text("ptr", func(p *Payload) *string { return &p.Ptr }),
-	text("sha256", func(p *Payload) *string { return &p.SHA256 }),
-	text("reason", func(p *Payload) *string { return &p.Reason }),
-	{name: "withheld", read: func(r *reader, p *Payload) error { return r.boolOrNull(&p.Withheld) }},
-	{name: "data", read: readPayloadData},
+var payloadFields = []jsonread.Field[Payload]{
+	jsonread.Text("ptr", func(p *Payload) *string { return &p.Ptr }),
+	jsonread.Text("sha256", func(p *Payload) *string { return &p.SHA256 }),
+	jsonread.Text("reason", func(p *Payload) *string { return &p.Reason }),
+	{Name: "withheld", Read: func(r *jsonread.Reader, p *Payload) error { return r.BoolOrNull(&p.Withheld) }},
+	{Name: "data", Read: readPayloadData},
 }
 
 // readPayloadData reads data: base64 (standard, padded), or null or "" for
 // none.
-func readPayloadData(r *reader, p *Payload) error {
-	if r.d.PeekKind() == 'n' {
-		return r.null()
+func readPayloadData(r *jsonread.Reader, p *Payload) error {
+	if r.PeekKind() == 'n' {
+		return r.Null()
 	}
-	b64, err := r.str()
+	b64, err := r.Str()
 	if err != nil || len(b64) == 0 {
 		return err
 	}
 	if p.Data, err = base64.StdEncoding.DecodeString(string(b64)); err != nil {
-		return shapeErr("payload data: %v", err)
+		return jsonread.ShapeErr("payload data: %v", err)
 	}
 	return nil
 }
 
-var jobRowFields = []field[JobRow]{
-	text("job_id", func(j *JobRow) *string { return &j.JobID }),
-	text("job_hash", func(j *JobRow) *string { return &j.JobHash }),
-	text("state", func(j *JobRow) *string { return &j.State }),
-	text("decision", func(j *JobRow) *string { return &j.Decision }),
-	text("policy_rule_id", func(j *JobRow) *string { return &j.PolicyRuleID }),
-	text("policy_snapshot", func(j *JobRow) *string { return &j.PolicySnapshot }),
-	text("resolution", func(j *JobRow) *string { return &j.Resolution }),
-	text("resolved_by", func(j *JobRow) *string { return &j.ResolvedBy }),
-	text("output_safety", func(j *JobRow) *string { return &j.OutputSafety }),
-	text("context_ptr", func(j *JobRow) *string { return &j.ContextPtr }),
-	text("context_sha256", func(j *JobRow) *string { return &j.ContextSHA256 }),
-	text("result_ptr", func(j *JobRow) *string { return &j.ResultPtr }),
-	text("result_sha256", func(j *JobRow) *string { return &j.ResultSHA256 }),
+var jobRowFields = []jsonread.Field[JobRow]{
+	jsonread.Text("job_id", func(j *JobRow) *string { return &j.JobID }),
+	jsonread.Text("job_hash", func(j *JobRow) *string { return &j.JobHash }),
+	jsonread.Text("state", func(j *JobRow) *string { return &j.State }),
+	jsonread.Text("decision", func(j *JobRow) *string { return &j.Decision }),
+	jsonread.Text("policy_rule_id", func(j *JobRow) *string { return &j.PolicyRuleID }),
+	jsonread.Text("policy_snapshot", func(j *JobRow) *string { return &j.PolicySnapshot }),
+	jsonread.Text("resolution", func(j *JobRow) *string { return &j.Resolution }),
+	jsonread.Text("resolved_by", func(j *JobRow) *string { return &j.ResolvedBy }),
+	jsonread.Text("output_safety", func(j *JobRow) *string { return &j.OutputSafety }),
+	jsonread.Text("context_ptr", func(j *JobRow) *string { return &j.ContextPtr }),
+	jsonread.Text("context_sha256", func(j *JobRow) *string { return &j.ContextSHA256 }),
+	jsonread.Text("result_ptr", func(j *JobRow) *string { return &j.ResultPtr }),
+	jsonread.Text("result_sha256", func(j *JobRow) *string { return &j.ResultSHA256 }),
 }

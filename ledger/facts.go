@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+
+	"github.com/cairnhq/cairn/ledger/internal/jsonread"
 )
 
 // EntryFacts is what evidence checks need from an entry body: the envelope
@@ -119,10 +121,11 @@ var ErrBody = errors.New("malformed entry body")
 // policy_published / policy_rolled_back events respectively, and only when
 // they are objects. Everything else is validated as JSON and skipped.
 func ParseEntry(body []byte) (*EntryFacts, error) {
-	r, err := newReader(body)
+	r, err := jsonread.NewReader(body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBody, err)
 	}
+	r.Words = words
 	f := &EntryFacts{}
 	if err := parseEntryInto(r, f); err != nil {
 		return nil, err
@@ -134,10 +137,11 @@ func ParseEntry(body []byte) (*EntryFacts, error) {
 // Bundle), into f.
 func ParseEntryString(body string, f *EntryFacts) error {
 	*f = EntryFacts{}
-	r, err := newStringReader(body)
+	r, err := jsonread.NewStringReader(body)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBody, err)
 	}
+	r.Words = words
 	return parseEntryInto(r, f)
 }
 

@@ -1,4 +1,7 @@
-package ledger
+// Package jsonread reads JSON texts member by member into Go values: the
+// Reader of ledger entry bodies (package ledger) and evidence bundles
+// (package ledger/bundle). See the rules below.
+package jsonread
 
 import (
 	"bytes"
@@ -14,14 +17,14 @@ import (
 
 // Entry bodies and bundles are read with jsontext.Decoder, member by
 // member, into the structs that hold them: each object's members are a
-// table (a []field) of name and decoding function. The rules, the same in
+// table (a []Field) of name and decoding function. The rules, the same in
 // every object read:
 //
 //   - the input is exactly one RFC 8259 JSON value in UTF-8, with optional
 //     white space around it;
 //   - member names match exactly (no case folding); a member in the table
 //     may appear once; a member not in the table is skipped, and may repeat;
-//   - a skipped value may not nest more than maxDepth containers deep;
+//   - a skipped value may not nest more than MaxDepth containers deep;
 //   - escaped surrogate halves that do not pair (valid JSON, not valid
 //     Unicode) read as U+FFFD, as encoding/json reads them.
 //
@@ -30,12 +33,12 @@ import (
 // check UTF-8 (which would refuse unpaired escaped surrogates): the input's
 // UTF-8 is checked once, before reading.
 
-// maxDepth is how deeply a skipped value may nest: no value may be inside
-// more than maxDepth containers (arrays, objects).
-const maxDepth = 512
+// MaxDepth is how deeply a skipped value may nest: no value may be inside
+// more than MaxDepth containers (arrays, objects).
+const MaxDepth = 512
 
 var (
-	// errSyntax is wrapped by every error of the reader.
+	// errSyntax is wrapped by every error of the Reader.
 	errSyntax = errors.New("invalid JSON")
 	// errTooDeep is the error of a value nested too deeply.
 	errTooDeep = fmt.Errorf("%w: nesting too deep", errSyntax)
@@ -43,8 +46,8 @@ var (
 	readOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
 )
 
-// shapeError is well-formed JSON that is not what the reader reads there:
-// a number where a string belongs, a repeated member … (see reader.try).
+// shapeError is well-formed JSON that is not what the Reader reads there:
+// a number where a string belongs, a repeated member … (see Reader.Try).
 type shapeError struct{ msg string }
 
 func (e *shapeError) Error() string { return e.msg }
@@ -52,12 +55,12 @@ func (e *shapeError) Error() string { return e.msg }
 // Unwrap makes a shapeError an errSyntax.
 func (e *shapeError) Unwrap() error { return errSyntax }
 
-func shapeErr(format string, args ...any) error {
+func ShapeErr(format string, args ...any) error {
 	return &shapeError{msg: fmt.Sprintf(format, args...)}
 }
 
-// reader reads one JSON text. Readers are pooled (newReader, release).
-type reader struct {
+// Reader reads one JSON text. Readers are pooled (NewReader, Release).
+type Reader struct {
 	d jsontext.Decoder
 	// in holds the input when it was given as a string; view is the input
 	// given as bytes (not to be written to).
@@ -66,42 +69,56 @@ type reader struct {
 	src string
 	// text is scratch space for unquoting escaped strings.
 	text []byte
-	// limit is the deepest a skipped value may nest (maxDepth, or one more
+	// limit is the deepest a skipped value may nest (MaxDepth, or one more
 	// inside an entry's event, see readEvent).
-	limit int
+	Limit int
+	// Words are the strings Word returns without allocating (set by the
+	// caller after NewReader or NewStringReader).
+	Words map[string]string
 }
 
-var readers = sync.Pool{New: func() any { return new(reader) }}
+// PeekKind is the kind of the next token (see jsontext.Decoder.PeekKind).
+func (r *Reader) PeekKind() jsontext.Kind { return r.d.PeekKind() }
 
-// newReader returns a reader of b (which it does not copy or modify), or
+// wordOf returns b as a string, without allocating for r.Words.
+func (r *Reader) wordOf(b []byte) string {
+	if w, ok := r.Words[string(b)]; ok {
+		return w
+	}
+	return string(b)
+}
+
+var readers = sync.Pool{New: func() any { return new(Reader) }}
+
+// NewReader returns a Reader of b (which it does not copy or modify), or
 // an error if b is not UTF-8.
-func newReader(b []byte) (*reader, error) {
+func NewReader(b []byte) (*Reader, error) {
 	if !utf8.Valid(b) {
 		return nil, fmt.Errorf("%w: invalid UTF-8", errSyntax)
 	}
-	r := readers.Get().(*reader)
+	r := readers.Get().(*Reader)
 	r.view = *bytes.NewBuffer(b)
 	r.d.Reset(&r.view, readOptions...)
-	r.limit = maxDepth
+	r.Limit = MaxDepth
 	return r, nil
 }
 
-// newStringReader is newReader of a string (copied into the reader).
-func newStringReader(s string) (*reader, error) {
+// NewStringReader is NewReader of a string (copied into the Reader).
+func NewStringReader(s string) (*Reader, error) {
 	if !utf8.ValidString(s) {
 		return nil, fmt.Errorf("%w: invalid UTF-8", errSyntax)
 	}
-	r := readers.Get().(*reader)
+	r := readers.Get().(*Reader)
 	r.in.Reset()
 	r.in.WriteString(s)
 	r.src = s
 	r.d.Reset(&r.in, readOptions...)
-	r.limit = maxDepth
+	r.Limit = MaxDepth
 	return r, nil
 }
 
-// release returns r to the pool; r must not be used after.
-func (r *reader) release() {
+// Release returns r to the pool; r must not be used after.
+func (r *Reader) Release() {
 	if r.view.Cap() > 0 {
 		// Drop the decoder's reference to the caller's bytes (a bundle
 		// may be large). A string input was copied to r.in, ours.
@@ -112,8 +129,8 @@ func (r *reader) release() {
 	readers.Put(r)
 }
 
-// end checks that nothing but white space follows the value read.
-func (r *reader) end() error {
+// End checks that nothing but white space follows the value read.
+func (r *Reader) End() error {
 	if _, err := r.d.ReadToken(); err == nil {
 		return fmt.Errorf("%w: data after the top-level value at offset %d", errSyntax, r.d.InputOffset())
 	} else if !errors.Is(err, io.EOF) {
@@ -123,41 +140,41 @@ func (r *reader) end() error {
 }
 
 // wrap makes an error of jsontext an errSyntax.
-func (r *reader) wrap(err error) error {
+func (r *Reader) wrap(err error) error {
 	if err == nil || errors.Is(err, errSyntax) {
 		return err
 	}
 	return fmt.Errorf("%w: %v", errSyntax, err)
 }
 
-// field is one member of an object of type T that a reader reads: its name
+// Field is one member of an object of type T that a Reader reads: its name
 // and how its value is decoded into a T.
-type field[T any] struct {
-	name string
-	// required: an object without the member is an error.
-	required bool
-	read     func(r *reader, v *T) error
+type Field[T any] struct {
+	Name string
+	// Required: an object without the member is an error.
+	Required bool
+	Read     func(r *Reader, v *T) error
 
 	// again, when set, is called instead of failing when the member is
 	// repeated; the repeated value is skipped if it returns nil.
-	again func(v *T) error
+	Again func(v *T) error
 }
 
-// decodeObject reads an object into v, decoding the members in fields (at
+// DecodeObject reads an object into v, decoding the members in fields (at
 // most 64), each at most once, and skipping the others.
-func decodeObject[T any](r *reader, v *T, fields []field[T]) error {
-	return readMembers(r, v, fields, nil)
+func DecodeObject[T any](r *Reader, v *T, fields []Field[T]) error {
+	return ReadMembers(r, v, fields, nil)
 }
 
-// readMembers is decodeObject with other, when not nil, reading the members
+// ReadMembers is DecodeObject with other, when not nil, reading the members
 // not in fields instead of skipping them.
-func readMembers[T any](r *reader, v *T, fields []field[T], other func(name []byte) error) error {
+func ReadMembers[T any](r *Reader, v *T, fields []Field[T], other func(name []byte) error) error {
 	if err := r.open('{', "object"); err != nil {
 		return err
 	}
 	var seen uint64
-	for r.d.PeekKind() != '}' {
-		raw, err := r.d.ReadValue() // a name: jsontext reads nothing but a string here
+	for r.PeekKind() != '}' {
+		raw, err := r.d.ReadValue() // a Name: jsontext reads nothing but a string here
 		if err != nil {
 			return r.wrap(err)
 		}
@@ -167,7 +184,7 @@ func readMembers[T any](r *reader, v *T, fields []field[T], other func(name []by
 		} else if other != nil {
 			err = other(name)
 		} else {
-			err = r.skip()
+			err = r.Skip()
 		}
 		if err != nil {
 			return err
@@ -177,44 +194,44 @@ func readMembers[T any](r *reader, v *T, fields []field[T], other func(name []by
 		return r.wrap(err)
 	}
 	for i, f := range fields {
-		if f.required && seen&(1<<i) == 0 {
-			return shapeErr("no %s", f.name)
+		if f.Required && seen&(1<<i) == 0 {
+			return ShapeErr("no %s", f.Name)
 		}
 	}
 	return nil
 }
 
 // readField reads the value of member f, whose bit in seen is bit.
-func readField[T any](r *reader, v *T, f *field[T], seen *uint64, bit uint64) error {
+func readField[T any](r *Reader, v *T, f *Field[T], seen *uint64, bit uint64) error {
 	if *seen&bit == 0 {
 		*seen |= bit
-		return f.read(r, v)
+		return f.Read(r, v)
 	}
-	if f.again == nil {
-		return shapeErr("member %q repeated", f.name)
+	if f.Again == nil {
+		return ShapeErr("member %q repeated", f.Name)
 	}
-	if err := f.again(v); err != nil {
+	if err := f.Again(v); err != nil {
 		return err
 	}
-	return r.skip()
+	return r.Skip()
 }
 
 // lookup returns the position of the member called name in fields, or -1.
-func lookup[T any](fields []field[T], name []byte) int {
+func lookup[T any](fields []Field[T], name []byte) int {
 	for i := range fields {
-		if fields[i].name == string(name) {
+		if fields[i].Name == string(name) {
 			return i
 		}
 	}
 	return -1
 }
 
-// readArray reads an array, calling elem for each element.
-func (r *reader) readArray(elem func() error) error {
+// ReadArray reads an array, calling elem for each element.
+func (r *Reader) ReadArray(elem func() error) error {
 	if err := r.open('[', "array"); err != nil {
 		return err
 	}
-	for r.d.PeekKind() != ']' {
+	for r.PeekKind() != ']' {
 		if err := elem(); err != nil {
 			return err
 		}
@@ -224,8 +241,8 @@ func (r *reader) readArray(elem func() error) error {
 }
 
 // open reads the token that begins an object or array.
-func (r *reader) open(kind jsontext.Kind, what string) error {
-	switch k := r.d.PeekKind(); k {
+func (r *Reader) open(kind jsontext.Kind, what string) error {
+	switch k := r.PeekKind(); k {
 	case kind:
 		_, err := r.d.ReadToken()
 		return r.wrap(err)
@@ -234,32 +251,32 @@ func (r *reader) open(kind jsontext.Kind, what string) error {
 		_, err := r.d.ReadValue()
 		return r.wrap(err)
 	default:
-		return shapeErr("%s expected, not %s", what, k)
+		return ShapeErr("%s expected, not %s", what, k)
 	}
 }
 
 // scalar reads the next value and fails unless its kind is kind, or null
 // when orNull.
-func (r *reader) scalar(kind jsontext.Kind, orNull bool, what string) (jsontext.Value, error) {
-	v, err := r.value()
+func (r *Reader) scalar(kind jsontext.Kind, orNull bool, what string) (jsontext.Value, error) {
+	v, err := r.Value()
 	if err != nil {
 		return nil, err
 	}
 	if k := v.Kind(); k != kind && (k != 'n' || !orNull) {
-		return nil, shapeErr("%s expected, not %s", what, k)
+		return nil, ShapeErr("%s expected, not %s", what, k)
 	}
 	return v, nil
 }
 
-// null reads a literal (null, true or false).
-func (r *reader) null() error {
+// Null reads a literal (null, true or false).
+func (r *Reader) Null() error {
 	_, err := r.d.ReadValue()
 	return r.wrap(err)
 }
 
-// str reads a string (or a member name) and returns its unquoted bytes,
+// Str reads a string (or a member name) and returns its unquoted bytes,
 // valid until the next read.
-func (r *reader) str() ([]byte, error) {
+func (r *Reader) Str() ([]byte, error) {
 	v, err := r.scalar('"', false, "string")
 	if err != nil {
 		return nil, err
@@ -268,7 +285,7 @@ func (r *reader) str() ([]byte, error) {
 }
 
 // unquote returns the content of string v, valid until the next read.
-func (r *reader) unquote(v jsontext.Value) []byte {
+func (r *Reader) unquote(v jsontext.Value) []byte {
 	if bytes.IndexByte(v, '\\') < 0 {
 		return v[1 : len(v)-1]
 	}
@@ -280,7 +297,7 @@ func (r *reader) unquote(v jsontext.Value) []byte {
 // stringOf returns the content of the string v just read: when the input
 // was given as a string and v has no escapes, the part of the input it is
 // (not a copy).
-func (r *reader) stringOf(v jsontext.Value) string {
+func (r *Reader) stringOf(v jsontext.Value) string {
 	b := r.unquote(v)
 	if r.src != "" && len(b) == len(v)-2 {
 		end := int(r.d.InputOffset()) - 1
@@ -289,18 +306,18 @@ func (r *reader) stringOf(v jsontext.Value) string {
 	return string(b)
 }
 
-// string reads a string.
-func (r *reader) string(dst *string) error {
+// String reads a string.
+func (r *Reader) String(dst *string) error {
 	return r.stringOr(false, dst)
 }
 
-// stringOrNull reads a string, or null as "".
-func (r *reader) stringOrNull(dst *string) error {
+// StringOrNull reads a string, or null as "".
+func (r *Reader) StringOrNull(dst *string) error {
 	return r.stringOr(true, dst)
 }
 
 // stringOr reads a string, or null as "" when orNull.
-func (r *reader) stringOr(orNull bool, dst *string) error {
+func (r *Reader) stringOr(orNull bool, dst *string) error {
 	v, err := r.scalar('"', orNull, "string")
 	if err == nil {
 		*dst = ""
@@ -311,31 +328,31 @@ func (r *reader) stringOr(orNull bool, dst *string) error {
 	return err
 }
 
-// word is stringOrNull for members whose values come from the event
+// Word is stringOrNull for members whose values come from the event
 // vocabulary: the common ones are not allocated.
-func (r *reader) word(dst *string) error {
+func (r *Reader) Word(dst *string) error {
 	v, err := r.scalar('"', true, "string")
 	if err == nil {
 		*dst = ""
 		if v.Kind() == '"' {
-			*dst = wordOf(r.unquote(v))
+			*dst = r.wordOf(r.unquote(v))
 		}
 	}
 	return err
 }
 
-// uint reads a non-negative integer (digits only, at most 2⁶⁴-1).
-func (r *reader) uint(dst *uint64) error {
+// Uint reads a non-negative integer (digits only, at most 2⁶⁴-1).
+func (r *Reader) Uint(dst *uint64) error {
 	return r.uintOr(false, dst)
 }
 
-// uintOrNull reads a non-negative integer, or null as 0.
-func (r *reader) uintOrNull(dst *uint64) error {
+// UintOrNull reads a non-negative integer, or null as 0.
+func (r *Reader) UintOrNull(dst *uint64) error {
 	return r.uintOr(true, dst)
 }
 
 // uintOr reads a non-negative integer, or null as 0 when orNull.
-func (r *reader) uintOr(orNull bool, dst *uint64) error {
+func (r *Reader) uintOr(orNull bool, dst *uint64) error {
 	v, err := r.scalar('0', orNull, "non-negative integer")
 	if err != nil {
 		return err
@@ -346,17 +363,17 @@ func (r *reader) uintOr(orNull bool, dst *uint64) error {
 	}
 	n, err := strconv.ParseUint(string(v), 10, 64)
 	if err != nil {
-		return shapeErr("%s is not an unsigned 64-bit integer", v)
+		return ShapeErr("%s is not an unsigned 64-bit integer", v)
 	}
 	*dst = n
 	return nil
 }
 
-// boolOrNull reads true, false, or null as false.
-func (r *reader) boolOrNull(dst *bool) error {
-	v, err := r.value()
+// BoolOrNull reads true, false, or null as false.
+func (r *Reader) BoolOrNull(dst *bool) error {
+	v, err := r.Value()
 	if k := v.Kind(); err == nil && k != 't' && k != 'f' && k != 'n' {
-		return shapeErr("boolean expected, not %s", k)
+		return ShapeErr("boolean expected, not %s", k)
 	}
 	if err == nil {
 		*dst = v.Kind() == 't'
@@ -364,22 +381,22 @@ func (r *reader) boolOrNull(dst *bool) error {
 	return err
 }
 
-// skip skips the next value, refusing one that nests deeper than r.limit.
-func (r *reader) skip() error {
-	_, err := r.value()
+// Skip skips the next value, refusing one that nests deeper than r.Limit.
+func (r *Reader) Skip() error {
+	_, err := r.Value()
 	return err
 }
 
-// value reads the next value (valid until the next read), refusing one that
-// nests deeper than r.limit.
-func (r *reader) value() (jsontext.Value, error) {
+// Value reads the next value (valid until the next read), refusing one that
+// nests deeper than r.Limit.
+func (r *Reader) Value() (jsontext.Value, error) {
 	depth := r.d.StackDepth()
 	v, err := r.d.ReadValue()
 	if err != nil {
 		return nil, r.wrap(err)
 	}
 	// A value inside n containers is at least 2n+1 bytes long.
-	if depth+len(v)/2 > r.limit && depth+nesting(v) > r.limit {
+	if depth+len(v)/2 > r.Limit && depth+nesting(v) > r.Limit {
 		return nil, errTooDeep
 	}
 	return v, nil
@@ -400,19 +417,19 @@ func nesting(v jsontext.Value) int {
 	}
 }
 
-// try reads a value with read. When read fails with a *shapeError (not
-// wrapped: the reader returns them as they are), try
+// Try reads a value with read. When read fails with a *shapeError (not
+// wrapped: the Reader returns them as they are), try
 // skips what is left of the value and returns that error as soft: the
 // value is well-formed and its meaning is decided later. Any other error
 // (the input is not valid JSON) is hard.
-func (r *reader) try(read func() error) (soft, hard error) {
+func (r *Reader) Try(read func() error) (soft, hard error) {
 	depth, offset := r.d.StackDepth(), r.d.InputOffset()
 	err := read()
 	if _, shape := err.(*shapeError); !shape {
 		return nil, err
 	}
 	if r.d.StackDepth() == depth && r.d.InputOffset() == offset {
-		hard = r.skip() // nothing of the value read yet
+		hard = r.Skip() // nothing of the value read yet
 	} else {
 		hard = r.finish(depth)
 	}
@@ -423,15 +440,15 @@ func (r *reader) try(read func() error) (soft, hard error) {
 }
 
 // finish skips the rest of the containers open below depth.
-func (r *reader) finish(depth int) error {
+func (r *Reader) finish(depth int) error {
 	for r.d.StackDepth() > depth {
-		switch r.d.PeekKind() {
+		switch r.PeekKind() {
 		case '}', ']':
 			if _, err := r.d.ReadToken(); err != nil {
 				return r.wrap(err)
 			}
 		default:
-			if err := r.skip(); err != nil {
+			if err := r.Skip(); err != nil {
 				return err
 			}
 		}
@@ -439,13 +456,40 @@ func (r *reader) finish(depth int) error {
 	return nil
 }
 
-// validJSON reports whether b is exactly one JSON value (RFC 8259) with
-// optional surrounding white space, nested at most maxDepth deep.
-func validJSON(b []byte) bool {
-	r, err := newReader(b)
+// ValidJSON reports whether b is exactly one JSON value (RFC 8259) with
+// optional surrounding white space, nested at most MaxDepth deep.
+func ValidJSON(b []byte) bool {
+	r, err := NewReader(b)
 	if err != nil {
 		return false
 	}
-	defer r.release()
-	return r.skip() == nil && r.end() == nil
+	defer r.Release()
+	return r.Skip() == nil && r.End() == nil
+}
+
+// IfObject runs read if the next value is an object, and skips it if not.
+func IfObject(r *Reader, read func() error) error {
+	if r.PeekKind() != '{' {
+		return r.Skip()
+	}
+	return read()
+}
+
+// Text is the Field of a string (or null: "") member.
+func Text[T any](name string, dst func(*T) *string) Field[T] {
+	return Field[T]{Name: name, Read: func(r *Reader, v *T) error { return r.StringOrNull(dst(v)) }}
+}
+
+// ReadStrings reads null (leaving *dst nil) or an array of strings.
+func ReadStrings(r *Reader, dst *[]string) error {
+	if r.PeekKind() == 'n' {
+		return r.Null()
+	}
+	*dst = []string{}
+	return r.ReadArray(func() error {
+		var s string
+		err := r.String(&s)
+		*dst = append(*dst, s)
+		return err
+	})
 }
