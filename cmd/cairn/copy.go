@@ -14,9 +14,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/postgres"
 	"github.com/cairnhq/cairn/internal/sqlite"
+	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 var copyFlags struct {
@@ -236,7 +237,7 @@ func ledgerDigest(ctx context.Context, s cairn.Store, tenant string, full bool) 
 			}
 			after = int64(page[len(page)-1].Size)
 		}
-		a := ledger.NewAppender()
+		a := tree.NewAppender()
 		prev := ""
 		for from := uint64(0); from < size; {
 			es, err := tx.LedgerEntries(tenant, from, 5000)
@@ -270,7 +271,7 @@ func ledgerDigest(ctx context.Context, s cairn.Store, tenant string, full bool) 
 		}
 		root := a.Root()
 		if full && size > 0 {
-			stored, err := ledger.RootAt(size, cairn.TenantNodes{Src: tx, Tenant: tenant})
+			stored, err := tree.RootAt(size, cairn.TenantNodes{Src: tx, Tenant: tenant})
 			if err != nil {
 				return fmt.Errorf("stored tree: %w", err)
 			}

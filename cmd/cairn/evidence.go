@@ -18,7 +18,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
+	"github.com/cairnhq/cairn/ledger/tree"
 	"github.com/cairnhq/cairn/verify"
 )
 
@@ -98,7 +99,7 @@ It names the first bad record and exits non-zero on any failure.`,
 			return err
 		}
 		defer f.Close()
-		b, err := ledger.DecodeBundle(f)
+		b, err := bundle.DecodeBundle(f)
 		if err != nil {
 			return fmt.Errorf("%s: %w", args[0], err)
 		}
@@ -169,7 +170,7 @@ log's users pin (cairn verify --witness-key). Key files and --state files of
 earlier versions (which signed plain Ed25519 notes) keep working.`,
 	Args: cobra.NoArgs,
 	RunE: run(func(cmd *cobra.Command, args []string) error {
-		wk, err := ledger.LoadOrCreateKey(witnessFlags.keyFile, witnessFlags.name)
+		wk, err := tree.LoadOrCreateKey(witnessFlags.keyFile, witnessFlags.name)
 		if err != nil {
 			return err
 		}
@@ -177,7 +178,7 @@ earlier versions (which signed plain Ed25519 notes) keep working.`,
 		if err != nil {
 			return err
 		}
-		logV, err := ledger.NewVerifier(strings.TrimSpace(string(logKeyText)))
+		logV, err := tree.NewVerifier(strings.TrimSpace(string(logKeyText)))
 		if err != nil {
 			return fmt.Errorf("--log-key: %w", err)
 		}
@@ -189,13 +190,13 @@ earlier versions (which signed plain Ed25519 notes) keep working.`,
 		if err != nil {
 			return err
 		}
-		w := &ledger.Witness{Signer: signer, Log: logV}
+		w := &tree.Witness{Signer: signer, Log: logV}
 		if raw, err := os.ReadFile(witnessFlags.state); err == nil {
 			var st witnessState
 			if err := json.Unmarshal(raw, &st); err != nil {
 				return fmt.Errorf("--state: %w", err)
 			}
-			if w.Last, err = ledger.OpenCheckpoint([]byte(st.Checkpoint), logV); err != nil {
+			if w.Last, err = tree.OpenCheckpoint([]byte(st.Checkpoint), logV); err != nil {
 				return fmt.Errorf("--state holds a checkpoint the log key does not verify: %w", err)
 			}
 		} else if !errors.Is(err, os.ErrNotExist) {
@@ -213,7 +214,7 @@ earlier versions (which signed plain Ed25519 notes) keep working.`,
 			return err
 		}
 		if w.Last != nil && w.Last.Size == cp.Size {
-			if last, err := ledger.ParseCheckpoint([]byte(cp.Note)); err == nil && last.Root == w.Last.Root {
+			if last, err := tree.ParseCheckpoint([]byte(cp.Note)); err == nil && last.Root == w.Last.Root {
 				fmt.Printf("checkpoint of size %d already cosigned; the log has not grown\n", cp.Size)
 				return nil
 			}

@@ -24,11 +24,11 @@ import (
 	"github.com/cairnhq/cairn"
 	cairnhttp "github.com/cairnhq/cairn/internal/http"
 	"github.com/cairnhq/cairn/internal/metrics"
-	"github.com/cairnhq/cairn/internal/tracing"
-	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/internal/service"
 	"github.com/cairnhq/cairn/internal/sqlite"
+	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/cairnhq/cairn/internal/ui"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // DefaultGCPercent is the GC target `cairn serve` uses unless GOGC is set.
@@ -234,7 +234,7 @@ func serve(ctx context.Context, dataDir, addr, level string) error {
 	if keyPath == "" {
 		keyPath = filepath.Join(dataDir, "ledger.key")
 	}
-	ledgerKey, err := ledger.LoadOrCreateKey(keyPath, "cairn")
+	ledgerKey, err := tree.LoadOrCreateKey(keyPath, "cairn")
 	if err != nil {
 		return fmt.Errorf("ledger signing key: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 	"github.com/gowebpki/jcs"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -276,7 +277,7 @@ func Verify(ctx context.Context, recs []Record, a *API, log note.Verifier, check
 	if len(recs) == 0 {
 		return nil, fmt.Errorf("no delivered records to verify")
 	}
-	cp, err := ledger.OpenCheckpoint(checkpointNote, log)
+	cp, err := tree.OpenCheckpoint(checkpointNote, log)
 	if err != nil {
 		return nil, err
 	}
@@ -324,7 +325,7 @@ func Verify(ctx context.Context, recs []Record, a *API, log note.Verifier, check
 		}
 		slices.Reverse(left)
 	}
-	v, err := ledger.NewRootVerifier(rep.First, left)
+	v, err := tree.NewRootVerifier(rep.First, left)
 	if err != nil {
 		return rep, err
 	}
@@ -368,7 +369,7 @@ func Verify(ctx context.Context, recs []Record, a *API, log note.Verifier, check
 	if err != nil {
 		return rep, err
 	}
-	if err := ledger.VerifyConsistency(rep.Last+1, cp.Size, hs, root, cp.Root); err != nil {
+	if err := tree.VerifyConsistency(rep.Last+1, cp.Size, hs, root, cp.Root); err != nil {
 		return rep, fmt.Errorf("the delivered records are not the log's entries %d..%d under the checkpoint: %w", rep.First, rep.Last, err)
 	}
 	return rep, nil

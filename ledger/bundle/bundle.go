@@ -1,4 +1,12 @@
-package ledger
+package bundle
+
+import (
+	"github.com/cairnhq/cairn/ledger"
+)
+
+import (
+	"github.com/cairnhq/cairn/ledger/tree"
+)
 
 import (
 	"encoding/hex"
@@ -190,7 +198,7 @@ type BundleInput struct {
 	Checkpoint []byte
 	// Nodes reads the tenant's persisted tree nodes. It is not needed when
 	// Entries are the whole log [0, size) and ConsistencyFrom is empty.
-	Nodes NodeReader
+	Nodes tree.NodeReader
 	// Entries to export, any order; index < checkpoint size.
 	Entries []Entry
 	// ConsistencyFrom lists older tree sizes to include consistency proofs
@@ -259,7 +267,7 @@ func (b *Bundle) sortEntries(size uint64) error {
 		if e.Index >= size {
 			return fmt.Errorf("ledger: entry %d is beyond checkpoint size %d", e.Index, size)
 		}
-		lh := HashHex(LeafHash([]byte(e.Body)))
+		lh := ledger.HashHex(ledger.LeafHash([]byte(e.Body)))
 		if e.LeafHash == "" {
 			e.LeafHash = lh
 		} else if e.LeafHash != lh {
@@ -271,7 +279,7 @@ func (b *Bundle) sortEntries(size uint64) error {
 
 // addProofs adds a range proof when the (sorted) entries are contiguous,
 // otherwise one inclusion proof per entry.
-func (b *Bundle) addProofs(size uint64, nodes NodeReader) error {
+func (b *Bundle) addProofs(size uint64, nodes tree.NodeReader) error {
 	var err error
 	if n := len(b.Entries); n > 0 && b.Entries[n-1].Index-b.Entries[0].Index == uint64(n-1) {
 		b.Range, err = rangeFor(b.Entries[0].Index, b.Entries[n-1].Index+1, size, nodes)
@@ -363,15 +371,15 @@ func NewRefCollector() *RefCollector {
 
 // Add parses one entry body and records what it refers to.
 func (c *RefCollector) Add(e Entry) error {
-	f, err := ParseEntry([]byte(e.Body))
+	f, err := ledger.ParseEntry([]byte(e.Body))
 	if err != nil {
 		return fmt.Errorf("ledger: entry %d: %w", e.Index, err)
 	}
 	for _, s := range f.Event.SnapshotRefs() {
 		c.snaps[s] = true
 	}
-	if IsWorkflowEvent(f.Event.Type) {
-		if ref, err := EntryWorkflowRef(e.Body); err == nil && ref != nil {
+	if ledger.IsWorkflowEvent(f.Event.Type) {
+		if ref, err := ledger.EntryWorkflowRef(e.Body); err == nil && ref != nil {
 			c.wfs[ref.WorkflowID] = true
 		}
 	}

@@ -1,4 +1,12 @@
-package ledger
+package bundle
+
+import (
+	"github.com/cairnhq/cairn/ledger"
+)
+
+import (
+	"github.com/cairnhq/cairn/ledger/tree"
+)
 
 import (
 	"bytes"
@@ -8,21 +16,21 @@ import (
 )
 
 // testLedger appends n envelopes to a fresh tree.
-func testLedger(t *testing.T, n int) (entries []Entry, nodes *MemoryNodes, app *Appender) {
+func testLedger(t *testing.T, n int) (entries []Entry, nodes *tree.MemoryNodes, app *tree.Appender) {
 	t.Helper()
-	nodes, app = &MemoryNodes{}, NewAppender()
+	nodes, app = &tree.MemoryNodes{}, tree.NewAppender()
 	prev := ""
 	for i := 0; i < n; i++ {
-		body, err := EntryBody(Envelope{Tenant: "t", Index: uint64(i), PrevHash: prev, Event: map[string]any{"type": "run_started", "run_id": fmt.Sprint("r", i)}})
+		body, err := ledger.EntryBody(ledger.Envelope{Tenant: "t", Index: uint64(i), PrevHash: prev, Event: map[string]any{"type": "run_started", "run_id": fmt.Sprint("r", i)}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		leaf := LeafHash(body)
+		leaf := ledger.LeafHash(body)
 		ns, _ := app.Append(leaf)
 		if err := nodes.Put(ns...); err != nil {
 			t.Fatal(err)
 		}
-		prev = HashHex(leaf)
+		prev = ledger.HashHex(leaf)
 		entries = append(entries, Entry{Index: uint64(i), Body: string(body)})
 	}
 	return entries, nodes, app
@@ -33,7 +41,7 @@ func TestBuildBundle(t *testing.T) {
 	k := testKey(t, "cairn.local", 4)
 	s, _ := k.SignerFor("cairn.local/t")
 	vk, _ := k.VerifierKeyFor("cairn.local/t")
-	cp, err := SignCheckpoint("cairn.local/t", 10, app.Root(), s)
+	cp, err := tree.SignCheckpoint("cairn.local/t", 10, app.Root(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,17 +116,17 @@ func TestBuildBundle(t *testing.T) {
 }
 
 func TestSnapshotDigest(t *testing.T) {
-	id := SnapshotID([]byte("default: deny\n"))
-	if d, err := SnapshotDigest(id); err != nil || d != SHA256Hex([]byte("default: deny\n")) {
+	id := ledger.SnapshotID([]byte("default: deny\n"))
+	if d, err := ledger.SnapshotDigest(id); err != nil || d != ledger.SHA256Hex([]byte("default: deny\n")) {
 		t.Fatalf("%s: %v", id, err)
 	}
 	for _, bad := range []string{"", "cfg:system:policy#sha256:", "x:system:policy#sha256:" + strings.Repeat("a", 64),
 		"cfg:system:policy#sha256:" + strings.Repeat("A", 64), "cfg:system:policy#sha256:" + strings.Repeat("a", 63)} {
-		if _, err := SnapshotDigest(bad); err == nil {
+		if _, err := ledger.SnapshotDigest(bad); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
 	}
-	if d, err := SnapshotDigest("cfg:acme:policy#sha256:" + strings.Repeat("b", 64)); err != nil || d != strings.Repeat("b", 64) {
+	if d, err := ledger.SnapshotDigest("cfg:acme:policy#sha256:" + strings.Repeat("b", 64)); err != nil || d != strings.Repeat("b", 64) {
 		t.Error("tenant-scoped id")
 	}
 }

@@ -1,4 +1,12 @@
-package ledger
+package bundle
+
+import (
+	"github.com/cairnhq/cairn/ledger"
+)
+
+import (
+	"github.com/cairnhq/cairn/ledger/tree"
+)
 
 import (
 	"bytes"
@@ -8,12 +16,12 @@ import (
 )
 
 func TestWorkflowDigest(t *testing.T) {
-	sum := SHA256Hex([]byte("name: x\n"))
+	sum := ledger.SHA256Hex([]byte("name: x\n"))
 	for _, c := range []struct{ id, tenant, name string }{
 		{"wf:default:refund#sha256:" + sum, "default", "refund"},
 		{"wf:org:team-1:refund.v2#sha256:" + sum, "org:team-1", "refund.v2"},
 	} {
-		tenant, name, got, err := WorkflowDigest(c.id)
+		tenant, name, got, err := ledger.WorkflowDigest(c.id)
 		if err != nil || tenant != c.tenant || name != c.name || got != sum {
 			t.Errorf("%s: %q %q %q %v", c.id, tenant, name, got, err)
 		}
@@ -22,29 +30,29 @@ func TestWorkflowDigest(t *testing.T) {
 		"wf:default:refund#sha256:" + strings.ToUpper(sum), "wf:default:refund#sha256:" + sum[:63],
 		"wf:refund#sha256:" + sum, "wf::refund#sha256:" + sum[:0] + sum, "wf:default:#sha256:" + sum,
 		"cfg:default:refund#sha256:" + sum, "wf:#sha256:" + sum} {
-		if _, _, _, err := WorkflowDigest(bad); err == nil {
+		if _, _, _, err := ledger.WorkflowDigest(bad); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
 	}
 }
 
 func TestEntryWorkflowRef(t *testing.T) {
-	id := "wf:t:refund#sha256:" + SHA256Hex([]byte("x"))
+	id := "wf:t:refund#sha256:" + ledger.SHA256Hex([]byte("x"))
 	body := func(ev map[string]any) string {
-		b, err := EntryBody(Envelope{Tenant: "t", Index: 0, Event: ev})
+		b, err := ledger.EntryBody(ledger.Envelope{Tenant: "t", Index: 0, Event: ev})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return string(b)
 	}
 	reg := body(map[string]any{"type": "workflow_registered", "data": map[string]any{"workflow_id": id, "name": "refund", "version": 3, "sha256": "abc", "steps": []string{"a"}}})
-	ref, err := EntryWorkflowRef(reg)
-	if err != nil || ref == nil || *ref != (WorkflowRef{WorkflowID: id, Registered: true, Name: "refund", Version: 3, SHA256: "abc"}) {
+	ref, err := ledger.EntryWorkflowRef(reg)
+	if err != nil || ref == nil || *ref != (ledger.WorkflowRef{WorkflowID: id, Registered: true, Name: "refund", Version: 3, SHA256: "abc"}) {
 		t.Fatalf("registered: %+v %v", ref, err)
 	}
 	run := body(map[string]any{"type": "run_started", "run_id": "r", "data": map[string]any{"workflow_id": id, "workflow_version": 3, "name": 5}})
-	ref, err = EntryWorkflowRef(run)
-	if err != nil || ref == nil || *ref != (WorkflowRef{WorkflowID: id, RunVersion: 3}) {
+	ref, err = ledger.EntryWorkflowRef(run)
+	if err != nil || ref == nil || *ref != (ledger.WorkflowRef{WorkflowID: id, RunVersion: 3}) {
 		t.Fatalf("run_started: %+v %v", ref, err)
 	}
 	for _, none := range []string{
@@ -54,7 +62,7 @@ func TestEntryWorkflowRef(t *testing.T) {
 		body(map[string]any{"type": "job_submitted", "data": map[string]any{"workflow_id": id}}),
 		body(map[string]any{"type": "step_started", "data": map[string]any{"workflow_id": 7, "version": "x"}}),
 	} {
-		if ref, err := EntryWorkflowRef(none); err != nil || ref != nil {
+		if ref, err := ledger.EntryWorkflowRef(none); err != nil || ref != nil {
 			t.Errorf("%s: %+v %v", none, ref, err)
 		}
 	}
@@ -72,8 +80,8 @@ func TestEntryWorkflowRef(t *testing.T) {
 		`{"event":{"type":"run_started","data":{"workflow_id":"` + id + `"`,
 		`[]`, ``,
 	} {
-		ref, err := EntryWorkflowRef(bad)
-		if err == nil || ref != nil || !errors.Is(err, ErrBody) {
+		ref, err := ledger.EntryWorkflowRef(bad)
+		if err == nil || ref != nil || !errors.Is(err, ledger.ErrBody) {
 			t.Errorf("%s: %+v %v", bad, ref, err)
 		}
 	}
@@ -81,11 +89,11 @@ func TestEntryWorkflowRef(t *testing.T) {
 
 func TestBundleCarriesWorkflows(t *testing.T) {
 	wf := func(text string) WorkflowText {
-		return WorkflowText{WorkflowID: "wf:t:refund#sha256:" + SHA256Hex([]byte(text)), Name: "refund", Version: 1, Text: text}
+		return WorkflowText{WorkflowID: "wf:t:refund#sha256:" + ledger.SHA256Hex([]byte(text)), Name: "refund", Version: 1, Text: text}
 	}
 	a, b := wf("name: refund\nsteps: [a]\n"), wf("name: refund\nsteps: [b]\n")
 	var es []Entry
-	app := NewAppender()
+	app := tree.NewAppender()
 	prev := ""
 	for i, ev := range []map[string]any{
 		{"type": "workflow_registered", "data": map[string]any{"workflow_id": b.WorkflowID, "name": "refund", "version": 1, "sha256": b.WorkflowID[len(b.WorkflowID)-64:]}},
@@ -93,13 +101,13 @@ func TestBundleCarriesWorkflows(t *testing.T) {
 		{"type": "run_started", "run_id": "r2", "data": map[string]any{"workflow_id": b.WorkflowID}},
 		{"type": "run_started", "run_id": "r3"},
 	} {
-		body, err := EntryBody(Envelope{Tenant: "t", Index: uint64(i), PrevHash: prev, Event: ev})
+		body, err := ledger.EntryBody(ledger.Envelope{Tenant: "t", Index: uint64(i), PrevHash: prev, Event: ev})
 		if err != nil {
 			t.Fatal(err)
 		}
-		leaf := LeafHash(body)
+		leaf := ledger.LeafHash(body)
 		app.Append(leaf)
-		prev = HashHex(leaf)
+		prev = ledger.HashHex(leaf)
 		es = append(es, Entry{Index: uint64(i), Body: string(body)})
 	}
 	refs, err := CollectRefs(es)
@@ -114,7 +122,7 @@ func TestBundleCarriesWorkflows(t *testing.T) {
 		t.Fatalf("refs.Workflows = %q, want %q", refs.Workflows, want)
 	}
 	// A malformed workflow member does not fail the export's refs.
-	bad, _ := EntryBody(Envelope{Tenant: "t", Index: 4, Event: map[string]any{"type": "run_started", "data": map[string]any{"workflow_id": 7}}})
+	bad, _ := ledger.EntryBody(ledger.Envelope{Tenant: "t", Index: 4, Event: map[string]any{"type": "run_started", "data": map[string]any{"workflow_id": 7}}})
 	if r, err := CollectRefs([]Entry{{Index: 4, Body: string(bad)}}); err != nil || len(r.Workflows) != 0 {
 		t.Fatalf("malformed member: %+v %v", r, err)
 	}
@@ -122,7 +130,7 @@ func TestBundleCarriesWorkflows(t *testing.T) {
 	k := testKey(t, "cairn.local", 4)
 	s, _ := k.SignerFor("cairn.local/t")
 	vk, _ := k.VerifierKeyFor("cairn.local/t")
-	cp, err := SignCheckpoint("cairn.local/t", 4, app.Root(), s)
+	cp, err := tree.SignCheckpoint("cairn.local/t", 4, app.Root(), s)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package ledger
+package bundle
 
 import (
 	"encoding/base64"

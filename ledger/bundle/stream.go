@@ -1,4 +1,8 @@
-package ledger
+package bundle
+
+import (
+	"github.com/cairnhq/cairn/ledger/tree"
+)
 
 import (
 	"bufio"
@@ -309,7 +313,7 @@ type BundleHead struct {
 	Origin          string
 	PublicKey       string
 	Checkpoint      []byte
-	Nodes           NodeReader
+	Nodes           tree.NodeReader
 	Span            EntrySpan
 	ConsistencyFrom []uint64
 }
@@ -341,7 +345,7 @@ func NewBundleStream(h BundleHead) (*BundleStream, uint64, error) {
 
 // InclusionProofSeq proves each index, in order, included in the tree of
 // size leaves, computing each proof as it is read.
-func InclusionProofSeq(indexes iter.Seq2[uint64, error], size uint64, nodes NodeReader) iter.Seq2[BundleInclusionProof, error] {
+func InclusionProofSeq(indexes iter.Seq2[uint64, error], size uint64, nodes tree.NodeReader) iter.Seq2[BundleInclusionProof, error] {
 	return func(yield func(BundleInclusionProof, error) bool) {
 		for i, err := range indexes {
 			if err == nil && nodes == nil {
@@ -349,7 +353,7 @@ func InclusionProofSeq(indexes iter.Seq2[uint64, error], size uint64, nodes Node
 			}
 			var p [][]byte
 			if err == nil {
-				p, err = InclusionProof(i, size, nodes)
+				p, err = tree.InclusionProof(i, size, nodes)
 			}
 			if err != nil {
 				yield(BundleInclusionProof{}, err)
@@ -363,12 +367,12 @@ func InclusionProofSeq(indexes iter.Seq2[uint64, error], size uint64, nodes Node
 }
 
 // openHead opens a bundle's checkpoint with its key and checks its origin.
-func openHead(publicKey string, checkpoint []byte, want string) (*Checkpoint, string, error) {
-	v, err := NewVerifier(publicKey)
+func openHead(publicKey string, checkpoint []byte, want string) (*tree.Checkpoint, string, error) {
+	v, err := tree.NewVerifier(publicKey)
 	if err != nil {
 		return nil, "", err
 	}
-	cp, err := OpenCheckpoint(checkpoint, v)
+	cp, err := tree.OpenCheckpoint(checkpoint, v)
 	if err != nil {
 		return nil, "", err
 	}
@@ -384,7 +388,7 @@ func openHead(publicKey string, checkpoint []byte, want string) (*Checkpoint, st
 
 // rangeFor is the range proof of entries [from, to) in the tree of size
 // leaves: empty sides for the whole log, which needs no nodes.
-func rangeFor(from, to, size uint64, nodes NodeReader) (*BundleRange, error) {
+func rangeFor(from, to, size uint64, nodes tree.NodeReader) (*BundleRange, error) {
 	rp := &BundleRange{From: from, To: to, Left: []string{}, Right: []string{}}
 	if from == 0 && to == size {
 		return rp, nil
@@ -392,7 +396,7 @@ func rangeFor(from, to, size uint64, nodes NodeReader) (*BundleRange, error) {
 	if nodes == nil {
 		return nil, errors.New("ledger: a partial export needs a NodeReader")
 	}
-	l, r, err := RangeProof(from, to, size, nodes)
+	l, r, err := tree.RangeProof(from, to, size, nodes)
 	if err != nil {
 		return nil, err
 	}
@@ -401,7 +405,7 @@ func rangeFor(from, to, size uint64, nodes NodeReader) (*BundleRange, error) {
 }
 
 // consistencyFor proves the tree of size leaves consistent with each older size.
-func consistencyFor(froms []uint64, size uint64, nodes NodeReader) ([]BundleConsistencyProof, error) {
+func consistencyFor(froms []uint64, size uint64, nodes tree.NodeReader) ([]BundleConsistencyProof, error) {
 	var out []BundleConsistencyProof
 	for _, from := range froms {
 		if from > size {
@@ -410,7 +414,7 @@ func consistencyFor(froms []uint64, size uint64, nodes NodeReader) ([]BundleCons
 		if nodes == nil {
 			return nil, errors.New("ledger: consistency proofs need a NodeReader")
 		}
-		p, err := ConsistencyProof(from, size, nodes)
+		p, err := tree.ConsistencyProof(from, size, nodes)
 		if err != nil {
 			return nil, err
 		}

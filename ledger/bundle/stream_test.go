@@ -1,4 +1,12 @@
-package ledger
+package bundle
+
+import (
+	"github.com/cairnhq/cairn/ledger"
+)
+
+import (
+	"github.com/cairnhq/cairn/ledger/tree"
+)
 
 import (
 	"bytes"
@@ -148,7 +156,7 @@ func TestNewBundleStreamMatchesBuildBundle(t *testing.T) {
 	k := testKey(t, "cairn.local", 4)
 	s, _ := k.SignerFor("cairn.local/t")
 	vk, _ := k.VerifierKeyFor("cairn.local/t")
-	cp, err := SignCheckpoint("cairn.local/t", 13, app.Root(), s)
+	cp, err := tree.SignCheckpoint("cairn.local/t", 13, app.Root(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +196,7 @@ func TestNewBundleStreamMatchesBuildBundle(t *testing.T) {
 		}
 		withLeaves := slices.Clone(c.entries)
 		for i := range withLeaves {
-			withLeaves[i].LeafHash = HashHex(LeafHash([]byte(withLeaves[i].Body)))
+			withLeaves[i].LeafHash = ledger.HashHex(ledger.LeafHash([]byte(withLeaves[i].Body)))
 		}
 		bs.Entries = Values(withLeaves)
 		if !span.Contiguous() {

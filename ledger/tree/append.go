@@ -1,4 +1,8 @@
-package ledger
+package tree
+
+import (
+	"github.com/cairnhq/cairn/ledger"
+)
 
 import "fmt"
 
@@ -80,17 +84,17 @@ func (h *Head) Step(e Append, src Source) (Row, []Node, error) {
 		}
 		runSeq = n + 1
 	}
-	body, err := EnvelopeBody(e.Tenant, h.Size, h.Hash, runSeq, e.Event)
+	body, err := ledger.EnvelopeBody(e.Tenant, h.Size, h.Hash, runSeq, e.Event)
 	if err != nil {
 		return Row{}, nil, fmt.Errorf("canonical envelope: %w", err)
 	}
-	leaf := LeafHash(body)
+	leaf := ledger.LeafHash(body)
 	nodes, err := h.Tree.Append(leaf)
 	if err != nil {
 		return Row{}, nil, err
 	}
 	row := Row{Tenant: e.Tenant, Index: h.Size, Type: e.Type, RunID: e.RunID, RunSeq: runSeq, JobID: e.JobID,
-		Body: body, Leaf: leaf, LeafHex: HashHex(leaf), PrevHash: h.Hash}
+		Body: body, Leaf: leaf, LeafHex: ledger.HashHex(leaf), PrevHash: h.Hash}
 	h.Size++
 	h.Hash = row.LeafHex
 	if runSeq > 0 {

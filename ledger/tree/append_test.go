@@ -1,4 +1,8 @@
-package ledger
+package tree
+
+import (
+	"github.com/cairnhq/cairn/ledger"
+)
 
 import (
 	"bytes"
@@ -53,14 +57,14 @@ func TestStepRows(t *testing.T) {
 		if e.RunID != "" {
 			runSeq[e.RunID]++
 		}
-		body, err := EnvelopeBody("t", uint64(i), prev, runSeq[e.RunID], e.Event)
+		body, err := ledger.EnvelopeBody("t", uint64(i), prev, runSeq[e.RunID], e.Event)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if r.Index != uint64(i) || r.PrevHash != prev || r.RunSeq != runSeq[e.RunID] || !bytes.Equal(r.Body, body) {
 			t.Fatalf("entry %d: row %+v, want index %d prev %q run_seq %d body %s", i, r, i, prev, runSeq[e.RunID], body)
 		}
-		if r.Leaf != LeafHash(body) || r.LeafHex != HashHex(r.Leaf) || r.Type != e.Type || r.JobID != e.JobID || r.RunID != e.RunID {
+		if r.Leaf != ledger.LeafHash(body) || r.LeafHex != ledger.HashHex(r.Leaf) || r.Type != e.Type || r.JobID != e.JobID || r.RunID != e.RunID {
 			t.Fatalf("entry %d: row %+v", i, r)
 		}
 		if len(nodes) == 0 || nodes[0].Level != 0 || nodes[0].Index != uint64(i) || nodes[0].Hash != r.Leaf {
@@ -118,7 +122,7 @@ func TestStepResumes(t *testing.T) {
 func TestStepTreeSizeMismatch(t *testing.T) {
 	src := &memSource{runs: map[string]int64{}}
 	a := NewAppender()
-	a.Append(LeafHash([]byte("x")))
+	a.Append(ledger.LeafHash([]byte("x")))
 	h := &Head{Size: 2, Hash: "ab", Tree: a}
 	_, _, err := h.Step(entry(0), src)
 	if err == nil || !strings.Contains(err.Error(), "has 1 leaves, ledger has 2") {

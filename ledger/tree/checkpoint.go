@@ -1,4 +1,4 @@
-package ledger
+package tree
 
 import (
 	"crypto/ed25519"

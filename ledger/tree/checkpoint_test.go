@@ -1,4 +1,8 @@
-package ledger
+package tree
+
+import (
+	"github.com/cairnhq/cairn/ledger"
+)
 
 import (
 	"bytes"
@@ -63,7 +67,7 @@ func TestCheckpointSignOpen(t *testing.T) {
 	if !strings.HasPrefix(vk, origin+"+") || signer.Name() != origin {
 		t.Fatalf("key names: %q %q", vk, signer.Name())
 	}
-	root := LeafHash([]byte("x"))
+	root := ledger.LeafHash([]byte("x"))
 	msg, err := SignCheckpoint(origin, 42, root, signer)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package ledger
+package tree
 
 // Head is a tenant's ledger head as one tier of a store sees it: the
 // ledger's size and last leaf hash, its Merkle tree at that size, and the

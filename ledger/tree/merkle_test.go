@@ -1,4 +1,8 @@
-package ledger
+package tree
+
+import (
+	"github.com/cairnhq/cairn/ledger"
+)
 
 import (
 	"bytes"
@@ -70,7 +74,7 @@ func (t *naiveTree) subproof(m, a, b uint64, flag bool) [][]byte {
 func leafN(i uint64) [32]byte {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], i)
-	return LeafHash(b[:])
+	return ledger.LeafHash(b[:])
 }
 
 func equalProofs(a, b [][]byte) bool {
@@ -341,7 +345,7 @@ func ExampleAppender() {
 	store := &MemoryNodes{} // a real store writes these rows in the entry's transaction
 	app := NewAppender()
 	for i := 0; i < 3; i++ {
-		nodes, _ := app.Append(LeafHash([]byte(fmt.Sprintf(`{"i":%d}`, i))))
+		nodes, _ := app.Append(ledger.LeafHash([]byte(fmt.Sprintf(`{"i":%d}`, i))))
 		_ = store.Put(nodes...)
 		for _, n := range nodes {
 			fmt.Printf("(%d,%d)", n.Level, n.Index)
@@ -349,7 +353,7 @@ func ExampleAppender() {
 	}
 	fmt.Println()
 	p, _ := InclusionProof(1, 3, store)
-	fmt.Println(len(p), VerifyInclusion(1, 3, LeafHash([]byte(`{"i":1}`)), p, app.Root()) == nil)
+	fmt.Println(len(p), VerifyInclusion(1, 3, ledger.LeafHash([]byte(`{"i":1}`)), p, app.Root()) == nil)
 	// Output:
 	// (0,0)(0,1)(1,0)(0,2)
 	// 2 true

@@ -1,4 +1,8 @@
-package ledger
+package tree
+
+import (
+	"github.com/cairnhq/cairn/ledger"
+)
 
 import (
 	"encoding/hex"
@@ -47,8 +51,8 @@ func verifyReceiptInclusion(r Receipt, logKey string) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint: %v", err)
 	}
-	leaf := LeafHash([]byte(r.Body))
-	if HashHex(leaf) != r.LeafHash {
+	leaf := ledger.LeafHash([]byte(r.Body))
+	if ledger.HashHex(leaf) != r.LeafHash {
 		return fmt.Errorf("the entry does not hash to leaf %s", r.LeafHash)
 	}
 	if r.Index >= cp.Size {
@@ -69,7 +73,7 @@ func verifyReceiptInclusion(r Receipt, logKey string) error {
 // verifyReceiptEntry checks that the entry is a policy_decided event of
 // phase dispatch for this job_hash whose decision lets the job run.
 func verifyReceiptEntry(r Receipt, jobID, jobHash string) error {
-	f, err := ParseEntry([]byte(r.Body))
+	f, err := ledger.ParseEntry([]byte(r.Body))
 	if err != nil {
 		return fmt.Errorf("entry: %v", err)
 	}
@@ -77,7 +81,7 @@ func verifyReceiptEntry(r Receipt, jobID, jobHash string) error {
 		return fmt.Errorf("entry says index %d, receipt %d", f.Index, r.Index)
 	}
 	ev := f.Event
-	if ev.Type != EventPolicyDecided || ev.JobID != jobID || ev.JobHash != jobHash {
+	if ev.Type != ledger.EventPolicyDecided || ev.JobID != jobID || ev.JobHash != jobHash {
 		return fmt.Errorf("entry is %s of job %q with job_hash %s, not the dispatch decision of job %q with %s", ev.Type, ev.JobID, ev.JobHash, jobID, jobHash)
 	}
 	if d := ev.DecisionRecord; d == nil || d.Phase != "dispatch" {

@@ -1,4 +1,8 @@
-package ledger
+package tree
+
+import (
+	"github.com/cairnhq/cairn/ledger"
+)
 
 import (
 	"encoding/hex"
@@ -28,12 +32,12 @@ func TestVerifyReceipt(t *testing.T) {
 			ev = map[string]any{"type": "policy_decided", "job_id": "j1", "job_hash": strings.Repeat("ab", 32), "decision": "ALLOW",
 				"timestamp": "2026-01-01T00:00:00Z", "data": map[string]any{"decision": map[string]any{"phase": "dispatch", "decision": "ALLOW"}}}
 		}
-		body, err := EntryBody(Envelope{Tenant: "default", Index: uint64(i), Event: ev})
+		body, err := ledger.EntryBody(ledger.Envelope{Tenant: "default", Index: uint64(i), Event: ev})
 		if err != nil {
 			t.Fatal(err)
 		}
 		bodies = append(bodies, body)
-		ns, err := a.Append(LeafHash(body))
+		ns, err := a.Append(ledger.LeafHash(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +55,7 @@ func TestVerifyReceipt(t *testing.T) {
 	for i, h := range p {
 		hs[i] = hex.EncodeToString(h)
 	}
-	good := Receipt{Index: 2, LeafHash: HashHex(LeafHash(bodies[2])), Body: string(bodies[2]), Checkpoint: string(note), Inclusion: hs}
+	good := Receipt{Index: 2, LeafHash: ledger.HashHex(ledger.LeafHash(bodies[2])), Body: string(bodies[2]), Checkpoint: string(note), Inclusion: hs}
 	if err := VerifyReceipt(good, "j1", strings.Repeat("ab", 32), pub); err != nil {
 		t.Fatalf("good receipt: %v", err)
 	}
