@@ -17,10 +17,10 @@ import (
 // (as opposed to the values of unknown members, which it skips).
 var readObject = regexp.MustCompile(`^(/range|/(entries|inclusion_proofs|consistency_proofs|policies|workflows|payloads|jobs)/[0-9]+)?$`)
 
-// goldenBundles are the committed golden bundles (../testdata/bundles), as
+// goldenBundles are the committed golden bundles (../../testdata/bundles), as
 // fuzzing seeds.
 func goldenBundles(f *testing.F) [][]byte {
-	paths, err := filepath.Glob("../testdata/bundles/*.json")
+	paths, err := filepath.Glob("../../testdata/bundles/*.json")
 	if err != nil || len(paths) == 0 {
 		f.Fatalf("no golden bundles: %v", err)
 	}
