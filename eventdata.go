@@ -2,9 +2,9 @@ package cairn
 
 import "github.com/cairnhq/cairn/ledger"
 
-// The typed data of the events whose data the evidence checks read: the
-// ledger package's payload structs with this package's records. A writer
-// sets a pointer to one as Event.Data.
+// The typed data of job and policy events: the ledger package's payload
+// structs with this package's records. A writer sets a pointer to one as
+// Event.Data.
 type (
 	// SubmittedData is the data of job_submitted.
 	SubmittedData = ledger.JobSubmitted
@@ -14,6 +14,14 @@ type (
 	ApprovalRequestedData = ledger.ApprovalRequested[*Approval]
 	// PolicyChangeData is the data of policy_published and policy_rolled_back.
 	PolicyChangeData = ledger.PolicyChanged[*PolicyAudit]
+	// DispatchedData is the data of job_dispatched.
+	DispatchedData = ledger.JobDispatched
+	// CompletedData is the data of job_completed.
+	CompletedData = ledger.JobCompleted[*OutputSafety]
+	// OutputCheckedData is the data of output_checked.
+	OutputCheckedData = ledger.OutputChecked
+	// ApprovalResolvedData is the data of approval_resolved.
+	ApprovalResolvedData = ledger.ApprovalResolved
 )
 
 // DataMap returns the event's data when it is held as a map (an event

@@ -373,10 +373,10 @@ type Event struct {
 	State          string        `json:"state,omitempty"`
 	OutputSafety   *OutputSafety `json:"output_safety,omitempty"`
 	// Data is the event's data member. A writer sets the event type's
-	// typed data (*SubmittedData, *DecidedData, *ApprovalRequestedData,
-	// *PolicyChangeData: package ledger's payload structs) or, for the
-	// other types, a map[string]any. An event decoded from JSON holds a
-	// map[string]any (see DataMap).
+	// typed data (*SubmittedData, *DecidedData, *DispatchedData, …: package
+	// ledger's payload structs, see eventdata.go) or, for the other types, a
+	// map[string]any. An event decoded from JSON holds a map[string]any
+	// (see DataMap).
 	Data any `json:"data,omitempty"`
 	// Trace names the OpenTelemetry span that wrote the event, when
 	// tracing was on (docs/evidence.md §2.6); absent otherwise.

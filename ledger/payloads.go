@@ -1,13 +1,16 @@
 package ledger
 
-// Typed data members of the events whose data the evidence checks read
-// (docs/evidence.md §2). internal/service writes them (Canonical, through
-// encoding/json) and this package's ParseEntry reads them back into
-// EventFacts, member by member, for verify. A record that belongs to the
-// root package (a decision, an approval, a policy audit) is a type
+import "time"
+
+// Typed data members of the job and policy events (docs/evidence.md §2).
+// internal/service writes them (Canonical, through encoding/json) and this
+// package's ParseEntry reads the checked members back into EventFacts, one
+// by one, for verify. A record that belongs to the root package (a
+// decision, an approval, a policy audit, an output verdict) is a type
 // parameter: the writer's full record, or the subset a reader checks
-// (DecisionFacts, ApprovalFacts, AuditFacts). Events not listed here carry
-// their data as a JSON object of their own (see docs/evidence.md).
+// (DecisionFacts, ApprovalFacts, AuditFacts). Events not listed here (lease
+// expiry, state changes, keys, workflow events) carry their data as a JSON
+// object of their own (see docs/evidence.md).
 
 // JobSubmitted is the data of a job_submitted event.
 type JobSubmitted struct {
@@ -34,4 +37,50 @@ type ApprovalRequested[A any] struct {
 type PolicyChanged[A any] struct {
 	Audit        A      `json:"audit"`
 	PolicySHA256 string `json:"policy_sha256"`
+}
+
+// JobDispatched is the data of a job_dispatched event: the lease, the
+// worker's own label (worker_id) and the authenticated key that leased the
+// job (principal, key_id).
+type JobDispatched struct {
+	LeaseID        Opt       `json:"lease_id"`
+	WorkerID       string    `json:"worker_id"`
+	Principal      string    `json:"principal"`
+	KeyID          string    `json:"key_id"`
+	LeaseExpiresAt time.Time `json:"lease_expires_at"`
+	DecisionID     string    `json:"decision_id"`
+	Attempts       int       `json:"attempts"`
+}
+
+// JobCompleted is the data of a job_completed event; S is the output
+// rules' verdict on the error text (absent when there is none).
+type JobCompleted[S any] struct {
+	Status       string `json:"status"`
+	ResultPtr    Opt    `json:"result_ptr"`
+	ResultSHA256 Opt    `json:"result_sha256"`
+	LeaseID      string `json:"lease_id"`
+	Error        Opt    `json:"error"`
+	WorkerID     string `json:"worker_id"`
+	Principal    string `json:"principal"`
+	KeyID        string `json:"key_id"`
+	ErrorSafety  S      `json:"error_safety,omitempty"`
+	// Blinding is the salt of a blinded result hash (absent when the
+	// result hash is not blinded).
+	Blinding string `json:"blinding,omitempty"`
+}
+
+// OutputChecked is the data of an output_checked event (the verdict is the
+// event's output_safety).
+type OutputChecked struct {
+	ResultPtr    Opt    `json:"result_ptr"`
+	ResultSHA256 Opt    `json:"result_sha256"`
+	Blinding     string `json:"blinding,omitempty"`
+}
+
+// ApprovalResolved is the data of an approval_resolved event.
+type ApprovalResolved struct {
+	ApprovalID string `json:"approval_id"`
+	Comment    string `json:"comment"`
+	// ResolverRoles are the roles of the resolver when known.
+	ResolverRoles []string `json:"resolver_roles,omitempty"`
 }

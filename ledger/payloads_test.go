@@ -41,6 +41,14 @@ func TestTypedDataReadsBack(t *testing.T) {
 	if *f.Approval != apr || a.Approval != apr {
 		t.Errorf("approval_requested: ParseEntry %+v, json %+v, wrote %+v", *f.Approval, a, apr)
 	}
+	for typ, data := range map[string]any{
+		EventJobCompleted:  &JobCompleted[*AuditFacts]{Status: "succeeded", ResultPtr: "res:j1", ResultSHA256: "abc", Blinding: "s"},
+		EventOutputChecked: &OutputChecked{ResultPtr: "res:j1", ResultSHA256: "abc"},
+	} {
+		if f := parseTyped(t, typ, data); f.ResultPtr != "res:j1" || f.ResultSHA256 != "abc" {
+			t.Errorf("%s: ParseEntry read result %q %q", typ, f.ResultPtr, f.ResultSHA256)
+		}
+	}
 	for _, typ := range []string{EventPolicyPublished, EventPolicyRolledBack} {
 		f = parseTyped(t, typ, &PolicyChanged[AuditFacts]{Audit: aud, PolicySHA256: "p"})
 		var c PolicyChanged[AuditFacts]

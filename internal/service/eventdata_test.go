@@ -34,6 +34,9 @@ func TestTypedEventDataCanonicalAsMaps(t *testing.T) {
 			sameCanonical(t, name+"/approval_requested", requested, map[string]any{"approval": a})
 		}
 	}
+	for i, j := range eventDataJobs(now) {
+		jobLifecycleData(t, fmt.Sprintf("job%d", i), j, now)
+	}
 	for i, before := range []cairn.Opt{"", cairn.Opt("cfg:system:policy#sha256:" + ledger.SHA256Hex([]byte("before")))} {
 		a := &cairn.PolicyAudit{AuditID: "pa_1", Action: "publish", SnapshotBefore: before, SnapshotAfter: "cfg:x", Actor: "admin",
 			Tenant: "default", Message: "m\u00e9\u2028<&>", Timestamp: now}
@@ -109,5 +112,87 @@ func eventDataEvaluations() []cairn.Evaluation {
 			Constraints: json.RawMessage(`{"max_rows":100,"f":1.5e3}`), Approval: &cairn.ApprovalSpec{ApproverRoles: []string{"lead", "approver"}},
 			ExpiresIn: time.Hour, Explanation: "because", Trace: []cairn.RuleTrace{{}}},
 		{Decision: cairn.Deny, RuleID: "r2", Trace: []cairn.RuleTrace{}},
+	}
+}
+
+// jobLifecycleData compares the dispatch, completion, output check and
+// approval resolution data of j (as it is and with every optional member
+// set) with the maps they replaced.
+func jobLifecycleData(t *testing.T, name string, j *cairn.Job, now time.Time) {
+	p := cairn.Principal{Tenant: j.Tenant, ID: "worker-key", KeyID: "key_1", Kind: "worker"}
+	exp := now.Add(time.Minute)
+	for k, variant := range []func(*cairn.Job){
+		func(*cairn.Job) {},
+		func(j *cairn.Job) {
+			j.LeaseID, j.LeaseOwner, j.Attempts = "lease_1", "w-1", 2
+			j.ResultPtr, j.ResultSHA256, j.Error = cairn.Opt(cairn.ResultPtr(j.JobID)), "abc", "boom \u2028"
+			j.ErrorSafety = &cairn.OutputSafety{Decision: cairn.OutputAllow, Findings: []cairn.Finding{}}
+		},
+	} {
+		j := *j
+		variant(&j)
+		n := fmt.Sprintf("%s/variant%d", name, k)
+		e := jobEvent(&j, cairn.EventJobDispatched, "worker:w-1", now)
+		e.Data = dispatchedData(&j, "w-1", p, exp, "dec_1")
+		sameCanonical(t, n+"/job_dispatched", e, map[string]any{"lease_id": j.LeaseID, "worker_id": "w-1", "principal": p.ID, "key_id": p.KeyID,
+			"lease_expires_at": exp, "decision_id": "dec_1", "attempts": j.Attempts})
+		for _, blinding := range []string{"", "c2FsdA"} {
+			req := cairn.CompleteRequest{LeaseID: string(j.LeaseID), Status: "succeeded"}
+			e := jobEvent(&j, cairn.EventJobCompleted, "worker:w-1", now)
+			e.Data = completedData(&j, req, p, blinding)
+			old := map[string]any{"status": req.Status, "result_ptr": j.ResultPtr, "result_sha256": j.ResultSHA256, "lease_id": req.LeaseID, "error": j.Error,
+				"worker_id": string(j.LeaseOwner), "principal": p.ID, "key_id": p.KeyID}
+			if j.ErrorSafety != nil {
+				old["error_safety"] = j.ErrorSafety
+			}
+			if blinding != "" {
+				old[BlindingMember] = blinding
+			}
+			sameCanonical(t, n+"/job_completed", e, old)
+			e = jobEvent(&j, cairn.EventOutputChecked, "cairn", now)
+			e.Data = outputCheckedData(&j, blinding)
+			old = map[string]any{"result_ptr": j.ResultPtr, "result_sha256": j.ResultSHA256}
+			if blinding != "" {
+				old[BlindingMember] = blinding
+			}
+			sameCanonical(t, n+"/output_checked", e, old)
+		}
+		for _, roles := range [][]string{nil, {}, {"approver", "lead"}} {
+			a := &cairn.Approval{ApprovalID: "apr_1", ResolverRoles: roles}
+			e := jobEvent(&j, cairn.EventApprovalResolved, "human", now)
+			e.Data = resolvedData(a, "ok \u00e9")
+			old := map[string]any{"approval_id": a.ApprovalID, "comment": "ok \u00e9"}
+			if len(a.ResolverRoles) > 0 {
+				old["resolver_roles"] = a.ResolverRoles
+			}
+			sameCanonical(t, n+"/approval_resolved", e, old)
+		}
+	}
+}
+
+// Results hidden from a caller read the same from typed data as from the
+// maps: result_sha256 null, no blinding.
+func TestHideResultHashTyped(t *testing.T) {
+	j := &cairn.Job{JobID: "j", ResultPtr: "res:j", ResultSHA256: "abc"}
+	for _, e := range []*cairn.Event{
+		{Type: cairn.EventJobCompleted, JobID: "j", Data: completedData(j, cairn.CompleteRequest{}, cairn.Principal{}, "salt")},
+		{Type: cairn.EventOutputChecked, JobID: "j", Data: outputCheckedData(j, "salt")},
+	} {
+		if !hasResultHash(e) {
+			t.Fatalf("%s: no result hash", e.Type)
+		}
+		old := map[string]any{}
+		b, _ := json.Marshal(e.Data)
+		if err := json.Unmarshal(b, &old); err != nil {
+			t.Fatal(err)
+		}
+		hideResultHash(e)
+		was := &cairn.Event{Data: old}
+		hideResultHash(was)
+		got, _ := ledger.Canonical(e.Data)
+		want, _ := ledger.Canonical(was.Data)
+		if !bytes.Equal(got, want) || bytes.Contains(got, []byte("salt")) || !bytes.Contains(got, []byte(`"result_sha256":null`)) {
+			t.Errorf("%s: hidden typed data %s, map %s", e.Type, got, want)
+		}
 	}
 }

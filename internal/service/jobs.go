@@ -309,11 +309,6 @@ func jobEvent(j *cairn.Job, typ, actor string, now time.Time) *cairn.Event {
 	}
 }
 
-// submittedData is the data of the job_submitted event of j.
-func submittedData(j *cairn.Job) *cairn.SubmittedData {
-	return &cairn.SubmittedData{Job: hashProjection(j), Executor: j.Executor}
-}
-
 // hashProjection is the job_hash projection without the input (whose hash is context_sha256).
 func hashProjection(j *cairn.Job) ledger.SubmittedJob {
 	return ledger.SubmittedJob{
@@ -612,8 +607,7 @@ func (s *Service) leaseJob(ctx context.Context, tx cairn.Tx, p cairn.Principal, 
 		e.PolicySnapshot = ev.Snapshot
 		// worker_id is the worker's own label; principal and key_id are
 		// the authenticated key that leased the job.
-		e.Data = map[string]any{"lease_id": j.LeaseID, "worker_id": workerID, "principal": p.ID, "key_id": p.KeyID,
-			"lease_expires_at": exp, "decision_id": d.DecisionID, "attempts": j.Attempts}
+		e.Data = dispatchedData(j, workerID, p, exp, d.DecisionID)
 	}); err != nil {
 		return nil, err
 	}
@@ -701,10 +695,7 @@ func (s *Service) resolve(tx cairn.Tx, a *cairn.Approval, resolution, by, commen
 		WorkflowStepID: a.WorkflowStepID, JobID: cairn.Opt(a.JobID), Actor: by,
 		Decision: a.Decision, PolicyRuleID: string(a.PolicyRuleID), PolicySnapshot: string(a.PolicySnapshot),
 		JobHash: a.JobHash, Resolution: resolution, ResolvedBy: by,
-		Data: map[string]any{"approval_id": a.ApprovalID, "comment": comment},
-	}
-	if len(a.ResolverRoles) > 0 {
-		e.DataMap()["resolver_roles"] = a.ResolverRoles
+		Data: resolvedData(a, comment),
 	}
 	if err := transition(j, resolvedState[resolution], now); err != nil {
 		return err

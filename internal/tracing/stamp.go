@@ -140,7 +140,10 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 		s.add(o, ev)
 	case cairn.EventJobDispatched:
 		o := s.open(SpanJobDispatch+"\x00"+job, child(SpanJobDispatch))
-		worker, _ := ev.DataMap()["worker_id"].(string)
+		var worker string
+		if d, ok := ev.Data.(*cairn.DispatchedData); ok {
+			worker = d.WorkerID
+		}
 		o.attrs = []attribute.KeyValue{AttrJobID.String(jobID), AttrWorkerID.String(worker), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State)}
 		s.add(o, ev)
 	case cairn.EventJobCompleted, cairn.EventOutputChecked:
