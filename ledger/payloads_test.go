@@ -18,17 +18,30 @@ func TestTypedDataReadsBack(t *testing.T) {
 	apr := ApprovalFacts{ApprovalID: "apr_1", JobID: "j1", PolicySnapshot: "cfg:s", JobHash: "h"}
 	aud := AuditFacts{AuditID: "pa_1", Action: "publish", SnapshotBefore: "cfg:a", SnapshotAfter: "cfg:b"}
 	for _, j := range []SubmittedJob{job, bare} {
-		f := parseTyped(t, EventJobSubmitted, &JobSubmitted{Job: j, Executor: "gw"})
-		var back JobSubmitted
-		decodeTyped(t, EventJobSubmitted, &JobSubmitted{Job: j}, &back)
-		want := j
-		if want.Labels == nil && want.RiskTags == nil { // null reads back as empty
-			want.Labels, want.RiskTags = f.Job.Labels, f.Job.RiskTags
-		}
-		if !reflect.DeepEqual(*f.Job, want) || !reflect.DeepEqual(back.Job, j) {
-			t.Errorf("job_submitted: ParseEntry %+v, json %+v, wrote %+v", *f.Job, back.Job, j)
-		}
+		submittedReadsBack(t, j)
 	}
+	recordsReadBack(t, dec, apr, aud)
+}
+
+// submittedReadsBack checks job_submitted data with job j.
+func submittedReadsBack(t *testing.T, j SubmittedJob) {
+	t.Helper()
+	f := parseTyped(t, EventJobSubmitted, &JobSubmitted{Job: j, Executor: "gw"})
+	var back JobSubmitted
+	decodeTyped(t, EventJobSubmitted, &JobSubmitted{Job: j}, &back)
+	want := j
+	if want.Labels == nil && want.RiskTags == nil { // null reads back as empty
+		want.Labels, want.RiskTags = f.Job.Labels, f.Job.RiskTags
+	}
+	if !reflect.DeepEqual(*f.Job, want) || !reflect.DeepEqual(back.Job, j) {
+		t.Errorf("job_submitted: ParseEntry %+v, json %+v, wrote %+v", *f.Job, back.Job, j)
+	}
+}
+
+// recordsReadBack checks the data that carries root-package records, and
+// the result members.
+func recordsReadBack(t *testing.T, dec DecisionFacts, apr ApprovalFacts, aud AuditFacts) {
+	t.Helper()
 	f := parseTyped(t, EventPolicyDecided, &PolicyDecided[DecisionFacts]{Decision: dec, Phase: "submit"})
 	var d PolicyDecided[DecisionFacts]
 	decodeTyped(t, EventPolicyDecided, &PolicyDecided[DecisionFacts]{Decision: dec, Phase: "submit"}, &d)
