@@ -22,6 +22,14 @@ type (
 	OutputCheckedData = ledger.OutputChecked
 	// ApprovalResolvedData is the data of approval_resolved.
 	ApprovalResolvedData = ledger.ApprovalResolved
+	// LeaseExpiredData is the data of lease_expired.
+	LeaseExpiredData = ledger.LeaseExpired
+	// JobStateChangedData is the data of job_state_changed.
+	JobStateChangedData = ledger.JobStateChanged
+	// KeyCreatedData is the data of key_created.
+	KeyCreatedData = ledger.KeyCreated
+	// KeyRevokedData is the data of key_revoked.
+	KeyRevokedData = ledger.KeyRevoked
 )
 
 // DataMap returns the event's data when it is held as a map (an event

@@ -8,9 +8,8 @@ import "time"
 // by one, for verify. A record that belongs to the root package (a
 // decision, an approval, a policy audit, an output verdict) is a type
 // parameter: the writer's full record, or the subset a reader checks
-// (DecisionFacts, ApprovalFacts, AuditFacts). Events not listed here (lease
-// expiry, state changes, keys, workflow events) carry their data as a JSON
-// object of their own (see docs/evidence.md).
+// (DecisionFacts, ApprovalFacts, AuditFacts). Workflow events carry their
+// data as a JSON object of their own (see docs/evidence.md).
 
 // JobSubmitted is the data of a job_submitted event.
 type JobSubmitted struct {
@@ -83,4 +82,33 @@ type ApprovalResolved struct {
 	Comment    string `json:"comment"`
 	// ResolverRoles are the roles of the resolver when known.
 	ResolverRoles []string `json:"resolver_roles,omitempty"`
+}
+
+// LeaseExpired is the data of a lease_expired event.
+type LeaseExpired struct {
+	LeaseID  Opt `json:"lease_id"`
+	Attempts int `json:"attempts"`
+}
+
+// JobStateChanged is the data of a job_state_changed event: why, and the
+// lease or the decision that the change ends or follows, when there is one.
+type JobStateChanged struct {
+	Reason     string `json:"reason"`
+	LeaseID    string `json:"lease_id,omitempty"`
+	DecisionID string `json:"decision_id,omitempty"`
+}
+
+// KeyCreated is the data of a key_created event; Tenant is the key's
+// tenant when the key was minted for another tenant than the event's.
+type KeyCreated struct {
+	KeyID     string   `json:"key_id"`
+	Principal string   `json:"principal"`
+	Kind      string   `json:"kind"`
+	Roles     []string `json:"roles"`
+	Tenant    string   `json:"tenant,omitempty"`
+}
+
+// KeyRevoked is the data of a key_revoked event.
+type KeyRevoked struct {
+	KeyID string `json:"key_id"`
 }

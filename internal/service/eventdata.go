@@ -32,6 +32,11 @@ func outputCheckedData(j *cairn.Job, blinding string) *cairn.OutputCheckedData {
 	return &cairn.OutputCheckedData{ResultPtr: j.ResultPtr, ResultSHA256: j.ResultSHA256, Blinding: blinding}
 }
 
+// keyCreatedData is the data of the key_created event of k.
+func keyCreatedData(k *cairn.Key) *cairn.KeyCreatedData {
+	return &cairn.KeyCreatedData{KeyID: k.KeyID, Principal: k.Principal, Kind: k.Kind, Roles: k.Roles}
+}
+
 // resolvedData is the data of the approval_resolved event of a.
 func resolvedData(a *cairn.Approval, comment string) *cairn.ApprovalResolvedData {
 	return &cairn.ApprovalResolvedData{ApprovalID: a.ApprovalID, Comment: comment, ResolverRoles: a.ResolverRoles}

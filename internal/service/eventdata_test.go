@@ -37,6 +37,20 @@ func TestTypedEventDataCanonicalAsMaps(t *testing.T) {
 	for i, j := range eventDataJobs(now) {
 		jobLifecycleData(t, fmt.Sprintf("job%d", i), j, now)
 	}
+	for i, roles := range [][]string{nil, {}, {"agent", "worker"}} {
+		k := &cairn.Key{KeyID: "key_1", Principal: "p \u00e9", Kind: "agent", Roles: roles}
+		for _, tenant := range []string{"", "other"} {
+			e := &cairn.Event{Tenant: "default", Type: cairn.EventKeyCreated, Timestamp: now, Actor: "admin", Data: keyCreatedData(k)}
+			old := map[string]any{"key_id": k.KeyID, "principal": k.Principal, "kind": k.Kind, "roles": k.Roles}
+			if tenant != "" {
+				e.Data.(*cairn.KeyCreatedData).Tenant = tenant
+				old["tenant"] = tenant
+			}
+			sameCanonical(t, fmt.Sprintf("key_created/%d/%q", i, tenant), e, old)
+		}
+	}
+	e := &cairn.Event{Tenant: "default", Type: cairn.EventKeyRevoked, Timestamp: now, Actor: "admin", Data: &cairn.KeyRevokedData{KeyID: "key_1"}}
+	sameCanonical(t, "key_revoked", e, map[string]any{"key_id": "key_1"})
 	for i, before := range []cairn.Opt{"", cairn.Opt("cfg:system:policy#sha256:" + ledger.SHA256Hex([]byte("before")))} {
 		a := &cairn.PolicyAudit{AuditID: "pa_1", Action: "publish", SnapshotBefore: before, SnapshotAfter: "cfg:x", Actor: "admin",
 			Tenant: "default", Message: "m\u00e9\u2028<&>", Timestamp: now}
@@ -157,6 +171,20 @@ func jobLifecycleData(t *testing.T, name string, j *cairn.Job, now time.Time) {
 			}
 			sameCanonical(t, n+"/output_checked", e, old)
 		}
+		e = jobEvent(&j, cairn.EventLeaseExpired, "cairn", now)
+		e.Data = &cairn.LeaseExpiredData{LeaseID: j.LeaseID, Attempts: j.Attempts}
+		sameCanonical(t, n+"/lease_expired", e, map[string]any{"lease_id": j.LeaseID, "attempts": j.Attempts})
+		e = jobEvent(&j, cairn.EventJobStateChanged, "cairn", now)
+		e.Data = &cairn.JobStateChangedData{Reason: "cancelled", LeaseID: string(j.LeaseID)}
+		old := map[string]any{"reason": "cancelled"}
+		if j.LeaseID != "" {
+			old["lease_id"] = string(j.LeaseID)
+		}
+		sameCanonical(t, n+"/job_state_changed/lease", e, old)
+		e.Data = &cairn.JobStateChangedData{Reason: "denied at dispatch", DecisionID: "dec_2"}
+		sameCanonical(t, n+"/job_state_changed/decision", e, map[string]any{"reason": "denied at dispatch", "decision_id": "dec_2"})
+		e.Data = &cairn.JobStateChangedData{Reason: ""}
+		sameCanonical(t, n+"/job_state_changed/reason", e, map[string]any{"reason": ""})
 		for _, roles := range [][]string{nil, {}, {"approver", "lead"}} {
 			a := &cairn.Approval{ApprovalID: "apr_1", ResolverRoles: roles}
 			e := jobEvent(&j, cairn.EventApprovalResolved, "human", now)

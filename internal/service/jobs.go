@@ -529,7 +529,7 @@ func (s *Service) denyAtDispatch(tx cairn.Tx, j *cairn.Job, ev cairn.Evaluation,
 	if err := s.appendJob(tx, j, cairn.EventJobStateChanged, "cairn", now, func(e *cairn.Event) {
 		e.State = j.State
 		e.Decision = ev.Decision
-		e.Data = map[string]any{"reason": why, "decision_id": d.DecisionID}
+		e.Data = &cairn.JobStateChangedData{Reason: why, DecisionID: d.DecisionID}
 	}); err != nil {
 		return err
 	}
@@ -748,7 +748,7 @@ func (s *Service) expireLease(tx cairn.Tx, tenant, jobID string, now time.Time) 
 	}
 	if err := s.appendJob(tx, j, cairn.EventLeaseExpired, "cairn", now, func(e *cairn.Event) {
 		e.State = j.State
-		e.Data = map[string]any{"lease_id": lease, "attempts": j.Attempts}
+		e.Data = &cairn.LeaseExpiredData{LeaseID: lease, Attempts: j.Attempts}
 	}); err != nil {
 		return err
 	}
