@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -508,5 +509,53 @@ func TestLagWhileTheSinkIsDown(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Entries whose bodies retention pruned come through the feed with their
+// leaf hash and no body: the forwarder delivers nothing for them, moves
+// its cursor past them, and still refuses a pruned line that is malformed.
+func TestForwarderSkipsPrunedEntries(t *testing.T) {
+	_, f := server(t, 1)
+	recs := all(t, f)
+	pruned := Record{Index: 1, LeafHash: recs[1].LeafHash, Pruned: true}
+	serve := func(lines []Record) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			after, err := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
+			has := err == nil
+			for _, l := range lines {
+				if !has || l.Index > after {
+					line, _ := json.Marshal(l) // a pruned line's body is null
+					w.Write(append(line, '\n'))
+				}
+			}
+		}))
+	}
+	srv := serve([]Record{recs[0], pruned, recs[2]})
+	defer srv.Close()
+	st, _ := OpenState(filepath.Join(t.TempDir(), "state"))
+	sink := &flakySink{}
+	fw := &Forwarder{Feed: &Feed{Server: srv.URL, Key: "k"}, State: st, Sinks: []Sink{sink}, Wait: 50 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fw.Run(ctx) }()
+	waitUntil(t, func() bool { c, ok := st.Cursor("flaky"); return ok && c == 2 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	sink.mu.Lock()
+	if fmt.Sprint(sink.got) != "[0 2]" {
+		t.Errorf("delivered %v, want [0 2] (the pruned entry 1 skipped)", sink.got)
+	}
+	sink.mu.Unlock()
+
+	bad := serve([]Record{recs[0], {Index: 1, LeafHash: "not-a-hash", Pruned: true}})
+	defer bad.Close()
+	st2, _ := OpenState(filepath.Join(t.TempDir(), "state"))
+	fw = &Forwarder{Feed: &Feed{Server: bad.URL, Key: "k"}, State: st2, Sinks: []Sink{&flakySink{}}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	var ie *IntegrityError
+	if err := fw.Run(context.Background()); !errors.As(err, &ie) {
+		t.Errorf("a malformed pruned line: Run returned %v, want an integrity error", err)
 	}
 }
