@@ -51,7 +51,7 @@ fuzz:
 	$(FUZZ) FuzzWriteRoutes ./internal/http/ $(FUZZFLAGS)
 	$(FUZZ) FuzzCompile ./internal/policy/ $(FUZZFLAGS)
 	$(FUZZ) FuzzParse ./internal/workflow/ $(FUZZFLAGS)
-	$(FUZZ) FuzzUnmarshalBundle ./ledger/ $(FUZZFLAGS)
+	$(FUZZ) FuzzUnmarshalBundle ./ledger/bundle/ $(FUZZFLAGS)
 	$(FUZZ) FuzzVerifyBundle ./verify/ $(FUZZFLAGS)
 	$(FUZZ) FuzzVerifyMutated ./verify/ $(FUZZFLAGS)
 	$(FUZZ) FuzzTransformJCSMatchesJCS ./ledger/ $(FUZZFLAGS)
@@ -94,4 +94,4 @@ bench: build
 
 # Go micro-benchmarks (policy evaluation, scanners, verifier).
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/policy/ ./internal/scan/ ./ledger/ ./verify/ ./internal/workflow/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/policy/ ./internal/scan/ ./ledger/... ./verify/ ./internal/workflow/

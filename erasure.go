@@ -3,6 +3,15 @@ package cairn
 import (
 	"context"
 	"time"
+
+	"github.com/cairnhq/cairn/ledger"
+)
+
+// Encryption at rest and erasure event types (ADR 0048).
+const (
+	EventErasure               = ledger.EventErasure
+	EventTenantSettingsChanged = ledger.EventTenantSettingsChanged
+	EventPayloadKeyRotated     = ledger.EventPayloadKeyRotated
 )
 
 // PayloadKey is a data key as stored: wrapped by the key-encryption key.

@@ -82,7 +82,14 @@ func APIEventFromLedger(body, leafHash string) (*Event, error) {
 
 // DecisionOf extracts the decision a policy_decided event carries.
 func DecisionOf(ev *Event) (*Decision, error) {
-	raw, err := json.Marshal(ev.Data["decision"])
+	var member any
+	switch data := ev.Data.(type) {
+	case *DecidedData:
+		member = data.Decision
+	case map[string]any:
+		member = data["decision"]
+	}
+	raw, err := json.Marshal(member)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,8 @@ package cairn
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/cairnhq/cairn/ledger"
 )
 
 // Policy decisions [seed].
@@ -69,29 +71,8 @@ const (
 
 // Opt is a string that is JSON null when empty. The contract's optional
 // identifiers (run_id, workflow_step_id, resolution …) are null when absent.
-type Opt string
-
-// MarshalJSON encodes "" as null.
-func (o Opt) MarshalJSON() ([]byte, error) {
-	if o == "" {
-		return []byte("null"), nil
-	}
-	return json.Marshal(string(o))
-}
-
-// UnmarshalJSON accepts null or a string.
-func (o *Opt) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*o = ""
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	*o = Opt(s)
-	return nil
-}
+// It is the evidence format's optional string (ledger.Opt).
+type Opt = ledger.Opt
 
 // LedgerRef locates an evidence item in its tenant's ledger.
 type LedgerRef struct {
@@ -360,44 +341,49 @@ func IsFinalRunStatus(s string) bool {
 
 // Event types on the timeline and ledger.
 const (
-	EventRunStarted        = "run_started"
-	EventRunReopened       = "run_reopened"
-	EventRunCompleted      = "run_completed"
-	EventJobSubmitted      = "job_submitted"
-	EventPolicyDecided     = "policy_decided"
-	EventApprovalRequested = "approval_requested"
-	EventApprovalResolved  = "approval_resolved"
-	EventJobDispatched     = "job_dispatched"
-	EventLeaseExpired      = "lease_expired"
-	EventJobCompleted      = "job_completed"
-	EventOutputChecked     = "output_checked"
-	EventJobStateChanged   = "job_state_changed"
-	EventPolicyPublished   = "policy_published"
-	EventPolicyRolledBack  = "policy_rolled_back"
-	EventKeyCreated        = "key_created"
-	EventKeyRevoked        = "key_revoked"
+	EventRunStarted        = ledger.EventRunStarted
+	EventRunReopened       = ledger.EventRunReopened
+	EventRunCompleted      = ledger.EventRunCompleted
+	EventJobSubmitted      = ledger.EventJobSubmitted
+	EventPolicyDecided     = ledger.EventPolicyDecided
+	EventApprovalRequested = ledger.EventApprovalRequested
+	EventApprovalResolved  = ledger.EventApprovalResolved
+	EventJobDispatched     = ledger.EventJobDispatched
+	EventLeaseExpired      = ledger.EventLeaseExpired
+	EventJobCompleted      = ledger.EventJobCompleted
+	EventOutputChecked     = ledger.EventOutputChecked
+	EventJobStateChanged   = ledger.EventJobStateChanged
+	EventPolicyPublished   = ledger.EventPolicyPublished
+	EventPolicyRolledBack  = ledger.EventPolicyRolledBack
+	EventKeyCreated        = ledger.EventKeyCreated
+	EventKeyRevoked        = ledger.EventKeyRevoked
 )
 
 // Event is one evidence item. Every event is a ledger entry of its tenant;
 // an event with a RunID is also on that run's timeline with Seq 1..n.
 type Event struct {
-	Tenant         string         `json:"-"`
-	Seq            int64          `json:"seq,omitempty"` // per-run timeline sequence; 0 when not in a run
-	Type           string         `json:"type"`
-	Timestamp      time.Time      `json:"timestamp"`
-	RunID          Opt            `json:"run_id"`
-	WorkflowStepID Opt            `json:"workflow_step_id"`
-	JobID          Opt            `json:"job_id"`
-	Actor          string         `json:"actor"`
-	Decision       string         `json:"decision,omitempty"`
-	PolicyRuleID   string         `json:"policy_rule_id,omitempty"`
-	PolicySnapshot string         `json:"policy_snapshot,omitempty"`
-	JobHash        string         `json:"job_hash,omitempty"`
-	Resolution     string         `json:"resolution,omitempty"`
-	ResolvedBy     string         `json:"resolved_by,omitempty"`
-	State          string         `json:"state,omitempty"`
-	OutputSafety   *OutputSafety  `json:"output_safety,omitempty"`
-	Data           map[string]any `json:"data,omitempty"`
+	Tenant         string        `json:"-"`
+	Seq            int64         `json:"seq,omitempty"` // per-run timeline sequence; 0 when not in a run
+	Type           string        `json:"type"`
+	Timestamp      time.Time     `json:"timestamp"`
+	RunID          Opt           `json:"run_id"`
+	WorkflowStepID Opt           `json:"workflow_step_id"`
+	JobID          Opt           `json:"job_id"`
+	Actor          string        `json:"actor"`
+	Decision       string        `json:"decision,omitempty"`
+	PolicyRuleID   string        `json:"policy_rule_id,omitempty"`
+	PolicySnapshot string        `json:"policy_snapshot,omitempty"`
+	JobHash        string        `json:"job_hash,omitempty"`
+	Resolution     string        `json:"resolution,omitempty"`
+	ResolvedBy     string        `json:"resolved_by,omitempty"`
+	State          string        `json:"state,omitempty"`
+	OutputSafety   *OutputSafety `json:"output_safety,omitempty"`
+	// Data is the event's data member. A writer sets the event type's
+	// typed data (*SubmittedData, *DecidedData, *DispatchedData, …: package
+	// ledger's payload structs, see eventdata.go) or, for the other types, a
+	// map[string]any. An event decoded from JSON holds a map[string]any
+	// (see DataMap).
+	Data any `json:"data,omitempty"`
 	// Trace names the OpenTelemetry span that wrote the event, when
 	// tracing was on (docs/evidence.md §2.6); absent otherwise.
 	Trace    *TraceRef  `json:"trace,omitempty"`

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cairnhq/cairn/ledger"
 )
 
 // Retention and legal hold (issue 14 §2; docs/data-protection.md, ADR 0046).
@@ -16,11 +18,11 @@ const RetentionFloor = 183 * 24 * time.Hour
 
 // Evidence event types of retention and legal hold.
 const (
-	EventRetentionSet         = "retention_set"
-	EventRetentionFloorWaived = "retention_floor_waived"
-	EventRetentionCompacted   = "retention_compacted"
-	EventHoldPlaced           = "hold_placed"
-	EventHoldReleased         = "hold_released"
+	EventRetentionSet         = ledger.EventRetentionSet
+	EventRetentionFloorWaived = ledger.EventRetentionFloorWaived
+	EventRetentionCompacted   = ledger.EventRetentionCompacted
+	EventHoldPlaced           = ledger.EventHoldPlaced
+	EventHoldReleased         = ledger.EventHoldReleased
 )
 
 // Legal hold scopes.

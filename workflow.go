@@ -3,6 +3,8 @@ package cairn
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/cairnhq/cairn/ledger"
 )
 
 // Workflow is a registered workflow definition. Like a policy snapshot it is
@@ -125,20 +127,20 @@ type GateVote struct {
 
 // Workflow event types on the run timeline and ledger.
 const (
-	EventWorkflowRegistered  = "workflow_registered"
-	EventStepStarted         = "step_started"
-	EventStepSkipped         = "step_skipped"
-	EventStepReused          = "step_reused" // a rerun keeps an earlier run's step
-	EventStepSucceeded       = "step_succeeded"
-	EventStepFailed          = "step_failed"
-	EventStepRetryScheduled  = "step_retry_scheduled"
-	EventStepTimedOut        = "step_timed_out"
-	EventStepCancelled       = "step_cancelled"
-	EventGateRequested       = "gate_requested"
-	EventGateVoted           = "gate_voted"
-	EventGateResolved        = "gate_resolved"
-	EventCompensationStarted = "compensation_started"
-	EventRunStatusChanged    = "run_status_changed"
+	EventWorkflowRegistered  = ledger.EventWorkflowRegistered
+	EventStepStarted         = ledger.EventStepStarted
+	EventStepSkipped         = ledger.EventStepSkipped
+	EventStepReused          = ledger.EventStepReused // a rerun keeps an earlier run's step
+	EventStepSucceeded       = ledger.EventStepSucceeded
+	EventStepFailed          = ledger.EventStepFailed
+	EventStepRetryScheduled  = ledger.EventStepRetryScheduled
+	EventStepTimedOut        = ledger.EventStepTimedOut
+	EventStepCancelled       = ledger.EventStepCancelled
+	EventGateRequested       = ledger.EventGateRequested
+	EventGateVoted           = ledger.EventGateVoted
+	EventGateResolved        = ledger.EventGateResolved
+	EventCompensationStarted = ledger.EventCompensationStarted
+	EventRunStatusChanged    = ledger.EventRunStatusChanged
 )
 
 // Specific workflow error codes.

@@ -4,7 +4,7 @@ import (
 	"errors"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // ReceiptVerifier returns a Worker.VerifyReceipt that accepts a job only
@@ -16,7 +16,7 @@ func ReceiptVerifier(logKey string) func(*cairn.LeasedJob) error {
 		if r == nil || r.Ledger == nil || r.Body == "" {
 			return errors.New("the job carries no dispatch receipt")
 		}
-		return ledger.VerifyReceipt(ledger.Receipt{Index: r.Ledger.Index, LeafHash: r.Ledger.LeafHash, Body: r.Body,
+		return tree.VerifyReceipt(tree.Receipt{Index: r.Ledger.Index, LeafHash: r.Ledger.LeafHash, Body: r.Body,
 			Checkpoint: r.Checkpoint, Inclusion: r.Inclusion}, j.JobID, j.JobHash, logKey)
 	}
 }

@@ -1,17 +1,21 @@
 package ledger
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/cairnhq/cairn/ledger/internal/jsonread"
+)
 
 // Reading entry bodies into EntryFacts (ParseEntry) and WorkflowRef
-// (EntryWorkflowRef), with the reader of jsonread.go. Each object read is a
+// (EntryWorkflowRef), with the reader of package jsonread. Each object read is a
 // table of its members.
 
 // parseEntryInto parses body into f (see ParseEntry).
-func parseEntryInto(r *reader, f *EntryFacts) error {
-	defer r.release()
-	err := decodeObject(r, f, envelopeFields)
+func parseEntryInto(r *jsonread.Reader, f *EntryFacts) error {
+	defer r.Release()
+	err := jsonread.DecodeObject(r, f, envelopeFields)
 	if err == nil {
-		err = r.end()
+		err = r.End()
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBody, err)
@@ -22,11 +26,11 @@ func parseEntryInto(r *reader, f *EntryFacts) error {
 	return nil
 }
 
-var envelopeFields = []field[EntryFacts]{
-	{name: "tenant", required: true, read: func(r *reader, f *EntryFacts) error { return r.string(&f.Tenant) }},
-	{name: "index", required: true, read: func(r *reader, f *EntryFacts) error { return r.uint(&f.Index) }},
-	{name: "prev_hash", required: true, read: func(r *reader, f *EntryFacts) error { return r.string(&f.PrevHash) }},
-	{name: "event", required: true, read: readEvent},
+var envelopeFields = []jsonread.Field[EntryFacts]{
+	{Name: "tenant", Required: true, Read: func(r *jsonread.Reader, f *EntryFacts) error { return r.String(&f.Tenant) }},
+	{Name: "index", Required: true, Read: func(r *jsonread.Reader, f *EntryFacts) error { return r.Uint(&f.Index) }},
+	{Name: "prev_hash", Required: true, Read: func(r *jsonread.Reader, f *EntryFacts) error { return r.String(&f.PrevHash) }},
+	{Name: "event", Required: true, Read: readEvent},
 }
 
 // eventDoc is an event being read: its facts, and the data records whose
@@ -43,125 +47,112 @@ type eventDoc struct {
 }
 
 // readEvent reads the event member into f.Event.
-func readEvent(r *reader, f *EntryFacts) error {
+func readEvent(r *jsonread.Reader, f *EntryFacts) error {
 	// The scanner this reader replaced let values inside an event nest one
 	// container deeper than elsewhere; kept so that no body that verified
 	// stops verifying (ADR 0039).
-	r.limit = maxDepth + 1
+	r.Limit = jsonread.MaxDepth + 1
 	e := eventDoc{EventFacts: &f.Event}
-	err := decodeObject(r, &e, eventFields)
-	r.limit = maxDepth
+	err := jsonread.DecodeObject(r, &e, eventFields)
+	r.Limit = jsonread.MaxDepth
 	if err != nil {
 		return err
 	}
 	switch e.Type {
-	case "job_submitted":
+	case EventJobSubmitted:
 		e.Job, err = e.job, e.jobErr
-	case "policy_decided":
+	case EventPolicyDecided:
 		e.DecisionRecord, err = e.decision, e.decErr
-	case "approval_requested":
+	case EventApprovalRequested:
 		e.Approval, err = e.approval, e.aprErr
-	case "policy_published", "policy_rolled_back":
+	case EventPolicyPublished, EventPolicyRolledBack:
 		e.Audit, err = e.audit, e.audErr
 	}
 	return err
 }
 
-var eventFields = []field[eventDoc]{
-	{name: "type", read: func(r *reader, e *eventDoc) error { return r.word(&e.Type) }},
-	text("job_id", func(e *eventDoc) *string { return &e.JobID }),
-	text("run_id", func(e *eventDoc) *string { return &e.RunID }),
-	{name: "decision", read: func(r *reader, e *eventDoc) error { return r.word(&e.Decision) }},
-	text("policy_rule_id", func(e *eventDoc) *string { return &e.PolicyRuleID }),
-	text("policy_snapshot", func(e *eventDoc) *string { return &e.PolicySnapshot }),
-	text("job_hash", func(e *eventDoc) *string { return &e.JobHash }),
-	{name: "resolution", read: func(r *reader, e *eventDoc) error { return r.word(&e.Resolution) }},
-	text("resolved_by", func(e *eventDoc) *string { return &e.ResolvedBy }),
-	{name: "state", read: func(r *reader, e *eventDoc) error { return r.word(&e.State) }},
-	{name: "output_safety", read: func(r *reader, e *eventDoc) error {
-		return ifObject(r, func() error { return decodeObject(r, &e.OutputSafety, safetyFields) })
+var eventFields = []jsonread.Field[eventDoc]{
+	{Name: "type", Read: func(r *jsonread.Reader, e *eventDoc) error { return r.Word(&e.Type) }},
+	jsonread.Text("job_id", func(e *eventDoc) *string { return &e.JobID }),
+	jsonread.Text("run_id", func(e *eventDoc) *string { return &e.RunID }),
+	{Name: "decision", Read: func(r *jsonread.Reader, e *eventDoc) error { return r.Word(&e.Decision) }},
+	jsonread.Text("policy_rule_id", func(e *eventDoc) *string { return &e.PolicyRuleID }),
+	jsonread.Text("policy_snapshot", func(e *eventDoc) *string { return &e.PolicySnapshot }),
+	jsonread.Text("job_hash", func(e *eventDoc) *string { return &e.JobHash }),
+	{Name: "resolution", Read: func(r *jsonread.Reader, e *eventDoc) error { return r.Word(&e.Resolution) }},
+	jsonread.Text("resolved_by", func(e *eventDoc) *string { return &e.ResolvedBy }),
+	{Name: "state", Read: func(r *jsonread.Reader, e *eventDoc) error { return r.Word(&e.State) }},
+	{Name: "output_safety", Read: func(r *jsonread.Reader, e *eventDoc) error {
+		return jsonread.IfObject(r, func() error { return jsonread.DecodeObject(r, &e.OutputSafety, safetyFields) })
 	}},
-	{name: "data", read: func(r *reader, e *eventDoc) error {
-		return ifObject(r, func() error { return decodeObject(r, e, eventDataFields) })
+	{Name: "data", Read: func(r *jsonread.Reader, e *eventDoc) error {
+		return jsonread.IfObject(r, func() error { return jsonread.DecodeObject(r, e, eventDataFields) })
 	}},
 }
 
 // safetyFields read output_safety.decision.
-var safetyFields = []field[string]{
-	{name: "decision", read: func(r *reader, s *string) error { return r.word(s) }},
+var safetyFields = []jsonread.Field[string]{
+	{Name: "decision", Read: func(r *jsonread.Reader, s *string) error { return r.Word(s) }},
 }
 
-var eventDataFields = []field[eventDoc]{
-	{name: "job", read: func(r *reader, e *eventDoc) error {
+var eventDataFields = []jsonread.Field[eventDoc]{
+	{Name: "job", Read: func(r *jsonread.Reader, e *eventDoc) error {
 		return readRecord(r, &e.job, &e.jobErr, submittedJobFields)
 	}},
-	{name: "decision", read: func(r *reader, e *eventDoc) error {
+	{Name: "decision", Read: func(r *jsonread.Reader, e *eventDoc) error {
 		return readRecord(r, &e.decision, &e.decErr, decisionFields)
 	}},
-	{name: "approval", read: func(r *reader, e *eventDoc) error {
+	{Name: "approval", Read: func(r *jsonread.Reader, e *eventDoc) error {
 		return readRecord(r, &e.approval, &e.aprErr, approvalFields)
 	}},
-	{name: "audit", read: func(r *reader, e *eventDoc) error {
+	{Name: "audit", Read: func(r *jsonread.Reader, e *eventDoc) error {
 		return readRecord(r, &e.audit, &e.audErr, auditFields)
 	}},
-	text("result_ptr", func(e *eventDoc) *string { return &e.ResultPtr }),
-	text("result_sha256", func(e *eventDoc) *string { return &e.ResultSHA256 }),
+	jsonread.Text("result_ptr", func(e *eventDoc) *string { return &e.ResultPtr }),
+	jsonread.Text("result_sha256", func(e *eventDoc) *string { return &e.ResultSHA256 }),
 }
 
 // readRecord reads an object into a new *dst, keeping a shape error in
 // *soft (see reader.try); a value that is not an object is skipped.
-func readRecord[T any](r *reader, dst **T, soft *error, fields []field[T]) error {
-	return ifObject(r, func() error {
+func readRecord[T any](r *jsonread.Reader, dst **T, soft *error, fields []jsonread.Field[T]) error {
+	return jsonread.IfObject(r, func() error {
 		*dst = new(T)
 		var hard error
-		*soft, hard = r.try(func() error { return decodeObject(r, *dst, fields) })
+		*soft, hard = r.Try(func() error { return jsonread.DecodeObject(r, *dst, fields) })
 		return hard
 	})
 }
 
-// ifObject runs read if the next value is an object, and skips it if not.
-func ifObject(r *reader, read func() error) error {
-	if r.d.PeekKind() != '{' {
-		return r.skip()
-	}
-	return read()
-}
-
-// text is the field of a string (or null: "") member.
-func text[T any](name string, dst func(*T) *string) field[T] {
-	return field[T]{name: name, read: func(r *reader, v *T) error { return r.stringOrNull(dst(v)) }}
-}
-
-var submittedJobFields = []field[SubmittedJob]{
-	text("tenant", func(j *SubmittedJob) *string { return &j.Tenant }),
-	text("job_id", func(j *SubmittedJob) *string { return &j.JobID }),
-	text("run_id", func(j *SubmittedJob) *string { return &j.RunID }),
-	text("workflow_step_id", func(j *SubmittedJob) *string { return &j.WorkflowStepID }),
-	text("action", func(j *SubmittedJob) *string { return &j.Action }),
-	text("resource", func(j *SubmittedJob) *string { return &j.Resource }),
-	text("submitted_by", func(j *SubmittedJob) *string { return &j.SubmittedBy }),
-	text("trace_id", func(j *SubmittedJob) *string { return &j.TraceID }),
-	text("context_ptr", func(j *SubmittedJob) *string { return &j.ContextPtr }),
-	text("context_sha256", func(j *SubmittedJob) *string { return &j.ContextSHA256 }),
-	{name: "labels", read: readLabels},
-	{name: "risk_tags", read: func(r *reader, j *SubmittedJob) error {
-		return readStrings(r, &j.RiskTags)
+var submittedJobFields = []jsonread.Field[SubmittedJob]{
+	jsonread.Text("tenant", func(j *SubmittedJob) *string { return &j.Tenant }),
+	jsonread.Text("job_id", func(j *SubmittedJob) *string { return &j.JobID }),
+	jsonread.Text("run_id", func(j *SubmittedJob) *string { return (*string)(&j.RunID) }),
+	jsonread.Text("workflow_step_id", func(j *SubmittedJob) *string { return (*string)(&j.WorkflowStepID) }),
+	jsonread.Text("action", func(j *SubmittedJob) *string { return &j.Action }),
+	jsonread.Text("resource", func(j *SubmittedJob) *string { return (*string)(&j.Resource) }),
+	jsonread.Text("submitted_by", func(j *SubmittedJob) *string { return &j.SubmittedBy }),
+	jsonread.Text("trace_id", func(j *SubmittedJob) *string { return &j.TraceID }),
+	jsonread.Text("context_ptr", func(j *SubmittedJob) *string { return &j.ContextPtr }),
+	jsonread.Text("context_sha256", func(j *SubmittedJob) *string { return &j.ContextSHA256 }),
+	{Name: "labels", Read: readLabels},
+	{Name: "risk_tags", Read: func(r *jsonread.Reader, j *SubmittedJob) error {
+		return jsonread.ReadStrings(r, &j.RiskTags)
 	}},
 }
 
 // readLabels reads labels: null, or an object of strings, no name repeated.
-func readLabels(r *reader, j *SubmittedJob) error {
-	if r.d.PeekKind() == 'n' {
-		return r.null()
+func readLabels(r *jsonread.Reader, j *SubmittedJob) error {
+	if r.PeekKind() == 'n' {
+		return r.Null()
 	}
 	j.Labels = map[string]string{}
-	return readMembers(r, j, nil, func(name []byte) error {
+	return jsonread.ReadMembers(r, j, nil, func(name []byte) error {
 		key := string(name)
 		if _, dup := j.Labels[key]; dup {
-			return shapeErr("label %q repeated", key)
+			return jsonread.ShapeErr("label %q repeated", key)
 		}
 		var v string
-		if err := r.string(&v); err != nil {
+		if err := r.String(&v); err != nil {
 			return err
 		}
 		j.Labels[key] = v
@@ -169,58 +160,37 @@ func readLabels(r *reader, j *SubmittedJob) error {
 	})
 }
 
-// readStrings reads null (leaving *dst nil) or an array of strings.
-func readStrings(r *reader, dst *[]string) error {
-	if r.d.PeekKind() == 'n' {
-		return r.null()
-	}
-	*dst = []string{}
-	return r.readArray(func() error {
-		var s string
-		err := r.string(&s)
-		*dst = append(*dst, s)
-		return err
-	})
+var decisionFields = []jsonread.Field[DecisionFacts]{
+	jsonread.Text("decision_id", func(d *DecisionFacts) *string { return &d.DecisionID }),
+	jsonread.Text("job_id", func(d *DecisionFacts) *string { return &d.JobID }),
+	jsonread.Text("phase", func(d *DecisionFacts) *string { return &d.Phase }),
+	jsonread.Text("decision", func(d *DecisionFacts) *string { return &d.Decision }),
+	jsonread.Text("policy_rule_id", func(d *DecisionFacts) *string { return &d.PolicyRuleID }),
+	jsonread.Text("policy_snapshot", func(d *DecisionFacts) *string { return &d.PolicySnapshot }),
+	jsonread.Text("job_hash", func(d *DecisionFacts) *string { return &d.JobHash }),
 }
 
-var decisionFields = []field[DecisionFacts]{
-	text("decision_id", func(d *DecisionFacts) *string { return &d.DecisionID }),
-	text("job_id", func(d *DecisionFacts) *string { return &d.JobID }),
-	text("phase", func(d *DecisionFacts) *string { return &d.Phase }),
-	text("decision", func(d *DecisionFacts) *string { return &d.Decision }),
-	text("policy_rule_id", func(d *DecisionFacts) *string { return &d.PolicyRuleID }),
-	text("policy_snapshot", func(d *DecisionFacts) *string { return &d.PolicySnapshot }),
-	text("job_hash", func(d *DecisionFacts) *string { return &d.JobHash }),
+var approvalFields = []jsonread.Field[ApprovalFacts]{
+	jsonread.Text("approval_id", func(a *ApprovalFacts) *string { return &a.ApprovalID }),
+	jsonread.Text("job_id", func(a *ApprovalFacts) *string { return &a.JobID }),
+	jsonread.Text("policy_snapshot", func(a *ApprovalFacts) *string { return &a.PolicySnapshot }),
+	jsonread.Text("job_hash", func(a *ApprovalFacts) *string { return &a.JobHash }),
 }
 
-var approvalFields = []field[ApprovalFacts]{
-	text("approval_id", func(a *ApprovalFacts) *string { return &a.ApprovalID }),
-	text("job_id", func(a *ApprovalFacts) *string { return &a.JobID }),
-	text("policy_snapshot", func(a *ApprovalFacts) *string { return &a.PolicySnapshot }),
-	text("job_hash", func(a *ApprovalFacts) *string { return &a.JobHash }),
+var auditFields = []jsonread.Field[AuditFacts]{
+	jsonread.Text("audit_id", func(a *AuditFacts) *string { return &a.AuditID }),
+	jsonread.Text("action", func(a *AuditFacts) *string { return &a.Action }),
+	jsonread.Text("snapshot_before", func(a *AuditFacts) *string { return &a.SnapshotBefore }),
+	jsonread.Text("snapshot_after", func(a *AuditFacts) *string { return &a.SnapshotAfter }),
 }
 
-var auditFields = []field[AuditFacts]{
-	text("audit_id", func(a *AuditFacts) *string { return &a.AuditID }),
-	text("action", func(a *AuditFacts) *string { return &a.Action }),
-	text("snapshot_before", func(a *AuditFacts) *string { return &a.SnapshotBefore }),
-	text("snapshot_after", func(a *AuditFacts) *string { return &a.SnapshotAfter }),
-}
-
-// wordOf returns b as a string, without allocating for the vocabulary
-// words that most entries repeat.
-func wordOf(b []byte) string {
-	if w, ok := words[string(b)]; ok {
-		return w
-	}
-	return string(b)
-}
-
+// words are the vocabulary words that most entries repeat, which the
+// reader does not allocate (jsonread.Reader.Words).
 var words = func() map[string]string {
 	m := map[string]string{}
 	for _, w := range []string{
-		"job_submitted", "policy_decided", "approval_requested", "approval_resolved", "job_dispatched",
-		"job_completed", "output_checked", "lease_expired",
+		EventJobSubmitted, EventPolicyDecided, EventApprovalRequested, EventApprovalResolved, EventJobDispatched,
+		EventJobCompleted, EventOutputChecked, EventLeaseExpired,
 		"ALLOW", "DENY", "REQUIRE_APPROVAL", "ALLOW_WITH_CONSTRAINTS", "REDACT", "QUARANTINE",
 		"QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "DENIED", "PENDING_APPROVAL", "submit", "dispatch",
 	} {
@@ -239,51 +209,51 @@ type workflowDoc struct {
 	idErr, regErr, runErr error
 }
 
-var workflowBodyFields = []field[workflowDoc]{
-	{name: "event", read: func(r *reader, d *workflowDoc) error {
-		return ifObject(r, func() error { return decodeObject(r, d, workflowEventFields) })
+var workflowBodyFields = []jsonread.Field[workflowDoc]{
+	{Name: "event", Read: func(r *jsonread.Reader, d *workflowDoc) error {
+		return jsonread.IfObject(r, func() error { return jsonread.DecodeObject(r, d, workflowEventFields) })
 	}},
 }
 
-var workflowEventFields = []field[workflowDoc]{
-	text("type", func(d *workflowDoc) *string { return &d.typ }),
-	{name: "data", read: func(r *reader, d *workflowDoc) error {
-		return ifObject(r, func() error { return decodeObject(r, d, workflowDataFields) })
+var workflowEventFields = []jsonread.Field[workflowDoc]{
+	jsonread.Text("type", func(d *workflowDoc) *string { return &d.typ }),
+	{Name: "data", Read: func(r *jsonread.Reader, d *workflowDoc) error {
+		return jsonread.IfObject(r, func() error { return jsonread.DecodeObject(r, d, workflowDataFields) })
 	}},
 }
 
-var workflowDataFields = []field[workflowDoc]{
+var workflowDataFields = []jsonread.Field[workflowDoc]{
 	lenient("workflow_id", func(d *workflowDoc) *error { return &d.idErr },
-		func(r *reader, d *workflowDoc) error { return r.stringOrNull(&d.ref.WorkflowID) }),
+		func(r *jsonread.Reader, d *workflowDoc) error { return r.StringOrNull(&d.ref.WorkflowID) }),
 	lenient("name", func(d *workflowDoc) *error { return &d.regErr },
-		func(r *reader, d *workflowDoc) error { return r.stringOrNull(&d.ref.Name) }),
+		func(r *jsonread.Reader, d *workflowDoc) error { return r.StringOrNull(&d.ref.Name) }),
 	lenient("sha256", func(d *workflowDoc) *error { return &d.regErr },
-		func(r *reader, d *workflowDoc) error { return r.stringOrNull(&d.ref.SHA256) }),
+		func(r *jsonread.Reader, d *workflowDoc) error { return r.StringOrNull(&d.ref.SHA256) }),
 	lenient("version", func(d *workflowDoc) *error { return &d.regErr },
-		func(r *reader, d *workflowDoc) error { return r.uintOrNull(&d.ref.Version) }),
+		func(r *jsonread.Reader, d *workflowDoc) error { return r.UintOrNull(&d.ref.Version) }),
 	lenient("workflow_version", func(d *workflowDoc) *error { return &d.runErr },
-		func(r *reader, d *workflowDoc) error { return r.uintOrNull(&d.ref.RunVersion) }),
+		func(r *jsonread.Reader, d *workflowDoc) error { return r.UintOrNull(&d.ref.RunVersion) }),
 }
 
 // lenient is a data member of a workflow entry whose wrong shape or
 // repetition is kept in *errp, the first one only, and not an error of the
 // whole body.
-func lenient(name string, errp func(*workflowDoc) *error, read func(*reader, *workflowDoc) error) field[workflowDoc] {
+func lenient(name string, errp func(*workflowDoc) *error, read func(*jsonread.Reader, *workflowDoc) error) jsonread.Field[workflowDoc] {
 	keep := func(d *workflowDoc, err error) {
 		if p := errp(d); *p == nil {
 			*p = err
 		}
 	}
-	return field[workflowDoc]{
-		name: name,
-		read: func(r *reader, d *workflowDoc) error {
-			soft, hard := r.try(func() error { return read(r, d) })
+	return jsonread.Field[workflowDoc]{
+		Name: name,
+		Read: func(r *jsonread.Reader, d *workflowDoc) error {
+			soft, hard := r.Try(func() error { return read(r, d) })
 			if soft != nil {
 				keep(d, fmt.Errorf("data.%s: %w", name, soft))
 			}
 			return hard
 		},
-		again: func(d *workflowDoc) error {
+		Again: func(d *workflowDoc) error {
 			keep(d, fmt.Errorf("data.%s repeated", name))
 			return nil
 		},
@@ -292,12 +262,12 @@ func lenient(name string, errp func(*workflowDoc) *error, read func(*reader, *wo
 
 // readWorkflowDoc reads body for EntryWorkflowRef.
 func readWorkflowDoc(body string) (*workflowDoc, error) {
-	r, err := newStringReader(body)
+	r, err := jsonread.NewStringReader(body)
 	if err == nil {
-		defer r.release()
+		defer r.Release()
 		d := &workflowDoc{}
-		if err = decodeObject(r, d, workflowBodyFields); err == nil {
-			err = r.end()
+		if err = jsonread.DecodeObject(r, d, workflowBodyFields); err == nil {
+			err = r.End()
 		}
 		if err == nil {
 			return d, nil

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+
+	"github.com/cairnhq/cairn/ledger/internal/jsonread"
 )
 
 // EntryFacts is what evidence checks need from an entry body: the envelope
@@ -48,15 +50,16 @@ type EventFacts struct {
 	ResultSHA256 string
 }
 
-// SubmittedJob is data.job of a job_submitted event: the job_hash projection
-// without its input (which is the context payload), plus pointers.
+// SubmittedJob is data.job of a job_submitted event (JobSubmitted): the
+// job_hash projection without its input (which is the context payload),
+// plus pointers. Every member is present; absent identifiers are null.
 type SubmittedJob struct {
 	Tenant         string            `json:"tenant"`
 	JobID          string            `json:"job_id"`
-	RunID          string            `json:"run_id"`
-	WorkflowStepID string            `json:"workflow_step_id"`
+	RunID          Opt               `json:"run_id"`
+	WorkflowStepID Opt               `json:"workflow_step_id"`
 	Action         string            `json:"action"`
-	Resource       string            `json:"resource"`
+	Resource       Opt               `json:"resource"`
 	Labels         map[string]string `json:"labels"`
 	RiskTags       []string          `json:"risk_tags"`
 	SubmittedBy    string            `json:"submitted_by"`
@@ -69,13 +72,14 @@ type SubmittedJob struct {
 // (nil: absent).
 func (j *SubmittedJob) HashInput(input []byte) JobHashInput {
 	return JobHashInput{
-		Tenant: j.Tenant, JobID: j.JobID, RunID: j.RunID, WorkflowStepID: j.WorkflowStepID,
-		Action: j.Action, Resource: j.Resource, Labels: j.Labels, RiskTags: j.RiskTags,
+		Tenant: j.Tenant, JobID: j.JobID, RunID: string(j.RunID), WorkflowStepID: string(j.WorkflowStepID),
+		Action: j.Action, Resource: string(j.Resource), Labels: j.Labels, RiskTags: j.RiskTags,
 		Input: input, SubmittedBy: j.SubmittedBy,
 	}
 }
 
-// DecisionFacts is the checked part of data.decision of policy_decided.
+// DecisionFacts is the checked part of data.decision of policy_decided
+// (a reader's PolicyDecided[DecisionFacts]).
 type DecisionFacts struct {
 	DecisionID     string `json:"decision_id"`
 	JobID          string `json:"job_id"`
@@ -86,7 +90,8 @@ type DecisionFacts struct {
 	JobHash        string `json:"job_hash"`
 }
 
-// ApprovalFacts is the checked part of data.approval of approval_requested.
+// ApprovalFacts is the checked part of data.approval of approval_requested
+// (a reader's ApprovalRequested[ApprovalFacts]).
 type ApprovalFacts struct {
 	ApprovalID     string `json:"approval_id"`
 	JobID          string `json:"job_id"`
@@ -94,7 +99,8 @@ type ApprovalFacts struct {
 	JobHash        string `json:"job_hash"`
 }
 
-// AuditFacts is the checked part of data.audit of a policy publish/rollback.
+// AuditFacts is the checked part of data.audit of a policy publish/rollback
+// (a reader's PolicyChanged[AuditFacts]).
 type AuditFacts struct {
 	AuditID        string `json:"audit_id"`
 	Action         string `json:"action"`
@@ -115,10 +121,11 @@ var ErrBody = errors.New("malformed entry body")
 // policy_published / policy_rolled_back events respectively, and only when
 // they are objects. Everything else is validated as JSON and skipped.
 func ParseEntry(body []byte) (*EntryFacts, error) {
-	r, err := newReader(body)
+	r, err := jsonread.NewReader(body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBody, err)
 	}
+	r.Words = words
 	f := &EntryFacts{}
 	if err := parseEntryInto(r, f); err != nil {
 		return nil, err
@@ -130,10 +137,11 @@ func ParseEntry(body []byte) (*EntryFacts, error) {
 // Bundle), into f.
 func ParseEntryString(body string, f *EntryFacts) error {
 	*f = EntryFacts{}
-	r, err := newStringReader(body)
+	r, err := jsonread.NewStringReader(body)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBody, err)
 	}
+	r.Words = words
 	return parseEntryInto(r, f)
 }
 

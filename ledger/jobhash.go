@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gowebpki/jcs"
+
+	"github.com/cairnhq/cairn/ledger/internal/jsonread"
 )
 
 // ComputeJobHash returns the same value as JobHash(j.HashInput(input)).
@@ -24,7 +26,7 @@ func (j *SubmittedJob) ComputeJobHash(input []byte) (string, error) {
 	}
 	// Anything unusual (and every error) takes the reference path.
 	if len(input) > 0 {
-		if !validJSON(input) {
+		if !jsonread.ValidJSON(input) {
 			return "", fmt.Errorf("ledger: input is not valid JSON")
 		}
 		if _, err := jcs.Transform(input); err != nil {

@@ -79,7 +79,7 @@ func FuzzComputeJobHash(f *testing.F) {
 	f.Add("t", "j", "a", "r", "k", "v", "x", "y", []byte(`{"\udc00":1}`))
 	f.Add("t", "j", "a", "r", "k", "v", "x", "y", []byte(` [ 0.1 , 1e-400 , 123456789012345678901234567890 , "a\tb" ] `))
 	f.Fuzz(func(t *testing.T, tenant, job, action, resource, k, v, t1, t2 string, input []byte) {
-		j := &SubmittedJob{Tenant: tenant, JobID: job, Action: action, Resource: resource, RunID: k, SubmittedBy: v,
+		j := &SubmittedJob{Tenant: tenant, JobID: job, Action: action, Resource: Opt(resource), RunID: Opt(k), SubmittedBy: v,
 			Labels: map[string]string{k: v, t1: t2}, RiskTags: []string{t1, t2, k}}
 		checkJobHashes(t, j, input)
 	})

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/cairnhq/cairn/ledger/internal/jsonread"
 )
 
 // TestParseEntryStringMatchesParseEntry: the string path (strings without
@@ -58,8 +60,8 @@ func TestReaderRules(t *testing.T) {
 	if err := ParseEntryString(`{"event":{"type":"x\ud800"}`+tail, &f); err != nil || f.Event.Type != "x\uFFFD" {
 		t.Errorf("type %q, %v", f.Event.Type, err)
 	}
-	if deep := strings.Repeat("[", 513) + strings.Repeat("]", 513); !validJSON([]byte(deep)) || validJSON([]byte("["+deep+"]")) {
-		t.Error("validJSON: want 513 nested arrays valid, 514 not")
+	if deep := strings.Repeat("[", 513) + strings.Repeat("]", 513); !jsonread.ValidJSON([]byte(deep)) || jsonread.ValidJSON([]byte("["+deep+"]")) {
+		t.Error("jsonread.ValidJSON: want 513 nested arrays valid, 514 not")
 	}
 }
 

@@ -1,7 +1,9 @@
-// Package ledger defines Cairn's evidence formats: RFC 8785 (JCS) canonical
-// JSON, the job_hash projection, and ledger leaf hashes (RFC 6962:
-// SHA-256(0x00 || canonical body)); and the append kernel both stores run
-// (Head.Step, Heads).
+// Package ledger defines Cairn's evidence format: RFC 8785 (JCS) canonical
+// JSON, the entry envelope and ledger leaf hashes (RFC 6962: SHA-256(0x00 ||
+// canonical body)), the job_hash projection, the event vocabulary and the
+// typed event data, and the reading of entry bodies (ParseEntry). The Merkle
+// machinery (append kernel, proofs, checkpoints, witnesses, receipts, tiles)
+// is package ledger/tree; evidence bundles are package ledger/bundle.
 package ledger
 
 import (

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cairnhq/cairn/ledger"
+	ledgerbundle "github.com/cairnhq/cairn/ledger/bundle"
 	"github.com/cairnhq/cairn/verify"
 )
 
@@ -19,8 +19,8 @@ const benchEntries = 100_000
 // heap is the bundle being verified.
 type benchData struct {
 	vkey      string
-	complete  *ledger.Bundle
-	selective *ledger.Bundle
+	complete  *ledgerbundle.Bundle
+	selective *ledgerbundle.Bundle
 	encoded   []byte
 }
 
@@ -33,9 +33,9 @@ func benchSetup(b *testing.B) *benchData {
 	benchOnce.Do(func() {
 		l := bigLog(b, benchEntries)
 		d := &benchData{vkey: l.vkey, complete: l.bundle(nil)}
-		d.selective = l.bundle(func(e ledger.Entry) bool { return e.Index%10 == 3 })
+		d.selective = l.bundle(func(e ledgerbundle.Entry) bool { return e.Index%10 == 3 })
 		var buf bytes.Buffer
-		if err := ledger.EncodeBundle(&buf, d.complete); err != nil {
+		if err := ledgerbundle.EncodeBundle(&buf, d.complete); err != nil {
 			b.Fatal(err)
 		}
 		d.encoded = buf.Bytes()
@@ -121,7 +121,7 @@ func BenchmarkDecodeAndVerify(b *testing.B) {
 	b.ResetTimer()
 	start := startClock()
 	for i := 0; i < b.N; i++ {
-		bundle, err := ledger.DecodeBundle(bytes.NewReader(d.encoded))
+		bundle, err := ledgerbundle.DecodeBundle(bytes.NewReader(d.encoded))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/cairnhq/cairn/ledger"
+	ledgerbundle "github.com/cairnhq/cairn/ledger/bundle"
+	"github.com/cairnhq/cairn/ledger/tree"
 	"github.com/cairnhq/cairn/verify"
 )
 
@@ -16,7 +18,7 @@ import (
 // verified from the files by TestGoldenBundles.
 type goldenCase struct {
 	file   string
-	bundle *ledger.Bundle
+	bundle *ledgerbundle.Bundle
 	checks []goldenCheck
 	doc    string
 }
@@ -27,8 +29,8 @@ type goldenCheck struct {
 	record  string
 }
 
-func cloneBundle(t testing.TB, b *ledger.Bundle) *ledger.Bundle {
-	var c ledger.Bundle
+func cloneBundle(t testing.TB, b *ledgerbundle.Bundle) *ledgerbundle.Bundle {
+	var c ledgerbundle.Bundle
 	if err := json.Unmarshal(mustJSON(t, b), &c); err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +39,7 @@ func cloneBundle(t testing.TB, b *ledger.Bundle) *ledger.Bundle {
 
 // entryWhere returns the array position of the first entry whose body
 // contains all the fragments.
-func entryWhere(t testing.TB, b *ledger.Bundle, frags ...string) int {
+func entryWhere(t testing.TB, b *ledgerbundle.Bundle, frags ...string) int {
 	for i, e := range b.Entries {
 		ok := true
 		for _, f := range frags {
@@ -53,7 +55,7 @@ func entryWhere(t testing.TB, b *ledger.Bundle, frags ...string) int {
 
 // withhold replaces a payload's data with withheld:true, as an export does
 // for a quarantined result.
-func withhold(b *ledger.Bundle, ptr, reason string) {
+func withhold(b *ledgerbundle.Bundle, ptr, reason string) {
 	for i := range b.Payloads {
 		if b.Payloads[i].Ptr == ptr {
 			b.Payloads[i].Data, b.Payloads[i].Withheld, b.Payloads[i].Reason = nil, true, reason
@@ -85,7 +87,7 @@ func goldenCases(t testing.TB) ([]goldenCase, []byte, string) {
 	withhold(good, "res:j2", "quarantined by out-safe-1")
 
 	var cases []goldenCase
-	add := func(file, doc string, b *ledger.Bundle, checks ...goldenCheck) {
+	add := func(file, doc string, b *ledgerbundle.Bundle, checks ...goldenCheck) {
 		cases = append(cases, goldenCase{file: file, bundle: b, checks: checks, doc: doc})
 	}
 	ok := goldenCheck{}
@@ -101,14 +103,14 @@ func goldenCases(t testing.TB) ([]goldenCase, []byte, string) {
 	withhold(grown, "res:j2", "quarantined by out-safe-1")
 	add("extended.json", "a later complete export; consistent with trusted-checkpoint.txt", grown, ok, okTrusted)
 
-	jobs := func(e ledger.Entry) bool {
+	jobs := func(e ledgerbundle.Entry) bool {
 		return strings.Contains(e.Body, `"job_id":"j2"`) || strings.Contains(e.Body, `"job_id":"j4"`)
 	}
 	job2 := ext.bundle(jobs, n)
 	withhold(job2, "res:j2", "quarantined by out-safe-1")
 	add("jobs-j2-j4.json", "only jobs j2 and j4, each entry with an inclusion proof, plus a consistency proof from the trusted size", job2, ok, okTrusted)
 
-	rng := l.bundle(func(e ledger.Entry) bool { return e.Index >= 8 && e.Index < 16 })
+	rng := l.bundle(func(e ledgerbundle.Entry) bool { return e.Index >= 8 && e.Index < 16 })
 	add("range.json", "entries [8,16) with a range proof", rng, ok, okTrusted)
 
 	// Tampering.
@@ -197,7 +199,7 @@ func goldenCases(t testing.TB) ([]goldenCase, []byte, string) {
 	// A forger with another key re-signs an edited log; only the trusted key
 	// catches it (the bundle's own key verifies it).
 	fl := newTestLog(t, "default")
-	k2, _ := ledger.NewKeyFromSeed(ledger.DefaultOriginPrefix, []byte(strings.Repeat("f", 32)))
+	k2, _ := tree.NewKeyFromSeed(tree.DefaultOriginPrefix, []byte(strings.Repeat("f", 32)))
 	fl.signer, _ = k2.SignerFor(fl.origin)
 	fl.vkey, _ = k2.VerifierKeyFor(fl.origin)
 	scenario(fl, "mallory")
@@ -215,7 +217,7 @@ func goldenCases(t testing.TB) ([]goldenCase, []byte, string) {
 	add("workflow-text-changed.json", "one byte of the second workflow version's text changed", b,
 		goldenCheck{kind: verify.ErrWorkflow, record: "workflow " + wv2})
 	b = cloneBundle(t, wgood)
-	b.Workflows = slices.DeleteFunc(b.Workflows, func(w ledger.WorkflowText) bool { return w.WorkflowID == wv2 })
+	b.Workflows = slices.DeleteFunc(b.Workflows, func(w ledgerbundle.WorkflowText) bool { return w.WorkflowID == wv2 })
 	reg := b.Entries[entryWhere(t, b, `"type":"workflow_registered"`, wv2)].Index
 	add("workflow-text-missing.json", "the second workflow version's text left out (its registration and run name it)", b,
 		goldenCheck{kind: verify.ErrWorkflow, record: fmt.Sprintf("entry %d", reg)})

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
 )
 
 // Erased payloads (docs/evidence.md §5.2): an erasure removed a payload but
@@ -23,7 +23,7 @@ const reasonErased = "erased"
 const ReasonUndecryptable = "does not decrypt: altered at rest"
 
 // isErased reports whether p is listed as erased.
-func isErased(p *ledger.Payload) bool {
+func isErased(p *bundle.Payload) bool {
 	return p.ErasedBy != nil || p.Withheld && p.Reason == reasonErased
 }
 
@@ -43,7 +43,7 @@ type erasureBody struct {
 
 // erasedPayload checks an erased payload's listing against its erasure
 // event, when the bundle holds that entry.
-func (c *checker) erasedPayload(p *ledger.Payload) {
+func (c *checker) erasedPayload(p *bundle.Payload) {
 	rec := "payload " + p.Ptr
 	c.rep.PayloadsErased++
 	if !p.Withheld || p.Reason != reasonErased || p.ErasedBy == nil {
@@ -51,7 +51,7 @@ func (c *checker) erasedPayload(p *ledger.Payload) {
 		return
 	}
 	c.note("payload %s (sha256 %s) erased by ledger entry %d: erased, not checked", p.Ptr, p.SHA256, *p.ErasedBy)
-	i, ok := slices.BinarySearchFunc(c.b.Entries, *p.ErasedBy, func(e ledger.Entry, idx uint64) int {
+	i, ok := slices.BinarySearchFunc(c.b.Entries, *p.ErasedBy, func(e bundle.Entry, idx uint64) int {
 		switch {
 		case e.Index < idx:
 			return -1
@@ -78,7 +78,7 @@ func (c *checker) erasedPayload(p *ledger.Payload) {
 
 // sealedWithheld checks a payload withheld because of how it was sealed at
 // rest (erased, or not decrypting) and reports whether it was one.
-func (c *checker) sealedWithheld(p *ledger.Payload) bool {
+func (c *checker) sealedWithheld(p *bundle.Payload) bool {
 	rec := "payload " + p.Ptr
 	switch {
 	case isErased(p):

@@ -46,7 +46,7 @@ func (c *checker) evidence() {
 
 	// Pass 1: job_submitted entries.
 	for i, f := range c.facts {
-		if f != nil && f.Event.Type == "job_submitted" {
+		if f != nil && f.Event.Type == ledger.EventJobSubmitted {
 			c.submitted(i, &f.Event, referenced)
 		}
 	}
@@ -195,14 +195,14 @@ func (c *checker) bindings(idx uint64, ev *ledger.EventFacts, j *jobEvidence) {
 // apply records what event ev (entry idx) says about its job.
 func (j *jobEvidence) apply(ev *ledger.EventFacts, idx uint64) {
 	switch ev.Type {
-	case "policy_decided":
+	case ledger.EventPolicyDecided:
 		if ev.DecisionRecord == nil || ev.DecisionRecord.Phase != "simulate" {
 			j.decide(ev, idx)
 		}
-	case "approval_requested":
+	case ledger.EventApprovalRequested:
 		j.approved = false
 		j.resolution, j.resolvedBy, j.hasResolution = "", "", false
-	case "approval_resolved":
+	case ledger.EventApprovalResolved:
 		j.resolution, j.resolvedBy, j.resolutionIdx, j.hasResolution = ev.Resolution, ev.ResolvedBy, idx, true
 		j.approved = ev.Resolution == "approved"
 	}
@@ -212,7 +212,7 @@ func (j *jobEvidence) apply(ev *ledger.EventFacts, idx uint64) {
 	switch {
 	case ev.State != "" && !strings.HasPrefix(ev.Type, "run_"):
 		j.state, j.stateIdx, j.hasState = ev.State, idx, true
-	case ev.State == "" && ev.Type == "approval_requested":
+	case ev.State == "" && ev.Type == ledger.EventApprovalRequested:
 		j.state, j.stateIdx, j.hasState = "PENDING_APPROVAL", idx, true
 	}
 	if ev.OutputSafety != "" {

@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
 	"github.com/cairnhq/cairn/verify"
 )
 
@@ -24,7 +24,7 @@ func TestCaseVariantMemberDoesNotVerify(t *testing.T) {
 	if bytes.Equal(forged, good) {
 		t.Fatal("the golden bundle changed; update this test")
 	}
-	b, err := ledger.UnmarshalBundle(forged)
+	b, err := bundle.UnmarshalBundle(forged)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,14 +6,14 @@ import (
 	"os"
 	"strings"
 
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
 	"github.com/cairnhq/cairn/verify"
 )
 
 // Verify an exported bundle with the log key and an older checkpoint that
 // the auditor kept, as `cairn verify` does.
 func ExampleBundle() {
-	b, err := ledger.ReadBundleFile("../testdata/bundles/edited-body.json")
+	b, err := bundle.ReadBundleFile("../testdata/bundles/edited-body.json")
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/cairnhq/cairn/ledger"
+	ledgerbundle "github.com/cairnhq/cairn/ledger/bundle"
 	"github.com/cairnhq/cairn/verify"
 )
 
@@ -20,7 +20,7 @@ var fuzzBases = []string{"good.json", "extended.json", "jobs-j2-j4.json", "range
 
 type golden struct {
 	raw     map[string][]byte
-	bundles map[string]*ledger.Bundle
+	bundles map[string]*ledgerbundle.Bundle
 	reports map[string]*verify.Report
 	key     string
 	trusted []byte
@@ -35,14 +35,14 @@ var (
 // loadGolden reads the golden bundles, the log key and the trusted checkpoint once.
 func loadGolden(tb testing.TB) *golden {
 	goldenOnce.Do(func() {
-		g := golden{raw: map[string][]byte{}, bundles: map[string]*ledger.Bundle{}, reports: map[string]*verify.Report{}}
+		g := golden{raw: map[string][]byte{}, bundles: map[string]*ledgerbundle.Bundle{}, reports: map[string]*verify.Report{}}
 		for _, name := range fuzzBases {
 			raw, err := os.ReadFile(filepath.Join(goldenDir, name))
 			if err != nil {
 				goldenErr = err
 				return
 			}
-			b, err := ledger.UnmarshalBundle(raw)
+			b, err := ledgerbundle.UnmarshalBundle(raw)
 			if err != nil {
 				goldenErr = err
 				return
@@ -104,7 +104,7 @@ func smallBundle(tb testing.TB) (bundle, trusted []byte) {
 	l.dispatch("j1", "worker-1")
 	l.complete("j1", "worker-1", "SUCCEEDED", `{"rows":1}`)
 	var buf bytes.Buffer
-	if err := ledger.EncodeBundle(&buf, l.bundle(nil, 2)); err != nil {
+	if err := ledgerbundle.EncodeBundle(&buf, l.bundle(nil, 2)); err != nil {
 		tb.Fatal(err)
 	}
 	return buf.Bytes(), trusted
@@ -120,7 +120,7 @@ func FuzzVerifyBundle(f *testing.F) {
 	f.Add(small, g.trusted)
 	f.Add([]byte(`{"format":"cairn-evidence-bundle/v1","tenant":"t","checkpoint":"x"}`), []byte(nil))
 	f.Fuzz(func(t *testing.T, data, trusted []byte) {
-		b, err := ledger.UnmarshalBundle(data)
+		b, err := ledgerbundle.UnmarshalBundle(data)
 		if err != nil {
 			return
 		}
@@ -156,7 +156,7 @@ func FuzzVerifyMutated(f *testing.F) {
 		at := int(off % uint32(len(orig)+1))
 		end := min(at+int(del), len(orig))
 		data := append(append(append([]byte{}, orig[:at]...), ins...), orig[end:]...)
-		b, err := ledger.UnmarshalBundle(data)
+		b, err := ledgerbundle.UnmarshalBundle(data)
 		if err != nil {
 			return
 		}
@@ -174,12 +174,12 @@ func FuzzVerifyMutated(f *testing.F) {
 
 // claimsSubset fails unless what the verified bundle m claims is in the
 // golden bundle o.
-func claimsSubset(t *testing.T, o *ledger.Bundle, orep *verify.Report, m *ledger.Bundle, mrep *verify.Report) {
+func claimsSubset(t *testing.T, o *ledgerbundle.Bundle, orep *verify.Report, m *ledgerbundle.Bundle, mrep *verify.Report) {
 	t.Helper()
 	if m.Tenant != o.Tenant || mrep.Origin != orep.Origin || mrep.TreeSize != orep.TreeSize || mrep.Root != orep.Root {
 		t.Fatalf("verified a different log: %s %s %d %s", m.Tenant, mrep.Origin, mrep.TreeSize, mrep.Root)
 	}
-	entries := map[uint64]ledger.Entry{}
+	entries := map[uint64]ledgerbundle.Entry{}
 	for _, e := range o.Entries {
 		entries[e.Index] = e
 	}
@@ -201,7 +201,7 @@ func claimsSubset(t *testing.T, o *ledger.Bundle, orep *verify.Report, m *ledger
 	}
 	// Workflow texts and payloads the golden bundle does not have must be
 	// reported as referenced by no entry.
-	workflows := map[string]ledger.WorkflowText{}
+	workflows := map[string]ledgerbundle.WorkflowText{}
 	for _, w := range o.Workflows {
 		workflows[w.WorkflowID] = w
 	}
@@ -211,7 +211,7 @@ func claimsSubset(t *testing.T, o *ledger.Bundle, orep *verify.Report, m *ledger
 			t.Fatalf("verified workflow %+v, golden %+v; notes %q", w, ow, mrep.Notes)
 		}
 	}
-	payloads := map[string]ledger.Payload{}
+	payloads := map[string]ledgerbundle.Payload{}
 	for _, p := range o.Payloads {
 		payloads[p.Ptr] = p
 	}
@@ -222,7 +222,7 @@ func claimsSubset(t *testing.T, o *ledger.Bundle, orep *verify.Report, m *ledger
 			t.Fatalf("verified payload %s (sha256 %s, %d bytes), golden %+v; notes %q", p.Ptr, p.SHA256, len(p.Data), op, mrep.Notes)
 		}
 	}
-	jobs := map[string]ledger.JobRow{}
+	jobs := map[string]ledgerbundle.JobRow{}
 	for _, j := range o.Jobs {
 		jobs[j.JobID] = j
 	}
@@ -245,7 +245,7 @@ func noted(rep *verify.Report, prefix string) bool {
 }
 
 // rowWithin: every member m asserts equals o's.
-func rowWithin(m, o ledger.JobRow) bool {
+func rowWithin(m, o ledgerbundle.JobRow) bool {
 	pairs := [][2]string{{m.JobHash, o.JobHash}, {m.State, o.State}, {m.Decision, o.Decision}, {m.PolicyRuleID, o.PolicyRuleID},
 		{m.PolicySnapshot, o.PolicySnapshot}, {m.Resolution, o.Resolution}, {m.ResolvedBy, o.ResolvedBy}, {m.OutputSafety, o.OutputSafety},
 		{m.ContextPtr, o.ContextPtr}, {m.ContextSHA256, o.ContextSHA256}, {m.ResultPtr, o.ResultPtr}, {m.ResultSHA256, o.ResultSHA256}}

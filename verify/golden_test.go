@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden bundles in testdata/bundles")
@@ -51,7 +51,7 @@ They are test vectors for any implementation of docs/evidence.md.
 `)
 	for _, gc := range cases {
 		var buf bytes.Buffer
-		if err := ledger.EncodeBundle(&buf, gc.bundle); err != nil {
+		if err := bundle.EncodeBundle(&buf, gc.bundle); err != nil {
 			t.Fatal(err)
 		}
 		files[gc.file] = buf.Bytes()
@@ -119,13 +119,13 @@ func TestGoldenBundles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := ledger.DecodeBundle(f)
+		b, err := bundle.DecodeBundle(f)
 		f.Close()
 		if err != nil {
 			t.Fatalf("%s: %v", gc.file, err)
 		}
 		// The fast decoder reads what encoding/json reads.
-		var std ledger.Bundle
+		var std bundle.Bundle
 		if err := json.Unmarshal(want[gc.file], &std); err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
 )
 
 // Pruned entries (docs/evidence.md, "Pruned entries"): a retention
@@ -28,7 +29,7 @@ type PrunedEntry struct {
 
 // prunedEntry records pruned entry e and checks what can be checked
 // without the bundle's other entries.
-func (c *checker) prunedEntry(e *ledger.Entry) {
+func (c *checker) prunedEntry(e *bundle.Entry) {
 	c.rep.Pruned++
 	if len(c.rep.PrunedEntries) < MaxPrunedListed {
 		c.rep.PrunedEntries = append(c.rep.PrunedEntries, PrunedEntry{Index: e.Index, LeafHash: e.LeafHash, PrunedBy: *e.PrunedBy})
@@ -48,7 +49,7 @@ func (c *checker) compactions() {
 		return
 	}
 	es := c.b.Entries
-	at := func(idx uint64) *ledger.Entry {
+	at := func(idx uint64) *bundle.Entry {
 		k := sort.Search(len(es), func(i int) bool { return es[i].Index >= idx })
 		if k < len(es) && es[k].Index == idx {
 			return &es[k]
@@ -91,7 +92,7 @@ type compactionRange struct {
 
 // compactionOf reads the range of the retention_compacted event e (nil
 // when e is not in the bundle).
-func compactionOf(e *ledger.Entry) *compactionRange {
+func compactionOf(e *bundle.Entry) *compactionRange {
 	if e == nil {
 		return nil
 	}
@@ -105,7 +106,7 @@ func compactionOf(e *ledger.Entry) *compactionRange {
 		} `json:"event"`
 	}
 	r := &compactionRange{}
-	if e.PrunedBy != nil || json.Unmarshal([]byte(e.Body), &env) != nil || env.Event.Type != "retention_compacted" ||
+	if e.PrunedBy != nil || json.Unmarshal([]byte(e.Body), &env) != nil || env.Event.Type != ledger.EventRetentionCompacted ||
 		env.Event.Data.From == nil || env.Event.Data.To == nil {
 		return r
 	}

@@ -6,13 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
 	"github.com/cairnhq/cairn/verify"
 )
 
 // prunedBundle is the golden scenario followed by a retention_compacted
 // event over [0, to), exported whole with the entries of [0, upTo) pruned.
-func prunedBundle(t *testing.T, to, upTo func(size uint64) uint64) (*ledger.Bundle, uint64) {
+func prunedBundle(t *testing.T, to, upTo func(size uint64) uint64) (*bundle.Bundle, uint64) {
 	t.Helper()
 	l := newTestLog(t, "acme")
 	scenario(l, "")
@@ -25,13 +25,13 @@ func prunedBundle(t *testing.T, to, upTo func(size uint64) uint64) (*ledger.Bund
 			e.Body, e.PrunedBy = "", &event
 		}
 	}
-	b.Jobs, b.Payloads, b.Policies = []ledger.JobRow{}, []ledger.Payload{}, []ledger.Policy{}
+	b.Jobs, b.Payloads, b.Policies = []bundle.JobRow{}, []bundle.Payload{}, []bundle.Policy{}
 	// Through the wire format: pruned_by is read back.
 	var buf bytes.Buffer
-	if err := ledger.EncodeBundle(&buf, b); err != nil {
+	if err := bundle.EncodeBundle(&buf, b); err != nil {
 		t.Fatal(err)
 	}
-	out, err := ledger.UnmarshalBundle(buf.Bytes())
+	out, err := bundle.UnmarshalBundle(buf.Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,18 +60,18 @@ func TestPrunedEntries(t *testing.T) {
 	}
 
 	for name, c := range map[string]struct {
-		tamper func(b *ledger.Bundle)
+		tamper func(b *bundle.Bundle)
 		kind   error
 	}{
-		"altered leaf hash": {func(b *ledger.Bundle) {
+		"altered leaf hash": {func(b *bundle.Bundle) {
 			b.Entries[2].LeafHash = strings.Repeat("0", 64)
 		}, verify.ErrRoot},
-		"pruned with a body": {func(b *ledger.Bundle) { b.Entries[2].Body = `{"x":1}` }, verify.ErrPruned},
-		"pruned_by an earlier entry": {func(b *ledger.Bundle) {
+		"pruned with a body": {func(b *bundle.Bundle) { b.Entries[2].Body = `{"x":1}` }, verify.ErrPruned},
+		"pruned_by an earlier entry": {func(b *bundle.Bundle) {
 			idx := uint64(1)
 			b.Entries[2].PrunedBy = &idx
 		}, verify.ErrPruned},
-		"pruned_by a non-compaction entry": {func(b *ledger.Bundle) {
+		"pruned_by a non-compaction entry": {func(b *bundle.Bundle) {
 			// Entry 1 is pruned and later than entry 0: naming it is in
 			// order, but it is no retention_compacted event.
 			idx := uint64(1)

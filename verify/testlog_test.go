@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
+	"github.com/cairnhq/cairn/ledger/tree"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -22,9 +24,9 @@ type testLog struct {
 	origin  string
 	signer  note.Signer
 	vkey    string
-	entries []ledger.Entry
-	app     *ledger.Appender
-	nodes   *ledger.MemoryNodes
+	entries []bundle.Entry
+	app     *tree.Appender
+	nodes   *tree.MemoryNodes
 	prev    string
 	clock   time.Time
 	// limit stops the log after that many entries (0: no limit), to build
@@ -32,9 +34,9 @@ type testLog struct {
 	limit int
 
 	policies  map[string]string
-	workflows map[string]ledger.WorkflowText
-	payloads  map[string]ledger.Payload
-	jobs      map[string]*ledger.JobRow
+	workflows map[string]bundle.WorkflowText
+	payloads  map[string]bundle.Payload
+	jobs      map[string]*bundle.JobRow
 	hashes    map[string]string // job id -> job_hash
 	// approvalRequired: a job had a REQUIRE_APPROVAL decision.
 	approvalRequired map[string]bool
@@ -47,11 +49,11 @@ var testSeed = bytes.Repeat([]byte{0xca}, 32)
 
 func newTestLog(t testing.TB, tenant string) *testLog {
 	t.Helper()
-	origin, err := ledger.Origin("", tenant)
+	origin, err := tree.Origin("", tenant)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := ledger.NewKeyFromSeed(ledger.DefaultOriginPrefix, testSeed)
+	k, err := tree.NewKeyFromSeed(tree.DefaultOriginPrefix, testSeed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,10 +67,10 @@ func newTestLog(t testing.TB, tenant string) *testLog {
 	}
 	return &testLog{
 		t: t, tenant: tenant, origin: origin, signer: s, vkey: vk,
-		app: ledger.NewAppender(), nodes: &ledger.MemoryNodes{},
+		app: tree.NewAppender(), nodes: &tree.MemoryNodes{},
 		clock:    time.Date(2026, 4, 1, 14, 0, 0, 0, time.UTC),
-		policies: map[string]string{}, workflows: map[string]ledger.WorkflowText{}, payloads: map[string]ledger.Payload{},
-		jobs: map[string]*ledger.JobRow{}, hashes: map[string]string{}, approvalRequired: map[string]bool{}, runSeq: map[string]int64{},
+		policies: map[string]string{}, workflows: map[string]bundle.WorkflowText{}, payloads: map[string]bundle.Payload{},
+		jobs: map[string]*bundle.JobRow{}, hashes: map[string]string{}, approvalRequired: map[string]bool{}, runSeq: map[string]int64{},
 	}
 }
 
@@ -106,7 +108,7 @@ func (l *testLog) append(ev map[string]any) uint64 {
 		l.t.Fatal(err)
 	}
 	l.prev = ledger.HashHex(leaf)
-	l.entries = append(l.entries, ledger.Entry{Index: idx, LeafHash: l.prev, Body: string(body)})
+	l.entries = append(l.entries, bundle.Entry{Index: idx, LeafHash: l.prev, Body: string(body)})
 	l.project(ev)
 	return idx
 }
@@ -123,7 +125,7 @@ func (l *testLog) project(ev map[string]any) {
 	}
 	r := l.jobs[id]
 	if r == nil {
-		r = &ledger.JobRow{JobID: id}
+		r = &bundle.JobRow{JobID: id}
 		l.jobs[id] = r
 	}
 	if s := str(ev["state"]); s != "" && !strings.HasPrefix(str(ev["type"]), "run_") {
@@ -218,7 +220,7 @@ func (l *testLog) submit(j jobSpec, state string) string {
 	if l.full() {
 		return hash
 	}
-	l.payloads[ctx] = ledger.Payload{Ptr: ctx, SHA256: sum, Data: input}
+	l.payloads[ctx] = bundle.Payload{Ptr: ctx, SHA256: sum, Data: input}
 	l.hashes[j.id] = hash
 	if j.run != "" && l.runSeq[j.run] == 0 {
 		// The service's run_started names the job that started the run and
@@ -297,7 +299,7 @@ func (l *testLog) complete(jobID, worker, state, result string) {
 	ptr := "res:" + jobID
 	sum := ledger.SHA256Hex([]byte(result))
 	if !l.full() {
-		l.payloads[ptr] = ledger.Payload{Ptr: ptr, SHA256: sum, Data: []byte(result)}
+		l.payloads[ptr] = bundle.Payload{Ptr: ptr, SHA256: sum, Data: []byte(result)}
 	}
 	l.append(map[string]any{
 		"type": "job_completed", "job_id": jobID, "actor": worker, "state": state,
@@ -321,7 +323,7 @@ func (l *testLog) outputChecked(jobID, decision, rule string) {
 }
 
 func (l *testLog) checkpoint() []byte {
-	msg, err := ledger.SignCheckpoint(l.origin, l.app.Size(), l.app.Root(), l.signer)
+	msg, err := tree.SignCheckpoint(l.origin, l.app.Size(), l.app.Root(), l.signer)
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -330,38 +332,38 @@ func (l *testLog) checkpoint() []byte {
 
 // bundle exports the entries selected by keep (nil: all), with the policies,
 // payloads and job rows they refer to.
-func (l *testLog) bundle(keep func(ledger.Entry) bool, consistencyFrom ...uint64) *ledger.Bundle {
-	var es []ledger.Entry
+func (l *testLog) bundle(keep func(bundle.Entry) bool, consistencyFrom ...uint64) *bundle.Bundle {
+	var es []bundle.Entry
 	for _, e := range l.entries {
 		if keep == nil || keep(e) {
 			es = append(es, e)
 		}
 	}
-	refs, err := ledger.CollectRefs(es)
+	refs, err := bundle.CollectRefs(es)
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	var pols []ledger.Policy
+	var pols []bundle.Policy
 	for _, id := range refs.Snapshots {
-		pols = append(pols, ledger.Policy{Snapshot: id, Text: l.policies[id]})
+		pols = append(pols, bundle.Policy{Snapshot: id, Text: l.policies[id]})
 	}
-	var wfs []ledger.WorkflowText
+	var wfs []bundle.WorkflowText
 	for _, id := range refs.Workflows {
 		if w, ok := l.workflows[id]; ok {
 			wfs = append(wfs, w)
 		}
 	}
-	var pays []ledger.Payload
+	var pays []bundle.Payload
 	for _, ptr := range refs.Payloads {
 		if p, ok := l.payloads[ptr]; ok {
 			pays = append(pays, p)
 		}
 	}
-	var rows []ledger.JobRow
+	var rows []bundle.JobRow
 	for _, id := range refs.Jobs {
 		rows = append(rows, *l.jobs[id])
 	}
-	b, err := ledger.BuildBundle(ledger.BundleInput{
+	b, err := bundle.BuildBundle(bundle.BundleInput{
 		Tenant: l.tenant, PublicKey: l.vkey, Checkpoint: l.checkpoint(), Nodes: l.nodes,
 		Entries: es, ConsistencyFrom: consistencyFrom, Policies: pols, Workflows: wfs, Payloads: pays, Jobs: rows,
 	})

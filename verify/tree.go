@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // tree checks that every entry is in the checkpoint's tree.
@@ -49,7 +51,7 @@ func (c *checker) treeRange() (from, to uint64) {
 // range [from, to).
 func (c *checker) inclusionProofs(from, to uint64) {
 	es, size := c.b.Entries, c.cp.Size
-	proofs := map[uint64]*ledger.BundleInclusionProof{}
+	proofs := map[uint64]*bundle.BundleInclusionProof{}
 	for i := range c.b.InclusionProofs {
 		p := &c.b.InclusionProofs[i]
 		if _, dup := proofs[p.Index]; dup {
@@ -76,7 +78,7 @@ func (c *checker) inclusionProofs(from, to uint64) {
 			c.tfail(entryErr(e.Index, ErrFormat, "inclusion proof: %v", err))
 			continue
 		}
-		if err := ledger.VerifyInclusion(e.Index, size, c.leafs[i], hs, c.cp.Root); err != nil {
+		if err := tree.VerifyInclusion(e.Index, size, c.leafs[i], hs, c.cp.Root); err != nil {
 			c.tfail(entryErr(e.Index, ErrInclusion, "%v", err))
 			continue
 		}
@@ -86,7 +88,7 @@ func (c *checker) inclusionProofs(from, to uint64) {
 
 // checkRange checks that the bundle holds every entry of the range, then
 // recomputes the checkpoint root from their leaves and the range proof.
-func (c *checker) checkRange(rec string, r *ledger.BundleRange) {
+func (c *checker) checkRange(rec string, r *bundle.BundleRange) {
 	start, ok := c.rangeStart(r)
 	if !ok {
 		return
@@ -101,7 +103,7 @@ func (c *checker) checkRange(rec string, r *ledger.BundleRange) {
 		c.tfail(recordErr(rec, ErrFormat, "right: %v", err))
 		return
 	}
-	rv, err := ledger.NewRootVerifier(r.From, left)
+	rv, err := tree.NewRootVerifier(r.From, left)
 	if err != nil {
 		c.tfail(recordErr(rec, ErrFormat, "%v", trimLedger(err)))
 		return
@@ -122,7 +124,7 @@ func (c *checker) checkRange(rec string, r *ledger.BundleRange) {
 
 // rangeStart returns the position in the bundle of the range's first entry;
 // the range's entries must be consecutive there (ok false: one is missing).
-func (c *checker) rangeStart(r *ledger.BundleRange) (start int, ok bool) {
+func (c *checker) rangeStart(r *bundle.BundleRange) (start int, ok bool) {
 	es := c.b.Entries
 	for start < len(es) && es[start].Index < r.From {
 		start++
@@ -140,10 +142,10 @@ func (c *checker) rangeStart(r *ledger.BundleRange) (start int, ok bool) {
 // appendRange appends the leaves of the range's entries (from position
 // start) to rv. With a range starting at 0, it captures the root at the
 // trusted size on the way: a complete export needs no consistency proof.
-func (c *checker) appendRange(rv *ledger.RootVerifier, r *ledger.BundleRange, start int) error {
+func (c *checker) appendRange(rv *tree.RootVerifier, r *bundle.BundleRange, start int) error {
 	var m uint64
 	if c.opts.TrustedCheckpoint != nil && r.From == 0 {
-		if t, err := ledger.ParseCheckpoint(c.opts.TrustedCheckpoint); err == nil && t.Size > 0 && t.Size <= r.To {
+		if t, err := tree.ParseCheckpoint(c.opts.TrustedCheckpoint); err == nil && t.Size > 0 && t.Size <= r.To {
 			m = t.Size
 		}
 	}

@@ -23,6 +23,8 @@ import (
 	"sync"
 
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
+	"github.com/cairnhq/cairn/ledger/tree"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -109,11 +111,11 @@ type Report struct {
 }
 
 type checker struct {
-	b     *ledger.Bundle
+	b     *bundle.Bundle
 	opts  Options
 	rep   *Report
 	max   int
-	cp    *ledger.Checkpoint
+	cp    *tree.Checkpoint
 	facts []*ledger.EntryFacts // nil for a body that does not parse
 	slab  []ledger.EntryFacts
 	leafs [][32]byte
@@ -134,19 +136,19 @@ type checker struct {
 	prev   [][32]byte
 	prevOK []bool
 
-	payloads map[string]*ledger.Payload
+	payloads map[string]*bundle.Payload
 	payOK    map[string]bool // data present and hashing to sha256
 	policies map[string]bool // snapshot id -> text verified
 	// workflows maps a workflow id to its text in the bundle (the first,
 	// when listed twice) and wfSum to the hex SHA-256 of that text.
-	workflows map[string]*ledger.WorkflowText
+	workflows map[string]*bundle.WorkflowText
 	wfSum     map[string]string
 	jobs      map[string]*jobEvidence
 }
 
 // Bundle verifies b. It returns the report and, if anything failed, the
 // first problem (an *Error); the report lists up to MaxProblems of them.
-func Bundle(b *ledger.Bundle, opts Options) (*Report, error) {
+func Bundle(b *bundle.Bundle, opts Options) (*Report, error) {
 	c := &checker{b: b, opts: opts, rep: &Report{}, max: opts.MaxProblems}
 	if c.max <= 0 {
 		c.max = 100
@@ -156,8 +158,8 @@ func Bundle(b *ledger.Bundle, opts Options) (*Report, error) {
 		return c.done()
 	}
 	c.rep.Tenant, c.rep.Origin = b.Tenant, b.Origin
-	if b.Format != ledger.BundleFormat {
-		c.fail(recordErr("bundle", ErrFormat, "format %q, want %q", b.Format, ledger.BundleFormat))
+	if b.Format != bundle.BundleFormat {
+		c.fail(recordErr("bundle", ErrFormat, "format %q, want %q", b.Format, bundle.BundleFormat))
 		return c.done()
 	}
 	if b.Tenant == "" {
@@ -243,7 +245,7 @@ func (c *checker) checkpoint() bool {
 		c.fail(recordErr("checkpoint", ErrKey, "no trusted key given and the bundle has no public_key"))
 		return false
 	}
-	v, err := ledger.NewVerifier(key)
+	v, err := tree.NewVerifier(key)
 	if err != nil {
 		c.fail(recordErr("checkpoint", ErrKey, "%v", err))
 		return false
@@ -251,7 +253,7 @@ func (c *checker) checkpoint() bool {
 	var ws []note.Verifier
 	seen := map[string]bool{}
 	for _, wk := range c.opts.WitnessKeys {
-		w, err := ledger.NewWitnessVerifier(wk)
+		w, err := tree.NewWitnessVerifier(wk)
 		if err != nil {
 			c.fail(recordErr("checkpoint", ErrKey, "witness key: %v", trimLedger(err)))
 			return false
@@ -264,7 +266,7 @@ func (c *checker) checkpoint() bool {
 		ws = append(ws, w)
 	}
 	c.witnesses, c.cosigned = ws, map[string]bool{}
-	cp, err := ledger.OpenCheckpoint([]byte(c.b.Checkpoint), v, ws...)
+	cp, err := tree.OpenCheckpoint([]byte(c.b.Checkpoint), v, ws...)
 	if err != nil {
 		c.fail(recordErr("checkpoint", ErrSignature, "%v", trimLedger(err)))
 		return false
@@ -284,7 +286,7 @@ func (c *checker) checkpoint() bool {
 
 func trimLedger(err error) string {
 	s := strings.TrimPrefix(err.Error(), "ledger: ")
-	return strings.TrimPrefix(s, ledger.ErrCheckpointSignature.Error()+": ")
+	return strings.TrimPrefix(s, tree.ErrCheckpointSignature.Error()+": ")
 }
 
 // entries hashes and parses every entry (in parallel), then checks order,
@@ -394,7 +396,7 @@ func (c *checker) prepare(i int, declared [][32]byte, declOK []bool, perr []erro
 		_, _ = hex.Decode(c.prev[i][:], []byte(f.PrevHash))
 		c.prevOK[i] = true
 	}
-	if f.Event.Type == "job_submitted" && f.Event.Job != nil {
+	if f.Event.Type == ledger.EventJobSubmitted && f.Event.Job != nil {
 		if input, ok := c.contextInput(f.Event.Job); ok {
 			c.jobHash[i], c.jobHashErr[i] = f.Event.Job.ComputeJobHash(input)
 		}
@@ -443,7 +445,7 @@ func decodeHashes(hs []string) ([][]byte, error) {
 // countCosigners returns the names of the given witnesses whose signatures
 // on cp verified (OpenCheckpoint verified every signature by a given key),
 // and records them in c.cosigned.
-func (c *checker) countCosigners(cp *ledger.Checkpoint) []string {
+func (c *checker) countCosigners(cp *tree.Checkpoint) []string {
 	var names []string
 	for _, s := range cp.Note.Sigs {
 		for _, w := range c.witnesses {
@@ -518,17 +520,17 @@ func (c *checker) trusted(ordered bool) {
 
 // openTrusted opens the trusted checkpoint with the log key and the
 // witness keys (nil: it does not open, a problem recorded).
-func (c *checker) openTrusted() *ledger.Checkpoint {
+func (c *checker) openTrusted() *tree.Checkpoint {
 	key := c.opts.TrustedKey
 	if key == "" {
 		key = c.b.PublicKey
 	}
-	v, err := ledger.NewVerifier(key)
+	v, err := tree.NewVerifier(key)
 	if err != nil {
 		c.fail(recordErr("trusted checkpoint", ErrKey, "%v", err))
 		return nil
 	}
-	t, err := ledger.OpenCheckpoint(c.opts.TrustedCheckpoint, v, c.witnesses...)
+	t, err := tree.OpenCheckpoint(c.opts.TrustedCheckpoint, v, c.witnesses...)
 	if err != nil {
 		c.fail(recordErr("trusted checkpoint", ErrTrustedCheckpoint, "%v", trimLedger(err)))
 		return nil
@@ -543,7 +545,7 @@ func (c *checker) openTrusted() *ledger.Checkpoint {
 
 // consistencyProof checks the bundle's consistency proof from the trusted
 // checkpoint's size to the bundle's.
-func (c *checker) consistencyProof(t *ledger.Checkpoint) {
+func (c *checker) consistencyProof(t *tree.Checkpoint) {
 	for _, p := range c.b.ConsistencyProofs {
 		if p.From != t.Size || p.To != c.cp.Size {
 			continue
@@ -553,7 +555,7 @@ func (c *checker) consistencyProof(t *ledger.Checkpoint) {
 			c.fail(recordErr("checkpoint", ErrFormat, "consistency proof: %v", err))
 			return
 		}
-		if err := ledger.VerifyConsistency(t.Size, c.cp.Size, hs, t.Root, c.cp.Root); err != nil {
+		if err := tree.VerifyConsistency(t.Size, c.cp.Size, hs, t.Root, c.cp.Root); err != nil {
 			c.fail(recordErr("checkpoint", ErrConsistency, "from trusted size %d to %d: %v: the log was rewritten", t.Size, c.cp.Size, err))
 			return
 		}
@@ -575,7 +577,7 @@ func (c *checker) indexPayloads() {
 			good[i] = hex.EncodeToString(sum[:]) == p.SHA256
 		}
 	})
-	c.payloads = make(map[string]*ledger.Payload, len(ps))
+	c.payloads = make(map[string]*bundle.Payload, len(ps))
 	c.payOK = make(map[string]bool, len(ps))
 	for i := range ps {
 		p := &ps[i]

@@ -7,12 +7,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
+	"github.com/cairnhq/cairn/ledger/tree"
 	"github.com/cairnhq/cairn/verify"
 )
 
 // runCheck verifies b as a goldenCheck says and asserts the outcome.
-func runCheck(t *testing.T, name string, b *ledger.Bundle, c goldenCheck, trusted []byte, vkey string) *verify.Report {
+func runCheck(t *testing.T, name string, b *bundle.Bundle, c goldenCheck, trusted []byte, vkey string) *verify.Report {
 	t.Helper()
 	var opts verify.Options
 	if c.trusted {
@@ -94,7 +95,7 @@ func hasNote(rep *verify.Report, frag string) bool {
 
 func TestModes(t *testing.T) {
 	cases, trusted, vkey := goldenCases(t)
-	byName := map[string]*ledger.Bundle{}
+	byName := map[string]*bundle.Bundle{}
 	for _, c := range cases {
 		byName[c.file] = c.bundle
 	}
@@ -116,7 +117,7 @@ func TestMoreTampering(t *testing.T) {
 	cases, trusted, vkey := goldenCases(t)
 	good := cases[0].bundle
 	trustedOpts := verify.Options{TrustedKey: vkey, TrustedCheckpoint: trusted}
-	expect := func(name string, b *ledger.Bundle, opts verify.Options, kind error, record string) {
+	expect := func(name string, b *bundle.Bundle, opts verify.Options, kind error, record string) {
 		t.Helper()
 		_, err := verify.Bundle(b, opts)
 		var ve *verify.Error
@@ -197,9 +198,9 @@ func TestMoreTampering(t *testing.T) {
 	expect("bad trusted checkpoint", good, opts, verify.ErrTrustedCheckpoint, "trusted checkpoint")
 
 	// Witness cosignatures are verified and reported.
-	w, _ := ledger.NewKeyFromSeed("witness.example", []byte(strings.Repeat("w", 32)))
-	lv, _ := ledger.NewVerifier(vkey)
-	co, _, err := ledger.Cosign([]byte(good.Checkpoint), lv, nil, nil, w.Signer())
+	w, _ := tree.NewKeyFromSeed("witness.example", []byte(strings.Repeat("w", 32)))
+	lv, _ := tree.NewVerifier(vkey)
+	co, _, err := tree.Cosign([]byte(good.Checkpoint), lv, nil, nil, w.Signer())
 	if err != nil {
 		t.Fatal(err)
 	}

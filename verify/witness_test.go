@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
+	"github.com/cairnhq/cairn/ledger/tree"
 	"github.com/cairnhq/cairn/verify"
 )
 
@@ -19,12 +20,12 @@ import (
 func TestWitnesses(t *testing.T) {
 	cases, trusted, vkey := goldenCases(t)
 	good := cases[0].bundle
-	lv, err := ledger.NewVerifier(vkey)
+	lv, err := tree.NewVerifier(vkey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := func(name, seed string) (*ledger.Key, string) {
-		k, err := ledger.NewKeyFromSeed(name, []byte(strings.Repeat(seed, 32)))
+	key := func(name, seed string) (*tree.Key, string) {
+		k, err := tree.NewKeyFromSeed(name, []byte(strings.Repeat(seed, 32)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -34,14 +35,14 @@ func TestWitnesses(t *testing.T) {
 		}
 		return k, vk
 	}
-	cosign := func(n []byte, k *ledger.Key, v1 bool) []byte {
+	cosign := func(n []byte, k *tree.Key, v1 bool) []byte {
 		s := k.Signer()
 		if v1 {
 			if s, err = k.CosignatureV1Signer(); err != nil {
 				t.Fatal(err)
 			}
 		}
-		out, _, err := ledger.Cosign(n, lv, nil, nil, s)
+		out, _, err := tree.Cosign(n, lv, nil, nil, s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +53,7 @@ func TestWitnesses(t *testing.T) {
 	_, otherVK := key("witness1.example", "c") // same name, another key
 	trustedCo := cosign(trusted, w1, true)
 
-	check := func(name string, b *ledger.Bundle, tc []byte, keys []string, min int, kind error) *verify.Report {
+	check := func(name string, b *bundle.Bundle, tc []byte, keys []string, min int, kind error) *verify.Report {
 		t.Helper()
 		rep, err := verify.Bundle(b, verify.Options{TrustedKey: vkey, TrustedCheckpoint: tc, WitnessKeys: keys, MinWitnesses: min})
 		if kind == nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
 	"github.com/cairnhq/cairn/verify"
 )
 
@@ -38,7 +39,7 @@ func (l *testLog) registerWorkflow(name, text string, steps ...string) string {
 	if l.full() {
 		return id
 	}
-	l.workflows[id] = ledger.WorkflowText{WorkflowID: id, Name: name, Version: uint64(version), Text: text}
+	l.workflows[id] = bundle.WorkflowText{WorkflowID: id, Name: name, Version: uint64(version), Text: text}
 	l.append(map[string]any{"type": "workflow_registered", "actor": "polly",
 		"data": map[string]any{"workflow_id": id, "name": name, "version": version, "sha256": sum, "steps": steps}})
 	return id
@@ -79,7 +80,7 @@ func workflowLog(t testing.TB) (*testLog, string, string) {
 
 // wantProblem verifies b and checks that the first problem is of kind at
 // record (record "" matches any).
-func wantProblem(t *testing.T, b *ledger.Bundle, kind error, record string) *verify.Report {
+func wantProblem(t *testing.T, b *bundle.Bundle, kind error, record string) *verify.Report {
 	t.Helper()
 	rep, err := verify.Bundle(b, verify.Options{})
 	var ve *verify.Error
@@ -92,7 +93,7 @@ func wantProblem(t *testing.T, b *ledger.Bundle, kind error, record string) *ver
 	return rep
 }
 
-func textOf(b *ledger.Bundle, id string) *ledger.WorkflowText {
+func textOf(b *bundle.Bundle, id string) *bundle.WorkflowText {
 	for i := range b.Workflows {
 		if b.Workflows[i].WorkflowID == id {
 			return &b.Workflows[i]
@@ -128,13 +129,13 @@ func TestWorkflowBundleVerifies(t *testing.T) {
 
 	// The bundle round-trips through its JSON and still verifies.
 	var buf bytes.Buffer
-	if err := ledger.EncodeBundle(&buf, b); err != nil {
+	if err := bundle.EncodeBundle(&buf, b); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), `"workflows": [`) {
 		t.Fatal("encoded bundle has no workflows array")
 	}
-	back, err := ledger.DecodeBundle(&buf)
+	back, err := bundle.DecodeBundle(&buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestWorkflowBundleVerifies(t *testing.T) {
 
 	// Only the run (as `cairn export --run`): the run_started entry names v2,
 	// whose text comes along; v1 is not referenced and not exported.
-	run := l.bundle(func(e ledger.Entry) bool { return strings.Contains(e.Body, `"run-wf`) })
+	run := l.bundle(func(e bundle.Entry) bool { return strings.Contains(e.Body, `"run-wf`) })
 	if len(run.Workflows) != 1 || run.Workflows[0].WorkflowID != v2 {
 		t.Fatalf("run export workflows %+v", run.Workflows)
 	}
@@ -152,7 +153,7 @@ func TestWorkflowBundleVerifies(t *testing.T) {
 		t.Fatalf("run export: %v", err)
 	}
 	// A plain job's export refers to no workflow.
-	plain := l.bundle(func(e ledger.Entry) bool { return strings.Contains(e.Body, `"job_id":"j-plain"`) })
+	plain := l.bundle(func(e bundle.Entry) bool { return strings.Contains(e.Body, `"job_id":"j-plain"`) })
 	if len(plain.Workflows) != 0 || plain.Workflows == nil {
 		t.Fatalf("plain job export workflows %#v", plain.Workflows)
 	}
@@ -172,7 +173,7 @@ func TestWorkflowBundleVerifies(t *testing.T) {
 func TestWorkflowTamperingIsDetected(t *testing.T) {
 	l, v1, v2 := workflowLog(t)
 	good := l.bundle(nil)
-	regIdx := func(b *ledger.Bundle, id string) string {
+	regIdx := func(b *bundle.Bundle, id string) string {
 		return fmt.Sprintf("entry %d", b.Entries[entryWhere(t, b, `"type":"workflow_registered"`, id)].Index)
 	}
 
@@ -203,7 +204,7 @@ func TestWorkflowTamperingIsDetected(t *testing.T) {
 
 	t.Run("text removed", func(t *testing.T) {
 		b := cloneBundle(t, good)
-		var keep []ledger.WorkflowText
+		var keep []bundle.WorkflowText
 		for _, w := range b.Workflows {
 			if w.WorkflowID != v2 {
 				keep = append(keep, w)
@@ -282,7 +283,7 @@ func TestWorkflowTamperingIsDetected(t *testing.T) {
 	t.Run("version differs from the run's", func(t *testing.T) {
 		// Without the registration in the bundle (a run's export), the
 		// run_started entry's workflow_version is what the text must match.
-		run := l.bundle(func(e ledger.Entry) bool { return strings.Contains(e.Body, `"run-wf`) })
+		run := l.bundle(func(e bundle.Entry) bool { return strings.Contains(e.Body, `"run-wf`) })
 		textOf(run, v2).Version = 7
 		idx := run.Entries[entryWhere(t, run, `"type":"run_started"`, v2)].Index
 		rep := wantProblem(t, run, verify.ErrWorkflow, fmt.Sprintf("entry %d", idx))
@@ -303,7 +304,7 @@ func TestWorkflowTamperingIsDetected(t *testing.T) {
 		// catches it.
 		bad := newTestLog(t, "default")
 		id := "wf:default:refund#sha256:" + ledger.SHA256Hex([]byte(workflowV1))
-		bad.workflows[id] = ledger.WorkflowText{WorkflowID: id, Name: "refund", Version: 1, Text: workflowV1}
+		bad.workflows[id] = bundle.WorkflowText{WorkflowID: id, Name: "refund", Version: 1, Text: workflowV1}
 		idx := bad.append(map[string]any{"type": "workflow_registered", "actor": "polly",
 			"data": map[string]any{"workflow_id": id, "name": "refund", "version": 1, "sha256": ledger.SHA256Hex([]byte(workflowV2))}})
 		rep := wantProblem(t, bad.bundle(nil), verify.ErrWorkflow, fmt.Sprintf("entry %d", idx))
@@ -347,14 +348,14 @@ func TestWorkflowTamperingIsDetected(t *testing.T) {
 // workflow texts (no "workflows" member) verifies when no entry refers to a
 // workflow, and fails naming the missing text (and why) when one does.
 func TestOlderBundlesWithoutWorkflows(t *testing.T) {
-	strip := func(b *ledger.Bundle) *ledger.Bundle {
+	strip := func(b *bundle.Bundle) *bundle.Bundle {
 		t.Helper()
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(mustJSON(t, b), &m); err != nil {
 			t.Fatal(err)
 		}
 		delete(m, "workflows")
-		old, err := ledger.UnmarshalBundle(mustJSON(t, m))
+		old, err := bundle.UnmarshalBundle(mustJSON(t, m))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -380,7 +381,7 @@ func TestOlderBundlesWithoutWorkflows(t *testing.T) {
 	var m map[string]any
 	json.Unmarshal(mustJSON(t, l.bundle(nil)), &m)
 	m["workflows"] = nil
-	nb, err := ledger.UnmarshalBundle(mustJSON(t, m))
+	nb, err := bundle.UnmarshalBundle(mustJSON(t, m))
 	if err != nil || nb.Workflows != nil {
 		t.Fatalf("null workflows: %v %#v", err, nb.Workflows)
 	}

@@ -4,13 +4,14 @@ import (
 	"sort"
 
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
 )
 
 // workflowTexts checks each workflow definition text against its id (step
 // 7): the id is "wf:<tenant>:<name>#sha256:<hex>" of the bundle's tenant,
 // the text's SHA-256 is that hex, and the text's name is the id's.
 func (c *checker) workflowTexts() {
-	c.workflows = map[string]*ledger.WorkflowText{}
+	c.workflows = map[string]*bundle.WorkflowText{}
 	c.wfSum = map[string]string{}
 	for i := range c.b.Workflows {
 		w := &c.b.Workflows[i]
@@ -78,7 +79,7 @@ func (c *checker) workflowEntry(idx uint64, body string, registered map[string]u
 // its workflow, its data.sha256 and data.name are the id's, and the text w
 // (nil: not in the bundle) hashes to its data.sha256 and has its
 // data.version.
-func (c *checker) registeredWorkflow(idx uint64, ref *ledger.WorkflowRef, w *ledger.WorkflowText, registered map[string]uint64) {
+func (c *checker) registeredWorkflow(idx uint64, ref *ledger.WorkflowRef, w *bundle.WorkflowText, registered map[string]uint64) {
 	id := ref.WorkflowID
 	if first, dup := registered[id]; dup {
 		c.fail(entryErr(idx, ErrWorkflow, "workflow %s is already registered in entry %d", id, first))

@@ -466,13 +466,13 @@ func eventEvidence(ev *cairn.Event) string {
 		p = append(p, "state="+clean(ev.State))
 	}
 	// Workflow step events: the step's status, attempt and error.
-	if st, ok := ev.Data["step_status"].(string); ok {
+	if st, ok := ev.DataMap()["step_status"].(string); ok {
 		p = append(p, "step="+clean(st))
 	}
-	if n, ok := ev.Data["attempt"].(float64); ok {
+	if n, ok := ev.DataMap()["attempt"].(float64); ok {
 		p = append(p, fmt.Sprintf("attempt=%d", int(n)))
 	}
-	if msg, ok := ev.Data["error"].(string); ok && msg != "" && strings.HasPrefix(ev.Type, "step_") {
+	if msg, ok := ev.DataMap()["error"].(string); ok && msg != "" && strings.HasPrefix(ev.Type, "step_") {
 		p = append(p, "error="+strconv.Quote(truncateText(clean(msg), 80)))
 	}
 	if o := ev.OutputSafety; o != nil {

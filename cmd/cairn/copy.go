@@ -18,6 +18,7 @@ import (
 	"github.com/cairnhq/cairn/internal/serve"
 	"github.com/cairnhq/cairn/internal/sqlite"
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // copyOptions are the flags of cairn copy.
@@ -284,13 +285,13 @@ func ledgerDigest(ctx context.Context, s cairn.Store, tenant string, full bool) 
 		if err != nil {
 			return err
 		}
-		w := &ledgerWalk{cps: cps, full: full, a: ledger.NewAppender()}
+		w := &ledgerWalk{cps: cps, full: full, a: tree.NewAppender()}
 		if err := w.walk(tx, tenant, size); err != nil {
 			return err
 		}
 		root := w.a.Root()
 		if full && size > 0 {
-			stored, err := ledger.RootAt(size, cairn.TenantNodes{Src: tx, Tenant: tenant})
+			stored, err := tree.RootAt(size, cairn.TenantNodes{Src: tx, Tenant: tenant})
 			if err != nil {
 				return fmt.Errorf("stored tree: %w", err)
 			}
@@ -327,7 +328,7 @@ func checkpointRoots(tx cairn.ReadTx, tenant string) (map[uint64]string, error) 
 type ledgerWalk struct {
 	cps         map[uint64]string
 	full        bool
-	a           *ledger.Appender
+	a           *tree.Appender
 	prev        string
 	checkpoints int
 }

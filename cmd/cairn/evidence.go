@@ -18,7 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
 	"github.com/cairnhq/cairn/verify"
 )
 
@@ -157,7 +157,7 @@ func (o *verifyOptions) run(path string) error {
 		return err
 	}
 	defer f.Close()
-	b, err := ledger.DecodeBundle(f)
+	b, err := bundle.DecodeBundle(f)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

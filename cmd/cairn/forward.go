@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn/internal/forward"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -178,7 +178,7 @@ func (o *forwardOptions) verify(cmd *cobra.Command, files []string) error {
 	if err != nil {
 		return err
 	}
-	logV, err := ledger.NewVerifier(strings.TrimSpace(string(keyText)))
+	logV, err := tree.NewVerifier(strings.TrimSpace(string(keyText)))
 	if err != nil {
 		return fmt.Errorf("--log-key: %w", err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/cairnhq/cairn/internal/postgres"
 	"github.com/cairnhq/cairn/internal/sqlite"
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // These tests run cairn serve replicas on the PostgreSQL database named by
@@ -114,7 +115,7 @@ func newCluster(t *testing.T, n int, extra ...string) *cluster {
 	dsn := pgSchemaURL(t)
 	shared := t.TempDir()
 	keyFile := filepath.Join(shared, "ledger.key")
-	if _, err := ledger.LoadOrCreateKey(keyFile, "cairn"); err != nil {
+	if _, err := tree.LoadOrCreateKey(keyFile, "cairn"); err != nil {
 		t.Fatal(err)
 	}
 	salt := make([]byte, 32)
@@ -235,7 +236,7 @@ func checkCluster(t *testing.T, c *cluster, live []int, auditor string) []entryB
 	runs := map[string]int64{}
 	leased := map[string]int{}
 	roots := map[uint64]string{}
-	a := ledger.NewAppender()
+	a := tree.NewAppender()
 	for i, e := range es {
 		if err := json.Unmarshal(e.Body, &bodies[i]); err != nil {
 			t.Fatal(err)

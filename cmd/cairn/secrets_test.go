@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // serveRefuses runs cairn serve, which must exit with an error before
@@ -66,10 +66,10 @@ func callError(t *testing.T, base, key, method, path string, body any) (int, api
 	return resp.StatusCode, e.Error, resp.Header
 }
 
-func newKeyFile(t *testing.T) (string, *ledger.Key) {
+func newKeyFile(t *testing.T) (string, *tree.Key) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ledger.key")
-	k, err := ledger.LoadOrCreateKey(path, "cairn")
+	k, err := tree.LoadOrCreateKey(path, "cairn")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func newSaltFile(t *testing.T) (string, []byte) {
 	return path, salt
 }
 
-func pubValue(k *ledger.Key) string {
+func pubValue(k *tree.Key) string {
 	return "ed25519:" + base64.StdEncoding.EncodeToString(k.PublicKey())
 }
 

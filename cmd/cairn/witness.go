@@ -11,7 +11,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/cairnhq/cairn/internal/serve"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // witnessOptions are the flags of cairn witness.
@@ -58,8 +58,8 @@ earlier versions (which signed plain Ed25519 notes) keep working.`,
 // witness builds the cosigner: the witness's key and the pinned log key,
 // and the last checkpoint cosigned (from --state). It returns the
 // witness's verifier key too.
-func (o *witnessOptions) witness() (*ledger.Witness, string, error) {
-	wk, err := ledger.LoadOrCreateKey(o.KeyFile, o.Name)
+func (o *witnessOptions) witness() (*tree.Witness, string, error) {
+	wk, err := tree.LoadOrCreateKey(o.KeyFile, o.Name)
 	if err != nil {
 		return nil, "", err
 	}
@@ -67,7 +67,7 @@ func (o *witnessOptions) witness() (*ledger.Witness, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	logV, err := ledger.NewVerifier(strings.TrimSpace(string(logKeyText)))
+	logV, err := tree.NewVerifier(strings.TrimSpace(string(logKeyText)))
 	if err != nil {
 		return nil, "", fmt.Errorf("--log-key: %w", err)
 	}
@@ -79,7 +79,7 @@ func (o *witnessOptions) witness() (*ledger.Witness, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	w := &ledger.Witness{Signer: signer, Log: logV}
+	w := &tree.Witness{Signer: signer, Log: logV}
 	if w.Last, err = o.lastCosigned(logV); err != nil {
 		return nil, "", err
 	}
@@ -87,7 +87,7 @@ func (o *witnessOptions) witness() (*ledger.Witness, string, error) {
 }
 
 // lastCosigned reads the checkpoint in --state; nil when there is none yet.
-func (o *witnessOptions) lastCosigned(logV note.Verifier) (*ledger.Checkpoint, error) {
+func (o *witnessOptions) lastCosigned(logV note.Verifier) (*tree.Checkpoint, error) {
 	raw, err := os.ReadFile(o.State)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -99,7 +99,7 @@ func (o *witnessOptions) lastCosigned(logV note.Verifier) (*ledger.Checkpoint, e
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return nil, fmt.Errorf("--state: %w", err)
 	}
-	last, err := ledger.OpenCheckpoint([]byte(st.Checkpoint), logV)
+	last, err := tree.OpenCheckpoint([]byte(st.Checkpoint), logV)
 	if err != nil {
 		return nil, fmt.Errorf("--state holds a checkpoint the log key does not verify: %w", err)
 	}
@@ -108,7 +108,7 @@ func (o *witnessOptions) lastCosigned(logV note.Verifier) (*ledger.Checkpoint, e
 
 // consistency fetches the proof that the log of size to extends the last
 // checkpoint cosigned.
-func (o *witnessOptions) consistency(last *ledger.Checkpoint, to uint64) ([][]byte, error) {
+func (o *witnessOptions) consistency(last *tree.Checkpoint, to uint64) ([][]byte, error) {
 	if last == nil || last.Size == 0 || last.Size >= to {
 		return nil, nil
 	}
@@ -150,7 +150,7 @@ func (o *witnessOptions) run() error {
 		return err
 	}
 	if w.Last != nil && w.Last.Size == cp.Size {
-		if last, err := ledger.ParseCheckpoint([]byte(cp.Note)); err == nil && last.Root == w.Last.Root {
+		if last, err := tree.ParseCheckpoint([]byte(cp.Note)); err == nil && last.Root == w.Last.Root {
 			fmt.Printf("checkpoint of size %d already cosigned; the log has not grown\n", cp.Size)
 			return nil
 		}

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // TestWitnessAndVerifyCLI runs the real binary end to end: `cairn witness`
@@ -63,11 +63,11 @@ func TestWitnessAndVerifyCLI(t *testing.T) {
 		return size, m[2]
 	}
 	size1, wkey := witness()
-	wv, err := ledger.NewWitnessVerifier(wkey)
+	wv, err := tree.NewWitnessVerifier(wkey)
 	if err != nil {
 		t.Fatalf("printed witness key %q: %v", wkey, err)
 	}
-	if _, err := ledger.NewVerifier(wkey); err == nil {
+	if _, err := tree.NewVerifier(wkey); err == nil {
 		t.Fatalf("printed witness key %q is a plain Ed25519 key, want cosignature/v1 (0x04)", wkey)
 	}
 	// The log grows; the witness goes on from its state file (the same
@@ -90,8 +90,8 @@ func TestWitnessAndVerifyCLI(t *testing.T) {
 		NoteWithCosignatures string `json:"note_with_cosignatures"`
 	}
 	mustCall(t, p.base, admin, "GET", fmt.Sprintf("/api/v1/ledger/checkpoints/%d", size2), nil, &cp, 200)
-	logV, _ := ledger.NewVerifier(key.PublicKey)
-	if c, err := ledger.OpenCheckpoint([]byte(cp.NoteWithCosignatures), logV, wv); err != nil || len(c.Cosigners) != 1 {
+	logV, _ := tree.NewVerifier(key.PublicKey)
+	if c, err := tree.OpenCheckpoint([]byte(cp.NoteWithCosignatures), logV, wv); err != nil || len(c.Cosigners) != 1 {
 		t.Fatalf("served checkpoint: %v %+v", err, c)
 	}
 	kept := filepath.Join(dir, "kept.note")
@@ -115,9 +115,9 @@ func TestWitnessAndVerifyCLI(t *testing.T) {
 		t.Fatalf("verify with the witness key file: %v\n%s", err, out)
 	}
 	// Too few witnesses, no witness key, another witness's key: witness_missing.
-	_, otherKey, _ := ledger.GenerateKey("witness.example")
+	_, otherKey, _ := tree.GenerateKey("witness.example")
 	otherV1, _ := (func() (string, error) {
-		k, _ := ledger.NewKeyFromSeed("witness.example", bytes.Repeat([]byte{3}, 32))
+		k, _ := tree.NewKeyFromSeed("witness.example", bytes.Repeat([]byte{3}, 32))
 		return k.CosignatureV1VerifierKey()
 	})()
 	for name, extra := range map[string][]string{

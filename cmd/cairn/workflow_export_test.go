@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
 )
 
 const exportWorkflow = `name: nightly
@@ -46,14 +46,14 @@ func TestExportVerifiesWorkflowDefinitions(t *testing.T) {
 	}
 	mustCall(t, p.base, testAdminKey, "GET", "/api/v1/ledger/key", nil, &key, 200)
 
-	export := func(base string, args ...string) (string, *ledger.Bundle) {
+	export := func(base string, args ...string) (string, *bundle.Bundle) {
 		t.Helper()
 		out := filepath.Join(t.TempDir(), "bundle.json")
 		cmd := exec.Command(cairnBinary(t), append([]string{"export", "--server", base, "--key", testAdminKey, "-o", out}, args...)...)
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("cairn export: %v: %s", err, b)
 		}
-		b, err := ledger.ReadBundleFile(out)
+		b, err := bundle.ReadBundleFile(out)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,7 +23,7 @@ import (
 	"github.com/cairnhq/cairn/internal/metrics"
 	"github.com/cairnhq/cairn/internal/service"
 	"github.com/cairnhq/cairn/internal/sqlite"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // Options shape the server.
@@ -87,7 +87,7 @@ func New(t testing.TB, opt Options) *Env {
 	}
 	svc := service.New(st, log, []byte("salt"))
 	if opt.LedgerKey {
-		key, err := ledger.NewKeyFromSeed("cairn", make([]byte, 32))
+		key, err := tree.NewKeyFromSeed("cairn", make([]byte, 32))
 		if err != nil {
 			t.Fatal(err)
 		}

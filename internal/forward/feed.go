@@ -32,6 +32,13 @@ type Page struct {
 	// Size is the tenant's ledger size when the records were read
 	// (X-Cairn-Ledger-Size).
 	Size uint64
+	// Read counts the feed's entries in the page, Last is the index of
+	// the last one, and Pruned counts those whose body retention pruned
+	// (docs/data-protection.md): they have nothing to deliver and are not
+	// in Records, but the cursor moves past them.
+	Read   int
+	Last   uint64
+	Pruned int
 }
 
 // readRecords appends the records of the feed body br to the page; the
@@ -56,7 +63,12 @@ func (page *Page) readRecords(br *bufio.Reader, next uint64) (uint64, error) {
 		if err := r.check(); err != nil {
 			return next, &IntegrityError{fmt.Errorf("event feed: %w", err)}
 		}
-		page.Records = append(page.Records, r)
+		page.Read, page.Last = page.Read+1, r.Index
+		if r.Pruned {
+			page.Pruned++
+		} else {
+			page.Records = append(page.Records, r)
+		}
 		next++
 	}
 }

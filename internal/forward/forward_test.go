@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/apitest"
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -67,7 +69,7 @@ func TestVerify(t *testing.T) {
 	e, f := server(t, 6)
 	recs := all(t, f)
 	pub, note := logKey(t, e)
-	v, err := ledger.NewVerifier(pub)
+	v, err := tree.NewVerifier(pub)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,11 +113,11 @@ func TestVerify(t *testing.T) {
 	dup := append(append([]Record(nil), recs...), Record{Index: 2, Body: body, LeafHash: recs[2].LeafHash})
 	fails("duplicate with another body", dup, note, "different bodies")
 
-	other, err := ledger.NewKeyFromSeed("cairn", bytes.Repeat([]byte{7}, 32))
+	other, err := tree.NewKeyFromSeed("cairn", bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp, err := ledger.ParseCheckpoint(note)
+	cp, err := tree.ParseCheckpoint(note)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +125,7 @@ func TestVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged, err := ledger.SignCheckpoint(cp.Origin, cp.Size, cp.Root, signer)
+	forged, err := tree.SignCheckpoint(cp.Origin, cp.Size, cp.Root, signer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,28 +177,14 @@ func TestEncodingsRoundTrip(t *testing.T) {
 	}
 }
 
-// Every event type of package cairn has an OCSF activity and a row in
+// Every event type of the vocabulary (package ledger) has an OCSF activity and a row in
 // docs/siem.md.
 func TestOCSFMapsEveryEventType(t *testing.T) {
 	doc, err := os.ReadFile("../../docs/siem.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var types []string
-	for _, file := range []string{"../../job.go", "../../workflow.go"} {
-		src, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, line := range strings.Split(string(src), "\n") {
-			line = strings.TrimSpace(line)
-			if !strings.HasPrefix(line, "Event") || !strings.Contains(line, `= "`) {
-				continue
-			}
-			v := strings.SplitN(line, `"`, 3)[1]
-			types = append(types, v)
-		}
-	}
+	types := ledger.EventTypes // the whole vocabulary (TestEventTypesListsTheVocabulary)
 	if len(types) < 25 {
 		t.Fatalf("found only %d event types: %v", len(types), types)
 	}
@@ -521,5 +509,53 @@ func TestLagWhileTheSinkIsDown(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Entries whose bodies retention pruned come through the feed with their
+// leaf hash and no body: the forwarder delivers nothing for them, moves
+// its cursor past them, and still refuses a pruned line that is malformed.
+func TestForwarderSkipsPrunedEntries(t *testing.T) {
+	_, f := server(t, 1)
+	recs := all(t, f)
+	pruned := Record{Index: 1, LeafHash: recs[1].LeafHash, Pruned: true}
+	serve := func(lines []Record) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			after, err := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
+			has := err == nil
+			for _, l := range lines {
+				if !has || l.Index > after {
+					line, _ := json.Marshal(l) // a pruned line's body is null
+					w.Write(append(line, '\n'))
+				}
+			}
+		}))
+	}
+	srv := serve([]Record{recs[0], pruned, recs[2]})
+	defer srv.Close()
+	st, _ := OpenState(filepath.Join(t.TempDir(), "state"))
+	sink := &flakySink{}
+	fw := &Forwarder{Feed: &Feed{Server: srv.URL, Key: "k"}, State: st, Sinks: []Sink{sink}, Wait: 50 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fw.Run(ctx) }()
+	waitUntil(t, func() bool { c, ok := st.Cursor("flaky"); return ok && c == 2 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	sink.mu.Lock()
+	if fmt.Sprint(sink.got) != "[0 2]" {
+		t.Errorf("delivered %v, want [0 2] (the pruned entry 1 skipped)", sink.got)
+	}
+	sink.mu.Unlock()
+
+	bad := serve([]Record{recs[0], {Index: 1, LeafHash: "not-a-hash", Pruned: true}})
+	defer bad.Close()
+	st2, _ := OpenState(filepath.Join(t.TempDir(), "state"))
+	fw = &Forwarder{Feed: &Feed{Server: bad.URL, Key: "k"}, State: st2, Sinks: []Sink{&flakySink{}}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	var ie *IntegrityError
+	if err := fw.Run(context.Background()); !errors.As(err, &ie) {
+		t.Errorf("a malformed pruned line: Run returned %v, want an integrity error", err)
 	}
 }

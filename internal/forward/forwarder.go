@@ -139,13 +139,16 @@ func (f *Forwarder) runSink(ctx context.Context, s Sink) error {
 			return fp.err // integrity: the reader retries everything else
 		}
 		recs := fp.page.Records
-		if len(recs) == 0 {
+		if fp.page.Read == 0 {
 			f.Metrics.LagEntries.WithLabelValues(name).Set(float64(lagOf(fp.page.Size, cursor, has)))
 			f.Metrics.LagSeconds.WithLabelValues(name).Set(0)
 			continue
 		}
-		last := recs[len(recs)-1].Index
-		if !f.deliver(ctx, s, &fp, cursor, has) {
+		last := fp.page.Last
+		if fp.page.Pruned > 0 {
+			f.Log.Info("skipping entries pruned by retention", "sink", name, "pruned", fp.page.Pruned, "through_index", last)
+		}
+		if len(recs) > 0 && !f.deliver(ctx, s, &fp, cursor, has) {
 			return nil
 		}
 		if err := f.State.Advance(name, last); err != nil {
@@ -217,8 +220,8 @@ func (f *Forwarder) read(ctx context.Context, cursor uint64, has bool, out chan<
 		case <-ctx.Done():
 			return
 		}
-		if n := len(page.Records); n > 0 {
-			cursor, has = page.Records[n-1].Index, true
+		if page.Read > 0 {
+			cursor, has = page.Last, true
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+
+	"github.com/cairnhq/cairn/ledger"
 )
 
 // OCSF API Activity (class 6003, category 6 Application Activity), OCSF
@@ -30,36 +32,44 @@ var ocsfActivity = map[string]struct {
 	id   int
 	name string
 }{
-	"job_submitted":        {ocsfCreate, "Create"},
-	"policy_decided":       {ocsfOther, "Decide"},
-	"approval_requested":   {ocsfCreate, "Create"},
-	"approval_resolved":    {ocsfUpdate, "Update"},
-	"job_dispatched":       {ocsfUpdate, "Update"},
-	"lease_expired":        {ocsfUpdate, "Update"},
-	"job_completed":        {ocsfUpdate, "Update"},
-	"output_checked":       {ocsfOther, "Check"},
-	"job_state_changed":    {ocsfUpdate, "Update"},
-	"policy_published":     {ocsfCreate, "Create"},
-	"policy_rolled_back":   {ocsfUpdate, "Update"},
-	"key_created":          {ocsfCreate, "Create"},
-	"key_revoked":          {ocsfDelete, "Delete"},
-	"workflow_registered":  {ocsfCreate, "Create"},
-	"run_started":          {ocsfCreate, "Create"},
-	"run_reopened":         {ocsfUpdate, "Update"},
-	"run_completed":        {ocsfUpdate, "Update"},
-	"run_status_changed":   {ocsfUpdate, "Update"},
-	"step_started":         {ocsfUpdate, "Update"},
-	"step_skipped":         {ocsfUpdate, "Update"},
-	"step_reused":          {ocsfUpdate, "Update"},
-	"step_succeeded":       {ocsfUpdate, "Update"},
-	"step_failed":          {ocsfUpdate, "Update"},
-	"step_retry_scheduled": {ocsfUpdate, "Update"},
-	"step_timed_out":       {ocsfUpdate, "Update"},
-	"step_cancelled":       {ocsfUpdate, "Update"},
-	"gate_requested":       {ocsfCreate, "Create"},
-	"gate_voted":           {ocsfUpdate, "Update"},
-	"gate_resolved":        {ocsfUpdate, "Update"},
-	"compensation_started": {ocsfUpdate, "Update"},
+	ledger.EventJobSubmitted:          {ocsfCreate, "Create"},
+	ledger.EventPolicyDecided:         {ocsfOther, "Decide"},
+	ledger.EventApprovalRequested:     {ocsfCreate, "Create"},
+	ledger.EventApprovalResolved:      {ocsfUpdate, "Update"},
+	ledger.EventJobDispatched:         {ocsfUpdate, "Update"},
+	ledger.EventLeaseExpired:          {ocsfUpdate, "Update"},
+	ledger.EventJobCompleted:          {ocsfUpdate, "Update"},
+	ledger.EventOutputChecked:         {ocsfOther, "Check"},
+	ledger.EventJobStateChanged:       {ocsfUpdate, "Update"},
+	ledger.EventPolicyPublished:       {ocsfCreate, "Create"},
+	ledger.EventPolicyRolledBack:      {ocsfUpdate, "Update"},
+	ledger.EventKeyCreated:            {ocsfCreate, "Create"},
+	ledger.EventKeyRevoked:            {ocsfDelete, "Delete"},
+	ledger.EventWorkflowRegistered:    {ocsfCreate, "Create"},
+	ledger.EventRunStarted:            {ocsfCreate, "Create"},
+	ledger.EventRunReopened:           {ocsfUpdate, "Update"},
+	ledger.EventRunCompleted:          {ocsfUpdate, "Update"},
+	ledger.EventRunStatusChanged:      {ocsfUpdate, "Update"},
+	ledger.EventStepStarted:           {ocsfUpdate, "Update"},
+	ledger.EventStepSkipped:           {ocsfUpdate, "Update"},
+	ledger.EventStepReused:            {ocsfUpdate, "Update"},
+	ledger.EventStepSucceeded:         {ocsfUpdate, "Update"},
+	ledger.EventStepFailed:            {ocsfUpdate, "Update"},
+	ledger.EventStepRetryScheduled:    {ocsfUpdate, "Update"},
+	ledger.EventStepTimedOut:          {ocsfUpdate, "Update"},
+	ledger.EventStepCancelled:         {ocsfUpdate, "Update"},
+	ledger.EventGateRequested:         {ocsfCreate, "Create"},
+	ledger.EventGateVoted:             {ocsfUpdate, "Update"},
+	ledger.EventGateResolved:          {ocsfUpdate, "Update"},
+	ledger.EventCompensationStarted:   {ocsfUpdate, "Update"},
+	ledger.EventRetentionSet:          {ocsfUpdate, "Update"},
+	ledger.EventRetentionFloorWaived:  {ocsfOther, "Waive"},
+	ledger.EventRetentionCompacted:    {ocsfDelete, "Delete"},
+	ledger.EventHoldPlaced:            {ocsfCreate, "Create"},
+	ledger.EventHoldReleased:          {ocsfUpdate, "Update"},
+	ledger.EventErasure:               {ocsfDelete, "Delete"},
+	ledger.EventTenantSettingsChanged: {ocsfUpdate, "Update"},
+	ledger.EventPayloadKeyRotated:     {ocsfUpdate, "Update"},
 }
 
 // ocsfResource is the type OCSF records give each Cairn id.

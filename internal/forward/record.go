@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cairnhq/cairn/ledger"
@@ -16,6 +17,9 @@ type Record struct {
 	Index    uint64          `json:"index"`
 	LeafHash string          `json:"leaf_hash"`
 	Body     json.RawMessage `json:"body"`
+	// Pruned: retention removed the body (body is null); the leaf hash
+	// stays and is all there is to check.
+	Pruned bool `json:"pruned,omitempty"`
 
 	ev *Envelope // parsed on first use
 }
@@ -86,6 +90,12 @@ func (r *Record) Time() time.Time {
 // check verifies that the record's body hashes to its leaf hash and names
 // its index.
 func (r *Record) check() error {
+	if r.Pruned {
+		if len(r.LeafHash) != 64 || strings.Trim(r.LeafHash, "0123456789abcdef") != "" {
+			return fmt.Errorf("ledger entry %d: pruned, with a malformed leaf hash %q", r.Index, r.LeafHash)
+		}
+		return nil
+	}
 	if got := ledger.HashHex(ledger.LeafHash(r.Body)); got != r.LeafHash {
 		return fmt.Errorf("ledger entry %d: body hashes to %s, the feed says %s", r.Index, got, r.LeafHash)
 	}

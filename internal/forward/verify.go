@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 	"github.com/gowebpki/jcs"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -290,7 +291,7 @@ func Verify(ctx context.Context, recs []Record, a *API, log note.Verifier, check
 	if len(recs) == 0 {
 		return nil, fmt.Errorf("no delivered records to verify")
 	}
-	cp, err := ledger.OpenCheckpoint(checkpointNote, log)
+	cp, err := tree.OpenCheckpoint(checkpointNote, log)
 	if err != nil {
 		return nil, err
 	}
@@ -309,7 +310,7 @@ func Verify(ctx context.Context, recs []Record, a *API, log note.Verifier, check
 	if err != nil {
 		return rep, err
 	}
-	v, err := ledger.NewRootVerifier(rep.First, left)
+	v, err := tree.NewRootVerifier(rep.First, left)
 	if err != nil {
 		return rep, err
 	}
@@ -384,7 +385,7 @@ func (a *API) leftRange(ctx context.Context, first uint64) ([][]byte, error) {
 
 // appendChain checks each record's leaf hash and prev_hash chain, in index
 // order, and appends its leaf to v.
-func appendChain(v *ledger.RootVerifier, byIndex map[uint64]Record, idx []uint64) error {
+func appendChain(v *tree.RootVerifier, byIndex map[uint64]Record, idx []uint64) error {
 	var prevHash string
 	for k, i := range idx {
 		r := byIndex[i]
@@ -409,7 +410,7 @@ func appendChain(v *ledger.RootVerifier, byIndex map[uint64]Record, idx []uint64
 
 // consistentWith checks that root, the tree of size rep.Last+1, is the
 // checkpoint's tree or, through a consistency proof, a prefix of it.
-func (a *API) consistentWith(ctx context.Context, rep *VerifyReport, cp *ledger.Checkpoint, root [32]byte) error {
+func (a *API) consistentWith(ctx context.Context, rep *VerifyReport, cp *tree.Checkpoint, root [32]byte) error {
 	if rep.Last+1 == cp.Size {
 		if root != cp.Root {
 			return fmt.Errorf("the delivered records give root %x, the checkpoint %x", root, cp.Root)
@@ -427,7 +428,7 @@ func (a *API) consistentWith(ctx context.Context, rep *VerifyReport, cp *ledger.
 	if err != nil {
 		return err
 	}
-	if err := ledger.VerifyConsistency(rep.Last+1, cp.Size, hs, root, cp.Root); err != nil {
+	if err := tree.VerifyConsistency(rep.Last+1, cp.Size, hs, root, cp.Root); err != nil {
 		return fmt.Errorf("the delivered records are not the log's entries %d..%d under the checkpoint: %w", rep.First, rep.Last, err)
 	}
 	return nil

@@ -48,7 +48,7 @@ func TestApprovalUnderLoosenedRuleDoesNotDispatch(t *testing.T) {
 	var why string
 	for _, ev := range evs.Events {
 		if ev.Type == cairn.EventJobStateChanged {
-			why, _ = ev.Data["reason"].(string)
+			why, _ = ev.DataMap()["reason"].(string)
 		}
 	}
 	if !strings.Contains(why, "manager-2") || !strings.Contains(why, "policy_admin") {

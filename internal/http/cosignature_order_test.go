@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 	fnote "github.com/transparency-dev/formats/note"
 )
 
@@ -18,9 +18,9 @@ import (
 func TestCosignatureTimestampsMonotone(t *testing.T) {
 	e := newEnv(t)
 	e.publish(seedPolicy)
-	logV, _ := ledger.NewVerifier(e.logKey())
+	logV, _ := tree.NewVerifier(e.logKey())
 	seed := []byte("order-seed-order-seed-order-seed")
-	wk, _ := ledger.NewKeyFromSeed("witness-order", seed)
+	wk, _ := tree.NewKeyFromSeed("witness-order", seed)
 	wvk, _ := wk.CosignatureV1VerifierKey()
 	libV, err := fnote.NewVerifierForCosignatureV1(wvk)
 	if err != nil {
@@ -37,7 +37,7 @@ func TestCosignatureTimestampsMonotone(t *testing.T) {
 	}
 	cosign := func(n string, at time.Time) map[string]string {
 		fs.at = at
-		c, _, err := ledger.Cosign([]byte(n), logV, nil, nil, fs)
+		c, _, err := tree.Cosign([]byte(n), logV, nil, nil, fs)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -45,9 +45,9 @@ func TestCosignatureV1(t *testing.T) {
 		Size uint64 `json:"size"`
 	}
 	e.MustDo("auditor-1", "GET", "/api/v1/ledger/checkpoint?fresh=true", nil, 200, &cp)
-	logV, _ := ledger.NewVerifier(e.logKey())
+	logV, _ := tree.NewVerifier(e.logKey())
 	seed := []byte("witness-seed-witness-seed-cosig1")
-	wk, err := ledger.NewKeyFromSeed("witness-v1", seed)
+	wk, err := tree.NewKeyFromSeed("witness-v1", seed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,16 +59,16 @@ func TestCosignatureV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cosigned, _, err := ledger.Cosign([]byte(cp.Note), logV, nil, nil, signer)
+	cosigned, _, err := tree.Cosign([]byte(cp.Note), logV, nil, nil, signer)
 	if err != nil {
 		t.Fatal(err)
 	}
 	post := func(key, n string) map[string]string { return map[string]string{"witness_key": key, "note": n} }
 
 	// Signed by another witness's key under the same name: refused.
-	other, _ := ledger.NewKeyFromSeed("witness-v1", []byte("another-seed-another-seed-000000"))
+	other, _ := tree.NewKeyFromSeed("witness-v1", []byte("another-seed-another-seed-000000"))
 	os, _ := other.CosignatureV1Signer()
-	forged, _, err := ledger.Cosign([]byte(cp.Note), logV, nil, nil, os)
+	forged, _, err := tree.Cosign([]byte(cp.Note), logV, nil, nil, os)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestCosignatureV1(t *testing.T) {
 
 	// Timestamped an hour ahead: refused; five minutes ahead (within the
 	// skew): accepted. Both verify with the library's verifier.
-	fk, _ := ledger.NewKeyFromSeed("witness-future", []byte("future-seed-future-seed-00000000"))
+	fk, _ := tree.NewKeyFromSeed("witness-future", []byte("future-seed-future-seed-00000000"))
 	fvk, _ := fk.CosignatureV1VerifierKey()
 	libV, err := fnote.NewVerifierForCosignatureV1(fvk)
 	if err != nil {
@@ -102,7 +102,7 @@ func TestCosignatureV1(t *testing.T) {
 		status int
 	}{{time.Hour, 400}, {5 * time.Minute, 201}} {
 		fs.at = time.Now().Add(c.ahead)
-		n, _, err := ledger.Cosign([]byte(cp.Note), logV, nil, nil, fs)
+		n, _, err := tree.Cosign([]byte(cp.Note), logV, nil, nil, fs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,12 +124,12 @@ func TestCosignatureV1(t *testing.T) {
 		NoteWithCosignatures string `json:"note_with_cosignatures"`
 	}
 	e.MustDo("auditor-1", "GET", fmt.Sprintf("/api/v1/ledger/checkpoints/%d", cp.Size), nil, 200, &got)
-	wv, err := ledger.NewWitnessVerifier(wvk)
+	wv, err := tree.NewWitnessVerifier(wvk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fv, _ := ledger.NewWitnessVerifier(fvk)
-	c, err := ledger.OpenCheckpoint([]byte(got.NoteWithCosignatures), logV, wv, fv)
+	fv, _ := tree.NewWitnessVerifier(fvk)
+	c, err := tree.OpenCheckpoint([]byte(got.NoteWithCosignatures), logV, wv, fv)
 	if err != nil || len(c.Cosigners) != 2 {
 		t.Fatalf("merged note with the cosignature/v1 witnesses: %v %+v", err, c)
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/service"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
 	"github.com/cairnhq/cairn/verify"
 )
 
@@ -211,9 +211,9 @@ func TestErasureLeavesNoTraceAndLedgerVerifies(t *testing.T) {
 	}
 	// … so does one whose erased_by names another entry, or that is not
 	// withheld.
-	for name, edit := range map[string]func(p *ledger.Payload){
-		"erased_by another entry": func(p *ledger.Payload) { other := *p.ErasedBy - 1; p.ErasedBy = &other },
-		"not withheld":            func(p *ledger.Payload) { p.Withheld = false },
+	for name, edit := range map[string]func(p *bundle.Payload){
+		"erased_by another entry": func(p *bundle.Payload) { other := *p.ErasedBy - 1; p.ErasedBy = &other },
+		"not withheld":            func(p *bundle.Payload) { p.Withheld = false },
 	} {
 		b := e.export("")
 		for i := range b.Payloads {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/service"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
 )
 
 // TestDocumentedBundleWithholdsWhatExportsWithhold: an export carries a
@@ -26,7 +26,7 @@ func TestDocumentedBundleWithholdsWhatExportsWithhold(t *testing.T) {
 		t.Fatalf("output_safety %+v", j.OutputSafety)
 	}
 	b := e.export("?job_id=j-q")
-	var res *ledger.Payload
+	var res *bundle.Payload
 	for i := range b.Payloads {
 		if b.Payloads[i].Ptr == "res:j-q" {
 			res = &b.Payloads[i]

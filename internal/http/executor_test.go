@@ -80,7 +80,7 @@ func TestCancelJob(t *testing.T) {
 	e.MustDo("auditor-1", "GET", "/api/v1/workflow-runs/c-run/timeline", nil, 200, &tl)
 	var sawReason bool
 	for _, ev := range tl.Items {
-		if ev.Type == cairn.EventJobStateChanged && ev.State == cairn.StateCancelled && ev.Actor == "gateway" && ev.Data["reason"] == "notifications/cancelled" {
+		if ev.Type == cairn.EventJobStateChanged && ev.State == cairn.StateCancelled && ev.Actor == "gateway" && ev.DataMap()["reason"] == "notifications/cancelled" {
 			sawReason = true
 		}
 	}

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
 	"github.com/cairnhq/cairn/verify"
 	"github.com/transparency-dev/merkle/compact"
 )
@@ -143,7 +143,7 @@ rules:
 	for {
 		r := e.exportRequest("?job_id=bulk-3")
 		if r.StatusCode == 200 {
-			b, err := ledger.DecodeBundle(r.Body)
+			b, err := bundle.DecodeBundle(r.Body)
 			r.Body.Close()
 			if err != nil {
 				t.Fatal(err)
@@ -220,7 +220,7 @@ func TestStreamedExportIsBuildBundle(t *testing.T) {
 		if status != 200 {
 			t.Fatalf("export%s: %d %s", q, status, raw)
 		}
-		got, err := ledger.UnmarshalBundle(raw)
+		got, err := bundle.UnmarshalBundle(raw)
 		if err != nil {
 			t.Fatalf("export%s: %v", q, err)
 		}
@@ -233,13 +233,13 @@ func TestStreamedExportIsBuildBundle(t *testing.T) {
 		}
 		var want bytes.Buffer
 		err = e.Store.View(context.Background(), func(tx cairn.ReadTx) error {
-			b, err := ledger.BuildBundle(ledger.BundleInput{Tenant: got.Tenant, PublicKey: got.PublicKey, Checkpoint: []byte(got.Checkpoint),
+			b, err := bundle.BuildBundle(bundle.BundleInput{Tenant: got.Tenant, PublicKey: got.PublicKey, Checkpoint: []byte(got.Checkpoint),
 				Nodes: storeNodes{tx, got.Tenant}, Entries: got.Entries, ConsistencyFrom: from,
 				Policies: got.Policies, Workflows: got.Workflows, Payloads: got.Payloads, Jobs: got.Jobs})
 			if err != nil {
 				return err
 			}
-			return ledger.EncodeBundle(&want, b)
+			return bundle.EncodeBundle(&want, b)
 		})
 		if err != nil {
 			t.Fatal(q, err)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/service"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // uintParam parses a non-negative integer query parameter.
@@ -44,7 +44,7 @@ func viewOf(c *cairn.Checkpoint) checkpointView {
 	for i, cs := range c.Cosignatures {
 		notes[i] = []byte(cs.Note)
 	}
-	merged, err := ledger.MergeSignatures([]byte(c.Note), notes...)
+	merged, err := tree.MergeSignatures([]byte(c.Note), notes...)
 	if err != nil {
 		merged = []byte(c.Note)
 	}

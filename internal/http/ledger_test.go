@@ -11,7 +11,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/client"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 func (e *env) logKey() string {
@@ -47,11 +47,11 @@ func TestEvidenceCarriesProofs(t *testing.T) {
 	if rec.Proof == nil || len(rec.Proof.Inclusion) != len(rec.Events) {
 		t.Fatalf("proof: %+v for %d events", rec.Proof, len(rec.Events))
 	}
-	v, err := ledger.NewVerifier(e.logKey())
+	v, err := tree.NewVerifier(e.logKey())
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp, err := ledger.OpenCheckpoint([]byte(rec.Proof.Checkpoint), v)
+	cp, err := tree.OpenCheckpoint([]byte(rec.Proof.Checkpoint), v)
 	if err != nil {
 		t.Fatalf("checkpoint does not verify with the log key: %v", err)
 	}
@@ -59,7 +59,7 @@ func TestEvidenceCarriesProofs(t *testing.T) {
 		leaf, _ := hex.DecodeString(in.LeafHash)
 		var lh [32]byte
 		copy(lh[:], leaf)
-		if err := ledger.VerifyInclusion(in.Index, cp.Size, lh, unhex(t, in.Hashes), cp.Root); err != nil {
+		if err := tree.VerifyInclusion(in.Index, cp.Size, lh, unhex(t, in.Hashes), cp.Root); err != nil {
 			t.Fatalf("inclusion of %d: %v", in.Index, err)
 		}
 	}
@@ -85,7 +85,7 @@ func TestEvidenceCarriesProofs(t *testing.T) {
 	oldRoot, _ := hex.DecodeString(old.RootHash)
 	var or [32]byte
 	copy(or[:], oldRoot)
-	if err := ledger.VerifyConsistency(3, cp.Size, unhex(t, con.Hashes), or, cp.Root); err != nil {
+	if err := tree.VerifyConsistency(3, cp.Size, unhex(t, con.Hashes), or, cp.Root); err != nil {
 		t.Fatalf("consistency: %v", err)
 	}
 	// Bad proof parameters are 400s.
@@ -145,7 +145,7 @@ func TestWorkerRefusesUnprovenWork(t *testing.T) {
 	if good.State != cairn.StateSucceeded || good.Error != "ran" {
 		t.Fatalf("verified job: %s %q", good.State, good.Error)
 	}
-	other, _ := ledger.NewKeyFromSeed("cairn", []byte("another-seed-another-seed-000000"))
+	other, _ := tree.NewKeyFromSeed("cairn", []byte("another-seed-another-seed-000000"))
 	otherKey, _ := other.VerifierKeyFor("cairn.local/default")
 	bad := run(otherKey, "job-bad")
 	if bad.State != cairn.StateFailed || bad.Error == "ran" {
@@ -163,14 +163,14 @@ func TestCosignatures(t *testing.T) {
 		Size uint64 `json:"size"`
 	}
 	e.MustDo("auditor-1", "GET", "/api/v1/ledger/checkpoint?fresh=true", nil, 200, &cp)
-	wk, err := ledger.NewKeyFromSeed("witness-1", []byte("witness-seed-witness-seed-000000"))
+	wk, err := tree.NewKeyFromSeed("witness-1", []byte("witness-seed-witness-seed-000000"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	logV, _ := ledger.NewVerifier(e.logKey())
+	logV, _ := tree.NewVerifier(e.logKey())
 	// Unsigned by the witness: refused.
 	e.ErrCode("auditor-1", "POST", "/api/v1/ledger/cosignatures", map[string]string{"witness_key": wk.VerifierKey(), "note": cp.Note}, 400, cairn.EInvalid)
-	w := &ledger.Witness{Signer: wk.Signer(), Log: logV}
+	w := &tree.Witness{Signer: wk.Signer(), Log: logV}
 	cosigned, err := w.Cosign([]byte(cp.Note), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -182,8 +182,8 @@ func TestCosignatures(t *testing.T) {
 		NoteWithCosignatures string `json:"note_with_cosignatures"`
 	}
 	e.MustDo("auditor-1", "GET", fmt.Sprintf("/api/v1/ledger/checkpoints/%d", cp.Size), nil, 200, &got)
-	wv, _ := ledger.NewVerifier(wk.VerifierKey())
-	if _, err := ledger.OpenCheckpoint([]byte(got.NoteWithCosignatures), logV, wv); err != nil {
+	wv, _ := tree.NewVerifier(wk.VerifierKey())
+	if _, err := tree.OpenCheckpoint([]byte(got.NoteWithCosignatures), logV, wv); err != nil {
 		t.Fatalf("merged note does not verify with the log and witness keys: %v", err)
 	}
 }

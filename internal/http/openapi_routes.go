@@ -53,7 +53,7 @@ func OpenAPIConfig() *openapigen.Config {
 		},
 		Types: map[string]map[string]any{
 			// Opt encodes "" as null.
-			"cairn.Opt": {"type": []any{"string", "null"}},
+			"ledger.Opt": {"type": []any{"string", "null"}},
 			// verify.Error encodes itself as a Problem.
 			"verify.Error": {"$ref": "#/components/schemas/Problem"},
 		},

@@ -52,7 +52,7 @@ steps:
 	if r2.StartedBy != "alice" || r2.RerunBy != "admin" || r2.RerunOf != "run-a" {
 		t.Fatalf("rerun started_by %q rerun_by %q rerun_of %q; want alice, admin, run-a", r2.StartedBy, r2.RerunBy, r2.RerunOf)
 	}
-	if tl := e.timeline("run-b"); tl[0].Type != cairn.EventRunStarted || tl[0].Actor != "admin" || tl[0].Data["started_by"] != "alice" || tl[0].Data["rerun_by"] != "admin" {
+	if tl := e.timeline("run-b"); tl[0].Type != cairn.EventRunStarted || tl[0].Actor != "admin" || tl[0].DataMap()["started_by"] != "alice" || tl[0].DataMap()["rerun_by"] != "admin" {
 		t.Fatalf("run_started = %+v", tl[0])
 	}
 	g = r2.Step("apply").Gate

@@ -41,11 +41,11 @@ func TestResultLeafNotGuessable(t *testing.T) {
 						continue
 					}
 					checked++
-					_, blinded := ev.Data["blinding"]
+					_, blinded := ev.DataMap()["blinding"]
 					if want := tt.verdict != cairn.OutputAllow && as == "auditor-1"; blinded != want {
 						t.Errorf("%s: %s served blinding %v, want %v", as, ev.Type, blinded, want)
 					}
-					ev.Data["result_sha256"] = guess
+					ev.DataMap()["result_sha256"] = guess
 					matches := rebuildLeaf(t, tl.Items, ev) == ev.Ledger.LeafHash
 					if want := as == "auditor-1" || tt.verdict == cairn.OutputAllow; matches != want {
 						t.Errorf("%s: %s rebuilt with the guessed result hash matches the leaf: %v, want %v", as, ev.Type, matches, want)
@@ -59,7 +59,7 @@ func TestResultLeafNotGuessable(t *testing.T) {
 					b := ""
 					for _, ev := range tl.Items {
 						if ev.Type == cairn.EventOutputChecked {
-							b, _ = ev.Data["blinding"].(string)
+							b, _ = ev.DataMap()["blinding"].(string)
 						}
 					}
 					for _, reader := range []string{"agent-1", "manager-2"} {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
+	ledgerbundle "github.com/cairnhq/cairn/ledger/bundle"
 	"github.com/cairnhq/cairn/verify"
 )
 
@@ -174,7 +174,7 @@ func TestRetentionAPI(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("export: %d %s", status, raw)
 	}
-	bundle, err := ledger.UnmarshalBundle(raw)
+	bundle, err := ledgerbundle.UnmarshalBundle(raw)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,7 @@ func TestSubmitAndLease(t *testing.T) {
 		}
 		types = append(types, ev.Type)
 		if ev.Type == cairn.EventJobDispatched {
-			d := ev.Data
+			d := ev.DataMap()
 			if d["principal"] != "gateway" || d["worker_id"] != "gw-1" || d["key_id"] == "" || d["key_id"] == nil {
 				t.Fatalf("dispatch evidence: %v", d)
 			}

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // TlogAccess says who may read the C2SP tlog-tiles view of each tenant's
@@ -88,7 +88,7 @@ func (s *Server) tlogCheckpoint(w nethttp.ResponseWriter, r *nethttp.Request, te
 }
 
 func (s *Server) tlogTile(w nethttp.ResponseWriter, r *nethttp.Request, tenant string) {
-	t, err := ledger.ParseTilePath(r.PathValue("path"))
+	t, err := tree.ParseTilePath(r.PathValue("path"))
 	if err != nil {
 		s.writeError(w, r, cairn.NotFound("no such tlog resource: %s", truncate(r.URL.Path, 200)))
 		return

@@ -22,7 +22,7 @@ import (
 	cairnhttp "github.com/cairnhq/cairn/internal/http"
 	"github.com/cairnhq/cairn/internal/service"
 	"github.com/cairnhq/cairn/internal/sqlite"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // processCPU is the CPU time (user + system) the process has used: on a
@@ -54,7 +54,7 @@ func BenchmarkTlogTile1M(b *testing.B) {
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := service.New(store, log, []byte("salt"))
-	key, _ := ledger.NewKeyFromSeed("cairn", make([]byte, 32))
+	key, _ := tree.NewKeyFromSeed("cairn", make([]byte, 32))
 	svc.SetLedgerKey(key, "")
 	if _, err := svc.Bootstrap(ctx, "bench-admin-key-0123456789"); err != nil {
 		b.Fatal(err)
@@ -87,9 +87,9 @@ func BenchmarkTlogTile1M(b *testing.B) {
 		tiles uint64 // full tiles of this kind
 		path  func(i uint64) string
 	}{
-		{"level0", size / 256, func(i uint64) string { return ledger.TileRef{Index: i}.Path() }},
-		{"level1", size / 65536, func(i uint64) string { return ledger.TileRef{Level: 1, Index: i}.Path() }},
-		{"entries", size / 256, func(i uint64) string { return ledger.TileRef{Entries: true, Index: i}.Path() }},
+		{"level0", size / 256, func(i uint64) string { return tree.TileRef{Index: i}.Path() }},
+		{"level1", size / 65536, func(i uint64) string { return tree.TileRef{Level: 1, Index: i}.Path() }},
+		{"entries", size / 256, func(i uint64) string { return tree.TileRef{Entries: true, Index: i}.Path() }},
 	}
 	for _, k := range kinds {
 		b.Run(k.name, func(b *testing.B) {

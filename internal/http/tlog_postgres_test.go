@@ -16,6 +16,7 @@ import (
 	"github.com/cairnhq/cairn/internal/postgres"
 	"github.com/cairnhq/cairn/internal/service"
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // TestTlogPostgresReplicasServeTheSameBytes: two replicas on one
@@ -24,7 +25,7 @@ import (
 func TestTlogPostgresReplicasServeTheSameBytes(t *testing.T) {
 	url := pgtest.Schema(t, "cairn_tlog_")
 	ctx := context.Background()
-	key, _ := ledger.NewKeyFromSeed("cairn", make([]byte, 32))
+	key, _ := tree.NewKeyFromSeed("cairn", make([]byte, 32))
 	var apis []*cairnhttp.Server
 	var stores []*postgres.Store
 	for i := 0; i < 2; i++ {

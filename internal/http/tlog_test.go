@@ -16,6 +16,7 @@ import (
 	"github.com/cairnhq/cairn/internal/apitest"
 	cairnhttp "github.com/cairnhq/cairn/internal/http"
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // tlogEnv is a server whose default tenant's ledger has n entries (and a
@@ -126,7 +127,7 @@ func TestTlogTiles(t *testing.T) {
 		t.Errorf("full tile headers: Cache-Control %q ETag %q", cc, resp.Header.Get("ETag"))
 	}
 	_, bundle := tlogGet(t, e, key, "/tlog/default/tile/entries/000")
-	bodies, err := ledger.SplitBundle(bundle)
+	bodies, err := tree.SplitBundle(bundle)
 	if err != nil || len(bodies) != 256 {
 		t.Fatalf("bundle: %v, %d entries", err, len(bodies))
 	}
@@ -152,7 +153,7 @@ func TestTlogTiles(t *testing.T) {
 	}
 	// Level 1, partial width 2: the roots of leaves [0,256) and [256,512).
 	_, l1 := tlogGet(t, e, key, "/tlog/default/tile/1/000.p/2")
-	r := ledger.NewAppender()
+	r := tree.NewAppender()
 	for i := 0; i < 256; i++ {
 		var h [32]byte
 		copy(h[:], tile[32*i:])

@@ -29,7 +29,7 @@ func TestWorkerEvidenceNamesTheKey(t *testing.T) {
 			continue
 		}
 		seen++
-		if ev.Data["principal"] != "worker-1" || ev.Data["key_id"] != me.KeyID || ev.Data["worker_id"] != "trusted-worker" {
+		if ev.DataMap()["principal"] != "worker-1" || ev.DataMap()["key_id"] != me.KeyID || ev.DataMap()["worker_id"] != "trusted-worker" {
 			t.Errorf("%s data %v: want principal worker-1, key_id %s, worker_id trusted-worker", ev.Type, ev.Data, me.KeyID)
 		}
 	}

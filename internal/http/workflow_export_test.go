@@ -9,17 +9,18 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
 	"github.com/cairnhq/cairn/verify"
 )
 
 // export fetches an evidence bundle as the auditor.
-func (e *env) export(query string) *ledger.Bundle {
+func (e *env) export(query string) *bundle.Bundle {
 	e.T.Helper()
 	status, raw := e.Do("auditor-1", "GET", "/api/v1/evidence/export"+query, nil)
 	if status != 200 {
 		e.T.Fatalf("export%s: %d %s", query, status, raw)
 	}
-	b, err := ledger.UnmarshalBundle(raw)
+	b, err := bundle.UnmarshalBundle(raw)
 	if err != nil {
 		e.T.Fatalf("export%s: %v", query, err)
 	}
@@ -44,7 +45,7 @@ func TestExportCarriesWorkflowDefinitions(t *testing.T) {
 		t.Fatalf("run %s: %s", r.Status, stepStatuses(r))
 	}
 	key := e.logKey()
-	check := func(name string, b *ledger.Bundle, wantIDs ...string) *verify.Report {
+	check := func(name string, b *bundle.Bundle, wantIDs ...string) *verify.Report {
 		t.Helper()
 		var got []string
 		for _, w := range b.Workflows {
@@ -71,7 +72,7 @@ func TestExportCarriesWorkflowDefinitions(t *testing.T) {
 	for _, w := range []*cairn.Workflow{w1, w2} {
 		var served cairn.Workflow
 		e.MustDo("auditor-1", "GET", "/api/v1/workflows/"+url.PathEscape(w.WorkflowID), nil, 200, &served)
-		var text *ledger.WorkflowText
+		var text *bundle.WorkflowText
 		for i := range all.Workflows {
 			if all.Workflows[i].WorkflowID == w.WorkflowID {
 				text = &all.Workflows[i]
@@ -88,7 +89,7 @@ func TestExportCarriesWorkflowDefinitions(t *testing.T) {
 	// The server's own verification agrees.
 	e.verifyLedger()
 
-	tampered := func(name string, mut func(*ledger.Bundle), record string) {
+	tampered := func(name string, mut func(*bundle.Bundle), record string) {
 		t.Helper()
 		b := e.export("")
 		mut(b)
@@ -110,18 +111,18 @@ func TestExportCarriesWorkflowDefinitions(t *testing.T) {
 		t.Fatalf("no %s", id)
 		return -1
 	}
-	tampered("one byte of v2's text", func(b *ledger.Bundle) {
+	tampered("one byte of v2's text", func(b *bundle.Bundle) {
 		w := &b.Workflows[idx(w2.WorkflowID)]
 		w.Text = strings.Replace(w.Text, "tool.notify", "tool.notifx", 1)
 	}, "workflow "+w2.WorkflowID)
-	tampered("v2's text removed", func(b *ledger.Bundle) {
+	tampered("v2's text removed", func(b *bundle.Bundle) {
 		b.Workflows = slices.Delete(b.Workflows, idx(w2.WorkflowID), idx(w2.WorkflowID)+1)
 	}, "entry ")
-	tampered("v1's id given another hash", func(b *ledger.Bundle) {
+	tampered("v1's id given another hash", func(b *bundle.Bundle) {
 		w := &b.Workflows[idx(w1.WorkflowID)]
 		w.WorkflowID = "wf:default:refund#sha256:" + ledger.SHA256Hex([]byte(v2Text+"x"))
 	}, "workflow wf:default:refund#sha256:")
-	tampered("v2's version changed", func(b *ledger.Bundle) {
+	tampered("v2's version changed", func(b *bundle.Bundle) {
 		b.Workflows[idx(w2.WorkflowID)].Version = 1
 	}, "workflow "+w2.WorkflowID)
 }

@@ -70,7 +70,7 @@ func TestClientCancels(t *testing.T) {
 		f.api.MustDo("auditor-1", "GET", "/api/v1/workflow-runs/"+string(j.RunID)+"/timeline?limit=1000", nil, 200, &tl)
 		found := false
 		for _, ev := range tl.Items {
-			if string(ev.JobID) == id && strings.Contains(fmt.Sprint(ev.Data["reason"], ev.Data["comment"]), c.wait) {
+			if string(ev.JobID) == id && strings.Contains(fmt.Sprint(ev.DataMap()["reason"], ev.DataMap()["comment"]), c.wait) {
 				found = true
 			}
 		}

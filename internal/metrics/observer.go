@@ -128,7 +128,10 @@ func (o *Observer) observe(ev *cairn.Event, requested time.Time, moved bool) {
 		if rule == "" {
 			rule = "default"
 		}
-		phase, _ := ev.Data["phase"].(string)
+		var phase string
+		if d, ok := ev.Data.(*cairn.DecidedData); ok {
+			phase = d.Phase
+		}
 		o.decisions.WithLabelValues(ev.Decision, rule, phase).Inc()
 	case cairn.EventApprovalResolved:
 		if !requested.IsZero() {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/sqlstore"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // batch is one write transaction of the writer: the Updates it runs, the
@@ -25,8 +25,8 @@ type batch struct {
 	s     *Store
 	c     *pgx.Conn
 	ctx   context.Context
-	tx    *ledger.Heads // the ledger heads this transaction has locked
-	heads *ledger.Heads // tx, or the tier of the guarded Update running
+	tx    *tree.Heads // the ledger heads this transaction has locked
+	heads *tree.Heads // tx, or the tier of the guarded Update running
 
 	ledgerRows []ledgerRow
 	nodeRows   []nodeRow
@@ -78,7 +78,7 @@ type nodeRow struct {
 }
 
 func newBatch(s *Store, c *pgx.Conn) *batch {
-	tx := ledger.NewHeads()
+	tx := tree.NewHeads()
 	return &batch{s: s, c: c, ctx: context.Background(), tx: tx, heads: tx, runs: map[string]runRow{}, runRead: map[string]runRow{}}
 }
 
@@ -275,7 +275,7 @@ func (b *batch) finishBatch() error {
 	read := b.queuePending(pb)
 	var tenants, hashes []string
 	var sizes []int64
-	b.tx.Each(func(tenant string, h *ledger.Head) {
+	b.tx.Each(func(tenant string, h *tree.Head) {
 		if h.Size != h.Stored {
 			tenants = append(tenants, tenant)
 			sizes = append(sizes, int64(h.Size))
@@ -313,7 +313,7 @@ func (b *batch) committed() {
 	for k, v := range b.runs {
 		b.s.runs[k] = v
 	}
-	b.tx.Each(func(tenant string, h *ledger.Head) {
+	b.tx.Each(func(tenant string, h *tree.Head) {
 		if h.Tree == nil {
 			b.s.heads.Delete(tenant)
 			return
@@ -438,7 +438,7 @@ func (b *batch) nextJobSeq() (int64, error) {
 // each entry's body commits to the previous leaf hash, so an equal (size,
 // last hash) means an identical ledger, whatever other replicas did in
 // between.
-func (b *batch) head(tenant string) (*ledger.Head, error) {
+func (b *batch) head(tenant string) (*tree.Head, error) {
 	if h := b.heads.Get(tenant); h != nil {
 		return h, nil
 	}
@@ -461,11 +461,11 @@ func (b *batch) head(tenant string) (*ledger.Head, error) {
 	if err != nil {
 		return nil, err
 	}
-	var h *ledger.Head
+	var h *tree.Head
 	if c := b.s.heads.Peek(tenant); c != nil && c.Size == uint64(size) && c.Hash == hash {
 		h = c.Fork()
 	} else {
-		h = &ledger.Head{Size: uint64(size), Hash: hash}
+		h = &tree.Head{Size: uint64(size), Hash: hash}
 	}
 	h.Stored = uint64(size)
 	b.heads.Put(tenant, h)
@@ -473,7 +473,7 @@ func (b *batch) head(tenant string) (*ledger.Head, error) {
 }
 
 // Head implements sqlstore.Heads.
-func (t *wtx) Head(tenant string) (*ledger.Head, error) { return t.b.head(tenant) }
+func (t *wtx) Head(tenant string) (*tree.Head, error) { return t.b.head(tenant) }
 
 // RunHead implements ledger.Source. Every entry of this tenant written in
 // this transaction went through its head, which knows the runs it
@@ -487,7 +487,7 @@ func (t *wtx) RunHead(tenant, runID string) (int64, error) {
 }
 
 // Nodes implements ledger.Source (every read sends the buffered rows first).
-func (t *wtx) Nodes(tenant string) ledger.NodeReader { return t.NodeReader(tenant) }
+func (t *wtx) Nodes(tenant string) tree.NodeReader { return t.NodeReader(tenant) }
 
 func optStr(s string) *string {
 	if s == "" {
@@ -516,7 +516,7 @@ func (t *wtx) AppendEvent(ev *cairn.Event) error {
 	}
 	b.ledgerRows = append(b.ledgerRows, row)
 	for _, n := range nodes {
-		if n.Level < ledger.StoredLevel {
+		if n.Level < tree.StoredLevel {
 			continue
 		}
 		hash := n.Hash

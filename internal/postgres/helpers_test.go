@@ -12,7 +12,7 @@ import (
 	"github.com/cairnhq/cairn/internal/pgtest"
 	"github.com/cairnhq/cairn/internal/postgres"
 	"github.com/cairnhq/cairn/internal/service"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // freshSchema creates an empty schema in the CAIRN_TEST_POSTGRES database,
@@ -60,7 +60,7 @@ func signedService(t testing.TB) *service.Service {
 	if _, err := svc.Bootstrap(ctx, "cairn_test_admin_key_00000000"); err != nil {
 		t.Fatal(err)
 	}
-	key, err := ledger.LoadOrCreateKey(t.TempDir()+"/ledger.key", "cairn")
+	key, err := tree.LoadOrCreateKey(t.TempDir()+"/ledger.key", "cairn")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/sqlstore"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 //go:embed migrations/*.sql
@@ -77,7 +77,7 @@ const queuedChannel = "cairn_queued"
 // Store is the PostgreSQL implementation of cairn.Store.
 type Store struct {
 	// nodes caches committed Merkle nodes that read views loaded.
-	nodes ledger.NodeCache
+	nodes tree.NodeCache
 
 	cfg       *pgxpool.Config
 	pool      *pgxpool.Pool
@@ -92,7 +92,7 @@ type Store struct {
 	// writer-owned state (only touched by the writer goroutine)
 	wconn *pgx.Conn
 	wpid  atomic.Uint32     // the writer connection's backend, for tests
-	heads *ledger.Heads     // committed ledger heads as this writer last left them (see batch.head)
+	heads *tree.Heads       // committed ledger heads as this writer last left them (see batch.head)
 	epoch int64             // write_epoch after this writer's last commit; -1: unknown
 	runs  map[string]runRow // runs as of epoch
 
@@ -129,7 +129,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool:  pool,
 		q:     sqlstore.NewQueue(MaxBatch),
 		done:  make(chan struct{}),
-		heads: ledger.NewHeads(),
+		heads: tree.NewHeads(),
 		epoch: -1,
 		runs:  map[string]runRow{},
 		ldone: make(chan struct{}),

@@ -12,7 +12,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/sqlstore"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // dialect is PostgreSQL's: seq columns order keys and snapshots; no index
@@ -29,7 +29,7 @@ type rtx struct {
 	c *conn
 }
 
-func newRtx(c *conn, nodes *ledger.NodeCache) rtx {
+func newRtx(c *conn, nodes *tree.NodeCache) rtx {
 	return rtx{Reader: sqlstore.Reader{DB: c, D: dialect, Nodes: nodes}, c: c}
 }
 

@@ -25,7 +25,7 @@ import (
 	"github.com/cairnhq/cairn/internal/tlogwitness"
 	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/cairnhq/cairn/internal/ui"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // DefaultGCPercent is the GC target `cairn serve` uses unless GOGC is set.
@@ -246,7 +246,7 @@ func startService(ctx context.Context, cfg Config, store cairn.Store, log *slog.
 	if err := applyRetention(svc, cfg); err != nil {
 		return nil, err
 	}
-	ledgerKey, err := ledger.LoadOrCreateKey(cfg.ledgerKeyPath(), "cairn")
+	ledgerKey, err := tree.LoadOrCreateKey(cfg.ledgerKeyPath(), "cairn")
 	if err != nil {
 		return nil, fmt.Errorf("ledger signing key: %w", err)
 	}

@@ -155,14 +155,7 @@ func (s *Service) recordCompletion(tx cairn.Tx, p cairn.Principal, j *cairn.Job,
 	if err := s.appendJob(tx, j, cairn.EventJobCompleted, worker, now, func(e *cairn.Event) {
 		e.State = j.State
 		e.JobHash = j.JobHash
-		e.Data = map[string]any{"status": req.Status, "result_ptr": j.ResultPtr, "result_sha256": j.ResultSHA256, "lease_id": req.LeaseID, "error": j.Error,
-			"worker_id": string(j.LeaseOwner), "principal": p.ID, "key_id": p.KeyID}
-		if j.ErrorSafety != nil {
-			e.Data["error_safety"] = j.ErrorSafety
-		}
-		if blinding != "" {
-			e.Data[BlindingMember] = blinding
-		}
+		e.Data = completedData(j, req, p, blinding)
 	}); err != nil {
 		return err
 	}
@@ -171,10 +164,7 @@ func (s *Service) recordCompletion(tx cairn.Tx, p cairn.Principal, j *cairn.Job,
 	}
 	return s.appendJob(tx, j, cairn.EventOutputChecked, "cairn", now, func(e *cairn.Event) {
 		e.OutputSafety = safety
-		e.Data = map[string]any{"result_ptr": j.ResultPtr, "result_sha256": j.ResultSHA256}
-		if blinding != "" {
-			e.Data[BlindingMember] = blinding
-		}
+		e.Data = outputCheckedData(j, blinding)
 	})
 }
 

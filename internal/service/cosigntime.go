@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 	sumnote "golang.org/x/mod/sumdb/note"
 )
 
@@ -55,7 +55,7 @@ func cosignatureTimeIn(note []byte, wv sumnote.Verifier) (time.Time, bool) {
 	}
 	for _, sig := range n.Sigs {
 		if sig.Name == wv.Name() && sig.Hash == wv.KeyHash() {
-			ts, ok, err := ledger.CosignatureTime(wv, sig)
+			ts, ok, err := tree.CosignatureTime(wv, sig)
 			return ts, ok && err == nil
 		}
 	}

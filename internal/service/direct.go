@@ -142,10 +142,7 @@ func (s *Service) cancelOpen(tx cairn.Tx, j *cairn.Job, by, reason string, now t
 	}
 	if err := s.appendJob(tx, j, cairn.EventJobStateChanged, by, now, func(e *cairn.Event) {
 		e.State = j.State
-		e.Data = map[string]any{"reason": reason}
-		if lease != "" {
-			e.Data["lease_id"] = string(lease)
-		}
+		e.Data = &cairn.JobStateChangedData{Reason: reason, LeaseID: string(lease)}
 	}); err != nil {
 		return err
 	}

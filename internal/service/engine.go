@@ -58,21 +58,24 @@ func descendants(def *workflow.Definition, id string) map[string]bool {
 
 func (e *engine) event(typ string, st *cairn.StepState, jobID string, data map[string]any) error {
 	ev := &cairn.Event{Tenant: e.run.Tenant, Type: typ, Timestamp: e.now, RunID: cairn.Opt(e.run.RunID),
-		JobID: cairn.Opt(jobID), Actor: engineActor, Data: data}
+		JobID: cairn.Opt(jobID), Actor: engineActor}
 	switch {
 	case st != nil && jobID != "":
 		// An event's state is its job's state when it names a job (the
 		// verifier projects jobs from it); the step's status goes in data.
 		ev.WorkflowStepID = cairn.Opt(st.StepID)
-		if ev.Data == nil {
-			ev.Data = map[string]any{}
+		if data == nil {
+			data = map[string]any{}
 		}
-		ev.Data["step_status"] = st.Status
+		data["step_status"] = st.Status
 	case st != nil:
 		ev.WorkflowStepID = cairn.Opt(st.StepID)
 		ev.State = st.Status
 	default:
 		ev.State = e.run.Status
+	}
+	if len(data) > 0 { // absent when empty, as a map's omitempty would have it
+		ev.Data = data
 	}
 	return e.tx.AppendEvent(ev)
 }

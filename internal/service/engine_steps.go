@@ -420,6 +420,6 @@ func (e *engine) cancelJob(jobID, reason string) error {
 	}
 	return e.s.appendJob(e.tx, j, cairn.EventJobStateChanged, engineActor, now, func(ev *cairn.Event) {
 		ev.State = j.State
-		ev.Data = map[string]any{"reason": reason}
+		ev.Data = &cairn.JobStateChangedData{Reason: reason}
 	})
 }

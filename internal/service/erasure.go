@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
 	"github.com/cairnhq/cairn/verify"
 )
 
@@ -17,7 +17,7 @@ import (
 // ledger still commits to those hashes, so every proof stays valid.
 
 // EventErasure is the ledger event of an erasure.
-const EventErasure = "erasure"
+const EventErasure = cairn.EventErasure
 
 // Limits of an erasure request.
 const (
@@ -283,28 +283,28 @@ const WithheldErased = "erased"
 
 // erasedInBundle is how an export lists an erased payload: withheld, with
 // the SHA-256 the ledger committed to and the erasure event's index.
-func erasedInBundle(tx cairn.ReadTx, tenant, ptr string) (ledger.Payload, bool, error) {
+func erasedInBundle(tx cairn.ReadTx, tenant, ptr string) (bundle.Payload, bool, error) {
 	e, err := rawRead(tx).ErasedPayload(tenant, ptr)
 	if err != nil {
-		return ledger.Payload{}, false, err
+		return bundle.Payload{}, false, err
 	}
 	if e == nil { // its data key is destroyed, its row not yet deleted
-		return ledger.Payload{Ptr: ptr, Withheld: true, Reason: WithheldErased}, true, nil
+		return bundle.Payload{Ptr: ptr, Withheld: true, Reason: WithheldErased}, true, nil
 	}
 	entry := e.Entry
-	return ledger.Payload{Ptr: ptr, SHA256: e.SHA256, Withheld: true, Reason: WithheldErased, ErasedBy: &entry}, true, nil
+	return bundle.Payload{Ptr: ptr, SHA256: e.SHA256, Withheld: true, Reason: WithheldErased, ErasedBy: &entry}, true, nil
 }
 
 // undecryptableInBundle lists a stored payload whose ciphertext does not
 // open (altered, or moved to another row, at rest): withheld with the
 // verifier's reason for it, which fails verification, and the hash the
 // row claims.
-func undecryptableInBundle(tx cairn.ReadTx, tenant, ptr string) (ledger.Payload, bool, error) {
+func undecryptableInBundle(tx cairn.ReadTx, tenant, ptr string) (bundle.Payload, bool, error) {
 	p, err := rawRead(tx).GetPayload(tenant, ptr)
 	if err != nil {
-		return ledger.Payload{}, false, err
+		return bundle.Payload{}, false, err
 	}
-	return ledger.Payload{Ptr: ptr, SHA256: p.SHA256, Withheld: true, Reason: verify.ReasonUndecryptable}, true, nil
+	return bundle.Payload{Ptr: ptr, SHA256: p.SHA256, Withheld: true, Reason: verify.ReasonUndecryptable}, true, nil
 }
 
 // heldIn refuses an erasure of jobs an active legal hold covers (HeldBy,

@@ -14,6 +14,8 @@ import (
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/payloadkey"
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
+	"github.com/cairnhq/cairn/ledger/tree"
 	"github.com/cairnhq/cairn/verify"
 	sumnote "golang.org/x/mod/sumdb/note"
 )
@@ -78,16 +80,16 @@ func (s *Service) exportSlot() (func(), error) {
 // export's answer; one returned after it means what was written is an
 // incomplete bundle (the caller must not let it pass for a complete one).
 func (s *Service) ExportTo(ctx context.Context, p cairn.Principal, f ExportFilter, open func() io.Writer) error {
-	return s.export(ctx, p, f, func(bs *ledger.BundleStream) error {
+	return s.export(ctx, p, f, func(bs *bundle.BundleStream) error {
 		_, err := bs.WriteTo(open())
 		return err
 	})
 }
 
 // Export is ExportTo's bundle, held in memory.
-func (s *Service) Export(ctx context.Context, p cairn.Principal, f ExportFilter) (*ledger.Bundle, error) {
-	var b *ledger.Bundle
-	err := s.export(ctx, p, f, func(bs *ledger.BundleStream) error {
+func (s *Service) Export(ctx context.Context, p cairn.Principal, f ExportFilter) (*bundle.Bundle, error) {
+	var b *bundle.Bundle
+	err := s.export(ctx, p, f, func(bs *bundle.BundleStream) error {
 		var err error
 		b, err = bs.Collect()
 		return err
@@ -99,7 +101,7 @@ func (s *Service) Export(ctx context.Context, p cairn.Principal, f ExportFilter)
 // bundle stream of a consistent read at a fresh checkpoint. Its phases:
 // the request is checked (validExport, consistencyInRange), a slot taken
 // (exportSlot), and the bundle read from one snapshot (exportSnapshot).
-func (s *Service) export(ctx context.Context, p cairn.Principal, f ExportFilter, use func(*ledger.BundleStream) error) error {
+func (s *Service) export(ctx context.Context, p cairn.Principal, f ExportFilter, use func(*bundle.BundleStream) error) error {
 	if err := validExport(p, f); err != nil {
 		return err
 	}
@@ -166,7 +168,7 @@ func (s *Service) consistencyInRange(ctx context.Context, tenant string, froms [
 // durably before the first byte, so the store knows every checkpoint
 // handed out (ADR 0022); the bundle then streams from the same snapshot
 // (ADR 0016).
-func (s *Service) exportSnapshot(ctx context.Context, tx cairn.ReadTx, tenant, origin, key string, f ExportFilter, use func(*ledger.BundleStream) error) error {
+func (s *Service) exportSnapshot(ctx context.Context, tx cairn.ReadTx, tenant, origin, key string, f ExportFilter, use func(*bundle.BundleStream) error) error {
 	cp, fresh, err := s.exportCheckpoint(tx, tenant, origin)
 	if err != nil {
 		return err
@@ -209,7 +211,7 @@ func (s *Service) exportCheckpoint(tx cairn.ReadTx, tenant, origin string) (cp *
 	if latest != nil && latest.Size == size {
 		return latest, false, nil
 	}
-	root, err := ledger.RootAt(size, cairn.TenantNodes{Src: tx, Tenant: tenant})
+	root, err := tree.RootAt(size, cairn.TenantNodes{Src: tx, Tenant: tenant})
 	if err != nil {
 		return nil, false, err
 	}
@@ -223,18 +225,18 @@ func (s *Service) exportCheckpoint(tx cairn.ReadTx, tenant, origin string) (cp *
 // checkpoint signed at its current size and not stored: for verifying a
 // ledger that is shorter than its stored checkpoints (the export refuses
 // it with ledger_truncated), so the report can say what is missing.
-func (s *Service) exportAsStored(ctx context.Context, tenant string) (*ledger.Bundle, error) {
+func (s *Service) exportAsStored(ctx context.Context, tenant string) (*bundle.Bundle, error) {
 	origin, key, err := s.LedgerKey(tenant)
 	if err != nil {
 		return nil, err
 	}
-	var b *ledger.Bundle
+	var b *bundle.Bundle
 	err = s.Store.View(ctx, func(tx cairn.ReadTx) error {
 		size, err := tx.LedgerSize(tenant)
 		if err != nil {
 			return err
 		}
-		root, err := ledger.RootAt(size, cairn.TenantNodes{Src: tx, Tenant: tenant})
+		root, err := tree.RootAt(size, cairn.TenantNodes{Src: tx, Tenant: tenant})
 		if err != nil {
 			return err
 		}
@@ -278,7 +280,7 @@ func (f ExportFilter) timed() bool { return !f.Since.IsZero() || !f.Until.IsZero
 // stream reads the entries once for what they span and refer to, computes
 // the proofs that come before them, and returns the bundle stream whose
 // lists read the store again as they are written.
-func (x *exportSource) stream(origin, key string, cp *cairn.Checkpoint) (*ledger.BundleStream, error) {
+func (x *exportSource) stream(origin, key string, cp *cairn.Checkpoint) (*bundle.BundleStream, error) {
 	if err := x.selectEntries(); err != nil {
 		return nil, err
 	}
@@ -289,7 +291,7 @@ func (x *exportSource) stream(origin, key string, cp *cairn.Checkpoint) (*ledger
 	n := cairn.TenantNodes{Src: x.tx, Tenant: x.tenant}
 	// The checkpoint carries the cosignatures stored with it (witnesses'
 	// lines), which cairn verify --witness-key checks.
-	head := ledger.BundleHead{Tenant: x.tenant, Origin: origin, PublicKey: key, Checkpoint: NoteWithCosignatures(cp),
+	head := bundle.BundleHead{Tenant: x.tenant, Origin: origin, PublicKey: key, Checkpoint: NoteWithCosignatures(cp),
 		Nodes: n, Span: span, ConsistencyFrom: x.f.ConsistencyFrom}
 	bs, size, wholeLog, err := x.open(head, span, n)
 	if err != nil {
@@ -300,7 +302,7 @@ func (x *exportSource) stream(origin, key string, cp *cairn.Checkpoint) (*ledger
 		bs.Entries = nil // as the whole-log export has always written it: null
 	}
 	if !wholeLog && span.Count > 0 && !span.Contiguous() {
-		bs.InclusionProofs = ledger.InclusionProofSeq(x.indexes(), size, n)
+		bs.InclusionProofs = bundle.InclusionProofSeq(x.indexes(), size, n)
 	}
 	x.attach(bs, refs)
 	return bs, nil
@@ -308,9 +310,9 @@ func (x *exportSource) stream(origin, key string, cp *cairn.Checkpoint) (*ledger
 
 // scan reads the entries once for the span of indexes they cover and what
 // they refer to.
-func (x *exportSource) scan() (ledger.EntrySpan, *ledger.Refs, error) {
-	var span ledger.EntrySpan
-	refs := ledger.NewRefCollector()
+func (x *exportSource) scan() (bundle.EntrySpan, *bundle.Refs, error) {
+	var span bundle.EntrySpan
+	refs := bundle.NewRefCollector()
 	for e, err := range x.entries() {
 		if err != nil {
 			return span, nil, err
@@ -330,29 +332,29 @@ func (x *exportSource) scan() (ledger.EntrySpan, *ledger.Refs, error) {
 // missing), it exports the whole log as a range without proofs instead
 // (wholeLog): the verifier recomputes the root from the leaves and names
 // what is missing.
-func (x *exportSource) open(head ledger.BundleHead, span ledger.EntrySpan, n cairn.TenantNodes) (bs *ledger.BundleStream, size uint64, wholeLog bool, err error) {
-	bs, size, err = ledger.NewBundleStream(head)
+func (x *exportSource) open(head bundle.BundleHead, span bundle.EntrySpan, n cairn.TenantNodes) (bs *bundle.BundleStream, size uint64, wholeLog bool, err error) {
+	bs, size, err = bundle.NewBundleStream(head)
 	whole := !x.selected && !x.f.timed()
 	if err == nil && whole && span.Count > 0 && !span.Contiguous() {
 		// Entries are missing from the stored log: prove each one, before
 		// anything is written, as a complete export is proved.
 		err = proveEach(x.indexes(), size, n)
 	}
-	if !whole || !errors.Is(err, ledger.ErrNodeMissing) {
+	if !whole || !errors.Is(err, tree.ErrNodeMissing) {
 		return bs, size, false, err
 	}
-	head.Nodes, head.Span, head.ConsistencyFrom = nil, ledger.EntrySpan{}, nil
-	if bs, size, err = ledger.NewBundleStream(head); err != nil {
+	head.Nodes, head.Span, head.ConsistencyFrom = nil, bundle.EntrySpan{}, nil
+	if bs, size, err = bundle.NewBundleStream(head); err != nil {
 		return nil, 0, true, err
 	}
-	bs.Range = &ledger.BundleRange{From: 0, To: size, Left: []string{}, Right: []string{}}
+	bs.Range = &bundle.BundleRange{From: 0, To: size, Left: []string{}, Right: []string{}}
 	return bs, size, true, nil
 }
 
 // proveEach computes the inclusion proof of each of idx at size, for the
 // first error.
 func proveEach(idx iter.Seq2[uint64, error], size uint64, n cairn.TenantNodes) error {
-	for _, err := range ledger.InclusionProofSeq(idx, size, n) {
+	for _, err := range bundle.InclusionProofSeq(idx, size, n) {
 		if err != nil {
 			return err
 		}
@@ -364,7 +366,7 @@ func proveEach(idx iter.Seq2[uint64, error], size uint64, n cairn.TenantNodes) e
 // written: the policies, workflows, payloads and job rows the entries
 // refer to. The export carries what is stored, as stored: what is missing
 // or altered is for the verifier to report, not for the exporter to hide.
-func (x *exportSource) attach(bs *ledger.BundleStream, r *ledger.Refs) {
+func (x *exportSource) attach(bs *bundle.BundleStream, r *bundle.Refs) {
 	bs.Policies = x.policies(r.Snapshots)
 	bs.Workflows = x.workflows(r.Workflows)
 	bs.Payloads = x.payloads(r.Payloads)
@@ -427,20 +429,20 @@ func (x *exportSource) addSelected(evs []*cairn.Event) {
 }
 
 // entries reads the exported entries in index order, a page at a time.
-func (x *exportSource) entries() iter.Seq2[ledger.Entry, error] {
-	return func(yield func(ledger.Entry, error) bool) {
+func (x *exportSource) entries() iter.Seq2[bundle.Entry, error] {
+	return func(yield func(bundle.Entry, error) bool) {
 		if x.selected {
 			x.yieldSelected(yield)
 			return
 		}
 		for from := uint64(0); from < x.size; {
 			if err := x.ctx.Err(); err != nil {
-				yield(ledger.Entry{}, err)
+				yield(bundle.Entry{}, err)
 				return
 			}
 			es, err := x.tx.LedgerEntries(x.tenant, from, exportPage)
 			if err != nil {
-				yield(ledger.Entry{}, err)
+				yield(bundle.Entry{}, err)
 				return
 			}
 			if len(es) == 0 || !x.yieldPage(es, yield) {
@@ -452,20 +454,20 @@ func (x *exportSource) entries() iter.Seq2[ledger.Entry, error] {
 }
 
 // exportEntry is a stored entry as exported.
-func exportEntry(e *cairn.LedgerEntry) ledger.Entry {
+func exportEntry(e *cairn.LedgerEntry) bundle.Entry {
 	body := string(e.Body)
-	return ledger.Entry{Index: e.Index, LeafHash: ledger.HashHex(ledger.LeafHash(e.Body)), Body: body}
+	return bundle.Entry{Index: e.Index, LeafHash: ledger.HashHex(ledger.LeafHash(e.Body)), Body: body}
 }
 
 // yieldSelected yields the selected entries (x.idx), each read on its own.
-func (x *exportSource) yieldSelected(yield func(ledger.Entry, error) bool) {
+func (x *exportSource) yieldSelected(yield func(bundle.Entry, error) bool) {
 	for _, i := range x.idx {
 		es, err := x.tx.LedgerEntries(x.tenant, i, 1)
 		if err == nil && (len(es) == 0 || es[0].Index != i) {
 			err = fmt.Errorf("ledger entry %d of tenant %q is missing from the store", i, x.tenant)
 		}
 		if err != nil {
-			yield(ledger.Entry{}, err)
+			yield(bundle.Entry{}, err)
 			return
 		}
 		if !x.emit(es[0], yield) {
@@ -476,7 +478,7 @@ func (x *exportSource) yieldSelected(yield func(ledger.Entry, error) bool) {
 
 // yieldPage yields the entries of a page that are in the export (below its
 // size, in its time range); it reports whether to go on.
-func (x *exportSource) yieldPage(es []*cairn.LedgerEntry, yield func(ledger.Entry, error) bool) bool {
+func (x *exportSource) yieldPage(es []*cairn.LedgerEntry, yield func(bundle.Entry, error) bool) bool {
 	for _, e := range es {
 		if e.Index >= x.size {
 			return false
@@ -486,7 +488,7 @@ func (x *exportSource) yieldPage(es []*cairn.LedgerEntry, yield func(ledger.Entr
 		}
 		in, err := x.inTime(e.Body)
 		if err != nil {
-			yield(ledger.Entry{}, err)
+			yield(bundle.Entry{}, err)
 			return false
 		}
 		if in && !x.emit(e, yield) {
@@ -498,7 +500,7 @@ func (x *exportSource) yieldPage(es []*cairn.LedgerEntry, yield func(ledger.Entr
 
 // emit yields one stored entry as exported; a pruned entry is listed by
 // its leaf hash with the compaction that pruned it (prunedEntries).
-func (x *exportSource) emit(e *cairn.LedgerEntry, yield func(ledger.Entry, error) bool) bool {
+func (x *exportSource) emit(e *cairn.LedgerEntry, yield func(bundle.Entry, error) bool) bool {
 	if !e.Pruned {
 		return yield(exportEntry(e), nil)
 	}
@@ -559,42 +561,42 @@ func records[T any](ctx context.Context, ids []string, get func(id string) (T, b
 	}
 }
 
-func (x *exportSource) policies(ids []string) iter.Seq2[ledger.Policy, error] {
-	return records(x.ctx, ids, func(id string) (ledger.Policy, bool, error) {
+func (x *exportSource) policies(ids []string) iter.Seq2[bundle.Policy, error] {
+	return records(x.ctx, ids, func(id string) (bundle.Policy, bool, error) {
 		snap, err := x.tx.GetSnapshot(id)
 		if cairn.IsNotFound(err) {
-			return ledger.Policy{}, false, nil
+			return bundle.Policy{}, false, nil
 		}
 		if err != nil {
-			return ledger.Policy{}, false, err
+			return bundle.Policy{}, false, err
 		}
-		return ledger.Policy{Snapshot: snap.ID, Text: snap.Text}, true, nil
+		return bundle.Policy{Snapshot: snap.ID, Text: snap.Text}, true, nil
 	})
 }
 
 // workflows: the exact registered texts; one missing from the store is
 // left out, like a policy (the verifier reports it).
-func (x *exportSource) workflows(ids []string) iter.Seq2[ledger.WorkflowText, error] {
-	return records(x.ctx, ids, func(id string) (ledger.WorkflowText, bool, error) {
+func (x *exportSource) workflows(ids []string) iter.Seq2[bundle.WorkflowText, error] {
+	return records(x.ctx, ids, func(id string) (bundle.WorkflowText, bool, error) {
 		w, err := x.tx.GetWorkflow(x.tenant, id)
 		if cairn.IsNotFound(err) {
-			return ledger.WorkflowText{}, false, nil
+			return bundle.WorkflowText{}, false, nil
 		}
 		if err != nil {
-			return ledger.WorkflowText{}, false, err
+			return bundle.WorkflowText{}, false, err
 		}
-		return ledger.WorkflowText{WorkflowID: w.WorkflowID, Name: w.Name, Version: uint64(max(w.Version, 0)), Text: w.Definition}, true, nil
+		return bundle.WorkflowText{WorkflowID: w.WorkflowID, Name: w.Name, Version: uint64(max(w.Version, 0)), Text: w.Definition}, true, nil
 	})
 }
 
-func (x *exportSource) payloads(ptrs []string) iter.Seq2[ledger.Payload, error] {
-	return records(x.ctx, ptrs, func(ptr string) (ledger.Payload, bool, error) {
+func (x *exportSource) payloads(ptrs []string) iter.Seq2[bundle.Payload, error] {
+	return records(x.ctx, ptrs, func(ptr string) (bundle.Payload, bool, error) {
 		if x.f.hashesOnly {
 			return hashOnlyInBundle(x.tx, x.tenant, ptr)
 		}
 		pl, err := x.tx.GetPayload(x.tenant, ptr)
 		if cairn.IsNotFound(err) {
-			return ledger.Payload{Ptr: ptr, Withheld: true, Reason: WithheldMissing}, true, nil
+			return bundle.Payload{Ptr: ptr, Withheld: true, Reason: WithheldMissing}, true, nil
 		}
 		if cairn.ErrorCode(err) == cairn.CodeErased {
 			return erasedInBundle(x.tx, x.tenant, ptr)
@@ -603,22 +605,22 @@ func (x *exportSource) payloads(ptrs []string) iter.Seq2[ledger.Payload, error] 
 			return undecryptableInBundle(x.tx, x.tenant, ptr)
 		}
 		if err != nil {
-			return ledger.Payload{}, false, err
+			return bundle.Payload{}, false, err
 		}
-		return ledger.Payload{Ptr: pl.Ptr, SHA256: pl.SHA256, Data: pl.Data}, true, nil
+		return bundle.Payload{Ptr: pl.Ptr, SHA256: pl.SHA256, Data: pl.Data}, true, nil
 	})
 }
 
-func (x *exportSource) jobs(ids []string) iter.Seq2[ledger.JobRow, error] {
-	return records(x.ctx, ids, func(id string) (ledger.JobRow, bool, error) {
+func (x *exportSource) jobs(ids []string) iter.Seq2[bundle.JobRow, error] {
+	return records(x.ctx, ids, func(id string) (bundle.JobRow, bool, error) {
 		j, err := x.tx.GetJob(x.tenant, id)
 		if cairn.IsNotFound(err) {
-			return ledger.JobRow{}, false, nil
+			return bundle.JobRow{}, false, nil
 		}
 		if err != nil {
-			return ledger.JobRow{}, false, err
+			return bundle.JobRow{}, false, err
 		}
-		row := ledger.JobRow{JobID: j.JobID, JobHash: j.JobHash, State: j.State, Decision: j.Decision,
+		row := bundle.JobRow{JobID: j.JobID, JobHash: j.JobHash, State: j.State, Decision: j.Decision,
 			PolicyRuleID: string(j.PolicyRuleID), PolicySnapshot: string(j.PolicySnapshot),
 			ContextPtr: j.ContextPtr, ContextSHA256: j.ContextSHA256, ResultPtr: string(j.ResultPtr), ResultSHA256: string(j.ResultSHA256)}
 		if j.OutputSafety != nil {
@@ -627,7 +629,7 @@ func (x *exportSource) jobs(ids []string) iter.Seq2[ledger.JobRow, error] {
 		if a, err := x.tx.GetApproval(x.tenant, id); err == nil {
 			row.Resolution, row.ResolvedBy = string(a.Resolution), string(a.ResolvedBy)
 		} else if !cairn.IsNotFound(err) {
-			return ledger.JobRow{}, false, err
+			return bundle.JobRow{}, false, err
 		}
 		return row, true, nil
 	})
@@ -665,12 +667,12 @@ func (s *Service) VerifyLedger(ctx context.Context, p cairn.Principal, trusted [
 		return nil, verr
 	}
 	// Stored checkpoints: each must be signed by the log and consistent with the tree now.
-	head, err := ledger.ParseCheckpoint([]byte(b.Checkpoint))
+	head, err := tree.ParseCheckpoint([]byte(b.Checkpoint))
 	if err != nil {
 		return nil, err
 	}
 	err = s.Store.View(ctx, func(tx cairn.ReadTx) error {
-		logV, err := ledger.NewVerifier(key)
+		logV, err := tree.NewVerifier(key)
 		if err != nil {
 			return err
 		}
@@ -705,8 +707,8 @@ func (s *Service) storedCheckpoints(ctx context.Context, tenant string) ([]*cair
 // checkStoredCheckpoint adds to rep what is wrong with the stored
 // checkpoint c: not signed by the log, longer than the tree head, or not
 // consistent with it.
-func checkStoredCheckpoint(rep *verify.Report, c *cairn.Checkpoint, logV sumnote.Verifier, head *ledger.Checkpoint, nodes cairn.TenantNodes) {
-	cp, err := ledger.OpenCheckpoint([]byte(c.Note), logV)
+func checkStoredCheckpoint(rep *verify.Report, c *cairn.Checkpoint, logV sumnote.Verifier, head *tree.Checkpoint, nodes cairn.TenantNodes) {
+	cp, err := tree.OpenCheckpoint([]byte(c.Note), logV)
 	if err != nil {
 		addProblem(rep, verify.ErrSignature, fmt.Sprintf("stored checkpoint %d", c.Size), err.Error())
 		return
@@ -718,9 +720,9 @@ func checkStoredCheckpoint(rep *verify.Report, c *cairn.Checkpoint, logV sumnote
 	if cp.Size == 0 {
 		return
 	}
-	pr, err := ledger.ConsistencyProof(cp.Size, head.Size, nodes)
+	pr, err := tree.ConsistencyProof(cp.Size, head.Size, nodes)
 	if err == nil {
-		err = ledger.VerifyConsistency(cp.Size, head.Size, pr, cp.Root, head.Root)
+		err = tree.VerifyConsistency(cp.Size, head.Size, pr, cp.Root, head.Root)
 	}
 	if err != nil || hex.EncodeToString(cp.Root[:]) != c.RootHash {
 		msg := "the tree no longer extends this checkpoint"

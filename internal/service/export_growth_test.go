@@ -11,7 +11,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/sqlite"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 	"github.com/cairnhq/cairn/verify"
 )
 
@@ -47,7 +47,7 @@ func TestExportWhileTheLedgerGrows(t *testing.T) {
 	defer st.Close()
 	g := &growingStore{Store: st}
 	svc := New(g, slog.New(slog.NewTextHandler(io.Discard, nil)), []byte("salt"))
-	key, err := ledger.NewKeyFromSeed("cairn", make([]byte, 32))
+	key, err := tree.NewKeyFromSeed("cairn", make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}

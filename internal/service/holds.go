@@ -47,11 +47,11 @@ func (s *Service) PlaceHold(ctx context.Context, p cairn.Principal, req cairn.Pl
 			return cairn.Conflict(cairn.EConflict, "tenant %q has %d active holds, the maximum; release one first", p.Tenant, len(active))
 		}
 		h.PlacedAt = s.now()
-		ev := &cairn.Event{Tenant: p.Tenant, Type: cairn.EventHoldPlaced, Timestamp: h.PlacedAt, Actor: p.ID,
-			Data: map[string]any{"hold_id": h.HoldID, "scope": h.Scope, "id": h.ID, "reason": h.Reason}}
+		data := map[string]any{"hold_id": h.HoldID, "scope": h.Scope, "id": h.ID, "reason": h.Reason}
 		if h.Scope == cairn.HoldRun {
-			ev.Data["run_id"] = h.ID
+			data["run_id"] = h.ID
 		}
+		ev := &cairn.Event{Tenant: p.Tenant, Type: cairn.EventHoldPlaced, Timestamp: h.PlacedAt, Actor: p.ID, Data: data}
 		if err := tx.AppendEvent(ev); err != nil {
 			return err
 		}

@@ -242,10 +242,7 @@ func (s *Service) prepareSubmit(ctx context.Context, pol *activePolicy, p cairn.
 	submitted := jobEvent(job, cairn.EventJobSubmitted, p.ID, now)
 	submitted.JobHash = hash
 	submitted.State = job.State
-	submitted.Data = map[string]any{"job": hashProjection(job)}
-	if job.Executor != "" {
-		submitted.Data["executor"] = job.Executor
-	}
+	submitted.Data = submittedData(job)
 	d, decided := decisionEvent(job, ev, cairn.PhaseSubmit, p.ID, now)
 	sub := &submission{job: job, evidence: []*cairn.Event{submitted, decided}, now: now, policy: pol.id}
 	if ev.Decision == cairn.RequireApproval {
@@ -335,11 +332,11 @@ func jobEvent(j *cairn.Job, typ, actor string, now time.Time) *cairn.Event {
 }
 
 // hashProjection is the job_hash projection without the input (whose hash is context_sha256).
-func hashProjection(j *cairn.Job) map[string]any {
-	return map[string]any{
-		"tenant": j.Tenant, "job_id": j.JobID, "run_id": j.RunID, "workflow_step_id": j.WorkflowStepID,
-		"action": j.Action, "resource": j.Resource, "labels": j.Labels, "risk_tags": j.RiskTags,
-		"submitted_by": j.SubmittedBy, "trace_id": j.TraceID, "context_ptr": j.ContextPtr, "context_sha256": j.ContextSHA256,
+func hashProjection(j *cairn.Job) ledger.SubmittedJob {
+	return ledger.SubmittedJob{
+		Tenant: j.Tenant, JobID: j.JobID, RunID: j.RunID, WorkflowStepID: j.WorkflowStepID,
+		Action: j.Action, Resource: j.Resource, Labels: j.Labels, RiskTags: j.RiskTags,
+		SubmittedBy: j.SubmittedBy, TraceID: j.TraceID, ContextPtr: j.ContextPtr, ContextSHA256: j.ContextSHA256,
 	}
 }
 
@@ -373,7 +370,7 @@ func decisionEvent(j *cairn.Job, ev cairn.Evaluation, phase, actor string, now t
 	}
 	e := jobEvent(j, cairn.EventPolicyDecided, actor, now)
 	e.Decision, e.PolicyRuleID, e.PolicySnapshot, e.JobHash = ev.Decision, ev.RuleID, ev.Snapshot, j.JobHash
-	e.Data = map[string]any{"decision": d, "phase": phase}
+	e.Data = &cairn.DecidedData{Decision: d, Phase: phase}
 	return d, e
 }
 
@@ -411,7 +408,7 @@ func approvalEvent(j *cairn.Job, d *cairn.Decision, ev cairn.Evaluation, actor s
 	e := jobEvent(j, cairn.EventApprovalRequested, actor, now)
 	e.Decision, e.PolicyRuleID, e.PolicySnapshot, e.JobHash = ev.Decision, ev.RuleID, ev.Snapshot, j.JobHash
 	e.State = cairn.StatePendingApproval
-	e.Data = map[string]any{"approval": a}
+	e.Data = &cairn.ApprovalRequestedData{Approval: a}
 	return a, e
 }
 
@@ -554,7 +551,7 @@ func (s *Service) denyAtDispatch(tx cairn.Tx, j *cairn.Job, ev cairn.Evaluation,
 	if err := s.appendJob(tx, j, cairn.EventJobStateChanged, "cairn", now, func(e *cairn.Event) {
 		e.State = j.State
 		e.Decision = ev.Decision
-		e.Data = map[string]any{"reason": why, "decision_id": d.DecisionID}
+		e.Data = &cairn.JobStateChangedData{Reason: why, DecisionID: d.DecisionID}
 	}); err != nil {
 		return err
 	}
@@ -632,8 +629,7 @@ func (s *Service) leaseJob(ctx context.Context, tx cairn.Tx, p cairn.Principal, 
 		e.PolicySnapshot = ev.Snapshot
 		// worker_id is the worker's own label; principal and key_id are
 		// the authenticated key that leased the job.
-		e.Data = map[string]any{"lease_id": j.LeaseID, "worker_id": workerID, "principal": p.ID, "key_id": p.KeyID,
-			"lease_expires_at": exp, "decision_id": d.DecisionID, "attempts": j.Attempts}
+		e.Data = dispatchedData(j, workerID, p, exp, d.DecisionID)
 	}); err != nil {
 		return nil, err
 	}
@@ -721,10 +717,7 @@ func (s *Service) resolve(tx cairn.Tx, a *cairn.Approval, resolution, by, commen
 		WorkflowStepID: a.WorkflowStepID, JobID: cairn.Opt(a.JobID), Actor: by,
 		Decision: a.Decision, PolicyRuleID: string(a.PolicyRuleID), PolicySnapshot: string(a.PolicySnapshot),
 		JobHash: a.JobHash, Resolution: resolution, ResolvedBy: by,
-		Data: map[string]any{"approval_id": a.ApprovalID, "comment": comment},
-	}
-	if len(a.ResolverRoles) > 0 {
-		e.Data["resolver_roles"] = a.ResolverRoles
+		Data: resolvedData(a, comment),
 	}
 	if err := transition(j, resolvedState[resolution], now); err != nil {
 		return err
@@ -777,7 +770,7 @@ func (s *Service) expireLease(tx cairn.Tx, tenant, jobID string, now time.Time) 
 	}
 	if err := s.appendJob(tx, j, cairn.EventLeaseExpired, "cairn", now, func(e *cairn.Event) {
 		e.State = j.State
-		e.Data = map[string]any{"lease_id": lease, "attempts": j.Attempts}
+		e.Data = &cairn.LeaseExpiredData{LeaseID: lease, Attempts: j.Attempts}
 	}); err != nil {
 		return err
 	}

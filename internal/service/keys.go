@@ -82,7 +82,7 @@ func (s *Service) Bootstrap(ctx context.Context, adminKey string) (string, error
 
 func (s *Service) keyEvent(k *cairn.Key, typ, actor string) *cairn.Event {
 	return &cairn.Event{Tenant: k.Tenant, Type: typ, Timestamp: s.now(), Actor: actor,
-		Data: map[string]any{"key_id": k.KeyID, "principal": k.Principal, "kind": k.Kind, "roles": k.Roles}}
+		Data: keyCreatedData(k)}
 }
 
 // Authenticate resolves a bearer key to its principal.
@@ -188,7 +188,7 @@ func (s *Service) CreateKey(ctx context.Context, p cairn.Principal, req cairn.Cr
 		// tenant's ledger too: that is where its auditor looks.
 		ev := s.keyEvent(k, cairn.EventKeyCreated, p.ID)
 		ev.Tenant = p.Tenant
-		ev.Data["tenant"] = tenant
+		ev.Data.(*cairn.KeyCreatedData).Tenant = tenant
 		return tx.AppendEvent(ev)
 	})
 	if err != nil {
@@ -298,6 +298,6 @@ func (s *Service) RevokeKey(ctx context.Context, p cairn.Principal, keyID string
 		if err := tx.RevokeKey(p.Tenant, keyID, now); err != nil {
 			return err
 		}
-		return tx.AppendEvent(&cairn.Event{Tenant: p.Tenant, Type: cairn.EventKeyRevoked, Timestamp: now, Actor: p.ID, Data: map[string]any{"key_id": keyID}})
+		return tx.AppendEvent(&cairn.Event{Tenant: p.Tenant, Type: cairn.EventKeyRevoked, Timestamp: now, Actor: p.ID, Data: &cairn.KeyRevokedData{KeyID: keyID}})
 	})
 }

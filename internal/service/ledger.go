@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 	"github.com/transparency-dev/merkle/compact"
 	merkleproof "github.com/transparency-dev/merkle/proof"
 	sumnote "golang.org/x/mod/sumdb/note"
@@ -21,7 +22,7 @@ const DefaultOriginPrefix = "cairn.local"
 const CheckpointEvery = time.Second
 
 // SetLedgerKey installs the Ed25519 key that signs checkpoints.
-func (s *Service) SetLedgerKey(k *ledger.Key, originPrefix string) {
+func (s *Service) SetLedgerKey(k *tree.Key, originPrefix string) {
 	if originPrefix == "" {
 		originPrefix = DefaultOriginPrefix
 	}
@@ -30,7 +31,7 @@ func (s *Service) SetLedgerKey(k *ledger.Key, originPrefix string) {
 }
 
 func (s *Service) origin(tenant string) (string, error) {
-	return ledger.Origin(s.originPrefix, tenant)
+	return tree.Origin(s.originPrefix, tenant)
 }
 
 // LedgerKey is the note verifier key checkpoints of tenant are signed with.
@@ -91,7 +92,7 @@ func (s *Service) issueCheckpoint(ctx context.Context, tenant string, size uint6
 				return nil
 			}
 		}
-		root, err = ledger.RootAt(size, cairn.TenantNodes{Src: tx, Tenant: tenant})
+		root, err = tree.RootAt(size, cairn.TenantNodes{Src: tx, Tenant: tenant})
 		return err
 	})
 	if err != nil {
@@ -291,11 +292,11 @@ func inclusion(tx cairn.ReadTx, tenant string, index, size uint64) (*Proof, erro
 		return nil, cairn.Invalid("index", "must be below size %d", size)
 	}
 	r := cairn.TenantNodes{Src: tx, Tenant: tenant}
-	hs, err := ledger.InclusionProof(index, size, r)
+	hs, err := tree.InclusionProof(index, size, r)
 	if err != nil {
 		return nil, err
 	}
-	root, err := ledger.RootAt(size, r)
+	root, err := tree.RootAt(size, r)
 	if err != nil {
 		return nil, err
 	}
@@ -321,11 +322,11 @@ func (s *Service) ConsistencyProof(ctx context.Context, p cairn.Principal, from,
 			return cairn.Invalid("from", "must be from 1 to %d", to)
 		}
 		r := cairn.TenantNodes{Src: tx, Tenant: p.Tenant}
-		hs, err := ledger.ConsistencyProof(from, to, r)
+		hs, err := tree.ConsistencyProof(from, to, r)
 		if err != nil {
 			return err
 		}
-		root, err := ledger.RootAt(to, r)
+		root, err := tree.RootAt(to, r)
 		if err != nil {
 			return err
 		}
@@ -353,15 +354,15 @@ func (s *Service) Cosign(ctx context.Context, p cairn.Principal, witnessKey stri
 	if err != nil {
 		return nil, err
 	}
-	logV, err := ledger.NewVerifier(logKey)
+	logV, err := tree.NewVerifier(logKey)
 	if err != nil {
 		return nil, err
 	}
-	wv, err := ledger.NewWitnessVerifier(witnessKey)
+	wv, err := tree.NewWitnessVerifier(witnessKey)
 	if err != nil {
 		return nil, cairn.Invalid("witness_key", "is not a witness verifier key: %v", err)
 	}
-	cp, err := ledger.OpenCheckpoint(note, logV, wv)
+	cp, err := tree.OpenCheckpoint(note, logV, wv)
 	if err != nil {
 		return nil, cairn.Invalid("note", "is not this log's checkpoint cosigned by the witness key: %v", err)
 	}
@@ -417,7 +418,7 @@ func (s *Service) witnessStamp(note []byte, logV, wv sumnote.Verifier) (time.Tim
 			continue
 		}
 		signed = true
-		ts, ok, err := ledger.CosignatureTime(wv, sig)
+		ts, ok, err := tree.CosignatureTime(wv, sig)
 		if err != nil {
 			return time.Time{}, cairn.Invalid("note", "witness signature: %v", err)
 		}
@@ -457,7 +458,7 @@ func (s *Service) proveEvents(ctx context.Context, tenant string, refs []*cairn.
 	err = s.Store.View(ctx, func(tx cairn.ReadTx) error {
 		r := cairn.TenantNodes{Src: tx, Tenant: tenant}
 		for _, ref := range refs {
-			hs, err := ledger.InclusionProof(ref.Index, cp.Size, r)
+			hs, err := tree.InclusionProof(ref.Index, cp.Size, r)
 			if err != nil {
 				return err
 			}
@@ -475,7 +476,7 @@ func (s *Service) signCheckpoint(tenant, origin string, size uint64, root [32]by
 	if err != nil {
 		return nil, err
 	}
-	note, err := ledger.SignCheckpoint(origin, size, root, signer)
+	note, err := tree.SignCheckpoint(origin, size, root, signer)
 	if err != nil {
 		return nil, err
 	}
@@ -569,7 +570,7 @@ func readReceiptProof(tx cairn.ReadTx, tenant string, r *cairn.DispatchReceipt) 
 	if pr.size <= idx {
 		return pr, fmt.Errorf("dispatch decision %d is not in the ledger", idx)
 	}
-	if pr.hashes, err = ledger.InclusionProof(idx, pr.size, cairn.TenantNodes{Src: tx, Tenant: tenant}); err != nil {
+	if pr.hashes, err = tree.InclusionProof(idx, pr.size, cairn.TenantNodes{Src: tx, Tenant: tenant}); err != nil {
 		return pr, err
 	}
 	// The root follows from the leaf and its audit path: no second walk
@@ -578,7 +579,7 @@ func readReceiptProof(tx cairn.ReadTx, tenant string, r *cairn.DispatchReceipt) 
 	if err != nil {
 		return pr, fmt.Errorf("dispatch decision %d: leaf hash: %w", idx, err)
 	}
-	rt, err := merkleproof.RootFromInclusionProof(ledger.Hasher, idx, pr.size, leaf, pr.hashes)
+	rt, err := merkleproof.RootFromInclusionProof(tree.Hasher, idx, pr.size, leaf, pr.hashes)
 	if err != nil {
 		return pr, err
 	}

@@ -10,7 +10,7 @@ import (
 
 // EventPayloadKeyRotated records, in each tenant's ledger, that its data
 // keys were re-wrapped under another key-encryption key.
-const EventPayloadKeyRotated = "payload_key_rotated"
+const EventPayloadKeyRotated = cairn.EventPayloadKeyRotated
 
 // legacyBatch is how many legacy payloads one transaction encrypts.
 const legacyBatch = 256

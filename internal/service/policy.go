@@ -104,7 +104,7 @@ func (s *Service) activate(ctx context.Context, p cairn.Principal, snap *cairn.S
 		if action == "rollback" {
 			typ = cairn.EventPolicyRolledBack
 		}
-		e := &cairn.Event{Tenant: p.Tenant, Type: typ, Timestamp: now, Actor: p.ID, PolicySnapshot: snap.ID, Data: map[string]any{"audit": a, "policy_sha256": snap.SHA256}}
+		e := &cairn.Event{Tenant: p.Tenant, Type: typ, Timestamp: now, Actor: p.ID, PolicySnapshot: snap.ID, Data: &cairn.PolicyChangeData{Audit: a, PolicySHA256: snap.SHA256}}
 		if err := tx.AppendEvent(e); err != nil {
 			return err
 		}

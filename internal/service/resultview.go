@@ -72,6 +72,31 @@ func resultEvent(typ string) bool {
 
 var resultHashMember = []byte(`"result_sha256":"`)
 
+// hasResultHash reports whether the data of an event not held as JSON
+// carries result_sha256 (typed data always has the member).
+func hasResultHash(e *cairn.Event) bool {
+	switch data := e.Data.(type) {
+	case *cairn.CompletedData, *cairn.OutputCheckedData:
+		return true
+	case map[string]any:
+		return data["result_sha256"] != nil
+	}
+	return false
+}
+
+// hideResultHash makes data.result_sha256 null and drops data.blinding.
+func hideResultHash(e *cairn.Event) {
+	switch data := e.Data.(type) {
+	case *cairn.CompletedData:
+		data.ResultSHA256, data.Blinding = "", ""
+	case *cairn.OutputCheckedData:
+		data.ResultSHA256, data.Blinding = "", ""
+	case map[string]any:
+		data["result_sha256"] = nil
+		delete(data, BlindingMember)
+	}
+}
+
 // eventsView drops data.result_sha256 (and data.blinding) from the
 // events, in place, where p may not see it. job is the events' job when they all belong to one (the
 // decision record); otherwise each job is read from tx once.
@@ -96,7 +121,7 @@ func eventsView(tx cairn.ReadTx, p cairn.Principal, evs []*cairn.Event, job *cai
 	}
 	for _, e := range evs {
 		if e.Raw == nil {
-			if !resultEvent(e.Type) || e.JobID == "" || e.Data["result_sha256"] == nil {
+			if !resultEvent(e.Type) || e.JobID == "" || !hasResultHash(e) {
 				continue
 			}
 			h, err := isHidden(string(e.JobID))
@@ -104,8 +129,7 @@ func eventsView(tx cairn.ReadTx, p cairn.Principal, evs []*cairn.Event, job *cai
 				return err
 			}
 			if h {
-				e.Data["result_sha256"] = nil
-				delete(e.Data, BlindingMember)
+				hideResultHash(e)
 			}
 			continue
 		}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
 )
 
 // Retention (issue 14 §2; ADR 0046, docs/data-protection.md). Past a
@@ -461,19 +461,19 @@ type prunedEntries struct {
 	last   *cairn.Compaction
 }
 
-func (p *prunedEntries) entry(e *cairn.LedgerEntry) (ledger.Entry, error) {
+func (p *prunedEntries) entry(e *cairn.LedgerEntry) (bundle.Entry, error) {
 	if p.last == nil || e.Index < p.last.From || e.Index >= p.last.To {
 		c, err := p.tx.CompactionOf(p.tenant, e.Index)
 		if err != nil {
-			return ledger.Entry{}, err
+			return bundle.Entry{}, err
 		}
 		if c == nil {
-			return ledger.Entry{}, cairn.Errorf(cairn.EInternal, "ledger entry %d of tenant %q has no body and no compaction names it", e.Index, p.tenant)
+			return bundle.Entry{}, cairn.Errorf(cairn.EInternal, "ledger entry %d of tenant %q has no body and no compaction names it", e.Index, p.tenant)
 		}
 		p.last = c
 	}
 	by := p.last.Event
-	return ledger.Entry{Index: e.Index, LeafHash: e.LeafHash, PrunedBy: &by}, nil
+	return bundle.Entry{Index: e.Index, LeafHash: e.LeafHash, PrunedBy: &by}, nil
 }
 
 // notePruned remembers whether any tenant's ledger was compacted (by this

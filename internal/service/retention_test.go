@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 	"github.com/cairnhq/cairn/verify"
 )
 
@@ -19,7 +19,7 @@ const day = 24 * time.Hour
 // withLedgerKey gives the harness's service a checkpoint signing key.
 func withLedgerKey(t *testing.T, h *harness) {
 	t.Helper()
-	key, err := ledger.LoadOrCreateKey(t.TempDir()+"/ledger.key", "cairn")
+	key, err := tree.LoadOrCreateKey(t.TempDir()+"/ledger.key", "cairn")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,14 +168,14 @@ func TestRetentionCompaction(t *testing.T) {
 		t.Fatal("inclusion proof changed by compaction")
 	}
 	leaf := root32(t, oldA.Ledger.LeafHash)
-	if err := ledger.VerifyInclusion(oldA.Ledger.Index, cp1.Size, leaf, decodeHashes(t, proofBefore.Hashes), root32(t, cp1.RootHash)); err != nil {
+	if err := tree.VerifyInclusion(oldA.Ledger.Index, cp1.Size, leaf, decodeHashes(t, proofBefore.Hashes), root32(t, cp1.RootHash)); err != nil {
 		t.Fatalf("old inclusion proof: %v", err)
 	}
 	cons, err := h.s.ConsistencyProof(h.ctx, hAuditor, cp1.Size, cp2.Size)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ledger.VerifyConsistency(cp1.Size, cp2.Size, decodeHashes(t, cons.Hashes), root32(t, cp1.RootHash), root32(t, cp2.RootHash)); err != nil {
+	if err := tree.VerifyConsistency(cp1.Size, cp2.Size, decodeHashes(t, cons.Hashes), root32(t, cp1.RootHash), root32(t, cp2.RootHash)); err != nil {
 		t.Fatalf("consistency after compaction: %v", err)
 	}
 

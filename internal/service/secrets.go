@@ -9,7 +9,7 @@ import (
 	"fmt"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // Sources of a recorded store secret (cairn.StoreSecret.Source).
@@ -49,7 +49,7 @@ func recordedWhere(r *cairn.StoreSecret) string {
 }
 
 // ledgerKeyValue is how a signing key is recorded: its public half.
-func ledgerKeyValue(k *ledger.Key) string {
+func ledgerKeyValue(k *tree.Key) string {
 	return "ed25519:" + base64.StdEncoding.EncodeToString(k.PublicKey())
 }
 
@@ -133,11 +133,11 @@ func (s *Service) checkpointsSignedBy(tx cairn.ReadTx, have string) (string, err
 		if err != nil {
 			return "", err
 		}
-		v, err := ledger.NewVerifier(vk)
+		v, err := tree.NewVerifier(vk)
 		if err != nil {
 			return "", err
 		}
-		if _, err := ledger.OpenCheckpoint([]byte(c.Note), v); err != nil {
+		if _, err := tree.OpenCheckpoint([]byte(c.Note), v); err != nil {
 			return "", &SecretMismatchError{Name: cairn.SecretLedgerKey, Have: have,
 				Detail: fmt.Sprintf("no signing key is recorded yet, and the latest checkpoint of tenant %q (size %d) is not signed by this key under origin %q", tenant, c.Size, origin)}
 		}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/policy"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // Limits on what clients may send.
@@ -52,7 +52,7 @@ type Service struct {
 	active    atomic.Pointer[activePolicy]
 	integrity atomic.Pointer[integrityState]
 
-	ledgerKey    *ledger.Key
+	ledgerKey    *tree.Key
 	crypt        payloadCrypt // encryption at rest (payloadcrypt.go)
 	holds        HoldChecker  // legal holds an erasure respects (erasure.go)
 	originPrefix string

@@ -6,12 +6,12 @@ import (
 	"strings"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/bundle"
 )
 
 // EventTenantSettingsChanged records a change of a tenant's
 // data-protection settings (subject label, payload reader roles).
-const EventTenantSettingsChanged = "tenant_settings_changed"
+const EventTenantSettingsChanged = cairn.EventTenantSettingsChanged
 
 // TenantSettings returns the caller's tenant's data-protection settings
 // (admin and auditor).
@@ -119,20 +119,20 @@ const WithheldAccess = "payload_access_denied"
 
 // hashOnlyInBundle lists a payload by its hash alone (withheld, reason
 // payload_access_denied), or as erased or missing.
-func hashOnlyInBundle(tx cairn.ReadTx, tenant, ptr string) (ledger.Payload, bool, error) {
+func hashOnlyInBundle(tx cairn.ReadTx, tenant, ptr string) (bundle.Payload, bool, error) {
 	p, err := rawRead(tx).GetPayload(tenant, ptr)
 	if cairn.IsNotFound(err) {
 		e, err := rawRead(tx).ErasedPayload(tenant, ptr)
 		switch {
 		case err != nil:
-			return ledger.Payload{}, false, err
+			return bundle.Payload{}, false, err
 		case e != nil:
 			return erasedInBundle(tx, tenant, ptr)
 		}
-		return ledger.Payload{Ptr: ptr, Withheld: true, Reason: WithheldMissing}, true, nil
+		return bundle.Payload{Ptr: ptr, Withheld: true, Reason: WithheldMissing}, true, nil
 	}
 	if err != nil {
-		return ledger.Payload{}, false, err
+		return bundle.Payload{}, false, err
 	}
-	return ledger.Payload{Ptr: ptr, SHA256: p.SHA256, Withheld: true, Reason: WithheldAccess}, true, nil
+	return bundle.Payload{Ptr: ptr, SHA256: p.SHA256, Withheld: true, Reason: WithheldAccess}, true, nil
 }

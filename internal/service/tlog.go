@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // The tlog-tiles view of a tenant's ledger (https://c2sp.org/tlog-tiles):
@@ -15,14 +15,14 @@ import (
 
 // TlogTile returns a hash tile or an entry bundle of the tenant's ledger.
 // A tile that the ledger does not (yet) complete is a 404.
-func (s *Service) TlogTile(ctx context.Context, tenant string, t ledger.TileRef) ([]byte, error) {
+func (s *Service) TlogTile(ctx context.Context, tenant string, t tree.TileRef) ([]byte, error) {
 	var out []byte
 	err := s.Store.View(ctx, func(tx cairn.ReadTx) error {
 		size, err := tx.LedgerSize(tenant)
 		if err != nil {
 			return err
 		}
-		if !ledger.TileAvailable(t, size) {
+		if !tree.TileAvailable(t, size) {
 			return cairn.NotFound("the ledger of tenant %q (%d entries) has no %s", tenant, size, t.Path())
 		}
 		if t.Entries {
@@ -45,9 +45,9 @@ type tileReader interface {
 
 // hashTile reads the tile's nodes (all perfect subtrees: stored nodes, or
 // leaf hashes at level 0) in one batch.
-func hashTile(tx cairn.ReadTx, tenant string, t ledger.TileRef) ([]byte, error) {
+func hashTile(tx cairn.ReadTx, tenant string, t tree.TileRef) ([]byte, error) {
 	n := t.Count()
-	level, from := t.Level*ledger.TileHeight, t.Index*ledger.TileWidth
+	level, from := t.Level*tree.TileHeight, t.Index*tree.TileWidth
 	var hs [][32]byte
 	var err error
 	switch tr, ok := tx.(tileReader); {
@@ -83,9 +83,9 @@ type bodyReader interface {
 
 // entryBundle reads the tile's ledger entries; each carries the entry's
 // exact body, whose RFC 6962 leaf hash is the ledger's leaf hash.
-func entryBundle(tx cairn.ReadTx, tenant string, t ledger.TileRef) ([]byte, error) {
+func entryBundle(tx cairn.ReadTx, tenant string, t tree.TileRef) ([]byte, error) {
 	n := t.Count()
-	from := t.Index * ledger.TileWidth
+	from := t.Index * tree.TileWidth
 	if br, ok := tx.(bodyReader); ok {
 		out := make([]byte, 0, 600*n)
 		next := from
@@ -98,7 +98,7 @@ func entryBundle(tx cairn.ReadTx, tenant string, t ledger.TileRef) ([]byte, erro
 				return prunedTile(index)
 			}
 			var err error
-			if out, err = ledger.AppendBundleEntry(out, body); err != nil {
+			if out, err = tree.AppendBundleEntry(out, body); err != nil {
 				return cairn.Errorf(cairn.EInternal, "ledger entry %d: %v", index, err)
 			}
 			return nil
@@ -126,7 +126,7 @@ func entryBundle(tx cairn.ReadTx, tenant string, t ledger.TileRef) ([]byte, erro
 		if e.Pruned {
 			return nil, prunedTile(e.Index)
 		}
-		if out, err = ledger.AppendBundleEntry(out, e.Body); err != nil {
+		if out, err = tree.AppendBundleEntry(out, e.Body); err != nil {
 			return nil, cairn.Errorf(cairn.EInternal, "ledger entry %d: %v", e.Index, err)
 		}
 	}
@@ -171,7 +171,7 @@ func NoteWithCosignatures(c *cairn.Checkpoint) []byte {
 	for i, cs := range c.Cosignatures {
 		notes[i] = []byte(cs.Note)
 	}
-	merged, err := ledger.MergeSignatures([]byte(c.Note), notes...)
+	merged, err := tree.MergeSignatures([]byte(c.Note), notes...)
 	if err != nil {
 		return []byte(c.Note)
 	}

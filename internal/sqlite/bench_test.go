@@ -16,7 +16,7 @@ import (
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/service"
 	"github.com/cairnhq/cairn/internal/sqlite"
-	"github.com/cairnhq/cairn/ledger"
+	ledgertree "github.com/cairnhq/cairn/ledger/tree"
 	"github.com/transparency-dev/merkle/compact"
 )
 
@@ -103,7 +103,7 @@ func BenchmarkInclusionProof1M(b *testing.B) {
 		idx := (uint64(r[0]) | uint64(r[1])<<8 | uint64(r[2])<<16 | uint64(r[3])<<24) % size
 		t0 := time.Now()
 		err := s.View(ctx, func(tx cairn.ReadTx) error {
-			p, err := ledger.InclusionProof(idx, size, benchNodes{tx})
+			p, err := ledgertree.InclusionProof(idx, size, benchNodes{tx})
 			if err == nil && len(p) == 0 {
 				err = fmt.Errorf("empty proof")
 			}

@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // backfillNodes builds ledger_nodes for ledgers written before the tree existed.
@@ -26,8 +26,8 @@ func backfillNodes(ctx context.Context, c *sql.Conn) error {
 		if err != nil {
 			return err
 		}
-		a := ledger.NewAppender()
-		var nodes []ledger.Node
+		a := tree.NewAppender()
+		var nodes []tree.Node
 		for r.Next() {
 			var s string
 			if err := r.Scan(&s); err != nil {
@@ -46,7 +46,7 @@ func backfillNodes(ctx context.Context, c *sql.Conn) error {
 		}
 		r.Close()
 		for _, n := range nodes {
-			if n.Level < ledger.StoredLevel {
+			if n.Level < tree.StoredLevel {
 				continue
 			}
 			if _, err := c.ExecContext(ctx, `INSERT OR IGNORE INTO ledger_nodes(tenant, level, idx, hash) VALUES (?,?,?,?)`, tenant, n.Level, n.Index, n.Hash[:]); err != nil {

@@ -62,7 +62,7 @@ func TestRetentionGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{
-		`DELETE FROM ledger_bodies WHERE idx = 1`,           // outside the guarded range
+		`DELETE FROM ledger_bodies WHERE idx = 1`,             // outside the guarded range
 		`UPDATE ledger_bodies SET body = x'00' WHERE idx = 0`, // never
 		`UPDATE ledger SET leaf_hash = x'00' WHERE idx = 0`,   // never
 		`UPDATE ledger_bodies SET idx = 9 WHERE idx = 0`,      // never

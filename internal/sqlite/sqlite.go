@@ -28,7 +28,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/sqlstore"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 	_ "modernc.org/sqlite" // driver "sqlite"
 )
 
@@ -66,7 +66,7 @@ type Store struct {
 
 	// writer-owned state (only touched by the writer goroutine)
 	stmts map[string]*sql.Stmt
-	heads *ledger.Heads // committed ledger heads (the store tier)
+	heads *tree.Heads // committed ledger heads (the store tier)
 	// active is the committed active policy snapshot id once activeOK: the
 	// writer is the store's only writer, so it stays exact (ADR 0012).
 	active   string
@@ -74,7 +74,7 @@ type Store struct {
 
 	// nodes caches Merkle nodes: every node the writer commits, and those
 	// read views load from ledger_nodes and ledger.
-	nodes ledger.NodeCache
+	nodes tree.NodeCache
 }
 
 // privateFiles makes the data directory the owner's alone (0700), and the
@@ -181,7 +181,7 @@ func Open(dir string) (*Store, error) {
 		done:  make(chan struct{}),
 		cdone: make(chan struct{}),
 		stmts: map[string]*sql.Stmt{},
-		heads: ledger.NewHeads(),
+		heads: tree.NewHeads(),
 	}
 	s.heads.MaxRuns = maxRunHeads
 	s.syncCond = sync.NewCond(&s.syncMu)
@@ -450,13 +450,13 @@ var errRetryGuarded = errors.New("sqlite: an op failed; rerun the batch with sav
 // first failing op aborts the run with errRetryGuarded.
 // batchState is what a batch's ops changed in the writer's caches.
 type batchState struct {
-	heads  *ledger.Heads // the batch tier, a child of Store.heads
-	nodes  map[string][]ledger.Node
+	heads  *tree.Heads // the batch tier, a child of Store.heads
+	nodes  map[string][]tree.Node
 	active *string // the active snapshot id as the batch's ops left it, if they read or set it
 }
 
 func (s *Store) runBatch(ctx context.Context, batch []*sqlstore.Op, guarded bool) (batchState, bool, error) {
-	bs := batchState{heads: s.heads.Child(), nodes: map[string][]ledger.Node{}}
+	bs := batchState{heads: s.heads.Child(), nodes: map[string][]tree.Node{}}
 	if _, err := s.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return bs, false, fmt.Errorf("sqlite: begin: %w", err)
 	}

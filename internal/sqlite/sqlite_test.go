@@ -14,6 +14,7 @@ import (
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/sqlite"
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 	"github.com/transparency-dev/merkle/compact"
 )
 
@@ -254,7 +255,7 @@ func TestMerkleTreeMatchesLeaves(t *testing.T) {
 		if size != 120*2+17 {
 			return fmt.Errorf("size %d", size)
 		}
-		ref := ledger.NewAppender()
+		ref := tree.NewAppender()
 		roots := map[uint64][32]byte{}
 		leaves := make([][32]byte, size)
 		for i, e := range es {
@@ -266,7 +267,7 @@ func TestMerkleTreeMatchesLeaves(t *testing.T) {
 		}
 		nodes := readerOf(tx)
 		for _, n := range []uint64{1, 2, 3, 15, 16, 17, 31, 32, 33, 100, 128, size} {
-			got, err := ledger.RootAt(n, nodes)
+			got, err := tree.RootAt(n, nodes)
 			if err != nil {
 				return fmt.Errorf("root at %d: %w", n, err)
 			}
@@ -275,20 +276,20 @@ func TestMerkleTreeMatchesLeaves(t *testing.T) {
 			}
 		}
 		for i := uint64(0); i < size; i += 7 {
-			p, err := ledger.InclusionProof(i, size, nodes)
+			p, err := tree.InclusionProof(i, size, nodes)
 			if err != nil {
 				return err
 			}
-			if err := ledger.VerifyInclusion(i, size, leaves[i], p, roots[size]); err != nil {
+			if err := tree.VerifyInclusion(i, size, leaves[i], p, roots[size]); err != nil {
 				return fmt.Errorf("inclusion of %d: %w", i, err)
 			}
 		}
 		for _, from := range []uint64{1, 16, 17, 100} {
-			p, err := ledger.ConsistencyProof(from, size, nodes)
+			p, err := tree.ConsistencyProof(from, size, nodes)
 			if err != nil {
 				return err
 			}
-			if err := ledger.VerifyConsistency(from, size, p, roots[from], roots[size]); err != nil {
+			if err := tree.VerifyConsistency(from, size, p, roots[from], roots[size]); err != nil {
 				return fmt.Errorf("consistency %d→%d: %w", from, size, err)
 			}
 		}
@@ -349,8 +350,8 @@ func TestNodeCacheHoldsOnlyCommittedNodes(t *testing.T) {
 			if len(es) != (round+1)*160 {
 				return fmt.Errorf("size %d", len(es))
 			}
-			ref := ledger.NewAppender()
-			var want []ledger.Node
+			ref := tree.NewAppender()
+			var want []tree.Node
 			for _, e := range es {
 				ns, err := ref.Append(ledger.LeafHash(e.Body))
 				if err != nil {

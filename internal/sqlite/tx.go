@@ -10,7 +10,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/sqlstore"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // dialect is SQLite's: rowid orders keys and snapshots, and the planner
@@ -24,7 +24,7 @@ type rtx struct {
 	c *conn
 }
 
-func newRtx(c *conn, nodes *ledger.NodeCache) rtx {
+func newRtx(c *conn, nodes *tree.NodeCache) rtx {
 	return rtx{Reader: sqlstore.Reader{DB: c, D: dialect, Nodes: nodes}, c: c}
 }
 
@@ -81,10 +81,10 @@ type wtx struct {
 	rtx
 	sqlstore.Writer
 	s           *Store
-	heads       *ledger.Heads            // ledger heads as this op sees them (op or batch tier)
-	newNodes    map[string][]ledger.Node // Merkle nodes this op created
-	active      *string                  // the active snapshot id as this op read or set it
-	batchActive *string                  // as earlier ops of the batch left it
+	heads       *tree.Heads            // ledger heads as this op sees them (op or batch tier)
+	newNodes    map[string][]tree.Node // Merkle nodes this op created
+	active      *string                // the active snapshot id as this op read or set it
+	batchActive *string                // as earlier ops of the batch left it
 	after       []func()
 }
 
@@ -124,7 +124,7 @@ func (t *wtx) ActiveSnapshotID() (string, error) {
 
 // Head returns the tenant's ledger head as this op sees it: from the
 // writer's tiers of heads, else from the ledger table.
-func (t *wtx) Head(tenant string) (*ledger.Head, error) {
+func (t *wtx) Head(tenant string) (*tree.Head, error) {
 	if h := t.heads.Get(tenant); h != nil {
 		return h, nil
 	}
@@ -134,7 +134,7 @@ func (t *wtx) Head(tenant string) (*ledger.Head, error) {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
-	h := &ledger.Head{}
+	h := &tree.Head{}
 	if err == nil {
 		hash, err := sqlstore.LeafHex(leaf)
 		if err != nil {
@@ -155,7 +155,7 @@ func (t *wtx) RunHead(tenant, runID string) (int64, error) {
 }
 
 // Nodes implements ledger.Source.
-func (t *wtx) Nodes(tenant string) ledger.NodeReader { return t.NodeReader(tenant) }
+func (t *wtx) Nodes(tenant string) tree.NodeReader { return t.NodeReader(tenant) }
 
 // maintainTree is switched off only by benchmarks that measure what
 // persisting the tree costs (export_test.go); production code never
@@ -183,11 +183,11 @@ func (t *wtx) AppendEvent(ev *cairn.Event) error {
 		return nil
 	}
 	if t.newNodes == nil {
-		t.newNodes = map[string][]ledger.Node{}
+		t.newNodes = map[string][]tree.Node{}
 	}
 	t.newNodes[r.Tenant] = append(t.newNodes[r.Tenant], nodes...)
 	for _, n := range nodes {
-		if n.Level < ledger.StoredLevel {
+		if n.Level < tree.StoredLevel {
 			continue
 		}
 		if _, err := t.c.exec(`INSERT INTO ledger_nodes(tenant, level, idx, hash) VALUES (?,?,?,?)`, r.Tenant, n.Level, n.Index, n.Hash[:]); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // errNoTenantOrType is AppendEvent's answer to an event without a tenant
@@ -20,33 +21,33 @@ var errNoTenantOrType = errors.New("event without tenant or type")
 // Heads is a store's write transaction as AppendEvent sees it: where
 // heads come from, and what the kernel reads that a head lacks.
 type Heads interface {
-	ledger.Source
+	tree.Source
 	// Head returns the tenant's ledger head as the transaction sees it.
-	Head(tenant string) (*ledger.Head, error)
+	Head(tenant string) (*tree.Head, error)
 }
 
 // AppendEvent appends ev to its tenant's ledger head through the kernel:
 // it fills in the event's timeline seq, previous hash and ledger position,
 // and returns the row and the Merkle nodes the store must persist in the
 // same transaction.
-func AppendEvent(ev *cairn.Event, src Heads) (ledger.Row, []ledger.Node, error) {
+func AppendEvent(ev *cairn.Event, src Heads) (tree.Row, []tree.Node, error) {
 	if ev.Tenant == "" || ev.Type == "" {
-		return ledger.Row{}, nil, errNoTenantOrType
+		return tree.Row{}, nil, errNoTenantOrType
 	}
 	h, err := src.Head(ev.Tenant)
 	if err != nil {
-		return ledger.Row{}, nil, err
+		return tree.Row{}, nil, err
 	}
 	canon := ev.Canon
 	if canon == nil {
 		ev.Seq, ev.Ledger = 0, nil
 		if canon, err = ledger.Canonical(ev); err != nil {
-			return ledger.Row{}, nil, fmt.Errorf("canonical event: %w", err)
+			return tree.Row{}, nil, fmt.Errorf("canonical event: %w", err)
 		}
 	}
-	row, nodes, err := h.Step(ledger.Append{Tenant: ev.Tenant, Type: ev.Type, RunID: string(ev.RunID), JobID: string(ev.JobID), Event: canon}, src)
+	row, nodes, err := h.Step(tree.Append{Tenant: ev.Tenant, Type: ev.Type, RunID: string(ev.RunID), JobID: string(ev.JobID), Event: canon}, src)
 	if err != nil {
-		return ledger.Row{}, nil, err
+		return tree.Row{}, nil, err
 	}
 	ev.Seq = row.RunSeq
 	ev.PrevHash = row.PrevHash

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // LedgerSize implements cairn.ReadTx.
@@ -88,14 +88,14 @@ func (r *Reader) prunedPrevHashes(tenant string, es []*cairn.LedgerEntry) error 
 }
 
 // NodeReader adapts a Reader to ledger.NodeReader for one tenant.
-func (r *Reader) NodeReader(tenant string) ledger.NodeReader {
+func (r *Reader) NodeReader(tenant string) tree.NodeReader {
 	return cairn.TenantNodes{Src: r, Tenant: tenant}
 }
 
 // LedgerNodes implements cairn.ReadTx, through the node cache if the
 // Reader has one.
 func (r *Reader) LedgerNodes(tenant string, ids []cairn.NodeID) ([][32]byte, error) {
-	return ledger.ReadThrough(r.Nodes, tenant, ids, nodeKey, func(ids []cairn.NodeID) ([][32]byte, error) {
+	return tree.ReadThrough(r.Nodes, tenant, ids, nodeKey, func(ids []cairn.NodeID) ([][32]byte, error) {
 		return r.loadNodes(tenant, ids)
 	})
 }
@@ -112,7 +112,7 @@ func (r *Reader) loadNodes(tenant string, ids []cairn.NodeID) ([][32]byte, error
 		if id.Level >= 64 {
 			return nil, fmt.Errorf("%s: node level %d", r.D.Name, id.Level)
 		}
-		if id.Level >= ledger.StoredLevel {
+		if id.Level >= tree.StoredLevel {
 			stored = append(stored, i)
 			continue
 		}
@@ -133,14 +133,14 @@ func (r *Reader) loadNodes(tenant string, ids []cairn.NodeID) ([][32]byte, error
 		return nil, err
 	}
 	for i, id := range ids {
-		if id.Level >= ledger.StoredLevel {
+		if id.Level >= tree.StoredLevel {
 			continue
 		}
 		level := make([][32]byte, 0, 1<<id.Level)
 		for k := id.Index << id.Level; k < (id.Index+1)<<id.Level; k++ {
 			h, ok := leaves[k]
 			if !ok {
-				return nil, fmt.Errorf("%w: level %d index %d", ledger.ErrNodeMissing, id.Level, id.Index)
+				return nil, fmt.Errorf("%w: level %d index %d", tree.ErrNodeMissing, id.Level, id.Index)
 			}
 			level = append(level, h)
 		}
@@ -148,7 +148,7 @@ func (r *Reader) loadNodes(tenant string, ids []cairn.NodeID) ([][32]byte, error
 			next := level[:0:0]
 			for j := 0; j < len(level); j += 2 {
 				var h [32]byte
-				copy(h[:], ledger.HashChildren(level[j][:], level[j+1][:]))
+				copy(h[:], tree.HashChildren(level[j][:], level[j+1][:]))
 				next = append(next, h)
 			}
 			level = next
@@ -195,7 +195,7 @@ func (r *Reader) storedNodes(tenant string, ids []cairn.NodeID, at []int, out []
 	for _, i := range at {
 		h, ok := found[ids[i]]
 		if !ok {
-			return fmt.Errorf("%w: level %d index %d", ledger.ErrNodeMissing, ids[i].Level, ids[i].Index)
+			return fmt.Errorf("%w: level %d index %d", tree.ErrNodeMissing, ids[i].Level, ids[i].Index)
 		}
 		out[i] = h
 	}
@@ -348,7 +348,7 @@ func (r *Reader) LedgerLeafHashes(tenant string, from uint64, n int) ([][32]byte
 // level (>= ledger.StoredLevel) in one range query: a tlog hash tile above
 // level 0. A missing node is an error.
 func (r *Reader) LedgerNodeRange(tenant string, level uint, from uint64, n int) ([][32]byte, error) {
-	if level < ledger.StoredLevel || level >= 64 {
+	if level < tree.StoredLevel || level >= 64 {
 		return nil, fmt.Errorf("%s: level %d is not stored", r.D.Name, level)
 	}
 	rows, err := r.query(`SELECT idx, hash FROM ledger_nodes WHERE tenant = ? AND level = ? AND idx >= ? AND idx < ? ORDER BY idx`, tenant, int64(level), int64(from), int64(from+uint64(n)))
@@ -364,7 +364,7 @@ func (r *Reader) LedgerNodeRange(tenant string, level uint, from uint64, n int) 
 			return nil, err
 		}
 		if uint64(idx) != from+uint64(len(out)) || len(h) != 32 {
-			return nil, fmt.Errorf("%w: level %d index %d", ledger.ErrNodeMissing, level, from+uint64(len(out)))
+			return nil, fmt.Errorf("%w: level %d index %d", tree.ErrNodeMissing, level, from+uint64(len(out)))
 		}
 		out = append(out, [32]byte(h))
 	}
@@ -372,7 +372,7 @@ func (r *Reader) LedgerNodeRange(tenant string, level uint, from uint64, n int) 
 		return nil, err
 	}
 	if len(out) != n {
-		return nil, fmt.Errorf("%w: level %d index %d", ledger.ErrNodeMissing, level, from+uint64(len(out)))
+		return nil, fmt.Errorf("%w: level %d index %d", tree.ErrNodeMissing, level, from+uint64(len(out)))
 	}
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/pack"
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // The ledger's rows as stored (ADR 0044): the indexed columns and the
@@ -23,7 +24,7 @@ const (
 // PackEnvelope returns the stored form of the envelope of ev that the
 // kernel made (r.Body): the head ev carries packed, if it does, and the
 // tail packed now (pack.Envelope).
-func PackEnvelope(ev *cairn.Event, r *ledger.Row) ([]byte, error) {
+func PackEnvelope(ev *cairn.Event, r *tree.Row) ([]byte, error) {
 	var p *pack.Prefix
 	if ev != nil && ev.Packed != nil {
 		p = &pack.Prefix{Canon: ev.PackedFrom, Frame: ev.Packed}
@@ -33,7 +34,7 @@ func PackEnvelope(ev *cairn.Event, r *ledger.Row) ([]byte, error) {
 
 // LedgerArgs returns the values of InsertLedgerSQL and InsertLedgerBodySQL
 // for the row the kernel made of ev.
-func LedgerArgs(ev *cairn.Event, r *ledger.Row) (entry, body []any, err error) {
+func LedgerArgs(ev *cairn.Event, r *tree.Row) (entry, body []any, err error) {
 	packed, err := PackEnvelope(ev, r)
 	if err != nil {
 		return nil, nil, err

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // Reader implements the reads of cairn.ReadTx that both engines answer
@@ -19,7 +19,7 @@ type Reader struct {
 	D  *Dialect
 	// Nodes, in read views only, serves and keeps committed Merkle nodes.
 	// Writers leave it nil: what they read may not be committed yet.
-	Nodes *ledger.NodeCache
+	Nodes *tree.NodeCache
 }
 
 // Bodies reads rows of (seq, body) into fresh values, setting each one's

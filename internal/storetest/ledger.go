@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // CheckLedger asserts that the tenant's ledger has indexes 0..want-1, leaf
@@ -38,7 +39,7 @@ func CheckLedger(t testing.TB, s cairn.Store, tenant string, want int) uint64 {
 		size = uint64(len(es))
 		prev := ""
 		runs := map[string]int64{}
-		ref := ledger.NewAppender()
+		ref := tree.NewAppender()
 		roots := map[uint64][32]byte{}
 		for i, e := range es {
 			if e.Index != uint64(i) {
@@ -87,7 +88,7 @@ func CheckLedger(t testing.TB, s cairn.Store, tenant string, want int) uint64 {
 			return fmt.Errorf("LedgerSize = %d, %v; want %d", n, err, size)
 		}
 		for n, root := range roots {
-			got, err := ledger.RootAt(n, cairn.TenantNodes{Src: tx, Tenant: tenant})
+			got, err := tree.RootAt(n, cairn.TenantNodes{Src: tx, Tenant: tenant})
 			if err != nil {
 				return fmt.Errorf("root at %d: %w", n, err)
 			}
@@ -203,7 +204,7 @@ func testLedgerInsideUpdate(t *testing.T, s cairn.Store) {
 		if len(evs) != 3 || evs[2].Seq != 21 {
 			return fmt.Errorf("ListEvents inside the Update = %d events", len(evs))
 		}
-		root, err := ledger.RootAt(21, cairn.TenantNodes{Src: tx, Tenant: "default"})
+		root, err := tree.RootAt(21, cairn.TenantNodes{Src: tx, Tenant: "default"})
 		if err != nil {
 			return fmt.Errorf("RootAt inside the Update: %w", err)
 		}
@@ -334,7 +335,7 @@ func testMerkle(t *testing.T, s cairn.Store) {
 		if err != nil {
 			return err
 		}
-		ref := ledger.NewAppender()
+		ref := tree.NewAppender()
 		roots := map[uint64][32]byte{}
 		leaves := make([][32]byte, size)
 		for i, e := range es {
@@ -346,21 +347,21 @@ func testMerkle(t *testing.T, s cairn.Store) {
 		// Twice: a store may cache the nodes it read (they never change).
 		for pass := 0; pass < 2; pass++ {
 			for i := uint64(0); i < size; i += 7 {
-				p, err := ledger.InclusionProof(i, size, nr)
+				p, err := tree.InclusionProof(i, size, nr)
 				if err != nil {
 					return err
 				}
-				if err := ledger.VerifyInclusion(i, size, leaves[i], p, roots[size]); err != nil {
+				if err := tree.VerifyInclusion(i, size, leaves[i], p, roots[size]); err != nil {
 					return fmt.Errorf("pass %d: inclusion of %d: %w", pass, i, err)
 				}
 			}
 		}
 		for _, from := range []uint64{1, 16, 17, 100} {
-			p, err := ledger.ConsistencyProof(from, size, nr)
+			p, err := tree.ConsistencyProof(from, size, nr)
 			if err != nil {
 				return err
 			}
-			if err := ledger.VerifyConsistency(from, size, p, roots[from], roots[size]); err != nil {
+			if err := tree.VerifyConsistency(from, size, p, roots[from], roots[size]); err != nil {
 				return fmt.Errorf("consistency %d→%d: %w", from, size, err)
 			}
 		}
@@ -372,7 +373,7 @@ func testMerkle(t *testing.T, s cairn.Store) {
 		if hs[1] != leaves[5] {
 			return fmt.Errorf("level-0 node is not the leaf hash")
 		}
-		sub := ledger.NewAppender()
+		sub := tree.NewAppender()
 		for _, l := range leaves[:16] {
 			sub.Append(l)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // OldLedger is what a store held before the compact layout (ADR 0044),
@@ -138,14 +139,14 @@ func (old *OldLedger) readRows(tx cairn.ReadTx, evs []*cairn.Event) error {
 		if err != nil {
 			return err
 		}
-		a := ledger.NewAppender()
+		a := tree.NewAppender()
 		for _, e := range es {
 			nodes, err := a.Append(ledger.LeafHash(e.Body))
 			if err != nil {
 				return err
 			}
 			for _, n := range nodes {
-				if n.Level >= ledger.StoredLevel {
+				if n.Level >= tree.StoredLevel {
 					old.Nodes = append(old.Nodes, OldNode{Tenant: tenant, Level: int64(n.Level), Index: int64(n.Index), Hash: n.Hash[:]})
 				}
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 // Retention and legal hold (issue 14 §2): holds, tenant retention, and a
@@ -162,7 +163,7 @@ func testCompaction(t *testing.T, s cairn.Store) {
 		if before, err = tx.LedgerEntries(tenant, 0, 100); err != nil {
 			return err
 		}
-		root, err = ledger.RootAt(40, cairn.TenantNodes{Src: tx, Tenant: tenant})
+		root, err = tree.RootAt(40, cairn.TenantNodes{Src: tx, Tenant: tenant})
 		return err
 	})
 
@@ -256,19 +257,19 @@ func checkCompacted(t *testing.T, tx cairn.ReadTx, c *cairn.Compaction, before [
 			return fmt.Errorf("entry %d: a kept body changed", e.Index)
 		}
 	}
-	got, err := ledger.RootAt(40, cairn.TenantNodes{Src: tx, Tenant: c.Tenant})
+	got, err := tree.RootAt(40, cairn.TenantNodes{Src: tx, Tenant: c.Tenant})
 	if err != nil {
 		return err
 	}
 	if got != root {
 		return fmt.Errorf("root at 40 changed by compaction")
 	}
-	p, err := ledger.InclusionProof(5, 40, cairn.TenantNodes{Src: tx, Tenant: c.Tenant})
+	p, err := tree.InclusionProof(5, 40, cairn.TenantNodes{Src: tx, Tenant: c.Tenant})
 	if err != nil {
 		return err
 	}
 	leaf := ledger.LeafHash(before[5].Body)
-	if err := ledger.VerifyInclusion(5, 40, leaf, p, root); err != nil {
+	if err := tree.VerifyInclusion(5, 40, leaf, p, root); err != nil {
 		return fmt.Errorf("inclusion of a pruned entry: %w", err)
 	}
 	for _, id := range []string{"job-a", "job-b"} {

@@ -21,7 +21,7 @@ import (
 	"github.com/cairnhq/cairn/internal/service"
 	"github.com/cairnhq/cairn/internal/sqlite"
 	"github.com/cairnhq/cairn/internal/tlogwitness"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 const adminKey = "tlogtest-admin-key-0123456789abcdef"
@@ -70,8 +70,8 @@ type serverOpts struct {
 }
 
 // logKey is the test ledger key: every server of a test signs with it.
-func logKey(t testing.TB) *ledger.Key {
-	k, err := ledger.NewKeyFromSeed("cairn", bytes.Repeat([]byte{7}, 32))
+func logKey(t testing.TB) *tree.Key {
+	k, err := tree.NewKeyFromSeed("cairn", bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}

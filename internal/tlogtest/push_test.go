@@ -15,7 +15,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/tlogwitness"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 	fnote "github.com/transparency-dev/formats/note"
 	"github.com/transparency-dev/witness/persistence/inmemory"
 	"golang.org/x/mod/sumdb/note"
@@ -286,7 +286,7 @@ func TestTruncatedLogRefusedByWitness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := ledger.ParseCheckpoint(latest)
+	c, err := tree.ParseCheckpoint(latest)
 	if err != nil {
 		t.Fatal(err)
 	}

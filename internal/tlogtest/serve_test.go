@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 	"github.com/transparency-dev/witness/persistence/inmemory"
 )
 
@@ -82,9 +82,9 @@ func TestServeWitnessFlag(t *testing.T) {
 	})
 	// The checkpoint served verifies with the log key and the witness key.
 	cp := get("/tlog/default/checkpoint")
-	logV, _ := ledger.NewVerifier(logVKey(t))
-	wv, _ := ledger.NewWitnessVerifier(cosigV1Key(t, wk))
-	c, err := ledger.OpenCheckpoint([]byte(cp), logV, wv)
+	logV, _ := tree.NewVerifier(logVKey(t))
+	wv, _ := tree.NewWitnessVerifier(cosigV1Key(t, wk))
+	c, err := tree.OpenCheckpoint([]byte(cp), logV, wv)
 	if err != nil || len(c.Cosigners) != 1 {
 		t.Fatalf("served checkpoint: %v %+v\n%s", err, c, cp)
 	}

@@ -14,7 +14,7 @@ import (
 
 	cairnhttp "github.com/cairnhq/cairn/internal/http"
 	"github.com/cairnhq/cairn/internal/service"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/client"
@@ -151,7 +151,7 @@ func TestClientProofsEqualCairnProofs(t *testing.T) {
 		var lh, root [32]byte
 		copy(lh[:], leaf)
 		copy(root[:], cp.Hash)
-		if err := ledger.VerifyInclusion(idx, size, lh, got, root); err != nil {
+		if err := tree.VerifyInclusion(idx, size, lh, got, root); err != nil {
 			t.Fatal(err)
 		}
 	}

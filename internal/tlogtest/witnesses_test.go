@@ -17,7 +17,7 @@ import (
 	"testing"
 
 	"github.com/cairnhq/cairn/internal/tlogwitness"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 	fnote "github.com/transparency-dev/formats/note"
 	"github.com/transparency-dev/witness/omniwitness"
 	"golang.org/x/crypto/ssh"
@@ -26,8 +26,8 @@ import (
 )
 
 // witnessKey is a witness's Ed25519 key (fixed per name, for the test).
-func witnessKey(t testing.TB, name string, seed byte) *ledger.Key {
-	k, err := ledger.NewKeyFromSeed(name, bytes.Repeat([]byte{seed}, 32))
+func witnessKey(t testing.TB, name string, seed byte) *tree.Key {
+	k, err := tree.NewKeyFromSeed(name, bytes.Repeat([]byte{seed}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func witnessKey(t testing.TB, name string, seed byte) *ledger.Key {
 }
 
 // cosigV1Key returns the witness's cosignature/v1 verifier key.
-func cosigV1Key(t testing.TB, k *ledger.Key) string {
+func cosigV1Key(t testing.TB, k *tree.Key) string {
 	vk, err := k.CosignatureV1VerifierKey()
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +60,7 @@ type omni struct {
 	done   chan error
 }
 
-func startOmni(t testing.TB, addr string, p omniwitness.Persistence, origin, logVKey string, k *ledger.Key) *omni {
+func startOmni(t testing.TB, addr string, p omniwitness.Persistence, origin, logVKey string, k *tree.Key) *omni {
 	t.Helper()
 	signer, err := k.CosignatureV1Signer()
 	if err != nil {
@@ -132,7 +132,7 @@ type lite struct {
 	out  *logBuffer
 }
 
-func newLite(t *testing.T, name string, k *ledger.Key, seed byte, origin, logVKey string) *lite {
+func newLite(t *testing.T, name string, k *tree.Key, seed byte, origin, logVKey string) *lite {
 	t.Helper()
 	bin := torchwoodBin(t)
 	dir := t.TempDir()

@@ -17,7 +17,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/service"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -336,7 +336,7 @@ func (p *Pusher) store(ctx context.Context, w *Witness, tenant string, c *cairn.
 	if !st.lastTS.IsZero() && ts.Before(st.lastTS) {
 		return fmt.Errorf("%w: cosignature timestamp %s is before the previous one, %s", ErrGarbage, ts.UTC().Format(time.RFC3339), st.lastTS.UTC().Format(time.RFC3339))
 	}
-	withLog, err := ledger.MergeSignatures([]byte(c.Note), cosigned)
+	withLog, err := tree.MergeSignatures([]byte(c.Note), cosigned)
 	if err != nil {
 		return err
 	}
@@ -360,7 +360,7 @@ func (p *Pusher) cosignatureTime(tenant string, w *Witness, n []byte) (time.Time
 	}
 	for _, sig := range opened.Sigs {
 		if sig.Name == w.verifier.Name() && sig.Hash == w.verifier.KeyHash() {
-			ts, _, err := ledger.CosignatureTime(w.verifier, sig)
+			ts, _, err := tree.CosignatureTime(w.verifier, sig)
 			if err != nil {
 				return time.Time{}, false
 			}

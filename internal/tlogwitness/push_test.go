@@ -14,7 +14,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/internal/apitest"
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -40,7 +40,7 @@ func pushTo(t *testing.T, answer nethttp.HandlerFunc, want string) float64 {
 	}
 	srv := httptest.NewServer(answer)
 	defer srv.Close()
-	k, _ := ledger.NewKeyFromSeed("w.example/w", bytes.Repeat([]byte{3}, 32))
+	k, _ := tree.NewKeyFromSeed("w.example/w", bytes.Repeat([]byte{3}, 32))
 	vk, _ := k.CosignatureV1VerifierKey()
 	w, err := ParseWitness(srv.URL + "=" + vk)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -41,7 +41,7 @@ func (w *Witness) Name() string { return w.verifier.Name() }
 func ParseWitness(s string) (*Witness, error) {
 	for i := strings.IndexByte(s, '='); i >= 0; {
 		u, k := s[:i], s[i+1:]
-		if v, err := ledger.NewWitnessVerifier(k); err == nil {
+		if v, err := tree.NewWitnessVerifier(k); err == nil {
 			pu, err := url.Parse(u)
 			if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 				return nil, fmt.Errorf("witness %q: the URL must be http(s)://host[/path]", u)

@@ -5,11 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/cairnhq/cairn/ledger/tree"
 )
 
 func TestParseWitness(t *testing.T) {
-	k, err := ledger.NewKeyFromSeed("witness.example/w1", bytes.Repeat([]byte{1}, 32))
+	k, err := tree.NewKeyFromSeed("witness.example/w1", bytes.Repeat([]byte{1}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,10 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 		j.submitted(job)
 	case cairn.EventPolicyDecided:
 		o := s.open(SpanPolicyEvaluate+"\x00"+job, j.child(SpanPolicyEvaluate))
-		phase, _ := ev.Data["phase"].(string)
+		var phase string
+		if d, ok := ev.Data.(*cairn.DecidedData); ok {
+			phase = d.Phase
+		}
 		o.attrs = spanAttrs(AttrDecision.String(ev.Decision), AttrRuleID.String(ev.PolicyRuleID),
 			AttrSnapshot.String(ev.PolicySnapshot), AttrJobHash.String(ev.JobHash), AttrPhase.String(phase))
 		s.add(o, ev)
@@ -62,7 +65,10 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 		j.approvalResolved(job, approval)
 	case cairn.EventJobDispatched:
 		o := s.open(SpanJobDispatch+"\x00"+job, j.child(SpanJobDispatch))
-		worker, _ := ev.Data["worker_id"].(string)
+		var worker string
+		if d, ok := ev.Data.(*cairn.DispatchedData); ok {
+			worker = d.WorkerID
+		}
 		o.attrs = spanAttrs(AttrJobID.String(j.jobID), AttrWorkerID.String(worker), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
 		s.add(o, ev)
 	case cairn.EventJobCompleted, cairn.EventOutputChecked:
@@ -171,8 +177,8 @@ func (j *jobStamp) submitted(job string) {
 // which is recorded when the approval is resolved.
 func (j *jobStamp) approvalRequested(job string) {
 	ev := j.ev
-	if a, ok := ev.Data["approval"].(*cairn.Approval); ok && a != nil {
-		sid := waitSpanID(ev.Tenant, a.ApprovalID)
+	if d, ok := ev.Data.(*cairn.ApprovalRequestedData); ok && d.Approval != nil {
+		sid := waitSpanID(ev.Tenant, d.Approval.ApprovalID)
 		ev.Trace = &cairn.TraceRef{TraceID: j.anchor.TraceID().String(), SpanID: sid.String()}
 		return
 	}
