@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/internal/pgtest"
 	"github.com/cairnhq/cairn/internal/payloadkey"
+	"github.com/cairnhq/cairn/internal/pgtest"
 	"github.com/cairnhq/cairn/internal/postgres"
 	"github.com/cairnhq/cairn/internal/sqlite"
 	"github.com/cairnhq/cairn/ledger"
