@@ -234,13 +234,14 @@ func truncate(t testing.TB, dir string, size uint64) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for _, trg := range []string{"ledger_no_delete", "ledger_nodes_no_delete", "checkpoints_no_delete", "cosignatures_no_delete"} {
+	for _, trg := range []string{"ledger_no_delete", "ledger_bodies_no_delete", "ledger_nodes_no_delete", "checkpoints_no_delete", "cosignatures_no_delete"} {
 		if _, err := db.Exec("DROP TRIGGER " + trg); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, s := range []string{
 		fmt.Sprintf(`DELETE FROM ledger WHERE idx >= %d`, size),
+		fmt.Sprintf(`DELETE FROM ledger_bodies WHERE idx >= %d`, size),
 		fmt.Sprintf(`DELETE FROM ledger_nodes WHERE ((idx + 1) << level) > %d`, size),
 		fmt.Sprintf(`DELETE FROM checkpoints WHERE size > %d`, size),
 		fmt.Sprintf(`DELETE FROM cosignatures WHERE size > %d`, size),
