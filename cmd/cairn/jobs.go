@@ -160,10 +160,8 @@ func (t *timeRange) parse() (since, until time.Time, err error) {
 // jobsListOptions are the flags of cairn jobs list.
 type jobsListOptions struct {
 	State, Action, Run, Decision, Rule, SubmittedBy string
-	Range                                           timeRange
-	Limit                                           int
-	JSON                                            bool
-	g                                               *clientOptions
+	pagedList
+	g *clientOptions
 }
 
 func newJobsListCmd(g *clientOptions) *cobra.Command {
@@ -192,25 +190,10 @@ duration ago (24h). --limit caps how many are printed (0 = all).`,
 func (o *jobsListOptions) run(cmd *cobra.Command) error {
 	f := client.JobFilter{State: strings.ToUpper(o.State), Action: o.Action, RunID: o.Run, Decision: strings.ToUpper(o.Decision),
 		PolicyRuleID: o.Rule, SubmittedBy: o.SubmittedBy}
-	var err error
-	if f.Since, f.Until, err = o.Range.parse(); err != nil {
-		return err
-	}
-	c, err := o.g.newClient()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := o.g.context(cmd, true)
-	defer cancel()
-	f.Limit = pageSize(o.Limit)
-	jobs, err := collect(c.AllJobs(ctx, f), o.Limit)
-	if err != nil {
-		return err
-	}
-	if o.JSON {
-		return printJSON(cmd.OutOrStdout(), jobs)
-	}
-	return printJobsTable(cmd.OutOrStdout(), jobs)
+	return printPaged(cmd, o.g, o.pagedList, func(ctx context.Context, c *client.Client, since, until time.Time, page int) iter.Seq2[*cairn.Job, error] {
+		f.Since, f.Until, f.Limit = since, until, page
+		return c.AllJobs(ctx, f)
+	}, printJobsTable)
 }
 
 func newApprovalsCmd(g *clientOptions) *cobra.Command {
@@ -226,10 +209,8 @@ func newApprovalsCmd(g *clientOptions) *cobra.Command {
 type approvalsListOptions struct {
 	All                   bool
 	Run, Rule, ResolvedBy string
-	Range                 timeRange
-	Limit                 int
-	JSON                  bool
-	g                     *clientOptions
+	pagedList
+	g *clientOptions
 }
 
 func newApprovalsListCmd(g *clientOptions) *cobra.Command {
@@ -253,25 +234,10 @@ func newApprovalsListCmd(g *clientOptions) *cobra.Command {
 
 func (o *approvalsListOptions) run(cmd *cobra.Command) error {
 	f := client.ApprovalFilter{IncludeResolved: o.All, RunID: o.Run, PolicyRuleID: o.Rule, ResolvedBy: o.ResolvedBy}
-	var err error
-	if f.Since, f.Until, err = o.Range.parse(); err != nil {
-		return err
-	}
-	c, err := o.g.newClient()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := o.g.context(cmd, true)
-	defer cancel()
-	f.Limit = pageSize(o.Limit)
-	items, err := collect(c.AllApprovals(ctx, f), o.Limit)
-	if err != nil {
-		return err
-	}
-	if o.JSON {
-		return printJSON(cmd.OutOrStdout(), items)
-	}
-	return printApprovalsTable(cmd.OutOrStdout(), items)
+	return printPaged(cmd, o.g, o.pagedList, func(ctx context.Context, c *client.Client, since, until time.Time, page int) iter.Seq2[*cairn.Approval, error] {
+		f.Since, f.Until, f.Limit = since, until, page
+		return c.AllApprovals(ctx, f)
+	}, printApprovalsTable)
 }
 
 // resolveOptions are the flags of cairn approvals approve and reject.
@@ -357,6 +323,40 @@ func markRequired(cmd *cobra.Command, names ...string) {
 			panic(fmt.Sprintf("%s: %v", cmd.CommandPath(), err))
 		}
 	}
+}
+
+// pagedList is what the paged list commands (jobs list, approvals list,
+// policy audit) share: --since/--until, --limit and --json.
+type pagedList struct {
+	Range timeRange
+	Limit int
+	JSON  bool
+}
+
+// printPaged fetches the items fetch pages through (given the parsed time
+// range and the page size for --limit), at most --limit of them, and
+// prints them as a JSON array or with table.
+func printPaged[T any](cmd *cobra.Command, g *clientOptions, l pagedList,
+	fetch func(ctx context.Context, c *client.Client, since, until time.Time, page int) iter.Seq2[T, error],
+	table func(io.Writer, []T) error) error {
+	since, until, err := l.Range.parse()
+	if err != nil {
+		return err
+	}
+	c, err := g.newClient()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := g.context(cmd, true)
+	defer cancel()
+	items, err := collect(fetch(ctx, c, since, until, pageSize(l.Limit)), l.Limit)
+	if err != nil {
+		return err
+	}
+	if l.JSON {
+		return printJSON(cmd.OutOrStdout(), items)
+	}
+	return table(cmd.OutOrStdout(), items)
 }
 
 // pageSize is the page size for printing at most limit items.

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"regexp"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/cairnhq/cairn"
 	"github.com/cairnhq/cairn/client"
@@ -204,10 +207,8 @@ func (o *jsonOption) snapshots(cmd *cobra.Command) error {
 // policyAuditOptions are the flags of cairn policy audit.
 type policyAuditOptions struct {
 	Action, Actor string
-	Range         timeRange
-	Limit         int
-	JSON          bool
-	g             *clientOptions
+	pagedList
+	g *clientOptions
 }
 
 func newPolicyAuditCmd(g *clientOptions) *cobra.Command {
@@ -229,25 +230,10 @@ func newPolicyAuditCmd(g *clientOptions) *cobra.Command {
 
 func (o *policyAuditOptions) run(cmd *cobra.Command) error {
 	f := client.AuditFilter{Action: o.Action, Actor: o.Actor}
-	var err error
-	if f.Since, f.Until, err = o.Range.parse(); err != nil {
-		return err
-	}
-	c, err := o.g.newClient()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := o.g.context(cmd, true)
-	defer cancel()
-	f.Limit = pageSize(o.Limit)
-	items, err := collect(c.AllPolicyAudit(ctx, f), o.Limit)
-	if err != nil {
-		return err
-	}
-	if o.JSON {
-		return printJSON(cmd.OutOrStdout(), items)
-	}
-	return printPolicyAudit(cmd.OutOrStdout(), items)
+	return printPaged(cmd, o.g, o.pagedList, func(ctx context.Context, c *client.Client, since, until time.Time, page int) iter.Seq2[*cairn.PolicyAudit, error] {
+		f.Since, f.Until, f.Limit = since, until, page
+		return c.AllPolicyAudit(ctx, f)
+	}, printPolicyAudit)
 }
 
 // policySimulateOptions are the flags of cairn policy simulate.
