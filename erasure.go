@@ -94,7 +94,8 @@ type PayloadKeyReadTx interface {
 	// PayloadKeys pages every data key of every tenant (key id order,
 	// after the tenant/key id given), for re-wrapping.
 	PayloadKeys(afterTenant, afterKeyID string, limit int) ([]*PayloadKey, error)
-	// PayloadsByKey lists the payloads encrypted under a data key.
+	// PayloadsByKey lists the payloads encrypted under a subject's data
+	// key (not the tenant's own: those are TenantDataKey, found by job).
 	PayloadsByKey(tenant, keyID string) ([]StoredPayload, error)
 	// ErasedPayload returns the erasure record of ptr, nil, nil when none.
 	ErasedPayload(tenant, ptr string) (*ErasedPayload, error)

@@ -12,3 +12,6 @@ func ListRunsQuery(tenant string, f cairn.RunFilter) (string, []any) {
 
 // OpenRunJobsQuery is the statement OpenRunJobs runs.
 const OpenRunJobsQuery = sqlstore.OpenRunJobsQuery
+
+// PayloadsByKeyQuery is the statement PayloadsByKey runs.
+var PayloadsByKeyQuery = sqlstore.PayloadsByKeyQuery(dialect)

@@ -199,16 +199,15 @@ func (r *Reader) OpenRunJobs(tenant, runID string) (int, error) {
 func (r *Reader) GetPayload(tenant, ptr string) (*cairn.Payload, error) {
 	p := &cairn.Payload{Tenant: tenant, Ptr: ptr}
 	var keyID *string
-	err := r.row(`SELECT sha256, data, key_id FROM payloads WHERE tenant = ? AND ptr = ?`, tenant, ptr).Scan(&p.SHA256, &p.Data, &keyID)
+	var sum []byte
+	err := r.row(`SELECT sha256, data, key_id FROM payloads WHERE tenant = ? AND ptr = ?`, tenant, ptr).Scan(&sum, &p.Data, &keyID)
 	if errors.Is(err, ErrNoRows) {
 		return nil, cairn.NotFound("payload %q not found", ptr)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if keyID != nil {
-		p.KeyID = *keyID
-	}
+	p.SHA256, p.KeyID = PayloadHashText(sum), payloadKeyOf(keyID)
 	return p, nil
 }
 

@@ -110,7 +110,11 @@ func (w *Writer) UpdateJob(j *cairn.Job) error {
 // PutPayload implements cairn.Tx.
 func (w *Writer) PutPayload(p *cairn.Payload) error {
 	ptr := p.Ptr
-	return w.DB.Write(Write{SQL: `INSERT INTO payloads(tenant, ptr, sha256, data, key_id) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING`, Args: []any{p.Tenant, p.Ptr, p.SHA256, p.Data, NullStr(p.KeyID)},
+	args, err := payloadArgs(p)
+	if err != nil {
+		return err
+	}
+	return w.DB.Write(Write{SQL: `INSERT INTO payloads(tenant, ptr, sha256, data, key_id) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING`, Args: args,
 		One: func() error { return cairn.Conflict(cairn.EConflict, "payload %q already stored", ptr) }})
 }
 

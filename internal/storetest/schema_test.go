@@ -29,8 +29,11 @@ var (
 	// implicit rowid (sqlstore.Dialect.RowSeq). And jobs.body, declared
 	// differently: bytea in PostgreSQL since its 0007, while SQLite keeps
 	// the TEXT column and stores BLOBs (zstd frames) in it since its 0008
-	// (a SQLite column's type does not bind its values; ADR 0044).
-	engineColumns = []string{"api_keys.seq", "snapshots.seq", "jobs.body"}
+	// (a SQLite column's type does not bind its values; ADR 0044); and
+	// payloads.sha256 likewise: bytea in PostgreSQL since its 0011, while
+	// SQLite's TEXT column keeps the hex of older rows and 32-byte BLOBs
+	// of new ones since its 0012 (ADR 0047).
+	engineColumns = []string{"api_keys.seq", "snapshots.seq", "jobs.body", "payloads.sha256"}
 	// Indexes that differ in form, not in what they serve. A SQLite index
 	// on a rowid table ends with the rowid implicitly (seq, where seq is
 	// the INTEGER PRIMARY KEY); PostgreSQL names it.

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) cairn.Store) {
 		{"Payloads", testPayloads},
 		{"PayloadKeys", testPayloadKeys},
 		{"ErasePayloads", testErasePayloads},
+		{"PayloadRows", testPayloadRows},
 		{"TenantSettings", testTenantSettings},
 		{"CompactErased", testCompactErased},
 		{"Approvals", testApprovals},
