@@ -48,7 +48,7 @@ func isLowerHex(s string) bool {
 }
 
 // payloadKeyArg is a payload's key_id as stored: NULL for a legacy
-// plaintext, ” for the tenant's own data key, else the id.
+// plaintext, the empty string for the tenant's own data key, else the id.
 func payloadKeyArg(keyID string) any {
 	switch keyID {
 	case "":
