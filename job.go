@@ -141,10 +141,11 @@ type Job struct {
 	CompletedAt *time.Time    `json:"completed_at"`
 
 	// Seq orders jobs by submission within the store; not part of the API.
-	// Packed, when set, is the job's JSON as the SQL stores keep it
-	// (internal/pack, ADR 0044), made ahead of the transaction from the JSON
-	// PackedFrom; a store uses it only if the job still marshals to exactly
-	// those bytes.
+	// Packed, when set, is the job's body as the SQL stores keep it (its
+	// JSON without what the row's columns hold, compressed: internal/jobrow
+	// and internal/pack, ADRs 0044 and 0047), made ahead of the transaction
+	// from the job's JSON PackedFrom; a store uses it only if the job still
+	// marshals to exactly those bytes.
 	Packed, PackedFrom []byte `json:"-"`
 
 	Seq int64 `json:"-"`

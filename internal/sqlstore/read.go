@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/jobrow"
 	"github.com/cairnhq/cairn/ledger/tree"
 )
 
@@ -75,9 +76,47 @@ func first[T any](vs []*T, err error) (*T, error) {
 	return vs[0], nil
 }
 
-// Jobs reads rows of (seq, body) as jobs.
+// JobSelect are the columns a job is read from: its row's columns and its
+// body, which holds only what they do not (jobrow, ADR 0047).
+const JobSelect = `seq, tenant, job_id, run_id, state, action, decision, policy_rule_id, submitted_by, created_at, lease_expires_at, executor, body`
+
+// Jobs reads rows of JobSelect as jobs.
 func (r *Reader) Jobs(rows Rows, err error) ([]*cairn.Job, error) {
-	return Bodies(r.D, rows, err, func(j *cairn.Job, seq int64) { j.Seq = seq })
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*cairn.Job
+	for rows.Next() {
+		var c jobrow.Columns
+		var seq int64
+		var runID, ruleID, executor *string
+		var stored []byte
+		if err := rows.Scan(&seq, &c.Tenant, &c.JobID, &runID, &c.State, &c.Action, &c.Decision, &ruleID, &c.SubmittedBy,
+			&c.CreatedAt, &c.LeaseExpiresAt, &executor, &stored); err != nil {
+			return nil, err
+		}
+		c.RunID, c.PolicyRuleID, c.Executor = deref(runID), deref(ruleID), deref(executor)
+		body, err := Unpack(stored)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.D.Name, err)
+		}
+		j, err := jobrow.Decode(&c, body)
+		if err != nil {
+			return nil, fmt.Errorf("%s: corrupt row: %w", r.D.Name, err)
+		}
+		j.Seq = seq
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// deref is a nullable text column's value, "" for NULL.
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // Runs reads rows of (seq, body) as runs.
@@ -149,7 +188,7 @@ func (r *Reader) JobIDsFrom(tenant, from string, limit int) ([]string, error) {
 
 // GetJob implements cairn.ReadTx.
 func (r *Reader) GetJob(tenant, jobID string) (*cairn.Job, error) {
-	j, err := first(r.Jobs(r.query(`SELECT seq, body FROM jobs WHERE tenant = ? AND job_id = ?`, tenant, jobID)))
+	j, err := first(r.Jobs(r.query(`SELECT `+JobSelect+` FROM jobs WHERE tenant = ? AND job_id = ?`, tenant, jobID)))
 	if j == nil && err == nil {
 		return nil, cairn.NotFound("job %q not found", jobID)
 	}
@@ -175,13 +214,13 @@ func (r *Reader) ListJobs(tenant string, f cairn.JobFilter) ([]*cairn.Job, error
 	if f.State == "" && f.RunID == "" {
 		from = r.D.NotIndexed("jobs")
 	}
-	q, args := w.Page("seq, body", from, "seq DESC", f.Limit)
+	q, args := w.Page(JobSelect, from, "seq DESC", f.Limit)
 	return r.Jobs(r.query(q, args...))
 }
 
 // ListRunJobs implements cairn.ReadTx.
 func (r *Reader) ListRunJobs(tenant, runID string, limit int) ([]*cairn.Job, error) {
-	return r.Jobs(r.query(`SELECT seq, body FROM jobs WHERE tenant = ? AND run_id = ? ORDER BY seq LIMIT ?`, tenant, runID, limit))
+	return r.Jobs(r.query(`SELECT `+JobSelect+` FROM jobs WHERE tenant = ? AND run_id = ? ORDER BY seq LIMIT ?`, tenant, runID, limit))
 }
 
 // OpenRunJobsQuery counts a run's open jobs through jobs_open_by_run,
@@ -213,7 +252,7 @@ func (r *Reader) GetPayload(tenant, ptr string) (*cairn.Payload, error) {
 
 // ExpiredLeases implements cairn.ReadTx.
 func (r *Reader) ExpiredLeases(now time.Time, limit int) ([]*cairn.Job, error) {
-	return r.Jobs(r.query(`SELECT seq, body FROM jobs WHERE state = 'RUNNING' AND lease_expires_at <= ? ORDER BY lease_expires_at LIMIT ?`, Nanos(now), limit))
+	return r.Jobs(r.query(`SELECT `+JobSelect+` FROM jobs WHERE state = 'RUNNING' AND lease_expires_at <= ? ORDER BY lease_expires_at LIMIT ?`, Nanos(now), limit))
 }
 
 // --- evidence events ---

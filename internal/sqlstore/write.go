@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/jobrow"
 )
 
 // Writer implements the writes of cairn.Tx that both engines run with the
@@ -61,18 +62,20 @@ func (w *Writer) RevokeKey(tenant, keyID string, at time.Time) error {
 // JobColumns are the columns of an inserted job, and JobArgs their values.
 const JobColumns = `tenant, job_id, run_id, state, action, decision, policy_rule_id, submitted_by, created_at, lease_expires_at, executor, body`
 
-// JobArgs returns the values of JobColumns for j.
+// JobArgs returns the values of JobColumns for j: its columns
+// (jobrow.Of) and its body without what they hold (jobrow.Body), packed.
 func JobArgs(j *cairn.Job) ([]any, error) {
-	body, err := json.Marshal(j)
+	packed, err := PackJob(j)
 	if err != nil {
 		return nil, err
 	}
-	packed, err := PackJob(j, body)
-	if err != nil {
-		return nil, err
+	c := jobrow.Of(j)
+	var lease any
+	if c.LeaseExpiresAt != nil {
+		lease = *c.LeaseExpiresAt
 	}
-	return []any{j.Tenant, j.JobID, NullStr(string(j.RunID)), j.State, j.Action, j.Decision, NullStr(string(j.PolicyRuleID)), j.SubmittedBy,
-		Nanos(j.CreatedAt), OptNanos(j.LeaseExpiresAt), NullStr(j.Executor), packed}, nil
+	return []any{c.Tenant, c.JobID, NullStr(c.RunID), c.State, c.Action, c.Decision, NullStr(c.PolicyRuleID), c.SubmittedBy,
+		c.CreatedAt, lease, NullStr(c.Executor), packed}, nil
 }
 
 // InsertJob implements cairn.Tx at once: a duplicate is job_id_conflict
@@ -92,18 +95,18 @@ const InsertJobSQL = `INSERT INTO jobs(` + JobColumns + `) VALUES (?,?,?,?,?,?,?
 
 // UpdateJob implements cairn.Tx. The executor column holds the principal
 // a job is bound to, which keeps such jobs out of glob leases' indexes.
+//
+// The columns a job's body leaves out are the row's (ADR 0047): those an
+// update does not set (tenant, job_id, run_id, action, submitted_by,
+// created_at) never change.
 func (w *Writer) UpdateJob(j *cairn.Job) error {
-	body, err := json.Marshal(j)
-	if err != nil {
-		return err
-	}
-	packed, err := PackJob(j, body)
+	args, err := JobArgs(j)
 	if err != nil {
 		return err
 	}
 	id := j.JobID
 	return w.DB.Write(Write{SQL: `UPDATE jobs SET state = ?, decision = ?, policy_rule_id = ?, lease_expires_at = ?, executor = ?, body = ? WHERE tenant = ? AND job_id = ?`,
-		Args: []any{j.State, j.Decision, NullStr(string(j.PolicyRuleID)), OptNanos(j.LeaseExpiresAt), NullStr(j.Executor), packed, j.Tenant, j.JobID},
+		Args: []any{args[3], args[5], args[6], args[9], args[10], args[11], j.Tenant, j.JobID},
 		One:  func() error { return cairn.NotFound("job %q not found", id) }})
 }
 
