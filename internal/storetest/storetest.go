@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) cairn.Store) {
 		{"JobConflictKeepsTransaction", testJobConflict},
 		{"ListJobsFilters", testListJobs},
 		{"LeasableJobs", testLeasableJobs},
+		{"JobRowsReadBack", testJobRowsReadBack},
 		{"Payloads", testPayloads},
 		{"PayloadKeys", testPayloadKeys},
 		{"ErasePayloads", testErasePayloads},
