@@ -26,7 +26,9 @@ func testJobRowsReadBack(t *testing.T, s cairn.Store) {
 		jobs = append(jobs, j)
 	}
 	add("r-plain", func(j *cairn.Job) {})
-	add("r-empty", func(j *cairn.Job) { j.RunID, j.PolicyRuleID, j.Labels, j.RiskTags, j.SubmitterRoles = "", "", map[string]string{}, nil, []string{} })
+	add("r-empty", func(j *cairn.Job) {
+		j.RunID, j.PolicyRuleID, j.Labels, j.RiskTags, j.SubmitterRoles = "", "", map[string]string{}, nil, []string{}
+	})
 	add("r-zone", func(j *cairn.Job) { j.CreatedAt = j.CreatedAt.In(paris); j.UpdatedAt = j.CreatedAt.Add(time.Second) })
 	add("r-ctx", func(j *cairn.Job) { j.ContextPtr = ""; j.Constraints = json.RawMessage(`{"max_rows":5}`) })
 	add("r-exec", func(j *cairn.Job) { j.Executor = "worker-7"; j.WorkflowStepID = "step-1" })
