@@ -195,11 +195,11 @@ func (r *Reader) GetJob(tenant, jobID string) (*cairn.Job, error) {
 	return j, err
 }
 
-// ListJobs implements cairn.ReadTx. state and run_id have indexes; for
-// the other filters the newest-first walk of the primary key is the right
-// plan (SQLite would otherwise pick the (tenant, job_id) key and sort every
-// job of the tenant).
-func (r *Reader) ListJobs(tenant string, f cairn.JobFilter) ([]*cairn.Job, error) {
+// ListJobsQuery is ListJobs' statement. state and run_id have indexes;
+// for the other filters the newest-first walk of the primary key is the
+// right plan (SQLite would otherwise pick the (tenant, job_id) key and sort
+// every job of the tenant).
+func ListJobsQuery(d *Dialect, tenant string, f cairn.JobFilter) (string, []any) {
 	w := &Where{}
 	w.Add("tenant = ?", tenant)
 	w.Eq("state", f.State)
@@ -212,9 +212,14 @@ func (r *Reader) ListJobs(tenant string, f cairn.JobFilter) ([]*cairn.Job, error
 	w.Before(f.After)
 	from := "jobs"
 	if f.State == "" && f.RunID == "" {
-		from = r.D.NotIndexed("jobs")
+		from = d.NotIndexed("jobs")
 	}
-	q, args := w.Page(JobSelect, from, "seq DESC", f.Limit)
+	return w.Page(JobSelect, from, "seq DESC", f.Limit)
+}
+
+// ListJobs implements cairn.ReadTx.
+func (r *Reader) ListJobs(tenant string, f cairn.JobFilter) ([]*cairn.Job, error) {
+	q, args := ListJobsQuery(r.D, tenant, f)
 	return r.Jobs(r.query(q, args...))
 }
 
@@ -224,13 +229,16 @@ func (r *Reader) ListRunJobs(tenant, runID string, limit int) ([]*cairn.Job, err
 }
 
 // OpenRunJobsQuery counts a run's open jobs through jobs_open_by_run,
-// whose WHERE its own matches.
-const OpenRunJobsQuery = `SELECT count(*) FROM jobs WHERE tenant = ? AND run_id = ? AND state IN ('PENDING_APPROVAL', 'QUEUED', 'RUNNING')`
+// whose WHERE its own matches. SQLite is told to: since its 0012 jobs_run
+// has the same columns (ADR 0047), and its planner would take either.
+func OpenRunJobsQuery(d *Dialect) string {
+	return `SELECT count(*) FROM ` + d.IndexedBy("jobs", "jobs_open_by_run") + ` WHERE tenant = ? AND run_id = ? AND state IN ('PENDING_APPROVAL', 'QUEUED', 'RUNNING')`
+}
 
 // OpenRunJobs implements cairn.ReadTx.
 func (r *Reader) OpenRunJobs(tenant, runID string) (int, error) {
 	var n int
-	err := r.row(OpenRunJobsQuery, tenant, runID).Scan(&n)
+	err := r.row(OpenRunJobsQuery(r.D), tenant, runID).Scan(&n)
 	return n, err
 }
 

@@ -15,3 +15,16 @@
 -- subject has that key.
 DROP INDEX payloads_key;
 CREATE INDEX payloads_subject ON payloads(tenant, key_id) WHERE key_id <> '';
+
+-- The jobs indexes that named seq stored it twice: a SQLite index on a rowid
+-- table ends with the rowid, which is seq (the INTEGER PRIMARY KEY), and
+-- orders and bounds by it as it would by a named column (ORDER BY seq and
+-- seq < ? are served by the index alone). Four bytes an entry each.
+DROP INDEX jobs_state;
+CREATE INDEX jobs_state ON jobs(tenant, state);
+DROP INDEX jobs_run;
+CREATE INDEX jobs_run ON jobs(tenant, run_id) WHERE run_id IS NOT NULL;
+DROP INDEX jobs_queued;
+CREATE INDEX jobs_queued ON jobs(tenant) WHERE state = 'QUEUED' AND executor IS NULL;
+DROP INDEX jobs_queued_action;
+CREATE INDEX jobs_queued_action ON jobs(tenant, action) WHERE state = 'QUEUED' AND executor IS NULL;
