@@ -18,7 +18,7 @@ const (
 // Subject is empty for the tenant's own key (jobs without a subject).
 type PayloadKey struct {
 	Tenant    string
-	KeyID     string // random, hex
+	KeyID     string // random, hex (16 digits; 32 for keys made before ADR 0047)
 	Subject   string
 	Wrapped   []byte // AES-256-GCM under the key-encryption key
 	KEKID     string // fingerprint of the key-encryption key that wrapped it
