@@ -201,3 +201,37 @@ func TestMembers(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkBody is what a job's stored body costs beyond its JSON: the
+// defaults' JSON and the two splits.
+func BenchmarkBody(b *testing.B) {
+	j := queued()
+	full, _ := json.Marshal(j)
+	for i := 0; i < b.N; i++ {
+		if _, err := Body(j, full); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecode reads a submitted job back from its columns and body.
+func BenchmarkDecode(b *testing.B) {
+	j := queued()
+	full, _ := json.Marshal(j)
+	body, _ := Body(j, full)
+	c := Of(j)
+	b.Run("body", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := Decode(&c, body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("full", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := Decode(&c, full); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,5 +1,7 @@
 package jobrow
 
+import "bytes"
+
 // member is one member of a JSON object: its key (without quotes), its
 // value and the whole "key":value text.
 type member struct{ key, val, raw []byte }
@@ -11,7 +13,7 @@ func members(b []byte) ([]member, bool) {
 	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
 		return nil, false
 	}
-	var out []member
+	out := make([]member, 0, 40) // a job has 37 members
 	i := 1
 	if b[i] == '}' {
 		return out, i == len(b)-1
@@ -21,13 +23,11 @@ func members(b []byte) ([]member, bool) {
 			return nil, false
 		}
 		start := i
-		j := i + 1
-		for j < len(b) && b[j] != '"' {
-			if b[j] == '\\' {
-				return nil, false
-			}
-			j++
+		k := bytes.IndexByte(b[i+1:], '"')
+		if k < 0 || bytes.IndexByte(b[i+1:i+1+k], '\\') >= 0 {
+			return nil, false
 		}
+		j := i + 1 + k
 		if j+1 >= len(b) || b[j+1] != ':' {
 			return nil, false
 		}
@@ -87,13 +87,20 @@ func skipValue(b []byte, i int) (int, bool) {
 
 // skipString returns where the JSON string at b[i:] ends (after its quote).
 func skipString(b []byte, i int) (int, bool) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
+	j := i + 1
+	for {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return 0, false
+		}
+		j += k
+		escapes := 0
+		for p := j - 1; p > i && b[p] == '\\'; p-- {
+			escapes++
+		}
+		if escapes%2 == 0 {
 			return j + 1, true
 		}
+		j++
 	}
-	return 0, false
 }
