@@ -65,17 +65,26 @@ const JobColumns = `tenant, job_id, run_id, state, action, decision, policy_rule
 // JobArgs returns the values of JobColumns for j: its columns
 // (jobrow.Of) and its body without what they hold (jobrow.Body), packed.
 func JobArgs(j *cairn.Job) ([]any, error) {
-	packed, err := PackJob(j)
+	c, packed, err := jobRow(j)
 	if err != nil {
 		return nil, err
 	}
-	c := jobrow.Of(j)
-	var lease any
-	if c.LeaseExpiresAt != nil {
-		lease = *c.LeaseExpiresAt
-	}
 	return []any{c.Tenant, c.JobID, NullStr(c.RunID), c.State, c.Action, c.Decision, NullStr(c.PolicyRuleID), c.SubmittedBy,
-		c.CreatedAt, lease, NullStr(c.Executor), packed}, nil
+		c.CreatedAt, leaseArg(c), NullStr(c.Executor), packed}, nil
+}
+
+// jobRow is j's row: its columns and its packed body.
+func jobRow(j *cairn.Job) (jobrow.Columns, []byte, error) {
+	packed, err := PackJob(j)
+	return jobrow.Of(j), packed, err
+}
+
+// leaseArg is the lease_expires_at column's value: NULL when unset.
+func leaseArg(c jobrow.Columns) any {
+	if c.LeaseExpiresAt == nil {
+		return nil
+	}
+	return *c.LeaseExpiresAt
 }
 
 // InsertJob implements cairn.Tx at once: a duplicate is job_id_conflict
@@ -100,13 +109,13 @@ const InsertJobSQL = `INSERT INTO jobs(` + JobColumns + `) VALUES (?,?,?,?,?,?,?
 // update does not set (tenant, job_id, run_id, action, submitted_by,
 // created_at) never change.
 func (w *Writer) UpdateJob(j *cairn.Job) error {
-	args, err := JobArgs(j)
+	c, packed, err := jobRow(j)
 	if err != nil {
 		return err
 	}
 	id := j.JobID
 	return w.DB.Write(Write{SQL: `UPDATE jobs SET state = ?, decision = ?, policy_rule_id = ?, lease_expires_at = ?, executor = ?, body = ? WHERE tenant = ? AND job_id = ?`,
-		Args: []any{args[3], args[5], args[6], args[9], args[10], args[11], j.Tenant, j.JobID},
+		Args: []any{c.State, c.Decision, NullStr(c.PolicyRuleID), leaseArg(c), NullStr(c.Executor), packed, c.Tenant, c.JobID},
 		One:  func() error { return cairn.NotFound("job %q not found", id) }})
 }
 
