@@ -37,7 +37,7 @@ const leasable = `state = 'QUEUED' AND executor IS NULL`
 // LeasableJobs implements cairn.ReadTx through the partial indexes.
 func (t *rtx) LeasableJobs(tenant string, actions []string, limit int) ([]*cairn.Job, error) {
 	if actions == nil {
-		return t.Jobs(t.DB.Query(`SELECT seq, body FROM jobs INDEXED BY jobs_queued WHERE tenant = ? AND `+leasable+` ORDER BY seq LIMIT ?`, tenant, limit))
+		return t.Jobs(t.DB.Query(`SELECT `+sqlstore.JobSelect+` FROM jobs INDEXED BY jobs_queued WHERE tenant = ? AND `+leasable+` ORDER BY seq LIMIT ?`, tenant, limit))
 	}
 	// The oldest limit of each action (index seeks), then the oldest limit
 	// of those: the jobs of other actions are never read.
@@ -59,7 +59,7 @@ func (t *rtx) LeasableJobs(tenant string, actions []string, limit int) ([]*cairn
 	for _, sq := range seqs {
 		args = append(args, sq)
 	}
-	return t.Jobs(t.DB.Query(`SELECT seq, body FROM jobs WHERE tenant = ? AND seq IN (?`+strings.Repeat(",?", len(seqs)-1)+`) ORDER BY seq`, args...))
+	return t.Jobs(t.DB.Query(`SELECT `+sqlstore.JobSelect+` FROM jobs WHERE tenant = ? AND seq IN (?`+strings.Repeat(",?", len(seqs)-1)+`) ORDER BY seq`, args...))
 }
 
 // QueuedActions walks jobs_queued_action by skip scan: each step seeks the
