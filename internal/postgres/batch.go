@@ -32,7 +32,7 @@ type batch struct {
 
 	ledgerRows []ledgerRow
 	nodeRows   []nodeRow
-	sentL      int // ledgerRows[:sentL] are in the database
+	sentL      int  // ledgerRows[:sentL] are in the database
 	sentB      int  // the bodies of ledgerRows[:sentB] are in the database
 	bodiesDue  bool // the next round trip sends the unsent bodies
 	sentN      int

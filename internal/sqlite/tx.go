@@ -81,10 +81,10 @@ type wtx struct {
 	rtx
 	sqlstore.Writer
 	s           *Store
-	heads       *tree.Heads            // ledger heads as this op sees them (op or batch tier)
-	newNodes    map[string][]tree.Node // Merkle nodes this op created
-	active      *string                // the active snapshot id as this op read or set it
-	batchActive *string                // as earlier ops of the batch left it
+	heads       *tree.Heads             // ledger heads as this op sees them (op or batch tier)
+	newNodes    map[string][]tree.Node  // Merkle nodes this op created
+	active      *string                 // the active snapshot id as this op read or set it
+	batchActive *string                 // as earlier ops of the batch left it
 	bodies      *[]sqlstore.PendingBody // appended entries' bodies not stored yet
 	after       []func()
 }
