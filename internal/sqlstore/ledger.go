@@ -48,12 +48,15 @@ func (r *Reader) LedgerEntries(tenant string, from uint64, limit int) ([]*cairn.
 		return out, err
 	}
 	first, last := out[0].Index, out[len(out)-1].Index
+	j := 0 // out[j] is the first entry not matched yet (a damaged ledger may have gaps)
 	err = r.rangeBodies(tenant, first, last+1, func(idx uint64, body []byte) error {
-		k := idx - first
-		if k >= uint64(len(out)) || out[k].Index != idx {
+		for j < len(out) && out[j].Index < idx {
+			j++
+		}
+		if j == len(out) || out[j].Index != idx {
 			return nil // no ledger row: not an entry of this read
 		}
-		e := out[k]
+		e := out[j]
 		prev, err := EnvelopePrevHash(body)
 		if err != nil {
 			return fmt.Errorf("%s: ledger entry %d: %w", r.D.Name, idx, err)

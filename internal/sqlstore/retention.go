@@ -161,20 +161,18 @@ func (r *Reader) LedgerRange(tenant string, from, to uint64) ([]cairn.LedgerRow,
 	if err := r.beforeBodies(); err != nil {
 		return nil, err
 	}
-	first := out[0].Index
-	brs, err := r.bodyRows(tenant, first, out[len(out)-1].Index+1)
+	brs, err := r.bodyRows(tenant, out[0].Index, out[len(out)-1].Index+1)
 	if err != nil {
 		return nil, err
 	}
-	for k, br := range brs {
-		end := br.first + uint64(br.n)
-		if k+1 < len(brs) {
-			end = min(end, brs[k+1].first)
+	k := 0 // brs[k] is the row that may hold out[i]'s body
+	for i := range out {
+		lr := &out[i]
+		for k+1 < len(brs) && brs[k+1].first <= lr.Index {
+			k++
 		}
-		for i := max(br.first, first); i < end && i-first < uint64(len(out)); i++ {
-			if lr := &out[i-first]; lr.Index == i {
-				lr.Pruned, lr.BodyFrom, lr.BodyTo = false, br.first, br.first+uint64(br.n)
-			}
+		if k < len(brs) && brs[k].first <= lr.Index && lr.Index < brs[k].first+uint64(brs[k].n) {
+			lr.Pruned, lr.BodyFrom, lr.BodyTo = false, brs[k].first, brs[k].first+uint64(brs[k].n)
 		}
 	}
 	return out, nil
