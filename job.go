@@ -394,11 +394,6 @@ type Event struct {
 	// Canon is the event's canonical JSON (Seq and Ledger unset), when the
 	// caller computed it ahead of the transaction; the store computes it otherwise.
 	Canon []byte `json:"-"`
-	// Packed, when set, is the head of the event's ledger envelope as the
-	// SQL stores keep it (internal/pack, ADR 0044), made ahead of the
-	// transaction from the canonical JSON PackedFrom; a store uses it only
-	// while the event's canonical JSON is still those bytes.
-	Packed, PackedFrom []byte `json:"-"`
 	// Raw, when set by a store, is the event's API JSON; it is served as is.
 	Raw json.RawMessage `json:"-"`
 }

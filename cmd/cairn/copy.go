@@ -89,7 +89,7 @@ var copyTables = []copyTable{
 	{name: "runs", cols: []string{"seq", "tenant", "run_id", "workflow_id", "status", "started_by", "wake_at", "body"}, kinds: "itttttit", order: "seq", serial: "seq"},
 	{name: "workflows", cols: []string{"seq", "tenant", "workflow_id", "name", "version", "created_at", "body"}, kinds: "itttiit", order: "seq", serial: "seq"},
 	{name: "ledger", cols: []string{"tenant", "idx", "type", "run_id", "run_seq", "job_id", "leaf_hash"}, kinds: "tittitb", order: "tenant, idx"},
-	{name: "ledger_bodies", cols: []string{"tenant", "idx", "body"}, kinds: "tib", order: "tenant, idx"},
+	{name: "ledger_bodies", cols: []string{"tenant", "idx", "n", "body"}, kinds: "tiib", order: "tenant, idx"},
 	{name: "snapshots", cols: []string{"seq", "id", "sha256", "text", "created_at", "created_by"}, src: []string{"rowid", "id", "sha256", "text", "created_at", "created_by"}, kinds: "itttit", order: "rowid", serial: "seq"},
 	{name: "policy_active", cols: []string{"one", "snapshot_id", "activated_at"}, kinds: "iti", order: "one"},
 	{name: "policy_audit", cols: []string{"seq", "action", "actor", "timestamp", "body"}, kinds: "ittit", order: "seq", serial: "seq"},

@@ -120,7 +120,10 @@ type wtx struct {
 
 func newWtx(b *batch) *wtx {
 	c := &conn{ctx: b.ctx, q: wq{b}, b: b}
-	return &wtx{rtx: newRtx(c, nil), Writer: sqlstore.Writer{DB: c, D: dialect}, b: b}
+	t := &wtx{rtx: newRtx(c, nil), Writer: sqlstore.Writer{DB: c, D: dialect}, b: b}
+	// A read of ledger_bodies takes the bodies held back with it.
+	t.FlushBodies = func() error { b.bodiesDue = true; return nil }
+	return t
 }
 
 // AfterCommit implements cairn.Tx.

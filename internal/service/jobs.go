@@ -324,10 +324,6 @@ func seal(e *cairn.Event) error {
 		return err
 	}
 	e.Canon = canon
-	// The store compresses only the envelope's tail in its writer (ADR 0044).
-	if p, err := pack.PackPrefix(canon); err == nil {
-		e.Packed, e.PackedFrom = p.Frame, canon
-	}
 	return nil
 }
 

@@ -21,6 +21,10 @@ type Reader struct {
 	// Nodes, in read views only, serves and keeps committed Merkle nodes.
 	// Writers leave it nil: what they read may not be committed yet.
 	Nodes *tree.NodeCache
+	// FlushBodies, when set, is called before every read of ledger_bodies:
+	// a writer that holds appended entries' bodies back (to store a
+	// transaction's entries as one row, ADR 0045) writes them then.
+	FlushBodies func() error
 }
 
 // Bodies reads rows of (seq, body) into fresh values, setting each one's
@@ -266,20 +270,25 @@ func (r *Reader) ExpiredLeases(now time.Time, limit int) ([]*cairn.Job, error) {
 // --- evidence events ---
 
 func (r *Reader) events(raw bool, q string, args ...any) ([]*cairn.Event, error) {
+	if err := r.beforeBodies(); err != nil {
+		return nil, err
+	}
 	rows, err := r.query(q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []*cairn.Event
+	c := &bodyCache{name: r.D.Name}
 	for rows.Next() {
+		var idx, first, n int64
 		var stored, leafBytes []byte
-		if err := rows.Scan(&stored, &leafBytes); err != nil {
+		if err := rows.Scan(&idx, &first, &n, &stored, &leafBytes); err != nil {
 			return nil, err
 		}
-		b, err := Unpack(stored)
+		b, err := c.entry(storedRow{first: uint64(first), n: int(n), body: stored}, uint64(idx))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", r.D.Name, err)
+			return nil, err
 		}
 		leaf, err := leafHex(leafBytes)
 		if err != nil {
@@ -300,17 +309,21 @@ func (r *Reader) events(raw bool, q string, args ...any) ([]*cairn.Event, error)
 	return out, rows.Err()
 }
 
+// eventCols are what events scans: the entry's index, its body row and
+// its leaf hash.
+const eventCols = `SELECT l.idx, b.idx, b.n, b.body, l.leaf_hash FROM `
+
 // ListEvents implements cairn.ReadTx.
 func (r *Reader) ListEvents(tenant string, f cairn.EventFilter) ([]*cairn.Event, error) {
 	if f.RunID != "" {
-		return r.events(f.RawOnly, `SELECT b.body, l.leaf_hash FROM ledger l JOIN ledger_bodies b ON b.tenant = l.tenant AND b.idx = l.idx WHERE l.tenant = ? AND l.run_id = ? AND l.run_seq > ? ORDER BY l.run_seq LIMIT ?`, tenant, f.RunID, f.After, f.Limit)
+		return r.events(f.RawOnly, eventCols+`ledger l`+JoinBody+` WHERE l.tenant = ? AND l.run_id = ? AND l.run_seq > ? ORDER BY l.run_seq LIMIT ?`, tenant, f.RunID, f.After, f.Limit)
 	}
-	return r.events(f.RawOnly, `SELECT b.body, l.leaf_hash FROM `+r.D.IndexedBy("ledger AS l", "ledger_job")+` JOIN ledger_bodies b ON b.tenant = l.tenant AND b.idx = l.idx WHERE l.tenant = ? AND l.job_id = ? AND l.idx >= ? ORDER BY l.idx LIMIT ?`, tenant, f.JobID, f.After, f.Limit)
+	return r.events(f.RawOnly, eventCols+r.D.IndexedBy("ledger AS l", "ledger_job")+JoinBody+` WHERE l.tenant = ? AND l.job_id = ? AND l.idx >= ? ORDER BY l.idx LIMIT ?`, tenant, f.JobID, f.After, f.Limit)
 }
 
 // ListDecisions implements cairn.ReadTx.
 func (r *Reader) ListDecisions(tenant, jobID string) ([]*cairn.Decision, error) {
-	evs, err := r.events(false, `SELECT b.body, l.leaf_hash FROM `+r.D.IndexedBy("ledger AS l", "ledger_job")+` JOIN ledger_bodies b ON b.tenant = l.tenant AND b.idx = l.idx WHERE l.tenant = ? AND l.job_id = ? AND l.type = 'policy_decided' ORDER BY l.idx`, tenant, jobID)
+	evs, err := r.events(false, eventCols+r.D.IndexedBy("ledger AS l", "ledger_job")+JoinBody+` WHERE l.tenant = ? AND l.job_id = ? AND l.type = 'policy_decided' ORDER BY l.idx`, tenant, jobID)
 	if err != nil {
 		return nil, err
 	}

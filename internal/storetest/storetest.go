@@ -62,6 +62,8 @@ func Run(t *testing.T, open func(t *testing.T) cairn.Store) {
 		{"Holds", testHolds},
 		{"TenantRetention", testTenantRetention},
 		{"Compaction", testCompaction},
+		{"BodyBatches", testBodyBatches},
+		{"CompactionBatchRows", testCompactionBatchRows},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
