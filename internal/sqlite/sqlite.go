@@ -52,7 +52,9 @@ type Store struct {
 	stats struct {
 		batches, ops, commitNanos, fnNanos, syncs atomic.Int64
 		fsyncFails                                atomic.Int64 // fsyncs that failed
+		walRestarts, walMaxFrames                 atomic.Int64 // checkpoint.go
 	}
+	walRestartAt atomic.Int64 // WAL frames past which the checkpointer restarts the WAL
 
 	// Pipelined durability: committed counts batches COMMITted, synced
 	// those whose WAL frames are fsync'd. syncMu/syncCond wake waiters.
@@ -135,8 +137,9 @@ func Open(dir string) (*Store, error) {
 		v.Add("_pragma", "synchronous(NORMAL)") // the syncer fsyncs the WAL before any Update returns
 		v.Add("_pragma", "busy_timeout(10000)")
 		v.Add("_pragma", "foreign_keys(OFF)")
-		v.Add("_pragma", "temp_store(MEMORY)") // savepoint sub-journals stay in memory
-		v.Add("_pragma", "secure_delete(ON)")  // what an erasure deletes is overwritten (compact.go)
+		v.Add("_pragma", "temp_store(MEMORY)")                                // savepoint sub-journals stay in memory
+		v.Add("_pragma", "secure_delete(ON)")                                 // what an erasure deletes is overwritten (compact.go)
+		v.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit)) // a restarted WAL is cut back (checkpoint.go)
 		if extra != "" {
 			v.Add("_pragma", extra)
 		}
@@ -187,6 +190,7 @@ func Open(dir string) (*Store, error) {
 		heads: tree.NewHeads(),
 	}
 	s.heads.MaxRuns = maxRunHeads
+	s.walRestartAt.Store(walRestartFrames)
 	s.syncCond = sync.NewCond(&s.syncMu)
 	s.syncq = make(chan *committedBatch, 8)
 	s.sdone = make(chan struct{})
@@ -537,24 +541,6 @@ func (s *Store) runBatch(ctx context.Context, batch []*sqlstore.Op, guarded bool
 		return bs, false, err // the batch fails as a whole, as a failed COMMIT does
 	}
 	return bs, anyOK, nil
-}
-
-// CheckpointEvery is how often the checkpointer copies committed WAL frames
-// into the database file (PASSIVE: it never blocks the writer or readers).
-const CheckpointEvery = 200 * time.Millisecond
-
-func (s *Store) checkpointer() {
-	defer close(s.cdone)
-	t := time.NewTicker(CheckpointEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.q.Quit():
-			return
-		case <-t.C:
-			s.cdb.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
-		}
-	}
 }
 
 // maxRunHeads bounds the run timeline heads the writer keeps per tenant.
