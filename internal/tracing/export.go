@@ -22,8 +22,16 @@ import (
 type spanExporter struct {
 	stock  *otlptrace.Exporter
 	client otlptrace.Client
-	mu     sync.Mutex // one conversion at a time: the messages are reused
-	conv   converter
+}
+
+// shared is the converter of every exporter in the process (one at a time:
+// the messages are reused), so that an exporter set up again (tests,
+// benchmarks) starts with arrays already grown. It keeps the messages of
+// the largest batch (OTEL_BSP_MAX_EXPORT_BATCH_SIZE, 512 spans by default:
+// about 1 MB).
+var shared struct {
+	mu   sync.Mutex
+	conv converter
 }
 
 var _ sdktrace.SpanExporter = (*spanExporter)(nil)
@@ -39,9 +47,9 @@ func newExporter(ctx context.Context, client otlptrace.Client) (*spanExporter, e
 
 // ExportSpans converts spans to OTLP and uploads them.
 func (e *spanExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	rs, ok := e.conv.convert(spans)
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	rs, ok := shared.conv.convert(spans)
 	if !ok {
 		return e.stock.ExportSpans(ctx, spans)
 	}
@@ -51,7 +59,7 @@ func (e *spanExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnl
 	// The client marshals the messages before it returns (and retries
 	// with those bytes): the converter may reuse them afterwards.
 	err := e.client.UploadTraces(ctx, rs)
-	e.conv.release()
+	shared.conv.release()
 	if err != nil {
 		return fmt.Errorf("traces export: %w", err)
 	}

@@ -7,10 +7,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/sdk/instrumentation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -180,19 +177,15 @@ func (o *op) record(kind trace.SpanKind, failed bool) {
 	if o.parent.IsValid() {
 		sc = sc.WithTraceState(o.parent.TraceState())
 	}
-	span := tracetest.SpanStub{
-		Name: o.name, SpanContext: sc, Parent: o.parent, SpanKind: kind, StartTime: o.start, EndTime: end,
+	st.processor.OnEnd(&finished{
+		name: o.name, sc: sc, parent: o.parent, kind: kind, start: o.start, end: end,
 		// o is done with: its attributes take the ledger's in place.
-		Attributes:           dedupeAttrs(appendLedgerAttrs(o.attrs, pick)),
-		Events:               o.spanEvents(pick),
-		Links:                spanLinks(o.links),
-		Resource:             st.resource,
-		InstrumentationScope: instrumentation.Scope{Name: ScopeName},
-	}
-	if failed {
-		span.Status = sdktrace.Status{Code: codes.Error}
-	}
-	st.processor.OnEnd(span.Snapshot())
+		attrs:  dedupeAttrs(appendLedgerAttrs(o.attrs, pick)),
+		events: o.spanEvents(pick),
+		links:  spanLinks(o.links),
+		failed: failed,
+		res:    st.resource,
+	})
 }
 
 // spanEvents are o's span events: the extra ones, then a
