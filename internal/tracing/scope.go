@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"encoding/hex"
 	"sync"
 	"time"
 
@@ -29,6 +30,11 @@ type scope struct {
 	// once there are many (a lease of many jobs).
 	order []*op
 	byKey map[string]*op
+	// anchor is the anchor span of the job anchorJob (tenant\x00job_id)
+	// whose trace_id is anchorTrace, when anchorOK (scope.jobAnchor).
+	anchor                 trace.SpanContext
+	anchorJob, anchorTrace string
+	anchorOK               bool
 }
 
 // op is one span to record.
@@ -102,12 +108,22 @@ func (s *scope) open(key string, mk func() *op) *op {
 
 // add stamps ev with o's ids.
 func (s *scope) add(o *op, ev *cairn.Event) {
-	ev.Trace = &cairn.TraceRef{TraceID: o.sc.TraceID().String(), SpanID: o.sc.SpanID().String()}
+	ev.Trace = traceRef(o.sc.TraceID(), o.sc.SpanID())
 	if o.events == nil {
 		o.events, o.at = o.firstEvent[:0], o.firstAt[:0]
 	}
 	o.events = append(o.events, ev)
 	o.at = append(o.at, time.Time{})
+}
+
+// traceRef is an event's "trace" member: both ids in hex, cut from one
+// string.
+func traceRef(t trace.TraceID, sid trace.SpanID) *cairn.TraceRef {
+	var buf [2 * (len(trace.TraceID{}) + len(trace.SpanID{}))]byte
+	n := hex.Encode(buf[:], t[:])
+	hex.Encode(buf[n:], sid[:])
+	ids := string(buf[:])
+	return &cairn.TraceRef{TraceID: ids[:n], SpanID: ids[n:]}
 }
 
 // opOf returns the op that stamped ev, or nil.
@@ -130,14 +146,16 @@ func (s *scope) opOf(ev *cairn.Event) (*op, int) {
 	return nil, 0
 }
 
-// committed marks ev durable (called after its transaction committed).
-func (s *scope) committed(ev *cairn.Event, at time.Time) {
+// committed marks evs durable (called after their transaction committed).
+func (s *scope) committed(at time.Time, evs ...*cairn.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if o, j := s.opOf(ev); o != nil {
-		o.at[j] = at
-		if at.After(o.end) {
-			o.end = at
+	for _, ev := range evs {
+		if o, j := s.opOf(ev); o != nil {
+			o.at[j] = at
+			if at.After(o.end) {
+				o.end = at
+			}
 		}
 	}
 }

@@ -104,7 +104,7 @@ type jobStamp struct {
 // another trace).
 func (s *scope) jobStampFor(ev *cairn.Event, cur trace.SpanContext, start time.Time, jobTrace, job string) jobStamp {
 	jobID := string(ev.JobID)
-	anchor := jobAnchor(ev.Tenant, jobID, jobTrace)
+	anchor := s.jobAnchor(ev.Tenant, jobID, jobTrace, job)
 	if r := s.req; r != nil && sameSpan(r.sc, anchor) {
 		anchor = r.sc // this request submitted the job: its children follow its sampling
 	}
@@ -118,6 +118,17 @@ func (s *scope) jobStampFor(ev *cairn.Event, cur trace.SpanContext, start time.T
 		}
 	}
 	return j
+}
+
+// jobAnchor is jobAnchor(tenant, jobID, jobTrace), remembered for the
+// scope's last job (a request stamps several events of one job: the id is
+// hashed and the sampler asked once).
+func (s *scope) jobAnchor(tenant, jobID, jobTrace, job string) trace.SpanContext {
+	if s.anchorOK && s.anchorJob == job && s.anchorTrace == jobTrace {
+		return s.anchor
+	}
+	s.anchor, s.anchorJob, s.anchorTrace, s.anchorOK = jobAnchor(tenant, jobID, jobTrace), job, jobTrace, true
+	return s.anchor
 }
 
 // sameSpan reports whether a and b have the same trace and span ids.
@@ -179,7 +190,7 @@ func (j *jobStamp) approvalRequested(job string) {
 	ev := j.ev
 	if d, ok := ev.Data.(*cairn.ApprovalRequestedData); ok && d.Approval != nil {
 		sid := waitSpanID(ev.Tenant, d.Approval.ApprovalID)
-		ev.Trace = &cairn.TraceRef{TraceID: j.anchor.TraceID().String(), SpanID: sid.String()}
+		ev.Trace = traceRef(j.anchor.TraceID(), sid)
 		return
 	}
 	j.s.stampOther(ev, j.cur, j.start, job)
