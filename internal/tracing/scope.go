@@ -30,11 +30,8 @@ type scope struct {
 	// once there are many (a lease of many jobs).
 	order []*op
 	byKey map[string]*op
-	// anchor is the anchor span of the job anchorJob (tenant\x00job_id)
-	// whose trace_id is anchorTrace, when anchorOK (scope.jobAnchor).
-	anchor                 trace.SpanContext
-	anchorJob, anchorTrace string
-	anchorOK               bool
+	// anchor is the last job anchor stamping worked out (scope.jobAnchor).
+	anchor anchorMemo
 }
 
 // op is one span to record.

@@ -104,7 +104,7 @@ type jobStamp struct {
 // another trace).
 func (s *scope) jobStampFor(ev *cairn.Event, cur trace.SpanContext, start time.Time, jobTrace, job string) jobStamp {
 	jobID := string(ev.JobID)
-	anchor := s.jobAnchor(ev.Tenant, jobID, jobTrace, job)
+	anchor := s.jobAnchor(ev.Tenant, jobID, jobTrace)
 	if r := s.req; r != nil && sameSpan(r.sc, anchor) {
 		anchor = r.sc // this request submitted the job: its children follow its sampling
 	}
@@ -123,12 +123,20 @@ func (s *scope) jobStampFor(ev *cairn.Event, cur trace.SpanContext, start time.T
 // jobAnchor is jobAnchor(tenant, jobID, jobTrace), remembered for the
 // scope's last job (a request stamps several events of one job: the id is
 // hashed and the sampler asked once).
-func (s *scope) jobAnchor(tenant, jobID, jobTrace, job string) trace.SpanContext {
-	if s.anchorOK && s.anchorJob == job && s.anchorTrace == jobTrace {
-		return s.anchor
+func (s *scope) jobAnchor(tenant, jobID, jobTrace string) trace.SpanContext {
+	if c := &s.anchor; c.ok && c.tenant == tenant && c.jobID == jobID && c.trace == jobTrace {
+		return c.sc
 	}
-	s.anchor, s.anchorJob, s.anchorTrace, s.anchorOK = jobAnchor(tenant, jobID, jobTrace), job, jobTrace, true
-	return s.anchor
+	s.anchor = anchorMemo{sc: jobAnchor(tenant, jobID, jobTrace), tenant: tenant, jobID: jobID, trace: jobTrace, ok: true}
+	return s.anchor.sc
+}
+
+// anchorMemo is the anchor span of the job jobID of tenant whose trace_id
+// is trace, when ok.
+type anchorMemo struct {
+	sc                   trace.SpanContext
+	tenant, jobID, trace string
+	ok                   bool
 }
 
 // sameSpan reports whether a and b have the same trace and span ids.
