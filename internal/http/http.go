@@ -157,14 +157,17 @@ func (s *Server) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 		rid = newRequestID()
 	}
 	w.Header().Set("X-Request-Id", rid)
-	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, rid))
 	sw := &statusWriter{ResponseWriter: w, status: 200}
 	_, route := s.mux.Handler(r)
 	if route == "" || route == "/" {
 		route = "unmatched"
 	}
-	if ctx, endSpan := tracing.StartRequest(r.Context(), r, route); endSpan != nil && ctx != r.Context() {
-		r = r.WithContext(ctx)
+	// One copy of the request carries both the request id and, when
+	// tracing, the request's span.
+	base := context.WithValue(r.Context(), requestIDKey, rid)
+	ctx, endSpan := tracing.StartRequest(base, r, route)
+	r = r.WithContext(ctx)
+	if ctx != base {
 		defer func() { endSpan(sw.status) }() // runs after the deferred function below
 	}
 	defer func() {

@@ -39,7 +39,7 @@ func BenchmarkSubmitSpans(b *testing.B) {
 				sc := scopeFrom(ctx)
 				for j, e := range evs {
 					e.Ledger = &cairn.LedgerRef{Index: uint64(j), LeafHash: "ab"}
-					sc.committed(e, time.Now())
+					sc.committed(time.Now(), e)
 				}
 				end(201)
 			}

@@ -2,15 +2,13 @@ package tracing
 
 import (
 	"context"
+	"encoding/hex"
 	"sync"
 	"time"
 
 	"github.com/cairnhq/cairn"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/sdk/instrumentation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -32,6 +30,8 @@ type scope struct {
 	// once there are many (a lease of many jobs).
 	order []*op
 	byKey map[string]*op
+	// anchor is the last job anchor stamping worked out (scope.jobAnchor).
+	anchor anchorMemo
 }
 
 // op is one span to record.
@@ -105,12 +105,22 @@ func (s *scope) open(key string, mk func() *op) *op {
 
 // add stamps ev with o's ids.
 func (s *scope) add(o *op, ev *cairn.Event) {
-	ev.Trace = &cairn.TraceRef{TraceID: o.sc.TraceID().String(), SpanID: o.sc.SpanID().String()}
+	ev.Trace = traceRef(o.sc.TraceID(), o.sc.SpanID())
 	if o.events == nil {
 		o.events, o.at = o.firstEvent[:0], o.firstAt[:0]
 	}
 	o.events = append(o.events, ev)
 	o.at = append(o.at, time.Time{})
+}
+
+// traceRef is an event's "trace" member: both ids in hex, cut from one
+// string.
+func traceRef(t trace.TraceID, sid trace.SpanID) *cairn.TraceRef {
+	var buf [2 * (len(trace.TraceID{}) + len(trace.SpanID{}))]byte
+	n := hex.Encode(buf[:], t[:])
+	hex.Encode(buf[n:], sid[:])
+	ids := string(buf[:])
+	return &cairn.TraceRef{TraceID: ids[:n], SpanID: ids[n:]}
 }
 
 // opOf returns the op that stamped ev, or nil.
@@ -133,14 +143,16 @@ func (s *scope) opOf(ev *cairn.Event) (*op, int) {
 	return nil, 0
 }
 
-// committed marks ev durable (called after its transaction committed).
-func (s *scope) committed(ev *cairn.Event, at time.Time) {
+// committed marks evs durable (called after their transaction committed).
+func (s *scope) committed(at time.Time, evs ...*cairn.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if o, j := s.opOf(ev); o != nil {
-		o.at[j] = at
-		if at.After(o.end) {
-			o.end = at
+	for _, ev := range evs {
+		if o, j := s.opOf(ev); o != nil {
+			o.at[j] = at
+			if at.After(o.end) {
+				o.end = at
+			}
 		}
 	}
 }
@@ -180,19 +192,15 @@ func (o *op) record(kind trace.SpanKind, failed bool) {
 	if o.parent.IsValid() {
 		sc = sc.WithTraceState(o.parent.TraceState())
 	}
-	span := tracetest.SpanStub{
-		Name: o.name, SpanContext: sc, Parent: o.parent, SpanKind: kind, StartTime: o.start, EndTime: end,
+	st.processor.OnEnd(&finished{
+		name: o.name, sc: sc, parent: o.parent, kind: kind, start: o.start, end: end,
 		// o is done with: its attributes take the ledger's in place.
-		Attributes:           dedupeAttrs(appendLedgerAttrs(o.attrs, pick)),
-		Events:               o.spanEvents(pick),
-		Links:                spanLinks(o.links),
-		Resource:             st.resource,
-		InstrumentationScope: instrumentation.Scope{Name: ScopeName},
-	}
-	if failed {
-		span.Status = sdktrace.Status{Code: codes.Error}
-	}
-	st.processor.OnEnd(span.Snapshot())
+		attrs:  dedupeAttrs(appendLedgerAttrs(o.attrs, pick)),
+		events: o.spanEvents(pick),
+		links:  spanLinks(o.links),
+		failed: failed,
+		res:    st.resource,
+	})
 }
 
 // spanEvents are o's span events: the extra ones, then a

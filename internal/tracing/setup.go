@@ -77,7 +77,8 @@ func Setup(ctx context.Context) (shutdown func(context.Context) error, err error
 	}, nil
 }
 
-// exporter builds the OTLP exporter for the configured protocol.
+// exporter builds the OTLP exporter for the configured protocol: the OTLP
+// exporter's client, with Cairn's conversion to OTLP messages (spanExporter).
 func exporter(ctx context.Context, getenv func(string) string) (sdktrace.SpanExporter, error) {
 	proto := strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"))
 	if proto == "" {
@@ -85,9 +86,9 @@ func exporter(ctx context.Context, getenv func(string) string) (sdktrace.SpanExp
 	}
 	switch proto {
 	case "", "http/protobuf":
-		return otlptracehttp.New(ctx)
+		return newExporter(ctx, otlptracehttp.NewClient())
 	case "grpc":
-		return otlptracegrpc.New(ctx)
+		return newExporter(ctx, otlptracegrpc.NewClient())
 	}
 	return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%q: cairn speaks http/protobuf or grpc", proto)
 }

@@ -56,8 +56,10 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 		if d, ok := ev.Data.(*cairn.DecidedData); ok {
 			phase = d.Phase
 		}
-		o.attrs = spanAttrs(AttrDecision.String(ev.Decision), AttrRuleID.String(ev.PolicyRuleID),
-			AttrSnapshot.String(ev.PolicySnapshot), AttrJobHash.String(ev.JobHash), AttrPhase.String(phase))
+		if o.sc.IsSampled() {
+			o.attrs = spanAttrs(AttrDecision.String(ev.Decision), AttrRuleID.String(ev.PolicyRuleID),
+				AttrSnapshot.String(ev.PolicySnapshot), AttrJobHash.String(ev.JobHash), AttrPhase.String(phase))
+		}
 		s.add(o, ev)
 	case cairn.EventApprovalRequested:
 		j.approvalRequested(job)
@@ -69,13 +71,17 @@ func (s *scope) stamp(ctx context.Context, ev *cairn.Event, start time.Time, job
 		if d, ok := ev.Data.(*cairn.DispatchedData); ok {
 			worker = d.WorkerID
 		}
-		o.attrs = spanAttrs(AttrJobID.String(j.jobID), AttrWorkerID.String(worker), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
+		if o.sc.IsSampled() {
+			o.attrs = spanAttrs(AttrJobID.String(j.jobID), AttrWorkerID.String(worker), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
+		}
 		s.add(o, ev)
 	case cairn.EventJobCompleted, cairn.EventOutputChecked:
 		j.completed(job)
 	case cairn.EventLeaseExpired:
 		o := s.open(SpanLeaseExpire+"\x00"+job, j.child(SpanLeaseExpire))
-		o.attrs = spanAttrs(AttrJobID.String(j.jobID), AttrJobState.String(ev.State))
+		if o.sc.IsSampled() {
+			o.attrs = spanAttrs(AttrJobID.String(j.jobID), AttrJobState.String(ev.State))
+		}
 		s.add(o, ev)
 	default:
 		if cur.IsValid() {
@@ -104,7 +110,7 @@ type jobStamp struct {
 // another trace).
 func (s *scope) jobStampFor(ev *cairn.Event, cur trace.SpanContext, start time.Time, jobTrace, job string) jobStamp {
 	jobID := string(ev.JobID)
-	anchor := jobAnchor(ev.Tenant, jobID, jobTrace)
+	anchor := s.jobAnchor(ev.Tenant, jobID, jobTrace)
 	if r := s.req; r != nil && sameSpan(r.sc, anchor) {
 		anchor = r.sc // this request submitted the job: its children follow its sampling
 	}
@@ -120,6 +126,25 @@ func (s *scope) jobStampFor(ev *cairn.Event, cur trace.SpanContext, start time.T
 	return j
 }
 
+// jobAnchor is jobAnchor(tenant, jobID, jobTrace), remembered for the
+// scope's last job (a request stamps several events of one job: the id is
+// hashed and the sampler asked once).
+func (s *scope) jobAnchor(tenant, jobID, jobTrace string) trace.SpanContext {
+	if c := &s.anchor; c.ok && c.tenant == tenant && c.jobID == jobID && c.trace == jobTrace {
+		return c.sc
+	}
+	s.anchor = anchorMemo{sc: jobAnchor(tenant, jobID, jobTrace), tenant: tenant, jobID: jobID, trace: jobTrace, ok: true}
+	return s.anchor.sc
+}
+
+// anchorMemo is the anchor span of the job jobID of tenant whose trace_id
+// is trace, when ok.
+type anchorMemo struct {
+	sc                   trace.SpanContext
+	tenant, jobID, trace string
+	ok                   bool
+}
+
 // sameSpan reports whether a and b have the same trace and span ids.
 func sameSpan(a, b trace.SpanContext) bool {
 	return a.TraceID() == b.TraceID() && a.SpanID() == b.SpanID()
@@ -133,7 +158,7 @@ func (j *jobStamp) child(name string) func() *op {
 	return func() *op {
 		o := &op{name: name, primary: primaryOf(name), parent: parent, links: links, start: start,
 			sc: spanContext(parent.TraceID(), randomSpanID(), parent.TraceFlags())}
-		if name != SpanPolicyEvaluate {
+		if name != SpanPolicyEvaluate && o.sc.IsSampled() {
 			o.attrs = append(make([]attribute.KeyValue, 0, 7), AttrJobID.String(jobID)) // room for a completion's and the ledger's
 		}
 		return o
@@ -169,7 +194,9 @@ func (j *jobStamp) submitted(job string) {
 		o.sc = spanContext(anchor.TraceID(), anchor.SpanID(), flags)
 		return o
 	})
-	o.attrs = spanAttrs(AttrTenant.String(ev.Tenant), AttrJobID.String(j.jobID), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
+	if o.sc.IsSampled() {
+		o.attrs = spanAttrs(AttrTenant.String(ev.Tenant), AttrJobID.String(j.jobID), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
+	}
 	s.add(o, ev)
 }
 
@@ -179,7 +206,7 @@ func (j *jobStamp) approvalRequested(job string) {
 	ev := j.ev
 	if d, ok := ev.Data.(*cairn.ApprovalRequestedData); ok && d.Approval != nil {
 		sid := waitSpanID(ev.Tenant, d.Approval.ApprovalID)
-		ev.Trace = &cairn.TraceRef{TraceID: j.anchor.TraceID().String(), SpanID: sid.String()}
+		ev.Trace = traceRef(j.anchor.TraceID(), sid)
 		return
 	}
 	j.s.stampOther(ev, j.cur, j.start, job)
@@ -196,12 +223,16 @@ func (j *jobStamp) approvalResolved(job string, approval *cairn.Approval) {
 	o := s.open(SpanApprovalWait+"\x00"+job, func() *op {
 		o := &op{name: SpanApprovalWait, primary: cairn.EventApprovalResolved, parent: anchor, links: links,
 			start: approval.RequestedAt, sc: spanContext(anchor.TraceID(), waitSpanID(ev.Tenant, approval.ApprovalID), anchor.TraceFlags())}
-		if l := approval.Ledger; l != nil {
+		if l := approval.Ledger; l != nil && o.sc.IsSampled() {
 			o.extra = []trace.EventOption{trace.WithTimestamp(approval.RequestedAt), trace.WithAttributes(
 				AttrLedgerEventType.String(cairn.EventApprovalRequested), AttrLedgerIndex.Int64(int64(l.Index)), AttrLedgerLeafHash.String(l.LeafHash))}
 		}
 		return o
 	})
+	if !o.sc.IsSampled() {
+		s.add(o, ev)
+		return
+	}
 	o.attrs = append(o.attrs[:0:0], AttrJobID.String(j.jobID), AttrApprovalID.String(approval.ApprovalID), AttrResolution.String(ev.Resolution),
 		AttrResolver.String(ev.ResolvedBy), AttrJobHash.String(ev.JobHash), AttrJobState.String(ev.State))
 	if l := approval.Ledger; l != nil {
@@ -215,6 +246,10 @@ func (j *jobStamp) approvalResolved(job string, approval *cairn.Approval) {
 func (j *jobStamp) completed(job string) {
 	ev := j.ev
 	o := j.s.open(SpanJobComplete+"\x00"+job, j.child(SpanJobComplete))
+	if !o.sc.IsSampled() {
+		j.s.add(o, ev)
+		return
+	}
 	if ev.Type == cairn.EventJobCompleted {
 		o.attrs = append(o.attrs, AttrJobState.String(ev.State), AttrJobHash.String(ev.JobHash))
 	}
@@ -237,7 +272,11 @@ func (s *scope) stampOther(ev *cairn.Event, cur trace.SpanContext, start time.Ti
 		if sampled(t, SpanEvidence) {
 			flags = trace.FlagsSampled
 		}
-		return &op{name: SpanEvidence, start: start, sc: spanContext(t, sid, flags), attrs: spanAttrs(AttrTenant.String(ev.Tenant))}
+		o := &op{name: SpanEvidence, start: start, sc: spanContext(t, sid, flags)}
+		if o.sc.IsSampled() {
+			o.attrs = spanAttrs(AttrTenant.String(ev.Tenant))
+		}
+		return o
 	})
 	s.add(o, ev)
 }

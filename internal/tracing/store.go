@@ -64,6 +64,9 @@ type stampingTx struct {
 	ctx  context.Context
 	sc   *scope
 	jobs map[string]string // tenant\x00job_id -> trace_id
+	// appended are the events appended so far, marked durable together by
+	// one AfterCommit function.
+	appended []*cairn.Event
 }
 
 // AppendEvent stamps ev (canonicalising it again if it was canonicalised
@@ -77,10 +80,15 @@ func (t *stampingTx) AppendEvent(ev *cairn.Event) error {
 	if err := t.Tx.AppendEvent(ev); err != nil {
 		return err
 	}
-	sc := t.sc
-	t.Tx.AfterCommit(func() { sc.committed(ev, time.Now()) })
+	if len(t.appended) == 0 {
+		t.Tx.AfterCommit(t.committed)
+	}
+	t.appended = append(t.appended, ev)
 	return nil
 }
+
+// committed marks the transaction's events durable.
+func (t *stampingTx) committed() { t.sc.committed(time.Now(), t.appended...) }
 
 func (t *stampingTx) stamp(ev *cairn.Event) error {
 	var jobTrace string
