@@ -17,8 +17,9 @@ test:
 # omniwitness and litewitness: a module of its own (internal/tlogtest), so
 # that their dependencies stay out of go.mod. litewitness and witnessctl are
 # binaries found through CAIRN_TORCHWOOD_BIN (.ci/run builds them).
-# staticcheck, at a pinned version (CI runs it after make test).
-STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@2026.1
+# staticcheck 2026.1, pinned by its module version (the proxy may refuse the
+# release-name query "@2026.1"); CI runs it after make test.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.7.0
 lint:
 	$(GO) run $(STATICCHECK) ./...
 

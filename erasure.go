@@ -18,7 +18,7 @@ const (
 // Subject is empty for the tenant's own key (jobs without a subject).
 type PayloadKey struct {
 	Tenant    string
-	KeyID     string // random, hex
+	KeyID     string // random, hex (16 digits; 32 for keys made before ADR 0047)
 	Subject   string
 	Wrapped   []byte // AES-256-GCM under the key-encryption key
 	KEKID     string // fingerprint of the key-encryption key that wrapped it
@@ -94,7 +94,8 @@ type PayloadKeyReadTx interface {
 	// PayloadKeys pages every data key of every tenant (key id order,
 	// after the tenant/key id given), for re-wrapping.
 	PayloadKeys(afterTenant, afterKeyID string, limit int) ([]*PayloadKey, error)
-	// PayloadsByKey lists the payloads encrypted under a data key.
+	// PayloadsByKey lists the payloads encrypted under a subject's data
+	// key (not the tenant's own: those are TenantDataKey, found by job).
 	PayloadsByKey(tenant, keyID string) ([]StoredPayload, error)
 	// ErasedPayload returns the erasure record of ptr, nil, nil when none.
 	ErasedPayload(tenant, ptr string) (*ErasedPayload, error)

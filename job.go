@@ -141,10 +141,11 @@ type Job struct {
 	CompletedAt *time.Time    `json:"completed_at"`
 
 	// Seq orders jobs by submission within the store; not part of the API.
-	// Packed, when set, is the job's JSON as the SQL stores keep it
-	// (internal/pack, ADR 0044), made ahead of the transaction from the JSON
-	// PackedFrom; a store uses it only if the job still marshals to exactly
-	// those bytes.
+	// Packed, when set, is the job's body as the SQL stores keep it (its
+	// JSON without what the row's columns hold, compressed: internal/jobrow
+	// and internal/pack, ADRs 0044 and 0047), made ahead of the transaction
+	// from the job's JSON PackedFrom; a store uses it only if the job still
+	// marshals to exactly those bytes.
 	Packed, PackedFrom []byte `json:"-"`
 
 	Seq int64 `json:"-"`
@@ -393,11 +394,6 @@ type Event struct {
 	// Canon is the event's canonical JSON (Seq and Ledger unset), when the
 	// caller computed it ahead of the transaction; the store computes it otherwise.
 	Canon []byte `json:"-"`
-	// Packed, when set, is the head of the event's ledger envelope as the
-	// SQL stores keep it (internal/pack, ADR 0044), made ahead of the
-	// transaction from the canonical JSON PackedFrom; a store uses it only
-	// while the event's canonical JSON is still those bytes.
-	Packed, PackedFrom []byte `json:"-"`
 	// Raw, when set by a store, is the event's API JSON; it is served as is.
 	Raw json.RawMessage `json:"-"`
 }
@@ -466,13 +462,20 @@ type Payload struct {
 	SHA256 string // of the plaintext
 	Data   []byte
 	// KeyID names the data key Data is encrypted under (the service
-	// encrypts and decrypts); "" is a payload stored before encryption.
+	// encrypts and decrypts): a subject's key id, TenantDataKey for the
+	// tenant's own key, "" for a payload stored before encryption.
 	KeyID string
 	// Labels, on a write only, are the labels of the job (or run) the
 	// payload belongs to: the service finds the data subject among them.
 	// The store does not keep them.
 	Labels map[string]string
 }
+
+// TenantDataKey is the KeyID of a payload sealed under its tenant's own
+// data key (the key of subject ""), whatever that key's id: the stores keep
+// it as an empty key id, so that what an erasure by subject reads (the
+// payloads under one subject's key) is indexed alone (ADR 0047).
+const TenantDataKey = "tenant"
 
 // SnapshotPrefix is the prefix of system policy snapshot ids [seed].
 const SnapshotPrefix = "cfg:system:policy#sha256:"

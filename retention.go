@@ -191,6 +191,11 @@ type LedgerRow struct {
 	JobID  string
 	RunID  string
 	Pruned bool
+	// BodyFrom and BodyTo (unpruned entries) are the entries whose bodies
+	// are stored with this one, [BodyFrom, BodyTo): a store that keeps a
+	// transaction's entries as one row removes them together or not at
+	// all. Index, Index+1 for a body stored alone.
+	BodyFrom, BodyTo uint64
 }
 
 // RetentionTx writes retention and legal hold state. Part of Tx.

@@ -48,11 +48,10 @@ itself.`,
 }
 
 func (o *auditJobOptions) run(cmd *cobra.Command, jobID string) error {
-	c, err := o.g.newClient()
+	c, ctx, cancel, err := o.g.session(cmd, true)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := o.g.context(cmd, true)
 	defer cancel()
 	rec, err := c.GetEvidence(ctx, jobID)
 	if err != nil {
@@ -209,11 +208,10 @@ func (o *auditRunOptions) Validate() error {
 }
 
 func (o *auditRunOptions) run(cmd *cobra.Command, runID string) error {
-	c, err := o.g.newClient()
+	c, ctx, cancel, err := o.g.session(cmd, true)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := o.g.context(cmd, true)
 	defer cancel()
 	r, err := c.GetRun(ctx, runID)
 	if err != nil {

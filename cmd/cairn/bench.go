@@ -316,7 +316,7 @@ func (o *benchOptions) submit(ctx context.Context, base, key string) error {
 						return
 					}
 				}
-				body := fmt.Sprintf(`{"job_id":"%s-%d-%d","run_id":"%s-run-%d-%d","action":"db.read","resource":"orders","labels":{"env":"prod"},"input":{"query":"SELECT * FROM orders WHERE id = %d"}}`, prefix, w, i, prefix, w, i/100, i)
+				body := fmt.Sprintf(`{"job_id":"%s-%d-%d","run_id":"%s-run-%d-%d","action":"db.read","resource":"orders","labels":{"env":"prod"},"input":%s}`, prefix, w, i, prefix, w, i/100, benchInput(w*1000003+i))
 				t0 := time.Now()
 				_, err := c.do("POST", "/api/v1/jobs", []byte(body), nil)
 				lat.add(time.Since(t0))
@@ -338,6 +338,15 @@ func (o *benchOptions) submit(ctx context.Context, base, key string) error {
 		mode, o.Clients, el.Round(time.Millisecond), n.Load(), fails.Load(), float64(n.Load())/el.Seconds(),
 		lat.pct(0.50).Round(time.Microsecond), lat.pct(0.99).Round(time.Microsecond), lat.pct(1).Round(time.Microsecond))
 	return nil
+}
+
+// benchInput is the input of the n-th ALLOW job the submit benchmarks send:
+// a database query with its reason, about 260 bytes of JSON (issue 14's
+// load shape), whose numbers vary from job to job as real inputs do.
+func benchInput(n int) string {
+	customer := 1000 + n%977*613
+	return fmt.Sprintf(`{"query":"SELECT id, status, total_cents, created_at FROM orders WHERE customer_id = %d AND status IN ('open', 'shipped') ORDER BY created_at DESC LIMIT %d","reason":"summarise recent orders of customer %d for ticket T-%d","max_rows":%d}`,
+		customer, 20+n%31, customer, 10000+n%89999, 20+n%31)
 }
 
 func (o *benchOptions) audit(ctx context.Context, base, key string) error {

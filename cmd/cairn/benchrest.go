@@ -175,7 +175,7 @@ func auditLoad(ctx context.Context, c *benchClient, rate int) (stop func() strin
 		go func() {
 			defer wg.Done()
 			for i := range ticks {
-				body := fmt.Sprintf(`{"job_id":"%s-%d","run_id":"%s-run-%d","action":"db.read","resource":"orders","labels":{"env":"prod"},"input":{"query":"SELECT * FROM orders WHERE id = %d"}}`, prefix, i, prefix, i/100, i)
+				body := fmt.Sprintf(`{"job_id":"%s-%d","run_id":"%s-run-%d","action":"db.read","resource":"orders","labels":{"env":"prod"},"input":%s}`, prefix, i, prefix, i/100, benchInput(i))
 				if _, err := c.do("POST", "/api/v1/jobs", []byte(body), nil); err != nil {
 					failed.Add(1)
 					continue

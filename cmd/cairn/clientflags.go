@@ -112,6 +112,17 @@ func (g *clientOptions) newClient() (*client.Client, error) {
 	return client.New(g.Server, key, client.WithUserAgent("cairn-cli/1")), nil
 }
 
+// session is what a client command starts with: the API client and the
+// command's context (see context). The caller defers cancel.
+func (g *clientOptions) session(cmd *cobra.Command, timeout bool) (*client.Client, context.Context, context.CancelFunc, error) {
+	c, err := g.newClient()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := g.context(cmd, timeout)
+	return c, ctx, cancel, nil
+}
+
 // context is the context of one command: cancelled by Ctrl-C or SIGTERM
 // and, unless timeout is false, by --timeout.
 func (g *clientOptions) context(cmd *cobra.Command, timeout bool) (context.Context, context.CancelFunc) {

@@ -17,6 +17,7 @@ import (
 	"github.com/cairnhq/cairn/internal/postgres"
 	"github.com/cairnhq/cairn/internal/serve"
 	"github.com/cairnhq/cairn/internal/sqlite"
+	"github.com/cairnhq/cairn/internal/sqlstore"
 	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/ledger/tree"
 )
@@ -66,7 +67,7 @@ func (o *copyOptions) Validate() error {
 
 // copyTable describes one table: its PostgreSQL columns and the SQLite
 // expressions that produce them, and each column's kind (i integer, t text,
-// b bytes).
+// b bytes, h a payload hash: sqlstore.PayloadHash).
 type copyTable struct {
 	name   string
 	cols   []string
@@ -80,7 +81,7 @@ var copyTables = []copyTable{
 	{name: "tenants", cols: []string{"tenant", "created_at"}, kinds: "ti", order: "tenant"},
 	{name: "api_keys", cols: []string{"seq", "key_id", "tenant", "hash", "body", "created_at", "revoked_at"}, src: []string{"rowid", "key_id", "tenant", "hash", "body", "created_at", "revoked_at"}, kinds: "ittttii", order: "rowid", serial: "seq"},
 	{name: "jobs", cols: []string{"seq", "tenant", "job_id", "run_id", "state", "action", "decision", "policy_rule_id", "submitted_by", "created_at", "lease_expires_at", "executor", "body"}, kinds: "ittttttttiitb", order: "seq", serial: "seq"},
-	{name: "payloads", cols: []string{"tenant", "ptr", "sha256", "data", "key_id"}, kinds: "tttbt", order: "tenant, ptr"},
+	{name: "payloads", cols: []string{"tenant", "ptr", "sha256", "data", "key_id"}, kinds: "tthbt", order: "tenant, ptr"},
 	{name: "payload_keys", cols: []string{"tenant", "key_id", "subject", "wrapped", "kek_id", "created_at"}, kinds: "tttbti", order: "tenant, key_id"},
 	{name: "erased_payloads", cols: []string{"tenant", "ptr", "sha256", "job_id", "entry"}, kinds: "tttti", order: "tenant, ptr"},
 	{name: "tenant_settings", cols: []string{"tenant", "body"}, kinds: "tt", order: "tenant"},
@@ -88,7 +89,7 @@ var copyTables = []copyTable{
 	{name: "runs", cols: []string{"seq", "tenant", "run_id", "workflow_id", "status", "started_by", "wake_at", "body"}, kinds: "itttttit", order: "seq", serial: "seq"},
 	{name: "workflows", cols: []string{"seq", "tenant", "workflow_id", "name", "version", "created_at", "body"}, kinds: "itttiit", order: "seq", serial: "seq"},
 	{name: "ledger", cols: []string{"tenant", "idx", "type", "run_id", "run_seq", "job_id", "leaf_hash"}, kinds: "tittitb", order: "tenant, idx"},
-	{name: "ledger_bodies", cols: []string{"tenant", "idx", "body"}, kinds: "tib", order: "tenant, idx"},
+	{name: "ledger_bodies", cols: []string{"tenant", "idx", "n", "body"}, kinds: "tiib", order: "tenant, idx"},
 	{name: "snapshots", cols: []string{"seq", "id", "sha256", "text", "created_at", "created_by"}, src: []string{"rowid", "id", "sha256", "text", "created_at", "created_by"}, kinds: "itttit", order: "rowid", serial: "seq"},
 	{name: "policy_active", cols: []string{"one", "snapshot_id", "activated_at"}, kinds: "iti", order: "one"},
 	{name: "policy_audit", cols: []string{"seq", "action", "actor", "timestamp", "body"}, kinds: "ittit", order: "seq", serial: "seq"},
@@ -430,6 +431,21 @@ func (r *sqlRows) Values() ([]any, error) {
 				out[i] = []byte(x)
 			default:
 				return nil, fmt.Errorf("column %d: %T is not bytes", i, v)
+			}
+		case 'h':
+			switch x := v.(type) {
+			case []byte:
+				out[i] = append([]byte(nil), x...)
+			case string:
+				// A payload hash stored before SQLite's 0012, as hex: the
+				// stored form PostgreSQL's 0011 gives such a row.
+				b, err := sqlstore.PayloadHash(x)
+				if err != nil {
+					return nil, fmt.Errorf("column %d: %w", i, err)
+				}
+				out[i] = b
+			default:
+				return nil, fmt.Errorf("column %d: %T is not a payload hash", i, v)
 			}
 		}
 	}

@@ -78,11 +78,10 @@ func (o *jobsSubmitOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	c, err := o.g.newClient()
+	c, ctx, cancel, err := o.g.session(cmd, true)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := o.g.context(cmd, true)
 	defer cancel()
 	job, replayed, err := c.SubmitJobReplayed(ctx, req)
 	if err != nil {
@@ -117,11 +116,10 @@ func newJobsGetCmd(g *clientOptions) *cobra.Command {
 		Short: "Show a job's current state",
 		Args:  cobra.ExactArgs(1),
 		RunE: g.run(func(cmd *cobra.Command, args []string) error {
-			c, err := o.g.newClient()
+			c, ctx, cancel, err := o.g.session(cmd, true)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := o.g.context(cmd, true)
 			defer cancel()
 			job, err := c.GetJob(ctx, args[0])
 			if err != nil {
@@ -285,11 +283,10 @@ func (o *resolveOptions) review(ctx context.Context, cmd *cobra.Command, c *clie
 }
 
 func (o *resolveOptions) run(cmd *cobra.Command, jobID string) error {
-	c, err := o.g.newClient()
+	c, ctx, cancel, err := o.g.session(cmd, true)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := o.g.context(cmd, true)
 	defer cancel()
 	hash := o.Hash
 	if hash == "" {
@@ -343,11 +340,10 @@ func printPaged[T any](cmd *cobra.Command, g *clientOptions, l pagedList,
 	if err != nil {
 		return err
 	}
-	c, err := g.newClient()
+	c, ctx, cancel, err := g.session(cmd, true)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := g.context(cmd, true)
 	defer cancel()
 	items, err := collect(fetch(ctx, c, since, until, pageSize(l.Limit)), l.Limit)
 	if err != nil {

@@ -160,11 +160,10 @@ func newKeysListCmd(g *clientOptions) *cobra.Command {
 		Short: "List the tenant's API keys (never their secrets)",
 		Args:  cobra.NoArgs,
 		RunE: g.run(func(cmd *cobra.Command, _ []string) error {
-			c, err := o.g.newClient()
+			c, ctx, cancel, err := o.g.session(cmd, true)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := o.g.context(cmd, true)
 			defer cancel()
 			keys, err := collect(c.AllKeys(ctx, client.Page{Limit: 1000}), 0)
 			if err != nil {
@@ -186,11 +185,10 @@ func newKeysRevokeCmd(g *clientOptions) *cobra.Command {
 		Short: "Revoke an API key",
 		Args:  cobra.ExactArgs(1),
 		RunE: g.run(func(cmd *cobra.Command, args []string) error {
-			c, err := g.newClient()
+			c, ctx, cancel, err := g.session(cmd, true)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := g.context(cmd, true)
 			defer cancel()
 			if err := c.RevokeKey(ctx, args[0]); err != nil {
 				return err

@@ -60,11 +60,10 @@ func (o *policyChangeOptions) publish(cmd *cobra.Command, path string) error {
 	if err != nil {
 		return err
 	}
-	c, err := o.g.newClient()
+	c, ctx, cancel, err := o.g.session(cmd, true)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := o.g.context(cmd, true)
 	defer cancel()
 	ch, err := c.PublishPolicy(ctx, cairn.PublishRequest{Bundle: bundle, Message: o.Message})
 	if err != nil {
@@ -94,11 +93,10 @@ id (cfg:system:policy#sha256:<hex>), sha256:<hex>, or the bare hex.`,
 }
 
 func (o *policyChangeOptions) rollback(cmd *cobra.Command, snapshot string) error {
-	c, err := o.g.newClient()
+	c, ctx, cancel, err := o.g.session(cmd, true)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := o.g.context(cmd, true)
 	defer cancel()
 	ch, err := c.RollbackPolicy(ctx, cairn.RollbackRequest{To: snapshotID(snapshot), Message: o.Message})
 	if err != nil {
@@ -131,11 +129,10 @@ func newPolicyShowCmd(g *clientOptions) *cobra.Command {
 }
 
 func (o *policyShowOptions) run(cmd *cobra.Command) error {
-	c, err := o.g.newClient()
+	c, ctx, cancel, err := o.g.session(cmd, true)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := o.g.context(cmd, true)
 	defer cancel()
 	w := cmd.OutOrStdout()
 	if o.Snapshot != "" {
@@ -179,11 +176,10 @@ func newPolicySnapshotsCmd(g *clientOptions) *cobra.Command {
 }
 
 func (o *jsonOption) snapshots(cmd *cobra.Command) error {
-	c, err := o.g.newClient()
+	c, ctx, cancel, err := o.g.session(cmd, true)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := o.g.context(cmd, true)
 	defer cancel()
 	snaps, err := collect(c.AllSnapshots(ctx, client.Page{Limit: 1000}), 0)
 	if err != nil {
@@ -302,11 +298,10 @@ func (o *policySimulateOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	c, err := o.g.newClient()
+	c, ctx, cancel, err := o.g.session(cmd, true)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := o.g.context(cmd, true)
 	defer cancel()
 	d, err := c.Simulate(ctx, req)
 	if err != nil {

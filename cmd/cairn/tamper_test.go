@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/pack"
 	"github.com/cairnhq/cairn/internal/sqlstore"
 	"github.com/cairnhq/cairn/ledger"
 )
@@ -131,6 +132,10 @@ func TestTamperingIsDetected(t *testing.T) {
 	mustCall(t, p.base, admin, "GET", "/api/v1/ledger/key", nil, &key, 200)
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.cmd.Wait()
+	// The cases below edit single entries' body rows: first store each body
+	// in a row of its own, as stores did before ADR 0045 (the store reads
+	// both layouts; the untouched store must still verify).
+	splitBodyRows(t, dataDir)
 
 	keptFile := filepath.Join(t.TempDir(), "kept.note")
 	os.WriteFile(keptFile, []byte(kept.Note), 0o600)
@@ -272,6 +277,69 @@ func checkStore(t *testing.T, dir, addr, pubKey, keptNote, keptFile, wantKind st
 		}
 	}
 	t.Logf("detected; cairn verify said:\n%s", firstLines(out.String(), 3))
+}
+
+// splitBodyRows rewrites every ledger_bodies row holding several entries
+// (ADR 0045) as one row per entry, each body packed alone, directly in the
+// database file of a stopped server; the append-only trigger is put back
+// as it was.
+func splitBodyRows(t *testing.T, dir string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "cairn.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	type row struct {
+		tenant string
+		first  int64
+		bodies [][]byte
+	}
+	var batches []row
+	rows, err := db.Query(`SELECT tenant, idx, n, body FROM ledger_bodies WHERE n > 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var r row
+		var n int
+		var stored []byte
+		if err := rows.Scan(&r.tenant, &r.first, &n, &stored); err != nil {
+			t.Fatal(err)
+		}
+		if r.bodies, err = pack.UnpackBatch(stored, n); err != nil {
+			t.Fatal(err)
+		}
+		batches = append(batches, r)
+	}
+	rows.Close()
+	var trigger string
+	if err := db.QueryRow(`SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'ledger_bodies_no_delete'`).Scan(&trigger); err != nil {
+		t.Fatal(err)
+	}
+	stmts := []func() error{func() error { _, err := db.Exec(`DROP TRIGGER ledger_bodies_no_delete`); return err }}
+	for _, r := range batches {
+		stmts = append(stmts, func() error {
+			_, err := db.Exec(`DELETE FROM ledger_bodies WHERE tenant = ? AND idx = ?`, r.tenant, r.first)
+			return err
+		})
+		for k, b := range r.bodies {
+			stmts = append(stmts, func() error {
+				stored, err := pack.Pack(b)
+				if err == nil {
+					_, err = db.Exec(`INSERT INTO ledger_bodies(tenant, idx, n, body) VALUES (?, ?, 1, ?)`, r.tenant, r.first+int64(k), stored)
+				}
+				return err
+			})
+		}
+	}
+	stmts = append(stmts, func() error { _, err := db.Exec(trigger); return err })
+	for _, f := range stmts {
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("split %d body rows into one row per entry", len(batches))
 }
 
 func firstLines(s string, n int) string {

@@ -110,11 +110,10 @@ func (o *workerOptions) run(cmd *cobra.Command) error {
 	if o.Exec != "" {
 		h = execHandler(o.Exec)
 	}
-	c, err := o.g.newClient()
+	c, ctx, cancel, err := o.g.session(cmd, false)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := o.g.context(cmd, false)
 	defer cancel()
 	logger := log.New(cmd.ErrOrStderr(), "cairn worker: ", log.LstdFlags|log.LUTC)
 	logKey, err := o.logKey(logger)

@@ -50,11 +50,10 @@ func (o *jsonOption) registerWorkflow(cmd *cobra.Command, path string) error {
 	if err != nil {
 		return err
 	}
-	c, err := o.g.newClient()
+	c, ctx, cancel, err := o.g.session(cmd, true)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := o.g.context(cmd, true)
 	defer cancel()
 	w, err := c.RegisterWorkflow(ctx, string(text))
 	if err != nil {
@@ -88,11 +87,10 @@ func newWorkflowsListCmd(g *clientOptions) *cobra.Command {
 }
 
 func (o *workflowsListOptions) run(cmd *cobra.Command) error {
-	c, err := o.g.newClient()
+	c, ctx, cancel, err := o.g.session(cmd, true)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := o.g.context(cmd, true)
 	defer cancel()
 	l, err := c.ListWorkflows(ctx, client.WorkflowFilter{Name: o.Name, Page: client.Page{Limit: 100}})
 	if err != nil {
@@ -128,11 +126,10 @@ type runOptions struct {
 // do runs call with a client and the command's context and prints the run
 // it answers.
 func (o *runOptions) do(cmd *cobra.Command, call func(context.Context, *client.Client) (*cairn.Run, error)) error {
-	c, err := o.g.newClient()
+	c, ctx, cancel, err := o.g.session(cmd, true)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := o.g.context(cmd, true)
 	defer cancel()
 	r, err := call(ctx, c)
 	if err != nil {
@@ -177,11 +174,10 @@ func newRunsListCmd(g *clientOptions) *cobra.Command {
 }
 
 func (o *runOptions) list(cmd *cobra.Command) error {
-	c, err := o.g.newClient()
+	c, ctx, cancel, err := o.g.session(cmd, true)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := o.g.context(cmd, true)
 	defer cancel()
 	l, err := c.ListRuns(ctx, client.RunFilter{WorkflowID: o.Workflow, Status: o.Status, Page: client.Page{Limit: 100}})
 	if err != nil {

@@ -16,12 +16,12 @@
 // size grows with the level (256 KB at the fastest, 4 MB at "better").
 // "Better" saved 8% of the bytes for several times the CPU.
 //
-// A ledger envelope is {"event":E,"index":…,"prev_hash":…,…}: only its
-// tail depends on the entry's place in the ledger. The service packs
-// {"event":E ahead of the transaction (PackPrefix), and the store's writer
-// packs only the tail (Envelope), without the dictionary, which is cheap;
-// the stored body is the two frames one after the other, which zstd decodes as the concatenation
-// of their contents.
+// Ledger envelopes are stored a writer transaction's entries at a time,
+// one frame for several envelopes (batch.go, ADR 0045). Bodies stored
+// before that are one frame, or two frames one after the other (the
+// envelope's head packed ahead of the transaction and its tail packed by
+// the writer, ADR 0044), which zstd decodes as the concatenation of their
+// contents; Unpack reads them all.
 package pack
 
 import (
@@ -38,13 +38,9 @@ const bodyDictID = 0xCA1201
 
 var zstdMagic = []byte{0x28, 0xB5, 0x2F, 0xFD}
 
-// EnvelopeHead is what every ledger envelope starts with.
-const EnvelopeHead = `{"event":`
-
 var (
 	codecOnce sync.Once
 	encoder   *zstd.Encoder // with the dictionary
-	tailEnc   *zstd.Encoder // without the dictionary: for the short tails of envelopes (see Envelope)
 	decoder   *zstd.Decoder
 	codecErr  error
 )
@@ -54,12 +50,6 @@ func codec() error {
 		dict := []byte(bodyDictV1)
 		encoder, codecErr = zstd.NewWriter(nil,
 			zstd.WithEncoderDictRaw(bodyDictID, dict),
-			zstd.WithEncoderLevel(zstd.SpeedFastest),
-			zstd.WithZeroFrames(true))
-		if codecErr != nil {
-			return
-		}
-		tailEnc, codecErr = zstd.NewWriter(nil,
 			zstd.WithEncoderLevel(zstd.SpeedFastest),
 			zstd.WithZeroFrames(true))
 		if codecErr != nil {
@@ -83,45 +73,6 @@ func Pack(body []byte) ([]byte, error) {
 		return nil, err
 	}
 	return encoder.EncodeAll(body, make([]byte, 0, len(body)/3+16)), nil
-}
-
-// Prefix is a ledger event's packed envelope head: {"event": and the
-// event's canonical JSON, made ahead of the transaction from Canon.
-type Prefix struct {
-	Canon []byte // the canonical event it was made from
-	Frame []byte // Pack(EnvelopeHead + Canon)
-}
-
-// PackPrefix packs the head of the envelope of an event whose canonical
-// JSON is canon.
-func PackPrefix(canon []byte) (*Prefix, error) {
-	head := make([]byte, 0, len(EnvelopeHead)+len(canon))
-	head = append(append(head, EnvelopeHead...), canon...)
-	frame, err := Pack(head)
-	if err != nil {
-		return nil, err
-	}
-	return &Prefix{Canon: canon, Frame: frame}, nil
-}
-
-// Envelope returns the stored form of a ledger envelope: p's frame and the
-// envelope's tail packed after it, when p was made from the very canonical
-// event the envelope holds; otherwise (p nil, or made from other bytes)
-// the whole envelope packed as one frame.
-func Envelope(p *Prefix, envelope []byte) ([]byte, error) {
-	n := len(EnvelopeHead)
-	if p == nil || len(envelope) < n+len(p.Canon) || !bytes.HasPrefix(envelope, []byte(EnvelopeHead)) || !bytes.Equal(envelope[n:n+len(p.Canon)], p.Canon) {
-		return Pack(envelope)
-	}
-	if err := codec(); err != nil {
-		return nil, err
-	}
-	// The tail (~120 bytes) is packed without the dictionary: with it, the
-	// frame's set-up (restoring the match table from the dictionary's)
-	// cost the writer ~50 µs a submit for 59 bytes an entry saved.
-	out := make([]byte, 0, len(p.Frame)+64)
-	out = append(out, p.Frame...)
-	return tailEnc.EncodeAll(envelope[n+len(p.Canon):], out), nil
 }
 
 // Unpack returns the body a stored value holds: the decompressed bytes of

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cairnhq/cairn/ledger"
+	"github.com/klauspost/compress/zstd"
 )
 
 // A body in the shape of a policy_decided envelope (its hashes and ids
@@ -72,59 +72,21 @@ func BenchmarkUnpack(b *testing.B) {
 	}
 }
 
-// TestEnvelopeFromPrefix: an envelope stored as the packed head made ahead
-// of the transaction and its tail packed after it unpacks to exactly the
-// envelope; a head made from other bytes is not used.
-func TestEnvelopeFromPrefix(t *testing.T) {
-	canon := []byte(`{"actor":"agent-7","job_id":"job-31-0","timestamp":"2026-12-06T02:11:25.389110023Z","type":"job_submitted","workflow_step_id":null}`)
-	env, err := ledger.EnvelopeBody("default", 5, strings.Repeat("c2", 32), 3, canon)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := PackPrefix(canon)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored, err := Envelope(p, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := Unpack(stored); err != nil || !bytes.Equal(got, env) {
-		t.Fatalf("envelope from a prefix unpacks to %q, %v", got, err)
-	}
-	if n := bytes.Count(stored, zstdMagic); n != 2 || !bytes.HasPrefix(stored, p.Frame) {
-		t.Errorf("stored envelope holds %d frames, want the prefix's and the tail's", n)
-	}
-	other := bytes.Replace(canon, []byte("agent-7"), []byte("agent-8"), 1)
-	stale, _ := PackPrefix(other)
-	stored, err = Envelope(stale, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := Unpack(stored); err != nil || !bytes.Equal(got, env) || bytes.HasPrefix(stored, stale.Frame) {
-		t.Fatalf("envelope with a stale prefix unpacks to %q, %v", got, err)
-	}
-	if n := bytes.Count(stored, zstdMagic); n != 1 {
-		t.Errorf("envelope with a stale prefix holds %d frames, want 1", n)
-	}
-}
-
-func BenchmarkEnvelopeTail(b *testing.B) {
+// TestUnpackConcatenatedFrames: a body stored as two frames one after the
+// other (ADR 0044's head packed with the dictionary and tail packed
+// without) unpacks to the concatenation of their contents.
+func TestUnpackConcatenatedFrames(t *testing.T) {
 	i := bytes.Index(sampleBody, []byte(`,"index":`))
-	canon := sampleBody[len(EnvelopeHead):i]
-	p, _ := PackPrefix(canon)
-	stored, _ := Envelope(p, sampleBody)
-	b.Logf("head %d bytes, tail %d, the envelope as one frame %d", len(p.Frame), len(stored)-len(p.Frame), len(must(Pack(sampleBody))))
-	for b.Loop() {
-		if _, err := Envelope(p, sampleBody); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func must(b []byte, err error) []byte {
+	head, err := Pack(sampleBody[:i])
 	if err != nil {
-		panic(err)
+		t.Fatal(err)
 	}
-	return b
+	plain, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := plain.EncodeAll(sampleBody[i:], bytes.Clone(head))
+	if got, err := Unpack(stored); err != nil || !bytes.Equal(got, sampleBody) {
+		t.Fatalf("two frames unpack to %q, %v", got, err)
+	}
 }

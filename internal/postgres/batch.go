@@ -19,8 +19,10 @@ import (
 // batch is one write transaction of the writer: the Updates it runs, the
 // ledger heads it has locked, and the ledger and Merkle rows it has not
 // sent yet. Ledger rows are buffered and sent in one statement per table
-// (before any read of the ledger, after each Update when guarded, and
-// before COMMIT), which saves a round trip per appended event.
+// (before any read, after each Update when guarded, and before COMMIT),
+// which saves a round trip per appended event. Their bodies wait longer:
+// until a read of ledger_bodies, the end of a guarded Update or COMMIT, so
+// that a tenant's entries of the transaction make one row (ADR 0045).
 type batch struct {
 	s     *Store
 	c     *pgx.Conn
@@ -30,7 +32,9 @@ type batch struct {
 
 	ledgerRows []ledgerRow
 	nodeRows   []nodeRow
-	sentL      int // ledgerRows[:sentL] are in the database
+	sentL      int  // ledgerRows[:sentL] are in the database
+	sentB      int  // the bodies of ledgerRows[:sentB] are in the database
+	bodiesDue  bool // the next round trip sends the unsent bodies
 	sentN      int
 	pend       []pendingWrite     // deferred writes (pipeline.go)
 	derr       error              // the first deferred write that failed
@@ -66,7 +70,7 @@ type ledgerRow struct {
 	runID  *string
 	runSeq *int64
 	jobID  *string
-	body   []byte // Pack'ed
+	body   []byte // the canonical envelope (stored by queueBodies)
 	leaf   []byte
 }
 
@@ -87,6 +91,7 @@ func newBatch(s *Store, c *pgx.Conn) *batch {
 type snapshot struct {
 	nl, nn       int
 	sentL, sentN int
+	sentB        int
 	nnotes       int
 	active       string
 	runs         map[string]runRow
@@ -94,14 +99,15 @@ type snapshot struct {
 }
 
 func (b *batch) save() snapshot {
-	return snapshot{nl: len(b.ledgerRows), nn: len(b.nodeRows), sentL: b.sentL, sentN: b.sentN, nnotes: len(b.notes), active: b.active,
+	return snapshot{nl: len(b.ledgerRows), nn: len(b.nodeRows), sentL: b.sentL, sentN: b.sentN, sentB: b.sentB, nnotes: len(b.notes), active: b.active,
 		runs: maps.Clone(b.runs), runRead: maps.Clone(b.runRead)}
 }
 
 func (b *batch) restore(s snapshot) {
 	b.ledgerRows = b.ledgerRows[:s.nl]
 	b.nodeRows = b.nodeRows[:s.nn]
-	b.sentL, b.sentN = s.sentL, s.sentN
+	b.sentL, b.sentN, b.sentB = s.sentL, s.sentN, s.sentB
+	b.bodiesDue = false
 	b.notes = b.notes[:s.nnotes]
 	b.active = s.active
 	// A run the failed Update read may show that Update's own writes
@@ -211,18 +217,16 @@ func isDeadlock(err error) bool {
 }
 
 // queueRows queues the unsent ledger and Merkle rows as multi-row INSERTs
-// (cheaper for the server than unnest over arrays).
-func (b *batch) queueRows(pb *pgx.Batch) {
+// (cheaper for the server than unnest over arrays), and the unsent bodies
+// when they are due.
+func (b *batch) queueRows(pb *pgx.Batch) error {
 	for rows := b.ledgerRows[b.sentL:]; len(rows) > 0; {
 		n := min(len(rows), 64)
 		args := make([]any, 0, 7*n)
-		bodies := make([]any, 0, 3*n)
 		for _, r := range rows[:n] {
 			args = append(args, r.tenant, r.idx, r.typ, r.runID, r.runSeq, r.jobID, r.leaf)
-			bodies = append(bodies, r.tenant, r.idx, r.body)
 		}
 		pb.Queue(`INSERT INTO ledger(tenant, idx, type, run_id, run_seq, job_id, leaf_hash) VALUES `+placeholders(n, 7), args...)
-		pb.Queue(`INSERT INTO ledger_bodies(tenant, idx, body) VALUES `+placeholders(n, 3), bodies...)
 		rows = rows[n:]
 	}
 	b.sentL = len(b.ledgerRows)
@@ -236,6 +240,35 @@ func (b *batch) queueRows(pb *pgx.Batch) {
 		rows = rows[n:]
 	}
 	b.sentN = len(b.nodeRows)
+	if b.bodiesDue {
+		b.bodiesDue = false
+		return b.queueBodies(pb)
+	}
+	return nil
+}
+
+// queueBodies queues the unsent entries' bodies as ledger_bodies rows, a
+// tenant's consecutive entries as one row (sqlstore.BodyRows).
+func (b *batch) queueBodies(pb *pgx.Batch) error {
+	unsent := b.ledgerRows[b.sentB:]
+	if len(unsent) == 0 {
+		return nil
+	}
+	pending := make([]sqlstore.PendingBody, len(unsent))
+	for i, r := range unsent {
+		pending[i] = sqlstore.PendingBody{Tenant: r.tenant, Index: uint64(r.idx), Envelope: r.body}
+	}
+	rows, err := sqlstore.BodyRows(pending)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	for len(rows) > 0 {
+		n := min(len(rows), sqlstore.MaxBodyRowsPerInsert)
+		pb.Queue(`INSERT INTO ledger_bodies(tenant, idx, n, body) VALUES `+placeholders(n, 4), sqlstore.BodyArgs(rows[:n])...)
+		rows = rows[n:]
+	}
+	b.sentB = len(b.ledgerRows)
+	return nil
 }
 
 var placeholderCache sync.Map // [2]int -> string
@@ -272,7 +305,11 @@ func (b *batch) finishBatch() error {
 		return b.derr
 	}
 	pb := &pgx.Batch{}
-	read := b.queuePending(pb)
+	b.bodiesDue = true
+	read, err := b.queuePending(pb)
+	if err != nil {
+		return err
+	}
 	var tenants, hashes []string
 	var sizes []int64
 	b.tx.Each(func(tenant string, h *tree.Head) {
@@ -293,7 +330,7 @@ func (b *batch) finishBatch() error {
 		return nil
 	}
 	br := b.c.SendBatch(b.ctx, pb)
-	err := read(br)
+	err = read(br)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
@@ -503,13 +540,9 @@ func (t *wtx) AppendEvent(ev *cairn.Event) error {
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
-	packed, err := sqlstore.PackEnvelope(ev, &r)
-	if err != nil {
-		return fmt.Errorf("postgres: %w", err)
-	}
 	b := t.b
 	leaf := r.Leaf
-	row := ledgerRow{tenant: r.Tenant, idx: int64(r.Index), typ: r.Type, runID: optStr(r.RunID), jobID: optStr(r.JobID), body: packed, leaf: leaf[:]}
+	row := ledgerRow{tenant: r.Tenant, idx: int64(r.Index), typ: r.Type, runID: optStr(r.RunID), jobID: optStr(r.JobID), body: r.Body, leaf: leaf[:]}
 	if r.RunSeq > 0 {
 		seq := r.RunSeq
 		row.runSeq = &seq

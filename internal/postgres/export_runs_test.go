@@ -10,3 +10,6 @@ func ListRunsQuery(tenant string, f cairn.RunFilter) (string, []any) {
 	q, args := sqlstore.ListRunsQuery(tenant, f)
 	return sqlstore.Rebind(q), args
 }
+
+// PayloadsByKeyQuery is the statement PayloadsByKey runs.
+var PayloadsByKeyQuery = sqlstore.Rebind(sqlstore.PayloadsByKeyQuery(dialect))

@@ -40,14 +40,16 @@ func (b *batch) deferWrite(p pendingWrite) { b.pend = append(b.pend, p) }
 
 // queuePending adds the deferred writes and unsent ledger rows to pb and
 // returns how to read their answers.
-func (b *batch) queuePending(pb *pgx.Batch) func(br pgx.BatchResults) error {
+func (b *batch) queuePending(pb *pgx.Batch) (func(br pgx.BatchResults) error, error) {
 	pend := b.pend
 	b.pend = nil
 	for _, p := range pend {
 		pb.Queue(p.sql, p.args...)
 	}
 	nrows := pb.Len()
-	b.queueRows(pb)
+	if err := b.queueRows(pb); err != nil {
+		return nil, err
+	}
 	nrows = pb.Len() - nrows
 	return func(br pgx.BatchResults) error {
 		for _, p := range pend {
@@ -74,11 +76,12 @@ func (b *batch) queuePending(pb *pgx.Batch) func(br pgx.BatchResults) error {
 			}
 		}
 		return nil
-	}
+	}, nil
 }
 
 func (b *batch) hasPending() bool {
-	return len(b.pend) > 0 || b.sentL < len(b.ledgerRows) || b.sentN < len(b.nodeRows)
+	return len(b.pend) > 0 || b.sentL < len(b.ledgerRows) || b.sentN < len(b.nodeRows) ||
+		b.bodiesDue && b.sentB < len(b.ledgerRows)
 }
 
 // fail records the first deferred failure of the current Update.
@@ -89,19 +92,24 @@ func (b *batch) fail(err error) error {
 	return errDeferred
 }
 
-// flush sends the deferred writes and buffered ledger rows.
+// flush sends the deferred writes and buffered ledger rows, bodies too.
 func (b *batch) flush() error {
 	if b.derr != nil {
 		return errDeferred
 	}
+	b.bodiesDue = true
 	if !b.hasPending() {
+		b.bodiesDue = false
 		return nil
 	}
 	pb := &pgx.Batch{}
-	read := b.queuePending(pb)
+	read, err := b.queuePending(pb)
+	if err != nil {
+		return b.fail(err)
+	}
 	defer b.s.roundTrip(time.Now())
 	br := b.c.SendBatch(b.ctx, pb)
-	err := read(br)
+	err = read(br)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
@@ -125,7 +133,10 @@ func (q wq) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTa
 		return b.c.Exec(ctx, sql, args...)
 	}
 	pb := &pgx.Batch{}
-	read := b.queuePending(pb)
+	read, err := b.queuePending(pb)
+	if err != nil {
+		return pgconn.CommandTag{}, b.fail(err)
+	}
 	pb.Queue(sql, args...)
 	br := b.c.SendBatch(ctx, pb)
 	defer br.Close()
@@ -145,7 +156,10 @@ func (q wq) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error
 		return b.c.Query(ctx, sql, args...)
 	}
 	pb := &pgx.Batch{}
-	read := b.queuePending(pb)
+	read, err := b.queuePending(pb)
+	if err != nil {
+		return nil, b.fail(err)
+	}
 	pb.Queue(sql, args...)
 	br := b.c.SendBatch(ctx, pb)
 	if err := read(br); err != nil {

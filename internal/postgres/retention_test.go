@@ -22,16 +22,23 @@ func TestRetentionGuard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Update(ctx, func(tx cairn.Tx) error {
-		for i := 0; i < 3; i++ {
-			if err := tx.AppendEvent(&cairn.Event{Tenant: "default", Type: cairn.EventJobSubmitted, Timestamp: time.Now(), Actor: "t"}); err != nil {
-				return err
+	// Entry 0 in one transaction (a body row of its own), entries 1 and 2
+	// in the next (one body row of two, ADR 0045).
+	for _, n := range []int{1, 2} {
+		err = s.Update(ctx, func(tx cairn.Tx) error {
+			for i := 0; i < n; i++ {
+				if err := tx.AppendEvent(&cairn.Event{Tenant: "default", Type: cairn.EventJobSubmitted, Timestamp: time.Now(), Actor: "t"}); err != nil {
+					return err
+				}
 			}
+			if n == 1 {
+				return nil
+			}
+			return tx.PutPayload(&cairn.Payload{Tenant: "default", Ptr: "ctx:j", SHA256: "x", Data: []byte("{}")})
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return tx.PutPayload(&cairn.Payload{Tenant: "default", Ptr: "ctx:j", SHA256: "x", Data: []byte("{}")})
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	s.Close()
 	c, err := pgx.Connect(ctx, dsn)
@@ -60,6 +67,10 @@ func TestRetentionGuard(t *testing.T) {
 	for _, q := range []string{
 		`INSERT INTO compactions(tenant, event, from_idx, to_idx, cutoff) VALUES ('default', 2, 0, 1, 0)`,
 		`INSERT INTO retention_guard(tenant, event, from_idx, to_idx) VALUES ('default', 2, 0, 1)`,
+		// A guard over part of a body row's entries (1 of 1 and 2) does
+		// not let the row go.
+		`INSERT INTO compactions(tenant, event, from_idx, to_idx, cutoff) VALUES ('default', 3, 1, 2, 0)`,
+		`INSERT INTO retention_guard(tenant, event, from_idx, to_idx) VALUES ('default', 3, 1, 2)`,
 	} {
 		if _, err := tx.Exec(ctx, q); err != nil {
 			t.Fatal(err)

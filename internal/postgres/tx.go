@@ -40,10 +40,10 @@ const leasable = `state = 'QUEUED' AND executor IS NULL`
 // The lease queries (TestLeasePlan checks their plans).
 const (
 	// leasableAny ($1 tenant, $2 limit): the oldest leasable jobs.
-	leasableAny = `SELECT seq, body FROM jobs WHERE tenant = $1 AND ` + leasable + ` ORDER BY seq LIMIT $2`
+	leasableAny = `SELECT ` + sqlstore.JobSelect + ` FROM jobs WHERE tenant = $1 AND ` + leasable + ` ORDER BY seq LIMIT $2`
 	// leasableOf ($1 tenant, $2 actions, $3 limit): the oldest $3 of each
 	// action (index-only seeks), then the oldest $3 of those.
-	leasableOf = `SELECT seq, body FROM jobs WHERE tenant = $1 AND seq IN (
+	leasableOf = `SELECT ` + sqlstore.JobSelect + ` FROM jobs WHERE tenant = $1 AND seq IN (
 		SELECT q.seq FROM unnest($2::text[]) AS a(action)
 		CROSS JOIN LATERAL (SELECT seq FROM jobs WHERE tenant = $1 AND ` + leasable + ` AND action = a.action ORDER BY seq LIMIT $3) q
 		ORDER BY q.seq LIMIT $3
@@ -120,7 +120,10 @@ type wtx struct {
 
 func newWtx(b *batch) *wtx {
 	c := &conn{ctx: b.ctx, q: wq{b}, b: b}
-	return &wtx{rtx: newRtx(c, nil), Writer: sqlstore.Writer{DB: c, D: dialect}, b: b}
+	t := &wtx{rtx: newRtx(c, nil), Writer: sqlstore.Writer{DB: c, D: dialect}, b: b}
+	// A read of ledger_bodies takes the bodies held back with it.
+	t.FlushBodies = func() error { b.bodiesDue = true; return nil }
+	return t
 }
 
 // AfterCommit implements cairn.Tx.

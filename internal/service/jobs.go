@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/jobrow"
 	"github.com/cairnhq/cairn/internal/pack"
 	"github.com/cairnhq/cairn/internal/tracing"
 	"github.com/cairnhq/cairn/ledger"
@@ -261,16 +262,22 @@ func (s *Service) prepareSubmit(ctx context.Context, pol *activePolicy, p cairn.
 	return sub, nil
 }
 
-// packJob compresses the job's body ahead of the transaction, so that the
-// store's writer does not (ADR 0044); the store checks it still matches.
+// packJob makes the job's stored body ahead of the transaction, so that
+// the store's writer does not: its JSON without what the row's columns
+// hold (ADR 0047), compressed (ADR 0044). The store checks that the job
+// still marshals to the JSON it was made from.
 func packJob(j *cairn.Job) {
 	j.Packed, j.PackedFrom = nil, nil
-	body, err := json.Marshal(j)
+	full, err := json.Marshal(j)
+	if err != nil {
+		return
+	}
+	body, err := jobrow.Body(j, full)
 	if err != nil {
 		return
 	}
 	if packed, err := pack.Pack(body); err == nil {
-		j.Packed, j.PackedFrom = packed, body
+		j.Packed, j.PackedFrom = packed, full
 	}
 }
 
@@ -317,10 +324,6 @@ func seal(e *cairn.Event) error {
 		return err
 	}
 	e.Canon = canon
-	// The store compresses only the envelope's tail in its writer (ADR 0044).
-	if p, err := pack.PackPrefix(canon); err == nil {
-		e.Packed, e.PackedFrom = p.Frame, canon
-	}
 	return nil
 }
 

@@ -158,7 +158,12 @@ func (c *payloadCrypt) newKey(tx cairn.Tx, tenant, subject string) (*cairn.Paylo
 		return nil, err
 	}
 	kek := c.key()
-	k := &cairn.PayloadKey{Tenant: tenant, KeyID: randomID("", 16), Subject: subject, KEKID: kek.ID(), CreatedAt: c.now()}
+	// 64 random bits, unique within the tenant: a collision (likely only
+	// past about 2^32 subjects) inserts nothing, and the submit fails with
+	// 503 unavailable below, its retry drawing another id. Half the bytes
+	// of the 128-bit ids before, in each of a subject's payload rows and
+	// index entries (ADR 0047).
+	k := &cairn.PayloadKey{Tenant: tenant, KeyID: randomID("", 8), Subject: subject, KEKID: kek.ID(), CreatedAt: c.now()}
 	if k.Wrapped, err = kek.Wrap(tenant, k.KeyID, raw); err != nil {
 		return nil, err
 	}
@@ -189,6 +194,9 @@ func (c *payloadCrypt) seal(tx cairn.Tx, p *cairn.Payload) (*cairn.Payload, erro
 	if err != nil {
 		return nil, err
 	}
+	if subject == "" {
+		keyID = cairn.TenantDataKey // stored without the id (ADR 0047)
+	}
 	return &cairn.Payload{Tenant: p.Tenant, Ptr: p.Ptr, SHA256: p.SHA256, Data: sealed, KeyID: keyID}, nil
 }
 
@@ -210,20 +218,12 @@ func (c *payloadCrypt) open(tx cairn.ReadTx, tenant, ptr string) (*cairn.Payload
 	if err != nil || p.KeyID == "" { // "": a legacy payload, not yet encrypted
 		return p, err
 	}
-	var dk *payloadkey.DataKey
-	if v, ok := c.keys.Load(tenant + "\x00" + p.KeyID); ok {
-		dk = v.(*payloadkey.DataKey)
-	} else {
-		k, err := tx.PayloadKeyByID(tenant, p.KeyID)
-		if err != nil {
-			return nil, err
-		}
-		if k == nil {
-			return nil, cairn.Errorf(cairn.CodeErased, "payload %s was erased (its data key is destroyed)", ptr)
-		}
-		if dk, err = c.unwrap(k); err != nil {
-			return nil, err
-		}
+	dk, err := c.dataKey(tx, tenant, p.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	if dk == nil {
+		return nil, cairn.Errorf(cairn.CodeErased, "payload %s was erased (its data key is destroyed)", ptr)
 	}
 	plain, err := dk.Open(tenant, ptr, p.Data)
 	if err != nil {
@@ -231,6 +231,30 @@ func (c *payloadCrypt) open(tx cairn.ReadTx, tenant, ptr string) (*cairn.Payload
 	}
 	p.Data = plain
 	return p, nil
+}
+
+// dataKey returns the data key a payload names: keyID, or the tenant's
+// own for cairn.TenantDataKey; nil when it is destroyed.
+func (c *payloadCrypt) dataKey(tx cairn.ReadTx, tenant, keyID string) (*payloadkey.DataKey, error) {
+	if keyID == cairn.TenantDataKey {
+		if v, ok := c.tenantKeys.Load(tenant); ok {
+			keyID = v.(string)
+		}
+	}
+	if v, ok := c.keys.Load(tenant + "\x00" + keyID); ok {
+		return v.(*payloadkey.DataKey), nil
+	}
+	var k *cairn.PayloadKey
+	var err error
+	if keyID == cairn.TenantDataKey {
+		k, err = tx.PayloadKey(tenant, "")
+	} else {
+		k, err = tx.PayloadKeyByID(tenant, keyID)
+	}
+	if err != nil || k == nil {
+		return nil, err
+	}
+	return c.unwrap(k)
 }
 
 // forget drops a destroyed data key from the caches.

@@ -239,23 +239,26 @@ func (s *Service) planCompaction(tx cairn.ReadTx, c *cairn.Compaction, holds []*
 	if err != nil {
 		return nil, nil, err
 	}
+	rows = endOnBodyRow(c, rows)
 	plan := &cairn.CompactionPlan{Keep: map[uint64]bool{}}
 	jobs := map[string]*cairn.Job{} // nil: no row
 	heldBy := map[string]bool{}
-	pruned := 0
 	for _, r := range rows {
 		j, err := rowJob(tx, c.Tenant, r.JobID, jobs)
 		if err != nil {
 			return nil, nil, err
 		}
-		h, keep := s.keepEntry(holds, c.Tenant, r, j)
-		switch {
-		case keep:
+		if h, keep := s.keepEntry(holds, c.Tenant, r, j); keep {
 			plan.Keep[r.Index] = true
 			if h != nil {
 				heldBy[h.HoldID] = true
 			}
-		case !r.Pruned:
+		}
+	}
+	keepBodyRows(rows, plan.Keep)
+	pruned := 0
+	for _, r := range rows {
+		if !r.Pruned && !plan.Keep[r.Index] {
 			pruned++
 		}
 	}
@@ -268,6 +271,47 @@ func (s *Service) planCompaction(tx cairn.ReadTx, c *cairn.Compaction, holds []*
 	}
 	stats := map[string]any{"pruned_entries": pruned, "kept_entries": len(plan.Keep), "jobs_removed": len(plan.Jobs), "holds": held}
 	return plan, stats, nil
+}
+
+// endOnBodyRow ends c's range where a stored body row that reaches past it
+// starts (ADR 0045: a transaction's entries of a tenant share one row,
+// removed whole), so that the next compaction takes that row whole; it
+// returns the rows left in the range. A range that would end up empty is
+// left as it is (the row then stays, as a kept one would).
+func endOnBodyRow(c *cairn.Compaction, rows []cairn.LedgerRow) []cairn.LedgerRow {
+	if len(rows) == 0 {
+		return rows
+	}
+	last := rows[len(rows)-1]
+	if last.Pruned || last.BodyTo <= c.To || last.BodyFrom <= c.From || last.BodyFrom >= c.To {
+		return rows
+	}
+	c.To = last.BodyFrom
+	for len(rows) > 0 && rows[len(rows)-1].Index >= c.To {
+		rows = rows[:len(rows)-1]
+	}
+	return rows
+}
+
+// keepBodyRows keeps every entry that shares a stored body row with a kept
+// one: the row, and so each of its entries' bodies, stays.
+func keepBodyRows(rows []cairn.LedgerRow, keep map[uint64]bool) {
+	for _, r := range rows {
+		if !keep[r.Index] || r.Pruned {
+			continue
+		}
+		for i := r.BodyFrom; i < r.BodyTo; i++ {
+			keep[i] = true
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	for i := range keep { // only the range's entries are kept
+		if i < rows[0].Index || i > rows[len(rows)-1].Index {
+			delete(keep, i)
+		}
+	}
 }
 
 // keepEntry reports whether a ledger row keeps its body, and the hold that

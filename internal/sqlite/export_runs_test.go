@@ -11,4 +11,12 @@ func ListRunsQuery(tenant string, f cairn.RunFilter) (string, []any) {
 }
 
 // OpenRunJobsQuery is the statement OpenRunJobs runs.
-const OpenRunJobsQuery = sqlstore.OpenRunJobsQuery
+var OpenRunJobsQuery = sqlstore.OpenRunJobsQuery(dialect)
+
+// PayloadsByKeyQuery is the statement PayloadsByKey runs.
+var PayloadsByKeyQuery = sqlstore.PayloadsByKeyQuery(dialect)
+
+// ListJobsQuery is the statement ListJobs runs.
+func ListJobsQuery(tenant string, f cairn.JobFilter) (string, []any) {
+	return sqlstore.ListJobsQuery(dialect, tenant, f)
+}

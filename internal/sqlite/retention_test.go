@@ -23,16 +23,23 @@ func TestRetentionGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	err = s.Update(ctx, func(tx cairn.Tx) error {
-		for i := 0; i < 3; i++ {
-			if err := tx.AppendEvent(&cairn.Event{Tenant: "default", Type: cairn.EventJobSubmitted, Timestamp: time.Now(), Actor: "t"}); err != nil {
-				return err
+	// Entry 0 in one transaction (a body row of its own), entries 1 and 2
+	// in the next (one body row of two, ADR 0045).
+	for _, n := range []int{1, 2} {
+		err = s.Update(ctx, func(tx cairn.Tx) error {
+			for i := 0; i < n; i++ {
+				if err := tx.AppendEvent(&cairn.Event{Tenant: "default", Type: cairn.EventJobSubmitted, Timestamp: time.Now(), Actor: "t"}); err != nil {
+					return err
+				}
 			}
+			if n == 1 {
+				return nil
+			}
+			return tx.PutPayload(&cairn.Payload{Tenant: "default", Ptr: "ctx:j", SHA256: "x", Data: []byte("{}")})
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return tx.PutPayload(&cairn.Payload{Tenant: "default", Ptr: "ctx:j", SHA256: "x", Data: []byte("{}")})
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	s.Close()
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "cairn.db"))
@@ -82,6 +89,17 @@ func TestRetentionGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	refused(`DELETE FROM ledger_bodies WHERE idx = 1`)
+	// A guard over part of a body row's entries does not let the row go.
+	if _, err := db.Exec(`INSERT INTO compactions(tenant, event, from_idx, to_idx, cutoff) VALUES ('default', 3, 1, 2, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO retention_guard(tenant, event, from_idx, to_idx) VALUES ('default', 3, 1, 2)`); err != nil {
+		t.Fatal(err)
+	}
+	refused(`DELETE FROM ledger_bodies WHERE idx = 1`)
+	if _, err := db.Exec(`DELETE FROM retention_guard`); err != nil {
+		t.Fatal(err)
+	}
 	if err := db.QueryRow(`SELECT 1 FROM ledger WHERE idx = 0 AND NOT EXISTS (SELECT 1 FROM ledger_bodies WHERE idx = 0)`).Scan(new(int)); err != nil {
 		t.Fatalf("the pruned entry (its ledger row kept, its body gone): %v", err)
 	}

@@ -67,6 +67,9 @@ type Store struct {
 	// writer-owned state (only touched by the writer goroutine)
 	stmts map[string]*sql.Stmt
 	heads *tree.Heads // committed ledger heads (the store tier)
+	// bodies is the writer's buffer of appended entries' bodies (runBatch,
+	// flushBodies), reused from batch to batch.
+	bodies []sqlstore.PendingBody
 	// active is the committed active policy snapshot id once activeOK: the
 	// writer is the store's only writer, so it stays exact (ADR 0012).
 	active   string
@@ -460,6 +463,13 @@ func (s *Store) runBatch(ctx context.Context, batch []*sqlstore.Op, guarded bool
 	if _, err := s.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return bs, false, fmt.Errorf("sqlite: begin: %w", err)
 	}
+	// Unguarded, the ops' bodies wait in one buffer until the end of the
+	// batch (or a read of bodies), so that a tenant's entries of the whole
+	// transaction make one row; guarded, each op's go before its RELEASE.
+	bodies := &s.bodies
+	clear(*bodies)
+	*bodies = (*bodies)[:0]
+	bc := &conn{ctx: ctx, q: s.wconn, stmts: s.stmts}
 	anyOK := false
 	for _, o := range batch {
 		o.Err, o.After = nil, nil
@@ -480,11 +490,19 @@ func (s *Store) runBatch(ctx context.Context, batch []*sqlstore.Op, guarded bool
 		// the whole batch from the committed heads), so ops advance the
 		// batch's heads in place; guarded, each op forks its own.
 		c := &conn{ctx: ctx, q: s.wconn, stmts: s.stmts}
-		t := &wtx{rtx: newRtx(c, nil), Writer: sqlstore.Writer{DB: c, D: dialect}, s: s, heads: bs.heads, batchActive: bs.active}
+		t := &wtx{rtx: newRtx(c, nil), Writer: sqlstore.Writer{DB: c, D: dialect}, s: s, heads: bs.heads, batchActive: bs.active, bodies: bodies}
+		t.FlushBodies = func() error { return flushBodies(c, bodies) }
 		if guarded {
 			t.heads = bs.heads.Child()
 		}
 		err := sqlstore.RunSafely(dialect, o.Fn, t)
+		if guarded {
+			if err == nil {
+				err = flushBodies(c, bodies)
+			}
+			clear(*bodies)
+			*bodies = (*bodies)[:0]
+		}
 		if err != nil && !guarded {
 			o.Err = err // kept for a lone op; a guarded rerun resets it
 			return bs, false, errRetryGuarded
@@ -514,6 +532,9 @@ func (s *Store) runBatch(ctx context.Context, batch []*sqlstore.Op, guarded bool
 		}
 		o.After = t.after
 		anyOK = true
+	}
+	if err := flushBodies(bc, bodies); err != nil {
+		return bs, false, err // the batch fails as a whole, as a failed COMMIT does
 	}
 	return bs, anyOK, nil
 }

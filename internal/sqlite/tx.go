@@ -37,7 +37,7 @@ const leasable = `state = 'QUEUED' AND executor IS NULL`
 // LeasableJobs implements cairn.ReadTx through the partial indexes.
 func (t *rtx) LeasableJobs(tenant string, actions []string, limit int) ([]*cairn.Job, error) {
 	if actions == nil {
-		return t.Jobs(t.DB.Query(`SELECT seq, body FROM jobs INDEXED BY jobs_queued WHERE tenant = ? AND `+leasable+` ORDER BY seq LIMIT ?`, tenant, limit))
+		return t.Jobs(t.DB.Query(`SELECT `+sqlstore.JobSelect+` FROM jobs INDEXED BY jobs_queued WHERE tenant = ? AND `+leasable+` ORDER BY seq LIMIT ?`, tenant, limit))
 	}
 	// The oldest limit of each action (index seeks), then the oldest limit
 	// of those: the jobs of other actions are never read.
@@ -59,7 +59,7 @@ func (t *rtx) LeasableJobs(tenant string, actions []string, limit int) ([]*cairn
 	for _, sq := range seqs {
 		args = append(args, sq)
 	}
-	return t.Jobs(t.DB.Query(`SELECT seq, body FROM jobs WHERE tenant = ? AND seq IN (?`+strings.Repeat(",?", len(seqs)-1)+`) ORDER BY seq`, args...))
+	return t.Jobs(t.DB.Query(`SELECT `+sqlstore.JobSelect+` FROM jobs WHERE tenant = ? AND seq IN (?`+strings.Repeat(",?", len(seqs)-1)+`) ORDER BY seq`, args...))
 }
 
 // QueuedActions walks jobs_queued_action by skip scan: each step seeks the
@@ -81,11 +81,36 @@ type wtx struct {
 	rtx
 	sqlstore.Writer
 	s           *Store
-	heads       *tree.Heads            // ledger heads as this op sees them (op or batch tier)
-	newNodes    map[string][]tree.Node // Merkle nodes this op created
-	active      *string                // the active snapshot id as this op read or set it
-	batchActive *string                // as earlier ops of the batch left it
+	heads       *tree.Heads             // ledger heads as this op sees them (op or batch tier)
+	newNodes    map[string][]tree.Node  // Merkle nodes this op created
+	active      *string                 // the active snapshot id as this op read or set it
+	batchActive *string                 // as earlier ops of the batch left it
+	bodies      *[]sqlstore.PendingBody // appended entries' bodies not stored yet
 	after       []func()
+}
+
+// flushBodies stores the bodies the writer holds back as ledger_bodies
+// rows, a tenant's consecutive entries as one row (sqlstore.BodyRows): before
+// any read of ledger_bodies in the transaction, after each op when the
+// batch runs guarded, and before COMMIT.
+func flushBodies(c *conn, p *[]sqlstore.PendingBody) error {
+	if len(*p) == 0 {
+		return nil
+	}
+	rows, err := sqlstore.BodyRows(*p)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	clear(*p)
+	*p = (*p)[:0]
+	for len(rows) > 0 {
+		n := min(len(rows), sqlstore.MaxBodyRowsPerInsert)
+		if _, err := c.exec(sqlstore.InsertBodiesSQL(n), sqlstore.BodyArgs(rows[:n])...); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
 }
 
 // AfterCommit implements cairn.Tx.
@@ -163,22 +188,18 @@ func (t *wtx) Nodes(tenant string) tree.NodeReader { return t.NodeReader(tenant)
 var maintainTree = true
 
 // AppendEvent appends through the ledger kernel and writes the row and the
-// persisted Merkle nodes.
+// persisted Merkle nodes. The entry's body waits in the batch's buffer
+// (flushBodies) to be stored with its neighbours as one row.
 func (t *wtx) AppendEvent(ev *cairn.Event) error {
 	r, nodes, err := sqlstore.AppendEvent(ev, t)
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
-	entry, body, err := sqlstore.LedgerArgs(ev, &r)
-	if err != nil {
-		return fmt.Errorf("sqlite: %w", err)
-	}
+	entry, body := sqlstore.LedgerArgs(&r)
 	if _, err := t.c.exec(sqlstore.InsertLedgerSQL, entry...); err != nil {
 		return err
 	}
-	if _, err := t.c.exec(sqlstore.InsertLedgerBodySQL, body...); err != nil {
-		return err
-	}
+	*t.bodies = append(*t.bodies, body)
 	if !maintainTree {
 		return nil
 	}

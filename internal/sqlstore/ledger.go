@@ -21,45 +21,53 @@ func (r *Reader) LedgerSize(tenant string) (uint64, error) {
 }
 
 // LedgerEntries implements cairn.ReadTx. Each entry's previous hash is
-// the one its body holds (the ledger keeps no copy of it).
+// the one its body holds (the ledger keeps no copy of it). The bodies are
+// read as one range, each stored row once.
 func (r *Reader) LedgerEntries(tenant string, from uint64, limit int) ([]*cairn.LedgerEntry, error) {
-	rows, err := r.query(`SELECT l.idx, b.body, l.leaf_hash FROM ledger l LEFT JOIN ledger_bodies b ON b.tenant = l.tenant AND b.idx = l.idx
-		WHERE l.tenant = ? AND l.idx >= ? ORDER BY l.idx LIMIT ?`, tenant, int64(from), limit)
+	rows, err := r.query(`SELECT idx, leaf_hash FROM ledger WHERE tenant = ? AND idx >= ? ORDER BY idx LIMIT ?`, tenant, int64(from), limit)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var out []*cairn.LedgerEntry
 	for rows.Next() {
-		e := &cairn.LedgerEntry{Tenant: tenant}
 		var idx int64
-		var stored, leaf []byte
-		if err := rows.Scan(&idx, &stored, &leaf); err != nil {
+		var leaf []byte
+		if err := rows.Scan(&idx, &leaf); err != nil {
+			rows.Close()
 			return nil, err
 		}
-		var err error
+		e := &cairn.LedgerEntry{Tenant: tenant, Index: uint64(idx), Pruned: true}
 		if e.LeafHash, err = leafHex(leaf); err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("%s: ledger entry %d: %w", r.D.Name, idx, err)
 		}
-		e.Index = uint64(idx)
-		if stored == nil {
-			e.Pruned = true // its body was pruned by retention (retention.go)
-			out = append(out, e)
-			continue
-		}
-		body, err := Unpack(stored)
-		if err != nil {
-			return nil, fmt.Errorf("%s: ledger entry %d: %w", r.D.Name, idx, err)
-		}
-		if e.PrevHash, err = EnvelopePrevHash(body); err != nil {
-			return nil, fmt.Errorf("%s: ledger entry %d: %w", r.D.Name, idx, err)
-		}
-		e.Body = json.RawMessage(body)
 		out = append(out, e)
 	}
-	if err := rows.Err(); err != nil {
+	rows.Close()
+	if err := rows.Err(); err != nil || len(out) == 0 {
+		return out, err
+	}
+	first, last := out[0].Index, out[len(out)-1].Index
+	j := 0 // out[j] is the first entry not matched yet (a damaged ledger may have gaps)
+	err = r.rangeBodies(tenant, first, last+1, func(idx uint64, body []byte) error {
+		for j < len(out) && out[j].Index < idx {
+			j++
+		}
+		if j == len(out) || out[j].Index != idx {
+			return nil // no ledger row: not an entry of this read
+		}
+		e := out[j]
+		prev, err := EnvelopePrevHash(body)
+		if err != nil {
+			return fmt.Errorf("%s: ledger entry %d: %w", r.D.Name, idx, err)
+		}
+		e.PrevHash, e.Body, e.Pruned = prev, json.RawMessage(body), false
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
+	// An entry without a body was pruned by retention (retention.go).
 	return out, r.prunedPrevHashes(tenant, out)
 }
 
@@ -377,32 +385,10 @@ func (r *Reader) LedgerNodeRange(tenant string, level uint, from uint64, n int) 
 	return out, nil
 }
 
-// LedgerBodiesQuery reads the index and stored body of entries [from, to)
-// of a tenant's ledger: an entry bundle (Unpack gives the body).
-const LedgerBodiesQuery = `SELECT idx, body FROM ledger_bodies WHERE tenant = ? AND idx >= ? AND idx < ? ORDER BY idx`
-
 // LedgerBodies calls fn with the index and exact body of each entry in
-// [from, from+n) of the tenant's ledger, in order, in one range query; body
-// is only valid during the call. It reads no other column: an entry bundle.
+// [from, from+n) of the tenant's ledger that has one, in order, reading
+// each stored row once; body is only valid during the call. It reads no
+// other column: an entry bundle.
 func (r *Reader) LedgerBodies(tenant string, from uint64, n int, fn func(index uint64, body []byte) error) error {
-	rows, err := r.query(LedgerBodiesQuery, tenant, int64(from), int64(from+uint64(n)))
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var idx int64
-		var stored []byte
-		if err := rows.Scan(&idx, &stored); err != nil {
-			return err
-		}
-		body, err := Unpack(stored)
-		if err != nil {
-			return fmt.Errorf("%s: ledger entry %d: %w", r.D.Name, idx, err)
-		}
-		if err := fn(uint64(idx), body); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return r.rangeBodies(tenant, from, from+uint64(n), fn)
 }

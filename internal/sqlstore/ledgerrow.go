@@ -5,48 +5,28 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/cairnhq/cairn"
-	"github.com/cairnhq/cairn/internal/pack"
 	"github.com/cairnhq/cairn/ledger"
 	"github.com/cairnhq/cairn/ledger/tree"
 )
 
-// The ledger's rows as stored (ADR 0044): the indexed columns and the
-// leaf hash's 32 bytes in ledger, the entry's body (Pack'ed) in
-// ledger_bodies, both keyed by (tenant, idx).
+// The ledger's rows as stored (ADR 0044, 0045): the indexed columns and
+// the leaf hash's 32 bytes in ledger, keyed by (tenant, idx); the entries'
+// bodies in ledger_bodies, a transaction's entries of a tenant in one row
+// (bodies.go).
 
-// InsertLedgerSQL and InsertLedgerBodySQL write one entry's two rows.
-const (
-	InsertLedgerSQL     = `INSERT INTO ledger(tenant, idx, type, run_id, run_seq, job_id, leaf_hash) VALUES (?,?,?,?,?,?,?)`
-	InsertLedgerBodySQL = `INSERT INTO ledger_bodies(tenant, idx, body) VALUES (?,?,?)`
-)
+// InsertLedgerSQL writes one entry's ledger row.
+const InsertLedgerSQL = `INSERT INTO ledger(tenant, idx, type, run_id, run_seq, job_id, leaf_hash) VALUES (?,?,?,?,?,?,?)`
 
-// PackEnvelope returns the stored form of the envelope of ev that the
-// kernel made (r.Body): the head ev carries packed, if it does, and the
-// tail packed now (pack.Envelope).
-func PackEnvelope(ev *cairn.Event, r *tree.Row) ([]byte, error) {
-	var p *pack.Prefix
-	if ev != nil && ev.Packed != nil {
-		p = &pack.Prefix{Canon: ev.PackedFrom, Frame: ev.Packed}
-	}
-	return pack.Envelope(p, r.Body)
-}
-
-// LedgerArgs returns the values of InsertLedgerSQL and InsertLedgerBodySQL
-// for the row the kernel made of ev.
-func LedgerArgs(ev *cairn.Event, r *tree.Row) (entry, body []any, err error) {
-	packed, err := PackEnvelope(ev, r)
-	if err != nil {
-		return nil, nil, err
-	}
+// LedgerArgs returns the values of InsertLedgerSQL for the row the kernel
+// made, and the entry's body for the writer to store with its neighbours.
+func LedgerArgs(r *tree.Row) (entry []any, body PendingBody) {
 	var runSeq any
 	if r.RunSeq > 0 {
 		runSeq = r.RunSeq
 	}
 	leaf := r.Leaf
 	entry = []any{r.Tenant, int64(r.Index), r.Type, NullStr(r.RunID), runSeq, NullStr(r.JobID), leaf[:]}
-	body = []any{r.Tenant, int64(r.Index), packed}
-	return entry, body, nil
+	return entry, PendingBody{Tenant: r.Tenant, Index: r.Index, Envelope: r.Body}
 }
 
 // leafHex is a stored leaf hash as the evidence formats write it.

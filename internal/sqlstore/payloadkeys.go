@@ -61,9 +61,22 @@ func (r *Reader) PayloadKeys(afterTenant, afterKeyID string, limit int) ([]*cair
 	return out, rows.Err()
 }
 
-// PayloadsByKey implements cairn.ReadTx.
+// PayloadsByKeyQuery lists the payloads under a subject's data key, by
+// payloads_subject (SQLite, without statistics, would walk the tenant's
+// payloads by primary key for the order).
+func PayloadsByKeyQuery(d *Dialect) string {
+	return `SELECT ptr, sha256 FROM ` + d.IndexedBy("payloads", "payloads_subject") + ` WHERE tenant = ? AND key_id = ? AND key_id <> '' ORDER BY ptr`
+}
+
+// PayloadsByKey implements cairn.ReadTx for a subject's data key, through
+// payloads_subject (whose WHERE the statement repeats, so that both
+// planners take it). The payloads under the tenant's own key are not
+// indexed by key and are not listed: erasure finds them by job.
 func (r *Reader) PayloadsByKey(tenant, keyID string) ([]cairn.StoredPayload, error) {
-	rows, err := r.query(`SELECT ptr, sha256 FROM payloads WHERE tenant = ? AND key_id = ? ORDER BY ptr`, tenant, keyID)
+	if keyID == "" || keyID == cairn.TenantDataKey {
+		return nil, cairn.Invalid("key_id", "payloads are listed by a subject's data key only")
+	}
+	rows, err := r.query(PayloadsByKeyQuery(r.D), tenant, keyID)
 	if err != nil {
 		return nil, err
 	}
@@ -71,9 +84,11 @@ func (r *Reader) PayloadsByKey(tenant, keyID string) ([]cairn.StoredPayload, err
 	var out []cairn.StoredPayload
 	for rows.Next() {
 		p := cairn.StoredPayload{KeyID: keyID}
-		if err := rows.Scan(&p.Ptr, &p.SHA256); err != nil {
+		var sum []byte
+		if err := rows.Scan(&p.Ptr, &sum); err != nil {
 			return nil, err
 		}
+		p.SHA256 = PayloadHashText(sum)
 		out = append(out, p)
 	}
 	return out, rows.Err()
@@ -104,9 +119,11 @@ func (r *Reader) LegacyPayloads(limit int) ([]*cairn.Payload, error) {
 	var out []*cairn.Payload
 	for rows.Next() {
 		p := &cairn.Payload{}
-		if err := rows.Scan(&p.Tenant, &p.Ptr, &p.SHA256, &p.Data); err != nil {
+		var sum []byte
+		if err := rows.Scan(&p.Tenant, &p.Ptr, &sum, &p.Data); err != nil {
 			return nil, err
 		}
+		p.SHA256 = PayloadHashText(sum)
 		out = append(out, p)
 	}
 	return out, rows.Err()
@@ -153,7 +170,7 @@ func (w *Writer) DestroyPayloadKey(tenant, keyID string) error {
 func (w *Writer) EncryptLegacyPayload(p *cairn.Payload) error {
 	ptr := p.Ptr
 	return w.DB.Write(Write{SQL: `UPDATE payloads SET data = ?, key_id = ? WHERE tenant = ? AND ptr = ? AND key_id IS NULL`,
-		Args: []any{p.Data, p.KeyID, p.Tenant, p.Ptr},
+		Args: []any{p.Data, payloadKeyArg(p.KeyID), p.Tenant, p.Ptr},
 		One:  func() error { return cairn.Conflict(cairn.EConflict, "payload %q is not a legacy payload", ptr) }})
 }
 

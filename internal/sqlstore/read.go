@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/jobrow"
 	"github.com/cairnhq/cairn/ledger/tree"
 )
 
@@ -20,6 +21,10 @@ type Reader struct {
 	// Nodes, in read views only, serves and keeps committed Merkle nodes.
 	// Writers leave it nil: what they read may not be committed yet.
 	Nodes *tree.NodeCache
+	// FlushBodies, when set, is called before every read of ledger_bodies:
+	// a writer that holds appended entries' bodies back (to store a
+	// transaction's entries as one row, ADR 0045) writes them then.
+	FlushBodies func() error
 }
 
 // Bodies reads rows of (seq, body) into fresh values, setting each one's
@@ -75,9 +80,47 @@ func first[T any](vs []*T, err error) (*T, error) {
 	return vs[0], nil
 }
 
-// Jobs reads rows of (seq, body) as jobs.
+// JobSelect are the columns a job is read from: its row's columns and its
+// body, which holds only what they do not (jobrow, ADR 0047).
+const JobSelect = `seq, tenant, job_id, run_id, state, action, decision, policy_rule_id, submitted_by, created_at, lease_expires_at, executor, body`
+
+// Jobs reads rows of JobSelect as jobs.
 func (r *Reader) Jobs(rows Rows, err error) ([]*cairn.Job, error) {
-	return Bodies(r.D, rows, err, func(j *cairn.Job, seq int64) { j.Seq = seq })
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*cairn.Job
+	for rows.Next() {
+		var c jobrow.Columns
+		var seq int64
+		var runID, ruleID, executor *string
+		var stored []byte
+		if err := rows.Scan(&seq, &c.Tenant, &c.JobID, &runID, &c.State, &c.Action, &c.Decision, &ruleID, &c.SubmittedBy,
+			&c.CreatedAt, &c.LeaseExpiresAt, &executor, &stored); err != nil {
+			return nil, err
+		}
+		c.RunID, c.PolicyRuleID, c.Executor = deref(runID), deref(ruleID), deref(executor)
+		body, err := Unpack(stored)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.D.Name, err)
+		}
+		j, err := jobrow.Decode(&c, body)
+		if err != nil {
+			return nil, fmt.Errorf("%s: corrupt row: %w", r.D.Name, err)
+		}
+		j.Seq = seq
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// deref is a nullable text column's value, "" for NULL.
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // Runs reads rows of (seq, body) as runs.
@@ -149,18 +192,18 @@ func (r *Reader) JobIDsFrom(tenant, from string, limit int) ([]string, error) {
 
 // GetJob implements cairn.ReadTx.
 func (r *Reader) GetJob(tenant, jobID string) (*cairn.Job, error) {
-	j, err := first(r.Jobs(r.query(`SELECT seq, body FROM jobs WHERE tenant = ? AND job_id = ?`, tenant, jobID)))
+	j, err := first(r.Jobs(r.query(`SELECT `+JobSelect+` FROM jobs WHERE tenant = ? AND job_id = ?`, tenant, jobID)))
 	if j == nil && err == nil {
 		return nil, cairn.NotFound("job %q not found", jobID)
 	}
 	return j, err
 }
 
-// ListJobs implements cairn.ReadTx. state and run_id have indexes; for
-// the other filters the newest-first walk of the primary key is the right
-// plan (SQLite would otherwise pick the (tenant, job_id) key and sort every
-// job of the tenant).
-func (r *Reader) ListJobs(tenant string, f cairn.JobFilter) ([]*cairn.Job, error) {
+// ListJobsQuery is ListJobs' statement. state and run_id have indexes;
+// for the other filters the newest-first walk of the primary key is the
+// right plan (SQLite would otherwise pick the (tenant, job_id) key and sort
+// every job of the tenant).
+func ListJobsQuery(d *Dialect, tenant string, f cairn.JobFilter) (string, []any) {
 	w := &Where{}
 	w.Add("tenant = ?", tenant)
 	w.Eq("state", f.State)
@@ -173,25 +216,33 @@ func (r *Reader) ListJobs(tenant string, f cairn.JobFilter) ([]*cairn.Job, error
 	w.Before(f.After)
 	from := "jobs"
 	if f.State == "" && f.RunID == "" {
-		from = r.D.NotIndexed("jobs")
+		from = d.NotIndexed("jobs")
 	}
-	q, args := w.Page("seq, body", from, "seq DESC", f.Limit)
+	return w.Page(JobSelect, from, "seq DESC", f.Limit)
+}
+
+// ListJobs implements cairn.ReadTx.
+func (r *Reader) ListJobs(tenant string, f cairn.JobFilter) ([]*cairn.Job, error) {
+	q, args := ListJobsQuery(r.D, tenant, f)
 	return r.Jobs(r.query(q, args...))
 }
 
 // ListRunJobs implements cairn.ReadTx.
 func (r *Reader) ListRunJobs(tenant, runID string, limit int) ([]*cairn.Job, error) {
-	return r.Jobs(r.query(`SELECT seq, body FROM jobs WHERE tenant = ? AND run_id = ? ORDER BY seq LIMIT ?`, tenant, runID, limit))
+	return r.Jobs(r.query(`SELECT `+JobSelect+` FROM jobs WHERE tenant = ? AND run_id = ? ORDER BY seq LIMIT ?`, tenant, runID, limit))
 }
 
 // OpenRunJobsQuery counts a run's open jobs through jobs_open_by_run,
-// whose WHERE its own matches.
-const OpenRunJobsQuery = `SELECT count(*) FROM jobs WHERE tenant = ? AND run_id = ? AND state IN ('PENDING_APPROVAL', 'QUEUED', 'RUNNING')`
+// whose WHERE its own matches. SQLite is told to: since its 0012 jobs_run
+// has the same columns (ADR 0047), and its planner would take either.
+func OpenRunJobsQuery(d *Dialect) string {
+	return `SELECT count(*) FROM ` + d.IndexedBy("jobs", "jobs_open_by_run") + ` WHERE tenant = ? AND run_id = ? AND state IN ('PENDING_APPROVAL', 'QUEUED', 'RUNNING')`
+}
 
 // OpenRunJobs implements cairn.ReadTx.
 func (r *Reader) OpenRunJobs(tenant, runID string) (int, error) {
 	var n int
-	err := r.row(OpenRunJobsQuery, tenant, runID).Scan(&n)
+	err := r.row(OpenRunJobsQuery(r.D), tenant, runID).Scan(&n)
 	return n, err
 }
 
@@ -199,41 +250,45 @@ func (r *Reader) OpenRunJobs(tenant, runID string) (int, error) {
 func (r *Reader) GetPayload(tenant, ptr string) (*cairn.Payload, error) {
 	p := &cairn.Payload{Tenant: tenant, Ptr: ptr}
 	var keyID *string
-	err := r.row(`SELECT sha256, data, key_id FROM payloads WHERE tenant = ? AND ptr = ?`, tenant, ptr).Scan(&p.SHA256, &p.Data, &keyID)
+	var sum []byte
+	err := r.row(`SELECT sha256, data, key_id FROM payloads WHERE tenant = ? AND ptr = ?`, tenant, ptr).Scan(&sum, &p.Data, &keyID)
 	if errors.Is(err, ErrNoRows) {
 		return nil, cairn.NotFound("payload %q not found", ptr)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if keyID != nil {
-		p.KeyID = *keyID
-	}
+	p.SHA256, p.KeyID = PayloadHashText(sum), payloadKeyOf(keyID)
 	return p, nil
 }
 
 // ExpiredLeases implements cairn.ReadTx.
 func (r *Reader) ExpiredLeases(now time.Time, limit int) ([]*cairn.Job, error) {
-	return r.Jobs(r.query(`SELECT seq, body FROM jobs WHERE state = 'RUNNING' AND lease_expires_at <= ? ORDER BY lease_expires_at LIMIT ?`, Nanos(now), limit))
+	return r.Jobs(r.query(`SELECT `+JobSelect+` FROM jobs WHERE state = 'RUNNING' AND lease_expires_at <= ? ORDER BY lease_expires_at LIMIT ?`, Nanos(now), limit))
 }
 
 // --- evidence events ---
 
 func (r *Reader) events(raw bool, q string, args ...any) ([]*cairn.Event, error) {
+	if err := r.beforeBodies(); err != nil {
+		return nil, err
+	}
 	rows, err := r.query(q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []*cairn.Event
+	c := &bodyCache{name: r.D.Name}
 	for rows.Next() {
+		var idx, first, n int64
 		var stored, leafBytes []byte
-		if err := rows.Scan(&stored, &leafBytes); err != nil {
+		if err := rows.Scan(&idx, &first, &n, &stored, &leafBytes); err != nil {
 			return nil, err
 		}
-		b, err := Unpack(stored)
+		b, err := c.entry(storedRow{first: uint64(first), n: int(n), body: stored}, uint64(idx))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", r.D.Name, err)
+			return nil, err
 		}
 		leaf, err := leafHex(leafBytes)
 		if err != nil {
@@ -254,17 +309,21 @@ func (r *Reader) events(raw bool, q string, args ...any) ([]*cairn.Event, error)
 	return out, rows.Err()
 }
 
+// eventCols are what events scans: the entry's index, its body row and
+// its leaf hash.
+const eventCols = `SELECT l.idx, b.idx, b.n, b.body, l.leaf_hash FROM `
+
 // ListEvents implements cairn.ReadTx.
 func (r *Reader) ListEvents(tenant string, f cairn.EventFilter) ([]*cairn.Event, error) {
 	if f.RunID != "" {
-		return r.events(f.RawOnly, `SELECT b.body, l.leaf_hash FROM ledger l JOIN ledger_bodies b ON b.tenant = l.tenant AND b.idx = l.idx WHERE l.tenant = ? AND l.run_id = ? AND l.run_seq > ? ORDER BY l.run_seq LIMIT ?`, tenant, f.RunID, f.After, f.Limit)
+		return r.events(f.RawOnly, eventCols+`ledger l`+JoinBody+` WHERE l.tenant = ? AND l.run_id = ? AND l.run_seq > ? ORDER BY l.run_seq LIMIT ?`, tenant, f.RunID, f.After, f.Limit)
 	}
-	return r.events(f.RawOnly, `SELECT b.body, l.leaf_hash FROM `+r.D.IndexedBy("ledger AS l", "ledger_job")+` JOIN ledger_bodies b ON b.tenant = l.tenant AND b.idx = l.idx WHERE l.tenant = ? AND l.job_id = ? AND l.idx >= ? ORDER BY l.idx LIMIT ?`, tenant, f.JobID, f.After, f.Limit)
+	return r.events(f.RawOnly, eventCols+r.D.IndexedBy("ledger AS l", "ledger_job")+JoinBody+` WHERE l.tenant = ? AND l.job_id = ? AND l.idx >= ? ORDER BY l.idx LIMIT ?`, tenant, f.JobID, f.After, f.Limit)
 }
 
 // ListDecisions implements cairn.ReadTx.
 func (r *Reader) ListDecisions(tenant, jobID string) ([]*cairn.Decision, error) {
-	evs, err := r.events(false, `SELECT b.body, l.leaf_hash FROM `+r.D.IndexedBy("ledger AS l", "ledger_job")+` JOIN ledger_bodies b ON b.tenant = l.tenant AND b.idx = l.idx WHERE l.tenant = ? AND l.job_id = ? AND l.type = 'policy_decided' ORDER BY l.idx`, tenant, jobID)
+	evs, err := r.events(false, eventCols+r.D.IndexedBy("ledger AS l", "ledger_job")+JoinBody+` WHERE l.tenant = ? AND l.job_id = ? AND l.type = 'policy_decided' ORDER BY l.idx`, tenant, jobID)
 	if err != nil {
 		return nil, err
 	}

@@ -80,8 +80,11 @@ func (r *Reader) LastCompaction(tenant string) (*cairn.Compaction, error) {
 // CompactionOf implements cairn.ReadTx: the compaction whose range holds
 // idx, if the entry's body was pruned.
 func (r *Reader) CompactionOf(tenant string, idx uint64) (*cairn.Compaction, error) {
+	if err := r.beforeBodies(); err != nil {
+		return nil, err
+	}
 	var entries, bodies int
-	err := r.row(`SELECT count(*), count(b.idx) FROM ledger l LEFT JOIN ledger_bodies b ON b.tenant = l.tenant AND b.idx = l.idx
+	err := r.row(`SELECT count(*), count(b.idx) FROM ledger l LEFT`+JoinBody+`
 		WHERE l.tenant = ? AND l.idx = ?`, tenant, int64(idx)).Scan(&entries, &bodies)
 	if err != nil {
 		return nil, err
@@ -131,26 +134,48 @@ func (r *Reader) CheckpointSizeAt(tenant string, t time.Time) (uint64, error) {
 	return uint64(size), err
 }
 
-// LedgerRange implements cairn.ReadTx.
+// LedgerRange implements cairn.ReadTx. Each row says which entries share
+// its stored body (BodyFrom, BodyTo): a compaction removes a body row only
+// with all of its entries.
 func (r *Reader) LedgerRange(tenant string, from, to uint64) ([]cairn.LedgerRow, error) {
-	rows, err := r.query(`SELECT l.idx, l.type, coalesce(l.job_id, ''), coalesce(l.run_id, ''), b.idx IS NULL
-		FROM ledger l LEFT JOIN ledger_bodies b ON b.tenant = l.tenant AND b.idx = l.idx
-		WHERE l.tenant = ? AND l.idx >= ? AND l.idx < ? ORDER BY l.idx`, tenant, int64(from), int64(to))
+	rows, err := r.query(`SELECT idx, type, coalesce(job_id, ''), coalesce(run_id, '')
+		FROM ledger WHERE tenant = ? AND idx >= ? AND idx < ? ORDER BY idx`, tenant, int64(from), int64(to))
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var out []cairn.LedgerRow
 	for rows.Next() {
-		var lr cairn.LedgerRow
+		lr := cairn.LedgerRow{Pruned: true}
 		var idx int64
-		if err := rows.Scan(&idx, &lr.Type, &lr.JobID, &lr.RunID, &lr.Pruned); err != nil {
+		if err := rows.Scan(&idx, &lr.Type, &lr.JobID, &lr.RunID); err != nil {
+			rows.Close()
 			return nil, err
 		}
 		lr.Index = uint64(idx)
 		out = append(out, lr)
 	}
-	return out, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil || len(out) == 0 {
+		return out, err
+	}
+	if err := r.beforeBodies(); err != nil {
+		return nil, err
+	}
+	brs, err := r.bodyRows(tenant, out[0].Index, out[len(out)-1].Index+1)
+	if err != nil {
+		return nil, err
+	}
+	k := 0 // brs[k] is the row that may hold out[i]'s body
+	for i := range out {
+		lr := &out[i]
+		for k+1 < len(brs) && brs[k+1].first <= lr.Index {
+			k++
+		}
+		if k < len(brs) && brs[k].first <= lr.Index && lr.Index < brs[k].first+uint64(brs[k].n) {
+			lr.Pruned, lr.BodyFrom, lr.BodyTo = false, brs[k].first, brs[k].first+uint64(brs[k].n)
+		}
+	}
+	return out, nil
 }
 
 // SetTenantRetention implements cairn.Tx.
@@ -215,14 +240,16 @@ func (w *Writer) Compact(c *cairn.Compaction, plan *cairn.CompactionPlan) error 
 }
 
 // pruneBodies deletes the bodies of [c.From, c.To) except the kept ones:
-// one statement per run of consecutive indexes that are not kept.
+// one statement per run of consecutive indexes that are not kept, which
+// deletes the body rows lying wholly inside the run (a row holding a kept
+// entry, or one past the range, stays).
 func pruneBodies(c *cairn.Compaction, keep map[uint64]bool) []Write {
 	var out []Write
 	from := c.From
 	flush := func(to uint64) {
 		if to > from {
-			out = append(out, Write{SQL: `DELETE FROM ledger_bodies WHERE tenant = ? AND idx >= ? AND idx < ?`,
-				Args: []any{c.Tenant, int64(from), int64(to)}})
+			out = append(out, Write{SQL: `DELETE FROM ledger_bodies WHERE tenant = ? AND idx >= ? AND idx < ? AND idx + n <= ?`,
+				Args: []any{c.Tenant, int64(from), int64(to), int64(to)}})
 		}
 	}
 	for i := c.From; i < c.To; i++ {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/jobrow"
 )
 
 // Writer implements the writes of cairn.Tx that both engines run with the
@@ -61,18 +62,29 @@ func (w *Writer) RevokeKey(tenant, keyID string, at time.Time) error {
 // JobColumns are the columns of an inserted job, and JobArgs their values.
 const JobColumns = `tenant, job_id, run_id, state, action, decision, policy_rule_id, submitted_by, created_at, lease_expires_at, executor, body`
 
-// JobArgs returns the values of JobColumns for j.
+// JobArgs returns the values of JobColumns for j: its columns
+// (jobrow.Of) and its body without what they hold (jobrow.Body), packed.
 func JobArgs(j *cairn.Job) ([]any, error) {
-	body, err := json.Marshal(j)
+	c, packed, err := jobRow(j)
 	if err != nil {
 		return nil, err
 	}
-	packed, err := PackJob(j, body)
-	if err != nil {
-		return nil, err
+	return []any{c.Tenant, c.JobID, NullStr(c.RunID), c.State, c.Action, c.Decision, NullStr(c.PolicyRuleID), c.SubmittedBy,
+		c.CreatedAt, leaseArg(c), NullStr(c.Executor), packed}, nil
+}
+
+// jobRow is j's row: its columns and its packed body.
+func jobRow(j *cairn.Job) (jobrow.Columns, []byte, error) {
+	packed, err := PackJob(j)
+	return jobrow.Of(j), packed, err
+}
+
+// leaseArg is the lease_expires_at column's value: NULL when unset.
+func leaseArg(c jobrow.Columns) any {
+	if c.LeaseExpiresAt == nil {
+		return nil
 	}
-	return []any{j.Tenant, j.JobID, NullStr(string(j.RunID)), j.State, j.Action, j.Decision, NullStr(string(j.PolicyRuleID)), j.SubmittedBy,
-		Nanos(j.CreatedAt), OptNanos(j.LeaseExpiresAt), NullStr(j.Executor), packed}, nil
+	return *c.LeaseExpiresAt
 }
 
 // InsertJob implements cairn.Tx at once: a duplicate is job_id_conflict
@@ -92,25 +104,29 @@ const InsertJobSQL = `INSERT INTO jobs(` + JobColumns + `) VALUES (?,?,?,?,?,?,?
 
 // UpdateJob implements cairn.Tx. The executor column holds the principal
 // a job is bound to, which keeps such jobs out of glob leases' indexes.
+//
+// The columns a job's body leaves out are the row's (ADR 0047): those an
+// update does not set (tenant, job_id, run_id, action, submitted_by,
+// created_at) never change.
 func (w *Writer) UpdateJob(j *cairn.Job) error {
-	body, err := json.Marshal(j)
-	if err != nil {
-		return err
-	}
-	packed, err := PackJob(j, body)
+	c, packed, err := jobRow(j)
 	if err != nil {
 		return err
 	}
 	id := j.JobID
 	return w.DB.Write(Write{SQL: `UPDATE jobs SET state = ?, decision = ?, policy_rule_id = ?, lease_expires_at = ?, executor = ?, body = ? WHERE tenant = ? AND job_id = ?`,
-		Args: []any{j.State, j.Decision, NullStr(string(j.PolicyRuleID)), OptNanos(j.LeaseExpiresAt), NullStr(j.Executor), packed, j.Tenant, j.JobID},
+		Args: []any{c.State, c.Decision, NullStr(c.PolicyRuleID), leaseArg(c), NullStr(c.Executor), packed, c.Tenant, c.JobID},
 		One:  func() error { return cairn.NotFound("job %q not found", id) }})
 }
 
 // PutPayload implements cairn.Tx.
 func (w *Writer) PutPayload(p *cairn.Payload) error {
 	ptr := p.Ptr
-	return w.DB.Write(Write{SQL: `INSERT INTO payloads(tenant, ptr, sha256, data, key_id) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING`, Args: []any{p.Tenant, p.Ptr, p.SHA256, p.Data, NullStr(p.KeyID)},
+	args, err := payloadArgs(p)
+	if err != nil {
+		return err
+	}
+	return w.DB.Write(Write{SQL: `INSERT INTO payloads(tenant, ptr, sha256, data, key_id) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING`, Args: args,
 		One: func() error { return cairn.Conflict(cairn.EConflict, "payload %q already stored", ptr) }})
 }
 

@@ -122,23 +122,25 @@ func testTenantRetention(t *testing.T, s cairn.Store) {
 // stayed: leaf hashes, the root and proofs, checkpoints.
 func testCompaction(t *testing.T, s cairn.Store) {
 	const tenant = "default"
-	update(t, s, func(tx cairn.Tx) error {
-		for i := 0; i < 40; i++ {
-			jobID := ""
-			switch {
-			case i >= 4 && i < 8:
-				jobID = "job-a"
-			case i >= 8 && i < 12:
-				jobID = "job-b"
-			case i >= 12 && i < 14:
-				jobID = "job-c" // its last entry is past the range: its row stays
-			case i >= 30 && i < 32:
-				jobID = "job-c"
-			}
-			if err := tx.AppendEvent(event(tenant, cairn.EventJobStateChanged, "", jobID, i)); err != nil {
-				return err
-			}
+	// One entry per transaction: each body is a row of its own (a batch
+	// row goes whole or not at all: testCompactionBatchRows).
+	for i := 0; i < 40; i++ {
+		jobID := ""
+		switch {
+		case i >= 4 && i < 8:
+			jobID = "job-a"
+		case i >= 8 && i < 12:
+			jobID = "job-b"
+		case i >= 12 && i < 14:
+			jobID = "job-c" // its last entry is past the range: its row stays
+		case i >= 30 && i < 32:
+			jobID = "job-c"
 		}
+		update(t, s, func(tx cairn.Tx) error {
+			return tx.AppendEvent(event(tenant, cairn.EventJobStateChanged, "", jobID, i))
+		})
+	}
+	update(t, s, func(tx cairn.Tx) error {
 		for _, id := range []string{"job-a", "job-b", "job-c"} {
 			j := job(tenant, id, cairn.StateSucceeded, 1)
 			j.ResultPtr = cairn.Opt(cairn.ResultPtr(id))

@@ -29,18 +29,26 @@ var (
 	// implicit rowid (sqlstore.Dialect.RowSeq). And jobs.body, declared
 	// differently: bytea in PostgreSQL since its 0007, while SQLite keeps
 	// the TEXT column and stores BLOBs (zstd frames) in it since its 0008
-	// (a SQLite column's type does not bind its values; ADR 0044).
-	engineColumns = []string{"api_keys.seq", "snapshots.seq", "jobs.body"}
+	// (a SQLite column's type does not bind its values; ADR 0044); and
+	// payloads.sha256 likewise: bytea in PostgreSQL since its 0011, while
+	// SQLite's TEXT column keeps the hex of older rows and 32-byte BLOBs
+	// of new ones since its 0012 (ADR 0047).
+	engineColumns = []string{"api_keys.seq", "snapshots.seq", "jobs.body", "payloads.sha256"}
 	// Indexes that differ in form, not in what they serve. A SQLite index
 	// on a rowid table ends with the rowid implicitly (seq, where seq is
 	// the INTEGER PRIMARY KEY); PostgreSQL names it.
 	engineIndexes = map[string]string{
-		"api_keys_tenant":  "SQLite (tenant, created_at) + rowid; PostgreSQL (tenant, seq)",
-		"runs_wake":        "SQLite (wake_at) + rowid seq; PostgreSQL (wake_at, seq)",
-		"runs_tenant":      "unique in PostgreSQL (seq is not the primary key there)",
-		"ledger_job":       "partial (job_id IS NOT NULL) in PostgreSQL",
-		"workflows_name":   "a UNIQUE constraint in PostgreSQL",
-		"workflows_tenant": "the PRIMARY KEY (tenant, seq) in PostgreSQL",
+		"api_keys_tenant": "SQLite (tenant, created_at) + rowid; PostgreSQL (tenant, seq)",
+		"runs_wake":       "SQLite (wake_at) + rowid seq; PostgreSQL (wake_at, seq)",
+		// Since SQLite's 0012 (ADR 0047): the same form, seq not named twice.
+		"jobs_state":         "SQLite (tenant, state) + rowid seq; PostgreSQL (tenant, state, seq)",
+		"jobs_run":           "SQLite (tenant, run_id) + rowid seq; PostgreSQL (tenant, run_id, seq)",
+		"jobs_queued":        "SQLite (tenant) + rowid seq; PostgreSQL (tenant, seq)",
+		"jobs_queued_action": "SQLite (tenant, action) + rowid seq; PostgreSQL (tenant, action, seq)",
+		"runs_tenant":        "unique in PostgreSQL (seq is not the primary key there)",
+		"ledger_job":         "partial (job_id IS NOT NULL) in PostgreSQL",
+		"workflows_name":     "a UNIQUE constraint in PostgreSQL",
+		"workflows_tenant":   "the PRIMARY KEY (tenant, seq) in PostgreSQL",
 	}
 )
 

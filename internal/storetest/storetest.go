@@ -34,9 +34,11 @@ func Run(t *testing.T, open func(t *testing.T) cairn.Store) {
 		{"JobConflictKeepsTransaction", testJobConflict},
 		{"ListJobsFilters", testListJobs},
 		{"LeasableJobs", testLeasableJobs},
+		{"JobRowsReadBack", testJobRowsReadBack},
 		{"Payloads", testPayloads},
 		{"PayloadKeys", testPayloadKeys},
 		{"ErasePayloads", testErasePayloads},
+		{"PayloadRows", testPayloadRows},
 		{"TenantSettings", testTenantSettings},
 		{"CompactErased", testCompactErased},
 		{"Approvals", testApprovals},
@@ -60,6 +62,8 @@ func Run(t *testing.T, open func(t *testing.T) cairn.Store) {
 		{"Holds", testHolds},
 		{"TenantRetention", testTenantRetention},
 		{"Compaction", testCompaction},
+		{"BodyBatches", testBodyBatches},
+		{"CompactionBatchRows", testCompactionBatchRows},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/cairnhq/cairn"
 	cairnhttp "github.com/cairnhq/cairn/internal/http"
+	"github.com/cairnhq/cairn/internal/pack"
 	"github.com/cairnhq/cairn/internal/service"
 	"github.com/cairnhq/cairn/internal/sqlite"
 	"github.com/cairnhq/cairn/internal/tlogwitness"
@@ -234,11 +236,12 @@ func truncate(t testing.TB, dir string, size uint64) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for _, trg := range []string{"ledger_no_delete", "ledger_bodies_no_delete", "ledger_nodes_no_delete", "checkpoints_no_delete", "cosignatures_no_delete"} {
+	for _, trg := range []string{"ledger_no_delete", "ledger_bodies_no_delete", "ledger_bodies_no_update", "ledger_nodes_no_delete", "checkpoints_no_delete", "cosignatures_no_delete"} {
 		if _, err := db.Exec("DROP TRIGGER " + trg); err != nil {
 			t.Fatal(err)
 		}
 	}
+	cutBodyRow(t, db, size)
 	for _, s := range []string{
 		fmt.Sprintf(`DELETE FROM ledger WHERE idx >= %d`, size),
 		fmt.Sprintf(`DELETE FROM ledger_bodies WHERE idx >= %d`, size),
@@ -252,6 +255,35 @@ func truncate(t testing.TB, dir string, size uint64) {
 		}
 		n, _ := res.RowsAffected()
 		t.Logf("%s: %d rows", s, n)
+	}
+}
+
+// cutBodyRow shortens the ledger_bodies row that holds entries on both
+// sides of size (a writer transaction's entries share one row, ADR 0045)
+// to the entries below size.
+func cutBodyRow(t testing.TB, db *sql.DB, size uint64) {
+	t.Helper()
+	var tenant string
+	var first, n int64
+	var stored []byte
+	err := db.QueryRow(`SELECT tenant, idx, n, body FROM ledger_bodies WHERE idx < ? AND idx + n > ?`, size, size).Scan(&tenant, &first, &n, &stored)
+	if errors.Is(err, sql.ErrNoRows) {
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies, err := pack.UnpackBatch(stored, int(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := bodies[:size-uint64(first)]
+	cut, err := pack.PackBatch(keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE ledger_bodies SET n = ?, body = ? WHERE tenant = ? AND idx = ?`, len(keep), cut, tenant, first); err != nil {
+		t.Fatal(err)
 	}
 }
 
