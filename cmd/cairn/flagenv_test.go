@@ -81,7 +81,7 @@ func serveConfigFrom(t *testing.T, args ...string) (serve.Config, error) {
 
 // clearServeEnv unsets the variables serve reads for the test.
 func clearServeEnv(t *testing.T) {
-	for _, v := range []string{"CAIRN_DATA", "CAIRN_ADDR", "CAIRN_STORE", "CAIRN_RATE_LIMIT", "CAIRN_RATE_BURST", "CAIRN_MAX_INFLIGHT", "CAIRN_MAX_EXPORTS", "CAIRN_DRAIN", "CAIRN_ADMIN_KEY", "CAIRN_METRICS_ADDR", "CAIRN_LOG_LEVEL"} {
+	for _, v := range []string{"CAIRN_DATA", "CAIRN_ADDR", "CAIRN_STORE", "CAIRN_RATE_LIMIT", "CAIRN_RATE_BURST", "CAIRN_MAX_INFLIGHT", "CAIRN_MAX_EXPORTS", "CAIRN_DRAIN", "CAIRN_ADMIN_KEY", "CAIRN_METRICS_ADDR", "CAIRN_MCP_GATEWAY", "CAIRN_LOG_LEVEL"} {
 		t.Setenv(v, "")
 	}
 }
@@ -104,6 +104,8 @@ func TestServeFlagsAndEnv(t *testing.T) {
 	t.Setenv("CAIRN_MAX_EXPORTS", "3")
 	t.Setenv("CAIRN_DRAIN", "7s")
 	t.Setenv("CAIRN_ADMIN_KEY", "ck_admin_from_env_0000")
+	t.Setenv("CAIRN_MCP_GATEWAY", "/env/gateway.yaml")
+	want.MCPGateway = "/env/gateway.yaml"
 	want.DataDir, want.RateLimit, want.RateBurst, want.MaxInflight, want.MaxExports = "/env/data", 2, 10, 64, 3
 	want.Drain, want.MaxPolls, want.AdminKey = 7*time.Second, 9, "ck_admin_from_env_0000"
 	want.Tlog.WitnessInterval, want.Tlog.Public = 3*time.Second, true
@@ -186,6 +188,7 @@ func TestEnvBindings(t *testing.T) {
 		"cairn serve --max-inflight": "CAIRN_MAX_INFLIGHT",
 		"cairn serve --max-exports":  "CAIRN_MAX_EXPORTS",
 		"cairn serve --metrics-addr": "CAIRN_METRICS_ADDR",
+		"cairn serve --mcp-gateway":  "CAIRN_MCP_GATEWAY",
 		"cairn serve --drain":        "CAIRN_DRAIN",
 		"cairn serve --retention":    "CAIRN_RETENTION",
 		"cairn migrate --store":      "CAIRN_STORE",

@@ -91,6 +91,7 @@ func (o *gatewayOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return fmt.Errorf("the control plane is not usable, so the gateway refuses to start: %w", err)
 	}
+	defer gw.Close()
 	if o.Listen == "" {
 		if o.AllowAnonymous {
 			return errors.New("--allow-anonymous applies to --listen only")

@@ -42,7 +42,14 @@ times a second (default 1; 0 turns it off), in bursts of --auth-fail-burst
 (default 20): past it, every API request from it gets 429 with Retry-After. --max-exports N
 (env CAIRN_MAX_EXPORTS, default 2) bounds the evidence exports and ledger
 verifications running at once (each streams and holds a store reader while
-its client reads): past it, 503 unavailable with Retry-After.`
+its client reads): past it, 503 unavailable with Retry-After.
+
+--mcp-gateway gateway.yaml (env CAIRN_MCP_GATEWAY) hosts the MCP gateway in
+the server: streamable HTTP at /mcp on --addr, each MCP client sending its own
+Cairn agent key as Authorization: Bearer <key>, as cairn mcp gateway --listen
+does, but calling the API in-process instead of over HTTP (docs/mcp.md). The
+config's key_file names the gateway's key (roles agent and worker), which must
+exist when the server starts: create it first, then restart with the flag.`
 
 // newServeCmd is `cairn serve`: its flags fill a serve.Config, which
 // serve.Run validates and serves.
@@ -102,6 +109,7 @@ func bindServeFlags(fs *pflag.FlagSet, cfg *serve.Config) {
 	fs.IntVar(&cfg.AuthFailBurst, "auth-fail-burst", cfg.AuthFailBurst, "failed authentications a client address may make at once under --auth-fail-limit")
 	fs.DurationVar(&cfg.BodyTimeout, "body-timeout", cfg.BodyTimeout, "how long a request body may take to arrive; past it 408")
 	envIntVar(fs, &cfg.MaxExports, "max-exports", "CAIRN_MAX_EXPORTS", cfg.MaxExports, "evidence exports and ledger verifications running at once; past it 503 with Retry-After; 0 = the default, 2 (env CAIRN_MAX_EXPORTS)")
+	envStringVar(fs, &cfg.MCPGateway, "mcp-gateway", "CAIRN_MCP_GATEWAY", cfg.MCPGateway, "host the MCP gateway of this config file (as cairn mcp gateway --config) at /mcp on --addr, calling the API in-process; its key_file names the gateway's key (env CAIRN_MCP_GATEWAY; docs/mcp.md)")
 	envStringVar(fs, &cfg.MetricsAddr, "metrics-addr", "CAIRN_METRICS_ADDR", cfg.MetricsAddr, "serve /metrics without authentication on this separate listen address too (env CAIRN_METRICS_ADDR); on --addr /metrics needs no key only from loopback (ADR 0037)")
 	envDurationVar(fs, &cfg.Drain, "drain", "CAIRN_DRAIN", cfg.Drain, "on SIGTERM, fail /readyz and keep serving this long before shutting down (env CAIRN_DRAIN)")
 	fs.BoolVar(&cfg.Tlog.Public, "public-tlog", cfg.Tlog.Public, "serve every tenant's tlog-tiles (/tlog/<tenant>/…) without a key; entry bundles reveal action names, labels and hashes (docs/evidence.md)")

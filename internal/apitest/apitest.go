@@ -61,7 +61,10 @@ type Env struct {
 	Dir   string            // the store's data directory
 	Keys  map[string]string // principal -> key
 	srv   *httptest.Server
-	stop  sync.Once
+	// Handler is the API server the URL serves, for callers in the same
+	// process (mcpgw.InProcess).
+	Handler nethttp.Handler
+	stop    sync.Once
 }
 
 // Close stops the API server early (it is stopped at the end of the test
@@ -120,7 +123,7 @@ func New(t testing.TB, opt Options) *Env {
 	api.SetBodyTimeout(opt.BodyTimeout)
 	api.SetTlogAccess(opt.Tlog)
 	srv := httptest.NewServer(Recording(api))
-	e := &Env{T: t, URL: srv.URL, Svc: svc, Store: store, Dir: dir, Keys: map[string]string{"admin": opt.AdminKey}, srv: srv}
+	e := &Env{T: t, URL: srv.URL, Svc: svc, Store: store, Dir: dir, Keys: map[string]string{"admin": opt.AdminKey}, srv: srv, Handler: Recording(api)}
 	t.Cleanup(e.Stop)
 	return e
 }

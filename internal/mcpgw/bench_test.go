@@ -14,10 +14,12 @@ import (
 
 // BenchmarkGatewayOverhead: one ALLOW tools/call through the gateway
 // (embedded store) against the same upstream called directly, alternating,
-// in one run. Reports p50/p99 of each and the difference. Over stdio the
-// gateway's key is the agent, so the job is leased in its submit's write
-// (two durable writes a call); over HTTP with the agent's own key, the
-// submit and the gateway's lease are two writes (three a call).
+// in one run. Reports p50/p99 of each and the difference. Every transport
+// makes two durable writes a call (ADR 0023: the submit with its lease, the
+// completion): over stdio the gateway's key is the agent; over HTTP the
+// agent's own key submits and the gateway's key takes the lease; and
+// http-in-process is HTTP with the gateway calling Cairn's API handler in
+// its own process, as `cairn serve --mcp-gateway` does (ADR 0049).
 func BenchmarkGatewayOverhead(b *testing.B) {
 	b.Run("transport=stdio", func(b *testing.B) {
 		f := newBenchFixture(b)
@@ -25,6 +27,10 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 	})
 	b.Run("transport=http-agent-key", func(b *testing.B) {
 		f := newBenchFixture(b)
+		benchOverhead(b, f, f.connectHTTP(f.serveHTTP(), "agent-a", nil))
+	})
+	b.Run("transport=http-in-process", func(b *testing.B) {
+		f := newBenchFixtureWith(b, true)
 		benchOverhead(b, f, f.connectHTTP(f.serveHTTP(), "agent-a", nil))
 	})
 }
@@ -76,6 +82,11 @@ func BenchmarkGatewayThroughput(b *testing.B) {
 		url := f.serveHTTP()
 		benchThroughput(b, func(i int) *mcp.ClientSession { return f.connectHTTP(url, []string{"agent-a", "agent-b"}[i%2], nil) })
 	})
+	b.Run("transport=http-in-process", func(b *testing.B) {
+		f := newBenchFixtureWith(b, true)
+		url := f.serveHTTP()
+		benchThroughput(b, func(i int) *mcp.ClientSession { return f.connectHTTP(url, []string{"agent-a", "agent-b"}[i%2], nil) })
+	})
 }
 
 func benchThroughput(b *testing.B, connect func(i int) *mcp.ClientSession) {
@@ -111,9 +122,13 @@ type benchFixture struct {
 	upstreamURL string
 }
 
-func newBenchFixture(b *testing.B) *benchFixture {
+func newBenchFixture(b *testing.B) *benchFixture { return newBenchFixtureWith(b, false) }
+
+// newBenchFixtureWith: inProcess, the gateway calls Cairn's API handler
+// in-process, as `cairn serve --mcp-gateway` does (ADR 0049).
+func newBenchFixtureWith(b *testing.B, inProcess bool) *benchFixture {
 	up := httpUpstream(b)
-	return &benchFixture{fixture: newFixtureTB(b, "  - name: files\n    url: "+up+"\n"), upstreamURL: up}
+	return &benchFixture{fixture: newFixtureWith(b, "  - name: files\n    url: "+up+"\n", inProcess), upstreamURL: up}
 }
 
 func connectPlain(b *testing.B, url string) *mcp.ClientSession {

@@ -116,9 +116,16 @@ func TestControlPlaneDown(t *testing.T) {
 }
 
 // TestHTTPAuth: no key or a bad key is 401 and nothing runs; a session
-// cannot be used with another principal's key.
+// cannot be used with another principal's key. The same with the gateway
+// calling Cairn in-process.
 func TestHTTPAuth(t *testing.T) {
-	f := newFixture(t, "  - name: files\n    url: "+httpUpstream(t)+"\n")
+	for _, inProcess := range []bool{false, true} {
+		t.Run(fmt.Sprintf("in-process=%v", inProcess), func(t *testing.T) { testHTTPAuth(t, inProcess) })
+	}
+}
+
+func testHTTPAuth(t *testing.T, inProcess bool) {
+	f := newFixtureWith(t, "  - name: files\n    url: "+httpUpstream(t)+"\n", inProcess)
 	url := f.serveHTTP()
 	for _, key := range []string{"", "cairn_not_a_key_000000000000000000", f.api.Keys["worker-x"]} {
 		c := mcp.NewClient(&mcp.Implementation{Name: "x", Version: "1"}, nil)

@@ -59,6 +59,7 @@ type Gateway struct {
 	httpClient     *http.Client
 	pending        pendingCalls
 	keys           sync.Map // sha256(key) -> *identity, for HTTP clients
+	sessions       sync.Map // *session -> its *mcp.ServerSession, while open
 }
 
 // identity is who a call acts for: its principal and a client with its key.
@@ -139,8 +140,26 @@ func (g *Gateway) Handler() http.Handler {
 		if g.anonymous && r.Header.Get("Authorization") == "" {
 			r.Header.Set("Authorization", "Bearer "+anonymousToken)
 		}
-		verify.ServeHTTP(w, r)
+		verify.ServeHTTP(w, r.WithContext(withClientAddr(r.Context(), r.RemoteAddr)))
 	})
+}
+
+// Close ends every open client session and, with it, the session's
+// upstream connections (a stdio upstream's process is stopped), waiting
+// until they are closed. A server hosting the gateway calls it when it
+// stops (ADR 0049).
+func (g *Gateway) Close() {
+	var wg sync.WaitGroup
+	g.sessions.Range(func(k, v any) bool {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v.(*mcp.ServerSession).Close()
+			k.(*session).close()
+		}()
+		return true
+	})
+	wg.Wait()
 }
 
 // anonymousToken stands for "no key" when anonymous access is allowed.

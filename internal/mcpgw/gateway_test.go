@@ -13,14 +13,16 @@ import (
 
 // TestDecisionsOverBothTransports: allow, deny, redact and quarantine,
 // through the gateway over streamable HTTP (HTTP upstream) and over stdio
-// (stdio upstream); each call is one job with its evidence.
+// (stdio upstream); each call is one job with its evidence. http-in-process
+// is HTTP with the gateway calling Cairn's API in-process, as `cairn serve
+// --mcp-gateway` hosts it: the same jobs, principals and evidence.
 func TestDecisionsOverBothTransports(t *testing.T) {
-	for _, transport := range []string{"http", "stdio"} {
+	for _, transport := range []string{"http", "http-in-process", "stdio"} {
 		t.Run(transport, func(t *testing.T) {
 			var f *fixture
 			var cs *mcp.ClientSession
-			if transport == "http" {
-				f = newFixture(t, "  - name: files\n    url: "+httpUpstream(t)+"\n    labels: {env: test}\n")
+			if transport != "stdio" {
+				f = newFixtureWith(t, "  - name: files\n    url: "+httpUpstream(t)+"\n    labels: {env: test}\n", transport == "http-in-process")
 				cs = f.connectHTTP(f.serveHTTP(), "agent-a", nil)
 			} else {
 				f = newFixture(t, stdioUpstream("files"))

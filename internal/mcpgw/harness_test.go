@@ -71,6 +71,13 @@ type fixture struct {
 func newFixture(t *testing.T, upstreams string) *fixture { return newFixtureTB(t, upstreams) }
 
 func newFixtureTB(t testing.TB, upstreams string) *fixture {
+	return newFixtureWith(t, upstreams, false)
+}
+
+// newFixtureWith is newFixtureTB; inProcess: the gateway reaches Cairn's
+// API handler in-process (mcpgw.InProcess), as under cairn serve
+// --mcp-gateway.
+func newFixtureWith(t testing.TB, upstreams string, inProcess bool) *fixture {
 	t.Helper()
 	api := apitest.New(t, apitest.Options{AdminKey: adminKey, LedgerKey: true})
 	api.MustDo("admin", "POST", "/api/v1/policy/publish", cairn.PublishRequest{Bundle: testPolicy, Message: "gateway tests"}, 201, nil)
@@ -84,7 +91,11 @@ func newFixtureTB(t testing.TB, upstreams string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := mcpgw.New(context.Background(), cfg, mcpgw.Options{Server: api.URL, Key: api.Keys["gateway"], Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	o := mcpgw.Options{Server: api.URL, Key: api.Keys["gateway"], Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
+	if inProcess {
+		o.HTTPClient = &http.Client{Transport: mcpgw.InProcess(api.Handler)}
+	}
+	gw, err := mcpgw.New(context.Background(), cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,9 +80,11 @@ func (s *session) attach(ss *mcp.ServerSession) {
 	s.ss = ss
 	s.mu.Unlock()
 	if first {
+		s.gw.sessions.Store(s, ss)
 		go func() {
 			ss.Wait()
 			s.close()
+			s.gw.sessions.Delete(s)
 		}()
 	}
 }

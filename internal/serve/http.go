@@ -12,8 +12,9 @@ import (
 )
 
 // serveHTTP serves h until ctx ends, then drains for cfg.Drain and shuts
-// down, finishing the requests in flight.
-func serveHTTP(ctx context.Context, cfg Config, h nethttp.Handler, log *slog.Logger) error {
+// down, finishing the requests in flight; onShutdown run as the shutdown
+// begins.
+func serveHTTP(ctx context.Context, cfg Config, h nethttp.Handler, log *slog.Logger, onShutdown ...func()) error {
 	d := &drainer{next: h}
 	srv := &nethttp.Server{
 		Handler:           d,
@@ -23,6 +24,9 @@ func serveHTTP(ctx context.Context, cfg Config, h nethttp.Handler, log *slog.Log
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	for _, f := range onShutdown {
+		srv.RegisterOnShutdown(f)
 	}
 	ln := cfg.Listener
 	if ln == nil {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	nethttp "net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -74,6 +75,11 @@ type Config struct {
 	AllowRetentionBelowFloor bool
 
 	Tlog TlogConfig
+
+	// MCPGateway is --mcp-gateway: a gateway config file (internal/mcpgw);
+	// when set, the server hosts the MCP gateway at /mcp on its listener,
+	// calling the API in-process (ADR 0049).
+	MCPGateway string
 
 	// AdminKey is the first admin key of an empty store (CAIRN_ADMIN_KEY);
 	// empty: a random one, printed once and written to <data>/admin.key.
@@ -157,7 +163,19 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer stopAPI()
-	return serveHTTP(ctx, cfg, api, log)
+	var h nethttp.Handler = api
+	var onShutdown []func()
+	if cfg.MCPGateway != "" {
+		gw, err := startGateway(ctx, cfg, api, log)
+		if err != nil {
+			return err
+		}
+		defer gw.Close()
+		var stopMCP func()
+		h, stopMCP = withMCP(api, gw.Handler())
+		onShutdown = append(onShutdown, stopMCP)
+	}
+	return serveHTTP(ctx, cfg, h, log, onShutdown...)
 }
 
 // logger is the server's JSON logger at cfg.LogLevel (checked by Validate).
