@@ -101,10 +101,14 @@ type OutputSafety struct {
 // Job is the state projection of one agent action. Its history lives in
 // decisions and events; this row is what the job is now.
 type Job struct {
-	JobID            string            `json:"job_id"`
-	RunID            Opt               `json:"run_id"`
-	WorkflowStepID   Opt               `json:"workflow_step_id"`
-	TraceID          string            `json:"trace_id"`
+	JobID          string `json:"job_id"`
+	RunID          Opt    `json:"run_id"`
+	WorkflowStepID Opt    `json:"workflow_step_id"`
+	TraceID        string `json:"trace_id"`
+	// TraceState is the W3C tracestate of the submit request's trace when
+	// the job joined it (tracing on): a worker that leases the job later
+	// gets it with the traceparent. Opaque vendor data, never evidence.
+	TraceState       string            `json:"tracestate,omitempty"`
 	Tenant           string            `json:"tenant"`
 	Action           string            `json:"action"`
 	Resource         Opt               `json:"resource"`

@@ -230,7 +230,7 @@ func (s *Service) prepareSubmit(ctx context.Context, pol *activePolicy, p cairn.
 	job := &cairn.Job{
 		Executor: req.Executor,
 		JobID:    req.JobID, RunID: cairn.Opt(req.RunID), WorkflowStepID: cairn.Opt(req.WorkflowStepID),
-		TraceID: req.TraceID, Tenant: p.Tenant, Action: req.Action, Resource: cairn.Opt(req.Resource),
+		TraceID: req.TraceID, TraceState: tracing.TraceState(ctx, req.TraceID), Tenant: p.Tenant, Action: req.Action, Resource: cairn.Opt(req.Resource),
 		Labels: labels, RiskTags: tags, SubmittedBy: p.ID, SubmitterKind: p.Kind, SubmitterRoles: p.Roles, JobHash: hash,
 		ContextPtr: cairn.ContextPtr(req.JobID), ContextSHA256: ledger.SHA256Hex(ctxData),
 		CreatedAt: now, UpdatedAt: now,
@@ -638,6 +638,9 @@ func (s *Service) leaseJob(ctx context.Context, tx cairn.Tx, p cairn.Principal, 
 	}
 	tx.AfterCommit(func() { s.fireDeadline(exp) })
 	traceparent, tracestate := tracing.Propagate(ctx, dispatched)
+	if traceparent != "" && tracestate == "" {
+		tracestate = j.TraceState // leased in another request than its submit
+	}
 	return &cairn.LeasedJob{
 		Traceparent: traceparent, Tracestate: tracestate,
 		JobID: j.JobID, RunID: j.RunID, WorkflowStepID: j.WorkflowStepID, TraceID: j.TraceID, Action: j.Action,

@@ -118,6 +118,19 @@ func TraceID(ctx context.Context) string {
 	return ""
 }
 
+// TraceState is the W3C tracestate of ctx's span when tracing is on and
+// that span belongs to trace traceID ("" otherwise), so that a job keeps
+// the trace state of the request whose trace it joined.
+func TraceState(ctx context.Context, traceID string) string {
+	if !Enabled() {
+		return ""
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && sc.TraceID().String() == traceID {
+		return sc.TraceState().String()
+	}
+	return ""
+}
+
 func itoa(n int) string {
 	if n <= 0 {
 		return "0"

@@ -117,6 +117,11 @@ func TestJobSpanTree(t *testing.T) {
 		t.Fatalf("leased %d jobs", len(leased))
 	}
 	tp := leased[0].Traceparent
+	// Leased in another request (the worker's own trace): the job's trace
+	// state still comes with its traceparent.
+	if leased[0].Tracestate != "vendor=x" {
+		t.Errorf("lease answer tracestate %q, want the submit request's %q", leased[0].Tracestate, "vendor=x")
+	}
 	parts := strings.Split(tp, "-")
 	if len(parts) != 4 || parts[0] != "00" || parts[1] != traceID || parts[3] != "01" {
 		t.Fatalf("lease answer traceparent %q does not continue the job's trace %s", tp, traceID)
