@@ -387,9 +387,14 @@ type Event struct {
 	Data any `json:"data,omitempty"`
 	// Trace names the OpenTelemetry span that wrote the event, when
 	// tracing was on (docs/evidence.md §2.6); absent otherwise.
-	Trace    *TraceRef  `json:"trace,omitempty"`
-	Ledger   *LedgerRef `json:"ledger,omitempty"`
-	PrevHash string     `json:"-"`
+	Trace  *TraceRef  `json:"trace,omitempty"`
+	Ledger *LedgerRef `json:"ledger,omitempty"`
+	// Pruned marks a run timeline entry whose body a retention compaction
+	// removed: only Seq, Type, RunID, JobID and Ledger are known, and
+	// PrunedBy is the ledger index of the retention_compacted event.
+	Pruned   bool    `json:"pruned,omitempty"`
+	PrunedBy *uint64 `json:"pruned_by,omitempty"`
+	PrevHash string  `json:"-"`
 
 	// Canon is the event's canonical JSON (Seq and Ledger unset), when the
 	// caller computed it ahead of the transaction; the store computes it otherwise.
