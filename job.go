@@ -366,11 +366,11 @@ type Event struct {
 	Tenant         string        `json:"-"`
 	Seq            int64         `json:"seq,omitempty"` // per-run timeline sequence; 0 when not in a run
 	Type           string        `json:"type"`
-	Timestamp      time.Time     `json:"timestamp"`
+	Timestamp      time.Time     `json:"timestamp" openapi:"optional"`
 	RunID          Opt           `json:"run_id"`
-	WorkflowStepID Opt           `json:"workflow_step_id"`
+	WorkflowStepID Opt           `json:"workflow_step_id" openapi:"optional"`
 	JobID          Opt           `json:"job_id"`
-	Actor          string        `json:"actor"`
+	Actor          string        `json:"actor" openapi:"optional"`
 	Decision       string        `json:"decision,omitempty"`
 	PolicyRuleID   string        `json:"policy_rule_id,omitempty"`
 	PolicySnapshot string        `json:"policy_snapshot,omitempty"`
@@ -390,8 +390,9 @@ type Event struct {
 	Trace  *TraceRef  `json:"trace,omitempty"`
 	Ledger *LedgerRef `json:"ledger,omitempty"`
 	// Pruned marks a run timeline entry whose body a retention compaction
-	// removed: only Seq, Type, RunID, JobID and Ledger are known, and
-	// PrunedBy is the ledger index of the retention_compacted event.
+	// removed: only Seq, Type, RunID, JobID and Ledger are known (the
+	// members tagged openapi:"optional" are absent), and PrunedBy is the
+	// ledger index of the retention_compacted event.
 	Pruned   bool    `json:"pruned,omitempty"`
 	PrunedBy *uint64 `json:"pruned_by,omitempty"`
 	PrevHash string  `json:"-"`
