@@ -184,6 +184,17 @@ func TestRetentionAPI(t *testing.T) {
 		t.Fatalf("verify: %v, pruned %d, want %d", err, rep.Pruned, pruned)
 	}
 	e.ErrCode("auditor-1", "GET", "/api/v1/evidence/export?job_id=gone", nil, 410, cairn.CodePrunedByRetention)
+	// A run export lists the run's pruned entries.
+	status, raw = e.Do("auditor-1", "GET", "/api/v1/evidence/export?run_id=run-gone", nil)
+	if status != 200 {
+		t.Fatalf("run export: %d %s", status, raw)
+	}
+	if bundle, err = ledgerbundle.UnmarshalBundle(raw); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = verify.Bundle(bundle, verify.Options{}); err != nil || rep.Pruned < 3 || rep.Pruned != len(bundle.Entries) {
+		t.Fatalf("run export verify: %v, pruned %d of %d entries", err, rep.Pruned, len(bundle.Entries))
+	}
 	var vr verify.Report
 	e.MustDo("auditor-1", "GET", "/api/v1/ledger/verify", nil, 200, &vr)
 	if !vr.OK || vr.Pruned != pruned {

@@ -388,7 +388,8 @@ func (x *exportSource) attach(bs *bundle.BundleStream, r *bundle.Refs) {
 	bs.Jobs = x.jobs(r.Jobs)
 }
 
-// selectEntries finds the ledger indexes of a job's or run's events.
+// selectEntries finds the ledger indexes of a job's or run's events (a
+// run's pruned ones included: the ledger row still names the run).
 func (x *exportSource) selectEntries() error {
 	switch {
 	case x.f.JobID != "":
@@ -413,7 +414,7 @@ func (x *exportSource) selectEntries() error {
 		}
 		x.selected = true
 		for after := int64(0); ; {
-			evs, err := x.tx.ListEvents(x.tenant, cairn.EventFilter{RunID: x.f.RunID, Page: cairn.Page{Limit: 1000, After: after}})
+			evs, err := x.tx.ListEvents(x.tenant, cairn.EventFilter{RunID: x.f.RunID, WithPruned: true, Page: cairn.Page{Limit: 1000, After: after}})
 			if err != nil {
 				return err
 			}
