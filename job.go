@@ -370,11 +370,11 @@ type Event struct {
 	Tenant         string        `json:"-"`
 	Seq            int64         `json:"seq,omitempty"` // per-run timeline sequence; 0 when not in a run
 	Type           string        `json:"type"`
-	Timestamp      time.Time     `json:"timestamp"`
+	Timestamp      time.Time     `json:"timestamp" openapi:"optional"`
 	RunID          Opt           `json:"run_id"`
-	WorkflowStepID Opt           `json:"workflow_step_id"`
+	WorkflowStepID Opt           `json:"workflow_step_id" openapi:"optional"`
 	JobID          Opt           `json:"job_id"`
-	Actor          string        `json:"actor"`
+	Actor          string        `json:"actor" openapi:"optional"`
 	Decision       string        `json:"decision,omitempty"`
 	PolicyRuleID   string        `json:"policy_rule_id,omitempty"`
 	PolicySnapshot string        `json:"policy_snapshot,omitempty"`
@@ -391,9 +391,15 @@ type Event struct {
 	Data any `json:"data,omitempty"`
 	// Trace names the OpenTelemetry span that wrote the event, when
 	// tracing was on (docs/evidence.md §2.6); absent otherwise.
-	Trace    *TraceRef  `json:"trace,omitempty"`
-	Ledger   *LedgerRef `json:"ledger,omitempty"`
-	PrevHash string     `json:"-"`
+	Trace  *TraceRef  `json:"trace,omitempty"`
+	Ledger *LedgerRef `json:"ledger,omitempty"`
+	// Pruned marks a run timeline entry whose body a retention compaction
+	// removed: only Seq, Type, RunID, JobID and Ledger are known (the
+	// members tagged openapi:"optional" are absent), and PrunedBy is the
+	// ledger index of the retention_compacted event.
+	Pruned   bool    `json:"pruned,omitempty"`
+	PrunedBy *uint64 `json:"pruned_by,omitempty"`
+	PrevHash string  `json:"-"`
 
 	// Canon is the event's canonical JSON (Seq and Ledger unset), when the
 	// caller computed it ahead of the transaction; the store computes it otherwise.

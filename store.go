@@ -44,8 +44,11 @@ type ApprovalFilter struct {
 type EventFilter struct {
 	// RawOnly asks only for Seq and Raw (the API JSON), not decoded fields.
 	RawOnly bool
-	RunID   string
-	JobID   string
+	// WithPruned (with RunID) lists the run's pruned entries too, in their
+	// place, as markers (Event.Pruned); otherwise they are left out.
+	WithPruned bool
+	RunID      string
+	JobID      string
 	Page
 }
 

@@ -258,7 +258,8 @@ func (c *Client) GetRun(ctx context.Context, runID string) (*cairn.Run, error) {
 }
 
 // Timeline returns one page of a run's timeline, oldest first (audit
-// query 4).
+// query 4). An event pruned by retention is a marker with Pruned and
+// PrunedBy set and no Timestamp, Actor or Data.
 func (c *Client) Timeline(ctx context.Context, runID string, f TimelineFilter) (*cairn.List[*cairn.Event], error) {
 	q := f.Page.values()
 	if f.After > 0 && f.Cursor == "" {

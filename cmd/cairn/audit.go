@@ -445,6 +445,9 @@ func ledgerPos(l *cairn.LedgerRef) string {
 
 // eventEvidence is the evidence an event carries, as key=value pairs.
 func eventEvidence(ev *cairn.Event) string {
+	if ev.Pruned && ev.PrunedBy != nil {
+		return fmt.Sprintf("pruned by retention (ledger #%d)", *ev.PrunedBy)
+	}
 	var p []string
 	if ev.Decision != "" {
 		s := "decision=" + clean(ev.Decision)

@@ -110,7 +110,7 @@ func TestRetentionAPI(t *testing.T) {
 	if !v.BelowFloor {
 		t.Fatalf("below floor not reported: %+v", v)
 	}
-	e.Submit("agent-1", cairn.SubmitRequest{JobID: "gone", Action: "tool.x", Input: json.RawMessage(`{"secret":"s"}`)})
+	e.Submit("agent-1", cairn.SubmitRequest{JobID: "gone", RunID: "run-gone", Action: "tool.x", Input: json.RawMessage(`{"secret":"s"}`)})
 	lease := e.Lease("tool.x")[0]
 	e.MustDo("worker-1", "POST", "/api/v1/jobs/gone/complete", cairn.CompleteRequest{LeaseID: lease.LeaseID, Status: "succeeded", Result: json.RawMessage(`{"ok":1}`)}, 200, nil)
 	ctx := context.Background()
@@ -136,6 +136,7 @@ func TestRetentionAPI(t *testing.T) {
 		}
 	}
 	e.ErrCode("agent-1", "GET", "/api/v1/jobs/gone", nil, 404, cairn.ENotFound)
+	checkPrunedTimeline(t, e, "run-gone", cs[0].Event)
 
 	var entries cairn.List[*cairn.LedgerEntry]
 	e.MustDo("auditor-1", "GET", "/api/v1/ledger/entries?limit=1000", nil, 200, &entries)
@@ -183,9 +184,63 @@ func TestRetentionAPI(t *testing.T) {
 		t.Fatalf("verify: %v, pruned %d, want %d", err, rep.Pruned, pruned)
 	}
 	e.ErrCode("auditor-1", "GET", "/api/v1/evidence/export?job_id=gone", nil, 410, cairn.CodePrunedByRetention)
+	// A run export lists the run's pruned entries.
+	status, raw = e.Do("auditor-1", "GET", "/api/v1/evidence/export?run_id=run-gone", nil)
+	if status != 200 {
+		t.Fatalf("run export: %d %s", status, raw)
+	}
+	if bundle, err = ledgerbundle.UnmarshalBundle(raw); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = verify.Bundle(bundle, verify.Options{}); err != nil || rep.Pruned < 3 || rep.Pruned != len(bundle.Entries) {
+		t.Fatalf("run export verify: %v, pruned %d of %d entries", err, rep.Pruned, len(bundle.Entries))
+	}
 	var vr verify.Report
 	e.MustDo("auditor-1", "GET", "/api/v1/ledger/verify", nil, 200, &vr)
 	if !vr.OK || vr.Pruned != pruned {
 		t.Fatalf("server-side verify: ok %v pruned %d, problems %+v", vr.OK, vr.Pruned, vr.Problems)
+	}
+}
+
+// checkPrunedTimeline: a fully pruned run's timeline lists every event as
+// a marker naming the compaction, in seq order, also across pages (the
+// job_id of each but the run_completed event).
+func checkPrunedTimeline(t *testing.T, e *env, runID string, by uint64) {
+	t.Helper()
+	var all []json.RawMessage
+	for after := ""; ; {
+		var page struct {
+			Items      []json.RawMessage `json:"items"`
+			NextCursor *string           `json:"next_cursor"`
+		}
+		e.MustDo("auditor-1", "GET", "/api/v1/workflow-runs/"+runID+"/timeline?limit=2"+after, nil, 200, &page)
+		all = append(all, page.Items...)
+		if page.NextCursor == nil || len(page.Items) == 0 {
+			break
+		}
+		after = "&cursor=" + *page.NextCursor
+	}
+	if len(all) < 3 {
+		t.Fatalf("pruned run's timeline has %d events, want its 3 or more as markers", len(all))
+	}
+	for k, raw := range all {
+		var m struct {
+			Seq      int64  `json:"seq"`
+			Type     string `json:"type"`
+			RunID    string `json:"run_id"`
+			JobID    string `json:"job_id"`
+			Pruned   bool   `json:"pruned"`
+			PrunedBy uint64 `json:"pruned_by"`
+			Ledger   struct {
+				Index    *uint64 `json:"index"`
+				LeafHash string  `json:"leaf_hash"`
+			} `json:"ledger"`
+		}
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Seq != int64(k+1) || m.Type == "" || m.RunID != runID || m.JobID != "gone" && m.Type != "run_completed" || !m.Pruned || m.PrunedBy != by || m.Ledger.Index == nil || len(m.Ledger.LeafHash) != 64 {
+			t.Fatalf("timeline item %d: %s, want a marker pruned by %d", k, raw, by)
+		}
 	}
 }

@@ -273,6 +273,9 @@ type exportSource struct {
 	selected bool
 	idx      []uint64
 	pruned   *prunedEntries // the compaction of the last pruned entry met
+	// olderThanSince (timed exports): the pruned entries below it are
+	// proved older than f.Since; see prunedInTime.
+	olderThanSince uint64
 }
 
 func (f ExportFilter) timed() bool { return !f.Since.IsZero() || !f.Until.IsZero() }
@@ -283,6 +286,12 @@ func (f ExportFilter) timed() bool { return !f.Since.IsZero() || !f.Until.IsZero
 func (x *exportSource) stream(origin, key string, cp *cairn.Checkpoint) (*bundle.BundleStream, error) {
 	if err := x.selectEntries(); err != nil {
 		return nil, err
+	}
+	if !x.f.Since.IsZero() {
+		var err error
+		if x.olderThanSince, err = x.tx.CheckpointSizeAt(x.tenant, x.f.Since); err != nil {
+			return nil, err
+		}
 	}
 	span, refs, err := x.scan()
 	if err != nil {
@@ -379,7 +388,8 @@ func (x *exportSource) attach(bs *bundle.BundleStream, r *bundle.Refs) {
 	bs.Jobs = x.jobs(r.Jobs)
 }
 
-// selectEntries finds the ledger indexes of a job's or run's events.
+// selectEntries finds the ledger indexes of a job's or run's events (a
+// run's pruned ones included: the ledger row still names the run).
 func (x *exportSource) selectEntries() error {
 	switch {
 	case x.f.JobID != "":
@@ -404,7 +414,7 @@ func (x *exportSource) selectEntries() error {
 		}
 		x.selected = true
 		for after := int64(0); ; {
-			evs, err := x.tx.ListEvents(x.tenant, cairn.EventFilter{RunID: x.f.RunID, Page: cairn.Page{Limit: 1000, After: after}})
+			evs, err := x.tx.ListEvents(x.tenant, cairn.EventFilter{RunID: x.f.RunID, WithPruned: true, Page: cairn.Page{Limit: 1000, After: after}})
 			if err != nil {
 				return err
 			}
@@ -484,7 +494,10 @@ func (x *exportSource) yieldPage(es []*cairn.LedgerEntry, yield func(bundle.Entr
 			return false
 		}
 		if e.Pruned && x.f.timed() {
-			continue // its time is gone with its body
+			if x.prunedInTime(e.Index) && !x.emit(e, yield) {
+				return false
+			}
+			continue
 		}
 		in, err := x.inTime(e.Body)
 		if err != nil {
@@ -509,6 +522,16 @@ func (x *exportSource) emit(e *cairn.LedgerEntry, yield func(bundle.Entry, error
 	}
 	pe, err := x.pruned.entry(e)
 	return yield(pe, err) && err == nil
+}
+
+// prunedInTime reports whether a pruned entry may fall in the filter's
+// time range. Its time is gone with its body, so what is kept is what may
+// be in range: every pruned entry but those below the latest checkpoint
+// signed at or before Since, which were appended (and so timestamped)
+// before it. Nothing bounds a pruned entry's time from below, so one past
+// Until may be listed too (docs/evidence.md §2.7).
+func (x *exportSource) prunedInTime(idx uint64) bool {
+	return idx >= x.olderThanSince
 }
 
 // inTime reports whether an entry's event falls in the filter's time range.

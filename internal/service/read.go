@@ -140,6 +140,7 @@ func (s *Service) visibleRun(tx cairn.ReadTx, p cairn.Principal, runID string) (
 }
 
 // Timeline is audit query 4: the run's events oldest first after seq.
+// A pruned event is listed in its place as a marker (Event.Pruned).
 func (s *Service) Timeline(ctx context.Context, p cairn.Principal, runID string, page cairn.Page) ([]*cairn.Event, error) {
 	if err := validID("run_id", runID); err != nil {
 		return nil, err
@@ -150,7 +151,7 @@ func (s *Service) Timeline(ctx context.Context, p cairn.Principal, runID string,
 			return err
 		}
 		var err error
-		if out, err = tx.ListEvents(p.Tenant, cairn.EventFilter{RunID: runID, Page: page, RawOnly: true}); err != nil {
+		if out, err = tx.ListEvents(p.Tenant, cairn.EventFilter{RunID: runID, Page: page, RawOnly: true, WithPruned: true}); err != nil {
 			return err
 		}
 		return eventsView(tx, p, out, nil)

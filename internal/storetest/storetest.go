@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) cairn.Store) {
 		{"Compaction", testCompaction},
 		{"BodyBatches", testBodyBatches},
 		{"CompactionBatchRows", testCompactionBatchRows},
+		{"TimelinePruned", testTimelinePruned},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn"
+	"github.com/cairnhq/cairn/internal/apitest"
 	"github.com/cairnhq/cairn/ledger"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -674,6 +675,43 @@ func TestBrowserJobHashMatchesGo(t *testing.T) {
 		if want := ledger.SHA256Hex([]byte(s)); sums[i] != want {
 			t.Errorf("sha256js(%d bytes) = %s, want %s", len(s), sums[i], want)
 		}
+	}
+	b.noProblems()
+}
+
+// TestBrowserPrunedTimeline: a run whose evidence a retention compaction
+// pruned shows each event as a marker in its place, saying it was pruned
+// and by which compaction, with no script error.
+func TestBrowserPrunedTimeline(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, apitest.Options{LedgerKey: true})
+	e.publish("polly", seedPolicy)
+	e.Submit("agent-1", cairn.SubmitRequest{JobID: "job-old", RunID: "run-old", Action: "db.read", Resource: "orders"})
+	e.complete(e.Lease("db.*")[0], `{"rows": 1}`)
+	ctx := context.Background()
+	if err := e.Svc.SetRetention(time.Millisecond, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Svc.IssueCheckpoint(ctx, "default"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // past a 1 ms retention
+	cs, err := e.Svc.Compact(ctx)
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("compaction: %+v, %v", cs, err)
+	}
+
+	b := newTab(t, e.URL)
+	b.signIn(e.Keys["auditor-1"])
+	b.visit("/runs/run-old")
+	b.wait(`document.querySelector('#timeline li[data-type="run_completed"]')`, 10*time.Second)
+	total, pruned := b.count("#timeline li"), b.count(`#timeline li[data-pruned="true"]`)
+	if total < 3 || pruned != total {
+		t.Fatalf("%d of %d timeline items are pruned markers, want all", pruned, total)
+	}
+	want := fmt.Sprintf("pruned by retention (compaction at ledger #%d)", cs[0].Event)
+	if got := b.text(`#timeline li[data-type="job_submitted"]`); !strings.Contains(got, want) || !strings.Contains(got, "job-old") {
+		t.Errorf("marker text %q, want %q and the job", got, want)
 	}
 	b.noProblems()
 }

@@ -56,7 +56,14 @@ type env struct{ *apitest.Env }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{apitest.New(t, apitest.Options{AdminKey: adminKey, UI: ui.Handler()})}
+	return newEnvWith(t, apitest.Options{})
+}
+
+// newEnvWith is newEnv with more options (the admin key and UI are set).
+func newEnvWith(t testing.TB, opt apitest.Options) *env {
+	t.Helper()
+	opt.AdminKey, opt.UI = adminKey, ui.Handler()
+	e := &env{apitest.New(t, opt)}
 	e.Key("agent-1", "agent", "agent")
 	e.Key("manager-2", "human", "approver")
 	e.Key("worker-1", "service", "worker")

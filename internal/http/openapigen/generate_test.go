@@ -33,6 +33,7 @@ type sample struct {
 	Items    []*inner          `json:"items"`
 	Tags     []string          `json:"tags" openapi:"nullable"`
 	Size     uint64            `json:"size"`
+	Maybe    string            `json:"maybe" openapi:"optional"`
 	Skip     string            `json:"-"`
 	internal string
 }
@@ -121,7 +122,7 @@ func TestSchemaFromGoType(t *testing.T) {
 	for k := range props {
 		names = append(names, k)
 	}
-	want := "at e items labels name opt ptr ptr_opt raw size tags zero"
+	want := "at e items labels maybe name opt ptr ptr_opt raw size tags zero"
 	if got := strings.Join(sortStrings(names), " "); got != want {
 		t.Errorf("members %q, want %q", got, want)
 	}

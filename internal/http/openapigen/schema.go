@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -22,8 +23,8 @@ var (
 
 // schemas builds components.schemas from Go types by reflection over what
 // encoding/json does with them: a struct's members are its json names
-// (embedded structs flattened), a member without omitempty or omitzero is
-// required, a pointer may be null, time.Time is a date-time string,
+// (embedded structs flattened), a member without omitempty, omitzero or an
+// openapi:"optional" tag is required, a pointer may be null, time.Time is a date-time string,
 // json.RawMessage and interfaces are any JSON value.
 type schemas struct {
 	cfg   *Config
@@ -213,7 +214,7 @@ func (g *schemas) object(typ reflect.Type) object {
 type field struct {
 	name     string
 	typ      reflect.Type
-	optional bool // omitempty or omitzero: the member may be absent
+	optional bool // omitempty, omitzero or tagged openapi:"optional": the member may be absent
 	nullable bool // tagged openapi:"nullable": the member may be null
 }
 
@@ -244,11 +245,12 @@ func jsonFields(typ reflect.Type) []field {
 		if name == "" {
 			name = f.Name
 		}
-		optional := false
+		api := strings.Split(f.Tag.Get("openapi"), ",")
+		optional := slices.Contains(api, "optional")
 		for _, o := range strings.Split(opts, ",") {
 			optional = optional || o == "omitempty" || o == "omitzero"
 		}
-		out = append(out, field{name: name, typ: f.Type, optional: optional, nullable: f.Tag.Get("openapi") == "nullable"})
+		out = append(out, field{name: name, typ: f.Type, optional: optional, nullable: slices.Contains(api, "nullable")})
 	}
 	return out
 }

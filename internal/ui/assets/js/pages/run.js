@@ -166,7 +166,23 @@ export default async function run(ctx) {
   schedule();
 }
 
+// prunedItem is an event whose body a retention compaction removed: the
+// timeline shows where it was, its type and leaf hash, and which
+// compaction pruned it (docs/evidence.md §2.7).
+function prunedItem(e) {
+  const label = TYPES[e.type] || WF_TYPES[e.type] || e.type;
+  return h('li', {class: 'ev ev-pruned ev-' + e.type, 'data-type': e.type, 'data-job': e.job_id || '', 'data-seq': e.seq, 'data-pruned': 'true'},
+    h('span', {class: 'ev-icon ev-' + e.type, 'aria-hidden': 'true'}),
+    h('div', {class: 'ev-body'},
+      h('div', {class: 'ev-head'},
+        h('strong', null, label), ' ', h('span', {class: 'muted'}, '#', String(e.seq)), ' · ',
+        h('span', {class: 'pruned-note'}, 'pruned by retention (compaction at ledger #', String(e.pruned_by), ')'),
+        e.job_id ? [' · job ', code(e.job_id)] : null),
+      h('div', {class: 'ev-ledger muted small'}, 'ledger ', e.ledger ? ['#', String(e.ledger.index), ' ', shortHash(e.ledger.leaf_hash, 12)] : '—')));
+}
+
 function eventItem(e) {
+  if (e.pruned) return prunedItem(e);
   const chips = [];
   if (e.decision) chips.push(badge(e.decision, 'dec'));
   if (e.policy_rule_id) chips.push(h('span', null, 'rule ', code(e.policy_rule_id)));
