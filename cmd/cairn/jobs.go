@@ -27,10 +27,39 @@ func newJobsCmd(g *clientOptions) *cobra.Command {
 
 // jobsSubmitOptions are the flags of cairn jobs submit.
 type jobsSubmitOptions struct {
-	Action, Resource, Run, Step, Trace, JobID, Input string
-	Labels, RiskTags                                 []string
-	JSON                                             bool
-	g                                                *clientOptions
+	jobFlags
+	Trace, JobID string
+	JSON         bool
+	g            *clientOptions
+}
+
+// jobFlags are the flags that describe a job: jobs submit sends it,
+// policy simulate evaluates it.
+type jobFlags struct {
+	Action, Resource, Run, Step, Input string
+	Labels, RiskTags                   []string
+}
+
+func (j *jobFlags) bind(f *pflag.FlagSet) {
+	f.StringVar(&j.Action, "action", "", "action name, e.g. db.write (required)")
+	f.StringVar(&j.Resource, "resource", "", "resource the action touches")
+	f.StringArrayVar(&j.Labels, "label", nil, "label key=value (repeatable)")
+	f.StringArrayVar(&j.RiskTags, "risk-tag", nil, "risk tag (repeatable)")
+	f.StringVar(&j.Run, "run", "", "workflow run id")
+	f.StringVar(&j.Step, "step", "", "workflow step id")
+	f.StringVar(&j.Input, "input", "", "input JSON: inline, @FILE or - for stdin")
+}
+
+// request is the job the flags describe, reading --input from stdin when
+// it is "-".
+func (j *jobFlags) request(stdin io.Reader) (cairn.SubmitRequest, error) {
+	req := cairn.SubmitRequest{Action: j.Action, Resource: j.Resource, RunID: j.Run, WorkflowStepID: j.Step, RiskTags: j.RiskTags}
+	var err error
+	if req.Labels, err = parseLabels(j.Labels); err != nil {
+		return req, err
+	}
+	req.Input, err = readJSONArg("input", j.Input, stdin)
+	return req, err
 }
 
 func newJobsSubmitCmd(g *clientOptions) *cobra.Command {
@@ -47,15 +76,9 @@ existing one.`,
 		RunE: g.run(func(cmd *cobra.Command, _ []string) error { return o.run(cmd) }),
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Action, "action", "", "action name, e.g. db.write (required)")
-	f.StringVar(&o.Resource, "resource", "", "resource the action touches")
-	f.StringArrayVar(&o.Labels, "label", nil, "label key=value (repeatable)")
-	f.StringArrayVar(&o.RiskTags, "risk-tag", nil, "risk tag (repeatable)")
-	f.StringVar(&o.Run, "run", "", "workflow run id (a new id starts a run)")
-	f.StringVar(&o.Step, "step", "", "workflow step id")
+	o.bind(f)
 	f.StringVar(&o.Trace, "trace", "", "trace id")
 	f.StringVar(&o.JobID, "job-id", "", "job id (makes the submit idempotent)")
-	f.StringVar(&o.Input, "input", "", "input JSON: inline, @FILE or - for stdin")
 	f.BoolVar(&o.JSON, "json", false, "print the job as JSON")
 	markRequired(cmd, "action")
 	return cmd
@@ -63,13 +86,8 @@ existing one.`,
 
 // request builds the submit request, reading --input.
 func (o *jobsSubmitOptions) request(stdin io.Reader) (cairn.SubmitRequest, error) {
-	req := cairn.SubmitRequest{Action: o.Action, Resource: o.Resource, RunID: o.Run,
-		WorkflowStepID: o.Step, TraceID: o.Trace, JobID: o.JobID, RiskTags: o.RiskTags}
-	var err error
-	if req.Labels, err = parseLabels(o.Labels); err != nil {
-		return req, err
-	}
-	req.Input, err = readJSONArg("input", o.Input, stdin)
+	req, err := o.jobFlags.request(stdin)
+	req.TraceID, req.JobID = o.Trace, o.JobID
 	return req, err
 }
 

@@ -234,10 +234,10 @@ func (o *policyAuditOptions) run(cmd *cobra.Command) error {
 
 // policySimulateOptions are the flags of cairn policy simulate.
 type policySimulateOptions struct {
-	Action, Resource, Run, Step, Input, Bundle, Snapshot, As string
-	Labels, RiskTags                                         []string
-	JSON                                                     bool
-	g                                                        *clientOptions
+	jobFlags
+	Bundle, Snapshot, As string
+	JSON                 bool
+	g                    *clientOptions
 }
 
 func newPolicySimulateCmd(g *clientOptions) *cobra.Command {
@@ -252,13 +252,7 @@ and explain which rule decided and why. Nothing is recorded.`,
 		RunE: g.run(func(cmd *cobra.Command, _ []string) error { return o.run(cmd) }),
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Action, "action", "", "action name (required)")
-	f.StringVar(&o.Resource, "resource", "", "resource")
-	f.StringArrayVar(&o.Labels, "label", nil, "label key=value (repeatable)")
-	f.StringArrayVar(&o.RiskTags, "risk-tag", nil, "risk tag (repeatable)")
-	f.StringVar(&o.Run, "run", "", "workflow run id")
-	f.StringVar(&o.Step, "step", "", "workflow step id")
-	f.StringVar(&o.Input, "input", "", "input JSON: inline, @FILE or - for stdin")
+	o.bind(f)
 	f.StringVar(&o.Bundle, "bundle", "", "evaluate this candidate bundle file instead of the active policy")
 	f.StringVar(&o.Snapshot, "snapshot", "", "evaluate against this published snapshot")
 	f.StringVar(&o.As, "as", "", "evaluate as this principal id (default: you)")
@@ -270,15 +264,11 @@ and explain which rule decided and why. Nothing is recorded.`,
 // request builds the simulate request, reading --input and --bundle.
 func (o *policySimulateOptions) request(stdin io.Reader) (cairn.SimulateRequest, error) {
 	var req cairn.SimulateRequest
-	req.Job.Action, req.Job.Resource, req.Job.RunID, req.Job.WorkflowStepID = o.Action, o.Resource, o.Run, o.Step
-	req.Job.RiskTags, req.SubmittedAs = o.RiskTags, o.As
 	var err error
-	if req.Job.Labels, err = parseLabels(o.Labels); err != nil {
+	if req.Job, err = o.jobFlags.request(stdin); err != nil {
 		return req, err
 	}
-	if req.Job.Input, err = readJSONArg("input", o.Input, stdin); err != nil {
-		return req, err
-	}
+	req.SubmittedAs = o.As
 	if o.Bundle != "" {
 		if req.Bundle, err = readBundle(o.Bundle, stdin); err != nil {
 			return req, err
