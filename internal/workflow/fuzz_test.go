@@ -30,6 +30,7 @@ func FuzzParse(f *testing.F) {
 		"name: a\nsteps:\n  - id: a\n    action: x\n    condition: |\n      steps.?a.hasValue()\n",
 		"${{",
 		"name: '${{ }}'\n",
+		"name: a\nsteps:\n  - id: a\n    action: x\n    condition: |", // an empty block at the end: its error is on line 5
 	} {
 		f.Add([]byte(s))
 	}

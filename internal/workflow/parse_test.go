@@ -277,6 +277,8 @@ func TestParseInvalid(t *testing.T) {
 		{"condition string", steps("  - id: a\n    action: x\n    condition: \"'yes'\"\n"), "steps[0].condition", 5, "has type string"},
 		{"condition list", steps("  - id: a\n    action: x\n    condition: [true]\n"), "steps[0].condition", 5, "must be a CEL expression"},
 		{"condition empty", steps("  - id: a\n    action: x\n    condition: ''\n"), "steps[0].condition", 5, "empty"},
+		{"condition empty block at the end", steps("  - id: a\n    action: x\n    condition: |"), "steps[0].condition", 5, "empty"},
+		{"condition empty block", steps("  - id: a\n    action: x\n    condition: |\n  - id: b\n    action: x\n"), "steps[0].condition", 5, "empty"},
 		{"condition undeclared", steps("  - id: a\n    action: x\n    condition: 'foo == 1'\n"), "steps[0].condition", 5, "undeclared reference"},
 		{"condition not dependency", steps("  - {id: a, action: x}\n  - id: b\n    action: x\n    condition: steps.a.status == 'succeeded'\n"), "steps[1].condition", 6, `add "a" to its depends_on`},
 		{"condition index not dependency", steps("  - {id: a, action: x}\n  - id: b\n    action: x\n    condition: has(steps['a'].result)\n"), "steps[1].condition", 6, "not among the dependencies"},

@@ -95,9 +95,10 @@ func compileStep(r *rawStep, index map[string]int, b *budget) error {
 // of node's value.
 func exprErr(n *yaml.Node, field, what, src string, off int, e *exprError) error {
 	line := n.Line
-	if n.Style&yaml.LiteralStyle != 0 && n.Line > 0 {
+	if n.Style&yaml.LiteralStyle != 0 && n.Line > 0 && n.Value != "" {
 		// A literal block's text starts on the line after its indicator and
-		// keeps its line breaks.
+		// keeps its line breaks. An empty block has no such line (it may end
+		// the text): its error names the indicator's line.
 		line = n.Line + 1 + strings.Count(n.Value[:off], "\n")
 		if e.line > 1 {
 			line += e.line - 1
